@@ -1,0 +1,58 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Everything else is set up here.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+SRC := hub schemas topics adapters projections replay
+
+.PHONY: venv demo serve test lint typecheck security tests bench audit fmt up down clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	$(BIN)/hub demo
+
+serve: venv
+	$(BIN)/hub serve
+
+test: venv lint typecheck security tests
+
+lint: venv
+	$(BIN)/ruff check $(SRC) tests bench
+	$(BIN)/ruff format --check $(SRC) tests bench
+	$(BIN)/lint-imports
+
+typecheck: venv
+	$(BIN)/mypy
+
+security: venv
+	$(BIN)/bandit -q -c pyproject.toml -r $(SRC)
+
+tests: venv
+	$(BIN)/python -m pytest
+
+bench: venv
+	$(BIN)/python -m bench.run
+
+audit: venv
+	$(BIN)/python -m pip install -q -e '.[audit]'
+	$(BIN)/pip-audit
+
+fmt: venv
+	$(BIN)/ruff check --fix $(SRC) tests bench
+	$(BIN)/ruff format $(SRC) tests bench
+
+up:
+	docker compose -f docker-compose.kafka.yml up -d
+
+down:
+	docker compose -f docker-compose.kafka.yml down
+
+clean:
+	rm -rf $(VENV) hub-data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,50 @@
+"""structlog configuration (once, at start) and the PHI redaction backstop.
+
+JSON lines in production; a readable console when attached to a terminal. Adapters never log
+payloads; the redaction processor drops deny-listed keys in case one slips through.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+# Keys that can carry patient data or secrets. Values are replaced, the key is kept so the
+# omission is visible.
+DENY_LIST = frozenset({
+    "patient", "patient_name", "patient_id", "pid", "name", "birth_date", "dob", "id_card",
+    "phone", "address", "payload", "raw", "row", "secret", "password", "api_key", "token",
+})
+
+
+def redact_phi(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in DENY_LIST.intersection(event_dict):
+        event_dict[key] = "[redacted]"
+    return event_dict
+
+
+def configure_logging(fmt: str = "auto", level: str = "info") -> None:
+    """Configure structlog and stdlib logging. `fmt`: auto | json | console."""
+    use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+    renderer: structlog.typing.Processor = (
+        structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer(ensure_ascii=False)
+    )
+    numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            redact_phi,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")

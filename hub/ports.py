@@ -1,0 +1,148 @@
+"""The small protocols the rest of the code depends on: event bus, raw archive, clock.
+
+This is the one module of `hub` that adapters, projections and replay may import. Concrete
+classes live in hub.bus / hub.archive and are wired in hub.bootstrap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
+
+from topics.catalogue import TopicSpec
+
+TopicPartition = tuple[str, int]
+Headers = tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    """A record to publish. Partition = murmur2(key) % partitions on both buses, as in Kafka."""
+
+    key: str | None
+    value: bytes
+    headers: Headers = ()
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BusRecord:
+    """A record read back from a topic partition."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes
+    headers: Headers
+    timestamp_ms: int
+
+    def header(self, name: str) -> bytes | None:
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return None
+
+
+@runtime_checkable
+class Consumer(Protocol):
+    """A reader of one or more topics: in a consumer group (`group` set) or manually assigned.
+
+    Offsets are "next offset to read", as in Kafka. `commit()` with no argument commits the
+    position after the last record returned by `poll()` for every assigned partition.
+    """
+
+    group: str | None
+
+    async def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[BusRecord]: ...
+    async def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None: ...
+    async def committed(self, tp: TopicPartition) -> int | None: ...
+    async def seek(self, tp: TopicPartition, offset: int) -> None: ...
+    async def seek_to_beginning(self) -> None: ...
+    async def seek_to_timestamp(self, timestamp_ms: int) -> None: ...
+    def assignment(self) -> frozenset[TopicPartition]: ...
+    async def lag(self) -> dict[TopicPartition, int]: ...
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class EventBus(Protocol):
+    """Append-only, partitioned, offset-addressed log with consumer groups.
+
+    `publish` returns only once every record is durable (embedded: committed with
+    synchronous=FULL; Kafka: acks=all) and gives each record's (partition, offset).
+    """
+
+    kind: str
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ensure_topics(self, specs: Sequence[TopicSpec], prefix: str = "") -> list[str]: ...
+    async def list_topics(self) -> dict[str, int]: ...
+    async def publish(self, topic: str, records: Sequence[OutRecord]) -> list[tuple[int, int]]: ...
+    async def consumer(
+        self,
+        topics: Sequence[str],
+        *,
+        group: str | None = None,
+        from_beginning: bool = True,
+        client_id: str | None = None,
+    ) -> Consumer: ...
+    async def end_offsets(self, topic: str) -> dict[int, int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """Bytes as a transport received them, before anything interprets them."""
+
+    system: str
+    payload: bytes
+    transport: str  # file | http | mllp | cli
+    message_id: str  # the source's own id: MSH-10, file name, FHIR id...
+    site: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """The archived form of an inbound message (the payload is fetched separately)."""
+
+    raw_ref: str
+    system: str
+    site: str
+    message_id: str
+    sha256: str
+    size: int
+    transport: str
+    received_at: datetime
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOutcome:
+    """What `RawArchive.store` did. `duplicate`: the same bytes were stored before (exact resend)."""
+
+    record: RawRecord
+    duplicate: bool = False
+
+
+class RawArchive(Protocol):
+    """Byte-for-byte store of every inbound message. `store` returns only once the bytes are durable."""
+
+    async def store(self, message: InboundMessage) -> StoreOutcome: ...
+    async def get(self, raw_ref: str) -> RawRecord: ...
+    async def payload(self, raw_ref: str) -> bytes: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """Wall clock in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)

@@ -1,0 +1,103 @@
+"""Settings: environment (`HUB_*`) or hub.toml, validated once at start.
+
+The names are part of the product's contract (DESIGN.md): extend, never rename.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from hub.errors import ConfigError
+
+DEMO_SECRET = "demo-secret-change-me"  # noqa: S105  (a known default, refused outside demo mode)
+
+
+class Mode(StrEnum):
+    DEMO = "demo"
+    PRODUCTION = "production"
+
+
+class BusKind(StrEnum):
+    EMBEDDED = "embedded"
+    KAFKA = "kafka"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUB_", toml_file="hub.toml", extra="ignore")
+
+    data_dir: Path = Path("hub-data")
+    mode: Mode = Mode.DEMO
+    bus: BusKind = BusKind.EMBEDDED
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    db_url: str | None = None  # default: SQLite file in the data dir
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    mllp_host: str = "127.0.0.1"
+    mllp_port: int = Field(default=2575, ge=1, le=65535)
+    topic_prefix: str = ""
+    site: str = "main"
+    tz: str = "Asia/Shanghai"
+    secret_key: SecretStr = SecretStr(DEMO_SECRET)
+    raw_key: SecretStr | None = None
+    mapping_dir: Path | None = None  # per-hospital mapping overrides: <dir>/<system>.yaml
+    log_format: str = "auto"  # auto | json | console
+    log_level: str = "info"
+    max_file_bytes: int = 256 * 1024 * 1024
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over hub.toml, so an operator can override one value for one run.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls), file_secret_settings)
+
+    @field_validator("tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises for an unknown zone, naming it
+        return value
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_shape(cls, value: str) -> str:
+        if value and not value.endswith("."):
+            value += "."
+        return value
+
+    @model_validator(mode="after")
+    def _no_default_secrets_in_production(self) -> Settings:
+        if self.mode is Mode.PRODUCTION and self.secret_key.get_secret_value() == DEMO_SECRET:
+            msg = "HUB_SECRET_KEY is the demo default; set a real secret before HUB_MODE=production"
+            raise ConfigError(msg)
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.tz)
+
+    @property
+    def database_url(self) -> str:
+        """Read-model database: HUB_DB_URL, else a SQLite file in the data dir."""
+        return self.db_url or f"sqlite:///{(self.data_dir / 'readmodels.db').resolve()}"
+
+    @property
+    def bus_path(self) -> Path:
+        return self.data_dir / "bus.db"
+
+    @property
+    def archive_path(self) -> Path:
+        return self.data_dir / "archive.db"
+
+    @property
+    def inbox_dir(self) -> Path:
+        return self.data_dir / "inbox"

@@ -1,0 +1,107 @@
+"""The v1 event catalogue: one discriminated union over `type`, and the (de)serialisers.
+
+Readers call `parse_event(bytes)`: JSON -> upcast to the newest version -> validated model.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter
+
+from schemas.assets import (
+    ASSET_EVENTS,
+    AssetAccepted,
+    AssetCalibrated,
+    AssetCommissioned,
+    AssetContractRegistered,
+    AssetDecommissioned,
+    AssetDetailsCorrected,
+    AssetIdentifierLinked,
+    AssetInspected,
+    AssetLoaned,
+    AssetRegistered,
+    AssetRelocated,
+    AssetReturned,
+    AssetStatusChanged,
+    AssetUsed,
+    AssetValuationUpdated,
+)
+from schemas.derived import (
+    DERIVED_EVENTS,
+    AssetIdentityConflict,
+    ComplianceDue,
+    ComplianceOverdue,
+    InventoryBelowMinimum,
+    InventoryReorderRequested,
+    WorkOrderScheduled,
+    WorkOrderSlaBreached,
+)
+from schemas.envelope import EventBase
+from schemas.inventory import (
+    INVENTORY_EVENTS,
+    InventoryAdjusted,
+    InventoryConsumed,
+    InventoryDisposed,
+    InventoryItemDefined,
+    InventoryReceived,
+    InventoryThresholdSet,
+    InventoryTransferred,
+)
+from schemas.upcasters import upcast
+from schemas.work_orders import (
+    WORK_ORDER_EVENTS,
+    WorkOrderApproved,
+    WorkOrderAssigned,
+    WorkOrderCancelled,
+    WorkOrderClosed,
+    WorkOrderCompleted,
+    WorkOrderOnHold,
+    WorkOrderRejected,
+    WorkOrderRequested,
+    WorkOrderStarted,
+)
+
+Event = Annotated[
+    AssetRegistered | AssetDetailsCorrected | AssetIdentifierLinked | AssetAccepted | AssetCommissioned
+    | AssetRelocated | AssetStatusChanged | AssetLoaned | AssetReturned | AssetCalibrated | AssetInspected
+    | AssetContractRegistered | AssetUsed | AssetValuationUpdated | AssetDecommissioned
+    | InventoryItemDefined | InventoryThresholdSet | InventoryReceived | InventoryTransferred
+    | InventoryConsumed | InventoryAdjusted | InventoryDisposed
+    | WorkOrderRequested | WorkOrderApproved | WorkOrderRejected | WorkOrderAssigned | WorkOrderStarted
+    | WorkOrderOnHold | WorkOrderCompleted | WorkOrderClosed | WorkOrderCancelled
+    | InventoryBelowMinimum | InventoryReorderRequested | ComplianceDue | ComplianceOverdue
+    | WorkOrderScheduled | WorkOrderSlaBreached | AssetIdentityConflict,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+ALL_EVENT_CLASSES: tuple[type[EventBase], ...] = (
+    *ASSET_EVENTS, *INVENTORY_EVENTS, *WORK_ORDER_EVENTS, *DERIVED_EVENTS,
+)
+EVENT_CLASSES: dict[str, type[EventBase]] = {
+    cls.model_fields["type"].default: cls for cls in ALL_EVENT_CLASSES
+}
+DERIVED_TYPES: frozenset[str] = frozenset(cls.model_fields["type"].default for cls in DERIVED_EVENTS)
+
+
+def latest_version(event_type: str) -> int:
+    """The schema version writers emit today for `event_type`."""
+    return int(EVENT_CLASSES[event_type].model_fields["schema_version"].default)
+
+
+def parse_event(data: bytes | str | dict[str, Any]) -> Event:
+    """Decode one stored event (any version with an upcaster path) into the current model.
+
+    Raises pydantic.ValidationError (or json.JSONDecodeError) for a payload that is not an event:
+    the consumer treats both as poison.
+    """
+    raw = json.loads(data) if isinstance(data, bytes | str) else dict(data)
+    return EVENT_ADAPTER.validate_python(upcast(raw))
+
+
+def dump_event(event: EventBase) -> bytes:
+    """Canonical JSON bytes of an event (aliases on, so `from` stays `from` on the wire)."""
+    return event.model_dump_json(by_alias=True).encode()
