@@ -35,7 +35,9 @@ security: venv
 	$(BIN)/bandit -q -c pyproject.toml -r $(SRC)
 
 tests: venv
-	$(BIN)/python -m pytest
+	@scripts/test-services.sh
+	$(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected" >&2; fi; exit $$rc
 
 bench: venv
 	$(BIN)/python -m bench.run

@@ -1,0 +1,247 @@
+"""Raw archive: every inbound message byte for byte, durable before anyone is answered.
+
+One SQLite file (WAL, synchronous=FULL) holds the records; payloads above `INLINE_LIMIT` go to
+a content-addressed blob store beside it (written and fsync'd before the record that points to
+them). The archive is also the outbox: `unpublished()` / `mark_published()` let the relay move
+records to the raw topic, so ingest keeps answering while the broker is down.
+
+An exact resend (same system, same bytes) is not stored twice: `store` returns the first
+record with `duplicate=True`, and counts the resend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hub.errors import ArchiveError, NotStored
+from hub.ports import InboundMessage, RawRecord, StoreOutcome
+from hub.sqlite import connect_durable
+
+INLINE_LIMIT = 1024 * 1024
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS raw_messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    raw_ref TEXT NOT NULL UNIQUE,
+    system TEXT NOT NULL,
+    site TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    transport TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    payload BLOB,
+    blob INTEGER NOT NULL DEFAULT 0,
+    published INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'pending',
+    events INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0,
+    units INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    mapping_version TEXT,
+    processed_at TEXT,
+    resends INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS raw_messages_outbox ON raw_messages (published, seq);
+CREATE INDEX IF NOT EXISTS raw_messages_system_status ON raw_messages (system, status);
+"""
+
+STATUSES = ("pending", "translated", "dead_lettered")
+
+
+def raw_ref_for(system: str, sha256: str) -> str:
+    """Content-addressed per system: the same bytes from the same system are the same record."""
+    return f"{system}:{sha256[:32]}"
+
+
+def _record(row: sqlite3.Row | tuple[Any, ...]) -> RawRecord:
+    raw_ref, system, site, message_id, sha, size, transport, received_at, metadata = row[:9]
+    return RawRecord(
+        raw_ref=raw_ref, system=system, site=site, message_id=message_id, sha256=sha, size=size,
+        transport=transport, received_at=datetime.fromisoformat(received_at), metadata=json.loads(metadata),
+    )
+
+
+_COLUMNS = "raw_ref, system, site, message_id, sha256, size, transport, received_at, metadata"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageStatus:
+    raw_ref: str
+    status: str
+    events: int
+    failures: int
+    skipped: int
+    units: int
+    error: str | None
+
+
+class SqliteRawArchive:
+    """hub.ports.RawArchive on a local SQLite file + blob directory."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], datetime] | None = None) -> None:
+        self._path = path
+        self._blobs = path.parent / "blobs"
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.Lock()
+        self._conn = connect_durable(path)
+        self._conn.executescript(SCHEMA)
+
+    # -- running blocking SQLite work off the event loop, one statement group at a time
+    async def _run(self, fn: Callable[[], T]) -> T:
+        def locked() -> T:
+            with self._lock:
+                return fn()
+
+        return await asyncio.to_thread(locked)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- the port
+    async def store(self, message: InboundMessage) -> StoreOutcome:
+        sha = hashlib.sha256(message.payload).hexdigest()
+        ref = raw_ref_for(message.system, sha)
+        received = (message.received_at or self._clock()).astimezone(UTC)
+        try:
+            return await self._run(lambda: self._store_sync(message, sha, ref, received))
+        except (sqlite3.Error, OSError) as exc:
+            raise NotStored(f"raw {message.system} message {message.message_id!r} was not stored: {exc}") from exc
+
+    def _store_sync(self, message: InboundMessage, sha: str, ref: str, received: datetime) -> StoreOutcome:
+        existing = self._conn.execute(f"SELECT {_COLUMNS} FROM raw_messages WHERE raw_ref = ?", (ref,)).fetchone()
+        if existing is not None:
+            self._conn.execute("UPDATE raw_messages SET resends = resends + 1 WHERE raw_ref = ?", (ref,))
+            return StoreOutcome(record=_record(existing), duplicate=True)
+        inline = len(message.payload) <= INLINE_LIMIT
+        if not inline:
+            self._write_blob(sha, message.payload)
+        metadata = json.dumps(dict(message.metadata), ensure_ascii=False, sort_keys=True)
+        self._conn.execute(
+            "INSERT INTO raw_messages (raw_ref, system, site, message_id, sha256, size, transport, received_at,"
+            " metadata, payload, blob) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (ref, message.system, message.site, message.message_id, sha, len(message.payload), message.transport,
+             received.isoformat(), metadata, message.payload if inline else None, 0 if inline else 1),
+        )
+        record = RawRecord(
+            raw_ref=ref, system=message.system, site=message.site, message_id=message.message_id, sha256=sha,
+            size=len(message.payload), transport=message.transport, received_at=received,
+            metadata=dict(message.metadata),
+        )
+        return StoreOutcome(record=record)
+
+    def _blob_path(self, sha: str) -> Path:
+        return self._blobs / sha[:2] / sha
+
+    def _write_blob(self, sha: str, payload: bytes) -> None:
+        target = self._blob_path(sha)
+        if target.exists():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        with tmp.open("wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(target)
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the rename itself must survive a power cut
+        finally:
+            os.close(dir_fd)
+
+    async def get(self, raw_ref: str) -> RawRecord:
+        row = await self._run(
+            lambda: self._conn.execute(f"SELECT {_COLUMNS} FROM raw_messages WHERE raw_ref = ?", (raw_ref,)).fetchone()
+        )
+        if row is None:
+            raise ArchiveError(f"no raw message {raw_ref!r} in the archive")
+        return _record(row)
+
+    async def payload(self, raw_ref: str) -> bytes:
+        row = await self._run(
+            lambda: self._conn.execute(
+                "SELECT payload, blob, sha256 FROM raw_messages WHERE raw_ref = ?", (raw_ref,)
+            ).fetchone()
+        )
+        if row is None:
+            raise ArchiveError(f"no raw message {raw_ref!r} in the archive")
+        payload, blob, sha = row
+        if not blob:
+            return bytes(payload)
+        data = await asyncio.to_thread(self._blob_path(sha).read_bytes)
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise ArchiveError(f"blob for {raw_ref} does not match its sha256: the blob store was altered")
+        return data
+
+    # -- outbox
+    async def unpublished(self, limit: int = 500) -> list[tuple[RawRecord, bytes | None]]:
+        """Oldest records not yet on the raw topic; payload inline when small, else None (blob)."""
+        rows = await self._run(
+            lambda: self._conn.execute(
+                f"SELECT {_COLUMNS}, payload FROM raw_messages WHERE published = 0 ORDER BY seq LIMIT ?", (limit,)
+            ).fetchall()
+        )
+        return [(_record(r), None if r[9] is None else bytes(r[9])) for r in rows]
+
+    async def mark_published(self, refs: Sequence[str]) -> None:
+        await self._run(lambda: self._conn.executemany(
+            "UPDATE raw_messages SET published = 1 WHERE raw_ref = ?", [(r,) for r in refs]
+        ))
+
+    # -- processing status (reconciliation: received = translated + dead_lettered + pending)
+    async def set_status(self, raw_ref: str, *, status: str, events: int, failures: int, skipped: int,
+                         units: int, mapping_version: str | None, error: str | None = None) -> None:
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        now = self._clock().astimezone(UTC).isoformat()
+        await self._run(lambda: self._conn.execute(
+            "UPDATE raw_messages SET status=?, events=?, failures=?, skipped=?, units=?, mapping_version=?,"
+            " error=?, processed_at=? WHERE raw_ref=?",
+            (status, events, failures, skipped, units, mapping_version, error, now, raw_ref),
+        ))
+
+    async def status(self, raw_ref: str) -> MessageStatus | None:
+        row = await self._run(lambda: self._conn.execute(
+            "SELECT raw_ref, status, events, failures, skipped, units, error FROM raw_messages WHERE raw_ref=?",
+            (raw_ref,),
+        ).fetchone())
+        return None if row is None else MessageStatus(*row)
+
+    async def reconciliation(self) -> dict[str, dict[str, int]]:
+        """Per system: received, translated, dead_lettered, pending, resends, events, rows failed, skipped."""
+        rows = await self._run(lambda: self._conn.execute(
+            "SELECT system, status, count(*), sum(resends), sum(events), sum(failures), sum(skipped)"
+            " FROM raw_messages GROUP BY system, status"
+        ).fetchall())
+        out: dict[str, dict[str, int]] = {}
+        for system, status, n, resends, events, failures, skipped in rows:
+            entry = out.setdefault(system, dict.fromkeys(
+                ("received", *STATUSES, "resends", "events", "rows_failed", "rows_skipped"), 0))
+            entry["received"] += n
+            entry[status] += n
+            entry["resends"] += resends or 0
+            entry["events"] += events or 0
+            entry["rows_failed"] += failures or 0
+            entry["rows_skipped"] += skipped or 0
+        return out
+
+    async def refs_with_status(self, status: str, system: str | None = None) -> list[str]:
+        query = "SELECT raw_ref FROM raw_messages WHERE status = ?" + (" AND system = ?" if system else "")
+        args: tuple[str, ...] = (status, system) if system else (status,)
+        rows = await self._run(lambda: self._conn.execute(query + " ORDER BY seq", args).fetchall())
+        return [r[0] for r in rows]

@@ -1,0 +1,105 @@
+"""Composition root: Settings -> bus, archive, adapters, projections. Nothing happens at import.
+
+`build_hub(settings)` returns a `Hub` that owns every long-lived object; `async with hub:`
+starts the bus, provisions the topic catalogue, and closes everything on the way out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+
+from hub.archive import SqliteRawArchive
+from hub.deadletters import DeadLetterStore
+from hub.errors import ConfigError
+from hub.ports import EventBus
+from hub.registry import ADAPTERS
+from hub.relay import OutboxRelay
+from hub.settings import BusKind, Settings
+from hub.snapshots import SnapshotDiffer
+from hub.translation import MappingSource, TranslationWorker
+from projections.asset_registry import AssetRegistry
+from projections.db import make_engine
+from projections.runner import ProjectionRunner
+from topics.catalogue import CATALOGUE
+
+if TYPE_CHECKING:
+    from projections.base import Projection
+
+
+def make_bus(settings: Settings) -> EventBus:
+    if settings.bus is BusKind.KAFKA:
+        from hub.bus.kafka import KafkaBus
+
+        return KafkaBus(settings.kafka_bootstrap, client_id=f"hub-{settings.site}")
+    from hub.bus.embedded import EmbeddedBus
+
+    return EmbeddedBus(settings.bus_path)
+
+
+def make_projections() -> list[Projection]:
+    return [AssetRegistry()]
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    bus: EventBus
+    archive: SqliteRawArchive
+    dead_letters: DeadLetterStore
+    differ: SnapshotDiffer
+    engine: Engine
+    relay: OutboxRelay
+    workers: dict[str, TranslationWorker] = field(default_factory=dict)
+    runners: list[ProjectionRunner] = field(default_factory=list)
+
+    async def __aenter__(self) -> Hub:
+        await self.bus.start()
+        await self.bus.ensure_topics(CATALOGUE, self.settings.topic_prefix)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        for worker in self.workers.values():
+            await worker.close()
+        for runner in self.runners:
+            await runner.close()
+        await self.bus.close()
+        self.archive.close()
+        self.dead_letters.close()
+        self.differ.close()
+        self.engine.dispose()
+
+    def worker(self, system: str) -> TranslationWorker:
+        try:
+            return self.workers[system]
+        except KeyError:
+            raise ConfigError(f"no adapter for system {system!r}; known: {', '.join(sorted(self.workers))}") from None
+
+
+def build_hub(settings: Settings) -> Hub:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    bus = make_bus(settings)
+    archive = SqliteRawArchive(settings.archive_path)
+    dead_letters = DeadLetterStore(settings.archive_path)
+    differ = SnapshotDiffer(settings.archive_path)
+    engine = make_engine(settings.database_url)
+    prefix = settings.topic_prefix
+    hub = Hub(
+        settings=settings, bus=bus, archive=archive, dead_letters=dead_letters, differ=differ, engine=engine,
+        relay=OutboxRelay(archive, bus, prefix=prefix),
+    )
+    for system, adapter in ADAPTERS.items():
+        hub.workers[system] = TranslationWorker(
+            adapter=adapter, mappings=MappingSource(adapter, settings.mapping_dir), bus=bus, archive=archive,
+            dead_letters=dead_letters, differ=differ, site=settings.site, tz=settings.zone, prefix=prefix,
+        )
+    hub.runners = [ProjectionRunner(p, bus, engine, prefix=prefix) for p in make_projections()]
+    return hub

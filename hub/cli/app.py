@@ -1,0 +1,52 @@
+"""The typer application and what every command shares: settings, logging, the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from hub.errors import ConfigError
+from hub.logging import configure_logging
+from hub.settings import Settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="hub",
+    help="Hospital integration hub: ingest HIS/HRP/OA/SPD data, publish canonical events, serve read models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (default: HUB_DATA_DIR or ./hub-data).")
+]
+
+
+def load_settings(data_dir: Path | None = None) -> Settings:
+    """Settings from env/hub.toml, with the command line's --data-dir on top."""
+    if data_dir is not None:
+        os.environ["HUB_DATA_DIR"] = str(data_dir)
+    try:
+        settings = Settings()
+    except (ValidationError, ConfigError) as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    configure_logging(settings.log_format, os.environ.get("HUB_LOG_LEVEL", "warning"))
+    return settings
+
+
+def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    async def wrapper() -> T:
+        return await coro_fn()
+
+    return asyncio.run(wrapper())

@@ -1,0 +1,143 @@
+"""`hub demo`, `hub serve` and `hub bench`: running the hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess  # nosec B404: runs our own benchmark module with the same interpreter
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.table import Table
+from sqlalchemy import text
+
+from hub.api.app import create_app
+from hub.bootstrap import Hub, build_hub
+from hub.cli.app import DataDir, app, console, load_settings, run
+from hub.cli.render import dead_letter_table, reconciliation_table
+from hub.inbox import InboxWatcher
+from hub.pipeline import drain, ingest_path, run_forever
+
+REPO = Path(__file__).resolve().parents[2]
+DATA_SUFFIXES = {".csv", ".xlsx", ".xml", ".json", ".hl7", ".txt"}
+
+
+def sample_files(examples: Path, system: str) -> list[Path]:
+    folder = examples / system
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in DATA_SUFFIXES and p.name != "README.txt")
+
+
+async def _summary(hub: Hub) -> None:
+    def by_department() -> list[tuple[str, str, int]]:
+        with hub.engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT coalesce(department_name, department_code, '(none)'), coalesce(status, 'unknown'), count(*)"
+                " FROM asset_registry_assets GROUP BY 1, 2 ORDER BY 1, 2"
+            )).all()
+        return [(str(d), str(s), int(n)) for d, s, n in rows]
+
+    rows = await asyncio.to_thread(by_department)
+    statuses = sorted({s for _, s, _ in rows})
+    table = Table(title=f"Assets by department and status ({sum(n for *_, n in rows)} assets)")
+    table.add_column("department")
+    for s in statuses:
+        table.add_column(s, justify="right")
+    table.add_column("total", justify="right")
+    depts: dict[str, dict[str, int]] = {}
+    for d, s, n in rows:
+        depts.setdefault(d, {})[s] = n
+    for d, counts in depts.items():
+        table.add_row(d, *[str(counts.get(s, "")) for s in statuses], str(sum(counts.values())))
+    console.print(table)
+    letters = await hub.dead_letters.list()
+    if letters:
+        console.print(dead_letter_table(letters, title=f"Dead letters and why ({len(letters)} open)"))
+    console.print(reconciliation_table(await hub.archive.reconciliation(), await hub.dead_letters.counts()))
+
+
+async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
+    settings = hub.settings
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def lag() -> dict[str, int]:
+        return {r.name: await r.lag() for r in hub.runners}
+
+    api = create_app(engine=hub.engine, runners_lag=lag)
+    server = uvicorn.Server(uvicorn.Config(api, host=settings.api_host, port=settings.api_port,
+                                           log_level="warning", lifespan="on"))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # we own SIGINT/SIGTERM
+    tasks = [asyncio.create_task(run_forever(hub, stop), name="pipeline"),
+             asyncio.create_task(server.serve(), name="api")]
+    if watch_inbox:
+        watcher = InboxWatcher(hub, settings.inbox_dir)
+        tasks.append(asyncio.create_task(watcher.run_forever(stop), name="inbox"))
+        console.print(f"watching {settings.inbox_dir}/<system>/ for export files")
+    console.print(f"serving http://{settings.api_host}:{settings.api_port} (Ctrl-C to stop)")
+    try:
+        done, _ = await asyncio.wait([*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+    finally:
+        stop.set()
+        server.should_exit = True
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+@app.command()
+def demo(
+    data_dir: DataDir = None,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Exit after printing the summary.")] = False,
+    examples: Annotated[Path, typer.Option(help="Folder of sample exports, one sub-folder per system.")] = REPO
+    / "examples",
+) -> None:
+    """Load the bundled sample exports through the embedded bus, print a summary, serve the API."""
+    settings = load_settings(data_dir)
+
+    async def go() -> None:
+        async with build_hub(settings) as hub:
+            for system in hub.workers:
+                for path in sample_files(examples, system):
+                    outcome = await ingest_path(hub, system, path)
+                    note = " (already archived: an exact resend)" if outcome.duplicate else ""
+                    console.print(f"  {system}: {path.name} -> {outcome.record.raw_ref}{note}")
+            stats = await drain(hub)
+            console.print(f"translated {stats.translated} message(s), projected {stats.projected} event(s)")
+            await _summary(hub)
+            if not no_serve:
+                await _serve(hub)
+
+    run(go)
+
+
+@app.command()
+def serve(data_dir: DataDir = None) -> None:
+    """Run the pipeline continuously, watch inbox/<system>/ drop folders, and serve the API."""
+    settings = load_settings(data_dir)
+
+    async def go() -> None:
+        async with build_hub(settings) as hub:
+            await _serve(hub)
+
+    run(go)
+
+
+@app.command()
+def bench(only: Annotated[list[str] | None, typer.Argument(help="Run only benchmarks whose name contains these.")] = None) -> None:
+    """Run the benchmarks in bench/ and write bench/results.md (same as `make bench`)."""
+    if not (REPO / "bench" / "run.py").exists():
+        console.print("bench/ is not present in this installation; run from a source checkout")
+        raise typer.Exit(2)
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "bench.run", *(only or [])], cwd=REPO))  # noqa: S603  # nosec B603

@@ -1,0 +1,10 @@
+"""The adapters this hub runs, by source system name. Adding an adapter = one line here."""
+
+from __future__ import annotations
+
+from adapters.base import AdapterSpec
+from adapters.hrp import ADAPTER as HRP
+
+ADAPTERS: dict[str, AdapterSpec] = {
+    HRP.system.value: HRP,
+}

@@ -1,0 +1,168 @@
+"""Snapshot differ: ledgers are re-exported whole, the log must only carry what changed.
+
+A source whose export repeats every record (the HRP asset ledger) declares its snapshot event
+types. For each such event the differ compares the payload with the last one seen for the same
+subject: the same -> nothing is published; new -> published as is; changed -> the change is
+published as its correction event (`asset.details_corrected` with only the changed fields, plus
+`asset.identifier_linked` for identifiers the ledger newly names). Correction ids are uuid5 over
+the subject and the new content, so a crash and a re-run publish the same ids.
+
+State is written (`commit`) only after the events are on the bus: a crash in between re-publishes
+the same ids, which projections ignore.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hub.sqlite import connect_durable
+from schemas._base import Identifier
+from schemas.assets import (
+    AssetDetails,
+    AssetDetailsCorrected,
+    AssetDetailsCorrectedPayload,
+    AssetIdentifierLinked,
+    AssetRegistered,
+    IdentifierLinkedPayload,
+)
+from schemas.envelope import EventBase
+from schemas.ids import event_id_for
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS snapshot_state (
+    system TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    PRIMARY KEY (system, subject, event_type)
+);
+"""
+
+
+def content_hash(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+@dataclass
+class DiffResult:
+    events: list[EventBase] = field(default_factory=list)
+    new: int = 0
+    corrected: int = 0
+    unchanged: int = 0
+    state: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+
+
+def _correction(event: AssetRegistered, before: dict[str, Any], digest: str) -> list[EventBase]:
+    old = AssetRegistered.model_validate({**event.model_dump(mode="json"), "payload": before})
+    new_details, old_details = event.payload.details, old.payload.details
+    changed = [
+        name for name in AssetDetails.model_fields
+        if getattr(new_details, name) != getattr(old_details, name)
+    ]
+    base = event.model_dump(exclude={"event_id", "type", "schema_version", "payload", "occurred_at"})
+    out: list[EventBase] = []
+    if changed:
+        out.append(AssetDetailsCorrected(
+            **base,
+            event_id=event_id_for(event.source.system, f"snapshot:{event.subject}", digest),
+            occurred_at=event.recorded_at,  # a re-export states the change as of its export, not acquisition
+            payload=AssetDetailsCorrectedPayload(
+                details=AssetDetails(**{n: getattr(new_details, n) for n in changed}),
+                changed_fields=changed,
+                previous=AssetDetails(**{n: getattr(old_details, n) for n in changed}),
+            ),
+        ))
+    known = {(i.scheme, i.value) for i in old.payload.identifiers}
+    for ident in event.payload.identifiers:
+        if (ident.scheme, ident.value) not in known:
+            out.append(AssetIdentifierLinked(
+                **base,
+                event_id=event_id_for(event.source.system, f"link:{event.subject}", f"{ident.scheme}:{ident.value}"),
+                occurred_at=event.recorded_at,
+                payload=IdentifierLinkedPayload(identifier=Identifier(scheme=ident.scheme, value=ident.value),
+                                                linked_by="mapping"),
+            ))
+    return out
+
+
+class SnapshotDiffer:
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
+        self._conn = connect_durable(path)
+        self._conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    async def diff(self, system: str, events: Sequence[EventBase], snapshot_types: frozenset[str]) -> DiffResult:
+        return await asyncio.to_thread(self._diff, system, events, snapshot_types)
+
+    def _diff(self, system: str, events: Sequence[EventBase], snapshot_types: frozenset[str]) -> DiffResult:
+        result = DiffResult()
+        keys = [(e.subject, e.type) for e in events if e.type in snapshot_types]
+        known = self._load(system, keys)
+        for event in events:
+            if event.type not in snapshot_types:
+                result.events.append(event)
+                continue
+            payload = event.model_dump(mode="json", by_alias=True)["payload"]
+            digest = content_hash(payload)
+            key = (event.subject, event.type)
+            previous = known.get(key)
+            if previous is None:
+                result.events.append(event)
+                result.new += 1
+            elif previous[0] == digest:
+                result.unchanged += 1
+                continue
+            else:
+                result.events.extend(self._changed(event, json.loads(previous[1]), digest))
+                result.corrected += 1
+            known[key] = (digest, json.dumps(payload, ensure_ascii=False))
+            result.state.append((system, event.subject, event.type, digest, known[key][1]))
+        return result
+
+    @staticmethod
+    def _changed(event: EventBase, before: dict[str, Any], digest: str) -> list[EventBase]:
+        if isinstance(event, AssetRegistered):
+            return _correction(event, before, digest)
+        # Other snapshot types carry their full state: publish the new state under a content id.
+        return [event.model_copy(update={"event_id": event_id_for(
+            event.source.system, f"snapshot:{event.subject}:{event.type}", digest)})]
+
+    def _load(self, system: str, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+        out: dict[tuple[str, str], tuple[str, str]] = {}
+        with self._lock:
+            for i in range(0, len(keys), 400):
+                chunk = keys[i:i + 400]
+                subjects = sorted({s for s, _ in chunk})
+                marks = ",".join("?" * len(subjects))
+                for subject, etype, digest, payload in self._conn.execute(
+                    f"SELECT subject, event_type, content_hash, payload FROM snapshot_state"
+                    f" WHERE system = ? AND subject IN ({marks})", (system, *subjects),
+                ):
+                    out[(subject, etype)] = (digest, payload)
+        return out
+
+    async def commit(self, result: DiffResult) -> None:
+        def write() -> None:
+            with self._lock:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.executemany(
+                    "INSERT INTO snapshot_state (system, subject, event_type, content_hash, payload)"
+                    " VALUES (?,?,?,?,?) ON CONFLICT (system, subject, event_type) DO UPDATE SET"
+                    " content_hash=excluded.content_hash, payload=excluded.payload", result.state,
+                )
+                self._conn.execute("COMMIT")
+
+        if result.state:
+            await asyncio.to_thread(write)

@@ -1,0 +1,109 @@
+"""Raw archive: durable, byte-for-byte, content-addressed, and an outbox."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from hub import archive as archive_mod
+from hub.archive import SqliteRawArchive
+from hub.errors import NotStored
+from hub.ports import InboundMessage
+
+
+def message(payload: bytes, *, system: str = "hrp", name: str = "a.csv") -> InboundMessage:
+    return InboundMessage(system=system, payload=payload, transport="file", message_id=name, site="main",
+                          metadata={"filename": name})
+
+
+class TestStore:
+    async def test_bytes_survive_reopening_the_file(self, tmp_path: Path) -> None:
+        """What store() returned is readable byte for byte from a fresh connection (durable on return)."""
+        payload = "资产编号,资产名称\r\nZC-1,呼吸机\r\n".encode("gbk")
+        first = SqliteRawArchive(tmp_path / "archive.db")
+        outcome = await first.store(message(payload))
+        first.close()
+        again = SqliteRawArchive(tmp_path / "archive.db")
+        assert await again.payload(outcome.record.raw_ref) == payload
+        assert outcome.record.sha256 == hashlib.sha256(payload).hexdigest()
+        again.close()
+
+    async def test_exact_resend_is_recognised_and_counted(self, tmp_path: Path) -> None:
+        """The same bytes from the same system return the first record, flagged duplicate, counted once."""
+        archive = SqliteRawArchive(tmp_path / "archive.db")
+        a = await archive.store(message(b"x,y\n1,2\n"))
+        b = await archive.store(message(b"x,y\n1,2\n", name="renamed.csv"))
+        assert b.duplicate and not a.duplicate
+        assert b.record.raw_ref == a.record.raw_ref
+        recon = await archive.reconciliation()
+        assert recon["hrp"]["received"] == 1
+        assert recon["hrp"]["resends"] == 1
+        archive.close()
+
+    async def test_large_payload_goes_to_blob_store(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A payload over the inline limit is written to the blob store and read back intact."""
+        monkeypatch.setattr(archive_mod, "INLINE_LIMIT", 10)
+        archive = SqliteRawArchive(tmp_path / "archive.db")
+        payload = b"0123456789" * 100
+        outcome = await archive.store(message(payload))
+        assert (tmp_path / "blobs" / outcome.record.sha256[:2] / outcome.record.sha256).exists()
+        assert await archive.payload(outcome.record.raw_ref) == payload
+        archive.close()
+
+    async def test_altered_blob_is_detected(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A blob changed on disk after storing is refused on read, not returned as the original."""
+        monkeypatch.setattr(archive_mod, "INLINE_LIMIT", 10)
+        archive = SqliteRawArchive(tmp_path / "archive.db")
+        outcome = await archive.store(message(b"A" * 100))
+        blob = tmp_path / "blobs" / outcome.record.sha256[:2] / outcome.record.sha256
+        blob.write_bytes(b"B" * 100)
+        with pytest.raises(archive_mod.ArchiveError, match="does not match"):
+            await archive.payload(outcome.record.raw_ref)
+        archive.close()
+
+    async def test_store_that_cannot_write_raises_not_stored(self, tmp_path: Path) -> None:
+        """When the database refuses the write, store() raises NotStored rather than answering."""
+        archive = SqliteRawArchive(tmp_path / "archive.db")
+        archive._conn.execute("CREATE TRIGGER no_insert BEFORE INSERT ON raw_messages BEGIN SELECT RAISE(FAIL, 'disk full'); END")
+        with pytest.raises(NotStored, match="disk full"):
+            await archive.store(message(b"payload"))
+        archive.close()
+
+
+class TestOutbox:
+    async def test_unpublished_until_marked(self, tmp_path: Path) -> None:
+        """Stored records wait in the outbox, oldest first, until marked published."""
+        archive = SqliteRawArchive(tmp_path / "archive.db")
+        refs = [(await archive.store(message(f"row {i}".encode(), name=f"{i}.csv"))).record.raw_ref for i in range(3)]
+        pending = await archive.unpublished()
+        assert [r.raw_ref for r, _ in pending] == refs
+        await archive.mark_published(refs[:2])
+        assert [r.raw_ref for r, _ in await archive.unpublished()] == refs[2:]
+        archive.close()
+
+
+class TestReconciliation:
+    async def test_received_equals_translated_plus_dead_lettered_plus_pending(self, tmp_path: Path) -> None:
+        """Every stored message is in exactly one of translated, dead_lettered, pending."""
+        archive = SqliteRawArchive(tmp_path / "archive.db")
+        refs = [(await archive.store(message(f"{i}".encode(), name=f"{i}"))).record.raw_ref for i in range(4)]
+        await archive.set_status(refs[0], status="translated", events=3, failures=0, skipped=1, units=4,
+                                 mapping_version="m")
+        await archive.set_status(refs[1], status="dead_lettered", events=1, failures=2, skipped=0, units=3,
+                                 mapping_version="m")
+        r = (await archive.reconciliation())["hrp"]
+        assert (r["received"], r["translated"], r["dead_lettered"], r["pending"]) == (4, 1, 1, 2)
+        assert r["events"] == 4 and r["rows_failed"] == 2 and r["rows_skipped"] == 1
+        with pytest.raises(ValueError, match="unknown status"):
+            await archive.set_status(refs[2], status="lost", events=0, failures=0, skipped=0, units=0,
+                                     mapping_version=None)
+        archive.close()
+
+    def test_synchronous_full_is_set(self, tmp_path: Path) -> None:
+        """The archive connection runs WAL with synchronous=FULL (2): commits are fsync'd."""
+        archive = SqliteRawArchive(tmp_path / "archive.db")
+        assert archive._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+        assert archive._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        archive.close()

@@ -1,0 +1,47 @@
+"""Dead-letter store: deterministic ids, re-open on failure, resolve on success."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hub.deadletters import DeadLetter, DeadLetterStore, dead_letter_id_for
+
+
+def letter(position: str, *, reason: str = "原值 'abc' is not an amount", mapping: str = "m1") -> DeadLetter:
+    return DeadLetter(
+        dead_letter_id=dead_letter_id_for("hrp:abc", position), raw_ref="hrp:abc", system="hrp",
+        message_id="ledger.csv", position=position, reason=reason, code="invalid_value",
+        location={"file": "ledger.csv", "line": int(position.split(":")[1]), "column": "原值"},
+        excerpt={"原值": "abc"}, adapter_version="hrp/1", mapping_version=mapping, failed_at=datetime.now(UTC),
+    )
+
+
+class TestDeadLetterStore:
+    async def test_same_failure_twice_is_one_dead_letter(self, tmp_path: Path) -> None:
+        """Recording the same position again updates the one dead letter instead of adding another."""
+        store = DeadLetterStore(tmp_path / "a.db")
+        await store.record([letter("line:5")])
+        await store.record([letter("line:5", reason="still bad", mapping="m2")])
+        letters = await store.list()
+        assert len(letters) == 1
+        assert letters[0].reason == "still bad"
+        assert letters[0].attempts == 2
+        store.close()
+
+    async def test_positions_that_stop_failing_are_resolved(self, tmp_path: Path) -> None:
+        """After a retry where line 5 translates and line 7 still fails, only line 7 stays open."""
+        store = DeadLetterStore(tmp_path / "a.db")
+        await store.record([letter("line:5"), letter("line:7")])
+        resolved = await store.resolve_others("hrp:abc", ["line:7"])
+        assert resolved == 1
+        assert [d.position for d in await store.list()] == ["line:7"]
+        assert {d.position for d in await store.list(status="resolved")} == {"line:5"}
+        assert await store.counts() == {"hrp": {"open": 1, "resolved": 1}}
+        store.close()
+
+    def test_published_record_carries_location_but_not_excerpt(self) -> None:
+        """The dlq topic record names where and why, and leaves out source values."""
+        record = letter("line:5").as_record()
+        assert record["location"] == {"file": "ledger.csv", "line": 5, "column": "原值"}
+        assert "excerpt" not in record
