@@ -1,0 +1,98 @@
+"""One small valid event per event type, built from plain dicts the way a producer would send them.
+
+Payloads fill a few optional fields where the wire form is interesting (Decimal money, the `from`
+alias, aware datetimes), so schema checks exercise more than the required minimum.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from schemas.catalogue import EVENT_CLASSES, latest_version
+from schemas.ids import event_id_for
+
+if TYPE_CHECKING:
+    from schemas.envelope import EventBase
+
+DEPT = {"code": "0301", "name": "重症医学科"}
+PLACE = {"department": DEPT, "location": "二号库房"}
+CARD = {"scheme": "hrp.card", "value": "ZC-2019-000123"}
+MONEY = {"amount": "12800.50", "currency": "CNY"}
+WHEN = "2024-03-05T10:15:00+08:00"
+
+PAYLOADS: dict[str, dict[str, Any]] = {
+    "asset.registered": {"identifiers": [CARD], "details": {"name": "呼吸机", "original_value": MONEY}},
+    "asset.details_corrected": {"details": {"model": "SV300"}, "changed_fields": ["model"]},
+    "asset.identifier_linked": {
+        "identifier": {"scheme": "udi", "value": "0106901234567892"},
+        "linked_by": "udi_match",
+    },
+    "asset.accepted": {"accepted_on": "2024-03-01"},
+    "asset.commissioned": {"commissioned_on": "2024-03-02", "department": DEPT},
+    "asset.relocated": {"to": PLACE, "from": {"department": {"name": "设备科"}}, "reason": "调拨"},
+    "asset.status_changed": {"status": "under_repair", "previous": "in_use"},
+    "asset.loaned": {"loan_id": "JY-001", "borrower_department": DEPT, "due_at": WHEN},
+    "asset.returned": {"loan_id": "JY-001", "returned_at": WHEN},
+    "asset.calibrated": {"calibrated_on": "2024-02-20", "valid_until": "2025-02-19"},
+    "asset.inspected": {"kind": "electrical_safety", "inspected_on": "2024-02-21"},
+    "asset.contract_registered": {"contract_no": "HT-88", "kind": "service", "amount": MONEY},
+    "asset.used": {"started_at": WHEN, "patient_token": "pt_5f2a9c"},
+    "asset.valuation_updated": {"period": "2024-02", "accumulated_depreciation": MONEY, "net_value": MONEY},
+    "asset.decommissioned": {"decommissioned_on": "2024-03-04", "reason": "报废"},
+    "inventory.item_defined": {"item_code": "HC-1001", "name": "一次性输液器", "price": MONEY},
+    "inventory.threshold_set": {"location": PLACE, "minimum": "10", "maximum": "200"},
+    "inventory.received": {"location": PLACE, "quantity": "50", "lot": "L2403", "expiry": "2026-01-31"},
+    "inventory.transferred": {"from_location": PLACE, "to_location": {"department": DEPT}, "quantity": "5"},
+    "inventory.consumed": {"location": PLACE, "quantity": "1", "barcode": {"raw": "(01)06901234567892"}},
+    "inventory.adjusted": {"location": PLACE, "counted_quantity": "47", "book_quantity": "45"},
+    "inventory.disposed": {"location": PLACE, "quantity": "2", "reason": "expired"},
+    "workorder.requested": {"asset": CARD, "reporting_department": DEPT, "symptom": "报警无法消除"},
+    "workorder.approved": {"amount": MONEY},
+    "workorder.rejected": {"reason": "保修期内"},
+    "workorder.assigned": {"engineer": "E-017"},
+    "workorder.started": {},
+    "workorder.on_hold": {"reason": "等待配件"},
+    "workorder.completed": {
+        "parts": [{"name": "流量传感器", "quantity": "1", "cost": MONEY}],
+        "downtime_minutes": 90,
+    },
+    "workorder.closed": {},
+    "workorder.cancelled": {},
+    "inventory.below_minimum": {"item_id": "ITM-1", "location": PLACE, "on_hand": "3", "minimum": "10"},
+    "inventory.reorder_requested": {"item_id": "ITM-1", "location": PLACE, "quantity": "100"},
+    "compliance.due": {"asset_id": "AST-1", "kind": "calibration", "due_on": "2024-04-01"},
+    "compliance.overdue": {"asset_id": "AST-1", "kind": "calibration", "due_on": "2024-03-01"},
+    "workorder.scheduled": {"asset_id": "AST-1", "kind": "preventive_maintenance", "due_on": "2024-04-15"},
+    "workorder.sla_breached": {
+        "workorder_id": "WO-1",
+        "kind": "response",
+        "due_at": WHEN,
+        "escalation_level": 1,
+    },
+    "asset.identity_conflict": {"identifier": CARD, "asset_ids": ["AST-1", "AST-2"]},
+}
+
+
+def example_dict(event_type: str) -> dict[str, Any]:
+    """The wire form (a JSON-ready dict) of the example event for `event_type`."""
+    return {
+        "event_id": str(event_id_for("hrp", "export-0001.csv", event_type)),
+        "type": event_type,
+        "schema_version": latest_version(event_type),
+        "occurred_at": WHEN,
+        "recorded_at": "2024-03-05T02:16:01.250000Z",
+        "source": {
+            "system": "hrp",
+            "site": "main",
+            "message_id": "export-0001.csv",
+            "adapter_version": "hrp-1",
+        },
+        "subject": "AST-1",
+        "correlation_id": "corr-1",
+        "payload": PAYLOADS[event_type],
+    }
+
+
+def example_event(event_type: str) -> EventBase:
+    """The validated model of the example event for `event_type`."""
+    return EVENT_CLASSES[event_type].model_validate(example_dict(event_type))
