@@ -53,8 +53,11 @@ CREATE TABLE IF NOT EXISTS raw_messages (
     error TEXT,
     mapping_version TEXT,
     processed_at TEXT,
-    resends INTEGER NOT NULL DEFAULT 0
+    resends INTEGER NOT NULL DEFAULT 0,
+    source_key TEXT,
+    answer BLOB
 );
+CREATE INDEX IF NOT EXISTS raw_messages_key ON raw_messages (system, source_key);
 CREATE INDEX IF NOT EXISTS raw_messages_outbox ON raw_messages (published, seq);
 CREATE INDEX IF NOT EXISTS raw_messages_system_status ON raw_messages (system, status);
 """
@@ -78,6 +81,16 @@ def _record(row: sqlite3.Row | tuple[Any, ...]) -> RawRecord:
 _COLUMNS = "raw_ref, system, site, message_id, sha256, size, transport, received_at, metadata"
 
 
+@dataclass(slots=True)
+class _Pending:
+    message: InboundMessage
+    sha: str
+    ref: str
+    received: datetime
+    key: str | None
+    future: asyncio.Future[StoreOutcome]
+
+
 @dataclass(frozen=True, slots=True)
 class MessageStatus:
     raw_ref: str
@@ -99,6 +112,8 @@ class SqliteRawArchive:
         self._lock = threading.Lock()
         self._conn = connect_durable(path)
         self._conn.executescript(SCHEMA)
+        self._queue: list[_Pending] = []
+        self._writer: asyncio.Task[None] | None = None
 
     # -- running blocking SQLite work off the event loop, one statement group at a time
     async def _run(self, fn: Callable[[], T]) -> T:
@@ -113,36 +128,84 @@ class SqliteRawArchive:
             self._conn.close()
 
     # -- the port
-    async def store(self, message: InboundMessage) -> StoreOutcome:
-        sha = hashlib.sha256(message.payload).hexdigest()
-        ref = raw_ref_for(message.system, sha)
-        received = (message.received_at or self._clock()).astimezone(UTC)
-        try:
-            return await self._run(lambda: self._store_sync(message, sha, ref, received))
-        except (sqlite3.Error, OSError) as exc:
-            raise NotStored(f"raw {message.system} message {message.message_id!r} was not stored: {exc}") from exc
+    async def store(self, message: InboundMessage, *, key: str | None = None) -> StoreOutcome:
+        """Store durably; concurrent callers share one transaction and one fsync (group commit).
 
-    def _store_sync(self, message: InboundMessage, sha: str, ref: str, received: datetime) -> StoreOutcome:
-        existing = self._conn.execute(f"SELECT {_COLUMNS} FROM raw_messages WHERE raw_ref = ?", (ref,)).fetchone()
+        `key` is the source's own message key (for HL7: MSH-3|MSH-4|MSH-10). The same key with the
+        same bytes is a duplicate; with other bytes the message is stored and flagged as a conflict.
+        """
+        sha = hashlib.sha256(message.payload).hexdigest()
+        pending = _Pending(message, sha, raw_ref_for(message.system, sha),
+                           (message.received_at or self._clock()).astimezone(UTC), key,
+                           asyncio.get_running_loop().create_future())
+        self._queue.append(pending)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_queued(), name="archive-writer")
+        return await pending.future
+
+    async def _write_queued(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                outcomes = await self._run(lambda b=batch: self._store_batch(b))  # type: ignore[misc]
+            except (sqlite3.Error, OSError) as exc:
+                for p in batch:
+                    if not p.future.done():
+                        p.future.set_exception(NotStored(
+                            f"raw {p.message.system} message {p.message.message_id!r} was not stored: {exc}"))
+                continue
+            for p, outcome in zip(batch, outcomes, strict=True):
+                if not p.future.done():
+                    p.future.set_result(outcome)
+
+    def _store_batch(self, batch: list[_Pending]) -> list[StoreOutcome]:
+        for p in batch:
+            if len(p.message.payload) > INLINE_LIMIT:
+                self._write_blob(p.sha, p.message.payload)
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            outcomes = [self._store_one(p) for p in batch]
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        return outcomes
+
+    def _store_one(self, p: _Pending) -> StoreOutcome:
+        message = p.message
+        existing = self._conn.execute(
+            f"SELECT {_COLUMNS}, answer FROM raw_messages WHERE raw_ref = ?", (p.ref,)
+        ).fetchone()
         if existing is not None:
-            self._conn.execute("UPDATE raw_messages SET resends = resends + 1 WHERE raw_ref = ?", (ref,))
-            return StoreOutcome(record=_record(existing), duplicate=True)
+            self._conn.execute("UPDATE raw_messages SET resends = resends + 1 WHERE raw_ref = ?", (p.ref,))
+            answer = None if existing[9] is None else bytes(existing[9])
+            return StoreOutcome(record=_record(existing), duplicate=True, answer=answer)
+        conflict = None
+        if p.key is not None:
+            row = self._conn.execute(
+                "SELECT raw_ref FROM raw_messages WHERE system = ? AND source_key = ? ORDER BY seq LIMIT 1",
+                (message.system, p.key),
+            ).fetchone()
+            conflict = None if row is None else str(row[0])
         inline = len(message.payload) <= INLINE_LIMIT
-        if not inline:
-            self._write_blob(sha, message.payload)
         metadata = json.dumps(dict(message.metadata), ensure_ascii=False, sort_keys=True)
         self._conn.execute(
             "INSERT INTO raw_messages (raw_ref, system, site, message_id, sha256, size, transport, received_at,"
-            " metadata, payload, blob) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (ref, message.system, message.site, message.message_id, sha, len(message.payload), message.transport,
-             received.isoformat(), metadata, message.payload if inline else None, 0 if inline else 1),
+            " metadata, payload, blob, source_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (p.ref, message.system, message.site, message.message_id, p.sha, len(message.payload), message.transport,
+             p.received.isoformat(), metadata, message.payload if inline else None, 0 if inline else 1, p.key),
         )
         record = RawRecord(
-            raw_ref=ref, system=message.system, site=message.site, message_id=message.message_id, sha256=sha,
-            size=len(message.payload), transport=message.transport, received_at=received,
+            raw_ref=p.ref, system=message.system, site=message.site, message_id=message.message_id, sha256=p.sha,
+            size=len(message.payload), transport=message.transport, received_at=p.received,
             metadata=dict(message.metadata),
         )
-        return StoreOutcome(record=record)
+        return StoreOutcome(record=record, conflict_with=conflict)
+
+    async def save_answer(self, raw_ref: str, answer: bytes) -> None:
+        """Keep what the sender was told, so an exact resend gets the same answer back."""
+        await self._run(lambda: self._conn.execute("UPDATE raw_messages SET answer = ? WHERE raw_ref = ?",
+                                                   (answer, raw_ref)))
 
     def _blob_path(self, sha: str) -> Path:
         return self._blobs / sha[:2] / sha

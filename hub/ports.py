@@ -123,16 +123,25 @@ class RawRecord:
 
 @dataclass(frozen=True, slots=True)
 class StoreOutcome:
-    """What `RawArchive.store` did. `duplicate`: the same bytes were stored before (exact resend)."""
+    """What `RawArchive.store` did.
+
+    `duplicate`: the same bytes were stored before (an exact resend); `answer` is what the sender
+    was told then (e.g. the original HL7 ACK), if it was saved. `conflict_with`: another message
+    with the same source key (e.g. MSH-3/4/10) but different bytes is already archived; this one
+    is stored too, and the caller must treat it as a conflict.
+    """
 
     record: RawRecord
     duplicate: bool = False
+    answer: bytes | None = None
+    conflict_with: str | None = None
 
 
 class RawArchive(Protocol):
     """Byte-for-byte store of every inbound message. `store` returns only once the bytes are durable."""
 
-    async def store(self, message: InboundMessage) -> StoreOutcome: ...
+    async def store(self, message: InboundMessage, *, key: str | None = None) -> StoreOutcome: ...
+    async def save_answer(self, raw_ref: str, answer: bytes) -> None: ...
     async def get(self, raw_ref: str) -> RawRecord: ...
     async def payload(self, raw_ref: str) -> bytes: ...
 

@@ -107,3 +107,51 @@ class TestReconciliation:
         assert archive._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
         assert archive._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         archive.close()
+
+
+class TestKeyedMessages:
+    async def test_resend_gets_the_saved_answer(self, tmp_path: Path) -> None:
+        """An exact resend of a keyed message returns the answer saved for the first one."""
+        archive = SqliteRawArchive(tmp_path / "archive.db")
+        first = await archive.store(message(b"MSH|^~\\&|HIS|H1|||||DFT^P03|42|P|2.5", system="his"), key="HIS|H1|42")
+        await archive.save_answer(first.record.raw_ref, b"MSA|AA|42")
+        again = await archive.store(message(b"MSH|^~\\&|HIS|H1|||||DFT^P03|42|P|2.5", system="his"), key="HIS|H1|42")
+        assert again.duplicate
+        assert again.answer == b"MSA|AA|42"
+        assert again.conflict_with is None
+        archive.close()
+
+    async def test_same_key_other_bytes_is_stored_and_flagged_conflict(self, tmp_path: Path) -> None:
+        """The same MSH-10 with different content is archived (nothing lost) and names the earlier message."""
+        archive = SqliteRawArchive(tmp_path / "archive.db")
+        first = await archive.store(message(b"MSH|...|42|first", system="his"), key="HIS|H1|42")
+        second = await archive.store(message(b"MSH|...|42|second", system="his"), key="HIS|H1|42")
+        assert not second.duplicate
+        assert second.conflict_with == first.record.raw_ref
+        assert await archive.payload(second.record.raw_ref) == b"MSH|...|42|second"
+        archive.close()
+
+
+class TestGroupCommit:
+    async def test_concurrent_stores_all_land_with_distinct_refs(self, tmp_path: Path) -> None:
+        """Many concurrent stores (one shared transaction per batch) are each durable and distinct."""
+        import asyncio
+
+        archive = SqliteRawArchive(tmp_path / "archive.db")
+        outcomes = await asyncio.gather(*[
+            archive.store(message(f"msg {i}".encode(), system="his", name=str(i))) for i in range(200)
+        ])
+        archive.close()
+        reopened = SqliteRawArchive(tmp_path / "archive.db")
+        assert len({o.record.raw_ref for o in outcomes}) == 200
+        assert (await reopened.reconciliation())["his"]["received"] == 200
+        reopened.close()
+
+    async def test_duplicates_inside_one_batch_are_recognised(self, tmp_path: Path) -> None:
+        """Two identical messages arriving in the same batch: one stored, one duplicate."""
+        import asyncio
+
+        archive = SqliteRawArchive(tmp_path / "archive.db")
+        a, b = await asyncio.gather(archive.store(message(b"same")), archive.store(message(b"same")))
+        assert sorted([a.duplicate, b.duplicate]) == [False, True]
+        archive.close()
