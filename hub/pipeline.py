@@ -70,7 +70,7 @@ async def run_forever(hub: Hub, stop: asyncio.Event) -> None:
     """Every stage as its own loop; the first one to fail stops the others and re-raises."""
     tasks = [asyncio.create_task(hub.relay.run_forever(stop), name="relay")]
     tasks += [asyncio.create_task(w.run_forever(stop), name=f"adapter.{s}") for s, w in hub.workers.items()]
-    tasks += [asyncio.create_task(r.run_forever(stop), name=f"projection.{r.name}") for r in hub.runners]
+    tasks += [asyncio.create_task(r.run_forever(stop), name=r.group) for r in hub.runners]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         for task in done:

@@ -69,7 +69,7 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
         loop.add_signal_handler(sig, stop.set)
 
     async def lag() -> dict[str, int]:
-        return {r.name: await r.lag() for r in hub.runners}
+        return {r.projection.name: await r.lag() for r in hub.runners}
 
     api = create_app(engine=hub.engine, runners_lag=lag)
     server = uvicorn.Server(uvicorn.Config(api, host=settings.api_host, port=settings.api_port,
