@@ -1,0 +1,56 @@
+"""The HTTP API application: `create_app(engine=...)` builds one, with nothing global.
+
+Routes live in hub.api.routes (one module per concern); dependencies in hub.api.deps. No
+settings are read here: the composition root (hub.bootstrap / hub.cli) passes the engine and,
+when projections run in the same process, a coroutine giving their lag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import structlog
+from fastapi import FastAPI
+from sqlalchemy.exc import DBAPIError
+
+from hub.api.routes import assets, health, metrics
+from hub.api.state import ApiState, LagSource
+from projections.asset_registry import AssetRegistry
+from projections.tracking import ensure_tables
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from sqlalchemy import Engine
+
+logger = structlog.get_logger()
+
+API_VERSION = "1"
+
+
+def create_app(
+    *,
+    engine: Engine,
+    runners_lag: LagSource | None = None,
+    title: str = "Hospital integration hub",
+) -> FastAPI:
+    """A FastAPI app serving the read models in `engine`; `runners_lag` feeds /health and /metrics."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # The projection runner owns and creates its tables; creating them here too lets the API
+        # answer "no assets" on a fresh database instead of failing before the first event.
+        try:
+            await asyncio.to_thread(ensure_tables, engine, AssetRegistry())
+        except DBAPIError as exc:
+            # Start anyway: /health reports the database as unreachable (503) until it answers.
+            logger.warning("read_model_tables_not_ensured", error=type(exc.orig).__name__)
+        yield
+
+    app = FastAPI(title=title, version=API_VERSION, lifespan=lifespan)
+    app.state.hub = ApiState(engine=engine, runners_lag=runners_lag)
+    for module in (health, metrics, assets):
+        app.include_router(module.router)
+    return app

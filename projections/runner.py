@@ -1,0 +1,157 @@
+"""Feeds one projection from the bus: poll, apply exactly once in the database, then commit.
+
+The database is the truth about where a projection is: on every (re)assignment the runner
+seeks each new partition to the offset after the one recorded in `projection_tracking`, whatever
+the bus's group commit says. The bus commit happens after the database commit and is only
+advisory (it makes lag visible to Kafka tooling). A record that is not an event is recorded as
+poison by `apply_once` and skipped; any other error (database down, a bug in a projection)
+propagates: the runner crashes and its supervisor restarts it, resuming from the database.
+
+Database work is blocking (sync SQLAlchemy, see projections.db) and runs in `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+import structlog
+
+from projections.tracking import apply_batch, ensure_tables, tracked_offsets
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from hub.ports import BusRecord, Consumer, EventBus, TopicPartition
+    from projections.base import Projection
+
+logger = structlog.get_logger()
+
+FOREVER_POLL_TIMEOUT_S = 0.5  # how quickly run_forever notices `stop` when the topics are quiet
+
+
+class ProjectionRunner:
+    """Runs `projection` in consumer group `projection.<name>` on its prefixed topics."""
+
+    def __init__(
+        self,
+        projection: Projection,
+        bus: EventBus,
+        engine: Engine,
+        *,
+        prefix: str = "",
+        batch_size: int = 1000,
+    ) -> None:
+        self.projection = projection
+        self.bus = bus
+        self.engine = engine
+        self.batch_size = batch_size
+        self.group = f"projection.{projection.name}"
+        self.topics = tuple(f"{prefix}{topic}" for topic in projection.topics)
+        self._consumer: Consumer | None = None
+        self._assigned: frozenset[TopicPartition] = frozenset()
+
+    async def start(self) -> None:
+        """Create the tables and join the consumer group (idempotent)."""
+        if self._consumer is not None:
+            return
+        await asyncio.to_thread(ensure_tables, self.engine, self.projection)
+        self._consumer = await self.bus.consumer(
+            self.topics, group=self.group, from_beginning=True, client_id=self.group
+        )
+        await self._seek_new_partitions(self._consumer)
+
+    async def run_until_idle(self, idle_polls: int = 1, timeout_s: float = 0.2) -> int:
+        """Apply until `idle_polls` consecutive polls return nothing; return how many events were applied."""
+        applied = idle = 0
+        while idle < idle_polls:
+            step = await self._step(timeout_s)
+            if step is None:
+                idle += 1
+            else:
+                idle = 0
+                applied += step
+        return applied
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Apply until `stop` is set. Errors other than poison propagate (let the supervisor restart)."""
+        while not stop.is_set():
+            await self._step(FOREVER_POLL_TIMEOUT_S)
+
+    async def lag(self) -> int:
+        """Records on the projection's topics not yet applied.
+
+        From the consumer once started; before that, end offsets against the database's tracking.
+        """
+        if self._consumer is not None:
+            return sum((await self._consumer.lag()).values())
+        tracked = await asyncio.to_thread(self._tracked)
+        total = 0
+        for topic in self.topics:
+            for partition, end in (await self.bus.end_offsets(topic)).items():
+                total += max(0, end - (tracked.get((topic, partition), -1) + 1))
+        return total
+
+    async def close(self) -> None:
+        """Leave the group. The database already holds everything applied."""
+        consumer, self._consumer = self._consumer, None
+        self._assigned = frozenset()
+        if consumer is not None:
+            await consumer.close()
+
+    async def _step(self, timeout_s: float) -> int | None:
+        """Poll once and apply. None when the poll returned nothing; else events applied."""
+        await self.start()
+        consumer = self._consumer
+        if consumer is None:  # start() sets it; this narrows the type for mypy
+            raise RuntimeError("projection runner has no consumer")
+        records = await consumer.poll(max_records=self.batch_size, timeout_s=timeout_s)
+        new = await self._seek_new_partitions(consumer)
+        if not records:
+            return None
+        # Records a new assignment delivered came from the bus's idea of the position; they are
+        # read again from the database's after the seek above.
+        usable = [r for r in records if (r.topic, r.partition) not in new]
+        if not usable:
+            return 0
+        return await self._apply(consumer, usable)
+
+    async def _apply(self, consumer: Consumer, records: list[BusRecord]) -> int:
+        started = time.perf_counter()
+        outcome = await asyncio.to_thread(apply_batch, self.engine, self.projection, records)
+        # Advisory, after the database commit. A partition revoked while the batch was applied
+        # belongs to another member now: committing it would be refused, and is not ours to do.
+        assigned = consumer.assignment()
+        await consumer.commit({tp: off + 1 for tp, off in outcome.positions.items() if tp in assigned})
+        logger.info(
+            "projection_batch_applied",
+            projection=self.projection.name,
+            records=len(records),
+            applied=outcome.applied,
+            redelivered=outcome.redelivered,
+            duplicates=outcome.duplicates,
+            poisoned=outcome.poisoned,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return outcome.applied
+
+    async def _seek_new_partitions(self, consumer: Consumer) -> frozenset[TopicPartition]:
+        """Seek partitions assigned since the last look to the database's position; return them."""
+        current = consumer.assignment()
+        new = current - self._assigned
+        self._assigned = current
+        if new:
+            tracked = await asyncio.to_thread(self._tracked)
+            for tp in sorted(new):
+                await consumer.seek(tp, tracked.get(tp, -1) + 1)
+            logger.info(
+                "projection_partitions_assigned",
+                projection=self.projection.name,
+                partitions=[f"{topic}:{partition}" for topic, partition in sorted(new)],
+            )
+        return new
+
+    def _tracked(self) -> dict[TopicPartition, int]:
+        with self.engine.connect() as conn:
+            return tracked_offsets(conn, self.projection.name)

@@ -1,0 +1,217 @@
+"""Exactly-once effect: offsets and event ids recorded in the same transaction as the read model.
+
+Tables (shared by every projection, keyed by projection name):
+- `projection_tracking(projection, topic, partition, offset)`: last applied offset per
+  partition. This, not the bus's group commit, is where a runner resumes.
+- `projection_applied_events(projection, event_id)`: every event applied. Translators re-publish
+  the same deterministic event id after a crash, at a new offset; this catches it.
+- `projection_poison(...)`: records that are not events, skipped so they never block a partition.
+
+`apply_once` runs inside one transaction: drop redelivered offsets, decode, drop event ids
+already applied (or repeated in the batch), hand the rest to the projection, record ids,
+poison and offsets. A crash anywhere rolls all of it back, so a restart re-applies the batch
+onto exactly the state it started from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+)
+
+from projections.db import write_transaction
+from projections.decode import Poison, decode
+from projections.sqltypes import UtcDateTime
+from projections.upsert import upsert
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy import Connection, Engine
+
+    from hub.ports import BusRecord, TopicPartition
+    from projections.base import Projection
+    from schemas.catalogue import Event
+
+logger = structlog.get_logger()
+
+TRACKING_METADATA = MetaData()
+_IN_CHUNK = 500  # bound parameters per IN list: well under SQLite's and PostgreSQL's limits
+
+projection_tracking = Table(
+    "projection_tracking",
+    TRACKING_METADATA,
+    Column("projection", String(100), nullable=False),
+    Column("topic", String(249), nullable=False),  # 249: Kafka's longest topic name
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    PrimaryKeyConstraint("projection", "topic", "partition"),
+)
+
+projection_applied_events = Table(
+    "projection_applied_events",
+    TRACKING_METADATA,
+    Column("projection", String(100), nullable=False),
+    Column("event_id", String(36), nullable=False),
+    PrimaryKeyConstraint("projection", "event_id"),
+)
+
+projection_poison = Table(
+    "projection_poison",
+    TRACKING_METADATA,
+    Column("projection", String(100), nullable=False),
+    Column("topic", String(249), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("event_id", String(64)),
+    Column("error", Text, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("projection", "topic", "partition", "offset"),
+)
+
+
+@dataclass(slots=True)
+class ApplyOutcome:
+    """What one `apply_once` did. `positions`: last applied offset of every partition in the batch."""
+
+    applied: int = 0
+    redelivered: int = 0
+    duplicates: int = 0
+    poisoned: int = 0
+    positions: dict[TopicPartition, int] = field(default_factory=dict)
+
+
+def ensure_tables(engine: Engine, projection: Projection) -> None:
+    """Create the tracking tables and the projection's own tables where missing."""
+    with write_transaction(engine) as conn:
+        TRACKING_METADATA.create_all(conn)
+        projection.metadata.create_all(conn)
+
+
+def tracked_offsets(
+    conn: Connection, projection_name: str, *, for_update: bool = False
+) -> dict[TopicPartition, int]:
+    """Last applied offset per (topic, partition) for a projection.
+
+    `for_update` locks the rows (PostgreSQL) so a second runner of the same group, overlapping
+    during a rebalance, waits and then sees this one's offsets instead of applying twice.
+    """
+    t = projection_tracking.c
+    query = select(t.topic, t.partition, t.offset).where(t.projection == projection_name)
+    rows = conn.execute(query.with_for_update() if for_update else query)
+    return {(topic, partition): offset for topic, partition, offset in rows}
+
+
+def apply_batch(engine: Engine, projection: Projection, records: Sequence[BusRecord]) -> ApplyOutcome:
+    """`apply_once` in its own write transaction, committed on return."""
+    with write_transaction(engine) as conn:
+        return apply_once(conn, projection, records)
+
+
+def apply_once(conn: Connection, projection: Projection, records: Sequence[BusRecord]) -> ApplyOutcome:
+    """Apply a batch of bus records to `projection` exactly once, inside the caller's transaction."""
+    outcome = ApplyOutcome()
+    tracked = tracked_offsets(conn, projection.name, for_update=True)
+    positions = dict(tracked)
+    fresh: list[BusRecord] = []
+    for record in records:
+        tp = (record.topic, record.partition)
+        if record.offset <= positions.get(tp, -1):
+            outcome.redelivered += 1
+            continue
+        positions[tp] = record.offset
+        fresh.append(record)
+
+    decoded: list[tuple[BusRecord, Event]] = []
+    poison_rows: list[dict[str, Any]] = []
+    for record in fresh:
+        result = decode(record)
+        if isinstance(result, Poison):
+            poison_rows.append(_poison_row(projection.name, record, result))
+        else:
+            decoded.append((record, result))
+
+    events = _unseen(conn, projection.name, decoded, outcome)
+    if events:
+        projection.apply(conn, events)
+        conn.execute(
+            insert(projection_applied_events),
+            [{"projection": projection.name, "event_id": str(e.event_id)} for e in events],
+        )
+    if poison_rows:
+        # A record redelivered after its poison row was written is filtered by offset above.
+        conn.execute(insert(projection_poison), poison_rows)
+    changed = [
+        {"projection": projection.name, "topic": tp[0], "partition": tp[1], "offset": offset}
+        for tp, offset in positions.items()
+        if tracked.get(tp) != offset
+    ]
+    upsert(conn, projection_tracking, changed, key=("projection", "topic", "partition"))
+
+    touched = {(r.topic, r.partition) for r in records}
+    outcome.positions = {tp: positions[tp] for tp in touched if tp in positions}
+    outcome.applied = len(events)
+    outcome.poisoned = len(poison_rows)
+    return outcome
+
+
+def _unseen(
+    conn: Connection, projection_name: str, decoded: Sequence[tuple[BusRecord, Event]], outcome: ApplyOutcome
+) -> list[Event]:
+    """Events whose id is neither already applied nor earlier in this batch, in batch order."""
+    ids = list(dict.fromkeys(str(event.event_id) for _, event in decoded))
+    seen: set[str] = set()
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        seen.update(
+            conn.execute(
+                select(projection_applied_events.c.event_id).where(
+                    projection_applied_events.c.projection == projection_name,
+                    projection_applied_events.c.event_id.in_(chunk),
+                )
+            ).scalars()
+        )
+    events: list[Event] = []
+    for _, event in decoded:
+        event_id = str(event.event_id)
+        if event_id in seen:
+            outcome.duplicates += 1
+            continue
+        seen.add(event_id)
+        events.append(event)
+    return events
+
+
+def _poison_row(projection_name: str, record: BusRecord, poison: Poison) -> dict[str, Any]:
+    logger.warning(
+        "projection_event_poisoned",
+        projection=projection_name,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        event_id=poison.event_id,
+        error=poison.error,
+    )
+    return {
+        "projection": projection_name,
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "event_id": poison.event_id,
+        "error": poison.error,
+        "recorded_at": datetime.now(UTC),
+    }
