@@ -1,0 +1,113 @@
+"""An export read end to end: grid -> header -> records, with the non-data rows told apart.
+
+Every row below the header is one of: blank (dropped, not a unit), a summary row (合计/小计/总计,
+or totals under a blank key), a footer note (制表人：…), a repeated header (multi-page exports
+print it again), or data. Only data rows are translated; the others are reported as skipped so a
+reconciliation can account for every line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from adapters._files.header import Header, find_header, normalise_label
+from adapters._files.tabular import read_grid
+from adapters._files.values import clean_text, looks_numeric
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+
+    from adapters._files.grid import Grid, ReadLimits
+    from adapters._files.mapping import FileMapping
+
+RowKind = Literal["data", "summary", "footer", "repeated_header"]
+_MARKER_CELLS = 3  # summary/footer words are looked for in the first few filled cells only
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One row below the header: its line and its cells keyed by the column titles of the file."""
+
+    line: int
+    kind: RowKind
+    values: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Sheet:
+    """A read export: how it was read, its header, and its records (blank rows dropped)."""
+
+    filename: str
+    grid: Grid
+    header: Header
+    records: tuple[Record, ...]
+
+    def text(self, record: Record, field: str) -> str:
+        """The stripped cell text of `field` in `record`, or "" when the file has no such column."""
+        title = self.header.title_of(field)
+        return "" if title is None else record.values.get(title, "").strip()
+
+    def data(self) -> Iterator[Record]:
+        return (r for r in self.records if r.kind == "data")
+
+
+def read_sheet(
+    data: bytes, *, filename: str, mapping: FileMapping, limits: ReadLimits | None = None
+) -> Sheet:
+    """Decode and parse `data`, locate the header with the mapping's synonyms, classify rows.
+
+    Raises MalformedMessage (naming `filename`) for an unreadable file or one without a header.
+    """
+    grid = read_grid(data, filename=filename, encoding=mapping.encoding, sheet=mapping.sheet, limits=limits)
+    header = find_header(
+        grid.rows,
+        mapping.columns,
+        filename=filename,
+        scan_rows=mapping.header.scan_rows,
+        min_matches=mapping.header.min_matches,
+    )
+    records = tuple(
+        _record(line, cells, header, mapping)
+        for line, cells in grid.rows
+        if line > header.line and any(c.strip() for c in cells)
+    )
+    return Sheet(filename=filename, grid=grid, header=header, records=records)
+
+
+def _record(line: int, cells: Sequence[str], header: Header, mapping: FileMapping) -> Record:
+    values = {title: cells[i] if i < len(cells) else "" for i, title in enumerate(header.titles)}
+    # Cells right of the last titled column are kept (for people reading a failure), not mapped.
+    values.update({f"(column {i + 1})": c for i, c in enumerate(cells) if i >= len(header.titles) and c})
+    return Record(line=line, kind=_kind(cells, header, mapping), values=values)
+
+
+def _kind(cells: Sequence[str], header: Header, mapping: FileMapping) -> RowKind:
+    cleaned = [clean_text(c) for c in cells]
+    if _repeats_header(cells, header):
+        return "repeated_header"
+    first = [c for c in cleaned if c][:_MARKER_CELLS]
+    if any(marker in cell for cell in first for marker in mapping.skip_markers):
+        return "footer"
+    positions = [header.columns[f] for f in mapping.required if f in header.columns]
+    key_cells = [cleaned[i] for i in positions if i < len(cleaned)]
+    # A marker counts only when no key cell holds anything but the marker itself: a device
+    # named 总计量泵 with a card number is data, not a total.
+    marked = any(marker in cell for cell in first for marker in mapping.summary_markers)
+    if marked and all(not c or any(m in c for m in mapping.summary_markers) for c in key_cells):
+        return "summary"
+    if not any(key_cells) and all(looks_numeric(c) for c in cleaned if c):
+        return "summary"  # totals under a blank key: a summary row without a label
+    return "data"
+
+
+def _repeats_header(cells: Sequence[str], header: Header) -> bool:
+    # Cheap test on one known column first: this runs for every row of every file.
+    probe = min(header.columns.values())
+    if probe >= len(cells) or normalise_label(cells[probe]) != normalise_label(header.cells[probe]):
+        return False
+    return _labels(cells) == _labels(header.cells)
+
+
+def _labels(cells: Sequence[str]) -> list[str]:
+    return [normalise_label(c) for c in cells if c.strip()]

@@ -1,0 +1,92 @@
+"""XLSX sheet -> grid rows, with typed cells rendered to the text a person sees.
+
+Opened with openpyxl in read_only + data_only mode (cached formula results, streamed rows). The
+zip is checked by zipguard before openpyxl sees it; openpyxl parses the XML through defusedxml
+when it is installed (it is a dependency of the hub), which covers entity-expansion attacks.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+import zipfile
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+import openpyxl
+
+from adapters._files.grid import GridRow, ReadLimits
+from adapters._files.zipguard import check_zip
+from adapters.errors import MalformedMessage
+
+# Above this magnitude a float no longer holds every integer exactly: render it as a decimal.
+_EXACT_INT_LIMIT = 10**15
+
+
+def cell_text(value: Any) -> str:  # noqa: PLR0911 - one return per cell type reads best
+    """Render an openpyxl cell value as text the value parsers accept.
+
+    Floats go through `repr` (the shortest string that round-trips, i.e. what Excel stored in the
+    XML) and then Decimal, so 12345.6 stays `12345.6` and never becomes 12345.600000000000364.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < _EXACT_INT_LIMIT:
+            return str(int(value))
+        return format(Decimal(repr(value)), "f")
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time() else value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def read_xlsx_rows(
+    data: bytes, *, filename: str, sheet: str | None = None, limits: ReadLimits | None = None
+) -> tuple[tuple[GridRow, ...], str]:
+    """Read one sheet (the first, unless `sheet` names one) and return its rows and its title."""
+    limits = limits or ReadLimits()
+    check_zip(data, filename=filename, limits=limits)
+    try:
+        with warnings.catch_warnings():
+            # openpyxl warns about styles and extensions it ignores; they do not affect values.
+            warnings.simplefilter("ignore", UserWarning)
+            workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
+        raise MalformedMessage(f"{filename}: not a readable XLSX workbook: {exc}") from exc
+    try:
+        if sheet is not None and sheet not in workbook.sheetnames:
+            raise MalformedMessage(f"{filename}: no sheet named {sheet!r} (sheets: {workbook.sheetnames})")
+        worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
+        # The <dimension> tag is written by the producing program and may be wrong or absurd
+        # (A1:XFD1048576); ignore it so rows are only as wide as their last real cell.
+        worksheet.reset_dimensions()
+        rows = _rows(worksheet.iter_rows(min_row=1, values_only=True), filename, limits)
+        return rows, str(worksheet.title)
+    finally:
+        workbook.close()
+
+
+def _rows(values: Any, filename: str, limits: ReadLimits) -> tuple[GridRow, ...]:
+    rows: list[GridRow] = []
+    try:
+        for line, raw in enumerate(values, start=1):
+            if line > limits.max_rows:
+                raise MalformedMessage(f"{filename}: more than {limits.max_rows} rows")
+            cells = [cell_text(v) for v in raw]
+            while cells and not cells[-1]:
+                cells.pop()
+            if len(cells) > limits.max_cols:
+                raise MalformedMessage(
+                    f"{filename}: row {line}: {len(cells)} columns, more than {limits.max_cols}"
+                )
+            rows.append((line, tuple(cells)))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise MalformedMessage(f"{filename}: sheet XML is not readable: {exc}") from exc
+    return tuple(rows)
