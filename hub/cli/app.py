@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -24,8 +25,10 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err = Console(stderr=True)
+# Piped output (scripts, CI logs) gets wide tables instead of rich's 80-column folding.
+_WIDTH = int(os.environ.get("COLUMNS", "0")) or (None if sys.stdout.isatty() else 180)
+console = Console(width=_WIDTH)
+err = Console(stderr=True, width=_WIDTH)
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Data directory (default: HUB_DATA_DIR or ./hub-data).")
