@@ -1,0 +1,107 @@
+"""Event bus throughput: embedded (SQLite log) and Kafka (against a Tansu broker started here).
+
+Batches of 1,000 records with 1 KB values, keyed over 1,000 ids on a 6-partition topic, as the
+canonical topics are. Appends are durable (synchronous=FULL / acks=all) when they return.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hub.bus import EmbeddedBus, KafkaBus
+from hub.ports import Consumer, EventBus, OutRecord
+from tests.fixtures.kafka import start_broker, stop_broker
+from topics.catalogue import TopicSpec
+
+if TYPE_CHECKING:
+    from bench.report import Report
+
+BATCH = 1_000
+BATCHES = 60
+VALUE = os.urandom(1024)
+TOPIC = TopicSpec("bench.events.v1", key="id", partitions=6)
+
+
+def _batch(n: int) -> list[OutRecord]:
+    return [OutRecord(key=f"id-{(n * BATCH + i) % 1000}", value=VALUE) for i in range(BATCH)]
+
+
+async def _append(bus: EventBus, batches: int) -> float:
+    records = [_batch(n) for n in range(batches)]
+    started = time.perf_counter()
+    for batch in records:
+        await bus.publish(TOPIC.name, batch)
+    return batches * BATCH / (time.perf_counter() - started)
+
+
+async def _consume(consumer: Consumer, total: int) -> float:
+    got = 0
+    started = time.perf_counter()
+    while got < total:
+        records = await consumer.poll(BATCH, timeout_s=2.0)
+        if not records:
+            raise RuntimeError(f"consumer stalled after {got} of {total} records")
+        got += len(records)
+    return got / (time.perf_counter() - started)
+
+
+async def _single_publish_ms(bus: EventBus, n: int = 50) -> float:
+    times = []
+    for i in range(n):
+        started = time.perf_counter()
+        await bus.publish(TOPIC.name, [OutRecord(key=f"one-{i}", value=VALUE)])
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+async def _embedded(report: Report) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-bus-") as tmp:
+        bus = EmbeddedBus(Path(tmp) / "bus.sqlite3")
+        await bus.start()
+        try:
+            await bus.ensure_topics([TOPIC])
+            rate = await _append(bus, BATCHES)
+            report.add("bus", "embedded append, batches of 1000 x 1 KB", rate, "events/s", aim=">= 50,000")
+            consumer = await bus.consumer([TOPIC.name])
+            rate = await _consume(consumer, BATCHES * BATCH)
+            report.add("bus", "embedded consume (manual assignment)", rate, "events/s", aim=">= 100,000")
+            group = await bus.consumer([TOPIC.name], group="bench")
+            total, started = 0, time.perf_counter()
+            while total < BATCHES * BATCH:
+                total += len(await group.poll(BATCH, timeout_s=2.0))
+                await group.commit()
+            rate = total / (time.perf_counter() - started)
+            report.add("bus", "embedded consume in a group, commit per poll", rate, "events/s")
+            latency = await _single_publish_ms(bus)
+            report.add("bus", "embedded publish of 1 record, median latency", latency, "ms", note="one fsync")
+        finally:
+            await bus.close()
+
+
+async def _kafka(report: Report) -> None:
+    proc, bootstrap = start_broker()
+    bus = KafkaBus(bootstrap, client_id="bench")
+    try:
+        await bus.start()
+        await bus.ensure_topics([TOPIC])
+        batches = BATCHES // 2
+        rate = await _append(bus, batches)
+        report.add("bus", "kafka produce (Tansu), batches of 1000 x 1 KB", rate, "events/s", note="acks=all")
+        consumer = await bus.consumer([TOPIC.name])
+        rate = await _consume(consumer, batches * BATCH)
+        report.add("bus", "kafka consume (Tansu, manual assignment)", rate, "events/s")
+        latency = await _single_publish_ms(bus)
+        report.add("bus", "kafka publish of 1 record, median latency", latency, "ms", note="Tansu in memory")
+    finally:
+        await bus.close()
+        stop_broker(proc)
+
+
+async def run(report: Report) -> None:
+    await _embedded(report)
+    await _kafka(report)

@@ -1,0 +1,203 @@
+"""Consumer of the Kafka bus (hub.ports.Consumer over AIOKafkaConsumer) and seeking by time.
+
+Group mode: enable_auto_commit=False, offsets are committed only by `commit()`, after processing.
+Manual mode (no group): every partition of the topics is assigned; nothing can be committed.
+
+Seeking by time asks the broker (`offsets_for_times`, answered from its time index) and checks
+the answer by reading the record it points at: it must exist, carry the timestamp the broker
+named, and not be older than the target. A broker without a time index fails that check (Tansu
+answers offset 0 with a made-up timestamp), and then the partitions are scanned from the start
+for the first record at or after the target: correct everywhere, linear in the partition size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+from hub.errors import BusError
+from hub.ports import BusRecord
+from hub.ports import TopicPartition as PortTopicPartition
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+logger = structlog.get_logger()
+
+SCAN_IDLE_MS = 1_000  # a scan that receives nothing for this long has read every partition to its end
+SCAN_BATCH = 5_000
+
+
+def to_bus_record(rec: ConsumerRecord) -> BusRecord:
+    # Keys are hub-written UTF-8; a foreign undecodable key must not block a partition, and the key
+    # has already done its job (partitioning) by the time a consumer sees it.
+    key = None if rec.key is None else rec.key.decode("utf-8", errors="replace")
+    headers = tuple((name, b"" if value is None else bytes(value)) for name, value in rec.headers)
+    value = b"" if rec.value is None else rec.value  # None is a compaction tombstone
+    return BusRecord(rec.topic, rec.partition, rec.offset, key, value, headers, rec.timestamp)
+
+
+class TimeSeeker:
+    """Finds, per partition, the first offset whose record timestamp is >= a target time.
+
+    Owns a manually assigned helper consumer (`probe`), so checking and scanning never disturb
+    the fetch positions of the consumer that asked. Calls are serialised by a lock.
+    """
+
+    def __init__(self, probe: AIOKafkaConsumer) -> None:
+        self.probe = probe
+        self._lock = asyncio.Lock()
+
+    async def offsets(
+        self, partitions: Sequence[TopicPartition], timestamp_ms: int
+    ) -> dict[TopicPartition, int]:
+        if not partitions:
+            return {}
+        async with self._lock:
+            try:
+                answered = await self.probe.offsets_for_times(dict.fromkeys(partitions, timestamp_ms))
+                ends = await self.probe.end_offsets(list(partitions))
+                result: dict[TopicPartition, int] = {}
+                doubtful: list[TopicPartition] = []
+                for tp in partitions:
+                    found = answered.get(tp)
+                    if found is None:  # the broker says no record is that recent
+                        result[tp] = ends[tp]
+                    elif await self._confirms(tp, found.offset, found.timestamp, timestamp_ms):
+                        result[tp] = found.offset
+                    else:
+                        doubtful.append(tp)
+                if doubtful:
+                    logger.info(
+                        "time_seek_scanning", partitions=len(doubtful), reason="broker has no time index"
+                    )
+                    result.update(await self._scan(doubtful, timestamp_ms))
+            except KafkaError as exc:
+                raise BusError(f"seek to timestamp failed: {exc}") from exc
+            finally:
+                self.probe.assign([])
+        return result
+
+    async def _confirms(
+        self, tp: TopicPartition, offset: int, answered_ts: int | None, target_ms: int
+    ) -> bool:
+        if answered_ts is None or answered_ts < target_ms:
+            return False
+        self.probe.assign([tp])
+        self.probe.seek(tp, offset)
+        fetched = await self.probe.getmany(tp, timeout_ms=SCAN_IDLE_MS, max_records=1)
+        records = fetched.get(tp, [])
+        return bool(records) and records[0].offset == offset and records[0].timestamp == answered_ts
+
+    async def _scan(self, partitions: Sequence[TopicPartition], target_ms: int) -> dict[TopicPartition, int]:
+        self.probe.assign(list(partitions))
+        await self.probe.seek_to_beginning(*partitions)
+        result: dict[TopicPartition, int] = {}
+        remaining = set(partitions)
+        while remaining:
+            fetched = await self.probe.getmany(*remaining, timeout_ms=SCAN_IDLE_MS, max_records=SCAN_BATCH)
+            if not fetched:
+                # Nothing arrived for a whole idle period: every remaining partition is read to its end.
+                for tp in remaining:
+                    result[tp] = await self.probe.position(tp)
+                break
+            for tp, records in fetched.items():
+                hit = next((r.offset for r in records if r.timestamp >= target_ms), None)
+                if hit is not None and tp in remaining:
+                    result[tp] = hit
+                    remaining.discard(tp)
+        return result
+
+
+class KafkaConsumer:
+    """hub.ports.Consumer over aiokafka. Create it with `KafkaBus.consumer`."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, *, group: str | None, seeker: TimeSeeker) -> None:
+        self.group = group
+        self._consumer = consumer
+        self._seeker = seeker
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _assigned(self, tp: PortTopicPartition) -> TopicPartition:
+        kafka_tp = TopicPartition(*tp)
+        if kafka_tp not in self._consumer.assignment():
+            raise BusError(f"partition {tp[0]}[{tp[1]}] is not assigned to this consumer")
+        return kafka_tp
+
+    async def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[BusRecord]:
+        if max_records < 1:
+            raise ValueError("max_records must be at least 1")
+        try:
+            fetched = await self._consumer.getmany(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        except KafkaError as exc:
+            raise BusError(f"poll failed: {exc}") from exc
+        return [to_bus_record(rec) for tp in sorted(fetched) for rec in fetched[tp]]
+
+    async def commit(self, offsets: Mapping[PortTopicPartition, int] | None = None) -> None:
+        if self.group is None:
+            raise BusError("commit needs a consumer group; this consumer is manually assigned")
+        explicit = None if offsets is None else {self._assigned(tp): off for tp, off in offsets.items()}
+        try:
+            await self._consumer.commit(explicit)
+        except KafkaError as exc:  # CommitFailedError after a rebalance, broker errors
+            raise BusError(f"commit rejected: {exc}") from exc
+
+    async def committed(self, tp: PortTopicPartition) -> int | None:
+        if self.group is None:
+            return None
+        try:
+            offset = await self._consumer.committed(TopicPartition(*tp))
+        except KafkaError as exc:
+            raise BusError(f"reading the committed offset failed: {exc}") from exc
+        return None if offset is None else int(offset)
+
+    async def seek(self, tp: PortTopicPartition, offset: int) -> None:
+        if offset < 0:
+            raise ValueError(f"offsets are >= 0, got {offset}")
+        self._consumer.seek(self._assigned(tp), offset)
+
+    async def seek_to_beginning(self) -> None:
+        try:
+            await self._consumer.seek_to_beginning()
+        except KafkaError as exc:
+            raise BusError(f"seek to beginning failed: {exc}") from exc
+
+    async def seek_to_timestamp(self, timestamp_ms: int) -> None:
+        partitions = sorted(self._consumer.assignment())
+        found = await self._seeker.offsets(partitions, timestamp_ms)
+        for tp, offset in found.items():
+            self._consumer.seek(tp, offset)
+
+    def assignment(self) -> frozenset[PortTopicPartition]:
+        return frozenset((tp.topic, tp.partition) for tp in self._consumer.assignment())
+
+    async def lag(self) -> dict[PortTopicPartition, int]:
+        """End offset minus position per assigned partition, from the broker's high watermark.
+
+        Only as right as the broker's end offsets: on the Tansu test broker they are low (see
+        TEST-BROKER.md), so lag reads low there.
+        """
+        partitions = sorted(self._consumer.assignment())
+        try:
+            ends = await self._consumer.end_offsets(partitions)
+            return {
+                (tp.topic, tp.partition): max(0, int(ends[tp]) - int(await self._consumer.position(tp)))
+                for tp in partitions
+            }
+        except KafkaError as exc:
+            raise BusError(f"lag failed: {exc}") from exc
+
+    async def close(self) -> None:
+        """Leave the group (no commit: enable_auto_commit is off) and close the connection."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._consumer.stop()

@@ -1,0 +1,102 @@
+"""Kafka-bus specifics the shared contract cannot state: topic configs, failures, record conversion."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.structs import ConsumerRecord
+
+from hub.bus import KafkaBus
+from hub.bus.kafka_consumer import to_bus_record
+from hub.errors import BusError, PublishFailed
+from hub.ports import OutRecord
+from tests.fixtures.kafka import start_broker, stop_broker, unique_topic
+from topics.catalogue import TopicSpec
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+
+def _record(
+    key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord("t", 1, 7, 1234, 0, key, value, None, 0, 0, headers)
+
+
+class TestRecordConversion:
+    def test_fields_map_onto_bus_records(self) -> None:
+        """Topic, partition, offset, UTF-8 key, value, headers and timestamp are carried over."""
+        rec = to_bus_record(_record("设备-1".encode(), b"v", [("type", b"asset.registered")]))
+        assert (rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.timestamp_ms) == (
+            "t",
+            1,
+            7,
+            "设备-1",
+            b"v",
+            1234,
+        )
+        assert rec.headers == (("type", b"asset.registered"),)
+
+    def test_a_foreign_undecodable_key_does_not_block_the_partition(self) -> None:
+        """A key that is not UTF-8 (written by another tool) is decoded with replacement, not raised on."""
+        assert to_bus_record(_record(b"\xff\xfe", b"v", [])).key == "\ufffd\ufffd"
+
+    def test_a_tombstone_reads_as_an_empty_value(self) -> None:
+        """A null value (compaction tombstone) becomes b"" and a missing key stays None."""
+        rec = to_bus_record(_record(None, None, []))
+        assert (rec.key, rec.value) == (None, b"")
+
+
+@pytest.mark.kafka
+class TestKafkaBus:
+    @pytest.fixture
+    async def bus(self, kafka_bootstrap: str) -> AsyncIterator[KafkaBus]:
+        """A started Kafka bus on the session's broker."""
+        b = KafkaBus(kafka_bootstrap, client_id="unit")
+        await b.start()
+        yield b
+        await b.close()
+
+    async def test_topics_are_created_with_their_catalogue_configs(self, bus: KafkaBus) -> None:
+        """ensure_topics sets retention.ms and cleanup.policy from the TopicSpec on the broker."""
+        name = unique_topic("configs")
+        await bus.ensure_topics([TopicSpec(name, key="id", partitions=2, compacted=True)])
+        assert bus._admin is not None
+        (response,) = await bus._admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+        (resource,) = response.resources
+        configs = {entry[0]: entry[1] for entry in resource[4]}
+        assert configs["retention.ms"] == "-1"
+        assert configs["cleanup.policy"] == "compact"
+
+    async def test_unkeyed_records_are_spread_round_robin(self, bus: KafkaBus) -> None:
+        """Records without a key cycle over the partitions, as on the embedded bus."""
+        name = unique_topic("roundrobin")
+        await bus.ensure_topics([TopicSpec(name, key="id", partitions=3)])
+        placed = await bus.publish(name, [OutRecord(key=None, value=b"v")] * 6)
+        assert [p for p, _ in placed] == [0, 1, 2, 0, 1, 2]
+
+    async def test_start_against_no_broker_fails(self) -> None:
+        """A bus whose broker does not answer fails to start with BusError, leaving nothing open."""
+        proc, bootstrap = start_broker()
+        stop_broker(proc)
+        with pytest.raises(BusError, match="cannot connect"):
+            await KafkaBus(bootstrap).start()
+
+    async def test_publish_fails_when_the_broker_is_gone(self) -> None:
+        """Once the broker stops, publish raises PublishFailed rather than answering with offsets."""
+        proc, bootstrap = start_broker()
+        bus = KafkaBus(bootstrap, request_timeout_ms=2_000)
+        try:
+            await bus.start()
+            name = unique_topic("gone")
+            await bus.ensure_topics([TopicSpec(name, key="id", partitions=1)])
+            assert await bus.publish(name, [OutRecord(key="a", value=b"v")]) == [(0, 0)]
+        finally:
+            stop_broker(proc)
+        try:
+            with pytest.raises(PublishFailed):
+                await bus.publish(name, [OutRecord(key="a", value=b"v")])
+        finally:
+            await bus.close()
