@@ -34,7 +34,8 @@ def make_bus(settings: Settings) -> EventBus:
     if settings.bus is BusKind.KAFKA:
         from hub.bus.kafka import KafkaBus
 
-        return KafkaBus(settings.kafka_bootstrap, client_id=f"hub-{settings.site}")
+        return KafkaBus(settings.kafka_bootstrap, client_id=f"hub-{settings.site}",
+                        replication_factor=settings.kafka_replication_factor)
     from hub.bus.embedded import EmbeddedBus
 
     return EmbeddedBus(settings.bus_path)

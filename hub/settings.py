@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     mode: Mode = Mode.DEMO
     bus: BusKind = BusKind.EMBEDDED
     kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_replication_factor: int = Field(default=1, ge=1)  # production clusters want 3
     db_url: str | None = None  # default: SQLite file in the data dir
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)

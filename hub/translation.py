@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from adapters.base import AdapterSpec, Failure, SourceLocation, TranslateContext, Translation
 from adapters.errors import MalformedMessage, MappingError
 from hub.archive import SqliteRawArchive
+from hub.errors import BusError
 from hub.deadletters import DeadLetter, DeadLetterStore, dead_letter_id_for
 from hub.ports import BusRecord, EventBus, OutRecord, RawRecord
 from hub.rawtopic import decode_raw
@@ -188,12 +189,20 @@ class TranslationWorker:
             await self.process(raw, payload)
         return len(records)
 
+    async def _commit(self, consumer: Any) -> None:
+        try:
+            await consumer.commit()
+        except BusError as exc:
+            # The partition moved to another member after a rebalance: it re-reads from the last
+            # commit and re-translates, which publishes the same event ids (absorbed downstream).
+            logger.warning("commit_rejected", system=self.system, error=str(exc))
+
     async def run_until_idle(self, timeout_s: float = 0.2) -> int:
         consumer = await self._ensure_consumer()
         total = 0
         while records := await consumer.poll(max_records=50, timeout_s=timeout_s):
             total += await self._handle(records)
-            await consumer.commit()
+            await self._commit(consumer)
         return total
 
     async def run_forever(self, stop: asyncio.Event) -> None:
@@ -202,7 +211,7 @@ class TranslationWorker:
             records = await consumer.poll(max_records=50, timeout_s=0.5)
             if records:
                 await self._handle(records)
-                await consumer.commit()
+                await self._commit(consumer)
 
     async def close(self) -> None:
         if self._consumer is not None:
