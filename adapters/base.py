@@ -8,15 +8,17 @@ Translation (the good rows still land); a message that cannot be read at all rai
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any, Protocol
 
-from hub.ports import RawRecord
-from schemas._base import SourceSystem
-from schemas.envelope import EventBase
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    from hub.ports import RawRecord
+    from schemas._base import SourceSystem
+    from schemas.envelope import EventBase
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +46,17 @@ class SourceLocation:
         return ", ".join(parts) or "(whole message)"
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in {
-            "file": self.file, "line": self.line, "column": self.column,
-            "field": self.field, "segment": self.segment,
-        }.items() if v is not None}
+        return {
+            k: v
+            for k, v in {
+                "file": self.file,
+                "line": self.line,
+                "column": self.column,
+                "field": self.field,
+                "segment": self.segment,
+            }.items()
+            if v is not None
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,9 @@
 """Adapter errors.
 
-    AdapterError
-    ├── MalformedMessage   the input can never be translated as it is (poison): dead-letter it
-    ├── MappingError       the mapping file itself is invalid (names the file, line and key)
-    └── SourceUnavailable  transient: the source or a dependency is unreachable; retry later
+AdapterError
+├── MalformedMessage   the input can never be translated as it is (poison): dead-letter it
+├── MappingError       the mapping file itself is invalid (names the file, line and key)
+└── SourceUnavailable  transient: the source or a dependency is unreachable; retry later
 """
 
 from __future__ import annotations

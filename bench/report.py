@@ -5,7 +5,10 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @dataclass
@@ -35,8 +38,11 @@ class Report:
         lines = [
             "# Benchmark results",
             "",
-            f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, Python {platform.python_version()}, "
-            "2 cores. Numbers are from one run of `make bench`; compare runs on the same machine only.",
+            (
+                f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
+                f"Python {platform.python_version()}, "
+                "2 cores. Numbers are from one run of `make bench`; compare runs on the same machine only."
+            ),
             "",
             "| area | measurement | value | unit | aim | note |",
             "|---|---|---:|---|---|---|",

@@ -17,15 +17,17 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hub.errors import ArchiveError, NotStored
 from hub.ports import InboundMessage, RawRecord, StoreOutcome
 from hub.sqlite import connect_durable
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
 
 INLINE_LIMIT = 1024 * 1024
 T = TypeVar("T")
@@ -73,8 +75,15 @@ def raw_ref_for(system: str, sha256: str) -> str:
 def _record(row: sqlite3.Row | tuple[Any, ...]) -> RawRecord:
     raw_ref, system, site, message_id, sha, size, transport, received_at, metadata = row[:9]
     return RawRecord(
-        raw_ref=raw_ref, system=system, site=site, message_id=message_id, sha256=sha, size=size,
-        transport=transport, received_at=datetime.fromisoformat(received_at), metadata=json.loads(metadata),
+        raw_ref=raw_ref,
+        system=system,
+        site=site,
+        message_id=message_id,
+        sha256=sha,
+        size=size,
+        transport=transport,
+        received_at=datetime.fromisoformat(received_at),
+        metadata=json.loads(metadata),
     )
 
 
@@ -135,9 +144,14 @@ class SqliteRawArchive:
         same bytes is a duplicate; with other bytes the message is stored and flagged as a conflict.
         """
         sha = hashlib.sha256(message.payload).hexdigest()
-        pending = _Pending(message, sha, raw_ref_for(message.system, sha),
-                           (message.received_at or self._clock()).astimezone(UTC), key,
-                           asyncio.get_running_loop().create_future())
+        pending = _Pending(
+            message,
+            sha,
+            raw_ref_for(message.system, sha),
+            (message.received_at or self._clock()).astimezone(UTC),
+            key,
+            asyncio.get_running_loop().create_future(),
+        )
         self._queue.append(pending)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_queued(), name="archive-writer")
@@ -151,8 +165,12 @@ class SqliteRawArchive:
             except (sqlite3.Error, OSError) as exc:
                 for p in batch:
                     if not p.future.done():
-                        p.future.set_exception(NotStored(
-                            f"raw {p.message.system} message {p.message.message_id!r} was not stored: {exc}"))
+                        p.future.set_exception(
+                            NotStored(
+                                f"raw {p.message.system} message {p.message.message_id!r} "
+                                f"was not stored: {exc}"
+                            )
+                        )
                 continue
             for p, outcome in zip(batch, outcomes, strict=True):
                 if not p.future.done():
@@ -190,22 +208,44 @@ class SqliteRawArchive:
         inline = len(message.payload) <= INLINE_LIMIT
         metadata = json.dumps(dict(message.metadata), ensure_ascii=False, sort_keys=True)
         self._conn.execute(
-            "INSERT INTO raw_messages (raw_ref, system, site, message_id, sha256, size, transport, received_at,"
+            "INSERT INTO raw_messages (raw_ref, system, site, message_id, sha256, size, transport,"
+            " received_at,"
             " metadata, payload, blob, source_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (p.ref, message.system, message.site, message.message_id, p.sha, len(message.payload), message.transport,
-             p.received.isoformat(), metadata, message.payload if inline else None, 0 if inline else 1, p.key),
+            (
+                p.ref,
+                message.system,
+                message.site,
+                message.message_id,
+                p.sha,
+                len(message.payload),
+                message.transport,
+                p.received.isoformat(),
+                metadata,
+                message.payload if inline else None,
+                0 if inline else 1,
+                p.key,
+            ),
         )
         record = RawRecord(
-            raw_ref=p.ref, system=message.system, site=message.site, message_id=message.message_id, sha256=p.sha,
-            size=len(message.payload), transport=message.transport, received_at=p.received,
+            raw_ref=p.ref,
+            system=message.system,
+            site=message.site,
+            message_id=message.message_id,
+            sha256=p.sha,
+            size=len(message.payload),
+            transport=message.transport,
+            received_at=p.received,
             metadata=dict(message.metadata),
         )
         return StoreOutcome(record=record, conflict_with=conflict)
 
     async def save_answer(self, raw_ref: str, answer: bytes) -> None:
         """Keep what the sender was told, so an exact resend gets the same answer back."""
-        await self._run(lambda: self._conn.execute("UPDATE raw_messages SET answer = ? WHERE raw_ref = ?",
-                                                   (answer, raw_ref)))
+        await self._run(
+            lambda: self._conn.execute(
+                "UPDATE raw_messages SET answer = ? WHERE raw_ref = ?", (answer, raw_ref)
+            )
+        )
 
     def _blob_path(self, sha: str) -> Path:
         return self._blobs / sha[:2] / sha
@@ -229,7 +269,9 @@ class SqliteRawArchive:
 
     async def get(self, raw_ref: str) -> RawRecord:
         row = await self._run(
-            lambda: self._conn.execute(f"SELECT {_COLUMNS} FROM raw_messages WHERE raw_ref = ?", (raw_ref,)).fetchone()
+            lambda: self._conn.execute(
+                f"SELECT {_COLUMNS} FROM raw_messages WHERE raw_ref = ?", (raw_ref,)
+            ).fetchone()
         )
         if row is None:
             raise ArchiveError(f"no raw message {raw_ref!r} in the archive")
@@ -256,45 +298,68 @@ class SqliteRawArchive:
         """Oldest records not yet on the raw topic; payload inline when small, else None (blob)."""
         rows = await self._run(
             lambda: self._conn.execute(
-                f"SELECT {_COLUMNS}, payload FROM raw_messages WHERE published = 0 ORDER BY seq LIMIT ?", (limit,)
+                f"SELECT {_COLUMNS}, payload FROM raw_messages WHERE published = 0 ORDER BY seq LIMIT ?",
+                (limit,),
             ).fetchall()
         )
         return [(_record(r), None if r[9] is None else bytes(r[9])) for r in rows]
 
     async def mark_published(self, refs: Sequence[str]) -> None:
-        await self._run(lambda: self._conn.executemany(
-            "UPDATE raw_messages SET published = 1 WHERE raw_ref = ?", [(r,) for r in refs]
-        ))
+        await self._run(
+            lambda: self._conn.executemany(
+                "UPDATE raw_messages SET published = 1 WHERE raw_ref = ?", [(r,) for r in refs]
+            )
+        )
 
     # -- processing status (reconciliation: received = translated + dead_lettered + pending)
-    async def set_status(self, raw_ref: str, *, status: str, events: int, failures: int, skipped: int,
-                         units: int, mapping_version: str | None, error: str | None = None) -> None:
+    async def set_status(
+        self,
+        raw_ref: str,
+        *,
+        status: str,
+        events: int,
+        failures: int,
+        skipped: int,
+        units: int,
+        mapping_version: str | None,
+        error: str | None = None,
+    ) -> None:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         now = self._clock().astimezone(UTC).isoformat()
-        await self._run(lambda: self._conn.execute(
-            "UPDATE raw_messages SET status=?, events=?, failures=?, skipped=?, units=?, mapping_version=?,"
-            " error=?, processed_at=? WHERE raw_ref=?",
-            (status, events, failures, skipped, units, mapping_version, error, now, raw_ref),
-        ))
+        await self._run(
+            lambda: self._conn.execute(
+                "UPDATE raw_messages SET status=?, events=?, failures=?, skipped=?, units=?,"
+                " mapping_version=?,"
+                " error=?, processed_at=? WHERE raw_ref=?",
+                (status, events, failures, skipped, units, mapping_version, error, now, raw_ref),
+            )
+        )
 
     async def status(self, raw_ref: str) -> MessageStatus | None:
-        row = await self._run(lambda: self._conn.execute(
-            "SELECT raw_ref, status, events, failures, skipped, units, error FROM raw_messages WHERE raw_ref=?",
-            (raw_ref,),
-        ).fetchone())
+        row = await self._run(
+            lambda: self._conn.execute(
+                "SELECT raw_ref, status, events, failures, skipped, units, error"
+                " FROM raw_messages WHERE raw_ref=?",
+                (raw_ref,),
+            ).fetchone()
+        )
         return None if row is None else MessageStatus(*row)
 
     async def reconciliation(self) -> dict[str, dict[str, int]]:
         """Per system: received, translated, dead_lettered, pending, resends, events, rows failed, skipped."""
-        rows = await self._run(lambda: self._conn.execute(
-            "SELECT system, status, count(*), sum(resends), sum(events), sum(failures), sum(skipped)"
-            " FROM raw_messages GROUP BY system, status"
-        ).fetchall())
+        rows = await self._run(
+            lambda: self._conn.execute(
+                "SELECT system, status, count(*), sum(resends), sum(events), sum(failures), sum(skipped)"
+                " FROM raw_messages GROUP BY system, status"
+            ).fetchall()
+        )
         out: dict[str, dict[str, int]] = {}
         for system, status, n, resends, events, failures, skipped in rows:
-            entry = out.setdefault(system, dict.fromkeys(
-                ("received", *STATUSES, "resends", "events", "rows_failed", "rows_skipped"), 0))
+            entry = out.setdefault(
+                system,
+                dict.fromkeys(("received", *STATUSES, "resends", "events", "rows_failed", "rows_skipped"), 0),
+            )
             entry["received"] += n
             entry[status] += n
             entry["resends"] += resends or 0

@@ -7,15 +7,13 @@ starts the bus, provisions the topic catalogue, and closes everything on the way
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import TYPE_CHECKING
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING, Self
 
 from hub.archive import SqliteRawArchive
+from hub.bus.embedded import EmbeddedBus
+from hub.bus.kafka import KafkaBus
 from hub.deadletters import DeadLetterStore
 from hub.errors import ConfigError
-from hub.ports import EventBus
 from hub.registry import ADAPTERS
 from hub.relay import OutboxRelay
 from hub.settings import BusKind, Settings
@@ -27,17 +25,21 @@ from projections.runner import ProjectionRunner
 from topics.catalogue import CATALOGUE
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
+    from sqlalchemy import Engine
+
+    from hub.ports import EventBus
     from projections.base import Projection
 
 
 def make_bus(settings: Settings) -> EventBus:
     if settings.bus is BusKind.KAFKA:
-        from hub.bus.kafka import KafkaBus
-
-        return KafkaBus(settings.kafka_bootstrap, client_id=f"hub-{settings.site}",
-                        replication_factor=settings.kafka_replication_factor)
-    from hub.bus.embedded import EmbeddedBus
-
+        return KafkaBus(
+            settings.kafka_bootstrap,
+            client_id=f"hub-{settings.site}",
+            replication_factor=settings.kafka_replication_factor,
+        )
     return EmbeddedBus(settings.bus_path)
 
 
@@ -57,7 +59,7 @@ class Hub:
     workers: dict[str, TranslationWorker] = field(default_factory=dict)
     runners: list[ProjectionRunner] = field(default_factory=list)
 
-    async def __aenter__(self) -> Hub:
+    async def __aenter__(self) -> Self:
         await self.bus.start()
         await self.bus.ensure_topics(CATALOGUE, self.settings.topic_prefix)
         return self
@@ -82,7 +84,9 @@ class Hub:
         try:
             return self.workers[system]
         except KeyError:
-            raise ConfigError(f"no adapter for system {system!r}; known: {', '.join(sorted(self.workers))}") from None
+            raise ConfigError(
+                f"no adapter for system {system!r}; known: {', '.join(sorted(self.workers))}"
+            ) from None
 
 
 def build_hub(settings: Settings) -> Hub:
@@ -94,13 +98,25 @@ def build_hub(settings: Settings) -> Hub:
     engine = make_engine(settings.database_url)
     prefix = settings.topic_prefix
     hub = Hub(
-        settings=settings, bus=bus, archive=archive, dead_letters=dead_letters, differ=differ, engine=engine,
+        settings=settings,
+        bus=bus,
+        archive=archive,
+        dead_letters=dead_letters,
+        differ=differ,
+        engine=engine,
         relay=OutboxRelay(archive, bus, prefix=prefix),
     )
     for system, adapter in ADAPTERS.items():
         hub.workers[system] = TranslationWorker(
-            adapter=adapter, mappings=MappingSource(adapter, settings.mapping_dir), bus=bus, archive=archive,
-            dead_letters=dead_letters, differ=differ, site=settings.site, tz=settings.zone, prefix=prefix,
+            adapter=adapter,
+            mappings=MappingSource(adapter, settings.mapping_dir),
+            bus=bus,
+            archive=archive,
+            dead_letters=dead_letters,
+            differ=differ,
+            site=settings.site,
+            tz=settings.zone,
+            prefix=prefix,
         )
     hub.runners = [ProjectionRunner(p, bus, engine, prefix=prefix) for p in make_projections()]
     return hub

@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import NAMESPACE_URL, uuid5
 
 from hub.sqlite import connect_durable
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
 
 T = TypeVar("T")
 
@@ -68,23 +70,42 @@ class DeadLetter:
     def as_record(self) -> dict[str, Any]:
         """The JSON record published on dlq.<system>.v1 (no excerpt: it may hold patient data)."""
         return {
-            "dead_letter_id": self.dead_letter_id, "raw_ref": self.raw_ref, "system": self.system,
-            "message_id": self.message_id, "position": self.position, "reason": self.reason, "code": self.code,
-            "location": self.location, "adapter_version": self.adapter_version,
-            "mapping_version": self.mapping_version, "failed_at": self.failed_at.isoformat(),
+            "dead_letter_id": self.dead_letter_id,
+            "raw_ref": self.raw_ref,
+            "system": self.system,
+            "message_id": self.message_id,
+            "position": self.position,
+            "reason": self.reason,
+            "code": self.code,
+            "location": self.location,
+            "adapter_version": self.adapter_version,
+            "mapping_version": self.mapping_version,
+            "failed_at": self.failed_at.isoformat(),
         }
 
 
-_COLS = ("dead_letter_id, raw_ref, system, message_id, position, reason, code, location, excerpt, adapter_version,"
-         " mapping_version, failed_at, attempts, status")
+_COLS = (
+    "dead_letter_id, raw_ref, system, message_id, position, reason, code, location, excerpt, adapter_version,"
+    " mapping_version, failed_at, attempts, status"
+)
 
 
 def _from_row(row: Sequence[Any]) -> DeadLetter:
     return DeadLetter(
-        dead_letter_id=row[0], raw_ref=row[1], system=row[2], message_id=row[3], position=row[4], reason=row[5],
-        code=row[6], location=json.loads(row[7]), excerpt=json.loads(row[8]) if row[8] else None,
-        adapter_version=row[9], mapping_version=row[10], failed_at=datetime.fromisoformat(row[11]),
-        attempts=row[12], status=row[13],
+        dead_letter_id=row[0],
+        raw_ref=row[1],
+        system=row[2],
+        message_id=row[3],
+        position=row[4],
+        reason=row[5],
+        code=row[6],
+        location=json.loads(row[7]),
+        excerpt=json.loads(row[8]) if row[8] else None,
+        adapter_version=row[9],
+        mapping_version=row[10],
+        failed_at=datetime.fromisoformat(row[11]),
+        attempts=row[12],
+        status=row[13],
     )
 
 
@@ -108,21 +129,35 @@ class DeadLetterStore:
     async def record(self, letters: Sequence[DeadLetter]) -> None:
         """Insert new dead letters; a known one is re-opened with the new reason and one more attempt."""
         rows = [
-            (d.dead_letter_id, d.raw_ref, d.system, d.message_id, d.position, d.reason, d.code,
-             json.dumps(d.location, ensure_ascii=False), json.dumps(d.excerpt, ensure_ascii=False) if d.excerpt else None,
-             d.adapter_version, d.mapping_version, d.failed_at.isoformat())
+            (
+                d.dead_letter_id,
+                d.raw_ref,
+                d.system,
+                d.message_id,
+                d.position,
+                d.reason,
+                d.code,
+                json.dumps(d.location, ensure_ascii=False),
+                json.dumps(d.excerpt, ensure_ascii=False) if d.excerpt else None,
+                d.adapter_version,
+                d.mapping_version,
+                d.failed_at.isoformat(),
+            )
             for d in letters
         ]
 
         def write() -> None:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.executemany(
-                f"INSERT INTO dead_letters ({_COLS.rsplit(', attempts', 1)[0]}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+                f"INSERT INTO dead_letters ({_COLS.rsplit(', attempts', 1)[0]})"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (dead_letter_id) DO UPDATE SET reason=excluded.reason, code=excluded.code,"
-                " location=excluded.location, excerpt=excluded.excerpt, adapter_version=excluded.adapter_version,"
+                " location=excluded.location, excerpt=excluded.excerpt,"
+                " adapter_version=excluded.adapter_version,"
                 " mapping_version=excluded.mapping_version, failed_at=excluded.failed_at,"
                 " attempts = CASE WHEN dead_letters.mapping_version IS excluded.mapping_version"
-                "   AND dead_letters.status = 'open' THEN dead_letters.attempts ELSE dead_letters.attempts + 1 END,"
+                "   AND dead_letters.status = 'open' THEN dead_letters.attempts"
+                " ELSE dead_letters.attempts + 1 END,"
                 " status='open', resolved_at=NULL",
                 rows,
             )
@@ -137,7 +172,8 @@ class DeadLetterStore:
 
         def write() -> int:
             rows = self._conn.execute(
-                "SELECT dead_letter_id, position FROM dead_letters WHERE raw_ref=? AND status='open'", (raw_ref,)
+                "SELECT dead_letter_id, position FROM dead_letters WHERE raw_ref=? AND status='open'",
+                (raw_ref,),
             ).fetchall()
             done = [(now, dl_id) for dl_id, pos in rows if pos not in keep]
             self._conn.executemany(
@@ -147,7 +183,9 @@ class DeadLetterStore:
 
         return await self._run(write)
 
-    async def list(self, *, status: str | None = "open", system: str | None = None, limit: int = 1000) -> list[DeadLetter]:
+    async def query(
+        self, *, status: str | None = "open", system: str | None = None, limit: int = 1000
+    ) -> list[DeadLetter]:
         where, args = [], []
         if status:
             where.append("status = ?")
@@ -161,13 +199,18 @@ class DeadLetterStore:
         return [_from_row(r) for r in rows]
 
     async def open_raw_refs(self, system: str | None = None) -> list[str]:
-        sql = "SELECT DISTINCT raw_ref FROM dead_letters WHERE status='open'" + (" AND system=?" if system else "")
+        sql = "SELECT DISTINCT raw_ref FROM dead_letters WHERE status='open'" + (
+            " AND system=?" if system else ""
+        )
         rows = await self._run(lambda: self._conn.execute(sql, (system,) if system else ()).fetchall())
         return sorted(r[0] for r in rows)
 
     async def counts(self) -> dict[str, dict[str, int]]:
-        rows = await self._run(lambda: self._conn.execute(
-            "SELECT system, status, count(*) FROM dead_letters GROUP BY system, status").fetchall())
+        rows = await self._run(
+            lambda: self._conn.execute(
+                "SELECT system, status, count(*) FROM dead_letters GROUP BY system, status"
+            ).fetchall()
+        )
         out: dict[str, dict[str, int]] = {}
         for system, status, n in rows:
             out.setdefault(system, {"open": 0, "resolved": 0})[status] = n
@@ -175,7 +218,11 @@ class DeadLetterStore:
 
     async def reasons(self, *, limit: int = 10) -> list[tuple[str, str, int]]:
         """Most frequent open (system, code) pairs, for summaries."""
-        rows = await self._run(lambda: self._conn.execute(
-            "SELECT system, code, count(*) AS n FROM dead_letters WHERE status='open'"
-            " GROUP BY system, code ORDER BY n DESC LIMIT ?", (limit,)).fetchall())
+        rows = await self._run(
+            lambda: self._conn.execute(
+                "SELECT system, code, count(*) AS n FROM dead_letters WHERE status='open'"
+                " GROUP BY system, code ORDER BY n DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        )
         return [(s, c, n) for s, c, n in rows]

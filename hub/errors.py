@@ -1,12 +1,12 @@
 """Errors of the hub's own edge.
 
-    HubError
-    ├── ConfigError        settings or wiring are wrong; refuse to start, say which setting
-    ├── BusError           the event bus failed
-    │   └── PublishFailed  a publish was not acknowledged durably; nothing may be ACKed upstream
-    ├── ArchiveError       the raw archive could not store or find a message
-    │   └── NotStored      a store that did not commit: the sender gets AR / 503, never a positive answer
-    └── ReplayError        a rebuild or as-of run could not complete
+HubError
+├── ConfigError        settings or wiring are wrong; refuse to start, say which setting
+├── BusError           the event bus failed
+│   └── PublishFailed  a publish was not acknowledged durably; nothing may be ACKed upstream
+├── ArchiveError       the raw archive could not store or find a message
+│   └── NotStored      a store that did not commit: the sender gets AR / 503, never a positive answer
+└── ReplayError        a rebuild or as-of run could not complete
 """
 
 from __future__ import annotations

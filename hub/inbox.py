@@ -11,13 +11,18 @@ from __future__ import annotations
 import asyncio
 import shutil
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
-from hub.bootstrap import Hub
 from hub.errors import ConfigError, NotStored
 from hub.pipeline import ingest_path
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from hub.bootstrap import Hub
+    from hub.deadletters import DeadLetter
 
 logger = structlog.get_logger()
 
@@ -69,13 +74,20 @@ class InboxWatcher:
         if status is None:
             logger.info("inbox_file_pending", system=system, filename=path.name, raw_ref=raw_ref)
             return  # stays in the inbox; it is archived, and the next scan answers it
-        letters = [d for d in await self._hub.dead_letters.list(system=system) if d.raw_ref == raw_ref]
+        letters = [d for d in await self._hub.dead_letters.query(system=system) if d.raw_ref == raw_ref]
         whole = [d for d in letters if d.position == "message"]
         note = _error_text(path.name, raw_ref, outcome.duplicate, letters)
         target = self._root / system / ("failed" if whole else "processed")
         _answer(path, target, note if letters else None)
-        logger.info("inbox_file_answered", system=system, filename=path.name, raw_ref=raw_ref,
-                    outcome=target.name, dead_letters=len(letters), duplicate=outcome.duplicate)
+        logger.info(
+            "inbox_file_answered",
+            system=system,
+            filename=path.name,
+            raw_ref=raw_ref,
+            outcome=target.name,
+            dead_letters=len(letters),
+            duplicate=outcome.duplicate,
+        )
 
     async def _wait_translated(self, raw_ref: str) -> str | None:
         loop = asyncio.get_running_loop()
@@ -96,16 +108,25 @@ class InboxWatcher:
                 continue
 
 
-def _error_text(name: str, raw_ref: str, duplicate: bool, letters: list) -> str:  # type: ignore[type-arg]
-    lines = [f"{name}: archived as {raw_ref}" + (" (an exact resend of an earlier file)" if duplicate else "")]
+def _error_text(name: str, raw_ref: str, duplicate: bool, letters: list[DeadLetter]) -> str:
+    lines = [
+        f"{name}: archived as {raw_ref}" + (" (an exact resend of an earlier file)" if duplicate else "")
+    ]
     lines += [f"  {_where(d.location)}: {d.reason}" for d in letters]
-    lines += ["", "Fix the source or the mapping, then run: hub dlq retry --system " + (letters[0].system if letters else "")]
+    lines += [
+        "",
+        "Fix the source or the mapping, then run: hub dlq retry --system "
+        + (letters[0].system if letters else ""),
+    ]
     return "\n".join(lines) + "\n"
 
 
 def _where(location: dict[str, object]) -> str:
-    parts = [str(location[k]) if k == "file" else f"{k} {location[k]}" for k in ("file", "line", "column", "field")
-             if k in location]
+    parts = [
+        str(location[k]) if k == "file" else f"{k} {location[k]}"
+        for k in ("file", "line", "column", "field")
+        if k in location
+    ]
     return ", ".join(parts) or "(whole file)"
 
 

@@ -8,17 +8,36 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
+if TYPE_CHECKING:
+    from collections.abc import MutableMapping
+
 # Keys that can carry patient data or secrets. Values are replaced, the key is kept so the
 # omission is visible.
-DENY_LIST = frozenset({
-    "patient", "patient_name", "patient_id", "pid", "name", "birth_date", "dob", "id_card",
-    "phone", "address", "payload", "raw", "row", "secret", "password", "api_key", "token",
-})
+DENY_LIST = frozenset(
+    {
+        "patient",
+        "patient_name",
+        "patient_id",
+        "pid",
+        "name",
+        "birth_date",
+        "dob",
+        "id_card",
+        "phone",
+        "address",
+        "payload",
+        "raw",
+        "row",
+        "secret",
+        "password",
+        "api_key",
+        "token",
+    }
+)
 
 
 def redact_phi(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -31,7 +50,9 @@ def configure_logging(fmt: str = "auto", level: str = "info") -> None:
     """Configure structlog and stdlib logging. `fmt`: auto | json | console."""
     use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
     renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer(ensure_ascii=False)
+        structlog.dev.ConsoleRenderer()
+        if use_console
+        else structlog.processors.JSONRenderer(ensure_ascii=False)
     )
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     structlog.configure(
@@ -47,4 +68,6 @@ def configure_logging(fmt: str = "auto", level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s"
+    )

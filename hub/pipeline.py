@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
-from hub.bootstrap import Hub
 from hub.errors import NotStored
 from hub.ports import InboundMessage, StoreOutcome
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from hub.bootstrap import Hub
 
 logger = structlog.get_logger()
 
@@ -36,19 +40,32 @@ async def ingest_bytes(
             f"{metadata.get('filename', message_id)}: {len(payload):,} bytes is over the limit of "
             f"{hub.settings.max_file_bytes:,} (HUB_MAX_FILE_BYTES)"
         )
-    outcome = await hub.archive.store(InboundMessage(
-        system=system, payload=payload, transport=transport, message_id=message_id, site=hub.settings.site,
-        metadata=metadata,
-    ))
-    logger.info("raw_stored", system=system, raw_ref=outcome.record.raw_ref, duplicate=outcome.duplicate,
-                size=outcome.record.size, transport=transport)
+    outcome = await hub.archive.store(
+        InboundMessage(
+            system=system,
+            payload=payload,
+            transport=transport,
+            message_id=message_id,
+            site=hub.settings.site,
+            metadata=metadata,
+        )
+    )
+    logger.info(
+        "raw_stored",
+        system=system,
+        raw_ref=outcome.record.raw_ref,
+        duplicate=outcome.duplicate,
+        size=outcome.record.size,
+        transport=transport,
+    )
     return outcome
 
 
 async def ingest_path(hub: Hub, system: str, path: Path, *, transport: str = "file") -> StoreOutcome:
     data = await asyncio.to_thread(path.read_bytes)
-    return await ingest_bytes(hub, system, data, message_id=path.name, transport=transport,
-                              metadata={"filename": path.name})
+    return await ingest_bytes(
+        hub, system, data, message_id=path.name, transport=transport, metadata={"filename": path.name}
+    )
 
 
 async def drain(hub: Hub) -> DrainStats:

@@ -6,12 +6,14 @@ classes live in hub.bus / hub.archive and are wired in hub.bootstrap.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from topics.catalogue import TopicSpec
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from topics.catalogue import TopicSpec
 
 TopicPartition = tuple[str, int]
 Headers = tuple[tuple[str, bytes], ...]

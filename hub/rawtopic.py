@@ -18,9 +18,15 @@ INLINE_TOPIC_LIMIT = 256 * 1024
 
 def encode_raw(record: RawRecord, payload: bytes | None) -> OutRecord:
     body: dict[str, Any] = {
-        "raw_ref": record.raw_ref, "system": record.system, "site": record.site, "message_id": record.message_id,
-        "sha256": record.sha256, "size": record.size, "transport": record.transport,
-        "received_at": record.received_at.isoformat(), "metadata": dict(record.metadata),
+        "raw_ref": record.raw_ref,
+        "system": record.system,
+        "site": record.site,
+        "message_id": record.message_id,
+        "sha256": record.sha256,
+        "size": record.size,
+        "transport": record.transport,
+        "received_at": record.received_at.isoformat(),
+        "metadata": dict(record.metadata),
     }
     if payload is not None and len(payload) <= INLINE_TOPIC_LIMIT:
         body["payload_b64"] = base64.b64encode(payload).decode()
@@ -37,9 +43,15 @@ def encode_raw(record: RawRecord, payload: bytes | None) -> OutRecord:
 def decode_raw(value: bytes) -> tuple[RawRecord, bytes | None]:
     body = json.loads(value)
     record = RawRecord(
-        raw_ref=body["raw_ref"], system=body["system"], site=body["site"], message_id=body["message_id"],
-        sha256=body["sha256"], size=body["size"], transport=body["transport"],
-        received_at=datetime.fromisoformat(body["received_at"]), metadata=body.get("metadata", {}),
+        raw_ref=body["raw_ref"],
+        system=body["system"],
+        site=body["site"],
+        message_id=body["message_id"],
+        sha256=body["sha256"],
+        size=body["size"],
+        transport=body["transport"],
+        received_at=datetime.fromisoformat(body["received_at"]),
+        metadata=body.get("metadata", {}),
     )
     inline = body.get("payload_b64")
     return record, base64.b64decode(inline) if inline is not None else None

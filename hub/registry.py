@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from adapters.base import AdapterSpec
+from typing import TYPE_CHECKING
+
 from adapters.hrp import ADAPTER as HRP
+
+if TYPE_CHECKING:
+    from adapters.base import AdapterSpec
 
 ADAPTERS: dict[str, AdapterSpec] = {
     HRP.system.value: HRP,

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 import structlog
 
-from hub.archive import SqliteRawArchive
 from hub.errors import BusError
-from hub.ports import EventBus, OutRecord
 from hub.rawtopic import encode_raw
 from topics.catalogue import raw_topic
+
+if TYPE_CHECKING:
+    from hub.archive import SqliteRawArchive
+    from hub.ports import EventBus, OutRecord
 
 logger = structlog.get_logger()
 
@@ -48,7 +51,9 @@ class OutboxRelay:
             total += n
         return total
 
-    async def run_forever(self, stop: asyncio.Event, *, idle_s: float = 0.2, max_backoff_s: float = 30.0) -> None:
+    async def run_forever(
+        self, stop: asyncio.Event, *, idle_s: float = 0.2, max_backoff_s: float = 30.0
+    ) -> None:
         backoff = 1.0
         while not stop.is_set():
             try:

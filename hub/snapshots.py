@@ -17,10 +17,8 @@ import asyncio
 import hashlib
 import json
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub.sqlite import connect_durable
 from schemas._base import Identifier
@@ -32,8 +30,13 @@ from schemas.assets import (
     AssetRegistered,
     IdentifierLinkedPayload,
 )
-from schemas.envelope import EventBase
 from schemas.ids import event_id_for
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from schemas.envelope import EventBase
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshot_state (
@@ -64,32 +67,39 @@ def _correction(event: AssetRegistered, before: dict[str, Any], digest: str) -> 
     old = AssetRegistered.model_validate({**event.model_dump(mode="json"), "payload": before})
     new_details, old_details = event.payload.details, old.payload.details
     changed = [
-        name for name in AssetDetails.model_fields
-        if getattr(new_details, name) != getattr(old_details, name)
+        name for name in AssetDetails.model_fields if getattr(new_details, name) != getattr(old_details, name)
     ]
     base = event.model_dump(exclude={"event_id", "type", "schema_version", "payload", "occurred_at"})
     out: list[EventBase] = []
     if changed:
-        out.append(AssetDetailsCorrected(
-            **base,
-            event_id=event_id_for(event.source.system, f"snapshot:{event.subject}", digest),
-            occurred_at=event.recorded_at,  # a re-export states the change as of its export, not acquisition
-            payload=AssetDetailsCorrectedPayload(
-                details=AssetDetails(**{n: getattr(new_details, n) for n in changed}),
-                changed_fields=changed,
-                previous=AssetDetails(**{n: getattr(old_details, n) for n in changed}),
-            ),
-        ))
-    known = {(i.scheme, i.value) for i in old.payload.identifiers}
-    for ident in event.payload.identifiers:
-        if (ident.scheme, ident.value) not in known:
-            out.append(AssetIdentifierLinked(
+        out.append(
+            AssetDetailsCorrected(
                 **base,
-                event_id=event_id_for(event.source.system, f"link:{event.subject}", f"{ident.scheme}:{ident.value}"),
+                event_id=event_id_for(event.source.system, f"snapshot:{event.subject}", digest),
+                # a re-export states the change as of its export, not of the acquisition
                 occurred_at=event.recorded_at,
-                payload=IdentifierLinkedPayload(identifier=Identifier(scheme=ident.scheme, value=ident.value),
-                                                linked_by="mapping"),
-            ))
+                payload=AssetDetailsCorrectedPayload(
+                    details=AssetDetails(**{n: getattr(new_details, n) for n in changed}),
+                    changed_fields=changed,
+                    previous=AssetDetails(**{n: getattr(old_details, n) for n in changed}),
+                ),
+            )
+        )
+    known = {(i.scheme, i.value) for i in old.payload.identifiers}
+    out.extend(
+        AssetIdentifierLinked(
+            **base,
+            event_id=event_id_for(
+                event.source.system, f"link:{event.subject}", f"{ident.scheme}:{ident.value}"
+            ),
+            occurred_at=event.recorded_at,
+            payload=IdentifierLinkedPayload(
+                identifier=Identifier(scheme=ident.scheme, value=ident.value), linked_by="mapping"
+            ),
+        )
+        for ident in event.payload.identifiers
+        if (ident.scheme, ident.value) not in known
+    )
     return out
 
 
@@ -103,7 +113,9 @@ class SnapshotDiffer:
         with self._lock:
             self._conn.close()
 
-    async def diff(self, system: str, events: Sequence[EventBase], snapshot_types: frozenset[str]) -> DiffResult:
+    async def diff(
+        self, system: str, events: Sequence[EventBase], snapshot_types: frozenset[str]
+    ) -> DiffResult:
         return await asyncio.to_thread(self._diff, system, events, snapshot_types)
 
     def _diff(self, system: str, events: Sequence[EventBase], snapshot_types: frozenset[str]) -> DiffResult:
@@ -136,19 +148,27 @@ class SnapshotDiffer:
         if isinstance(event, AssetRegistered):
             return _correction(event, before, digest)
         # Other snapshot types carry their full state: publish the new state under a content id.
-        return [event.model_copy(update={"event_id": event_id_for(
-            event.source.system, f"snapshot:{event.subject}:{event.type}", digest)})]
+        return [
+            event.model_copy(
+                update={
+                    "event_id": event_id_for(
+                        event.source.system, f"snapshot:{event.subject}:{event.type}", digest
+                    )
+                }
+            )
+        ]
 
     def _load(self, system: str, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
         out: dict[tuple[str, str], tuple[str, str]] = {}
         with self._lock:
             for i in range(0, len(keys), 400):
-                chunk = keys[i:i + 400]
+                chunk = keys[i : i + 400]
                 subjects = sorted({s for s, _ in chunk})
                 marks = ",".join("?" * len(subjects))
                 for subject, etype, digest, payload in self._conn.execute(
                     f"SELECT subject, event_type, content_hash, payload FROM snapshot_state"
-                    f" WHERE system = ? AND subject IN ({marks})", (system, *subjects),
+                    f" WHERE system = ? AND subject IN ({marks})",
+                    (system, *subjects),
                 ):
                     out[(subject, etype)] = (digest, payload)
         return out
@@ -160,7 +180,8 @@ class SnapshotDiffer:
                 self._conn.executemany(
                     "INSERT INTO snapshot_state (system, subject, event_type, content_hash, payload)"
                     " VALUES (?,?,?,?,?) ON CONFLICT (system, subject, event_type) DO UPDATE SET"
-                    " content_hash=excluded.content_hash, payload=excluded.payload", result.state,
+                    " content_hash=excluded.content_hash, payload=excluded.payload",
+                    result.state,
                 )
                 self._conn.execute("COMMIT")
 

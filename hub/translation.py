@@ -14,24 +14,27 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import ValidationError
 
 from adapters.base import AdapterSpec, Failure, SourceLocation, TranslateContext, Translation
 from adapters.errors import MalformedMessage, MappingError
-from hub.archive import SqliteRawArchive
-from hub.errors import BusError
 from hub.deadletters import DeadLetter, DeadLetterStore, dead_letter_id_for
+from hub.errors import BusError
 from hub.ports import BusRecord, EventBus, OutRecord, RawRecord
 from hub.rawtopic import decode_raw
-from hub.snapshots import SnapshotDiffer
 from schemas.catalogue import dump_event
-from schemas.envelope import EventBase
 from topics.catalogue import dlq_topic, raw_topic, topic_for_event_type
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    from hub.archive import SqliteRawArchive
+    from hub.snapshots import SnapshotDiffer
+    from schemas.envelope import EventBase
 
 logger = structlog.get_logger()
 
@@ -52,8 +55,11 @@ def event_record(event: EventBase) -> OutRecord:
     return OutRecord(
         key=event.subject,
         value=dump_event(event),
-        headers=(("event_type", event.type.encode()), ("event_id", str(event.event_id).encode()),
-                 ("schema_version", str(event.schema_version).encode())),
+        headers=(
+            ("event_type", event.type.encode()),
+            ("event_id", str(event.event_id).encode()),
+            ("schema_version", str(event.schema_version).encode()),
+        ),
         # Record time = when the hub learned the fact, so seek-by-time answers "known at".
         timestamp_ms=int(event.recorded_at.timestamp() * 1000),
     )
@@ -114,36 +120,68 @@ class TranslationWorker:
         if payload is None:
             payload = await self._archive.payload(record.raw_ref)
         mapping = self._mappings.current()
-        ctx = TranslateContext(site=record.site or self._site, tz=self._tz, adapter_version=self.adapter.version,
-                               mapping_version=mapping.version)
+        ctx = TranslateContext(
+            site=record.site or self._site,
+            tz=self._tz,
+            adapter_version=self.adapter.version,
+            mapping_version=mapping.version,
+        )
         translation = await asyncio.to_thread(self._translate, record, payload, mapping, ctx)
-        diff = await self._differ.diff(self.system, [e.event for e in translation.events],
-                                       self.adapter.snapshot_types)
+        diff = await self._differ.diff(
+            self.system, [e.event for e in translation.events], self.adapter.snapshot_types
+        )
         await self._publish(diff.events)
         letters = [self._dead_letter(record, f, ctx) for f in translation.failures]
         if letters:
             await self._dead.record(letters)
-            await self._bus.publish(dlq_topic(self.system).full_name(self._prefix), [
-                OutRecord(key=record.message_id, value=json.dumps(d.as_record(), ensure_ascii=False).encode(),
-                          timestamp_ms=int(d.failed_at.timestamp() * 1000))
-                for d in letters
-            ])
+            await self._bus.publish(
+                dlq_topic(self.system).full_name(self._prefix),
+                [
+                    OutRecord(
+                        key=record.message_id,
+                        value=json.dumps(d.as_record(), ensure_ascii=False).encode(),
+                        timestamp_ms=int(d.failed_at.timestamp() * 1000),
+                    )
+                    for d in letters
+                ],
+            )
         await self._dead.resolve_others(record.raw_ref, [f.position for f in translation.failures])
         await self._differ.commit(diff)
         status = "dead_lettered" if translation.failures else "translated"
         whole = next((f.reason for f in translation.failures if f.position == "message"), None)
         await self._archive.set_status(
-            record.raw_ref, status=status, events=len(diff.events), failures=len(translation.failures),
-            skipped=len(translation.skipped), units=translation.units, mapping_version=ctx.mapping_version,
+            record.raw_ref,
+            status=status,
+            events=len(diff.events),
+            failures=len(translation.failures),
+            skipped=len(translation.skipped),
+            units=translation.units,
+            mapping_version=ctx.mapping_version,
             error=whole,
         )
-        log.info("message_translated", outcome=status, events=len(diff.events), failures=len(translation.failures),
-                 unchanged=diff.unchanged, corrected=diff.corrected,
-                 duration_ms=round((time.perf_counter() - started) * 1000, 1))
-        return Outcome(record.raw_ref, status, len(diff.events), translation.failures, len(translation.skipped),
-                       translation.units, diff.unchanged, diff.corrected)
+        log.info(
+            "message_translated",
+            outcome=status,
+            events=len(diff.events),
+            failures=len(translation.failures),
+            unchanged=diff.unchanged,
+            corrected=diff.corrected,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return Outcome(
+            record.raw_ref,
+            status,
+            len(diff.events),
+            translation.failures,
+            len(translation.skipped),
+            translation.units,
+            diff.unchanged,
+            diff.corrected,
+        )
 
-    def _translate(self, record: RawRecord, payload: bytes, mapping: Any, ctx: TranslateContext) -> Translation:
+    def _translate(
+        self, record: RawRecord, payload: bytes, mapping: Any, ctx: TranslateContext
+    ) -> Translation:
         filename = record.metadata.get("filename") or record.message_id
         try:
             return self.adapter.translate(record, payload, mapping, ctx)
@@ -151,19 +189,31 @@ class TranslationWorker:
             code = "malformed" if isinstance(exc, MalformedMessage) else "mapping"
             return _whole_message_failure(filename, str(exc), code)
         except ValidationError as exc:
-            return _whole_message_failure(filename, f"translator produced an invalid event: {exc}", "invalid_event")
+            return _whole_message_failure(
+                filename, f"translator produced an invalid event: {exc}", "invalid_event"
+            )
         except Exception as exc:
             # A translator bug must not block the partition (DESIGN: no poison pill). Keep the
             # traceback in the log, dead-letter the message with the error, and move on.
             logger.exception("translator_crashed", system=self.system, raw_ref=record.raw_ref)
-            return _whole_message_failure(filename, f"translator error: {type(exc).__name__}: {exc}", "translator_error")
+            return _whole_message_failure(
+                filename, f"translator error: {type(exc).__name__}: {exc}", "translator_error"
+            )
 
     def _dead_letter(self, record: RawRecord, failure: Failure, ctx: TranslateContext) -> DeadLetter:
         return DeadLetter(
-            dead_letter_id=dead_letter_id_for(record.raw_ref, failure.position), raw_ref=record.raw_ref,
-            system=self.system, message_id=record.message_id, position=failure.position, reason=failure.reason,
-            code=failure.code, location=failure.location.as_dict(), excerpt=failure.excerpt,
-            adapter_version=ctx.adapter_version, mapping_version=ctx.mapping_version, failed_at=datetime.now(UTC),
+            dead_letter_id=dead_letter_id_for(record.raw_ref, failure.position),
+            raw_ref=record.raw_ref,
+            system=self.system,
+            message_id=record.message_id,
+            position=failure.position,
+            reason=failure.reason,
+            code=failure.code,
+            location=failure.location.as_dict(),
+            excerpt=failure.excerpt,
+            adapter_version=ctx.adapter_version,
+            mapping_version=ctx.mapping_version,
+            failed_at=datetime.now(UTC),
         )
 
     async def _publish(self, events: list[EventBase]) -> None:
@@ -172,13 +222,14 @@ class TranslationWorker:
             by_topic[topic_for_event_type(event.type).full_name(self._prefix)].append(event_record(event))
         for topic, records in by_topic.items():
             for i in range(0, len(records), 1000):
-                await self._bus.publish(topic, records[i:i + 1000])
+                await self._bus.publish(topic, records[i : i + 1000])
 
     # -- the raw topic
     async def _ensure_consumer(self) -> Any:
         if self._consumer is None:
             self._consumer = await self._bus.consumer(
-                [raw_topic(self.system).full_name(self._prefix)], group=f"adapter.{self.system}",
+                [raw_topic(self.system).full_name(self._prefix)],
+                group=f"adapter.{self.system}",
                 client_id=f"hub-adapter-{self.system}",
             )
         return self._consumer
@@ -220,5 +271,8 @@ class TranslationWorker:
 
 
 def _whole_message_failure(filename: str, reason: str, code: str) -> Translation:
-    return Translation(failures=(Failure(position="message", reason=reason, code=code,
-                                         location=SourceLocation(file=filename)),))
+    return Translation(
+        failures=(
+            Failure(position="message", reason=reason, code=code, location=SourceLocation(file=filename)),
+        )
+    )

@@ -254,9 +254,19 @@ class AssetDecommissioned(EventBase):
 
 
 ASSET_EVENTS = (
-    AssetRegistered, AssetDetailsCorrected, AssetIdentifierLinked, AssetAccepted, AssetCommissioned,
-    AssetRelocated, AssetStatusChanged, AssetLoaned, AssetReturned, AssetCalibrated, AssetInspected,
-    AssetContractRegistered, AssetUsed, AssetValuationUpdated, AssetDecommissioned,
+    AssetRegistered,
+    AssetDetailsCorrected,
+    AssetIdentifierLinked,
+    AssetAccepted,
+    AssetCommissioned,
+    AssetRelocated,
+    AssetStatusChanged,
+    AssetLoaned,
+    AssetReturned,
+    AssetCalibrated,
+    AssetInspected,
+    AssetContractRegistered,
+    AssetUsed,
+    AssetValuationUpdated,
+    AssetDecommissioned,
 )
-
-

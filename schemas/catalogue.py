@@ -6,7 +6,7 @@ Readers call `parse_event(bytes)`: JSON -> upcast to the newest version -> valid
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, TypeAdapter
 
@@ -38,7 +38,6 @@ from schemas.derived import (
     WorkOrderScheduled,
     WorkOrderSlaBreached,
 )
-from schemas.envelope import EventBase
 from schemas.inventory import (
     INVENTORY_EVENTS,
     InventoryAdjusted,
@@ -63,23 +62,58 @@ from schemas.work_orders import (
     WorkOrderStarted,
 )
 
+if TYPE_CHECKING:
+    from schemas.envelope import EventBase
+
 Event = Annotated[
-    AssetRegistered | AssetDetailsCorrected | AssetIdentifierLinked | AssetAccepted | AssetCommissioned
-    | AssetRelocated | AssetStatusChanged | AssetLoaned | AssetReturned | AssetCalibrated | AssetInspected
-    | AssetContractRegistered | AssetUsed | AssetValuationUpdated | AssetDecommissioned
-    | InventoryItemDefined | InventoryThresholdSet | InventoryReceived | InventoryTransferred
-    | InventoryConsumed | InventoryAdjusted | InventoryDisposed
-    | WorkOrderRequested | WorkOrderApproved | WorkOrderRejected | WorkOrderAssigned | WorkOrderStarted
-    | WorkOrderOnHold | WorkOrderCompleted | WorkOrderClosed | WorkOrderCancelled
-    | InventoryBelowMinimum | InventoryReorderRequested | ComplianceDue | ComplianceOverdue
-    | WorkOrderScheduled | WorkOrderSlaBreached | AssetIdentityConflict,
+    AssetRegistered
+    | AssetDetailsCorrected
+    | AssetIdentifierLinked
+    | AssetAccepted
+    | AssetCommissioned
+    | AssetRelocated
+    | AssetStatusChanged
+    | AssetLoaned
+    | AssetReturned
+    | AssetCalibrated
+    | AssetInspected
+    | AssetContractRegistered
+    | AssetUsed
+    | AssetValuationUpdated
+    | AssetDecommissioned
+    | InventoryItemDefined
+    | InventoryThresholdSet
+    | InventoryReceived
+    | InventoryTransferred
+    | InventoryConsumed
+    | InventoryAdjusted
+    | InventoryDisposed
+    | WorkOrderRequested
+    | WorkOrderApproved
+    | WorkOrderRejected
+    | WorkOrderAssigned
+    | WorkOrderStarted
+    | WorkOrderOnHold
+    | WorkOrderCompleted
+    | WorkOrderClosed
+    | WorkOrderCancelled
+    | InventoryBelowMinimum
+    | InventoryReorderRequested
+    | ComplianceDue
+    | ComplianceOverdue
+    | WorkOrderScheduled
+    | WorkOrderSlaBreached
+    | AssetIdentityConflict,
     Field(discriminator="type"),
 ]
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 ALL_EVENT_CLASSES: tuple[type[EventBase], ...] = (
-    *ASSET_EVENTS, *INVENTORY_EVENTS, *WORK_ORDER_EVENTS, *DERIVED_EVENTS,
+    *ASSET_EVENTS,
+    *INVENTORY_EVENTS,
+    *WORK_ORDER_EVENTS,
+    *DERIVED_EVENTS,
 )
 EVENT_CLASSES: dict[str, type[EventBase]] = {
     cls.model_fields["type"].default: cls for cls in ALL_EVENT_CLASSES

@@ -97,6 +97,11 @@ class AssetIdentityConflict(EventBase):
 
 
 DERIVED_EVENTS = (
-    InventoryBelowMinimum, InventoryReorderRequested, ComplianceDue, ComplianceOverdue,
-    WorkOrderScheduled, WorkOrderSlaBreached, AssetIdentityConflict,
+    InventoryBelowMinimum,
+    InventoryReorderRequested,
+    ComplianceDue,
+    ComplianceOverdue,
+    WorkOrderScheduled,
+    WorkOrderSlaBreached,
+    AssetIdentityConflict,
 )

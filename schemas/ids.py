@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from uuid import UUID, uuid5
 
-from schemas._base import Identifier
+if TYPE_CHECKING:
+    from schemas._base import Identifier
 
 # Fixed namespaces: changing one re-keys every event ever emitted, so never edit them.
 EVENT_NAMESPACE = UUID("6f1c3b4e-2a77-5c1d-9e0b-7d4f1a2c8b90")

@@ -137,6 +137,11 @@ class InventoryDisposed(EventBase):
 
 
 INVENTORY_EVENTS = (
-    InventoryItemDefined, InventoryThresholdSet, InventoryReceived, InventoryTransferred,
-    InventoryConsumed, InventoryAdjusted, InventoryDisposed,
+    InventoryItemDefined,
+    InventoryThresholdSet,
+    InventoryReceived,
+    InventoryTransferred,
+    InventoryConsumed,
+    InventoryAdjusted,
+    InventoryDisposed,
 )

@@ -131,6 +131,13 @@ class WorkOrderCancelled(EventBase):
 
 
 WORK_ORDER_EVENTS = (
-    WorkOrderRequested, WorkOrderApproved, WorkOrderRejected, WorkOrderAssigned, WorkOrderStarted,
-    WorkOrderOnHold, WorkOrderCompleted, WorkOrderClosed, WorkOrderCancelled,
+    WorkOrderRequested,
+    WorkOrderApproved,
+    WorkOrderRejected,
+    WorkOrderAssigned,
+    WorkOrderStarted,
+    WorkOrderOnHold,
+    WorkOrderCompleted,
+    WorkOrderClosed,
+    WorkOrderCancelled,
 )

@@ -54,15 +54,27 @@ def _derived(name: str) -> frozenset[str]:
 
 
 CANONICAL_TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec("canonical.asset.v1", key="asset id", partitions=6,
-              event_types=_types("asset.") - set(_DERIVED_TOPIC_OF_TYPE),
-              description="Facts about devices: registration, identity, location, status, loans, metrology."),
-    TopicSpec("canonical.inventory.v1", key="item id", partitions=6,
-              event_types=_types("inventory.") - set(_DERIVED_TOPIC_OF_TYPE),
-              description="Consumables: definitions, thresholds, receipts, transfers, consumption, stocktakes."),
-    TopicSpec("canonical.workorder.v1", key="work-order id", partitions=6,
-              event_types=_types("workorder.") - set(_DERIVED_TOPIC_OF_TYPE),
-              description="Repair and maintenance jobs from request to closure."),
+    TopicSpec(
+        "canonical.asset.v1",
+        key="asset id",
+        partitions=6,
+        event_types=_types("asset.") - set(_DERIVED_TOPIC_OF_TYPE),
+        description="Facts about devices: registration, identity, location, status, loans, metrology.",
+    ),
+    TopicSpec(
+        "canonical.inventory.v1",
+        key="item id",
+        partitions=6,
+        event_types=_types("inventory.") - set(_DERIVED_TOPIC_OF_TYPE),
+        description="Consumables: definitions, thresholds, receipts, transfers, consumption, stocktakes.",
+    ),
+    TopicSpec(
+        "canonical.workorder.v1",
+        key="work-order id",
+        partitions=6,
+        event_types=_types("workorder.") - set(_DERIVED_TOPIC_OF_TYPE),
+        description="Repair and maintenance jobs from request to closure.",
+    ),
 )
 
 DERIVED_TOPICS: tuple[TopicSpec, ...] = tuple(
@@ -76,14 +88,23 @@ DERIVED_TOPICS: tuple[TopicSpec, ...] = tuple(
 )
 
 RAW_TOPICS: tuple[TopicSpec, ...] = tuple(
-    TopicSpec(f"raw.{s.value}.v1", key="source message id", partitions=3,
-              description=f"Every inbound {s.value.upper()} message, as archived (reference + metadata).")
-    for s in SourceSystem if s is not SourceSystem.HUB
+    TopicSpec(
+        f"raw.{s.value}.v1",
+        key="source message id",
+        partitions=3,
+        description=f"Every inbound {s.value.upper()} message, as archived (reference + metadata).",
+    )
+    for s in SourceSystem
+    if s is not SourceSystem.HUB
 )
 
 DLQ_TOPICS: tuple[TopicSpec, ...] = tuple(
-    TopicSpec(f"dlq.{s.value}.v1", key="source message id", partitions=1,
-              description=f"{s.value.upper()} input that could not be translated, with the reason and location.")
+    TopicSpec(
+        f"dlq.{s.value}.v1",
+        key="source message id",
+        partitions=1,
+        description=f"{s.value.upper()} input that could not be translated, with the reason and location.",
+    )
     for s in SourceSystem
 )
 

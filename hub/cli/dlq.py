@@ -29,8 +29,12 @@ def dlq_list(
 
     async def go() -> None:
         async with build_hub(settings) as hub:
-            letters = await hub.dead_letters.list(status=None if all_ else "open", system=system, limit=limit)
-            console.print(dead_letter_table(letters, title=f"Dead letters ({len(letters)}{'' if all_ else ' open'})"))
+            letters = await hub.dead_letters.query(
+                status=None if all_ else "open", system=system, limit=limit
+            )
+            console.print(
+                dead_letter_table(letters, title=f"Dead letters ({len(letters)}{'' if all_ else ' open'})")
+            )
 
     run(go)
 
@@ -51,14 +55,16 @@ def dlq_retry(
     async def go() -> int:
         async with build_hub(settings) as hub:
             refs = [raw_ref] if raw_ref else await hub.dead_letters.open_raw_refs(system)
-            before = len(await hub.dead_letters.list(system=system))
+            before = len(await hub.dead_letters.query(system=system))
             for ref in refs:
                 record = await hub.archive.get(ref)
                 await hub.worker(record.system).process(record)
             await drain(hub)
-            after = await hub.dead_letters.list(system=system)
-            console.print(f"retried {len(refs)} message(s): {before - len(after)} dead letter(s) resolved, "
-                          f"{len(after)} still open")
+            after = await hub.dead_letters.query(system=system)
+            console.print(
+                f"retried {len(refs)} message(s): {before - len(after)} dead letter(s) resolved, "
+                f"{len(after)} still open"
+            )
             if after:
                 console.print(dead_letter_table(after[:50], title="Still failing"))
             return 1 if after else 0

@@ -76,14 +76,24 @@ def ingest(
                 st = await hub.archive.status(outcome.record.raw_ref)
                 assert st is not None  # stored just above  # noqa: S101
                 failures += st.failures
-                table.add_row(path.name, st.raw_ref, "yes" if outcome.duplicate else "", st.status, str(st.units),
-                              str(st.events), str(st.failures), str(st.skipped))
+                table.add_row(
+                    path.name,
+                    st.raw_ref,
+                    "yes" if outcome.duplicate else "",
+                    st.status,
+                    str(st.units),
+                    str(st.events),
+                    str(st.failures),
+                    str(st.skipped),
+                )
             console.print(table)
             mine = {o.record.raw_ref for _, o in refs}
-            letters = [d for d in await hub.dead_letters.list(system=system) if d.raw_ref in mine]
+            letters = [d for d in await hub.dead_letters.query(system=system) if d.raw_ref in mine]
             if letters:
                 console.print(dead_letter_table(letters[:50], title=f"Dead letters ({len(letters)})"))
-                console.print("Fix the mapping (HUB_MAPPING_DIR) or the source, then: hub dlq retry --system " + system)
+                console.print(
+                    "Fix the mapping (HUB_MAPPING_DIR) or the source, then: hub dlq retry --system " + system
+                )
             return 1 if failures else 0
 
     raise typer.Exit(run(go))
@@ -96,7 +106,9 @@ def status(data_dir: DataDir = None) -> None:
 
     async def go() -> None:
         async with build_hub(settings) as hub:
-            console.print(reconciliation_table(await hub.archive.reconciliation(), await hub.dead_letters.counts()))
+            console.print(
+                reconciliation_table(await hub.archive.reconciliation(), await hub.dead_letters.counts())
+            )
 
     run(go)
 
@@ -108,11 +120,20 @@ def dry_run(system: str, path: Path, mapping_path: Path | None, settings_dir: Pa
     mapping = adapter.load_mapping(mapping_path) if mapping_path else source.current()
     payload = path.read_bytes()
     sha = hashlib.sha256(payload).hexdigest()
-    record = RawRecord(raw_ref=f"dry-run:{sha[:32]}", system=system, site=settings.site, message_id=path.name,
-                       sha256=sha, size=len(payload), transport="file", received_at=datetime.now(UTC),
-                       metadata={"filename": path.name})
-    ctx = TranslateContext(site=settings.site, tz=settings.zone, adapter_version=adapter.version,
-                           mapping_version=mapping.version)
+    record = RawRecord(
+        raw_ref=f"dry-run:{sha[:32]}",
+        system=system,
+        site=settings.site,
+        message_id=path.name,
+        sha256=sha,
+        size=len(payload),
+        transport="file",
+        received_at=datetime.now(UTC),
+        metadata={"filename": path.name},
+    )
+    ctx = TranslateContext(
+        site=settings.site, tz=settings.zone, adapter_version=adapter.version, mapping_version=mapping.version
+    )
     return adapter.translate(record, payload, mapping, ctx)
 
 
@@ -120,7 +141,9 @@ def dry_run(system: str, path: Path, mapping_path: Path | None, settings_dir: Pa
 def mapping_check(
     system: SystemArg,
     file: Annotated[Path, typer.Argument(help="A source file to dry-run.", exists=True, dir_okay=False)],
-    mapping: Annotated[Path | None, typer.Option(help="Mapping file to try (default: the effective one).")] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="Mapping file to try (default: the effective one).")
+    ] = None,
     rows: Annotated[int, typer.Option(help="How many translated rows to show.")] = 20,
     data_dir: DataDir = None,
 ) -> None:
@@ -155,6 +178,8 @@ def mapping_check(
         for f in result.failures:
             fail.add_row(where(f.location.as_dict()), f.code, f.reason)
         console.print(fail)
-    console.print(f"units {result.units}, events {len(result.events)}, failures {len(result.failures)}, "
-                  f"skipped {len(result.skipped)}" + (f" ({'; '.join(result.skipped[:5])})" if result.skipped else ""))
+    console.print(
+        f"units {result.units}, events {len(result.events)}, failures {len(result.failures)}, "
+        f"skipped {len(result.skipped)}" + (f" ({'; '.join(result.skipped[:5])})" if result.skipped else "")
+    )
     raise typer.Exit(1 if result.failures else 0)

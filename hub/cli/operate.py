@@ -36,10 +36,13 @@ def sample_files(examples: Path, system: str) -> list[Path]:
 async def _summary(hub: Hub) -> None:
     def by_department() -> list[tuple[str, str, int]]:
         with hub.engine.connect() as conn:
-            rows = conn.execute(text(
-                "SELECT coalesce(department_name, department_code, '(none)'), coalesce(status, 'unknown'), count(*)"
-                " FROM asset_registry_assets GROUP BY 1, 2 ORDER BY 1, 2"
-            )).all()
+            rows = conn.execute(
+                text(
+                    "SELECT coalesce(department_name, department_code, '(none)'),"
+                    " coalesce(status, 'unknown'), count(*)"
+                    " FROM asset_registry_assets GROUP BY 1, 2 ORDER BY 1, 2"
+                )
+            ).all()
         return [(str(d), str(s), int(n)) for d, s, n in rows]
 
     rows = await asyncio.to_thread(by_department)
@@ -55,7 +58,7 @@ async def _summary(hub: Hub) -> None:
     for d, counts in depts.items():
         table.add_row(d, *[str(counts.get(s, "")) for s in statuses], str(sum(counts.values())))
     console.print(table)
-    letters = await hub.dead_letters.list()
+    letters = await hub.dead_letters.query()
     if letters:
         console.print(dead_letter_table(letters, title=f"Dead letters and why ({len(letters)} open)"))
     console.print(reconciliation_table(await hub.archive.reconciliation(), await hub.dead_letters.counts()))
@@ -72,18 +75,24 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
         return {r.projection.name: await r.lag() for r in hub.runners}
 
     api = create_app(engine=hub.engine, runners_lag=lag)
-    server = uvicorn.Server(uvicorn.Config(api, host=settings.api_host, port=settings.api_port,
-                                           log_level="warning", lifespan="on"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # we own SIGINT/SIGTERM
-    tasks = [asyncio.create_task(run_forever(hub, stop), name="pipeline"),
-             asyncio.create_task(server.serve(), name="api")]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            api, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="on"
+        )
+    )
+    tasks = [
+        asyncio.create_task(run_forever(hub, stop), name="pipeline"),
+        asyncio.create_task(server.serve(), name="api"),
+    ]
     if watch_inbox:
         watcher = InboxWatcher(hub, settings.inbox_dir)
         tasks.append(asyncio.create_task(watcher.run_forever(stop), name="inbox"))
         console.print(f"watching {settings.inbox_dir}/<system>/ for export files")
     console.print(f"serving http://{settings.api_host}:{settings.api_port} (Ctrl-C to stop)")
     try:
-        done, _ = await asyncio.wait([*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+        )
         for task in done:
             task.result()
     finally:
@@ -100,8 +109,9 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
 def demo(
     data_dir: DataDir = None,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Exit after printing the summary.")] = False,
-    examples: Annotated[Path, typer.Option(help="Folder of sample exports, one sub-folder per system.")] = REPO
-    / "examples",
+    examples: Annotated[
+        Path, typer.Option(help="Folder of sample exports, one sub-folder per system.")
+    ] = REPO / "examples",
 ) -> None:
     """Load the bundled sample exports through the embedded bus, print a summary, serve the API."""
     settings = load_settings(data_dir)
@@ -135,7 +145,11 @@ def serve(data_dir: DataDir = None) -> None:
 
 
 @app.command()
-def bench(only: Annotated[list[str] | None, typer.Argument(help="Run only benchmarks whose name contains these.")] = None) -> None:
+def bench(
+    only: Annotated[
+        list[str] | None, typer.Argument(help="Run only benchmarks whose name contains these.")
+    ] = None,
+) -> None:
     """Run the benchmarks in bench/ and write bench/results.md (same as `make bench`)."""
     if not (REPO / "bench" / "run.py").exists():
         console.print("bench/ is not present in this installation; run from a source checkout")

@@ -11,10 +11,11 @@ from hub.deadletters import DeadLetter
 
 
 def where(location: Mapping[str, Any]) -> str:
-    parts = []
-    for key in ("file", "line", "segment", "column", "field"):
-        if key in location:
-            parts.append(str(location[key]) if key == "file" else f"{key} {location[key]}")
+    parts = [
+        str(location[key]) if key == "file" else f"{key} {location[key]}"
+        for key in ("file", "line", "segment", "column", "field")
+        if key in location
+    ]
     return ", ".join(parts) or "(whole message)"
 
 
@@ -23,21 +24,44 @@ def dead_letter_table(letters: Iterable[DeadLetter], title: str = "Dead letters"
     for col in ("system", "where", "code", "reason", "attempts", "mapping"):
         table.add_column(col, overflow="fold")
     for d in letters:
-        table.add_row(d.system, where(d.location), d.code, d.reason, str(d.attempts), d.mapping_version or "-")
+        table.add_row(
+            d.system, where(d.location), d.code, d.reason, str(d.attempts), d.mapping_version or "-"
+        )
     return table
 
 
-def reconciliation_table(recon: Mapping[str, Mapping[str, int]], open_letters: Mapping[str, Mapping[str, int]]) -> Table:
+def reconciliation_table(
+    recon: Mapping[str, Mapping[str, int]], open_letters: Mapping[str, Mapping[str, int]]
+) -> Table:
     table = Table(title="Per source: received = translated + dead-lettered + pending")
-    for col in ("source", "received", "translated", "dead-lettered", "pending", "balanced", "resends",
-                "events", "rows failed", "rows skipped", "dead letters open"):
+    for col in (
+        "source",
+        "received",
+        "translated",
+        "dead-lettered",
+        "pending",
+        "balanced",
+        "resends",
+        "events",
+        "rows failed",
+        "rows skipped",
+        "dead letters open",
+    ):
         table.add_column(col, justify="right" if col != "source" else "left")
     for system in sorted(recon):
         r = recon[system]
         balanced = r["received"] == r["translated"] + r["dead_lettered"] + r["pending"]
         table.add_row(
-            system, str(r["received"]), str(r["translated"]), str(r["dead_lettered"]), str(r["pending"]),
-            "[green]yes[/green]" if balanced else "[red]NO[/red]", str(r["resends"]), str(r["events"]),
-            str(r["rows_failed"]), str(r["rows_skipped"]), str(open_letters.get(system, {}).get("open", 0)),
+            system,
+            str(r["received"]),
+            str(r["translated"]),
+            str(r["dead_lettered"]),
+            str(r["pending"]),
+            "[green]yes[/green]" if balanced else "[red]NO[/red]",
+            str(r["resends"]),
+            str(r["events"]),
+            str(r["rows_failed"]),
+            str(r["rows_skipped"]),
+            str(open_letters.get(system, {}).get("open", 0)),
         )
     return table

@@ -38,8 +38,12 @@ def topics_list(data_dir: DataDir = None) -> None:
     for spec in CATALOGUE:
         name = spec.full_name(settings.topic_prefix)
         table.add_row(
-            name, spec.key, str(spec.partitions), "forever" if spec.retention_ms < 0 else f"{spec.retention_ms} ms",
-            "yes" if name in on_bus else "no", ", ".join(sorted(spec.event_types)) or "-",
+            name,
+            spec.key,
+            str(spec.partitions),
+            "forever" if spec.retention_ms < 0 else f"{spec.retention_ms} ms",
+            "yes" if name in on_bus else "no",
+            ", ".join(sorted(spec.event_types)) or "-",
         )
     console.print(table)
 
@@ -58,7 +62,9 @@ def topics_create(data_dir: DataDir = None) -> None:
             await bus.close()
 
     created = run(create)
-    console.print(f"created {len(created)} topic(s)" + (": " + ", ".join(created) if created else "; all present"))
+    console.print(
+        f"created {len(created)} topic(s)" + (": " + ", ".join(created) if created else "; all present")
+    )
 
 
 @schemas_app.command("export")

@@ -31,10 +31,17 @@ def hub_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_hub(*args: str, data_dir: Path, timeout: float = 180, **extra: str) -> subprocess.CompletedProcess[str]:
+def run_hub(
+    *args: str, data_dir: Path, timeout: float = 180, **extra: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "hub", *args], cwd=REPO, env=hub_env(data_dir, **extra), capture_output=True,
-        text=True, timeout=timeout, check=False,
+        [sys.executable, "-m", "hub", *args],
+        cwd=REPO,
+        env=hub_env(data_dir, **extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -53,7 +60,11 @@ class Served:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hub", "serve"], cwd=REPO, stdout=log, stderr=subprocess.STDOUT, text=True,
+                [sys.executable, "-m", "hub", "serve"],
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
                 env=hub_env(self.data_dir, HUB_API_PORT=str(self.port)),
             )
         deadline = time.monotonic() + 60

@@ -38,7 +38,9 @@ def canonical_asset_events(data_dir: Path) -> list[dict[str, object]]:
 
 def open_dead_letters(data_dir: Path) -> list[tuple[str, str, str]]:
     conn = sqlite3.connect(data_dir / "archive.db")
-    rows = conn.execute("SELECT position, code, location FROM dead_letters WHERE status='open' ORDER BY position").fetchall()
+    rows = conn.execute(
+        "SELECT position, code, location FROM dead_letters WHERE status='open' ORDER BY position"
+    ).fetchall()
     conn.close()
     return rows
 
@@ -79,14 +81,17 @@ class TestDeadLetters:
         data = tmp_path / "hub"
         run_hub("ingest", "hrp", str(LEDGER), data_dir=data)
         letters = open_dead_letters(data)
-        assert [p for p, _, _ in letters] == sorted(["line:41", "line:125", "line:264", "line:309", "line:392", "line:456"])
+        assert [p for p, _, _ in letters] == sorted(
+            ["line:41", "line:125", "line:264", "line:309", "line:392", "line:456"]
+        )
         for _, _, location in letters:
             loc = json.loads(location)
             assert loc["file"] == LEDGER.name
             assert isinstance(loc["line"], int)
             assert loc.get("column")
         listing = run_hub("dlq", "list", "--system", "hrp", data_dir=data)
-        assert "line 41" in listing.stdout and "购置日期" in listing.stdout
+        assert "line 41" in listing.stdout
+        assert "购置日期" in listing.stdout
         assert registry_digest(data / "readmodels.db")[0] == 524
 
     def test_retry_after_mapping_fix_lands_the_fixed_rows(self, tmp_path: Path) -> None:
@@ -99,7 +104,9 @@ class TestDeadLetters:
         retry = run_hub("dlq", "retry", "--system", "hrp", data_dir=data, HUB_MAPPING_DIR=str(mappings))
         assert retry.returncode == 1, retry.stderr  # four rows still fail
         assert "2 dead letter(s) resolved" in retry.stdout
-        assert [p for p, _, _ in open_dead_letters(data)] == sorted(["line:41", "line:309", "line:392", "line:456"])
+        assert [p for p, _, _ in open_dead_letters(data)] == sorted(
+            ["line:41", "line:309", "line:392", "line:456"]
+        )
         assert registry_digest(data / "readmodels.db")[0] == 526
         status = run_hub("status", data_dir=data)
         assert "NO" not in status.stdout
@@ -111,13 +118,17 @@ class TestMappingCheck:
         data = tmp_path / "hub"
         result = run_hub("mapping", "check", "hrp", str(LEDGER), data_dir=data)
         assert result.returncode == 1
-        assert "line 309" in result.stdout and "6 row(s) would be dead-lettered" in result.stdout
+        assert "line 309" in result.stdout
+        assert "6 row(s) would be dead-lettered" in result.stdout
         assert not (data / "archive.db").exists()
 
     def test_invalid_mapping_is_refused_with_line(self, tmp_path: Path) -> None:
         """A broken mapping file is refused (exit 2) with its file and line."""
         bad = tmp_path / "bad.yaml"
         bad.write_text("extends: default\ndate_formats: 12\n", encoding="utf-8")
-        result = run_hub("mapping", "check", "hrp", str(LEDGER), "--mapping", str(bad), data_dir=tmp_path / "hub")
+        result = run_hub(
+            "mapping", "check", "hrp", str(LEDGER), "--mapping", str(bad), data_dir=tmp_path / "hub"
+        )
         assert result.returncode == 2
-        assert "bad.yaml" in result.stderr and ":2" in result.stderr
+        assert "bad.yaml" in result.stderr
+        assert ":2" in result.stderr

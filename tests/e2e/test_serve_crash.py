@@ -19,9 +19,13 @@ ROWS = 30_000
 def registry_digest(db: Path) -> tuple[int, str]:
     """Count and hash of the asset registry, ignoring columns that hold the hub's own receive time."""
     conn = sqlite3.connect(db)
-    cols = [r[1] for r in conn.execute("PRAGMA table_info(asset_registry_assets)") if r[1] not in TIME_COLUMNS]
+    cols = [
+        r[1] for r in conn.execute("PRAGMA table_info(asset_registry_assets)") if r[1] not in TIME_COLUMNS
+    ]
     rows = conn.execute(f"SELECT {', '.join(cols)} FROM asset_registry_assets ORDER BY asset_id").fetchall()
-    idents = conn.execute("SELECT scheme, value, asset_id FROM asset_registry_identifiers ORDER BY 1, 2").fetchall()
+    idents = conn.execute(
+        "SELECT scheme, value, asset_id FROM asset_registry_identifiers ORDER BY 1, 2"
+    ).fetchall()
     conn.close()
     return len(rows), hashlib.sha256(repr((rows, idents)).encode()).hexdigest()
 

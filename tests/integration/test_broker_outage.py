@@ -25,8 +25,14 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
 def message(i: int) -> InboundMessage:
-    return InboundMessage(system="hrp", payload=f"资产编号,资产名称\nZC-{i},呼吸机\n".encode("gbk"), transport="file",
-                          message_id=f"ledger-{i}.csv", site="main", metadata={"filename": f"ledger-{i}.csv"})
+    return InboundMessage(
+        system="hrp",
+        payload=f"资产编号,资产名称\nZC-{i},呼吸机\n".encode("gbk"),
+        transport="file",
+        message_id=f"ledger-{i}.csv",
+        site="main",
+        metadata={"filename": f"ledger-{i}.csv"},
+    )
 
 
 async def test_ingest_keeps_storing_while_broker_is_down_and_backlog_drains_after(tmp_path: Path) -> None:
@@ -48,7 +54,11 @@ async def test_ingest_keeps_storing_while_broker_is_down_and_backlog_drains_afte
         assert all(not s.duplicate for s in stored)  # senders would have been answered: the bytes are durable
         with pytest.raises(BusError):
             await asyncio.wait_for(relay.publish_pending(), timeout=60)
-        assert [r.message_id for r, _ in await archive.unpublished()] == ["ledger-1.csv", "ledger-2.csv", "ledger-3.csv"]
+        assert [r.message_id for r, _ in await archive.unpublished()] == [
+            "ledger-1.csv",
+            "ledger-2.csv",
+            "ledger-3.csv",
+        ]
 
         proc, _ = start_broker(port=port)  # Kafka is back (empty: the test broker is memory-only)
         drained = 0

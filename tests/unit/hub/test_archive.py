@@ -14,8 +14,14 @@ from hub.ports import InboundMessage
 
 
 def message(payload: bytes, *, system: str = "hrp", name: str = "a.csv") -> InboundMessage:
-    return InboundMessage(system=system, payload=payload, transport="file", message_id=name, site="main",
-                          metadata={"filename": name})
+    return InboundMessage(
+        system=system,
+        payload=payload,
+        transport="file",
+        message_id=name,
+        site="main",
+        metadata={"filename": name},
+    )
 
 
 class TestStore:
@@ -35,14 +41,17 @@ class TestStore:
         archive = SqliteRawArchive(tmp_path / "archive.db")
         a = await archive.store(message(b"x,y\n1,2\n"))
         b = await archive.store(message(b"x,y\n1,2\n", name="renamed.csv"))
-        assert b.duplicate and not a.duplicate
+        assert b.duplicate
+        assert not a.duplicate
         assert b.record.raw_ref == a.record.raw_ref
         recon = await archive.reconciliation()
         assert recon["hrp"]["received"] == 1
         assert recon["hrp"]["resends"] == 1
         archive.close()
 
-    async def test_large_payload_goes_to_blob_store(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def test_large_payload_goes_to_blob_store(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """A payload over the inline limit is written to the blob store and read back intact."""
         monkeypatch.setattr(archive_mod, "INLINE_LIMIT", 10)
         archive = SqliteRawArchive(tmp_path / "archive.db")
@@ -66,7 +75,9 @@ class TestStore:
     async def test_store_that_cannot_write_raises_not_stored(self, tmp_path: Path) -> None:
         """When the database refuses the write, store() raises NotStored rather than answering."""
         archive = SqliteRawArchive(tmp_path / "archive.db")
-        archive._conn.execute("CREATE TRIGGER no_insert BEFORE INSERT ON raw_messages BEGIN SELECT RAISE(FAIL, 'disk full'); END")
+        archive._conn.execute(
+            "CREATE TRIGGER no_insert BEFORE INSERT ON raw_messages BEGIN SELECT RAISE(FAIL, 'disk full'); END"
+        )
         with pytest.raises(NotStored, match="disk full"):
             await archive.store(message(b"payload"))
         archive.close()
@@ -76,7 +87,10 @@ class TestOutbox:
     async def test_unpublished_until_marked(self, tmp_path: Path) -> None:
         """Stored records wait in the outbox, oldest first, until marked published."""
         archive = SqliteRawArchive(tmp_path / "archive.db")
-        refs = [(await archive.store(message(f"row {i}".encode(), name=f"{i}.csv"))).record.raw_ref for i in range(3)]
+        refs = [
+            (await archive.store(message(f"row {i}".encode(), name=f"{i}.csv"))).record.raw_ref
+            for i in range(3)
+        ]
         pending = await archive.unpublished()
         assert [r.raw_ref for r, _ in pending] == refs
         await archive.mark_published(refs[:2])
@@ -89,16 +103,21 @@ class TestReconciliation:
         """Every stored message is in exactly one of translated, dead_lettered, pending."""
         archive = SqliteRawArchive(tmp_path / "archive.db")
         refs = [(await archive.store(message(f"{i}".encode(), name=f"{i}"))).record.raw_ref for i in range(4)]
-        await archive.set_status(refs[0], status="translated", events=3, failures=0, skipped=1, units=4,
-                                 mapping_version="m")
-        await archive.set_status(refs[1], status="dead_lettered", events=1, failures=2, skipped=0, units=3,
-                                 mapping_version="m")
+        await archive.set_status(
+            refs[0], status="translated", events=3, failures=0, skipped=1, units=4, mapping_version="m"
+        )
+        await archive.set_status(
+            refs[1], status="dead_lettered", events=1, failures=2, skipped=0, units=3, mapping_version="m"
+        )
         r = (await archive.reconciliation())["hrp"]
         assert (r["received"], r["translated"], r["dead_lettered"], r["pending"]) == (4, 1, 1, 2)
-        assert r["events"] == 4 and r["rows_failed"] == 2 and r["rows_skipped"] == 1
+        assert r["events"] == 4
+        assert r["rows_failed"] == 2
+        assert r["rows_skipped"] == 1
         with pytest.raises(ValueError, match="unknown status"):
-            await archive.set_status(refs[2], status="lost", events=0, failures=0, skipped=0, units=0,
-                                     mapping_version=None)
+            await archive.set_status(
+                refs[2], status="lost", events=0, failures=0, skipped=0, units=0, mapping_version=None
+            )
         archive.close()
 
     def test_synchronous_full_is_set(self, tmp_path: Path) -> None:
@@ -113,9 +132,13 @@ class TestKeyedMessages:
     async def test_resend_gets_the_saved_answer(self, tmp_path: Path) -> None:
         """An exact resend of a keyed message returns the answer saved for the first one."""
         archive = SqliteRawArchive(tmp_path / "archive.db")
-        first = await archive.store(message(b"MSH|^~\\&|HIS|H1|||||DFT^P03|42|P|2.5", system="his"), key="HIS|H1|42")
+        first = await archive.store(
+            message(b"MSH|^~\\&|HIS|H1|||||DFT^P03|42|P|2.5", system="his"), key="HIS|H1|42"
+        )
         await archive.save_answer(first.record.raw_ref, b"MSA|AA|42")
-        again = await archive.store(message(b"MSH|^~\\&|HIS|H1|||||DFT^P03|42|P|2.5", system="his"), key="HIS|H1|42")
+        again = await archive.store(
+            message(b"MSH|^~\\&|HIS|H1|||||DFT^P03|42|P|2.5", system="his"), key="HIS|H1|42"
+        )
         assert again.duplicate
         assert again.answer == b"MSA|AA|42"
         assert again.conflict_with is None
@@ -138,9 +161,9 @@ class TestGroupCommit:
         import asyncio
 
         archive = SqliteRawArchive(tmp_path / "archive.db")
-        outcomes = await asyncio.gather(*[
-            archive.store(message(f"msg {i}".encode(), system="his", name=str(i))) for i in range(200)
-        ])
+        outcomes = await asyncio.gather(
+            *[archive.store(message(f"msg {i}".encode(), system="his", name=str(i))) for i in range(200)]
+        )
         archive.close()
         reopened = SqliteRawArchive(tmp_path / "archive.db")
         assert len({o.record.raw_ref for o in outcomes}) == 200

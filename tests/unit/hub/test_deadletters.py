@@ -10,10 +10,18 @@ from hub.deadletters import DeadLetter, DeadLetterStore, dead_letter_id_for
 
 def letter(position: str, *, reason: str = "原值 'abc' is not an amount", mapping: str = "m1") -> DeadLetter:
     return DeadLetter(
-        dead_letter_id=dead_letter_id_for("hrp:abc", position), raw_ref="hrp:abc", system="hrp",
-        message_id="ledger.csv", position=position, reason=reason, code="invalid_value",
+        dead_letter_id=dead_letter_id_for("hrp:abc", position),
+        raw_ref="hrp:abc",
+        system="hrp",
+        message_id="ledger.csv",
+        position=position,
+        reason=reason,
+        code="invalid_value",
         location={"file": "ledger.csv", "line": int(position.split(":")[1]), "column": "原值"},
-        excerpt={"原值": "abc"}, adapter_version="hrp/1", mapping_version=mapping, failed_at=datetime.now(UTC),
+        excerpt={"原值": "abc"},
+        adapter_version="hrp/1",
+        mapping_version=mapping,
+        failed_at=datetime.now(UTC),
     )
 
 
@@ -23,7 +31,7 @@ class TestDeadLetterStore:
         store = DeadLetterStore(tmp_path / "a.db")
         await store.record([letter("line:5")])
         await store.record([letter("line:5", reason="still bad", mapping="m2")])
-        letters = await store.list()
+        letters = await store.query()
         assert len(letters) == 1
         assert letters[0].reason == "still bad"
         assert letters[0].attempts == 2
@@ -35,8 +43,8 @@ class TestDeadLetterStore:
         await store.record([letter("line:5"), letter("line:7")])
         resolved = await store.resolve_others("hrp:abc", ["line:7"])
         assert resolved == 1
-        assert [d.position for d in await store.list()] == ["line:7"]
-        assert {d.position for d in await store.list(status="resolved")} == {"line:5"}
+        assert [d.position for d in await store.query()] == ["line:7"]
+        assert {d.position for d in await store.query(status="resolved")} == {"line:5"}
         assert await store.counts() == {"hrp": {"open": 1, "resolved": 1}}
         store.close()
 

@@ -18,11 +18,17 @@ SNAP = frozenset({"asset.registered"})
 
 def registered(card: str, *, line: int, message: str = "ledger.csv", **details: object) -> AssetRegistered:
     ident = Identifier(scheme="hrp.card", value=card)
-    base: dict[str, object] = {"name": "呼吸机", "department": DeptRef(code="ICU", name="重症医学科"),
-                               "status": AssetStatus.IN_USE, "net_value": Money(amount=Decimal("120000.00"))}
+    base: dict[str, object] = {
+        "name": "呼吸机",
+        "department": DeptRef(code="ICU", name="重症医学科"),
+        "status": AssetStatus.IN_USE,
+        "net_value": Money(amount=Decimal("120000.00")),
+    }
     base.update(details)
     return AssetRegistered(
-        event_id=event_id_for("hrp", message, f"line:{line}"), occurred_at=T0, recorded_at=T0,
+        event_id=event_id_for("hrp", message, f"line:{line}"),
+        occurred_at=T0,
+        recorded_at=T0,
         source=Source(system=SourceSystem.HRP, site="main", message_id=message, adapter_version="hrp/1"),
         subject=asset_id_for(ident),
         payload=AssetRegisteredPayload(identifiers=[ident], details=AssetDetails(**base)),
@@ -52,7 +58,9 @@ class TestSnapshotDiffer:
         """A changed department yields exactly one details_corrected naming that field, with before and after."""
         differ = SnapshotDiffer(tmp_path / "a.db")
         await differ.commit(await differ.diff("hrp", [registered("ZC-1", line=3)], SNAP))
-        moved = registered("ZC-1", line=3, message="ledger-2.csv", department=DeptRef(code="ER", name="急诊科"))
+        moved = registered(
+            "ZC-1", line=3, message="ledger-2.csv", department=DeptRef(code="ER", name="急诊科")
+        )
         result = await differ.diff("hrp", [moved], SNAP)
         assert [e.type for e in result.events] == ["asset.details_corrected"]
         correction = result.events[0]
@@ -77,8 +85,18 @@ class TestSnapshotDiffer:
         differ = SnapshotDiffer(tmp_path / "a.db")
         await differ.commit(await differ.diff("hrp", [registered("ZC-1", line=3)], SNAP))
         event = registered("ZC-1", line=3)
-        with_serial = event.model_copy(update={"payload": event.payload.model_copy(update={"identifiers": [
-            *event.payload.identifiers, Identifier(scheme="serial", value="迈瑞|SV300-001")]})})
+        with_serial = event.model_copy(
+            update={
+                "payload": event.payload.model_copy(
+                    update={
+                        "identifiers": [
+                            *event.payload.identifiers,
+                            Identifier(scheme="serial", value="迈瑞|SV300-001"),
+                        ]
+                    }
+                )
+            }
+        )
         result = await differ.diff("hrp", [with_serial], SNAP)
         assert [e.type for e in result.events] == ["asset.identifier_linked"]
         differ.close()
