@@ -104,10 +104,12 @@ class TestXmlExport:
         assert sum(counts.values()) == 92
 
     def test_documented_bad_record(self) -> None:
-        """The one bad record is the loan with a due date that does not exist."""
+        """The one bad record is the loan with a due date that does not exist; its return still lands."""
         [failure] = translated("xml").failures
         assert (failure.position, failure.code, failure.location.line) == ("record:1", "invalid_date", 3)
         assert (failure.location.column, failure.location.field) == ("预计归还时间", "due_at")
+        returns = [e for e in translated("xml").events if e.event.type == "asset.returned"]
+        assert any(e.event.payload.loan_id == "JY20240004" and e.position == "record:5" for e in returns)
 
     def test_loans_on_ledger_assets(self) -> None:
         """Loans name assets of the HRP ledger; the still-open ones are those the ledger shows as 借出."""
