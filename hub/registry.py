@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from adapters.base import AdapterSpec
 from adapters.hrp import ADAPTER as HRP
-
-if TYPE_CHECKING:
-    from adapters.base import AdapterSpec
+from adapters.oa import ADAPTER as OA
 
 ADAPTERS: dict[str, AdapterSpec] = {
     HRP.system.value: HRP,
+    OA.system.value: OA,
 }

@@ -23,7 +23,7 @@ from hub.inbox import InboxWatcher
 from hub.pipeline import drain, ingest_path, run_forever
 
 REPO = Path(__file__).resolve().parents[2]
-DATA_SUFFIXES = {".csv", ".xlsx", ".xml", ".json", ".hl7", ".txt"}
+DATA_SUFFIXES = {".csv", ".xlsx", ".xml", ".json", ".jsonl", ".ndjson", ".hl7", ".txt"}
 
 
 def sample_files(examples: Path, system: str) -> list[Path]:
