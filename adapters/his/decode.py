@@ -1,0 +1,221 @@
+"""HL7 v2 bytes -> text, deciding the character set BEFORE anything splits the message.
+
+Why not split the bytes on `|` and decode each field: in GBK (and GB18030) the second byte of a
+two-byte character can be any byte from 0x40 to 0xFE except 0x7F, which includes 0x7C `|`,
+0x5E `^`, 0x7E `~` and 0x5C `\\`. `東` is 0x96 0x7C and `淺` is 0x9C 0x5C: a byte splitter cuts
+such a character in two, shifts every later field by one and turns half a character into an
+escape. Decoding the whole message first makes every delimiter a real character.
+
+Order of decision (the first that applies wins; the same bytes always decode the same way):
+
+1. the channel's forced encoding (a sender known to lie in MSH-18, or to leave it empty);
+2. a UTF-8 byte-order mark;
+3. MSH-18, read from the raw bytes (see `declared_charset`): `UNICODE UTF-8`, `GB 18030-2000`,
+   the non-standard `GBK` / `GB2312` / `CHINESE` that Chinese HIS builds send (all decoded as
+   GB18030, their superset), `8859/1`..., `ASCII`;
+4. strict UTF-8;
+5. GB18030.
+
+A declared charset the bytes do not fit (MSH-18 says ASCII, the bytes hold GBK) falls through to
+4 and 5 and `how` says so: the message is kept and readable rather than refused on a label.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from adapters.errors import MalformedMessage
+
+How = Literal["channel", "bom", "msh18", "utf-8", "gb18030"]
+
+_MSH18 = 18
+_ASCII_COMPATIBLE = re.compile(
+    r"^(utf-8|latin-1|ascii|iso8859-\d+|cp(?:125\d|874|932|936|949|950|437|850|852|866)"
+    r"|gb18030|big5|big5hkscs|euc_\w+|shift_jis\w*|koi8-\w)$"
+)
+
+# HL7 table 0211 names, and what Chinese HIS builds write in MSH-18 instead. Keys are folded by
+# `_fold` (upper case, no spaces, `_`, `-` or `/`), so `GB 18030-2000` and `gb18030` meet.
+_CHARSETS: dict[str, str] = {
+    "ASCII": "ascii",
+    "ISOIR6": "ascii",
+    "USASCII": "ascii",
+    "UNICODEUTF8": "utf-8",
+    "UTF8": "utf-8",
+    # Table 0211 "UNICODE" is the deprecated, unspecified form; in an 8-bit stream it is UTF-8.
+    "UNICODE": "utf-8",
+    "GB180302000": "gb18030",
+    "GB18030": "gb18030",
+    "GB180302005": "gb18030",
+    # Non-standard, seen in the field. GB18030 decodes every GBK and GB2312 byte sequence the
+    # same way, and also the characters (rare names, CJK Ext. A) that GBK cannot hold.
+    "GBK": "gb18030",
+    "CP936": "gb18030",
+    "GB2312": "gb18030",
+    "GB231280": "gb18030",
+    "EUCCN": "gb18030",
+    "CHINESE": "gb18030",
+    "BIG5": "big5",
+    "88591": "latin-1",
+    "ISOIR100": "latin-1",
+    "ISO88591": "latin-1",
+    "LATIN1": "latin-1",
+    "88592": "iso8859-2",
+    "88595": "iso8859-5",
+    "88597": "iso8859-7",
+    "88599": "iso8859-9",
+    "885915": "iso8859-15",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A decoded message: its text, the Python codec used, how it was chosen, and MSH-18 as sent."""
+
+    text: str
+    encoding: str
+    how: How
+    declared: str | None = None
+
+
+def charset_codec(name: str) -> str | None:
+    """The Python codec for an MSH-18 value or channel setting, or None when it is unknown."""
+    folded = _fold(name)
+    if not folded:
+        return None
+    if folded in _CHARSETS:
+        return _CHARSETS[folded]
+    try:
+        codec = codecs.lookup(name.strip()).name
+    except LookupError:
+        return None
+    if codec in {"gbk", "gb2312"}:
+        return "gb18030"
+    # Only ASCII-compatible text codecs: CR, LF and the delimiters must stay single bytes, and
+    # codecs such as rot13 or base64 are not character sets at all.
+    return codec if _ASCII_COMPATIBLE.match(codec) else None
+
+
+def decode(payload: bytes, forced_encoding: str | None = None) -> Decoded:
+    """Decode one HL7 message (or batch). Raises MalformedMessage when no rule can read the bytes."""
+    declared = declared_charset(payload)
+    if forced_encoding:
+        codec = charset_codec(forced_encoding)
+        if codec is None:
+            raise MalformedMessage(f"channel encoding {forced_encoding!r} is not a known character set")
+        return Decoded(
+            _strict(payload, codec, f"the channel's encoding {forced_encoding!r}"), codec, "channel", declared
+        )
+    if payload.startswith(codecs.BOM_UTF8):
+        return Decoded(
+            _strict(payload[3:], "utf-8", "UTF-8 (it starts with a UTF-8 BOM)"), "utf-8", "bom", declared
+        )
+    if declared:
+        codec = charset_codec(declared)
+        if codec is not None:
+            try:
+                return Decoded(payload.decode(codec), codec, "msh18", declared)
+            except UnicodeDecodeError:
+                pass  # the label lies: the content-based rules below decide, and `how` says so
+    try:
+        return Decoded(payload.decode("utf-8"), "utf-8", "utf-8", declared)
+    except UnicodeDecodeError:
+        pass  # not UTF-8: GB18030 is the last rule
+    return Decoded(_strict(payload, "gb18030", "UTF-8 or GB18030"), "gb18030", "gb18030", declared)
+
+
+def declared_charset(payload: bytes) -> str | None:
+    """MSH-18 (first repetition) read from the raw bytes, or None when absent or unreadable.
+
+    MSH-18 itself is ASCII, but MSH-3..17 may hold multibyte text (a facility name in GBK) whose
+    trail bytes can equal the field separator. A first segment that is ASCII or valid UTF-8 is
+    split byte by byte (no UTF-8 multibyte sequence holds an ASCII byte). Otherwise it is read
+    two ways: byte by byte (right for Latin-1 and other single-byte sets) and decoded as GB18030
+    (which pairs every lead byte with its trail bytes); when the two disagree, the reading that
+    yields a known character set name wins.
+    """
+    start = _msh_start(payload)
+    if start < 0:
+        return None
+    segment = payload[start : _line_end(payload, start)]
+    if len(segment) < 8:  # noqa: PLR2004 - "MSH", MSH-1 and the four encoding characters
+        return None
+    separator = segment[3]
+    plain = _msh18(_split_plain(segment, separator))
+    if segment.isascii() or _is_utf8(segment):
+        return plain
+    wide_parts = segment.decode("gb18030", errors="replace").split(chr(separator), _MSH18)
+    wide = _msh18([part.encode("utf-8") for part in wide_parts[:_MSH18]])
+    if plain == wide:
+        return plain
+    if wide is not None and charset_codec(wide) is not None:
+        return wide
+    if plain is not None and charset_codec(plain) is not None:
+        return plain
+    return None
+
+
+def _strict(payload: bytes, codec: str, what: str) -> str:
+    try:
+        return payload.decode(codec)
+    except UnicodeDecodeError as exc:
+        raise MalformedMessage(
+            f"the message cannot be decoded as {what}: byte offset {exc.start} (0x{payload[exc.start]:02X}) "
+            f"does not fit"
+        ) from exc
+    except LookupError as exc:  # a codec name that passed lookup once but cannot decode
+        raise MalformedMessage(f"the message cannot be decoded as {what}: {exc}") from exc
+
+
+def _fold(name: str) -> str:
+    return "".join(c for c in name.upper() if c not in " _-/.")
+
+
+def _msh_start(payload: bytes) -> int:
+    """Offset of the first `MSH` that starts a line (after an optional BOM or FHS/BHS header)."""
+    pos = 3 if payload.startswith(codecs.BOM_UTF8) else 0
+    while pos < len(payload) and payload[pos] in b" \t\r\n":
+        pos += 1
+    while pos < len(payload):
+        if payload.startswith(b"MSH", pos):
+            return pos
+        end = _line_end(payload, pos)
+        pos = end
+        while pos < len(payload) and payload[pos] in b"\r\n":
+            pos += 1
+    return -1
+
+
+def _line_end(payload: bytes, start: int) -> int:
+    # CR and LF never occur inside a UTF-8, GBK or GB18030 character, so this is safe on bytes.
+    cr = payload.find(b"\r", start)
+    lf = payload.find(b"\n", start)
+    ends = [e for e in (cr, lf) if e >= 0]
+    return min(ends) if ends else len(payload)
+
+
+def _split_plain(segment: bytes, separator: int) -> list[bytes]:
+    return segment.split(bytes((separator,)), _MSH18)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _msh18(parts: list[bytes]) -> str | None:
+    # parts[0] is "MSH"; parts[k] is MSH-(k+1) because MSH-1 is the separator itself.
+    if len(parts) < _MSH18:
+        return None
+    raw = parts[_MSH18 - 1]
+    if not raw.isascii():
+        return None
+    repetition = parts[1][1:2] or b"~"
+    text = raw.split(repetition)[0].decode("ascii").strip()
+    return text or None

@@ -1,0 +1,67 @@
+"""ESU^U01 (automated equipment status update): each EQU -> `asset.status_changed`.
+
+- subject: EQU-1.1 (equipment instance identifier) as Identifier(scheme `his.code`);
+- status: EQU-3.1 through the mapping's `equipment_states` (HL7 table 0365 and local codes);
+  an unknown state fails the unit when `strict_codes` is on, else it is `unknown`;
+  `status_text` keeps the source's wording (EQU-3.2, else the code);
+- reason: EQU-5 alert level text, when the device sent one;
+- occurred_at: EQU-2, else MSH-7.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from adapters.his.context import MessageContext, UnitProblem
+from schemas._base import Identifier
+from schemas.assets import AssetStatus, AssetStatusChanged, StatusChangedPayload
+from schemas.ids import asset_id_for
+
+if TYPE_CHECKING:
+    from adapters.his.tokenize import Segment
+
+
+def translate_equipment(mc: MessageContext) -> None:
+    segments = mc.message.segments("EQU")
+    if not segments:
+        mc.skip(f"{mc.type_label} has no EQU segment")
+    for occurrence, equ in enumerate(segments, 1):
+        position = mc.position(equ, occurrence)
+        mc.units += 1
+        try:
+            _status(mc, equ, position)
+        except UnitProblem as problem:
+            mc.fail(position, problem)
+
+
+def _status(mc: MessageContext, equ: Segment, position: str) -> None:
+    equipment = equ.field(1, 1).strip()
+    if not equipment:
+        raise UnitProblem(equ, "EQU-1", "missing_field", "EQU-1 (equipment instance identifier) is empty")
+    code, text = equ.field(3, 1).strip(), equ.field(3, 2).strip()
+    if not code:
+        raise UnitProblem(equ, "EQU-3", "missing_field", "EQU-3 (equipment state) is empty")
+    status = mc.mapping.equipment_state(code)
+    if status is None:
+        if mc.mapping.strict_codes:
+            raise UnitProblem(
+                equ,
+                "EQU-3",
+                "unknown_code",
+                f"EQU-3: equipment state {code!r} is not in the mapping (strict_codes is on)",
+            )
+        status = AssetStatus.UNKNOWN
+    occurred = mc.first_time((equ, 2, 1))
+    alert = equ.field(5, 2).strip() or equ.field(5, 1).strip()
+    mc.emit(
+        position,
+        equ,
+        lambda: AssetStatusChanged(
+            event_id=mc.event_id(position),
+            occurred_at=occurred,
+            recorded_at=mc.raw.received_at,
+            source=mc.source,
+            subject=asset_id_for(Identifier(scheme="his.code", value=equipment)),
+            payload=StatusChangedPayload(status=status, status_text=text or code, reason=alert or None),
+        ),
+    )

@@ -1,0 +1,280 @@
+"""The HIS (HL7 v2) mapping: which fields carry what, and the site's code maps.
+
+Loaded from YAML by the shared loader (adapters/_files/mapping_loader.py: `extends: default`,
+duplicate keys refused, every error as `file:line: key: message`). Field references are written
+`SEG-F[.C[.S]]` (e.g. `ZFT-3`, `ITM-13.1.1`) and resolve first within the unit being translated
+(the FT1 and the segments after it, or the MFE group), then in the whole message.
+
+The patient-token secret is not in the file: the hub supplies it with `with_secret(...)`, and
+a message with a PID segment is refused (PatientSecretMissing) until it has.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
+
+from adapters._files.header import normalise_label
+from adapters._files.mapping import DepartmentEntry
+from adapters._files.mapping_loader import load_mapping_file
+from adapters.errors import MappingError
+from adapters.his.decode import charset_codec
+from adapters.his.patient import MIN_SECRET_BYTES
+from schemas._base import DeptRef, LocationRef
+from schemas.assets import AssetStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from adapters._files.mapping import KeyPath, Problem
+
+DEFAULT_MAPPING = Path(__file__).with_name("mapping.yaml")
+_PLACE_CACHE_SIZE = 4096  # distinct (code, text) pairs remembered; LocationRef is frozen, so sharing is safe
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+_REF = r"^[A-Z][A-Z0-9]{2}-[1-9]\d*(?:\.[1-9]\d*){0,2}$"
+FieldRefText = Annotated[str, StringConstraints(strip_whitespace=True, pattern=_REF)]
+
+
+class PatientSecretMissing(MappingError):
+    """A message with a PID arrived before the hub gave the mapping its patient-token secret."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRef:
+    """A parsed `SEG-F[.C[.S]]` reference."""
+
+    segment: str
+    field: int
+    component: int | None = None
+    subcomponent: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> FieldRef:
+        return _parse_ref(text)
+
+    def __str__(self) -> str:
+        return f"{self.segment}-" + ".".join(
+            str(n) for n in (self.field, self.component, self.subcomponent) if n
+        )
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_ref(text: str) -> FieldRef:
+    segment, _, rest = text.partition("-")
+    numbers = [int(n) for n in rest.split(".")]
+    return FieldRef(segment, numbers[0], *numbers[1:])
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LocationEntry(_Model):
+    """An HL7 location code (PV1-3 / FT1-16 point of care, IVT-2) -> a department and a place."""
+
+    department: Text
+    location: str | None = None
+
+
+class ChargeRules(_Model):
+    """Which FT1 lines of a DFT are consumptions of a tracked consumable."""
+
+    transaction_types: list[Text] = Field(default_factory=lambda: ["CG"])
+    consumables: Literal["with_udi", "listed", "with_udi_or_listed", "all"] = "with_udi_or_listed"
+    consumable_codes: list[Text] = Field(default_factory=list)
+    udi_field: FieldRefText | None = None
+    default_quantity: Decimal | None = Field(default=None, gt=0)
+
+    def is_listed(self, item_code: str) -> bool:
+        """True when FT1-7.1 is listed, exactly or by a `PREFIX*` entry."""
+        for code in self.consumable_codes:
+            if code.endswith("*") and item_code.startswith(code[:-1]):
+                return True
+            if code == item_code:
+                return True
+        return False
+
+
+class DeviceRules(_Model):
+    """How ORU/ORM/OMG messages name the devices they used."""
+
+    equipment_roles: list[Text] = Field(default_factory=lambda: ["EQUIP", "EQ", "DEVICE"])
+
+
+class ItemMasterRules(_Model):
+    """Where MFN^M16 groups (MFE, ITM, IVT, PKG...) keep each item field and stock level."""
+
+    name: FieldRefText = "ITM-2"
+    spec: FieldRefText | None = "ITM-9"
+    unit: FieldRefText | None = "PKG-2.2"
+    category: FieldRefText | None = "ITM-5.2"
+    supplier: FieldRefText | None = "ITM-8"
+    price: FieldRefText | None = "ITM-13.1.1"
+    currency: FieldRefText | None = "ITM-13.1.2"
+    gtin: FieldRefText | None = None
+    udi_di: FieldRefText | None = None
+    high_value_field: FieldRefText | None = "ITM-4.1"
+    high_value_codes: list[Text] = Field(default_factory=lambda: ["HV"])
+    minimum: FieldRefText = "IVT-24"
+    reorder_point: FieldRefText | None = "IVT-24"
+    maximum: FieldRefText | None = None
+    order_amount: FieldRefText | None = "IVT-25"
+
+
+class PatientRules(_Model):
+    """Which PID-3 repetition names the patient: the first whose CX-5 type is listed, else the first."""
+
+    identifier_types: list[Text] = Field(default_factory=lambda: ["MR", "PI", "PT", "PN"])
+
+
+class HisMapping(_Model):
+    """Validated HIS mapping. `strict_codes`: an unknown department, location or state code fails."""
+
+    encoding: Text | None = None
+    strict_codes: bool = True
+    charges: ChargeRules = Field(default_factory=ChargeRules)
+    devices: DeviceRules = Field(default_factory=DeviceRules)
+    item_master: ItemMasterRules = Field(default_factory=ItemMasterRules)
+    patient: PatientRules = Field(default_factory=PatientRules)
+    departments: list[DepartmentEntry] = Field(default_factory=list)
+    locations: dict[str, LocationEntry] = Field(default_factory=dict)
+    equipment_states: dict[str, AssetStatus] = Field(default_factory=dict)
+
+    _version: str = PrivateAttr(default="unversioned")
+    _source: str = PrivateAttr(default="<memory>")
+    _secret: bytes | None = PrivateAttr(default=None)
+    _departments: dict[str, DepartmentEntry] = PrivateAttr(default_factory=dict)
+    _locations: dict[str, LocationEntry] = PrivateAttr(default_factory=dict)
+    _states: dict[str, AssetStatus] = PrivateAttr(default_factory=dict)
+    _places: dict[tuple[str, str], LocationRef | None] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, _context: Any, /) -> None:
+        for key, entry, _ in self._department_keys():
+            self._departments.setdefault(key, entry)  # a clash is reported by problems()
+        self._locations = {_code_key(code): entry for code, entry in self.locations.items()}
+        self._states = {_code_key(code): status for code, status in self.equipment_states.items()}
+
+    # -- identity
+    @property
+    def version(self) -> str:
+        """First 12 hex digits of the sha256 of the mapping file's bytes (set by the loader)."""
+        return self._version
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    def stamp(self, *, version: str, source: str) -> None:
+        """Record where the mapping came from; called once by the loader."""
+        self._version = version
+        self._source = source
+
+    # -- the secret
+    @property
+    def patient_secret(self) -> bytes | None:
+        return self._secret
+
+    def with_secret(self, secret: bytes) -> HisMapping:
+        """A copy of this mapping that can compute patient tokens with `secret`."""
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ValueError(f"the patient-token secret must be at least {MIN_SECRET_BYTES} bytes")
+        copy = self.model_copy()
+        copy._secret = bytes(secret)
+        return copy
+
+    def require_secret(self) -> bytes:
+        if self._secret is None:
+            raise PatientSecretMissing(
+                "this message has a PID segment but the HIS mapping has no patient-token secret: "
+                "the hub must call mapping.with_secret(<HUB_SECRET_KEY bytes>) before translating"
+            )
+        return self._secret
+
+    # -- code maps
+    def department(self, text: str) -> DepartmentEntry | None:
+        """The department whose code, name or alias is `text` (compared without spaces/width)."""
+        return self._departments.get(normalise_label(text)) if text else None
+
+    def equipment_state(self, code: str) -> AssetStatus | None:
+        return self._states.get(_code_key(code))
+
+    def place(self, code: str, text: str = "") -> LocationRef | None:
+        """Where `code` (or, failing that, `text`) points. None: unknown and `strict_codes` is on."""
+        places = self._places
+        key = (code, text)
+        if key not in places:
+            if len(places) >= _PLACE_CACHE_SIZE:
+                places.clear()  # codes come from the sender: never let them grow memory unbounded
+            places[key] = self._find_place(code, text)
+        return places[key]
+
+    def _find_place(self, code: str, text: str) -> LocationRef | None:
+        entry = self._locations.get(_code_key(code)) if code else None
+        if entry is not None:
+            department = self.department(entry.department)
+            ref = department.ref() if department else DeptRef(code=entry.department)
+            return LocationRef(department=ref, location=entry.location)
+        known = self.department(code) or self.department(text)
+        if known is not None:
+            return LocationRef(department=known.ref())
+        if self.strict_codes:
+            return None
+        return LocationRef(department=DeptRef(code=code or None, name=text or None))
+
+    # -- validation beyond shapes
+    def problems(self) -> list[Problem]:
+        return [*self._encoding_problems(), *self._department_problems(), *self._location_problems()]
+
+    def _encoding_problems(self) -> Iterator[Problem]:
+        if self.encoding is not None and charset_codec(self.encoding) is None:
+            yield ("encoding",), f"{self.encoding!r} is not a character set this hub can decode"
+
+    def _department_problems(self) -> Iterator[Problem]:
+        claimed: dict[str, str] = {}
+        for key, entry, path in self._department_keys():
+            previous = claimed.setdefault(key, entry.code)
+            if previous != entry.code:
+                yield path, f"{key!r} already names department {previous}"
+
+    def _location_problems(self) -> Iterator[Problem]:
+        for code, entry in self.locations.items():
+            if self.departments and self.department(entry.department) is None:
+                yield (
+                    ("locations", code, "department"),
+                    f"department {entry.department!r} is not in departments",
+                )
+        seen: dict[str, str] = {}
+        for code in self.locations:
+            previous = seen.setdefault(_code_key(code), code)
+            if previous != code:
+                yield ("locations", code), f"{code!r} is the same code as {previous!r}"
+
+    def _department_keys(self) -> Iterator[tuple[str, DepartmentEntry, KeyPath]]:
+        for i, entry in enumerate(self.departments):
+            yield normalise_label(entry.code), entry, ("departments", i, "code")
+            yield normalise_label(entry.name), entry, ("departments", i, "name")
+            for j, alias in enumerate(entry.aliases):
+                yield normalise_label(alias), entry, ("departments", i, "aliases", j)
+
+
+def _code_key(code: str) -> str:
+    return re.sub(r"\s+", "", code).upper()
+
+
+def load_his_mapping(path: Path) -> HisMapping:
+    """Load and validate a HIS mapping; `extends: default` builds on the bundled mapping.yaml."""
+    # The shared loader's type variable is bound to FileMapping (tabular exports); it only needs
+    # model_validate, problems() and stamp(), which HisMapping provides.
+    return load_mapping_file(path, HisMapping, default=DEFAULT_MAPPING)  # type: ignore[type-var]
+
+
+def default_mapping() -> HisMapping:
+    """The bundled mapping, as sites without their own file use it."""
+    return load_his_mapping(DEFAULT_MAPPING)

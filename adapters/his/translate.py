@@ -1,0 +1,108 @@
+"""HIS HL7 v2 -> canonical events. Pure: (raw record, bytes, mapping, context) -> Translation.
+
+Decode first (decode.py), split batches (batch.py), tokenise (tokenize.py), then hand each
+message to the handler for its type:
+
+| MSH-9            | handler        | events                                          |
+|------------------|----------------|-------------------------------------------------|
+| DFT^P03, DFT^P11 | charges.py     | inventory.consumed                              |
+| ORU^R01, ORM^O01, OMG^O19 | devices.py | asset.used                               |
+| ESU^U01          | equipment.py   | asset.status_changed                            |
+| MFN^M16          | items.py       | inventory.item_defined, inventory.threshold_set |
+
+Any other type is `skipped` as "unmapped message type X^Y" (the hub archives it, answers AA
+and counts it); ADT and the other patient-administration messages are among them: their PV1
+location matters only inside the messages above. Event ids are uuid5 over ("his", MSH-10,
+`SEG:<n>`), so re-translating yields the same events. A message the tokeniser cannot read raises
+MalformedMessage; a problem with one unit is a Failure naming segment and field, and no reason
+or excerpt ever carries a value from PID (or NK1, GT1, IN1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from adapters.base import Translation
+from adapters.errors import MalformedMessage
+from adapters.his.batch import split_text
+from adapters.his.charges import translate_charges
+from adapters.his.context import MessageContext
+from adapters.his.decode import decode
+from adapters.his.devices import translate_devices
+from adapters.his.equipment import translate_equipment
+from adapters.his.header import MessageHeader, header
+from adapters.his.items import translate_items
+from adapters.his.tokenize import tokenise
+from schemas._base import SourceSystem
+from schemas.envelope import Source
+
+if TYPE_CHECKING:
+    from adapters.base import TranslateContext
+    from adapters.his.mapping import HisMapping
+    from hub.ports import RawRecord
+
+Handler = Callable[[MessageContext], None]
+
+HANDLERS: dict[tuple[str, str], Handler] = {
+    ("DFT", "P03"): translate_charges,
+    ("DFT", "P11"): translate_charges,
+    ("ORU", "R01"): translate_devices,
+    ("ORM", "O01"): translate_devices,
+    ("OMG", "O19"): translate_devices,
+    ("ESU", "U01"): translate_equipment,
+    ("MFN", "M16"): translate_items,
+}
+
+__all__ = ["HANDLERS", "MessageHeader", "header", "translate"]
+
+
+def translate(raw: RawRecord, payload: bytes, mapping: HisMapping, ctx: TranslateContext) -> Translation:
+    """Translate one HL7 payload (a message, or a batch of them). Raises MalformedMessage when unreadable."""
+    decoded = decode(payload, mapping.encoding)
+    text = decoded.text
+    single = text.find("MSH", 3) < 0 and text.lstrip("\ufeff \t\r\n").startswith("MSH")
+    texts = [text] if single else split_text(text)
+    if not texts:
+        raise MalformedMessage("no MSH segment: this is not an HL7 v2 message")
+    source = Source(
+        system=SourceSystem.HIS,
+        site=ctx.site,
+        message_id=raw.message_id,
+        raw_ref=raw.raw_ref,
+        adapter_version=ctx.adapter_version,
+    )
+    filename = raw.metadata.get("filename")
+    contexts: list[MessageContext] = []
+    first_number = 1
+    for index, message_text in enumerate(texts, 1):
+        message = tokenise(message_text, decoded.encoding, first_number=first_number, strict=False)
+        first_number += len(message.segment_list)
+        msh = message.segment_list[0]
+        code, trigger = msh.field(9, 1).strip().upper(), msh.field(9, 2).strip().upper()
+        label = f"{code}^{trigger}"
+        mc = MessageContext(
+            message=message,
+            raw=raw,
+            mapping=mapping,
+            ctx=ctx,
+            source=source,
+            type_label=label,
+            prefix=f"m{index}/" if len(texts) > 1 else "",
+            filename=filename,
+        )
+        contexts.append(mc)
+        handler = HANDLERS.get((code, trigger))
+        if handler is None:
+            mc.skip(f"unmapped message type {label}")
+            continue
+        message.check_segments()
+        if message.segments("PID"):
+            mapping.require_secret()  # refuse before reading anything, not halfway through
+        handler(mc)
+    return Translation(
+        events=tuple(e for mc in contexts for e in mc.events),
+        failures=tuple(f for mc in contexts for f in mc.failures),
+        skipped=tuple(s for mc in contexts for s in mc.skipped),
+        units=sum(mc.units for mc in contexts),
+    )
