@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from schemas.catalogue import Event, parse_event
+from schemas.catalogue import EVENT_ADAPTER, Event, parse_event
 
 if TYPE_CHECKING:
     from hub.ports import BusRecord
@@ -31,7 +31,18 @@ class Poison:
 
 
 def decode(record: BusRecord) -> Event | Poison:
-    """Parse one record with `schemas.catalogue.parse_event` (upcasting included)."""
+    """Parse one record as `schemas.catalogue.parse_event` does (upcasting included).
+
+    Fast path first: an event already at its current schema version validates straight from
+    the JSON bytes, about twice as fast as json.loads + validate_python, and that is what nearly
+    every record is. Upcasting cannot change such an event (no step starts at a current
+    version), so the result is the same. Anything that fails it (an old version, or poison) takes
+    the full parse_event path, which decides.
+    """
+    try:
+        return EVENT_ADAPTER.validate_json(record.value)
+    except ValueError:  # ValidationError: not a current-version event; parse_event below decides
+        pass
     try:
         raw: Any = json.loads(record.value)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors

@@ -7,10 +7,10 @@ Tables (shared by every projection, keyed by projection name):
   the same deterministic event id after a crash, at a new offset; this catches it.
 - `projection_poison(...)`: records that are not events, skipped so they never block a partition.
 
-`apply_once` runs inside one transaction: drop redelivered offsets, decode, drop event ids
-already applied (or repeated in the batch), hand the rest to the projection, record ids,
-poison and offsets. A crash anywhere rolls all of it back, so a restart re-applies the batch
-onto exactly the state it started from.
+`apply_once` runs inside one transaction: drop redelivered offsets, decode, record the ids of
+events not applied before (dropping the others, and repeats within the batch), hand those to
+the projection, record poison and offsets. A crash anywhere rolls all of it back, so a restart
+re-applies the batch onto exactly the state it started from.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from sqlalchemy import (
 from projections.db import write_transaction
 from projections.decode import Poison, decode
 from projections.sqltypes import UtcDateTime
-from projections.upsert import upsert
+from projections.upsert import chunks, in_values, insert_new, upsert
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 logger = structlog.get_logger()
 
 TRACKING_METADATA = MetaData()
-_IN_CHUNK = 500  # bound parameters per IN list: well under SQLite's and PostgreSQL's limits
+_APPLIED_KEY = ("projection", "event_id")
 
 projection_tracking = Table(
     "projection_tracking",
@@ -136,22 +136,18 @@ def apply_once(conn: Connection, projection: Projection, records: Sequence[BusRe
         positions[tp] = record.offset
         fresh.append(record)
 
-    decoded: list[tuple[BusRecord, Event]] = []
+    decoded: list[Event] = []
     poison_rows: list[dict[str, Any]] = []
     for record in fresh:
         result = decode(record)
         if isinstance(result, Poison):
             poison_rows.append(_poison_row(projection.name, record, result))
         else:
-            decoded.append((record, result))
+            decoded.append(result)
 
-    events = _unseen(conn, projection.name, decoded, outcome)
+    events = _claim(conn, projection.name, decoded, outcome)
     if events:
         projection.apply(conn, events)
-        conn.execute(
-            insert(projection_applied_events),
-            [{"projection": projection.name, "event_id": str(e.event_id)} for e in events],
-        )
     if poison_rows:
         # A record redelivered after its poison row was written is filtered by offset above.
         conn.execute(insert(projection_poison), poison_rows)
@@ -169,31 +165,34 @@ def apply_once(conn: Connection, projection: Projection, records: Sequence[BusRe
     return outcome
 
 
-def _unseen(
-    conn: Connection, projection_name: str, decoded: Sequence[tuple[BusRecord, Event]], outcome: ApplyOutcome
+def _claim(
+    conn: Connection, projection_name: str, decoded: Sequence[Event], outcome: ApplyOutcome
 ) -> list[Event]:
-    """Events whose id is neither already applied nor earlier in this batch, in batch order."""
-    ids = list(dict.fromkeys(str(event.event_id) for _, event in decoded))
-    seen: set[str] = set()
-    for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
-        seen.update(
-            conn.execute(
-                select(projection_applied_events.c.event_id).where(
-                    projection_applied_events.c.projection == projection_name,
-                    projection_applied_events.c.event_id.in_(chunk),
-                )
-            ).scalars()
+    """Record ids of events not applied before (nor earlier in this batch); return those events, in order."""
+    unique: dict[str, Event] = {}
+    for event in decoded:
+        unique.setdefault(str(event.event_id), event)
+    rows = [{"projection": projection_name, "event_id": event_id} for event_id in unique]
+    if conn.dialect.name == "postgresql":
+        new = set(insert_new(conn, projection_applied_events, rows, key=_APPLIED_KEY, returning="event_id"))
+    else:
+        column = projection_applied_events.c.event_id
+        seen: set[str] = set()
+        for chunk in chunks(conn, list(unique)):
+            query = select(column).where(
+                projection_applied_events.c.projection == projection_name, in_values(conn, column, chunk)
+            )
+            seen.update(conn.execute(query).scalars())
+        new = set(unique) - seen
+        upsert(
+            conn,
+            projection_applied_events,
+            [r for r in rows if r["event_id"] in new],
+            key=_APPLIED_KEY,
+            update=False,
         )
-    events: list[Event] = []
-    for _, event in decoded:
-        event_id = str(event.event_id)
-        if event_id in seen:
-            outcome.duplicates += 1
-            continue
-        seen.add(event_id)
-        events.append(event)
-    return events
+    outcome.duplicates = len(decoded) - len(new)
+    return [event for event_id, event in unique.items() if event_id in new]
 
 
 def _poison_row(projection_name: str, record: BusRecord, poison: Poison) -> dict[str, Any]:

@@ -1,29 +1,35 @@
-"""Batched upserts for SQLite and PostgreSQL: one INSERT ... ON CONFLICT statement per batch.
+"""Batched writes for SQLite and PostgreSQL: one statement per table per batch, at driver level.
 
-Both dialects spell it the same way in SQLAlchemy (`on_conflict_do_update` on their own
-`insert`); SQLAlchemy sends many rows per round trip (insertmanyvalues), which is where the
-projection throughput comes from.
+Projection throughput is decided here. SQLAlchemy's executemany builds and processes a parameter
+dict per row, which costs more than the database work itself; so rows are turned into driver
+parameters once, with each column's own bind processor (TypeDecorators such as
+projections.sqltypes behave exactly as in ordinary statements), and sent with one call:
+
+- SQLite: `INSERT ... ON CONFLICT (key) DO UPDATE SET c = excluded.c` through sqlite3's
+  executemany (in-process, no round trips).
+- PostgreSQL: executemany would still be one statement per row on the server. Instead the rows
+  travel as one array per column: `INSERT ... SELECT * FROM unnest(...) ON CONFLICT ...`, one
+  statement per batch. NUMERIC arrays go as text, so a value keeps its scale (`185000.00` stays
+  `185000.00`; psycopg's binary numeric arrays would normalise it).
+
+SQL is assembled from our own table and column names only (quoted); values are always bound.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import any_, bindparam
+from sqlalchemy.dialects import postgresql
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
-    from sqlalchemy import Connection, Table
+    from sqlalchemy import ColumnElement, Connection, CursorResult, Table
+    from sqlalchemy.sql.elements import ColumnClause
 
-
-def _insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
-    name = conn.dialect.name
-    if name == "postgresql":
-        return postgresql.insert(table)
-    if name == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"read models support sqlite and postgresql, not {name}")
+IN_CHUNK = 500  # bound parameters per IN list on SQLite, well under its limit
+_DIALECTS = frozenset({"sqlite", "postgresql"})
 
 
 def upsert(
@@ -39,14 +45,99 @@ def upsert(
     Every row must carry the same columns. Rows must not repeat a key within one call
     (PostgreSQL refuses to touch one row twice in a statement): fold first, then upsert.
     """
+    if rows:
+        _insert(conn, table, rows, key=key, update=update)
+
+
+def insert_new(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str], returning: str
+) -> list[Any]:
+    """PostgreSQL: insert the rows whose `key` is not stored yet; return their `returning` values.
+
+    One `INSERT ... ON CONFLICT DO NOTHING RETURNING` statement, so no lookup plan is involved
+    (a generic plan over an IN list once scanned a whole table here). On SQLite, look existing
+    keys up with `in_values` (its planner always uses the primary key) and `upsert` the rest.
+    """
+    if conn.dialect.name != "postgresql":
+        raise NotImplementedError("insert_new is the PostgreSQL path; see the docstring")
     if not rows:
-        return
-    stmt = _insert(conn, table)
-    columns = [c for c in rows[0] if c not in key]
-    if update and columns:
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(key), set_={c: stmt.excluded[c] for c in columns}
-        )
+        return []
+    result = _insert(conn, table, rows, key=key, update=False, returning=returning)
+    return list(result.scalars())
+
+
+def in_values(conn: Connection, column: ColumnClause[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN values`: as `= ANY(array)` on PostgreSQL (one parameter, one plan), IN elsewhere.
+
+    Split long lists with `chunks`.
+    """
+    if conn.dialect.name == "postgresql":
+        array = postgresql.ARRAY(column.type)
+        return column == any_(bindparam(None, list(values), type_=array, unique=True))
+    # A ready expanding parameter: SQLAlchemy would otherwise coerce every value into its own literal.
+    return column.in_(bindparam(None, list(values), expanding=True, unique=True))
+
+
+def chunks(conn: Connection, values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    """`values` in slices fit for `in_values`: all at once on PostgreSQL, IN_CHUNK at a time elsewhere."""
+    size = len(values) if conn.dialect.name == "postgresql" else IN_CHUNK
+    for start in range(0, len(values), max(size, 1)):
+        yield values[start : start + size]
+
+
+def _insert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: Sequence[str],
+    update: bool,
+    returning: str | None = None,
+) -> CursorResult[Any]:
+    dialect = conn.dialect
+    if dialect.name not in _DIALECTS:
+        raise NotImplementedError(f"read models support sqlite and postgresql, not {dialect.name}")
+    quote = dialect.identifier_preparer.quote
+    columns = list(rows[0])
+    updated = [c for c in columns if c not in key] if update else []
+    conflict = f" ON CONFLICT ({', '.join(quote(k) for k in key)}) "
+    if updated:
+        sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in updated)
+        # Bandit B608: the SQL is built from our own quoted table/column names; values are bound.
+        conflict += f"DO UPDATE SET {sets}"  # nosec B608
     else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
-    conn.execute(stmt, list(rows))
+        conflict += "DO NOTHING"
+    if returning is not None:
+        conflict += f" RETURNING {quote(returning)}"
+    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+    values = [_column_values(conn, table, name, rows) for name in columns]
+
+    if dialect.name == "sqlite":
+        placeholders = ", ".join("?" for _ in columns)
+        return conn.exec_driver_sql(
+            f"{head}VALUES ({placeholders}){conflict}", list(zip(*values, strict=True))
+        )
+
+    casts = []
+    for name, column_values in zip(columns, values, strict=True):
+        sql_type = table.c[name].type.compile(dialect=dialect)
+        if sql_type.startswith("NUMERIC"):
+            casts.append(f"%b::text[]::{sql_type}[]")
+            column_values[:] = [None if v is None else str(v) for v in column_values]
+        else:
+            casts.append(f"%b::{sql_type}[]")
+    sql = f"{head}SELECT * FROM unnest({', '.join(casts)}){conflict}"  # nosec B608
+    return conn.exec_driver_sql(sql, tuple(values))
+
+
+def _column_values(conn: Connection, table: Table, name: str, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """The driver-level values of one column, as SQLAlchemy itself would bind them."""
+    # dialect_impl: the processor SQLAlchemy uses for this dialect (the bare type's would differ,
+    # e.g. turn decimals into floats).
+    process: Callable[[Any], Any] | None = (
+        table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    )
+    if process is None:
+        return [row[name] for row in rows]
+    # Processors map None to None; most optional columns are None in most rows, so skip the call.
+    return [None if (value := row[name]) is None else process(value) for row in rows]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime  # noqa: TC003  (pydantic resolves annotations at runtime)
-from decimal import Decimal  # noqa: TC003
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
+from hypothesis import strategies as st
 from sqlalchemy import Engine, MetaData, select
 
 from hub.ports import BusRecord
@@ -164,3 +165,68 @@ def digest(engine: Engine, *metadatas: MetaData, exclude: Sequence[str] = ()) ->
                 for row in rows:
                     h.update(row.encode())
     return h.hexdigest()
+
+
+ASSETS = ("A1", "A2", "A3")
+DEPTS = (DeptRef(code="ICU", name="重症医学科"), DeptRef(code="ER", name="急诊科"), DeptRef(name="库房"))
+NAMES = ("呼吸机", "监护仪", None)
+
+
+@st.composite
+def asset_events(draw: st.DrawFn) -> list[EventBase]:
+    """A stream over three assets, business times that tie and go backwards, and re-published events."""
+    out: list[EventBase] = []
+    for i in range(draw(st.integers(1, 25))):
+        if out and draw(st.integers(0, 9)) == 0:
+            out.append(draw(st.sampled_from(out)))  # the same event again, as after a translator crash
+            continue
+        asset = draw(st.sampled_from(ASSETS))
+        at = T0 + timedelta(hours=draw(st.integers(0, 4)))
+        label = f"e{i}"
+        kind = draw(st.integers(0, 5))
+        if kind == 0:
+            out.append(
+                registered(
+                    label,
+                    asset,
+                    at=at,
+                    name=draw(st.sampled_from(NAMES)),
+                    card=draw(st.sampled_from(["C1", "C2", None])),
+                )
+            )
+        elif kind == 1:
+            out.append(status_changed(label, asset, draw(st.sampled_from(list(AssetStatus))), at=at))
+        elif kind == 2:
+            dept = draw(st.sampled_from(DEPTS))
+            out.append(
+                relocated(
+                    label,
+                    asset,
+                    code=dept.code,
+                    name=dept.name,
+                    location=draw(st.sampled_from(["1床", None])),
+                    at=at,
+                )
+            )
+        elif kind == 3:
+            fields = draw(
+                st.lists(
+                    st.sampled_from(["name", "department", "status", "location"]), min_size=1, unique=True
+                )
+            )
+            out.append(
+                corrected(
+                    label,
+                    asset,
+                    fields,
+                    at=at,
+                    name=draw(st.sampled_from(NAMES)),
+                    department=draw(st.sampled_from(DEPTS)),
+                    status=AssetStatus.SEALED,
+                )
+            )
+        elif kind == 4:
+            out.append(decommissioned(label, asset, at=at))
+        else:
+            out.append(linked(label, asset, "udi", draw(st.sampled_from(["U1", "U2"])), at=at))
+    return out

@@ -1,0 +1,104 @@
+"""Batched driver-level writes: values read back exactly as written, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Boolean, Column, Date, Engine, MetaData, String, Table, Text, select
+
+from projections.db import make_engine, write_transaction
+from projections.sqltypes import ExactDecimal, UtcDateTime
+from projections.upsert import chunks, in_values, insert_new, upsert
+
+MD = MetaData()
+THINGS = Table(
+    "test_things",
+    MD,
+    Column("id", String(20), primary_key=True),
+    Column("label", Text),
+    Column("amount", ExactDecimal),
+    Column("at", UtcDateTime),
+    Column("on", Date),
+    Column("flag", Boolean),
+)
+ROW = {
+    "id": "a",
+    "label": "重症医学科 'quoted' {braces} \\ back,slash \"dq\"",
+    "amount": Decimal("185000.00"),
+    "at": datetime(2024, 3, 1, 16, 0, tzinfo=timezone(timedelta(hours=8))),
+    "on": date(2024, 3, 1),
+    "flag": True,
+}
+
+
+@pytest.fixture
+def things(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    MD.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def _rows(engine: Engine) -> list[dict[str, object]]:
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(select(THINGS).order_by(THINGS.c.id)).mappings()]
+
+
+class TestUpsert:
+    def test_values_read_back_exactly(self, things: Engine) -> None:
+        """Text with quotes and Chinese, decimal scale, aware datetimes (as UTC), dates and booleans survive."""
+        empty = {"id": "b", "label": None, "amount": None, "at": None, "on": None, "flag": False}
+        with write_transaction(things) as conn:
+            upsert(conn, THINGS, [ROW, empty], key=("id",))
+        got = _rows(things)
+        assert got[0] == {**ROW, "at": datetime(2024, 3, 1, 8, 0, tzinfo=UTC)}
+        assert str(got[0]["amount"]) == "185000.00"
+        assert got[1] == empty
+
+    def test_a_conflict_overwrites_non_key_columns(self, things: Engine) -> None:
+        """update=True replaces the stored row's other columns."""
+        with write_transaction(things) as conn:
+            upsert(conn, THINGS, [ROW], key=("id",))
+            upsert(conn, THINGS, [{**ROW, "label": "新", "amount": Decimal("0.10")}], key=("id",))
+        assert (_rows(things)[0]["label"], _rows(things)[0]["amount"]) == ("新", Decimal("0.10"))
+
+    def test_update_false_keeps_the_stored_row(self, things: Engine) -> None:
+        """update=False inserts new keys and leaves existing ones alone."""
+        with write_transaction(things) as conn:
+            upsert(conn, THINGS, [ROW], key=("id",))
+            upsert(conn, THINGS, [{**ROW, "label": "新"}, {**ROW, "id": "c"}], key=("id",), update=False)
+        assert [(r["id"], r["label"]) for r in _rows(things)] == [("a", ROW["label"]), ("c", ROW["label"])]
+
+    def test_naive_datetimes_are_refused(self, things: Engine) -> None:
+        """A naive datetime is a time zone bug upstream: it is not silently stored."""
+        with pytest.raises(ValueError, match="naive datetime"), write_transaction(things) as conn:
+            upsert(conn, THINGS, [{**ROW, "at": datetime(2024, 3, 1, 8, 0)}], key=("id",))  # noqa: DTZ001
+
+
+class TestInsertNewAndLookups:
+    def test_insert_new_returns_only_new_keys_on_postgresql(self, things: Engine) -> None:
+        """PostgreSQL: insert_new reports which keys it inserted; other databases refuse it by name."""
+        with write_transaction(things) as conn:
+            upsert(conn, THINGS, [ROW], key=("id",))
+            rows = [{"id": i, "label": "x"} for i in ("a", "b", "c")]
+            if conn.dialect.name != "postgresql":
+                with pytest.raises(NotImplementedError):
+                    insert_new(conn, THINGS, rows, key=("id",), returning="id")
+                return
+            assert sorted(insert_new(conn, THINGS, rows, key=("id",), returning="id")) == ["b", "c"]
+        assert _rows(things)[0]["label"] == ROW["label"]
+
+    def test_in_values_over_chunks_finds_every_match(self, things: Engine) -> None:
+        """in_values + chunks select exactly the listed keys, however long the list."""
+        ids = [f"k{i:04d}" for i in range(1200)]
+        with write_transaction(things) as conn:
+            upsert(conn, THINGS, [{"id": i, "label": None} for i in ids[::3]], key=("id",))
+            found: set[str] = set()
+            for chunk in chunks(conn, ids):
+                found.update(
+                    conn.execute(select(THINGS.c.id).where(in_values(conn, THINGS.c.id, chunk))).scalars()
+                )
+        assert found == set(ids[::3])
