@@ -188,8 +188,8 @@ def _json_kind(payload: bytes) -> Any:
 def _xml_kind(payload: bytes) -> Any:
     try:
         root = defusedxml.ElementTree.fromstring(payload, forbid_dtd=True)
-    except (DefusedXmlException, defusedxml.ElementTree.ParseError):
-        return None
+    except (DefusedXmlException, defusedxml.ElementTree.ParseError, ValueError, LookupError):
+        return None  # expat refuses multi-byte declared encodings with a bare ValueError
     if split_tag(root.tag)[1] != "Bundle":
         return None
     kind = next((c for c in root if split_tag(c.tag)[1] == "type"), None)

@@ -135,6 +135,9 @@ def _entry(
         checked = Invalid(
             "Resource", (Issue("required", f"{root}.resource", "the entry carries no resource"),)
         )
+    elif resource.resource_type == "Bundle":
+        reason = "a Bundle inside a Bundle entry is not supported: send its entries in the outer Bundle"
+        checked = Invalid("Bundle", (Issue("not-supported", f"{root}.resource", reason),))
     else:
         checked = validate(resource, explicit=explicit, default=mapping.versions.default)
     return Entry(index=index, method=method, url=url, full_url=entry.fullUrl, resource=checked)

@@ -114,6 +114,14 @@ class TestBatch:
         assert [(f.position, f.code) for f in result.failures] == [("entry:0", "not-supported")]
         assert len(result.events) == 1
 
+    def test_nested_bundle_is_not_supported(self) -> None:
+        """A Bundle inside a Bundle entry fails that entry as not supported."""
+        result = run(bundle("batch", {"resourceType": "Bundle", "type": "collection"}, device()))
+        assert [(f.position, f.code, f.location.field) for f in result.failures] == [
+            ("entry:0", "not-supported", "Bundle.entry[0].resource"),
+        ]
+        assert types(result) == ["asset.registered"]
+
     def test_same_resource_twice_fails_the_second(self) -> None:
         """A resource named twice in one Bundle fails the second entry (its events would collide)."""
         result = run(bundle("batch", device(), device()))
@@ -192,6 +200,7 @@ class TestHelpers:
             (b"not json", None),
             (b'<Bundle xmlns="http://hl7.org/fhir"><type value="transaction"/></Bundle>', "transaction"),
             (b"<!DOCTYPE x [<!ENTITY a 'b'>]><Bundle/>", None),
+            (b'<?xml version="1.0" encoding="GBK"?><Bundle/>', None),
         ],
     )
     def test_bundle_kind(self, payload: bytes, kind: str | None) -> None:

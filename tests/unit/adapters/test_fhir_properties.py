@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.fhir import ADAPTER, FhirRejected, read_request
+from adapters.fhir import ADAPTER, FhirRejected, bundle_kind, read_request
 from adapters.fhir.versions import model_class
 from tests.unit.adapters._fhir import EXAMPLES, SPD_ITEM, context, mapping, raw_record
 
@@ -39,6 +39,21 @@ JSON = st.recursive(
 )
 
 
+# Small valid resources, so Bundles also carry entries that pass validation and reach the translators.
+MINIMAL: list[dict[str, Any]] = [
+    {"resourceType": "Bundle", "type": "collection"},
+    {"resourceType": "Device", "id": "d1", "identifier": [{"system": "urn:x", "value": "1"}]},
+    {"resourceType": "Device", "id": "d1", "serialNumber": "S", "manufacturer": "M"},
+    {"resourceType": "Location", "id": "l1"},
+    {"resourceType": "Patient", "id": "p1"},
+    {"resourceType": "Task", "status": "completed", "intent": "order", "focus": {"reference": "Device/d1"}},
+    {"resourceType": "SupplyDelivery", "status": "completed", "suppliedItem": [{"quantity": {"value": 1}}]},
+    {"resourceType": "InventoryReport", "status": "active", "countType": "snapshot",
+     "reportedDateTime": "2024-07-01", "inventoryListing": [{"item": [{"quantity": {"value": 1},
+                                                                        "item": {"concept": {"text": "x"}}}]}]},
+]  # fmt: skip
+
+
 def field_names(kind: str) -> list[str]:
     klass = model_class("R5", kind)
     if klass is None:
@@ -52,18 +67,37 @@ def resources(draw: st.DrawFn, depth: int = 0) -> dict[str, Any]:
     kind = draw(st.sampled_from(TYPES))
     names = field_names(kind)
     body: dict[str, Any] = {"resourceType": kind}
-    for name in draw(st.lists(st.sampled_from(names), max_size=6, unique=True)):
+    bundle_shell = kind == "Bundle" and depth == 0
+    # A Bundle shell is mostly left sound, so its entries get validated and translated.
+    for name in draw(st.lists(st.sampled_from(names), max_size=1 if bundle_shell else 6, unique=True)):
         body[name] = draw(JSON)
-    if kind == "Bundle" and depth == 0:
+    if bundle_shell:
         body["type"] = draw(st.sampled_from(["batch", "transaction", "collection"]))
         body["entry"] = [
             {
-                "resource": draw(resources(depth=1)),
+                "resource": draw(resources(depth=1) | st.sampled_from(MINIMAL)),
                 "request": {"method": draw(st.sampled_from(["POST", "PUT", "GET"])), "url": "x"},
             }
             for _ in range(draw(st.integers(0, 3)))
         ]
     return body
+
+
+@st.composite
+def bundles(draw: st.DrawFn) -> dict[str, Any]:
+    """A sound batch or transaction Bundle whose entries are small valid resources or resource-shaped JSON."""
+    entries = draw(st.lists(st.sampled_from(MINIMAL) | resources(depth=1), min_size=1, max_size=5))
+    return {
+        "resourceType": "Bundle",
+        "type": draw(st.sampled_from(["batch", "transaction"])),
+        "entry": [
+            {
+                "resource": r,
+                "request": {"method": draw(st.sampled_from(["POST", "PUT", "DELETE"])), "url": "x"},
+            }
+            for r in entries
+        ],
+    }
 
 
 def translate_or_reject(payload: bytes, content_type: str | None = None) -> None:
@@ -95,11 +129,24 @@ class TestNeverCrashes:
         """JSON with real resource types and element names but any values is translated or refused."""
         translate_or_reject(json.dumps(value, ensure_ascii=False).encode())
 
+    @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(bundles())
+    def test_bundles(self, value: dict[str, Any]) -> None:
+        """Batch and transaction Bundles of any entries are translated entry by entry, or refused."""
+        translate_or_reject(json.dumps(value, ensure_ascii=False).encode())
+
     @FAST
     @given(st.binary(max_size=200), st.sampled_from([None, "application/fhir+json", "application/fhir+xml"]))
     def test_arbitrary_bytes(self, payload: bytes, content_type: str | None) -> None:
         """Any bytes, as JSON, XML or sniffed, are translated or refused."""
         translate_or_reject(payload, content_type)
+
+    @FAST
+    @given(st.binary(max_size=200) | JSON.map(lambda v: json.dumps(v).encode()))
+    def test_bundle_kind(self, payload: bytes) -> None:
+        """bundle_kind answers batch, transaction or None for any body, never raises."""
+        assert bundle_kind(payload) in {"batch", "transaction", None}
+        assert bundle_kind(payload, "application/fhir+xml") in {"batch", "transaction", None}
 
     @FAST
     @given(st.text(max_size=60))
