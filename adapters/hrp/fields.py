@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from adapters._files.rows import RowProblem
 from adapters._files.values import ValueParseError, clean_text, parse_amount, parse_date
 from schemas._base import DeptRef, Identifier, Money
 from schemas.assets import AssetDetails, AssetStatus, Category
@@ -25,15 +26,6 @@ T = TypeVar("T")
 
 # "6854 手术室、急救室、诊疗室设备及器具" / "6821-医用电子仪器设备" / "6854": code, then a name.
 _CATEGORY = re.compile(r"^(?P<code>\d[\dA-Za-z.]*)\s*[-:：、\s]?\s*(?P<name>.*)$")
-
-
-@dataclass(frozen=True, slots=True)
-class RowProblem:
-    """One thing wrong with a row: the canonical field, a stable code and a message for people."""
-
-    field: str
-    code: str
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,17 @@
-"""HRP fixed-asset ledger (固定资产台账) -> one `asset.registered` per good row.
+"""HRP exports -> asset events: the fixed-asset ledger (固定资产台账) and the asset documents.
 
 Pure: a function of the raw record, its bytes, the mapping and the context; no clock, no I/O.
-Event ids are uuid5 over (hrp, message id, `line:<n>`), the subject is minted from the card
-number, so translating the same export twice yields identical events. A bad row becomes a
-Failure naming file, line and column; the good rows still land. A ledger is a snapshot: the hub
-turns a re-exported, unchanged row into nothing and a changed one into `asset.details_corrected`.
+The export's kind comes from a 单据类型 column, a file-name pattern or the header (see
+adapters/_files/documents.py); a file nothing identifies is a ledger. Every row is keyed by its
+card number: the subject is minted from it, so a document names the same asset as the ledger.
+
+Ledger rows: one `asset.registered` each, event id uuid5 over (hrp, message id, `line:<n>`). A
+ledger is a snapshot: the hub turns a re-exported, unchanged row into nothing and a changed one
+into `asset.details_corrected`. Document rows (documents.py): their events are keyed by the
+document's own number when it has one (`doc:<kind>:<number>:<card>`), so the same 调拨单 or
+certificate in two exports is one event; else by line, like the ledger.
+
+A bad row becomes a Failure naming file, line and column; the good rows still land.
 """
 
 from __future__ import annotations
@@ -12,15 +19,22 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
+from adapters._files.documents import recognise, row_kind
+from adapters._files.rows import RowProblem, row_failure
 from adapters._files.sheet import Record, Sheet, read_sheet
 from adapters.base import Emitted, Failure, SourceLocation, TranslateContext, Translation
-from adapters.hrp.fields import RowAsset, RowProblem, card_number, read_row
+from adapters.hrp.documents import Built, HrpReader, build
+from adapters.hrp.fields import RowAsset, card_number, read_row
 from schemas._base import Identifier, SourceSystem
 from schemas.assets import AssetRegistered, AssetRegisteredPayload
 from schemas.envelope import Source
 from schemas.ids import asset_id_for, event_id_for
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from adapters.hrp.mapping import HrpMapping
     from hub.ports import RawRecord
 
@@ -35,6 +49,7 @@ def translate(raw: RawRecord, payload: bytes, mapping: HrpMapping, ctx: Translat
     """Translate one ledger export. Raises MalformedMessage when the file cannot be read at all."""
     filename = raw.metadata.get("filename") or raw.message_id
     sheet = read_sheet(payload, filename=filename, mapping=mapping)
+    recognition = recognise(sheet, mapping.documents, default="ledger")
     source = Source(
         system=SourceSystem.HRP,
         site=ctx.site,
@@ -50,6 +65,19 @@ def translate(raw: RawRecord, payload: bytes, mapping: HrpMapping, ctx: Translat
         position = f"line:{record.line}"
         if record.kind != "data":
             skipped.append(f"{position}: {_SKIP_REASONS[record.kind]}")
+            continue
+        kind = row_kind(sheet, record, mapping.documents, recognition)
+        if isinstance(kind, RowProblem):
+            failures.append(_failure([kind], sheet, record, position))
+            continue
+        if kind != "ledger":
+            done = _document(
+                kind, record, position, sheet=sheet, mapping=mapping, raw=raw, source=source, ctx=ctx
+            )
+            if isinstance(done, Failure):
+                failures.append(done)
+            else:
+                events.extend(done)
             continue
         card = card_number(sheet, record)
         earlier = first_seen.setdefault(card, record.line) if card else record.line
@@ -71,7 +99,7 @@ def translate(raw: RawRecord, payload: bytes, mapping: HrpMapping, ctx: Translat
         events=tuple(events),
         failures=tuple(failures),
         skipped=tuple(skipped),
-        units=len(events) + len(failures) + len(skipped),
+        units=len(sheet.records),
     )
 
 
@@ -102,16 +130,61 @@ def _emitted(
 
 
 def _failure(problems: list[RowProblem], sheet: Sheet, record: Record, position: str) -> Failure:
-    first = problems[0]
-    return Failure(
-        position=position,
-        reason="; ".join(p.reason for p in problems),
-        code=first.code,
-        location=SourceLocation(
-            file=sheet.filename,
-            line=record.line,
-            column=sheet.header.title_of(first.field),
-            field=first.field,
-        ),
-        excerpt=dict(record.values),
-    )
+    # HRP exports hold no patient data: the whole row is kept for the person fixing it.
+    return row_failure(problems, sheet, record, position, excerpt=record.values)
+
+
+def _document(
+    kind: str,
+    record: Record,
+    position: str,
+    *,
+    sheet: Sheet,
+    mapping: HrpMapping,
+    raw: RawRecord,
+    source: Source,
+    ctx: TranslateContext,
+) -> list[Emitted] | Failure:
+    """The events of one document row, or its Failure."""
+    reader = HrpReader(sheet, record, mapping)
+    card = reader.text("card_no", required=True)
+    try:
+        built = build(kind, reader, ctx.tz)
+        if reader.problems or card is None:
+            return _failure(reader.problems, sheet, record, position)
+        location = SourceLocation(file=sheet.filename, line=record.line)
+        subject = asset_id_for(Identifier(scheme="hrp.card", value=card))
+        return [
+            Emitted(
+                event=b.event(
+                    event_id=_event_id(b, card, raw.message_id, position),
+                    occurred_at=b.occurred_at or raw.received_at,
+                    recorded_at=raw.received_at,
+                    source=source,
+                    subject=subject,
+                    payload=b.payload,
+                ),
+                position=position,
+                location=location,
+            )
+            for b in built
+        ]
+    except ValidationError as exc:
+        # The builders check what the payloads need; this is the backstop for what they miss,
+        # so one odd row is a dead letter, never the whole file.
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"]) or exc.title
+        problem = RowProblem("card_no", "invalid_value", f"{where}: {error['msg']}")
+        return _failure([problem], sheet, record, position)
+
+
+def _event_id(built: Built, card: str, message_id: str, position: str) -> UUID:
+    """By document when it has a number (the same document in two exports is one event), else by line.
+
+    The document stands where the message id stands; the card tells its lines apart (one 调拨单 or
+    contract can name several assets).
+    """
+    hrp = SourceSystem.HRP.value
+    if built.number is not None:
+        return event_id_for(hrp, f"doc:{built.kind}:{built.number}", card)
+    return event_id_for(hrp, message_id, f"{position}:{built.tag}" if built.tag else position)

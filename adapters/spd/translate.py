@@ -1,0 +1,155 @@
+"""SPD exports (CSV or XLSX) -> inventory events, one per good row.
+
+Pure: a function of the raw record, its bytes, the mapping and the context; no clock, no I/O.
+The document kind comes from a 单据类型 column, a file-name pattern or the header (see
+adapters/_files/documents.py); each row then becomes its kind's event, keyed by the hub item id
+minted from the SPD item code. A bad row becomes a Failure naming file, line, column and field;
+the good rows still land.
+
+Event ids: uuid5 over (spd, message id, `line:<n>`), like the HRP ledger, except for rows of a
+numbered document (入库单号, 配送单号, 计费单号...), which use `doc:<kind>:<number>:<line>` so the
+same document exported twice (overlapping daily exports) is one event, not double stock.
+
+Failure excerpts hold only the mapped columns: consumption exports may carry patient columns the
+hub never reads, and those must not reach a dead letter.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from adapters._files.documents import recognise, row_kind
+from adapters._files.rows import RowProblem, mapped_cells, row_failure
+from adapters._files.sheet import read_sheet
+from adapters._files.values import clean_text
+from adapters.base import Emitted, Failure, SourceLocation, TranslateContext, Translation
+from adapters.spd.documents import Built, build
+from adapters.spd.fields import SpdReader
+from schemas._base import SourceSystem
+from schemas.envelope import Source
+from schemas.ids import event_id_for, item_id_for
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from adapters._files.sheet import Record, Sheet
+    from adapters.spd.mapping import SpdMapping
+    from hub.ports import RawRecord
+
+SYSTEM = SourceSystem.SPD.value
+_SKIP_REASONS = {
+    "summary": "summary row",
+    "footer": "footer note",
+    "repeated_header": "repeated header row",
+}
+
+
+def translate(raw: RawRecord, payload: bytes, mapping: SpdMapping, ctx: TranslateContext) -> Translation:
+    """Translate one SPD export. Raises MalformedMessage when the file cannot be read at all."""
+    filename = raw.metadata.get("filename") or raw.message_id
+    sheet = read_sheet(payload, filename=filename, mapping=mapping)
+    recognition = recognise(sheet, mapping.documents)
+    run = _Run(raw, sheet, mapping, ctx)
+    for record in sheet.records:
+        position = f"line:{record.line}"
+        if record.kind != "data":
+            run.skipped.append(f"{position}: {_SKIP_REASONS[record.kind]}")
+            continue
+        kind = row_kind(sheet, record, mapping.documents, recognition)
+        if isinstance(kind, RowProblem):
+            run.fail([kind], record, position)
+        else:
+            run.row(kind, record, position)
+    return Translation(
+        events=tuple(run.events),
+        failures=tuple(run.failures),
+        skipped=tuple(run.skipped),
+        units=len(sheet.records),
+    )
+
+
+class _Run:
+    """The state of one file's translation: its events, failures and the keys seen so far."""
+
+    def __init__(self, raw: RawRecord, sheet: Sheet, mapping: SpdMapping, ctx: TranslateContext) -> None:
+        self.raw, self.sheet, self.mapping, self.ctx = raw, sheet, mapping, ctx
+        self.source = Source(
+            system=SourceSystem.SPD,
+            site=ctx.site,
+            message_id=raw.message_id,
+            raw_ref=raw.raw_ref,
+            adapter_version=ctx.adapter_version,
+        )
+        self.events: list[Emitted] = []
+        self.failures: list[Failure] = []
+        self.skipped: list[str] = []
+        self._keys: dict[str, int] = {}  # document keys used, for lines a document repeats
+        self._first: dict[tuple[str, ...], int] = {}  # definition keys -> first line
+
+    def row(self, kind: str, record: Record, position: str) -> None:
+        reader = SpdReader(self.sheet, record, self.mapping)
+        try:
+            built = build(kind, reader, self.ctx.tz)
+            if built is None:
+                self.fail(reader.problems, record, position)
+                return
+            duplicate = self._duplicate(kind, built, record)
+            if duplicate is not None:
+                self.fail([duplicate], record, position)
+                return
+            event = built.event(
+                event_id=self._event_id(kind, built, position),
+                occurred_at=built.occurred_at or self.raw.received_at,
+                recorded_at=self.raw.received_at,
+                source=self.source,
+                subject=item_id_for(SYSTEM, clean_text(self.sheet.text(record, "item_code"))),
+                payload=built.payload,
+            )
+        except ValidationError as exc:
+            # The readers check what the payloads need; this is the backstop for what they miss,
+            # so one odd row is a dead letter, never the whole file.
+            error = exc.errors()[0]
+            where = ".".join(str(p) for p in error["loc"]) or exc.title
+            self.fail(
+                [RowProblem("item_code", "invalid_value", f"{where}: {error['msg']}")], record, position
+            )
+            return
+        location = SourceLocation(file=self.sheet.filename, line=record.line)
+        self.events.append(Emitted(event=event, position=position, location=location))
+
+    def fail(self, problems: list[RowProblem], record: Record, position: str) -> None:
+        excerpt = mapped_cells(self.sheet, record)
+        self.failures.append(row_failure(problems, self.sheet, record, position, excerpt=excerpt))
+
+    def _event_id(self, kind: str, built: Built, position: str) -> UUID:
+        if built.number is None:
+            return event_id_for(SYSTEM, self.raw.message_id, position)
+        # The document stands where the message id stands: the same line of the same document is
+        # one event, whichever export (message) carries it.
+        document = f"doc:{kind}:{built.number}"
+        key = f"{document}\x1f{built.detail}"
+        # Two lines of one document about the same thing stay two events: number them in order.
+        seen = self._keys[key] = self._keys.get(key, 0) + 1
+        return event_id_for(SYSTEM, document, built.detail if seen == 1 else f"{built.detail}#{seen}")
+
+    def _duplicate(self, kind: str, built: Built, record: Record) -> RowProblem | None:
+        """A second definition of the same item (or threshold at the same place) in one file."""
+        if kind == "item_master":
+            key: tuple[str, ...] = (kind, clean_text(self.sheet.text(record, "item_code")))
+        elif kind == "threshold":
+            code = clean_text(self.sheet.text(record, "item_code"))
+            key = (kind, code, built.payload.model_dump_json(include={"location"}))
+        else:
+            return None
+        first = self._first.setdefault(key, record.line)
+        if first == record.line:
+            return None
+        title = self.sheet.header.title_of("item_code") or "item_code"
+        what = "item" if kind == "item_master" else "threshold at this place"
+        return RowProblem(
+            "item_code",
+            "duplicate_key",
+            f"{title} {key[1]!r}: this {what} is already defined on line {first}",
+        )
