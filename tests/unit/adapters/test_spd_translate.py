@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -497,3 +499,19 @@ class TestDeterminism:
         first, second = run(data), run(data)
         assert [e.event for e in first.events] == [e.event for e in second.events]
         assert [e.position for e in first.events] == ["line:2", "line:3"]
+
+
+class TestHostileFiles:
+    def test_zip_bomb_upload_is_refused_before_inflating(self) -> None:
+        """An 'XLSX' whose member would inflate 200:1 or more is refused as a possible zip bomb."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("[Content_Types].xml", b"<x/>")
+            archive.writestr("xl/worksheets/sheet1.xml", b"\0" * 2_000_000)
+        with pytest.raises(MalformedMessage, match=r"scans\.xlsx: refused: .*zip bomb"):
+            run(buffer.getvalue(), "scans.xlsx")
+
+    def test_binary_garbage_is_refused_naming_the_file(self) -> None:
+        """Bytes that are neither UTF-8 nor GB18030 text are refused with the file's name."""
+        with pytest.raises(MalformedMessage, match=r"^upload\.csv: "):
+            run(b"\x81\x30\xff\xfe" * 8, "upload.csv")
