@@ -5,8 +5,10 @@ from __future__ import annotations
 from adapters.base import AdapterSpec
 from adapters.hrp import ADAPTER as HRP
 from adapters.oa import ADAPTER as OA
+from adapters.spd import ADAPTER as SPD
 
 ADAPTERS: dict[str, AdapterSpec] = {
     HRP.system.value: HRP,
     OA.system.value: OA,
+    SPD.system.value: SPD,
 }
