@@ -42,7 +42,7 @@ def translate_report(unit: Unit) -> Result:
     for n, listing in enumerate(listings):
         path = f"InventoryReport.inventoryListing[{n}]"
         place = unit.place(listing.location, f"{path}.location")
-        location = place.ref if place is not None else LocationRef()
+        location = place.stock if place is not None else LocationRef()
         occurred = unit.occurred(listing.countingDateTime, report.reportedDateTime)
         status_word = concept_text(listing.itemStatus)
         for k, line in enumerate(as_list(listing.item)):

@@ -75,13 +75,17 @@ class LocationEntry(_Model):
 
     `match`: Location references (`Location/icu-5f`), Location identifier values or display
     names that mean this place. `kind: department` makes a delivery there a transfer from the
-    default store; `store` makes it a receipt into stock.
+    default store; `store` makes it a receipt into stock. `department` is a code of the
+    departments list (a store has its own code there, as in the SPD mapping). `location` is the
+    place text devices get (住院部5楼ICU); `bin` the spot stock events name inside the department
+    or store (SPD's 货位), usually none, so FHIR stock lands on the same rows as SPD's.
     """
 
     match: list[Text] = Field(min_length=1)
     kind: Literal["department", "store"]
     department: Text | None = None
     location: Text | None = None
+    bin: Text | None = None
 
 
 class TaskRules(_Model):
@@ -149,8 +153,12 @@ class FhirMapping(FileMapping):
         return None
 
     def location_ref(self, entry: LocationEntry) -> LocationRef:
-        """The hub's LocationRef for a mapped location: its department (from the code list) and place."""
+        """Where a device at a mapped location is: its department (from the code list) and place text."""
         return LocationRef(department=self.dept_ref(entry.department), location=entry.location)
+
+    def stock_ref(self, entry: LocationEntry) -> LocationRef:
+        """Where stock at a mapped location sits: its department or store, and its bin if any."""
+        return LocationRef(department=self.dept_ref(entry.department), location=entry.bin)
 
     def dept_ref(self, code: str | None) -> DeptRef:
         if code is None:
@@ -161,7 +169,7 @@ class FhirMapping(FileMapping):
     def store(self) -> LocationRef:
         """Where transfers to departments come from: the default store (or an unnamed one)."""
         entry = self.location([self.default_store]) if self.default_store else None
-        return self.location_ref(entry) if entry is not None else LocationRef(location=self.default_store)
+        return self.stock_ref(entry) if entry is not None else LocationRef(location=self.default_store)
 
     def task_code_accepted(self, words: Iterable[str]) -> bool:
         """Whether a Task with these code words is a work order (no `task.codes`: every Task is)."""

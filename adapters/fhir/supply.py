@@ -61,7 +61,7 @@ def translate_delivery(unit: Unit) -> Result:
                 subject=item.item_id,
                 payload=TransferredPayload(
                     from_location=unit.mapping.store(),
-                    to_location=place.ref,
+                    to_location=place.stock,
                     quantity=amount,
                     lot=item.lot,
                     serials=item.serials,
@@ -75,7 +75,7 @@ def translate_delivery(unit: Unit) -> Result:
                 recorded_at=unit.raw.received_at,
                 source=unit.source,
                 subject=item.item_id,
-                payload=_received(delivery, item, amount, place.ref if place else unit.mapping.store()),
+                payload=_received(delivery, item, amount, place.stock if place else unit.mapping.store()),
             )
         events.append(event)
     return unit.result(events)

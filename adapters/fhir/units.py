@@ -53,10 +53,14 @@ Result = Events | Skip | Refuse
 
 @dataclass(frozen=True, slots=True)
 class Place:
-    """Where a Location reference points for the hub, and whether it is a department or a store."""
+    """Where a Location reference points for the hub, and whether it is a department or a store.
+
+    `ref` is the place as devices get it (with its place text); `stock` as stock events name it.
+    """
 
     ref: LocationRef
     kind: str  # "department" | "store"
+    stock: LocationRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,16 +99,18 @@ class Unit:
         keys = reference_keys(reference)
         entry: LocationEntry | None = self.mapping.location(keys)
         if entry is not None:
-            return Place(self.mapping.location_ref(entry), entry.kind)
+            return Place(self.mapping.location_ref(entry), entry.kind, self.mapping.stock_ref(entry))
         department = next((d for d in (self.mapping.department(k) for k in keys) if d is not None), None)
         if department is not None:
-            return Place(LocationRef(department=department.ref()), "department")
+            ref = LocationRef(department=department.ref())
+            return Place(ref, "department", ref)
         label = reference_label(reference)
         if self.mapping.strict_locations:
             reason = f"location {label!r} is not in the mapping's locations (strict_locations is on)"
             self.problems.append(Issue("value", path, reason))
             return None
-        return Place(LocationRef(location=label), "store")
+        unknown = LocationRef(location=label)
+        return Place(unknown, "store", unknown)
 
     def refuse(self, code: IssueCode, path: str, reason: str) -> None:
         """Record a problem; the translator returns `Refuse(unit.problems)` once it has looked at all."""

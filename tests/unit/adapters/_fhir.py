@@ -97,7 +97,7 @@ def device(**fields: Any) -> dict[str, Any]:
 
 
 def delivery(**fields: Any) -> dict[str, Any]:
-    """A minimal valid R5 SupplyDelivery of 10 units of SPD item HC0101023, plus `fields`."""
+    """A minimal valid R5 SupplyDelivery of 10 units of SPD item DZ02001, plus `fields`."""
     body: dict[str, Any] = {
         "resourceType": "SupplyDelivery",
         "id": "sd-1",
@@ -105,7 +105,7 @@ def delivery(**fields: Any) -> dict[str, Any]:
         "suppliedItem": [
             {
                 "quantity": {"value": 10},
-                "itemCodeableConcept": {"coding": [{"system": SPD_ITEM, "code": "HC0101023"}]},
+                "itemCodeableConcept": {"coding": [{"system": SPD_ITEM, "code": "DZ02001"}]},
             }
         ],
         "occurrenceDateTime": "2024-07-01T10:00:00+08:00",

@@ -68,7 +68,7 @@ class TestDefaultMapping:
             department=DeptRef(code="0101", name="重症医学科"), location="住院部5楼ICU"
         )
         assert m.location(["nowhere", "  中心库房 "]) is not None
-        assert m.store().location == "中心库房"
+        assert m.store() == LocationRef(department=DeptRef(code="9001", name="中心库房"))
 
     def test_every_task_status_is_mapped(self) -> None:
         """Each FHIR Task status has a step in the bundled mapping."""

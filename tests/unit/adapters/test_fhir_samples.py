@@ -14,6 +14,8 @@ from tests.unit.adapters._fhir import EXAMPLES, example, payloads, run, types
 from tests.unit.adapters._hrp import LEDGER
 from tests.unit.adapters._hrp import context as hrp_context
 from tests.unit.adapters._hrp import raw_record as hrp_raw
+from tests.unit.adapters._spd import DISTRIBUTIONS, RECEIPTS
+from tests.unit.adapters._spd import run as spd_run
 
 
 def sample(name: str):
@@ -63,13 +65,27 @@ class TestDevices:
 
 
 class TestInventory:
+    def test_stock_lands_where_spd_puts_it(self) -> None:
+        """FHIR receipts and transfers name the same items and places as the SPD exports do."""
+        spd_receipts = spd_run(RECEIPTS.read_bytes(), RECEIPTS.name)
+        spd_places = {(e.event.subject, e.event.payload.location) for e in spd_receipts.events}
+        fhir = sample("supplydelivery-central-store.json")
+        assert {(e.event.subject, e.event.payload.location) for e in fhir.events} <= spd_places
+        spd_moves = spd_run(DISTRIBUTIONS.read_bytes(), DISTRIBUTIONS.name)
+        routes = {
+            (e.event.subject, e.event.payload.from_location, e.event.payload.to_location)
+            for e in spd_moves.events
+        }
+        moved = sample("supplydelivery-to-icu.json").events[0].event
+        assert (moved.subject, moved.payload.from_location, moved.payload.to_location) in routes
+
     def test_central_store_receipt(self) -> None:
         """The central-store delivery gives two receipts on SPD items, with lot and expiry."""
         result = sample("supplydelivery-central-store.json")
         assert types(result) == ["inventory.received", "inventory.received"]
         assert [e.event.subject for e in result.events] == [
-            item_id_for("spd", "HC0101023"),
-            item_id_for("spd", "HC0203015"),
+            item_id_for("spd", "DZ02001"),
+            item_id_for("spd", "GZ10001"),
         ]
         assert [(p["quantity"], p["lot"], p["expiry"]) for p in payloads(result)] == [
             ("200", "B240601", "2026-05-31"), ("20", "C2405A17", "2027-04-30"),

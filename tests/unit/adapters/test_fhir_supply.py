@@ -10,8 +10,9 @@ from schemas.ids import event_id_for, item_id_for
 from schemas.inventory import InventoryAdjusted, InventoryReceived, InventoryTransferred
 from tests.unit.adapters._fhir import SPD_ITEM, UDI_SYSTEM, delivery, payloads, run, types
 
-CENTRAL = LocationRef(department=DeptRef(code="0901", name="设备科"), location="中心库房")
-ICU = LocationRef(department=DeptRef(code="0101", name="重症医学科"), location="住院部5楼ICU")
+# Stock sits in a department or store by code, as the SPD adapter puts it (no place text).
+CENTRAL = LocationRef(department=DeptRef(code="9001", name="中心库房"))
+ICU = LocationRef(department=DeptRef(code="0101", name="重症医学科"))
 
 
 def report(**fields) -> dict:
@@ -27,7 +28,7 @@ def report(**fields) -> dict:
                 "item": [
                     {
                         "quantity": {"value": 64},
-                        "item": {"concept": {"coding": [{"system": SPD_ITEM, "code": "HC0101023"}]}},
+                        "item": {"concept": {"coding": [{"system": SPD_ITEM, "code": "DZ02001"}]}},
                     },
                     {
                         "quantity": {"value": 0},
@@ -54,7 +55,7 @@ class TestDelivery:
         assert types(result) == ["inventory.received"]
         event = result.events[0].event
         assert isinstance(event, InventoryReceived)
-        assert event.subject == item_id_for("spd", "HC0101023")
+        assert event.subject == item_id_for("spd", "DZ02001")
         assert event.event_id == event_id_for("fhir", "sd-1", "SupplyDelivery/sd-1:0")
         assert event.occurred_at == datetime(2024, 7, 1, 2, 0, tzinfo=UTC)
         assert (event.payload.location, event.payload.quantity) == (CENTRAL, Decimal(10))
@@ -78,7 +79,7 @@ class TestDelivery:
                         "itemCodeableConcept": {
                             "coding": [
                                 {"system": SPD_ITEM, "code": "HC1"},
-                                {"system": UDI_SYSTEM, "code": "(01)06923456789012(17)260531(10)B240601"},
+                                {"system": UDI_SYSTEM, "code": "(01)06947362672312(17)260531(10)B240601"},
                             ]
                         },
                     }
@@ -88,9 +89,9 @@ class TestDelivery:
         payload = payloads(result)[0]
         assert (payload["lot"], payload["expiry"]) == ("B240601", "2026-05-31")
         assert payload["barcode"] == {
-            "raw": "(01)06923456789012(17)260531(10)B240601",
+            "raw": "(01)06947362672312(17)260531(10)B240601",
             "symbology": "gs1",
-            "gtin": "06923456789012",
+            "gtin": "06947362672312",
             "lot": "B240601",
             "expiry": "2026-05-31",
         }
@@ -126,7 +127,7 @@ class TestDelivery:
                         "resourceType": "InventoryItem",
                         "id": "c1",
                         "status": "active",
-                        "code": [{"coding": [{"system": SPD_ITEM, "code": "HC0203015"}]}],
+                        "code": [{"coding": [{"system": SPD_ITEM, "code": "GZ10001"}]}],
                         "instance": {"lotNumber": "C2405A17", "expiry": "2027-04-30"},
                     }
                 ],
@@ -134,7 +135,7 @@ class TestDelivery:
             )
         )
         event = result.events[0].event
-        assert event.subject == item_id_for("spd", "HC0203015")
+        assert event.subject == item_id_for("spd", "GZ10001")
         assert (event.payload.lot, event.payload.expiry) == ("C2405A17", date(2027, 4, 30))
 
     def test_unmapped_system_makes_a_fhir_item(self) -> None:
@@ -212,7 +213,7 @@ class TestDelivery:
         """A delivery without a destination is received into the default store."""
         body = delivery()
         del body["destination"]
-        assert payloads(run(body))[0]["location"]["location"] == "中心库房"
+        assert payloads(run(body))[0]["location"] == {"department": {"code": "9001", "name": "中心库房"}}
 
 
 class TestInventoryReport:
