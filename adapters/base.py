@@ -115,6 +115,7 @@ class AdapterSpec:
 
     `snapshot_types`: event types this source re-sends whole on every export (a ledger). The hub
     turns a repeated one into nothing, and a changed one into its `…details_corrected` form.
+    `atomic`: see the field.
     """
 
     system: SourceSystem
@@ -123,3 +124,6 @@ class AdapterSpec:
     load_mapping: Callable[[Path], Any]
     translate: Callable[[RawRecord, bytes, Any, TranslateContext], Translation]
     snapshot_types: frozenset[str] = field(default_factory=frozenset)
+    # For payloads this returns True for (a FHIR transaction Bundle), one failure means nothing
+    # of the message is published: all or nothing.
+    atomic: Callable[[bytes], bool] | None = None

@@ -206,7 +206,10 @@ class SqliteRawArchive:
             ).fetchone()
             conflict = None if row is None else str(row[0])
         inline = len(message.payload) <= INLINE_LIMIT
-        metadata = json.dumps(dict(message.metadata), ensure_ascii=False, sort_keys=True)
+        meta = dict(message.metadata)
+        if conflict is not None:
+            meta["conflict_with"] = conflict  # travels with the record: translators must not use it
+        metadata = json.dumps(meta, ensure_ascii=False, sort_keys=True)
         self._conn.execute(
             "INSERT INTO raw_messages (raw_ref, system, site, message_id, sha256, size, transport,"
             " received_at,"
@@ -235,7 +238,7 @@ class SqliteRawArchive:
             size=len(message.payload),
             transport=message.transport,
             received_at=p.received,
-            metadata=dict(message.metadata),
+            metadata=meta,
         )
         return StoreOutcome(record=record, conflict_with=conflict)
 

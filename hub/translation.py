@@ -12,7 +12,7 @@ import asyncio
 import json
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -126,7 +126,17 @@ class TranslationWorker:
             adapter_version=self.adapter.version,
             mapping_version=mapping.version,
         )
-        translation = await asyncio.to_thread(self._translate, record, payload, mapping, ctx)
+        if conflict := record.metadata.get("conflict_with"):
+            translation = _whole_message_failure(
+                record.metadata.get("filename") or record.message_id,
+                f"message id {record.message_id!r} was already received with different content"
+                f" (archived as {conflict}); this one is kept but not translated",
+                "conflict",
+            )
+        else:
+            translation = await asyncio.to_thread(self._translate, record, payload, mapping, ctx)
+        if translation.failures and self.adapter.atomic is not None and self.adapter.atomic(payload):
+            translation = replace(translation, events=())
         diff = await self._differ.diff(
             self.system, [e.event for e in translation.events], self.adapter.snapshot_types
         )
