@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adapters.base import AdapterSpec
+from adapters.fhir import ADAPTER as FHIR
 from adapters.hrp import ADAPTER as HRP
 from adapters.oa import ADAPTER as OA
 from adapters.spd import ADAPTER as SPD
@@ -11,4 +12,5 @@ ADAPTERS: dict[str, AdapterSpec] = {
     HRP.system.value: HRP,
     OA.system.value: OA,
     SPD.system.value: SPD,
+    FHIR.system.value: FHIR,
 }

@@ -41,7 +41,7 @@ class Identifier(HubModel):
     """One name a source system gives a thing, e.g. scheme `hrp.card`, value `ZC-2019-000123`.
 
     Schemes in use: `hrp.card`, `spd.code`, `his.code`, `oa.no`, `udi`, `serial`
-    (value `<manufacturer>|<serial>`), `gtin`, `item.code`.
+    (value `<manufacturer>|<serial>`), `gtin`, `item.code`, `fhir.device` (a FHIR Device.id).
     """
 
     scheme: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]*$", max_length=40)]
