@@ -141,7 +141,7 @@ def declared_charset(payload: bytes) -> str | None:
     if start < 0:
         return None
     segment = payload[start : _line_end(payload, start)]
-    if len(segment) < 8:  # noqa: PLR2004 - "MSH", MSH-1 and the four encoding characters
+    if len(segment) < 8:
         return None
     separator = segment[3]
     plain = _msh18(_split_plain(segment, separator))
@@ -149,13 +149,10 @@ def declared_charset(payload: bytes) -> str | None:
         return plain
     wide_parts = segment.decode("gb18030", errors="replace").split(chr(separator), _MSH18)
     wide = _msh18([part.encode("utf-8") for part in wide_parts[:_MSH18]])
-    if plain == wide:
-        return plain
-    if wide is not None and charset_codec(wide) is not None:
-        return wide
-    if plain is not None and charset_codec(plain) is not None:
-        return plain
-    return None
+    for candidate in (wide, plain):
+        if candidate is not None and charset_codec(candidate) is not None:
+            return candidate
+    return plain if plain == wide else None
 
 
 def _strict(payload: bytes, codec: str, what: str) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from adapters.errors import MalformedMessage
 from adapters.his.batch import split_text
 from adapters.his.decode import How, decode
-from adapters.his.tokenize import Separators, segment_lines, tokenise
+from adapters.his.tokenize import Segment, Separators, read_separators
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +56,13 @@ def header(payload: bytes, forced_encoding: str | None = None) -> MessageHeader:
         if not messages:
             raise MalformedMessage("no MSH segment: this is not an HL7 v2 message")
         text, count = messages[0], len(messages)
-    first = segment_lines(text.lstrip("\ufeff \t\r\n"))[:1]
-    message = tokenise(first[0] if first else "", decoded.encoding, strict=False)
-    msh = message.segment_list[0]
+    text = text.lstrip("\ufeff \t\r\n")
+    ends = [i for i in (text.find("\r"), text.find("\n")) if i >= 0]
+    first = text[: min(ends)] if ends else text
+    if not first.startswith("MSH"):
+        raise MalformedMessage("the message does not start with an MSH segment")
+    separators = read_separators(first)
+    msh = Segment(first, 1, separators, decoded.encoding)
     control_id = msh.raw(10).strip()
     if not control_id:
         raise MalformedMessage("MSH-10 (message control id) is empty: the message cannot be acknowledged")
@@ -80,6 +84,6 @@ def header(payload: bytes, forced_encoding: str | None = None) -> MessageHeader:
         charset=decoded.declared,
         encoding=decoded.encoding,
         how_decided=decoded.how,
-        separators=message.separators,
+        separators=separators,
         messages=count,
     )

@@ -43,6 +43,7 @@ END = b"\x1c\x0d"
 DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024
 HEAD_BYTES = 64 * 1024  # kept from an oversize frame: enough to read its MSH for the AR
 READ_BYTES = 64 * 1024
+DRAIN_ABOVE = 64 * 1024  # bytes of unsent ACKs before the connection waits for the socket
 
 
 class FrameTooLarge(MalformedMessage):
@@ -209,8 +210,10 @@ class _Connection:
                 # Only the type: an exception's text can quote the payload.
                 self.log.error("mllp_handler_failed", error_type=type(exc).__name__, frame_bytes=len(payload))  # noqa: TRY400
                 return False
-            self.writer.write(frame(ack))
-            await self.writer.drain()
+            self.writer.write(START + ack + END)
+            # Drain only when the socket buffer backs up: a drain per small ACK costs more than the ACK.
+            if self.writer.transport.get_write_buffer_size() > DRAIN_ABOVE:
+                await self.writer.drain()
             self.answered += 1
         return True
 

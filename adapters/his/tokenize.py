@@ -17,12 +17,14 @@ Formatting (`\\H\\ \\N\\ \\.br\\`...) and local `\\Z..\\` sequences are kept as 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
 from adapters.errors import MalformedMessage
 
 _SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{2}")
+_VALID_IDS: set[str] = set()
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
 
 
@@ -52,7 +54,11 @@ def read_separators(text: str) -> Separators:
         raise MalformedMessage(f"the {text[:3] or 'MSH'} segment is too short to hold its delimiters")
     field = text[3]
     end = text.find(field, 4)
-    chars = text[4:] if end < 0 else text[4:end]
+    return _separators(field, text[4:] if end < 0 else text[4:end])
+
+
+@functools.lru_cache(maxsize=64)  # a feed uses one delimiter set: validate it once, not per message
+def _separators(field: str, chars: str) -> Separators:
     if len(chars) not in (4, 5):
         raise MalformedMessage(
             f"MSH-2 must hold 4 encoding characters (5 with the truncation character); it holds {len(chars)}"
@@ -202,15 +208,23 @@ class Message:
         separator = self.separators.field
         for segment in self.segment_list:
             text = segment.text
-            if not _SEGMENT_ID.fullmatch(text[:3]) or (len(text) > 3 and text[3] != separator):
+            known = segment.id in _VALID_IDS or _remember_id(segment.id)
+            if not known or (len(text) > 3 and text[3] != separator):
                 raise MalformedMessage(
-                    f"segment {segment.number} does not start with a segment id (3 capitals or digits) and "
-                    f"{separator!r}: is there a line break inside a field?"
+                    f"segment {segment.number} does not start with a segment id (3 capitals or digits) "
+                    f"and {separator!r}: is there a line break inside a field?"
                 )
             if segment.id == "MSH" and segment is not self.segment_list[0]:
                 raise MalformedMessage(
                     f"segment {segment.number} starts a second message: split batches with split_messages"
                 )
+
+
+def _remember_id(segment_id: str) -> bool:
+    if not _SEGMENT_ID.fullmatch(segment_id):
+        return False
+    _VALID_IDS.add(segment_id)  # at most 26 x 36 x 36 ids exist: the set stays small
+    return True
 
 
 def field(segment: Segment, n: int, component: int | None = None, repetition: int = 0) -> str:
