@@ -171,3 +171,11 @@ def _version(text: str) -> tuple[int, ...]:
             break
         parts.append(int(part))
     return tuple(parts) or (2, 5)
+
+
+def validate_strict(text: str) -> list[str]:
+    """Opt-in strict validation with hl7apy: see adapters.his.validate (every problem, no values)."""
+    # Imported here: hl7apy is heavy to load and the listener, which imports this module, never needs it.
+    from adapters.his.validate import validate_strict as validate  # noqa: PLC0415
+
+    return validate(text)

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from adapters.errors import MalformedMessage
 
@@ -71,14 +70,12 @@ _CHARSETS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
-    """A decoded message: its text, the Python codec used, how it was chosen, and MSH-18 as sent."""
+class Decoded(NamedTuple):
+    """A decoded message: (text, Python codec used, how it was chosen)."""
 
     text: str
     encoding: str
     how: How
-    declared: str | None = None
 
 
 def charset_codec(name: str) -> str | None:
@@ -101,30 +98,28 @@ def charset_codec(name: str) -> str | None:
 
 def decode(payload: bytes, forced_encoding: str | None = None) -> Decoded:
     """Decode one HL7 message (or batch). Raises MalformedMessage when no rule can read the bytes."""
-    declared = declared_charset(payload)
     if forced_encoding:
         codec = charset_codec(forced_encoding)
         if codec is None:
             raise MalformedMessage(f"channel encoding {forced_encoding!r} is not a known character set")
         return Decoded(
-            _strict(payload, codec, f"the channel's encoding {forced_encoding!r}"), codec, "channel", declared
+            _strict(payload, codec, f"the channel's encoding {forced_encoding!r}"), codec, "channel"
         )
     if payload.startswith(codecs.BOM_UTF8):
-        return Decoded(
-            _strict(payload[3:], "utf-8", "UTF-8 (it starts with a UTF-8 BOM)"), "utf-8", "bom", declared
-        )
+        return Decoded(_strict(payload[3:], "utf-8", "UTF-8 (it starts with a UTF-8 BOM)"), "utf-8", "bom")
+    declared = declared_charset(payload)
     if declared:
         codec = charset_codec(declared)
         if codec is not None:
             try:
-                return Decoded(payload.decode(codec), codec, "msh18", declared)
+                return Decoded(payload.decode(codec), codec, "msh18")
             except UnicodeDecodeError:
                 pass  # the label lies: the content-based rules below decide, and `how` says so
     try:
-        return Decoded(payload.decode("utf-8"), "utf-8", "utf-8", declared)
+        return Decoded(payload.decode("utf-8"), "utf-8", "utf-8")
     except UnicodeDecodeError:
         pass  # not UTF-8: GB18030 is the last rule
-    return Decoded(_strict(payload, "gb18030", "UTF-8 or GB18030"), "gb18030", "gb18030", declared)
+    return Decoded(_strict(payload, "gb18030", "UTF-8 or GB18030"), "gb18030", "gb18030")
 
 
 def declared_charset(payload: bytes) -> str | None:

@@ -8,9 +8,8 @@ import pytest
 from hl7apy.core import Message as Hl7apyMessage
 
 from adapters.base import Failure, SourceLocation
-from adapters.his.ack import ERROR_CODES, AckError, build_ack
+from adapters.his.ack import ERROR_CODES, AckError, build_ack, validate_strict
 from adapters.his.header import MessageHeader, header
-from adapters.his.validate import validate_strict
 from tests.unit.adapters.test_his_samples import run, sample
 
 NOW = datetime(2024, 6, 12, 10, 15, 30, tzinfo=timezone(timedelta(hours=8)))

@@ -96,7 +96,7 @@ class TestDeclaredCharset:
         payload = (msh(label) + "\rEVN|A01\r").encode("utf-8")
         decoded = decode(payload)
         assert declared_charset(payload) == label
-        assert (decoded.encoding, decoded.how, decoded.declared) == (codec, "msh18", label)
+        assert (decoded.encoding, decoded.how) == (codec, "msh18")
 
     def test_first_repetition_of_msh18_is_the_charset(self):
         """MSH-18 may repeat (ISO 2022 alternates); the first repetition is the message's charset."""
@@ -130,9 +130,9 @@ class TestFallbackOrder:
     def test_channel_setting_beats_msh18(self):
         """A channel-forced encoding is used even when MSH-18 says something else."""
         payload = (msh("UNICODE UTF-8") + "\rNTE|1||東區\r").encode("gbk")
-        decoded = decode(payload, "gbk")
-        assert (decoded.encoding, decoded.how, decoded.declared) == ("gb18030", "channel", "UNICODE UTF-8")
-        assert "東區" in decoded.text
+        text, encoding, how = decode(payload, "gbk")
+        assert (encoding, how, declared_charset(payload)) == ("gb18030", "channel", "UNICODE UTF-8")
+        assert "東區" in text
 
     def test_channel_setting_that_does_not_fit_is_refused_with_the_offset(self):
         """Forcing UTF-8 on GBK bytes fails with the byte offset, not with a guess."""
@@ -163,14 +163,16 @@ class TestFallbackOrder:
         assert "东区手术室" in decoded.text
 
     def test_a_lying_msh18_falls_through_to_content_rules(self):
-        """MSH-18 `ASCII` over GBK bytes: ASCII fails, UTF-8 fails, GB18030 reads it; `declared` keeps the label."""
-        decoded = decode((msh("ASCII") + "\rNTE|1||东区\r").encode("gbk"))
-        assert (decoded.encoding, decoded.how, decoded.declared) == ("gb18030", "gb18030", "ASCII")
+        """MSH-18 `ASCII` over GBK bytes: ASCII fails, UTF-8 fails, GB18030 reads it (the label stays in MSH-18)."""
+        payload = (msh("ASCII") + "\rNTE|1||东区\r").encode("gbk")
+        assert decode(payload)[1:] == ("gb18030", "gb18030")
+        assert declared_charset(payload) == "ASCII"
 
     def test_unknown_msh18_label_is_ignored(self):
         """An MSH-18 value that names no known charset does not stop UTF-8 detection."""
-        decoded = decode((msh("UNICODE UTF-16") + "\r").encode())
-        assert (decoded.encoding, decoded.how, decoded.declared) == ("utf-8", "utf-8", "UNICODE UTF-16")
+        payload = (msh("UNICODE UTF-16") + "\r").encode()
+        assert decode(payload)[1:] == ("utf-8", "utf-8")
+        assert declared_charset(payload) == "UNICODE UTF-16"
 
     def test_bytes_no_rule_can_read_are_malformed(self):
         """Bytes invalid in both UTF-8 and GB18030 raise MalformedMessage naming the offset."""
