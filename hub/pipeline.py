@@ -76,8 +76,10 @@ async def drain(hub: Hub) -> DrainStats:
         for worker in hub.workers.values():
             t += await worker.run_until_idle()
         p = 0
+        # On Kafka the first poll after a group join can come back empty: look a little longer.
+        kafka = hub.bus.kind == "kafka"
         for runner in hub.runners:
-            p += await runner.run_until_idle()
+            p += await runner.run_until_idle(idle_polls=3 if kafka else 1, timeout_s=1.0 if kafka else 0.2)
         relayed, translated, projected = relayed + r, translated + t, projected + p
         if r == t == p == 0:
             return DrainStats(relayed, translated, projected)

@@ -10,10 +10,31 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from hub.errors import BusError  # re-exported: the error type of the EventBus port
+from schemas.catalogue import dump_event
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from schemas.envelope import EventBase
     from topics.catalogue import TopicSpec
+
+__all__ = [
+    "BusError",
+    "BusRecord",
+    "Clock",
+    "Consumer",
+    "EventBus",
+    "Headers",
+    "InboundMessage",
+    "OutRecord",
+    "RawArchive",
+    "RawRecord",
+    "StoreOutcome",
+    "SystemClock",
+    "TopicPartition",
+    "event_out_record",
+]
 
 TopicPartition = tuple[str, int]
 Headers = tuple[tuple[str, bytes], ...]
@@ -27,6 +48,24 @@ class OutRecord:
     value: bytes
     headers: Headers = ()
     timestamp_ms: int | None = None
+
+
+def event_out_record(event: EventBase) -> OutRecord:
+    """How a canonical or derived event goes on a topic: keyed by subject, typed headers.
+
+    The record timestamp is `recorded_at` (when the hub learned the fact), so seeking a topic by
+    time answers "what was known at".
+    """
+    return OutRecord(
+        key=event.subject,
+        value=dump_event(event),
+        headers=(
+            ("event_type", event.type.encode()),
+            ("event_id", str(event.event_id).encode()),
+            ("schema_version", str(event.schema_version).encode()),
+        ),
+        timestamp_ms=int(event.recorded_at.timestamp() * 1000),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from adapters.base import AdapterSpec
+from typing import TYPE_CHECKING
+
 from adapters.fhir import ADAPTER as FHIR
 from adapters.hrp import ADAPTER as HRP
 from adapters.oa import ADAPTER as OA
 from adapters.spd import ADAPTER as SPD
+
+if TYPE_CHECKING:
+    from adapters.base import AdapterSpec
 
 ADAPTERS: dict[str, AdapterSpec] = {
     HRP.system.value: HRP,

@@ -23,9 +23,8 @@ from adapters.base import AdapterSpec, Failure, SourceLocation, TranslateContext
 from adapters.errors import MalformedMessage, MappingError
 from hub.deadletters import DeadLetter, DeadLetterStore, dead_letter_id_for
 from hub.errors import BusError
-from hub.ports import BusRecord, EventBus, OutRecord, RawRecord
+from hub.ports import BusRecord, EventBus, OutRecord, RawRecord, event_out_record
 from hub.rawtopic import decode_raw
-from schemas.catalogue import dump_event
 from topics.catalogue import dlq_topic, raw_topic, topic_for_event_type
 
 if TYPE_CHECKING:
@@ -49,20 +48,6 @@ class Outcome:
     units: int
     unchanged: int = 0
     corrected: int = 0
-
-
-def event_record(event: EventBase) -> OutRecord:
-    return OutRecord(
-        key=event.subject,
-        value=dump_event(event),
-        headers=(
-            ("event_type", event.type.encode()),
-            ("event_id", str(event.event_id).encode()),
-            ("schema_version", str(event.schema_version).encode()),
-        ),
-        # Record time = when the hub learned the fact, so seek-by-time answers "known at".
-        timestamp_ms=int(event.recorded_at.timestamp() * 1000),
-    )
 
 
 class MappingSource:
@@ -229,7 +214,7 @@ class TranslationWorker:
     async def _publish(self, events: list[EventBase]) -> None:
         by_topic: dict[str, list[OutRecord]] = defaultdict(list)
         for event in events:
-            by_topic[topic_for_event_type(event.type).full_name(self._prefix)].append(event_record(event))
+            by_topic[topic_for_event_type(event.type).full_name(self._prefix)].append(event_out_record(event))
         for topic, records in by_topic.items():
             for i in range(0, len(records), 1000):
                 await self._bus.publish(topic, records[i : i + 1000])

@@ -7,14 +7,16 @@ effect happen exactly once. Its tables are prefixed by its name (`asset_registry
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import datetime
 
     from sqlalchemy import Connection, MetaData
 
     from schemas.catalogue import Event
+    from schemas.envelope import EventBase
 
 
 class Projection(Protocol):
@@ -35,4 +37,19 @@ class Projection(Protocol):
     @property
     def metadata(self) -> MetaData: ...
 
-    def apply(self, conn: Connection, events: Sequence[Event]) -> None: ...
+    def apply(self, conn: Connection, events: Sequence[Event]) -> Sequence[EventBase] | None:
+        """Fold `events`; return derived events this batch concluded (staged in the same
+        transaction by the caller, published once; see projections.derived), or None."""
+        ...
+
+
+@runtime_checkable
+class Ticking(Protocol):
+    """A projection whose conclusions also depend on time passing (SLA breaches, due dates).
+
+    The runner calls `tick` with its clock's `now` after applying, and periodically while idle,
+    in a transaction of its own. Like `apply`, it returns derived events with deterministic ids
+    (e.g. uuid5 over work order + SLA kind + escalation level), so ticking twice is harmless.
+    """
+
+    def tick(self, conn: Connection, now: datetime) -> Sequence[EventBase]: ...

@@ -18,12 +18,18 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from hub.ports import BusError, OutRecord, SystemClock
+from projections.base import Ticking
+from projections.db import write_transaction
+from projections.derived import Staged, mark_published, pending, stage
 from projections.tracking import apply_batch, ensure_tables, tracked_offsets
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlalchemy import Engine
 
-    from hub.ports import BusRecord, Consumer, EventBus, TopicPartition
+    from hub.ports import BusRecord, Clock, Consumer, EventBus, TopicPartition
     from projections.base import Projection
 
 logger = structlog.get_logger()
@@ -42,6 +48,9 @@ class ProjectionRunner:
         *,
         prefix: str = "",
         batch_size: int = 1000,
+        clock: Clock | None = None,
+        publish_derived: bool = True,
+        tick_interval_s: float = 30.0,
     ) -> None:
         self.projection = projection
         self.bus = bus
@@ -49,6 +58,10 @@ class ProjectionRunner:
         self.batch_size = batch_size
         self.group = f"projection.{projection.name}"
         self.topics = tuple(f"{prefix}{topic}" for topic in projection.topics)
+        self.prefix = prefix
+        self.clock: Clock = clock or SystemClock()
+        self.publish_derived = publish_derived
+        self.tick_interval_s = tick_interval_s
         self._consumer: Consumer | None = None
         self._assigned: frozenset[TopicPartition] = frozenset()
 
@@ -72,12 +85,69 @@ class ProjectionRunner:
             else:
                 idle = 0
                 applied += step
+        await self.tick()
         return applied
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Apply until `stop` is set. Errors other than poison propagate (let the supervisor restart)."""
+        next_tick = 0.0
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
             await self._step(FOREVER_POLL_TIMEOUT_S)
+            if loop.time() >= next_tick:
+                await self.tick()
+                next_tick = loop.time() + self.tick_interval_s
+
+    async def tick(self) -> int:
+        """Let a time-aware projection conclude what time alone makes true; publish what is staged."""
+        staged = 0
+        if isinstance(self.projection, Ticking):
+            staged = await asyncio.to_thread(self._tick_sync, self.clock.now())
+        await self.publish_staged()
+        return staged
+
+    def _tick_sync(self, now: datetime) -> int:
+        if not isinstance(self.projection, Ticking):
+            return 0
+        with write_transaction(self.engine) as conn:
+            derived = self.projection.tick(conn, now)
+            return stage(conn, self.projection.name, derived) if derived else 0
+
+    async def publish_staged(self) -> int:
+        """Publish derived events staged by earlier transactions, then mark them published."""
+        if not self.publish_derived:
+            return 0
+        total = 0
+        while batch := await asyncio.to_thread(self._pending):
+            by_topic: dict[str, list[Staged]] = {}
+            for row in batch:
+                by_topic.setdefault(f"{self.prefix}{row.topic}", []).append(row)
+            for topic, rows in by_topic.items():
+                await self.bus.publish(
+                    topic,
+                    [
+                        OutRecord(
+                            key=r.key,
+                            value=r.value,
+                            headers=(
+                                ("event_type", r.event_type.encode()),
+                                ("event_id", r.event_id.encode()),
+                            ),
+                        )
+                        for r in rows
+                    ],
+                )
+            await asyncio.to_thread(self._mark, [r.event_id for r in batch])
+            total += len(batch)
+        return total
+
+    def _pending(self) -> list[Staged]:
+        with self.engine.connect() as conn:
+            return pending(conn, self.projection.name)
+
+    def _mark(self, event_ids: list[str]) -> None:
+        with write_transaction(self.engine) as conn:
+            mark_published(conn, self.projection.name, event_ids)
 
     async def lag(self) -> int:
         """Records on the projection's topics not yet applied.
@@ -123,7 +193,13 @@ class ProjectionRunner:
         # Advisory, after the database commit. A partition revoked while the batch was applied
         # belongs to another member now: committing it would be refused, and is not ours to do.
         assigned = consumer.assignment()
-        await consumer.commit({tp: off + 1 for tp, off in outcome.positions.items() if tp in assigned})
+        try:
+            await consumer.commit({tp: off + 1 for tp, off in outcome.positions.items() if tp in assigned})
+        except BusError as exc:
+            # The database holds the truth; the next owner seeks from it. Nothing to repair.
+            logger.warning("projection_commit_rejected", projection=self.projection.name, error=str(exc))
+        if outcome.derived:
+            await self.publish_staged()
         logger.info(
             "projection_batch_applied",
             projection=self.projection.name,

@@ -35,6 +35,7 @@ from sqlalchemy import (
 
 from projections.db import write_transaction
 from projections.decode import Poison, decode
+from projections.derived import OUTBOX_METADATA, stage
 from projections.sqltypes import UtcDateTime
 from projections.upsert import chunks, in_values, insert_new, upsert
 
@@ -92,13 +93,15 @@ class ApplyOutcome:
     redelivered: int = 0
     duplicates: int = 0
     poisoned: int = 0
+    derived: int = 0
     positions: dict[TopicPartition, int] = field(default_factory=dict)
 
 
 def ensure_tables(engine: Engine, projection: Projection) -> None:
-    """Create the tracking tables and the projection's own tables where missing."""
+    """Create the tracking and outbox tables and the projection's own tables where missing."""
     with write_transaction(engine) as conn:
         TRACKING_METADATA.create_all(conn)
+        OUTBOX_METADATA.create_all(conn)
         projection.metadata.create_all(conn)
 
 
@@ -147,7 +150,9 @@ def apply_once(conn: Connection, projection: Projection, records: Sequence[BusRe
 
     events = _claim(conn, projection.name, decoded, outcome)
     if events:
-        projection.apply(conn, events)
+        derived = projection.apply(conn, events)
+        if derived:
+            outcome.derived = stage(conn, projection.name, derived)
     if poison_rows:
         # A record redelivered after its poison row was written is filtered by offset above.
         conn.execute(insert(projection_poison), poison_rows)

@@ -129,11 +129,14 @@ def latest_version(event_type: str) -> int:
 def parse_event(data: bytes | str | dict[str, Any]) -> Event:
     """Decode one stored event (any version with an upcaster path) into the current model.
 
-    Raises pydantic.ValidationError (or json.JSONDecodeError) for a payload that is not an event:
-    the consumer treats both as poison.
+    Raises pydantic.ValidationError, or ValueError (incl. json.JSONDecodeError) for a payload
+    that is not an event: consumers treat both as poison.
     """
-    raw = json.loads(data) if isinstance(data, bytes | str) else dict(data)
-    return EVENT_ADAPTER.validate_python(upcast(raw))
+    raw = json.loads(data) if isinstance(data, bytes | str) else data
+    if not isinstance(raw, dict) or not isinstance(raw.get("payload"), dict):
+        msg = "not an event: expected a JSON object with a `payload` object"
+        raise ValueError(msg)  # noqa: TRY004  (JSONDecodeError is a ValueError too: one type for poison)
+    return EVENT_ADAPTER.validate_python(upcast(dict(raw)))
 
 
 def dump_event(event: EventBase) -> bytes:

@@ -60,4 +60,6 @@ class TestDecode:
         """An old-version event the upcaster cannot read (no payload) is poison, keeping its event id."""
         broken = {"event_id": "abc", "type": "asset.relocated", "schema_version": 1}
         result = decode(record(json.dumps(broken).encode(), 0))
-        assert result == Poison("KeyError: 'payload'", "abc")
+        assert result == Poison(
+            "ValueError: not an event: expected a JSON object with a `payload` object", "abc"
+        )
