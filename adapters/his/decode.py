@@ -23,6 +23,7 @@ A declared charset the bytes do not fit (MSH-18 says ASCII, the bytes hold GBK) 
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 from typing import Literal, NamedTuple
 
@@ -78,6 +79,7 @@ class Decoded(NamedTuple):
     how: How
 
 
+@functools.lru_cache(maxsize=128)  # a handful of labels recur on every message of a feed
 def charset_codec(name: str) -> str | None:
     """The Python codec for an MSH-18 value or channel setting, or None when it is unknown."""
     folded = _fold(name)

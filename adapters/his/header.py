@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from adapters.errors import MalformedMessage
 from adapters.his.batch import split_text
 from adapters.his.decode import How, decode
-from adapters.his.tokenize import Segment, Separators, read_separators
+from adapters.his.tokenize import Separators, read_separators, unescape
+
+_MSH_FIELDS = 18  # MSH-1 .. MSH-18 are read
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,28 +64,42 @@ def header(payload: bytes, forced_encoding: str | None = None) -> MessageHeader:
     if not first.startswith("MSH"):
         raise MalformedMessage("the message does not start with an MSH segment")
     separators = read_separators(first)
-    msh = Segment(first, 1, separators, decoded.encoding)
-    control_id = msh.raw(10).strip()
+    # The listener reads every MSH: plain list indexing here, not Segment objects (parts[k] is MSH-(k+1)).
+    parts = first.split(separators.field)
+    parts += [""] * (_MSH_FIELDS - len(parts))
+    control_id = parts[9].strip()
     if not control_id:
         raise MalformedMessage("MSH-10 (message control id) is empty: the message cannot be acknowledged")
-    message_type = msh.raw(9).strip()
+    message_type = parts[8].strip()
     if not message_type:
         raise MalformedMessage("MSH-9 (message type) is empty")
+    code, trigger = (_component(message_type, separators, i, decoded.encoding).upper() for i in (0, 1))
     return MessageHeader(
-        sending_application=msh.raw(3),
-        sending_facility=msh.raw(4),
-        receiving_application=msh.raw(5),
-        receiving_facility=msh.raw(6),
-        timestamp=msh.raw(7),
+        sending_application=parts[2],
+        sending_facility=parts[3],
+        receiving_application=parts[4],
+        receiving_facility=parts[5],
+        timestamp=parts[6],
         message_type=message_type,
-        message_code=msh.field(9, 1).strip().upper(),
-        trigger_event=msh.field(9, 2).strip().upper(),
+        message_code=code,
+        trigger_event=trigger,
         control_id=control_id,
-        processing_id=msh.field(11, 1).strip(),
-        version=msh.field(12, 1).strip(),
-        charset=msh.field(18).strip() or None,
+        processing_id=_component(parts[10], separators, 0, decoded.encoding),
+        version=_component(parts[11], separators, 0, decoded.encoding),
+        charset=_component(parts[17].split(separators.repetition)[0], separators, None, decoded.encoding)
+        or None,
         encoding=decoded.encoding,
         how_decided=decoded.how,
         separators=separators,
         messages=count,
     )
+
+
+def _component(value: str, separators: Separators, index: int | None, encoding: str) -> str:
+    """Component `index` (0-based; None: the whole value) of an MSH field, unescaped and stripped."""
+    if index is not None:
+        parts = value.split(separators.component)
+        value = parts[index] if index < len(parts) else ""
+    if separators.escape in value:
+        value = unescape(value, separators, encoding)
+    return value.strip()
