@@ -88,7 +88,7 @@ class TranslationWorker:
     ) -> None:
         self.adapter = adapter
         self.system = adapter.system.value
-        self._mappings = mappings
+        self.mappings = mappings
         self._bus = bus
         self._archive = archive
         self._dead = dead_letters
@@ -104,7 +104,7 @@ class TranslationWorker:
         log = logger.bind(system=self.system, raw_ref=record.raw_ref, message_id=record.message_id)
         if payload is None:
             payload = await self._archive.payload(record.raw_ref)
-        mapping = self._mappings.current()
+        mapping = self.mappings.current()
         ctx = TranslateContext(
             site=record.site or self._site,
             tz=self._tz,

@@ -15,7 +15,9 @@ import structlog
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 
+from hub.api.csv_export import CsvExportMiddleware
 from hub.api.routes import assets, health, metrics
+from hub.api.routes import ingest as ingest_routes
 from hub.api.state import ApiState, LagSource
 from projections.asset_registry import AssetRegistry
 from projections.tracking import ensure_tables
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from sqlalchemy import Engine
+
+    from hub.ingest import Ingestor
 
 logger = structlog.get_logger()
 
@@ -35,6 +39,7 @@ def create_app(
     engine: Engine,
     runners_lag: LagSource | None = None,
     title: str = "Hospital integration hub",
+    ingest: Ingestor | None = None,
 ) -> FastAPI:
     """A FastAPI app serving the read models in `engine`; `runners_lag` feeds /health and /metrics."""
 
@@ -51,6 +56,9 @@ def create_app(
 
     app = FastAPI(title=title, version=API_VERSION, lifespan=lifespan)
     app.state.hub = ApiState(engine=engine, runners_lag=runners_lag)
+    app.state.ingest = ingest  # None: a read-only API process; ingest routes answer 503
+    app.add_middleware(CsvExportMiddleware)
+    app.include_router(ingest_routes.router)
     for module in (health, metrics, assets):
         app.include_router(module.router)
     return app

@@ -20,6 +20,7 @@ from hub.bootstrap import Hub, build_hub
 from hub.cli.app import DataDir, app, console, load_settings, run
 from hub.cli.render import dead_letter_table, reconciliation_table
 from hub.inbox import InboxWatcher
+from hub.ingest import Ingestor
 from hub.pipeline import drain, ingest_path, run_forever
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,7 +75,7 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
     async def lag() -> dict[str, int]:
         return {r.projection.name: await r.lag() for r in hub.runners}
 
-    api = create_app(engine=hub.engine, runners_lag=lag)
+    api = create_app(engine=hub.engine, runners_lag=lag, ingest=Ingestor(hub))
     server = uvicorn.Server(
         uvicorn.Config(
             api, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="on"

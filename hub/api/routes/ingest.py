@@ -1,0 +1,133 @@
+"""HTTP ingest: `POST /ingest/{system}` (exports, webhooks) and `POST /fhir[/{type}]` (FHIR REST).
+
+A 2xx answer means the bytes are durably archived, never less. A store that cannot commit
+answers 503; a body over the size limit 413, before anything is stored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, cast
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from hub.errors import ConfigError, NotStored
+from hub.ingest import Ingestor, body_message_id
+
+router = APIRouter(tags=["ingest"])
+FHIR_JSON = "application/fhir+json"
+
+
+def _ingestor(request: Request) -> Ingestor:
+    ingest = getattr(request.app.state, "ingest", None)
+    if ingest is None:
+        raise HTTPException(503, "ingest is not enabled on this API process (run `hub serve`)")
+    return cast("Ingestor", ingest)
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body of {int(declared):,} bytes is over the limit of {limit:,} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"body is over the limit of {limit:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/ingest/{system}", status_code=202, summary="Archive an export file or webhook body")
+async def ingest(
+    request: Request,
+    system: Annotated[str, Path(description="Source system: hrp, spd, oa, his, fhir")],
+    filename: Annotated[str | None, Query(description="Original file name (shown in dead letters)")] = None,
+) -> dict[str, Any]:
+    """Store the body as one raw message of `system`; it is translated asynchronously.
+
+    The message id is the `X-Message-Id` header if given, else the file name, else the body's hash.
+    Poll `GET /ingest/{system}/{raw_ref}` for the outcome.
+    """
+    ingestor = _ingestor(request)
+    if system not in ingestor.systems:
+        raise HTTPException(404, f"unknown system {system!r}; known: {', '.join(ingestor.systems)}")
+    payload = await _body(request, ingestor.max_bytes)
+    if not payload:
+        raise HTTPException(400, "empty body: nothing to ingest")
+    message_id = request.headers.get("x-message-id") or filename or body_message_id(payload)
+    metadata = {"content_type": request.headers.get("content-type", ""), "peer": _peer(request)}
+    if filename:
+        metadata["filename"] = filename
+    try:
+        outcome = await ingestor.store(
+            system, payload, message_id=message_id, transport="http", metadata=metadata
+        )
+    except NotStored as exc:
+        raise HTTPException(503, f"not stored, send again later: {exc}") from exc
+    except ConfigError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    ref = outcome.record.raw_ref
+    return {
+        "raw_ref": ref,
+        "duplicate": outcome.duplicate,
+        "sha256": outcome.record.sha256,
+        "status_url": f"/ingest/{system}/{ref}",
+    }
+
+
+@router.get("/ingest/{system}/{raw_ref}", summary="What became of an ingested message")
+async def ingest_status(request: Request, system: str, raw_ref: str) -> dict[str, Any]:
+    status, letters = await _ingestor(request).status(raw_ref)
+    if status is None or not raw_ref.startswith(f"{system}:"):
+        raise HTTPException(404, f"no {system} message {raw_ref!r} in the archive")
+    return {
+        "raw_ref": raw_ref,
+        "status": status.status,
+        "events": status.events,
+        "failures": status.failures,
+        "skipped": status.skipped,
+        "units": status.units,
+        "error": status.error,
+        "dead_letters": [
+            {
+                "position": d.position,
+                "code": d.code,
+                "reason": d.reason,
+                "location": d.location,
+                "status": d.status,
+            }
+            for d in letters
+        ],
+    }
+
+
+async def _fhir(request: Request, resource_type: str | None) -> JSONResponse:
+    ingestor = _ingestor(request)
+    payload = await _body(request, ingestor.max_bytes)
+    try:
+        answer = await ingestor.fhir(payload, request.headers.get("content-type"), resource_type)
+    except NotStored as exc:
+        raise HTTPException(503, f"not stored, send again later: {exc}") from exc
+    headers = {"X-Hub-Raw-Ref": answer.raw_ref} if answer.raw_ref else {}
+    return JSONResponse(answer.body, status_code=answer.status, media_type=FHIR_JSON, headers=headers)
+
+
+@router.post("/fhir", summary="FHIR batch or transaction Bundle")
+async def fhir_bundle(request: Request) -> JSONResponse:
+    """A batch lands its good entries; a transaction with any bad entry lands nothing (FHIR R5 3.2.0.13)."""
+    return await _fhir(request, None)
+
+
+@router.post("/fhir/{resource_type}", summary="One FHIR resource")
+async def fhir_resource(request: Request, resource_type: str) -> JSONResponse:
+    """Device, Location, SupplyDelivery, SupplyRequest, Task, InventoryReport, InventoryItem.
+
+    R5 by default; the R4B forms fhir.resources offers are accepted too (`fhirVersion=4.3`).
+    """
+    return await _fhir(request, resource_type)
+
+
+def _peer(request: Request) -> str:
+    return f"{request.client.host}:{request.client.port}" if request.client else ""
