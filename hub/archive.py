@@ -97,6 +97,7 @@ class _Pending:
     ref: str
     received: datetime
     key: str | None
+    answer: bytes | None
     future: asyncio.Future[StoreOutcome]
 
 
@@ -137,11 +138,15 @@ class SqliteRawArchive:
             self._conn.close()
 
     # -- the port
-    async def store(self, message: InboundMessage, *, key: str | None = None) -> StoreOutcome:
+    async def store(
+        self, message: InboundMessage, *, key: str | None = None, answer: bytes | None = None
+    ) -> StoreOutcome:
         """Store durably; concurrent callers share one transaction and one fsync (group commit).
 
         `key` is the source's own message key (for HL7: MSH-3|MSH-4|MSH-10). The same key with the
         same bytes is a duplicate; with other bytes the message is stored and flagged as a conflict.
+        `answer`: what the sender will be told (e.g. an HL7 ACK), kept in the same transaction so a
+        resend gets it back; a duplicate keeps the first answer.
         """
         sha = hashlib.sha256(message.payload).hexdigest()
         pending = _Pending(
@@ -150,6 +155,7 @@ class SqliteRawArchive:
             raw_ref_for(message.system, sha),
             (message.received_at or self._clock()).astimezone(UTC),
             key,
+            answer,
             asyncio.get_running_loop().create_future(),
         )
         self._queue.append(pending)
@@ -213,7 +219,7 @@ class SqliteRawArchive:
         self._conn.execute(
             "INSERT INTO raw_messages (raw_ref, system, site, message_id, sha256, size, transport,"
             " received_at,"
-            " metadata, payload, blob, source_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " metadata, payload, blob, source_key, answer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 p.ref,
                 message.system,
@@ -227,6 +233,7 @@ class SqliteRawArchive:
                 message.payload if inline else None,
                 0 if inline else 1,
                 p.key,
+                p.answer,
             ),
         )
         record = RawRecord(

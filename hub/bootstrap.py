@@ -109,7 +109,7 @@ def build_hub(settings: Settings) -> Hub:
     for system, adapter in ADAPTERS.items():
         hub.workers[system] = TranslationWorker(
             adapter=adapter,
-            mappings=MappingSource(adapter, settings.mapping_dir),
+            mappings=MappingSource(adapter, settings.mapping_dir, secret=settings.secret_bytes),
             bus=bus,
             archive=archive,
             dead_letters=dead_letters,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from adapters.fhir import ADAPTER as FHIR
+from adapters.his import ADAPTER as HIS
 from adapters.hrp import ADAPTER as HRP
 from adapters.oa import ADAPTER as OA
 from adapters.spd import ADAPTER as SPD
@@ -17,4 +18,5 @@ ADAPTERS: dict[str, AdapterSpec] = {
     OA.system.value: OA,
     SPD.system.value: SPD,
     FHIR.system.value: FHIR,
+    HIS.system.value: HIS,
 }

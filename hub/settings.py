@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65535)
     mllp_host: str = "127.0.0.1"
     mllp_port: int = Field(default=2575, ge=1, le=65535)
+    mllp_tls_cert: Path | None = None  # PEM; with mllp_tls_key, the listener speaks MLLP over TLS
+    mllp_tls_key: Path | None = None
+    mllp_max_bytes: int = 16 * 1024 * 1024
     topic_prefix: str = ""
     site: str = "main"
     tz: str = "Asia/Shanghai"
@@ -86,6 +89,11 @@ class Settings(BaseSettings):
             msg = "HUB_SECRET_KEY is the demo default; set a real secret before HUB_MODE=production"
             raise ConfigError(msg)
         return self
+
+    @property
+    def secret_bytes(self) -> bytes:
+        """Key for keyed hashes (patient tokens). Changing it changes every token: keep it stable."""
+        return self.secret_key.get_secret_value().encode()
 
     @property
     def zone(self) -> ZoneInfo:

@@ -14,7 +14,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
 from pydantic import ValidationError
@@ -57,8 +57,11 @@ class MappingSource:
     `hub dlq retry` without a restart. A broken override is reported, never silently replaced.
     """
 
-    def __init__(self, adapter: AdapterSpec, override_dir: Path | None) -> None:
+    def __init__(
+        self, adapter: AdapterSpec, override_dir: Path | None, *, secret: bytes | None = None
+    ) -> None:
         self._adapter = adapter
+        self._secret = secret
         override = override_dir / f"{adapter.system.value}.yaml" if override_dir else None
         self.path = override if override and override.exists() else adapter.default_mapping
         self._mtime = -1.0
@@ -67,9 +70,21 @@ class MappingSource:
     def current(self) -> Any:
         mtime = self.path.stat().st_mtime
         if mtime != self._mtime:
-            self._mapping = self._adapter.load_mapping(self.path)
+            self._mapping = prepare_mapping(self._adapter.load_mapping(self.path), self._secret)
             self._mtime = mtime
         return self._mapping
+
+
+def prepare_mapping(mapping: Any, secret: bytes | None) -> Any:
+    """Give a mapping that pseudonymises patients (HIS) the hub's key; others are returned as they are."""
+    if secret is not None and isinstance(mapping, SecretAware):
+        return mapping.with_secret(secret)
+    return mapping
+
+
+@runtime_checkable
+class SecretAware(Protocol):
+    def with_secret(self, secret: bytes) -> Any: ...
 
 
 class TranslationWorker:
@@ -126,7 +141,7 @@ class TranslationWorker:
             self.system, [e.event for e in translation.events], self.adapter.snapshot_types
         )
         await self._publish(diff.events)
-        letters = [self._dead_letter(record, f, ctx) for f in translation.failures]
+        letters = [self.dead_letter(record, f, ctx) for f in translation.failures]
         if letters:
             await self._dead.record(letters)
             await self._bus.publish(
@@ -195,7 +210,7 @@ class TranslationWorker:
                 filename, f"translator error: {type(exc).__name__}: {exc}", "translator_error"
             )
 
-    def _dead_letter(self, record: RawRecord, failure: Failure, ctx: TranslateContext) -> DeadLetter:
+    def dead_letter(self, record: RawRecord, failure: Failure, ctx: TranslateContext) -> DeadLetter:
         return DeadLetter(
             dead_letter_id=dead_letter_id_for(record.raw_ref, failure.position),
             raw_ref=record.raw_ref,

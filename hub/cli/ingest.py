@@ -19,7 +19,7 @@ from hub.errors import ConfigError, NotStored
 from hub.pipeline import drain, ingest_path
 from hub.ports import RawRecord
 from hub.registry import ADAPTERS
-from hub.translation import MappingSource
+from hub.translation import MappingSource, prepare_mapping
 
 mapping_app = typer.Typer(help="Per-hospital mapping files.", no_args_is_help=True)
 app.add_typer(mapping_app, name="mapping")
@@ -116,8 +116,12 @@ def status(data_dir: DataDir = None) -> None:
 def dry_run(system: str, path: Path, mapping_path: Path | None, settings_dir: Path | None) -> Translation:
     settings = load_settings(settings_dir)
     adapter = ADAPTERS[system]
-    source = MappingSource(adapter, settings.mapping_dir)
-    mapping = adapter.load_mapping(mapping_path) if mapping_path else source.current()
+    source = MappingSource(adapter, settings.mapping_dir, secret=settings.secret_bytes)
+    mapping = (
+        prepare_mapping(adapter.load_mapping(mapping_path), settings.secret_bytes)
+        if mapping_path
+        else source.current()
+    )
     payload = path.read_bytes()
     sha = hashlib.sha256(payload).hexdigest()
     record = RawRecord(

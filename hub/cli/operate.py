@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import ssl
 import subprocess  # nosec B404: runs our own benchmark module with the same interpreter
 import sys
 from pathlib import Path
@@ -15,16 +16,18 @@ import uvicorn
 from rich.table import Table
 from sqlalchemy import text
 
+from adapters.his.mllp import serve_mllp
 from hub.api.app import create_app
 from hub.bootstrap import Hub, build_hub
 from hub.cli.app import DataDir, app, console, load_settings, run
 from hub.cli.render import dead_letter_table, reconciliation_table
 from hub.inbox import InboxWatcher
 from hub.ingest import Ingestor
+from hub.mllp_ingest import MllpIngest
 from hub.pipeline import drain, ingest_path, run_forever
 
 REPO = Path(__file__).resolve().parents[2]
-DATA_SUFFIXES = {".csv", ".xlsx", ".xml", ".json", ".jsonl", ".ndjson", ".hl7", ".txt"}
+DATA_SUFFIXES = {".csv", ".xlsx", ".xml", ".json", ".jsonl", ".ndjson", ".hl7"}
 
 
 def sample_files(examples: Path, system: str) -> list[Path]:
@@ -85,6 +88,7 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
         asyncio.create_task(run_forever(hub, stop), name="pipeline"),
         asyncio.create_task(server.serve(), name="api"),
     ]
+    mllp = await _start_mllp(hub)
     if watch_inbox:
         watcher = InboxWatcher(hub, settings.inbox_dir)
         tasks.append(asyncio.create_task(watcher.run_forever(stop), name="inbox"))
@@ -99,11 +103,32 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
     finally:
         stop.set()
         server.should_exit = True
+        mllp.close()
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def _start_mllp(hub: Hub) -> asyncio.Server:
+    settings = hub.settings
+    context = None
+    if settings.mllp_tls_cert and settings.mllp_tls_key:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(settings.mllp_tls_cert, settings.mllp_tls_key)
+    handler = MllpIngest(hub)
+    server = await serve_mllp(
+        handler.handle,
+        settings.mllp_host,
+        settings.mllp_port,
+        ssl=context,
+        max_frame_bytes=settings.mllp_max_bytes,
+    )
+    console.print(
+        f"HL7 v2 (MLLP{' over TLS' if context else ''}) on {settings.mllp_host}:{settings.mllp_port}"
+    )
+    return server
 
 
 @app.command()

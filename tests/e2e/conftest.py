@@ -49,6 +49,7 @@ class Served:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.port = free_port()
+        self.mllp_port = free_port()
         self.proc: subprocess.Popen[str] | None = None
         self.log = data_dir.parent / f"serve-{self.port}.log"
 
@@ -65,7 +66,7 @@ class Served:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 text=True,
-                env=hub_env(self.data_dir, HUB_API_PORT=str(self.port)),
+                env=hub_env(self.data_dir, HUB_API_PORT=str(self.port), HUB_MLLP_PORT=str(self.mllp_port)),
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
