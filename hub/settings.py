@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -48,6 +49,9 @@ class Settings(BaseSettings):
     mllp_tls_cert: Path | None = None  # PEM; with mllp_tls_key, the listener speaks MLLP over TLS
     mllp_tls_key: Path | None = None
     mllp_max_bytes: int = 16 * 1024 * 1024
+    # translation: AE with ERR for a message that would be dead-lettered (translate before ACK).
+    # storage: AA once stored; translation failures are dead-lettered afterwards (faster feeds).
+    mllp_ack_after: Literal["translation", "storage"] = "translation"
     topic_prefix: str = ""
     site: str = "main"
     tz: str = "Asia/Shanghai"

@@ -65,9 +65,14 @@ class MappingSource:
         override = override_dir / f"{adapter.system.value}.yaml" if override_dir else None
         self.path = override if override and override.exists() else adapter.default_mapping
         self._mtime = -1.0
+        self._next_check = 0.0
         self._mapping: Any = None
 
     def current(self) -> Any:
+        now = time.monotonic()
+        if self._mapping is not None and now < self._next_check:
+            return self._mapping  # hot paths (MLLP) ask per message: look at the file once a second
+        self._next_check = now + 1.0
         mtime = self.path.stat().st_mtime
         if mtime != self._mtime:
             self._mapping = prepare_mapping(self._adapter.load_mapping(self.path), self._secret)

@@ -101,13 +101,13 @@ def test_mllp_conversation_against_hub_serve(served: Served) -> None:
     assert nak[1] == "AR"
     assert acks[1].split(b"\r")[0].endswith(b"|GBK"), "the ACK echoes MSH-18 and is encoded like the message"
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        recon = httpx.get(f"{served.url}/health", timeout=5).json()
-        if not any(recon.get("projection_lag", {}).values()):
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # until the translator worker has been through every message
+        with sqlite3.connect(served.data_dir / "archive.db") as db:
+            pending = db.execute("SELECT count(*) FROM raw_messages WHERE status = 'pending'").fetchone()[0]
+        if pending == 0:
             break
-        time.sleep(0.5)
-    time.sleep(2)  # let the translator worker drain the raw topic
+        time.sleep(0.3)
     metrics = httpx.get(f"{served.url}/metrics", timeout=5).text
     served.stop()
 
