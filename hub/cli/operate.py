@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import signal
 import ssl
 import subprocess  # nosec B404: runs our own benchmark module with the same interpreter
@@ -20,7 +21,8 @@ from adapters.his.mllp import serve_mllp
 from hub.api.app import create_app
 from hub.bootstrap import Hub, build_hub
 from hub.cli.app import DataDir, app, console, load_settings, run
-from hub.cli.render import dead_letter_table, reconciliation_table
+from hub.cli.render import reconciliation_table, where
+from hub.deadletters import DeadLetter
 from hub.inbox import InboxWatcher
 from hub.ingest import Ingestor
 from hub.mllp_ingest import MllpIngest
@@ -62,10 +64,43 @@ async def _summary(hub: Hub) -> None:
     for d, counts in depts.items():
         table.add_row(d, *[str(counts.get(s, "")) for s in statuses], str(sum(counts.values())))
     console.print(table)
+    for title, columns, view_rows in await asyncio.to_thread(_view_summaries, hub):
+        view = Table(title=title)
+        for col in columns:
+            view.add_column(col, overflow="fold")
+        for view_row in view_rows:
+            view.add_row(*[str(v) for v in view_row])
+        console.print(view)
     letters = await hub.dead_letters.query()
     if letters:
-        console.print(dead_letter_table(letters, title=f"Dead letters and why ({len(letters)} open)"))
+        console.print(_dead_letters_by_reason(letters))
     console.print(reconciliation_table(await hub.archive.reconciliation(), await hub.dead_letters.counts()))
+
+
+def _view_summaries(hub: Hub) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Each read model's own short summary (`demo_summary(conn)` in its module), in wiring order."""
+    out: list[tuple[str, list[str], list[list[str]]]] = []
+    with hub.engine.connect() as conn:
+        for runner in hub.runners:
+            summary = getattr(
+                importlib.import_module(type(runner.projection).__module__), "demo_summary", None
+            )
+            if summary is not None:
+                out += summary(conn)
+    return out
+
+
+def _dead_letters_by_reason(letters: list[DeadLetter]) -> Table:
+    groups: dict[tuple[str, str], list[DeadLetter]] = {}
+    for d in letters:
+        groups.setdefault((d.system, d.code), []).append(d)
+    table = Table(title=f"Dead letters and why ({len(letters)} open; `hub dlq list` shows each)")
+    for col in ("source", "code", "count", "for example", "reason"):
+        table.add_column(col, overflow="fold")
+    for (system, code), group in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        first = group[0]
+        table.add_row(system, code, str(len(group)), where(first.location), first.reason)
+    return table
 
 
 async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
