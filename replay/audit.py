@@ -1,0 +1,386 @@
+"""`verify`: re-walk every chain of the audit ledger and say which entry was tampered with, and where.
+
+For each (topic, partition) the entries are read in seq order and folded from the genesis hash
+using only their bytes (see projections.audit_ledger for the rule). A chain whose stored
+prev_hash / entry_hash / seq agree with that fold everywhere is intact; one that does not is
+read again and analysed by replay.audit_chain, which names each edited, deleted, inserted or
+reordered entry. Independently of the chain:
+
+- every entry's bytes must be an event whose event_id, subject, type and recorded_at are the
+  row's (`deep=True` also validates the event model and checks the bytes are canonical);
+- the ledger's checkpoints (stored rows, and an exported `Checkpoint` when given) must match the
+  fold at their counts: a tail rewritten consistently, every hash recomputed, passes the chain
+  checks but not a checkpoint taken before it;
+- the tracking rows (projection_applied_events) must name the same event ids as the entries:
+  an applied event without an entry was deleted, an entry whose event was never applied was
+  inserted.
+
+Reading is streamed; only a chain found damaged is held in memory (without its bytes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy import exists, inspect, select
+
+from projections.audit_ledger import GENESIS_HASH, NAME, checkpoints, entries
+from projections.tracking import projection_applied_events
+from replay.audit_chain import ChainRow, Tamper, analyse
+from schemas.catalogue import EVENT_ADAPTER, dump_event
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from contextlib import AbstractContextManager
+
+    from sqlalchemy import Connection, Engine, Row
+
+    from replay.audit_checkpoint import Checkpoint
+
+logger = structlog.get_logger()
+
+STREAM_BATCH = 5_000
+MAX_LISTED = 100  # per kind of tracking evidence; the rest is summarised in one finding
+_GENESIS = bytes(32)
+_FIELDS = ("event_id", "subject", "type")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One piece of evidence of tampering, at a position in one chain (or the ledger as a whole)."""
+
+    kind: Tamper
+    topic: str | None
+    partition: int | None
+    seq: int | None
+    offset: int | None
+    event_id: str | None
+    detail: str
+    last_seq: int | None = None  # the finding covers seq..last_seq
+
+    def where(self) -> str:
+        place = "ledger" if self.topic is None else f"{self.topic}[{self.partition}]"
+        if self.seq is not None:
+            place += f" seq {self.seq}"
+            if self.last_seq not in (None, self.seq):
+                place += f"..{self.last_seq}"
+        if self.offset is not None:
+            place += f" offset {self.offset}"
+        if self.event_id is not None:
+            place += f" event {self.event_id}"
+        return place
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    """What `verify` checked and found. `intact` when nothing was found."""
+
+    chains: int = 0
+    entries: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    checkpoint_checked: bool = False
+    elapsed_s: float = 0.0
+
+    @property
+    def intact(self) -> bool:
+        return not self.findings
+
+
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    count: int
+    head_hash: str
+    source: str
+
+
+def verify(engine: Engine, *, checkpoint: Checkpoint | None = None, deep: bool = False) -> VerifyReport:
+    """Check the whole ledger; with `checkpoint`, also that every chain still passes through it."""
+    started = time.perf_counter()
+    report = VerifyReport(checkpoint_checked=checkpoint is not None)
+    with snapshot(engine) as conn:
+        if not inspect(conn).has_table(entries.name):
+            report.elapsed_s = time.perf_counter() - started
+            return report
+        marks = _stored_marks(conn)
+        if checkpoint is not None:
+            source = f"exported checkpoint of {checkpoint.created_at.isoformat()}"
+            for pc in checkpoint.partitions:
+                marks.setdefault((pc.topic, pc.partition), []).extend(
+                    _Mark(m.count, m.head_hash, source) for m in pc.all_marks()
+                )
+        missing, unknown = _tracking_evidence(conn)
+        c = entries.c
+        chains = {(t, p) for t, p in conn.execute(select(c.topic, c.partition).distinct())}
+        for topic, partition in sorted(chains | set(marks)):
+            report.chains += 1
+            walk = _Walk(topic, partition, marks.get((topic, partition), []), deep=deep)
+            for row in _stream(conn, topic, partition, light=False):
+                walk.step(row)
+            report.entries += walk.count
+            damage = (
+                []
+                if walk.clean
+                else _damaged_chain(conn, topic, partition, applied_ids_missing=bool(missing))
+            )
+            report.findings += walk.findings + damage
+            report.findings += walk.mark_findings([f.seq for f in damage if f.seq is not None])
+        report.findings += _listed(missing, unknown, report.findings)
+    report.findings.sort(key=_order)
+    report.elapsed_s = time.perf_counter() - started
+    logger.info(
+        "audit_ledger_verified",
+        chains=report.chains,
+        entries=report.entries,
+        findings=len(report.findings),
+        duration_ms=round(report.elapsed_s * 1000, 1),
+    )
+    return report
+
+
+class _Walk:
+    """Folds one chain row by row: chain checks, label checks and checkpoint marks."""
+
+    def __init__(self, topic: str, partition: int, marks: list[_Mark], *, deep: bool) -> None:
+        self.topic, self.partition, self.deep = topic, partition, deep
+        self.marks: dict[int, list[_Mark]] = {}
+        for mark in marks:
+            self.marks.setdefault(mark.count, []).append(mark)
+        self.fold = _GENESIS
+        self.expected_prev = GENESIS_HASH
+        self.count = 0
+        self.clean = True
+        self.findings: list[Finding] = []
+        self.mismatched: list[tuple[_Mark, int]] = []  # (mark, last count that matched its source)
+        self.matched: dict[str, int] = {}
+
+    def step(self, row: Sequence[Any]) -> None:
+        # Unpacked once: this runs a million times a verify, attribute access by name costs.
+        seq, offset, event_id, prev_hash, entry_hash, stored, subject, event_type, recorded_at = row
+        data = stored_bytes(stored)
+        h = hashlib.sha256(self.fold + hashlib.sha256(data).digest())
+        self.fold = h.digest()
+        if self.clean:
+            linked = prev_hash == self.expected_prev and seq == self.count
+            self.clean = linked and h.hexdigest() == entry_hash
+            self.expected_prev = entry_hash
+        self.count += 1
+        for mark in self.marks.get(self.count, ()):
+            if self.fold.hex() == mark.head_hash:
+                self.matched[mark.source] = self.count
+            else:
+                self.mismatched.append((mark, self.matched.get(mark.source, 0)))
+        labels = {"event_id": event_id, "subject": subject, "type": event_type, "recorded_at": recorded_at}
+        problem = _label_problem(data, labels, deep=self.deep)
+        if problem is not None:
+            kind, detail = problem
+            self.findings.append(Finding(kind, self.topic, self.partition, seq, offset, event_id, detail))
+
+    def mark_findings(self, anomaly_seqs: list[int]) -> list[Finding]:
+        """Checkpoint marks the chain no longer passes through, unless an earlier finding explains them."""
+        out: list[Finding] = []
+        seen: set[str] = set()
+        for mark, good in self.mismatched:
+            if mark.source in seen or any(seq < mark.count for seq in anomaly_seqs):
+                continue
+            seen.add(mark.source)
+            out.append(
+                Finding(
+                    Tamper.TAIL_REWRITTEN,
+                    self.topic,
+                    self.partition,
+                    good,
+                    None,
+                    None,
+                    f"the chain no longer matches the {mark.source} at count {mark.count:,}"
+                    + (f" (it still does at count {good:,})" if good else "")
+                    + f": entries seq {good}..{mark.count - 1} were rewritten since",
+                    last_seq=mark.count - 1,
+                )
+            )
+        for count, marks in self.marks.items():
+            if count > self.count:
+                for mark in marks:
+                    if mark.source in seen:
+                        continue
+                    seen.add(mark.source)
+                    out.append(
+                        Finding(
+                            Tamper.TRUNCATED,
+                            self.topic,
+                            self.partition,
+                            self.count,
+                            None,
+                            None,
+                            f"the {mark.source} counted {count:,} entries; the chain has {self.count:,}",
+                            last_seq=count - 1,
+                        )
+                    )
+        return out
+
+
+def snapshot(engine: Engine) -> AbstractContextManager[Connection]:
+    """A connection whose reads all see one state of the database, while runners keep appending.
+
+    SQLite: one (deferred) read transaction in WAL mode already is a snapshot. PostgreSQL: the
+    default READ COMMITTED would let each query see newer rows, so ask for REPEATABLE READ.
+    """
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="REPEATABLE READ").connect()
+    return engine.connect()
+
+
+def stored_bytes(value: object) -> bytes:
+    """An entry's bytes as stored. SQLite hands back TEXT when text was written into the BLOB column."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    return str(value).encode("utf-8")
+
+
+def _label_problem(data: bytes, labels: dict[str, Any], *, deep: bool) -> tuple[Tamper, str] | None:
+    """Do the bytes parse as an event with the row's event_id, subject, type and recorded_at? None if so."""
+    if deep:
+        try:
+            event = EVENT_ADAPTER.validate_json(data)
+        except ValueError:
+            return Tamper.UNPARSEABLE, "entry bytes are not a valid event"
+        if dump_event(event) != data:
+            return Tamper.UNPARSEABLE, "entry bytes are an event but not in its canonical encoding"
+        fields: dict[str, Any] = {
+            "event_id": str(event.event_id),
+            "subject": event.subject,
+            "type": event.type,
+            "recorded_at": event.recorded_at,
+        }
+    else:
+        try:
+            fields = json.loads(data.decode("utf-8"))
+            fields["recorded_at"] = datetime.fromisoformat(fields["recorded_at"])
+        except (ValueError, TypeError, KeyError):  # not UTF-8, not JSON, not an object, no time
+            return Tamper.UNPARSEABLE, "entry bytes are not an event (a JSON object with recorded_at)"
+    wrong = [name for name, value in labels.items() if fields.get(name) != value]
+    if wrong:
+        return Tamper.MISLABELLED, f"row column(s) {', '.join(wrong)} differ from the entry's bytes"
+    return None
+
+
+def _damaged_chain(
+    conn: Connection, topic: str, partition: int, *, applied_ids_missing: bool
+) -> list[Finding]:
+    """Read a chain that failed the fast checks into memory (without its bytes) and analyse it."""
+    rows = []
+    for stored in _stream(conn, topic, partition, light=True):
+        content = hashlib.sha256(stored_bytes(stored.entry_bytes)).digest()
+        try:
+            ok = hashlib.sha256(bytes.fromhex(stored.prev_hash) + content).hexdigest() == stored.entry_hash
+        except ValueError:  # a hash column overwritten with something that is not hex
+            ok = False
+        rows.append(
+            ChainRow(
+                stored.seq, stored.offset, stored.event_id, stored.prev_hash, stored.entry_hash, content, ok
+            )
+        )
+    out = []
+    for anomaly in analyse(rows, applied_ids_missing=applied_ids_missing):
+        row = rows[anomaly.index]
+        if anomaly.kind is Tamper.DELETED:
+            seq = anomaly.missing_from if anomaly.missing_from is not None else row.seq
+            detail = f"{anomaly.detail}; the entry after the gap is seq {row.seq}, event {row.event_id}"
+            out.append(Finding(anomaly.kind, topic, partition, seq, None, None, detail, anomaly.missing_to))
+        else:
+            out.append(
+                Finding(anomaly.kind, topic, partition, row.seq, row.offset, row.event_id, anomaly.detail)
+            )
+    return out
+
+
+def _stream(conn: Connection, topic: str, partition: int, *, light: bool) -> Iterator[Row[Any]]:
+    c = entries.c
+    columns = [c.seq, c.offset, c.event_id, c.prev_hash, c.entry_hash, c.entry_bytes]
+    if not light:
+        columns += [c.subject, c.event_type, c.recorded_at]
+    query = select(*columns).where(c.topic == topic, c.partition == partition).order_by(c.seq, c.offset)
+    result = conn.execution_options(yield_per=STREAM_BATCH).execute(query)
+    yield from result
+
+
+def _stored_marks(conn: Connection) -> dict[tuple[str, int], list[_Mark]]:
+    out: dict[tuple[str, int], list[_Mark]] = {}
+    if not inspect(conn).has_table(checkpoints.name):
+        return out
+    c = checkpoints.c
+    # Unpacked, not by name: Row.count is the tuple method.
+    for topic, partition, count, head_hash in conn.execute(
+        select(c.topic, c.partition, c.count, c.head_hash)
+    ):
+        out.setdefault((topic, partition), []).append(_Mark(count, head_hash, "ledger's own checkpoint"))
+    return out
+
+
+def _tracking_evidence(conn: Connection) -> tuple[list[str], Sequence[Any]]:
+    """(ids the ledger applied that no entry holds, entries whose event the ledger never applied)."""
+    if not inspect(conn).has_table(projection_applied_events.name):
+        return [], []
+    a, e = projection_applied_events.c, entries.c
+    missing = conn.execute(
+        select(a.event_id)
+        .where(a.projection == NAME, ~exists().where(e.event_id == a.event_id))
+        .order_by(a.event_id)
+        .limit(MAX_LISTED + 1)
+    ).scalars()
+    unknown = conn.execute(
+        select(e.topic, e.partition, e.seq, e.offset, e.event_id)
+        .where(~exists().where(a.projection == NAME, a.event_id == e.event_id))
+        .order_by(e.topic, e.partition, e.seq)
+        .limit(MAX_LISTED + 1)
+    ).all()
+    return list(missing), unknown
+
+
+def _listed(missing: list[str], unknown: Sequence[Any], found: list[Finding]) -> list[Finding]:
+    out = [
+        Finding(
+            Tamper.DELETED,
+            None,
+            None,
+            None,
+            None,
+            event_id,
+            "the ledger applied this event but no entry holds it",
+        )
+        for event_id in missing[:MAX_LISTED]
+    ]
+    if len(missing) > MAX_LISTED:
+        out.append(_summary(Tamper.DELETED, f"more than {MAX_LISTED} such events"))
+    known = {(f.topic, f.partition, f.seq) for f in found if f.kind is Tamper.INSERTED}
+    out += [
+        Finding(
+            Tamper.INSERTED,
+            row.topic,
+            row.partition,
+            row.seq,
+            row.offset,
+            row.event_id,
+            "no such event was ever applied to the ledger",
+        )
+        for row in unknown[:MAX_LISTED]
+        if (row.topic, row.partition, row.seq) not in known
+    ]
+    if len(unknown) > MAX_LISTED:
+        out.append(_summary(Tamper.INSERTED, f"more than {MAX_LISTED} such entries"))
+    return out
+
+
+def _summary(kind: Tamper, detail: str) -> Finding:
+    return Finding(kind, None, None, None, None, None, detail)
+
+
+def _order(f: Finding) -> tuple[str, int, int, str]:
+    return (f.topic or "", f.partition if f.partition is not None else -1, f.seq or 0, f.kind.value)
