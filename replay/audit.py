@@ -15,7 +15,8 @@ reordered entry. Independently of the chain:
   an applied event without an entry was deleted, an entry whose event was never applied was
   inserted.
 
-Reading is streamed; only a chain found damaged is held in memory (without its bytes).
+Reading is streamed; only a chain found damaged is held in memory (without its bytes). Comparing
+the ledger with the bus log it was built from is replay.audit_log's job.
 """
 
 from __future__ import annotations

@@ -265,7 +265,7 @@ def _spliced_before(rows: Sequence[ChainRow], i: int) -> list[int]:
 
 def _reordered(rows: Sequence[ChainRow], chain: list[int]) -> list[Anomaly]:
     """Rows whose stored position is out of step with their chain position."""
-    keep = _longest_increasing(chain)
+    keep = longest_increasing(chain)
     out = []
     for pos, i in enumerate(chain):
         if i in keep:
@@ -277,7 +277,7 @@ def _reordered(rows: Sequence[ChainRow], chain: list[int]) -> list[Anomaly]:
     return out
 
 
-def _longest_increasing(values: list[int]) -> set[int]:
+def longest_increasing(values: list[int]) -> set[int]:
     """The values of one longest strictly increasing subsequence (patience sorting)."""
     tails: list[int] = []  # smallest tail value of an increasing run of each length
     tail_pos: list[int] = []

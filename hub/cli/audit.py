@@ -33,6 +33,7 @@ from replay.audit_checkpoint import (
 )
 from replay.audit_errors import CheckpointInvalid, KeyFileError, LedgerTampered
 from replay.audit_export import export_window
+from replay.audit_log import cross_check_log
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -92,6 +93,9 @@ def audit_verify(
     deep: Annotated[
         bool, typer.Option("--deep", help="Also validate every entry as an event model (slower).")
     ] = False,
+    log: Annotated[
+        bool, typer.Option("--log", help="Also compare the ledger with the bus log, event for event.")
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Re-walk every chain; print each edited, deleted, inserted or reordered entry, and where.
@@ -114,11 +118,16 @@ def audit_verify(
     async def go() -> VerifyReport:
         async with build_hub(settings) as hub:
             await _ledger_up_to_date(hub)
-            return await asyncio.to_thread(
+            report = await asyncio.to_thread(
                 verify, hub.engine, checkpoint=loaded.checkpoint if loaded else None, deep=deep
             )
+            if log:
+                report.findings += await cross_check_log(hub.engine, hub.bus, prefix=settings.topic_prefix)
+            return report
 
     report = run(go)
+    if log:
+        console.print("compared the ledger with the bus log, event for event")
     _print_report(report)
     raise typer.Exit(0 if report.intact else 1)
 
