@@ -13,7 +13,7 @@ import pytest
 from tests.e2e.conftest import TIME_COLUMNS, Served, run_hub
 from tests.e2e.ledger import write_ledger
 
-ROWS = 30_000
+ROWS = 12_000
 
 
 def registry_digest(db: Path) -> tuple[int, str]:
