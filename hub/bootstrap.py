@@ -20,6 +20,7 @@ from hub.settings import BusKind, Settings
 from hub.snapshots import SnapshotDiffer
 from hub.translation import MappingSource, TranslationWorker
 from projections.asset_registry import AssetRegistry
+from projections.audit_ledger import AuditLedger
 from projections.db import make_engine
 from projections.runner import ProjectionRunner
 from topics.catalogue import CATALOGUE
@@ -44,7 +45,7 @@ def make_bus(settings: Settings) -> EventBus:
 
 
 def make_projections() -> list[Projection]:
-    return [AssetRegistry()]
+    return [AssetRegistry(), AuditLedger()]
 
 
 @dataclass

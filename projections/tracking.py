@@ -140,6 +140,7 @@ def apply_once(conn: Connection, projection: Projection, records: Sequence[BusRe
         fresh.append(record)
 
     decoded: list[Event] = []
+    origin: dict[int, BusRecord] = {}
     poison_rows: list[dict[str, Any]] = []
     for record in fresh:
         result = decode(record)
@@ -147,10 +148,18 @@ def apply_once(conn: Connection, projection: Projection, records: Sequence[BusRe
             poison_rows.append(_poison_row(projection.name, record, result))
         else:
             decoded.append(result)
+            origin[id(result)] = record
 
     events = _claim(conn, projection.name, decoded, outcome)
     if events:
-        derived = projection.apply(conn, events)
+        # A projection that needs where each event sat on the log (the audit ledger records
+        # partitions and offsets) takes (record, event) pairs; the others take events.
+        apply_records = getattr(projection, "apply_records", None)
+        derived = (
+            apply_records(conn, [(origin[id(e)], e) for e in events])
+            if apply_records is not None
+            else projection.apply(conn, events)
+        )
         if derived:
             outcome.derived = stage(conn, projection.name, derived)
     if poison_rows:
