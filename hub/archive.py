@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from hub.crypto import RawCipher, is_encrypted
 from hub.errors import ArchiveError, NotStored
 from hub.ports import InboundMessage, RawRecord, StoreOutcome
 from hub.sqlite import connect_durable
@@ -117,8 +118,11 @@ class MessageStatus:
 class SqliteRawArchive:
     """hub.ports.RawArchive on a local SQLite file + blob directory."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, path: Path, *, clock: Callable[[], datetime] | None = None, cipher: RawCipher | None = None
+    ) -> None:
         self._path = path
+        self._cipher = cipher
         self._blobs = path.parent / "blobs"
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
@@ -194,10 +198,15 @@ class SqliteRawArchive:
                 if not p.future.done():
                     p.future.set_result(outcome)
 
+    def _sealed(self, p: _Pending) -> bytes:
+        """The bytes as kept on disk: ciphertext bound to the raw ref when a key is configured."""
+        payload = p.message.payload
+        return self._cipher.encrypt(payload, context=p.ref.encode()) if self._cipher else payload
+
     def _store_batch(self, batch: list[_Pending]) -> list[StoreOutcome]:
         for p in batch:
             if len(p.message.payload) > INLINE_LIMIT:
-                self._write_blob(p.sha, p.message.payload)
+                self._write_blob(p.sha, self._sealed(p))
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             outcomes = [self._store_one(p) for p in batch]
@@ -242,7 +251,7 @@ class SqliteRawArchive:
                 message.transport,
                 p.received.isoformat(),
                 metadata,
-                message.payload if inline else None,
+                self._sealed(p) if inline else None,
                 0 if inline else 1,
                 p.key,
                 p.answer,
@@ -308,12 +317,19 @@ class SqliteRawArchive:
         if row is None:
             raise ArchiveError(f"no raw message {raw_ref!r} in the archive")
         payload, blob, sha = row
-        if not blob:
-            return bytes(payload)
-        data = await asyncio.to_thread(self._blob_path(sha).read_bytes)
-        if hashlib.sha256(data).hexdigest() != sha:
+        stored = bytes(payload) if not blob else await asyncio.to_thread(self._blob_path(sha).read_bytes)
+        data = self.reveal(raw_ref, stored)
+        if blob and hashlib.sha256(data).hexdigest() != sha:
             raise ArchiveError(f"blob for {raw_ref} does not match its sha256: the blob store was altered")
         return data
+
+    def reveal(self, raw_ref: str, stored: bytes) -> bytes:
+        """Plaintext of stored (possibly encrypted) payload bytes, e.g. as read from the raw topic."""
+        if not is_encrypted(stored):
+            return stored
+        if self._cipher is None:
+            raise ArchiveError(f"raw message {raw_ref} is encrypted and HUB_RAW_KEY is not set")
+        return self._cipher.decrypt(stored, context=raw_ref.encode())
 
     # -- outbox
     async def unpublished(self, limit: int = 500) -> list[tuple[RawRecord, bytes | None]]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Self
 
 from hub.archive import SqliteRawArchive
+from hub.crypto import RawCipher, parse_key
 from hub.bus.embedded import EmbeddedBus
 from hub.bus.kafka import KafkaBus
 from hub.deadletters import DeadLetterStore
@@ -93,7 +94,8 @@ class Hub:
 def build_hub(settings: Settings) -> Hub:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     bus = make_bus(settings)
-    archive = SqliteRawArchive(settings.archive_path)
+    cipher = RawCipher(parse_key(settings.raw_key.get_secret_value())) if settings.raw_key else None
+    archive = SqliteRawArchive(settings.archive_path, cipher=cipher)
     dead_letters = DeadLetterStore(settings.archive_path)
     differ = SnapshotDiffer(settings.archive_path)
     engine = make_engine(settings.database_url)

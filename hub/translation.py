@@ -122,8 +122,11 @@ class TranslationWorker:
     async def process(self, record: RawRecord, payload: bytes | None = None) -> Outcome:
         started = time.perf_counter()
         log = logger.bind(system=self.system, raw_ref=record.raw_ref, message_id=record.message_id)
-        if payload is None:
-            payload = await self._archive.payload(record.raw_ref)
+        payload = (
+            await self._archive.payload(record.raw_ref)
+            if payload is None
+            else self._archive.reveal(record.raw_ref, payload)
+        )
         mapping = self.mappings.current()
         ctx = TranslateContext(
             site=record.site or self._site,
