@@ -149,7 +149,7 @@ class DeadLetterStore:
         def write() -> None:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.executemany(
-                f"INSERT INTO dead_letters ({_COLS.rsplit(', attempts', 1)[0]})"
+                f"INSERT INTO dead_letters ({_COLS.rsplit(', attempts', 1)[0]})"  # nosec B608: column lists are our constants; values are bound
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (dead_letter_id) DO UPDATE SET reason=excluded.reason, code=excluded.code,"
                 " location=excluded.location, excerpt=excluded.excerpt,"
@@ -193,13 +193,13 @@ class DeadLetterStore:
         if system:
             where.append("system = ?")
             args.append(system)
-        sql = f"SELECT {_COLS} FROM dead_letters" + (" WHERE " + " AND ".join(where) if where else "")
+        sql = f"SELECT {_COLS} FROM dead_letters" + (" WHERE " + " AND ".join(where) if where else "")  # nosec B608: column lists are our constants; values are bound
         sql += " ORDER BY failed_at, raw_ref, position LIMIT ?"
         rows = await self._run(lambda: self._conn.execute(sql, (*args, limit)).fetchall())
         return [_from_row(r) for r in rows]
 
     async def open_raw_refs(self, system: str | None = None) -> list[str]:
-        sql = "SELECT DISTINCT raw_ref FROM dead_letters WHERE status='open'" + (
+        sql = "SELECT DISTINCT raw_ref FROM dead_letters WHERE status='open'" + (  # nosec B608: column lists are our constants; values are bound
             " AND system=?" if system else ""
         )
         rows = await self._run(lambda: self._conn.execute(sql, (system,) if system else ()).fetchall())

@@ -20,7 +20,7 @@ from pydantic_settings import (
 
 from hub.errors import ConfigError
 
-DEMO_SECRET = "demo-secret-change-me"  # noqa: S105  (a known default, refused outside demo mode)
+DEMO_SECRET = "demo-secret-change-me"  # noqa: S105  # nosec B105: a known default, refused outside demo mode
 
 
 class Mode(StrEnum):

@@ -74,7 +74,9 @@ def ingest(
             failures = 0
             for path, outcome in refs:
                 st = await hub.archive.status(outcome.record.raw_ref)
-                assert st is not None  # stored just above  # noqa: S101
+                if st is None:  # stored just above; only a concurrent deletion could do this
+                    err.print(f"[red]{path}: {outcome.record.raw_ref} vanished from the archive[/red]")
+                    return 2
                 failures += st.failures
                 table.add_row(
                     path.name,
