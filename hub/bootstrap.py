@@ -22,8 +22,10 @@ from hub.snapshots import SnapshotDiffer
 from hub.translation import MappingSource, TranslationWorker
 from projections.asset_registry import AssetRegistry
 from projections.audit_ledger import AuditLedger
+from projections.compliance import Compliance
 from projections.db import make_engine
 from projections.runner import ProjectionRunner
+from projections.work_orders import WorkOrders
 from topics.catalogue import CATALOGUE
 
 if TYPE_CHECKING:
@@ -46,7 +48,7 @@ def make_bus(settings: Settings) -> EventBus:
 
 
 def make_projections() -> list[Projection]:
-    return [AssetRegistry(), AuditLedger()]
+    return [AssetRegistry(), WorkOrders(), Compliance(), AuditLedger()]
 
 
 @dataclass

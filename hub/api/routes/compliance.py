@@ -1,0 +1,107 @@
+"""GET /compliance/due: calibrations, inspections, certificates and contracts due, or overdue.
+
+"Today" is the site's calendar date at the injected clock's `now` (hub.api.routes.workorders.
+get_clock), unless `as_of` names the date a report is for.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi import status as http
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.api.deps import ConnDep  # noqa: TC001
+from hub.api.routes.workorders import ClockDep  # noqa: TC001
+from projections.compliance_queries import DueFilter, list_due
+from projections.compliance_rules import ComplianceConfig
+
+router = APIRouter(prefix="/compliance", tags=["compliance"])
+
+MAX_PAGE = 500
+MAX_WITHIN_DAYS = 3660
+_WITHIN = re.compile(r"^\s*(\d{1,5})\s*([dwDW]?)\s*$")
+KindQ = Literal[
+    "preventive_maintenance", "calibration", "electrical_safety", "contract", "warranty", "certificate"
+]
+_SITE_ZONE = ComplianceConfig().zone
+
+
+def parse_within(text: str) -> int:
+    """`30d`, `2w` or `30` (days) -> days; ValueError for anything else."""
+    match = _WITHIN.match(text)
+    if match is None:
+        raise ValueError(f"within={text!r}: expected a number of days such as 30d or 2w")
+    days = int(match.group(1)) * (7 if match.group(2).lower() == "w" else 1)
+    if days > MAX_WITHIN_DAYS:
+        raise ValueError(f"within={text!r}: at most {MAX_WITHIN_DAYS} days")
+    return days
+
+
+class DueOut(BaseModel):
+    """One obligation of one device and when it falls due."""
+
+    model_config = ConfigDict(frozen=True)
+
+    asset_id: str
+    asset_name: str | None
+    category_code: str | None
+    category_name: str | None
+    department_code: str | None
+    department_name: str | None
+    kind: str = Field(description="preventive_maintenance, calibration, electrical_safety, certificate...")
+    ref: str | None = Field(description="Certificate or contract number")
+    due_on: date
+    days_left: int = Field(description="Days from the as-of date to the due date (negative: overdue)")
+    overdue: bool
+    basis: str = Field(description="What the due date comes from: calibrated, inspected, commissioned...")
+    last_done_on: date | None
+    last_result: str | None
+    interval_months: int | None
+
+
+class DuePage(BaseModel):
+    """One page of obligations, most overdue first."""
+
+    model_config = ConfigDict(frozen=True)
+
+    items: list[DueOut]
+    total: int
+    limit: int
+    offset: int
+    as_of: date = Field(description="The date the page is computed for")
+
+
+@router.get("/due", response_model=DuePage)
+def read_due(
+    conn: ConnDep,
+    clock: ClockDep,
+    *,
+    within: Annotated[str, Query(description="Due within this many days: 30d, 2w or 30")] = "30d",
+    department: Annotated[str | None, Query(description="Department code or name, exact")] = None,
+    kind: Annotated[KindQ | None, Query()] = None,
+    overdue: Annotated[
+        bool | None, Query(description="Only overdue (true) or only not overdue (false)")
+    ] = None,
+    as_of: Annotated[date | None, Query(description="Report date (default: today at the site)")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DuePage:
+    """Obligations due within the window (overdue ones included unless `overdue=false`)."""
+    try:
+        days = parse_within(within)
+    except ValueError as exc:
+        raise HTTPException(http.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    today = as_of if as_of is not None else _today(clock.now())
+    where = DueFilter(today=today, within_days=days, department=department, kind=kind, overdue=overdue)
+    rows, total = list_due(conn, where, limit=limit, offset=offset)
+    return DuePage(
+        items=[DueOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset, as_of=today
+    )
+
+
+def _today(now: datetime) -> date:
+    return now.astimezone(_SITE_ZONE).date()
