@@ -24,6 +24,7 @@ from projections.asset_registry import AssetRegistry
 from projections.audit_ledger import AuditLedger
 from projections.compliance import Compliance
 from projections.db import make_engine
+from projections.inventory import Inventory
 from projections.runner import ProjectionRunner
 from projections.work_orders import WorkOrders
 from topics.catalogue import CATALOGUE
@@ -48,7 +49,7 @@ def make_bus(settings: Settings) -> EventBus:
 
 
 def make_projections() -> list[Projection]:
-    return [AssetRegistry(), WorkOrders(), Compliance(), AuditLedger()]
+    return [AssetRegistry(), Inventory(), WorkOrders(), Compliance(), AuditLedger()]
 
 
 @dataclass

@@ -19,6 +19,7 @@ from hub.api.csv_export import CsvExportMiddleware
 from hub.api.routes import assets, health, metrics
 from hub.api.routes import compliance as compliance_routes
 from hub.api.routes import ingest as ingest_routes
+from hub.api.routes import inventory as inventory_routes
 from hub.api.routes import kpis as kpi_routes
 from hub.api.routes import workorders as workorder_routes
 from hub.api.state import ApiState, LagSource
@@ -62,6 +63,7 @@ def create_app(
     app.state.ingest = ingest  # None: a read-only API process; ingest routes answer 503
     app.add_middleware(CsvExportMiddleware)
     app.include_router(ingest_routes.router)
+    app.include_router(inventory_routes.router)
     for routes in (workorder_routes, compliance_routes, kpi_routes):
         app.include_router(routes.router)
     for module in (health, metrics, assets):

@@ -1,0 +1,223 @@
+"""/inventory: stock, alerts, distribution, expiring lots, item master, trace by code, recall by lot.
+
+"Today" for the expiring list is the injected clock's date (UTC), unless `as_of` is given; a
+test or an operator overrides `get_clock` (FastAPI dependency overrides) to move time.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date  # noqa: TC003  (FastAPI resolves annotations at runtime)
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import status as http
+
+from hub.api.deps import ConnDep  # noqa: TC001
+from hub.api.routes.inventory_models import (
+    AlertOut,
+    AlertPage,
+    DistributionOut,
+    DistributionPage,
+    ExpiringOut,
+    ExpiringPage,
+    ItemDetailOut,
+    ItemOut,
+    ItemPage,
+    RecallOut,
+    StockOut,
+    StockPage,
+    TraceOut,
+)
+from hub.ports import Clock, SystemClock
+from projections.inventory_alerts import list_alerts
+from projections.inventory_queries import distribution, expiring, get_item, list_items, list_stock
+from projections.inventory_trace import recall, trace
+
+router = APIRouter(prefix="/inventory", tags=["inventory"])
+
+MAX_PAGE = 500
+UNPROCESSABLE = 422  # Starlette renamed its constant (…_ENTITY -> …_CONTENT); the code is what counts
+MAX_WINDOW_DAYS = 3660
+_WITHIN = re.compile(r"^\s*(\d{1,5})\s*([dwDW]?)\s*$")
+
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+Offset = Annotated[int, Query(ge=0)]
+ItemQ = Annotated[str | None, Query(description="Hub item id or the source's item code")]
+DepartmentQ = Annotated[str | None, Query(description="Department code or name, exact")]
+
+
+def get_clock() -> Clock:
+    """The clock 'today' is read from; overridden in tests."""
+    return SystemClock()
+
+
+ClockDep = Annotated[Clock, Depends(get_clock)]
+
+
+def parse_within(text: str) -> int:
+    """`30d`, `2w` or `30` (days) -> days; ValueError for anything else."""
+    match = _WITHIN.match(text)
+    if match is None:
+        raise ValueError(f"within={text!r}: expected a number of days such as 30d or 2w")
+    days = int(match.group(1)) * (7 if match.group(2).lower() == "w" else 1)
+    if days > MAX_WINDOW_DAYS:
+        raise ValueError(f"within={text!r}: at most {MAX_WINDOW_DAYS} days")
+    return days
+
+
+@router.get("/stock", response_model=StockPage)
+def read_stock(
+    conn: ConnDep,
+    *,
+    item: ItemQ = None,
+    department: DepartmentQ = None,
+    location: Annotated[str | None, Query(description="Place text within the department, exact")] = None,
+    lot: Annotated[str | None, Query(description="Lot number, exact")] = None,
+    high_value: Annotated[bool | None, Query(description="Only high-value (or only ordinary) items")] = None,
+    below_minimum: Annotated[
+        bool | None, Query(description="Only places below (or not below) the item's minimum")
+    ] = None,
+    include_empty: Annotated[
+        bool, Query(description="Also list rows with nothing (or less than nothing) on hand")
+    ] = False,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> StockPage:
+    """Stock by item × place × lot, in key order; rows with stock on hand unless include_empty."""
+    rows, total = list_stock(
+        conn,
+        item=item,
+        department=department,
+        location=location,
+        lot=lot,
+        high_value=high_value,
+        below_minimum=below_minimum,
+        include_empty=include_empty,
+        limit=limit,
+        offset=offset,
+    )
+    return StockPage(
+        items=[StockOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/alerts", response_model=AlertPage)
+def read_alerts(
+    conn: ConnDep,
+    *,
+    item: ItemQ = None,
+    department: DepartmentQ = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> AlertPage:
+    """Items below their minimum at a place now, with the quantity that refills to the maximum."""
+    rows, total = list_alerts(conn, department=department, item=item, limit=limit, offset=offset)
+    return AlertPage(
+        items=[AlertOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/distribution", response_model=DistributionPage)
+def read_distribution(
+    conn: ConnDep,
+    *,
+    item: Annotated[str, Query(description="Hub item id or the source's item code")],
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> DistributionPage:
+    """How much of one item each department holds, most first."""
+    rows = distribution(conn, item)
+    page = [DistributionOut.model_validate(r) for r in rows[offset : offset + limit]]
+    return DistributionPage(items=page, total=len(rows), limit=limit, offset=offset)
+
+
+@router.get(
+    "/expiring",
+    response_model=ExpiringPage,
+    responses={UNPROCESSABLE: {"description": "within is not a number of days"}},
+)
+def read_expiring(
+    conn: ConnDep,
+    clock: ClockDep,
+    *,
+    within: Annotated[str, Query(description="Window from as_of: 30d, 2w or a number of days")] = "30d",
+    as_of: Annotated[date | None, Query(description="Reference date (default: today)")] = None,
+    item: ItemQ = None,
+    department: DepartmentQ = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> ExpiringPage:
+    """Stock on hand in lots expiring by as_of + within (already expired ones first), soonest first."""
+    try:
+        days = parse_within(within)
+    except ValueError as exc:
+        raise HTTPException(UNPROCESSABLE, detail=str(exc)) from None
+    rows, total = expiring(
+        conn,
+        as_of=as_of or clock.now().date(),
+        within_days=days,
+        department=department,
+        item=item,
+        limit=limit,
+        offset=offset,
+    )
+    return ExpiringPage(
+        items=[ExpiringOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/items", response_model=ItemPage)
+def read_items(
+    conn: ConnDep,
+    *,
+    q: Annotated[str | None, Query(description="Substring of the item name or code")] = None,
+    category: Annotated[str | None, Query(description="Category, exact")] = None,
+    high_value: Annotated[bool | None, Query()] = None,
+    gtin: Annotated[str | None, Query(description="GTIN or UDI-DI (any GTIN length)")] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> ItemPage:
+    """The item master, by item id."""
+    rows, total = list_items(
+        conn, q=q, category=category, high_value=high_value, gtin=gtin, limit=limit, offset=offset
+    )
+    return ItemPage(items=[ItemOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get(
+    "/items/{item_id}",
+    response_model=ItemDetailOut,
+    responses={http.HTTP_404_NOT_FOUND: {"description": "No item with this id in the master"}},
+)
+def read_item(conn: ConnDep, item_id: Annotated[str, Path(max_length=64)]) -> ItemDetailOut:
+    """One item with its stock and thresholds per place."""
+    row = get_item(conn, item_id)
+    if row is None:
+        raise HTTPException(http.HTTP_404_NOT_FOUND, detail=f"no item with id {item_id!r}")
+    return ItemDetailOut.model_validate(row)
+
+
+@router.get(
+    "/trace/{code:path}",
+    response_model=TraceOut,
+    responses={http.HTTP_404_NOT_FOUND: {"description": "No unit or lot matches the code"}},
+)
+def read_trace(conn: ConnDep, code: Annotated[str, Path(min_length=1, max_length=512)]) -> TraceOut:
+    """One item, one code: a UDI, serial, GS1 string or Digital Link -> each unit's (or lot's) path."""
+    found = trace(conn, code)
+    if found is None:
+        raise HTTPException(http.HTTP_404_NOT_FOUND, detail="no unit or lot matches this code")
+    return TraceOut.model_validate(found)
+
+
+@router.get("/recall", response_model=RecallOut)
+def read_recall(
+    conn: ConnDep,
+    *,
+    lot: Annotated[str, Query(min_length=1, description="The recalled lot")],
+    gtin: Annotated[str | None, Query(description="Narrow to the items with this GTIN / UDI-DI")] = None,
+    item: ItemQ = None,
+) -> RecallOut:
+    """A lot's units still on hand (where) and already used (when, where, patient tokens) or disposed."""
+    return RecallOut.model_validate(recall(conn, lot=lot, gtin=gtin, item=item))

@@ -1,0 +1,230 @@
+"""Queries over the inventory read model: stock, item master, distribution, expiring lots.
+
+Every list returns (one page of flat rows, total matching). `item` filters take a hub item id
+or the source's item code; `department` a department code or name. Decimal sums are done in
+Python: decimals are text on SQLite, where SQL SUM would go through floats.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, exists, func, or_, select
+
+from projections.inventory_codes import gtin14
+from projections.inventory_tables import items, lots, positions, stock
+
+if TYPE_CHECKING:
+    from datetime import date
+
+    from sqlalchemy import ColumnElement, Connection, Select
+
+Page = tuple[list[dict[str, Any]], int]
+_ITEM_COLUMNS = (
+    items.c.item_code,
+    items.c.name.label("item_name"),
+    items.c.spec,
+    items.c.unit,
+    items.c.high_value,
+)
+_STOCK_COLUMNS = (
+    stock.c.item_id,
+    *_ITEM_COLUMNS,
+    stock.c.department_code,
+    stock.c.department_name,
+    stock.c.location,
+    stock.c.lot,
+    lots.c.expiry,
+    stock.c.on_hand,
+)
+_PLACE_COLUMNS = tuple(
+    positions.c[name]
+    for name in (
+        "department_code", "department_name", "location", "on_hand", "minimum", "maximum",
+        "reorder_point", "below", "below_since",
+    )
+)  # fmt: skip
+
+
+_BELOW = func.coalesce(positions.c.below, False).label("below_minimum")
+
+
+def item_condition(column: Any, item: str) -> ColumnElement[bool]:
+    """`column` (an item id column) names `item`, given as a hub item id or a source item code."""
+    return or_(column == item, column.in_(select(items.c.item_id).where(items.c.item_code == item)))
+
+
+def department_condition(table: Any, department: str) -> ColumnElement[bool]:
+    return or_(table.c.department_code == department, table.c.department_name == department)
+
+
+def _page(conn: Connection, query: Select[Any], count: Select[Any]) -> Page:
+    total = int(conn.execute(count).scalar_one())
+    return [dict(row) for row in conn.execute(query).mappings()], total
+
+
+def list_stock(
+    conn: Connection,
+    *,
+    item: str | None = None,
+    department: str | None = None,
+    location: str | None = None,
+    lot: str | None = None,
+    high_value: bool | None = None,
+    below_minimum: bool | None = None,
+    include_empty: bool = False,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page:
+    """Stock rows (item × place × lot), in key order; by default only those with stock on hand."""
+    s, p = stock.c, positions.c
+    flagged = positions.alias("flagged")
+    below = and_(
+        flagged.c.item_id == s.item_id, flagged.c.location_key == s.location_key, flagged.c.below.is_(True)
+    )
+    conditions: list[Any] = []
+    if item is not None:
+        conditions.append(item_condition(s.item_id, item))
+    if department is not None:
+        conditions.append(department_condition(stock, department))
+    if location is not None:
+        conditions.append(s.location == location)
+    if lot is not None:
+        conditions.append(s.lot_key == lot)
+    if high_value is not None:
+        conditions.append(s.item_id.in_(select(items.c.item_id).where(items.c.high_value.is_(high_value))))
+    if below_minimum is not None:
+        is_below = exists().where(below).correlate(stock)
+        conditions.append(is_below if below_minimum else ~is_below)
+    if not include_empty:
+        conditions.append(s.in_stock.is_(True))
+    query = (
+        select(
+            *_STOCK_COLUMNS,
+            s.last_movement_at,
+            s.count_at,
+            func.coalesce(p.below, False).label("below_minimum"),
+        )
+        .select_from(
+            stock.outerjoin(items, items.c.item_id == s.item_id)
+            .outerjoin(lots, and_(lots.c.item_id == s.item_id, lots.c.lot_key == s.lot_key))
+            .outerjoin(positions, and_(p.item_id == s.item_id, p.location_key == s.location_key))
+        )
+        .where(*conditions)
+        .order_by(s.stock_key)
+        .limit(limit)
+        .offset(offset)
+    )
+    return _page(conn, query, select(func.count()).select_from(stock).where(*conditions))
+
+
+def list_items(
+    conn: Connection,
+    *,
+    q: str | None = None,
+    category: str | None = None,
+    high_value: bool | None = None,
+    gtin: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page:
+    """Items of the master, by item id. `q`: substring of the name or code; `gtin`: GTIN or UDI-DI."""
+    i = items.c
+    conditions: list[Any] = []
+    if q is not None:
+        needle = q.lower()
+        conditions.append(
+            or_(
+                func.lower(i.name).contains(needle, autoescape=True),
+                func.lower(i.item_code).contains(needle, autoescape=True),
+            )
+        )
+    if category is not None:
+        conditions.append(i.category == category)
+    if high_value is not None:
+        conditions.append(i.high_value.is_(high_value))
+    if gtin is not None:
+        normal = gtin14(gtin) or gtin
+        conditions.append(or_(i.gtin14 == normal, i.udi_gtin14 == normal, i.gtin == gtin, i.udi_di == gtin))
+    query = select(items).where(*conditions).order_by(i.item_id).limit(limit).offset(offset)
+    return _page(conn, query, select(func.count()).select_from(items).where(*conditions))
+
+
+def get_item(conn: Connection, item_id: str) -> dict[str, Any] | None:
+    """One item of the master with its stock per place and its total on hand; None when unknown."""
+    row = conn.execute(select(items).where(items.c.item_id == item_id)).mappings().first()
+    if row is None:
+        return None
+    out = dict(row)
+    p = positions.c
+    places = conn.execute(
+        select(*_PLACE_COLUMNS).where(p.item_id == item_id).order_by(p.position_key)
+    ).mappings()
+    out["positions"] = [dict(place) for place in places]
+    out["on_hand"] = sum((place["on_hand"] for place in out["positions"]), Decimal(0))
+    return out
+
+
+def distribution(conn: Connection, item: str) -> list[dict[str, Any]]:
+    """Per department: how much of `item` it holds over all its places, and how many are below minimum."""
+    p = positions.c
+    rows = conn.execute(
+        select(p.department_code, p.department_name, p.on_hand, p.below)
+        .where(item_condition(p.item_id, item), p.has_stock.is_(True))
+        .order_by(p.position_key)
+    ).mappings()
+    by_department: dict[tuple[str | None, str | None], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["department_code"], row["department_name"])
+        entry = by_department.setdefault(
+            key,
+            {
+                "department_code": key[0],
+                "department_name": key[1],
+                "on_hand": Decimal(0),
+                "places": 0,
+                "places_below_minimum": 0,
+            },
+        )
+        entry["on_hand"] += row["on_hand"]
+        entry["places"] += 1
+        entry["places_below_minimum"] += int(bool(row["below"]))
+    return sorted(
+        by_department.values(),
+        key=lambda e: (-e["on_hand"], e["department_code"] or "", e["department_name"] or ""),
+    )
+
+
+def expiring(
+    conn: Connection,
+    *,
+    as_of: date,
+    within_days: int,
+    department: str | None = None,
+    item: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page:
+    """Stock on hand whose lot expires on or before `as_of` + `within_days` (expired ones included)."""
+    s = stock.c
+    conditions: list[Any] = [s.in_stock.is_(True), lots.c.expiry <= as_of + timedelta(days=within_days)]
+    if department is not None:
+        conditions.append(department_condition(stock, department))
+    if item is not None:
+        conditions.append(item_condition(s.item_id, item))
+    joined = stock.join(lots, and_(lots.c.item_id == s.item_id, lots.c.lot_key == s.lot_key))
+    query = (
+        select(*_STOCK_COLUMNS)
+        .select_from(joined.outerjoin(items, items.c.item_id == s.item_id))
+        .where(*conditions)
+        .order_by(lots.c.expiry, s.stock_key)
+        .limit(limit)
+        .offset(offset)
+    )
+    rows, total = _page(conn, query, select(func.count()).select_from(joined).where(*conditions))
+    for row in rows:
+        row["days_left"] = (row["expiry"] - as_of).days
+        row["expired"] = row["days_left"] < 0
+    return rows, total
