@@ -21,6 +21,7 @@ from hub.api.routes import compliance as compliance_routes
 from hub.api.routes import ingest as ingest_routes
 from hub.api.routes import inventory as inventory_routes
 from hub.api.routes import kpis as kpi_routes
+from hub.api.routes import raw as raw_routes
 from hub.api.routes import workorders as workorder_routes
 from hub.api.state import ApiState, LagSource
 from projections.asset_registry import AssetRegistry
@@ -44,6 +45,7 @@ def create_app(
     runners_lag: LagSource | None = None,
     title: str = "Hospital integration hub",
     ingest: Ingestor | None = None,
+    raw_reader: raw_routes.RawReader | None = None,
 ) -> FastAPI:
     """A FastAPI app serving the read models in `engine`; `runners_lag` feeds /health and /metrics."""
 
@@ -64,6 +66,7 @@ def create_app(
     app.add_middleware(CsvExportMiddleware)
     app.include_router(ingest_routes.router)
     app.include_router(inventory_routes.router)
+    app.include_router(raw_routes.build_router(raw_reader))  # GET /raw/{ref}; 503 without a reader
     for routes in (workorder_routes, compliance_routes, kpi_routes):
         app.include_router(routes.router)
     for module in (health, metrics, assets):
