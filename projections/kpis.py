@@ -32,7 +32,6 @@ from projections.upsert import chunks, in_values
 from projections.work_orders_tables import assets, identifiers, orders, usage
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
     from datetime import datetime
 
     from sqlalchemy import ColumnElement, Connection
@@ -178,13 +177,19 @@ def _resolved(ref: ColumnElement[str]) -> tuple[ColumnElement[str], Any]:
 def _downtime(
     conn: Connection, tallies: dict[str, _Tally], start: datetime, end: datetime, open_until: datetime
 ) -> None:
-    """Per device, the union of its down intervals within [start, end) (open ones end at `open_until`)."""
+    """Per device, the length of the union of its down intervals within [start, end).
+
+    Open intervals end at `open_until`. The union is computed in SQL with a window: over a
+    device's intervals sorted by start, each adds what reaches past the furthest end before it,
+    so a device's outage reported twice (two systems, two work orders) counts once, and only one
+    row per device leaves the database.
+    """
     o = orders.c
     asset_id, link = _resolved(o.asset_ref)
-    lo = _greatest(conn, o.down_from, _stamp(start))
-    hi = _least(conn, func.coalesce(o.down_to, _stamp(open_until)), _stamp(end))
-    query = (
-        select(asset_id, _epoch(conn, lo), _epoch(conn, hi))
+    lo = _epoch(conn, _greatest(conn, o.down_from, _stamp(start)))
+    hi = _epoch(conn, _least(conn, func.coalesce(o.down_to, _stamp(open_until)), _stamp(end)))
+    spans = (
+        select(asset_id.label("device"), lo.label("lo"), hi.label("hi"))
         .select_from(orders.outerjoin(link, link.c.minted_id == o.asset_ref))
         .where(
             o.asset_ref.is_not(None),
@@ -192,23 +197,22 @@ def _downtime(
             o.down_from < end,
             or_(o.down_to.is_(None), o.down_to > start),
         )
+        .cte("kpi_spans")
     )
-    intervals: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for device, begin, finish in conn.execute(query):
-        if finish > begin:
-            intervals[device].append((float(begin), float(finish)))
-    for device, spans in intervals.items():
-        tallies[device].down_s = _union_length(spans)
-
-
-def _union_length(spans: Iterable[tuple[float, float]]) -> float:
-    total, reach = 0.0, float("-inf")
-    for begin, finish in sorted(spans):
-        if finish <= reach:
-            continue
-        total += finish - max(begin, reach)
-        reach = finish
-    return total
+    reach = (
+        func.max(spans.c.hi)
+        .over(partition_by=spans.c.device, order_by=(spans.c.lo, spans.c.hi), rows=(None, -1))
+        .label("reach")
+    )
+    ordered = select(spans.c.device, spans.c.lo, spans.c.hi, reach).subquery("kpi_ordered")
+    added = _greatest(
+        conn,
+        ordered.c.hi - _greatest(conn, ordered.c.lo, func.coalesce(ordered.c.reach, ordered.c.lo)),
+        literal(0.0),
+    )
+    query = select(ordered.c.device, func.sum(added)).group_by(ordered.c.device)
+    for device, seconds in conn.execute(query):
+        tallies[device].down_s = float(seconds or 0.0)
 
 
 def _repairs(conn: Connection, tallies: dict[str, _Tally], start: datetime, end: datetime) -> None:
@@ -259,14 +263,12 @@ def _dimensions(conn: Connection, tallies: dict[str, _Tally]) -> dict[str, dict[
     """Grouping fields of every known asset (the device universe) and of the devices with figures."""
     a = assets.c
     columns = (a.asset_id, a.name, a.category_code, a.category_name, a.department_code, a.department_name)
-    out = {
-        r["asset_id"]: dict(r)
-        for r in conn.execute(
-            select(*columns, a.decommissioned).where(a.decommissioned.is_(False))
-        ).mappings()
-    }
+    names = [c.name for c in columns] + ["decommissioned"]
+    # Plain tuples zipped with the names: a RowMapping per row costs more than the query here.
+    active = select(*columns, a.decommissioned).where(a.decommissioned.is_(False))
+    out = {row[0]: dict(zip(names, row, strict=True)) for row in conn.execute(active)}
     missing = sorted(set(tallies) - set(out))
     for chunk in chunks(conn, missing):
         query = select(*columns, a.decommissioned).where(in_values(conn, a.asset_id, chunk))
-        out.update((r["asset_id"], dict(r)) for r in conn.execute(query).mappings())
+        out.update((row[0], dict(zip(names, row, strict=True))) for row in conn.execute(query))
     return out

@@ -29,7 +29,7 @@ from projections.kpis import compute_kpis
 from projections.upsert import chunks, in_values, upsert
 from projections.work_orders_assets import ASSET_EVENT_TYPES, apply_asset_events
 from projections.work_orders_config import WorkOrderConfig
-from projections.work_orders_lifecycle import OPEN_STATES, WorkOrderState, summarise
+from projections.work_orders_lifecycle import OPEN_STATES, SlaView, WorkOrderState, sla_view, summarise
 from projections.work_orders_sla import breach_event, next_due, reached
 from projections.work_orders_tables import METADATA, NAME, breaches, events, orders
 from schemas.work_orders import (
@@ -92,12 +92,11 @@ class WorkOrders:
         states: dict[str, WorkOrderState] = {}
         for workorder_id in ids:
             state = states[workorder_id] = summarise(workorder_id, timelines[workorder_id], self.config)
-            row = state.row
             derived += self._conclude(
-                state,
+                workorder_id,
+                SlaView(state.clocks, now, state.row["site"]),
                 concluded[workorder_id],
-                at=now,
-                causation_id=row["requested_event_id"],
+                causation_id=state.row["requested_event_id"],
                 recorded_at=now,
                 out=breach_rows,
             )
@@ -111,7 +110,7 @@ class WorkOrders:
         derived: list[EventBase] = []
         new_rows: dict[str, dict[str, Any]] = {}
         breach_rows: list[dict[str, Any]] = []
-        states: dict[str, WorkOrderState] = {}
+        touched: set[str] = set()
         for event in work:
             row = timeline_row(event)
             timeline = timelines[event.subject]
@@ -119,43 +118,42 @@ class WorkOrders:
                 continue  # already in the timeline (tracking normally filters this out first)
             timeline.append(row)
             new_rows[row["event_id"]] = row
-            state = states[event.subject] = summarise(event.subject, timeline, self.config)
+            touched.add(event.subject)
             derived += self._conclude(
-                state,
+                event.subject,
+                sla_view(timeline, self.config),
                 concluded[event.subject],
-                at=state.row["last_event_at"],
                 causation_id=str(event.event_id),
                 recorded_at=event.recorded_at,
                 out=breach_rows,
             )
         upsert(conn, events, list(new_rows.values()), key=("event_id",), update=False)
         upsert(conn, breaches, breach_rows, key=("workorder_id", "kind", "level"), update=False)
-        upsert(
-            conn, orders, [self._row(states[i], concluded[i]) for i in sorted(states)], key=("workorder_id",)
-        )
+        rows = [self._row(summarise(i, timelines[i], self.config), concluded[i]) for i in sorted(touched)]
+        upsert(conn, orders, rows, key=("workorder_id",))
         return derived
 
     def _conclude(
         self,
-        state: WorkOrderState,
+        workorder_id: str,
+        view: SlaView,
         concluded: Concluded,
         *,
-        at: datetime,
         causation_id: str | None,
         recorded_at: datetime,
         out: list[dict[str, Any]],
     ) -> list[EventBase]:
+        """Breaches `view` shows reached at its evidence time and not concluded before."""
         derived: list[EventBase] = []
-        workorder_id = state.row["workorder_id"]
-        for clock in state.clocks:
-            for breach in reached(clock, self.config.escalation_multipliers, at):
+        for clock in view.clocks:
+            for breach in reached(clock, self.config.escalation_multipliers, view.evidence_at):
                 if (breach.kind, breach.level) in concluded:
                     continue
                 concluded.add((breach.kind, breach.level))
                 event = breach_event(
                     workorder_id,
                     breach,
-                    site=state.row["site"],
+                    site=view.site,
                     causation_id=causation_id,
                     recorded_at=recorded_at,
                 )
@@ -168,12 +166,6 @@ class WorkOrders:
                         "due_at": breach.due_at,
                         "event_id": str(event.event_id),
                     }
-                )
-                logger.info(
-                    "work_order_sla_breached",
-                    workorder_id=workorder_id,
-                    kind=breach.kind,
-                    level=breach.level,
                 )
         return derived
 

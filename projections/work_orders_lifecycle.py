@@ -175,63 +175,126 @@ def _approval(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What the rules read from a timeline, computed once."""
+
+    by_type: dict[str, list[Row]]
+    state_event: Row
+    status: str
+    request: Row | None
+    completed_at: datetime | None
+    closed_at: datetime | None
+    responded_at: datetime | None
+    resolved_at: datetime | None
+    ended_at: datetime | None  # when a cancellation or rejection stopped the clocks
+    holds: tuple[Hold, ...]
+
+    @classmethod
+    def of(cls, timeline: Sequence[Row]) -> _Facts:
+        by_type: dict[str, list[Row]] = {t: [] for t in RANK}
+        for e in timeline:
+            by_type[e["event_type"]].append(e)
+        state_event = max(timeline, key=lambda e: (RANK[e["event_type"]], e["occurred_at"], e["event_id"]))
+        status = state_event["event_type"].removeprefix("workorder.")
+        responded = [t for t in (_at(_first(by_type[ASSIGNED])), _at(_first(by_type[STARTED]))) if t]
+        completed_at, closed_at = _at(_first(by_type[COMPLETED])), _at(_first(by_type[CLOSED]))
+        return cls(
+            by_type=by_type,
+            state_event=state_event,
+            status=status,
+            request=_first(by_type[REQUESTED]),
+            completed_at=completed_at,
+            closed_at=closed_at,
+            responded_at=min(responded) if responded else None,
+            resolved_at=completed_at or closed_at,
+            ended_at=state_event["occurred_at"] if status in _STOPPED_STATES else None,
+            holds=holds_of(timeline),
+        )
+
+    def clocks(self, config: WorkOrderConfig) -> tuple[SlaClock, ...]:
+        if self.request is None:
+            return ()
+        start, target = self.request["occurred_at"], config.target(self.request["priority"])
+        paused = self.holds if config.exclude_on_hold else ()
+        return (
+            SlaClock("response", start, target.response, self.responded_at or self.ended_at, paused),
+            SlaClock("resolution", start, target.resolution, self.resolved_at or self.ended_at, paused),
+        )
+
+    @property
+    def site(self) -> str:
+        return str((self.request or self.state_event)["site"])
+
+
+@dataclass(frozen=True, slots=True)
+class SlaView:
+    """A work order's SLA clocks, the newest business time its events prove, and its site."""
+
+    clocks: tuple[SlaClock, ...]
+    evidence_at: datetime
+    site: str
+
+
+def sla_view(timeline: Sequence[Row], config: WorkOrderConfig) -> SlaView:
+    """Just the SLA side of `summarise` (cheaper: apply judges breaches after every event)."""
+    facts = _Facts.of(timeline)
+    return SlaView(facts.clocks(config), max(e["occurred_at"] for e in timeline), facts.site)
+
+
+def _downtime(f: _Facts, done: Row | None) -> tuple[int | None, datetime | None, datetime | None]:
+    """(minutes, down from, down to) by the rules in the module docstring."""
+    if f.request is None or f.status in _STOPPED_STATES:
+        return None, None, None
+    requested_at = f.request["occurred_at"]
+    if done is not None and done["downtime_minutes"] is not None and f.completed_at is not None:
+        minutes = done["downtime_minutes"]
+        return minutes, f.completed_at - timedelta(minutes=minutes), f.completed_at
+    if f.resolved_at is not None:
+        return max(0, _minutes(f.resolved_at - requested_at)), requested_at, f.resolved_at
+    return None, requested_at, None
+
+
+def _request_columns(request: Row | None) -> dict[str, Any]:
+    columns = ("priority", "asset_scheme", "asset_value", "department_code", "department_name", "channel")
+    out = {c: request[c] if request else None for c in columns}
+    out.update(
+        asset_ref=_minted(request),
+        symptom=request["note"] if request else None,
+        requested_by=request["actor"] if request else None,
+        requested_at=_at(request),
+        requested_event_id=request["event_id"] if request else None,
+    )
+    return out
+
+
 def summarise(workorder_id: str, timeline: Sequence[Row], config: WorkOrderConfig) -> WorkOrderState:
     """The work order's row and SLA clocks from all its events (any order; at least one)."""
-    by_type: dict[str, list[Row]] = {t: [] for t in RANK}
-    for e in timeline:
-        by_type[e["event_type"]].append(e)
-    state_event = max(timeline, key=lambda e: (RANK[e["event_type"]], e["occurred_at"], e["event_id"]))
-    status = state_event["event_type"].removeprefix("workorder.")
-    request = _first(by_type[REQUESTED])
-    assigned, started = _first(by_type[ASSIGNED]), _first(by_type[STARTED])
+    f = _Facts.of(timeline)
+    by_type = f.by_type
     latest_assignment, done = _last(by_type[ASSIGNED]), _last(by_type[COMPLETED])
-    completed_at, closed_at = _at(_first(by_type[COMPLETED])), _at(_first(by_type[CLOSED]))
-    responded = [t for t in (_at(assigned), _at(started)) if t is not None]
-    responded_at = min(responded) if responded else None
-    resolved_at = completed_at or closed_at
-    ended_at = state_event["occurred_at"] if status in _STOPPED_STATES else None
-    holds = holds_of(timeline)
     total, parts, currency = _cost(done, config)
     approval = _approval(by_type, total, config)
-    requested_at = _at(request)
-
-    downtime: int | None = None
-    down_from = down_to = None
-    if requested_at is not None and status not in _STOPPED_STATES:
-        down_from, down_to = requested_at, resolved_at
-        if done is not None and done["downtime_minutes"] is not None and completed_at is not None:
-            downtime = done["downtime_minutes"]
-            down_from, down_to = completed_at - timedelta(minutes=downtime), completed_at
-        elif resolved_at is not None:
-            downtime = max(0, _minutes(resolved_at - requested_at))
-
-    hold_total = sum((h.end - h.start for h in holds if h.end is not None), start=_ZERO)
+    downtime, down_from, down_to = _downtime(f, done)
+    hold_total = sum((h.end - h.start for h in f.holds if h.end is not None), start=_ZERO)
+    clocks = f.clocks(config)
+    first_level = config.escalation_multipliers[0]
     row: dict[str, Any] = {
         "workorder_id": workorder_id,
-        "status": status,
-        "status_at": state_event["occurred_at"],
-        "priority": request["priority"] if request else None,
-        "asset_scheme": request["asset_scheme"] if request else None,
-        "asset_value": request["asset_value"] if request else None,
-        "asset_ref": _minted(request),
-        "department_code": request["department_code"] if request else None,
-        "department_name": request["department_name"] if request else None,
-        "symptom": request["note"] if request else None,
-        "channel": request["channel"] if request else None,
-        "requested_by": request["actor"] if request else None,
-        "requested_at": requested_at,
-        "requested_event_id": request["event_id"] if request else None,
-        "site": (request or state_event)["site"],
+        "status": f.status,
+        "status_at": f.state_event["occurred_at"],
+        **_request_columns(f.request),
+        "site": f.site,
         **approval,
-        "completed_unapproved": completed_at is not None
+        "completed_unapproved": f.completed_at is not None
         and approval["approval_required"]
         and approval["approval_state"] != "approved",
-        "assigned_at": _at(assigned),
+        "assigned_at": _at(_first(by_type[ASSIGNED])),
         "engineer": latest_assignment["actor"] if latest_assignment else _engineer(by_type[STARTED]),
         "team": latest_assignment["team"] if latest_assignment else None,
-        "started_at": _at(started),
-        "completed_at": completed_at,
-        "closed_at": closed_at,
+        "started_at": _at(_first(by_type[STARTED])),
+        "completed_at": f.completed_at,
+        "closed_at": f.closed_at,
         "cancelled_at": _at(_first(by_type[CANCELLED])),
         "resolution": done["note"] if done else None,
         "labour_hours": done["labour_hours"] if done else None,
@@ -240,27 +303,19 @@ def summarise(workorder_id: str, timeline: Sequence[Row], config: WorkOrderConfi
         "currency": currency,
         "cost_minor": _minor(total) if total is not None and currency == config.currency else None,
         "hold_minutes": _minutes(hold_total),
-        "on_hold": bool(holds) and holds[-1].end is None,
+        "on_hold": bool(f.holds) and f.holds[-1].end is None,
         "down_from": down_from,
         "down_to": down_to,
         "downtime_minutes": downtime,
-        "responded_at": responded_at,
-        "resolved_at": resolved_at,
+        "responded_at": f.responded_at,
+        "resolved_at": f.resolved_at,
         "last_event_at": max(e["occurred_at"] for e in timeline),
         "event_count": len(timeline),
+        "response_stop_at": clocks[0].stop if clocks else None,
+        "resolution_stop_at": clocks[1].stop if clocks else None,
+        "response_due_at": clocks[0].due(first_level) if clocks else None,
+        "resolution_due_at": clocks[1].due(first_level) if clocks else None,
     }
-    clocks: tuple[SlaClock, ...] = ()
-    if requested_at is not None:
-        target = config.target(row["priority"])
-        paused = holds if config.exclude_on_hold else ()
-        clocks = (
-            SlaClock("response", requested_at, target.response, responded_at or ended_at, paused),
-            SlaClock("resolution", requested_at, target.resolution, resolved_at or ended_at, paused),
-        )
-    row["response_stop_at"] = clocks[0].stop if clocks else None
-    row["resolution_stop_at"] = clocks[1].stop if clocks else None
-    row["response_due_at"] = clocks[0].due(config.escalation_multipliers[0]) if clocks else None
-    row["resolution_due_at"] = clocks[1].due(config.escalation_multipliers[0]) if clocks else None
     return WorkOrderState(row=row, clocks=clocks)
 
 

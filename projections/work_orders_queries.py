@@ -64,8 +64,9 @@ class WorkOrderFilter:
 
     `status` is a lifecycle state or `open` (any state before completion, rejection or
     cancellation); `department` is the reporting department's code or name; `asset` is a hub
-    asset id or any identifier value of the asset; `requested_from`/`requested_to` bound the
-    request time (from inclusive, to exclusive); `sla_breached` is judged at the query's `now`.
+    asset id or any identifier value of the asset (one hop through the crosswalk);
+    `requested_from`/`requested_to` bound the request time (from inclusive, to exclusive);
+    `sla_breached` is judged at the query's `now`.
     """
 
     status: str | None = None
@@ -77,7 +78,8 @@ class WorkOrderFilter:
     requested_from: datetime | None = None
     requested_to: datetime | None = None
 
-    def conditions(self, now: datetime) -> list[ColumnElement[bool]]:
+    def conditions(self, conn: Connection, now: datetime) -> list[ColumnElement[bool]]:
+        """WHERE clauses over `work_orders_orders` alone (the asset filter is resolved first)."""
         o = orders.c
         out: list[ColumnElement[bool]] = []
         if self.status == "open":
@@ -89,14 +91,7 @@ class WorkOrderFilter:
         if self.department is not None:
             out.append(or_(o.department_code == self.department, o.department_name == self.department))
         if self.asset is not None:
-            linked = select(identifiers.c.asset_id).where(identifiers.c.value == self.asset)
-            out.append(
-                or_(
-                    resolved_asset_id == self.asset,
-                    o.asset_value == self.asset,
-                    resolved_asset_id.in_(linked),
-                )
-            )
+            out.append(or_(o.asset_ref.in_(_asset_refs(conn, self.asset)), o.asset_value == self.asset))
         if self.sla_breached is not None:
             out.append(breached_at(now) if self.sla_breached else ~breached_at(now))
         if self.approval_state is not None:
@@ -108,6 +103,15 @@ class WorkOrderFilter:
         return out
 
 
+def _asset_refs(conn: Connection, asset: str) -> list[str]:
+    """The asset references a work order on `asset` (a hub id or any identifier value) can carry:
+    the asset's own id and the ids minted from every identifier linked to it."""
+    i = identifiers.c
+    targets = {asset, *conn.execute(select(i.asset_id).where(i.value == asset)).scalars()}
+    minted = conn.execute(select(i.minted_id).where(i.asset_id.in_(sorted(targets)))).scalars()
+    return sorted(targets | set(minted))
+
+
 def list_work_orders(
     conn: Connection,
     where: WorkOrderFilter,
@@ -117,17 +121,23 @@ def list_work_orders(
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of work orders matching `where` (newest request first) and the total over all pages."""
-    conditions = where.conditions(now)
-    # Counting needs the asset joins only when the asset filter reads them.
-    source = _FROM if where.asset is not None else orders
-    total = conn.execute(select(func.count()).select_from(source).where(*conditions)).scalar_one()
-    query = (
-        select(*_COLUMNS)
-        .select_from(_FROM)
+    conditions = where.conditions(conn, now)
+    total = conn.execute(select(func.count()).select_from(orders).where(*conditions)).scalar_one()
+    newest_first = (orders.c.requested_at.desc().nulls_last(), orders.c.workorder_id.desc())
+    # The page's ids first, from the orders table alone (an index walk for deep pages), then the
+    # joins for those 50 rows only.
+    page = (
+        select(orders.c.workorder_id)
         .where(*conditions)
-        .order_by(orders.c.requested_at.desc().nulls_last(), orders.c.workorder_id)
+        .order_by(*newest_first)
         .limit(limit)
         .offset(offset)
+        .subquery("wo_page")
+    )
+    query = (
+        select(*_COLUMNS)
+        .select_from(_FROM.join(page, page.c.workorder_id == orders.c.workorder_id))
+        .order_by(*newest_first)
     )
     rows = [dict(r) for r in conn.execute(query).mappings()]
     for row in rows:

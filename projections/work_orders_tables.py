@@ -51,13 +51,13 @@ orders = Table(
     f"{NAME}_orders",
     METADATA,
     Column("workorder_id", String(64), primary_key=True),
-    Column("status", String(16), nullable=False),
+    Column("status", String(16), nullable=False, index=True),  # ?status=open, the main question
     Column("status_at", UtcDateTime, nullable=False),
     Column("priority", String(16)),
     # The asset as the request named it, and the hub id minted from that identifier; the
     # crosswalk (`identifiers.minted_id`) resolves it to the linked asset at query time.
     Column("asset_scheme", String(40)),
-    Column("asset_value", Text),
+    Column("asset_value", Text, index=True),
     Column("asset_ref", String(64), index=True),
     Column("department_code", String(64)),
     Column("department_name", String(200)),
@@ -108,7 +108,8 @@ orders = Table(
     Column("next_breach_at", UtcDateTime, index=True),
     Column("last_event_at", UtcDateTime, nullable=False),
     Column("event_count", Integer, nullable=False),
-    Index(f"ix_{NAME}_orders_requested_at", "requested_at"),
+    # The list's order (newest request first): covering, so a deep page is an index walk.
+    Index(f"ix_{NAME}_orders_requested", "requested_at", "workorder_id"),
 )
 
 breaches = Table(
@@ -139,10 +140,11 @@ identifiers = Table(
     METADATA,
     Column("scheme", String(40), primary_key=True),
     Column("value", String(255), primary_key=True),
-    Column("asset_id", String(64), nullable=False),
+    Column("asset_id", String(64), nullable=False, index=True),
     # schemas.ids.asset_id_for(identifier): the id a source mints from this identifier when it
     # does not know the hub's; events and work orders filed under it belong to `asset_id`.
     Column("minted_id", String(64), nullable=False, unique=True),
+    Index(f"ix_{NAME}_identifiers_value", "value"),  # lookup by any identifier value (?asset=)
 )
 
 usage = Table(

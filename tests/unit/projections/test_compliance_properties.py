@@ -4,18 +4,18 @@ obligations on the set of facts only (arrival order)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Engine, select
 
 from hub.ports import BusRecord
 from projections.compliance import Compliance
 from projections.compliance_tables import METADATA, items
-from projections.tracking import apply_batch
-from schemas.catalogue import Event
+from projections.db import write_transaction
+from projections.tracking import apply_batch, apply_once
 from schemas.envelope import EventBase
 from tests.unit.projections.test_compliance_factories import compliance_streams
 from tests.unit.projections.test_work_orders_factories import (
@@ -45,14 +45,16 @@ def engine(module_engine: Engine) -> Engine:
     return module_engine
 
 
-class CrashAfterApply:
-    """The compliance projection, failing after its fold as a crash mid-transaction would."""
+def crash_before_commit(engine: Engine, batch: list[BusRecord]) -> None:
+    """Apply `batch` fully, then die before the commit (as a killed process would): all rolled back."""
 
-    name, topics, metadata = Compliance.name, Compliance.topics, Compliance.metadata
+    def killed() -> None:
+        with write_transaction(engine) as conn:
+            apply_once(conn, Compliance(), batch)
+            raise RuntimeError("killed before the commit")
 
-    def apply(self, conn: Connection, events: Sequence[Event]) -> None:
-        Compliance().apply(conn, events)
-        raise RuntimeError("crash after the fold, before the commit")
+    with pytest.raises(RuntimeError, match="killed"):
+        killed()
 
 
 def _batches(recs: list[BusRecord], cuts: list[int]) -> list[list[BusRecord]]:
@@ -110,7 +112,7 @@ class TestStreamDeterminism:
     def test_a_crash_mid_batch_then_restart_equals_a_clean_pass(
         self, engine: Engine, stream: list[EventBase], data: st.DataObject
     ) -> None:
-        """A batch failing after its fold is rolled back; re-applying from there gives the clean tables."""
+        """A batch killed before its commit is rolled back; re-applying from there gives the clean tables."""
         cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=4))
         clean = _pass(engine, stream, cuts)
         reset(engine, METADATA)
@@ -118,8 +120,7 @@ class TestStreamDeterminism:
         crash_at = data.draw(st.integers(0, len(batches) - 1))
         for i, batch in enumerate(batches):
             if i == crash_at:
-                with pytest.raises(RuntimeError):
-                    apply_batch(engine, CrashAfterApply(), batch)  # type: ignore[arg-type]
+                crash_before_commit(engine, batch)
             apply_batch(engine, Compliance(), batch)
         assert full_digest(engine, METADATA) == clean
 

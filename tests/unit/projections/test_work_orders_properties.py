@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from projections.tracking import apply_batch
+from projections.db import write_transaction
+from projections.tracking import apply_batch, apply_once
 from projections.work_orders import WorkOrders
 from projections.work_orders_tables import METADATA, orders
 from tests.unit.projections.test_work_orders_factories import (
@@ -25,12 +26,9 @@ from tests.unit.projections.test_work_orders_factories import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from sqlalchemy import Connection, Engine
+    from sqlalchemy import Engine
 
     from hub.ports import BusRecord
-    from schemas.catalogue import Event
     from schemas.envelope import EventBase
 
 
@@ -49,21 +47,20 @@ def wo_engine(module_engine: Engine) -> Engine:
 
 
 SETTINGS = settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 
-class CrashAfterApply:
-    """The work-order projection, failing after its fold as a crash mid-transaction would."""
+def crash_before_commit(engine: Engine, batch: list[BusRecord]) -> None:
+    """Apply `batch` fully, then die before the commit (as a killed process would): all rolled back."""
 
-    name, topics, metadata = WorkOrders.name, WorkOrders.topics, WorkOrders.metadata
+    def killed() -> None:
+        with write_transaction(engine) as conn:
+            apply_once(conn, WorkOrders(), batch)
+            raise RuntimeError("killed before the commit")
 
-    def __init__(self) -> None:
-        self.inner = WorkOrders()
-
-    def apply(self, conn: Connection, events: Sequence[Event]) -> Sequence[EventBase]:
-        self.inner.apply(conn, events)
-        raise RuntimeError("crash after the fold, before the commit")
+    with pytest.raises(RuntimeError, match="killed"):
+        killed()
 
 
 def _batches(recs: list[BusRecord], cuts: list[int]) -> list[list[BusRecord]]:
@@ -113,7 +110,7 @@ class TestStreamDeterminism:
     def test_a_crash_mid_batch_then_restart_equals_a_clean_pass(
         self, wo_engine: Engine, stream: list[EventBase], data: st.DataObject
     ) -> None:
-        """A batch that fails after its fold is rolled back; re-applying from there gives the clean tables."""
+        """A batch killed before its commit is rolled back; re-applying from there gives the clean tables."""
         cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=4))
         clean = _pass(wo_engine, stream, cuts)
         reset(wo_engine, METADATA)
@@ -121,8 +118,7 @@ class TestStreamDeterminism:
         crash_at = data.draw(st.integers(0, len(batches) - 1))
         for i, batch in enumerate(batches):
             if i == crash_at:
-                with pytest.raises(RuntimeError):
-                    apply_batch(wo_engine, CrashAfterApply(), batch)  # type: ignore[arg-type]
+                crash_before_commit(wo_engine, batch)
             apply_batch(wo_engine, WorkOrders(), batch)
         assert full_digest(wo_engine, METADATA) == clean
 
