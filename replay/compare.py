@@ -150,16 +150,15 @@ def _compare_table(
     right = _rows(rebuilt, table, columns, keys, projection_name)
     lrow, rrow = next(left, None), next(right, None)
     while lrow is not None or rrow is not None:
-        if rrow is None or (lrow is not None and key_of(lrow) < key_of(rrow)):
-            assert lrow is not None  # noqa: S101  (narrowing for mypy; the condition guarantees it)
+        if lrow is not None and (rrow is None or key_of(lrow) < key_of(rrow)):
             first = first or Difference(table.name, key_dict(lrow), ROW_MISSING, lrow, None)
             take("live", lrow)
             lrow = next(left, None)
-        elif lrow is None or key_of(rrow) < key_of(lrow):
+        elif rrow is not None and (lrow is None or key_of(rrow) < key_of(lrow)):
             first = first or Difference(table.name, key_dict(rrow), ROW_MISSING, None, rrow)
             take("rebuilt", rrow)
             rrow = next(right, None)
-        else:
+        elif lrow is not None and rrow is not None:  # same key on both sides
             if first is None and _encode(lrow) != _encode(rrow):
                 # Compared as encoded, as hashed: Decimal("1.0") == Decimal("1.00"), but not in bytes.
                 i = next(i for i, (a, b) in enumerate(zip(lrow, rrow, strict=True)) if _canon(a) != _canon(b))

@@ -18,9 +18,11 @@ replay from it would silently differ from history: that raises LogIncomplete ins
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Self, TypeVar
 
 import structlog
 
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from hub.ports import BusRecord, Consumer, EventBus, TopicPartition
 
 logger = structlog.get_logger()
+T = TypeVar("T")
 
 DEFAULT_BATCH = 5_000
 STALL_TIMEOUT_S = 30.0  # no record for this long while offsets are still owed: the log lacks them
@@ -190,6 +193,28 @@ class LogReader:
                 raise LogIncomplete(
                     f"the log ends before these offsets (last owed per partition): {state.missing()}"
                 )
+
+
+async def lookahead(batches: AsyncIterator[T]) -> AsyncIterator[T]:
+    """`batches`, with the next one already being fetched while the caller works on the current one.
+
+    A rebuild spends most of its time applying; reading the next batch meanwhile (the bus does
+    its I/O on its own thread) takes the read off the critical path.
+    """
+    iterator = aiter(batches)
+    pending: asyncio.Future[T | None] = asyncio.ensure_future(anext(iterator, None))
+    try:
+        while (batch := await pending) is not None:
+            pending = asyncio.ensure_future(anext(iterator, None))
+            yield batch
+    finally:
+        if not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 @dataclass

@@ -37,7 +37,7 @@ from projections.derived import stage
 from projections.tracking import apply_batch, ensure_tables, tracked_offsets
 from replay.compare import Comparison, compare
 from replay.errors import LiveKeptMoving, ReplayFailed
-from replay.reader import LogReader
+from replay.reader import LogReader, lookahead
 from replay.scratch import Scratch, open_scratch
 from replay.swap import swap_in
 
@@ -200,7 +200,7 @@ class _Rebuild:
         total = self.report.records + sum(max(0, last + 1 - start.get(tp, 0)) for tp, last in until.items())
         if self.progress is not None:
             self.progress(self.report.records, total)
-        async for batch in reader.read(until, start=start, settle=settle):
+        async for batch in lookahead(reader.read(until, start=start, settle=settle)):
             outcome = await asyncio.to_thread(apply_batch, scratch.engine, self.projection, batch)
             self.report.records += len(batch)
             self.report.applied += outcome.applied
