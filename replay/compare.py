@@ -10,11 +10,14 @@ each row is encoded with type tags (`N` null, `B` bool, `I` int, `D` decimal, `S
 `T` date/time, `F` float). A table's digest is SHA-256 over its encoded rows in that order. Both
 sides are the same database, so equal content gives equal bytes.
 
-Ignored, and only these: columns that record when the hub processed something rather than what
-the log says (`IGNORED_COLUMNS`):
+Ignored, and only these: values that record when the hub processed something rather than what
+the log says (`IGNORED_COLUMNS`, and one field inside the outbox value):
 - projection_outbox.created_at: when a derived event was staged;
 - projection_outbox.published: whether the runner has published it yet (a rebuild never does);
-- projection_poison.recorded_at: when a poison record was met.
+- projection_poison.recorded_at: when a poison record was met;
+- inside projection_outbox.value (the derived event's JSON), its `recorded_at`: when the hub
+  concluded it, which for a time-driven conclusion (SLA breached, calibration overdue) is the
+  clock time of the tick that found it. The rest of the event, id included, is compared.
 
 The first difference is reported as (table, primary key, column, live value, rebuilt value); a
 row present on one side only is reported with column `(row)` and `None` for the missing side. A
@@ -55,6 +58,7 @@ IGNORED_COLUMNS: dict[str, frozenset[str]] = {
     "projection_outbox": frozenset({"created_at", "published"}),
     "projection_poison": frozenset({"recorded_at"}),
 }
+_CONCLUDED_AT = "recorded_at"
 ROW_MISSING = "(row)"
 NO_COLUMN = "(no such column)"
 _STREAM_CHUNK = 5_000
@@ -206,8 +210,27 @@ def _rows(
         query = query.where(table.c.projection == projection_name)
     query = query.order_by(*(_ordering(conn, table, name) for name in keys))
     result = conn.execution_options(stream_results=True, yield_per=_STREAM_CHUNK).execute(query)
+    if table.name != projection_outbox.name or "value" not in columns:
+        for row in result:
+            yield tuple(row)
+        return
+    at = list(columns).index("value")
     for row in result:
-        yield tuple(row)
+        values = list(row)
+        values[at] = _without_conclusion_time(values[at])
+        yield tuple(values)
+
+
+def _without_conclusion_time(value: Any) -> Any:
+    """A staged derived event's JSON without its recorded_at (see the module docstring)."""
+    try:
+        event = json.loads(bytes(value))
+    except ValueError:
+        return value  # not an event: compared as stored
+    if not isinstance(event, dict):
+        return value
+    event.pop(_CONCLUDED_AT, None)
+    return json.dumps(event, ensure_ascii=False, sort_keys=True).encode()
 
 
 def _ordering(conn: Connection, table: Table, name: str) -> ColumnElement[Any]:

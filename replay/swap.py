@@ -23,16 +23,19 @@ rather than renaming tables (SQLite cannot move a table between attached files; 
 types and sequences behind), costs time proportional to the read model inside the transaction,
 during which only the projection's own runner waits.
 
-Derived events: a staged event the live projection had already published stays published; any
-other staged event stays unpublished and the live runner publishes it (e.g. one concluded from
-records the rebuild applied past the live position, which the live runner will now skip).
+Derived events (projection_outbox): afterwards the outbox holds exactly the rebuild's staged
+events. One the live runner had already published keeps the live row (the bytes that went out,
+marked published): it is never sent again. Any other stays unpublished and the live runner
+publishes it once, e.g. one concluded from records the rebuild applied past the live position,
+which the live runner will now skip, or one a fixed projection concludes that the old one did
+not. (Marking everything published instead would lose those.)
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import MetaData, Table, delete, insert, inspect, select, text, update
+from sqlalchemy import MetaData, Table, delete, insert, inspect, or_, select, text
 
 from projections.db import write_transaction
 from projections.derived import OUTBOX_METADATA
@@ -46,8 +49,6 @@ if TYPE_CHECKING:
     from hub.ports import TopicPartition
     from projections.base import Projection
     from replay.scratch import Scratch
-
-_SHARED = ("projection_tracking", "projection_applied_events", "projection_poison", "projection_outbox")
 
 
 def swap_in(
@@ -101,19 +102,26 @@ def _lock_and_check(
 def _swap_shared(conn: Connection, name: str, live_schema: str, scratch_schema: str) -> None:
     shared_live = _shared_copies(live_schema)
     shared_scratch = _shared_copies(scratch_schema)
-    live_outbox, scratch_outbox = shared_live["projection_outbox"], shared_scratch["projection_outbox"]
-    published = select(live_outbox.c.event_id).where(
-        live_outbox.c.projection == name, live_outbox.c.published.is_(True)
-    )
-    conn.execute(
-        update(scratch_outbox)
-        .where(scratch_outbox.c.projection == name, scratch_outbox.c.event_id.in_(published))
-        .values(published=True)
-    )
-    for table_name in _SHARED:
+    for table_name in ("projection_tracking", "projection_applied_events", "projection_poison"):
         live_table, scratch_table = shared_live[table_name], shared_scratch[table_name]
         conn.execute(delete(live_table).where(live_table.c.projection == name))
         _copy_rows(conn, scratch_table, live_table, where_projection=name)
+    _swap_outbox(conn, name, shared_live["projection_outbox"], shared_scratch["projection_outbox"])
+
+
+def _swap_outbox(conn: Connection, name: str, live: Table, scratch: Table) -> None:
+    """Afterwards the outbox holds exactly the rebuild's derived events; for those the live runner
+    had already published, the row it published (value, staging time) is kept, marked published;
+    the others are the rebuild's rows, unpublished, for the live runner to publish once."""
+    rebuilt_ids = select(scratch.c.event_id).where(scratch.c.projection == name)
+    conn.execute(
+        delete(live).where(
+            live.c.projection == name, or_(live.c.published.is_(False), live.c.event_id.not_in(rebuilt_ids))
+        )
+    )
+    kept_ids = select(live.c.event_id).where(live.c.projection == name)
+    conn.execute(delete(scratch).where(scratch.c.projection == name, scratch.c.event_id.in_(kept_ids)))
+    _copy_rows(conn, scratch, live, where_projection=name)
 
 
 def _copy_rows(

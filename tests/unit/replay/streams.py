@@ -119,12 +119,13 @@ def table_digest(engine: Engine, table: Table) -> str:
     return hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
 
 
-def conflict_for(subject: str, at: datetime) -> AssetIdentityConflict:
-    """A derived event with an id determined by its subject (as projections mint them)."""
+def conflict_for(subject: str, at: datetime, *, concluded: datetime | None = None) -> AssetIdentityConflict:
+    """A derived event with an id determined by its subject (as projections mint them), concluded
+    (recorded_at) at `concluded`, by default when it occurred."""
     return AssetIdentityConflict(
         event_id=uuid5(NAMESPACE_URL, f"conflict:{subject}"),
         occurred_at=at,
-        recorded_at=at,
+        recorded_at=concluded or at,
         source=Source(system=SourceSystem.HUB, site="main", message_id=f"c:{subject}", adapter_version="hub"),
         subject=subject,
         payload=IdentityConflictPayload(
@@ -135,7 +136,7 @@ def conflict_for(subject: str, at: datetime) -> AssetIdentityConflict:
 
 class Concluding:
     """A projection that keeps one row per subject and concludes one derived event per subject;
-    its tick concludes one more, dated with the time it was ticked at."""
+    its tick concludes one more ("ticked"), recorded at the time it was ticked at."""
 
     name = "concluding"
     topics = (ASSET_TOPIC,)
@@ -150,4 +151,4 @@ class Concluding:
         return [conflict_for(s, T0) for s in subjects]
 
     def tick(self, conn: Connection, now: datetime) -> Sequence[EventBase]:
-        return [conflict_for(f"tick-{now.isoformat()}", now)]
+        return [conflict_for("ticked", T0, concluded=now)]

@@ -106,9 +106,13 @@ class TestWriteAsOf:
         await write_as_of(bus, [Concluding()], out, occurred_at=when, known_at=T1 + timedelta(days=8))
         engine = make_engine(f"sqlite:///{out}")
         with engine.connect() as conn:
-            rows = conn.execute(select(projection_outbox.c.key, projection_outbox.c.published)).all()
+            rows = conn.execute(
+                select(projection_outbox.c.key, projection_outbox.c.published, projection_outbox.c.value)
+            ).all()
         engine.dispose()
-        assert sorted(rows) == [("A1", False), (f"tick-{when.isoformat()}", False)]
+        assert sorted((key, published) for key, published, _ in rows) == [("A1", False), ("ticked", False)]
+        ticked = next(json.loads(value) for key, _, value in rows if key == "ticked")
+        assert datetime.fromisoformat(ticked["recorded_at"]) == when
         reader = await bus.consumer(["derived.asset.v1"], group=None)
         assert await reader.poll(timeout_s=0.1) == []
         await reader.close()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -264,16 +265,39 @@ class TestDerivedEvents:
         assert report.swapped
         with live.connect() as conn:
             rows = conn.execute(select(projection_outbox.c.key, projection_outbox.c.published)).all()
-        assert {key: published for key, published in rows if not key.startswith("tick")} == {
-            "A1": True,
-            "A2": True,
-            "A3": False,
-        }
+        assert dict(rows) == {"A1": True, "A2": True, "A3": False, "ticked": True}
         runner = ProjectionRunner(Concluding(), bus, live, clock=FixedClock())
         await runner.publish_staged()
         await runner.close()
         on_bus = [r.key for r in await _read_all(bus, "derived.asset.v1")]
-        assert sorted(k for k in on_bus if not k.startswith("tick")) == ["A1", "A2", "A3"]
+        assert sorted(on_bus) == ["A1", "A2", "A3", "ticked"]  # each once
+
+    async def test_a_conclusion_ticked_at_another_time_is_equal_and_keeps_the_published_bytes(
+        self, bus: EmbeddedBus, live: Engine
+    ) -> None:
+        """A rebuild ticking later concludes the same fact with another recorded_at: check ignores that
+        field only, and the swap keeps the bytes the live runner published."""
+        await publish(bus, [registered("r1", "A1")])
+        await run_live(bus, live, Concluding())
+        published = _outbox_values(live)["ticked"]
+        later = LaterClock()
+        report = await rebuild(bus, live, Concluding(), check=True, clock=later)
+        assert report.comparison is not None
+        assert report.comparison.equal, report.comparison.difference
+        assert _outbox_values(live)["ticked"] == published
+        assert datetime.fromisoformat(json.loads(published)["recorded_at"]) == NOW
+
+
+class LaterClock:
+    def now(self) -> datetime:
+        return NOW + timedelta(hours=1)
+
+
+def _outbox_values(engine: Engine) -> dict[str, bytes]:
+    with engine.connect() as conn:
+        return {
+            k: bytes(v) for k, v in conn.execute(select(projection_outbox.c.key, projection_outbox.c.value))
+        }
 
 
 class TestSchemaChange:
