@@ -6,8 +6,10 @@
 2. read the projection's topics from offset 0 with a manually assigned reader (never the live
    consumer group) and apply every batch through `projections.tracking.apply_batch`, the live
    path: same decoding, duplicate and poison handling, same tracking rows. Derived events are
-   staged in the scratch and never published (the live projection published them);
-3. a time-aware projection (`Ticking`) ticks once with the clock, as a runner does after a run;
+   staged in the scratch and never published by the rebuild (replay.swap says which ones the
+   live runner publishes after the swap: only those it had not published already);
+3. a time-aware projection (`Ticking`) ticks once with the clock, as a runner does after a run
+   (what it concludes is compared without its conclusion time, see replay.compare);
 4. optionally compare with the live tables (replay.compare), at identical log positions;
 5. catch up with the live projection and swap (replay.swap) in one transaction; if the live
    runner applied more in the meantime, catch up again and retry;
