@@ -312,10 +312,12 @@ def demo_summary(conn: Connection) -> list[tuple[str, list[str], list[list[str]]
         .group_by(c.kind)
         .order_by(c.kind)
     ).all()
+    # Lapsed calibrations first (a certificate on record that ran out), the most recent first;
+    # then devices with none on record, dated from their start of service.
     overdue = conn.execute(
         select(c.asset_name, c.department_name, c.kind, c.due_on, c.basis)
         .where(c.active.is_(True), c.kind == "calibration", c.due_on < as_of)
-        .order_by(c.due_on, c.asset_id)
+        .order_by((c.basis != "calibrated"), c.due_on.desc(), c.asset_id)
         .limit(8)
     ).all()
     return [

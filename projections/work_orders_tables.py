@@ -58,7 +58,7 @@ orders = Table(
     # crosswalk (`identifiers.minted_id`) resolves it to the linked asset at query time.
     Column("asset_scheme", String(40)),
     Column("asset_value", Text, index=True),
-    Column("asset_ref", String(64), index=True),
+    Column("asset_ref", String(64)),  # indexed by ix_work_orders_orders_kpi (leading column)
     Column("department_code", String(64)),
     Column("department_name", String(200)),
     Column("symptom", Text),
@@ -110,6 +110,19 @@ orders = Table(
     Column("event_count", Integer, nullable=False),
     # The list's order (newest request first): covering, so a deep page is an index walk.
     Index(f"ix_{NAME}_orders_requested", "requested_at", "workorder_id"),
+    # Everything projections.kpis reads, asset first: its scans read this narrow index instead
+    # of the wide rows (about half the time at 50,000 work orders), and ?asset= uses it too.
+    Index(
+        f"ix_{NAME}_orders_kpi",
+        "asset_ref",
+        "down_from",
+        "down_to",
+        "requested_at",
+        "completed_at",
+        "status",
+        "downtime_minutes",
+        "cost_minor",
+    ),
 )
 
 breaches = Table(
