@@ -180,6 +180,16 @@ class TestOneWorkOrder:
         """An id the read model does not know answers 404."""
         assert (await client.get("/workorders/WO-nope")).status_code == 404
 
+    def test_status_filter_knows_every_lifecycle_state(self) -> None:
+        """The API's status choices are the projection's states plus `open`."""
+        from typing import get_args
+
+        from hub.api.routes.workorders import StatusQ
+        from projections.work_orders_lifecycle import RANK
+
+        states = {t.removeprefix("workorder.") for t in RANK}
+        assert set(get_args(StatusQ)) == {"open", *states}
+
     async def test_documented_in_openapi(self, client: httpx.AsyncClient) -> None:
         """/openapi.json lists both work-order paths."""
         paths = (await client.get("/openapi.json")).json()["paths"]

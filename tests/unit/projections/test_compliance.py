@@ -351,3 +351,27 @@ class TestDueQuery:
             [("A2", "calibration", date(2024, 5, 20))],
             [("A1", "calibration", date(2024, 6, 6)), ("A1", "preventive_maintenance", date(2024, 7, 1))],
         )
+
+
+class TestDemoSummary:
+    def test_demo_tables_report_as_of_the_newest_activity(self, feed: ComplianceFeed) -> None:
+        """demo_summary counts what is due around the newest calibration and lists lapsed ones first."""
+        from projections.compliance import demo_summary
+
+        feed(
+            ventilator("r1", "A1"),
+            calibrated("c1", "A1", date(2023, 6, 6)),
+            ventilator("r2", "A2"),
+            calibrated("c2", "A2", date(2024, 6, 13)),
+        )
+        with feed.engine.connect() as conn:
+            (title, _, counts), (_, _, overdue) = demo_summary(conn)
+        assert (title.endswith("(as of 2024-06-13, the newest activity)"), counts, overdue[0][2:]) == (
+            True,
+            [
+                ["calibration", "1", "1"],
+                ["electrical_safety", "2", "2"],
+                ["preventive_maintenance", "2", "2"],
+            ],
+            ["calibration", "2024-06-06", "calibrated"],
+        )

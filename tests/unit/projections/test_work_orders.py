@@ -367,3 +367,32 @@ class TestListFilters:
             ids(requested_from=T0 + H, requested_to=T0 + 48 * H),
             ids(status="completed"),
         ) == (["WO-2", "WO-1"], ["WO-1"], ["WO-2"], ["WO-2"], ["WO-3"])
+
+
+class TestDemoSummary:
+    def test_demo_tables_are_filled(self, wo_engine: Engine) -> None:
+        """demo_summary gives the status counts, open orders, approvals and KPI tables `hub demo` prints."""
+        from projections.work_orders import demo_summary
+
+        feed = Feed(wo_engine)
+        feed(
+            registered("reg", "AST-1", card="ZC-2019-00005"),
+            requested("r1", "WO-1"),
+            approved("a1", "WO-1", at=T0 + H, amount="19100.00"),
+            completed("c1", "WO-1", at=T0 + 5 * H, cost="19100.00"),
+            requested("r2", "WO-2", at=T0 + H),
+        )
+        with wo_engine.connect() as conn:
+            tables = demo_summary(conn)
+        by_title = {title.split(",")[0]: rows for title, _, rows in tables}
+        assert (
+            by_title["Work orders by status"],
+            [r[0] for r in by_title["Open work orders (newest first)"]],
+            by_title["Repairs at or above the approval threshold"],
+            [r[:3] for r in by_title["KPIs by category"]],
+        ) == (
+            [["completed", "1", "0"], ["requested", "1", "0"]],
+            ["WO-2"],
+            [["WO-1", "19100.00", "approved", "1", "False"]],
+            [["6854", "手术室、急救室、诊疗室设备及器具", "1"]],
+        )
