@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from hub.api.csv_export import CsvExportMiddleware
 from hub.api.routes import assets, health, metrics
+from hub.api.routes import availability as availability_routes
 from hub.api.routes import compliance as compliance_routes
 from hub.api.routes import ingest as ingest_routes
 from hub.api.routes import inventory as inventory_routes
@@ -45,6 +46,7 @@ def create_app(
     runners_lag: LagSource | None = None,
     title: str = "Hospital integration hub",
     ingest: Ingestor | None = None,
+    publish: assets.Publisher | None = None,
     raw_reader: raw_routes.RawReader | None = None,
 ) -> FastAPI:
     """A FastAPI app serving the read models in `engine`; `runners_lag` feeds /health and /metrics."""
@@ -63,8 +65,10 @@ def create_app(
     app = FastAPI(title=title, version=API_VERSION, lifespan=lifespan)
     app.state.hub = ApiState(engine=engine, runners_lag=runners_lag)
     app.state.ingest = ingest  # None: a read-only API process; ingest routes answer 503
+    app.state.publish = publish  # None: POST /assets/{id}/identifiers answers 503
     app.add_middleware(CsvExportMiddleware)
     app.include_router(ingest_routes.router)
+    app.include_router(availability_routes.router)
     app.include_router(inventory_routes.router)
     app.include_router(raw_routes.build_router(raw_reader))  # GET /raw/{ref}; 503 without a reader
     for routes in (workorder_routes, compliance_routes, kpi_routes):

@@ -115,8 +115,8 @@ class TestGetAsset:
         assert body["name"] == "全自动生化分析仪"
         assert (body["original_value"], body["currency"]) == ("185000.00", "CNY")
         assert body["identifiers"] == [
-            {"scheme": "hrp.card", "value": "ZC-A3"},
-            {"scheme": "udi", "value": "(01)06901234567892"},
+            {"scheme": "hrp.card", "value": "ZC-A3", "linked_by": "registered"},
+            {"scheme": "udi", "value": "(01)06901234567892", "linked_by": "mapping"},
         ]
         assert body["last_occurred_at"].endswith(("Z", "+00:00"))
 
@@ -124,7 +124,9 @@ class TestGetAsset:
         """An id the registry does not know answers 404 naming the id."""
         response = await client.get("/assets/AST-nope")
         assert response.status_code == 404
-        assert response.json() == {"detail": "no asset with id 'AST-nope' in the registry"}
+        assert response.json() == {
+            "detail": "no asset with id 'AST-nope': not a golden record, nor a record merged into one"
+        }
 
 
 class TestOpenApi:
@@ -132,6 +134,17 @@ class TestOpenApi:
         """/openapi.json lists the routes, their filters and the response models."""
         spec = (await client.get("/openapi.json")).json()
         params = {p["name"] for p in spec["paths"]["/assets"]["get"]["parameters"]}
-        assert params == {"department", "status", "name", "category", "identifier", "limit", "offset"}
-        assert {"AssetOut", "AssetPage", "HealthOut"} <= set(spec["components"]["schemas"])
+        assert params == {
+            "department",
+            "status",
+            "name",
+            "category",
+            "identifier",
+            "provisional",
+            "limit",
+            "offset",
+        }
+        assert {"AssetItemOut", "AssetItemPage", "AssetDetailOut", "HealthOut"} <= set(
+            spec["components"]["schemas"]
+        )
         assert "404" in spec["paths"]["/assets/{asset_id}"]["get"]["responses"]

@@ -1,37 +1,80 @@
-"""GET /assets and GET /assets/{asset_id}: the asset registry read model."""
+"""The asset registry over HTTP: golden records, history, identity conflicts, a person's links.
+
+- `GET /assets`: filters, plus `identifier=` (any identifier value, or `scheme:value`).
+- `GET /assets/conflicts`: links the registry refused, for a person to resolve.
+- `GET /assets/{id}`: any id of the device (a merged record's id answers with its golden record).
+- `GET /assets/{id}/history`: every event, oldest first, with source system and raw reference.
+- `POST /assets/{id}/identifiers`: publishes `asset.identifier_linked` (linked_by person) to
+  canonical.asset.v1 through the publisher `create_app` was given; the registry applies it like
+  any other link (202: accepted for processing, not yet applied). 503 without a publisher.
+"""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi import status as http
+from starlette.concurrency import run_in_threadpool
 
-from hub.api.deps import ConnDep  # noqa: TC001  (FastAPI resolves annotations at runtime)
-from hub.api.models import AssetOut, AssetPage
-from projections.asset_registry import get_asset, list_assets
-from schemas.assets import AssetStatus  # noqa: TC001
+from hub.api.deps import ConnDep, StateDep  # noqa: TC001  (FastAPI resolves annotations at runtime)
+from hub.api.routes.asset_models import (
+    AssetDetailOut,
+    AssetItemPage,
+    ClockDep,
+    ConflictOut,
+    ConflictPage,
+    HistoryItemOut,
+    HistoryPage,
+    LinkAccepted,
+    LinkIn,
+    detail,
+    item,
+)
+from projections.asset_queries import asset_history, get_asset, list_assets, list_conflicts, resolve_asset_id
+from schemas._base import Identifier, SourceSystem
+from schemas.assets import AssetIdentifierLinked, AssetStatus, IdentifierLinkedPayload
+from schemas.envelope import EventBase, Source
 
 router = APIRouter(prefix="/assets", tags=["assets"])
 
 MAX_PAGE = 500
+DEFAULT_SITE = "main"  # hub.settings' default; `app.state.site` overrides it
+Publisher = Callable[[EventBase], Awaitable[None]]
+AssetIdPath = Annotated[str, Path(max_length=64)]
 
 
-@router.get("", response_model=AssetPage)
+def _not_found(asset_id: str) -> HTTPException:
+    return HTTPException(
+        http.HTTP_404_NOT_FOUND,
+        detail=f"no asset with id {asset_id!r}: not a golden record, nor a record merged into one",
+    )
+
+
+@router.get("", response_model=AssetItemPage)
 def read_assets(
     conn: ConnDep,
+    clock: ClockDep,
     *,
     department: Annotated[str | None, Query(description="Department code or name, exact")] = None,
     status: Annotated[AssetStatus | None, Query(description="Harmonised status")] = None,
     name: Annotated[str | None, Query(description="Substring of the device name, case-insensitive")] = None,
     category: Annotated[str | None, Query(description="Category code or name, exact")] = None,
     identifier: Annotated[
-        str | None, Query(description="Any source identifier value (card no., UDI...)")
+        str | None,
+        Query(
+            description="Any identifier value (card no., UDI...), or scheme:value (hrp.card:ZC-2019-000123)"
+        ),
+    ] = None,
+    provisional: Annotated[
+        bool | None, Query(description="Only provisional (or only registered) records")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> AssetPage:
-    """Assets matching every given filter, one page at a time, ordered by asset id."""
+) -> AssetItemPage:
+    """Golden records matching every given filter, one page at a time, ordered by asset id."""
     rows, total = list_assets(
         conn,
         department=department,
@@ -39,22 +82,112 @@ def read_assets(
         name=name,
         category=category,
         identifier=identifier,
+        provisional=provisional,
         limit=limit,
         offset=offset,
     )
-    return AssetPage(
-        items=[AssetOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset
+    now = clock.now()
+    return AssetItemPage(items=[item(r, now) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/conflicts", response_model=ConflictPage)
+def read_conflicts(
+    conn: ConnDep,
+    *,
+    status: Annotated[
+        str, Query(pattern="^(open|resolved|all)$", description="open (default), resolved or all")
+    ] = "open",
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ConflictPage:
+    """Identity conflicts: an identifier two devices anchored by different HRP cards both claim."""
+    rows, total = list_conflicts(conn, status=None if status == "all" else status, limit=limit, offset=offset)
+    return ConflictPage(
+        items=[ConflictOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset
     )
 
 
 @router.get(
     "/{asset_id}",
-    response_model=AssetOut,
-    responses={http.HTTP_404_NOT_FOUND: {"description": "The registry has no asset with this id"}},
+    response_model=AssetDetailOut,
+    responses={http.HTTP_404_NOT_FOUND: {"description": "The registry knows no device by this id"}},
 )
-def read_asset(conn: ConnDep, asset_id: Annotated[str, Path(max_length=64)]) -> AssetOut:
-    """One asset with all its identifiers."""
+def read_asset(conn: ConnDep, clock: ClockDep, asset_id: AssetIdPath) -> AssetDetailOut:
+    """One golden record with all its identifiers, loan, calibration, contracts and merged ids."""
     row = get_asset(conn, asset_id)
     if row is None:
-        raise HTTPException(http.HTTP_404_NOT_FOUND, detail=f"no asset with id {asset_id!r} in the registry")
-    return AssetOut.model_validate(row)
+        raise _not_found(asset_id)
+    return detail(row, clock.now())
+
+
+@router.get(
+    "/{asset_id}/history",
+    response_model=HistoryPage,
+    responses={http.HTTP_404_NOT_FOUND: {"description": "The registry knows no device by this id"}},
+)
+def read_history(
+    conn: ConnDep,
+    asset_id: AssetIdPath,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> HistoryPage:
+    """Every event about the device (merged records' included), oldest first by business time."""
+    golden = resolve_asset_id(conn, asset_id)
+    if golden is None:
+        raise _not_found(asset_id)
+    rows, total = asset_history(conn, golden, limit=limit, offset=offset)
+    return HistoryPage(
+        asset_id=golden,
+        items=[HistoryItemOut.model_validate(r) for r in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def _resolve(state: StateDep, asset_id: str) -> str | None:
+    with state.engine.connect() as conn:
+        return resolve_asset_id(conn, asset_id)
+
+
+@router.post(
+    "/{asset_id}/identifiers",
+    status_code=http.HTTP_202_ACCEPTED,
+    response_model=LinkAccepted,
+    responses={
+        http.HTTP_404_NOT_FOUND: {"description": "The registry knows no device by this id"},
+        http.HTTP_503_SERVICE_UNAVAILABLE: {"description": "This API process cannot publish events"},
+    },
+)
+async def link_identifier(
+    request: Request, state: StateDep, clock: ClockDep, asset_id: AssetIdPath, body: LinkIn
+) -> LinkAccepted:
+    """A person links an identifier to this device: published as `asset.identifier_linked`."""
+    publish: Publisher | None = getattr(request.app.state, "publish", None)
+    if publish is None:
+        raise HTTPException(
+            http.HTTP_503_SERVICE_UNAVAILABLE, detail="this API process cannot publish events"
+        )
+    golden = await run_in_threadpool(_resolve, state, asset_id)
+    if golden is None:
+        raise _not_found(asset_id)
+    now = clock.now()
+    # A person's statement has no source message: each request is its own fact.
+    event_id = uuid.uuid4()
+    event = AssetIdentifierLinked(
+        event_id=event_id,
+        occurred_at=now,
+        recorded_at=now,
+        source=Source(
+            system=SourceSystem.HUB,
+            site=getattr(request.app.state, "site", None) or DEFAULT_SITE,
+            message_id=f"api:assets/{golden}/identifiers:{event_id}",
+            adapter_version="hub/api/1",
+        ),
+        subject=golden,
+        payload=IdentifierLinkedPayload(
+            identifier=Identifier(scheme=body.scheme, value=body.value), linked_by="person", actor=body.actor
+        ),
+    )
+    await publish(event)
+    return LinkAccepted(event_id=str(event_id), asset_id=golden)

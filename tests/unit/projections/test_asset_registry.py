@@ -74,7 +74,10 @@ class TestRegistered:
         assert row["acquired_on"] == date(2019, 5, 6)
         assert (row["source_system"], row["decommissioned"]) == ("hrp", False)
         assert row["first_recorded_at"] == T0 + timedelta(minutes=5)
-        assert row["identifiers"] == [{"scheme": "hrp.card", "value": "ZC-A1"}]
+        assert row["identifiers"] == [
+            {"scheme": "hrp.card", "value": "ZC-A1", "linked_by": "registered"},
+            {"scheme": "serial", "value": "迈瑞|SN-1", "linked_by": "registered"},
+        ]
 
     def test_a_second_registration_only_fills_empty_fields(self, engine: Engine) -> None:
         """A later registration by another system adds what is missing and overrides nothing."""
@@ -83,9 +86,10 @@ class TestRegistered:
         feed(registered("r2", "A1", name="Ventilator", udi="(01)0694", card="SPD-9"))
         row = feed.asset("A1")
         assert (row["name"], row["udi"]) == ("呼吸机", "(01)0694")
-        assert row["identifiers"] == [
-            {"scheme": "hrp.card", "value": "SPD-9"},
-            {"scheme": "hrp.card", "value": "ZC-A1"},
+        assert [(i["scheme"], i["value"]) for i in row["identifiers"]] == [
+            ("hrp.card", "SPD-9"),
+            ("hrp.card", "ZC-A1"),
+            ("udi", "(01)0694"),
         ]
 
 
@@ -202,18 +206,24 @@ class TestStateChanges:
 
 
 class TestIdentifiers:
-    def test_an_identifier_keeps_the_first_asset_it_was_linked_to(self, engine: Engine) -> None:
-        """A second asset claiming a linked identifier does not steal it (in one batch or across batches)."""
+    def test_records_naming_the_same_card_are_one_device(self, engine: Engine) -> None:
+        """A second record (or a link) naming an already linked card merges into the first record."""
         feed = _Feed(engine)
         feed(registered("r1", "A1", card="ZC-1"), registered("r2", "A2", card="ZC-1"))
         feed(linked("l1", "A3", "hrp.card", "ZC-1"))
-        assert feed.asset("A1")["identifiers"] == [{"scheme": "hrp.card", "value": "ZC-1"}]
-        assert feed.asset("A2")["identifiers"] == []
+        row = feed.asset("A1")
+        assert [(i["scheme"], i["value"]) for i in row["identifiers"]] == [("hrp.card", "ZC-1")]
+        assert row["merged_from"] == ["A2", "A3"]
+        assert feed.asset("A2")["asset_id"] == "A1"
+        with engine.connect() as conn:
+            assert count_assets(conn) == 1
 
     def test_identifier_linked_adds_to_the_crosswalk(self, engine: Engine) -> None:
         """asset.identifier_linked adds a (scheme, value) for the asset."""
         feed = _Feed(engine)
         feed(registered("r1", "A1"), linked("l1", "A1", "udi", "(01)06942020"))
-        assert {"scheme": "udi", "value": "(01)06942020"} in feed.asset("A1")["identifiers"]
+        assert {"scheme": "udi", "value": "(01)06942020", "linked_by": "mapping"} in feed.asset("A1")[
+            "identifiers"
+        ]
         with engine.connect() as conn:
             assert count_assets(conn) == 1

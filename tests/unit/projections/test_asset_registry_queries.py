@@ -92,8 +92,8 @@ class TestListAssets:
         with fleet.connect() as conn:
             rows, _ = list_assets(conn, identifier="(01)06901234567892")
         assert rows[0]["identifiers"] == [
-            {"scheme": "hrp.card", "value": "ZC-A3"},
-            {"scheme": "udi", "value": "(01)06901234567892"},
+            {"scheme": "hrp.card", "value": "ZC-A3", "linked_by": "registered"},
+            {"scheme": "udi", "value": "(01)06901234567892", "linked_by": "mapping"},
         ]
 
 

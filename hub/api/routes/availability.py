@@ -1,0 +1,164 @@
+"""GET /availability: how many devices of a type are ready now, and where (emergency dispatch).
+
+- `GET /availability?type=呼吸机` (substring of the device name or model) and/or `category=6854`:
+  per department, devices ready now, on loan, under repair, calibration due, otherwise
+  unavailable; totals; the emergency pool's size and ready devices.
+- `GET /availability/devices?...`: the devices themselves, with their class and pool flag.
+
+"Now" is the injected clock's; a device whose calibration validity ended before today (site
+zone) is not ready. See projections.availability for the classes and the pool configuration.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.api.deps import ConnDep  # noqa: TC001  (FastAPI resolves annotations at runtime)
+from hub.api.routes.asset_models import ClockDep, site_today
+from projections import availability as avail
+
+router = APIRouter(prefix="/availability", tags=["availability"])
+
+MAX_PAGE = 500
+ClassQ = Literal["ready", "on_loan", "under_repair", "calibration_due", "unavailable"]
+TypeQ = Annotated[
+    str | None, Query(alias="type", min_length=1, max_length=100, description="Substring of name or model")
+]
+CategoryQ = Annotated[str | None, Query(max_length=64, description="Category code, exact (e.g. 6854)")]
+OnQ = Annotated[date | None, Query(description="Judge calibration validity on this day (default: today)")]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class DepartmentAvailability(_Out):
+    """Devices of the asked type in one department (its home department; loans count at home)."""
+
+    department_code: str | None
+    department_name: str | None
+    ready: int = Field(description="In use or idle, not under repair, not lent elsewhere, calibration valid")
+    on_loan: int = Field(description="Lent to another department")
+    under_repair: int
+    calibration_due: int = Field(description="Serviceable but calibration failed or expired")
+    unavailable: int = Field(description="Sealed, awaiting acceptance, unknown status...")
+    total: int
+    pool: int = Field(description="Devices of the emergency pool here")
+    pool_ready: int = Field(description="Emergency pool devices ready now")
+
+
+class AvailabilityTotals(_Out):
+    ready: int
+    on_loan: int
+    under_repair: int
+    calibration_due: int
+    unavailable: int
+    total: int
+    pool: int
+    pool_ready: int
+
+
+class AvailabilityOut(_Out):
+    """Per department (most ready first) and in total."""
+
+    type: str | None
+    category: str | None
+    as_of: date
+    totals: AvailabilityTotals
+    items: list[DepartmentAvailability]
+    total: int = Field(description="Departments listed")
+    limit: int
+    offset: int
+
+
+class DeviceOut(_Out):
+    asset_id: str
+    name: str | None
+    model: str | None
+    category_code: str | None
+    department_code: str | None
+    department_name: str | None
+    location: str | None
+    status: str | None
+    availability: ClassQ
+    pool: bool = Field(description="In the emergency pool")
+    ready_until: date | None = Field(description="Ready only until this day (calibration validity)")
+    loan_borrower_code: str | None
+    loan_borrower_name: str | None
+    loan_due_at: datetime | None
+
+
+class DevicePage(_Out):
+    as_of: date
+    items: list[DeviceOut]
+    total: int
+    limit: int
+    offset: int
+
+
+@router.get("", response_model=AvailabilityOut)
+def read_availability(
+    conn: ConnDep,
+    clock: ClockDep,
+    *,
+    device_type: TypeQ = None,
+    category: CategoryQ = None,
+    on: OnQ = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> AvailabilityOut:
+    """Devices of a type (and/or category) by department: ready now, on loan, under repair..."""
+    today = on or site_today(clock.now())
+    depts = avail.summary(conn, device_type=device_type, category=category, today=today)
+    keys = (*avail.CLASSES, "total", "pool", "pool_ready")
+    totals = AvailabilityTotals(**{k: sum(d[k] for d in depts) for k in keys})
+    return AvailabilityOut(
+        type=device_type,
+        category=category,
+        as_of=today,
+        totals=totals,
+        items=[DepartmentAvailability.model_validate(d) for d in depts[offset : offset + limit]],
+        total=len(depts),
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/devices", response_model=DevicePage)
+def read_devices(
+    conn: ConnDep,
+    clock: ClockDep,
+    *,
+    device_type: TypeQ = None,
+    category: CategoryQ = None,
+    department: Annotated[str | None, Query(description="Home department code or name")] = None,
+    availability: Annotated[ClassQ | None, Query(description="Only devices in this class")] = None,
+    pool: Annotated[bool | None, Query(description="Only emergency pool devices (or only others)")] = None,
+    on: OnQ = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DevicePage:
+    """The devices of a type, by department then asset id, with class as of today and pool flag."""
+    today = on or site_today(clock.now())
+    rows, total = avail.devices(
+        conn,
+        device_type=device_type,
+        category=category,
+        department=department,
+        klass=availability,
+        pool=pool,
+        today=today,
+        limit=limit,
+        offset=offset,
+    )
+    return DevicePage(
+        as_of=today,
+        items=[DeviceOut.model_validate(r) for r in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
