@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from adapters.his.mllp import serve_mllp
 from hub.api.app import create_app
+from hub.api.routes.raw import archive_reader
 from hub.bootstrap import Hub, build_hub
 from hub.cli.app import DataDir, app, console, load_settings, run
 from hub.cli.render import reconciliation_table, where
@@ -113,7 +114,9 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
     async def lag() -> dict[str, int]:
         return {r.projection.name: await r.lag() for r in hub.runners}
 
-    api = create_app(engine=hub.engine, runners_lag=lag, ingest=Ingestor(hub))
+    api = create_app(
+        engine=hub.engine, runners_lag=lag, ingest=Ingestor(hub), raw_reader=archive_reader(hub.archive)
+    )
     server = uvicorn.Server(
         uvicorn.Config(
             api, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="on"
