@@ -22,8 +22,13 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal
+from functools import lru_cache
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 IntervalKind = Literal["preventive_maintenance", "calibration", "electrical_safety"]
 INTERVAL_KINDS: tuple[IntervalKind, ...] = ("preventive_maintenance", "calibration", "electrical_safety")
@@ -100,13 +105,20 @@ class ComplianceConfig:
 
     def intervals(
         self, category_code: str | None, category_name: str | None, name: str | None
-    ) -> dict[IntervalKind, int]:
+    ) -> Mapping[IntervalKind, int]:
         """Interval in months per kind for an asset: the shortest of the rules that match it."""
-        out: dict[IntervalKind, int] = {}
-        for rule in self.rules:
-            if rule.matches(category_code, category_name, name):
-                out[rule.kind] = min(out.get(rule.kind, rule.interval_months), rule.interval_months)
-        return out
+        return _intervals(self.rules, category_code, category_name, name)
+
+
+@lru_cache(maxsize=4096)  # a hospital has a few hundred (class, device name) pairs, not 10^5
+def _intervals(
+    rules: tuple[ComplianceRule, ...], category_code: str | None, category_name: str | None, name: str | None
+) -> Mapping[IntervalKind, int]:
+    out: dict[IntervalKind, int] = {}
+    for rule in rules:
+        if rule.matches(category_code, category_name, name):
+            out[rule.kind] = min(out.get(rule.kind, rule.interval_months), rule.interval_months)
+    return MappingProxyType(out)
 
 
 def add_months(day: date, months: int) -> date:
