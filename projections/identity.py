@@ -62,10 +62,15 @@ _UNDECLARED_RANK = _OTHER_RANK + 1
 Key = tuple[str, str]  # (scheme, value)
 
 
-@lru_cache(maxsize=1 << 16)
 def minted_id(ident: Identifier) -> str:
     """`schemas.ids.asset_id_for`, remembered: a batch mints the same identifiers several times."""
-    return asset_id_for(ident)
+    return _minted(ident.scheme, ident.value)
+
+
+@lru_cache(maxsize=1 << 16)
+def _minted(scheme: str, value: str) -> str:
+    # Keyed by plain strings: hashing the frozen pydantic model costs more than the uuid5.
+    return asset_id_for(Identifier(scheme=scheme, value=value))
 
 
 def scheme_rank(scheme: str) -> int:
@@ -240,11 +245,12 @@ class Crosswalk:
         """
         ops: list[Rekey] = []
         golden = self.ensure(subject)
-        if declare and subject not in {minted_id(i) for i in idents}:
+        mints = [minted_id(i) for i in idents]
+        if declare and subject not in mints:
             self.clusters[golden].aliases[subject] = True
-        fresh = [i for i in idents if minted_id(i) not in self.owner]
+        fresh = [i for i, m in zip(idents, mints, strict=True) if m not in self.owner]
         claimed = sorted(
-            (i for i in idents if minted_id(i) in self.owner),
+            (i for i, m in zip(idents, mints, strict=True) if m in self.owner),
             key=lambda i: (scheme_rank(i.scheme), i.value),
         )
         for ident in fresh:
