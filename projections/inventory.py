@@ -24,13 +24,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, select
 
 from projections.inventory_alerts import list_alerts
-from projections.inventory_fold import ZERO, InventoryFold
+from projections.inventory_fold import InventoryFold
 from projections.inventory_legs import STOCK_EVENTS, legs_of, serials_named
 from projections.inventory_tables import (
     METADATA,
@@ -52,6 +51,7 @@ from schemas.inventory import InventoryItemDefined, InventoryThresholdSet
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from decimal import Decimal
 
     from sqlalchemy import Column, Connection, Table
 
@@ -79,6 +79,7 @@ class _Plan:
     item_ids: set[str] = field(default_factory=set)
     position_keys: set[str] = field(default_factory=set)
     stock_keys: set[str] = field(default_factory=set)
+    counted: dict[str, datetime] = field(default_factory=dict)  # stock key -> earliest count time
 
 
 class Inventory:
@@ -105,7 +106,7 @@ class Inventory:
                 stock.name: _load(conn, stock, stock.c.stock_key, plan.stock_keys),
                 units.name: stored_units,
             },
-            lambda row, at: _stored_after(conn, row, at),
+            _prior_movements(conn, plan.counted),
             reorder_requests=self.config.reorder_requests,
         )
         for i, event in enumerate(handled):
@@ -135,7 +136,13 @@ class Inventory:
             plan.legs[i] = legs
             for leg in legs:
                 plan.position_keys.add(join_key(event.subject, leg.location_key))
-                plan.stock_keys.add(join_key(event.subject, leg.location_key, lot_key(leg.lot)))
+                stock_key = join_key(event.subject, leg.location_key, lot_key(leg.lot))
+                plan.stock_keys.add(stock_key)
+                if leg.is_count:
+                    earliest = plan.counted.get(stock_key)
+                    plan.counted[stock_key] = (
+                        min(earliest, event.occurred_at) if earliest else event.occurred_at
+                    )
                 for serial in leg.serials:
                     if leg.lot:  # the fold fills a unit's lot the same way: first one known
                         unit_lots.setdefault(join_key(event.subject, serial), leg.lot)
@@ -156,18 +163,23 @@ def _load(conn: Connection, table: Table, key: Column[Any], keys: set[str]) -> d
     return stored
 
 
-def _stored_after(conn: Connection, row: dict[str, Any], at: datetime) -> Decimal:
-    """Sum of the stored movements of one stock row that occurred after `at` (counts excluded)."""
+def _prior_movements(
+    conn: Connection, counted: dict[str, datetime]
+) -> dict[str, list[tuple[datetime, Decimal]]]:
+    """Stored movements (not counts) of each counted stock row after its earliest count in the batch."""
+    out: dict[str, list[tuple[datetime, Decimal]]] = {}
+    if not counted:
+        return out
     m = movements.c
-    query = select(m.quantity).where(
-        m.item_id == row["item_id"],
-        m.location_key == row["location_key"],
-        m.lot_key == row["lot_key"],
-        m.occurred_at > at,
-        m.kind != "counted",
-    )
-    # Summed here, not in SQL: decimals are text on SQLite, where SUM would go through floats.
-    return sum((Decimal(q) for q in conn.execute(query).scalars()), ZERO)
+    since = min(counted.values())
+    for chunk in chunks(conn, sorted(counted)):
+        query = select(m.stock_key, m.occurred_at, m.quantity).where(
+            in_values(conn, m.stock_key, chunk), m.occurred_at > since, m.kind != "counted"
+        )
+        for key, at, quantity in conn.execute(query):
+            if at > counted[key]:
+                out.setdefault(key, []).append((at, quantity))
+    return out
 
 
 def _write(conn: Connection, fold: InventoryFold) -> None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from projections.inventory_alerts import crossing_events, evaluate
 from projections.inventory_codes import gtin14
+from projections.inventory_legs import details
 from projections.inventory_tables import (
     items,
     join_key,
@@ -37,23 +38,15 @@ from projections.inventory_tables import (
     unit_events,
     units,
 )
-from schemas.inventory import (
-    InventoryAdjusted,
-    InventoryConsumed,
-    InventoryDisposed,
-    InventoryItemDefined,
-    InventoryReceived,
-    InventoryThresholdSet,
-    InventoryTransferred,
-)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
     from datetime import date, datetime
 
     from projections.inventory_legs import Leg
     from schemas._base import LocationRef
     from schemas.envelope import EventBase
+    from schemas.inventory import InventoryItemDefined, InventoryThresholdSet
 
 Row = dict[str, Any]
 ZERO = Decimal(0)
@@ -82,49 +75,28 @@ def _blank(table_name: str, **values: Any) -> Row:
     return row
 
 
-def details(event: EventBase) -> Row:
-    """The ledger's descriptive columns for an event: supplier, PO, document, patient token..."""
-    out: Row = {
-        "supplier": None, "po_number": None, "document_no": None, "patient_token": None,
-        "procedure_code": None, "charge_id": None, "reason": None,
-    }  # fmt: skip
-    if isinstance(event, InventoryReceived):
-        out.update(supplier=event.payload.supplier, po_number=event.payload.po_number)
-    elif isinstance(event, InventoryTransferred):
-        out["document_no"] = event.payload.document_no
-    elif isinstance(event, InventoryConsumed):
-        p = event.payload
-        out.update(patient_token=p.patient_token, procedure_code=p.procedure_code, charge_id=p.charge_id)
-    elif isinstance(event, InventoryDisposed):
-        note = event.payload.note
-        out["reason"] = f"{event.payload.reason}: {note}" if note else event.payload.reason
-    elif isinstance(event, InventoryAdjusted):
-        out["reason"] = event.payload.reason
-    return out
-
-
 class InventoryFold:
     """State of the rows one batch touches, starting from what is stored.
 
-    `later(stock_row, t)`: the sum of stored (not this batch's) movements of that row after `t`.
+    `prior`: per stock key, the stored movements (time, quantity) a count in this batch may need:
+    those after the earliest such count of the key. This batch's movements are added as it goes.
     """
 
     def __init__(
         self,
         stored: dict[str, dict[str, Row]],
-        later: Callable[[Row, datetime], Decimal],
+        prior: dict[str, list[tuple[datetime, Decimal]]],
         *,
         reorder_requests: bool,
     ) -> None:
         self.rows = stored  # table name -> key -> row
         self.dirty: dict[str, set[str]] = {name: set() for name in stored}
-        self.later = later
         self.reorder_requests = reorder_requests
         self.lots: dict[tuple[str, str], date] = {}
         self.movements: list[Row] = []
         self.unit_events: list[Row] = []
         self.codes: dict[tuple[str, str, str, str], None] = {}
-        self.pending: dict[str, list[tuple[datetime, Decimal]]] = {}
+        self.pending = {key: list(moves) for key, moves in prior.items()}
         self.derived: list[EventBase] = []
 
     # -- item master and thresholds ---------------------------------------------------------
@@ -159,6 +131,7 @@ class InventoryFold:
 
     def stock_event(self, event: EventBase, legs: Sequence[Leg]) -> None:
         touched: dict[str, Row] = {}
+        info = details(event)  # descriptive columns, the same for every leg of the event
         for leg in legs:
             position = self._position(event.subject, leg.place, leg.location_key)
             row = self._stock(event.subject, leg)
@@ -172,8 +145,8 @@ class InventoryFold:
                 self._count(event, leg, row, position)
             else:
                 self._move(event, leg, row, position)
-            self._ledger(event, leg)
-            self._units(event, leg)
+            self._ledger(event, leg, info)
+            self._units(event, leg, info)
             touched[position["position_key"]] = position
         for position in touched.values():
             self._evaluate(event, position)
@@ -188,7 +161,7 @@ class InventoryFold:
         if row["count_at"] is not None and (at, event_id) <= (row["count_at"], row["count_event_id"]):
             return  # an older count: the ledger keeps it, the level rests on the newer one
         pending = self.pending.get(row["stock_key"], ())
-        after = self.later(row, at) + sum((q for t, q in pending if t > at), ZERO)
+        after = sum((q for t, q in pending if t > at), ZERO)
         row.update(count_at=at, count_event_id=event_id, count_quantity=leg.quantity)
         self._set_level(row, position, leg.quantity + after)
 
@@ -198,16 +171,17 @@ class InventoryFold:
         row["on_hand"] = value
         row["in_stock"] = value > 0
 
-    def _ledger(self, event: EventBase, leg: Leg) -> None:
+    def _ledger(self, event: EventBase, leg: Leg, info: Row) -> None:
         item = event.subject
         self.movements.append(
             {
                 "event_id": str(event.event_id), "leg": leg.number, "item_id": item,
+                "stock_key": join_key(item, leg.location_key, lot_key(leg.lot)),
                 "location_key": leg.location_key, "lot_key": lot_key(leg.lot), **place_columns(leg.place),
                 "lot": leg.lot, "kind": leg.kind, "occurred_at": event.occurred_at, "quantity": leg.quantity,
                 "book_quantity": leg.book_quantity, "serials": ";".join(leg.serials) or None,
                 "point_of_use": leg.point_of_use, "counterpart_key": leg.counterpart_key,
-                **details(event), "source_system": event.source.system.value, "raw_ref": event.source.raw_ref,
+                **info, "source_system": event.source.system.value, "raw_ref": event.source.raw_ref,
             }
         )  # fmt: skip
         if leg.lot and leg.expiry is not None:
@@ -216,11 +190,10 @@ class InventoryFold:
         for code in leg.codes:
             self.codes[(code, item, serial, lot_key(leg.lot))] = None
 
-    def _units(self, event: EventBase, leg: Leg) -> None:
+    def _units(self, event: EventBase, leg: Leg, info: Row) -> None:
         if leg.kind not in _RANK:
             return
         item, event_id = event.subject, str(event.event_id)
-        info = details(event)
         for serial in leg.serials:
             unit = self._row(
                 units.name, join_key(item, serial), item_id=item, serial=serial, status="in_stock"
@@ -289,20 +262,31 @@ class InventoryFold:
         return row
 
     def _position(self, item: str, place: LocationRef, key: str) -> Row:
-        row = self._row(
-            positions.name, join_key(item, key), item_id=item, location_key=key, **place_columns(place),
-            on_hand=ZERO, has_stock=False, below=False, crossings=0,
-        )  # fmt: skip
-        _fill_place(row, place)
+        position_key = join_key(item, key)
+        row = self.rows[positions.name].get(position_key)
+        if row is None:
+            row = self._row(
+                positions.name, position_key, item_id=item, location_key=key, **place_columns(place),
+                on_hand=ZERO, has_stock=False, below=False, crossings=0,
+            )  # fmt: skip
+        else:
+            _fill_place(row, place)
+            self.dirty[positions.name].add(position_key)
         return row
 
     def _stock(self, item: str, leg: Leg) -> Row:
         lot = lot_key(leg.lot)
-        row = self._row(
-            stock.name, join_key(item, leg.location_key, lot), item_id=item, location_key=leg.location_key,
-            lot_key=lot, lot=leg.lot, **place_columns(leg.place), on_hand=ZERO, in_stock=False,
-        )  # fmt: skip
-        _fill_place(row, leg.place)
+        stock_key = join_key(item, leg.location_key, lot)
+        row = self.rows[stock.name].get(stock_key)
+        if row is None:
+            row = self._row(
+                stock.name, stock_key, position_key=join_key(item, leg.location_key), item_id=item,
+                location_key=leg.location_key, lot_key=lot, lot=leg.lot, **place_columns(leg.place),
+                on_hand=ZERO, in_stock=False,
+            )  # fmt: skip
+        else:
+            _fill_place(row, leg.place)
+            self.dirty[stock.name].add(stock_key)
         return row
 
 

@@ -16,8 +16,8 @@ pure: it decides the lot, the serials and the stock place of each leg, and nothi
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from projections.inventory_codes import NOTHING, ParsedCode, parse_code
 from projections.inventory_tables import location_key
@@ -37,6 +37,15 @@ if TYPE_CHECKING:
     from schemas.envelope import EventBase
     from schemas.inventory import Barcode
 
+DETAIL_COLUMNS = (
+    "supplier",
+    "po_number",
+    "document_no",
+    "patient_token",
+    "procedure_code",
+    "charge_id",
+    "reason",
+)
 STOCK_EVENTS = (
     InventoryReceived,
     InventoryTransferred,
@@ -61,10 +70,10 @@ class Leg:
     point_of_use: str | None = None
     book_quantity: Decimal | None = None
     codes: tuple[str, ...] = ()  # barcode / UDI texts this leg was scanned with
+    location_key: str = field(init=False)  # computed once: the fold looks it up several times
 
-    @property
-    def location_key(self) -> str:
-        return location_key(self.place)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "location_key", location_key(self.place))
 
     @property
     def is_count(self) -> bool:
@@ -76,6 +85,24 @@ class Leg:
 
 
 UnitLot = Callable[[str, str], "str | None"]
+
+
+def details(event: EventBase) -> dict[str, Any]:
+    """The ledger's descriptive columns for an event: supplier, PO, document, patient token..."""
+    out: dict[str, Any] = dict.fromkeys(DETAIL_COLUMNS)
+    if isinstance(event, InventoryReceived):
+        out.update(supplier=event.payload.supplier, po_number=event.payload.po_number)
+    elif isinstance(event, InventoryTransferred):
+        out["document_no"] = event.payload.document_no
+    elif isinstance(event, InventoryConsumed):
+        p = event.payload
+        out.update(patient_token=p.patient_token, procedure_code=p.procedure_code, charge_id=p.charge_id)
+    elif isinstance(event, InventoryDisposed):
+        note = event.payload.note
+        out["reason"] = f"{event.payload.reason}: {note}" if note else event.payload.reason
+    elif isinstance(event, InventoryAdjusted):
+        out["reason"] = event.payload.reason
+    return out
 
 
 def serials_named(event: EventBase) -> list[str]:

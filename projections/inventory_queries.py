@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from projections.inventory_codes import gtin14
 from projections.inventory_tables import items, lots, positions, stock
@@ -80,13 +80,10 @@ def list_stock(
 ) -> Page:
     """Stock rows (item × place × lot), in key order; by default only those with stock on hand."""
     s, p = stock.c, positions.c
-    flagged = positions.alias("flagged")
-    below = and_(
-        flagged.c.item_id == s.item_id, flagged.c.location_key == s.location_key, flagged.c.below.is_(True)
-    )
     conditions: list[Any] = []
     if item is not None:
-        conditions.append(item_condition(s.item_id, item))
+        # Through the item's places: the stock table is indexed by place, not by item.
+        conditions.append(s.position_key.in_(select(p.position_key).where(item_condition(p.item_id, item))))
     if department is not None:
         conditions.append(department_condition(stock, department))
     if location is not None:
@@ -96,10 +93,13 @@ def list_stock(
     if high_value is not None:
         conditions.append(s.item_id.in_(select(items.c.item_id).where(items.c.high_value.is_(high_value))))
     if below_minimum is not None:
-        is_below = exists().where(below).correlate(stock)
-        conditions.append(is_below if below_minimum else ~is_below)
+        flagged = select(p.position_key).where(p.below.is_(True))
+        conditions.append(s.position_key.in_(flagged) if below_minimum else s.position_key.not_in(flagged))
     if not include_empty:
         conditions.append(s.in_stock.is_(True))
+    # Deferred join: page through the keys alone (an index walk), then join the page's 50 rows;
+    # joining first would look items, lots and places up for every row an OFFSET skips.
+    page = select(s.stock_key).where(*conditions).order_by(s.stock_key).limit(limit).offset(offset)
     query = (
         select(
             *_STOCK_COLUMNS,
@@ -110,12 +110,10 @@ def list_stock(
         .select_from(
             stock.outerjoin(items, items.c.item_id == s.item_id)
             .outerjoin(lots, and_(lots.c.item_id == s.item_id, lots.c.lot_key == s.lot_key))
-            .outerjoin(positions, and_(p.item_id == s.item_id, p.location_key == s.location_key))
+            .outerjoin(positions, p.position_key == s.position_key)
         )
-        .where(*conditions)
+        .where(s.stock_key.in_(page.scalar_subquery()))
         .order_by(s.stock_key)
-        .limit(limit)
-        .offset(offset)
     )
     return _page(conn, query, select(func.count()).select_from(stock).where(*conditions))
 

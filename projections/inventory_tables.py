@@ -104,6 +104,7 @@ stock = Table(
     f"{NAME}_stock",
     METADATA,
     Column("stock_key", String(_ID + 2 * _KEY + 2), primary_key=True),
+    Column("position_key", String(_ID + _KEY + 1), nullable=False),
     Column("item_id", String(_ID), nullable=False),
     Column("location_key", String(_KEY), nullable=False),
     Column("lot_key", String(_KEY), nullable=False),
@@ -118,7 +119,7 @@ stock = Table(
     Index(f"ix_{NAME}_stock_department_code", "department_code"),
     Index(f"ix_{NAME}_stock_department_name", "department_name"),
     Index(f"ix_{NAME}_stock_lot", "lot_key"),
-    Index(f"ix_{NAME}_stock_item", "item_id"),
+    Index(f"ix_{NAME}_stock_position", "position_key"),
 )
 
 lots = Table(
@@ -134,6 +135,7 @@ movements = Table(
     METADATA,
     Column("event_id", String(_EVENT_ID), primary_key=True),
     Column("leg", SmallInteger, primary_key=True),
+    Column("stock_key", String(_ID + 2 * _KEY + 2), nullable=False),
     Column("item_id", String(_ID), nullable=False),
     Column("location_key", String(_KEY), nullable=False),
     Column("lot_key", String(_KEY), nullable=False),
@@ -155,7 +157,7 @@ movements = Table(
     Column("reason", Text),
     Column("source_system", String(16)),
     Column("raw_ref", Text),
-    Index(f"ix_{NAME}_movements_level", "item_id", "location_key", "lot_key", "occurred_at"),
+    Index(f"ix_{NAME}_movements_level", "stock_key", "occurred_at"),
     Index(f"ix_{NAME}_movements_lot", "lot_key", "item_id"),
 )
 
