@@ -327,6 +327,10 @@ async def latency(report: object) -> None:
         engine.dispose()
 
 
+def _note(records: list[BusRecord]) -> str:
+    return f"{len(records):,} events, batches of {BATCH:,}, gen0 GC 10,000"
+
+
 async def run(report) -> None:
     wo_records = to_records(work_order_events(10_000, 2_000, 180))
     co_records = to_records(compliance_events(10_000))
@@ -337,9 +341,7 @@ async def run(report) -> None:
     for name, factory, records, aim in cases:
         with tempfile.TemporaryDirectory(prefix="bench-workorders-") as tmp:
             rate = apply_all(f"sqlite:///{Path(tmp) / 'readmodels.db'}", factory(), records)
-        report.add(
-            "workorders", f"{name} apply, SQLite", rate, "events/s", aim=aim, note=f"{len(records):,} events"
-        )
+        report.add("workorders", f"{name} apply, SQLite", rate, "events/s", aim=aim, note=_note(records))
     server = _pg_server()
     if server is None:
         report.skip(
@@ -354,6 +356,6 @@ async def run(report) -> None:
                 rate,
                 "events/s",
                 aim=aim,
-                note=f"{len(records):,} events",
+                note=_note(records),
             )
     await latency(report)
