@@ -6,21 +6,21 @@ starts the bus, provisions the topic catalogue, and closes everything on the way
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Self
 
 from hub.archive import SqliteRawArchive
-from hub.crypto import RawCipher, parse_key
 from hub.bus.embedded import EmbeddedBus
 from hub.bus.kafka import KafkaBus
+from hub.crypto import RawCipher, parse_key
 from hub.deadletters import DeadLetterStore
 from hub.errors import ConfigError
 from hub.registry import ADAPTERS
 from hub.relay import OutboxRelay
-from hub.settings import BusKind, Settings
+from hub.settings import BusKind, Mode, Settings
 from hub.snapshots import SnapshotDiffer
 from hub.translation import MappingSource, TranslationWorker
-from projections.asset_registry import AssetRegistry
+from projections.asset_registry import DEMO_CONFIG, AssetRegistry, RegistryConfig
 from projections.audit_ledger import AuditLedger
 from projections.compliance import Compliance
 from projections.db import make_engine
@@ -48,8 +48,18 @@ def make_bus(settings: Settings) -> EventBus:
     return EmbeddedBus(settings.bus_path)
 
 
-def make_projections() -> list[Projection]:
-    return [AssetRegistry(), Inventory(), WorkOrders(), Compliance(), AuditLedger()]
+def make_projections(settings: Settings | None = None) -> list[Projection]:
+    """Every read model the hub maintains, configured from settings (demo mode: the demo's pool)."""
+    registry = (
+        RegistryConfig()
+        if settings is None
+        else (
+            replace(DEMO_CONFIG, site_tz=settings.tz)
+            if settings.mode is Mode.DEMO
+            else RegistryConfig(site_tz=settings.tz)
+        )
+    )
+    return [AssetRegistry(registry), Inventory(), WorkOrders(), Compliance(), AuditLedger()]
 
 
 @dataclass
@@ -124,5 +134,5 @@ def build_hub(settings: Settings) -> Hub:
             tz=settings.zone,
             prefix=prefix,
         )
-    hub.runners = [ProjectionRunner(p, bus, engine, prefix=prefix) for p in make_projections()]
+    hub.runners = [ProjectionRunner(p, bus, engine, prefix=prefix) for p in make_projections(settings)]
     return hub

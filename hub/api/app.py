@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
+from datetime import UTC, tzinfo
 from typing import TYPE_CHECKING
 
 import structlog
@@ -48,6 +49,9 @@ def create_app(
     ingest: Ingestor | None = None,
     publish: assets.Publisher | None = None,
     raw_reader: raw_routes.RawReader | None = None,
+    as_of_reader: assets.AsOfReader | None = None,
+    site: str = "main",
+    zone: tzinfo = UTC,
 ) -> FastAPI:
     """A FastAPI app serving the read models in `engine`; `runners_lag` feeds /health and /metrics."""
 
@@ -66,6 +70,9 @@ def create_app(
     app.state.hub = ApiState(engine=engine, runners_lag=runners_lag)
     app.state.ingest = ingest  # None: a read-only API process; ingest routes answer 503
     app.state.publish = publish  # None: POST /assets/{id}/identifiers answers 503
+    app.state.as_of_reader = as_of_reader  # None: GET /assets/{id}?as_of=... answers 503
+    app.state.site = site
+    app.state.zone = zone  # naive times in queries are read in the site's zone
     app.add_middleware(CsvExportMiddleware)
     app.include_router(ingest_routes.router)
     app.include_router(availability_routes.router)

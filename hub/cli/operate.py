@@ -9,8 +9,9 @@ import signal
 import ssl
 import subprocess  # nosec B404: runs our own benchmark module with the same interpreter
 import sys
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -28,6 +29,10 @@ from hub.inbox import InboxWatcher
 from hub.ingest import Ingestor
 from hub.mllp_ingest import MllpIngest
 from hub.pipeline import drain, ingest_path, run_forever
+from hub.ports import event_out_record
+from replay.as_of import asset_as_of
+from schemas.envelope import EventBase
+from topics.catalogue import topic_for_event_type
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_SUFFIXES = {".csv", ".xlsx", ".xml", ".json", ".jsonl", ".ndjson", ".hl7"}
@@ -114,8 +119,23 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
     async def lag() -> dict[str, int]:
         return {r.projection.name: await r.lag() for r in hub.runners}
 
+    prefix = settings.topic_prefix
+
+    async def publish(event: EventBase) -> None:
+        await hub.bus.publish(topic_for_event_type(event.type).full_name(prefix), [event_out_record(event)])
+
+    async def as_of(asset_id: str, occurred_at: datetime, known_at: datetime) -> dict[str, Any] | None:
+        return await asset_as_of(hub.bus, asset_id, occurred_at=occurred_at, known_at=known_at, prefix=prefix)
+
     api = create_app(
-        engine=hub.engine, runners_lag=lag, ingest=Ingestor(hub), raw_reader=archive_reader(hub.archive)
+        engine=hub.engine,
+        runners_lag=lag,
+        ingest=Ingestor(hub),
+        raw_reader=archive_reader(hub.archive),
+        publish=publish,
+        as_of_reader=as_of,
+        site=settings.site,
+        zone=settings.zone,
     )
     server = uvicorn.Server(
         uvicorn.Config(

@@ -129,7 +129,7 @@ def _print_report(report: RebuildReport) -> None:
 
 
 async def _projection_command(hub: Hub, name: str, *, check: bool, swap: bool, batch_size: int) -> int:
-    projection = find_projection(make_projections(), name)
+    projection = find_projection(make_projections(hub.settings), name)
     verb = "rebuilding" if swap else "checking"
     with _progress(f"{verb} {name}") as sink:
         if swap:
@@ -229,7 +229,7 @@ def as_of_cmd(
             with _progress("reading the log") as sink:
                 report = await write_as_of(
                     hub.bus,
-                    make_projections(),
+                    make_projections(settings),
                     out,
                     occurred_at=occurred_at,
                     known_at=known,

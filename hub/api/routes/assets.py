@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from datetime import UTC, datetime, tzinfo
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi import status as http
@@ -33,6 +34,7 @@ from hub.api.routes.asset_models import (
     detail,
     item,
 )
+from hub.api.state import ApiState  # noqa: TC001
 from projections.asset_queries import asset_history, get_asset, list_assets, list_conflicts, resolve_asset_id
 from schemas._base import Identifier, SourceSystem
 from schemas.assets import AssetIdentifierLinked, AssetStatus, IdentifierLinkedPayload
@@ -112,12 +114,54 @@ def read_conflicts(
     response_model=AssetDetailOut,
     responses={http.HTTP_404_NOT_FOUND: {"description": "The registry knows no device by this id"}},
 )
-def read_asset(conn: ConnDep, clock: ClockDep, asset_id: AssetIdPath) -> AssetDetailOut:
-    """One golden record with all its identifiers, loan, calibration, contracts and merged ids."""
-    row = get_asset(conn, asset_id)
+async def read_asset(
+    request: Request,
+    state: StateDep,
+    clock: ClockDep,
+    asset_id: AssetIdPath,
+    *,
+    as_of: Annotated[
+        datetime | None, Query(description="Business time: only what had happened by then (occurred_at)")
+    ] = None,
+    known_at: Annotated[
+        datetime | None,
+        Query(description="Knowledge time: only what the hub had learned by then (recorded_at)"),
+    ] = None,
+) -> AssetDetailOut:
+    """One golden record with all its identifiers, loan, calibration, contracts and merged ids.
+
+    With `as_of` and/or `known_at` the record is rebuilt from the log as it stood then (bitemporal:
+    a correction recorded later shows only with a later `known_at`). Times without a zone are
+    read in the site's zone.
+    """
+    now = clock.now()
+    if as_of is None and known_at is None:
+        row = await run_in_threadpool(_get_asset, state, asset_id)
+    else:
+        reader: AsOfReader | None = getattr(request.app.state, "as_of_reader", None)
+        if reader is None:
+            raise HTTPException(
+                http.HTTP_503_SERVICE_UNAVAILABLE, "as-of queries need the event log (run `hub serve`)"
+            )
+        zone = getattr(request.app.state, "zone", UTC)
+        row = await reader(asset_id, _aware(as_of, zone) or now, _aware(known_at, zone) or now)
     if row is None:
         raise _not_found(asset_id)
-    return detail(row, clock.now())
+    return detail(row, now)
+
+
+AsOfReader = Callable[[str, datetime, datetime], Awaitable[dict[str, Any] | None]]
+
+
+def _get_asset(state: ApiState, asset_id: str) -> dict[str, Any] | None:
+    with state.engine.connect() as conn:
+        return get_asset(conn, asset_id)
+
+
+def _aware(moment: datetime | None, zone: tzinfo) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=zone)
 
 
 @router.get(
