@@ -18,6 +18,7 @@ re-translates deterministically, so the log never depends on this hot path.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,8 @@ import structlog
 
 from adapters.base import Failure, SourceLocation, TranslateContext, Translation
 from adapters.errors import MalformedMessage, MappingError
-from adapters.his.ack import AckError, build_ack
+from adapters.his.ack import AckError, build_ack, validate_strict
+from adapters.his.decode import decode
 from adapters.his.header import MessageHeader, header
 from hub.archive import raw_ref_for
 from hub.deadletters import dead_letter_id_for
@@ -54,6 +56,7 @@ class MllpIngest:
         self._hub = hub
         self._worker: TranslationWorker = hub.worker(SYSTEM)
         self._validate = hub.settings.mllp_ack_after == "translation"
+        self._strict = hub.settings.mllp_strict
         self.counts: dict[str, int] = {"AA": 0, "AE": 0, "AR": 0, "resend": 0, "conflict": 0, "unmapped": 0}
 
     async def handle(self, frame: bytes, metadata: dict[str, str]) -> bytes:
@@ -85,6 +88,18 @@ class MllpIngest:
         # Inline, not in a thread: ~0.1 ms of pure CPU is cheaper than a thread hop, and the
         # event loop keeps the writer's group commit fed (see bench/bench_his.py).
         translation = self._translate(record, frame, mapping, ctx) if self._validate else Translation()
+        if self._strict and not translation.failures:
+            translation = self._strictly(head, frame, translation)
+            if translation.failures:
+                # The worker must dead-letter it too, not translate what the sender was told is refused.
+                record = replace(
+                    record,
+                    metadata={
+                        **record.metadata,
+                        "rejected": translation.failures[0].reason,
+                        "rejected_code": translation.failures[0].code,
+                    },
+                )
         failure = translation.failures[0] if translation.failures else None
         ack = (
             build_ack(head, "AE", error=AckError.from_failure(failure), now=now)
@@ -141,6 +156,18 @@ class MllpIngest:
         except (MalformedMessage, MappingError) as exc:
             code = "malformed" if isinstance(exc, MalformedMessage) else "mapping"
             return Translation(failures=(Failure("message", str(exc), code, SourceLocation(segment="MSH")),))
+
+    def _strictly(self, head: MessageHeader, frame: bytes, translation: Translation) -> Translation:
+        """Opt-in (HUB_MLLP_STRICT): hl7apy's full validation. Slow (tens of messages per second),
+        so for channels whose volume allows it; each problem is named, never a field value."""
+        text = decode(frame, head.encoding).text
+        problems = [p for p in validate_strict(text) if p.startswith("error")]
+        if not problems:
+            return translation
+        reason = "strict HL7 validation: " + "; ".join(problems[:5])
+        return Translation(
+            failures=(Failure("message", reason, "invalid_structure", SourceLocation(segment="MSH")),)
+        )
 
     async def _conflict(
         self, head: MessageHeader, record: RawRecord, earlier: str, ctx: TranslateContext, now: datetime

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     # translation: AE with ERR for a message that would be dead-lettered (translate before ACK).
     # storage: AA once stored; translation failures are dead-lettered afterwards (faster feeds).
     mllp_ack_after: Literal["translation", "storage"] = "translation"
+    mllp_strict: bool = False  # opt-in: hl7apy validation against the message's HL7 version; problems -> AE
     topic_prefix: str = ""
     site: str = "main"
     tz: str = "Asia/Shanghai"

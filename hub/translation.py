@@ -134,7 +134,14 @@ class TranslationWorker:
             adapter_version=self.adapter.version,
             mapping_version=mapping.version,
         )
-        if conflict := record.metadata.get("conflict_with"):
+        if rejected := record.metadata.get("rejected"):
+            # Refused at the edge (e.g. strict HL7 validation) and answered so: never translated.
+            translation = _whole_message_failure(
+                record.metadata.get("filename") or record.message_id,
+                rejected,
+                record.metadata.get("rejected_code", "rejected"),
+            )
+        elif conflict := record.metadata.get("conflict_with"):
             translation = _whole_message_failure(
                 record.metadata.get("filename") or record.message_id,
                 f"message id {record.message_id!r} was already received with different content"

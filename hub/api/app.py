@@ -26,15 +26,16 @@ from hub.api.routes import kpis as kpi_routes
 from hub.api.routes import raw as raw_routes
 from hub.api.routes import workorders as workorder_routes
 from hub.api.state import ApiState, LagSource
-from projections.asset_registry import AssetRegistry
+from hub.bootstrap import make_projections
 from projections.tracking import ensure_tables
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Sequence
 
     from sqlalchemy import Engine
 
     from hub.ingest import Ingestor
+    from projections.base import Projection
 
 logger = structlog.get_logger()
 
@@ -52,6 +53,7 @@ def create_app(
     as_of_reader: assets.AsOfReader | None = None,
     site: str = "main",
     zone: tzinfo = UTC,
+    projections: Sequence[Projection] | None = None,
 ) -> FastAPI:
     """A FastAPI app serving the read models in `engine`; `runners_lag` feeds /health and /metrics."""
 
@@ -60,7 +62,8 @@ def create_app(
         # The projection runner owns and creates its tables; creating them here too lets the API
         # answer "no assets" on a fresh database instead of failing before the first event.
         try:
-            await asyncio.to_thread(ensure_tables, engine, AssetRegistry())
+            for projection in projections if projections is not None else make_projections():
+                await asyncio.to_thread(ensure_tables, engine, projection)
         except DBAPIError as exc:
             # Start anyway: /health reports the database as unreachable (503) until it answers.
             logger.warning("read_model_tables_not_ensured", error=type(exc.orig).__name__)

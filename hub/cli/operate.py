@@ -136,6 +136,7 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
         as_of_reader=as_of,
         site=settings.site,
         zone=settings.zone,
+        projections=[r.projection for r in hub.runners],
     )
     server = uvicorn.Server(
         uvicorn.Config(
