@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
 
-from adapters._files.encoding import EncodingChoice  # noqa: TC001 - pydantic reads it at runtime
+from adapters._files.encoding import EncodingChoice
 from adapters._files.header import normalise_label
 from schemas._base import Currency, DeptRef
 
