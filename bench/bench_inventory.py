@@ -21,7 +21,6 @@ in-process through create_app and httpx (FastAPI, validation and JSON included, 
 from __future__ import annotations
 
 import gc
-import os
 import random
 import statistics
 import tempfile
@@ -35,6 +34,7 @@ import httpx
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from bench.pg import pg_server as _pg_server
 from hub.api.app import create_app
 from hub.bus.partitioner import partition_for_key
 from hub.ports import BusRecord
@@ -206,18 +206,6 @@ def apply_all(
         gc.set_threshold(*saved)
         engine.dispose()
     return len(records) / elapsed
-
-
-def _pg_server() -> str | None:
-    url = os.environ.get("HUB_TEST_PG_URL", PG_DEFAULT)
-    try:
-        probe = create_engine(url, connect_args={"connect_timeout": 3})
-        with probe.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        probe.dispose()
-    except Exception:  # any driver error means "no server here"; reported as a skip
-        return None
-    return url
 
 
 def _on_pg(server: str, records: list[BusRecord], threshold: tuple[int, int, int] | None) -> float:

@@ -16,7 +16,6 @@ process that raises the threshold at start-up gets.
 from __future__ import annotations
 
 import gc
-import os
 import tempfile
 import time
 import uuid
@@ -24,9 +23,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-
+from bench.pg import drop_pg_database as _drop_pg_database
+from bench.pg import fresh_pg_database as _fresh_pg_database
+from bench.pg import pg_server as _pg_server
 from hub.bus.partitioner import partition_for_key
 from hub.ports import BusRecord
 from projections.asset_registry import AssetRegistry, count_assets
@@ -122,32 +121,6 @@ def measure(url: str, records: list[BusRecord], *, gc_threshold: tuple[int, int,
         gc.set_threshold(*saved)
         engine.dispose()
     return len(records) / elapsed
-
-
-def _pg_server() -> str | None:
-    url = os.environ.get("HUB_TEST_PG_URL", PG_DEFAULT)
-    try:
-        probe = create_engine(url, connect_args={"connect_timeout": 3})
-        with probe.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        probe.dispose()
-    except Exception:  # any driver error means "no server here"; reported as a skip
-        return None
-    return url
-
-
-def _fresh_pg_database(server: str) -> tuple[str, object]:
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    return make_url(server).set(database=name).render_as_string(hide_password=False), admin
-
-
-def _drop_pg_database(url: str, admin) -> None:
-    name = make_url(url).database
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def run(report) -> None:

@@ -30,7 +30,9 @@ from pathlib import Path
 
 import httpx
 
-from bench.bench_projection import _drop_pg_database, _fresh_pg_database, _pg_server
+from bench.pg import drop_pg_database as _drop_pg_database
+from bench.pg import fresh_pg_database as _fresh_pg_database
+from bench.pg import pg_server as _pg_server
 from hub.api.app import create_app
 from hub.bus.partitioner import partition_for_key
 from hub.ports import BusRecord

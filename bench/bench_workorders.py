@@ -18,7 +18,6 @@ after a warm-up, over a mix of filters for /workorders and the three groupings f
 from __future__ import annotations
 
 import gc
-import os
 import random
 import statistics
 import tempfile
@@ -32,6 +31,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench.pg import pg_server as _pg_server
 from hub.api.app import create_app
 from hub.api.routes.workorders import get_clock
 from hub.bus.partitioner import partition_for_key
@@ -234,18 +234,6 @@ def apply_all(url: str, projection: object, records: list[BusRecord]) -> float:
         gc.set_threshold(*saved)
         engine.dispose()
     return len(records) / elapsed
-
-
-def _pg_server() -> str | None:
-    url = os.environ.get("HUB_TEST_PG_URL", PG_DEFAULT)
-    try:
-        probe = create_engine(url, connect_args={"connect_timeout": 3})
-        with probe.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        probe.dispose()
-    except Exception:  # any driver error means "no server here"; reported as a skip
-        return None
-    return url
 
 
 def _with_pg_database(server: str, work) -> float:
