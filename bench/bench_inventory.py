@@ -67,7 +67,6 @@ BATCH = 1_000
 PARTITIONS = 6
 REQUESTS = 300
 TOPIC = "canonical.inventory.v1"
-PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TUNED_GC = (10_000, 20, 20)
 T0 = datetime(2024, 4, 1, 0, 0, tzinfo=UTC)
 CENTRAL = LocationRef(department=DeptRef(code="9001", name="中心库房"))

@@ -47,7 +47,6 @@ ASSETS = 25_000
 BATCH = 1_000
 PARTITIONS = 6
 TOPIC = "canonical.asset.v1"
-PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TUNED_GC = (10_000, 20, 20)
 DEPTS = [DeptRef(code=f"D{i:02d}", name=f"科室{i:02d}") for i in range(40)]
 

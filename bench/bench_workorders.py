@@ -76,7 +76,6 @@ from topics.catalogue import topic_for_event_type
 
 BATCH = 1_000
 PARTITIONS = 3
-PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 DEPTS = [DeptRef(code=f"D{i:02d}", name=f"科室{i:02d}") for i in range(30)]
 CATEGORIES = [
