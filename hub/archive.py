@@ -311,6 +311,13 @@ class SqliteRawArchive:
             raise ArchiveError(f"no raw message {raw_ref!r} in the archive")
         return _record(row)
 
+    async def lookup(self, raw_ref: str) -> RawRecord | None:
+        """The record, or None for a reference the archive does not hold."""
+        try:
+            return await self.get(raw_ref)
+        except ArchiveError:
+            return None
+
     async def payload(self, raw_ref: str) -> bytes:
         row = await self._run(
             lambda: self._conn.execute(

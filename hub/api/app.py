@@ -20,6 +20,7 @@ from hub.api.csv_export import CsvExportMiddleware
 from hub.api.routes import assets, health, metrics
 from hub.api.routes import availability as availability_routes
 from hub.api.routes import compliance as compliance_routes
+from hub.api.routes import history as history_routes
 from hub.api.routes import ingest as ingest_routes
 from hub.api.routes import inventory as inventory_routes
 from hub.api.routes import kpis as kpi_routes
@@ -54,6 +55,7 @@ def create_app(
     site: str = "main",
     zone: tzinfo = UTC,
     projections: Sequence[Projection] | None = None,
+    history_reader: history_routes.HistoryReader | None = None,
 ) -> FastAPI:
     """A FastAPI app serving the read models in `engine`; `runners_lag` feeds /health and /metrics."""
 
@@ -75,9 +77,11 @@ def create_app(
     app.state.publish = publish  # None: POST /assets/{id}/identifiers answers 503
     app.state.as_of_reader = as_of_reader  # None: GET /assets/{id}?as_of=... answers 503
     app.state.site = site
+    app.state.history_reader = history_reader  # None: GET /history/... answers 503
     app.state.zone = zone  # naive times in queries are read in the site's zone
     app.add_middleware(CsvExportMiddleware)
     app.include_router(ingest_routes.router)
+    app.include_router(history_routes.router)
     app.include_router(availability_routes.router)
     app.include_router(inventory_routes.router)
     app.include_router(raw_routes.build_router(raw_reader))  # GET /raw/{ref}; 503 without a reader

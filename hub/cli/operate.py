@@ -31,6 +31,7 @@ from hub.mllp_ingest import MllpIngest
 from hub.pipeline import drain, ingest_path, run_forever
 from hub.ports import event_out_record
 from replay.as_of import asset_as_of
+from replay.history import HistoryEntry, SubjectKind, history
 from schemas.envelope import EventBase
 from topics.catalogue import topic_for_event_type
 
@@ -127,6 +128,19 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
     async def as_of(asset_id: str, occurred_at: datetime, known_at: datetime) -> dict[str, Any] | None:
         return await asset_as_of(hub.bus, asset_id, occurred_at=occurred_at, known_at=known_at, prefix=prefix)
 
+    async def history_of(
+        kind: SubjectKind, subject_id: str, since: datetime | None, derived: bool
+    ) -> list[HistoryEntry]:
+        return await history(
+            hub.bus,
+            kind,
+            subject_id,
+            prefix=prefix,
+            since=since,
+            include_derived=derived,
+            raw_lookup=hub.archive.lookup,
+        )
+
     api = create_app(
         engine=hub.engine,
         runners_lag=lag,
@@ -137,6 +151,7 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
         site=settings.site,
         zone=settings.zone,
         projections=[r.projection for r in hub.runners],
+        history_reader=history_of,
     )
     server = uvicorn.Server(
         uvicorn.Config(

@@ -32,8 +32,6 @@ from rich.text import Text
 
 from hub.bootstrap import Hub, build_hub, make_projections
 from hub.cli.app import DataDir, app, console, err, load_settings, run
-from hub.errors import ArchiveError
-from hub.ports import RawRecord
 from replay.as_of import write_as_of
 from replay.compare import Comparison
 from replay.errors import ReplayFailed
@@ -247,16 +245,6 @@ def as_of_cmd(
     _run_replay(go)
 
 
-def _raw_lookup(hub: Hub) -> Callable[[str], Awaitable[RawRecord | None]]:
-    async def lookup(ref: str) -> RawRecord | None:
-        try:
-            return await hub.archive.get(ref)
-        except ArchiveError:
-            return None
-
-    return lookup
-
-
 def _history_table(entries: list[HistoryEntry], zone: ZoneInfo, title: str) -> Table:
     table = Table(title=title)
     for col in ("occurred", "recorded", "event", "source", "message id", "raw ref", "raw sha256", "summary"):
@@ -308,7 +296,7 @@ def history_cmd(
                 prefix=settings.topic_prefix,
                 since=since_at,
                 include_derived=derived,
-                raw_lookup=_raw_lookup(hub),
+                raw_lookup=hub.archive.lookup,
             )
         if not entries:
             err.print(escape(f"no events for {kind.value} {subject_id}"))
