@@ -3,6 +3,10 @@
 Every list returns (one page of flat rows, total matching). `item` filters take a hub item id
 or the source's item code; `department` a department code or name. Decimal sums are done in
 Python: decimals are text on SQLite, where SQL SUM would go through floats.
+
+`trace_in_department` and `recall_in_department` narrow a trace or a recall (projections.
+inventory_trace) to what one department saw happen: the steps at its places (a transfer also
+from them), the stock it holds, the units it used or disposed of.
 """
 
 from __future__ import annotations
@@ -150,27 +154,34 @@ def list_items(
     return _page(conn, query, select(func.count()).select_from(items).where(*conditions))
 
 
-def get_item(conn: Connection, item_id: str) -> dict[str, Any] | None:
-    """One item of the master with its stock per place and its total on hand; None when unknown."""
+def get_item(conn: Connection, item_id: str, *, department: str | None = None) -> dict[str, Any] | None:
+    """One item of the master with its stock per place and its total on hand; None when unknown.
+
+    With `department`, only that department's places (and their total).
+    """
     row = conn.execute(select(items).where(items.c.item_id == item_id)).mappings().first()
     if row is None:
         return None
     out = dict(row)
     p = positions.c
-    places = conn.execute(
-        select(*_PLACE_COLUMNS).where(p.item_id == item_id).order_by(p.position_key)
-    ).mappings()
+    where = [p.item_id == item_id]
+    if department is not None:
+        where.append(department_condition(positions, department))
+    places = conn.execute(select(*_PLACE_COLUMNS).where(*where).order_by(p.position_key)).mappings()
     out["positions"] = [dict(place) for place in places]
     out["on_hand"] = sum((place["on_hand"] for place in out["positions"]), Decimal(0))
     return out
 
 
-def distribution(conn: Connection, item: str) -> list[dict[str, Any]]:
+def distribution(conn: Connection, item: str, *, department: str | None = None) -> list[dict[str, Any]]:
     """Per department: how much of `item` it holds over all its places, and how many are below minimum."""
     p = positions.c
+    where = [item_condition(p.item_id, item), p.has_stock.is_(True)]
+    if department is not None:
+        where.append(department_condition(positions, department))
     rows = conn.execute(
         select(p.department_code, p.department_name, p.on_hand, p.below)
-        .where(item_condition(p.item_id, item), p.has_stock.is_(True))
+        .where(*where)
         .order_by(p.position_key)
     ).mappings()
     by_department: dict[tuple[str | None, str | None], dict[str, Any]] = {}
@@ -226,3 +237,61 @@ def expiring(
         row["days_left"] = (row["expiry"] - as_of).days
         row["expired"] = row["days_left"] < 0
     return rows, total
+
+
+def _at(row: dict[str, Any], department: str, prefix: str = "") -> bool:
+    return department in (row.get(f"{prefix}department_code"), row.get(f"{prefix}department_name"))
+
+
+def _step_seen(step: dict[str, Any], department: str) -> bool:
+    """A step happened at the department's place, or (a transfer) left from it."""
+    return _at(step, department) or _at(step, department, "from_")
+
+
+_UNIT_ELSEWHERE = (
+    "department_code", "department_name", "location", "consumed_at", "patient_token",
+    "procedure_code", "disposed_at", "disposal_reason",
+)  # fmt: skip
+
+
+def trace_in_department(found: dict[str, Any], department: str) -> dict[str, Any] | None:
+    """`trace(...)` as `department` may see it; None when nothing of it touched the department.
+
+    A unit stays when it is at the department's place now (in stock, or used or disposed of
+    there) or when one of its steps was there; only those steps stay. A unit that went on to
+    another department loses where it is and what became of it there (patient token included).
+    A lot keeps its steps and what is left at the department's places.
+    """
+    units = []
+    for unit in found["units"]:
+        here = _at(unit, department)
+        steps = [s for s in unit["steps"] if _step_seen(s, department)]
+        if not (here or steps):
+            continue
+        masked = {} if here else dict.fromkeys(_UNIT_ELSEWHERE)
+        units.append({**unit, **masked, "steps": steps})
+    lots = []
+    for lot in found["lots"]:
+        steps = [s for s in lot["steps"] if _step_seen(s, department)]
+        on_hand = [row for row in lot["on_hand"] if _at(row, department)]
+        if steps or on_hand:
+            lots.append({**lot, "steps": steps, "on_hand": on_hand})
+    if not (units or lots):
+        return None
+    return {**found, "units": units, "lots": lots}
+
+
+def recall_in_department(found: dict[str, Any], department: str) -> dict[str, Any]:
+    """`recall(...)` as `department` may see it: its stock of the lot, and what it used or disposed of."""
+    on_hand = [row for row in found["on_hand"] if _at(row, department)]
+    consumed = [row for row in found["consumed"] if _at(row, department)]
+    disposed = [row for row in found["disposed"] if _at(row, department)]
+    return {
+        **found,
+        "on_hand": on_hand,
+        "consumed": consumed,
+        "disposed": disposed,
+        "on_hand_total": sum((r["on_hand"] for r in on_hand), Decimal(0)),
+        "consumed_total": sum((r["quantity"] for r in consumed), Decimal(0)),
+        "disposed_total": sum((r["quantity"] for r in disposed), Decimal(0)),
+    }

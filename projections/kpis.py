@@ -93,8 +93,12 @@ def compute_kpis(
     end: datetime,
     now: datetime,
     currency: str = "CNY",
+    department: str | None = None,
 ) -> list[dict[str, Any]]:
-    """KPI rows for the period, one per device / category / department, ordered by their key."""
+    """KPI rows for the period, one per device / category / department, ordered by their key.
+
+    With `department` (a code or a name), only the devices of that department count.
+    """
     period_s = (end - start).total_seconds()
     if period_s <= 0:
         return []
@@ -110,6 +114,11 @@ def compute_kpis(
     labels: dict[str, dict[str, Any]] = {}
     for asset_id in sorted(tallies):
         tally, dim = tallies[asset_id], dims.get(asset_id, {})
+        if department is not None and department not in (
+            dim.get("department_code"),
+            dim.get("department_name"),
+        ):
+            continue
         tally.devices = 1
         key, label = _group_of(group_by, asset_id, dim)
         groups[key].add(tally)

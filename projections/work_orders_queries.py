@@ -66,7 +66,8 @@ class WorkOrderFilter:
     cancellation); `department` is the reporting department's code or name; `asset` is a hub
     asset id or any identifier value of the asset (one hop through the crosswalk);
     `requested_from`/`requested_to` bound the request time (from inclusive, to exclusive);
-    `sla_breached` is judged at the query's `now`.
+    `sla_breached` is judged at the query's `now`. `scope` is a caller's department (code or
+    name): only work orders it reported, or on an asset whose department it is (see `in_scope`).
     """
 
     status: str | None = None
@@ -77,6 +78,7 @@ class WorkOrderFilter:
     approval_state: str | None = None
     requested_from: datetime | None = None
     requested_to: datetime | None = None
+    scope: str | None = None
 
     def conditions(self, conn: Connection, now: datetime) -> list[ColumnElement[bool]]:
         """WHERE clauses over `work_orders_orders` alone (the asset filter is resolved first)."""
@@ -96,11 +98,42 @@ class WorkOrderFilter:
             out.append(breached_at(now) if self.sla_breached else ~breached_at(now))
         if self.approval_state is not None:
             out.append(o.approval_state == self.approval_state)
+        return out + self._window_and_scope()
+
+    def _window_and_scope(self) -> list[ColumnElement[bool]]:
+        o = orders.c
+        out: list[ColumnElement[bool]] = []
         if self.requested_from is not None:
             out.append(o.requested_at >= self.requested_from)
         if self.requested_to is not None:
             out.append(o.requested_at < self.requested_to)
+        if self.scope is not None:
+            out.append(_scope_condition(self.scope))
         return out
+
+
+def _scope_condition(department: str) -> ColumnElement[bool]:
+    """Reported by `department`, or on an asset of it (the asset's id, or an id minted from one of
+    its identifiers: the two ways `resolved_asset_id` resolves a work order's asset)."""
+    o, a, i = orders.c, assets.c, identifiers.c
+    home = select(a.asset_id).where(or_(a.department_code == department, a.department_name == department))
+    return or_(
+        o.department_code == department,
+        o.department_name == department,
+        o.asset_ref.in_(home),
+        o.asset_ref.in_(select(i.minted_id).where(i.asset_id.in_(home))),
+    )
+
+
+def in_scope(row: dict[str, Any], department: str) -> bool:
+    """Whether a work order row (from `get_work_order`) is reported by `department` or on its asset;
+    the same rule as `WorkOrderFilter.scope`."""
+    return department in (
+        row["department_code"],
+        row["department_name"],
+        row["asset_department_code"],
+        row["asset_department_name"],
+    )
 
 
 def _asset_refs(conn: Connection, asset: str) -> list[str]:

@@ -12,6 +12,9 @@ from sqlalchemy import Engine
 
 from hub.api.app import create_app
 from hub.api.routes.inventory import get_clock, parse_within
+from hub.api.security import Security
+from schemas.audit import AccessRecorded
+from schemas.envelope import EventBase
 from tests.unit.projections.test_inventory_factories import (
     BACKENDS,
     GLOVES,
@@ -64,11 +67,30 @@ class FixedClock:
 
 
 @pytest.fixture
-async def client(engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(engine=engine)
+def recorded() -> list[EventBase]:
+    """The access events the app records (trace and recall are audited reads)."""
+    return []
+
+
+@pytest.fixture
+async def client(engine: Engine, recorded: list[EventBase]) -> AsyncIterator[httpx.AsyncClient]:
+    async def access_log(event: EventBase) -> None:
+        recorded.append(event)
+
+    app = create_app(engine=engine, security=Security.open(access_log=access_log))
     app.dependency_overrides[get_clock] = FixedClock
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as c:
         yield c
+
+
+def accesses(recorded: list[EventBase]) -> list[tuple[str, str, str, str]]:
+    """(action, resource, key id, outcome) of each recorded access event."""
+    out: list[tuple[str, str, str, str]] = []
+    for event in recorded:
+        assert isinstance(event, AccessRecorded)
+        p = event.payload
+        out.append((p.action, p.resource, p.key_id, p.outcome))
+    return out
 
 
 class TestStock:
@@ -218,6 +240,35 @@ class TestTraceAndRecall:
     async def test_an_unknown_code_is_404(self, client: httpx.AsyncClient) -> None:
         """Nothing matches: 404."""
         assert (await client.get("/inventory/trace/NOPE")).status_code == 404
+
+    async def test_a_trace_is_recorded_on_the_audit_ledger(
+        self, client: httpx.AsyncClient, recorded: list[EventBase]
+    ) -> None:
+        """Each trace (it shows patient tokens) records who asked for which code, before answering."""
+        assert (await client.get("/inventory/trace/S2")).status_code == 200
+        assert (await client.get("/inventory/trace/NOPE")).status_code == 404
+        assert accesses(recorded) == [
+            ("inventory.trace", "S2", "anonymous", "allowed"),
+            ("inventory.trace", "NOPE", "anonymous", "allowed"),
+        ]
+
+    async def test_a_recall_is_recorded_on_the_audit_ledger(
+        self, client: httpx.AsyncClient, recorded: list[EventBase]
+    ) -> None:
+        """A recall (patients who received the lot) records the lot and narrowing asked for."""
+        assert (await client.get("/inventory/recall", params={"lot": "L1", "gtin": STENT_GTIN})).is_success
+        assert accesses(recorded) == [
+            ("inventory.recall", f"lot=L1&gtin={STENT_GTIN}", "anonymous", "allowed"),
+        ]
+
+    @pytest.mark.parametrize("path", ["/inventory/trace/S2", "/inventory/recall?lot=L1"])
+    async def test_without_an_access_log_nothing_is_served(self, engine: Engine, path: str) -> None:
+        """An API process that cannot record reads answers 503 rather than serve patient tokens."""
+        app = create_app(engine=engine)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as c:
+            response = await c.get(path)
+        assert response.status_code == 503
+        assert "PT-" not in response.text
 
     async def test_recall_lists_on_hand_and_patients(self, client: httpx.AsyncClient) -> None:
         """GET /inventory/recall?lot=: the unit still in the store and the two patients who received the lot."""

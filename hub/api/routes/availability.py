@@ -7,6 +7,11 @@
 
 "Now" is the injected clock's; a device whose calibration validity ended before today (site
 zone) is not ready. See projections.availability for the classes and the pool configuration.
+
+Department scope: a scoped key (`--department D`) sees only devices whose home department is
+D (code or name), in both the summary (its department's row, and totals over it) and the
+device list; asking for another department gives an empty page. Finding ready devices across
+the hospital, the emergency pool included, takes an unscoped key.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.deps import ConnDep  # noqa: TC001  (FastAPI resolves annotations at runtime)
 from hub.api.routes.asset_models import ClockDep, site_today
+from hub.api.security import PrincipalDep, scoped_department
 from projections import availability as avail
 
 router = APIRouter(prefix="/availability", tags=["availability"])
@@ -104,6 +110,7 @@ class DevicePage(_Out):
 def read_availability(
     conn: ConnDep,
     clock: ClockDep,
+    principal: PrincipalDep,
     *,
     device_type: TypeQ = None,
     category: CategoryQ = None,
@@ -113,7 +120,11 @@ def read_availability(
 ) -> AvailabilityOut:
     """Devices of a type (and/or category) by department: ready now, on loan, under repair..."""
     today = on or site_today(clock.now())
-    depts = avail.summary(conn, device_type=device_type, category=category, today=today)
+    depts = [
+        d
+        for d in avail.summary(conn, device_type=device_type, category=category, today=today)
+        if principal.sees(d["department_code"], d["department_name"])
+    ]
     keys = (*avail.CLASSES, "total", "pool", "pool_ready")
     totals = AvailabilityTotals(**{k: sum(d[k] for d in depts) for k in keys})
     return AvailabilityOut(
@@ -132,6 +143,7 @@ def read_availability(
 def read_devices(
     conn: ConnDep,
     clock: ClockDep,
+    principal: PrincipalDep,
     *,
     device_type: TypeQ = None,
     category: CategoryQ = None,
@@ -144,6 +156,9 @@ def read_devices(
 ) -> DevicePage:
     """The devices of a type, by department then asset id, with class as of today and pool flag."""
     today = on or site_today(clock.now())
+    department, reachable = scoped_department(principal, department)
+    if not reachable:
+        return DevicePage(as_of=today, items=[], total=0, limit=limit, offset=offset)
     rows, total = avail.devices(
         conn,
         device_type=device_type,

@@ -2,6 +2,9 @@
 
 "Today" is the site's calendar date at the injected clock's `now` (hub.api.routes.workorders.
 get_clock), unless `as_of` names the date a report is for.
+
+Department scope: a key created with `--department D` (a code or a name) sees only the
+obligations of devices of D; asking for another department gives an empty page.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.deps import ConnDep  # noqa: TC001
 from hub.api.routes.workorders import ClockDep  # noqa: TC001
+from hub.api.security import PrincipalDep, scoped_department
 from projections.compliance_queries import DueFilter, list_due
 from projections.compliance_rules import ComplianceConfig
 
@@ -79,6 +83,7 @@ class DuePage(BaseModel):
 def read_due(
     conn: ConnDep,
     clock: ClockDep,
+    principal: PrincipalDep,
     *,
     within: Annotated[str, Query(description="Due within this many days: 30d, 2w or 30")] = "30d",
     department: Annotated[str | None, Query(description="Department code or name, exact")] = None,
@@ -96,6 +101,9 @@ def read_due(
     except ValueError as exc:
         raise HTTPException(http.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
     today = as_of if as_of is not None else _today(clock.now())
+    department, reachable = scoped_department(principal, department)
+    if not reachable:
+        return DuePage(items=[], total=0, limit=limit, offset=offset, as_of=today)
     where = DueFilter(today=today, within_days=days, department=department, kind=kind, overdue=overdue)
     rows, total = list_due(conn, where, limit=limit, offset=offset)
     return DuePage(

@@ -2,18 +2,35 @@
 
 "Today" for the expiring list is the injected clock's date (UTC), unless `as_of` is given; a
 test or an operator overrides `get_clock` (FastAPI dependency overrides) to move time.
+
+Trace and recall answer with patient tokens: each is recorded on the audit ledger (actions
+`inventory.trace`, `inventory.recall`) before anything is read, and without an access log
+they answer 503.
+
+Department scope: what "a department's" inventory is, for a key created with `--department D`
+(D a code or a name; anything else gives an empty page, or the 404 of an unknown code):
+- stock, alerts, expiring: rows at places of D;
+- distribution: D's row only;
+- items: the item master is a catalogue, not a department's holdings: listed in full; an
+  item's detail lists only D's places (and their total);
+- trace: steps at D's places (a transfer also when it left from D); a unit or lot only when
+  something of it happened at D, and a unit that went on elsewhere without where it is now nor
+  what became of it there (patient token included); 404 when nothing is left;
+- recall: D's stock of the lot and what D used or disposed of, with totals over those.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import date  # noqa: TC003  (FastAPI resolves annotations at runtime)
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi import status as http
+from starlette.concurrency import run_in_threadpool
 
-from hub.api.deps import ConnDep  # noqa: TC001
+from hub.api.deps import ConnDep, StateDep  # noqa: TC001
 from hub.api.routes.inventory_models import (
     AlertOut,
     AlertPage,
@@ -29,9 +46,19 @@ from hub.api.routes.inventory_models import (
     StockPage,
     TraceOut,
 )
+from hub.api.security import AuditDep, PrincipalDep, scoped_department
+from hub.api.state import ApiState  # noqa: TC001
 from hub.ports import Clock, SystemClock
 from projections.inventory_alerts import list_alerts
-from projections.inventory_queries import distribution, expiring, get_item, list_items, list_stock
+from projections.inventory_queries import (
+    distribution,
+    expiring,
+    get_item,
+    list_items,
+    list_stock,
+    recall_in_department,
+    trace_in_department,
+)
 from projections.inventory_trace import recall, trace
 
 router = APIRouter(prefix="/inventory", tags=["inventory"])
@@ -69,6 +96,7 @@ def parse_within(text: str) -> int:
 @router.get("/stock", response_model=StockPage)
 def read_stock(
     conn: ConnDep,
+    principal: PrincipalDep,
     *,
     item: ItemQ = None,
     department: DepartmentQ = None,
@@ -85,6 +113,9 @@ def read_stock(
     offset: Offset = 0,
 ) -> StockPage:
     """Stock by item × place × lot, in key order; rows with stock on hand unless include_empty."""
+    department, reachable = scoped_department(principal, department)
+    if not reachable:
+        return StockPage(items=[], total=0, limit=limit, offset=offset)
     rows, total = list_stock(
         conn,
         item=item,
@@ -105,6 +136,7 @@ def read_stock(
 @router.get("/alerts", response_model=AlertPage)
 def read_alerts(
     conn: ConnDep,
+    principal: PrincipalDep,
     *,
     item: ItemQ = None,
     department: DepartmentQ = None,
@@ -112,6 +144,9 @@ def read_alerts(
     offset: Offset = 0,
 ) -> AlertPage:
     """Items below their minimum at a place now, with the quantity that refills to the maximum."""
+    department, reachable = scoped_department(principal, department)
+    if not reachable:
+        return AlertPage(items=[], total=0, limit=limit, offset=offset)
     rows, total = list_alerts(conn, department=department, item=item, limit=limit, offset=offset)
     return AlertPage(
         items=[AlertOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset
@@ -121,13 +156,14 @@ def read_alerts(
 @router.get("/distribution", response_model=DistributionPage)
 def read_distribution(
     conn: ConnDep,
+    principal: PrincipalDep,
     *,
     item: Annotated[str, Query(description="Hub item id or the source's item code")],
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> DistributionPage:
     """How much of one item each department holds, most first."""
-    rows = distribution(conn, item)
+    rows = distribution(conn, item, department=principal.department)
     page = [DistributionOut.model_validate(r) for r in rows[offset : offset + limit]]
     return DistributionPage(items=page, total=len(rows), limit=limit, offset=offset)
 
@@ -140,6 +176,7 @@ def read_distribution(
 def read_expiring(
     conn: ConnDep,
     clock: ClockDep,
+    principal: PrincipalDep,
     *,
     within: Annotated[str, Query(description="Window from as_of: 30d, 2w or a number of days")] = "30d",
     as_of: Annotated[date | None, Query(description="Reference date (default: today)")] = None,
@@ -153,6 +190,9 @@ def read_expiring(
         days = parse_within(within)
     except ValueError as exc:
         raise HTTPException(UNPROCESSABLE, detail=str(exc)) from None
+    department, reachable = scoped_department(principal, department)
+    if not reachable:
+        return ExpiringPage(items=[], total=0, limit=limit, offset=offset)
     rows, total = expiring(
         conn,
         as_of=as_of or clock.now().date(),
@@ -190,9 +230,11 @@ def read_items(
     response_model=ItemDetailOut,
     responses={http.HTTP_404_NOT_FOUND: {"description": "No item with this id in the master"}},
 )
-def read_item(conn: ConnDep, item_id: Annotated[str, Path(max_length=64)]) -> ItemDetailOut:
+def read_item(
+    conn: ConnDep, principal: PrincipalDep, item_id: Annotated[str, Path(max_length=64)]
+) -> ItemDetailOut:
     """One item with its stock and thresholds per place."""
-    row = get_item(conn, item_id)
+    row = get_item(conn, item_id, department=principal.department)
     if row is None:
         raise HTTPException(http.HTTP_404_NOT_FOUND, detail=f"no item with id {item_id!r}")
     return ItemDetailOut.model_validate(row)
@@ -203,21 +245,42 @@ def read_item(conn: ConnDep, item_id: Annotated[str, Path(max_length=64)]) -> It
     response_model=TraceOut,
     responses={http.HTTP_404_NOT_FOUND: {"description": "No unit or lot matches the code"}},
 )
-def read_trace(conn: ConnDep, code: Annotated[str, Path(min_length=1, max_length=512)]) -> TraceOut:
+async def read_trace(
+    state: StateDep, audit: AuditDep, code: Annotated[str, Path(min_length=1, max_length=512)]
+) -> TraceOut:
     """One item, one code: a UDI, serial, GS1 string or Digital Link -> each unit's (or lot's) path."""
-    found = trace(conn, code)
+    await audit.record("inventory.trace", code)
+    found = await run_in_threadpool(_trace, state, code, audit.principal.department)
     if found is None:
         raise HTTPException(http.HTTP_404_NOT_FOUND, detail="no unit or lot matches this code")
     return TraceOut.model_validate(found)
 
 
+def _trace(state: ApiState, code: str, department: str | None) -> dict[str, Any] | None:
+    with state.engine.connect() as conn:
+        found = trace(conn, code)
+    if found is None or department is None:
+        return found
+    return trace_in_department(found, department)
+
+
 @router.get("/recall", response_model=RecallOut)
-def read_recall(
-    conn: ConnDep,
+async def read_recall(
+    state: StateDep,
+    audit: AuditDep,
     *,
     lot: Annotated[str, Query(min_length=1, description="The recalled lot")],
     gtin: Annotated[str | None, Query(description="Narrow to the items with this GTIN / UDI-DI")] = None,
     item: ItemQ = None,
 ) -> RecallOut:
     """A lot's units still on hand (where) and already used (when, where, patient tokens) or disposed."""
-    return RecallOut.model_validate(recall(conn, lot=lot, gtin=gtin, item=item))
+    query = {"lot": lot, "gtin": gtin, "item": item}
+    await audit.record("inventory.recall", urlencode({k: v for k, v in query.items() if v is not None}))
+    found = await run_in_threadpool(_recall, state, query, audit.principal.department)
+    return RecallOut.model_validate(found)
+
+
+def _recall(state: ApiState, query: dict[str, str | None], department: str | None) -> dict[str, Any]:
+    with state.engine.connect() as conn:
+        found = recall(conn, lot=query["lot"] or "", gtin=query["gtin"], item=query["item"])
+    return found if department is None else recall_in_department(found, department)

@@ -2,6 +2,10 @@
 
 Definitions are in projections.kpis. The period defaults to the 365 days before the injected
 clock's `now` (hub.api.routes.workorders.get_clock).
+
+`department=` (a code or a name) keeps the devices of that department. A key created with
+`--department D` always gets D's devices only (per device, per category within D, or D's own
+row); asking for another department gives an empty page.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hub.api.deps import ConnDep  # noqa: TC001
 from hub.api.routes.workorders import ClockDep  # noqa: TC001
+from hub.api.security import PrincipalDep, scoped_department
 from projections.kpis import compute_kpis
 
 router = APIRouter(prefix="/kpis", tags=["kpis"])
@@ -67,8 +72,12 @@ class KpiPage(BaseModel):
 def read_kpis(
     conn: ConnDep,
     clock: ClockDep,
+    principal: PrincipalDep,
     *,
     group_by: Annotated[Literal["device", "category", "department"], Query()] = "category",
+    department: Annotated[
+        str | None, Query(description="Only devices of this department (code or name)")
+    ] = None,
     period_from: Annotated[AwareDatetime | None, Query(alias="from", description="Period start")] = None,
     period_to: Annotated[
         AwareDatetime | None, Query(alias="to", description="Period end (default now)")
@@ -82,7 +91,12 @@ def read_kpis(
     start = period_from or end - DEFAULT_PERIOD
     if start >= end:
         raise HTTPException(http.HTTP_422_UNPROCESSABLE_CONTENT, detail="`from` must be before `to`")
-    rows = compute_kpis(conn, group_by=group_by, start=start, end=end, now=now)
+    department, reachable = scoped_department(principal, department)
+    rows = (
+        compute_kpis(conn, group_by=group_by, start=start, end=end, now=now, department=department)
+        if reachable
+        else []
+    )
     return KpiPage(
         items=[KpiOut.model_validate(r) for r in rows[offset : offset + limit]],
         total=len(rows),

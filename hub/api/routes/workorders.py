@@ -2,6 +2,10 @@
 
 `sla_breached` is judged at the injected clock's `now` (`get_clock`, which tests and operators
 override with FastAPI's dependency overrides; the compliance and KPI routes read the same one).
+
+Department scope: a key created with `--department D` (a code or a name) sees the work orders
+D reported and those on D's devices (the asset's department); `department=` still filters by
+the reporting department within that. Any other work order answers the same 404 as an unknown id.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from fastapi import status as http
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hub.api.deps import ConnDep  # noqa: TC001
+from hub.api.security import PrincipalDep  # noqa: TC001
 from hub.ports import Clock, SystemClock
-from projections.work_orders_queries import WorkOrderFilter, get_work_order, list_work_orders
+from projections.work_orders_queries import WorkOrderFilter, get_work_order, in_scope, list_work_orders
 from schemas.work_orders import Priority  # noqa: TC001
 
 router = APIRouter(prefix="/workorders", tags=["work orders"])
@@ -146,6 +151,7 @@ class WorkOrderDetailOut(WorkOrderOut):
 def read_work_orders(
     conn: ConnDep,
     clock: ClockDep,
+    principal: PrincipalDep,
     *,
     status: Annotated[StatusQ | None, Query(description="Lifecycle state, or `open`")] = None,
     priority: Annotated[Priority | None, Query()] = None,
@@ -170,6 +176,7 @@ def read_work_orders(
         approval_state=approval_state,
         requested_from=requested_from,
         requested_to=requested_to,
+        scope=principal.department,
     )
     rows, total = list_work_orders(conn, where, now=clock.now(), limit=limit, offset=offset)
     return WorkOrderPage(
@@ -183,10 +190,11 @@ def read_work_orders(
     responses={http.HTTP_404_NOT_FOUND: {"description": "No work order with this id"}},
 )
 def read_work_order(
-    conn: ConnDep, clock: ClockDep, workorder_id: Annotated[str, Path(max_length=64)]
+    conn: ConnDep, clock: ClockDep, principal: PrincipalDep, workorder_id: Annotated[str, Path(max_length=64)]
 ) -> WorkOrderDetailOut:
     """One work order with its timeline and SLA breaches."""
     row = get_work_order(conn, workorder_id, now=clock.now())
-    if row is None:
+    scope = principal.department
+    if row is None or (scope is not None and not in_scope(row, scope)):
         raise HTTPException(http.HTTP_404_NOT_FOUND, detail=f"no work order with id {workorder_id!r}")
     return WorkOrderDetailOut.model_validate(row)
