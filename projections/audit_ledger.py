@@ -1,4 +1,4 @@
-"""Tamper-evident audit ledger: every canonical and derived event, hash-chained per topic-partition.
+"""Tamper-evident audit ledger: every canonical, derived and access event, hash-chained per topic-partition.
 
 Tables:
 - `audit_ledger_entries(topic, partition, seq, offset, event_id, subject, event_type, recorded_at,
@@ -56,7 +56,7 @@ from sqlalchemy import (
 from projections.sqltypes import UtcDateTime
 from projections.upsert import upsert
 from schemas.catalogue import dump_event
-from topics.catalogue import CANONICAL_TOPICS, DERIVED_TOPICS, topic_for_event_type
+from topics.catalogue import AUDIT_TOPICS, CANONICAL_TOPICS, DERIVED_TOPICS, topic_for_event_type
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -68,13 +68,14 @@ if TYPE_CHECKING:
     from schemas.catalogue import Event
 
 NAME = "audit_ledger"
-TOPICS: tuple[str, ...] = tuple(spec.name for spec in (*CANONICAL_TOPICS, *DERIVED_TOPICS))
+_CHAINED = (*CANONICAL_TOPICS, *DERIVED_TOPICS, *AUDIT_TOPICS)  # audited API reads are chained too
+TOPICS: tuple[str, ...] = tuple(spec.name for spec in _CHAINED)
 METADATA = MetaData()
 GENESIS_HASH = "00" * 32
 DEFAULT_CHECKPOINT_EVERY = 10_000
 _GENESIS = bytes(32)
 _POSITIVE_MASK = 0x7FFFFFFF  # Java's Utils.toPositive, as in Kafka's default partitioner
-_PARTITIONS = {spec.name: spec.partitions for spec in (*CANONICAL_TOPICS, *DERIVED_TOPICS)}
+_PARTITIONS = {spec.name: spec.partitions for spec in _CHAINED}
 
 entries = Table(
     f"{NAME}_entries",

@@ -28,6 +28,7 @@ from schemas.assets import (
     AssetUsed,
     AssetValuationUpdated,
 )
+from schemas.audit import AUDIT_EVENTS, AccessRecorded
 from schemas.derived import (
     DERIVED_EVENTS,
     AssetIdentityConflict,
@@ -103,7 +104,8 @@ Event = Annotated[
     | ComplianceOverdue
     | WorkOrderScheduled
     | WorkOrderSlaBreached
-    | AssetIdentityConflict,
+    | AssetIdentityConflict
+    | AccessRecorded,
     Field(discriminator="type"),
 ]
 
@@ -114,6 +116,7 @@ ALL_EVENT_CLASSES: tuple[type[EventBase], ...] = (
     *INVENTORY_EVENTS,
     *WORK_ORDER_EVENTS,
     *DERIVED_EVENTS,
+    *AUDIT_EVENTS,
 )
 EVENT_CLASSES: dict[str, type[EventBase]] = {
     cls.model_fields["type"].default: cls for cls in ALL_EVENT_CLASSES

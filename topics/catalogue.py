@@ -87,6 +87,16 @@ DERIVED_TOPICS: tuple[TopicSpec, ...] = tuple(
     )
 )
 
+AUDIT_TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(
+        "audit.access.v1",
+        key="API key id",
+        partitions=1,  # one chain, in the order the API recorded the reads
+        event_types=_types("audit."),
+        description="Sensitive reads through the API (raw messages, history, traces): who, what, when.",
+    ),
+)
+
 RAW_TOPICS: tuple[TopicSpec, ...] = tuple(
     TopicSpec(
         f"raw.{s.value}.v1",
@@ -108,13 +118,19 @@ DLQ_TOPICS: tuple[TopicSpec, ...] = tuple(
     for s in SourceSystem
 )
 
-CATALOGUE: tuple[TopicSpec, ...] = (*RAW_TOPICS, *CANONICAL_TOPICS, *DERIVED_TOPICS, *DLQ_TOPICS)
+CATALOGUE: tuple[TopicSpec, ...] = (
+    *RAW_TOPICS,
+    *CANONICAL_TOPICS,
+    *DERIVED_TOPICS,
+    *AUDIT_TOPICS,
+    *DLQ_TOPICS,
+)
 BY_NAME: dict[str, TopicSpec] = {t.name: t for t in CATALOGUE}
 
 
 def topic_for_event_type(event_type: str) -> TopicSpec:
     """The one topic an event type is published to (without prefix)."""
-    for spec in (*CANONICAL_TOPICS, *DERIVED_TOPICS):
+    for spec in (*CANONICAL_TOPICS, *DERIVED_TOPICS, *AUDIT_TOPICS):
         if event_type in spec.event_types:
             return spec
     raise KeyError(f"no topic carries event type {event_type!r}")

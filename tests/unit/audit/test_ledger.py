@@ -22,7 +22,7 @@ from projections.runner import ProjectionRunner
 from schemas.catalogue import dump_event, parse_event
 from tests.unit.audit.ledger_helpers import entry_hash, fill, place, rows, stream
 from tests.unit.projections.factories import digest
-from topics.catalogue import CANONICAL_TOPICS, DERIVED_TOPICS
+from topics.catalogue import AUDIT_TOPICS, CANONICAL_TOPICS, DERIVED_TOPICS
 
 
 def _chains(engine: Engine) -> dict[tuple[str, int], list[dict[str, object]]]:
@@ -65,7 +65,7 @@ class TestChaining:
 
     def test_follows_every_canonical_and_derived_topic(self) -> None:
         """The ledger subscribes to all canonical and derived topics of the catalogue."""
-        assert set(AuditLedger().topics) == {t.name for t in (*CANONICAL_TOPICS, *DERIVED_TOPICS)}
+        assert set(AuditLedger().topics) == {t.name for t in (*CANONICAL_TOPICS, *DERIVED_TOPICS, *AUDIT_TOPICS)}
 
 
 class TestExactlyOnce:
@@ -159,7 +159,7 @@ class TestPositions:
         bus = EmbeddedBus(tmp_path / "bus.db")
         await bus.start()
         try:
-            await bus.ensure_topics([*CANONICAL_TOPICS, *DERIVED_TOPICS])
+            await bus.ensure_topics([*CANONICAL_TOPICS, *DERIVED_TOPICS, *AUDIT_TOPICS])
             events = stream(30)
             placed: dict[tuple[str, int], list[str]] = {}
             for event in events:

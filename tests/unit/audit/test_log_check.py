@@ -28,7 +28,7 @@ from tests.unit.audit.ledger_helpers import (
     swap,
     work_started,
 )
-from topics.catalogue import CANONICAL_TOPICS, DERIVED_TOPICS
+from topics.catalogue import AUDIT_TOPICS, CANONICAL_TOPICS, DERIVED_TOPICS
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -44,7 +44,7 @@ async def bus(tmp_path: Path, sqlite_engine: Engine) -> AsyncIterator[EmbeddedBu
     """A prefixed embedded bus holding 60 events, one re-published and one poison record; the ledger built from it."""
     b = EmbeddedBus(tmp_path / "bus.db")
     await b.start()
-    await b.ensure_topics([*CANONICAL_TOPICS, *DERIVED_TOPICS], PREFIX)
+    await b.ensure_topics([*CANONICAL_TOPICS, *DERIVED_TOPICS, *AUDIT_TOPICS], PREFIX)
     events = stream(60)
     for event in [*events, events[7]]:
         topic = PREFIX + place([event])[0].topic
@@ -111,7 +111,7 @@ class TestRecordPositions:
         b = EmbeddedBus(tmp_path / "bus2.db")
         await b.start()
         try:
-            await b.ensure_topics([*CANONICAL_TOPICS, *DERIVED_TOPICS])
+            await b.ensure_topics([*CANONICAL_TOPICS, *DERIVED_TOPICS, *AUDIT_TOPICS])
             events = {str(e.event_id): e for e in stream(20)}
             for event in events.values():
                 await b.publish(place([event])[0].topic, [OutRecord(event.subject, dump_event(event))])

@@ -70,6 +70,16 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "escalation_level": 1,
     },
     "asset.identity_conflict": {"identifier": CARD, "asset_ids": ["AST-1", "AST-2"]},
+    "audit.access_recorded": {
+        "key_id": "k3f9a21c04d7e",
+        "role": "auditor",
+        "action": "raw.read",
+        "resource": "his:5d41402abc4b2a76b9719d911017c592",
+        "outcome": "allowed",
+        "method": "GET",
+        "path": "/raw/his:5d41402abc4b2a76b9719d911017c592",
+        "purpose": "不良事件调查 2024-017",
+    },
 }
 
 
