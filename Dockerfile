@@ -16,6 +16,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HUB_DATA_DIR=/var/lib/hub \
     HUB_API_HOST=0.0.0.0 \
+    HUB_AUTH=keys \
     HUB_MLLP_HOST=0.0.0.0
 # A fixed, unprivileged uid owns the data dir, so a named volume mounted there inherits that owner.
 RUN groupadd --system --gid 10001 hub \

@@ -5,6 +5,7 @@ The names are part of the product's contract (DESIGN.md): extend, never rename.
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -26,6 +27,12 @@ DEMO_SECRET = "demo-secret-change-me"  # noqa: S105  # nosec B105: a known defau
 class Mode(StrEnum):
     DEMO = "demo"
     PRODUCTION = "production"
+
+
+class AuthMode(StrEnum):
+    AUTO = "auto"  # keys required in production, optional in demo mode
+    KEYS = "keys"  # every API call but /health and /metrics needs an API key
+    OFF = "off"  # a call without a key runs as admin: loopback binds only
 
 
 class BusKind(StrEnum):
@@ -58,6 +65,9 @@ class Settings(BaseSettings):
     tz: str = "Asia/Shanghai"
     secret_key: SecretStr = SecretStr(DEMO_SECRET)
     raw_key: SecretStr | None = None
+    auth: AuthMode = AuthMode.AUTO
+    # Serve without authentication on a non-loopback address (an authenticating proxy in front).
+    allow_open_bind: bool = False
     mapping_dir: Path | None = None  # per-hospital mapping overrides: <dir>/<system>.yaml
     log_format: str = "auto"  # auto | json | console
     log_level: str = "info"
@@ -95,6 +105,24 @@ class Settings(BaseSettings):
             raise ConfigError(msg)
         return self
 
+    @model_validator(mode="after")
+    def _no_open_api_beyond_loopback(self) -> Settings:
+        if not self.auth_required and not self.allow_open_bind and not _is_loopback(self.api_host):
+            msg = (
+                f"HUB_API_HOST={self.api_host} would serve the API without authentication beyond this"
+                " machine; set HUB_AUTH=keys (and create keys with `hub keys create`), or bind to"
+                " 127.0.0.1, or set HUB_ALLOW_OPEN_BIND=true if an authenticating proxy is in front"
+            )
+            raise ConfigError(msg)
+        return self
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether every API call (but /health and /metrics) must present an API key."""
+        if self.auth is AuthMode.AUTO:
+            return self.mode is Mode.PRODUCTION
+        return self.auth is AuthMode.KEYS
+
     @property
     def secret_bytes(self) -> bytes:
         """Key for keyed hashes (patient tokens). Changing it changes every token: keep it stable."""
@@ -120,3 +148,12 @@ class Settings(BaseSettings):
     @property
     def inbox_dir(self) -> Path:
         return self.data_dir / "inbox"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: only "localhost" is known to stay on this machine
+        return False
