@@ -26,7 +26,9 @@ from hub.api.routes import inventory as inventory_routes
 from hub.api.routes import kpis as kpi_routes
 from hub.api.routes import raw as raw_routes
 from hub.api.routes import workorders as workorder_routes
+from hub.api.security import Security, require
 from hub.api.state import ApiState, LagSource
+from hub.auth.roles import Permission
 from hub.bootstrap import make_projections
 from projections.tracking import ensure_tables
 
@@ -56,8 +58,13 @@ def create_app(
     zone: tzinfo = UTC,
     projections: Sequence[Projection] | None = None,
     history_reader: history_routes.HistoryReader | None = None,
+    security: Security | None = None,
 ) -> FastAPI:
-    """A FastAPI app serving the read models in `engine`; `runners_lag` feeds /health and /metrics."""
+    """A FastAPI app serving the read models in `engine`; `runners_lag` feeds /health and /metrics.
+
+    `security` is the access policy (hub.api.security); without one, every caller is the
+    anonymous admin and sensitive reads answer 503, since there is nowhere to record them.
+    """
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -79,14 +86,23 @@ def create_app(
     app.state.site = site
     app.state.history_reader = history_reader  # None: GET /history/... answers 503
     app.state.zone = zone  # naive times in queries are read in the site's zone
+    app.state.security = security if security is not None else Security.open(site=site)
     app.add_middleware(CsvExportMiddleware)
-    app.include_router(ingest_routes.router)
-    app.include_router(history_routes.router)
-    app.include_router(availability_routes.router)
-    app.include_router(inventory_routes.router)
-    app.include_router(raw_routes.build_router(raw_reader))  # GET /raw/{ref}; 503 without a reader
-    for routes in (workorder_routes, compliance_routes, kpi_routes):
-        app.include_router(routes.router)
-    for module in (health, metrics, assets):
+    # /health and /metrics stay open (load balancers, Prometheus); they carry no patient data.
+    for module in (health, metrics):
         app.include_router(module.router)
+    app.include_router(ingest_routes.router, dependencies=[require(Permission.INGEST)])
+    app.include_router(history_routes.router, dependencies=[require(Permission.HISTORY)])
+    # Role checks for /raw are inside: HEAD needs raw_meta, GET raw_payload, both audited.
+    app.include_router(raw_routes.build_router(raw_reader))  # 503 without a reader
+    read_models = (
+        assets,
+        availability_routes,
+        inventory_routes,
+        workorder_routes,
+        compliance_routes,
+        kpi_routes,
+    )
+    for routes in read_models:
+        app.include_router(routes.router, dependencies=[require(Permission.READ)])
     return app

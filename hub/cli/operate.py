@@ -21,6 +21,8 @@ from sqlalchemy import text
 from adapters.his.mllp import serve_mllp
 from hub.api.app import create_app
 from hub.api.routes.raw import archive_reader
+from hub.api.security import Security, bus_access_log
+from hub.auth.keys import KeyStore
 from hub.bootstrap import Hub, build_hub
 from hub.cli.app import DataDir, app, console, load_settings, run
 from hub.cli.render import reconciliation_table, where
@@ -141,7 +143,9 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
             raw_lookup=hub.archive.lookup,
         )
 
+    security = await _security(hub)
     api = create_app(
+        security=security,
         engine=hub.engine,
         runners_lag=lag,
         ingest=Ingestor(hub),
@@ -183,6 +187,26 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def _security(hub: Hub) -> Security:
+    """The API's policy: keys in the read-model database, sensitive reads recorded on the bus."""
+    settings = hub.settings
+    keys = KeyStore(hub.engine)
+    existing = await asyncio.to_thread(keys.list)  # creates the table on a fresh database
+    if not settings.auth_required:
+        console.print("API keys optional (HUB_AUTH=off or demo mode): callers without a key act as admin")
+    elif not existing:
+        console.print(
+            "[yellow]API keys required and none exist yet:[/yellow] create one with"
+            " `hub keys create --role admin`"
+        )
+    return Security(
+        keys=keys,
+        required=settings.auth_required,
+        access_log=bus_access_log(hub.bus, settings.topic_prefix),
+        site=settings.site,
+    )
 
 
 async def _start_mllp(hub: Hub) -> asyncio.Server:

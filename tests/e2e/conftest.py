@@ -46,8 +46,9 @@ def run_hub(
 
 
 class Served:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, **env: str) -> None:
         self.data_dir = data_dir
+        self.env = env  # extra HUB_* settings for this server
         self.port = free_port()
         self.mllp_port = free_port()
         self.proc: subprocess.Popen[str] | None = None
@@ -66,7 +67,12 @@ class Served:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 text=True,
-                env=hub_env(self.data_dir, HUB_API_PORT=str(self.port), HUB_MLLP_PORT=str(self.mllp_port)),
+                env=hub_env(
+                    self.data_dir,
+                    HUB_API_PORT=str(self.port),
+                    HUB_MLLP_PORT=str(self.mllp_port),
+                    **self.env,
+                ),
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

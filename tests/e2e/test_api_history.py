@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from hub.api.app import create_app
+from hub.api.security import Security, bus_access_log
 from hub.bootstrap import Hub, build_hub
 from hub.pipeline import drain, ingest_path
 from hub.settings import Settings
+from projections.audit_ledger import entries
+from replay.audit import verify
 from replay.history import HistoryEntry, SubjectKind, history
 from tests.e2e.conftest import REPO
 
@@ -40,7 +45,10 @@ async def client(hub: Hub) -> AsyncIterator[httpx.AsyncClient]:
         )
 
     app = create_app(
-        engine=hub.engine, history_reader=reader, projections=[r.projection for r in hub.runners]
+        engine=hub.engine,
+        history_reader=reader,
+        projections=[r.projection for r in hub.runners],
+        security=Security.open(access_log=bus_access_log(hub.bus)),
     )
     async with (
         app.router.lifespan_context(app),
@@ -84,3 +92,29 @@ class TestHistoryApi:
         bare = create_app(engine=hub.engine)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=bare), base_url="http://hub") as c:
             assert (await c.get("/history/asset/AST-none")).status_code == 503
+
+    async def test_every_history_read_is_chained_on_the_audit_ledger(
+        self, client: httpx.AsyncClient, hub: Hub
+    ) -> None:
+        """A read becomes an audit.access_recorded event on the bus, then an entry the ledger verifies."""
+        item = (await client.get("/inventory/items", params={"limit": 1})).json()["items"][0]["item_id"]
+        assert (
+            await client.get(f"/history/item/{item}", headers={"X-Hub-Purpose": "recall"})
+        ).status_code == 200
+        await drain(hub)
+        with hub.engine.connect() as conn:
+            rows = conn.execute(
+                select(entries.c.event_type, entries.c.subject, entries.c.entry_bytes).where(
+                    entries.c.topic == "audit.access.v1"
+                )
+            ).all()
+        [(event_type, subject, data)] = rows
+        assert (event_type, subject) == ("audit.access_recorded", "anonymous")
+        access = json.loads(bytes(data))["payload"]
+        assert (access["action"], access["resource"], access["purpose"]) == (
+            "history.read",
+            f"item/{item}",
+            "recall",
+        )
+        report = verify(hub.engine)
+        assert report.intact, report.findings

@@ -1,60 +1,77 @@
-"""GET /raw/{raw_ref}: the exact bytes a vendor system sent, as the raw archive holds them.
+"""`/raw/{raw_ref}`: the exact bytes a vendor system sent, as the raw archive holds them.
 
 The end of an auditor's trail: a figure in a read model -> its event (`hub replay history`, its
-`source.raw_ref`) -> these bytes. The body is the archived payload byte for byte
-(`application/octet-stream`, never re-encoded); headers say what it is:
+`source.raw_ref`) -> these bytes. Raw messages can hold patient data, so:
 
+- `GET` needs the raw_payload permission (auditor, admin). Only then is the payload read and,
+  when the archive is encrypted (HUB_RAW_KEY), decrypted; the body is the archived payload
+  byte for byte (`application/octet-stream`, never re-encoded).
+- `HEAD` needs raw_meta (integrator too): the headers below, never the bytes.
+- Every attempt, served or refused, is recorded on the audit ledger (`audit.access_recorded`)
+  before the answer goes out; when that cannot be recorded the route answers 503.
+
+Headers:
 - `X-Hub-Raw-System`: the source system (hrp, spd, oa, his, fhir);
 - `X-Hub-Raw-Message-Id`: the source's own message id (MSH-10, file name, FHIR id),
   percent-encoded UTF-8 (file names are often Chinese; HTTP headers are Latin-1);
-- `X-Hub-Raw-Sha256`: the sha256 recorded when the bytes arrived; the route checks the body
-  against it and answers 500 rather than serve bytes that do not match;
-- `X-Hub-Raw-Received-At`: when the hub received them (ISO 8601, UTC).
-
-NOT ROLE-CHECKED YET. The hub has no authentication or roles today (the security work is a
-separate issue). Raw payloads can hold patient data, so once roles exist this route must be
-limited to the roles allowed to see raw messages (auditor, integrator), every read must be
-written to the audit ledger, and decryption (HUB_RAW_KEY) must happen only for those roles.
-Until then, keep the API on loopback (the default bind) or behind an authenticating proxy.
+- `X-Hub-Raw-Sha256`: the sha256 recorded when the bytes arrived; GET checks the body against
+  it and answers 500 rather than serve bytes that do not match;
+- `X-Hub-Raw-Size`, `X-Hub-Raw-Received-At` (ISO 8601, UTC).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
 from datetime import UTC
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 from urllib.parse import quote
 
 import structlog
 from fastapi import APIRouter, HTTPException, Path, Response
 from fastapi import status as http
 
+from hub.api.security import AuditDep  # noqa: TC001  (FastAPI reads the annotation at runtime)
+from hub.auth.roles import Permission
 from hub.errors import ArchiveError
-from hub.ports import RawRecord
 
 if TYPE_CHECKING:
-    from hub.ports import RawArchive
+    from hub.ports import RawArchive, RawRecord
 
 logger = structlog.get_logger()
-
-RawReader = Callable[[str], Awaitable[tuple[RawRecord, bytes]]]
-"""Given a raw reference: its archived record and payload; raises LookupError when unknown."""
 
 MAX_REF_CHARS = 200
 
 
-def archive_reader(archive: RawArchive) -> RawReader:
+class RawReader(Protocol):
+    """What /raw reads: a record's metadata, and (separately, only when allowed) its bytes."""
+
+    async def record(self, raw_ref: str) -> RawRecord:
+        """The archived record; raises LookupError for an unknown reference."""
+        ...
+
+    async def payload(self, raw_ref: str) -> bytes:
+        """The plaintext payload (decrypted if stored encrypted)."""
+        ...
+
+
+class ArchiveRawReader:
     """A RawReader over a RawArchive: an unknown reference raises LookupError (answered 404)."""
 
-    async def read(raw_ref: str) -> tuple[RawRecord, bytes]:
+    def __init__(self, archive: RawArchive) -> None:
+        self._archive = archive
+
+    async def record(self, raw_ref: str) -> RawRecord:
         try:
-            record = await archive.get(raw_ref)
+            return await self._archive.get(raw_ref)
         except ArchiveError as exc:  # the archive's "no such raw message"
             raise LookupError(raw_ref) from exc
-        return record, await archive.payload(raw_ref)
 
-    return read
+    async def payload(self, raw_ref: str) -> bytes:
+        return await self._archive.payload(raw_ref)
+
+
+def archive_reader(archive: RawArchive) -> RawReader:
+    return ArchiveRawReader(archive)
 
 
 def raw_headers(record: RawRecord) -> dict[str, str]:
@@ -63,6 +80,7 @@ def raw_headers(record: RawRecord) -> dict[str, str]:
         "X-Hub-Raw-System": record.system,
         "X-Hub-Raw-Message-Id": quote(record.message_id, safe=""),
         "X-Hub-Raw-Sha256": record.sha256,
+        "X-Hub-Raw-Size": str(record.size),
         "X-Hub-Raw-Received-At": record.received_at.astimezone(UTC).isoformat(),
         "Cache-Control": "no-store",  # may hold patient data: no proxy or browser keeps a copy
     }
@@ -72,9 +90,43 @@ def raw_headers(record: RawRecord) -> dict[str, str]:
     return headers
 
 
+RefPath = Annotated[str, Path(max_length=MAX_REF_CHARS, description="e.g. hrp:3f1c...")]
+
+
 def build_router(reader: RawReader | None) -> APIRouter:
-    """The /raw route over `reader`; without one (no archive in this process) it answers 503."""
+    """The /raw routes over `reader`; without one (no archive in this process) they answer 503."""
     router = APIRouter(tags=["audit"])
+
+    async def gate(audit: AuditDep, raw_ref: str, action: str, permission: Permission) -> RawRecord:
+        if reader is None:
+            raise HTTPException(http.HTTP_503_SERVICE_UNAVAILABLE, "no raw archive in this API process")
+        role = audit.principal.role.value
+        if not audit.principal.can(permission):
+            raise await audit.deny(action, raw_ref, f"role {role!r} may not read raw messages")
+        try:
+            record = await reader.record(raw_ref)
+        except LookupError:
+            raise HTTPException(http.HTTP_404_NOT_FOUND, f"no raw message {raw_ref!r}") from None
+        await audit.record(action, raw_ref)
+        return record
+
+    common: dict[int | str, dict[str, Any]] = {
+        http.HTTP_401_UNAUTHORIZED: {"description": "No valid API key"},
+        http.HTTP_403_FORBIDDEN: {"description": "The key's role may not (recorded on the ledger)"},
+        http.HTTP_404_NOT_FOUND: {"description": "No raw message with this reference"},
+        http.HTTP_503_SERVICE_UNAVAILABLE: {"description": "No raw archive, or the read cannot be audited"},
+    }
+
+    @router.head(
+        "/raw/{raw_ref}",
+        response_class=Response,
+        summary="What a raw message is, without its bytes",
+        responses=common,
+    )
+    async def head_raw(raw_ref: RefPath, audit: AuditDep) -> Response:
+        """The X-Hub-Raw-* headers of `raw_ref` (role integrator, auditor or admin)."""
+        record = await gate(audit, raw_ref, "raw.head", Permission.RAW_META)
+        return Response(media_type="application/octet-stream", headers=raw_headers(record))
 
     @router.get(
         "/raw/{raw_ref}",
@@ -85,21 +137,16 @@ def build_router(reader: RawReader | None) -> APIRouter:
                 "content": {"application/octet-stream": {}},
                 "description": "The archived bytes; X-Hub-Raw-* headers describe them",
             },
-            http.HTTP_404_NOT_FOUND: {"description": "No raw message with this reference"},
             http.HTTP_500_INTERNAL_SERVER_ERROR: {"description": "The archived bytes fail their sha256"},
-            http.HTTP_503_SERVICE_UNAVAILABLE: {"description": "No raw archive in this API process"},
+            **common,
         },
     )
-    async def read_raw(
-        raw_ref: Annotated[str, Path(max_length=MAX_REF_CHARS, description="e.g. hrp:3f1c...")],
-    ) -> Response:
-        """The archived payload of `raw_ref`, byte for byte. Not role-checked yet (module docstring)."""
-        if reader is None:
-            raise HTTPException(http.HTTP_503_SERVICE_UNAVAILABLE, "no raw archive in this API process")
+    async def read_raw(raw_ref: RefPath, audit: AuditDep) -> Response:
+        """The archived payload of `raw_ref`, byte for byte (role auditor or admin; recorded)."""
+        record = await gate(audit, raw_ref, "raw.read", Permission.RAW_PAYLOAD)
+        assert reader is not None  # noqa: S101  # nosec B101: gate() answered 503 otherwise
         try:
-            record, payload = await reader(raw_ref)
-        except LookupError:
-            raise HTTPException(http.HTTP_404_NOT_FOUND, f"no raw message {raw_ref!r}") from None
+            payload = await reader.payload(raw_ref)
         except ArchiveError as exc:
             logger.exception("raw_read_failed", raw_ref=raw_ref)
             raise HTTPException(http.HTTP_500_INTERNAL_SERVER_ERROR, "the raw archive failed") from exc
