@@ -53,8 +53,9 @@ class Outcome:
 class MappingSource:
     """The adapter's mapping: the hospital's override file if present, else the bundled default.
 
-    Reloaded when the file changes, so a fixed mapping applies to the next message and to
-    `hub dlq retry` without a restart. A broken override is reported, never silently replaced.
+    Reloaded when the file changes, or appears, so a fixed mapping applies to the next message
+    and to `hub dlq retry` / `POST /dlq/retry` without a restart. A broken override is
+    reported, never silently replaced.
     """
 
     def __init__(
@@ -62,8 +63,8 @@ class MappingSource:
     ) -> None:
         self._adapter = adapter
         self._secret = secret
-        override = override_dir / f"{adapter.system.value}.yaml" if override_dir else None
-        self.path = override if override and override.exists() else adapter.default_mapping
+        self._override = override_dir / f"{adapter.system.value}.yaml" if override_dir else None
+        self.path = self._choose()
         self._mtime = -1.0
         self._next_check = 0.0
         self._mapping: Any = None
@@ -73,11 +74,18 @@ class MappingSource:
         if self._mapping is not None and now < self._next_check:
             return self._mapping  # hot paths (MLLP) ask per message: look at the file once a second
         self._next_check = now + 1.0
-        mtime = self.path.stat().st_mtime
-        if mtime != self._mtime:
+        path = self._choose()
+        mtime = path.stat().st_mtime
+        if path != self.path or mtime != self._mtime:
+            self.path = path
             self._mapping = prepare_mapping(self._adapter.load_mapping(self.path), self._secret)
             self._mtime = mtime
         return self._mapping
+
+    def _choose(self) -> Path:
+        if self._override is not None and self._override.exists():
+            return self._override
+        return self._adapter.default_mapping
 
 
 def prepare_mapping(mapping: Any, secret: bytes | None) -> Any:

@@ -20,6 +20,7 @@ from hub.api.csv_export import CsvExportMiddleware
 from hub.api.routes import assets, health, metrics
 from hub.api.routes import availability as availability_routes
 from hub.api.routes import compliance as compliance_routes
+from hub.api.routes import dlq as dlq_routes
 from hub.api.routes import history as history_routes
 from hub.api.routes import ingest as ingest_routes
 from hub.api.routes import inventory as inventory_routes
@@ -59,6 +60,7 @@ def create_app(
     projections: Sequence[Projection] | None = None,
     history_reader: history_routes.HistoryReader | None = None,
     security: Security | None = None,
+    dead_letters: dlq_routes.DeadLetterAccess | None = None,
 ) -> FastAPI:
     """A FastAPI app serving the read models in `engine`; `runners_lag` feeds /health and /metrics.
 
@@ -85,6 +87,7 @@ def create_app(
     app.state.as_of_reader = as_of_reader  # None: GET /assets/{id}?as_of=... answers 503
     app.state.site = site
     app.state.history_reader = history_reader  # None: GET /history/... answers 503
+    app.state.dead_letters = dead_letters  # None: /dlq answers 503
     app.state.zone = zone  # naive times in queries are read in the site's zone
     app.state.security = security if security is not None else Security.open(site=site)
     app.add_middleware(CsvExportMiddleware)
@@ -93,6 +96,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(ingest_routes.router, dependencies=[require(Permission.INGEST)])
     app.include_router(history_routes.router, dependencies=[require(Permission.HISTORY)])
+    app.include_router(dlq_routes.router, dependencies=[require(Permission.DLQ)])
     # Role checks for /raw are inside: HEAD needs raw_meta, GET raw_payload, both audited.
     app.include_router(raw_routes.build_router(raw_reader))  # 503 without a reader
     read_models = (

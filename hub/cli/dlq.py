@@ -9,6 +9,7 @@ import typer
 from hub.bootstrap import build_hub
 from hub.cli.app import DataDir, app, console, load_settings, run
 from hub.cli.render import dead_letter_table
+from hub.dlq_retry import HubDeadLetters
 from hub.pipeline import drain
 
 dlq_app = typer.Typer(help="Dead letters: inputs that could not be translated.", no_args_is_help=True)
@@ -54,16 +55,12 @@ def dlq_retry(
 
     async def go() -> int:
         async with build_hub(settings) as hub:
-            refs = [raw_ref] if raw_ref else await hub.dead_letters.open_raw_refs(system)
-            before = len(await hub.dead_letters.query(system=system))
-            for ref in refs:
-                record = await hub.archive.get(ref)
-                await hub.worker(record.system).process(record)
+            outcome = await HubDeadLetters(hub).retry(system=system, raw_ref=raw_ref)
             await drain(hub)
             after = await hub.dead_letters.query(system=system)
             console.print(
-                f"retried {len(refs)} message(s): {before - len(after)} dead letter(s) resolved, "
-                f"{len(after)} still open"
+                f"retried {outcome.retried} message(s): {outcome.resolved} dead letter(s) resolved, "
+                f"{outcome.still_open} still open"
             )
             if after:
                 console.print(dead_letter_table(after[:50], title="Still failing"))

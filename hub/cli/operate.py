@@ -27,6 +27,7 @@ from hub.bootstrap import Hub, build_hub
 from hub.cli.app import DataDir, app, console, load_settings, run
 from hub.cli.render import reconciliation_table, where
 from hub.deadletters import DeadLetter
+from hub.dlq_retry import HubDeadLetters
 from hub.inbox import InboxWatcher
 from hub.ingest import Ingestor
 from hub.mllp_ingest import MllpIngest
@@ -156,6 +157,7 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
         zone=settings.zone,
         projections=[r.projection for r in hub.runners],
         history_reader=history_of,
+        dead_letters=HubDeadLetters(hub),
     )
     server = uvicorn.Server(
         uvicorn.Config(
