@@ -189,10 +189,9 @@ async def read_asset(
     read in the site's zone.
     """
     now = clock.now()
-    if as_of is None and known_at is None:
+    live = as_of is None and known_at is None
+    if live:
         row = await run_in_threadpool(_get_asset, state, asset_id)
-        if not _visible(principal, row):
-            raise _not_found(asset_id)
     else:
         reader: AsOfReader | None = getattr(request.app.state, "as_of_reader", None)
         if reader is None:
@@ -201,12 +200,11 @@ async def read_asset(
             )
         zone = getattr(request.app.state, "zone", UTC)
         row = await reader(asset_id, _aware(as_of, zone) or now, _aware(known_at, zone) or now)
-        # The device's department then, or now: its past is also its current department's.
-        if not _visible(principal, row) and not _visible(
-            principal, await run_in_threadpool(_get_asset, state, asset_id)
-        ):
-            raise _not_found(asset_id)
-    if row is None:
+    if row is None or not (
+        _visible(principal, row)
+        # An as-of view also shows to the device's department now: its past is that department's too.
+        or (not live and _visible(principal, await run_in_threadpool(_get_asset, state, asset_id)))
+    ):
         raise _not_found(asset_id)
     return detail(row, now)
 

@@ -274,13 +274,16 @@ async def read_recall(
     item: ItemQ = None,
 ) -> RecallOut:
     """A lot's units still on hand (where) and already used (when, where, patient tokens) or disposed."""
-    query = {"lot": lot, "gtin": gtin, "item": item}
-    await audit.record("inventory.recall", urlencode({k: v for k, v in query.items() if v is not None}))
-    found = await run_in_threadpool(_recall, state, query, audit.principal.department)
+    asked = {"lot": lot, "gtin": gtin, "item": item}
+    await audit.record("inventory.recall", urlencode({k: v for k, v in asked.items() if v is not None}))
+    department = audit.principal.department
+    found = await run_in_threadpool(_recall, state, department, lot=lot, gtin=gtin, item=item)
     return RecallOut.model_validate(found)
 
 
-def _recall(state: ApiState, query: dict[str, str | None], department: str | None) -> dict[str, Any]:
+def _recall(
+    state: ApiState, department: str | None, *, lot: str, gtin: str | None, item: str | None
+) -> dict[str, Any]:
     with state.engine.connect() as conn:
-        found = recall(conn, lot=query["lot"] or "", gtin=query["gtin"], item=query["item"])
+        found = recall(conn, lot=lot, gtin=gtin, item=item)
     return found if department is None else recall_in_department(found, department)
