@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     tz: str = "Asia/Shanghai"
     secret_key: SecretStr = SecretStr(DEMO_SECRET)
     raw_key: SecretStr | None = None
+    # Production without HUB_RAW_KEY only when the disk is encrypted some other way, said explicitly.
+    raw_plaintext: bool = False
     auth: AuthMode = AuthMode.AUTO
     # Serve without authentication on a non-loopback address (an authenticating proxy in front).
     allow_open_bind: bool = False
@@ -102,6 +104,12 @@ class Settings(BaseSettings):
     def _no_default_secrets_in_production(self) -> Settings:
         if self.mode is Mode.PRODUCTION and self.secret_key.get_secret_value() == DEMO_SECRET:
             msg = "HUB_SECRET_KEY is the demo default; set a real secret before HUB_MODE=production"
+            raise ConfigError(msg)
+        if self.mode is Mode.PRODUCTION and self.raw_key is None and not self.raw_plaintext:
+            msg = (
+                "HUB_MODE=production keeps raw messages (patient data) encrypted at rest: set HUB_RAW_KEY"
+                " (openssl rand -hex 32), or HUB_RAW_PLAINTEXT=true if the disk is encrypted otherwise"
+            )
             raise ConfigError(msg)
         return self
 

@@ -124,7 +124,18 @@ class TestBindPolicy:
         assert not Settings(api_host="10.1.2.3", allow_open_bind=True).auth_required
 
     def test_production_requires_keys_unless_told_otherwise(self) -> None:
-        prod = Settings(mode=Mode.PRODUCTION, secret_key="s" * 40)
+        prod = Settings(mode=Mode.PRODUCTION, secret_key="s" * 40, raw_key="7f" * 32)
         assert prod.auth_required
-        with pytest.raises(ConfigError):
-            Settings(mode=Mode.PRODUCTION, secret_key="s" * 40, auth=AuthMode.OFF, api_host="0.0.0.0")  # noqa: S104
+        with pytest.raises(ConfigError, match="HUB_AUTH=keys"):
+            Settings(
+                mode=Mode.PRODUCTION,
+                secret_key="s" * 40,
+                raw_key="7f" * 32,
+                auth=AuthMode.OFF,
+                api_host="0.0.0.0",  # noqa: S104
+            )
+
+    def test_production_keeps_raw_messages_encrypted_unless_told_otherwise(self) -> None:
+        with pytest.raises(ConfigError, match="HUB_RAW_KEY"):
+            Settings(mode=Mode.PRODUCTION, secret_key="s" * 40)
+        assert Settings(mode=Mode.PRODUCTION, secret_key="s" * 40, raw_plaintext=True).raw_key is None
