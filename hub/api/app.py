@@ -21,6 +21,7 @@ from hub.api.routes import assets, health, metrics
 from hub.api.routes import availability as availability_routes
 from hub.api.routes import compliance as compliance_routes
 from hub.api.routes import dlq as dlq_routes
+from hub.api.routes import events as event_routes
 from hub.api.routes import history as history_routes
 from hub.api.routes import ingest as ingest_routes
 from hub.api.routes import inventory as inventory_routes
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from hub.ingest import Ingestor
+    from hub.ports import EventBus
     from projections.base import Projection
 
 logger = structlog.get_logger()
@@ -61,6 +63,8 @@ def create_app(
     history_reader: history_routes.HistoryReader | None = None,
     security: Security | None = None,
     dead_letters: dlq_routes.DeadLetterAccess | None = None,
+    bus: EventBus | None = None,
+    topic_prefix: str = "",
 ) -> FastAPI:
     """A FastAPI app serving the read models in `engine`; `runners_lag` feeds /health and /metrics.
 
@@ -88,6 +92,8 @@ def create_app(
     app.state.site = site
     app.state.history_reader = history_reader  # None: GET /history/... answers 503
     app.state.dead_letters = dead_letters  # None: /dlq answers 503
+    app.state.bus = bus  # None: /events/stream answers 503
+    app.state.topic_prefix = topic_prefix
     app.state.zone = zone  # naive times in queries are read in the site's zone
     app.state.security = security if security is not None else Security.open(site=site)
     app.add_middleware(CsvExportMiddleware)
@@ -106,6 +112,7 @@ def create_app(
         workorder_routes,
         compliance_routes,
         kpi_routes,
+        event_routes,
     )
     for routes in read_models:
         app.include_router(routes.router, dependencies=[require(Permission.READ)])

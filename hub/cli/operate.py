@@ -158,6 +158,8 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
         projections=[r.projection for r in hub.runners],
         history_reader=history_of,
         dead_letters=HubDeadLetters(hub),
+        bus=hub.bus,
+        topic_prefix=prefix,
     )
     server = uvicorn.Server(
         uvicorn.Config(

@@ -98,6 +98,13 @@ class TestKeysRequired:
             assert http.head(f"/raw/{ref}", headers=auth("integrator")).status_code == 200
             assert http.get(f"/raw/{ref}", headers=auth("integrator")).status_code == 403
             assert http.get(f"/raw/{ref}", headers=auth("viewer")).status_code == 403
+
+            # Server-Sent Events over a real socket: the first three asset events of the log.
+            params = {"from": "beginning", "topics": "canonical.asset.v1", "limit": "3"}
+            with http.stream("GET", "/events/stream", params=params, headers=auth("auditor")) as events:
+                assert events.headers["content-type"].startswith("text/event-stream")
+                lines = [line for line in events.iter_lines() if line.startswith("event: ")]
+            assert lines == ["event: asset.registered"] * 3
         served.stop()
 
         # On disk the archive holds ciphertext only: decryption happened for the auditor's read.
@@ -120,6 +127,7 @@ class TestKeysRequired:
             ("integrator", "raw.head", "allowed"),
             ("integrator", "raw.read", "denied"),
             ("viewer", "raw.read", "denied"),
+            ("auditor", "events.stream", "allowed"),
         ]
         assert accesses[1]["purpose"] == "asset-audit-2024"
         assert all(tokens[r] not in json.dumps(accesses) for r in tokens)
