@@ -53,6 +53,7 @@ STREAMABLE = {spec.name for spec in (*CANONICAL_TOPICS, *DERIVED_TOPICS)}
 HEARTBEAT_S = 15.0
 POLL_S = 1.0
 MAX_CURSOR_CHARS = 4096
+UNPROCESSABLE = 422  # starlette renamed its constant; the number is the contract
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +154,7 @@ def _topics(topics: str | None) -> list[str]:
     unknown = [t for t in chosen if t not in STREAMABLE]
     if unknown:
         raise HTTPException(
-            http.HTTP_422_UNPROCESSABLE_ENTITY,
+            UNPROCESSABLE,
             f"not a streamable topic: {', '.join(unknown)}; see `hub topics list`",
         )
     return chosen
@@ -172,7 +173,7 @@ def _cursor(last_event_id: str | None, start: str) -> Cursor | None:
             aware = False
         if not aware:
             raise HTTPException(
-                http.HTTP_422_UNPROCESSABLE_ENTITY,
+                UNPROCESSABLE,
                 f"from={start!r}: now, beginning or an ISO time with its offset",
             )
     return None
