@@ -27,6 +27,7 @@ from hub.api.routes import ingest as ingest_routes
 from hub.api.routes import inventory as inventory_routes
 from hub.api.routes import kpis as kpi_routes
 from hub.api.routes import raw as raw_routes
+from hub.api.routes import subscriptions as subscription_routes
 from hub.api.routes import workorders as workorder_routes
 from hub.api.security import Security, require
 from hub.api.state import ApiState, LagSource
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
     from hub.ingest import Ingestor
     from hub.ports import EventBus
+    from hub.webhooks import SubscriptionStore
     from projections.base import Projection
 
 logger = structlog.get_logger()
@@ -65,6 +67,7 @@ def create_app(
     dead_letters: dlq_routes.DeadLetterAccess | None = None,
     bus: EventBus | None = None,
     topic_prefix: str = "",
+    subscriptions: SubscriptionStore | None = None,
 ) -> FastAPI:
     """A FastAPI app serving the read models in `engine`; `runners_lag` feeds /health and /metrics.
 
@@ -94,6 +97,7 @@ def create_app(
     app.state.dead_letters = dead_letters  # None: /dlq answers 503
     app.state.bus = bus  # None: /events/stream answers 503
     app.state.topic_prefix = topic_prefix
+    app.state.subscriptions = subscriptions  # None: /subscriptions answers 503
     app.state.zone = zone  # naive times in queries are read in the site's zone
     app.state.security = security if security is not None else Security.open(site=site)
     app.add_middleware(CsvExportMiddleware)
@@ -103,6 +107,7 @@ def create_app(
     app.include_router(ingest_routes.router, dependencies=[require(Permission.INGEST)])
     app.include_router(history_routes.router, dependencies=[require(Permission.HISTORY)])
     app.include_router(dlq_routes.router, dependencies=[require(Permission.DLQ)])
+    app.include_router(subscription_routes.router, dependencies=[require(Permission.SUBSCRIBE)])
     # Role checks for /raw are inside: HEAD needs raw_meta, GET raw_payload, both audited.
     app.include_router(raw_routes.build_router(raw_reader))  # 503 without a reader
     read_models = (

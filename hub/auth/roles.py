@@ -5,8 +5,9 @@ Five roles, from the three kinds of users the hub serves (DESIGN.md) plus the pe
 | role       | for                                  | may                                                  |
 |------------|--------------------------------------|------------------------------------------------------|
 | viewer     | clinical departments, dashboards     | read models (assets, inventory, work orders, KPIs)   |
-| app        | downstream applications              | read models                                          |
-| integrator | hospital IT wiring vendor systems    | read models, ingest, corrections, history, raw HEAD  |
+| app        | downstream applications              | read models, webhook subscriptions                   |
+| integrator | hospital IT wiring vendor systems    | read models, ingest, corrections, history, raw HEAD, |
+|            |                                      | webhook subscriptions                                |
 | auditor    | audit office, insurance, UDI reviews | read models, history, raw messages (decrypted)       |
 | admin      | the hub's operators                  | everything                                           |
 
@@ -38,11 +39,12 @@ class Permission(StrEnum):
     RAW_META = "raw_meta"  # what a raw message is, without its bytes
     RAW_PAYLOAD = "raw_payload"  # the raw bytes, decrypted
     DLQ = "dlq"  # dead letters
+    SUBSCRIBE = "subscribe"  # webhook subscriptions (/subscriptions)
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.READ}),
-    Role.APP: frozenset({Permission.READ}),
+    Role.APP: frozenset({Permission.READ, Permission.SUBSCRIBE}),
     Role.INTEGRATOR: frozenset(
         {
             Permission.READ,
@@ -51,6 +53,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.HISTORY,
             Permission.RAW_META,
             Permission.DLQ,
+            Permission.SUBSCRIBE,
         }
     ),
     Role.AUDITOR: frozenset(

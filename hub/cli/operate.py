@@ -33,6 +33,7 @@ from hub.ingest import Ingestor
 from hub.mllp_ingest import MllpIngest
 from hub.pipeline import drain, ingest_path, run_forever
 from hub.ports import event_out_record
+from hub.webhooks import SubscriptionStore, WebhookService, subscription_key
 from replay.as_of import asset_as_of
 from replay.history import HistoryEntry, SubjectKind, history
 from schemas.envelope import EventBase
@@ -145,6 +146,8 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
         )
 
     security = await _security(hub)
+    subscriptions = SubscriptionStore(hub.engine, subscription_key(settings.secret_bytes))
+    await asyncio.to_thread(subscriptions.ensure_tables)
     api = create_app(
         security=security,
         engine=hub.engine,
@@ -160,6 +163,7 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
         dead_letters=HubDeadLetters(hub),
         bus=hub.bus,
         topic_prefix=prefix,
+        subscriptions=subscriptions,
     )
     server = uvicorn.Server(
         uvicorn.Config(
@@ -169,6 +173,7 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
     tasks = [
         asyncio.create_task(run_forever(hub, stop), name="pipeline"),
         asyncio.create_task(server.serve(), name="api"),
+        asyncio.create_task(WebhookService(subscriptions, hub.bus, prefix=prefix).run(stop), name="webhooks"),
     ]
     mllp = await _start_mllp(hub)
     if watch_inbox:
