@@ -130,7 +130,7 @@ def _whole_hospital(principal: Principal) -> None:
 
 
 def _unprocessable(detail: str) -> HTTPException:
-    return HTTPException(http.HTTP_422_UNPROCESSABLE_ENTITY, detail)
+    return HTTPException(http.HTTP_422_UNPROCESSABLE_CONTENT, detail)
 
 
 def _check_url(url: str) -> str:
