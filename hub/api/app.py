@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 
 from hub.api.csv_export import CsvExportMiddleware
-from hub.api.routes import assets, health, metrics
+from hub.api.routes import assets, console, health, metrics
 from hub.api.routes import availability as availability_routes
 from hub.api.routes import compliance as compliance_routes
 from hub.api.routes import dlq as dlq_routes
@@ -101,8 +101,9 @@ def create_app(
     app.state.zone = zone  # naive times in queries are read in the site's zone
     app.state.security = security if security is not None else Security.open(site=site)
     app.add_middleware(CsvExportMiddleware)
-    # /health and /metrics stay open (load balancers, Prometheus); they carry no patient data.
-    for module in (health, metrics):
+    # /health and /metrics stay open (load balancers, Prometheus); they carry no patient data,
+    # nor does the console page: its data calls go through the checks below.
+    for module in (health, metrics, console):
         app.include_router(module.router)
     app.include_router(ingest_routes.router, dependencies=[require(Permission.INGEST)])
     app.include_router(history_routes.router, dependencies=[require(Permission.HISTORY)])

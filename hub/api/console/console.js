@@ -1,0 +1,644 @@
+// The hub's operator console: plain JS over the JSON API, no build step, no third-party code.
+// Every value from the API reaches the page through textContent or setAttribute (never
+// innerHTML), and the Content-Security-Policy allows no inline script: data cannot become code.
+// The API key lives in sessionStorage (this tab only) and travels in the Authorization header,
+// never in a URL.
+"use strict";
+
+(() => {
+  const KEY_STORE = "hub.console.apiKey";
+  const PAGE = 50;
+
+  const STATUS = {
+    in_use: "在用", idle: "闲置", under_repair: "维修中", on_loan: "借出",
+    awaiting_acceptance: "待验收", sealed: "封存", scrapped: "报废", unknown: "未知",
+  };
+  const STATUS_TONE = { in_use: "ok", idle: "muted", under_repair: "warn", on_loan: "info", scrapped: "bad" };
+  const WO_STATUS = {
+    requested: "已报修", approved: "已审批", assigned: "已派工", started: "维修中", on_hold: "挂起",
+    completed: "已完工", closed: "已关闭", cancelled: "已撤销", rejected: "已驳回",
+  };
+  const PRIORITY = { urgent: "特急", high: "紧急", normal: "普通", low: "低" };
+  const APPROVAL = { pending: "待审批", approved: "已批准", rejected: "已驳回", not_required: "无需审批" };
+  const KIND = {
+    calibration: "计量检定", preventive_maintenance: "预防性维护", electrical_safety: "电气安全",
+    contract: "维保合同", warranty: "保修", certificate: "证照",
+  };
+  const SCHEME = {
+    "hrp.card": "HRP 资产卡片号", serial: "厂家|序列号", udi: "UDI", "his.code": "HIS 设备编码",
+    "spd.code": "SPD 编码", "oa.asset": "OA 设备编号", "fhir.device": "FHIR Device",
+  };
+  const LINKED_BY = { registered: "登记", reported: "上报", manual: "人工关联", inferred: "推断" };
+  const PROJECTION = {
+    asset_registry: "资产台账", inventory: "库存", work_orders: "工单", compliance: "计量/质控",
+    audit_ledger: "审计账本", availability: "应急调配",
+  };
+
+  const $ = (id) => document.getElementById(id);
+
+  // ---- DOM building: text only --------------------------------------------------------------
+  function el(tag, props, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(props || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name === "text") node.textContent = String(value);
+      else if (name === "class") node.className = value;
+      else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+      else node.setAttribute(name, value === true ? "" : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  const hint = (text) => el("span", { class: "hint", text });
+  const badge = (text, tone = "muted", title = null) => el("span", { class: `badge badge-${tone}`, text, title });
+  const label = (map, code) => (code ? map[code] || code : null);
+
+  const timeFormat = new Intl.DateTimeFormat("zh-CN", {
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false,
+  });
+  const numberFormat = new Intl.NumberFormat("zh-CN", { maximumFractionDigits: 2 });
+
+  function when(iso) {
+    if (!iso) return null;
+    const moment = new Date(iso);
+    if (Number.isNaN(moment.getTime())) return String(iso);
+    return el("time", { datetime: iso, title: iso, text: timeFormat.format(moment) });
+  }
+
+  function amount(value, currency) {
+    if (value === null || value === undefined || value === "") return null;
+    const n = Number(value);
+    const text = Number.isFinite(n) ? numberFormat.format(n) : String(value);
+    return currency ? `${text} ${currency}` : text;
+  }
+
+  function both(main, sub) {
+    if (!sub) return main;
+    return el("span", null, main, el("span", { class: "sub", text: sub }));
+  }
+
+  // ---- Notices ------------------------------------------------------------------------------
+  function notify(message, tone = "bad") {
+    const box = $("notice");
+    box.className = `notice notice-${tone}`;
+    box.replaceChildren(...(Array.isArray(message) ? message : [message]));
+    box.hidden = false;
+  }
+
+  function clearNotice() {
+    $("notice").hidden = true;
+    $("key-form").classList.remove("attention");
+  }
+
+  // ---- The API key ---------------------------------------------------------------------------
+  const storedKey = () => sessionStorage.getItem(KEY_STORE) || "";
+
+  function renderKeyState() {
+    const key = storedKey();
+    // Show only the key id (hub_<id>_...): the secret part never goes back on screen.
+    const id = key.split("_")[1];
+    $("key-state").textContent = key ? `已设置密钥 key ${id || "…"}` : "未设置密钥（演示模式无需）";
+  }
+
+  function askForKey(detail) {
+    const form = $("key-form");
+    form.classList.add("attention");
+    notify([
+      el("strong", { text: "需要 API 密钥。" }),
+      " 请在右上角输入密钥（hub_…）并保存。 ",
+      hint("API key required: enter one above and press Save."),
+      detail ? el("span", { class: "detail", text: ` (${detail})` }) : null,
+    ], "warn");
+    $("key-input").focus();
+  }
+
+  // ---- Calling the API -----------------------------------------------------------------------
+  class ApiError extends Error {
+    constructor(status, detail) {
+      super(detail);
+      this.status = status;
+      this.detail = detail;
+    }
+  }
+
+  async function errorDetail(response) {
+    try {
+      const body = await response.json();
+      if (typeof body.detail === "string") return body.detail;
+      return JSON.stringify(body.detail === undefined ? body : body.detail);
+    } catch {
+      return response.statusText;
+    }
+  }
+
+  async function api(path, params = {}) {
+    const url = new URL(path, window.location.origin);
+    for (const [name, value] of Object.entries(params)) {
+      if (value !== null && value !== undefined && value !== "") url.searchParams.set(name, String(value));
+    }
+    const headers = { Accept: "application/json" };
+    const key = storedKey();
+    if (key) headers.Authorization = `Bearer ${key}`;
+    let response;
+    try {
+      response = await fetch(url, { headers, cache: "no-store", credentials: "omit" });
+    } catch (err) {
+      // A key with characters a header cannot carry fails here too, before any request.
+      throw new ApiError(0, `无法连接平台或密钥格式无效 / request failed: ${err.message}`);
+    }
+    if (response.ok) return response.json();
+    const detail = await errorDetail(response);
+    if (response.status === 401) askForKey(detail);
+    throw new ApiError(response.status, detail);
+  }
+
+  function showError(err) {
+    if (!(err instanceof ApiError)) {
+      notify(`页面错误 / console error: ${err && err.message ? err.message : err}`);
+      throw err;
+    }
+    if (err.status === 401) return; // askForKey has said it
+    if (err.status === 403) {
+      notify([
+        el("strong", { text: "当前密钥的角色无权查看此内容。" }),
+        " ", hint("This key's role may not do this."),
+        el("span", { class: "detail", text: ` (${err.detail})` }),
+      ]);
+    } else if (err.status === 404) {
+      notify([el("strong", { text: "未找到。" }), " ", hint("Not found."), el("span", { class: "detail", text: ` (${err.detail})` })]);
+    } else if (err.status === 503) {
+      notify([el("strong", { text: "服务暂不可用。" }), " ", hint("Unavailable."), el("span", { class: "detail", text: ` (${err.detail})` })]);
+    } else {
+      notify(`请求失败 / request failed${err.status ? ` (${err.status})` : ""}: ${err.detail}`);
+    }
+  }
+
+  const formParams = (form) => {
+    const params = {};
+    for (const [name, value] of new FormData(form).entries()) {
+      const text = String(value).trim();
+      if (text) params[name] = text;
+    }
+    return params;
+  };
+
+  // ---- Tables --------------------------------------------------------------------------------
+  function fillTable(table, columns, rows, options = {}) {
+    const head = el("thead", null, el("tr", null, columns.map((c) => el("th", { scope: "col" }, c.label, c.hint ? hint(c.hint) : null))));
+    const body = el("tbody");
+    if (!rows.length) {
+      body.append(el("tr", null, el("td", { colspan: columns.length, class: "empty", text: options.empty || "无数据 No data" })));
+    }
+    for (const row of rows) {
+      const cells = columns.map((c) => {
+        const value = c.value(row);
+        return el("td", { class: c.class }, value === null || value === undefined || value === "" ? "—" : value);
+      });
+      const tr = el("tr", { class: options.rowClass ? options.rowClass(row) : null }, cells);
+      if (options.onRow) {
+        tr.tabIndex = 0;
+        tr.addEventListener("click", () => options.onRow(row, tr));
+        tr.addEventListener("keydown", (event) => {
+          if (event.key === "Enter") options.onRow(row, tr);
+        });
+      }
+      body.append(tr);
+    }
+    table.replaceChildren(head, body);
+  }
+
+  function pager(container, page, go) {
+    const { total, limit, offset } = page;
+    container.replaceChildren();
+    if (total <= limit && offset === 0) return;
+    container.append(
+      el("button", { type: "button", class: "secondary", disabled: offset === 0, onclick: () => go(Math.max(0, offset - limit)) }, "‹ 上一页"),
+      el("span", { text: `${total ? offset + 1 : 0}–${Math.min(offset + limit, total)} / ${total}` }),
+      el("button", { type: "button", class: "secondary", disabled: offset + limit >= total, onclick: () => go(offset + limit) }, "下一页 ›"),
+    );
+  }
+
+  function definitionList(pairs) {
+    const dl = el("dl");
+    for (const [term, value] of pairs) {
+      if (value === null || value === undefined || value === "") continue;
+      dl.append(el("dt", { text: term }), el("dd", null, value));
+    }
+    return dl;
+  }
+
+  // ---- 资产 Assets ----------------------------------------------------------------------------
+  // The browser's calendar day as YYYY-MM-DD, to compare with the API's ISO dates.
+  const today = () => new Date().toLocaleDateString("sv-SE");
+
+  const primaryIdentifier = (asset) => {
+    const ids = asset.identifiers || [];
+    const card = ids.find((i) => i.scheme === "hrp.card") || ids[0];
+    return card ? card.value : null;
+  };
+
+  function statusBadge(code, text) {
+    return badge(label(STATUS, code) || "—", STATUS_TONE[code] || "muted", text || code);
+  }
+
+  function assetFlags(asset) {
+    const flags = [];
+    if (asset.on_loan) flags.push(badge(asset.loan_overdue ? "借用逾期" : "借出中", asset.loan_overdue ? "bad" : "info"));
+    if (asset.calibration_valid_until) {
+      const expired = asset.calibration_valid_until < today();
+      flags.push(badge(`${expired ? "计量过期" : "计量至"} ${asset.calibration_valid_until}`, expired ? "bad" : "muted"));
+    }
+    if (asset.provisional) flags.push(badge("临时记录", "warn", "provisional: not yet linked to a registered asset"));
+    if (asset.decommissioned) flags.push(badge("已报废", "bad"));
+    return flags.length ? el("span", { class: "flags" }, flags) : null;
+  }
+
+  let selectedAsset = null;
+
+  async function loadAssets(offset = 0) {
+    const params = { ...formParams($("assets-form")), limit: PAGE, offset };
+    const page = await api("/assets", params);
+    $("assets-summary").textContent = `共 ${page.total} 台设备 (${page.total} devices)`;
+    fillTable($("assets-table"), [
+      { label: "名称", hint: "name", value: (a) => both(a.name, a.model) },
+      { label: "科室", hint: "department", value: (a) => a.department_name || a.department_code },
+      { label: "位置", hint: "location", value: (a) => a.location },
+      { label: "状态", hint: "status", value: (a) => statusBadge(a.status, a.status_text) },
+      { label: "资产卡片号", hint: "identifier", value: primaryIdentifier, class: "mono" },
+      { label: "提示", hint: "flags", value: assetFlags },
+    ], page.items, {
+      empty: "没有符合条件的设备 No matching assets",
+      rowClass: (a) => (a.asset_id === selectedAsset ? "selected" : null),
+      onRow: (a, tr) => {
+        for (const other of tr.parentNode.querySelectorAll("tr.selected")) other.classList.remove("selected");
+        tr.classList.add("selected");
+        showAsset(a.asset_id).catch(showError);
+      },
+    });
+    pager($("assets-pager"), page, (next) => loadAssets(next).catch(showError));
+  }
+
+  function section(title, english, ...content) {
+    return el("section", { class: "detail-section" }, el("h3", null, title, " ", hint(english)), ...content);
+  }
+
+  async function showAsset(assetId) {
+    selectedAsset = assetId;
+    const pane = $("asset-detail");
+    pane.replaceChildren(el("p", { class: "placeholder", text: "加载中… Loading" }));
+    const a = await api(`/assets/${encodeURIComponent(assetId)}`);
+    const loan = a.loan;
+    const cal = a.calibration;
+    const insp = a.inspection;
+    pane.replaceChildren(
+      el("h2", { class: "detail-title", text: a.name }),
+      el("p", { class: "sub" }, [a.model, a.manufacturer].filter(Boolean).join(" · "), " ", el("code", { text: a.asset_id })),
+      section("基本信息", "Record", definitionList([
+        ["状态 status", el("span", null, statusBadge(a.status, a.status_text), a.status_text ? ` ${a.status_text}` : "")],
+        ["科室 department", both(a.department_name || a.department_code || "—", a.department_code)],
+        ["位置 location", a.location],
+        ["分类 category", [a.category_code, a.category_name].filter(Boolean).join(" ")],
+        ["序列号 serial", a.serial_number],
+        ["UDI", a.udi],
+        ["购置日期 acquired", a.acquired_on],
+        ["原值 original value", amount(a.original_value, a.currency)],
+        ["净值 net value", amount(a.net_value, a.currency)],
+        ["资金来源 funding", a.funding_source],
+        ["使用年限 useful life", a.useful_life_years ? `${a.useful_life_years} 年` : null],
+        ["验收 accepted", [a.accepted_on, a.acceptance_result].filter(Boolean).join(" ")],
+        ["启用 commissioned", a.commissioned_on],
+        ["报废 decommissioned", a.decommissioned_on],
+        ["最近使用 last used", when(a.last_used_at)],
+        ["来源 source", a.source_system ? a.source_system.toUpperCase() : null],
+        ["临时记录 provisional", a.provisional ? badge("是 yes", "warn") : null],
+        ["已合并 merged from", a.merged_from && a.merged_from.length ? a.merged_from.join(", ") : null],
+      ])),
+      section("标识", "Identifiers", (() => {
+        const table = el("table", { class: "data compact", id: "asset-identifiers" });
+        fillTable(table, [
+          { label: "类型", hint: "scheme", value: (i) => both(label(SCHEME, i.scheme), i.scheme) },
+          { label: "值", hint: "value", value: (i) => i.value, class: "mono" },
+          { label: "关联", hint: "linked by", value: (i) => label(LINKED_BY, i.linked_by) },
+        ], a.identifiers || []);
+        return table;
+      })()),
+      section("借用", "Loan", loan ? definitionList([
+        ["状态 state", loan.on_loan
+          ? badge(loan.overdue ? "借用逾期 overdue" : "借出中 on loan", loan.overdue ? "bad" : "info")
+          : badge("已归还 returned", "ok")],
+        ["借用单 loan no.", loan.loan_id],
+        ["借入科室 borrower", loan.borrower_department_name || loan.borrower_department_code],
+        ["借出科室 lender", loan.lender_department_name || loan.lender_department_code],
+        ["负责人 responsible", loan.responsible_person],
+        ["借出 started", when(loan.started_at)],
+        ["应还 due", when(loan.due_at)],
+        ["归还 returned", when(loan.returned_at)],
+      ]) : el("p", { class: "placeholder", text: "无借用记录 No loan" })),
+      section("计量", "Calibration", cal ? definitionList([
+        ["有效 valid", cal.valid ? badge("有效 valid", "ok") : badge("已失效 expired", "bad")],
+        ["检定日期 calibrated", cal.calibrated_on],
+        ["有效期至 valid until", cal.valid_until],
+        ["结果 result", cal.result],
+        ["证书号 certificate", cal.certificate_no],
+        ["检定机构 provider", cal.provider],
+      ]) : el("p", { class: "placeholder", text: "无计量记录 No calibration on record" })),
+      insp ? section("质控/巡检", "Inspection", definitionList([
+        ["类型 kind", label(KIND, insp.kind)],
+        ["日期 inspected", insp.inspected_on],
+        ["结果 result", insp.result],
+        ["下次 next due", insp.next_due_on],
+      ])) : null,
+      a.contracts && a.contracts.length ? section("合同", "Contracts", (() => {
+        const table = el("table", { class: "data compact" });
+        fillTable(table, [
+          { label: "合同号", hint: "no.", value: (c) => c.contract_no, class: "mono" },
+          { label: "类型", hint: "kind", value: (c) => c.kind },
+          { label: "供应商", hint: "vendor", value: (c) => c.vendor },
+          { label: "期限", hint: "term", value: (c) => [c.starts_on, c.ends_on].filter(Boolean).join(" ~ ") },
+          { label: "金额", hint: "amount", value: (c) => amount(c.amount, c.currency) },
+        ], a.contracts);
+        return table;
+      })()) : null,
+    );
+  }
+
+  function openAsset(assetId) {
+    if (!assetId) return;
+    window.location.hash = "#assets";
+    showAsset(assetId).catch(showError);
+  }
+
+  // ---- 应急调配 Availability ------------------------------------------------------------------
+  async function loadAvailability() {
+    const params = { ...formParams($("availability-form")), limit: 500 };
+    if (!params.type && !params.category) params.type = "呼吸机";
+    const page = await api("/availability", params);
+    const t = page.totals;
+    const card = (title, english, value, tone) => el("div", { class: `card card-${tone}` },
+      el("div", { class: "card-value", text: value }), el("div", { class: "card-label" }, title, " ", hint(english)));
+    $("availability-totals").replaceChildren(
+      card("可用", "ready", t.ready, "ok"),
+      card("借出", "on loan", t.on_loan, "info"),
+      card("维修中", "under repair", t.under_repair, "warn"),
+      card("计量到期", "calibration due", t.calibration_due, "warn"),
+      card("不可用", "unavailable", t.unavailable, "bad"),
+      card("合计", "total", t.total, "muted"),
+      card("应急池可用", "pool ready", `${t.pool_ready} / ${t.pool}`, "info"),
+    );
+    fillTable($("availability-table"), [
+      { label: "科室", hint: "department", value: (d) => both(d.department_name || d.department_code, d.department_code) },
+      { label: "可用", hint: "ready", value: (d) => d.ready, class: "num strong" },
+      { label: "借出", hint: "on loan", value: (d) => d.on_loan, class: "num" },
+      { label: "维修中", hint: "under repair", value: (d) => d.under_repair, class: "num" },
+      { label: "计量到期", hint: "calibration due", value: (d) => d.calibration_due, class: "num" },
+      { label: "不可用", hint: "unavailable", value: (d) => d.unavailable, class: "num" },
+      { label: "合计", hint: "total", value: (d) => d.total, class: "num" },
+      { label: "应急池", hint: "pool ready / pool", value: (d) => (d.pool ? `${d.pool_ready} / ${d.pool}` : null), class: "num" },
+    ], page.items, {
+      empty: `没有“${page.type || page.category || ""}”类设备 No such devices`,
+      rowClass: (d) => (d.ready === 0 ? "row-bad" : null),
+    });
+  }
+
+  // ---- 库存预警 Inventory ----------------------------------------------------------------------
+  const itemCell = (r) => both(r.item_name, r.item_code);
+
+  async function loadInventory(offset = 0) {
+    const [alerts, stock] = await Promise.all([
+      api("/inventory/alerts", { limit: 500 }),
+      api("/inventory/stock", { ...formParams($("stock-form")), limit: PAGE, offset }),
+    ]);
+    $("alerts-summary").textContent = `${alerts.total} 处低于下限 (${alerts.total} below minimum)`;
+    fillTable($("alerts-table"), [
+      { label: "科室", hint: "department", value: (r) => r.department_name || r.department_code },
+      { label: "物资", hint: "item", value: itemCell },
+      { label: "规格", hint: "spec", value: (r) => r.spec },
+      { label: "在库", hint: "on hand", value: (r) => `${r.on_hand} ${r.unit || ""}`, class: "num strong" },
+      { label: "下限", hint: "minimum", value: (r) => r.minimum, class: "num" },
+      { label: "补货点", hint: "reorder point", value: (r) => r.reorder_point, class: "num" },
+      { label: "建议补货", hint: "suggested", value: (r) => r.suggested_reorder, class: "num" },
+      { label: "低于下限自", hint: "below since", value: (r) => when(r.below_since) },
+      { label: "供应商", hint: "supplier", value: (r) => r.supplier },
+    ], alerts.items, { empty: "没有库存预警 No alerts", rowClass: () => "row-warn" });
+    $("stock-summary").textContent = `共 ${stock.total} 条库存 (${stock.total} stock rows)`;
+    fillTable($("stock-table"), [
+      { label: "科室", hint: "department", value: (r) => r.department_name || r.department_code },
+      { label: "物资", hint: "item", value: itemCell },
+      { label: "规格", hint: "spec", value: (r) => r.spec },
+      { label: "批号", hint: "lot", value: (r) => r.lot, class: "mono" },
+      { label: "效期", hint: "expiry", value: (r) => r.expiry },
+      { label: "在库", hint: "on hand", value: (r) => `${r.on_hand} ${r.unit || ""}`, class: "num" },
+      { label: "提示", hint: "flags", value: (r) => el("span", { class: "flags" },
+        r.high_value ? badge("高值", "info") : null, r.below_minimum ? badge("低于下限", "bad") : null) },
+      { label: "最近变动", hint: "last movement", value: (r) => when(r.last_movement_at) },
+    ], stock.items, { empty: "没有库存记录 No stock" });
+    pager($("stock-pager"), stock, (next) => loadInventory(next).catch(showError));
+  }
+
+  // ---- 工单 Work orders ------------------------------------------------------------------------
+  async function loadWorkOrders(offset = 0) {
+    const params = { ...formParams($("workorders-form")), limit: PAGE, offset };
+    const page = await api("/workorders", params);
+    $("workorders-summary").textContent = `共 ${page.total} 张工单 (${page.total} work orders)`;
+    fillTable($("workorders-table"), [
+      { label: "工单", hint: "id", value: (w) => w.workorder_id, class: "mono" },
+      { label: "状态", hint: "status", value: (w) => badge(label(WO_STATUS, w.status), w.on_hold ? "warn" : "muted") },
+      { label: "优先级", hint: "priority", value: (w) => badge(label(PRIORITY, w.priority) || "—", w.priority === "urgent" ? "bad" : w.priority === "high" ? "warn" : "muted") },
+      { label: "设备", hint: "asset", value: (w) => both(w.asset_name || w.asset_value, w.asset_name ? w.asset_value : null) },
+      { label: "报修科室", hint: "department", value: (w) => w.department_name || w.department_code },
+      { label: "故障描述", hint: "symptom", value: (w) => w.symptom },
+      { label: "报修时间", hint: "requested", value: (w) => when(w.requested_at) },
+      { label: "工程师", hint: "engineer", value: (w) => w.engineer },
+      { label: "审批", hint: "approval", value: (w) => label(APPROVAL, w.approval_state) },
+      { label: "时效", hint: "SLA", value: (w) => (w.sla_breached ? badge("超时 breached", "bad") : badge("正常", "ok")) },
+    ], page.items, {
+      empty: "没有符合条件的工单 No matching work orders",
+      onRow: (w) => openAsset(w.asset_id),
+    });
+    pager($("workorders-pager"), page, (next) => loadWorkOrders(next).catch(showError));
+  }
+
+  // ---- 计量/质控到期 Compliance ----------------------------------------------------------------
+  async function loadCompliance(offset = 0) {
+    const params = { ...formParams($("compliance-form")), limit: PAGE, offset };
+    const page = await api("/compliance/due", params);
+    $("compliance-summary").textContent = `截至 ${page.as_of}，共 ${page.total} 项到期或逾期 (${page.total} due as of ${page.as_of})`;
+    fillTable($("compliance-table"), [
+      { label: "设备", hint: "asset", value: (d) => d.asset_name },
+      { label: "科室", hint: "department", value: (d) => d.department_name || d.department_code },
+      { label: "类型", hint: "kind", value: (d) => label(KIND, d.kind) },
+      { label: "到期日", hint: "due on", value: (d) => d.due_on },
+      { label: "剩余", hint: "days left", value: (d) => (d.overdue
+        ? badge(`逾期 ${-d.days_left} 天`, "bad")
+        : badge(`${d.days_left} 天`, d.days_left <= 7 ? "warn" : "muted")) },
+      { label: "上次", hint: "last done", value: (d) => [d.last_done_on, d.last_result].filter(Boolean).join(" ") },
+      { label: "周期", hint: "interval", value: (d) => (d.interval_months ? `${d.interval_months} 个月` : null) },
+      { label: "编号", hint: "ref", value: (d) => d.ref, class: "mono" },
+    ], page.items, {
+      empty: "期限内没有到期项 Nothing due",
+      onRow: (d) => openAsset(d.asset_id),
+    });
+    pager($("compliance-pager"), page, (next) => loadCompliance(next).catch(showError));
+  }
+
+  // ---- 死信 Dead letters -----------------------------------------------------------------------
+  function where(letter) {
+    const loc = letter.location || {};
+    const parts = [loc.line ? `第 ${loc.line} 行` : letter.position, loc.column, loc.field].filter(Boolean);
+    return parts.join(" · ");
+  }
+
+  async function loadDeadLetters() {
+    const params = { ...formParams($("dlq-form")), limit: 500 };
+    const page = await api("/dlq", params);
+    $("dlq-summary").textContent = `共 ${page.total} 条死信 (${page.total} dead letters)`;
+    fillTable($("dlq-table"), [
+      { label: "来源", hint: "system", value: (d) => (d.system || "").toUpperCase() },
+      { label: "文件/消息", hint: "message", value: (d) => d.message_id },
+      { label: "位置", hint: "where", value: where },
+      { label: "代码", hint: "code", value: (d) => d.code, class: "mono" },
+      { label: "原因", hint: "reason", value: (d) => d.reason, class: "wrap" },
+      { label: "失败时间", hint: "failed at", value: (d) => when(d.failed_at) },
+      { label: "状态", hint: "status", value: (d) => badge(d.status === "open" ? "待处理" : "已解决", d.status === "open" ? "warn" : "ok") },
+      { label: "次数", hint: "attempts", value: (d) => d.attempts, class: "num" },
+    ], page.items, { empty: "没有死信 No dead letters" });
+  }
+
+  // ---- 系统状态 Health ------------------------------------------------------------------------
+  function lagTotal(health) {
+    return Object.values(health.projection_lag || {}).reduce((sum, n) => sum + n, 0);
+  }
+
+  function renderBadge(health) {
+    const node = $("health-badge");
+    if (!health) {
+      node.className = "badge badge-bad";
+      node.textContent = "● 平台不可达 unreachable";
+      return;
+    }
+    const lag = lagTotal(health);
+    if (health.database !== "ok") {
+      node.className = "badge badge-bad";
+      node.textContent = "● 数据库不可达 database down";
+    } else if (lag > 0) {
+      node.className = "badge badge-warn";
+      node.textContent = `● 同步中 lag ${lag}`;
+    } else {
+      node.className = "badge badge-ok";
+      node.textContent = "● 运行正常 OK";
+    }
+  }
+
+  async function fetchHealth() {
+    // /health answers 503 with a body when the database is down: read it either way.
+    const response = await fetch("/health", { headers: { Accept: "application/json" }, cache: "no-store", credentials: "omit" });
+    if (response.status !== 200 && response.status !== 503) throw new ApiError(response.status, await errorDetail(response));
+    return response.json();
+  }
+
+  async function refreshBadge() {
+    try {
+      renderBadge(await fetchHealth());
+    } catch (err) {
+      renderBadge(null);
+      if (!(err instanceof ApiError) && !(err instanceof TypeError)) throw err;
+    }
+  }
+
+  async function loadHealth() {
+    let health;
+    try {
+      health = await fetchHealth();
+    } catch (err) {
+      renderBadge(null);
+      throw err instanceof ApiError ? err : new ApiError(0, String(err.message || err));
+    }
+    renderBadge(health);
+    const card = (title, english, value, tone) => el("div", { class: `card card-${tone}` },
+      el("div", { class: "card-value", text: value }), el("div", { class: "card-label" }, title, " ", hint(english)));
+    $("health-cards").replaceChildren(
+      card("平台", "status", health.status === "ok" ? "正常 ok" : "不可用", health.status === "ok" ? "ok" : "bad"),
+      card("数据库", "database", health.database === "ok" ? "正常 ok" : "不可达", health.database === "ok" ? "ok" : "bad"),
+      card("待投影记录", "lag, total", health.projection_lag ? lagTotal(health) : "—", lagTotal(health) ? "warn" : "ok"),
+    );
+    const rows = Object.entries(health.projection_lag || {}).map(([name, lag]) => ({ name, lag }));
+    fillTable($("health-table"), [
+      { label: "投影", hint: "projection", value: (r) => both(label(PROJECTION, r.name), r.name) },
+      { label: "延迟记录数", hint: "records behind", value: (r) => r.lag, class: "num strong" },
+      { label: "状态", hint: "state", value: (r) => (r.lag ? badge("追赶中", "warn") : badge("已同步", "ok")) },
+    ], rows, { empty: "本进程未运行投影 No projections in this process" });
+  }
+
+  // ---- Views and navigation ------------------------------------------------------------------
+  const VIEWS = {
+    assets: () => loadAssets(0),
+    availability: loadAvailability,
+    inventory: () => loadInventory(0),
+    workorders: () => loadWorkOrders(0),
+    compliance: () => loadCompliance(0),
+    dlq: loadDeadLetters,
+    health: loadHealth,
+  };
+
+  const currentView = () => {
+    const name = window.location.hash.replace(/^#/, "");
+    return Object.hasOwn(VIEWS, name) ? name : "assets";
+  };
+
+  function show(name) {
+    clearNotice();
+    for (const section of document.querySelectorAll("section.view")) section.hidden = section.id !== `view-${name}`;
+    for (const link of document.querySelectorAll("nav.tabs a")) {
+      if (link.dataset.view === name) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    }
+    return VIEWS[name]().catch(showError);
+  }
+
+  function bindForm(id, load) {
+    const form = $(id);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      clearNotice();
+      load().catch(showError);
+    });
+    // The reset event fires before the fields are cleared: search again once they are.
+    form.addEventListener("reset", () => setTimeout(() => load().catch(showError), 0));
+  }
+
+  function start() {
+    renderKeyState();
+    $("key-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const input = $("key-input");
+      const key = input.value.trim();
+      input.value = "";
+      if (key) sessionStorage.setItem(KEY_STORE, key);
+      renderKeyState();
+      show(currentView());
+    });
+    $("key-clear").addEventListener("click", () => {
+      sessionStorage.removeItem(KEY_STORE);
+      $("key-input").value = "";
+      renderKeyState();
+      show(currentView());
+    });
+    bindForm("assets-form", () => loadAssets(0));
+    bindForm("availability-form", loadAvailability);
+    bindForm("stock-form", () => loadInventory(0));
+    bindForm("workorders-form", () => loadWorkOrders(0));
+    bindForm("compliance-form", () => loadCompliance(0));
+    bindForm("dlq-form", loadDeadLetters);
+    $("health-refresh").addEventListener("click", () => loadHealth().catch(showError));
+    window.addEventListener("hashchange", () => show(currentView()));
+    show(currentView());
+    refreshBadge();
+    setInterval(refreshBadge, 30000);
+  }
+
+  start();
+})();
