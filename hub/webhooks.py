@@ -275,18 +275,23 @@ class SubscriptionStore:
             raise ArchiveError(f"subscription {sub_id} has no signing secret (deleted)")
         return self._cipher.decrypt(stored, context=_context(sub_id)).decode()
 
-    def record_success(self, sub_id: str, event_id: str | None, at: datetime) -> None:
+    def record_success(self, sub_id: str, event_id: str | None, at: datetime, failures: int = 0) -> None:
+        """An event was delivered; `failures`: still counting when an event of another partition fails."""
         t = subscriptions_table
         with write_transaction(self._engine) as conn:
             conn.execute(
                 update(t)
                 .where(t.c.id == sub_id)
                 .values(
-                    last_event_id=event_id, last_delivered_at=at, last_attempt_at=at, consecutive_failures=0
+                    last_event_id=event_id,
+                    last_delivered_at=at,
+                    last_attempt_at=at,
+                    consecutive_failures=failures,
                 )
             )
 
-    def record_failure(self, sub_id: str, error: str, at: datetime) -> None:
+    def record_failure(self, sub_id: str, error: str, at: datetime, failures: int | None = None) -> None:
+        """A delivery failed; `failures` is the worker's count of consecutive failures (None: add one)."""
         t = subscriptions_table
         with write_transaction(self._engine) as conn:
             conn.execute(
@@ -295,7 +300,7 @@ class SubscriptionStore:
                 .values(
                     last_error=error[:MAX_ERROR_CHARS],
                     last_attempt_at=at,
-                    consecutive_failures=t.c.consecutive_failures + 1,
+                    consecutive_failures=t.c.consecutive_failures + 1 if failures is None else failures,
                 )
             )
 
@@ -371,6 +376,7 @@ class Tuning:
     timeout_s: float = 10.0  # per HTTP request
     backoff: Backoff = Backoff()
     stop_grace_s: float = 15.0  # at shutdown, let an in-flight request finish
+    restart_s: float = 10.0  # after a worker crashed (e.g. its topics are missing), try again after this
 
 
 class SubscriptionWorker:
@@ -398,6 +404,10 @@ class SubscriptionWorker:
         self._wanted = TypeFilter.of(subscription.types)
         # Continue the backoff where it stood (another node, or before a restart).
         self._failures = subscription.consecutive_failures
+        # The partition whose event keeps failing: only its success ends the backoff, so a
+        # receiver that refuses one event is not retried at full speed because others pass.
+        self._blocked: TopicPartition | None = None
+        self._delivered: tuple[str | None, datetime] | None = None  # not yet written to the store
 
     def stop(self) -> None:
         self.stopping.set()
@@ -434,8 +444,9 @@ class SubscriptionWorker:
         sub = self.subscription
         done: dict[TopicPartition, int] = {}  # next offset to commit
         rewind: dict[TopicPartition, int] = {}  # partitions not to touch again in this batch
-        last_event: tuple[str | None, datetime] | None = None
         failed = False
+        if self._blocked is not None and self._blocked not in consumer.assignment():
+            self._blocked, self._failures = None, 0  # its new owner retries it
         for record in records:
             tp = (record.topic, record.partition)
             if tp in rewind:
@@ -447,35 +458,49 @@ class SubscriptionWorker:
             if failed or self.stopping.is_set():
                 rewind[tp] = record.offset
                 continue
-            if not self._wanted((record.header("event_type") or b"").decode()):
-                done[tp] = record.offset + 1
+            wanted = self._wanted((record.header("event_type") or b"").decode())
+            if wanted and not await self._attempt(record, secret):
+                failed = True
+                rewind[tp] = record.offset
                 continue
-            started = time.perf_counter()
-            error = await post_event(self._client, sub, secret, record)
-            event_id = (record.header("event_id") or b"").decode() or None
-            log = logger.bind(
-                subscription=sub.id, topic=record.topic, partition=record.partition, offset=record.offset,
-                event_id=event_id, duration_ms=round((time.perf_counter() - started) * 1000, 1),
-            )  # fmt: skip
-            if error is None:
-                done[tp] = record.offset + 1
-                last_event = (event_id, datetime.now(UTC))
-                self._failures = 0
-                log.info("webhook_delivered", outcome="delivered")
-                continue
-            failed = True
-            self._failures += 1
-            rewind[tp] = record.offset
-            log.warning("webhook_delivery_failed", outcome="retry", error=error, failures=self._failures)
-            if last_event is not None:  # the successes before it come first in the delivery state
-                await asyncio.to_thread(self._store.record_success, sub.id, *last_event)
-                last_event = None
-            await asyncio.to_thread(self._store.record_failure, sub.id, error, datetime.now(UTC))
-        if last_event is not None:
-            await asyncio.to_thread(self._store.record_success, sub.id, *last_event)
+            done[tp] = record.offset + 1
+        await self._flush_delivered()
         await self._commit(consumer, done)
         for tp, offset in rewind.items():
             await self._seek(consumer, tp, offset)
+
+    async def _attempt(self, record: BusRecord, secret: str) -> bool:
+        """POST one event; True when it was accepted. Keeps the backoff count and the delivery state."""
+        sub = self.subscription
+        tp = (record.topic, record.partition)
+        started = time.perf_counter()
+        error = await post_event(self._client, sub, secret, record)
+        event_id = (record.header("event_id") or b"").decode() or None
+        log = logger.bind(
+            subscription=sub.id, topic=record.topic, partition=record.partition, offset=record.offset,
+            event_id=event_id, duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )  # fmt: skip
+        if error is None:
+            if self._blocked in (None, tp):
+                self._blocked, self._failures = None, 0
+            self._delivered = (event_id, datetime.now(UTC))
+            log.info("webhook_delivered", outcome="delivered")
+            return True
+        await self._flush_delivered()  # the successes before it come first in the delivery state
+        self._failures += 1
+        self._blocked = self._blocked or tp
+        log.warning("webhook_delivery_failed", outcome="retry", error=error, failures=self._failures)
+        await asyncio.to_thread(self._store.record_failure, sub.id, error, datetime.now(UTC), self._failures)
+        return False
+
+    async def _flush_delivered(self) -> None:
+        """Write the last delivered event to the subscription: once per batch, not once per event."""
+        if self._delivered is not None:
+            event_id, at = self._delivered
+            self._delivered = None
+            await asyncio.to_thread(
+                self._store.record_success, self.subscription.id, event_id, at, self._failures
+            )
 
     async def _commit(self, consumer: Consumer, offsets: Mapping[TopicPartition, int]) -> None:
         if not offsets:
@@ -529,6 +554,7 @@ class WebhookService:
         self._transport = transport
         self._workers: dict[str, tuple[SubscriptionWorker, asyncio.Task[None]]] = {}
         self._retiring: list[asyncio.Task[None]] = []
+        self._not_before: dict[str, float] = {}  # subscription -> monotonic time its worker may restart
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.to_thread(self._store.ensure_tables)
@@ -537,7 +563,11 @@ class WebhookService:
         ) as client:
             try:
                 while not stop.is_set():
-                    await self._reconcile(client)
+                    try:
+                        await self._reconcile(client)
+                    except OperationalError as exc:
+                        # The database is briefly unreachable: what runs keeps running; look again later.
+                        logger.warning("webhook_subscriptions_unreadable", error=type(exc.orig).__name__)
                     with contextlib.suppress(TimeoutError):  # the timeout is the wait itself
                         await asyncio.wait_for(stop.wait(), self._tuning.reload_s)
             finally:
@@ -545,25 +575,19 @@ class WebhookService:
 
     async def _reconcile(self, client: httpx.AsyncClient) -> None:
         """Start workers for active subscriptions, stop those of paused or deleted ones."""
-        try:
-            active = {s.id: s for s in await asyncio.to_thread(self._store.list, statuses=("active",))}
-        except OperationalError as exc:
-            # The database is briefly unreachable: keep delivering what runs, look again later.
-            logger.warning("webhook_subscriptions_unreadable", error=type(exc.orig).__name__)
-            return
+        active = {s.id: s for s in await asyncio.to_thread(self._store.list, statuses=("active",))}
         for sub_id, (worker, task) in list(self._workers.items()):
             if task.done():
                 del self._workers[sub_id]
-                if not task.cancelled() and task.exception() is not None:
-                    # Restarted below if still active: a crash must not end delivery for good.
-                    logger.error("webhook_worker_failed", subscription=sub_id, exc_info=task.exception())
+                await self._crashed(sub_id, task)
             elif sub_id not in active:
                 worker.stop()
                 del self._workers[sub_id]
                 self._retiring.append(task)
         self._retiring = [t for t in self._retiring if not t.done()]
+        now = time.monotonic()
         for sub_id, sub in active.items():
-            if sub_id not in self._workers:
+            if sub_id not in self._workers and self._not_before.get(sub_id, 0.0) <= now:
                 worker = SubscriptionWorker(
                     sub,
                     store=self._store,
@@ -573,6 +597,16 @@ class WebhookService:
                     tuning=self._tuning,
                 )
                 self._workers[sub_id] = (worker, asyncio.create_task(worker.run(), name=f"webhook-{sub_id}"))
+
+    async def _crashed(self, sub_id: str, task: asyncio.Task[None]) -> None:
+        """A worker ended by itself: log why, show it on the subscription, restart it a little later."""
+        exc = None if task.cancelled() else task.exception()
+        if exc is None:
+            return
+        logger.error("webhook_worker_failed", subscription=sub_id, exc_info=exc)
+        self._not_before[sub_id] = time.monotonic() + self._tuning.restart_s
+        error = f"delivery worker failed: {type(exc).__name__}: {exc}"
+        await asyncio.to_thread(self._store.record_failure, sub_id, error, datetime.now(UTC))
 
     async def _stop_all(self) -> None:
         tasks = list(self._retiring)

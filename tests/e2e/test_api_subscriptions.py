@@ -113,7 +113,7 @@ class Env:
     bus: EmbeddedBus
     tokens: dict[str, str]
     store: SubscriptionStore
-    start_service: Callable[[], None]
+    start_service: Callable[[httpx.AsyncBaseTransport | None], None]
     stop_service: Callable[[], asyncio.Task[None]]
 
     def auth(self, who: str = "app") -> dict[str, str]:
@@ -165,16 +165,17 @@ async def env(tmp_path: Path, db_url: str) -> AsyncIterator[Env]:
     )
     running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
 
-    def start_service() -> None:
+    def start_service(transport: httpx.AsyncBaseTransport | None = None) -> None:
         stop = asyncio.Event()
-        running.append((stop, asyncio.create_task(WebhookService(store, bus, tuning=FAST).run(stop))))
+        service = WebhookService(store, bus, tuning=FAST, transport=transport)
+        running.append((stop, asyncio.create_task(service.run(stop))))
 
     def stop_service() -> asyncio.Task[None]:
         stop, task = running.pop()
         stop.set()
         return task
 
-    start_service()
+    start_service(None)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub", timeout=30) as http,
@@ -304,10 +305,48 @@ class TestDelivery:
         await env.stop_service()
         during = [asset_event("asset.relocated", f"A-{i}") for i in range(4)]
         await env.publish(*during)
-        env.start_service()
+        env.start_service(None)
         await wait_for(lambda: len(receiver.ids()) == 5)
         await asyncio.sleep(0.5)
         assert sorted(receiver.ids()) == sorted([str(before.event_id), *(str(e.event_id) for e in during)])
+
+
+class Counting(httpx.AsyncBaseTransport):
+    """A real HTTP transport that counts the requests one node sent."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.sent = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent += 1
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class TestSeveralNodes:
+    async def test_two_nodes_share_the_partitions_and_keep_each_subject_in_order(
+        self, env: Env, receiver: Receiver
+    ) -> None:
+        """Two services in one consumer group: both deliver, every event arrives, per-subject order holds."""
+        await subscribe(env, receiver)
+        await env.stop_service()
+        nodes = [Counting(), Counting()]
+        for node in nodes:
+            env.start_service(node)
+        await asyncio.sleep(1.5)  # both join the group and settle the assignment
+        events = [asset_event("asset.relocated", f"A-{i % 24}") for i in range(72)]
+        await env.publish(*events)
+        await wait_for(lambda: len(set(receiver.ids())) == len(events))
+        ids = receiver.ids()
+        assert set(ids) == {str(e.event_id) for e in events}
+        firsts = list(dict.fromkeys(ids))
+        for subject in {e.subject for e in events}:
+            sent = [str(e.event_id) for e in events if e.subject == subject]
+            assert [i for i in firsts if i in set(sent)] == sent
+        assert all(node.sent > 0 for node in nodes), [node.sent for node in nodes]
 
 
 class TestSubscriptionApi:

@@ -7,16 +7,20 @@ import hmac
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from hub.errors import ArchiveError
+from hub.ports import BusRecord
 from hub.webhooks import (
     Backoff,
+    Subscription,
     SubscriptionStore,
     TypeFilter,
+    post_event,
     signature,
     subscription_key,
     subscriptions_table,
@@ -79,6 +83,62 @@ class TestTypeFilter:
 
     def test_no_types_means_every_type(self) -> None:
         assert TypeFilter.of([])("inventory.received")
+
+
+AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+SUB = Subscription(
+    id="s1", url="https://receiver.example/hook", topics=("canonical.asset.v1",), types=(), description="",
+    created_by="k1", created_at=AT, status="active", status_changed_at=AT, start_offsets={},
+    last_event_id=None, last_delivered_at=None, consecutive_failures=0, last_error=None, last_attempt_at=None,
+)  # fmt: skip
+RECORD = BusRecord(
+    "canonical.asset.v1", 2, 7, "A-1", b'{"event_id":"e1"}',
+    (("event_type", b"asset.relocated"), ("event_id", b"e1"), ("schema_version", b"1")), 0,
+)  # fmt: skip
+
+
+async def _post(handler: httpx.MockTransport) -> str | None:
+    async with httpx.AsyncClient(transport=handler, follow_redirects=False) as client:
+        return await post_event(client, SUB, "whsec_test", RECORD)
+
+
+class TestPostEvent:
+    async def test_sends_the_body_as_stored_with_signed_headers(self) -> None:
+        """The receiver gets the log's bytes and headers naming the event; a 2xx is success."""
+        seen: list[httpx.Request] = []
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            seen.append(request)
+            return httpx.Response(202)
+
+        assert await _post(httpx.MockTransport(answer)) is None
+        [request] = seen
+        assert request.content == RECORD.value
+        assert request.headers["x-hub-event-type"] == "asset.relocated"
+        assert request.headers["x-hub-event-id"] == "e1"
+        assert request.headers["x-hub-signature-256"] == signature("whsec_test", RECORD.value)
+
+    @pytest.mark.parametrize(
+        ("response", "error"),
+        [
+            (httpx.Response(500), "HTTP 500 Internal Server Error"),
+            (httpx.Response(302, headers={"Location": "https://elsewhere.example/"}), "HTTP 302 Found"),
+            (httpx.Response(410), "HTTP 410 Gone"),
+        ],
+    )
+    async def test_anything_but_2xx_is_a_failure(self, response: httpx.Response, error: str) -> None:
+        """Redirects are not followed and the receiver's body is not kept."""
+        assert await _post(httpx.MockTransport(lambda _: response)) == error
+
+    async def test_timeouts_and_connection_errors_are_failures(self) -> None:
+        def slow(request: httpx.Request) -> httpx.Response:
+            raise httpx.ReadTimeout("slow", request=request)
+
+        def refused(request: httpx.Request) -> httpx.Response:
+            raise httpx.ConnectError("connection refused", request=request)
+
+        assert await _post(httpx.MockTransport(slow)) == "timeout (ReadTimeout)"
+        assert await _post(httpx.MockTransport(refused)) == "ConnectError: connection refused"
 
 
 @pytest.fixture
