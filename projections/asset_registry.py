@@ -12,7 +12,7 @@ state rules), and the differences are written back with one upsert per table. Ap
 in any batching therefore yields the same tables, and applying it twice changes nothing (event
 ids are claimed by projections.tracking).
 
-Derived events: `asset.identity_conflict`, once per refused link (projections.asset_conflicts).
+Derived events: `asset.identity_conflict`, once per conflict (projections.asset_conflicts).
 
 Configuration (`RegistryConfig`, passed to the constructor; defaults need nothing):
 - `availability`: the emergency pool and calibration requirements, see
@@ -48,7 +48,7 @@ from projections.asset_queries import (
 from projections.asset_state import HANDLERS, apply, combine, new_row
 from projections.asset_tables import METADATA, NAME, assets, history, identifiers
 from projections.availability import AvailabilityConfig, PoolRule
-from projections.identity import Crosswalk, Rekey, link_identifiers, minted_id, repoint
+from projections.identity import ANCHOR_SCHEME, Crosswalk, Rekey, link_identifiers, minted_id, repoint
 from projections.upsert import chunks, in_values, upsert
 from schemas.assets import AssetIdentifierLinked, AssetRegistered
 
@@ -141,13 +141,15 @@ class _Fold:
     def load(self, events: Sequence[EventBase]) -> None:
         names = {e.subject for e in events}
         cluster_names: set[str] = set()
+        keys: set[tuple[str, str]] = set()  # non-card identifiers linked: their claims settle contests
         for event in events:
             if isinstance(event, _LINKING):
                 self.links[event.event_id] = idents = link_identifiers(event)
                 minted = {minted_id(i) for i in idents}
                 names |= minted
                 cluster_names |= minted | {event.subject}
-        self.crosswalk.load(self.conn, names, cluster_names)
+                keys.update((i.scheme, i.value) for i in idents if i.scheme != ANCHOR_SCHEME)
+        self.crosswalk.load(self.conn, names, cluster_names, keys)
         goldens = sorted(set(self.crosswalk.owner.values()))
         for chunk in chunks(self.conn, goldens):
             # FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers) keeps a
@@ -197,7 +199,7 @@ class _Fold:
             row["asset_id"] = final(row["asset_id"])
         upsert(conn, history, self.history, key=_HISTORY_KEY, update=False)
         self._flush_availability()
-        return list(asset_conflicts.write(conn, self.crosswalk.verdicts, self.crosswalk.retired, final))
+        return asset_conflicts.write(conn, self.crosswalk)
 
     def _flush_availability(self) -> None:
         changed: dict[str, dict[str, Any] | None] = {}

@@ -10,6 +10,9 @@
   (an adapter's own asset id, or a provisional id), -> golden id.
 - `asset_registry_merges`: every record id merged into another (provisional records, duplicates):
   record_id -> the golden record it lives on now, and the event that merged it.
+- `asset_registry_claims`: links of non-card identifiers (UDI, serial, system codes): each
+  record's first link of an identifier, and every person's link, with what a conflict they raise
+  must carry. Contested identifiers are settled from these (projections.asset_claims).
 - `asset_registry_conflicts`: links refused because both sides are anchored by different HRP cards.
 - `asset_registry_history`: one row per event, on the golden record it belongs to now.
 - `asset_registry_availability` + `asset_registry_kinds`: see projections.availability.
@@ -128,6 +131,24 @@ merges = Table(
     Column("merged_into", String(ID), nullable=False, index=True),
     Column("event_id", String(36), nullable=False),
     Column("occurred_at", UtcDateTime, nullable=False),
+)
+
+claims = Table(
+    f"{NAME}_claims",
+    METADATA,
+    Column("value", String(255), nullable=False),
+    Column("scheme", String(40), nullable=False),
+    Column("event_id", String(36), nullable=False),
+    # The golden record the linking record lives on (re-pointed when it is merged away).
+    Column("asset_id", String(ID), nullable=False, index=True),
+    Column("linked_by", String(16), nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("source_system", String(16), nullable=False),
+    Column("site", Text, nullable=False),
+    Column("raw_ref", Text),
+    Column("correlation_id", Text),
+    PrimaryKeyConstraint("value", "scheme", "event_id"),
 )
 
 conflicts = Table(

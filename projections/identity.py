@@ -22,10 +22,18 @@ Rules, and why:
   can become the golden id again: its record is revived and its merge record dropped.
 - Clusters anchored by an HRP card (the ledger: one card, one device) never merge with another
   anchored cluster: the link is refused and reported as a Conflict (asset.identity_conflict).
-  This is the one outcome that depends on arrival order (the first link keeps the identifier),
-  which is why a person resolves it: a person's link (`linked_by="person"`) moves a non-card
-  identifier to the asset the person names and resolves the conflict; HRP cards are not moved
-  by people (the ledger is corrected instead).
+  Which one keeps a contested non-card identifier (UDI, serial, a system's code) is settled by
+  projections.asset_claims, from the claims alone, never from the order they arrive in: the
+  record of the latest person's link (`linked_by="person"`, by occurred_at then event id), else
+  the record whose first claim comes first by (occurred_at, event_id); one conflict per pair of
+  claiming records, resolved once a person's link follows it. Moving the identifier moves no
+  rows: both records are anchored by a card, which outranks it. HRP cards are not moved at all,
+  by people either (the ledger is corrected instead): a second record claiming a card is a
+  conflict raised by that link, and which record holds the card is first come, first served.
+- What still depends on how partitions interleave: a record that links an identifier while it
+  is provisional (before its registration names its card) merges with whichever record holds
+  the identifier at that moment; a card claimed by two records; and an anchored record whose
+  claims come from several subjects (its first claim is the first to arrive).
 
 `Crosswalk` holds, for one batch, the names the batch touches and the full clusters its links
 touch, folds links in memory, and writes only the differences back (`flush`).
@@ -39,7 +47,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, select, update
 
-from projections.asset_tables import aliases, identifiers, merges
+from projections.asset_claims import PERSON, Claim, Claims
+from projections.asset_tables import aliases, claims, identifiers, merges
 from projections.upsert import chunks, in_values, upsert
 from schemas._base import Identifier
 from schemas.ids import asset_id_for
@@ -53,7 +62,6 @@ if TYPE_CHECKING:
 
 SCHEME_PRIORITY = ("hrp.card", "udi", "serial", "his.code", "spd.code", "oa.no", "fhir.device")
 ANCHOR_SCHEME = "hrp.card"
-PERSON = "person"
 _DECLARED_RANK = -1
 _RANKS = {scheme: rank for rank, scheme in enumerate(SCHEME_PRIORITY)}
 _OTHER_RANK = len(SCHEME_PRIORITY)
@@ -151,12 +159,12 @@ class Rekey:
 
 @dataclass(frozen=True, slots=True)
 class Conflict:
-    """A refused link: `identifier` stays on `holder`, `claimant` asked for it."""
+    """Two records claim `identifier`: `holder` first, `claimant` by `trigger`, the refused link."""
 
     identifier: Identifier
     holder: str
     claimant: str
-    event: EventBase
+    trigger: Claim
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +184,9 @@ class Crosswalk:
         self.clusters: dict[str, Cluster] = {}  # complete clusters in memory, by golden id
         self.retired: dict[str, str] = {}  # old golden id -> the golden id it went to
         self.retired_by: dict[str, EventBase] = {}
-        self.verdicts: list[Conflict | Resolution] = []  # refused links and people's links, in order
+        self.verdicts: list[Conflict | Resolution] = []  # over cards: refused links, people's links
+        self.contests: list[Conflict] = []  # over other identifiers: new pairs of claiming records
+        self.claims = Claims(self.final)
         self._meta: dict[Key, tuple[str, str]] = {}  # identifier -> (linked_by, event id)
         self._stored_idents: dict[Key, dict[str, Any]] = {}
         self._stored_aliases: dict[str, tuple[str, bool]] = {}  # alias -> (golden, declared)
@@ -184,11 +194,13 @@ class Crosswalk:
 
     # -- loading ---------------------------------------------------------------------------
 
-    def load(self, conn: Connection, names: set[str], cluster_names: set[str]) -> None:
-        """Resolve `names` from the tables; load the whole cluster of each of `cluster_names`.
+    def load(self, conn: Connection, names: set[str], cluster_names: set[str], keys: set[Key]) -> None:
+        """Resolve `names` from the tables; load the whole cluster of each of `cluster_names`, and
+        the claims of `keys` (every non-card identifier the batch links).
 
         Every name the batch will use must be in `names`: a name not found is new.
         """
+        self.claims.load(conn, keys)
         self._read(conn, identifiers.c.minted_id, aliases.c.alias_id, sorted(names))
         goldens = sorted({self.owner[n] for n in cluster_names if n in self.owner})
         self._read(conn, identifiers.c.asset_id, aliases.c.asset_id, goldens)
@@ -253,36 +265,69 @@ class Crosswalk:
             (i for i, m in zip(idents, mints, strict=True) if m in self.owner),
             key=lambda i: (scheme_rank(i.scheme), i.value),
         )
+        claim = Claim.of(event, linked_by)
         for ident in fresh:
             self._add(golden, ident, linked_by, event)
         for ident in claimed:
-            golden = self._claim(golden, ident, linked_by, event, ops)
+            golden = self._claim(golden, ident, claim, event, ops)
         best = self.clusters[golden].golden()
         if best != golden:
             self._rename(golden, best, (golden,), event, ops)
+        for ident in idents:
+            if ident.scheme != ANCHOR_SCHEME:
+                self._note(ident, best, claim)
         return ops
 
-    def _claim(
-        self, golden: str, ident: Identifier, linked_by: str, event: EventBase, ops: list[Rekey]
-    ) -> str:
+    def _note(self, ident: Identifier, golden: str, claim: Claim) -> None:
+        """Keep `golden`'s first claim of `ident` (or a person's); a first claim pairs `golden` with
+        every other record claiming it: one conflict each (projections.asset_claims).
+
+        Called once the link is folded, so `golden` is final: a registration's declared id may
+        have just become the golden id.
+        """
+        key = (ident.scheme, ident.value)
+        others = self.claims.representatives(key)
+        if not self.claims.record(key, golden, claim) or claim.linked_by == PERSON:
+            return
+        for other, theirs in sorted(others.items()):
+            if other != golden:
+                first, second = sorted(((theirs, other), (claim, golden)), key=lambda p: p[0].order)
+                self.contests.append(Conflict(ident, first[1], second[1], second[0]))
+
+    def _claim(self, golden: str, ident: Identifier, claim: Claim, event: EventBase, ops: list[Rekey]) -> str:
         key, minted = (ident.scheme, ident.value), minted_id(ident)
+        linked_by = claim.linked_by
         holder = self.owner[minted]
         if holder != golden:
             ours, theirs = self.clusters[golden], self.clusters[holder]
             if ours.anchored() and theirs.anchored():
-                movable = key in theirs.idents and ident.scheme != ANCHOR_SCHEME
-                if linked_by == PERSON and movable:
-                    self._move(key, minted, holder, golden, event)
-                    self.verdicts.append(Resolution(ident, golden, event))
-                else:
-                    self.verdicts.append(Conflict(ident, holder, golden, event))
+                if ident.scheme != ANCHOR_SCHEME and key in theirs.idents:
+                    self._contest(key, ident, holder, golden, claim)
+                else:  # a card: first come, first served, and never moved (see the docstring)
+                    self.verdicts.append(Conflict(ident, holder, golden, claim))
                 return golden
             golden = self._merge(golden, holder, event, ops)
         if key not in self.clusters[golden].idents:
             self._add(golden, ident, linked_by, event)
-        if linked_by == PERSON:
+        if linked_by == PERSON and ident.scheme == ANCHOR_SCHEME:
             self.verdicts.append(Resolution(ident, golden, event))
         return golden
+
+    def _contest(self, key: Key, ident: Identifier, holder: str, golden: str, claim: Claim) -> None:
+        """`golden` claims `key`, which anchored `holder` holds: settle it by the claims alone."""
+        minted = minted_id(ident)
+        if claim.linked_by == PERSON:
+            latest = self.claims.latest_person(key)
+            self.claims.record(key, golden, claim)
+            if latest is None or claim.order > latest[1].order:
+                self._move(key, minted, holder, golden, claim)
+            return
+        if self.claims.latest_person(key) is not None:
+            return  # a person decided where it lives
+        mine = self.claims.representative(key, golden) or claim  # this one, if it is its first
+        held = self.claims.representative(key, holder)
+        if held is not None and mine.order < held.order:
+            self._move(key, minted, holder, golden, mine)
 
     def _add(self, golden: str, ident: Identifier, linked_by: str, event: EventBase) -> None:
         key, minted = (ident.scheme, ident.value), minted_id(ident)
@@ -292,13 +337,13 @@ class Crosswalk:
         self.owner[minted] = golden
         self._meta.setdefault(key, (linked_by, str(event.event_id)))
 
-    def _move(self, key: Key, minted: str, holder: str, golden: str, event: EventBase) -> None:
+    def _move(self, key: Key, minted: str, holder: str, golden: str, claim: Claim) -> None:
         # Neither golden id changes: both clusters are anchored by a card, which outranks the
         # moved (non-card) identifier, so the move needs no row to move.
         del self.clusters[holder].idents[key]
         self.clusters[golden].idents[key] = minted
         self.owner[minted] = golden
-        self._meta[key] = (PERSON, str(event.event_id))
+        self._meta[key] = (claim.linked_by, claim.event_id)
 
     def _merge(self, a: str, b: str, event: EventBase, ops: list[Rekey]) -> str:
         ca, cb = self.clusters.pop(a), self.clusters.pop(b)
@@ -338,7 +383,7 @@ class Crosswalk:
         want_aliases: dict[str, tuple[str, bool]] = {}
         for golden, cluster in self.clusters.items():
             for (scheme, value), minted in cluster.idents.items():
-                linked_by, event_id = self._meta[(scheme, value)]
+                linked_by, event_id = self._placed_by((scheme, value), golden)
                 want_idents[(scheme, value)] = {
                     "value": value,
                     "scheme": scheme,
@@ -361,7 +406,19 @@ class Crosswalk:
             if self._stored_aliases.get(a) != (g, declared)
         ]
         upsert(conn, aliases, alias_rows, key=("alias_id",))
+        self.claims.flush(conn)
+        repoint(conn, claims.c.asset_id, self.retired, self.final)
         self._flush_merges(conn)
+
+    def _placed_by(self, key: Key, golden: str) -> tuple[str, str]:
+        """The identifier row's (linked_by, event id): from the claims where they decide (a
+        contested identifier's row must not depend on which claim arrived first), else the
+        first link that named it."""
+        if key[0] != ANCHOR_SCHEME and key in self.claims.by_key:
+            placed = self.claims.placed_by(key, golden)
+            if placed is not None:
+                return placed
+        return self._meta[key]
 
     def _flush_merges(self, conn: Connection) -> None:
         """Record ids merged away in this batch, and earlier merges re-pointed at today's golden ids."""

@@ -41,11 +41,16 @@ T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
 DEPTS = (DeptRef(code="ICU", name="重症医学科"), DeptRef(code="ER", name="急诊科"), DeptRef(name="库房"))
 
 
+SHARED_UDIS = 3  # identifiers several assets claim: contested, settled by projections.asset_claims
+
+
 def random_stream(seed: int, n: int, *, assets: int = 12, prefix: str = "") -> list[EventBase]:
     """`n` asset events over `assets` assets: registrations, moves, status changes, corrections,
-    links, decommissions, business times that tie and go backwards, and re-published events."""
+    links (some to UDIs other assets claim too), decommissions, business times that tie and go
+    backwards, and re-published events."""
     rng = random.Random(seed)
     out: list[EventBase] = []
+    registered_assets: set[str] = set()
     for i in range(n):
         if out and rng.random() < 0.08:
             out.append(rng.choice(out))  # the same event again, as after a translator crash
@@ -55,9 +60,10 @@ def random_stream(seed: int, n: int, *, assets: int = 12, prefix: str = "") -> l
         label = f"{prefix}{seed}-{i}"
         kind = rng.randrange(7)
         if kind <= 1:
-            out.append(
-                registered(label, asset, at=at, card=f"C-{asset}", name=rng.choice(["呼吸机", "监护仪"]))
-            )
+            udi = f"U-{rng.randrange(SHARED_UDIS)}" if rng.random() < 0.3 else None
+            name = rng.choice(["呼吸机", "监护仪"])
+            out.append(registered(label, asset, at=at, card=f"C-{asset}", name=name, udi=udi))
+            registered_assets.add(asset)
         elif kind == 2:
             out.append(status_changed(label, asset, rng.choice(list(AssetStatus)), at=at))
         elif kind == 3:
@@ -65,9 +71,12 @@ def random_stream(seed: int, n: int, *, assets: int = 12, prefix: str = "") -> l
             out.append(relocated(label, asset, code=dept.code, name=dept.name, location=f"{i}床", at=at))
         elif kind == 4:
             out.append(corrected(label, asset, ["name"], at=at, name=f"设备{i}"))
+        elif kind == 5 and asset in registered_assets and rng.random() < 0.5:
+            # Contested: only after the asset's registration (same subject, same partition), so it
+            # claims as an anchored record. A provisional record linking a contested identifier
+            # merges with whichever record holds it when the link is read (projections.identity).
+            out.append(linked(label, asset, "udi", f"U-{rng.randrange(SHARED_UDIS)}", at=at))
         elif kind == 5:
-            # Identifiers stay with one asset: which of two assets claiming one code wins depends on
-            # the order the partitions are read in, a matter for identity resolution, not replay.
             out.append(linked(label, asset, "udi", f"U-{asset}-{rng.randrange(2)}", at=at))
         else:
             out.append(decommissioned(label, asset, at=at))
