@@ -36,10 +36,12 @@ from hub.webhooks import (
 )
 from projections.db import make_engine
 from schemas.envelope import EventBase
+from tests.e2e.conftest import REPO, Served
 from tests.unit.schemas.examples import example_event
 from topics.catalogue import CATALOGUE
 
 ASSETS = "canonical.asset.v1"
+OA = REPO / "examples" / "oa" / "工单导出_2024Q2.json"
 FAST = Tuning(
     reload_s=0.2,
     poll_s=0.2,
@@ -401,3 +403,32 @@ class TestSubscriptionApi:
         bare = create_app(engine=make_engine(f"sqlite:///{tmp_path / 'bare.db'}"), projections=[])
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=bare), base_url="http://hub") as http:
             assert (await http.get("/subscriptions")).status_code == 503
+
+
+@pytest.mark.slow
+def test_hub_serve_delivers_what_an_ingest_produces(served: Served, receiver: Receiver) -> None:
+    """The real `hub serve`: subscribe, ingest an OA export, and its work-order events arrive signed."""
+    served.start()
+    created = httpx.post(
+        f"{served.url}/subscriptions", json={"url": receiver.url, "types": ["workorder.*"]}, timeout=30
+    )
+    assert created.status_code == 201, created.text
+    secret = created.json()["secret"]
+    ingested = httpx.post(
+        f"{served.url}/ingest/oa", params={"filename": OA.name}, content=OA.read_bytes(), timeout=60
+    )
+    assert ingested.status_code == 202, ingested.text
+    deadline = time.monotonic() + 90
+    seen = -1
+    while len(receiver.ids()) != seen or not seen:  # until deliveries stop growing
+        assert time.monotonic() < deadline, served.log.read_text()[-3000:]
+        seen = len(receiver.ids())
+        time.sleep(3)
+    ids = receiver.ids()
+    assert len(ids) == len(set(ids))
+    for d in receiver.accepted:
+        assert verify_signature(secret, d.body, d.headers["x-hub-signature-256"])
+        assert d.headers["x-hub-event-type"].startswith("workorder.")
+    state = httpx.get(f"{served.url}/subscriptions/{created.json()['id']}", timeout=30).json()
+    assert state["delivery"]["last_event_id"] == ids[-1]
+    assert state["delivery"]["consecutive_failures"] == 0
