@@ -1,6 +1,6 @@
 // The hub's operator console: plain JS over the JSON API, no build step, no third-party code.
-// Every value from the API reaches the page through textContent or setAttribute (never
-// innerHTML), and the Content-Security-Policy allows no inline script: data cannot become code.
+// Every value from the API reaches the page through textContent or setAttribute, never parsed
+// as HTML, and the Content-Security-Policy allows no inline script: data cannot become code.
 // The API key lives in sessionStorage (this tab only) and travels in the Authorization header,
 // never in a URL.
 "use strict";
@@ -101,7 +101,7 @@
     const key = storedKey();
     // Show only the key id (hub_<id>_...): the secret part never goes back on screen.
     const id = key.split("_")[1];
-    $("key-state").textContent = key ? `已设置密钥 key ${id || "…"}` : "未设置密钥（演示模式无需）";
+    $("key-state").textContent = key ? `已设置密钥 key ${id || "…"}` : "未设置密钥 no key";
   }
 
   function askForKey(detail) {
@@ -111,7 +111,7 @@
       el("strong", { text: "需要 API 密钥。" }),
       " 请在右上角输入密钥（hub_…）并保存。 ",
       hint("API key required: enter one above and press Save."),
-      detail ? el("span", { class: "detail", text: ` (${detail})` }) : null,
+      detail ? el("span", { class: "why", text: ` (${detail})` }) : null,
     ], "warn");
     $("key-input").focus();
   }
@@ -166,12 +166,12 @@
       notify([
         el("strong", { text: "当前密钥的角色无权查看此内容。" }),
         " ", hint("This key's role may not do this."),
-        el("span", { class: "detail", text: ` (${err.detail})` }),
+        el("span", { class: "why", text: ` (${err.detail})` }),
       ]);
     } else if (err.status === 404) {
-      notify([el("strong", { text: "未找到。" }), " ", hint("Not found."), el("span", { class: "detail", text: ` (${err.detail})` })]);
+      notify([el("strong", { text: "未找到。" }), " ", hint("Not found."), el("span", { class: "why", text: ` (${err.detail})` })]);
     } else if (err.status === 503) {
-      notify([el("strong", { text: "服务暂不可用。" }), " ", hint("Unavailable."), el("span", { class: "detail", text: ` (${err.detail})` })]);
+      notify([el("strong", { text: "服务暂不可用。" }), " ", hint("Unavailable."), el("span", { class: "why", text: ` (${err.detail})` })]);
     } else {
       notify(`请求失败 / request failed${err.status ? ` (${err.status})` : ""}: ${err.detail}`);
     }

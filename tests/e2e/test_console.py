@@ -1,0 +1,458 @@
+"""The operators' console (/console) in a real headless Chromium, against a real `hub serve`.
+
+The hub is loaded from the bundled sample exports with `hub demo --no-serve`, then served by
+`hub serve`, once with keys optional (the demo) and once with keys required (a hospital's
+deployment). The browser is Debian's Chromium (never a downloaded one): without it, or without
+the playwright package, the browser tests skip with the reason, and fail instead when
+HUB_REQUIRE_BROWSER=1. The page's own headers and files are checked without a browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine
+
+from hub.api.app import create_app
+from hub.api.routes.console import CONSOLE_DIR
+from hub.api.security import Security
+from hub.auth.keys import KeyStore
+from tests.e2e.conftest import REPO, Served, run_hub
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+CHROMIUM = Path(os.environ.get("HUB_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+KEYED = {"HUB_AUTH": "keys", "HUB_RAW_KEY": "7f" * 32}
+FHIR_DEVICE = REPO / "examples" / "fhir" / "device-ventilator-icu.json"
+VENTILATOR = "呼吸机"
+CJK = re.compile(r"[\u4e00-\u9fff]")
+WAIT_MS = 20_000
+
+
+def browser_unavailable(reason: str) -> None:
+    """Skip loudly, or fail when the run says a browser must be there (HUB_REQUIRE_BROWSER=1)."""
+    message = (
+        f"CONSOLE BROWSER TESTS NOT RUN: {reason}. Install with `apt-get install -y chromium "
+        "fonts-wqy-microhei` and `pip install -e '.[dev]'` (scripts/test-services.sh does the first "
+        "when it can); HUB_REQUIRE_BROWSER=1 turns this skip into a failure."
+    )
+    if os.environ.get("HUB_REQUIRE_BROWSER") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        browser_unavailable("the Python package `playwright` is not installed")
+    if not CHROMIUM.is_file():
+        browser_unavailable(f"no Chromium at {CHROMIUM} (set HUB_CHROMIUM to another path)")
+    if not _has_cjk_font():
+        warnings.warn(
+            "no CJK font (fc-list :lang=zh is empty): Chinese shows as boxes in screenshots;"
+            " apt-get install -y fonts-wqy-microhei",
+            stacklevel=1,
+        )
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+def _has_cjk_font() -> bool:
+    fc_list = shutil.which("fc-list")
+    if fc_list is None:
+        return False
+    found = subprocess.run([fc_list, ":lang=zh", "family"], capture_output=True, text=True, check=False)
+    return bool(found.stdout.strip())
+
+
+class Console:
+    """One browser tab on the console, collecting what would show a broken page."""
+
+    def __init__(self, page: Page, base: str) -> None:
+        self.page = page
+        self.base = base
+        self.errors: list[str] = []  # uncaught script errors and CSP refusals
+        self.requests: list[tuple[str, str | None]] = []  # (url, Authorization header)
+        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        page.on("console", self._on_console)
+        page.on("request", lambda r: self.requests.append((r.url, r.headers.get("authorization"))))
+        page.set_default_timeout(WAIT_MS)
+
+    def _on_console(self, message: Any) -> None:
+        # 401/403 answers are logged by Chromium as failed loads: expected here, not errors.
+        if message.type == "error" and "status of 40" not in message.text:
+            self.errors.append(f"console: {message.text}")
+
+    def open(self, view: str = "") -> None:
+        self.page.goto(f"{self.base}/console{'#' + view if view else ''}")
+
+    def rows(self, table: str) -> Any:
+        return self.page.locator(f"#{table} tbody tr")
+
+    def column(self, table: str, index: int) -> list[str]:
+        """The text of column `index` (0-based) of every body row, name lines only."""
+        return self.page.eval_on_selector_all(
+            f"#{table} tbody tr td:nth-child({index + 1})",
+            "cells => cells.map(c => c.firstChild ? (c.firstChild.nodeType === 3 ? c.firstChild.textContent"
+            " : c.firstChild.firstChild ? c.firstChild.firstChild.textContent : c.textContent) : '')",
+        )
+
+    def wait_summary(self, element: str, expected: str) -> None:
+        from playwright.sync_api import expect
+
+        expect(self.page.locator(f"#{element}")).to_contain_text(expected)
+
+
+@pytest.fixture(scope="module")
+def demo_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """`hub demo --no-serve` over examples/, then `hub serve` on that data dir (keys optional)."""
+    data = tmp_path_factory.mktemp("console-demo") / "hub"
+    loaded = run_hub("demo", "--no-serve", data_dir=data, timeout=300)
+    assert loaded.returncode == 0, loaded.stdout[-2000:] + loaded.stderr[-3000:]
+    served = Served(data)
+    served.start()
+    yield served
+    served.stop()
+
+
+@pytest.fixture(scope="module")
+def keyed_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, dict[str, str]]]:
+    """The same data behind required keys, with a viewer and an integrator key."""
+    data = tmp_path_factory.mktemp("console-keyed") / "hub"
+    loaded = run_hub("demo", "--no-serve", data_dir=data, timeout=300, **KEYED)
+    assert loaded.returncode == 0, loaded.stdout[-2000:] + loaded.stderr[-3000:]
+    tokens = {}
+    for role in ("viewer", "integrator"):
+        made = run_hub("keys", "create", "--role", role, data_dir=data, **KEYED)
+        assert made.returncode == 0, made.stderr
+        tokens[role] = made.stdout.strip()
+    served = Served(data, **KEYED)
+    served.start()
+    yield served, tokens
+    served.stop()
+
+
+@pytest.fixture
+def console(browser: Browser, demo_hub: Served) -> Iterator[Console]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+    tab = Console(context.new_page(), demo_hub.url)
+    yield tab
+    context.close()
+    assert tab.errors == [], tab.errors
+
+
+def api(served: Served, path: str, token: str | None = None, **params: Any) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = httpx.get(f"{served.url}{path}", params=params, headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+class TestConsoleDemo:
+    def test_assets_table_shows_the_sample_devices(
+        self, console: Console, demo_hub: Served, tmp_path: Path
+    ) -> None:
+        """`/` opens the console, whose assets table lists the first page of GET /assets, Chinese names and all."""
+        console.page.goto(f"{demo_hub.url}/")
+        assert console.page.url.endswith("/console")
+        expected = api(demo_hub, "/assets", limit=50)
+        console.wait_summary("assets-summary", f"共 {expected['total']} 台设备")
+        names = console.column("assets-table", 0)
+        assert names == [a["name"] for a in expected["items"]]
+        assert all(CJK.search(n) for n in names)
+        shot = tmp_path / "console-assets.png"
+        console.page.screenshot(path=str(shot), full_page=False)
+        assert shot.stat().st_size > 10_000
+
+    def test_search_filters_by_name_identifier_and_status(self, console: Console, demo_hub: Served) -> None:
+        """Each search field narrows the table to what the API answers for that filter."""
+        console.open("assets")
+        page = console.page
+        page.fill("#assets-form input[name=name]", VENTILATOR)
+        page.click("#assets-form button[type=submit]")
+        ventilators = api(demo_hub, "/assets", name=VENTILATOR, limit=50)
+        console.wait_summary("assets-summary", f"共 {ventilators['total']} 台设备")
+        names = console.column("assets-table", 0)
+        assert names
+        assert all(VENTILATOR in n for n in names)
+
+        page.fill("#assets-form input[name=name]", "")
+        page.fill("#assets-form input[name=identifier]", "ZC-2012-00001")
+        page.click("#assets-form button[type=submit]")
+        console.wait_summary("assets-summary", "共 1 台设备")
+        assert console.column("assets-table", 1) == ["放射科"]
+
+        page.fill("#assets-form input[name=identifier]", "")
+        page.select_option("#assets-form select[name=status]", "under_repair")
+        page.click("#assets-form button[type=submit]")
+        repairs = api(demo_hub, "/assets", status="under_repair", limit=50)
+        console.wait_summary("assets-summary", f"共 {repairs['total']} 台设备")
+        assert set(console.column("assets-table", 3)) == {"维修中"}
+
+    def test_clicking_a_row_shows_identifiers_loan_and_calibration(
+        self, console: Console, demo_hub: Served
+    ) -> None:
+        """The detail pane shows the clicked asset's identifiers, its loan and its calibration certificate."""
+        from playwright.sync_api import expect
+
+        items = api(demo_hub, "/assets", limit=500)["items"]
+        loaned = next(a for a in items if a["on_loan"])
+        calibrated = next(a for a in items if a["calibration_valid_until"])
+        console.open("assets")
+        page = console.page
+        detail = page.locator("#asset-detail")
+        for asset in (loaned, calibrated):
+            full = api(demo_hub, f"/assets/{asset['asset_id']}")
+            card = next(i["value"] for i in full["identifiers"] if i["scheme"] == "hrp.card")
+            page.fill("#assets-form input[name=identifier]", card)
+            page.click("#assets-form button[type=submit]")
+            console.wait_summary("assets-summary", "共 1 台设备")
+            console.rows("assets-table").first.click()
+            expect(detail.locator("h2")).to_have_text(full["name"])
+            expect(detail.locator("code")).to_have_text(full["asset_id"])
+            shown = detail.locator("#asset-identifiers tbody td.mono").all_text_contents()
+            assert shown == [i["value"] for i in full["identifiers"]]
+            if asset is loaned:
+                expect(detail).to_contain_text(full["loan"]["borrower_department_name"])
+                expect(detail).to_contain_text(full["loan"]["loan_id"])
+            else:
+                expect(detail).to_contain_text(full["calibration"]["certificate_no"])
+                expect(detail).to_contain_text(full["calibration"]["valid_until"])
+
+    def test_availability_of_ventilators_per_department(self, console: Console, demo_hub: Served) -> None:
+        """The 应急调配 view for 呼吸机 lists each department with its ready count, as GET /availability does."""
+        expected = api(demo_hub, "/availability", type=VENTILATOR)
+        console.open("availability")
+        console.rows("availability-table").first.wait_for()
+        assert console.column("availability-table", 0) == [
+            d["department_name"] or d["department_code"] for d in expected["items"]
+        ]
+        assert console.column("availability-table", 1) == [str(d["ready"]) for d in expected["items"]]
+        assert "重症医学科" in console.column("availability-table", 0)
+        ready_card = console.page.locator("#availability-totals .card").first
+        assert ready_card.locator(".card-value").text_content() == str(expected["totals"]["ready"])
+
+    @pytest.mark.parametrize(
+        "case",
+        [
+            ("inventory", "alerts-table", "/inventory/alerts", {"limit": 500}),
+            ("workorders", "workorders-table", "/workorders", {"status": "open", "limit": 50}),
+            ("compliance", "compliance-table", "/compliance/due", {"within": "30d", "limit": 50}),
+            ("dlq", "dlq-table", "/dlq", {"status": "open", "limit": 500}),
+        ],
+        ids=lambda case: case[0],
+    )
+    def test_each_view_lists_what_its_endpoint_answers(
+        self, console: Console, demo_hub: Served, case: tuple[str, str, str, dict[str, Any]]
+    ) -> None:
+        """Inventory alerts, open work orders, compliance due and open dead letters show one row per item."""
+        view, table, path, params = case
+        expected = api(demo_hub, path, **params)
+        assert expected["items"], f"the samples give {path} something to show"
+        console.open(view)
+        console.rows(table).first.wait_for()
+        assert console.rows(table).count() == len(expected["items"])
+        assert console.page.locator("#notice").is_hidden()
+
+    def test_health_shows_database_and_projection_lag(self, console: Console, demo_hub: Served) -> None:
+        """系统状态 shows the database state and one lag row per projection of GET /health."""
+        health = api(demo_hub, "/health")
+        console.open("health")
+        console.rows("health-table").first.wait_for()
+        names = console.page.locator("#health-table tbody td:first-child .sub").all_text_contents()
+        assert names == list(health["projection_lag"])
+        assert "正常" in (console.page.locator("#health-cards .card").nth(1).text_content() or "")
+        assert "●" in (console.page.locator("#health-badge").text_content() or "")
+
+    def test_markup_in_data_is_shown_as_text(self, console: Console, demo_hub: Served) -> None:
+        """A device name carrying HTML is displayed literally and never runs."""
+        device = copy.deepcopy(json.loads(FHIR_DEVICE.read_text(encoding="utf-8")))
+        name = '<img src=x onerror="window.__pwned=1">呼吸机'
+        device.update(
+            id="vent-markup-0001",
+            identifier=[{"system": "http://vendor.example.com/fhir/sid/asset-tag", "value": "TAG-MARKUP-1"}],
+            udiCarrier=[],
+            serialNumber="MARKUP0001",
+            displayName=name,
+        )
+        posted = httpx.post(f"{demo_hub.url}/fhir/Device", json=device, timeout=30)
+        assert posted.status_code == 201, posted.text
+        deadline = time.monotonic() + 30
+        while not api(demo_hub, "/assets", identifier="vent-markup-0001")["items"]:
+            assert time.monotonic() < deadline, "the FHIR Device never reached the registry"
+            time.sleep(0.3)
+        console.open("assets")
+        page = console.page
+        page.fill("#assets-form input[name=identifier]", "vent-markup-0001")
+        page.click("#assets-form button[type=submit]")
+        console.wait_summary("assets-summary", "共 1 台设备")
+        assert console.column("assets-table", 0) == [name]
+        console.rows("assets-table").first.click()
+        page.locator("#asset-detail h2").wait_for()
+        assert page.locator("#asset-detail h2").text_content() == name
+        assert page.locator("main img").count() == 0
+        assert page.evaluate("window.__pwned") is None
+
+
+class TestConsoleWithKeys:
+    def test_asks_for_a_key_then_shows_data(
+        self, browser: Browser, keyed_hub: tuple[Served, dict[str, str]], tmp_path: Path
+    ) -> None:
+        """Without a key the console asks for one; with a viewer's key it shows assets, the key only in a header."""
+        from playwright.sync_api import expect
+
+        served, tokens = keyed_hub
+        token = tokens["viewer"]
+        context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+        tab = Console(context.new_page(), served.url)
+        try:
+            tab.open()
+            expect(tab.page.locator("#notice")).to_contain_text("需要 API 密钥")
+            expect(tab.page.locator("#key-form")).to_have_class(re.compile(r"\battention\b"))
+            assert tab.rows("assets-table").count() == 0
+            tab.page.screenshot(path=str(tmp_path / "console-key-asked.png"))
+
+            tab.page.fill("#key-input", token)
+            tab.page.click("#key-form button[type=submit]")
+            total = api(served, "/assets", token, limit=1)["total"]
+            tab.wait_summary("assets-summary", f"共 {total} 台设备")
+            expect(tab.page.locator("#notice")).to_be_hidden()
+            key_id = token.split("_")[1]
+            expect(tab.page.locator("#key-state")).to_contain_text(key_id)
+            assert token not in (tab.page.locator("header").inner_text())
+            assert tab.page.locator("#key-input").input_value() == ""
+            assert tab.page.evaluate("sessionStorage.getItem('hub.console.apiKey')") == token
+            assert tab.page.evaluate("localStorage.length") == 0
+            assert tab.page.evaluate("document.cookie") == ""
+            assets_calls = [(u, a) for u, a in tab.requests if "/assets?" in u]
+            assert assets_calls[-1][1] == f"Bearer {token}"
+            assert all(token not in url for url, _ in tab.requests)
+            tab.page.screenshot(path=str(tmp_path / "console-keyed-assets.png"))
+        finally:
+            context.close()
+        assert tab.errors == [], tab.errors
+
+    def test_a_role_without_the_permission_is_told_so(
+        self, browser: Browser, keyed_hub: tuple[Served, dict[str, str]]
+    ) -> None:
+        """A viewer opening 死信 (integrators only) is told the role may not; an integrator sees the list."""
+        from playwright.sync_api import expect
+
+        served, tokens = keyed_hub
+        context = browser.new_context(locale="zh-CN")
+        tab = Console(context.new_page(), served.url)
+        try:
+            tab.open("dlq")
+            tab.page.fill("#key-input", tokens["viewer"])
+            tab.page.click("#key-form button[type=submit]")
+            expect(tab.page.locator("#notice")).to_contain_text("无权")
+            assert tab.rows("dlq-table").count() == 0
+
+            tab.page.fill("#key-input", tokens["integrator"])
+            tab.page.click("#key-form button[type=submit]")
+            expected = api(served, "/dlq", tokens["integrator"], limit=500)
+            tab.wait_summary("dlq-summary", f"共 {expected['total']} 条死信")
+            expect(tab.page.locator("#notice")).to_be_hidden()
+        finally:
+            context.close()
+        assert tab.errors == [], tab.errors
+
+
+def ask_keyed_app(tmp_path: Path, *paths: str) -> list[httpx.Response]:
+    """GET `paths` from an in-process app that requires keys.
+
+    On a thread of its own: the sync playwright of the browser tests keeps an event loop
+    running on this one for the whole module.
+    """
+    engine = create_engine(f"sqlite:///{tmp_path / 'keys.db'}")
+    keys = KeyStore(engine)
+    keys.ensure_tables()
+    app = create_app(engine=engine, security=Security(keys=keys, required=True), projections=[])
+
+    async def go() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://hub") as client,
+        ):
+            return [await client.get(path) for path in paths]
+
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, go()).result(timeout=60)
+    finally:
+        engine.dispose()
+
+
+class TestConsolePage:
+    def test_served_without_a_key_with_a_strict_policy(self, tmp_path: Path) -> None:
+        """With keys required the page and its files still load (they hold no data), under default-src 'self'."""
+        files = {
+            "/console": "text/html",
+            "/console/console.js": "text/javascript",
+            "/console/console.css": "text/css",
+        }
+        assets, *answers = ask_keyed_app(tmp_path, "/assets", *files)
+        assert assets.status_code == 401
+        for (path, kind), response in zip(files.items(), answers, strict=True):
+            assert response.status_code == 200, path
+            assert response.headers["content-type"].startswith(kind)
+            csp = response.headers["content-security-policy"]
+            assert "default-src 'self'" in csp
+            assert "script-src 'self'" in csp
+            assert "'unsafe-inline'" not in csp
+            assert "frame-ancestors 'none'" in csp
+            assert response.headers["x-content-type-options"] == "nosniff"
+
+    def test_root_redirects_to_the_console(self, tmp_path: Path) -> None:
+        """`/` sends a browser to /console."""
+        [response] = ask_keyed_app(tmp_path, "/")
+        assert response.status_code == 307
+        assert response.headers["location"] == "/console"
+
+    def test_only_the_console_files_are_served(self, tmp_path: Path) -> None:
+        """Names outside the console's fixed list, traversal included, answer 404."""
+        names = ("__init__.py", "index.htm", "..%2Froutes%2Fconsole.py", "%2E%2E%2Fapp.py")
+        answers = ask_keyed_app(tmp_path, *(f"/console/{name}" for name in names))
+        assert [a.status_code for a in answers] == [404] * len(names)
+
+    def test_the_page_loads_nothing_from_elsewhere(self) -> None:
+        """index.html references only this origin; the script never writes HTML strings into the page."""
+        html = (CONSOLE_DIR / "index.html").read_text(encoding="utf-8")
+        refs = re.findall(r'(?:src|href)="([^"]*)"', html)
+        assert refs
+        assert all(r.startswith(("/console/", "#", "data:")) for r in refs), refs
+        assert "<script>" not in html
+        assert " style=" not in html
+        script = (CONSOLE_DIR / "console.js").read_text(encoding="utf-8")
+        for sink in (
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "localStorage",
+        ):
+            assert sink not in script, sink
