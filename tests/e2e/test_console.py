@@ -234,6 +234,7 @@ class TestConsoleDemo:
             expect(detail.locator("code")).to_have_text(full["asset_id"])
             shown = detail.locator("#asset-identifiers tbody td.mono").all_text_contents()
             assert shown == [i["value"] for i in full["identifiers"]]
+            assert "null" not in (detail.text_content() or "")
             if asset is loaned:
                 expect(detail).to_contain_text(full["loan"]["borrower_department_name"])
                 expect(detail).to_contain_text(full["loan"]["loan_id"])
@@ -331,6 +332,7 @@ class TestConsoleWithKeys:
             tab.open()
             expect(tab.page.locator("#notice")).to_contain_text("需要 API 密钥")
             expect(tab.page.locator("#key-form")).to_have_class(re.compile(r"\battention\b"))
+            assert "null" not in (tab.page.locator("#notice").text_content() or "")
             assert tab.rows("assets-table").count() == 0
             tab.page.screenshot(path=str(tmp_path / "console-key-asked.png"))
 

@@ -53,6 +53,8 @@
     return node;
   }
 
+  // replaceChildren() would show a missing optional part as the text "null": drop those first.
+  const present = (nodes) => nodes.filter((node) => node !== null && node !== undefined && node !== false);
   const hint = (text) => el("span", { class: "hint", text });
   const badge = (text, tone = "muted", title = null) => el("span", { class: `badge badge-${tone}`, text, title });
   const label = (map, code) => (code ? map[code] || code : null);
@@ -85,7 +87,7 @@
   function notify(message, tone = "bad") {
     const box = $("notice");
     box.className = `notice notice-${tone}`;
-    box.replaceChildren(...(Array.isArray(message) ? message : [message]));
+    box.replaceChildren(...present(Array.isArray(message) ? message : [message]));
     box.hidden = false;
   }
 
@@ -294,11 +296,13 @@
     const loan = a.loan;
     const cal = a.calibration;
     const insp = a.inspection;
-    pane.replaceChildren(
+    pane.replaceChildren(...present([
       el("h2", { class: "detail-title", text: a.name }),
       el("p", { class: "sub" }, [a.model, a.manufacturer].filter(Boolean).join(" · "), " ", el("code", { text: a.asset_id })),
       section("基本信息", "Record", definitionList([
-        ["状态 status", el("span", null, statusBadge(a.status, a.status_text), a.status_text ? ` ${a.status_text}` : "")],
+        // The source's own wording, when it says more than the harmonised status does.
+        ["状态 status", el("span", null, statusBadge(a.status, a.status_text),
+          a.status_text && a.status_text !== label(STATUS, a.status) ? ` ${a.status_text}` : "")],
         ["科室 department", both(a.department_name || a.department_code || "—", a.department_code)],
         ["位置 location", a.location],
         ["分类 category", [a.category_code, a.category_name].filter(Boolean).join(" ")],
@@ -363,7 +367,7 @@
         ], a.contracts);
         return table;
       })()) : null,
-    );
+    ]));
   }
 
   function openAsset(assetId) {
