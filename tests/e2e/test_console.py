@@ -321,7 +321,7 @@ class TestConsoleWithKeys:
     def test_asks_for_a_key_then_shows_data(
         self, browser: Browser, keyed_hub: tuple[Served, dict[str, str]], tmp_path: Path
     ) -> None:
-        """Without a key the console asks for one; with a viewer's key it shows assets, the key only in a header."""
+        """Without a key the console asks for one, refuses a wrong one, and with a viewer's key shows assets."""
         from playwright.sync_api import expect
 
         served, tokens = keyed_hub
@@ -335,6 +335,10 @@ class TestConsoleWithKeys:
             assert "null" not in (tab.page.locator("#notice").text_content() or "")
             assert tab.rows("assets-table").count() == 0
             tab.page.screenshot(path=str(tmp_path / "console-key-asked.png"))
+
+            tab.page.fill("#key-input", "hub_nosuchkey_" + "x" * 40)
+            tab.page.click("#key-form button[type=submit]")
+            expect(tab.page.locator("#notice")).to_contain_text("密钥无效")
 
             tab.page.fill("#key-input", token)
             tab.page.click("#key-form button[type=submit]")

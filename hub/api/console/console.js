@@ -109,10 +109,11 @@
   function askForKey(detail) {
     const form = $("key-form");
     form.classList.add("attention");
+    const refused = storedKey() !== "";
     notify([
-      el("strong", { text: "需要 API 密钥。" }),
+      el("strong", { text: refused ? "密钥无效、已过期或已撤销。" : "需要 API 密钥。" }),
       " 请在右上角输入密钥（hub_…）并保存。 ",
-      hint("API key required: enter one above and press Save."),
+      hint(refused ? "The key was refused: enter another one above." : "API key required: enter one above and press Save."),
       detail ? el("span", { class: "why", text: ` (${detail})` }) : null,
     ], "warn");
     $("key-input").focus();
