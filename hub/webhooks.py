@@ -16,8 +16,9 @@ subscription over its topics, so several nodes share its partitions. Guarantees,
   a pause or a rebalance can repeat what was delivered since the last commit (at most one
   batch per partition); receivers deduplicate by `X-Hub-Event-Id`;
 - in order per partition (per asset, item or work order): a failed event is retried, with
-  exponential backoff (1 s doubling to 5 min, jittered), and nothing after it on any partition
-  of the subscription is sent first; nothing is ever skipped;
+  exponential backoff (1 s doubling to 5 min, jittered), and nothing after it on its partition is
+  sent first; nothing is ever skipped. The subscription's other partitions slow to the same pace
+  (one batch per backoff), since one receiver is failing;
 - a subscription starts at the end of the log when it is created: its start offsets are stored
   with it, so it never receives older events, and a restart continues from the committed offset;
 - created, paused, resumed and deleted subscriptions are picked up within `reload_s` seconds.
@@ -32,6 +33,7 @@ import hashlib
 import hmac
 import random
 import secrets
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -40,8 +42,20 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 import structlog
-from sqlalchemy import JSON, Column, Integer, LargeBinary, MetaData, String, Table, insert, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    insert,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from hub.crypto import RawCipher
 from hub.errors import ArchiveError, BusError
@@ -183,9 +197,23 @@ class SubscriptionStore:
     def __init__(self, engine: Engine, key: bytes) -> None:
         self._engine = engine
         self._cipher = RawCipher(key)
+        self._ready = False
+        self._ready_lock = threading.Lock()
 
     def ensure_tables(self) -> None:
-        METADATA.create_all(self._engine, checkfirst=True)
+        """Create the table once per store; several nodes (or threads) may race to create it."""
+        if self._ready:
+            return
+        with self._ready_lock:
+            if self._ready:
+                return
+            try:
+                METADATA.create_all(self._engine, checkfirst=True)
+            except DBAPIError:
+                # PostgreSQL: another process created it between the check and the CREATE.
+                if not inspect(self._engine).has_table(subscriptions_table.name):
+                    raise
+            self._ready = True
 
     def create(
         self,
@@ -196,11 +224,12 @@ class SubscriptionStore:
         description: str,
         created_by: str,
         start_offsets: StartOffsets,
+        sub_id: str | None = None,
         now: datetime | None = None,
     ) -> tuple[Subscription, str]:
         """A new active subscription and its signing secret (returned once, stored encrypted)."""
         self.ensure_tables()
-        sub_id = secrets.token_hex(8)
+        sub_id = sub_id or new_subscription_id()
         secret = "whsec_" + secrets.token_urlsafe(32)
         at = now or datetime.now(UTC)
         with write_transaction(self._engine) as conn:
@@ -303,6 +332,10 @@ class SubscriptionStore:
                     consecutive_failures=t.c.consecutive_failures + 1 if failures is None else failures,
                 )
             )
+
+
+def new_subscription_id() -> str:
+    return secrets.token_hex(8)
 
 
 def _context(sub_id: str) -> bytes:

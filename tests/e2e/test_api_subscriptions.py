@@ -35,6 +35,7 @@ from hub.webhooks import (
     verify_signature,
 )
 from projections.db import make_engine
+from schemas.audit import AccessRecorded
 from schemas.envelope import EventBase
 from tests.e2e.conftest import REPO, Served
 from tests.unit.schemas.examples import example_event
@@ -117,6 +118,8 @@ class Env:
     store: SubscriptionStore
     start_service: Callable[[httpx.AsyncBaseTransport | None], None]
     stop_service: Callable[[], asyncio.Task[None]]
+    reads: list[EventBase]
+    keys: KeyStore
 
     def auth(self, who: str = "app") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -182,7 +185,7 @@ async def env(tmp_path: Path, db_url: str) -> AsyncIterator[Env]:
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub", timeout=30) as http,
     ):
-        yield Env(http, bus, tokens, store, start_service, stop_service)
+        yield Env(http, bus, tokens, store, start_service, stop_service, reads, keys)
     while running:
         await stop_service()
     await bus.close()
@@ -372,6 +375,30 @@ class TestSubscriptionApi:
         )
         assert answer.status_code == 201
         assert answer.json()["topics"] == ["canonical.workorder.v1", "derived.workorder.v1"]
+
+    async def test_creation_is_recorded_on_the_audit_ledger_first(self, env: Env, receiver: Receiver) -> None:
+        """Who subscribed what is on the ledger; when the ledger cannot record it, nothing is created."""
+        created = await subscribe(env, receiver)
+        [read] = [r for r in env.reads if isinstance(r, AccessRecorded)]
+        assert (read.payload.action, read.payload.resource) == (
+            "subscriptions.create",
+            f"{created['id']}:{ASSETS}",
+        )
+
+        async def unavailable(_: EventBase) -> None:
+            raise OSError("ledger down")
+
+        app = create_app(
+            engine=make_engine("sqlite://"),
+            bus=env.bus,
+            security=Security(keys=env.keys, required=True, access_log=unavailable),
+            projections=[],
+            subscriptions=env.store,
+        )
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as http:
+            refused = await http.post("/subscriptions", json={"url": receiver.url}, headers=env.auth())
+        assert refused.status_code == 503
+        assert [s.id for s in env.store.list()] == [created["id"]]
 
     @pytest.mark.parametrize(
         "body",

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.security import AuditDep, PrincipalDep  # noqa: TC001  (FastAPI reads the annotations)
 from hub.auth.roles import Principal, Role
-from hub.webhooks import Subscription, SubscriptionStore, TypeFilter
+from hub.webhooks import Subscription, SubscriptionStore, TypeFilter, new_subscription_id
 from topics.catalogue import CANONICAL_TOPICS, DERIVED_TOPICS
 
 if TYPE_CHECKING:
@@ -196,6 +196,9 @@ async def create_subscription(
     topics = _choose_topics(body.topics, types)
     prefix: str = getattr(request.app.state, "topic_prefix", "")
     starts = await _end_offsets(bus, topics, prefix)
+    # Recorded before the subscription exists: nothing may flow out that the ledger does not show.
+    sub_id = new_subscription_id()
+    await audit.record("subscriptions.create", f"{sub_id}:{','.join(topics)}")
     sub, secret = await asyncio.to_thread(
         store.create,
         url=url,
@@ -204,8 +207,8 @@ async def create_subscription(
         description=body.description,
         created_by=audit.principal.key_id,
         start_offsets=starts,
+        sub_id=sub_id,
     )
-    await audit.record("subscriptions.create", f"{sub.id}:{','.join(topics)}")
     response.headers["Location"] = f"/subscriptions/{sub.id}"
     return CreatedSubscriptionOut(**_out(sub).model_dump(), secret=secret)
 
