@@ -25,6 +25,7 @@ from hub.api.security import Security
 from hub.auth.keys import KeyStore
 from hub.auth.roles import Role
 from hub.bus.embedded import EmbeddedBus
+from hub.bus.kafka import KafkaBus
 from hub.ports import event_out_record
 from hub.webhooks import (
     Backoff,
@@ -39,7 +40,7 @@ from schemas.audit import AccessRecorded
 from schemas.envelope import EventBase
 from tests.e2e.conftest import REPO, Served
 from tests.unit.schemas.examples import example_event
-from topics.catalogue import CATALOGUE
+from topics.catalogue import BY_NAME, CATALOGUE
 
 ASSETS = "canonical.asset.v1"
 OA = REPO / "examples" / "oa" / "工单导出_2024Q2.json"
@@ -459,3 +460,63 @@ def test_hub_serve_delivers_what_an_ingest_produces(served: Served, receiver: Re
     state = httpx.get(f"{served.url}/subscriptions/{created.json()['id']}", timeout=30).json()
     assert state["delivery"]["last_event_id"] == ids[-1]
     assert state["delivery"]["consecutive_failures"] == 0
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+async def test_on_kafka_events_arrive_in_order_after_refusals(
+    kafka_bootstrap: str, receiver: Receiver, tmp_path: Path
+) -> None:
+    """The same worker over the Kafka bus: from the start offsets on, retried, per-subject order kept.
+
+    Records are published one per batch: the test broker's end offsets are only right then
+    (TEST-BROKER.md), and the subscription's start is taken from them.
+    """
+    prefix = f"wh{uuid.uuid4().hex[:8]}."
+    topic = f"{prefix}{ASSETS}"
+    bus = KafkaBus(
+        kafka_bootstrap, client_id="webhooks", session_timeout_ms=6_000, heartbeat_interval_ms=1_000
+    )
+    await bus.start()
+    engine = make_engine(f"sqlite:///{tmp_path / 'readmodels.db'}")
+    stop = asyncio.Event()
+    try:
+        await bus.ensure_topics([BY_NAME[ASSETS]], prefix=prefix)
+        await bus.publish(
+            topic, [event_out_record(asset_event("asset.relocated", "A-0"))]
+        )  # before: not sent
+        store = SubscriptionStore(engine, subscription_key(b"kafka"))
+        ends = await bus.end_offsets(topic)
+        sub, secret = store.create(
+            url=receiver.url,
+            topics=[ASSETS],
+            types=[],
+            description="",
+            created_by="test",
+            start_offsets={ASSETS: {str(p): o for p, o in ends.items()}},
+        )
+        receiver.fail_next = 2
+        service = asyncio.create_task(WebhookService(store, bus, prefix=prefix, tuning=FAST).run(stop))
+        events = [asset_event("asset.relocated", f"A-{i % 4}") for i in range(8)]
+        for event in events:
+            await bus.publish(topic, [event_out_record(event)])
+        await wait_for(lambda: len(receiver.ids()) >= len(events), timeout_s=120)
+        stop.set()
+        await service
+        ids = receiver.ids()
+        assert receiver.refused == 2
+        assert set(ids) == {str(e.event_id) for e in events}
+        firsts = list(dict.fromkeys(ids))
+        for subject in {e.subject for e in events}:
+            sent = [str(e.event_id) for e in events if e.subject == subject]
+            assert [i for i in firsts if i in set(sent)] == sent
+        assert all(
+            verify_signature(secret, d.body, d.headers["x-hub-signature-256"]) for d in receiver.accepted
+        )
+        state = store.get(sub.id)
+        assert state is not None
+        assert (state.consecutive_failures, state.last_error) == (0, "HTTP 500 Internal Server Error")
+    finally:
+        stop.set()
+        await bus.close()
+        engine.dispose()
