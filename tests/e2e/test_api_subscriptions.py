@@ -407,6 +407,8 @@ class TestSubscriptionApi:
             {"url": "ftp://receiver.example/hook"},
             {"url": "receiver.example/hook"},
             {"url": "https://user:pw@receiver.example/hook"},
+            {"url": "http://[::1/hook"},
+            {"url": "http://receiver.example:99999/hook"},
             {"url": "https://receiver.example/hook", "topics": ["raw.his.v1"]},
             {"url": "https://receiver.example/hook", "types": ["asset.nothing_like_it"]},
             {"url": "https://receiver.example/hook", "topics": [ASSETS], "types": ["inventory.*"]},

@@ -134,7 +134,11 @@ def _unprocessable(detail: str) -> HTTPException:
 
 
 def _check_url(url: str) -> str:
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018  (validates the port: a URL the client could not call is refused here)
+    except ValueError as exc:
+        raise _unprocessable(f"url: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _unprocessable("url must be an absolute http:// or https:// URL")
     if parts.username or parts.password:
