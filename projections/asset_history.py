@@ -35,13 +35,14 @@ if TYPE_CHECKING:
 MAX_SUMMARY = 300
 
 
-def history_row(event: EventBase, asset_id: str) -> dict[str, Any]:
-    """The history row of `event`, filed under golden record `asset_id`."""
+def history_row(event: EventBase, asset_id: str, event_id: str | None = None) -> dict[str, Any]:
+    """The history row of `event`, filed under golden record `asset_id` (`event_id`: its id as
+    text, if the caller has it already)."""
     return {
         "asset_id": asset_id,
         "occurred_at": event.occurred_at,
         "recorded_at": event.recorded_at,
-        "event_id": str(event.event_id),
+        "event_id": event_id or str(event.event_id),
         "record_id": event.subject,
         "type": event.type,
         "source_system": event.source.system.value,

@@ -172,9 +172,10 @@ class _Fold:
         row = self.rows.get(golden)
         if row is None:
             row = self.rows[golden] = new_row(golden, event)
-        apply(row, event)
+        event_id = str(event.event_id)  # once: UUID.__str__ is not free, a million times over
+        apply(row, event, event_id)
         self.dirty.add(golden)
-        self.history.append(history_row(event, golden))
+        self.history.append(history_row(event, golden, event_id))
 
     def _rekey(self, op: Rekey) -> None:
         sources = [self.rows.pop(s) for s in op.sources if s in self.rows]

@@ -116,12 +116,12 @@ def detail_columns(details: AssetDetails, fields: Sequence[str]) -> dict[str, An
     return out
 
 
-def apply(row: dict[str, Any], event: EventBase) -> None:
-    """Fold one event into its golden record's row."""
+def apply(row: dict[str, Any], event: EventBase, event_id: str | None = None) -> None:
+    """Fold one event into its golden record's row (`event_id`: its id as text, if known)."""
     handler = HANDLERS.get(type(event))
     if handler is not None:
         handler(row, event)
-    row["updated_event_id"] = str(event.event_id)
+    row["updated_event_id"] = event_id or str(event.event_id)
     # The hub first learned of the device at the earliest receive time of any of its events.
     if event.recorded_at < row["first_recorded_at"]:
         row["first_recorded_at"], row["source_system"] = event.recorded_at, event.source.system.value

@@ -265,16 +265,20 @@ class Crosswalk:
             (i for i, m in zip(idents, mints, strict=True) if m in self.owner),
             key=lambda i: (scheme_rank(i.scheme), i.value),
         )
-        claim = Claim.of(event, linked_by)
+        # Only contested names and non-card identifiers need the claim (the common registration
+        # names one fresh card: no claim to build, a million times over in a rebuild).
+        noted = [i for i in idents if i.scheme != ANCHOR_SCHEME]
+        claim = Claim.of(event, linked_by) if claimed or noted else None
         for ident in fresh:
             self._add(golden, ident, linked_by, event)
-        for ident in claimed:
-            golden = self._claim(golden, ident, claim, event, ops)
+        if claim is not None:
+            for ident in claimed:
+                golden = self._claim(golden, ident, claim, event, ops)
         best = self.clusters[golden].golden()
         if best != golden:
             self._rename(golden, best, (golden,), event, ops)
-        for ident in idents:
-            if ident.scheme != ANCHOR_SCHEME:
+        if claim is not None:
+            for ident in noted:
                 self._note(ident, best, claim)
         return ops
 

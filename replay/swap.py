@@ -80,7 +80,7 @@ def swap_in(
             for table in projection.metadata.sorted_tables:
                 if table.name in reshaped:
                     own_live[table.name].create(conn)
-                _copy_rows(conn, own_scratch[table.name], own_live[table.name])
+                _copy_table(conn, own_scratch[table.name], own_live[table.name])
             _swap_shared(conn, projection.name, live_schema, scratch.schema)
         return None
     finally:
@@ -122,6 +122,29 @@ def _swap_outbox(conn: Connection, name: str, live: Table, scratch: Table) -> No
     kept_ids = select(live.c.event_id).where(live.c.projection == name)
     conn.execute(delete(scratch).where(scratch.c.projection == name, scratch.c.event_id.in_(kept_ids)))
     _copy_rows(conn, scratch, live, where_projection=name)
+
+
+def _copy_table(conn: Connection, source: Table, target: Table) -> None:
+    """All rows of `source` into the emptied `target`.
+
+    SQLite copies `INSERT INTO t SELECT * FROM s` record by record without decoding them (its
+    transfer optimisation) when both tables have the same columns in the same order, the same
+    indexes, and the target is empty: several times faster than a column-by-column copy, which
+    stays the way for a live table whose columns are in another order.
+    """
+    if conn.dialect.name == "sqlite" and _column_order(conn, target) == [c.name for c in source.columns]:
+        quote = conn.dialect.identifier_preparer.quote
+        into = f"{quote(str(target.schema))}.{quote(target.name)}"
+        # Bandit B608: our own quoted schema and table names; no values.
+        conn.exec_driver_sql(
+            f"INSERT INTO {into} SELECT * FROM {quote(str(source.schema))}.{quote(source.name)}"
+        )  # nosec B608
+        return
+    _copy_rows(conn, source, target)
+
+
+def _column_order(conn: Connection, table: Table) -> list[str]:
+    return [c["name"] for c in inspect(conn).get_columns(table.name, schema=table.schema)]
 
 
 def _copy_rows(
