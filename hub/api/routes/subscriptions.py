@@ -41,6 +41,7 @@ router = APIRouter(prefix="/subscriptions", tags=["webhooks"])
 SUBSCRIBABLE: dict[str, TopicSpec] = {spec.name: spec for spec in (*CANONICAL_TOPICS, *DERIVED_TOPICS)}
 MAX_URL = 2000
 MAX_FILTERS = 100
+UNPROCESSABLE = 422  # starlette renamed its constant; the number is the contract
 SubscriptionId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
 
 
@@ -130,7 +131,7 @@ def _whole_hospital(principal: Principal) -> None:
 
 
 def _unprocessable(detail: str) -> HTTPException:
-    return HTTPException(http.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+    return HTTPException(UNPROCESSABLE, detail)
 
 
 def _check_url(url: str) -> str:
