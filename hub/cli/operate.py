@@ -180,7 +180,8 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
         watcher = InboxWatcher(hub, settings.inbox_dir)
         tasks.append(asyncio.create_task(watcher.run_forever(stop), name="inbox"))
         console.print(f"watching {settings.inbox_dir}/<system>/ for export files")
-    console.print(f"serving http://{settings.api_host}:{settings.api_port} (Ctrl-C to stop)")
+    url = f"http://{settings.api_host}:{settings.api_port}"
+    console.print(f"serving {url} (console: {url}/console, API docs: {url}/docs; Ctrl-C to stop)")
     try:
         done, _ = await asyncio.wait(
             [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
