@@ -135,10 +135,9 @@ def _copy_table(conn: Connection, source: Table, target: Table) -> None:
     if conn.dialect.name == "sqlite" and _column_order(conn, target) == [c.name for c in source.columns]:
         quote = conn.dialect.identifier_preparer.quote
         into = f"{quote(str(target.schema))}.{quote(target.name)}"
+        source_name = f"{quote(str(source.schema))}.{quote(source.name)}"
         # Bandit B608: our own quoted schema and table names; no values.
-        conn.exec_driver_sql(
-            f"INSERT INTO {into} SELECT * FROM {quote(str(source.schema))}.{quote(source.name)}"
-        )  # nosec B608
+        conn.exec_driver_sql(f"INSERT INTO {into} SELECT * FROM {source_name}")  # nosec B608
         return
     _copy_rows(conn, source, target)
 
