@@ -65,7 +65,9 @@ class TestChaining:
 
     def test_follows_every_canonical_and_derived_topic(self) -> None:
         """The ledger subscribes to all canonical and derived topics of the catalogue."""
-        assert set(AuditLedger().topics) == {t.name for t in (*CANONICAL_TOPICS, *DERIVED_TOPICS, *AUDIT_TOPICS)}
+        assert set(AuditLedger().topics) == {
+            t.name for t in (*CANONICAL_TOPICS, *DERIVED_TOPICS, *AUDIT_TOPICS)
+        }
 
 
 class TestExactlyOnce:
