@@ -95,7 +95,7 @@ class SubscriptionWorker:
         self._bus = bus
         self._client = client
         self._tuning = tuning
-        self._rng = rng or random.Random()  # noqa: S311  (jitter, not a secret)
+        self._rng = rng or random.Random()  # noqa: S311  # nosec B311: jitter, not a secret
         self._short = {f"{prefix}{t}": t for t in subscription.topics}
         self._wanted = TypeFilter.of(subscription.types)
         # Continue the backoff where it stood (another node, or before a restart).
