@@ -36,6 +36,7 @@ from sqlalchemy.engine import make_url
 
 from bench.pg import pg_server as _pg_server
 from hub.api.app import create_app
+from hub.api.security import Security
 from hub.bus.partitioner import partition_for_key
 from hub.ports import BusRecord
 from projections.db import make_engine
@@ -243,7 +244,13 @@ async def latency(report) -> None:
         engine = make_engine(url)
         with engine.connect() as conn:
             rows = conn.execute(select(func.count()).select_from(stock)).scalar_one()
-        app = create_app(engine=engine)
+        # Trace and recall are audited reads: count them here; `hub serve` publishes each one.
+        recorded: list[object] = []
+
+        async def access_log(event: object) -> None:
+            recorded.append(event)
+
+        app = create_app(engine=engine, security=Security.open(access_log=access_log))
 
         def stock_request() -> tuple[str, dict[str, object]]:
             return "/inventory/stock", rng.choice([

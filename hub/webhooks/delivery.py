@@ -180,7 +180,7 @@ class SubscriptionWorker:
             if self._blocked in (None, tp):
                 self._blocked, self._failures = None, 0
             self._delivered = (event_id, datetime.now(UTC))
-            log.info("webhook_delivered", outcome="delivered")
+            log.debug("webhook_delivered", outcome="delivered")  # per event: info would flood production logs
             return True
         await self._flush_delivered()  # the successes before it come first in the delivery state
         self._failures += 1
