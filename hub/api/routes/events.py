@@ -38,6 +38,7 @@ from fastapi import status as http
 from fastapi.responses import StreamingResponse
 
 from hub.api.security import AuditDep  # noqa: TC001  (FastAPI reads the annotation at runtime)
+from hub.webhooks.rules import TypeFilter
 from topics.catalogue import CANONICAL_TOPICS, DERIVED_TOPICS
 
 if TYPE_CHECKING:
@@ -130,25 +131,6 @@ async def _start(
     return Cursor({}, since_ms)
 
 
-@dataclass(frozen=True, slots=True)
-class _TypeFilter:
-    exact: frozenset[str]
-    prefixes: tuple[str, ...]
-
-    @classmethod
-    def of(cls, types: str | None) -> _TypeFilter:
-        wanted = _split(types)
-        return cls(
-            frozenset(t for t in wanted if not t.endswith("*")),
-            tuple(t[:-1] for t in wanted if t.endswith("*")),
-        )
-
-    def __call__(self, event_type: str) -> bool:
-        if not self.exact and not self.prefixes:
-            return True
-        return event_type in self.exact or event_type.startswith(self.prefixes)
-
-
 def _topics(topics: str | None) -> list[str]:
     chosen = _split(topics) or sorted(STREAMABLE)
     unknown = [t for t in chosen if t not in STREAMABLE]
@@ -185,7 +167,7 @@ async def _sse(
     *,
     begun: Cursor,
     unprefixed: dict[str, str],
-    wanted: _TypeFilter,
+    wanted: TypeFilter,
     limit: int | None,
 ) -> AsyncIterator[bytes]:
     positions = dict(begun.positions)
@@ -265,7 +247,7 @@ async def stream(
             consumer,
             begun=begun,
             unprefixed=unprefixed,
-            wanted=_TypeFilter.of(types),
+            wanted=TypeFilter.of(_split(types)),
             limit=limit,
         ),
         media_type="text/event-stream",
