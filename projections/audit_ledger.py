@@ -26,7 +26,7 @@ projection, so a redelivered offset or a re-published event id never gets a seco
 
 Position. `apply(conn, events)` receives events without their bus records, so it places each
 event as its publisher did: topic = the catalogue topic of its type, partition =
-murmur2(subject) % partitions, Kafka's rule, which both buses follow (hub.ports.OutRecord); the
+topics.partitioning's rule for its subject, which both buses follow (hub.ports.OutRecord); the
 offset is then unknown (NULL). `apply_records(conn, pairs)` takes the bus records too and stores
 their partition and offset; the tracking layer can call it instead of `apply` when it passes
 records to projections. Topics are stored by catalogue name, without the deployment prefix.
@@ -38,7 +38,6 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aiokafka.partitioner import murmur2
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -57,6 +56,7 @@ from projections.sqltypes import UtcDateTime
 from projections.upsert import upsert
 from schemas.catalogue import dump_event
 from topics.catalogue import AUDIT_TOPICS, CANONICAL_TOPICS, DERIVED_TOPICS, topic_for_event_type
+from topics.partitioning import partition_for_key
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -74,7 +74,6 @@ METADATA = MetaData()
 GENESIS_HASH = "00" * 32
 DEFAULT_CHECKPOINT_EVERY = 10_000
 _GENESIS = bytes(32)
-_POSITIVE_MASK = 0x7FFFFFFF  # Java's Utils.toPositive, as in Kafka's default partitioner
 _PARTITIONS = {spec.name: spec.partitions for spec in _CHAINED}
 
 entries = Table(
@@ -123,8 +122,7 @@ def chain_hash(prev_hash: str, content: bytes) -> str:
 def partition_of(event: Event) -> tuple[str, int]:
     """(catalogue topic, partition) where the publisher put `event`: keyed by its subject."""
     topic = topic_for_event_type(event.type).name
-    key_hash = int(murmur2(event.subject.encode("utf-8")))
-    return topic, (key_hash & _POSITIVE_MASK) % _PARTITIONS[topic]
+    return topic, partition_for_key(event.subject, _PARTITIONS[topic])
 
 
 def catalogue_topic(topic: str) -> str:

@@ -22,7 +22,7 @@ may still be older. So as-of reads from offset 0 and filters on the event's own 
 
 `write_as_of` writes every projection into a new SQLite file (with an `as_of_meta` table saying
 what it is); `subject_as_of` / `asset_as_of` compute one subject's rows in memory, reading only the
-partition its key hashes to (Kafka's murmur2 rule, which both buses follow).
+partition its key hashes to (topics.partitioning, which both buses follow).
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aiokafka.partitioner import murmur2
 from sqlalchemy import Column, MetaData, String, Table, Text, event, insert
 from sqlalchemy.pool import StaticPool
 
@@ -47,6 +46,7 @@ from projections.derived import stage
 from projections.tracking import apply_batch, ensure_tables
 from replay.errors import ReplayFailed
 from replay.reader import DEFAULT_BATCH, LogReader
+from topics.partitioning import partition_for_key
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -58,7 +58,6 @@ if TYPE_CHECKING:
     from projections.base import Projection
 
 T = TypeVar("T")
-_POSITIVE_MASK = 0x7FFFFFFF  # Java's Utils.toPositive, as in Kafka's default partitioner
 
 META = MetaData()
 as_of_meta = Table(
@@ -169,7 +168,9 @@ async def subject_as_of(
             counts: dict[str, int] = {}
             for topic, _ in last:
                 counts[topic] = counts.get(topic, 0) + 1
-            until = {tp: off for tp, off in last.items() if tp[1] == _partition_of(subject, counts[tp[0]])}
+            until = {
+                tp: off for tp, off in last.items() if tp[1] == partition_for_key(subject, counts[tp[0]])
+            }
             async for batch in reader.read(until, settle=True):
                 mine = [r for r in batch if r.key == subject and when.admits(r)]
                 if mine:
@@ -198,10 +199,6 @@ async def asset_as_of(
         known_at=known_at,
         prefix=prefix,
     )
-
-
-def _partition_of(key: str, partitions: int) -> int:
-    return (int(murmur2(key.encode("utf-8"))) & _POSITIVE_MASK) % partitions
 
 
 def _apply_admitted(

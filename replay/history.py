@@ -29,14 +29,13 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from aiokafka.partitioner import murmur2
-
 from projections.decode import Poison, decode
 from replay.reader import LogReader
 from replay.summary import summarise
 from schemas._base import Identifier
 from schemas.ids import asset_id_for
 from topics.catalogue import CANONICAL_TOPICS, DERIVED_TOPICS
+from topics.partitioning import partition_for_key
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
@@ -48,7 +47,6 @@ if TYPE_CHECKING:
 ASSET_TOPIC = "canonical.asset.v1"
 WORKORDER_TOPIC = "canonical.workorder.v1"
 INVENTORY_TOPIC = "canonical.inventory.v1"
-_POSITIVE_MASK = 0x7FFFFFFF
 _DERIVED_REFERENCES = ("asset_id", "asset_ids", "item_id", "workorder_id")
 
 
@@ -265,16 +263,8 @@ def _partitions_of(last: dict[TopicPartition, int], keys: Collection[str] | None
     counts: dict[str, int] = {}
     for topic, _ in last:
         counts[topic] = counts.get(topic, 0) + 1
-    wanted = {
-        (topic, (int(murmur2(k.encode("utf-8"))) & _POSITIVE_MASK) % n)
-        for topic, n in counts.items()
-        for k in keys
-    }
+    wanted = {(topic, partition_for_key(k, n)) for topic, n in counts.items() for k in keys}
     return sorted(tp for tp in last if tp in wanted)
-
-
-def _partition_of(key: str, partitions: int) -> int:
-    return (int(murmur2(key.encode("utf-8"))) & _POSITIVE_MASK) % partitions
 
 
 def _derived_topics() -> list[str]:

@@ -1,10 +1,10 @@
 """Key -> partition, the same way on both buses.
 
-Keyed records use Kafka's default partitioner: ``toPositive(murmur2(key_bytes)) % partitions``
-(org.apache.kafka.clients.producer.internals.DefaultPartitioner / BuiltInPartitioner), with the
-key encoded as UTF-8. Both the embedded bus and the Kafka bus compute the partition here and the
-Kafka bus passes it explicitly to the producer, so one key lands on the same partition *number*
-on either bus and on any other Kafka client that hashes the same key bytes.
+Keyed records follow the one partition rule, topics.partitioning (Kafka's default partitioner:
+``toPositive(murmur2(key_bytes)) % partitions``). Both the embedded bus and the Kafka bus compute
+the partition here and the Kafka bus passes it explicitly to the producer, so one key lands on
+the same partition *number* on either bus and on any other Kafka client that hashes the same
+key bytes.
 
 Records without a key are spread round robin, per bus instance and topic (`RoundRobin`).
 Kafka's Java client uses a "sticky" partition for null keys instead; no caller may rely on where
@@ -16,19 +16,12 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING
 
-from aiokafka.partitioner import murmur2  # the Java client's murmur2, ported by aiokafka
+from topics.partitioning import partition_for_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-POSITIVE_MASK = 0x7FFFFFFF  # Java's Utils.toPositive
-
-
-def partition_for_key(key: str, partitions: int) -> int:
-    """The partition a keyed record goes to on a topic with `partitions` partitions."""
-    if partitions < 1:
-        raise ValueError(f"a topic has at least one partition, got {partitions}")
-    return (int(murmur2(key.encode("utf-8"))) & POSITIVE_MASK) % partitions
+__all__ = ["Partitioner", "RoundRobin", "partition_for_key"]  # partition_for_key: kept for callers
 
 
 class RoundRobin:
