@@ -11,7 +11,8 @@ numbered document (入库单号, 配送单号, 计费单号...), which use `doc:
 same document exported twice (overlapping daily exports) is one event, not double stock.
 
 Failure excerpts hold only the mapped columns: consumption exports may carry patient columns the
-hub never reads, and those must not reach a dead letter.
+hub never reads, and those must not reach a dead letter. The loop is the shared one for tabular
+exports (adapters/_files/loop.py); this module says what one SPD row becomes.
 """
 
 from __future__ import annotations
@@ -20,71 +21,38 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from adapters._files.documents import recognise, row_kind
-from adapters._files.rows import RowProblem, mapped_cells, row_failure
-from adapters._files.sheet import read_sheet
+from adapters._files.loop import TabularRun, translate_rows
+from adapters._files.rows import RowProblem
 from adapters._files.values import clean_text
-from adapters.base import Emitted, Failure, SourceLocation, TranslateContext, Translation
 from adapters.spd.documents import Built, build
 from adapters.spd.fields import SpdReader
+from adapters.spd.mapping import SpdMapping
 from schemas._base import SourceSystem
-from schemas.envelope import Source
 from schemas.ids import event_id_for, item_id_for
 
 if TYPE_CHECKING:
     from uuid import UUID
 
     from adapters._files.sheet import Record, Sheet
-    from adapters.spd.mapping import SpdMapping
+    from adapters.base import TranslateContext, Translation
     from hub.ports import RawRecord
 
 SYSTEM = SourceSystem.SPD.value
-_SKIP_REASONS = {
-    "summary": "summary row",
-    "footer": "footer note",
-    "repeated_header": "repeated header row",
-}
 
 
 def translate(raw: RawRecord, payload: bytes, mapping: SpdMapping, ctx: TranslateContext) -> Translation:
     """Translate one SPD export. Raises MalformedMessage when the file cannot be read at all."""
-    filename = raw.metadata.get("filename") or raw.message_id
-    sheet = read_sheet(payload, filename=filename, mapping=mapping)
-    recognition = recognise(sheet, mapping.documents)
-    run = _Run(raw, sheet, mapping, ctx)
-    for record in sheet.records:
-        position = f"line:{record.line}"
-        if record.kind != "data":
-            run.skipped.append(f"{position}: {_SKIP_REASONS[record.kind]}")
-            continue
-        kind = row_kind(sheet, record, mapping.documents, recognition)
-        if isinstance(kind, RowProblem):
-            run.fail([kind], record, position)
-        else:
-            run.row(kind, record, position)
-    return Translation(
-        events=tuple(run.events),
-        failures=tuple(run.failures),
-        skipped=tuple(run.skipped),
-        units=len(sheet.records),
-    )
+    return translate_rows(_Run, raw, payload, mapping, ctx, documents=mapping.documents)
 
 
-class _Run:
-    """The state of one file's translation: its events, failures and the keys seen so far."""
+class _Run(TabularRun[SpdMapping]):
+    """One SPD file: the document keys used and the definitions seen so far (excerpts: mapped cells)."""
+
+    system = SourceSystem.SPD
+    key_field = "item_code"
 
     def __init__(self, raw: RawRecord, sheet: Sheet, mapping: SpdMapping, ctx: TranslateContext) -> None:
-        self.raw, self.sheet, self.mapping, self.ctx = raw, sheet, mapping, ctx
-        self.source = Source(
-            system=SourceSystem.SPD,
-            site=ctx.site,
-            message_id=raw.message_id,
-            raw_ref=raw.raw_ref,
-            adapter_version=ctx.adapter_version,
-        )
-        self.events: list[Emitted] = []
-        self.failures: list[Failure] = []
-        self.skipped: list[str] = []
+        super().__init__(raw, sheet, mapping, ctx)
         self._keys: dict[str, int] = {}  # document keys used, for lines a document repeats
         self._first: dict[tuple[str, ...], int] = {}  # definition keys -> first line
 
@@ -99,29 +67,15 @@ class _Run:
             if duplicate is not None:
                 self.fail([duplicate], record, position)
                 return
-            event = built.event(
+            event = self.event_of(
+                built,
                 event_id=self._event_id(kind, built, position),
-                occurred_at=built.occurred_at or self.raw.received_at,
-                recorded_at=self.raw.received_at,
-                source=self.source,
                 subject=item_id_for(SYSTEM, clean_text(self.sheet.text(record, "item_code"))),
-                payload=built.payload,
             )
         except ValidationError as exc:
-            # The readers check what the payloads need; this is the backstop for what they miss,
-            # so one odd row is a dead letter, never the whole file.
-            error = exc.errors()[0]
-            where = ".".join(str(p) for p in error["loc"]) or exc.title
-            self.fail(
-                [RowProblem("item_code", "invalid_value", f"{where}: {error['msg']}")], record, position
-            )
+            self.refused(exc, record, position)
             return
-        location = SourceLocation(file=self.sheet.filename, line=record.line)
-        self.events.append(Emitted(event=event, position=position, location=location))
-
-    def fail(self, problems: list[RowProblem], record: Record, position: str) -> None:
-        excerpt = mapped_cells(self.sheet, record)
-        self.failures.append(row_failure(problems, self.sheet, record, position, excerpt=excerpt))
+        self.emit(event, record, position)
 
     def _event_id(self, kind: str, built: Built, position: str) -> UUID:
         if built.number is None:

@@ -1,0 +1,153 @@
+"""The one translate loop for tabular exports (HRP, SPD): sheet -> document kinds -> rows -> Translation.
+
+Pure: a function of the raw record, its bytes, the mapping and the context; no clock, no I/O.
+What every tabular source does the same way lives here: read the sheet, recognise the document
+kind (adapters/_files/documents.py), skip summary/footer/repeated-header rows with a reason, turn
+a row of an unknown kind into a Failure, emit events with the row's file and line, and turn a
+payload model's ValidationError into one row's Failure (never the whole file's). What differs
+per source - how a row of a kind becomes events, and which cells a Failure may quote - is a
+`TabularRun` subclass: `row()` and `excerpt()`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
+
+from adapters._files.documents import recognise, row_kind
+from adapters._files.mapping import FileMapping
+from adapters._files.rows import RowProblem, mapped_cells, row_failure
+from adapters._files.sheet import read_sheet
+from adapters.base import Emitted, Failure, SourceLocation, TranslateContext, Translation
+from schemas.envelope import Source
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from datetime import datetime
+    from uuid import UUID
+
+    from pydantic import ValidationError
+
+    from adapters._files.documents import DocumentRule
+    from adapters._files.sheet import Record, Sheet
+    from hub.ports import RawRecord
+    from schemas._base import HubModel, SourceSystem
+    from schemas.envelope import EventBase
+
+M = TypeVar("M", bound=FileMapping)
+
+SKIP_REASONS = {
+    "summary": "summary row",
+    "footer": "footer note",
+    "repeated_header": "repeated header row",
+}
+
+
+class BuiltEvent(Protocol):
+    """What a source's row builder returns: the event class, its payload and business time."""
+
+    @property
+    def event(self) -> Callable[..., EventBase]: ...
+    @property
+    def payload(self) -> HubModel: ...
+    @property
+    def occurred_at(self) -> datetime | None: ...
+
+
+class TabularRun(ABC, Generic[M]):
+    """One file's translation: the events, failures and skips so far, and per-file state of a source.
+
+    `key_field` is the field a row's identity comes from (card_no, item_code): a backstop
+    ValidationError is reported against it. `excerpt` defaults to the mapped cells only, so columns
+    the hub never reads (a patient's name beside a consumption scan) never reach a dead letter.
+    """
+
+    system: ClassVar[SourceSystem]
+    key_field: ClassVar[str]
+
+    def __init__(self, raw: RawRecord, sheet: Sheet, mapping: M, ctx: TranslateContext) -> None:
+        self.raw, self.sheet, self.mapping, self.ctx = raw, sheet, mapping, ctx
+        self.source = Source(
+            system=self.system,
+            site=ctx.site,
+            message_id=raw.message_id,
+            raw_ref=raw.raw_ref,
+            adapter_version=ctx.adapter_version,
+        )
+        self.events: list[Emitted] = []
+        self.failures: list[Failure] = []
+        self.skipped: list[str] = []
+
+    @abstractmethod
+    def row(self, kind: str, record: Record, position: str) -> None:
+        """Emit the events of one data row of document kind `kind`, or fail it."""
+
+    def excerpt(self, record: Record) -> Mapping[str, str]:
+        """The cells a Failure of this row may quote."""
+        return mapped_cells(self.sheet, record)
+
+    def fail(self, problems: list[RowProblem], record: Record, position: str) -> None:
+        self.failures.append(
+            row_failure(problems, self.sheet, record, position, excerpt=self.excerpt(record))
+        )
+
+    def emit(self, event: EventBase, record: Record, position: str) -> None:
+        location = SourceLocation(file=self.sheet.filename, line=record.line)
+        self.events.append(Emitted(event=event, position=position, location=location))
+
+    def event_of(self, built: BuiltEvent, *, event_id: UUID, subject: str) -> EventBase:
+        """`built` as its event; business time falls back to when the hub received the file."""
+        return built.event(
+            event_id=event_id,
+            occurred_at=built.occurred_at or self.raw.received_at,
+            recorded_at=self.raw.received_at,
+            source=self.source,
+            subject=subject,
+            payload=built.payload,
+        )
+
+    def refused(self, exc: ValidationError, record: Record, position: str) -> None:
+        """Fail one row whose payload a model refused.
+
+        The readers check what the payloads need; this is the backstop for what they miss, so one
+        odd row is a dead letter, never the whole file.
+        """
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"]) or exc.title
+        self.fail([RowProblem(self.key_field, "invalid_value", f"{where}: {error['msg']}")], record, position)
+
+
+def translate_rows(
+    run_type: Callable[[RawRecord, Sheet, M, TranslateContext], TabularRun[M]],
+    raw: RawRecord,
+    payload: bytes,
+    mapping: M,
+    ctx: TranslateContext,
+    *,
+    documents: Mapping[str, DocumentRule],
+    default_kind: str | None = None,
+) -> Translation:
+    """Translate one export. Raises MalformedMessage when the file cannot be read at all.
+
+    `documents` tell the kinds apart; a file no sign identifies is `default_kind`, or refused.
+    """
+    filename = raw.metadata.get("filename") or raw.message_id
+    sheet = read_sheet(payload, filename=filename, mapping=mapping)
+    recognition = recognise(sheet, documents, default=default_kind)
+    run = run_type(raw, sheet, mapping, ctx)
+    for record in sheet.records:
+        position = f"line:{record.line}"
+        if record.kind != "data":
+            run.skipped.append(f"{position}: {SKIP_REASONS[record.kind]}")
+            continue
+        kind = row_kind(sheet, record, documents, recognition)
+        if isinstance(kind, RowProblem):
+            run.fail([kind], record, position)
+        else:
+            run.row(kind, record, position)
+    return Translation(
+        events=tuple(run.events),
+        failures=tuple(run.failures),
+        skipped=tuple(run.skipped),
+        units=len(sheet.records),
+    )
