@@ -69,17 +69,33 @@ class Gs1Reading:
     hri: str | None = None
     error: str | None = None
 
-    def barcode(self) -> Barcode:
-        """As a canonical `Barcode`: everything read, or, when anything is wrong, the raw text flagged."""
-        if self.error is not None:
+    @property
+    def parse_error(self) -> str | None:
+        """`error`, under the name `Barcode` gives it."""
+        return self.error
+
+    @property
+    def key(self) -> str:
+        """What identifies the code: the canonical HRI when GS1 was read, else the text as written."""
+        return self.hri or self.raw
+
+    def barcode(self, *, strict: bool = True) -> Barcode:
+        """As a canonical `Barcode`.
+
+        strict: everything read, or, when anything is wrong, only the raw text, flagged `unknown`.
+        Not strict: whatever was read is kept beside the error (a GTIN with a wrong check digit,
+        HIBCC's symbology), for sources whose people fix codes by looking at them.
+        """
+        if strict and self.error is not None:
             return Barcode(raw=self.raw, symbology="unknown", parse_error=self.error)
         return Barcode(
             raw=self.raw,
             symbology=self.symbology,
-            gtin=self.gtin14,
+            gtin=self.gtin14 if strict else self.gtin,  # strict: only a valid GTIN, as GTIN-14
             lot=self.lot,
             expiry=self.expiry,
             serial=self.serial,
+            parse_error=self.error,
         )
 
 

@@ -19,7 +19,7 @@ from adapters._files.mapping import FileMapping
 from adapters._files.rows import RowProblem, mapped_cells, row_failure
 from adapters._files.sheet import read_sheet
 from adapters.base import Emitted, Failure, SourceLocation, TranslateContext, Translation
-from schemas.envelope import Source
+from adapters.provenance import source_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -67,13 +67,7 @@ class TabularRun(ABC, Generic[M]):
 
     def __init__(self, raw: RawRecord, sheet: Sheet, mapping: M, ctx: TranslateContext) -> None:
         self.raw, self.sheet, self.mapping, self.ctx = raw, sheet, mapping, ctx
-        self.source = Source(
-            system=self.system,
-            site=ctx.site,
-            message_id=raw.message_id,
-            raw_ref=raw.raw_ref,
-            adapter_version=ctx.adapter_version,
-        )
+        self.source = source_of(self.system, raw, ctx)
         self.events: list[Emitted] = []
         self.failures: list[Failure] = []
         self.skipped: list[str] = []

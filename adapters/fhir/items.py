@@ -88,7 +88,7 @@ def resolve_item(unit: Unit, concepts: list[Any], reference: Any, path: str) -> 
         lot=lot,
         expiry=expiry,
         serials=serials,
-        barcode=reading.barcode() if reading else None,
+        barcode=reading.barcode(strict=False) if reading else None,
         gtin=gtin,
         name=name or next((c.display for c in found if c.display), None),
     )

@@ -9,19 +9,14 @@ anything unreadable is kept verbatim with the reason, never dropped.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from schemas.gs1 import read_gs1
-from schemas.inventory import Barcode
+
+if TYPE_CHECKING:
+    from schemas.inventory import Barcode
 
 
 def parse_barcode(text: str) -> Barcode:
     """Parse one scanned code. `text` must not be blank (the caller checks)."""
-    reading = read_gs1(text)
-    return Barcode(
-        raw=reading.raw,
-        symbology=reading.symbology,
-        gtin=reading.gtin,
-        lot=reading.lot,
-        expiry=reading.expiry,
-        serial=reading.serial,
-        parse_error=reading.error,
-    )
+    return read_gs1(text).barcode(strict=False)

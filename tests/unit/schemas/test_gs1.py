@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -15,20 +13,10 @@ from hypothesis import strategies as st
 
 from schemas.gs1 import Gs1Reading, _from_message, fast_hri, read_gs1
 
-CORPUS = Path("/work/shared/corpus/gs1")
-if not CORPUS.is_dir():  # the corpus sits beside the repository on the build machines
-    CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus" / "gs1"
+# The corpus samples with biip's recorded results, and label strategies, as the SPD parser's tests use them.
+from tests.unit.adapters.test_spd_barcode import CASES, CODES, EXPIRIES, GTINS
+from tests.unit.adapters.test_spd_barcode import _check_digit as check_digit
 
-
-def check_digit(body: str) -> str:
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return str((10 - total % 10) % 10)
-
-
-GTINS = st.text(alphabet="0123456789", min_size=13, max_size=13).map(lambda b: b + check_digit(b))
-# GS1 character set 82 without the characters a URI path would need escaped in a test's eyes.
-CODES = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZabcdefxyz0123456789-./_", min_size=1, max_size=20)
-EXPIRIES = st.dates(min_value=date(2015, 1, 1), max_value=date(2045, 12, 31))
 FORMS = ["hri", "braces", "gs", "fnc1", "datamatrix", "gs1_128", "gs_alias", "digital_link", "qr_link"]
 
 
@@ -111,24 +99,6 @@ class TestFormsOfOneLabel:
 def _elements(hri: str | None) -> list[str]:
     assert hri is not None
     return [f"({part}" for part in hri.split("(") if part]
-
-
-def _corpus() -> list[tuple[str, dict[str, Any] | None]]:
-    results = {r["input"]: r for r in json.loads((CORPUS / "biip_5.2.0_parse_results.json").read_text())}
-    cases: list[tuple[str, dict[str, Any] | None]] = []
-    for name in ("biip_gs1_element_strings.txt", "biip_gs1_digital_link_uris.txt"):
-        lines = (CORPUS / name).read_text(encoding="utf-8").splitlines()
-        cases.extend(
-            (line.replace("\\x1d", "\x1d"), results.get(line))
-            for line in lines
-            if line and not line.startswith("#")
-        )
-    udi = json.loads((CORPUS / "udi_carrier_examples_biip.json").read_text(encoding="utf-8"))
-    cases.extend((entry["input"], None) for entry in udi)
-    return cases
-
-
-CASES = _corpus()
 
 
 class TestCorpus:

@@ -6,17 +6,8 @@ from aiokafka.partitioner import murmur2 as kafka_murmur2
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.unit.bus.test_partitioner import JAVA_MURMUR2  # Kafka's own reference values
 from topics.partitioning import murmur2, partition_for_key
-
-# Signed 32-bit murmur2 values from Apache Kafka's own test (clients UtilsTest.testMurmur2).
-JAVA_MURMUR2 = {
-    "21": -973932308,
-    "foobar": -790332482,
-    "a-little-bit-long-string": -985981536,
-    "a-little-bit-longer-string": -1486304829,
-    "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
-    "abc": 479470107,
-}
 
 
 def test_murmur2_equals_the_java_clients_reference_values() -> None:
