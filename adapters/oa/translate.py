@@ -22,8 +22,8 @@ from adapters.oa.builders import Draft, build
 from adapters.oa.export import read_export
 from adapters.oa.fields import Problem, RecordView, label_of
 from adapters.oa.records import SourceRecord
+from adapters.provenance import source_of
 from schemas._base import SourceSystem
-from schemas.envelope import Source
 from schemas.ids import event_id_for
 
 if TYPE_CHECKING:
@@ -60,13 +60,7 @@ class _Run:
 
     def __init__(self, raw: RawRecord, mapping: OaMapping, ctx: TranslateContext, filename: str) -> None:
         self.raw, self.mapping, self.ctx, self.filename = raw, mapping, ctx, filename
-        self.source = Source(
-            system=SourceSystem.OA,
-            site=ctx.site,
-            message_id=raw.message_id,
-            raw_ref=raw.raw_ref,
-            adapter_version=ctx.adapter_version,
-        )
+        self.source = source_of(SourceSystem.OA, raw, ctx)
         self.events: list[Emitted] = []
         self.failures: list[Failure] = []
         self.skipped: list[str] = []
