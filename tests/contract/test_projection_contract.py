@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from hub.bootstrap import build_hub, make_projections
@@ -47,6 +47,7 @@ from hub.settings import Settings
 from projections.db import make_engine
 from projections.runner import ProjectionRunner
 from projections.tracking import apply_batch, ensure_tables, projection_poison
+from projections.upsert import upsert
 from replay.compare import IGNORED_COLUMNS, _encode, _rows, compare, compared_tables
 from replay.rebuild import check_projection
 from replay.scratch import open_scratch
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from projections.base import Projection
+    from schemas.catalogue import Event
 
 CASES = ("rebuild", "idempotent", "permutation", "subject_permutation", "poison")
 PROJECTIONS = make_projections()
@@ -531,3 +533,38 @@ def test_an_exemption_must_still_be_needed() -> None:
         raise AssertionError
     with pytest.raises(pytest.fail.Exception, match="drop the exemption"), contract_case(exempt, "poison"):
         pass
+
+
+class _ArrivalOrder:
+    """A deliberately wrong read model: it remembers which subject's event arrived last."""
+
+    name = "arrival_order"
+    topics = ("canonical.asset.v1",)
+    metadata = MetaData()
+    last = Table(
+        "arrival_order_last", metadata, Column("id", Integer, primary_key=True), Column("subject", String)
+    )
+
+    def apply(self, conn: Connection, events: Sequence[Event]) -> None:
+        upsert(conn, self.last, [{"id": 1, "subject": events[-1].subject}], key=("id",))
+
+
+def test_the_interleaving_case_catches_an_order_dependent_read_model(
+    sample_log: SampleLog, tmp_path: Path
+) -> None:
+    """The control for (c): a read model that depends on arrival order across partitions fails it."""
+    toy = _ArrivalOrder()
+    records = sample_log.of(toy)
+    engines = [make_engine(f"sqlite:///{tmp_path / f'{i}.db'}") for i in range(2)]
+    try:
+        for e in engines:
+            ensure_tables(e, toy)
+        _apply(engines[0], toy, records, 500)
+        _apply(engines[1], toy, _interleave(records, random.Random(1)), 500)
+        with engines[0].connect() as a, engines[1].connect() as b:
+            comparison = compare(a, b, toy)
+    finally:
+        for e in engines:
+            e.dispose()
+    assert comparison.difference is not None
+    assert comparison.difference.table == "arrival_order_last"
