@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import structlog
+
 from hub.crypto import RawCipher, is_encrypted
 from hub.errors import ArchiveError, NotStored
 from hub.ports import RAW_STATUSES, InboundMessage, MessageStatus, RawRecord, StoreOutcome
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     import sqlite3
     from collections.abc import Callable, Sequence
     from pathlib import Path
+
+logger = structlog.get_logger()
 
 INLINE_LIMIT = 1024 * 1024
 LINGER_S = 0.0005
@@ -405,7 +409,9 @@ class SqliteRawArchive:
             )
         )
         if updated == 0:
-            raise ArchiveError(f"no raw message {raw_ref!r} in the archive to record a status for")
+            # Not an error: with Kafka, a translator may work on a raw record another node archived
+            # (its payload travelled on the raw topic). Raising would make that record a poison pill.
+            logger.warning("raw_status_for_unknown_message", raw_ref=raw_ref, status=status)
 
     async def status(self, raw_ref: str) -> MessageStatus | None:
         row = await self._run(

@@ -207,7 +207,8 @@ class RawStore(Protocol):
     first record comes back with `duplicate=True` and the answer saved for it. The same `key`
     (the source's own message key) with other bytes is stored and flagged `conflict_with`.
     Payloads come back as plaintext; at rest they are encrypted when a key is configured.
-    `get` and `payload` raise `hub.errors.ArchiveError` for a reference the archive does not hold.
+    `get`, `payload` and `save_answer` raise `hub.errors.ArchiveError` for a reference the archive
+    does not hold (`lookup` answers None). A payload over the archive's size limit is NotStored.
     """
 
     async def store(
@@ -240,6 +241,8 @@ class RawStatusBook(Protocol):
 
     A message starts `pending`; the translation worker sets `translated` or `dead_lettered` (and
     again after a retry). `refs_with_status` lists messages in arrival order, e.g. to retry them.
+    A status for a reference this archive does not hold (a raw record another node archived,
+    translated here from the raw topic) is ignored, never an error: it would block the topic.
     """
 
     async def set_status(
