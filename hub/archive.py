@@ -15,20 +15,24 @@ import asyncio
 import hashlib
 import json
 import os
-import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import structlog
+
 from hub.crypto import RawCipher, is_encrypted
 from hub.errors import ArchiveError, NotStored
-from hub.ports import InboundMessage, RawRecord, StoreOutcome
+from hub.ports import RAW_STATUSES, InboundMessage, MessageStatus, RawRecord, StoreOutcome
 from hub.sqlite import connect_durable
 
 if TYPE_CHECKING:
+    import sqlite3
     from collections.abc import Callable, Sequence
     from pathlib import Path
+
+logger = structlog.get_logger()
 
 INLINE_LIMIT = 1024 * 1024
 LINGER_S = 0.0005
@@ -67,7 +71,8 @@ CREATE INDEX IF NOT EXISTS raw_messages_unpublished ON raw_messages (seq) WHERE 
 CREATE INDEX IF NOT EXISTS raw_messages_pending ON raw_messages (system, seq) WHERE status != 'translated';
 """
 
-STATUSES = ("pending", "translated", "dead_lettered")
+STATUSES = RAW_STATUSES
+__all__ = ["INLINE_LIMIT", "STATUSES", "MessageStatus", "SqliteRawArchive", "raw_ref_for"]
 
 
 def raw_ref_for(system: str, sha256: str) -> str:
@@ -105,25 +110,20 @@ class _Pending:
     future: asyncio.Future[StoreOutcome]
 
 
-@dataclass(frozen=True, slots=True)
-class MessageStatus:
-    raw_ref: str
-    status: str
-    events: int
-    failures: int
-    skipped: int
-    units: int
-    error: str | None
-
-
 class SqliteRawArchive:
     """hub.ports.RawArchive on a local SQLite file + blob directory."""
 
     def __init__(
-        self, path: Path, *, clock: Callable[[], datetime] | None = None, cipher: RawCipher | None = None
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        cipher: RawCipher | None = None,
+        max_bytes: int | None = None,
     ) -> None:
         self._path = path
         self._cipher = cipher
+        self._max_bytes = max_bytes
         self._blobs = path.parent / "blobs"
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
@@ -156,6 +156,12 @@ class SqliteRawArchive:
         `answer`: what the sender will be told (e.g. an HL7 ACK), kept in the same transaction so a
         resend gets it back; a duplicate keeps the first answer.
         """
+        if self._max_bytes is not None and len(message.payload) > self._max_bytes:
+            # The backstop behind every transport's own limit: refused before anything is kept.
+            raise NotStored(
+                f"raw {message.system} message {message.message_id!r}: {len(message.payload):,} bytes"
+                f" is over the archive's limit of {self._max_bytes:,} bytes"
+            )
         sha = hashlib.sha256(message.payload).hexdigest()
         pending = _Pending(
             message,
@@ -183,21 +189,34 @@ class SqliteRawArchive:
                 await asyncio.sleep(0)
             batch, self._queue = self._queue, []
             self._last_batch = len(batch)
-            try:
-                outcomes = await self._run(lambda b=batch: self._store_batch(b))  # type: ignore[misc]
-            except (sqlite3.Error, OSError) as exc:
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        """Store `batch` in one transaction and answer every waiter: with its outcome or NotStored.
+
+        Any failure counts, not only I/O errors: a waiter left unanswered would hang its sender.
+        A failed batch of several is retried one by one, so one message the store cannot take
+        (bad metadata, say) fails alone and the others sharing its transaction are kept.
+        """
+        try:
+            outcomes = await self._run(lambda: self._store_batch(batch))
+        except Exception as exc:  # noqa: BLE001  (answered below; never lost, never left waiting)
+            if len(batch) > 1:
                 for p in batch:
-                    if not p.future.done():
-                        p.future.set_exception(
-                            NotStored(
-                                f"raw {p.message.system} message {p.message.message_id!r} "
-                                f"was not stored: {exc}"
-                            )
-                        )
-                continue
-            for p, outcome in zip(batch, outcomes, strict=True):
-                if not p.future.done():
-                    p.future.set_result(outcome)
+                    await self._commit([p])
+                return
+            p = batch[0]
+            if not p.future.done():
+                p.future.set_exception(
+                    NotStored(
+                        f"raw {p.message.system} message {p.message.message_id!r} was not stored: "
+                        f"{type(exc).__name__}: {exc}"
+                    )
+                )
+            return
+        for p, outcome in zip(batch, outcomes, strict=True):
+            if not p.future.done():
+                p.future.set_result(outcome)
 
     def _sealed(self, p: _Pending) -> bytes:
         """The bytes as kept on disk: ciphertext bound to the raw ref when a key is configured."""
@@ -274,11 +293,15 @@ class SqliteRawArchive:
 
     async def save_answer(self, raw_ref: str, answer: bytes) -> None:
         """Keep what the sender was told, so an exact resend gets the same answer back."""
-        await self._run(
-            lambda: self._conn.execute(
-                "UPDATE raw_messages SET answer = ? WHERE raw_ref = ?", (answer, raw_ref)
+        updated = await self._run(
+            lambda: (
+                self._conn.execute(
+                    "UPDATE raw_messages SET answer = ? WHERE raw_ref = ?", (answer, raw_ref)
+                ).rowcount
             )
         )
+        if updated == 0:
+            raise ArchiveError(f"no raw message {raw_ref!r} in the archive to save an answer for")
 
     def _blob_path(self, sha: str) -> Path:
         return self._blobs / sha[:2] / sha
@@ -375,14 +398,20 @@ class SqliteRawArchive:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         now = self._clock().astimezone(UTC).isoformat()
-        await self._run(
-            lambda: self._conn.execute(
-                "UPDATE raw_messages SET status=?, events=?, failures=?, skipped=?, units=?,"
-                " mapping_version=?,"
-                " error=?, processed_at=? WHERE raw_ref=?",
-                (status, events, failures, skipped, units, mapping_version, error, now, raw_ref),
+        updated = await self._run(
+            lambda: (
+                self._conn.execute(
+                    "UPDATE raw_messages SET status=?, events=?, failures=?, skipped=?, units=?,"
+                    " mapping_version=?,"
+                    " error=?, processed_at=? WHERE raw_ref=?",
+                    (status, events, failures, skipped, units, mapping_version, error, now, raw_ref),
+                ).rowcount
             )
         )
+        if updated == 0:
+            # Not an error: with Kafka, a translator may work on a raw record another node archived
+            # (its payload travelled on the raw topic). Raising would make that record a poison pill.
+            logger.warning("raw_status_for_unknown_message", raw_ref=raw_ref, status=status)
 
     async def status(self, raw_ref: str) -> MessageStatus | None:
         row = await self._run(

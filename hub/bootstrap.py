@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Engine
 
-    from hub.ports import EventBus
+    from hub.ports import EventBus, RawArchive
     from projections.base import Projection
 
 
@@ -66,7 +66,7 @@ def make_projections(settings: Settings | None = None) -> list[Projection]:
 class Hub:
     settings: Settings
     bus: EventBus
-    archive: SqliteRawArchive
+    archive: RawArchive
     dead_letters: DeadLetterStore
     differ: SnapshotDiffer
     engine: Engine
@@ -108,7 +108,9 @@ def build_hub(settings: Settings) -> Hub:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     bus = make_bus(settings)
     cipher = RawCipher(parse_key(settings.raw_key.get_secret_value())) if settings.raw_key else None
-    archive = SqliteRawArchive(settings.archive_path, cipher=cipher)
+    # The archive's own limit backs up every transport's: no path can store more than these allow.
+    limit = max(settings.max_file_bytes, settings.mllp_max_bytes)
+    archive = SqliteRawArchive(settings.archive_path, cipher=cipher, max_bytes=limit)
     dead_letters = DeadLetterStore(settings.archive_path)
     differ = SnapshotDiffer(settings.archive_path)
     engine = make_engine(settings.database_url)

@@ -31,10 +31,9 @@ from adapters.fhir import (
 from hub.pipeline import ingest_bytes
 
 if TYPE_CHECKING:
-    from hub.archive import MessageStatus
     from hub.bootstrap import Hub
     from hub.deadletters import DeadLetter
-    from hub.ports import StoreOutcome
+    from hub.ports import MessageStatus, StoreOutcome
 
 FHIR_STATUS = {"too_large": 413, "unsupported_format": 415, "unsupported_type": 404, "invalid": 400}
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from topics.catalogue import TopicSpec
 
 __all__ = [
+    "RAW_STATUSES",
     "BusError",
     "BusRecord",
     "Clock",
@@ -27,9 +28,13 @@ __all__ = [
     "EventBus",
     "Headers",
     "InboundMessage",
+    "MessageStatus",
     "OutRecord",
     "RawArchive",
+    "RawOutbox",
     "RawRecord",
+    "RawStatusBook",
+    "RawStore",
     "StoreOutcome",
     "SystemClock",
     "TopicPartition",
@@ -178,15 +183,87 @@ class StoreOutcome:
     conflict_with: str | None = None
 
 
-class RawArchive(Protocol):
-    """Byte-for-byte store of every inbound message. `store` returns only once the bytes are durable."""
+@dataclass(frozen=True, slots=True)
+class MessageStatus:
+    """Where one archived message is in processing (see `RawStatusBook`)."""
+
+    raw_ref: str
+    status: str
+    events: int
+    failures: int
+    skipped: int
+    units: int
+    error: str | None
+
+
+RAW_STATUSES = ("pending", "translated", "dead_lettered")
+
+
+class RawStore(Protocol):
+    """Byte-for-byte store of every inbound message: what transports, the API and replay read.
+
+    `store` returns only once the bytes are durable, or raises `hub.errors.NotStored` (nothing
+    may be acknowledged then). An exact resend (same system, same bytes) is not stored twice: the
+    first record comes back with `duplicate=True` and the answer saved for it. The same `key`
+    (the source's own message key) with other bytes is stored and flagged `conflict_with`.
+    Payloads come back as plaintext; at rest they are encrypted when a key is configured.
+    `get`, `payload` and `save_answer` raise `hub.errors.ArchiveError` for a reference the archive
+    does not hold (`lookup` answers None). A payload over the archive's size limit is NotStored.
+    """
 
     async def store(
         self, message: InboundMessage, *, key: str | None = None, answer: bytes | None = None
     ) -> StoreOutcome: ...
     async def save_answer(self, raw_ref: str, answer: bytes) -> None: ...
     async def get(self, raw_ref: str) -> RawRecord: ...
+    async def lookup(self, raw_ref: str) -> RawRecord | None: ...
     async def payload(self, raw_ref: str) -> bytes: ...
+    def reveal(self, raw_ref: str, stored: bytes) -> bytes:
+        """Plaintext of payload bytes as stored (e.g. read back from the raw topic)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class RawOutbox(Protocol):
+    """The archive as the outbox of the raw topics: what the relay has not published yet.
+
+    `unpublished` gives the oldest records first with their payload as stored (None when too
+    large to travel inline: readers fetch it with `payload`).
+    """
+
+    async def unpublished(self, limit: int = 500) -> list[tuple[RawRecord, bytes | None]]: ...
+    async def mark_published(self, refs: Sequence[str]) -> None: ...
+
+
+class RawStatusBook(Protocol):
+    """Processing status per message: received = translated + dead_lettered + pending, per system.
+
+    A message starts `pending`; the translation worker sets `translated` or `dead_lettered` (and
+    again after a retry). `refs_with_status` lists messages in arrival order, e.g. to retry them.
+    A status for a reference this archive does not hold (a raw record another node archived,
+    translated here from the raw topic) is ignored, never an error: it would block the topic.
+    """
+
+    async def set_status(
+        self,
+        raw_ref: str,
+        *,
+        status: str,
+        events: int,
+        failures: int,
+        skipped: int,
+        units: int,
+        mapping_version: str | None,
+        error: str | None = None,
+    ) -> None: ...
+    async def status(self, raw_ref: str) -> MessageStatus | None: ...
+    async def reconciliation(self) -> dict[str, dict[str, int]]: ...
+    async def refs_with_status(self, status: str, system: str | None = None) -> list[str]: ...
+
+
+class RawArchive(RawStore, RawOutbox, RawStatusBook, Protocol):
+    """The raw archive as the hub uses it: store, outbox and status book (hub.archive implements it)."""
 
 
 class Clock(Protocol):

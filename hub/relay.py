@@ -17,14 +17,13 @@ from hub.rawtopic import encode_raw
 from topics.catalogue import raw_topic
 
 if TYPE_CHECKING:
-    from hub.archive import SqliteRawArchive
-    from hub.ports import EventBus, OutRecord
+    from hub.ports import EventBus, OutRecord, RawOutbox
 
 logger = structlog.get_logger()
 
 
 class OutboxRelay:
-    def __init__(self, archive: SqliteRawArchive, bus: EventBus, *, prefix: str = "") -> None:
+    def __init__(self, archive: RawOutbox, bus: EventBus, *, prefix: str = "") -> None:
         self._archive = archive
         self._bus = bus
         self._prefix = prefix

@@ -23,7 +23,7 @@ from adapters.base import AdapterSpec, Failure, SourceLocation, TranslateContext
 from adapters.errors import MalformedMessage, MappingError
 from hub.deadletters import DeadLetter, DeadLetterStore, dead_letter_id_for
 from hub.errors import BusError
-from hub.ports import BusRecord, EventBus, OutRecord, RawRecord, event_out_record
+from hub.ports import BusRecord, EventBus, OutRecord, RawArchive, RawRecord, event_out_record
 from hub.rawtopic import decode_raw
 from topics.catalogue import dlq_topic, raw_topic, topic_for_event_type
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from pathlib import Path
     from zoneinfo import ZoneInfo
 
-    from hub.archive import SqliteRawArchive
     from hub.snapshots import SnapshotDiffer
     from schemas.envelope import EventBase
 
@@ -107,7 +106,7 @@ class TranslationWorker:
         adapter: AdapterSpec,
         mappings: MappingSource,
         bus: EventBus,
-        archive: SqliteRawArchive,
+        archive: RawArchive,
         dead_letters: DeadLetterStore,
         differ: SnapshotDiffer,
         site: str,

@@ -26,6 +26,10 @@ class Projection(Protocol):
     deployment prefix. `apply` folds a batch inside the caller's transaction: unknown event
     types are ignored (not errors), applying the same events again changes nothing, and the
     result of one call on a batch equals calls on any split of it, in order.
+
+    Every projection `hub.bootstrap.make_projections` returns is checked by the shared contract
+    (tests/contract/test_projection_contract.py). One that cannot meet a case by design says so
+    in an optional `contract_exemptions: Mapping[str, str]` attribute: case name -> reason.
     """
 
     @property
