@@ -8,20 +8,24 @@ reordered entry. Independently of the chain:
 
 - every entry's bytes must be an event whose event_id, subject, type and recorded_at are the
   row's (`deep=True` also validates the event model and checks the bytes are canonical);
-- the ledger's checkpoints (stored rows, and an exported `Checkpoint` when given) must match the
-  fold at their counts: a tail rewritten consistently, every hash recomputed, passes the chain
-  checks but not a checkpoint taken before it;
+- the ledger's checkpoints must match the fold at their counts: its signed seals (HMAC with a
+  key derived from HUB_SECRET_KEY, projections.audit_seals) when `seal_key` is given, the
+  unsigned checkpoint rows, and an exported `Checkpoint` when given. A tail rewritten
+  consistently, every hash recomputed, passes the chain checks but not a seal taken before it;
+  a tail cut off (entries and tracking rows together) falls short of the chain's head seal; a
+  seal whose MAC does not verify is forged, and a chain without a head seal lost it;
 - the tracking rows (projection_applied_events) must name the same event ids as the entries:
   an applied event without an entry was deleted, an entry whose event was never applied was
   inserted.
 
 Reading is streamed; only a chain found damaged is held in memory (without its bytes). Comparing
-the ledger with the bus log it was built from is replay.audit_log's job.
+every log record's bytes with its entry is replay.audit_log's job.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import time
 from dataclasses import dataclass, field
@@ -31,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy import exists, inspect, select
 
-from projections.audit_ledger import GENESIS_HASH, NAME, checkpoints, entries
+from projections.audit_ledger import GENESIS_HASH, NAME, checkpoints, entries, seals
+from projections.audit_seals import seal_mac
 from projections.tracking import projection_applied_events
 from replay.audit_chain import ChainRow, Tamper, analyse
 from schemas.catalogue import EVENT_ADAPTER, dump_event
@@ -86,11 +91,18 @@ class VerifyReport:
     entries: int = 0
     findings: list[Finding] = field(default_factory=list)
     checkpoint_checked: bool = False
+    seals_checked: int = 0  # signed checkpoints the ledger keeps, checked (None of them: unsealed)
+    log_records: int | None = None  # log records compared byte for byte (None: the log was not read)
     elapsed_s: float = 0.0
 
     @property
     def intact(self) -> bool:
         return not self.findings
+
+    @property
+    def first(self) -> Finding | None:
+        """The first changed entry: the earliest finding of the first damaged chain, by position."""
+        return min(self.findings, key=_order) if self.findings else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +112,15 @@ class _Mark:
     source: str
 
 
-def verify(engine: Engine, *, checkpoint: Checkpoint | None = None, deep: bool = False) -> VerifyReport:
-    """Check the whole ledger; with `checkpoint`, also that every chain still passes through it."""
+def verify(
+    engine: Engine,
+    *,
+    checkpoint: Checkpoint | None = None,
+    deep: bool = False,
+    seal_key: bytes | None = None,
+) -> VerifyReport:
+    """Check the whole ledger; with `checkpoint`, also that every chain still passes through it;
+    with `seal_key`, also against the signed checkpoints the ledger keeps."""
     started = time.perf_counter()
     report = VerifyReport(checkpoint_checked=checkpoint is not None)
     with snapshot(engine) as conn:
@@ -109,6 +128,9 @@ def verify(engine: Engine, *, checkpoint: Checkpoint | None = None, deep: bool =
             report.elapsed_s = time.perf_counter() - started
             return report
         marks = _stored_marks(conn)
+        heads: dict[tuple[str, int], int] = {}
+        if seal_key is not None:
+            report.seals_checked, heads = _seal_marks(conn, seal_key, marks, report.findings)
         if checkpoint is not None:
             source = f"exported checkpoint of {checkpoint.created_at.isoformat()}"
             for pc in checkpoint.partitions:
@@ -131,6 +153,20 @@ def verify(engine: Engine, *, checkpoint: Checkpoint | None = None, deep: bool =
             )
             report.findings += walk.findings + damage
             report.findings += walk.mark_findings([f.seq for f in damage if f.seq is not None])
+            if report.seals_checked and walk.count and (topic, partition) not in heads:
+                report.findings.append(
+                    Finding(
+                        Tamper.UNSEALED,
+                        topic,
+                        partition,
+                        None,
+                        None,
+                        None,
+                        f"the chain has {walk.count:,} entries but no signed head: its seal was removed",
+                    )
+                )
+            elif walk.count > heads.get((topic, partition), walk.count):
+                report.findings.append(_appended(conn, topic, partition, heads[topic, partition], walk.count))
         report.findings += _listed(missing, unknown, report.findings)
     report.findings.sort(key=_order)
     report.elapsed_s = time.perf_counter() - started
@@ -162,9 +198,9 @@ class _Walk:
 
     def step(self, row: Sequence[Any]) -> None:
         # Unpacked once: this runs a million times a verify, attribute access by name costs.
-        seq, offset, event_id, prev_hash, entry_hash, stored, subject, event_type, recorded_at = row
+        seq, offset, event_id, prev_hash, entry_hash, stored, record, subject, event_type, recorded_at = row
         data = stored_bytes(stored)
-        h = hashlib.sha256(self.fold + hashlib.sha256(data).digest())
+        h = hashlib.sha256(self.fold + hashlib.sha256(data).digest() + _record_bytes(record))
         self.fold = h.digest()
         if self.clean:
             linked = prev_hash == self.expected_prev and seq == self.count
@@ -278,7 +314,8 @@ def _damaged_chain(
     """Read a chain that failed the fast checks into memory (without its bytes) and analyse it."""
     rows = []
     for stored in _stream(conn, topic, partition, light=True):
-        content = hashlib.sha256(stored_bytes(stored.entry_bytes)).digest()
+        data = stored_bytes(stored.entry_bytes)
+        content = hashlib.sha256(data).digest() + _record_bytes(stored.record_hash)
         try:
             ok = hashlib.sha256(bytes.fromhex(stored.prev_hash) + content).hexdigest() == stored.entry_hash
         except ValueError:  # a hash column overwritten with something that is not hex
@@ -304,12 +341,91 @@ def _damaged_chain(
 
 def _stream(conn: Connection, topic: str, partition: int, *, light: bool) -> Iterator[Row[Any]]:
     c = entries.c
-    columns = [c.seq, c.offset, c.event_id, c.prev_hash, c.entry_hash, c.entry_bytes]
+    columns = [c.seq, c.offset, c.event_id, c.prev_hash, c.entry_hash, c.entry_bytes, c.record_hash]
     if not light:
         columns += [c.subject, c.event_type, c.recorded_at]
     query = select(*columns).where(c.topic == topic, c.partition == partition).order_by(c.seq, c.offset)
     result = conn.execution_options(yield_per=STREAM_BATCH).execute(query)
     yield from result
+
+
+def _record_bytes(record_hash: str | None) -> bytes:
+    """The record hash as it enters the chain (nothing for an entry applied without its record)."""
+    if record_hash is None:
+        return b""
+    try:
+        return bytes.fromhex(record_hash)
+    except ValueError:  # overwritten with something that is not hex: the entry no longer links
+        return str(record_hash).encode("utf-8")
+
+
+def _seal_marks(
+    conn: Connection, key: bytes, marks: dict[tuple[str, int], list[_Mark]], findings: list[Finding]
+) -> tuple[int, dict[tuple[str, int], int]]:
+    """Add the ledger's valid seals to `marks`, a finding per forged one; return (count, head counts)."""
+    if not inspect(conn).has_table(seals.name):
+        return 0, {}
+    c = seals.c
+    heads: dict[tuple[str, int], int] = {}
+    checked = 0
+    query = select(c.topic, c.partition, c.kind, c.count, c.head_hash, c.mac).order_by(
+        c.topic, c.partition, c.count
+    )
+    for topic, partition, kind, count, head_hash, mac in conn.execute(query):
+        checked += 1
+        expected = seal_mac(key, kind, topic, partition, count=count, head_hash=head_hash)
+        if not hmac.compare_digest(expected, str(mac)):
+            findings.append(
+                Finding(
+                    Tamper.FORGED_CHECKPOINT,
+                    topic,
+                    partition,
+                    None,
+                    None,
+                    None,
+                    f"the kept {kind} checkpoint at count {count:,} is not signed with this hub's key: "
+                    "written or altered by someone without HUB_SECRET_KEY",
+                )
+            )
+            continue
+        source = "ledger's signed head" if kind == "head" else "ledger's signed checkpoint"
+        marks.setdefault((topic, partition), []).append(_Mark(count, head_hash, source))
+        if kind == "head":
+            heads[topic, partition] = count
+    return checked, heads
+
+
+def sealed_heads(conn: Connection, key: bytes) -> dict[tuple[str, int], int]:
+    """The count of every chain's head seal whose MAC verifies with `key`."""
+    if not inspect(conn).has_table(seals.name):
+        return {}
+    c = seals.c
+    query = select(c.topic, c.partition, c.count, c.head_hash, c.mac).where(c.kind == "head")
+    out = {}
+    for topic, partition, count, head_hash, mac in conn.execute(query):
+        expected = seal_mac(key, "head", topic, partition, count=count, head_hash=head_hash)
+        if hmac.compare_digest(expected, str(mac)):
+            out[topic, partition] = int(count)
+    return out
+
+
+def _appended(conn: Connection, topic: str, partition: int, sealed: int, count: int) -> Finding:
+    """Entries after the chain's signed head: appended by someone who could not sign the new head."""
+    c = entries.c
+    row = conn.execute(
+        select(c.offset, c.event_id).where(c.topic == topic, c.partition == partition, c.seq == sealed)
+    ).first()
+    return Finding(
+        Tamper.INSERTED,
+        topic,
+        partition,
+        sealed,
+        None if row is None else row.offset,
+        None if row is None else row.event_id,
+        f"{count - sealed:,} entr{'y' if count - sealed == 1 else 'ies'} after the signed head "
+        f"(count {sealed:,}): added without the hub's key",
+        last_seq=count - 1,
+    )
 
 
 def _stored_marks(conn: Connection) -> dict[tuple[str, int], list[_Mark]]:

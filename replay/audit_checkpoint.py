@@ -38,7 +38,10 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Engine
 
-CHAIN_RULE = "entry_hash = SHA-256(prev_hash || SHA-256(entry_bytes)); first prev_hash = 32 zero bytes"
+CHAIN_RULE = (
+    "entry_hash = SHA-256(prev_hash || SHA-256(entry_bytes) || record_hash), record_hash omitted when "
+    "absent; first prev_hash = 32 zero bytes"
+)
 _UNSAFE_MODE_BITS = 0o077
 
 
