@@ -33,7 +33,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import exists, inspect, select
+from sqlalchemy import exists, func, inspect, select
 
 from projections.audit_ledger import GENESIS_HASH, NAME, checkpoints, entries, seals
 from projections.audit_seals import seal_mac
@@ -101,8 +101,19 @@ class VerifyReport:
 
     @property
     def first(self) -> Finding | None:
-        """The first changed entry: the earliest finding of the first damaged chain, by position."""
-        return min(self.findings, key=_order) if self.findings else None
+        """The first changed entry: the earliest finding of the first damaged chain, by position.
+
+        One naming a single entry wins over one naming a stretch (a checkpoint only bounds where
+        a rewrite began; the log comparison names the entry); ledger-wide findings come last.
+        """
+        if not self.findings:
+            return None
+        return min(self.findings, key=lambda f: (f.topic is None, f.last_seq not in (None, f.seq), _order(f)))
+
+    def add(self, findings: Sequence[Finding]) -> None:
+        """Add findings made elsewhere (the log comparison), keeping the report in position order."""
+        self.findings += findings
+        self.findings.sort(key=_order)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,8 +204,9 @@ class _Walk:
         self.count = 0
         self.clean = True
         self.findings: list[Finding] = []
-        self.mismatched: list[tuple[_Mark, int]] = []  # (mark, last count that matched its source)
-        self.matched: dict[str, int] = {}
+        self.mismatched: list[_Mark] = []
+        self.matched: list[int] = [0]  # counts at which a mark matched, ascending
+        self.boundary: dict[int, tuple[int | None, str]] = {}  # seq -> (offset, event id), seqs at marks
 
     def step(self, row: Sequence[Any]) -> None:
         # Unpacked once: this runs a million times a verify, attribute access by name costs.
@@ -206,12 +218,15 @@ class _Walk:
             linked = prev_hash == self.expected_prev and seq == self.count
             self.clean = linked and h.hexdigest() == entry_hash
             self.expected_prev = entry_hash
+        if self.count == 0 or self.count in self.marks:
+            self.boundary[self.count] = (offset, event_id)  # the first entry a broken mark can point to
         self.count += 1
         for mark in self.marks.get(self.count, ()):
             if self.fold.hex() == mark.head_hash:
-                self.matched[mark.source] = self.count
+                if self.matched[-1] != self.count:
+                    self.matched.append(self.count)
             else:
-                self.mismatched.append((mark, self.matched.get(mark.source, 0)))
+                self.mismatched.append(mark)
         labels = {"event_id": event_id, "subject": subject, "type": event_type, "recorded_at": recorded_at}
         problem = _label_problem(data, labels, deep=self.deep)
         if problem is not None:
@@ -221,43 +236,44 @@ class _Walk:
     def mark_findings(self, anomaly_seqs: list[int]) -> list[Finding]:
         """Checkpoint marks the chain no longer passes through, unless an earlier finding explains them."""
         out: list[Finding] = []
-        seen: set[str] = set()
-        for mark, good in self.mismatched:
-            if mark.source in seen or any(seq < mark.count for seq in anomaly_seqs):
-                continue
-            seen.add(mark.source)
+        broken = [m for m in self.mismatched if not any(seq < m.count for seq in anomaly_seqs)]
+        if broken:
+            # The first mark the chain misses, and the last one below it that it still passes
+            # through: the first changed entry lies between them (the log comparison names it).
+            mark = min(broken, key=lambda m: m.count)
+            good = max(c for c in self.matched if c < mark.count)
+            offset, event_id = self.boundary.get(good, (None, None))
             out.append(
                 Finding(
                     Tamper.TAIL_REWRITTEN,
                     self.topic,
                     self.partition,
                     good,
-                    None,
-                    None,
-                    f"the chain no longer matches the {mark.source} at count {mark.count:,}"
+                    offset,
+                    event_id,
+                    f"rewritten with hashes recomputed: the chain no longer matches the {mark.source} at "
+                    f"count {mark.count:,}"
                     + (f" (it still does at count {good:,})" if good else "")
-                    + f": entries seq {good}..{mark.count - 1} were rewritten since",
+                    + f"; the first changed entry is one of seq {good}..{mark.count - 1}",
                     last_seq=mark.count - 1,
                 )
             )
-        for count, marks in self.marks.items():
-            if count > self.count:
-                for mark in marks:
-                    if mark.source in seen:
-                        continue
-                    seen.add(mark.source)
-                    out.append(
-                        Finding(
-                            Tamper.TRUNCATED,
-                            self.topic,
-                            self.partition,
-                            self.count,
-                            None,
-                            None,
-                            f"the {mark.source} counted {count:,} entries; the chain has {self.count:,}",
-                            last_seq=count - 1,
-                        )
-                    )
+        beyond = [m for count, marks in self.marks.items() if count > self.count for m in marks]
+        if beyond:
+            mark = max(beyond, key=lambda m: m.count)
+            out.append(
+                Finding(
+                    Tamper.TRUNCATED,
+                    self.topic,
+                    self.partition,
+                    self.count,
+                    None,
+                    None,
+                    f"tail deleted: the {mark.source} counted {mark.count:,} entries; the chain has "
+                    f"{self.count:,} (seq {self.count}..{mark.count - 1} are gone)",
+                    last_seq=mark.count - 1,
+                )
+            )
         return out
 
 
@@ -395,6 +411,36 @@ def _seal_marks(
     return checked, heads
 
 
+def cut_chains(engine: Engine, key: bytes) -> list[Finding]:
+    """Chains shorter than their signed head: a tail deleted with its tracking rows. Cheap (counts only).
+
+    `hub audit verify` asks this before it brings the ledger up to date: re-applying the log
+    would otherwise quietly put the deleted entries back.
+    """
+    c = entries.c
+    with snapshot(engine) as conn:
+        if not inspect(conn).has_table(entries.name):
+            return []
+        heads = sealed_heads(conn, key)
+        query = select(c.topic, c.partition, func.count()).group_by(c.topic, c.partition)
+        counts = {(t, p): int(n) for t, p, n in conn.execute(query)}
+    return [
+        Finding(
+            Tamper.TRUNCATED,
+            topic,
+            partition,
+            counts.get((topic, partition), 0),
+            None,
+            None,
+            f"tail deleted: the ledger's signed head counted {sealed:,} entries; the chain has "
+            f"{counts.get((topic, partition), 0):,}",
+            last_seq=sealed - 1,
+        )
+        for (topic, partition), sealed in sorted(heads.items())
+        if sealed > counts.get((topic, partition), 0)
+    ]
+
+
 def sealed_heads(conn: Connection, key: bytes) -> dict[tuple[str, int], int]:
     """The count of every chain's head seal whose MAC verifies with `key`."""
     if not inspect(conn).has_table(seals.name):
@@ -499,5 +545,8 @@ def _summary(kind: Tamper, detail: str) -> Finding:
     return Finding(kind, None, None, None, None, None, detail)
 
 
-def _order(f: Finding) -> tuple[str, int, int, str]:
-    return (f.topic or "", f.partition if f.partition is not None else -1, f.seq or 0, f.kind.value)
+def _order(f: Finding) -> tuple[str, int, int, int, str]:
+    """Chain, then position: the log offset when known (seq and offset rise together), else the seq."""
+    position = f.offset if f.offset is not None else (f.seq or 0)
+    partition = f.partition if f.partition is not None else -1
+    return (f.topic or "", partition, position, f.seq or 0, f.kind.value)

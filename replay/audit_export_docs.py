@@ -74,7 +74,8 @@ All hashes are SHA-256, written as lowercase hex; `||` joins the raw 32-byte val
 1. For an exported entry, compute SHA-256 of the UTF-8 bytes of `entry`. It must equal
    `entry_sha256`.
 2. Compute SHA-256 of the 32 bytes of `prev_hash` followed by the 32 bytes of `entry_sha256`
-   and the 32 bytes of `record_sha256` (if any). It must equal `entry_hash`. (Steps 1-2 show the entry and its hashes belong together.)
+   and the 32 bytes of `record_sha256` (if any). It must equal `entry_hash`. (Steps 1-2 show the
+   entry and its hashes belong together.)
 3. In `proof.json`, take the chain of the entry. Start with h = `start_prev_hash` and, for each
    value in `content_hashes` in order, set h = SHA-256(h || value). The n-th value is the entry
    with seq `from_seq` + n: just before folding it, h must equal that entry's `prev_hash`, and
