@@ -110,6 +110,8 @@ entries = Table(
     Index(f"{NAME}_entries_recorded_at", "recorded_at"),
     Index(f"{NAME}_entries_subject", "subject"),
     Index(f"{NAME}_entries_event_id", "event_id"),
+    # Readers and verify find the entry of a log record by its position.
+    Index(f"{NAME}_entries_offset", "topic", "partition", "offset"),
 )
 
 checkpoints = Table(

@@ -28,6 +28,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy import select
 
 from hub.ports import BusRecord, event_out_record
@@ -38,12 +39,15 @@ from projections.tracking import projection_applied_events, projection_poison, t
 from projections.upsert import chunks, in_values
 from replay.audit import Finding, snapshot, stored_bytes
 from replay.audit_chain import Tamper
+from replay.errors import RecordTampered
 from schemas.catalogue import EVENT_ADAPTER, dump_event
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from sqlalchemy import Connection, Engine
+
+logger = structlog.get_logger()
 
 MAX_FIELDS = 5  # differing JSON fields named per finding
 
@@ -261,7 +265,7 @@ def _replaced(conn: Connection, found: list[Finding], records: dict[int, BusReco
     held = _held(conn, list(set(other.values())))
     out = []
     for f in found:
-        rid = other.get(f.offset)
+        rid = None if f.offset is None else other.get(f.offset)
         if rid is None:
             out.append(f)
         elif rid in held:
@@ -318,3 +322,25 @@ def event_id_of(record: BusRecord) -> str | None:
         return None
     event_id = doc.get("event_id") if isinstance(doc, dict) else None
     return event_id if isinstance(event_id, str) else None
+
+
+def refuse_tampered(findings: Sequence[Finding], *, what: str, accept: bool) -> None:
+    """Raise RecordTampered naming the first record in `findings`, unless `accept` (then log each)."""
+    if not findings:
+        return
+    first = min(findings, key=lambda f: (f.topic or "", f.partition or 0, f.offset or 0))
+    if accept:
+        for finding in findings:
+            logger.warning(
+                "replay_read_tampered_record",
+                replay=what,
+                kind=finding.kind.value,
+                where=finding.where(),
+                detail=finding.detail,
+            )
+        return
+    raise RecordTampered(
+        f"{what} refused: log record {first.where()} no longer matches its audit ledger entry "
+        f"({first.kind.value}: {first.detail}); run `hub audit verify`, or pass --accept-tampered "
+        f"to {what} from the log as it is now ({len(findings)} such record(s) in this batch)"
+    )
