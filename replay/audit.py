@@ -28,7 +28,7 @@ import hashlib
 import hmac
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -111,8 +111,20 @@ class VerifyReport:
         return min(self.findings, key=lambda f: (f.topic is None, f.last_seq not in (None, f.seq), _order(f)))
 
     def add(self, findings: Sequence[Finding]) -> None:
-        """Add findings made elsewhere (the log comparison), keeping the report in position order."""
-        self.findings += findings
+        """Add findings made elsewhere (the log comparison), keeping the report in position order.
+
+        One that places a finding already here (same kind, chain and seq, now with the log offset
+        and event id, e.g. the first entry of a deleted tail) completes it instead of repeating it.
+        """
+        unplaced = {
+            (f.kind, f.topic, f.partition, f.seq): i for i, f in enumerate(self.findings) if f.offset is None
+        }
+        for finding in findings:
+            i = unplaced.pop((finding.kind, finding.topic, finding.partition, finding.seq), None)
+            if i is None:
+                self.findings.append(finding)
+            else:
+                self.findings[i] = replace(self.findings[i], offset=finding.offset, event_id=finding.event_id)
         self.findings.sort(key=_order)
 
 
