@@ -61,7 +61,9 @@ from sqlalchemy import (
     Table,
     delete,
     insert,
+    inspect,
     select,
+    text,
 )
 
 from projections.audit_record import record_digest
@@ -188,6 +190,10 @@ class AuditLedger:
         self.checkpoint_every = checkpoint_every
         self.seal_key = seal_key
 
+    def upgrade_schema(self, conn: Connection) -> None:
+        """Called by projections.tracking.ensure_tables after creating missing tables."""
+        upgrade_schema(conn)
+
     def apply(self, conn: Connection, events: Sequence[Event]) -> None:
         """Append `events`, in order, each to the chain of the partition its subject keys it to."""
         self._append(conn, [(*partition_of(event), None, None, event) for event in events])
@@ -265,6 +271,19 @@ class AuditLedger:
                 for m in marks
             ]
             write_seals(conn, head_seals, mark_seals)
+
+
+def upgrade_schema(conn: Connection) -> None:
+    """Bring a ledger written before record hashes up to date: the column and its index.
+
+    Its older entries keep no record hash (the chain rule leaves it out for them; verify compares
+    their log records by event); entries appended from now on carry one.
+    """
+    columns = {column["name"] for column in inspect(conn).get_columns(entries.name)}
+    if "record_hash" not in columns:
+        conn.execute(text(f"ALTER TABLE {entries.name} ADD COLUMN record_hash VARCHAR(64)"))
+    for index in entries.indexes:
+        index.create(conn, checkfirst=True)
 
 
 def chain_head(conn: Connection, topic: str, partition: int) -> Head:
