@@ -25,21 +25,22 @@ every log record's bytes with its entry is replay.audit_log's job.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import time
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import exists, func, inspect, select
 
-from projections.audit_ledger import GENESIS_HASH, NAME, checkpoints, entries, seals
-from projections.audit_seals import seal_mac
+from projections.audit_ledger import GENESIS_HASH, NAME, entries
 from projections.tracking import projection_applied_events
 from replay.audit_chain import ChainRow, Tamper, analyse
+from replay.audit_report import Finding, VerifyReport, order
+from replay.audit_seal_check import Mark, appended, seal_marks, sealed_heads, stored_marks
 from schemas.catalogue import EVENT_ADAPTER, dump_event
+
+__all__ = ["Finding", "VerifyReport", "cut_chains", "snapshot", "stored_bytes", "verify"]
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -57,84 +58,6 @@ _GENESIS = bytes(32)
 _FIELDS = ("event_id", "subject", "type")
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One piece of evidence of tampering, at a position in one chain (or the ledger as a whole)."""
-
-    kind: Tamper
-    topic: str | None
-    partition: int | None
-    seq: int | None
-    offset: int | None
-    event_id: str | None
-    detail: str
-    last_seq: int | None = None  # the finding covers seq..last_seq
-
-    def where(self) -> str:
-        place = "ledger" if self.topic is None else f"{self.topic}[{self.partition}]"
-        if self.seq is not None:
-            place += f" seq {self.seq}"
-            if self.last_seq not in (None, self.seq):
-                place += f"..{self.last_seq}"
-        if self.offset is not None:
-            place += f" offset {self.offset}"
-        if self.event_id is not None:
-            place += f" event {self.event_id}"
-        return place
-
-
-@dataclass(slots=True)
-class VerifyReport:
-    """What `verify` checked and found. `intact` when nothing was found."""
-
-    chains: int = 0
-    entries: int = 0
-    findings: list[Finding] = field(default_factory=list)
-    checkpoint_checked: bool = False
-    seals_checked: int = 0  # signed checkpoints the ledger keeps, checked (None of them: unsealed)
-    log_records: int | None = None  # log records compared byte for byte (None: the log was not read)
-    elapsed_s: float = 0.0
-
-    @property
-    def intact(self) -> bool:
-        return not self.findings
-
-    @property
-    def first(self) -> Finding | None:
-        """The first changed entry: the earliest finding of the first damaged chain, by position.
-
-        One naming a single entry wins over one naming a stretch (a checkpoint only bounds where
-        a rewrite began; the log comparison names the entry); ledger-wide findings come last.
-        """
-        if not self.findings:
-            return None
-        return min(self.findings, key=lambda f: (f.topic is None, f.last_seq not in (None, f.seq), _order(f)))
-
-    def add(self, findings: Sequence[Finding]) -> None:
-        """Add findings made elsewhere (the log comparison), keeping the report in position order.
-
-        One that places a finding already here (same kind, chain and seq, now with the log offset
-        and event id, e.g. the first entry of a deleted tail) completes it instead of repeating it.
-        """
-        unplaced = {
-            (f.kind, f.topic, f.partition, f.seq): i for i, f in enumerate(self.findings) if f.offset is None
-        }
-        for finding in findings:
-            i = unplaced.pop((finding.kind, finding.topic, finding.partition, finding.seq), None)
-            if i is None:
-                self.findings.append(finding)
-            else:
-                self.findings[i] = replace(self.findings[i], offset=finding.offset, event_id=finding.event_id)
-        self.findings.sort(key=_order)
-
-
-@dataclass(frozen=True, slots=True)
-class _Mark:
-    count: int
-    head_hash: str
-    source: str
-
-
 def verify(
     engine: Engine,
     *,
@@ -150,15 +73,15 @@ def verify(
         if not inspect(conn).has_table(entries.name):
             report.elapsed_s = time.perf_counter() - started
             return report
-        marks = _stored_marks(conn)
+        marks = stored_marks(conn)
         heads: dict[tuple[str, int], int] = {}
         if seal_key is not None:
-            report.seals_checked, heads = _seal_marks(conn, seal_key, marks, report.findings)
+            report.seals_checked, heads = seal_marks(conn, seal_key, marks, report.findings)
         if checkpoint is not None:
             source = f"exported checkpoint of {checkpoint.created_at.isoformat()}"
             for pc in checkpoint.partitions:
                 marks.setdefault((pc.topic, pc.partition), []).extend(
-                    _Mark(m.count, m.head_hash, source) for m in pc.all_marks()
+                    Mark(m.count, m.head_hash, source) for m in pc.all_marks()
                 )
         missing, unknown = _tracking_evidence(conn)
         c = entries.c
@@ -189,9 +112,9 @@ def verify(
                     )
                 )
             elif walk.count > heads.get((topic, partition), walk.count):
-                report.findings.append(_appended(conn, topic, partition, heads[topic, partition], walk.count))
+                report.findings.append(appended(conn, topic, partition, heads[topic, partition], walk.count))
         report.findings += _listed(missing, unknown, report.findings)
-    report.findings.sort(key=_order)
+    report.findings.sort(key=order)
     report.elapsed_s = time.perf_counter() - started
     logger.info(
         "audit_ledger_verified",
@@ -206,9 +129,9 @@ def verify(
 class _Walk:
     """Folds one chain row by row: chain checks, label checks and checkpoint marks."""
 
-    def __init__(self, topic: str, partition: int, marks: list[_Mark], *, deep: bool) -> None:
+    def __init__(self, topic: str, partition: int, marks: list[Mark], *, deep: bool) -> None:
         self.topic, self.partition, self.deep = topic, partition, deep
-        self.marks: dict[int, list[_Mark]] = {}
+        self.marks: dict[int, list[Mark]] = {}
         for mark in marks:
             self.marks.setdefault(mark.count, []).append(mark)
         self.fold = _GENESIS
@@ -216,7 +139,7 @@ class _Walk:
         self.count = 0
         self.clean = True
         self.findings: list[Finding] = []
-        self.mismatched: list[_Mark] = []
+        self.mismatched: list[Mark] = []
         self.matched: list[int] = [0]  # counts at which a mark matched, ascending
         self.boundary: dict[int, tuple[int | None, str]] = {}  # seq -> (offset, event id), seqs at marks
 
@@ -387,42 +310,6 @@ def _record_bytes(record_hash: str | None) -> bytes:
         return str(record_hash).encode("utf-8")
 
 
-def _seal_marks(
-    conn: Connection, key: bytes, marks: dict[tuple[str, int], list[_Mark]], findings: list[Finding]
-) -> tuple[int, dict[tuple[str, int], int]]:
-    """Add the ledger's valid seals to `marks`, a finding per forged one; return (count, head counts)."""
-    if not inspect(conn).has_table(seals.name):
-        return 0, {}
-    c = seals.c
-    heads: dict[tuple[str, int], int] = {}
-    checked = 0
-    query = select(c.topic, c.partition, c.kind, c.count, c.head_hash, c.mac).order_by(
-        c.topic, c.partition, c.count
-    )
-    for topic, partition, kind, count, head_hash, mac in conn.execute(query):
-        checked += 1
-        expected = seal_mac(key, kind, topic, partition, count=count, head_hash=head_hash)
-        if not hmac.compare_digest(expected, str(mac)):
-            findings.append(
-                Finding(
-                    Tamper.FORGED_CHECKPOINT,
-                    topic,
-                    partition,
-                    None,
-                    None,
-                    None,
-                    f"the kept {kind} checkpoint at count {count:,} is not signed with this hub's key: "
-                    "written or altered by someone without HUB_SECRET_KEY",
-                )
-            )
-            continue
-        source = "ledger's signed head" if kind == "head" else "ledger's signed checkpoint"
-        marks.setdefault((topic, partition), []).append(_Mark(count, head_hash, source))
-        if kind == "head":
-            heads[topic, partition] = count
-    return checked, heads
-
-
 def cut_chains(engine: Engine, key: bytes) -> list[Finding]:
     """Chains shorter than their signed head: a tail deleted with its tracking rows. Cheap (counts only).
 
@@ -451,52 +338,6 @@ def cut_chains(engine: Engine, key: bytes) -> list[Finding]:
         for (topic, partition), sealed in sorted(heads.items())
         if sealed > counts.get((topic, partition), 0)
     ]
-
-
-def sealed_heads(conn: Connection, key: bytes) -> dict[tuple[str, int], int]:
-    """The count of every chain's head seal whose MAC verifies with `key`."""
-    if not inspect(conn).has_table(seals.name):
-        return {}
-    c = seals.c
-    query = select(c.topic, c.partition, c.count, c.head_hash, c.mac).where(c.kind == "head")
-    out = {}
-    for topic, partition, count, head_hash, mac in conn.execute(query):
-        expected = seal_mac(key, "head", topic, partition, count=count, head_hash=head_hash)
-        if hmac.compare_digest(expected, str(mac)):
-            out[topic, partition] = int(count)
-    return out
-
-
-def _appended(conn: Connection, topic: str, partition: int, sealed: int, count: int) -> Finding:
-    """Entries after the chain's signed head: appended by someone who could not sign the new head."""
-    c = entries.c
-    row = conn.execute(
-        select(c.offset, c.event_id).where(c.topic == topic, c.partition == partition, c.seq == sealed)
-    ).first()
-    return Finding(
-        Tamper.INSERTED,
-        topic,
-        partition,
-        sealed,
-        None if row is None else row.offset,
-        None if row is None else row.event_id,
-        f"{count - sealed:,} entr{'y' if count - sealed == 1 else 'ies'} after the signed head "
-        f"(count {sealed:,}): added without the hub's key",
-        last_seq=count - 1,
-    )
-
-
-def _stored_marks(conn: Connection) -> dict[tuple[str, int], list[_Mark]]:
-    out: dict[tuple[str, int], list[_Mark]] = {}
-    if not inspect(conn).has_table(checkpoints.name):
-        return out
-    c = checkpoints.c
-    # Unpacked, not by name: Row.count is the tuple method.
-    for topic, partition, count, head_hash in conn.execute(
-        select(c.topic, c.partition, c.count, c.head_hash)
-    ):
-        out.setdefault((topic, partition), []).append(_Mark(count, head_hash, "ledger's own checkpoint"))
-    return out
 
 
 def _tracking_evidence(conn: Connection) -> tuple[list[str], Sequence[Any]]:
@@ -555,10 +396,3 @@ def _listed(missing: list[str], unknown: Sequence[Any], found: list[Finding]) ->
 
 def _summary(kind: Tamper, detail: str) -> Finding:
     return Finding(kind, None, None, None, None, None, detail)
-
-
-def _order(f: Finding) -> tuple[str, int, int, int, str]:
-    """Chain, then position: the log offset when known (seq and offset rise together), else the seq."""
-    position = f.offset if f.offset is not None else (f.seq or 0)
-    partition = f.partition if f.partition is not None else -1
-    return (f.topic or "", partition, position, f.seq or 0, f.kind.value)

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from projections.audit_ledger import TOPICS, entries
-from replay.audit import Finding, sealed_heads, snapshot
+from replay.audit import Finding, snapshot
 from replay.audit_chain import Tamper
 from replay.audit_match import LedgerMatcher, event_id_of
+from replay.audit_seal_check import sealed_heads
 from replay.reader import LogReader
 
 if TYPE_CHECKING:
