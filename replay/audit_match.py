@@ -77,21 +77,20 @@ class LedgerMatcher:
 
     def tracked(self) -> dict[tuple[str, int], int]:
         """Last offset the ledger applied per chain (catalogue topic names)."""
-        if self._tracked is None:
-            self.refresh()
-        assert self._tracked is not None  # noqa: S101  (set by refresh)
-        return self._tracked
+        return self._tracked if self._tracked is not None else self.refresh()
 
-    def refresh(self) -> None:
+    def refresh(self) -> dict[tuple[str, int], int]:
         """Re-read how far the ledger got and which records it skipped as poison."""
         with snapshot(self.engine) as conn:
-            self._tracked = {
+            tracked = {
                 (topic.removeprefix(self.prefix), partition): offset
                 for (topic, partition), offset in tracked_offsets(conn, NAME).items()
             }
             p = projection_poison.c
             rows = conn.execute(select(p.topic, p.partition, p.offset).where(p.projection == NAME))
             self._poison = {(t.removeprefix(self.prefix), part, off) for t, part, off in rows}
+        self._tracked = tracked
+        return tracked
 
     def check(self, records: Sequence[BusRecord]) -> list[Finding]:
         """Findings for the records of `records` that no longer match the ledger (empty: all match)."""
