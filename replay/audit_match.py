@@ -131,16 +131,22 @@ class LedgerMatcher:
 
 
 def ledger_window(conn: Connection, chain: tuple[str, int], offsets: Iterable[int]) -> dict[int, _Entry]:
-    """The entries of `chain` whose offsets lie between the smallest and largest of `offsets`."""
-    wanted = list(offsets)
+    """The entries of `chain` at `offsets` (a contiguous read: one range query; scattered: by list)."""
+    wanted = sorted(set(offsets))
     if not wanted:
         return {}
     c = entries.c
-    query = select(c.offset, c.seq, c.event_id, c.entry_bytes, c.record_hash).where(
-        c.topic == chain[0], c.partition == chain[1], c.offset.between(min(wanted), max(wanted))
-    )
+    columns = (c.offset, c.seq, c.event_id, c.entry_bytes, c.record_hash)
+    mine = (c.topic == chain[0], c.partition == chain[1])
+    if wanted[-1] - wanted[0] < 2 * len(wanted):  # a batch of a replay: nearly every offset in between
+        queries = [select(*columns).where(*mine, c.offset.between(wanted[0], wanted[-1]))]
+    else:  # history's few records of one subject, far apart in a long partition
+        queries = [
+            select(*columns).where(*mine, in_values(conn, c.offset, part)) for part in chunks(conn, wanted)
+        ]
     return {
         int(offset): _Entry(int(seq), event_id, stored_bytes(data), record_hash)
+        for query in queries
         for offset, seq, event_id, data, record_hash in conn.execute(query)
     }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -181,7 +182,9 @@ def audit_verify(
                 verify, hub.engine, checkpoint=loaded.checkpoint if loaded else None, deep=deep, seal_key=key
             )
             if log:
+                began = time.perf_counter()
                 checked = await check_log(hub.engine, hub.bus, prefix=settings.topic_prefix, seal_key=key)
+                report.elapsed_s += time.perf_counter() - began
                 report.log_records = checked.records
                 report.add(checked.findings)
             return report
