@@ -124,9 +124,7 @@ class TestEditedLogRecord:
 
 
 class TestDeletedAndInsertedLogRecords:
-    async def test_deleted_record(
-        self, bus: EmbeddedBus, engine: Engine, log: LogFile, chain: Chain
-    ) -> None:
+    async def test_deleted_record(self, bus: EmbeddedBus, engine: Engine, log: LogFile, chain: Chain) -> None:
         """A record removed from the log is named by the entry that held it."""
         entry = rows(engine, chain)[4]
         log.delete(*_full(chain), entry["offset"])
@@ -234,9 +232,7 @@ class TestLedgerTail:
             target["event_id"],
         )
 
-    async def test_forged_and_removed_seals(
-        self, bus: EmbeddedBus, engine: Engine, chain: Chain
-    ) -> None:
+    async def test_forged_and_removed_seals(self, bus: EmbeddedBus, engine: Engine, chain: Chain) -> None:
         """A seal whose MAC does not verify is forged; a chain whose head seal is gone is unsealed."""
         s = seals.c
         with engine.begin() as conn:
