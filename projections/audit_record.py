@@ -17,6 +17,11 @@ whitespace or key-order change is a change), and the offset ties the record to i
 partition (a record moved or renumbered no longer matches). The topic and partition are not in
 it: they name the chain the entry is in. The record timestamp is in it because as-of and history
 seek by it.
+
+"As stored" means as the bus hands the record back (hub.ports.BusRecord): the value and header
+bytes untouched; the key as text, which on Kafka is the stored bytes decoded as UTF-8 (a key that
+is not UTF-8, never written by the hub, is decoded with replacement characters, so two such keys
+differing only in their invalid bytes would hash alike).
 """
 
 from __future__ import annotations
