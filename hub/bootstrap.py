@@ -22,6 +22,7 @@ from hub.snapshots import SnapshotDiffer
 from hub.translation import MappingSource, TranslationWorker
 from projections.asset_registry import DEMO_CONFIG, AssetRegistry, RegistryConfig
 from projections.audit_ledger import AuditLedger
+from projections.audit_seals import seal_key
 from projections.compliance import Compliance
 from projections.db import make_engine
 from projections.inventory import Inventory
@@ -59,7 +60,9 @@ def make_projections(settings: Settings | None = None) -> list[Projection]:
             else RegistryConfig(site_tz=settings.tz)
         )
     )
-    return [AssetRegistry(registry), Inventory(), WorkOrders(), Compliance(), AuditLedger()]
+    # The ledger signs the checkpoints it keeps with a key derived from HUB_SECRET_KEY.
+    ledger = AuditLedger(seal_key=None if settings is None else seal_key(settings.secret_bytes))
+    return [AssetRegistry(registry), Inventory(), WorkOrders(), Compliance(), ledger]
 
 
 @dataclass

@@ -103,6 +103,10 @@ def ensure_tables(engine: Engine, projection: Projection) -> None:
         TRACKING_METADATA.create_all(conn)
         OUTBOX_METADATA.create_all(conn)
         projection.metadata.create_all(conn)
+        # A projection whose existing tables need a column added since (the audit ledger) says so here.
+        upgrade = getattr(projection, "upgrade_schema", None)
+        if upgrade is not None:
+            upgrade(conn)
 
 
 def tracked_offsets(

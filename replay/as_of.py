@@ -20,6 +20,10 @@ after a time; records before it are all earlier, so a seek can skip a prefix for
 on recorded_at (replay.history does that), but `known_at` is an *upper* bound: any later record
 may still be older. So as-of reads from offset 0 and filters on the event's own fields.
 
+With a `ledger` (replay.audit_match.LedgerMatcher), every record read is checked against its
+audit ledger entry first, and a record that no longer matches stops the as-of with
+RecordTampered naming it (nothing is written), unless `accept_tampered`.
+
 `write_as_of` writes every projection into a new SQLite file (with an `as_of_meta` table saying
 what it is); `subject_as_of` / `asset_as_of` compute one subject's rows in memory, reading only the
 partition its key hashes to (topics.partitioning, which both buses follow).
@@ -44,6 +48,7 @@ from projections.db import make_engine, write_transaction
 from projections.decode import Poison, decode
 from projections.derived import stage
 from projections.tracking import apply_batch, ensure_tables
+from replay.audit_match import refuse_tampered
 from replay.errors import ReplayFailed
 from replay.reader import DEFAULT_BATCH, LogReader
 from topics.partitioning import partition_for_key
@@ -56,6 +61,7 @@ if TYPE_CHECKING:
 
     from hub.ports import BusRecord, EventBus, TopicPartition
     from projections.base import Projection
+    from replay.audit_match import LedgerMatcher
 
 T = TypeVar("T")
 
@@ -106,6 +112,8 @@ async def write_as_of(
     prefix: str = "",
     batch_size: int = DEFAULT_BATCH,
     progress: Callable[[int, int], None] | None = None,
+    ledger: LedgerMatcher | None = None,
+    accept_tampered: bool = False,
 ) -> AsOfReport:
     """Write a new SQLite file at `out` holding every projection as of (occurred_at, known_at)."""
     when = Bitemporal(occurred_at, known_at)
@@ -126,6 +134,9 @@ async def write_as_of(
             until = await reader.last_offsets()
             total = sum(last + 1 for last in until.values())
             async for batch in reader.read(until, settle=True):
+                if ledger is not None:
+                    found = await asyncio.to_thread(ledger.check, batch)
+                    refuse_tampered(found, what="as-of", accept=accept_tampered)
                 kept = await asyncio.to_thread(_apply_admitted, engine, by_topic, batch, when, report)
                 report.records += len(batch)
                 report.selected += kept
@@ -152,6 +163,7 @@ async def subject_as_of(
     occurred_at: datetime,
     known_at: datetime,
     prefix: str = "",
+    ledger: LedgerMatcher | None = None,
 ) -> T:
     """`read` over `projection` fed only with `subject`'s events, as of (occurred_at, known_at).
 
@@ -173,6 +185,9 @@ async def subject_as_of(
             }
             async for batch in reader.read(until, settle=True):
                 mine = [r for r in batch if r.key == subject and when.admits(r)]
+                if mine and ledger is not None:
+                    found = await asyncio.to_thread(ledger.check, mine)
+                    refuse_tampered(found, what="as-of", accept=False)
                 if mine:
                     await asyncio.to_thread(apply_batch, engine, projection, mine)
         await asyncio.to_thread(_tick_all, engine, [projection], when.occurred_at)
@@ -187,7 +202,13 @@ async def subject_as_of(
 
 
 async def asset_as_of(
-    bus: EventBus, asset_id: str, *, occurred_at: datetime, known_at: datetime, prefix: str = ""
+    bus: EventBus,
+    asset_id: str,
+    *,
+    occurred_at: datetime,
+    known_at: datetime,
+    prefix: str = "",
+    ledger: LedgerMatcher | None = None,
 ) -> dict[str, Any] | None:
     """The asset registry's row for `asset_id` (as `get_asset` returns it) as of the two times, or None."""
     return await subject_as_of(
@@ -198,6 +219,7 @@ async def asset_as_of(
         occurred_at=occurred_at,
         known_at=known_at,
         prefix=prefix,
+        ledger=ledger,
     )
 
 

@@ -8,15 +8,18 @@ reordered entry. Independently of the chain:
 
 - every entry's bytes must be an event whose event_id, subject, type and recorded_at are the
   row's (`deep=True` also validates the event model and checks the bytes are canonical);
-- the ledger's checkpoints (stored rows, and an exported `Checkpoint` when given) must match the
-  fold at their counts: a tail rewritten consistently, every hash recomputed, passes the chain
-  checks but not a checkpoint taken before it;
+- the ledger's checkpoints must match the fold at their counts: its signed seals (HMAC with a
+  key derived from HUB_SECRET_KEY, projections.audit_seals) when `seal_key` is given, the
+  unsigned checkpoint rows, and an exported `Checkpoint` when given. A tail rewritten
+  consistently, every hash recomputed, passes the chain checks but not a seal taken before it;
+  a tail cut off (entries and tracking rows together) falls short of the chain's head seal; a
+  seal whose MAC does not verify is forged, and a chain without a head seal lost it;
 - the tracking rows (projection_applied_events) must name the same event ids as the entries:
   an applied event without an entry was deleted, an entry whose event was never applied was
   inserted.
 
 Reading is streamed; only a chain found damaged is held in memory (without its bytes). Comparing
-the ledger with the bus log it was built from is replay.audit_log's job.
+every log record's bytes with its entry is replay.audit_log's job.
 """
 
 from __future__ import annotations
@@ -24,17 +27,20 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import exists, inspect, select
+from sqlalchemy import exists, func, inspect, select
 
-from projections.audit_ledger import GENESIS_HASH, NAME, checkpoints, entries
+from projections.audit_ledger import GENESIS_HASH, NAME, entries
 from projections.tracking import projection_applied_events
 from replay.audit_chain import ChainRow, Tamper, analyse
+from replay.audit_report import Finding, VerifyReport, order
+from replay.audit_seal_check import Mark, appended, seal_marks, sealed_heads, stored_marks
 from schemas.catalogue import EVENT_ADAPTER, dump_event
+
+__all__ = ["Finding", "VerifyReport", "cut_chains", "snapshot", "stored_bytes", "verify"]
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -52,68 +58,30 @@ _GENESIS = bytes(32)
 _FIELDS = ("event_id", "subject", "type")
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One piece of evidence of tampering, at a position in one chain (or the ledger as a whole)."""
-
-    kind: Tamper
-    topic: str | None
-    partition: int | None
-    seq: int | None
-    offset: int | None
-    event_id: str | None
-    detail: str
-    last_seq: int | None = None  # the finding covers seq..last_seq
-
-    def where(self) -> str:
-        place = "ledger" if self.topic is None else f"{self.topic}[{self.partition}]"
-        if self.seq is not None:
-            place += f" seq {self.seq}"
-            if self.last_seq not in (None, self.seq):
-                place += f"..{self.last_seq}"
-        if self.offset is not None:
-            place += f" offset {self.offset}"
-        if self.event_id is not None:
-            place += f" event {self.event_id}"
-        return place
-
-
-@dataclass(slots=True)
-class VerifyReport:
-    """What `verify` checked and found. `intact` when nothing was found."""
-
-    chains: int = 0
-    entries: int = 0
-    findings: list[Finding] = field(default_factory=list)
-    checkpoint_checked: bool = False
-    elapsed_s: float = 0.0
-
-    @property
-    def intact(self) -> bool:
-        return not self.findings
-
-
-@dataclass(frozen=True, slots=True)
-class _Mark:
-    count: int
-    head_hash: str
-    source: str
-
-
-def verify(engine: Engine, *, checkpoint: Checkpoint | None = None, deep: bool = False) -> VerifyReport:
-    """Check the whole ledger; with `checkpoint`, also that every chain still passes through it."""
+def verify(
+    engine: Engine,
+    *,
+    checkpoint: Checkpoint | None = None,
+    deep: bool = False,
+    seal_key: bytes | None = None,
+) -> VerifyReport:
+    """Check the whole ledger; with `checkpoint`, also that every chain still passes through it;
+    with `seal_key`, also against the signed checkpoints the ledger keeps."""
     started = time.perf_counter()
     report = VerifyReport(checkpoint_checked=checkpoint is not None)
     with snapshot(engine) as conn:
         if not inspect(conn).has_table(entries.name):
             report.elapsed_s = time.perf_counter() - started
             return report
-        marks = _stored_marks(conn)
+        marks = stored_marks(conn)
+        heads: dict[tuple[str, int], int] = {}
+        if seal_key is not None:
+            report.seals_checked, heads = seal_marks(conn, seal_key, marks, report.findings)
         if checkpoint is not None:
             source = f"exported checkpoint of {checkpoint.created_at.isoformat()}"
             for pc in checkpoint.partitions:
                 marks.setdefault((pc.topic, pc.partition), []).extend(
-                    _Mark(m.count, m.head_hash, source) for m in pc.all_marks()
+                    Mark(m.count, m.head_hash, source) for m in pc.all_marks()
                 )
         missing, unknown = _tracking_evidence(conn)
         c = entries.c
@@ -131,8 +99,22 @@ def verify(engine: Engine, *, checkpoint: Checkpoint | None = None, deep: bool =
             )
             report.findings += walk.findings + damage
             report.findings += walk.mark_findings([f.seq for f in damage if f.seq is not None])
+            if report.seals_checked and walk.count and (topic, partition) not in heads:
+                report.findings.append(
+                    Finding(
+                        Tamper.UNSEALED,
+                        topic,
+                        partition,
+                        None,
+                        None,
+                        None,
+                        f"the chain has {walk.count:,} entries but no signed head: its seal was removed",
+                    )
+                )
+            elif walk.count > heads.get((topic, partition), walk.count):
+                report.findings.append(appended(conn, topic, partition, heads[topic, partition], walk.count))
         report.findings += _listed(missing, unknown, report.findings)
-    report.findings.sort(key=_order)
+    report.findings.sort(key=order)
     report.elapsed_s = time.perf_counter() - started
     logger.info(
         "audit_ledger_verified",
@@ -147,9 +129,9 @@ def verify(engine: Engine, *, checkpoint: Checkpoint | None = None, deep: bool =
 class _Walk:
     """Folds one chain row by row: chain checks, label checks and checkpoint marks."""
 
-    def __init__(self, topic: str, partition: int, marks: list[_Mark], *, deep: bool) -> None:
+    def __init__(self, topic: str, partition: int, marks: list[Mark], *, deep: bool) -> None:
         self.topic, self.partition, self.deep = topic, partition, deep
-        self.marks: dict[int, list[_Mark]] = {}
+        self.marks: dict[int, list[Mark]] = {}
         for mark in marks:
             self.marks.setdefault(mark.count, []).append(mark)
         self.fold = _GENESIS
@@ -157,25 +139,29 @@ class _Walk:
         self.count = 0
         self.clean = True
         self.findings: list[Finding] = []
-        self.mismatched: list[tuple[_Mark, int]] = []  # (mark, last count that matched its source)
-        self.matched: dict[str, int] = {}
+        self.mismatched: list[Mark] = []
+        self.matched: list[int] = [0]  # counts at which a mark matched, ascending
+        self.boundary: dict[int, tuple[int | None, str]] = {}  # seq -> (offset, event id), seqs at marks
 
     def step(self, row: Sequence[Any]) -> None:
         # Unpacked once: this runs a million times a verify, attribute access by name costs.
-        seq, offset, event_id, prev_hash, entry_hash, stored, subject, event_type, recorded_at = row
+        seq, offset, event_id, prev_hash, entry_hash, stored, record, subject, event_type, recorded_at = row
         data = stored_bytes(stored)
-        h = hashlib.sha256(self.fold + hashlib.sha256(data).digest())
+        h = hashlib.sha256(self.fold + hashlib.sha256(data).digest() + _record_bytes(record))
         self.fold = h.digest()
         if self.clean:
             linked = prev_hash == self.expected_prev and seq == self.count
             self.clean = linked and h.hexdigest() == entry_hash
             self.expected_prev = entry_hash
+        if self.count == 0 or self.count in self.marks:
+            self.boundary[self.count] = (offset, event_id)  # the first entry a broken mark can point to
         self.count += 1
         for mark in self.marks.get(self.count, ()):
             if self.fold.hex() == mark.head_hash:
-                self.matched[mark.source] = self.count
+                if self.matched[-1] != self.count:
+                    self.matched.append(self.count)
             else:
-                self.mismatched.append((mark, self.matched.get(mark.source, 0)))
+                self.mismatched.append(mark)
         labels = {"event_id": event_id, "subject": subject, "type": event_type, "recorded_at": recorded_at}
         problem = _label_problem(data, labels, deep=self.deep)
         if problem is not None:
@@ -185,43 +171,44 @@ class _Walk:
     def mark_findings(self, anomaly_seqs: list[int]) -> list[Finding]:
         """Checkpoint marks the chain no longer passes through, unless an earlier finding explains them."""
         out: list[Finding] = []
-        seen: set[str] = set()
-        for mark, good in self.mismatched:
-            if mark.source in seen or any(seq < mark.count for seq in anomaly_seqs):
-                continue
-            seen.add(mark.source)
+        broken = [m for m in self.mismatched if not any(seq < m.count for seq in anomaly_seqs)]
+        if broken:
+            # The first mark the chain misses, and the last one below it that it still passes
+            # through: the first changed entry lies between them (the log comparison names it).
+            mark = min(broken, key=lambda m: m.count)
+            good = max(c for c in self.matched if c < mark.count)
+            offset, event_id = self.boundary.get(good, (None, None))
             out.append(
                 Finding(
                     Tamper.TAIL_REWRITTEN,
                     self.topic,
                     self.partition,
                     good,
-                    None,
-                    None,
-                    f"the chain no longer matches the {mark.source} at count {mark.count:,}"
+                    offset,
+                    event_id,
+                    f"rewritten with hashes recomputed: the chain no longer matches the {mark.source} at "
+                    f"count {mark.count:,}"
                     + (f" (it still does at count {good:,})" if good else "")
-                    + f": entries seq {good}..{mark.count - 1} were rewritten since",
+                    + f"; the first changed entry is one of seq {good}..{mark.count - 1}",
                     last_seq=mark.count - 1,
                 )
             )
-        for count, marks in self.marks.items():
-            if count > self.count:
-                for mark in marks:
-                    if mark.source in seen:
-                        continue
-                    seen.add(mark.source)
-                    out.append(
-                        Finding(
-                            Tamper.TRUNCATED,
-                            self.topic,
-                            self.partition,
-                            self.count,
-                            None,
-                            None,
-                            f"the {mark.source} counted {count:,} entries; the chain has {self.count:,}",
-                            last_seq=count - 1,
-                        )
-                    )
+        beyond = [m for count, marks in self.marks.items() if count > self.count for m in marks]
+        if beyond:
+            mark = max(beyond, key=lambda m: m.count)
+            out.append(
+                Finding(
+                    Tamper.TRUNCATED,
+                    self.topic,
+                    self.partition,
+                    self.count,
+                    None,
+                    None,
+                    f"tail deleted: the {mark.source} counted {mark.count:,} entries; the chain has "
+                    f"{self.count:,} (seq {self.count}..{mark.count - 1} are gone)",
+                    last_seq=mark.count - 1,
+                )
+            )
         return out
 
 
@@ -278,7 +265,8 @@ def _damaged_chain(
     """Read a chain that failed the fast checks into memory (without its bytes) and analyse it."""
     rows = []
     for stored in _stream(conn, topic, partition, light=True):
-        content = hashlib.sha256(stored_bytes(stored.entry_bytes)).digest()
+        data = stored_bytes(stored.entry_bytes)
+        content = hashlib.sha256(data).digest() + _record_bytes(stored.record_hash)
         try:
             ok = hashlib.sha256(bytes.fromhex(stored.prev_hash) + content).hexdigest() == stored.entry_hash
         except ValueError:  # a hash column overwritten with something that is not hex
@@ -304,7 +292,7 @@ def _damaged_chain(
 
 def _stream(conn: Connection, topic: str, partition: int, *, light: bool) -> Iterator[Row[Any]]:
     c = entries.c
-    columns = [c.seq, c.offset, c.event_id, c.prev_hash, c.entry_hash, c.entry_bytes]
+    columns = [c.seq, c.offset, c.event_id, c.prev_hash, c.entry_hash, c.entry_bytes, c.record_hash]
     if not light:
         columns += [c.subject, c.event_type, c.recorded_at]
     query = select(*columns).where(c.topic == topic, c.partition == partition).order_by(c.seq, c.offset)
@@ -312,17 +300,44 @@ def _stream(conn: Connection, topic: str, partition: int, *, light: bool) -> Ite
     yield from result
 
 
-def _stored_marks(conn: Connection) -> dict[tuple[str, int], list[_Mark]]:
-    out: dict[tuple[str, int], list[_Mark]] = {}
-    if not inspect(conn).has_table(checkpoints.name):
-        return out
-    c = checkpoints.c
-    # Unpacked, not by name: Row.count is the tuple method.
-    for topic, partition, count, head_hash in conn.execute(
-        select(c.topic, c.partition, c.count, c.head_hash)
-    ):
-        out.setdefault((topic, partition), []).append(_Mark(count, head_hash, "ledger's own checkpoint"))
-    return out
+def _record_bytes(record_hash: str | None) -> bytes:
+    """The record hash as it enters the chain (nothing for an entry applied without its record)."""
+    if record_hash is None:
+        return b""
+    try:
+        return bytes.fromhex(record_hash)
+    except ValueError:  # overwritten with something that is not hex: the entry no longer links
+        return str(record_hash).encode("utf-8")
+
+
+def cut_chains(engine: Engine, key: bytes) -> list[Finding]:
+    """Chains shorter than their signed head: a tail deleted with its tracking rows. Cheap (counts only).
+
+    `hub audit verify` asks this before it brings the ledger up to date: re-applying the log
+    would otherwise quietly put the deleted entries back.
+    """
+    c = entries.c
+    with snapshot(engine) as conn:
+        if not inspect(conn).has_table(entries.name):
+            return []
+        heads = sealed_heads(conn, key)
+        query = select(c.topic, c.partition, func.count()).group_by(c.topic, c.partition)
+        counts = {(t, p): int(n) for t, p, n in conn.execute(query)}
+    return [
+        Finding(
+            Tamper.TRUNCATED,
+            topic,
+            partition,
+            counts.get((topic, partition), 0),
+            None,
+            None,
+            f"tail deleted: the ledger's signed head counted {sealed:,} entries; the chain has "
+            f"{counts.get((topic, partition), 0):,}",
+            last_seq=sealed - 1,
+        )
+        for (topic, partition), sealed in sorted(heads.items())
+        if sealed > counts.get((topic, partition), 0)
+    ]
 
 
 def _tracking_evidence(conn: Connection) -> tuple[list[str], Sequence[Any]]:
@@ -381,7 +396,3 @@ def _listed(missing: list[str], unknown: Sequence[Any], found: list[Finding]) ->
 
 def _summary(kind: Tamper, detail: str) -> Finding:
     return Finding(kind, None, None, None, None, None, detail)
-
-
-def _order(f: Finding) -> tuple[str, int, int, str]:
-    return (f.topic or "", f.partition if f.partition is not None else -1, f.seq or 0, f.kind.value)

@@ -48,14 +48,16 @@ class Tamper(StrEnum):
     TAIL_REWRITTEN = "tail_rewritten"
     MISLABELLED = "mislabelled"
     UNPARSEABLE = "unparseable"
+    FORGED_CHECKPOINT = "forged_checkpoint"  # a kept seal whose MAC does not verify
+    UNSEALED = "unsealed"  # a chain whose signed head seal is gone
 
 
 @dataclass(frozen=True, slots=True)
 class ChainRow:
     """One stored entry, reduced to what the analysis needs.
 
-    `content_hash`: SHA-256(entry_bytes); `content_ok`: the stored entry_hash equals
-    SHA-256(prev_hash || content_hash).
+    `content_hash`: SHA-256(entry_bytes) || record_hash (projections.audit_ledger); `content_ok`:
+    the stored entry_hash equals SHA-256(prev_hash || content_hash).
     """
 
     seq: int

@@ -38,7 +38,10 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Engine
 
-CHAIN_RULE = "entry_hash = SHA-256(prev_hash || SHA-256(entry_bytes)); first prev_hash = 32 zero bytes"
+CHAIN_RULE = (
+    "entry_hash = SHA-256(prev_hash || SHA-256(entry_bytes) || record_hash), record_hash omitted when "
+    "absent; first prev_hash = 32 zero bytes"
+)
 _UNSAFE_MODE_BITS = 0o077
 
 
@@ -109,12 +112,15 @@ def export_checkpoint(
     signing_key: Path | None = None,
     site: str = "main",
     now: datetime | None = None,
+    seal_key: bytes | None = None,
 ) -> Path:
-    """Record a checkpoint of every chain in the ledger and write it to `out`, signed if a key is given."""
+    """Record a checkpoint of every chain in the ledger and write it to `out`, signed if a key is given.
+
+    With `seal_key` the ledger also keeps the checkpoint itself, as signed mark seals."""
     created = now or datetime.now(UTC)
     key = load_private_key(signing_key) if signing_key is not None else None
     with write_transaction(engine) as conn:
-        heads = take_checkpoint(conn, now=created)
+        heads = take_checkpoint(conn, now=created, seal_key=seal_key)
         c = checkpoints.c
         stored = conn.execute(
             select(c.topic, c.partition, c.count, c.head_hash).order_by(c.topic, c.partition, c.count)

@@ -2,11 +2,13 @@
 
 The export directory holds:
 - `entries.jsonl` or `entries.csv`: one row per entry (topic, partition, seq, offset, event_id,
-  subject, type, recorded_at, prev_hash, entry_sha256, entry_hash, entry). `entry` is the
-  canonical event JSON: its UTF-8 bytes are exactly the hashed bytes.
+  subject, type, recorded_at, prev_hash, entry_sha256, record_sha256, entry_hash, entry).
+  `entry` is the canonical event JSON: its UTF-8 bytes are exactly the hashed bytes;
+  `record_sha256` the hash of the log record it was read from (empty if none).
 - `proof.json`: per chain touched, the hash of the entry just before the first exported one
-  (`start_prev_hash`), the SHA-256 of every entry from there to the head *including those not
-  exported* (hashes only: other subjects' data stays out), and the head at export time.
+  (`start_prev_hash`), the content hash (entry_sha256 || record_sha256) of every entry from
+  there to the head *including those not exported* (hashes only: other subjects' data stays
+  out), and the head at export time.
 - `README.md` (how to check it by hand) and `verify_export.py` (the check, standard library only).
 
 Folding the content hashes from `start_prev_hash` must land on `head_hash`, and each exported
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
 ExportFormat = Literal["jsonl", "csv"]
 COLUMNS = (
     "topic", "partition", "seq", "offset", "event_id", "subject", "type", "recorded_at",
-    "prev_hash", "entry_sha256", "entry_hash", "entry",
+    "prev_hash", "entry_sha256", "record_sha256", "entry_hash", "entry",
 )  # fmt: skip
 _STREAM_BATCH = 5_000
 
@@ -140,7 +142,15 @@ def _export_chain(
     c = entries.c
     query = (
         select(
-            c.seq, c.offset, c.event_id, c.subject, c.recorded_at, c.entry_bytes, c.prev_hash, c.entry_hash
+            c.seq,
+            c.offset,
+            c.event_id,
+            c.subject,
+            c.recorded_at,
+            c.entry_bytes,
+            c.record_hash,
+            c.prev_hash,
+            c.entry_hash,
         )
         .where(c.topic == topic, c.partition == partition, c.seq >= first)
         .order_by(c.seq)
@@ -153,8 +163,11 @@ def _export_chain(
         if start_prev is None:
             start_prev = head = row.prev_hash
         data = stored_bytes(row.entry_bytes)
-        content = hashlib.sha256(data).hexdigest()
-        expected = hashlib.sha256(bytes.fromhex(head) + bytes.fromhex(content)).hexdigest()
+        content = hashlib.sha256(data).hexdigest() + (row.record_hash or "")
+        try:
+            expected = hashlib.sha256(bytes.fromhex(head) + bytes.fromhex(content)).hexdigest()
+        except ValueError:  # a hash column that is not hex any more
+            expected = ""
         if row.seq != first + len(contents) or row.prev_hash != head or row.entry_hash != expected:
             raise LedgerTampered(
                 f"{topic}[{partition}] seq {row.seq}: stored hashes do not match the entry bytes; "
@@ -176,7 +189,8 @@ def _export_chain(
                     "type": event["type"],
                     "recorded_at": event["recorded_at"],
                     "prev_hash": row.prev_hash,
-                    "entry_sha256": content,
+                    "entry_sha256": content[:64],
+                    "record_sha256": row.record_hash or "",
                     "entry_hash": row.entry_hash,
                     "entry": text,
                 }

@@ -14,7 +14,7 @@ if (d / "entries.jsonl").exists():
     rows = [json.loads(line) for line in (d / "entries.jsonl").read_text(encoding="utf-8").splitlines()]
 else:
     rows = list(csv.DictReader((d / "entries.csv").open(encoding="utf-8", newline="")))
-chain, bad = {}, []  # (topic, partition, seq) -> (prev_hash, entry_sha256, entry_hash), from the proof
+chain, bad = {}, []  # (topic, partition, seq) -> (prev_hash, content hash, entry_hash), from the proof
 for c in proof["chains"]:
     h = bytes.fromhex(c["start_prev_hash"])
     for i, content in enumerate(c["content_hashes"]):
@@ -24,10 +24,10 @@ for c in proof["chains"]:
         bad.append(f"chain {c['topic']}[{c['partition']}] does not end at its head_hash")
 for r in rows:
     entry, event = r["entry"].encode("utf-8"), json.loads(r["entry"])
-    hashes = (r["prev_hash"], sha(entry).hex(), r["entry_hash"])
+    hashes = (r["prev_hash"], sha(entry).hex() + (r.get("record_sha256") or ""), r["entry_hash"])
     same = chain.get((r["topic"], int(r["partition"]), int(r["seq"]))) == hashes
     labels = all(str(event[k]) == str(r[k]) for k in ("event_id", "subject", "type", "recorded_at"))
-    if not (same and labels and r["entry_sha256"] == hashes[1]):
+    if not (same and labels and r["entry_sha256"] == sha(entry).hex()):
         bad.append(f"entry {r['topic']}[{r['partition']}] seq {r['seq']}: {r['event_id']} does not verify")
 print("\\n".join(bad) or f"OK: {len(rows)} entries in {len(proof['chains'])} chains verify")
 sys.exit(1 if bad else 0)
@@ -51,9 +51,12 @@ It prints `OK: ...` and exits 0, or names every entry or chain that does not ver
   as it was hashed (canonical JSON; its UTF-8 bytes are the hashed bytes). `topic`, `partition`
   and `seq` give its place: the ledger keeps one chain per topic-partition, numbered from 0.
   `event_id`, `subject`, `type` and `recorded_at` repeat fields of `entry` for convenience.
+  `record_sha256` is the SHA-256 of the bus log record the event was read from, exactly as
+  stored (value, key, headers, timestamp, offset); the hub's `hub audit verify` compares it with
+  the log. It is empty for an entry recorded without its log record.
 - `proof.json`: for every chain an exported entry belongs to, `start_prev_hash` (the hash of the
-  entry just before the first exported one, or 64 zeros at the start of the chain), the SHA-256
-  of every entry from `from_seq` up to the chain's head at export time (`content_hashes`,
+  entry just before the first exported one, or 64 zeros at the start of the chain), the
+  content hash of every entry from `from_seq` up to the chain's head (`content_hashes`,
   including entries not exported, of which you get the hash only), and `head_count` /
   `head_hash`, the head at export time.
 
@@ -62,19 +65,22 @@ It prints `OK: ...` and exits 0, or names every entry or chain that does not ver
 All hashes are SHA-256, written as lowercase hex; `||` joins the raw 32-byte values.
 
     entry_sha256 = SHA-256(entry bytes)
-    entry_hash   = SHA-256(prev_hash || entry_sha256)
+    content      = entry_sha256 || record_sha256     (just entry_sha256 when record_sha256 is empty)
+    entry_hash   = SHA-256(prev_hash || content)
     prev_hash of an entry = entry_hash of the entry before it (32 zero bytes for the first)
 
 ## Checking by hand, step by step
 
 1. For an exported entry, compute SHA-256 of the UTF-8 bytes of `entry`. It must equal
    `entry_sha256`.
-2. Compute SHA-256 of the 32 bytes of `prev_hash` followed by the 32 bytes of `entry_sha256`.
-   It must equal `entry_hash`. (Steps 1-2 show the entry and its hashes belong together.)
+2. Compute SHA-256 of the 32 bytes of `prev_hash` followed by the 32 bytes of `entry_sha256`
+   and the 32 bytes of `record_sha256` (if any). It must equal `entry_hash`. (Steps 1-2 show the
+   entry and its hashes belong together.)
 3. In `proof.json`, take the chain of the entry. Start with h = `start_prev_hash` and, for each
    value in `content_hashes` in order, set h = SHA-256(h || value). The n-th value is the entry
    with seq `from_seq` + n: just before folding it, h must equal that entry's `prev_hash`, and
-   just after, its `entry_hash`; the value itself must equal its `entry_sha256`.
+   just after, its `entry_hash`; the value itself must equal its `entry_sha256` followed by its
+   `record_sha256`.
 4. After the last value, h must equal `head_hash`. Every exported entry is then bound to the
    head of its chain: changing, removing or reordering any of them, or any entry in between,
    changes the head.

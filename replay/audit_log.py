@@ -1,154 +1,187 @@
-"""Cross-check the audit ledger against the bus log: the same events, in the same order, per partition.
+"""Cross-check the audit ledger against the bus log, record by record and byte for byte.
 
-The hash chain proves the ledger was not altered after the fact; this proves it also matches
-the log it was built from. For each topic-partition the log is read up to the offset the ledger
-has applied (projection_tracking), skipping what the ledger skipped: records recorded as poison
-and event ids seen before (a re-published event). What remains is the ledger's chain, event for
-event, in offset order. Differences are reported as findings: an event of the log missing from
-the ledger (deleted), an entry whose event is not in the log there (inserted), the same events in
-another order (reordered), and an entry whose stored offset is not the log's (mislabelled).
+The hash chain proves the ledger was not altered after the fact; this proves the log that
+history, as-of and rebuild read is still what the ledger hashed. Every partition of every topic
+the ledger follows is read from offset 0 to its real end (past a high watermark that lags, as
+on the Tansu test broker) and each record is judged by replay.audit_match: edited (its bytes no
+longer hash to its entry), inserted (a record the ledger never applied), or its entry rewritten.
+Then, per chain:
+
+- an entry whose offset the log does not hold (a gap, or past the log's end): the **log record
+  was deleted**;
+- a chain shorter than its signed head seal (a ledger tail deleted with its tracking rows): the
+  log records after the last entry are the deleted entries, reported at their offsets.
+
+Findings carry topic, partition, seq (when the ledger has the entry), offset and event id.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from projections.audit_ledger import NAME, TOPICS, entries
-from projections.tracking import projection_poison, tracked_offsets
+from projections.audit_ledger import TOPICS, entries
 from replay.audit import Finding, snapshot
-from replay.audit_chain import Tamper, longest_increasing
-from replay.audit_errors import AuditError
+from replay.audit_chain import Tamper
+from replay.audit_match import LedgerMatcher, event_id_of
+from replay.audit_seal_check import sealed_heads
+from replay.reader import LogReader
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
-    from hub.ports import EventBus
+    from hub.ports import BusRecord, EventBus
 
-POLL_RECORDS = 5_000
-POLL_TIMEOUT_S = 0.5
-MAX_EMPTY_POLLS = 20  # a log that stops delivering before its end offsets is an error, not "done"
+MAX_LISTED = 100  # per chain and kind of finding made here; the rest is summarised
 
 
-async def cross_check_log(engine: Engine, bus: EventBus, *, prefix: str = "") -> list[Finding]:
-    """Findings where the ledger disagrees with the log (empty when they agree)."""
-    with snapshot(engine) as conn:
-        applied = {
-            (topic.removeprefix(prefix), partition): offset
-            for (topic, partition), offset in tracked_offsets(conn, NAME).items()
-        }
-        poisoned = _poisoned(conn, prefix)
-    expected = await _read_log(bus, prefix, applied, poisoned)
-    findings: list[Finding] = []
-    with snapshot(engine) as conn:
-        stored = _ledger(conn)
-        for chain in sorted(set(expected) | set(stored)):
-            findings += _compare(chain, expected.get(chain, []), stored.get(chain, []))
-    return findings
+@dataclass
+class LogCheck:
+    """What `check_log` read and found."""
+
+    records: int = 0
+    findings: list[Finding] = field(default_factory=list)
 
 
-async def _read_log(
-    bus: EventBus, prefix: str, applied: dict[tuple[str, int], int], poisoned: set[tuple[str, int, int]]
-) -> dict[tuple[str, int], list[tuple[int, str]]]:
-    """Per chain, (offset, event_id) of each event the ledger should hold, in offset order."""
-    ends: dict[tuple[str, int], int] = {}
-    for name in TOPICS:
-        for partition, end in (await bus.end_offsets(f"{prefix}{name}")).items():
-            upto = min(end, applied.get((name, partition), -1) + 1)
-            if upto > 0:
-                ends[name, partition] = upto
-    out: dict[tuple[str, int], list[tuple[int, str]]] = {}
-    if not ends:
-        return out
-    seen: set[str] = set()
-    consumer = await bus.consumer([f"{prefix}{name}" for name in TOPICS], group=None, from_beginning=True)
-    try:
-        reached: dict[tuple[str, int], int] = {}
-        empty = 0
-        while any(reached.get(chain, 0) < end for chain, end in ends.items()):
-            batch = await consumer.poll(max_records=POLL_RECORDS, timeout_s=POLL_TIMEOUT_S)
-            empty = 0 if batch else empty + 1
-            if empty > MAX_EMPTY_POLLS:
-                raise AuditError("the log stopped delivering records before the offsets the ledger applied")
-            for record in batch:
-                chain = (record.topic.removeprefix(prefix), record.partition)
-                reached[chain] = max(reached.get(chain, 0), record.offset + 1)
-                if record.offset >= ends.get(chain, 0) or (*chain, record.offset) in poisoned:
-                    continue
-                event_id = _event_id(record.value)
-                if event_id is not None and event_id not in seen:
-                    seen.add(event_id)
-                    out.setdefault(chain, []).append((record.offset, event_id))
-    finally:
-        await consumer.close()
-    return out
+@dataclass
+class _Chain:
+    """What the read saw of one chain: the gaps in its offsets, and its last offset."""
+
+    last: int = -1
+    gaps: list[tuple[int, int]] = field(default_factory=list)  # (first, last) offsets missing
+    after: list[BusRecord] = field(default_factory=list)  # records past the last entry (truncated chains)
 
 
-def _event_id(value: bytes) -> str | None:
-    try:
-        doc = json.loads(value)
-    except ValueError:  # not JSON: tracking recorded it as poison, the ledger never saw it
-        return None
-    event_id = doc.get("event_id") if isinstance(doc, dict) else None
-    return event_id if isinstance(event_id, str) else None
-
-
-def _poisoned(conn: Connection, prefix: str) -> set[tuple[str, int, int]]:
-    p = projection_poison.c
-    rows = conn.execute(select(p.topic, p.partition, p.offset).where(p.projection == NAME))
-    return {(topic.removeprefix(prefix), partition, offset) for topic, partition, offset in rows}
-
-
-def _ledger(conn: Connection) -> dict[tuple[str, int], list[tuple[int, int | None, str]]]:
-    c = entries.c
-    out: dict[tuple[str, int], list[tuple[int, int | None, str]]] = {}
-    query = select(c.topic, c.partition, c.seq, c.offset, c.event_id).order_by(c.topic, c.partition, c.seq)
-    for topic, partition, seq, offset, event_id in conn.execute(query):
-        out.setdefault((topic, partition), []).append((seq, offset, event_id))
-    return out
-
-
-def _compare(
-    chain: tuple[str, int], log: list[tuple[int, str]], ledger: list[tuple[int, int | None, str]]
+async def cross_check_log(
+    engine: Engine, bus: EventBus, *, prefix: str = "", seal_key: bytes | None = None
 ) -> list[Finding]:
-    topic, partition = chain
-    log_ids = [event_id for _, event_id in log]
-    if log_ids == [event_id for _, _, event_id in ledger]:
-        return [
-            Finding(
-                Tamper.MISLABELLED, topic, partition, seq, offset, event_id, f"the log has it at offset {at}"
-            )
-            for (seq, offset, event_id), (at, _) in zip(ledger, log, strict=True)
-            if offset is not None and offset != at
-        ]
-    at_offset = {event_id: offset for offset, event_id in log}
-    out = [
-        Finding(Tamper.INSERTED, topic, partition, seq, offset, event_id, "not in the log on this partition")
-        for seq, offset, event_id in ledger
-        if event_id not in at_offset
-    ]
-    in_ledger = {event_id for _, _, event_id in ledger}
-    out += [
-        Finding(Tamper.DELETED, topic, partition, None, offset, event_id, "in the log, but not in the ledger")
-        for offset, event_id in log
-        if event_id not in in_ledger
-    ]
-    rank = {event_id: i for i, event_id in enumerate(log_ids)}
-    common = [(seq, offset, event_id) for seq, offset, event_id in ledger if event_id in rank]
-    keep = longest_increasing([rank[event_id] for _, _, event_id in common])
-    out += [
-        Finding(
-            Tamper.REORDERED,
-            topic,
-            partition,
-            seq,
-            offset,
-            event_id,
-            f"out of the log's order (the log has it at offset {at_offset[event_id]})",
+    """Findings where the log no longer matches the ledger (empty when they agree)."""
+    return (await check_log(engine, bus, prefix=prefix, seal_key=seal_key)).findings
+
+
+async def check_log(
+    engine: Engine, bus: EventBus, *, prefix: str = "", seal_key: bytes | None = None
+) -> LogCheck:
+    """Read every chained partition of the log and compare each record with its ledger entry."""
+    matcher = LedgerMatcher(engine, prefix=prefix)
+    await asyncio.to_thread(matcher.refresh)
+    lasts, truncated = await asyncio.to_thread(_ledger_ends, engine, seal_key)
+    report = LogCheck()
+    seen: dict[tuple[str, int], _Chain] = {}
+    topics = [f"{prefix}{name}" for name in TOPICS]
+    async with LogReader(bus, topics) as reader:
+        until = await reader.last_offsets()
+        async for batch in reader.read(until, settle=True):
+            report.records += len(batch)
+            report.findings += await asyncio.to_thread(matcher.check, batch)
+            for record in batch:
+                chain = matcher.chain_of(record)
+                if chain is None:
+                    continue
+                state = seen.setdefault(chain, _Chain())
+                if record.offset > state.last + 1:
+                    state.gaps.append((state.last + 1, record.offset - 1))
+                state.last = max(state.last, record.offset)
+                missing = truncated.get(chain, (0, 0))[1]
+                if missing and record.offset > lasts.get(chain, -1) and len(state.after) < missing:
+                    state.after.append(record)
+    flagged = {(f.topic, f.partition, f.offset) for f in report.findings}
+    report.findings += await asyncio.to_thread(_missing_records, engine, seen, lasts)
+    for chain, (count, missing) in truncated.items():
+        report.findings += _deleted_tail(chain, count, missing, seen.get(chain, _Chain()), flagged)
+    return report
+
+
+def _ledger_ends(
+    engine: Engine, seal_key: bytes | None
+) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], tuple[int, int]]]:
+    """(last entry offset per chain, (entries, entries missing by its signed head) per short chain)."""
+    c = entries.c
+    with snapshot(engine) as conn:
+        rows = conn.execute(
+            select(c.topic, c.partition, func.max(c.offset), func.count()).group_by(c.topic, c.partition)
+        ).all()
+        counts = {(t, p): int(n) for t, p, _, n in rows}
+        lasts = {(t, p): int(o) for t, p, o, _ in rows if o is not None}
+        heads = sealed_heads(conn, seal_key) if seal_key is not None else {}
+    truncated = {
+        chain: (counts.get(chain, 0), sealed - counts.get(chain, 0))
+        for chain, sealed in heads.items()
+        if sealed > counts.get(chain, 0)
+    }
+    return lasts, truncated
+
+
+def _missing_records(
+    engine: Engine, seen: dict[tuple[str, int], _Chain], lasts: dict[tuple[str, int], int]
+) -> list[Finding]:
+    """Entries at offsets the log does not hold: in a gap of the read, or past the log's end."""
+    out: list[Finding] = []
+    with snapshot(engine) as conn:
+        for chain in sorted(set(lasts) | set(seen)):
+            state = seen.get(chain, _Chain())
+            ranges = [*state.gaps]
+            if lasts.get(chain, -1) > state.last:
+                ranges.append((state.last + 1, lasts[chain]))
+            out += _entries_in(conn, chain, ranges)
+    return out
+
+
+def _entries_in(conn: Connection, chain: tuple[str, int], ranges: list[tuple[int, int]]) -> list[Finding]:
+    c = entries.c
+    out: list[Finding] = []
+    for first, last in ranges:
+        query = (
+            select(c.seq, c.offset, c.event_id)
+            .where(c.topic == chain[0], c.partition == chain[1], c.offset.between(first, last))
+            .order_by(c.offset)
+            .limit(MAX_LISTED)
         )
-        for seq, offset, event_id in common
-        if rank[event_id] not in keep
-    ]
+        out += [
+            Finding(
+                Tamper.DELETED,
+                chain[0],
+                chain[1],
+                seq,
+                offset,
+                event_id,
+                "log record deleted: the ledger holds this event at this offset, the log has no record there",
+            )
+            for seq, offset, event_id in conn.execute(query)
+        ]
+    return out
+
+
+def _deleted_tail(
+    chain: tuple[str, int],
+    count: int,
+    missing: int,
+    state: _Chain,
+    flagged: set[tuple[str | None, int | None, int | None]],
+) -> list[Finding]:
+    """The log records that were the entries cut off a chain's tail, by its signed head's count.
+
+    The records after the last entry, in order, are the entries seq count, count + 1, ...: the
+    ledger appends every record it applies, and what it skips (poison, re-published ids) is rare
+    enough that a skipped record here only shifts the named positions, never hides the cut.
+    """
+    out = []
+    for i, record in enumerate(state.after[:MAX_LISTED]):
+        if (*chain, record.offset) in flagged:
+            continue
+        out.append(
+            Finding(
+                Tamper.TRUNCATED,
+                chain[0],
+                chain[1],
+                count + i,
+                record.offset,
+                event_id_of(record),
+                f"ledger tail deleted (entries with their tracking rows): the signed head counts "
+                f"{missing:,} entr{'y' if missing == 1 else 'ies'} more; this log record was one of them",
+            )
+        )
     return out

@@ -16,6 +16,10 @@ Each entry carries its source system, source message id and raw reference (`sour
 and, when a raw lookup is given (the raw archive), the archived record's sha256 and receive
 time, so a figure goes to the exact bytes the vendor system sent (GET /raw/{ref}).
 
+With a `ledger` (replay.audit_match.LedgerMatcher), every entry's log record is checked against
+its audit ledger entry, and an entry whose record no longer matches carries `tampered` (what
+differs) instead of being shown as if it were fact.
+
 Only the partitions the subject's key hashes to are read where the key is known. `since` skips
 the log before that time with the bus's seek by timestamp (a lower bound on recorded_at: every
 record before the seek point is older), then filters on the event's own recorded_at.
@@ -24,6 +28,7 @@ Identity (which identifiers, which work orders) is always worked out from offset
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
@@ -42,6 +47,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from hub.ports import BusRecord, EventBus, RawRecord, TopicPartition
+    from replay.audit_match import LedgerMatcher
     from schemas.catalogue import Event
 
 ASSET_TOPIC = "canonical.asset.v1"
@@ -86,6 +92,7 @@ class HistoryEntry:
     partition: int
     offset: int
     raw: RawInfo | None = None
+    tampered: str | None = None  # the log record no longer matches its audit ledger entry: how
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -105,6 +112,7 @@ async def history(
     since: datetime | None = None,
     include_derived: bool = False,
     raw_lookup: Callable[[str], Awaitable[RawRecord | None]] | None = None,
+    ledger: LedgerMatcher | None = None,
 ) -> list[HistoryEntry]:
     """The subject's events, oldest first (business time, then recorded time, then log position)."""
     scanner = _Scanner(bus, prefix, since)
@@ -120,6 +128,12 @@ async def history(
     unique = {(r.topic, r.partition, r.offset): (r, e) for r, e in found}
     ordered = sorted(unique.values(), key=lambda p: (p[1].occurred_at, p[1].recorded_at, _position(p[0])))
     entries = [_entry(record, event) for record, event in ordered]
+    if ledger is not None and ordered:
+        findings = await asyncio.to_thread(ledger.check, [record for record, _ in ordered])
+        flags = {
+            (f"{prefix}{f.topic}", f.partition, f.offset): f"{f.kind.value}: {f.detail}" for f in findings
+        }
+        entries = [replace(e, tampered=flags.get((e.topic, e.partition, e.offset))) for e in entries]
     if raw_lookup is not None:
         entries = await _with_raw(entries, raw_lookup)
     return entries

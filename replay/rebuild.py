@@ -18,6 +18,10 @@
 How far the rebuild reads: without a check, to the end offsets the bus reported at the start
 (then on to the real end, see replay.reader), and at least as far as the live projection; with a
 check, exactly to the live projection's positions, so the two are comparable row for row.
+With a `ledger` (replay.audit_match.LedgerMatcher), every record read is first checked against
+its audit ledger entry; one that no longer matches stops the rebuild with RecordTampered naming
+it, before anything is swapped, unless `accept_tampered`.
+
 `check_projection(...)` is steps 1-4 and 6: it never writes live tables (it creates them if
 they are missing, as the runner would).
 """
@@ -37,6 +41,7 @@ from projections.base import Ticking
 from projections.db import write_transaction
 from projections.derived import stage
 from projections.tracking import apply_batch, ensure_tables, tracked_offsets
+from replay.audit_match import refuse_tampered
 from replay.compare import Comparison, compare
 from replay.errors import LiveKeptMoving, ReplayFailed
 from replay.reader import LogReader, lookahead
@@ -50,6 +55,7 @@ if TYPE_CHECKING:
 
     from hub.ports import Clock, EventBus, TopicPartition
     from projections.base import Projection
+    from replay.audit_match import LedgerMatcher
 
 logger = structlog.get_logger()
 
@@ -98,6 +104,8 @@ async def rebuild(
     batch_size: int = DEFAULT_BATCH,
     clock: Clock | None = None,
     progress: Callable[[int, int], None] | None = None,
+    ledger: LedgerMatcher | None = None,
+    accept_tampered: bool = False,
 ) -> RebuildReport:
     """Rebuild `projection` from the log; compare with live when `check`; swap in when `swap`."""
     run = _Rebuild(
@@ -109,6 +117,7 @@ async def rebuild(
         clock=clock or SystemClock(),
         progress=progress,
     )
+    run.ledger, run.accept_tampered = ledger, accept_tampered
     return await run.run(check=check, swap=swap)
 
 
@@ -121,6 +130,8 @@ async def check_projection(
     batch_size: int = DEFAULT_BATCH,
     clock: Clock | None = None,
     progress: Callable[[int, int], None] | None = None,
+    ledger: LedgerMatcher | None = None,
+    accept_tampered: bool = False,
 ) -> RebuildReport:
     """Rebuild into scratch at the live positions and compare; the live tables are not changed."""
     return await rebuild(
@@ -133,6 +144,8 @@ async def check_projection(
         batch_size=batch_size,
         clock=clock,
         progress=progress,
+        ledger=ledger,
+        accept_tampered=accept_tampered,
     )
 
 
@@ -156,6 +169,8 @@ class _Rebuild:
         self.clock = clock
         self.progress = progress
         self.report = RebuildReport(projection.name)
+        self.ledger: LedgerMatcher | None = None
+        self.accept_tampered = False
 
     async def run(self, *, check: bool, swap: bool) -> RebuildReport:
         started = time.perf_counter()
@@ -203,6 +218,9 @@ class _Rebuild:
         if self.progress is not None:
             self.progress(self.report.records, total)
         async for batch in lookahead(reader.read(until, start=start, settle=settle)):
+            if self.ledger is not None:
+                found = await asyncio.to_thread(self.ledger.check, batch)
+                refuse_tampered(found, what="rebuild", accept=self.accept_tampered)
             outcome = await asyncio.to_thread(apply_batch, scratch.engine, self.projection, batch)
             self.report.records += len(batch)
             self.report.applied += outcome.applied

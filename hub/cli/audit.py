@@ -2,19 +2,24 @@
 
 Every command that reads the ledger first brings it up to date (relay, translators and
 projections drained), so what is verified or exported includes everything the hub has received.
-Exit codes: 0 intact / done, 1 tampering found (or a checkpoint that cannot be trusted), 2 bad
-input (times, key files).
+`verify` first checks each chain against its signed head (a tail deleted with its tracking rows
+would otherwise be re-applied from the log, unnoticed), and does not bring up to date a ledger
+that fails that. Exit codes: 0 intact / done, 1 tampering found (or a checkpoint that cannot be
+trusted), 2 bad input (times, key files).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from hub.bootstrap import build_hub
@@ -22,8 +27,9 @@ from hub.cli.app import DataDir, app, console, err, load_settings, run
 from hub.pipeline import drain
 from projections.audit_ledger import NAME as LEDGER
 from projections.audit_ledger import AuditLedger
+from projections.audit_seals import seal_key
 from projections.runner import ProjectionRunner
-from replay.audit import VerifyReport, verify
+from replay.audit import Finding, VerifyReport, cut_chains, verify
 from replay.audit_checkpoint import (
     LoadedCheckpoint,
     export_checkpoint,
@@ -33,7 +39,7 @@ from replay.audit_checkpoint import (
 )
 from replay.audit_errors import CheckpointInvalid, KeyFileError, LedgerTampered
 from replay.audit_export import export_window
-from replay.audit_log import cross_check_log
+from replay.audit_log import check_log
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -56,7 +62,8 @@ async def _ledger_up_to_date(hub: Hub) -> None:
     await drain(hub)
     if any(runner.projection.name == LEDGER for runner in hub.runners):
         return
-    runner = ProjectionRunner(AuditLedger(), hub.bus, hub.engine, prefix=hub.settings.topic_prefix)
+    ledger = AuditLedger(seal_key=seal_key(hub.settings.secret_bytes))
+    runner = ProjectionRunner(ledger, hub.bus, hub.engine, prefix=hub.settings.topic_prefix)
     try:
         await runner.run_until_idle()
     finally:
@@ -64,25 +71,70 @@ async def _ledger_up_to_date(hub: Hub) -> None:
 
 
 def _print_report(report: VerifyReport) -> None:
+    checked = [f"{report.seals_checked:,} signed checkpoint(s)"] if report.seals_checked else []
+    if report.log_records is not None:
+        checked.append(f"{report.log_records:,} log record(s) byte for byte")
+    if report.checkpoint_checked:
+        checked.append("the exported checkpoint")
     console.print(
-        f"checked {report.entries:,} entries in {report.chains} chain(s) in {report.elapsed_s:.1f} s"
-        + (", against the checkpoint" if report.checkpoint_checked else "")
+        f"checked {report.entries:,} entries in {report.chains} chain(s)"
+        + (f", {', '.join(checked)}" if checked else "")
+        + f" in {report.elapsed_s:.1f} s"
     )
-    if report.intact:
+    if not report.seals_checked and report.entries:
+        console.print("[yellow]no signed checkpoints kept yet: run `hub audit checkpoint`[/yellow]")
+    first = report.first
+    if first is None:
         console.print("[green]ledger intact[/green]")
         return
+    console.print(
+        f"[red]first changed entry:[/red] {escape(first.kind.value)} at {escape(first.where())}: "
+        f"{escape(first.detail)}"
+    )
     table = Table(title=f"Tampering found ({len(report.findings)} finding(s))")
     for column in ("kind", "where", "what"):
         table.add_column(column, overflow="fold")
     for finding in report.findings[:MAX_PRINTED]:
-        table.add_row(finding.kind.value, finding.where(), finding.detail)
+        table.add_row(finding.kind.value, escape(finding.where()), escape(finding.detail))
     console.print(table)
     if len(report.findings) > MAX_PRINTED:
         console.print(f"... and {len(report.findings) - MAX_PRINTED} more")
 
 
+def _finding_json(finding: Finding) -> dict[str, object]:
+    return {
+        "kind": finding.kind.value,
+        "topic": finding.topic,
+        "partition": finding.partition,
+        "seq": finding.seq,
+        "last_seq": finding.last_seq,
+        "offset": finding.offset,
+        "event_id": finding.event_id,
+        "detail": finding.detail,
+    }
+
+
+def _report_json(report: VerifyReport) -> str:
+    first = report.first
+    return json.dumps(
+        {
+            "intact": report.intact,
+            "entries": report.entries,
+            "chains": report.chains,
+            "seals_checked": report.seals_checked,
+            "log_records": report.log_records,
+            "checkpoint_checked": report.checkpoint_checked,
+            "elapsed_s": round(report.elapsed_s, 3),
+            "first": None if first is None else _finding_json(first),
+            "findings": [_finding_json(f) for f in report.findings],
+        },
+        ensure_ascii=False,
+    )
+
+
 @audit_app.command("verify")
 def audit_verify(
+    *,
     checkpoint: Annotated[
         Path | None,
         typer.Option("--checkpoint", help="An exported checkpoint the chains must still pass through."),
@@ -94,15 +146,20 @@ def audit_verify(
         bool, typer.Option("--deep", help="Also validate every entry as an event model (slower).")
     ] = False,
     log: Annotated[
-        bool, typer.Option("--log", help="Also compare the ledger with the bus log, event for event.")
-    ] = False,
+        bool,
+        typer.Option(
+            "--log/--no-log", help="Compare every log record's bytes with its ledger entry (default on)."
+        ),
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Re-walk every chain; print each edited, deleted, inserted or reordered entry, and where.
+    """Re-walk every chain and the log; print the first changed entry, then every finding, and where.
 
     Exit 0 when the ledger is intact, 1 when tampering is found or the checkpoint is not trusted.
     """
     settings = load_settings(data_dir)
+    key = seal_key(settings.secret_bytes)
     loaded: LoadedCheckpoint | None = None
     if checkpoint is not None:
         try:
@@ -113,22 +170,30 @@ def audit_verify(
         except CheckpointInvalid as exc:
             console.print(f"[red]checkpoint rejected:[/red] {exc}")
             raise typer.Exit(1) from exc
-        console.print(f"checkpoint {checkpoint}: {loaded.describe()}")
+        if not as_json:
+            console.print(f"checkpoint {checkpoint}: {loaded.describe()}")
 
     async def go() -> VerifyReport:
         async with build_hub(settings) as hub:
-            await _ledger_up_to_date(hub)
+            cut = await asyncio.to_thread(cut_chains, hub.engine, key)
+            if not cut:  # re-applying the log onto a cut chain would hide the cut
+                await _ledger_up_to_date(hub)
             report = await asyncio.to_thread(
-                verify, hub.engine, checkpoint=loaded.checkpoint if loaded else None, deep=deep
+                verify, hub.engine, checkpoint=loaded.checkpoint if loaded else None, deep=deep, seal_key=key
             )
             if log:
-                report.findings += await cross_check_log(hub.engine, hub.bus, prefix=settings.topic_prefix)
+                began = time.perf_counter()
+                checked = await check_log(hub.engine, hub.bus, prefix=settings.topic_prefix, seal_key=key)
+                report.elapsed_s += time.perf_counter() - began
+                report.log_records = checked.records
+                report.add(checked.findings)
             return report
 
     report = run(go)
-    if log:
-        console.print("compared the ledger with the bus log, event for event")
-    _print_report(report)
+    if as_json:
+        print(_report_json(report))
+    else:
+        _print_report(report)
     raise typer.Exit(0 if report.intact else 1)
 
 
@@ -153,10 +218,11 @@ def audit_checkpoint(
     async def go() -> VerifyReport:
         async with build_hub(settings) as hub:
             await _ledger_up_to_date(hub)
-            report = await asyncio.to_thread(verify, hub.engine)
+            sealing = seal_key(settings.secret_bytes)
+            report = await asyncio.to_thread(verify, hub.engine, seal_key=sealing)
             if report.intact:
                 await asyncio.to_thread(
-                    export_checkpoint, hub.engine, out, signing_key=key, site=settings.site
+                    export_checkpoint, hub.engine, out, signing_key=key, site=settings.site, seal_key=sealing
                 )
             return report
 

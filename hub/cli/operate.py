@@ -35,6 +35,7 @@ from hub.pipeline import drain, ingest_path, run_forever
 from hub.ports import event_out_record
 from hub.webhooks import SubscriptionStore, WebhookService, subscription_key
 from replay.as_of import asset_as_of
+from replay.audit_match import LedgerMatcher
 from replay.history import HistoryEntry, SubjectKind, history
 from schemas.envelope import EventBase
 from topics.catalogue import topic_for_event_type
@@ -143,6 +144,7 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
             since=since,
             include_derived=derived,
             raw_lookup=hub.archive.lookup,
+            ledger=LedgerMatcher(hub.engine, prefix=prefix),  # flags records that no longer match
         )
 
     security = await _security(hub)

@@ -33,6 +33,7 @@ from rich.text import Text
 from hub.bootstrap import Hub, build_hub, make_projections
 from hub.cli.app import DataDir, app, console, err, load_settings, run
 from replay.as_of import write_as_of
+from replay.audit_match import LedgerMatcher
 from replay.compare import Comparison
 from replay.errors import ReplayFailed
 from replay.history import HistoryEntry, SubjectKind, history
@@ -49,6 +50,13 @@ EXIT_FAILED = 2
 
 ProjectionArg = Annotated[str, typer.Argument(help="Projection name, e.g. asset_registry.")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Records applied per transaction.")]
+AcceptTamperedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--accept-tampered",
+        help="Replay log records that no longer match their audit ledger entry (logged) instead of refusing.",
+    ),
+]
 
 
 def parse_time(text: str, zone: ZoneInfo, *, now: datetime) -> datetime:
@@ -126,8 +134,11 @@ def _print_report(report: RebuildReport) -> None:
     )
 
 
-async def _projection_command(hub: Hub, name: str, *, check: bool, swap: bool, batch_size: int) -> int:
+async def _projection_command(
+    hub: Hub, name: str, *, check: bool, swap: bool, batch_size: int, accept_tampered: bool = False
+) -> int:
     projection = find_projection(make_projections(hub.settings), name)
+    ledger = LedgerMatcher(hub.engine, prefix=hub.settings.topic_prefix)
     verb = "rebuilding" if swap else "checking"
     with _progress(f"{verb} {name}") as sink:
         if swap:
@@ -139,6 +150,8 @@ async def _projection_command(hub: Hub, name: str, *, check: bool, swap: bool, b
                 check=check,
                 batch_size=batch_size,
                 progress=sink,
+                ledger=ledger,
+                accept_tampered=accept_tampered,
             )
         else:
             report = await check_projection(
@@ -148,6 +161,8 @@ async def _projection_command(hub: Hub, name: str, *, check: bool, swap: bool, b
                 prefix=hub.settings.topic_prefix,
                 batch_size=batch_size,
                 progress=sink,
+                ledger=ledger,
+                accept_tampered=accept_tampered,
             )
     _print_report(report)
     if report.comparison is not None:
@@ -178,26 +193,49 @@ def rebuild_cmd(
         ),
     ] = False,
     batch_size: BatchOpt = 5_000,
+    accept_tampered: AcceptTamperedOpt = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Rebuild a read model from offset 0 into fresh tables while the live one serves; swap atomically."""
+    """Rebuild a read model from offset 0 into fresh tables while the live one serves; swap atomically.
+
+    Refuses (exit 2, nothing swapped) when a log record no longer matches its audit ledger entry.
+    """
     settings = load_settings(data_dir)
 
     async def go() -> int:
         async with build_hub(settings) as hub:
-            return await _projection_command(hub, projection, check=check, swap=True, batch_size=batch_size)
+            return await _projection_command(
+                hub,
+                projection,
+                check=check,
+                swap=True,
+                batch_size=batch_size,
+                accept_tampered=accept_tampered,
+            )
 
     _run_replay(go)
 
 
 @replay_app.command("check")
-def check_cmd(projection: ProjectionArg, batch_size: BatchOpt = 5_000, data_dir: DataDir = None) -> None:
+def check_cmd(
+    projection: ProjectionArg,
+    batch_size: BatchOpt = 5_000,
+    accept_tampered: AcceptTamperedOpt = False,
+    data_dir: DataDir = None,
+) -> None:
     """Rebuild into scratch at the live positions and compare by hash; exit 0 equal, 1 different."""
     settings = load_settings(data_dir)
 
     async def go() -> int:
         async with build_hub(settings) as hub:
-            return await _projection_command(hub, projection, check=True, swap=False, batch_size=batch_size)
+            return await _projection_command(
+                hub,
+                projection,
+                check=True,
+                swap=False,
+                batch_size=batch_size,
+                accept_tampered=accept_tampered,
+            )
 
     _run_replay(go)
 
@@ -211,9 +249,13 @@ def as_of_cmd(
     known_at: Annotated[
         str, typer.Option("--known-at", help="Knowledge time: facts the hub had recorded by then.")
     ] = "now",
+    accept_tampered: AcceptTamperedOpt = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Write every read model as it stood at TIME, as known at --known-at, to a new SQLite file."""
+    """Write every read model as it stood at TIME, as known at --known-at, to a new SQLite file.
+
+    Refuses (exit 2, no file written) when a log record no longer matches its audit ledger entry.
+    """
     settings = load_settings(data_dir)
     now = datetime.now(UTC)
     occurred_at = parse_time(when, settings.zone, now=now)
@@ -233,6 +275,8 @@ def as_of_cmd(
                     known_at=known,
                     prefix=settings.topic_prefix,
                     progress=sink,
+                    ledger=LedgerMatcher(hub.engine, prefix=settings.topic_prefix),
+                    accept_tampered=accept_tampered,
                 )
         console.print(
             f"wrote {report.out}: as of {occurred_at.isoformat()} (occurred), known at {known.isoformat()} "
@@ -247,7 +291,9 @@ def as_of_cmd(
 
 def _history_table(entries: list[HistoryEntry], zone: ZoneInfo, title: str) -> Table:
     table = Table(title=title)
-    for col in ("occurred", "recorded", "event", "source", "message id", "raw ref", "raw sha256", "summary"):
+    flagged = any(e.tampered for e in entries)
+    columns = ("occurred", "recorded", "event", "source", "message id", "raw ref", "raw sha256", "summary")
+    for col in (*columns, "ledger") if flagged else columns:
         table.add_column(col, overflow="fold")
     for e in entries:
         if e.raw_ref is None:
@@ -265,6 +311,11 @@ def _history_table(entries: list[HistoryEntry], zone: ZoneInfo, title: str) -> T
             e.raw_ref or "-",
             sha,
             escape(e.summary),
+            *(
+                (Text("TAMPERED: " + e.tampered, style="red") if e.tampered else Text("ok"),)
+                if flagged
+                else ()
+            ),
         )
     return table
 
@@ -297,6 +348,7 @@ def history_cmd(
                 since=since_at,
                 include_derived=derived,
                 raw_lookup=hub.archive.lookup,
+                ledger=LedgerMatcher(hub.engine, prefix=settings.topic_prefix),
             )
         if not entries:
             err.print(escape(f"no events for {kind.value} {subject_id}"))
@@ -310,6 +362,12 @@ def history_cmd(
                 f"History of {kind.value} {subject_id}: {len(entries)} event(s) from {', '.join(systems)}"
             )
             console.print(_history_table(entries, settings.zone, title))
+        tampered = [e for e in entries if e.tampered]
+        if tampered:
+            err.print(
+                f"[red]{len(tampered)} event(s) flagged[/red]: their log records no longer match the audit "
+                "ledger; `hub audit verify` says what changed"
+            )
         return 0
 
     _run_replay(go)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -190,3 +191,175 @@ class TestAuditCommands:
         done = audit("export", "--from", "last tuesday", "--out", str(tmp_path / "x"), data_dir=data)
         assert done.returncode == 2
         assert "--from" in done.stderr
+
+
+def _bus_topic(conn: sqlite3.Connection, name: str) -> str:
+    (topic,) = conn.execute("SELECT name FROM bus_topics WHERE name LIKE ?", (f"%{name}",)).fetchone()
+    return str(topic)
+
+
+def edit_one_registered_record(data: Path) -> dict[str, object]:
+    """Change one `asset.registered` record's bytes in the embedded log's table (the issue's probe)."""
+    conn = sqlite3.connect(data / "bus.db")
+    try:
+        topic = _bus_topic(conn, "canonical.asset.v1")
+        records = conn.execute(
+            "SELECT r.pos, r.value FROM bus_records r JOIN bus_partitions p ON r.pos >> 40 = p.pid"
+            " WHERE p.topic = ? ORDER BY r.pos",
+            (topic,),
+        ).fetchall()
+        pos, value = next((p, v) for p, v in records if json.loads(v)["type"] == "asset.registered")
+        doc = json.loads(value)
+        edited = bytes(value).replace(b'"occurred_at":"20', b'"occurred_at":"19', 1)
+        assert edited != bytes(value)
+        conn.execute("UPDATE bus_records SET value = ? WHERE pos = ?", (edited, pos))
+        (partition,) = conn.execute(
+            "SELECT partition FROM bus_partitions WHERE pid = ?", (pos >> 40,)
+        ).fetchone()
+        conn.commit()
+    finally:
+        conn.close()
+    return {"partition": partition, "offset": pos & ((1 << 40) - 1), "event_id": doc["event_id"]}
+
+
+def _last_entry(conn: sqlite3.Connection) -> tuple[str, int, int, int, str]:
+    """(topic, partition, seq, offset, event_id) of the last entry of the longest asset chain."""
+    row = conn.execute(
+        'SELECT topic, partition, seq, "offset", event_id FROM audit_ledger_entries e'
+        " WHERE topic = 'canonical.asset.v1' AND seq = (SELECT max(seq) FROM audit_ledger_entries"
+        "   WHERE topic = e.topic AND partition = e.partition)"
+        " ORDER BY seq DESC, partition LIMIT 1"
+    ).fetchone()
+    return row[0], row[1], row[2], row[3], row[4]
+
+
+def _verify_json(data: Path) -> tuple[int, dict]:
+    done = audit("verify", "--json", data_dir=data)
+    return done.returncode, json.loads(done.stdout)
+
+
+class TestLedgerCoversTheLog:
+    def test_edited_log_record_is_found_with_its_position(self, data: Path) -> None:
+        """One asset.registered record edited in bus.db: verify exits 1 and names it, in text and JSON."""
+        target = edit_one_registered_record(data)
+        done = audit("verify", data_dir=data)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "first changed entry: edited" in done.stdout
+        assert f"offset {target['offset']}" in done.stdout
+        code, report = _verify_json(data)
+        assert code == 1
+        first = report["first"]
+        assert (first["kind"], first["topic"], first["partition"], first["offset"], first["event_id"]) == (
+            "edited",
+            "canonical.asset.v1",
+            target["partition"],
+            target["offset"],
+            target["event_id"],
+        )
+        assert "occurred_at" in first["detail"]
+        assert report["log_records"] >= len(logged_event_ids(data))
+
+    def test_history_flags_and_as_of_refuses_the_edited_record(self, data: Path, tmp_path: Path) -> None:
+        """`hub replay history` marks the record; `hub replay as-of` refuses and names it, writing nothing."""
+        target = edit_one_registered_record(data)
+        conn = sqlite3.connect(data / "readmodels.db")
+        try:
+            (subject,) = conn.execute(
+                "SELECT subject FROM audit_ledger_entries WHERE event_id = ?", (target["event_id"],)
+            ).fetchone()
+        finally:
+            conn.close()
+        shown = run_hub("replay", "history", "asset", subject, "--json", data_dir=data)
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        lines = [json.loads(line) for line in shown.stdout.splitlines() if line.startswith("{")]
+        flagged = [line for line in lines if line["tampered"]]
+        assert [line["event_id"] for line in flagged] == [target["event_id"]]
+        out = tmp_path / "asof.db"
+        refused = run_hub("replay", "as-of", "now", "--out", str(out), data_dir=data)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert str(target["event_id"]) in refused.stderr.replace("\n", "")
+        assert not out.exists()
+
+    def test_deleted_last_entry_with_its_tracking_rows(self, data: Path) -> None:
+        """The last entry of a chain deleted with its tracking rows: found by the kept signed head."""
+        conn = sqlite3.connect(data / "readmodels.db")
+        try:
+            topic, partition, seq, offset, event_id = _last_entry(conn)
+            conn.execute(
+                "DELETE FROM audit_ledger_entries WHERE topic = ? AND partition = ? AND seq = ?",
+                (topic, partition, seq),
+            )
+            conn.execute(
+                "DELETE FROM projection_applied_events WHERE projection = 'audit_ledger' AND event_id = ?",
+                (event_id,),
+            )
+            conn.execute(
+                'UPDATE projection_tracking SET "offset" = "offset" - 1 WHERE projection = \'audit_ledger\''
+                " AND topic LIKE ? AND partition = ?",
+                (f"%{topic}", partition),
+            )
+            conn.execute(
+                "DELETE FROM audit_ledger_checkpoints WHERE topic = ? AND partition = ? AND count > ?",
+                (topic, partition, seq),
+            )
+            conn.commit()
+        finally:
+            conn.close()
+        code, report = _verify_json(data)
+        assert code == 1, report
+        first = report["first"]
+        assert (first["kind"], first["topic"], first["partition"], first["seq"]) == (
+            "truncated",
+            topic,
+            partition,
+            seq,
+        )
+        assert (first["offset"], first["event_id"]) == (offset, event_id)
+
+    def test_rewritten_tail_is_found_without_an_exported_checkpoint(self, data: Path) -> None:
+        """The last two entries rewritten with every hash recomputed: the first changed one is named."""
+        conn = sqlite3.connect(data / "readmodels.db")
+        try:
+            topic, partition, last, _, _ = _last_entry(conn)
+            first = last - 1
+            (prev,) = conn.execute(
+                "SELECT entry_hash FROM audit_ledger_entries WHERE topic = ? AND partition = ? AND seq = ?",
+                (topic, partition, first - 1),
+            ).fetchone()
+            for seq in (first, last):
+                data_, record, offset, event_id = conn.execute(
+                    'SELECT entry_bytes, record_hash, "offset", event_id FROM audit_ledger_entries'
+                    " WHERE topic = ? AND partition = ? AND seq = ?",
+                    (topic, partition, seq),
+                ).fetchone()
+                if seq == first:
+                    target = (offset, event_id)
+                changed = bytes(data_).replace(b'"occurred_at":"20', b'"occurred_at":"19', 1)
+                new = hashlib.sha256(
+                    bytes.fromhex(prev) + hashlib.sha256(changed).digest() + bytes.fromhex(record)
+                ).hexdigest()
+                conn.execute(
+                    "UPDATE audit_ledger_entries SET entry_bytes = ?, prev_hash = ?, entry_hash = ?"
+                    " WHERE topic = ? AND partition = ? AND seq = ?",
+                    (changed, prev, new, topic, partition, seq),
+                )
+                conn.execute(
+                    "UPDATE audit_ledger_checkpoints SET head_hash = ? WHERE topic = ? AND partition = ? AND count = ?",
+                    (new, topic, partition, seq + 1),
+                )
+                prev = new
+            conn.commit()
+        finally:
+            conn.close()
+        code, report = _verify_json(data)
+        assert code == 1, report
+        kinds = {f["kind"] for f in report["findings"]}
+        assert "tail_rewritten" in kinds  # the kept signed head no longer matches
+        got = report["first"]
+        assert (got["kind"], got["topic"], got["partition"], got["seq"]) == (
+            "rewritten",
+            topic,
+            partition,
+            first,
+        )
+        assert (got["offset"], got["event_id"]) == target

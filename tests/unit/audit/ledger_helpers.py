@@ -126,9 +126,10 @@ def swap(engine: Engine, chain: Chain, a: int, b: int) -> None:
         conn.execute(update(entries).where(_where(chain, -1)).values(seq=b))
 
 
-def entry_hash(prev_hash: str, data: bytes) -> str:
+def entry_hash(prev_hash: str, data: bytes, record_hash: str | None = None) -> str:
     """The ledger's rule, written out independently of projections.audit_ledger."""
-    return hashlib.sha256(bytes.fromhex(prev_hash) + hashlib.sha256(data).digest()).hexdigest()
+    record = b"" if record_hash is None else bytes.fromhex(record_hash)
+    return hashlib.sha256(bytes.fromhex(prev_hash) + hashlib.sha256(data).digest() + record).hexdigest()
 
 
 def insert_forged(engine: Engine, chain: Chain, at: int, event: EventBase) -> None:
@@ -164,7 +165,7 @@ def rewrite_tail(engine: Engine, chain: Chain, k: int, rewrite: Any) -> int:
     with engine.begin() as conn:
         for row in stored[first:]:
             data = rewrite(row["entry_bytes"])
-            new_hash = entry_hash(prev, data)
+            new_hash = entry_hash(prev, data, row["record_hash"])
             conn.execute(
                 update(entries)
                 .where(_where(chain, row["seq"]))

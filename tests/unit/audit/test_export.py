@@ -123,7 +123,7 @@ class TestStandaloneCheck:
         """The export's README gives the hash rule and how to run the check."""
         export_window(ledger, tmp_path / "x", subject="A1")
         readme = (tmp_path / "x" / "README.md").read_text(encoding="utf-8")
-        assert "entry_hash   = SHA-256(prev_hash || entry_sha256)" in readme
+        assert "entry_hash   = SHA-256(prev_hash || content)" in readme
         assert "python3 verify_export.py" in readme
 
 

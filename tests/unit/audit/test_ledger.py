@@ -46,7 +46,7 @@ class TestChaining:
             prev = GENESIS_HASH
             for entry in chain:
                 assert entry["prev_hash"] == prev
-                assert entry["entry_hash"] == entry_hash(prev, entry["entry_bytes"])
+                assert entry["entry_hash"] == entry_hash(prev, entry["entry_bytes"], entry["record_hash"])
                 prev = entry["entry_hash"]
         assert sum(len(c) for c in chains.values()) == 60
 
