@@ -128,6 +128,7 @@ def _messages() -> dict[str, Any]:
             "title": f"{cls.__name__} v{_version(event_type)}",
             "summary": f"{event_type}, published on {spec.name} keyed by {spec.key}.",
             "contentType": "application/json",
+            "headers": _event_headers(event_type),
             "payload": _payload_ref(event_schema_file(event_type)),
             "bindings": {"kafka": _message_binding(spec)},
         }
@@ -143,7 +144,31 @@ def _messages() -> dict[str, Any]:
             "payload": _payload_ref(f"{name}.v1.schema.json"),
             "bindings": {"kafka": _message_binding(spec)},
         }
+    messages[RAW_RECORD_NAME]["headers"] = _headers(
+        {
+            "raw_ref": {"type": "string", "description": "The record's raw_ref."},
+            "system": {"type": "string", "description": "The source system (the record's system)."},
+        },
+        required=["raw_ref", "system"],
+    )
     return messages
+
+
+def _event_headers(event_type: str) -> dict[str, Any]:
+    # Kafka header values are bytes; these are their UTF-8 texts. Derived events (published by the
+    # projections) carry event_type and event_id only.
+    return _headers(
+        {
+            "event_type": {"type": "string", "const": event_type},
+            "event_id": {"type": "string", "description": "The envelope's event_id."},
+            "schema_version": {"type": "string", "const": str(_version(event_type))},
+        },
+        required=["event_type", "event_id"],
+    )
+
+
+def _headers(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required}
 
 
 def _message_names(spec: TopicSpec) -> list[str]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import yaml
+from jsonschema import Draft7Validator
 
 from hub.bootstrap import build_hub
 from hub.cli.operate import sample_files
@@ -122,3 +123,21 @@ class TestEveryExampleRecordMatchesItsSchema:
             if name not in doc["channels"][spec.name]["messages"]:
                 missing.add((spec.name, name))
         assert missing == set()
+
+    def test_headers_match_the_asyncapi_message(self, log: list[BusRecord], checker: WireChecker) -> None:
+        """The Kafka headers each record carries are the ones its AsyncAPI message declares."""
+        doc = yaml.safe_load((checker.schema_dir / "asyncapi.yaml").read_text(encoding="utf-8"))
+        messages = doc["components"]["messages"]
+        bad = []
+        for r in log:
+            name = {"raw": "raw_record", "dlq": "dead_letter"}.get(kind(r)) or json.loads(r.value)["type"]
+            declared = messages[name].get("headers")
+            headers = {k: v.decode() for k, v in r.headers}
+            if declared is None:
+                if headers:
+                    bad.append(f"{r.topic}@{r.offset}: undeclared headers {sorted(headers)}")
+                continue
+            bad += [
+                f"{r.topic}@{r.offset}: {e.message}" for e in Draft7Validator(declared).iter_errors(headers)
+            ]
+        assert bad == []
