@@ -11,6 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+# The one "unit failed" type and its location live with the wire records (a dead letter is a
+# Failure's wire form); adapters name them from here as they always have.
+from schemas.records import Failure, SourceLocation
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
@@ -20,59 +24,15 @@ if TYPE_CHECKING:
     from schemas._base import SourceSystem
     from schemas.envelope import EventBase
 
-
-@dataclass(frozen=True, slots=True)
-class SourceLocation:
-    """Where in the source a value sits: enough for a person to open the file and find it."""
-
-    file: str | None = None
-    line: int | None = None
-    column: str | None = None
-    field: str | None = None
-    segment: str | None = None
-
-    def __str__(self) -> str:
-        parts = []
-        if self.file:
-            parts.append(self.file)
-        if self.line is not None:
-            parts.append(f"line {self.line}")
-        if self.segment:
-            parts.append(f"segment {self.segment}")
-        if self.column:
-            parts.append(f"column {self.column}")
-        if self.field:
-            parts.append(f"field {self.field}")
-        return ", ".join(parts) or "(whole message)"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            k: v
-            for k, v in {
-                "file": self.file,
-                "line": self.line,
-                "column": self.column,
-                "field": self.field,
-                "segment": self.segment,
-            }.items()
-            if v is not None
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """One unit (row, segment, entry) that could not be translated, and why.
-
-    `position` is stable within the message (e.g. `line:12`) so a retry can tell which unit it is.
-    `excerpt` holds the source values of the unit for people fixing a mapping; adapters that can
-    carry patient data leave it empty.
-    """
-
-    position: str
-    reason: str
-    code: str
-    location: SourceLocation
-    excerpt: dict[str, str] | None = None
+__all__ = [
+    "AdapterSpec",
+    "Emitted",
+    "Failure",
+    "LoadedMapping",
+    "SourceLocation",
+    "TranslateContext",
+    "Translation",
+]
 
 
 @dataclass(frozen=True, slots=True)

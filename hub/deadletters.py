@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import NAMESPACE_URL, uuid5
 
+from hub.ports import OutRecord
 from hub.sqlite import connect_durable
+from schemas.records import DeadLetterRecord, Failure
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -50,38 +51,57 @@ def dead_letter_id_for(raw_ref: str, position: str) -> str:
     return str(uuid5(NAMESPACE_URL, f"hub:dlq:{raw_ref}#{position}"))
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    dead_letter_id: str
-    raw_ref: str
-    system: str
-    message_id: str
-    position: str
-    reason: str
-    code: str
-    location: dict[str, Any]
-    excerpt: dict[str, str] | None
-    adapter_version: str
-    mapping_version: str | None
-    failed_at: datetime
+class DeadLetter(DeadLetterRecord):
+    """A dead letter as the hub keeps it: the wire record, plus the unit's excerpt (for people
+    fixing a mapping; never published), how often it failed and whether it is still open."""
+
+    excerpt: dict[str, str] | None = None
     attempts: int = 1
     status: str = "open"
 
+    @classmethod
+    def for_failure(
+        cls,
+        failure: Failure,
+        *,
+        raw_ref: str,
+        system: str,
+        message_id: str,
+        adapter_version: str,
+        mapping_version: str | None,
+        failed_at: datetime,
+    ) -> DeadLetter:
+        """The dead letter of one failed unit of the message `raw_ref`."""
+        return cls.of(
+            failure,
+            dead_letter_id=dead_letter_id_for(raw_ref, failure.position),
+            raw_ref=raw_ref,
+            system=system,
+            message_id=message_id,
+            adapter_version=adapter_version,
+            mapping_version=mapping_version,
+            failed_at=failed_at,
+        ).model_copy(update={"excerpt": failure.excerpt})
+
+    def wire(self) -> DeadLetterRecord:
+        """The record published on dlq.<system>.v1 (no excerpt: it may hold patient data)."""
+        return DeadLetterRecord.model_validate(self.model_dump(include=_WIRE_FIELDS))
+
     def as_record(self) -> dict[str, Any]:
-        """The JSON record published on dlq.<system>.v1 (no excerpt: it may hold patient data)."""
-        return {
-            "dead_letter_id": self.dead_letter_id,
-            "raw_ref": self.raw_ref,
-            "system": self.system,
-            "message_id": self.message_id,
-            "position": self.position,
-            "reason": self.reason,
-            "code": self.code,
-            "location": self.location,
-            "adapter_version": self.adapter_version,
-            "mapping_version": self.mapping_version,
-            "failed_at": self.failed_at.isoformat(),
-        }
+        """The published record as JSON-ready values."""
+        return self.wire().model_dump(mode="json")
+
+
+_WIRE_FIELDS = set(DeadLetterRecord.model_fields)
+
+
+def dead_letter_out_record(letter: DeadLetter) -> OutRecord:
+    """How a dead letter goes on dlq.<system>.v1: keyed by the source message id."""
+    return OutRecord(
+        key=letter.message_id,
+        value=letter.wire().model_dump_json().encode(),
+        timestamp_ms=int(letter.failed_at.timestamp() * 1000),
+    )
 
 
 _COLS = (
@@ -137,7 +157,7 @@ class DeadLetterStore:
                 d.position,
                 d.reason,
                 d.code,
-                json.dumps(d.location, ensure_ascii=False),
+                json.dumps(d.location.as_dict(), ensure_ascii=False),
                 json.dumps(d.excerpt, ensure_ascii=False) if d.excerpt else None,
                 d.adapter_version,
                 d.mapping_version,

@@ -112,7 +112,7 @@ def _error_text(name: str, raw_ref: str, duplicate: bool, letters: list[DeadLett
     lines = [
         f"{name}: archived as {raw_ref}" + (" (an exact resend of an earlier file)" if duplicate else "")
     ]
-    lines += [f"  {_where(d.location)}: {d.reason}" for d in letters]
+    lines += [f"  {_where(d.location.as_dict())}: {d.reason}" for d in letters]
     lines += [
         "",
         "Fix the source or the mapping, then run: hub dlq retry --system "

@@ -1,34 +1,27 @@
 """Publish the event contract: JSON Schema per event type, the union, and an AsyncAPI 3.0.0 document.
 
 Also the two record shapes that are not canonical events but travel on topics the outside world
-can read: `RawTopicRecord` (raw.<system>.v1) and `DeadLetterRecord` (dlq.<system>.v1). Producers
-import them from here, so this module stays import-light: pydantic, yaml, schemas and topics only.
+can read: `RawTopicRecord` (raw.<system>.v1) and `DeadLetterRecord` (dlq.<system>.v1). They live
+in `schemas.records`, where their producers (hub.rawtopic, hub.deadletters) take them from too: one
+model per record type. This module stays import-light: yaml, schemas and topics only.
 
 `export_schemas` writes plain files; it never talks to a broker or a registry.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 from importlib.metadata import version as distribution_version
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, model_validator
 
-from schemas._base import HubModel, NonEmptyStr, SourceSystem
 from schemas.catalogue import EVENT_ADAPTER, EVENT_CLASSES
+from schemas.records import INLINE_PAYLOAD_LIMIT, DeadLetterRecord, RawTopicRecord, SourceLocation
 from topics.catalogue import CATALOGUE, DLQ_TOPICS, RAW_TOPICS, TopicSpec
 
 if TYPE_CHECKING:
-    from datetime import datetime
     from pathlib import Path
-
-# Raw payloads up to this size ride inline (base64) on raw.* topics; larger ones are referenced by
-# their blob hash, so one bulky export file never exceeds the broker's message size limit.
-INLINE_PAYLOAD_LIMIT = 256 * 1024
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # AsyncAPI tools understand draft-07 schemas; the exported schemas use only keywords that mean the
@@ -41,107 +34,18 @@ DISTRIBUTION = "hospital-integration-hub"
 RAW_RECORD_NAME = "raw_record"
 DEAD_LETTER_NAME = "dead_letter"
 
-Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-
-
-class RawTopicRecord(HubModel):
-    """One archived inbound message as announced on `raw.<system>.v1` (JSON, key = message_id).
-
-    Exactly one of `payload_b64` (the bytes, when at most 256 KiB) or `blob` (the sha256 of the
-    bytes in the content-addressed blob store, when larger) is set. Payloads can hold patient data:
-    readers of raw topics need the same clearance as readers of the archive.
-    """
-
-    raw_ref: NonEmptyStr
-    system: SourceSystem
-    site: NonEmptyStr
-    message_id: NonEmptyStr
-    sha256: Sha256Hex
-    size: int = Field(ge=0)
-    transport: NonEmptyStr = Field(description="How the bytes arrived: file, http, mllp, cli.")
-    received_at: AwareDatetime
-    metadata: dict[str, str] = Field(default_factory=dict)
-    payload_b64: str | None = Field(default=None, description="Base64 of the raw bytes, when inline.")
-    blob: Sha256Hex | None = Field(default=None, description="sha256 of the blob, when not inline.")
-
-    # Merged with HubModel's config (frozen, extra=forbid). The oneOf states the inline-xor-blob
-    # rule for readers that only have the JSON Schema.
-    model_config = ConfigDict(
-        json_schema_extra={
-            "oneOf": [
-                {"required": ["payload_b64"], "properties": {"payload_b64": {"type": "string"}}},
-                {"required": ["blob"], "properties": {"blob": {"type": "string"}}},
-            ]
-        }
-    )
-
-    @model_validator(mode="after")
-    def _inline_xor_blob(self) -> Self:
-        if (self.payload_b64 is None) == (self.blob is None):
-            raise ValueError("exactly one of payload_b64 and blob must be set")
-        if self.payload_b64 is not None and self.size > INLINE_PAYLOAD_LIMIT:
-            raise ValueError(f"payloads over {INLINE_PAYLOAD_LIMIT} bytes go to the blob store")
-        return self
-
-    @classmethod
-    def for_payload(
-        cls,
-        payload: bytes,
-        *,
-        raw_ref: str,
-        system: SourceSystem | str,
-        site: str,
-        message_id: str,
-        transport: str,
-        received_at: datetime,
-        metadata: dict[str, str] | None = None,
-    ) -> RawTopicRecord:
-        """Build the record for `payload`: inline when small, else a reference to its blob."""
-        digest = hashlib.sha256(payload).hexdigest()
-        inline = len(payload) <= INLINE_PAYLOAD_LIMIT
-        return cls(
-            raw_ref=raw_ref,
-            system=SourceSystem(system),
-            site=site,
-            message_id=message_id,
-            sha256=digest,
-            size=len(payload),
-            transport=transport,
-            received_at=received_at,
-            metadata=metadata or {},
-            payload_b64=base64.b64encode(payload).decode("ascii") if inline else None,
-            blob=None if inline else digest,
-        )
-
-
-class ErrorLocation(HubModel):
-    """Where in the source the translation failed. Never holds the offending value (it may be PHI)."""
-
-    file: str | None = None
-    line: int | None = Field(default=None, ge=1)
-    column: int | None = Field(default=None, ge=1)
-    field: str | None = Field(default=None, description="Column name, HL7 field (PV1-3) or JSON path.")
-    segment: str | None = Field(default=None, description="HL7 segment id, e.g. PV1.")
-
-
-class DeadLetterRecord(HubModel):
-    """Input that could not be translated, on `dlq.<system>.v1` (key = message_id).
-
-    `reason` is for people and `code` for machines; neither may quote patient data. The raw bytes
-    stay in the archive under `raw_ref`, so a fixed mapping can re-run the failure.
-    """
-
-    dead_letter_id: NonEmptyStr
-    raw_ref: str | None = None
-    system: SourceSystem
-    message_id: NonEmptyStr
-    position: int | str | None = Field(default=None, description="Row, segment group or entry index.")
-    reason: NonEmptyStr
-    code: NonEmptyStr
-    location: ErrorLocation = Field(default_factory=ErrorLocation)
-    adapter_version: NonEmptyStr
-    mapping_version: str | None = None
-    failed_at: AwareDatetime
+# The shared models, named here too for callers of the export (ErrorLocation: the old name).
+ErrorLocation = SourceLocation
+__all__ = [
+    "INLINE_PAYLOAD_LIMIT",
+    "DeadLetterRecord",
+    "ErrorLocation",
+    "RawTopicRecord",
+    "SourceLocation",
+    "asyncapi_document",
+    "event_schema_file",
+    "export_schemas",
+]
 
 
 def event_schema_file(event_type: str) -> str:
@@ -224,6 +128,7 @@ def _messages() -> dict[str, Any]:
             "title": f"{cls.__name__} v{_version(event_type)}",
             "summary": f"{event_type}, published on {spec.name} keyed by {spec.key}.",
             "contentType": "application/json",
+            "headers": _event_headers(event_type),
             "payload": _payload_ref(event_schema_file(event_type)),
             "bindings": {"kafka": _message_binding(spec)},
         }
@@ -239,7 +144,31 @@ def _messages() -> dict[str, Any]:
             "payload": _payload_ref(f"{name}.v1.schema.json"),
             "bindings": {"kafka": _message_binding(spec)},
         }
+    messages[RAW_RECORD_NAME]["headers"] = _headers(
+        {
+            "raw_ref": {"type": "string", "description": "The record's raw_ref."},
+            "system": {"type": "string", "description": "The source system (the record's system)."},
+        },
+        required=["raw_ref", "system"],
+    )
     return messages
+
+
+def _event_headers(event_type: str) -> dict[str, Any]:
+    # Kafka header values are bytes; these are their UTF-8 texts. Derived events (published by the
+    # projections) carry event_type and event_id only.
+    return _headers(
+        {
+            "event_type": {"type": "string", "const": event_type},
+            "event_id": {"type": "string", "description": "The envelope's event_id."},
+            "schema_version": {"type": "string", "const": str(_version(event_type))},
+        },
+        required=["event_type", "event_id"],
+    )
+
+
+def _headers(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required}
 
 
 def _message_names(spec: TopicSpec) -> list[str]:

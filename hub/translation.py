@@ -9,7 +9,6 @@ idempotent (deterministic ids), so a crash anywhere is repaired by doing it agai
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -21,7 +20,7 @@ from pydantic import ValidationError
 
 from adapters.base import AdapterSpec, Failure, SourceLocation, TranslateContext, Translation
 from adapters.errors import MalformedMessage, MappingError
-from hub.deadletters import DeadLetter, DeadLetterStore, dead_letter_id_for
+from hub.deadletters import DeadLetter, DeadLetterStore, dead_letter_out_record
 from hub.errors import BusError
 from hub.ports import BusRecord, EventBus, OutRecord, RawArchive, RawRecord, event_out_record
 from hub.rawtopic import decode_raw
@@ -167,15 +166,7 @@ class TranslationWorker:
         if letters:
             await self._dead.record(letters)
             await self._bus.publish(
-                dlq_topic(self.system).full_name(self._prefix),
-                [
-                    OutRecord(
-                        key=record.message_id,
-                        value=json.dumps(d.as_record(), ensure_ascii=False).encode(),
-                        timestamp_ms=int(d.failed_at.timestamp() * 1000),
-                    )
-                    for d in letters
-                ],
+                dlq_topic(self.system).full_name(self._prefix), [dead_letter_out_record(d) for d in letters]
             )
         await self._dead.resolve_others(record.raw_ref, [f.position for f in translation.failures])
         await self._differ.commit(diff)
@@ -233,16 +224,11 @@ class TranslationWorker:
             )
 
     def dead_letter(self, record: RawRecord, failure: Failure, ctx: TranslateContext) -> DeadLetter:
-        return DeadLetter(
-            dead_letter_id=dead_letter_id_for(record.raw_ref, failure.position),
+        return DeadLetter.for_failure(
+            failure,
             raw_ref=record.raw_ref,
             system=self.system,
             message_id=record.message_id,
-            position=failure.position,
-            reason=failure.reason,
-            code=failure.code,
-            location=failure.location.as_dict(),
-            excerpt=failure.excerpt,
             adapter_version=ctx.adapter_version,
             mapping_version=ctx.mapping_version,
             failed_at=datetime.now(UTC),

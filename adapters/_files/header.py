@@ -44,6 +44,11 @@ class Header:
         index = self.columns.get(field)
         return None if index is None else self.titles[index]
 
+    def number_of(self, field: str) -> int | None:
+        """The 1-based column number of a canonical field (A = 1), if the file has it."""
+        index = self.columns.get(field)
+        return None if index is None else index + 1
+
 
 def synonym_index(synonyms: Mapping[str, Sequence[str]]) -> dict[str, str]:
     """Normalised synonym -> canonical field. The mapping validator rejects a synonym used twice."""

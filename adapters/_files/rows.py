@@ -226,6 +226,7 @@ def row_failure(
             file=sheet.filename,
             line=record.line,
             column=sheet.header.title_of(first.field),
+            column_index=sheet.header.number_of(first.field),
             field=first.field,
         ),
         excerpt=None if excerpt is None else dict(excerpt),

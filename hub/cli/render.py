@@ -8,15 +8,12 @@ from typing import Any
 from rich.table import Table
 
 from hub.deadletters import DeadLetter
+from schemas.records import SourceLocation
 
 
-def where(location: Mapping[str, Any]) -> str:
-    parts = [
-        str(location[key]) if key == "file" else f"{key} {location[key]}"
-        for key in ("file", "line", "segment", "column", "field")
-        if key in location
-    ]
-    return ", ".join(parts) or "(whole message)"
+def where(location: SourceLocation | Mapping[str, Any]) -> str:
+    """A location for people: `a.csv, line 3, column 原值, field cost`, or `(whole message)`."""
+    return str(location if isinstance(location, SourceLocation) else SourceLocation(**location))
 
 
 def dead_letter_table(letters: Iterable[DeadLetter], title: str = "Dead letters") -> Table:

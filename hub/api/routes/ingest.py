@@ -95,7 +95,7 @@ async def ingest_status(request: Request, system: str, raw_ref: str) -> dict[str
                 "position": d.position,
                 "code": d.code,
                 "reason": d.reason,
-                "location": d.location,
+                "location": d.location.as_dict(),
                 "status": d.status,
             }
             for d in letters

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hub.deadletters import DeadLetter, DeadLetterStore, dead_letter_id_for
+from hub.deadletters import DeadLetter, DeadLetterStore, dead_letter_id_for, dead_letter_out_record
+from schemas.records import DeadLetterRecord, SourceLocation
 
 
 def letter(position: str, *, reason: str = "原值 'abc' is not an amount", mapping: str = "m1") -> DeadLetter:
@@ -53,3 +55,20 @@ class TestDeadLetterStore:
         record = letter("line:5").as_record()
         assert record["location"] == {"file": "ledger.csv", "line": 5, "column": "原值"}
         assert "excerpt" not in record
+
+    def test_topic_record_reads_back_as_the_shared_model(self) -> None:
+        """What the worker publishes on dlq.<system>.v1 parses as the DeadLetterRecord that
+        `hub schemas export` publishes, keyed by the source message id, and holds no excerpt."""
+        letter_ = letter("line:5")
+        out = dead_letter_out_record(letter_)
+        assert out.key == "ledger.csv"
+        assert DeadLetterRecord.model_validate_json(out.value) == letter_.wire()
+        assert "excerpt" not in json.loads(out.value)
+
+    async def test_a_row_stored_by_an_earlier_version_still_reads(self, tmp_path: Path) -> None:
+        """Locations stored before the shared model (a title in `column`) read back unchanged."""
+        store = DeadLetterStore(tmp_path / "a.db")
+        await store.record([letter("line:5")])
+        (back,) = await store.query()
+        assert back.location == SourceLocation(file="ledger.csv", line=5, column="原值")
+        store.close()

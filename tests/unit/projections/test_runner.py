@@ -163,6 +163,7 @@ class TestRestart:
         clean.dispose()
 
 
+@pytest.mark.wire_unchecked  # publishes a poison record on purpose
 class TestPoison:
     async def test_a_poison_record_is_recorded_and_the_partition_flows_on(
         self, bus: EmbeddedBus, engine: Engine

@@ -117,6 +117,7 @@ class TestWriteAsOf:
         assert await reader.poll(timeout_s=0.1) == []
         await reader.close()
 
+    @pytest.mark.wire_unchecked  # publishes a poison record on purpose
     async def test_poison_is_kept_by_its_record_time(self, bus: EmbeddedBus, tmp_path: Path) -> None:
         """A record that is not an event is recorded as poison when it was on the log by known-at."""
         await publish_raw(bus, "A1", b"{not json")

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from hub.schema_export import INLINE_PAYLOAD_LIMIT, DeadLetterRecord, ErrorLocation, RawTopicRecord
+from schemas.records import INLINE_PAYLOAD_LIMIT, DeadLetterRecord, Failure, RawTopicRecord, SourceLocation
 
 RECEIVED = datetime(2024, 3, 5, 2, 16, 1, tzinfo=UTC)
 HL7 = b"MSH|^~\\&|HIS|H01|HUB|H01|20240305101600||ADT^A01|MSG0001|P|2.5\rPID|1||TOKEN\r"
@@ -39,10 +39,12 @@ def dead_letter_fields() -> dict[str, Any]:
         "raw_ref": "raw:hrp:0002",
         "system": "hrp",
         "message_id": "zcdb-20240305.csv",
-        "position": 17,
+        "position": "line:18",
         "reason": "department code not in the code map",
         "code": "mapping.unknown_department",
-        "location": ErrorLocation(file="zcdb-20240305.csv", line=18, column=4, field="使用科室"),
+        "location": SourceLocation(
+            file="zcdb-20240305.csv", line=18, column="使用科室", column_index=4, field="department"
+        ),
         "adapter_version": "hrp-1",
         "mapping_version": "sha256:9a1c",
         "failed_at": RECEIVED,
@@ -131,7 +133,7 @@ class TestDeadLetterRecord:
         """A failure with no known location still makes a valid record."""
         fields = dead_letter_fields()
         del fields["location"]
-        assert DeadLetterRecord.model_validate(fields).location == ErrorLocation()
+        assert DeadLetterRecord.model_validate(fields).location == SourceLocation()
 
     def test_unknown_field_is_rejected(self) -> None:
         """A dead letter with an undeclared field (say, the offending value) is refused."""
@@ -155,3 +157,51 @@ class TestDeadLetterRecord:
         fields["location"] = {**fields["location"], "value": "张三"}
         with pytest.raises(jsonschema.ValidationError, match="value"):
             jsonschema.validate(fields, schema_of("dead_letter.v1.schema.json"))
+
+    def test_location_column_is_the_title_the_file_uses(self, schema_of: Any) -> None:
+        """What the file adapters put in `location.column` (a header title) validates; its number
+        goes in `column_index`."""
+        fields = wire(dead_letter(location={"file": "a.csv", "line": 3, "column": "原值"}))
+        jsonschema.validate(fields, schema_of("dead_letter.v1.schema.json"))
+        fields["location"]["column_index"] = "3"
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(fields, schema_of("dead_letter.v1.schema.json"))
+
+    def test_numbered_column_of_the_first_schema_is_read_as_index(self) -> None:
+        """A record written under the first schema (`column` a number) still reads: as the index."""
+        old = dead_letter_fields() | {"location": {"file": "a.csv", "line": 3, "column": 4}}
+        assert DeadLetterRecord.model_validate(old).location == SourceLocation(
+            file="a.csv", line=3, column_index=4
+        )
+
+    def test_location_on_the_wire_has_only_what_is_known(self) -> None:
+        """Unknown parts of a location are left out of the JSON rather than sent as nulls."""
+        assert wire(dead_letter(location=SourceLocation(segment="MSH")))["location"] == {"segment": "MSH"}
+
+    def test_is_the_wire_form_of_a_failure_without_its_excerpt(self) -> None:
+        """A Failure becomes a dead letter with the same position, reason, code and location; the
+        excerpt (source values) is not carried."""
+        failure = Failure(
+            "line:7",
+            "原值 is not an amount",
+            "invalid_value",
+            SourceLocation(file="a.csv", line=7),
+            {"原值": "x"},
+        )
+        record = DeadLetterRecord.of(
+            failure,
+            dead_letter_id="dl-7",
+            raw_ref="hrp:abc",
+            system="hrp",
+            message_id="a.csv",
+            adapter_version="hrp/1",
+            mapping_version=None,
+            failed_at=RECEIVED,
+        )
+        assert (record.position, record.reason, record.code, record.location) == (
+            failure.position,
+            failure.reason,
+            failure.code,
+            failure.location,
+        )
+        assert "x" not in record.model_dump_json()
