@@ -11,7 +11,6 @@ adapter, an access log, the webhooks' HTTP transport).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Self
 
@@ -112,9 +111,6 @@ class Hub:
     async def __aenter__(self) -> Self:
         await self.bus.start()
         await self.bus.ensure_topics(CATALOGUE, self.settings.topic_prefix)
-        # The API's own tables (keys, subscriptions): a fresh database answers, never fails.
-        await asyncio.to_thread(self.keys.ensure_tables)
-        await asyncio.to_thread(self.subscriptions.ensure_tables)
         return self
 
     async def __aexit__(

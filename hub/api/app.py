@@ -66,6 +66,8 @@ def create_app(services: ApiServices, *, title: str = "Hospital integration hub"
         try:
             for projection in services.projections:
                 await asyncio.to_thread(ensure_tables, services.engine, projection)
+            await asyncio.to_thread(services.security.keys.ensure_tables)
+            await asyncio.to_thread(services.subscriptions.ensure_tables)
         except DBAPIError as exc:
             # Start anyway: /health reports the database as unreachable (503) until it answers.
             logger.warning("read_model_tables_not_ensured", error=type(exc.orig).__name__)

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
 from hub.api.state import ApiMetrics, LagSource
 from hub.errors import ArchiveError
 from hub.ports import Clock, event_out_record
@@ -126,7 +129,16 @@ def history_reader(hub: Hub) -> HistoryReader:
 
 
 def lag_source(hub: Hub) -> LagSource:
+    """Each projection's lag; one whose tracking cannot be read now (database down) is left out:
+    /health reports the database itself, and a lag it cannot know is not invented."""
+
     async def lag() -> dict[str, int]:
-        return {r.projection.name: await r.lag() for r in hub.runners}
+        out: dict[str, int] = {}
+        for runner in hub.runners:
+            try:
+                out[runner.projection.name] = await runner.lag()
+            except (DBAPIError, PoolTimeoutError):
+                continue
+        return out
 
     return lag

@@ -169,3 +169,10 @@ async def wired(tmp_path: Path) -> AsyncIterator[Wired]:
     """An empty hub with keys required, wired as `hub serve` wires it."""
     async with wired_hub(tmp_path / "hub") as w:
         yield w
+
+
+@asynccontextmanager
+async def open_api(db_url: str, data_dir: Path, **overrides: Any) -> AsyncIterator[Wired]:
+    """The real wiring over an existing read-model database, keys off (callers act as admin)."""
+    async with wired_hub(data_dir, settings={"db_url": db_url, "auth": "off"}, **overrides) as w:
+        yield w
