@@ -239,7 +239,7 @@ class TestPeopleLinks:
         ],
     )
     async def test_bad_requests_publish_nothing(
-        self, engine: Engine, db_url: str, tmp_path: Path, path: str, body: dict[str, str], code: int
+        self, *, engine: Engine, db_url: str, tmp_path: Path, path: str, body: dict[str, str], code: int
     ) -> None:
         """Unknown asset, malformed scheme, blank value or no actor: refused, nothing published."""
         async with _api(db_url, tmp_path) as w:
