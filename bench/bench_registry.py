@@ -28,12 +28,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
-
 from bench.pg import drop_pg_database as _drop_pg_database
 from bench.pg import fresh_pg_database as _fresh_pg_database
 from bench.pg import pg_server as _pg_server
-from hub.api.app import create_app
+from bench.wiring import api_client
 from hub.bus.partitioner import partition_for_key
 from hub.ports import BusRecord
 from projections.asset_registry import AssetRegistry, count_assets
@@ -224,20 +222,15 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 async def _latency(url: str, paths: list[str]) -> tuple[float, float]:
-    engine = make_engine(url)
-    app = create_app(engine=engine)
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as client:
-            for path in paths[:50]:  # warm-up: connections, compiled statements, page cache
-                (await client.get(path)).raise_for_status()
-            samples = []
-            for path in paths:
-                started = time.perf_counter()
-                response = await client.get(path)
-                samples.append((time.perf_counter() - started) * 1000)
-                response.raise_for_status()
-    finally:
-        engine.dispose()
+    async with api_client(url) as (_, client):
+        for path in paths[:50]:  # warm-up: connections, compiled statements, page cache
+            (await client.get(path)).raise_for_status()
+        samples = []
+        for path in paths:
+            started = time.perf_counter()
+            response = await client.get(path)
+            samples.append((time.perf_counter() - started) * 1000)
+            response.raise_for_status()
     return _percentiles(samples)
 
 
