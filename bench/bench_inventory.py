@@ -13,7 +13,7 @@ token); a stocktake of each lot at the central store; a disposal of one lot in f
 events are staged too.
 
 Latency: the same mix for 2,000 items (~100,000 stock rows, ~140,000 events) on SQLite, queried
-in-process through create_app and httpx (FastAPI, validation and JSON included, no network):
+in-process through build_hub + build_api and httpx (FastAPI, validation and JSON included, no network):
 300 requests per endpoint after a warm-up. /inventory/stock over a mix of filters and pages;
 /inventory/trace over serials, GS1 human-readable codes and lot codes.
 """

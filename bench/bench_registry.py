@@ -10,7 +10,7 @@ records over 6 partitions, applied in batches of 1,000 through `apply_batch` as 
 with the gen0 GC threshold at 10,000 (see bench_projection).
 
 Latency: the SQLite read model built from 100,000 devices (about 3% ventilators over 40
-departments), served by `create_app` through an in-process httpx ASGI client (no sockets: the
+departments), served by `build_api` through an in-process httpx ASGI client (no sockets: the
 figures are FastAPI + SQLAlchemy + SQLite, one request at a time after a warm-up).
 `GET /availability?type=呼吸机` and `GET /assets/{id}` (ids drawn at random; one in ten a merged
 record's id, which resolves to its golden record).

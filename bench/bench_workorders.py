@@ -10,7 +10,7 @@ one transaction per batch), on SQLite (temp file, synchronous=FULL) and PostgreS
 - compliance: 10,000 registrations (ventilators, monitors, beds) with, per device, a
   calibration, a PM inspection and every third a service contract.
 
-Latency: 50,000 work orders on 5,000 assets (SQLite), queried in-process through create_app
+Latency: 50,000 work orders on 5,000 assets (SQLite), queried in-process through build_hub + build_api
 and httpx (FastAPI, validation and JSON included, no network): 300 requests per endpoint
 after a warm-up, over a mix of filters for /workorders and the three groupings for /kpis.
 """

@@ -12,6 +12,7 @@ adapter, an access log, the webhooks' HTTP transport).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Self
 
 from hub.api.security import AccessLog, Security, bus_access_log
@@ -101,12 +102,20 @@ class Hub:
     subscriptions: SubscriptionStore
     workers: dict[str, TranslationWorker] = field(default_factory=dict)
     runners: list[ProjectionRunner] = field(default_factory=list)
-    # Built by build_hub once the hub exists (they hold it): transports, delivery and the API.
+    # Built by build_hub once the hub exists (they hold it): HTTP ingest, delivery and the API.
     ingestor: Ingestor = field(init=False)
-    mllp: MllpIngest = field(init=False)
-    inbox: InboxWatcher = field(init=False)
     webhooks: WebhookService = field(init=False)
     api: ApiServices = field(init=False)
+
+    @cached_property
+    def mllp(self) -> MllpIngest:
+        """The MLLP listener's handler (built on first use: it needs the HIS adapter)."""
+        return MllpIngest(self)
+
+    @cached_property
+    def inbox(self) -> InboxWatcher:
+        """The inbox/<system>/ drop-folder watcher (built on first use: it creates the folders)."""
+        return InboxWatcher(self, self.settings.inbox_dir)
 
     async def __aenter__(self) -> Self:
         await self.bus.start()
@@ -191,8 +200,6 @@ def build_hub(
     read_models = make_projections(settings) if projections is None else projections
     hub.runners = [ProjectionRunner(p, bus, engine, prefix=prefix, clock=clock) for p in read_models]
     hub.ingestor = Ingestor(hub)
-    hub.mllp = MllpIngest(hub)
-    hub.inbox = InboxWatcher(hub, settings.inbox_dir)
     hub.webhooks = WebhookService(hub.subscriptions, bus, prefix=prefix, transport=webhook_transport)
     hub.api = ApiServices(
         engine=engine,

@@ -1,6 +1,6 @@
 """FastAPI dependencies as `Annotated` aliases: the hub's services, one each, and a read-model connection.
 
-The app (`HubApi`, built by hub.api.app.create_app) carries its `ApiServices`; routes declare the
+The app (`HubApi`, built by hub.api.app.build_api) carries its `ApiServices`; routes declare the
 service they use (`bus: BusDep`) and never look at the app's state. Tests replace a service with
 FastAPI's `dependency_overrides` on the getter, or build the hub with an override.
 """

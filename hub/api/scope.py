@@ -13,7 +13,7 @@ serves data takes `ScopeDep` (directly, or through `require`/`AuditDep`), and as
   refuses a scoped key with 403: these are not objects of any department, so nothing is
   probed, and the refusal tells the caller it needs another key.
 
-`hub.api.app.create_app` refuses to build an app with a data route that does not go through
+`hub.api.app.create_app` (behind `build_api`) refuses to build an app with a data route that does not go through
 `get_scope`.
 """
 
