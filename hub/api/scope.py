@@ -13,8 +13,8 @@ serves data takes `ScopeDep` (directly, or through `require`/`AuditDep`), and as
   refuses a scoped key with 403: these are not objects of any department, so nothing is
   probed, and the refusal tells the caller it needs another key.
 
-`hub.api.app.create_app` (behind `build_api`) refuses to build an app with a data route that does not go through
-`get_scope`.
+hub.api.app (behind `build_api`) refuses to build an app with a data route that does not go
+through `get_scope`.
 """
 
 from __future__ import annotations
