@@ -410,3 +410,28 @@ async def test_raw_messages_of_several_departments_are_hidden_from_scoped_keys(l
     unknown = await w.http.get("/raw/his:" + "0" * 32, headers=w.auth(AUD, ICU))
     assert unknown.status_code == 404
     assert re.sub(r"'[^']*'", "", unknown.json()["detail"]) == "no raw message "
+
+
+async def test_a_data_route_that_bypasses_the_scope_is_refused(loaded: Loaded) -> None:
+    """The app builder refuses a router whose route neither takes ScopeDep nor sits behind `require`."""
+    from fastapi import APIRouter
+
+    from hub.api.app import _include, create_app
+    from hub.api.scope import ScopeDep
+
+    app = create_app(loaded.wired.hub.api)  # a second app: the shared one keeps its routes
+    bypass = APIRouter()
+
+    @bypass.get("/leaky")
+    def leaky() -> dict[str, str]:
+        return {}
+
+    scoped = APIRouter()
+
+    @scoped.get("/fine")
+    def fine(scope: ScopeDep) -> dict[str, str | None]:
+        return {"department": scope.department}
+
+    with pytest.raises(RuntimeError, match="/leaky does not go through"):
+        _include(app, bypass)
+    _include(app, scoped)  # no error
