@@ -22,7 +22,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 import pytest
 import pytest_asyncio
+from fastapi import APIRouter
 
+from hub.api.app import _include, create_app
+from hub.api.scope import ScopeDep
 from hub.auth.roles import Role
 from tests.e2e.conftest import REPO, Wired, wired_hub
 
@@ -414,11 +417,6 @@ async def test_raw_messages_of_several_departments_are_hidden_from_scoped_keys(l
 
 async def test_a_data_route_that_bypasses_the_scope_is_refused(loaded: Loaded) -> None:
     """The app builder refuses a router whose route neither takes ScopeDep nor sits behind `require`."""
-    from fastapi import APIRouter
-
-    from hub.api.app import _include, create_app
-    from hub.api.scope import ScopeDep
-
     app = create_app(loaded.wired.hub.api)  # a second app: the shared one keeps its routes
     bypass = APIRouter()
 
