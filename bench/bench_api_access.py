@@ -20,10 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
-
-from hub.api.app import create_app
-from hub.api.security import Security
+from bench.wiring import api_client
 from hub.auth.keys import KeyStore
 from hub.auth.roles import Role
 from hub.bus.embedded import EmbeddedBus
@@ -66,24 +63,16 @@ async def _publish(bus: EmbeddedBus, events: list[EventBase]) -> None:
         await bus.publish(TOPIC, [event_out_record(e) for e in events[start : start + 5_000]])
 
 
-async def _latency(app_security: Security, engine_url: str, headers: dict[str, str]) -> tuple[float, float]:
-    engine = make_engine(engine_url)
-    app = create_app(engine=engine, security=app_security)
-    try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as client,
-        ):
-            for _ in range(50):
-                (await client.get("/assets?limit=1", headers=headers)).raise_for_status()
-            samples = []
-            for _ in range(REQUESTS):
-                started = time.perf_counter()
-                response = await client.get("/assets?limit=1", headers=headers)
-                samples.append((time.perf_counter() - started) * 1000)
-                response.raise_for_status()
-    finally:
-        engine.dispose()
+async def _latency(auth: str, engine_url: str, headers: dict[str, str]) -> tuple[float, float]:
+    async with api_client(engine_url, auth=auth) as (_, client):
+        for _ in range(50):
+            (await client.get("/assets?limit=1", headers=headers)).raise_for_status()
+        samples = []
+        for _ in range(REQUESTS):
+            started = time.perf_counter()
+            response = await client.get("/assets?limit=1", headers=headers)
+            samples.append((time.perf_counter() - started) * 1000)
+            response.raise_for_status()
     cuts = statistics.quantiles(samples, n=100, method="inclusive")
     return cuts[49], cuts[98]
 
@@ -94,36 +83,29 @@ async def _key_check(report: Report, tmp: Path) -> None:
     _, viewer = keys.create(Role.VIEWER)
     _, ward = keys.create(Role.VIEWER, department="0301")
     where = f"SQLite, in-process ASGI client, {REQUESTS} requests, empty registry"
-    cases: tuple[tuple[str, Security, dict[str, str]], ...] = (
-        ("no keys (HUB_AUTH=off)", Security.open(), {}),
-        ("viewer key", Security(keys=keys, required=True), {"Authorization": f"Bearer {viewer}"}),
-        ("department-scoped key", Security(keys=keys, required=True), {"Authorization": f"Bearer {ward}"}),
+    cases: tuple[tuple[str, str, dict[str, str]], ...] = (
+        ("no keys (HUB_AUTH=off)", "off", {}),
+        ("viewer key", "keys", {"Authorization": f"Bearer {viewer}"}),
+        ("department-scoped key", "keys", {"Authorization": f"Bearer {ward}"}),
     )
-    for label, security, headers in cases:
-        p50, p99 = await _latency(security, url, headers)
+    for label, auth, headers in cases:
+        p50, p99 = await _latency(auth, url, headers)
         report.add("api", f"GET /assets?limit=1, {label}, p50", p50, "ms", note=where)
         report.add("api", f"GET /assets?limit=1, {label}, p99", p99, "ms", note=where)
 
 
 async def _stream(report: Report, tmp: Path) -> None:
-    bus = EmbeddedBus(tmp / "bus.db")
-    await bus.start()
-    engine = make_engine(f"sqlite:///{tmp / 'stream.db'}")
-    try:
-        await _publish(bus, _events(STREAM_EVENTS))
+    async def keep(_: EventBase) -> None:
+        return None
 
-        async def keep(_: EventBase) -> None:
-            return None
-
-        app = create_app(engine=engine, bus=bus, security=Security.open(access_log=keep))
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://hub", timeout=600
-        ) as client:
-            started = time.perf_counter()
-            response = await client.get(
-                "/events/stream", params={"from": "beginning", "topics": TOPIC, "limit": str(STREAM_EVENTS)}
-            )
-            elapsed = time.perf_counter() - started
+    url = f"sqlite:///{tmp / 'stream.db'}"
+    async with api_client(url, http_timeout_s=600, access_log=keep) as (hub, client):
+        await _publish(hub.bus, _events(STREAM_EVENTS))
+        started = time.perf_counter()
+        response = await client.get(
+            "/events/stream", params={"from": "beginning", "topics": TOPIC, "limit": str(STREAM_EVENTS)}
+        )
+        elapsed = time.perf_counter() - started
         got = response.text.count("\nevent: ")
         if got != STREAM_EVENTS:
             raise RuntimeError(f"stream gave {got} events, not {STREAM_EVENTS}")
@@ -134,9 +116,6 @@ async def _stream(report: Report, tmp: Path) -> None:
             "events/s",
             note=f"{STREAM_EVENTS:,} events, one client, in-process ASGI (no socket)",
         )
-    finally:
-        engine.dispose()
-        await bus.close()
 
 
 class _Receiver(BaseHTTPRequestHandler):

@@ -13,7 +13,7 @@ token); a stocktake of each lot at the central store; a disposal of one lot in f
 events are staged too.
 
 Latency: the same mix for 2,000 items (~100,000 stock rows, ~140,000 events) on SQLite, queried
-in-process through create_app and httpx (FastAPI, validation and JSON included, no network):
+in-process through build_hub + build_api and httpx (FastAPI, validation and JSON included, no network):
 300 requests per endpoint after a warm-up. /inventory/stock over a mix of filters and pages;
 /inventory/trace over serials, GS1 human-readable codes and lot codes.
 """
@@ -29,14 +29,13 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from bench.pg import pg_server as _pg_server
-from hub.api.app import create_app
-from hub.api.security import Security
+from bench.wiring import api_client
 from hub.bus.partitioner import partition_for_key
 from hub.ports import BusRecord
 from projections.db import make_engine
@@ -63,6 +62,10 @@ from schemas.inventory import (
     ThresholdSetPayload,
     TransferredPayload,
 )
+
+if TYPE_CHECKING:
+    import httpx
+
 
 BATCH = 1_000
 PARTITIONS = 6
@@ -250,8 +253,6 @@ async def latency(report) -> None:
         async def access_log(event: object) -> None:
             recorded.append(event)
 
-        app = create_app(engine=engine, security=Security.open(access_log=access_log))
-
         def stock_request() -> tuple[str, dict[str, object]]:
             return "/inventory/stock", rng.choice([
                 {},
@@ -275,9 +276,7 @@ async def latency(report) -> None:
 
         stock_requests = [stock_request() for _ in range(REQUESTS)]
         trace_requests = [trace_request() for _ in range(REQUESTS)]
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://bench"
-        ) as client:
+        async with api_client(url, base_url="http://bench", access_log=access_log) as (_, client):
             p99, median = await _p99(client, stock_requests)
             report.add(
                 "inventory", f"GET /inventory/stock p99, {rows:,} stock rows, SQLite", p99, "ms", aim="< 50",

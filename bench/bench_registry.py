@@ -10,7 +10,7 @@ records over 6 partitions, applied in batches of 1,000 through `apply_batch` as 
 with the gen0 GC threshold at 10,000 (see bench_projection).
 
 Latency: the SQLite read model built from 100,000 devices (about 3% ventilators over 40
-departments), served by `create_app` through an in-process httpx ASGI client (no sockets: the
+departments), served by `build_api` through an in-process httpx ASGI client (no sockets: the
 figures are FastAPI + SQLAlchemy + SQLite, one request at a time after a warm-up).
 `GET /availability?type=呼吸机` and `GET /assets/{id}` (ids drawn at random; one in ten a merged
 record's id, which resolves to its golden record).
@@ -28,12 +28,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
-
 from bench.pg import drop_pg_database as _drop_pg_database
 from bench.pg import fresh_pg_database as _fresh_pg_database
 from bench.pg import pg_server as _pg_server
-from hub.api.app import create_app
+from bench.wiring import api_client
 from hub.bus.partitioner import partition_for_key
 from hub.ports import BusRecord
 from projections.asset_registry import AssetRegistry, count_assets
@@ -224,20 +222,15 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 async def _latency(url: str, paths: list[str]) -> tuple[float, float]:
-    engine = make_engine(url)
-    app = create_app(engine=engine)
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as client:
-            for path in paths[:50]:  # warm-up: connections, compiled statements, page cache
-                (await client.get(path)).raise_for_status()
-            samples = []
-            for path in paths:
-                started = time.perf_counter()
-                response = await client.get(path)
-                samples.append((time.perf_counter() - started) * 1000)
-                response.raise_for_status()
-    finally:
-        engine.dispose()
+    async with api_client(url) as (_, client):
+        for path in paths[:50]:  # warm-up: connections, compiled statements, page cache
+            (await client.get(path)).raise_for_status()
+        samples = []
+        for path in paths:
+            started = time.perf_counter()
+            response = await client.get(path)
+            samples.append((time.perf_counter() - started) * 1000)
+            response.raise_for_status()
     return _percentiles(samples)
 
 

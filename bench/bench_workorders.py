@@ -10,7 +10,7 @@ one transaction per batch), on SQLite (temp file, synchronous=FULL) and PostgreS
 - compliance: 10,000 registrations (ventilators, monitors, beds) with, per device, a
   calibration, a PM inspection and every third a service contract.
 
-Latency: 50,000 work orders on 5,000 assets (SQLite), queried in-process through create_app
+Latency: 50,000 work orders on 5,000 assets (SQLite), queried in-process through build_hub + build_api
 and httpx (FastAPI, validation and JSON included, no network): 300 requests per endpoint
 after a warm-up, over a mix of filters for /workorders and the three groupings for /kpis.
 """
@@ -26,14 +26,13 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bench.pg import pg_server as _pg_server
-from hub.api.app import create_app
-from hub.api.routes.workorders import get_clock
+from bench.wiring import api_client
 from hub.bus.partitioner import partition_for_key
 from hub.ports import BusRecord
 from projections.compliance import Compliance
@@ -73,6 +72,10 @@ from schemas.work_orders import (
     WorkOrderStarted,
 )
 from topics.catalogue import topic_for_event_type
+
+if TYPE_CHECKING:
+    import httpx
+
 
 BATCH = 1_000
 PARTITIONS = 3
@@ -274,9 +277,6 @@ async def latency(report: object) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-workorders-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'readmodels.db'}"
         apply_all(url, WorkOrders(), to_records(work_order_events(work_orders, assets, span)))
-        engine = make_engine(url)
-        app = create_app(engine=engine)
-        app.dependency_overrides[get_clock] = lambda: _Clock(T0 + timedelta(days=span))
         rng = random.Random(7)
         list_requests = [
             (
@@ -298,9 +298,8 @@ async def latency(report: object) -> None:
         kpi_requests = [
             ("/kpis", {"group_by": rng.choice(["category", "department", "device"])}) for _ in range(REQUESTS)
         ]
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://bench"
-        ) as client:
+        clock = _Clock(T0 + timedelta(days=span))
+        async with api_client(url, base_url="http://bench", clock=clock) as (_, client):
             p99, median = await _p99(client, list_requests)
             report.add(  # type: ignore[attr-defined]
                 "workorders", "GET /workorders p99, 50,000 work orders, SQLite", p99, "ms", aim="< 50",
@@ -311,7 +310,6 @@ async def latency(report: object) -> None:
                 "workorders", "GET /kpis p99, 50,000 work orders, SQLite", p99, "ms", aim="< 500",
                 note=f"median {median:.1f} ms; category/department/device over 365 days, 5,000 assets",
             )  # fmt: skip
-        engine.dispose()
 
 
 def _note(records: list[BusRecord]) -> str:

@@ -1,41 +1,67 @@
-"""Composition root: Settings -> bus, archive, adapters, projections. Nothing happens at import.
+"""Composition root: Settings -> bus, archive, adapters, projections, API services, transports, delivery.
 
-`build_hub(settings)` returns a `Hub` that owns every long-lived object; `async with hub:`
-starts the bus, provisions the topic catalogue, and closes everything on the way out.
+`build_hub(settings, **overrides)` returns a `Hub` that owns every long-lived object: the
+translation workers and projection runners, the API's services (`hub.api`, served by
+hub.api.app.build_api), the HTTP/MLLP ingest paths, the inbox watcher and webhook delivery.
+Nothing happens at import or in `build_hub`; `async with hub:` starts the bus, provisions the
+topic catalogue and the hub's own tables, and closes everything on the way out. The CLI and the
+tests build the hub only this way; tests replace a part with a keyword override (a clock, an
+adapter, an access log, the webhooks' HTTP transport).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Self
 
+from hub.api.security import AccessLog, Security, bus_access_log
+from hub.api.services import (
+    ApiServices,
+    ArchiveRawReader,
+    as_of_reader,
+    history_reader,
+    lag_source,
+    publisher,
+)
 from hub.archive import SqliteRawArchive
+from hub.auth.keys import KeyStore
 from hub.bus.embedded import EmbeddedBus
 from hub.bus.kafka import KafkaBus
 from hub.crypto import RawCipher, parse_key
 from hub.deadletters import DeadLetterStore
+from hub.dlq_retry import HubDeadLetters
 from hub.errors import ConfigError
+from hub.inbox import InboxWatcher
+from hub.ingest import Ingestor
+from hub.mllp_ingest import MllpIngest
+from hub.ports import SystemClock
 from hub.registry import ADAPTERS
 from hub.relay import OutboxRelay
 from hub.settings import BusKind, Mode, Settings
 from hub.snapshots import SnapshotDiffer
 from hub.translation import MappingSource, TranslationWorker
+from hub.webhooks import SubscriptionStore, WebhookService, subscription_key
 from projections.asset_registry import DEMO_CONFIG, AssetRegistry, RegistryConfig
 from projections.audit_ledger import AuditLedger
 from projections.audit_seals import seal_key
 from projections.compliance import Compliance
 from projections.db import make_engine
 from projections.inventory import Inventory
+from projections.raw_scope import RawScope
 from projections.runner import ProjectionRunner
 from projections.work_orders import WorkOrders
 from topics.catalogue import CATALOGUE
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from types import TracebackType
 
+    import httpx
     from sqlalchemy import Engine
 
-    from hub.ports import EventBus, RawArchive
+    from adapters.base import AdapterSpec
+    from hub.ports import Clock, EventBus, RawArchive
     from projections.base import Projection
 
 
@@ -62,7 +88,7 @@ def make_projections(settings: Settings | None = None) -> list[Projection]:
     )
     # The ledger signs the checkpoints it keeps with a key derived from HUB_SECRET_KEY.
     ledger = AuditLedger(seal_key=None if settings is None else seal_key(settings.secret_bytes))
-    return [AssetRegistry(registry), Inventory(), WorkOrders(), Compliance(), ledger]
+    return [AssetRegistry(registry), Inventory(), WorkOrders(), Compliance(), ledger, RawScope()]
 
 
 @dataclass
@@ -74,8 +100,25 @@ class Hub:
     differ: SnapshotDiffer
     engine: Engine
     relay: OutboxRelay
+    clock: Clock
+    keys: KeyStore
+    subscriptions: SubscriptionStore
     workers: dict[str, TranslationWorker] = field(default_factory=dict)
     runners: list[ProjectionRunner] = field(default_factory=list)
+    # Built by build_hub once the hub exists (they hold it): HTTP ingest, delivery and the API.
+    ingestor: Ingestor = field(init=False)
+    webhooks: WebhookService = field(init=False)
+    api: ApiServices = field(init=False)
+
+    @cached_property
+    def mllp(self) -> MllpIngest:
+        """The MLLP listener's handler (built on first use: it needs the HIS adapter)."""
+        return MllpIngest(self)
+
+    @cached_property
+    def inbox(self) -> InboxWatcher:
+        """The inbox/<system>/ drop-folder watcher (built on first use: it creates the folders)."""
+        return InboxWatcher(self, self.settings.inbox_dir)
 
     async def __aenter__(self) -> Self:
         await self.bus.start()
@@ -107,9 +150,26 @@ class Hub:
             ) from None
 
 
-def build_hub(settings: Settings) -> Hub:
+def build_hub(
+    settings: Settings,
+    *,
+    bus: EventBus | None = None,
+    clock: Clock | None = None,
+    adapters: Mapping[str, AdapterSpec] | None = None,
+    projections: list[Projection] | None = None,
+    access_log: AccessLog | None = None,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
+) -> Hub:
+    """Every long-lived object of one hub, wired (see the module docstring).
+
+    Overrides: `bus` (another EventBus), `clock` (API "now" and the runners' ticks), `adapters`
+    (system -> AdapterSpec, e.g. a fake translator), `projections` (the read models), `access_log`
+    (where audited reads are recorded; default: audit.access.v1 on the bus), `webhook_transport`
+    (the webhooks' httpx transport).
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    bus = make_bus(settings)
+    bus = bus if bus is not None else make_bus(settings)
+    clock = clock if clock is not None else SystemClock()
     cipher = RawCipher(parse_key(settings.raw_key.get_secret_value())) if settings.raw_key else None
     # The archive's own limit backs up every transport's: no path can store more than these allow.
     limit = max(settings.max_file_bytes, settings.mllp_max_bytes)
@@ -126,8 +186,11 @@ def build_hub(settings: Settings) -> Hub:
         differ=differ,
         engine=engine,
         relay=OutboxRelay(archive, bus, prefix=prefix),
+        clock=clock,
+        keys=KeyStore(engine),
+        subscriptions=SubscriptionStore(engine, subscription_key(settings.secret_bytes)),
     )
-    for system, adapter in ADAPTERS.items():
+    for system, adapter in (ADAPTERS if adapters is None else adapters).items():
         hub.workers[system] = TranslationWorker(
             adapter=adapter,
             mappings=MappingSource(adapter, settings.mapping_dir, secret=settings.secret_bytes),
@@ -139,5 +202,31 @@ def build_hub(settings: Settings) -> Hub:
             tz=settings.zone,
             prefix=prefix,
         )
-    hub.runners = [ProjectionRunner(p, bus, engine, prefix=prefix) for p in make_projections(settings)]
+    read_models = make_projections(settings) if projections is None else projections
+    hub.runners = [ProjectionRunner(p, bus, engine, prefix=prefix, clock=clock) for p in read_models]
+    hub.ingestor = Ingestor(hub)
+    hub.webhooks = WebhookService(hub.subscriptions, bus, prefix=prefix, transport=webhook_transport)
+    hub.api = ApiServices(
+        engine=engine,
+        security=Security(
+            keys=hub.keys,
+            access_log=access_log if access_log is not None else bus_access_log(bus, prefix),
+            required=settings.auth_required,
+            site=settings.site,
+        ),
+        clock=clock,
+        bus=bus,
+        topic_prefix=prefix,
+        site=settings.site,
+        zone=settings.zone,
+        projections=read_models,
+        runners_lag=lag_source(hub),
+        ingest=hub.ingestor,
+        raw=ArchiveRawReader(archive),
+        publish=publisher(hub),
+        as_of=as_of_reader(hub),
+        history=history_reader(hub),
+        dead_letters=HubDeadLetters(hub),
+        subscriptions=hub.subscriptions,
+    )
     return hub

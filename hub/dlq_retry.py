@@ -7,12 +7,18 @@ longer fail are marked resolved by the translation worker.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from hub.bootstrap import Hub
     from hub.deadletters import DeadLetter
+
+Visible = Callable[[Iterable[str]], Awaitable[set[str]]]
+"""Narrows raw references to those a caller may see (hub.api.scope.Scope.raw_refs)."""
+
+SCAN_ALL = 1_000_000  # a scoped listing filters every dead letter before it pages
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,15 +34,34 @@ class HubDeadLetters:
     def __init__(self, hub: Hub) -> None:
         self._hub = hub
 
-    async def query(self, *, status: str | None, system: str | None, limit: int) -> list[DeadLetter]:
-        return await self._hub.dead_letters.query(status=status, system=system, limit=limit)
+    async def query(
+        self, *, status: str | None, system: str | None, limit: int, visible: Visible | None = None
+    ) -> list[DeadLetter]:
+        """Dead letters, oldest first; with `visible`, only those of raw messages it keeps."""
+        store = self._hub.dead_letters
+        if visible is None:
+            return await store.query(status=status, system=system, limit=limit)
+        letters = await store.query(status=status, system=system, limit=SCAN_ALL)
+        keep = await visible(d.raw_ref for d in letters)
+        return [d for d in letters if d.raw_ref in keep][:limit]
 
-    async def retry(self, *, system: str | None, raw_ref: str | None) -> RetryOutcome:
+    async def retry(
+        self, *, system: str | None, raw_ref: str | None, visible: Visible | None = None
+    ) -> RetryOutcome:
+        """Translate again the raw messages with open dead letters (those `visible` keeps)."""
         hub = self._hub
         refs = [raw_ref] if raw_ref else await hub.dead_letters.open_raw_refs(system)
-        before = len(await hub.dead_letters.query(system=system))
+        if visible is not None:
+            keep = await visible(refs)
+            refs = [r for r in refs if r in keep]
+
+        async def still_open() -> int:
+            letters = await hub.dead_letters.query(system=system, limit=SCAN_ALL)
+            return len(letters if visible is None else [d for d in letters if d.raw_ref in refs])
+
+        before = await still_open()
         for ref in refs:
             record = await hub.archive.get(ref)
             await hub.worker(record.system).process(record)
-        after = len(await hub.dead_letters.query(system=system))
+        after = await still_open()
         return RetryOutcome(retried=len(refs), resolved=before - after, still_open=after)

@@ -1,22 +1,23 @@
-"""The HTTP API application: `create_app(engine=...)` builds one, with nothing global.
+"""The HTTP API application: `build_api(hub)` builds one from the hub's services, with nothing global.
 
-Routes live in hub.api.routes (one module per concern); dependencies in hub.api.deps. No
-settings are read here: the composition root (hub.bootstrap / hub.cli) passes the engine and,
-when projections run in the same process, a coroutine giving their lag.
+Routes live in hub.api.routes (one module per concern); the services they use come from the
+composition root (hub.bootstrap.build_hub) through the dependencies of hub.api.deps; role and
+department checks through hub.api.scope. No settings are read here.
 """
 
 from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
-from datetime import UTC, tzinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from fastapi import FastAPI
+from fastapi.dependencies.utils import get_dependant
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 
 from hub.api.csv_export import CsvExportMiddleware
+from hub.api.deps import HubApi
 from hub.api.routes import assets, console, health, metrics
 from hub.api.routes import availability as availability_routes
 from hub.api.routes import compliance as compliance_routes
@@ -29,88 +30,60 @@ from hub.api.routes import kpis as kpi_routes
 from hub.api.routes import raw as raw_routes
 from hub.api.routes import subscriptions as subscription_routes
 from hub.api.routes import workorders as workorder_routes
-from hub.api.security import Security, require
-from hub.api.state import ApiState, LagSource
+from hub.api.scope import get_scope, require
 from hub.auth.roles import Permission
-from hub.bootstrap import make_projections
 from projections.tracking import ensure_tables
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator
 
-    from sqlalchemy import Engine
+    from fastapi import APIRouter, FastAPI
+    from fastapi.dependencies.models import Dependant
 
-    from hub.ingest import Ingestor
-    from hub.ports import EventBus
-    from hub.webhooks import SubscriptionStore
-    from projections.base import Projection
+    from hub.api.services import ApiServices
+    from hub.bootstrap import Hub
 
 logger = structlog.get_logger()
 
 API_VERSION = "1"
+OPEN_MODULES = (health, metrics, console)
+"""/health and /metrics (load balancers, Prometheus) and the console page carry no patient data:
+no key needed. The console's data calls go through the same checks as any other caller."""
 
 
-def create_app(
-    *,
-    engine: Engine,
-    runners_lag: LagSource | None = None,
-    title: str = "Hospital integration hub",
-    ingest: Ingestor | None = None,
-    publish: assets.Publisher | None = None,
-    raw_reader: raw_routes.RawReader | None = None,
-    as_of_reader: assets.AsOfReader | None = None,
-    site: str = "main",
-    zone: tzinfo = UTC,
-    projections: Sequence[Projection] | None = None,
-    history_reader: history_routes.HistoryReader | None = None,
-    security: Security | None = None,
-    dead_letters: dlq_routes.DeadLetterAccess | None = None,
-    bus: EventBus | None = None,
-    topic_prefix: str = "",
-    subscriptions: SubscriptionStore | None = None,
-) -> FastAPI:
-    """A FastAPI app serving the read models in `engine`; `runners_lag` feeds /health and /metrics.
+def build_api(hub: Hub) -> HubApi:
+    """The API of `hub` (hub.bootstrap.build_hub built its services)."""
+    return create_app(hub.api)
 
-    `security` is the access policy (hub.api.security); without one, every caller is the
-    anonymous admin and sensitive reads answer 503, since there is nowhere to record them.
-    """
+
+def create_app(services: ApiServices, *, title: str = "Hospital integration hub") -> HubApi:
+    """A FastAPI app over `services`; every data route goes through the department scope."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # The projection runner owns and creates its tables; creating them here too lets the API
         # answer "no assets" on a fresh database instead of failing before the first event.
         try:
-            for projection in projections if projections is not None else make_projections():
-                await asyncio.to_thread(ensure_tables, engine, projection)
+            for projection in services.projections:
+                await asyncio.to_thread(ensure_tables, services.engine, projection)
+            await asyncio.to_thread(services.security.keys.ensure_tables)
+            await asyncio.to_thread(services.subscriptions.ensure_tables)
         except DBAPIError as exc:
             # Start anyway: /health reports the database as unreachable (503) until it answers.
             logger.warning("read_model_tables_not_ensured", error=type(exc.orig).__name__)
         yield
 
-    app = FastAPI(title=title, version=API_VERSION, lifespan=lifespan)
-    app.state.hub = ApiState(engine=engine, runners_lag=runners_lag)
-    app.state.ingest = ingest  # None: a read-only API process; ingest routes answer 503
-    app.state.publish = publish  # None: POST /assets/{id}/identifiers answers 503
-    app.state.as_of_reader = as_of_reader  # None: GET /assets/{id}?as_of=... answers 503
-    app.state.site = site
-    app.state.history_reader = history_reader  # None: GET /history/... answers 503
-    app.state.dead_letters = dead_letters  # None: /dlq answers 503
-    app.state.bus = bus  # None: /events/stream answers 503
-    app.state.topic_prefix = topic_prefix
-    app.state.subscriptions = subscriptions  # None: /subscriptions answers 503
-    app.state.zone = zone  # naive times in queries are read in the site's zone
-    app.state.security = security if security is not None else Security.open(site=site)
+    app = HubApi(services, title=title, version=API_VERSION, lifespan=lifespan)
     app.add_middleware(CsvExportMiddleware)
-    # /health and /metrics stay open (load balancers, Prometheus); they carry no patient data,
-    # nor does the console page: its data calls go through the checks below.
-    for module in (health, metrics, console):
+    for module in OPEN_MODULES:
         app.include_router(module.router)
-    app.include_router(ingest_routes.router, dependencies=[require(Permission.INGEST)])
-    app.include_router(history_routes.router, dependencies=[require(Permission.HISTORY)])
-    app.include_router(dlq_routes.router, dependencies=[require(Permission.DLQ)])
-    app.include_router(subscription_routes.router, dependencies=[require(Permission.SUBSCRIBE)])
+    _include(app, ingest_routes.router, require(Permission.INGEST))
+    _include(app, history_routes.router, require(Permission.HISTORY))
+    _include(app, dlq_routes.router, require(Permission.DLQ))
+    _include(app, subscription_routes.router, require(Permission.SUBSCRIBE))
+    _include(app, event_routes.router)  # its own: the stream permission, whole hospital
     # Role checks for /raw are inside: HEAD needs raw_meta, GET raw_payload, both audited.
-    app.include_router(raw_routes.build_router(raw_reader))  # 503 without a reader
+    _include(app, raw_routes.router)
     read_models = (
         assets,
         availability_routes,
@@ -118,8 +91,23 @@ def create_app(
         workorder_routes,
         compliance_routes,
         kpi_routes,
-        event_routes,
     )
     for routes in read_models:
-        app.include_router(routes.router, dependencies=[require(Permission.READ)])
+        _include(app, routes.router, require(Permission.READ))
     return app
+
+
+def _include(app: FastAPI, router: APIRouter, *dependencies: Any) -> None:
+    """Include a data router, refusing one with a route that bypasses the department scope."""
+    outer = [*dependencies, *router.dependencies]
+    for route in router.routes:
+        if isinstance(route, APIRoute) and not (
+            _depends_on(route.dependant, get_scope)
+            or any(_depends_on(get_dependant(path="", call=d.dependency), get_scope) for d in outer)
+        ):
+            raise RuntimeError(f"route {route.path} does not go through hub.api.scope.get_scope")
+    app.include_router(router, dependencies=list(dependencies))
+
+
+def _depends_on(dependant: Dependant, call: object) -> bool:
+    return dependant.call is call or any(_depends_on(d, call) for d in dependant.dependencies)

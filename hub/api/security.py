@@ -1,15 +1,15 @@
 """Authentication, role checks, department scope and audited reads, as FastAPI dependencies.
 
-`create_app(security=...)` decides the policy:
+The hub's `Security` (built by hub.bootstrap from settings) decides the policy:
 - keys required (HUB_AUTH=keys, the default in production): a request without a valid
   `Authorization: Bearer hub_...` (or `X-API-Key: hub_...`) gets 401;
 - keys optional (HUB_AUTH=off, demo mode on loopback): a request without a key runs as
   ANONYMOUS (admin); a key that is presented is still checked, so the demo can show roles.
 
-Routers declare what they need with `dependencies=[require(Permission.READ)]`; routes that
-serve sensitive data (raw messages, history, traces) take `AuditDep` and record the read, or
-the refusal, on the audit ledger before answering. No audit log, no sensitive read: such routes
-answer 503 rather than serve what nobody would know was read.
+Routers declare what they need with `dependencies=[require(Permission.READ)]` (hub.api.scope,
+next to the department scope every data route goes through); routes that serve sensitive data
+(raw messages, history, traces) take `AuditDep` and record the read, or the refusal, on the
+audit ledger before answering. When the ledger cannot take the record, nothing is served (503).
 """
 
 from __future__ import annotations
@@ -18,15 +18,16 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import unquote
 
 import structlog
 from fastapi import Depends, HTTPException, Request
 from fastapi import status as http
 
+from hub.api.deps import ServicesDep  # noqa: TC001  (FastAPI reads the annotation at runtime)
 from hub.auth.keys import InvalidKeyError, KeyStore
-from hub.auth.roles import ANONYMOUS, Permission, Principal
+from hub.auth.roles import ANONYMOUS, Principal
 from hub.ports import event_out_record
 from schemas.audit import AccessOutcome, AccessPayload, AccessRecorded
 from schemas.envelope import Source
@@ -49,15 +50,10 @@ MAX_PURPOSE = 500
 class Security:
     """The app's policy: where keys are, whether one is required, where reads are recorded."""
 
-    keys: KeyStore | None = None
+    keys: KeyStore
+    access_log: AccessLog
     required: bool = False
-    access_log: AccessLog | None = None
     site: str = "main"
-
-    @classmethod
-    def open(cls, access_log: AccessLog | None = None, site: str = "main") -> Security:
-        """No keys: everyone is ANONYMOUS. For tests and loopback demos."""
-        return cls(keys=None, required=False, access_log=access_log, site=site)
 
 
 def bus_access_log(bus: EventBus, prefix: str = "") -> AccessLog:
@@ -70,8 +66,11 @@ def bus_access_log(bus: EventBus, prefix: str = "") -> AccessLog:
     return record
 
 
-def get_security(request: Request) -> Security:
-    return cast("Security", request.app.state.security)
+def get_security(services: ServicesDep) -> Security:
+    return services.security
+
+
+SecurityDep = Annotated[Security, Depends(get_security)]
 
 
 def _presented_token(request: Request) -> str | None:
@@ -88,58 +87,23 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(http.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_principal(request: Request) -> Principal:
-    """Who is calling (sync: the key lookup runs in FastAPI's threadpool)."""
-    cached = getattr(request.state, "principal", None)
-    if isinstance(cached, Principal):
-        return cached
-    security = get_security(request)
+def get_principal(request: Request, security: SecurityDep) -> Principal:
+    """Who is calling (sync: the key lookup runs in FastAPI's threadpool; once per request)."""
     token = _presented_token(request)
     if token is None:
         if security.required:
             raise _unauthorized("authentication required: send Authorization: Bearer hub_<key id>_<secret>")
         principal = ANONYMOUS
     else:
-        if security.keys is None:
-            raise _unauthorized("this API process has no key store; API keys cannot be checked")
         try:
             principal = security.keys.authenticate(token)
         except InvalidKeyError as exc:
             logger.warning("api_key_refused", key_id=exc.key_id, reason=exc.reason, path=request.url.path)
             raise _unauthorized(exc.reason) from None
-    request.state.principal = principal
     return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
-
-
-def require(permission: Permission) -> Any:
-    """A router/route dependency: 403 unless the caller's role grants `permission`."""
-
-    def check(principal: PrincipalDep) -> Principal:
-        if not principal.can(permission):
-            raise HTTPException(
-                http.HTTP_403_FORBIDDEN,
-                f"role {principal.role.value!r} may not {permission.value.replace('_', ' ')}",
-            )
-        return principal
-
-    return Depends(check)
-
-
-def scoped_department(principal: Principal, requested: str | None) -> tuple[str | None, bool]:
-    """The department filter a list query should use, and whether it can match anything.
-
-    An unscoped caller filters as asked. A scoped caller always filters by their department;
-    asking for another one matches nothing (an empty page, not a 403: scope is not a secret
-    to probe).
-    """
-    if principal.department is None:
-        return requested, True
-    if requested is not None and requested != principal.department:
-        return principal.department, False
-    return principal.department, True
 
 
 class Audit:
@@ -153,11 +117,6 @@ class Audit:
     async def record(self, action: str, resource: str, outcome: AccessOutcome = "allowed") -> None:
         """Publish the access event; raises HTTP 503 when it cannot be recorded (nothing is served)."""
         log = self._security.access_log
-        if log is None:
-            raise HTTPException(
-                http.HTTP_503_SERVICE_UNAVAILABLE,
-                "this API process cannot record reads on the audit ledger, so it serves no sensitive data",
-            )
         event = access_event(
             self._request,
             self._principal,
@@ -184,8 +143,8 @@ class Audit:
         return self._principal
 
 
-def get_audit(request: Request, principal: PrincipalDep) -> Audit:
-    return Audit(request, principal, get_security(request))
+def get_audit(request: Request, principal: PrincipalDep, security: SecurityDep) -> Audit:
+    return Audit(request, principal, security)
 
 
 AuditDep = Annotated[Audit, Depends(get_audit)]

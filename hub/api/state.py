@@ -1,18 +1,14 @@
-"""What one app instance holds: its engine, its projection-lag source and its metrics registry.
+"""The API's metrics registry and projection-lag source (held by hub.api.services.ApiServices).
 
-Kept on `app.state.hub`, never in module globals, so two apps (tests, several sites) never share.
+One registry per app, never prometheus_client's global one, so two apps (tests, several sites)
+never share gauges.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Gauge
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
 
 LagSource = Callable[[], Awaitable[dict[str, int]]]
 
@@ -36,12 +32,3 @@ class ApiMetrics:
             "1 when the read-model database answered the scrape",
             registry=self.registry,
         )
-
-
-@dataclass(frozen=True)
-class ApiState:
-    """Everything the routes need, built once by `create_app`."""
-
-    engine: Engine
-    runners_lag: LagSource | None
-    metrics: ApiMetrics = field(default_factory=ApiMetrics)

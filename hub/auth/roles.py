@@ -5,7 +5,7 @@ Five roles, from the three kinds of users the hub serves (DESIGN.md) plus the pe
 | role       | for                                  | may                                                  |
 |------------|--------------------------------------|------------------------------------------------------|
 | viewer     | clinical departments, dashboards     | read models (assets, inventory, work orders, KPIs)   |
-| app        | downstream applications              | read models, webhook subscriptions                   |
+| app        | downstream applications              | read models, event stream, webhook subscriptions     |
 | integrator | hospital IT wiring vendor systems    | read models, ingest, corrections, history, raw HEAD, |
 |            |                                      | webhook subscriptions                                |
 | auditor    | audit office, insurance, UDI reviews | read models, history, raw messages (decrypted)       |
@@ -14,7 +14,8 @@ Five roles, from the three kinds of users the hub serves (DESIGN.md) plus the pe
 Raw payloads can hold patient data, so only auditor and admin read them (GET /raw/{ref});
 integrators see what a raw message is (system, message id, sha256, size) but not its bytes.
 A key may carry a department: it then sees only objects of that department (code or name),
-and anything outside answers 404, never 403, so a key cannot probe what other departments hold.
+and anything outside answers 404, never 403, so a key cannot probe what other departments hold;
+hospital-wide routes (event stream, webhook subscriptions, ingest) refuse it (hub.api.scope).
 """
 
 from __future__ import annotations
@@ -40,11 +41,12 @@ class Permission(StrEnum):
     RAW_PAYLOAD = "raw_payload"  # the raw bytes, decrypted
     DLQ = "dlq"  # dead letters
     SUBSCRIBE = "subscribe"  # webhook subscriptions (/subscriptions)
+    STREAM = "stream"  # the event stream (/events/stream), hospital-wide
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.READ}),
-    Role.APP: frozenset({Permission.READ, Permission.SUBSCRIBE}),
+    Role.APP: frozenset({Permission.READ, Permission.SUBSCRIBE, Permission.STREAM}),
     Role.INTEGRATOR: frozenset(
         {
             Permission.READ,

@@ -9,9 +9,8 @@ import signal
 import ssl
 import subprocess  # nosec B404: runs our own benchmark module with the same interpreter
 import sys
-from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 import uvicorn
@@ -19,26 +18,12 @@ from rich.table import Table
 from sqlalchemy import text
 
 from adapters.his.mllp import serve_mllp
-from hub.api.app import create_app
-from hub.api.routes.raw import archive_reader
-from hub.api.security import Security, bus_access_log
-from hub.auth.keys import KeyStore
+from hub.api.app import build_api
 from hub.bootstrap import Hub, build_hub
 from hub.cli.app import DataDir, app, console, load_settings, run
 from hub.cli.render import reconciliation_table, where
 from hub.deadletters import DeadLetter
-from hub.dlq_retry import HubDeadLetters
-from hub.inbox import InboxWatcher
-from hub.ingest import Ingestor
-from hub.mllp_ingest import MllpIngest
 from hub.pipeline import drain, ingest_path, run_forever
-from hub.ports import event_out_record
-from hub.webhooks import SubscriptionStore, WebhookService, subscription_key
-from replay.as_of import asset_as_of
-from replay.audit_match import LedgerMatcher
-from replay.history import HistoryEntry, SubjectKind, history
-from schemas.envelope import EventBase
-from topics.catalogue import topic_for_event_type
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_SUFFIXES = {".csv", ".xlsx", ".xml", ".json", ".jsonl", ".ndjson", ".hl7"}
@@ -116,71 +101,26 @@ def _dead_letters_by_reason(letters: list[DeadLetter]) -> Table:
 
 
 async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
+    """Run everything build_hub wired: pipeline, API, webhook delivery, MLLP, inbox; until a signal."""
     settings = hub.settings
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-
-    async def lag() -> dict[str, int]:
-        return {r.projection.name: await r.lag() for r in hub.runners}
-
-    prefix = settings.topic_prefix
-
-    async def publish(event: EventBase) -> None:
-        await hub.bus.publish(topic_for_event_type(event.type).full_name(prefix), [event_out_record(event)])
-
-    async def as_of(asset_id: str, occurred_at: datetime, known_at: datetime) -> dict[str, Any] | None:
-        return await asset_as_of(hub.bus, asset_id, occurred_at=occurred_at, known_at=known_at, prefix=prefix)
-
-    async def history_of(
-        kind: SubjectKind, subject_id: str, since: datetime | None, derived: bool
-    ) -> list[HistoryEntry]:
-        return await history(
-            hub.bus,
-            kind,
-            subject_id,
-            prefix=prefix,
-            since=since,
-            include_derived=derived,
-            raw_lookup=hub.archive.lookup,
-            ledger=LedgerMatcher(hub.engine, prefix=prefix),  # flags records that no longer match
-        )
-
-    security = await _security(hub)
-    subscriptions = SubscriptionStore(hub.engine, subscription_key(settings.secret_bytes))
-    await asyncio.to_thread(subscriptions.ensure_tables)
-    api = create_app(
-        security=security,
-        engine=hub.engine,
-        runners_lag=lag,
-        ingest=Ingestor(hub),
-        raw_reader=archive_reader(hub.archive),
-        publish=publish,
-        as_of_reader=as_of,
-        site=settings.site,
-        zone=settings.zone,
-        projections=[r.projection for r in hub.runners],
-        history_reader=history_of,
-        dead_letters=HubDeadLetters(hub),
-        bus=hub.bus,
-        topic_prefix=prefix,
-        subscriptions=subscriptions,
-    )
+    await _announce_auth(hub)
     server = uvicorn.Server(
         uvicorn.Config(
-            api, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="on"
+            build_api(hub), host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="on"
         )
     )
     tasks = [
         asyncio.create_task(run_forever(hub, stop), name="pipeline"),
         asyncio.create_task(server.serve(), name="api"),
-        asyncio.create_task(WebhookService(subscriptions, hub.bus, prefix=prefix).run(stop), name="webhooks"),
+        asyncio.create_task(hub.webhooks.run(stop), name="webhooks"),
     ]
     mllp = await _start_mllp(hub)
     if watch_inbox:
-        watcher = InboxWatcher(hub, settings.inbox_dir)
-        tasks.append(asyncio.create_task(watcher.run_forever(stop), name="inbox"))
+        tasks.append(asyncio.create_task(hub.inbox.run_forever(stop), name="inbox"))
         console.print(f"watching {settings.inbox_dir}/<system>/ for export files")
     url = f"http://{settings.api_host}:{settings.api_port}"
     console.print(f"serving {url} (console: {url}/console, API docs: {url}/docs; Ctrl-C to stop)")
@@ -201,24 +141,16 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
                 await task
 
 
-async def _security(hub: Hub) -> Security:
-    """The API's policy: keys in the read-model database, sensitive reads recorded on the bus."""
-    settings = hub.settings
-    keys = KeyStore(hub.engine)
-    existing = await asyncio.to_thread(keys.list)  # creates the table on a fresh database
-    if not settings.auth_required:
+async def _announce_auth(hub: Hub) -> None:
+    """Say how callers authenticate, and how to make the first key when none exists."""
+    existing = await asyncio.to_thread(hub.keys.list)
+    if not hub.settings.auth_required:
         console.print("API keys optional (HUB_AUTH=off or demo mode): callers without a key act as admin")
     elif not existing:
         console.print(
             "[yellow]API keys required and none exist yet:[/yellow] create one with"
             " `hub keys create --role admin`"
         )
-    return Security(
-        keys=keys,
-        required=settings.auth_required,
-        access_log=bus_access_log(hub.bus, settings.topic_prefix),
-        site=settings.site,
-    )
 
 
 async def _start_mllp(hub: Hub) -> asyncio.Server:
@@ -227,9 +159,8 @@ async def _start_mllp(hub: Hub) -> asyncio.Server:
     if settings.mllp_tls_cert and settings.mllp_tls_key:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(settings.mllp_tls_cert, settings.mllp_tls_key)
-    handler = MllpIngest(hub)
     server = await serve_mllp(
-        handler.handle,
+        hub.mllp.handle,
         settings.mllp_host,
         settings.mllp_port,
         ssl=context,

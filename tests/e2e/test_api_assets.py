@@ -1,4 +1,4 @@
-"""GET /assets and /assets/{id} through create_app, on SQLite and PostgreSQL read models."""
+"""GET /assets and /assets/{id} through the real wiring, on SQLite and PostgreSQL read models."""
 
 from __future__ import annotations
 
@@ -7,16 +7,17 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from hub.api.app import create_app
 from projections.asset_registry import AssetRegistry
 from projections.db import make_engine
 from projections.tracking import apply_batch, ensure_tables
 from schemas._base import DeptRef
 from schemas.assets import Category
+from tests.e2e.conftest import open_api
 from tests.unit.projections.factories import linked, records, registered, status_changed
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
+    from pathlib import Path
 
     from sqlalchemy import Engine
 
@@ -44,10 +45,9 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-async def client(engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(engine=engine)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as c:
-        yield c
+async def client(engine: Engine, db_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with open_api(db_url, tmp_path / "hub") as w:
+        yield w.http
 
 
 def _ids(body: dict) -> list[str]:

@@ -47,7 +47,7 @@ def wait_for(check: httpx.Client, url: str, headers: dict[str, str]) -> httpx.Re
 @pytest.fixture
 def keyed(tmp_path: Path) -> tuple[Served, dict[str, str]]:
     data = tmp_path / "hub"
-    tokens = {role: create_key(data, role) for role in ("viewer", "integrator", "auditor")}
+    tokens = {role: create_key(data, role) for role in ("viewer", "integrator", "auditor", "app")}
     tokens["ward"] = create_key(data, "viewer", "--department", "检验科", "--label", "检验科看板")
     return Served(data, **ENV), tokens
 
@@ -100,9 +100,11 @@ class TestKeysRequired:
             assert http.get(f"/raw/{ref}", headers=auth("integrator")).status_code == 403
             assert http.get(f"/raw/{ref}", headers=auth("viewer")).status_code == 403
 
-            # Server-Sent Events over a real socket: the first three asset events of the log.
+            # Server-Sent Events over a real socket: the first three asset events of the log, for
+            # an app key (the README's roles: app and admin stream; an auditor does not).
             params = {"from": "beginning", "topics": "canonical.asset.v1", "limit": "3"}
-            with http.stream("GET", "/events/stream", params=params, headers=auth("auditor")) as events:
+            assert http.get("/events/stream", params=params, headers=auth("auditor")).status_code == 403
+            with http.stream("GET", "/events/stream", params=params, headers=auth("app")) as events:
                 assert events.headers["content-type"].startswith("text/event-stream")
                 lines = [line for line in events.iter_lines() if line.startswith("event: ")]
             assert lines == ["event: asset.registered"] * 3
@@ -128,7 +130,7 @@ class TestKeysRequired:
             ("integrator", "raw.head", "allowed"),
             ("integrator", "raw.read", "denied"),
             ("viewer", "raw.read", "denied"),
-            ("auditor", "events.stream", "allowed"),
+            ("app", "events.stream", "allowed"),
         ]
         assert accesses[1]["purpose"] == "asset-audit-2024"
         assert all(tokens[r] not in json.dumps(accesses) for r in tokens)

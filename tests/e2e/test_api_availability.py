@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import json
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
-from hub.api.app import create_app
-from hub.api.routes.asset_models import get_clock
-from hub.bus.embedded import EmbeddedBus
-from hub.ports import event_out_record
 from projections.asset_registry import AssetRegistry, RegistryConfig
 from projections.availability import AvailabilityConfig, PoolRule
 from projections.db import make_engine
 from projections.runner import ProjectionRunner
 from projections.tracking import apply_batch, ensure_tables
+from tests.e2e.conftest import Wired, open_api
 from tests.unit.projections.factories import records
 from tests.unit.projections.registry_factories import (
     EQUIP,
@@ -32,7 +30,6 @@ from tests.unit.projections.registry_factories import (
     status,
     used,
 )
-from topics.catalogue import BY_NAME
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -80,25 +77,26 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
-@pytest.fixture
-async def bus(tmp_path: Path) -> AsyncIterator[EmbeddedBus]:
-    b = EmbeddedBus(tmp_path / "bus.sqlite3")
-    await b.start()
-    await b.ensure_topics([BY_NAME[TOPIC], BY_NAME["derived.asset.v1"]])
-    yield b
-    await b.close()
-
-
-def _client(engine: Engine, **kwargs: Any) -> httpx.AsyncClient:
-    app = create_app(engine=engine, **kwargs)
-    app.dependency_overrides[get_clock] = FixedClock
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub")
+@asynccontextmanager
+async def _api(db_url: str, tmp_path: Path) -> AsyncIterator[Wired]:
+    async with open_api(db_url, tmp_path / "hub", clock=FixedClock()) as w:
+        yield w
 
 
 @pytest.fixture
-async def client(engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
-    async with _client(engine) as c:
-        yield c
+async def client(engine: Engine, db_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with _api(db_url, tmp_path) as w:
+        yield w.http
+
+
+async def _published(w: Wired) -> list[dict[str, Any]]:
+    """Everything on canonical.asset.v1 (the API's publisher writes there)."""
+    consumer = await w.hub.bus.consumer([TOPIC], group=None, from_beginning=True)
+    try:
+        records = await consumer.poll(max_records=100, timeout_s=0.5)
+    finally:
+        await consumer.close()
+    return [json.loads(r.value) for r in records]
 
 
 class TestAvailability:
@@ -203,36 +201,27 @@ class TestAssets:
 
 
 class TestPeopleLinks:
-    async def test_without_a_publisher_the_api_answers_503(self, client: httpx.AsyncClient) -> None:
-        """A read-only API process cannot accept links."""
-        body = {"scheme": "udi", "value": "U-1", "actor": "王工"}
-        response = await client.post(f"/assets/{card('ZC-4')}/identifiers", json=body)
-        assert response.status_code == 503
-
-    async def test_a_link_is_published_then_applied(self, engine: Engine, bus: EmbeddedBus) -> None:
+    async def test_a_link_is_published_then_applied(
+        self, engine: Engine, db_url: str, tmp_path: Path
+    ) -> None:
         """POST publishes asset.identifier_linked (person); once applied, the UDI moves and the conflict is resolved."""
-        published: list[EventBase] = []
-
-        async def publish(event: EventBase) -> None:
-            published.append(event)
-            await bus.publish(TOPIC, [event_out_record(event)])
-
-        async with _client(engine, publish=publish) as client:
+        async with _api(db_url, tmp_path) as w:
+            client = w.http
             body = {"scheme": "udi", "value": "U-1", "actor": "王工"}
             response = await client.post(f"/assets/{card('ZC-4')}/identifiers", json=body)
             assert response.status_code == 202
+            (event,) = await _published(w)
             assert response.json() == {
-                "event_id": str(published[0].event_id),
+                "event_id": event["event_id"],
                 "asset_id": card("ZC-4"),
                 "status": "accepted",
             }
-            event = json.loads(published[0].model_dump_json())
             assert (event["type"], event["payload"]["linked_by"], event["payload"]["actor"]) == (
                 "asset.identifier_linked",
                 "person",
                 "王工",
             )
-            runner = ProjectionRunner(AssetRegistry(CONFIG), bus, engine)
+            runner = ProjectionRunner(AssetRegistry(CONFIG), w.hub.bus, engine)
             await runner.run_until_idle()
             await runner.close()
             detail = (await client.get(f"/assets/{card('ZC-4')}")).json()
@@ -250,14 +239,9 @@ class TestPeopleLinks:
         ],
     )
     async def test_bad_requests_publish_nothing(
-        self, engine: Engine, path: str, body: dict[str, str], code: int
+        self, *, engine: Engine, db_url: str, tmp_path: Path, path: str, body: dict[str, str], code: int
     ) -> None:
         """Unknown asset, malformed scheme, blank value or no actor: refused, nothing published."""
-        published: list[EventBase] = []
-
-        async def publish(event: EventBase) -> None:
-            published.append(event)
-
-        async with _client(engine, publish=publish) as client:
-            response = await client.post(path.format(a=card("ZC-1")), json=body)
-        assert (response.status_code, published) == (code, [])
+        async with _api(db_url, tmp_path) as w:
+            response = await w.http.post(path.format(a=card("ZC-1")), json=body)
+            assert (response.status_code, await _published(w)) == (code, [])

@@ -10,49 +10,32 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.api.app import create_app
-from hub.api.security import Security
-from hub.auth.keys import KeyStore
 from hub.auth.roles import Role
-from hub.bootstrap import Hub, build_hub
-from hub.dlq_retry import HubDeadLetters
-from hub.pipeline import drain, ingest_path
-from hub.settings import Settings
-from tests.e2e.conftest import REPO
+from hub.bootstrap import Hub
+from tests.e2e.conftest import REPO, Wired, wired_hub
 
 LEDGER = REPO / "examples" / "hrp" / "固定资产台账_2024.csv"
 FIX = REPO / "examples" / "hrp" / "mapping_fix.yaml"
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+async def wired(tmp_path: Path) -> AsyncIterator[Wired]:
     mappings = tmp_path / "mappings"
     mappings.mkdir()
-    async with build_hub(Settings(data_dir=tmp_path / "hub", mapping_dir=mappings)) as h:
-        await ingest_path(h, "hrp", LEDGER)
-        await drain(h)
-        yield h
+    async with wired_hub(tmp_path / "hub", settings={"mapping_dir": mappings}) as w:
+        await w.ingest("hrp", LEDGER)
+        yield w
 
 
 @pytest.fixture
-async def client(hub: Hub) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
-    keys = KeyStore(hub.engine)
-    tokens = {role.value: keys.create(role)[1] for role in (Role.INTEGRATOR, Role.VIEWER)}
+def hub(wired: Wired) -> Hub:
+    return wired.hub
 
-    async def nowhere(_: object) -> None:
-        raise AssertionError("no sensitive read here")
 
-    app = create_app(
-        engine=hub.engine,
-        dead_letters=HubDeadLetters(hub),
-        security=Security(keys=keys, required=True, access_log=nowhere),
-        projections=[r.projection for r in hub.runners],
-    )
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as c,
-    ):
-        yield c, tokens
+@pytest.fixture
+def client(wired: Wired) -> tuple[httpx.AsyncClient, dict[str, str]]:
+    tokens = {role.value: wired.token(role) for role in (Role.INTEGRATOR, Role.VIEWER)}
+    return wired.http, tokens
 
 
 class TestDeadLettersApi:
@@ -84,8 +67,3 @@ class TestDeadLettersApi:
         assert still["total"] == 4
         resolved = (await http.get("/dlq", params={"status": "resolved"}, headers=integrator)).json()
         assert resolved["total"] == 2
-
-    async def test_without_a_hub_the_route_says_so(self, hub: Hub) -> None:
-        app = create_app(engine=hub.engine)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as c:
-            assert (await c.get("/dlq")).status_code == 503

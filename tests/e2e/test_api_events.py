@@ -12,19 +12,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.api.app import create_app
 from hub.api.routes.events import Cursor
-from hub.api.security import Security
-from hub.auth.keys import KeyStore
 from hub.auth.roles import Role
-from hub.bootstrap import Hub, build_hub
-from hub.pipeline import drain, ingest_path
+from hub.bootstrap import Hub
 from hub.ports import event_out_record
-from hub.settings import Settings
 from schemas.audit import AccessRecorded
 from schemas.catalogue import parse_event
 from schemas.envelope import EventBase
-from tests.e2e.conftest import REPO
+from tests.e2e.conftest import REPO, Wired, wired_hub
 from tests.unit.schemas.examples import example_event
 
 OA = REPO / "examples" / "oa" / "工单导出_2024Q2.json"
@@ -40,14 +35,6 @@ def sse(text: str) -> list[dict[str, str]]:
     return out
 
 
-@pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
-    async with build_hub(Settings(data_dir=tmp_path / "hub")) as h:
-        await ingest_path(h, "oa", OA)
-        await drain(h)
-        yield h
-
-
 class Reads:
     def __init__(self) -> None:
         self.events: list[AccessRecorded] = []
@@ -58,21 +45,23 @@ class Reads:
 
 
 @pytest.fixture
-async def client(hub: Hub) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str], Reads]]:
-    keys = KeyStore(hub.engine)
-    tokens = {"app": keys.create(Role.APP)[1], "ward": keys.create(Role.VIEWER, department="0301")[1]}
+async def wired(tmp_path: Path) -> AsyncIterator[tuple[Wired, Reads]]:
     reads = Reads()
-    app = create_app(
-        engine=hub.engine,
-        bus=hub.bus,
-        security=Security(keys=keys, required=True, access_log=reads),
-        projections=[r.projection for r in hub.runners],
-    )
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub", timeout=30) as c,
-    ):
-        yield c, tokens, reads
+    async with wired_hub(tmp_path / "hub", access_log=reads) as w:
+        await w.ingest("oa", OA)
+        yield w, reads
+
+
+@pytest.fixture
+def hub(wired: tuple[Wired, Reads]) -> Hub:
+    return wired[0].hub
+
+
+@pytest.fixture
+def client(wired: tuple[Wired, Reads]) -> tuple[httpx.AsyncClient, dict[str, str], Reads]:
+    w, reads = wired
+    tokens = {"app": w.token(Role.APP), "ward": w.token(Role.VIEWER, "0301")}
+    return w.http, tokens, reads
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -145,9 +134,6 @@ class TestEventStream:
             "/events/stream", headers={**bearer(tokens["app"]), "Last-Event-ID": "not-a-cursor"}
         )
         assert forged.status_code == 400
-        bare = create_app(engine=hub.engine)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=bare), base_url="http://hub") as c:
-            assert (await c.get("/events/stream")).status_code == 503
 
 
 class TestCursor:

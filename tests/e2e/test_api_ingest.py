@@ -13,12 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.api.app import create_app
-from hub.bootstrap import Hub, build_hub
-from hub.ingest import Ingestor
+from hub.bootstrap import Hub
 from hub.pipeline import drain
-from hub.settings import Settings
-from tests.e2e.conftest import REPO
+from tests.e2e.conftest import REPO, Wired, wired_hub
 
 FHIR = REPO / "examples" / "fhir"
 LEDGER = REPO / "examples" / "hrp" / "固定资产台账_2024.csv"
@@ -26,20 +23,20 @@ FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
 
 @pytest.fixture
-async def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Hub]:
-    monkeypatch.setenv("HUB_MAX_FILE_BYTES", str(200_000))
-    async with build_hub(Settings(data_dir=tmp_path / "hub")) as h:
-        yield h
+async def wired(tmp_path: Path) -> AsyncIterator[Wired]:
+    """The real wiring, keys off (callers act as admin), a 200 kB body limit."""
+    async with wired_hub(tmp_path / "hub", settings={"auth": "off", "max_file_bytes": 200_000}) as w:
+        yield w
 
 
 @pytest.fixture
-async def client(hub: Hub) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(engine=hub.engine, ingest=Ingestor(hub))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as c,
-    ):
-        yield c
+def hub(wired: Wired) -> Hub:
+    return wired.hub
+
+
+@pytest.fixture
+def client(wired: Wired) -> httpx.AsyncClient:
+    return wired.http
 
 
 class TestIngestExports:

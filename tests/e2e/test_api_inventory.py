@@ -1,20 +1,20 @@
-"""/inventory through create_app, on SQLite and PostgreSQL read models."""
+"""/inventory through the real wiring (build_hub + build_api), on SQLite and PostgreSQL read models."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
 from sqlalchemy import Engine
 
-from hub.api.app import create_app
-from hub.api.routes.inventory import get_clock, parse_within
-from hub.api.security import Security
+from hub.api.routes.inventory import parse_within
 from schemas.audit import AccessRecorded
 from schemas.envelope import EventBase
+from tests.e2e.conftest import open_api
 from tests.unit.projections.test_inventory_factories import (
     BACKENDS,
     GLOVES,
@@ -73,14 +73,15 @@ def recorded() -> list[EventBase]:
 
 
 @pytest.fixture
-async def client(engine: Engine, recorded: list[EventBase]) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    engine: Engine, recorded: list[EventBase], tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
     async def access_log(event: EventBase) -> None:
         recorded.append(event)
 
-    app = create_app(engine=engine, security=Security.open(access_log=access_log))
-    app.dependency_overrides[get_clock] = FixedClock
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as c:
-        yield c
+    url = engine.url.render_as_string(hide_password=False)
+    async with open_api(url, tmp_path / "hub", clock=FixedClock(), access_log=access_log) as w:
+        yield w.http
 
 
 def accesses(recorded: list[EventBase]) -> list[tuple[str, str, str, str]]:
@@ -262,11 +263,17 @@ class TestTraceAndRecall:
         ]
 
     @pytest.mark.parametrize("path", ["/inventory/trace/S2", "/inventory/recall?lot=L1"])
-    async def test_without_an_access_log_nothing_is_served(self, engine: Engine, path: str) -> None:
-        """An API process that cannot record reads answers 503 rather than serve patient tokens."""
-        app = create_app(engine=engine)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as c:
-            response = await c.get(path)
+    async def test_when_the_read_cannot_be_recorded_nothing_is_served(
+        self, engine: Engine, tmp_path: Path, path: str
+    ) -> None:
+        """When the audit ledger cannot take the record, 503 rather than serve patient tokens."""
+
+        async def broken(_: EventBase) -> None:
+            raise OSError("audit topic unavailable")
+
+        url = engine.url.render_as_string(hide_password=False)
+        async with open_api(url, tmp_path / "hub", access_log=broken) as w:
+            response = await w.http.get(path)
         assert response.status_code == 503
         assert "PT-" not in response.text
 

@@ -1,18 +1,18 @@
-"""GET /kpis through create_app, on SQLite and PostgreSQL read models."""
+"""GET /kpis through the real wiring (build_hub + build_api), on SQLite and PostgreSQL read models."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import Engine
 
-from hub.api.app import create_app
-from hub.api.routes.workorders import get_clock
 from projections.work_orders import WorkOrders
 from schemas.assets import Category
+from tests.e2e.conftest import open_api
 from tests.unit.projections.factories import registered
 from tests.unit.projections.test_work_orders_factories import (
     DB_PARAMS,
@@ -56,11 +56,10 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.fixture
-async def client(engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(engine=engine)
-    app.dependency_overrides[get_clock] = FixedClock
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as c:
-        yield c
+async def client(engine: Engine, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    url = engine.url.render_as_string(hide_password=False)
+    async with open_api(url, tmp_path / "hub", clock=FixedClock()) as w:
+        yield w.http
 
 
 class TestKpis:

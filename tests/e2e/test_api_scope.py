@@ -1,4 +1,4 @@
-"""Keys, roles and department scope on the read-model routes, through create_app, on SQLite and PostgreSQL.
+"""Keys, roles and department scope on the read-model routes, through the real wiring, on SQLite and PostgreSQL.
 
 One read-model database per backend holds the registry, inventory, work-order and compliance
 read models. Departments appear by code in some keys ("0301", the inventory's ICU) and by name
@@ -13,11 +13,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from hub.api.app import create_app
-from hub.api.routes import inventory as inventory_routes
-from hub.api.routes import workorders as workorder_routes
-from hub.api.routes.asset_models import get_clock as asset_clock
-from hub.api.security import Security
+from hub.api.deps import get_as_of, get_publisher
 from hub.auth.keys import KeyStore
 from hub.auth.roles import Role
 from projections.asset_queries import get_asset
@@ -28,6 +24,7 @@ from projections.inventory import Inventory
 from projections.tracking import apply_batch, ensure_tables
 from projections.work_orders import WorkOrders
 from schemas.audit import AccessRecorded
+from tests.e2e.conftest import Wired, wired_hub
 from tests.e2e.test_api_availability import CONFIG, stream
 from tests.unit.projections import test_compliance_factories as cf
 from tests.unit.projections import test_inventory_factories as inv
@@ -37,6 +34,7 @@ from tests.unit.projections.registry_factories import card
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
+    from pathlib import Path
 
     from sqlalchemy import Engine
 
@@ -126,15 +124,18 @@ class Fixed:
 
 
 class Harness:
-    """An app requiring keys, what it recorded on the audit ledger and what it published."""
+    """The real wiring requiring keys, what it recorded on the audit ledger and what it published.
 
-    def __init__(self, engine: Engine, keys: dict[str, tuple[str, str]]) -> None:
+    The as-of reader and the publisher are replaced through FastAPI's dependency overrides (the
+    read models here were written directly, so the log holds nothing to rebuild from).
+    """
+
+    def __init__(
+        self, wired: Wired, engine: Engine, keys: dict[str, tuple[str, str]], recorded: list[EventBase]
+    ) -> None:
         self.keys = keys
-        self.recorded: list[EventBase] = []
+        self.recorded = recorded
         self.published: list[EventBase] = []
-
-        async def access_log(event: EventBase) -> None:
-            self.recorded.append(event)
 
         async def publish(event: EventBase) -> None:
             self.published.append(event)
@@ -145,11 +146,10 @@ class Harness:
                 row = get_asset(conn, asset_id)
             return None if row is None else {**row, "department_code": "0102", "department_name": "急诊科"}
 
-        security = Security(keys=KeyStore(engine), required=True, access_log=access_log)
-        self.app = create_app(engine=engine, security=security, publish=publish, as_of_reader=as_of)
-        for clock in (asset_clock, inventory_routes.get_clock, workorder_routes.get_clock):
-            self.app.dependency_overrides[clock] = Fixed
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://hub")
+        self.app = wired.app
+        self.app.dependency_overrides[get_publisher] = lambda: publish
+        self.app.dependency_overrides[get_as_of] = lambda: as_of
+        self.http = wired.http
 
     async def get(self, key: str | None, path: str, **kwargs: Any) -> httpx.Response:
         headers = kwargs.pop("headers", {})
@@ -163,10 +163,17 @@ class Harness:
 
 
 @pytest.fixture
-async def hub(engine: Engine, keys: dict[str, tuple[str, str]]) -> AsyncIterator[Harness]:
-    harness = Harness(engine, keys)
-    async with harness.http:
-        yield harness
+async def hub(engine: Engine, keys: dict[str, tuple[str, str]], tmp_path: Path) -> AsyncIterator[Harness]:
+    recorded: list[EventBase] = []
+
+    async def access_log(event: EventBase) -> None:
+        recorded.append(event)
+
+    url = engine.url.render_as_string(hide_password=False)
+    async with wired_hub(
+        tmp_path / "hub", settings={"db_url": url}, clock=Fixed(), access_log=access_log
+    ) as w:
+        yield Harness(w, engine, keys, recorded)
 
 
 def field(body: dict[str, Any], name: str) -> list[Any]:

@@ -18,10 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from hub.api.app import create_app
-from hub.api.security import Security
 from hub.auth.keys import KeyStore
 from hub.auth.roles import Role
 from hub.bus.embedded import EmbeddedBus
@@ -38,9 +35,9 @@ from hub.webhooks import (
 from projections.db import make_engine
 from schemas.audit import AccessRecorded
 from schemas.envelope import EventBase
-from tests.e2e.conftest import REPO, Served
+from tests.e2e.conftest import REPO, Served, wired_hub
 from tests.unit.schemas.examples import example_event
-from topics.catalogue import BY_NAME, CATALOGUE
+from topics.catalogue import BY_NAME
 
 ASSETS = "canonical.asset.v1"
 OA = REPO / "examples" / "oa" / "工单导出_2024Q2.json"
@@ -121,6 +118,7 @@ class Env:
     stop_service: Callable[[], asyncio.Task[None]]
     reads: list[EventBase]
     keys: KeyStore
+    db_url: str
 
     def auth(self, who: str = "app") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -144,53 +142,39 @@ async def wait_for(condition: Callable[[], bool], timeout_s: float = 20) -> None
 
 @pytest.fixture
 async def env(tmp_path: Path, db_url: str) -> AsyncIterator[Env]:
+    """The real wiring (keys required) over `db_url`, a fast-failing-over bus, reads kept here."""
     bus = EmbeddedBus(tmp_path / "bus", heartbeat_interval_s=0.2, session_timeout_s=2)
-    await bus.start()
-    await bus.ensure_topics(CATALOGUE)
-    engine = make_engine(db_url)
-    keys = KeyStore(engine)
-    tokens = {
-        "app": keys.create(Role.APP)[1],
-        "other_app": keys.create(Role.APP)[1],
-        "admin": keys.create(Role.ADMIN)[1],
-        "viewer": keys.create(Role.VIEWER)[1],
-        "ward_app": keys.create(Role.APP, department="0301")[1],
-    }
-    store = SubscriptionStore(engine, subscription_key(b"e2e-secret"))
     reads: list[EventBase] = []
 
     async def record(event: EventBase) -> None:
         reads.append(event)
 
-    app: FastAPI = create_app(
-        engine=engine,
-        bus=bus,
-        security=Security(keys=keys, required=True, access_log=record),
-        projections=[],
-        subscriptions=store,
-    )
-    running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
+    async with wired_hub(tmp_path / "hub", settings={"db_url": db_url}, bus=bus, access_log=record) as w:
+        keys = w.hub.keys
+        tokens = {
+            "app": keys.create(Role.APP)[1],
+            "other_app": keys.create(Role.APP)[1],
+            "admin": keys.create(Role.ADMIN)[1],
+            "viewer": keys.create(Role.VIEWER)[1],
+            "ward_app": keys.create(Role.APP, department="0301")[1],
+        }
+        store = w.hub.subscriptions
+        running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
 
-    def start_service(transport: httpx.AsyncBaseTransport | None = None) -> None:
-        stop = asyncio.Event()
-        service = WebhookService(store, bus, tuning=FAST, transport=transport)
-        running.append((stop, asyncio.create_task(service.run(stop))))
+        def start_service(transport: httpx.AsyncBaseTransport | None = None) -> None:
+            stop = asyncio.Event()
+            service = WebhookService(store, bus, tuning=FAST, transport=transport)
+            running.append((stop, asyncio.create_task(service.run(stop))))
 
-    def stop_service() -> asyncio.Task[None]:
-        stop, task = running.pop()
-        stop.set()
-        return task
+        def stop_service() -> asyncio.Task[None]:
+            stop, task = running.pop()
+            stop.set()
+            return task
 
-    start_service(None)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub", timeout=30) as http,
-    ):
-        yield Env(http, bus, tokens, store, start_service, stop_service, reads, keys)
-    while running:
-        await stop_service()
-    await bus.close()
-    engine.dispose()
+        start_service(None)
+        yield Env(w.http, bus, tokens, store, start_service, stop_service, reads, keys, db_url)
+        while running:
+            await stop_service()
 
 
 async def subscribe(env: Env, receiver: Receiver, **extra: object) -> dict[str, object]:
@@ -377,7 +361,9 @@ class TestSubscriptionApi:
         assert answer.status_code == 201
         assert answer.json()["topics"] == ["canonical.workorder.v1", "derived.workorder.v1"]
 
-    async def test_creation_is_recorded_on_the_audit_ledger_first(self, env: Env, receiver: Receiver) -> None:
+    async def test_creation_is_recorded_on_the_audit_ledger_first(
+        self, env: Env, receiver: Receiver, tmp_path: Path
+    ) -> None:
         """Who subscribed what is on the ledger; when the ledger cannot record it, nothing is created."""
         created = await subscribe(env, receiver)
         [read] = [r for r in env.reads if isinstance(r, AccessRecorded)]
@@ -389,15 +375,10 @@ class TestSubscriptionApi:
         async def unavailable(_: EventBase) -> None:
             raise OSError("ledger down")
 
-        app = create_app(
-            engine=make_engine("sqlite://"),
-            bus=env.bus,
-            security=Security(keys=env.keys, required=True, access_log=unavailable),
-            projections=[],
-            subscriptions=env.store,
-        )
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as http:
-            refused = await http.post("/subscriptions", json={"url": receiver.url}, headers=env.auth())
+        # A second API node over the same database, whose ledger is down.
+        settings = {"db_url": env.db_url}
+        async with wired_hub(tmp_path / "node2", settings=settings, access_log=unavailable) as node:
+            refused = await node.http.post("/subscriptions", json={"url": receiver.url}, headers=env.auth())
         assert refused.status_code == 503
         assert [s.id for s in env.store.list()] == [created["id"]]
 
@@ -428,11 +409,6 @@ class TestSubscriptionApi:
         scoped = await env.http.post("/subscriptions", json=body, headers=env.auth("ward_app"))
         assert scoped.status_code == 403
         assert (await env.http.get("/subscriptions", headers=env.auth("ward_app"))).status_code == 403
-
-    async def test_without_a_store_the_routes_answer_503(self, env: Env, tmp_path: Path) -> None:
-        bare = create_app(engine=make_engine(f"sqlite:///{tmp_path / 'bare.db'}"), projections=[])
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=bare), base_url="http://hub") as http:
-            assert (await http.get("/subscriptions")).status_code == 503
 
 
 @pytest.mark.slow

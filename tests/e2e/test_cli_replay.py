@@ -20,18 +20,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.api.app import create_app
-from hub.api.routes.raw import archive_reader
-from hub.api.security import Security
-from hub.archive import SqliteRawArchive
 from hub.bootstrap import build_hub
 from hub.pipeline import drain, ingest_path
 from hub.settings import BusKind, Settings
-from projections.db import make_engine
 from schemas._base import Identifier
-from schemas.envelope import EventBase
 from schemas.ids import asset_id_for
-from tests.e2e.conftest import REPO, hub_env
+from tests.e2e.conftest import REPO, hub_env, wired_hub
 
 pytestmark = pytest.mark.slow
 
@@ -91,24 +85,10 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data
 
 
-async def _keep(_: EventBase) -> None:
-    """An access log that accepts every read (this test is about provenance, not access)."""
-
-
 async def fetch_raw(data_dir: Path, refs: list[str]) -> dict[str, httpx.Response]:
-    archive = SqliteRawArchive(data_dir / "archive.db")
-    engine = make_engine(f"sqlite:///{data_dir / 'readmodels.db'}")
-    app = create_app(
-        engine=engine,
-        raw_reader=archive_reader(archive),
-        security=Security.open(access_log=_keep),
-    )
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as http:
-            return {ref: await http.get(f"/raw/{ref}") for ref in refs}
-    finally:
-        archive.close()
-        engine.dispose()
+    """GET /raw/{ref} through the real wiring over the data dir the CLI wrote (keys off: admin)."""
+    async with wired_hub(data_dir, settings={"auth": "off"}) as w:
+        return {ref: await w.http.get(f"/raw/{ref}") for ref in refs}
 
 
 class TestHistory:

@@ -25,13 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine
 
-from hub.api.app import create_app
 from hub.api.routes.console import CONSOLE_DIR
-from hub.api.security import Security
-from hub.auth.keys import KeyStore
-from tests.e2e.conftest import REPO, Served, run_hub
+from tests.e2e.conftest import REPO, Served, run_hub, wired_hub
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -392,24 +388,13 @@ def ask_keyed_app(tmp_path: Path, *paths: str) -> list[httpx.Response]:
     On a thread of its own: the sync playwright of the browser tests keeps an event loop
     running on this one for the whole module.
     """
-    engine = create_engine(f"sqlite:///{tmp_path / 'keys.db'}")
-    keys = KeyStore(engine)
-    keys.ensure_tables()
-    app = create_app(engine=engine, security=Security(keys=keys, required=True), projections=[])
 
     async def go() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://hub") as client,
-        ):
-            return [await client.get(path) for path in paths]
+        async with wired_hub(tmp_path / "keyed") as w:
+            return [await w.http.get(path) for path in paths]
 
-    try:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, go()).result(timeout=60)
-    finally:
-        engine.dispose()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, go()).result(timeout=60)
 
 
 class TestConsolePage:

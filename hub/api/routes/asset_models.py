@@ -1,7 +1,7 @@
 """Response and request models of the asset registry and availability routes, and their clock.
 
-"Now" (loan overdue, calibration validity, ready devices) is the injected clock's, read in the
-site's time zone for calendar dates; tests override `get_clock`.
+"Now" (loan overdue, calibration validity, ready devices) is the hub's clock (build_hub's
+`clock=`), read in the site's time zone for calendar dates.
 """
 
 from __future__ import annotations
@@ -10,23 +10,17 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from hub.api.deps import ClockDep, get_clock
 from hub.api.models import AssetOut
-from hub.ports import Clock, SystemClock
 from projections.asset_queries import loan_overdue
 from projections.asset_registry import RegistryConfig
 
 SITE_ZONE = RegistryConfig().zone
 
 
-def get_clock() -> Clock:
-    """The clock loans and calibrations are judged by; overridden in tests."""
-    return SystemClock()
-
-
-ClockDep = Annotated[Clock, Depends(get_clock)]
+__all__ = ["ClockDep", "get_clock"]  # the hub's clock (hub.api.deps), by its older names
 
 
 def site_today(now: datetime) -> date:

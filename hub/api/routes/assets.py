@@ -5,9 +5,9 @@
 - `GET /assets/{id}`: any id of the device (a merged record's id answers with its golden record).
 - `GET /assets/{id}/history`: every event, oldest first, with source system and raw reference.
 - `POST /assets/{id}/identifiers`: publishes `asset.identifier_linked` (linked_by person) to
-  canonical.asset.v1 through the publisher `create_app` was given; the registry applies it like
-  any other link (202: accepted for processing, not yet applied). 503 without a publisher.
-  Needs the `write` permission (viewer, app and auditor keys get 403).
+  canonical.asset.v1 through the hub's publisher; the registry applies it like any other link
+  (202: accepted for processing, not yet applied). Needs the `write` permission (viewer, app
+  and auditor keys get 403).
 
 Department scope (a key created with `--department D`, D a code or a name): a device belongs to
 the department the registry holds it in now (`department_code`/`department_name`, its home
@@ -21,16 +21,22 @@ and the disputed identifier are shown, since resolving the conflict needs them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, tzinfo
-from typing import Annotated, Any
+from datetime import datetime, tzinfo  # noqa: TC003  (FastAPI resolves annotations at runtime)
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi import status as http
 from sqlalchemy import Connection, func, or_, select, union
 from starlette.concurrency import run_in_threadpool
 
-from hub.api.deps import ConnDep, StateDep  # noqa: TC001  (FastAPI resolves annotations at runtime)
+from hub.api.deps import (  # noqa: TC001  (FastAPI resolves annotations at runtime)
+    AsOfDep,
+    ConnDep,
+    EngineDep,
+    PublisherDep,
+    ServicesDep,
+    ZoneDep,
+)
 from hub.api.routes.asset_models import (
     AssetDetailOut,
     AssetItemPage,
@@ -44,20 +50,22 @@ from hub.api.routes.asset_models import (
     detail,
     item,
 )
-from hub.api.security import PrincipalDep, require, scoped_department
-from hub.api.state import ApiState  # noqa: TC001
-from hub.auth.roles import Permission, Principal
+from hub.api.scope import Scope, ScopeDep, require
+from hub.api.services import AsOfReader, Publisher
+from hub.auth.roles import Permission
 from projections.asset_queries import asset_history, get_asset, list_assets, list_conflicts, resolve_asset_id
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 from projections.asset_tables import assets, conflicts, merges
 from schemas._base import Identifier, SourceSystem
 from schemas.assets import AssetIdentifierLinked, AssetStatus, IdentifierLinkedPayload
-from schemas.envelope import EventBase, Source
+from schemas.envelope import Source
 
 router = APIRouter(prefix="/assets", tags=["assets"])
 
 MAX_PAGE = 500
-DEFAULT_SITE = "main"  # hub.settings' default; `app.state.site` overrides it
-Publisher = Callable[[EventBase], Awaitable[None]]
+__all__ = ["AsOfReader", "Publisher", "router"]
 AssetIdPath = Annotated[str, Path(max_length=64)]
 
 
@@ -72,7 +80,7 @@ def _not_found(asset_id: str) -> HTTPException:
 def read_assets(
     conn: ConnDep,
     clock: ClockDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     *,
     department: Annotated[str | None, Query(description="Department code or name, exact")] = None,
     status: Annotated[AssetStatus | None, Query(description="Harmonised status")] = None,
@@ -91,7 +99,7 @@ def read_assets(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> AssetItemPage:
     """Golden records matching every given filter, one page at a time, ordered by asset id."""
-    department, reachable = scoped_department(principal, department)
+    department, reachable = scope.department_filter(department)
     if not reachable:
         return AssetItemPage(items=[], total=0, limit=limit, offset=offset)
     rows, total = list_assets(
@@ -112,7 +120,7 @@ def read_assets(
 @router.get("/conflicts", response_model=ConflictPage)
 def read_conflicts(
     conn: ConnDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     *,
     status: Annotated[
         str, Query(pattern="^(open|resolved|all)$", description="open (default), resolved or all")
@@ -122,10 +130,10 @@ def read_conflicts(
 ) -> ConflictPage:
     """Identity conflicts: an identifier two devices anchored by different HRP cards both claim."""
     wanted = None if status == "all" else status
-    if principal.department is None:
+    if scope.department is None:
         rows, total = list_conflicts(conn, status=wanted, limit=limit, offset=offset)
     else:
-        rows, total = _scoped_conflicts(conn, principal.department, wanted, limit=limit, offset=offset)
+        rows, total = _scoped_conflicts(conn, scope.department, wanted, limit=limit, offset=offset)
     return ConflictPage(
         items=[ConflictOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset
     )
@@ -158,8 +166,8 @@ def _scoped_conflicts(
     return [dict(r) for r in page.mappings()], int(total)
 
 
-def _visible(principal: Principal, row: dict[str, Any] | None) -> bool:
-    return row is not None and principal.sees(row["department_code"], row["department_name"])
+def _visible(scope: Scope, row: dict[str, Any] | None) -> bool:
+    return row is not None and scope.sees(row["department_code"], row["department_name"])
 
 
 @router.get(
@@ -168,12 +176,13 @@ def _visible(principal: Principal, row: dict[str, Any] | None) -> bool:
     responses={http.HTTP_404_NOT_FOUND: {"description": "The registry knows no device by this id"}},
 )
 async def read_asset(
-    request: Request,
-    state: StateDep,
-    clock: ClockDep,
-    principal: PrincipalDep,
-    asset_id: AssetIdPath,
     *,
+    engine: EngineDep,
+    as_of_reader: AsOfDep,
+    zone: ZoneDep,
+    clock: ClockDep,
+    scope: ScopeDep,
+    asset_id: AssetIdPath,
     as_of: Annotated[
         datetime | None, Query(description="Business time: only what had happened by then (occurred_at)")
     ] = None,
@@ -191,29 +200,20 @@ async def read_asset(
     now = clock.now()
     live = as_of is None and known_at is None
     if live:
-        row = await run_in_threadpool(_get_asset, state, asset_id)
+        row = await run_in_threadpool(_get_asset, engine, asset_id)
     else:
-        reader: AsOfReader | None = getattr(request.app.state, "as_of_reader", None)
-        if reader is None:
-            raise HTTPException(
-                http.HTTP_503_SERVICE_UNAVAILABLE, "as-of queries need the event log (run `hub serve`)"
-            )
-        zone = getattr(request.app.state, "zone", UTC)
-        row = await reader(asset_id, _aware(as_of, zone) or now, _aware(known_at, zone) or now)
+        row = await as_of_reader(asset_id, _aware(as_of, zone) or now, _aware(known_at, zone) or now)
     if row is None or not (
-        _visible(principal, row)
+        _visible(scope, row)
         # An as-of view also shows to the device's department now: its past is that department's too.
-        or (not live and _visible(principal, await run_in_threadpool(_get_asset, state, asset_id)))
+        or (not live and _visible(scope, await run_in_threadpool(_get_asset, engine, asset_id)))
     ):
         raise _not_found(asset_id)
     return detail(row, now)
 
 
-AsOfReader = Callable[[str, datetime, datetime], Awaitable[dict[str, Any] | None]]
-
-
-def _get_asset(state: ApiState, asset_id: str) -> dict[str, Any] | None:
-    with state.engine.connect() as conn:
+def _get_asset(engine: Engine, asset_id: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
         return get_asset(conn, asset_id)
 
 
@@ -230,13 +230,13 @@ def _aware(moment: datetime | None, zone: tzinfo) -> datetime | None:
 )
 def read_history(
     conn: ConnDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     asset_id: AssetIdPath,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> HistoryPage:
     """Every event about the device (merged records' included), oldest first by business time."""
-    golden = _resolve_visible(conn, principal, asset_id)
+    golden = _resolve_visible(conn, scope, asset_id)
     if golden is None:
         raise _not_found(asset_id)
     rows, total = asset_history(conn, golden, limit=limit, offset=offset)
@@ -249,19 +249,17 @@ def read_history(
     )
 
 
-def _resolve_visible(conn: Connection, principal: Principal, asset_id: str) -> str | None:
+def _resolve_visible(conn: Connection, scope: Scope, asset_id: str) -> str | None:
     """The golden id of `asset_id` if the caller may see the device; None for unknown or out of scope."""
-    if principal.department is None:
+    if not scope.scoped:
         return resolve_asset_id(conn, asset_id)
-    row = get_asset(conn, asset_id)
-    if row is None or not _visible(principal, row):
-        return None
-    return str(row["asset_id"])
+    row = scope.asset(conn, asset_id)
+    return None if row is None else str(row["asset_id"])
 
 
-def _resolve(state: StateDep, principal: Principal, asset_id: str) -> str | None:
-    with state.engine.connect() as conn:
-        return _resolve_visible(conn, principal, asset_id)
+def _resolve(engine: Engine, scope: Scope, asset_id: str) -> str | None:
+    with engine.connect() as conn:
+        return _resolve_visible(conn, scope, asset_id)
 
 
 @router.post(
@@ -270,26 +268,20 @@ def _resolve(state: StateDep, principal: Principal, asset_id: str) -> str | None
     response_model=LinkAccepted,
     responses={
         http.HTTP_404_NOT_FOUND: {"description": "The registry knows no device by this id"},
-        http.HTTP_503_SERVICE_UNAVAILABLE: {"description": "This API process cannot publish events"},
     },
     dependencies=[require(Permission.WRITE)],
 )
 async def link_identifier(
-    request: Request,
-    state: StateDep,
+    services: ServicesDep,
+    publish: PublisherDep,
     clock: ClockDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     asset_id: AssetIdPath,
     *,
     body: LinkIn,
 ) -> LinkAccepted:
     """A person links an identifier to this device: published as `asset.identifier_linked`."""
-    publish: Publisher | None = getattr(request.app.state, "publish", None)
-    if publish is None:
-        raise HTTPException(
-            http.HTTP_503_SERVICE_UNAVAILABLE, detail="this API process cannot publish events"
-        )
-    golden = await run_in_threadpool(_resolve, state, principal, asset_id)
+    golden = await run_in_threadpool(_resolve, services.engine, scope, asset_id)
     if golden is None:
         raise _not_found(asset_id)
     now = clock.now()
@@ -301,7 +293,7 @@ async def link_identifier(
         recorded_at=now,
         source=Source(
             system=SourceSystem.HUB,
-            site=getattr(request.app.state, "site", None) or DEFAULT_SITE,
+            site=services.site,
             message_id=f"api:assets/{golden}/identifiers:{event_id}",
             adapter_version="hub/api/1",
         ),

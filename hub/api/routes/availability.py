@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.deps import ConnDep  # noqa: TC001  (FastAPI resolves annotations at runtime)
 from hub.api.routes.asset_models import ClockDep, site_today
-from hub.api.security import PrincipalDep, scoped_department
+from hub.api.scope import ScopeDep  # noqa: TC001
 from projections import availability as avail
 
 router = APIRouter(prefix="/availability", tags=["availability"])
@@ -110,7 +110,7 @@ class DevicePage(_Out):
 def read_availability(
     conn: ConnDep,
     clock: ClockDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     *,
     device_type: TypeQ = None,
     category: CategoryQ = None,
@@ -123,7 +123,7 @@ def read_availability(
     depts = [
         d
         for d in avail.summary(conn, device_type=device_type, category=category, today=today)
-        if principal.sees(d["department_code"], d["department_name"])
+        if scope.sees(d["department_code"], d["department_name"])
     ]
     keys = (*avail.CLASSES, "total", "pool", "pool_ready")
     totals = AvailabilityTotals(**{k: sum(d[k] for d in depts) for k in keys})
@@ -143,7 +143,7 @@ def read_availability(
 def read_devices(
     conn: ConnDep,
     clock: ClockDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     *,
     device_type: TypeQ = None,
     category: CategoryQ = None,
@@ -156,7 +156,7 @@ def read_devices(
 ) -> DevicePage:
     """The devices of a type, by department then asset id, with class as of today and pool flag."""
     today = on or site_today(clock.now())
-    department, reachable = scoped_department(principal, department)
+    department, reachable = scope.department_filter(department)
     if not reachable:
         return DevicePage(as_of=today, items=[], total=0, limit=limit, offset=offset)
     rows, total = avail.devices(

@@ -17,9 +17,11 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi import status as http
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.deps import ConnDep  # noqa: TC001
-from hub.api.routes.workorders import ClockDep  # noqa: TC001
-from hub.api.security import PrincipalDep, scoped_department
+from hub.api.deps import (
+    ClockDep,  # noqa: TC001
+    ConnDep,  # noqa: TC001
+)
+from hub.api.scope import ScopeDep  # noqa: TC001
 from projections.compliance_queries import DueFilter, list_due
 from projections.compliance_rules import ComplianceConfig
 
@@ -83,7 +85,7 @@ class DuePage(BaseModel):
 def read_due(
     conn: ConnDep,
     clock: ClockDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     *,
     within: Annotated[str, Query(description="Due within this many days: 30d, 2w or 30")] = "30d",
     department: Annotated[str | None, Query(description="Department code or name, exact")] = None,
@@ -101,7 +103,7 @@ def read_due(
     except ValueError as exc:
         raise HTTPException(http.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
     today = as_of if as_of is not None else _today(clock.now())
-    department, reachable = scoped_department(principal, department)
+    department, reachable = scope.department_filter(department)
     if not reachable:
         return DuePage(items=[], total=0, limit=limit, offset=offset, as_of=today)
     where = DueFilter(today=today, within_days=days, department=department, kind=kind, overdue=overdue)

@@ -18,8 +18,9 @@ and `types=` (event types, or `asset.*`-style prefixes). `limit=` ends the strea
 events (for batch pulls and tests). A comment line is sent every `HEARTBEAT_S` seconds so
 proxies keep the connection open.
 
-Needs the read permission, and the whole hospital: department-scoped keys get 403, since most
-events do not say which department they concern. Opening a stream is recorded on the audit
+Needs the stream permission (app, admin: the README's roles table) and the whole hospital:
+department-scoped keys get 403 (hub.api.scope.whole_hospital), since most events do not say
+which department they concern. Opening a stream is recorded on the audit
 ledger (events can carry pseudonymised patient tokens).
 """
 
@@ -37,7 +38,10 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi import status as http
 from fastapi.responses import StreamingResponse
 
-from hub.api.security import AuditDep  # noqa: TC001  (FastAPI reads the annotation at runtime)
+from hub.api.deps import BusDep, ServicesDep  # noqa: TC001  (FastAPI reads the annotations at runtime)
+from hub.api.scope import require, whole_hospital
+from hub.api.security import AuditDep  # noqa: TC001
+from hub.auth.roles import Permission
 from hub.webhooks.rules import TypeFilter
 from topics.catalogue import CANONICAL_TOPICS, DERIVED_TOPICS
 
@@ -48,7 +52,11 @@ if TYPE_CHECKING:
 
 logger = structlog.get_logger()
 
-router = APIRouter(prefix="/events", tags=["events"])
+router = APIRouter(
+    prefix="/events",
+    tags=["events"],
+    dependencies=[require(Permission.STREAM), whole_hospital("the event stream")],
+)
 
 STREAMABLE = {spec.name for spec in (*CANONICAL_TOPICS, *DERIVED_TOPICS)}
 HEARTBEAT_S = 15.0
@@ -208,6 +216,8 @@ async def _sse(
 )
 async def stream(
     request: Request,
+    bus: BusDep,
+    services: ServicesDep,
     audit: AuditDep,
     *,
     topics: Annotated[str | None, Query(description="Catalogue topics, comma-separated")] = None,
@@ -220,18 +230,9 @@ async def stream(
     limit: Annotated[int | None, Query(ge=1, description="End the stream after this many events")] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
-    bus: EventBus | None = getattr(request.app.state, "bus", None)
-    if bus is None:
-        raise HTTPException(
-            http.HTTP_503_SERVICE_UNAVAILABLE, "the event stream needs the bus (run `hub serve`)"
-        )
-    if audit.principal.department is not None:
-        raise HTTPException(
-            http.HTTP_403_FORBIDDEN, "department-scoped keys cannot stream hospital-wide events"
-        )
     chosen = _topics(topics)
     cursor = _cursor(last_event_id, start)
-    prefix: str = getattr(request.app.state, "topic_prefix", "")
+    prefix = services.topic_prefix
     names = {t: f"{prefix}{t}" for t in chosen}
     await audit.record("events.stream", ",".join(chosen))
     consumer = await bus.consumer(list(names.values()), group=None, from_beginning=False)

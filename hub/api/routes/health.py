@@ -8,7 +8,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.concurrency import run_in_threadpool
 
-from hub.api.deps import StateDep  # noqa: TC001  (FastAPI resolves annotations at runtime)
+from hub.api.deps import ServicesDep  # noqa: TC001  (FastAPI resolves annotations at runtime)
 from hub.api.models import HealthOut
 
 router = APIRouter(tags=["operations"])
@@ -31,10 +31,10 @@ def database_reachable(engine: Engine) -> bool:
         status.HTTP_503_SERVICE_UNAVAILABLE: {"model": HealthOut, "description": "Database unreachable"}
     },
 )
-async def health(state: StateDep, response: Response) -> HealthOut:
+async def health(services: ServicesDep, response: Response) -> HealthOut:
     """200 with `status: ok` when the read-model database answers; 503 when it does not."""
-    reachable = await run_in_threadpool(database_reachable, state.engine)
-    lag = await state.runners_lag() if state.runners_lag is not None else None
+    reachable = await run_in_threadpool(database_reachable, services.engine)
+    lag = await services.runners_lag()
     if not reachable:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return HealthOut(

@@ -2,27 +2,28 @@
 
 A 2xx answer means the bytes are durably archived, never less. A store that cannot commit
 answers 503; a body over the size limit 413, before anything is stored.
+
+Ingest is hospital-wide (a sender's file or message names any department, and the status
+answer lists what became of all of it): department-scoped keys get 403 (hub.api.scope).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from hub.api.deps import IngestorDep  # noqa: TC001  (FastAPI reads the annotations at runtime)
+from hub.api.scope import whole_hospital
 from hub.errors import ConfigError, NotStored
-from hub.ingest import Ingestor, body_message_id
+from hub.ingest import body_message_id
 
-router = APIRouter(tags=["ingest"])
+if TYPE_CHECKING:
+    from hub.ingest import Ingestor
+
+router = APIRouter(tags=["ingest"], dependencies=[whole_hospital("ingest")])
 FHIR_JSON = "application/fhir+json"
-
-
-def _ingestor(request: Request) -> Ingestor:
-    ingest = getattr(request.app.state, "ingest", None)
-    if ingest is None:
-        raise HTTPException(503, "ingest is not enabled on this API process (run `hub serve`)")
-    return cast("Ingestor", ingest)
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -42,6 +43,7 @@ async def _body(request: Request, limit: int) -> bytes:
 @router.post("/ingest/{system}", status_code=202, summary="Archive an export file or webhook body")
 async def ingest(
     request: Request,
+    ingestor: IngestorDep,
     system: Annotated[str, Path(description="Source system: hrp, spd, oa, his, fhir")],
     filename: Annotated[str | None, Query(description="Original file name (shown in dead letters)")] = None,
 ) -> dict[str, Any]:
@@ -50,7 +52,6 @@ async def ingest(
     The message id is the `X-Message-Id` header if given, else the file name, else the body's hash.
     Poll `GET /ingest/{system}/{raw_ref}` for the outcome.
     """
-    ingestor = _ingestor(request)
     if system not in ingestor.systems:
         raise HTTPException(404, f"unknown system {system!r}; known: {', '.join(ingestor.systems)}")
     payload = await _body(request, ingestor.max_bytes)
@@ -78,8 +79,8 @@ async def ingest(
 
 
 @router.get("/ingest/{system}/{raw_ref}", summary="What became of an ingested message")
-async def ingest_status(request: Request, system: str, raw_ref: str) -> dict[str, Any]:
-    status, letters = await _ingestor(request).status(raw_ref)
+async def ingest_status(ingestor: IngestorDep, system: str, raw_ref: str) -> dict[str, Any]:
+    status, letters = await ingestor.status(raw_ref)
     if status is None or not raw_ref.startswith(f"{system}:"):
         raise HTTPException(404, f"no {system} message {raw_ref!r} in the archive")
     return {
@@ -103,8 +104,7 @@ async def ingest_status(request: Request, system: str, raw_ref: str) -> dict[str
     }
 
 
-async def _fhir(request: Request, resource_type: str | None) -> JSONResponse:
-    ingestor = _ingestor(request)
+async def _fhir(request: Request, ingestor: Ingestor, resource_type: str | None) -> JSONResponse:
     payload = await _body(request, ingestor.max_bytes)
     try:
         answer = await ingestor.fhir(payload, request.headers.get("content-type"), resource_type)
@@ -115,18 +115,18 @@ async def _fhir(request: Request, resource_type: str | None) -> JSONResponse:
 
 
 @router.post("/fhir", summary="FHIR batch or transaction Bundle")
-async def fhir_bundle(request: Request) -> JSONResponse:
+async def fhir_bundle(request: Request, ingestor: IngestorDep) -> JSONResponse:
     """A batch lands its good entries; a transaction with any bad entry lands nothing (FHIR R5 3.2.0.13)."""
-    return await _fhir(request, None)
+    return await _fhir(request, ingestor, None)
 
 
 @router.post("/fhir/{resource_type}", summary="One FHIR resource")
-async def fhir_resource(request: Request, resource_type: str) -> JSONResponse:
+async def fhir_resource(request: Request, ingestor: IngestorDep, resource_type: str) -> JSONResponse:
     """Device, Location, SupplyDelivery, SupplyRequest, Task, InventoryReport, InventoryItem.
 
     R5 by default; the R4B forms fhir.resources offers are accepted too (`fhirVersion=4.3`).
     """
-    return await _fhir(request, resource_type)
+    return await _fhir(request, ingestor, resource_type)
 
 
 def _peer(request: Request) -> str:

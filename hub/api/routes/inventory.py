@@ -1,7 +1,6 @@
 """/inventory: stock, alerts, distribution, expiring lots, item master, trace by code, recall by lot.
 
-"Today" for the expiring list is the injected clock's date (UTC), unless `as_of` is given; a
-test or an operator overrides `get_clock` (FastAPI dependency overrides) to move time.
+"Today" for the expiring list is the hub's clock's date (UTC), unless `as_of` is given.
 
 Trace and recall answer with patient tokens: each is recorded on the audit ledger (actions
 `inventory.trace`, `inventory.recall`) before anything is read, and without an access log
@@ -23,14 +22,14 @@ from __future__ import annotations
 
 import re
 from datetime import date  # noqa: TC003  (FastAPI resolves annotations at runtime)
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi import status as http
 from starlette.concurrency import run_in_threadpool
 
-from hub.api.deps import ConnDep, StateDep  # noqa: TC001
+from hub.api.deps import ClockDep, ConnDep, EngineDep, get_clock
 from hub.api.routes.inventory_models import (
     AlertOut,
     AlertPage,
@@ -46,9 +45,8 @@ from hub.api.routes.inventory_models import (
     StockPage,
     TraceOut,
 )
-from hub.api.security import AuditDep, PrincipalDep, scoped_department
-from hub.api.state import ApiState  # noqa: TC001
-from hub.ports import Clock, SystemClock
+from hub.api.scope import ScopeDep  # noqa: TC001
+from hub.api.security import AuditDep  # noqa: TC001
 from projections.inventory_alerts import list_alerts
 from projections.inventory_queries import (
     distribution,
@@ -61,6 +59,11 @@ from projections.inventory_queries import (
 )
 from projections.inventory_trace import recall, trace
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+__all__ = ["ClockDep", "get_clock", "router"]
+
 router = APIRouter(prefix="/inventory", tags=["inventory"])
 
 MAX_PAGE = 500
@@ -72,14 +75,6 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 Offset = Annotated[int, Query(ge=0)]
 ItemQ = Annotated[str | None, Query(description="Hub item id or the source's item code")]
 DepartmentQ = Annotated[str | None, Query(description="Department code or name, exact")]
-
-
-def get_clock() -> Clock:
-    """The clock 'today' is read from; overridden in tests."""
-    return SystemClock()
-
-
-ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
 def parse_within(text: str) -> int:
@@ -96,7 +91,7 @@ def parse_within(text: str) -> int:
 @router.get("/stock", response_model=StockPage)
 def read_stock(
     conn: ConnDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     *,
     item: ItemQ = None,
     department: DepartmentQ = None,
@@ -113,7 +108,7 @@ def read_stock(
     offset: Offset = 0,
 ) -> StockPage:
     """Stock by item × place × lot, in key order; rows with stock on hand unless include_empty."""
-    department, reachable = scoped_department(principal, department)
+    department, reachable = scope.department_filter(department)
     if not reachable:
         return StockPage(items=[], total=0, limit=limit, offset=offset)
     rows, total = list_stock(
@@ -136,7 +131,7 @@ def read_stock(
 @router.get("/alerts", response_model=AlertPage)
 def read_alerts(
     conn: ConnDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     *,
     item: ItemQ = None,
     department: DepartmentQ = None,
@@ -144,7 +139,7 @@ def read_alerts(
     offset: Offset = 0,
 ) -> AlertPage:
     """Items below their minimum at a place now, with the quantity that refills to the maximum."""
-    department, reachable = scoped_department(principal, department)
+    department, reachable = scope.department_filter(department)
     if not reachable:
         return AlertPage(items=[], total=0, limit=limit, offset=offset)
     rows, total = list_alerts(conn, department=department, item=item, limit=limit, offset=offset)
@@ -156,14 +151,14 @@ def read_alerts(
 @router.get("/distribution", response_model=DistributionPage)
 def read_distribution(
     conn: ConnDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     *,
     item: Annotated[str, Query(description="Hub item id or the source's item code")],
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> DistributionPage:
     """How much of one item each department holds, most first."""
-    rows = distribution(conn, item, department=principal.department)
+    rows = distribution(conn, item, department=scope.department)
     page = [DistributionOut.model_validate(r) for r in rows[offset : offset + limit]]
     return DistributionPage(items=page, total=len(rows), limit=limit, offset=offset)
 
@@ -176,7 +171,7 @@ def read_distribution(
 def read_expiring(
     conn: ConnDep,
     clock: ClockDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     *,
     within: Annotated[str, Query(description="Window from as_of: 30d, 2w or a number of days")] = "30d",
     as_of: Annotated[date | None, Query(description="Reference date (default: today)")] = None,
@@ -190,7 +185,7 @@ def read_expiring(
         days = parse_within(within)
     except ValueError as exc:
         raise HTTPException(UNPROCESSABLE, detail=str(exc)) from None
-    department, reachable = scoped_department(principal, department)
+    department, reachable = scope.department_filter(department)
     if not reachable:
         return ExpiringPage(items=[], total=0, limit=limit, offset=offset)
     rows, total = expiring(
@@ -230,11 +225,9 @@ def read_items(
     response_model=ItemDetailOut,
     responses={http.HTTP_404_NOT_FOUND: {"description": "No item with this id in the master"}},
 )
-def read_item(
-    conn: ConnDep, principal: PrincipalDep, item_id: Annotated[str, Path(max_length=64)]
-) -> ItemDetailOut:
+def read_item(conn: ConnDep, scope: ScopeDep, item_id: Annotated[str, Path(max_length=64)]) -> ItemDetailOut:
     """One item with its stock and thresholds per place."""
-    row = get_item(conn, item_id, department=principal.department)
+    row = get_item(conn, item_id, department=scope.department)
     if row is None:
         raise HTTPException(http.HTTP_404_NOT_FOUND, detail=f"no item with id {item_id!r}")
     return ItemDetailOut.model_validate(row)
@@ -246,18 +239,21 @@ def read_item(
     responses={http.HTTP_404_NOT_FOUND: {"description": "No unit or lot matches the code"}},
 )
 async def read_trace(
-    state: StateDep, audit: AuditDep, code: Annotated[str, Path(min_length=1, max_length=512)]
+    engine: EngineDep,
+    scope: ScopeDep,
+    audit: AuditDep,
+    code: Annotated[str, Path(min_length=1, max_length=512)],
 ) -> TraceOut:
     """One item, one code: a UDI, serial, GS1 string or Digital Link -> each unit's (or lot's) path."""
     await audit.record("inventory.trace", code)
-    found = await run_in_threadpool(_trace, state, code, audit.principal.department)
+    found = await run_in_threadpool(_trace, engine, code, scope.department)
     if found is None:
         raise HTTPException(http.HTTP_404_NOT_FOUND, detail="no unit or lot matches this code")
     return TraceOut.model_validate(found)
 
 
-def _trace(state: ApiState, code: str, department: str | None) -> dict[str, Any] | None:
-    with state.engine.connect() as conn:
+def _trace(engine: Engine, code: str, department: str | None) -> dict[str, Any] | None:
+    with engine.connect() as conn:
         found = trace(conn, code)
     if found is None or department is None:
         return found
@@ -266,7 +262,8 @@ def _trace(state: ApiState, code: str, department: str | None) -> dict[str, Any]
 
 @router.get("/recall", response_model=RecallOut)
 async def read_recall(
-    state: StateDep,
+    engine: EngineDep,
+    scope: ScopeDep,
     audit: AuditDep,
     *,
     lot: Annotated[str, Query(min_length=1, description="The recalled lot")],
@@ -276,14 +273,13 @@ async def read_recall(
     """A lot's units still on hand (where) and already used (when, where, patient tokens) or disposed."""
     asked = {"lot": lot, "gtin": gtin, "item": item}
     await audit.record("inventory.recall", urlencode({k: v for k, v in asked.items() if v is not None}))
-    department = audit.principal.department
-    found = await run_in_threadpool(_recall, state, department, lot=lot, gtin=gtin, item=item)
+    found = await run_in_threadpool(_recall, engine, scope.department, lot=lot, gtin=gtin, item=item)
     return RecallOut.model_validate(found)
 
 
 def _recall(
-    state: ApiState, department: str | None, *, lot: str, gtin: str | None, item: str | None
+    engine: Engine, department: str | None, *, lot: str, gtin: str | None, item: str | None
 ) -> dict[str, Any]:
-    with state.engine.connect() as conn:
+    with engine.connect() as conn:
         found = recall(conn, lot=lot, gtin=gtin, item=item)
     return found if department is None else recall_in_department(found, department)

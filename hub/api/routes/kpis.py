@@ -18,9 +18,11 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi import status as http
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from hub.api.deps import ConnDep  # noqa: TC001
-from hub.api.routes.workorders import ClockDep  # noqa: TC001
-from hub.api.security import PrincipalDep, scoped_department
+from hub.api.deps import (
+    ClockDep,  # noqa: TC001
+    ConnDep,  # noqa: TC001
+)
+from hub.api.scope import ScopeDep  # noqa: TC001
 from projections.kpis import compute_kpis
 
 router = APIRouter(prefix="/kpis", tags=["kpis"])
@@ -72,7 +74,7 @@ class KpiPage(BaseModel):
 def read_kpis(
     conn: ConnDep,
     clock: ClockDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     *,
     group_by: Annotated[Literal["device", "category", "department"], Query()] = "category",
     department: Annotated[
@@ -91,7 +93,7 @@ def read_kpis(
     start = period_from or end - DEFAULT_PERIOD
     if start >= end:
         raise HTTPException(http.HTTP_422_UNPROCESSABLE_CONTENT, detail="`from` must be before `to`")
-    department, reachable = scoped_department(principal, department)
+    department, reachable = scope.department_filter(department)
     rows = (
         compute_kpis(conn, group_by=group_by, start=start, end=end, now=now, department=department)
         if reachable

@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.concurrency import run_in_threadpool
 
-from hub.api.deps import StateDep  # noqa: TC001  (FastAPI resolves annotations at runtime)
+from hub.api.deps import ServicesDep  # noqa: TC001  (FastAPI resolves annotations at runtime)
 from projections.asset_registry import count_assets
 
 if TYPE_CHECKING:
@@ -28,14 +28,13 @@ def _assets_total(engine: Engine) -> int | None:
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-async def metrics(state: StateDep) -> Response:
+async def metrics(services: ServicesDep) -> Response:
     """Asset count, read-model database reachability and projection lag, refreshed on each scrape."""
-    gauges = state.metrics
-    total = await run_in_threadpool(_assets_total, state.engine)
+    gauges = services.metrics
+    total = await run_in_threadpool(_assets_total, services.engine)
     gauges.database_up.set(0 if total is None else 1)
     if total is not None:
         gauges.assets_total.set(total)
-    if state.runners_lag is not None:
-        for projection, lag in (await state.runners_lag()).items():
-            gauges.projection_lag.labels(projection=projection).set(lag)
+    for projection, lag in (await services.runners_lag()).items():
+        gauges.projection_lag.labels(projection=projection).set(lag)
     return Response(generate_latest(gauges.registry), media_type=CONTENT_TYPE_LATEST)

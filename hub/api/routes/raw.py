@@ -9,6 +9,10 @@ The end of an auditor's trail: a figure in a read model -> its event (`hub repla
 - `HEAD` needs raw_meta (integrator too): the headers below, never the bytes.
 - Every attempt, served or refused, is recorded on the audit ledger (`audit.access_recorded`)
   before the answer goes out; when that cannot be recorded the route answers 503.
+- A department-scoped key sees a raw message only when it is its department's alone (every
+  department its events name is the key's; hub.api.scope): anything else, a multi-department
+  export or a message the hub cannot place, answers the 404 of an unknown reference (the
+  attempt is recorded as denied).
 
 Headers:
 - `X-Hub-Raw-System`: the source system (hrp, spd, oa, his, fhir);
@@ -23,14 +27,17 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 import structlog
 from fastapi import APIRouter, HTTPException, Path, Response
 from fastapi import status as http
 
-from hub.api.security import AuditDep  # noqa: TC001  (FastAPI reads the annotation at runtime)
+from hub.api.deps import RawReaderDep  # noqa: TC001  (FastAPI reads the annotations at runtime)
+from hub.api.scope import ScopeDep  # noqa: TC001
+from hub.api.security import AuditDep  # noqa: TC001
+from hub.api.services import ArchiveRawReader, RawReader
 from hub.auth.roles import Permission
 from hub.errors import ArchiveError
 
@@ -40,34 +47,6 @@ if TYPE_CHECKING:
 logger = structlog.get_logger()
 
 MAX_REF_CHARS = 200
-
-
-class RawReader(Protocol):
-    """What /raw reads: a record's metadata, and (separately, only when allowed) its bytes."""
-
-    async def record(self, raw_ref: str) -> RawRecord:
-        """The archived record; raises LookupError for an unknown reference."""
-        ...
-
-    async def payload(self, raw_ref: str) -> bytes:
-        """The plaintext payload (decrypted if stored encrypted)."""
-        ...
-
-
-class ArchiveRawReader:
-    """A RawReader over a RawArchive: an unknown reference raises LookupError (answered 404)."""
-
-    def __init__(self, archive: RawArchive) -> None:
-        self._archive = archive
-
-    async def record(self, raw_ref: str) -> RawRecord:
-        try:
-            return await self._archive.get(raw_ref)
-        except ArchiveError as exc:  # the archive's "no such raw message"
-            raise LookupError(raw_ref) from exc
-
-    async def payload(self, raw_ref: str) -> bytes:
-        return await self._archive.payload(raw_ref)
 
 
 def archive_reader(archive: RawArchive) -> RawReader:
@@ -93,69 +72,75 @@ def raw_headers(record: RawRecord) -> dict[str, str]:
 RefPath = Annotated[str, Path(max_length=MAX_REF_CHARS, description="e.g. hrp:3f1c...")]
 
 
-def build_router(reader: RawReader | None) -> APIRouter:
-    """The /raw routes over `reader`; without one (no archive in this process) they answer 503."""
-    router = APIRouter(tags=["audit"])
+__all__ = ["ArchiveRawReader", "RawReader", "archive_reader", "raw_headers", "router"]
 
-    async def gate(audit: AuditDep, raw_ref: str, action: str, permission: Permission) -> RawRecord:
-        if reader is None:
-            raise HTTPException(http.HTTP_503_SERVICE_UNAVAILABLE, "no raw archive in this API process")
-        role = audit.principal.role.value
-        if not audit.principal.can(permission):
-            raise await audit.deny(action, raw_ref, f"role {role!r} may not read raw messages")
-        try:
-            record = await reader.record(raw_ref)
-        except LookupError:
-            raise HTTPException(http.HTTP_404_NOT_FOUND, f"no raw message {raw_ref!r}") from None
-        await audit.record(action, raw_ref)
-        return record
+router = APIRouter(tags=["audit"])
 
-    common: dict[int | str, dict[str, Any]] = {
-        http.HTTP_401_UNAUTHORIZED: {"description": "No valid API key"},
-        http.HTTP_403_FORBIDDEN: {"description": "The key's role may not (recorded on the ledger)"},
-        http.HTTP_404_NOT_FOUND: {"description": "No raw message with this reference"},
-        http.HTTP_503_SERVICE_UNAVAILABLE: {"description": "No raw archive, or the read cannot be audited"},
-    }
 
-    @router.head(
-        "/raw/{raw_ref}",
-        response_class=Response,
-        summary="What a raw message is, without its bytes",
-        responses=common,
-    )
-    async def head_raw(raw_ref: RefPath, audit: AuditDep) -> Response:
-        """The X-Hub-Raw-* headers of `raw_ref` (role integrator, auditor or admin)."""
-        record = await gate(audit, raw_ref, "raw.head", Permission.RAW_META)
-        return Response(media_type="application/octet-stream", headers=raw_headers(record))
+async def _gate(
+    reader: RawReader, scope: ScopeDep, audit: AuditDep, raw_ref: str, *, action: str, permission: Permission
+) -> RawRecord:
+    """The record, once the role, the scope and the audit ledger allow it (else 403 / 404 / 503)."""
+    role = audit.principal.role.value
+    if not audit.principal.can(permission):
+        raise await audit.deny(action, raw_ref, f"role {role!r} may not read raw messages")
+    not_found = HTTPException(http.HTTP_404_NOT_FOUND, f"no raw message {raw_ref!r}")
+    try:
+        record = await reader.record(raw_ref)
+    except LookupError:
+        raise not_found from None
+    if not await scope.sees_raw(raw_ref):
+        await audit.record(action, raw_ref, "denied")
+        raise not_found  # the same answer as an unknown reference: nothing to probe
+    await audit.record(action, raw_ref)
+    return record
 
-    @router.get(
-        "/raw/{raw_ref}",
-        response_class=Response,
-        summary="The raw message exactly as the source system sent it",
-        responses={
-            http.HTTP_200_OK: {
-                "content": {"application/octet-stream": {}},
-                "description": "The archived bytes; X-Hub-Raw-* headers describe them",
-            },
-            http.HTTP_500_INTERNAL_SERVER_ERROR: {"description": "The archived bytes fail their sha256"},
-            **common,
+
+_COMMON: dict[int | str, dict[str, Any]] = {
+    http.HTTP_401_UNAUTHORIZED: {"description": "No valid API key"},
+    http.HTTP_403_FORBIDDEN: {"description": "The key's role may not (recorded on the ledger)"},
+    http.HTTP_404_NOT_FOUND: {"description": "No raw message with this reference (in the key's scope)"},
+    http.HTTP_503_SERVICE_UNAVAILABLE: {"description": "The read cannot be recorded on the audit ledger"},
+}
+
+
+@router.head(
+    "/raw/{raw_ref}",
+    response_class=Response,
+    summary="What a raw message is, without its bytes",
+    responses=_COMMON,
+)
+async def head_raw(raw_ref: RefPath, reader: RawReaderDep, scope: ScopeDep, audit: AuditDep) -> Response:
+    """The X-Hub-Raw-* headers of `raw_ref` (role integrator, auditor or admin)."""
+    record = await _gate(reader, scope, audit, raw_ref, action="raw.head", permission=Permission.RAW_META)
+    return Response(media_type="application/octet-stream", headers=raw_headers(record))
+
+
+@router.get(
+    "/raw/{raw_ref}",
+    response_class=Response,
+    summary="The raw message exactly as the source system sent it",
+    responses={
+        http.HTTP_200_OK: {
+            "content": {"application/octet-stream": {}},
+            "description": "The archived bytes; X-Hub-Raw-* headers describe them",
         },
-    )
-    async def read_raw(raw_ref: RefPath, audit: AuditDep) -> Response:
-        """The archived payload of `raw_ref`, byte for byte (role auditor or admin; recorded)."""
-        record = await gate(audit, raw_ref, "raw.read", Permission.RAW_PAYLOAD)
-        assert reader is not None  # noqa: S101  # nosec B101: gate() answered 503 otherwise
-        try:
-            payload = await reader.payload(raw_ref)
-        except ArchiveError as exc:
-            logger.exception("raw_read_failed", raw_ref=raw_ref)
-            raise HTTPException(http.HTTP_500_INTERNAL_SERVER_ERROR, "the raw archive failed") from exc
-        if hashlib.sha256(payload).hexdigest() != record.sha256:
-            logger.error("raw_sha256_mismatch", raw_ref=raw_ref)
-            raise HTTPException(
-                http.HTTP_500_INTERNAL_SERVER_ERROR, "archived bytes do not match their recorded sha256"
-            )
-        logger.info("raw_served", raw_ref=raw_ref, system=record.system, size=len(payload))
-        return Response(content=payload, media_type="application/octet-stream", headers=raw_headers(record))
-
-    return router
+        http.HTTP_500_INTERNAL_SERVER_ERROR: {"description": "The archived bytes fail their sha256"},
+        **_COMMON,
+    },
+)
+async def read_raw(raw_ref: RefPath, reader: RawReaderDep, scope: ScopeDep, audit: AuditDep) -> Response:
+    """The archived payload of `raw_ref`, byte for byte (role auditor or admin; recorded)."""
+    record = await _gate(reader, scope, audit, raw_ref, action="raw.read", permission=Permission.RAW_PAYLOAD)
+    try:
+        payload = await reader.payload(raw_ref)
+    except ArchiveError as exc:
+        logger.exception("raw_read_failed", raw_ref=raw_ref)
+        raise HTTPException(http.HTTP_500_INTERNAL_SERVER_ERROR, "the raw archive failed") from exc
+    if hashlib.sha256(payload).hexdigest() != record.sha256:
+        logger.error("raw_sha256_mismatch", raw_ref=raw_ref)
+        raise HTTPException(
+            http.HTTP_500_INTERNAL_SERVER_ERROR, "archived bytes do not match their recorded sha256"
+        )
+    logger.info("raw_served", raw_ref=raw_ref, system=record.system, size=len(payload))
+    return Response(content=payload, media_type="application/octet-stream", headers=raw_headers(record))

@@ -12,8 +12,9 @@ names (canonical and derived, as /events/stream); without them, every topic that
 of the `types` (exact, or `asset.*` prefixes), or every topic when no types are given either.
 
 Needs the subscribe permission (app, integrator, admin) and the whole hospital: department-scoped
-keys get 403, as for /events/stream. A key sees and manages the subscriptions it created; admin
-sees all (others answer 404). Creating one is recorded on the audit ledger, like opening a stream.
+keys get 403 (hub.api.scope.whole_hospital), as for /events/stream. A key sees and manages the
+subscriptions it created; admin sees all (others answer 404). Creating one is recorded on the
+audit ledger, like opening a stream.
 """
 
 from __future__ import annotations
@@ -23,20 +24,24 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, HTTPException, Path, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Response
 from fastapi import status as http
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.security import AuditDep, PrincipalDep  # noqa: TC001  (FastAPI reads the annotations)
+from hub.api.deps import BusDep, ServicesDep, SubscriptionsDep  # noqa: TC001  (read at runtime)
+from hub.api.scope import ScopeDep, whole_hospital
+from hub.api.security import AuditDep  # noqa: TC001
 from hub.auth.roles import Principal, Role
-from hub.webhooks import Subscription, SubscriptionStore, TypeFilter, new_subscription_id
+from hub.webhooks import Subscription, TypeFilter, new_subscription_id
 from topics.catalogue import CANONICAL_TOPICS, DERIVED_TOPICS
 
 if TYPE_CHECKING:
     from hub.ports import EventBus
     from topics.catalogue import TopicSpec
 
-router = APIRouter(prefix="/subscriptions", tags=["webhooks"])
+router = APIRouter(
+    prefix="/subscriptions", tags=["webhooks"], dependencies=[whole_hospital("webhook subscriptions")]
+)
 
 SUBSCRIBABLE: dict[str, TopicSpec] = {spec.name: spec for spec in (*CANONICAL_TOPICS, *DERIVED_TOPICS)}
 MAX_URL = 2000
@@ -116,20 +121,6 @@ def _out(sub: Subscription) -> SubscriptionOut:
     )
 
 
-def _store(request: Request) -> SubscriptionStore:
-    store: SubscriptionStore | None = getattr(request.app.state, "subscriptions", None)
-    if store is None:
-        raise HTTPException(http.HTTP_503_SERVICE_UNAVAILABLE, "webhook subscriptions need `hub serve`")
-    return store
-
-
-def _whole_hospital(principal: Principal) -> None:
-    if principal.department is not None:
-        raise HTTPException(
-            http.HTTP_403_FORBIDDEN, "department-scoped keys cannot subscribe to hospital-wide events"
-        )
-
-
 def _unprocessable(detail: str) -> HTTPException:
     return HTTPException(UNPROCESSABLE, detail)
 
@@ -187,20 +178,18 @@ def _visible(principal: Principal, sub: Subscription | None) -> Subscription:
     summary="Subscribe a URL to events from now on; the signing secret is in this answer only",
 )
 async def create_subscription(
-    body: SubscriptionIn, request: Request, response: Response, audit: AuditDep
+    *,
+    body: SubscriptionIn,
+    response: Response,
+    store: SubscriptionsDep,
+    bus: BusDep,
+    services: ServicesDep,
+    audit: AuditDep,
 ) -> CreatedSubscriptionOut:
-    store = _store(request)
-    _whole_hospital(audit.principal)
-    bus: EventBus | None = getattr(request.app.state, "bus", None)
-    if bus is None:
-        raise HTTPException(
-            http.HTTP_503_SERVICE_UNAVAILABLE, "webhook subscriptions need the bus (`hub serve`)"
-        )
     url = _check_url(body.url)
     types = list(dict.fromkeys(t.strip() for t in body.types or []))
     topics = _choose_topics(body.topics, types)
-    prefix: str = getattr(request.app.state, "topic_prefix", "")
-    starts = await _end_offsets(bus, topics, prefix)
+    starts = await _end_offsets(bus, topics, services.topic_prefix)
     # Recorded before the subscription exists: nothing may flow out that the ledger does not show.
     sub_id = new_subscription_id()
     await audit.record("subscriptions.create", f"{sub_id}:{','.join(topics)}")
@@ -219,9 +208,8 @@ async def create_subscription(
 
 
 @router.get("", summary="Webhook subscriptions with their delivery state (no secrets)")
-async def list_subscriptions(request: Request, principal: PrincipalDep) -> dict[str, list[SubscriptionOut]]:
-    store = _store(request)
-    _whole_hospital(principal)
+async def list_subscriptions(store: SubscriptionsDep, scope: ScopeDep) -> dict[str, list[SubscriptionOut]]:
+    principal = scope.principal
     owner = None if principal.role is Role.ADMIN else principal.key_id
     subs = await asyncio.to_thread(store.list, created_by=owner)
     return {"items": [_out(s) for s in subs]}
@@ -229,19 +217,16 @@ async def list_subscriptions(request: Request, principal: PrincipalDep) -> dict[
 
 @router.get("/{subscription_id}", summary="One subscription with its delivery state")
 async def get_subscription(
-    subscription_id: SubscriptionId, request: Request, principal: PrincipalDep
+    subscription_id: SubscriptionId, store: SubscriptionsDep, scope: ScopeDep
 ) -> SubscriptionOut:
-    store = _store(request)
-    _whole_hospital(principal)
-    return _out(_visible(principal, await asyncio.to_thread(store.get, subscription_id)))
+    return _out(_visible(scope.principal, await asyncio.to_thread(store.get, subscription_id)))
 
 
 @router.patch("/{subscription_id}", summary="Pause or resume delivery (a paused one keeps its place)")
 async def patch_subscription(
-    subscription_id: SubscriptionId, body: SubscriptionPatch, request: Request, principal: PrincipalDep
+    subscription_id: SubscriptionId, body: SubscriptionPatch, store: SubscriptionsDep, scope: ScopeDep
 ) -> SubscriptionOut:
-    store = _store(request)
-    _whole_hospital(principal)
+    principal = scope.principal
     sub = _visible(principal, await asyncio.to_thread(store.get, subscription_id))
     if body.description is not None:
         await asyncio.to_thread(store.set_description, sub.id, body.description)
@@ -252,10 +237,8 @@ async def patch_subscription(
 
 @router.delete("/{subscription_id}", status_code=http.HTTP_204_NO_CONTENT, summary="Stop delivering for good")
 async def delete_subscription(
-    subscription_id: SubscriptionId, request: Request, principal: PrincipalDep
+    subscription_id: SubscriptionId, store: SubscriptionsDep, scope: ScopeDep
 ) -> Response:
-    store = _store(request)
-    _whole_hospital(principal)
-    sub = _visible(principal, await asyncio.to_thread(store.get, subscription_id))
+    sub = _visible(scope.principal, await asyncio.to_thread(store.get, subscription_id))
     await asyncio.to_thread(store.set_status, sub.id, "deleted")
     return Response(status_code=http.HTTP_204_NO_CONTENT)

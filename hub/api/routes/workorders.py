@@ -1,7 +1,7 @@
 """GET /workorders and GET /workorders/{id}: the work-order read model (lifecycle, SLA, approval, cost).
 
-`sla_breached` is judged at the injected clock's `now` (`get_clock`, which tests and operators
-override with FastAPI's dependency overrides; the compliance and KPI routes read the same one).
+`sla_breached` is judged at the hub's clock's `now` (hub.api.deps.get_clock, re-exported here as
+`get_clock`; the compliance and KPI routes read the same one).
 
 Department scope: a key created with `--department D` (a code or a name) sees the work orders
 D reported and those on D's devices (the asset's department); `department=` still filters by
@@ -14,15 +14,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi import status as http
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from hub.api.deps import ConnDep  # noqa: TC001
-from hub.api.security import PrincipalDep  # noqa: TC001
-from hub.ports import Clock, SystemClock
-from projections.work_orders_queries import WorkOrderFilter, get_work_order, in_scope, list_work_orders
+from hub.api.deps import ClockDep, ConnDep, get_clock
+from hub.api.scope import ScopeDep  # noqa: TC001
+from projections.work_orders_queries import WorkOrderFilter, list_work_orders
 from schemas.work_orders import Priority  # noqa: TC001
+
+__all__ = ["ClockDep", "get_clock", "router"]
 
 router = APIRouter(prefix="/workorders", tags=["work orders"])
 
@@ -32,14 +33,6 @@ StatusQ = Literal[
     "completed", "closed", "cancelled", "rejected",
 ]  # fmt: skip
 ApprovalQ = Literal["pending", "approved", "rejected", "not_required"]
-
-
-def get_clock() -> Clock:
-    """The clock SLA states and default periods are judged by; overridden in tests."""
-    return SystemClock()
-
-
-ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
 class _Out(BaseModel):
@@ -151,7 +144,7 @@ class WorkOrderDetailOut(WorkOrderOut):
 def read_work_orders(
     conn: ConnDep,
     clock: ClockDep,
-    principal: PrincipalDep,
+    scope: ScopeDep,
     *,
     status: Annotated[StatusQ | None, Query(description="Lifecycle state, or `open`")] = None,
     priority: Annotated[Priority | None, Query()] = None,
@@ -176,7 +169,7 @@ def read_work_orders(
         approval_state=approval_state,
         requested_from=requested_from,
         requested_to=requested_to,
-        scope=principal.department,
+        scope=scope.department,
     )
     rows, total = list_work_orders(conn, where, now=clock.now(), limit=limit, offset=offset)
     return WorkOrderPage(
@@ -190,11 +183,10 @@ def read_work_orders(
     responses={http.HTTP_404_NOT_FOUND: {"description": "No work order with this id"}},
 )
 def read_work_order(
-    conn: ConnDep, clock: ClockDep, principal: PrincipalDep, workorder_id: Annotated[str, Path(max_length=64)]
+    conn: ConnDep, scope: ScopeDep, workorder_id: Annotated[str, Path(max_length=64)]
 ) -> WorkOrderDetailOut:
     """One work order with its timeline and SLA breaches."""
-    row = get_work_order(conn, workorder_id, now=clock.now())
-    scope = principal.department
-    if row is None or (scope is not None and not in_scope(row, scope)):
+    row = scope.work_order(conn, workorder_id)
+    if row is None:
         raise HTTPException(http.HTTP_404_NOT_FOUND, detail=f"no work order with id {workorder_id!r}")
     return WorkOrderDetailOut.model_validate(row)
