@@ -21,10 +21,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import structlog
+
 from hub.crypto import RawCipher, is_encrypted
 from hub.errors import ArchiveError, NotStored
 from hub.ports import InboundMessage, RawRecord, StoreOutcome
 from hub.sqlite import connect_durable
+
+logger = structlog.get_logger()
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -62,12 +66,54 @@ CREATE TABLE IF NOT EXISTS raw_messages (
     answer BLOB
 );
 CREATE INDEX IF NOT EXISTS raw_messages_key ON raw_messages (system, source_key) WHERE source_key IS NOT NULL;
+-- One dedup rule per source, whatever the transport: the first record holding a source key
+-- (HL7: MSH-3, MSH-4, MSH-10) owns it, with the hash of its normalised content.
+CREATE TABLE IF NOT EXISTS raw_source_keys (
+    system TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    content TEXT NOT NULL,
+    raw_ref TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    PRIMARY KEY (system, source_key)
+) WITHOUT ROWID;
 -- Partial indexes: the hot path (MLLP group commit) pays for every index page it touches.
 CREATE INDEX IF NOT EXISTS raw_messages_unpublished ON raw_messages (seq) WHERE published = 0;
 CREATE INDEX IF NOT EXISTS raw_messages_pending ON raw_messages (system, seq) WHERE status != 'translated';
 """
 
 STATUSES = ("pending", "translated", "dead_lettered")
+
+# Metadata a multi-message payload (an HL7 batch file) gets when some of its messages were
+# received before: `<part>=<raw ref>` pairs (parts numbered from 1, in payload order).
+META_RESENT_PARTS = "resent_parts"
+META_CONFLICT_PARTS = "conflict_parts"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceKey:
+    """One message's own key inside a payload and the hash of its normalised content.
+
+    Two messages with the same key and content are the same message (an exact resend, whatever
+    the transport or line endings); same key, other content is a conflict.
+    """
+
+    key: str
+    content: str
+    part: int = 1
+
+
+def format_parts(parts: dict[int, str]) -> str:
+    return ",".join(f"{part}={ref}" for part, ref in sorted(parts.items()))
+
+
+def parse_parts(value: str | None) -> dict[int, str]:
+    """`format_parts` read back; tolerant of an empty value."""
+    out: dict[int, str] = {}
+    for item in (value or "").split(","):
+        part, _, ref = item.partition("=")
+        if part.strip().isdigit():
+            out[int(part)] = ref
+    return out
 
 
 def raw_ref_for(system: str, sha256: str) -> str:
@@ -100,7 +146,7 @@ class _Pending:
     sha: str
     ref: str
     received: datetime
-    key: str | None
+    keys: tuple[SourceKey, ...]
     answer: bytes | None
     future: asyncio.Future[StoreOutcome]
 
@@ -129,9 +175,21 @@ class SqliteRawArchive:
         self._lock = threading.Lock()
         self._conn = connect_durable(path)
         self._conn.executescript(SCHEMA)
+        self._adopt_legacy_keys()
         self._queue: list[_Pending] = []
+        self._answers: list[tuple[str, bytes]] = []
         self._writer: asyncio.Task[None] | None = None
         self._last_batch = 1
+
+    def _adopt_legacy_keys(self) -> None:
+        """Archives written before `raw_source_keys` kept the MLLP key on the record: claim those once."""
+        if self._conn.execute("SELECT 1 FROM raw_source_keys LIMIT 1").fetchone() is not None:
+            return
+        self._conn.execute(
+            "INSERT OR IGNORE INTO raw_source_keys (system, source_key, content, raw_ref, part)"
+            " SELECT system, source_key, sha256, raw_ref, 1 FROM raw_messages"
+            " WHERE source_key IS NOT NULL ORDER BY seq"
+        )
 
     # -- running blocking SQLite work off the event loop, one statement group at a time
     async def _run(self, fn: Callable[[], T]) -> T:
@@ -147,33 +205,57 @@ class SqliteRawArchive:
 
     # -- the port
     async def store(
-        self, message: InboundMessage, *, key: str | None = None, answer: bytes | None = None
+        self,
+        message: InboundMessage,
+        *,
+        key: str | None = None,
+        keys: Sequence[SourceKey] = (),
+        answer: bytes | None = None,
     ) -> StoreOutcome:
         """Store durably; concurrent callers share one transaction and one fsync (group commit).
 
-        `key` is the source's own message key (for HL7: MSH-3|MSH-4|MSH-10). The same key with the
-        same bytes is a duplicate; with other bytes the message is stored and flagged as a conflict.
+        `keys`: the source's own message keys in the payload (HL7: MSH-3, MSH-4, MSH-10 of each
+        message) with their normalised content hash; `key` is the one-message shorthand (content:
+        the payload's sha256). For a one-message payload, a key already held with the same content
+        is an exact resend: nothing new is stored and the first record (and its answer) comes
+        back as a duplicate; with other content the message is stored and flagged as a conflict.
+        In a payload of several messages, the resent and conflicting ones are named in the
+        record's metadata (`resent_parts`, `conflict_parts`) for the translation step.
         `answer`: what the sender will be told (e.g. an HL7 ACK), kept in the same transaction so a
         resend gets it back; a duplicate keeps the first answer.
         """
         sha = hashlib.sha256(message.payload).hexdigest()
+        if key is not None and not keys:
+            keys = (SourceKey(key, sha),)
         pending = _Pending(
             message,
             sha,
             raw_ref_for(message.system, sha),
             (message.received_at or self._clock()).astimezone(UTC),
-            key,
+            tuple(keys),
             answer,
             asyncio.get_running_loop().create_future(),
         )
         self._queue.append(pending)
+        self._wake_writer()
+        return await pending.future
+
+    def note_answer(self, raw_ref: str, answer: bytes) -> None:
+        """Keep what the sender was told, written with the next group commit (not awaited).
+
+        For the hot path: the stored outcome (record, dead letters) is durable before the answer
+        is sent; the answer itself can be rebuilt from it if a crash loses it before its commit.
+        """
+        self._answers.append((raw_ref, answer))
+        self._wake_writer()
+
+    def _wake_writer(self) -> None:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_queued(), name="archive-writer")
-        return await pending.future
 
     async def _write_queued(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._queue:
+        while self._queue or self._answers:
             # Linger briefly (at most LINGER_S, like PostgreSQL's commit_delay) while fewer are
             # waiting than went into the last commit: senders answered by that commit are already
             # sending their next message, and one fsync for all of them beats one each. A lone
@@ -182,10 +264,12 @@ class SqliteRawArchive:
             while len(self._queue) < self._last_batch and loop.time() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0)
             batch, self._queue = self._queue, []
-            self._last_batch = len(batch)
+            answers, self._answers = self._answers, []
+            self._last_batch = max(len(batch), 1)
             try:
-                outcomes = await self._run(lambda b=batch: self._store_batch(b))  # type: ignore[misc]
+                outcomes = await self._run(lambda b=batch, a=answers: self._store_batch(b, a))  # type: ignore[misc]
             except (sqlite3.Error, OSError) as exc:
+                logger.warning("archive_batch_failed", messages=len(batch), answers=len(answers), error=str(exc))
                 for p in batch:
                     if not p.future.done():
                         p.future.set_exception(
@@ -204,12 +288,17 @@ class SqliteRawArchive:
         payload = p.message.payload
         return self._cipher.encrypt(payload, context=p.ref.encode()) if self._cipher else payload
 
-    def _store_batch(self, batch: list[_Pending]) -> list[StoreOutcome]:
+    def _store_batch(self, batch: list[_Pending], answers: list[tuple[str, bytes]]) -> list[StoreOutcome]:
         for p in batch:
             if len(p.message.payload) > INLINE_LIMIT:
                 self._write_blob(p.sha, self._sealed(p))
         self._conn.execute("BEGIN IMMEDIATE")
         try:
+            # Answers first: a resend in this same batch then finds the answer its first copy got.
+            self._conn.executemany(
+                "UPDATE raw_messages SET answer = ? WHERE raw_ref = ? AND answer IS NULL",
+                [(a, ref) for ref, a in answers],
+            )
             outcomes = [self._store_one(p) for p in batch]
             self._conn.execute("COMMIT")
         except BaseException:
@@ -227,17 +316,33 @@ class SqliteRawArchive:
             self._conn.execute("UPDATE raw_messages SET resends = resends + 1 WHERE raw_ref = ?", (p.ref,))
             answer = None if existing[9] is None else bytes(existing[9])
             return StoreOutcome(record=_record(existing), duplicate=True, answer=answer)
+        owners = [self._owner(message.system, k.key) for k in p.keys]
+        if len(p.keys) == 1 and owners[0] is not None and owners[0][1] == p.keys[0].content:
+            # The same message again with other bytes (line endings, another transport).
+            return self._resend_of(owners[0][0])
         conflict = None
-        if p.key is not None:
-            row = self._conn.execute(
-                "SELECT raw_ref FROM raw_messages WHERE system = ? AND source_key = ? ORDER BY seq LIMIT 1",
-                (message.system, p.key),
-            ).fetchone()
-            conflict = None if row is None else str(row[0])
+        resent: dict[int, str] = {}
+        conflicts: dict[int, str] = {}
+        for k, owner in zip(p.keys, owners, strict=True):
+            if owner is None:
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO raw_source_keys (system, source_key, content, raw_ref, part)"
+                    " VALUES (?,?,?,?,?)",
+                    (message.system, k.key, k.content, p.ref, k.part),
+                )
+                continue
+            (resent if owner[1] == k.content else conflicts)[k.part] = owner[0]
+        if len(p.keys) == 1 and conflicts:
+            conflict = conflicts[p.keys[0].part]
+            conflicts = {}
         inline = len(message.payload) <= INLINE_LIMIT
         meta = dict(message.metadata)
         if conflict is not None:
             meta["conflict_with"] = conflict  # travels with the record: translators must not use it
+        if resent:
+            meta[META_RESENT_PARTS] = format_parts(resent)
+        if conflicts:
+            meta[META_CONFLICT_PARTS] = format_parts(conflicts)
         metadata = json.dumps(meta, ensure_ascii=False, sort_keys=True)
         self._conn.execute(
             "INSERT INTO raw_messages (raw_ref, system, site, message_id, sha256, size, transport,"
@@ -255,7 +360,7 @@ class SqliteRawArchive:
                 metadata,
                 self._sealed(p) if inline else None,
                 0 if inline else 1,
-                p.key,
+                p.keys[0].key if len(p.keys) == 1 else None,
                 p.answer,
             ),
         )
@@ -271,6 +376,39 @@ class SqliteRawArchive:
             metadata=meta,
         )
         return StoreOutcome(record=record, conflict_with=conflict)
+
+    def _owner(self, system: str, key: str) -> tuple[str, str] | None:
+        """(raw ref, content hash) of the first record that holds `key`, if any."""
+        row = self._conn.execute(
+            "SELECT raw_ref, content FROM raw_source_keys WHERE system = ? AND source_key = ?", (system, key)
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def _resend_of(self, raw_ref: str) -> StoreOutcome:
+        row = self._conn.execute(
+            f"SELECT {_COLUMNS}, answer FROM raw_messages WHERE raw_ref = ?",  # nosec B608
+            (raw_ref,),
+        ).fetchone()
+        self._conn.execute("UPDATE raw_messages SET resends = resends + 1 WHERE raw_ref = ?", (raw_ref,))
+        answer = None if row[9] is None else bytes(row[9])
+        return StoreOutcome(record=_record(row), duplicate=True, answer=answer)
+
+    async def reopen(self, raw_ref: str, metadata: dict[str, str]) -> RawRecord:
+        """Give a stored record the metadata of a corrected resend and queue it for translation again.
+
+        For a request refused at the edge (e.g. a FHIR resource posted to the wrong endpoint) whose
+        exact bytes come back in a correct request: the archive keeps one record per content, so
+        the corrected request takes it over; the relay republishes it and the translator applies
+        it (once: event ids are deterministic, and the earlier dead letters are resolved).
+        """
+        text = json.dumps(metadata, ensure_ascii=False, sort_keys=True)
+        await self._run(
+            lambda: self._conn.execute(
+                "UPDATE raw_messages SET metadata = ?, published = 0, status = 'pending' WHERE raw_ref = ?",
+                (text, raw_ref),
+            )
+        )
+        return await self.get(raw_ref)
 
     async def save_answer(self, raw_ref: str, answer: bytes) -> None:
         """Keep what the sender was told, so an exact resend gets the same answer back."""

@@ -3,7 +3,8 @@
 Routes stay thin: they hand bytes and transport metadata to an `Ingestor`, which archives them
 (the only thing a positive answer may wait for), and for FHIR also runs the pure translator once
 to build the OperationOutcome / batch-response the sender expects. Publishing the events is the
-pipeline's job (relay -> translator worker), exactly as for files and MLLP.
+pipeline's job (relay -> translator worker, which takes the translation made here instead of
+translating again), exactly as for files and MLLP.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from adapters.fhir import (
     META_CONTENT_TYPE,
     META_RESOURCE_TYPE,
     FhirRejected,
+    Issue,
     ParsedBundle,
     bundle_kind,
     entry_outcomes,
@@ -29,6 +31,7 @@ from adapters.fhir import (
     transaction_outcome,
 )
 from hub.pipeline import ingest_bytes
+from hub.safe_translate import run_translator
 
 if TYPE_CHECKING:
     from hub.archive import MessageStatus
@@ -86,9 +89,15 @@ class Ingestor:
         return status, [d for d in letters if d.raw_ref == raw_ref]
 
     async def fhir(self, payload: bytes, content_type: str | None, resource_type: str | None) -> FhirAnswer:
-        """Validate at the edge, archive, translate once for the answer (events follow via the pipeline)."""
+        """Validate at the edge, archive, translate once for the answer; the worker publishes that result.
+
+        Identity is the content plus what the request says it is (endpoint, content type): the
+        same bytes first posted to the wrong endpoint (400) and then resent correctly take over
+        the refused record (hub.archive.SqliteRawArchive.reopen), which is then applied once.
+        """
         worker = self._hub.worker("fhir")
         mapping = worker.mappings.current()
+        rejection: FhirRejected | None = None
         try:
             parsed = await asyncio.to_thread(
                 parse_request, payload, content_type, mapping, expected_type=resource_type
@@ -97,26 +106,36 @@ class Ingestor:
             if exc.kind == "too_large":
                 # Refused before storing: the sender was never told anything positive.
                 return FhirAnswer(413, operation_outcome(exc.issues))
+            parsed, rejection = None, exc
+        except Exception as exc:  # noqa: BLE001 - a reader bug is a refusal naming it, never a 500
             parsed = None
-            rejection: FhirRejected | None = exc
-        else:
-            rejection = None
+            rejection = FhirRejected(
+                "invalid", [Issue("exception", None, f"the body could not be read: {type(exc).__name__}")]
+            )
         message_id = _resource_id(payload) or body_message_id(payload)
         metadata = {META_CONTENT_TYPE: content_type or "", META_RESOURCE_TYPE: resource_type or ""}
-        outcome = await self.store(
-            "fhir", payload, message_id=message_id, transport="http", metadata=metadata
-        )
-        ref = outcome.record.raw_ref
+        outcome = await self.store("fhir", payload, message_id=message_id, transport="http", metadata=metadata)
+        record = outcome.record
+        ref = record.raw_ref
         if rejection is not None:
             # Kept in the archive (the translator worker dead-letters it with the same reasons).
             return FhirAnswer(FHIR_STATUS.get(rejection.kind, 400), operation_outcome(rejection.issues), ref)
+        fresh = not outcome.duplicate
+        if outcome.duplicate and _request_meta(record.metadata) != metadata:
+            status = await self._hub.archive.status(ref)
+            if status is None or status.status != "translated":
+                # The first copy came in a request that was refused (or is still pending with it).
+                record = await self._hub.archive.reopen(ref, {**record.metadata, **metadata})
+                fresh = True
         ctx = TranslateContext(
             site=self._hub.settings.site,
             tz=self._hub.settings.zone,
             adapter_version=worker.adapter.version,
             mapping_version=mapping.version,
         )
-        translation = await asyncio.to_thread(worker.adapter.translate, outcome.record, payload, mapping, ctx)
+        translation = await asyncio.to_thread(run_translator, worker.adapter, record, payload, mapping, ctx)
+        if fresh:
+            worker.remember(record, ctx.mapping_version, translation)
         if isinstance(parsed, ParsedBundle):
             kind = bundle_kind(payload, content_type)
             outcomes = entry_outcomes(translation)
@@ -126,3 +145,8 @@ class Ingestor:
         if translation.failures:
             return FhirAnswer(400, resource_outcome(translation), ref)
         return FhirAnswer(201 if translation.events else 200, resource_outcome(translation), ref)
+
+
+def _request_meta(metadata: dict[str, str]) -> dict[str, str]:
+    """What a FHIR request said about its body, as stored with the record."""
+    return {k: metadata.get(k, "") for k in (META_CONTENT_TYPE, META_RESOURCE_TYPE)}
