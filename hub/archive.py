@@ -269,7 +269,9 @@ class SqliteRawArchive:
             try:
                 outcomes = await self._run(lambda b=batch, a=answers: self._store_batch(b, a))  # type: ignore[misc]
             except (sqlite3.Error, OSError) as exc:
-                logger.warning("archive_batch_failed", messages=len(batch), answers=len(answers), error=str(exc))
+                logger.warning(
+                    "archive_batch_failed", messages=len(batch), answers=len(answers), error=str(exc)
+                )
                 for p in batch:
                     if not p.future.done():
                         p.future.set_exception(

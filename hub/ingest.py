@@ -34,10 +34,12 @@ from hub.pipeline import ingest_bytes
 from hub.safe_translate import run_translator
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from hub.archive import MessageStatus
     from hub.bootstrap import Hub
     from hub.deadletters import DeadLetter
-    from hub.ports import StoreOutcome
+    from hub.ports import RawRecord, StoreOutcome
 
 FHIR_STATUS = {"too_large": 413, "unsupported_format": 415, "unsupported_type": 404, "invalid": 400}
 
@@ -88,6 +90,31 @@ class Ingestor:
         letters = await self._hub.dead_letters.query(status=None) if status else []
         return status, [d for d in letters if d.raw_ref == raw_ref]
 
+    @staticmethod
+    async def _read_fhir(
+        payload: bytes, content_type: str | None, resource_type: str | None, mapping: Any
+    ) -> tuple[Any, FhirRejected | None]:
+        """(parsed, None) or (None, why it is refused). Raises FhirRejected only for too large."""
+        try:
+            parsed = await asyncio.to_thread(
+                parse_request, payload, content_type, mapping, expected_type=resource_type
+            )
+        except FhirRejected as exc:
+            if exc.kind == "too_large":
+                raise
+            return None, exc
+        except Exception as exc:  # noqa: BLE001 - a reader bug is a refusal naming it, never a 500
+            issue = Issue("processing", None, f"the body could not be read: {type(exc).__name__}")
+            return None, FhirRejected("invalid", [issue])
+        return parsed, None
+
+    async def _take_over_refused(self, record: RawRecord, metadata: dict[str, str]) -> RawRecord | None:
+        """The stored copy came in another request; if that one was not applied, this one takes over."""
+        status = await self._hub.archive.status(record.raw_ref)
+        if status is not None and status.status == "translated":
+            return None  # applied already, under its own request: this copy changes nothing
+        return await self._hub.archive.reopen(record.raw_ref, {**record.metadata, **metadata})
+
     async def fhir(self, payload: bytes, content_type: str | None, resource_type: str | None) -> FhirAnswer:
         """Validate at the edge, archive, translate once for the answer; the worker publishes that result.
 
@@ -97,24 +124,15 @@ class Ingestor:
         """
         worker = self._hub.worker("fhir")
         mapping = worker.mappings.current()
-        rejection: FhirRejected | None = None
         try:
-            parsed = await asyncio.to_thread(
-                parse_request, payload, content_type, mapping, expected_type=resource_type
-            )
-        except FhirRejected as exc:
-            if exc.kind == "too_large":
-                # Refused before storing: the sender was never told anything positive.
-                return FhirAnswer(413, operation_outcome(exc.issues))
-            parsed, rejection = None, exc
-        except Exception as exc:  # noqa: BLE001 - a reader bug is a refusal naming it, never a 500
-            parsed = None
-            rejection = FhirRejected(
-                "invalid", [Issue("exception", None, f"the body could not be read: {type(exc).__name__}")]
-            )
+            parsed, rejection = await self._read_fhir(payload, content_type, resource_type, mapping)
+        except FhirRejected as exc:  # too large: refused before storing, never told anything positive
+            return FhirAnswer(413, operation_outcome(exc.issues))
         message_id = _resource_id(payload) or body_message_id(payload)
         metadata = {META_CONTENT_TYPE: content_type or "", META_RESOURCE_TYPE: resource_type or ""}
-        outcome = await self.store("fhir", payload, message_id=message_id, transport="http", metadata=metadata)
+        outcome = await self.store(
+            "fhir", payload, message_id=message_id, transport="http", metadata=metadata
+        )
         record = outcome.record
         ref = record.raw_ref
         if rejection is not None:
@@ -122,11 +140,8 @@ class Ingestor:
             return FhirAnswer(FHIR_STATUS.get(rejection.kind, 400), operation_outcome(rejection.issues), ref)
         fresh = not outcome.duplicate
         if outcome.duplicate and _request_meta(record.metadata) != metadata:
-            status = await self._hub.archive.status(ref)
-            if status is None or status.status != "translated":
-                # The first copy came in a request that was refused (or is still pending with it).
-                record = await self._hub.archive.reopen(ref, {**record.metadata, **metadata})
-                fresh = True
+            reopened = await self._take_over_refused(record, metadata)
+            record, fresh = reopened or record, reopened is not None
         ctx = TranslateContext(
             site=self._hub.settings.site,
             tz=self._hub.settings.zone,
@@ -147,6 +162,6 @@ class Ingestor:
         return FhirAnswer(201 if translation.events else 200, resource_outcome(translation), ref)
 
 
-def _request_meta(metadata: dict[str, str]) -> dict[str, str]:
+def _request_meta(metadata: Mapping[str, str]) -> dict[str, str]:
     """What a FHIR request said about its body, as stored with the record."""
     return {k: metadata.get(k, "") for k in (META_CONTENT_TYPE, META_RESOURCE_TYPE)}

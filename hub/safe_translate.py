@@ -37,7 +37,9 @@ def whole_message_failure(
     """A Translation whose only content is the failure of the message as a whole."""
     return Translation(
         failures=(
-            Failure(position="message", reason=reason, code=code, location=location or SourceLocation(file=unit)),
+            Failure(
+                position="message", reason=reason, code=code, location=location or SourceLocation(file=unit)
+            ),
         )
     )
 
@@ -67,7 +69,9 @@ def run_translator(
     except MappingError as exc:
         return whole_message_failure(unit, str(exc), "mapping", where)
     except ValidationError as exc:
-        return whole_message_failure(unit, f"translator produced an invalid event: {exc}", "invalid_event", where)
+        return whole_message_failure(
+            unit, f"translator produced an invalid event: {exc}", "invalid_event", where
+        )
     except Exception as exc:  # noqa: BLE001 - the one rule: nothing a translator raises escapes
         # Type only in the log (an exception's text can quote the payload); the reason keeps the
         # message for the person fixing the translator, in the dead letter next to the raw ref.

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
+
 from adapters.base import AdapterSpec, Failure, TranslateContext, Translation
 from hub.deadletters import DeadLetter, DeadLetterStore, dead_letter_id_for
 from hub.errors import BusError
@@ -140,7 +141,7 @@ class TranslationWorker:
 
     def _already_translated(self, record: RawRecord, mapping_version: str) -> Translation | None:
         entry = self._translated.pop(record.raw_ref, None)
-        if entry is None or entry[0] != mapping_version or entry[1] != record.metadata:
+        if entry is None or entry[0] != mapping_version or entry[1] != dict(record.metadata):
             return None  # another mapping, or the record was reopened with other metadata since
         self.reused += 1
         return entry[2]
@@ -301,4 +302,3 @@ class TranslationWorker:
         if self._consumer is not None:
             await self._consumer.close()
             self._consumer = None
-
