@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from schemas.envelope import EventBase
 
 logger = structlog.get_logger()
-TRANSLATED_KEPT = 4096
+TRANSLATED_KEPT = 2048
 
 
 @dataclass(frozen=True, slots=True)

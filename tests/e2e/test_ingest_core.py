@@ -1,8 +1,8 @@
 """The ingest core through the real wiring: store first, one safe translate, one dedup rule.
 
 In-process: `build_hub` on a real data dir (SQLite archive, embedded bus, SQLite read models),
-the MLLP listener as `hub serve` starts it (hub.cli.operate._start_mllp) on a loopback port,
-HTTP ingest through the real app, files through `ingest_path` (what the drop folder and
+the MLLP listener as `hub serve` starts it (hub.cli.operate._start_mllp) and the API under
+uvicorn, each on a loopback port; files through `ingest_path` (what the drop folder and
 `hub ingest` call). The pipeline is drained as `hub serve` would run it.
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
 from adapters.his.decode import decode
 from adapters.his.mllp import MllpFramer, frame
@@ -48,17 +49,32 @@ def settings_for(tmp_path: Path, **extra: Any) -> Settings:
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    """MLLP and the HTTP API each on a loopback port, both in front of one hub."""
     async with build_hub(settings_for(tmp_path)) as hub:
-        server = await _start_mllp(hub)
-        app = create_app(engine=hub.engine, ingest=Ingestor(hub))
+        mllp = await _start_mllp(hub)
+        port = free_port()
+        api = uvicorn.Server(
+            uvicorn.Config(
+                create_app(engine=hub.engine, ingest=Ingestor(hub)),
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                lifespan="on",
+            )
+        )
+        serving = asyncio.create_task(api.serve())
         try:
-            async with (
-                app.router.lifespan_context(app),
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as client,
-            ):
+            for _ in range(200):  # bounded: until uvicorn is listening
+                if api.started or serving.done():
+                    break
+                await asyncio.sleep(0.05)
+            assert api.started, "the API did not start"
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
                 yield Running(hub, hub.settings.mllp_port, client)
         finally:
-            server.close()
+            api.should_exit = True
+            await asyncio.wait_for(serving, timeout=30)
+            mllp.close()
 
 
 class Sender:
