@@ -176,6 +176,22 @@ class TestTranslatorThatRaises:
         assert all(d.code == "translator_error" and self.BUG in d.reason for d in letters)
         assert "other.hl7" in by_unit["other.hl7"].reason, "the dead letter names the unit"
 
+    async def test_over_fhir_answers_400_naming_it_and_keeps_the_resource(
+        self, running: Running, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        worker = running.hub.worker("fhir")
+        monkeypatch.setattr(worker, "adapter", replace(worker.adapter, translate=raising(self.BUG)))
+        device = (REPO / "examples" / "fhir" / "device-ventilator-icu.json").read_bytes()
+        r = await running.client.post(
+            "/fhir/Device", content=device, headers={"Content-Type": "application/fhir+json"}
+        )
+        assert r.status_code == 400, r.text
+        assert "RuntimeError" in r.text
+        await drain(running.hub)
+        (letter,) = await running.hub.dead_letters.query(system="fhir")
+        assert letter.code == "translator_error"
+        assert letter.raw_ref == r.headers["X-Hub-Raw-Ref"]
+
 
 class TestOneDedupRule:
     async def test_one_dft_by_mllp_file_renamed_file_and_http_is_applied_once(
