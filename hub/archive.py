@@ -318,18 +318,19 @@ class SqliteRawArchive:
             self._conn.execute("UPDATE raw_messages SET resends = resends + 1 WHERE raw_ref = ?", (p.ref,))
             answer = None if existing[9] is None else bytes(existing[9])
             return StoreOutcome(record=_record(existing), duplicate=True, answer=answer)
-        owners = [self._owner(message.system, k.key) for k in p.keys]
-        if len(p.keys) == 1 and owners[0] is not None and owners[0][1] == p.keys[0].content:
+        single = self._owner(message.system, p.keys[0].key) if len(p.keys) == 1 else None
+        if single is not None and single[1] == p.keys[0].content:
             # The same message again with other bytes (line endings, another transport).
-            return self._resend_of(owners[0][0])
+            return self._resend_of(single[0])
         conflict = None
         resent: dict[int, str] = {}
         conflicts: dict[int, str] = {}
-        for k, owner in zip(p.keys, owners, strict=True):
+        for k in p.keys:
+            # Looked up one by one: a message repeated inside the payload is a resend of its first copy.
+            owner = single if len(p.keys) == 1 else self._owner(message.system, k.key)
             if owner is None:
                 self._conn.execute(
-                    "INSERT OR IGNORE INTO raw_source_keys (system, source_key, content, raw_ref, part)"
-                    " VALUES (?,?,?,?,?)",
+                    "INSERT INTO raw_source_keys (system, source_key, content, raw_ref, part) VALUES (?,?,?,?,?)",
                     (message.system, k.key, k.content, p.ref, k.part),
                 )
                 continue

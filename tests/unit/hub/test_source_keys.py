@@ -71,3 +71,11 @@ async def test_a_batch_names_its_resent_and_conflicting_messages(tmp_path: Path)
     assert [e.position for e in kept.events] == ["m3/FT1:1"]
     assert [(f.position, f.code) for f in kept.failures] == [("m2/MSH", "conflict")]
     assert any("exact resend" in s for s in kept.skipped)
+
+
+async def test_a_message_repeated_inside_one_file_counts_once(tmp_path: Path) -> None:
+    archive = SqliteRawArchive(tmp_path / "archive.db")
+    twice = MSG + MSG.replace(b"\r", b"\n")
+    stored = await archive.store(inbound(twice), keys=hl7_keys(twice))
+    assert stored.record.metadata["resent_parts"] == f"2={stored.record.raw_ref}"
+    archive.close()
