@@ -348,9 +348,11 @@ class SqliteRawArchive:
             meta[META_CONFLICT_PARTS] = format_parts(conflicts)
         metadata = json.dumps(meta, ensure_ascii=False, sort_keys=True)
         self._conn.execute(
+            # source_key is left NULL: raw_source_keys holds the keys now (the column and its
+            # index serve archives written before it, adopted once at open).
             "INSERT INTO raw_messages (raw_ref, system, site, message_id, sha256, size, transport,"
             " received_at,"
-            " metadata, payload, blob, source_key, answer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " metadata, payload, blob, answer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 p.ref,
                 message.system,
@@ -363,7 +365,6 @@ class SqliteRawArchive:
                 metadata,
                 self._sealed(p) if inline else None,
                 0 if inline else 1,
-                p.keys[0].key if len(p.keys) == 1 else None,
                 p.answer,
             ),
         )
