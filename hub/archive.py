@@ -330,7 +330,8 @@ class SqliteRawArchive:
             owner = single if len(p.keys) == 1 else self._owner(message.system, k.key)
             if owner is None:
                 self._conn.execute(
-                    "INSERT INTO raw_source_keys (system, source_key, content, raw_ref, part) VALUES (?,?,?,?,?)",
+                    "INSERT INTO raw_source_keys (system, source_key, content, raw_ref, part)"
+                    " VALUES (?,?,?,?,?)",
                     (message.system, k.key, k.content, p.ref, k.part),
                 )
                 continue

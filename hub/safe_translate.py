@@ -4,12 +4,17 @@ Every path that translates (the translation worker, MLLP ingest, HTTP/FHIR inges
 dry run) calls `run_translator`. Whatever the translator raises becomes a whole-message
 `Failure` (a dead letter once recorded) naming the unit and the exception's type and message,
 never an escaped error: a translator bug must not drop a connection, block a partition or lose
-a message (DESIGN: store first, translate second). Reasons carry the exception text, which our
-translators write without field values from patient segments; the log gets the type only.
+a message (DESIGN: store first, translate second). The reason names the exception's type and
+message and where it was raised; quoted literals in the message (Python quotes the offending
+value: `invalid literal for int(): '...'`, a KeyError's key) are masked, so no source value,
+and no patient data, reaches a dead letter, an ACK or the log.
 """
 
 from __future__ import annotations
 
+import re
+import traceback
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -24,6 +29,16 @@ if TYPE_CHECKING:
     from hub.ports import RawRecord
 
 logger = structlog.get_logger()
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+MESSAGE_CHARS = 300
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message (package/module.py:line)`, quoted literals in the message masked."""
+    message = _QUOTED.sub("'…'", str(exc))[:MESSAGE_CHARS]
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({'/'.join(PurePath(frames[-1].filename).parts[-2:])}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {message}{where}" if message else f"{type(exc).__name__}{where}"
 
 
 def unit_name(record: RawRecord) -> str:
@@ -73,8 +88,7 @@ def run_translator(
             unit, f"translator produced an invalid event: {exc}", "invalid_event", where
         )
     except Exception as exc:  # noqa: BLE001 - the one rule: nothing a translator raises escapes
-        # Type only in the log (an exception's text can quote the payload); the reason keeps the
-        # message for the person fixing the translator, in the dead letter next to the raw ref.
+        # Type only in the log; the reason (dead letter, ACK) gets the masked message and place.
         logger.error(  # noqa: TRY400 - no traceback: locals and frames may hold patient data
             "translator_crashed",
             system=record.system,
@@ -83,5 +97,5 @@ def run_translator(
             error_type=type(exc).__name__,
         )
         return whole_message_failure(
-            unit, f"translator error in {unit}: {type(exc).__name__}: {exc}", "translator_error", where
+            unit, f"translator error in {unit}: {describe(exc)}", "translator_error", where
         )

@@ -2,9 +2,10 @@
 
 Per raw message: translate (pure, in a thread, through hub.safe_translate; or take the
 translation MLLP/FHIR ingest made to answer the sender, so it is translated once), pass
-snapshot types through the differ, publish the events (key = subject), record and publish dead letters, then write the differ's
-state and the message's status, and only then commit the consumer offset. Every step is
-idempotent (deterministic ids), so a crash anywhere is repaired by doing it again.
+snapshot types through the differ, publish the events (key = subject), record and publish
+dead letters, then write the differ's state and the message's status, and only then commit
+the consumer offset. Every step is idempotent (deterministic ids), so a crash anywhere is
+repaired by doing it again.
 """
 
 from __future__ import annotations

@@ -68,3 +68,14 @@ def test_a_translation_passes_through() -> None:
     translation = Translation(units=3)
     adapter = replace(ADAPTER, translate=lambda *_a: translation)
     assert run_translator(adapter, RECORD, b"x", None, CTX) is translation
+
+
+def test_values_quoted_by_an_exception_are_masked_and_the_place_is_named() -> None:
+    def translate(*_args: Any) -> Translation:
+        return Translation(units=int("王小明"))
+
+    result = run_translator(replace(ADAPTER, translate=translate), RECORD, b"x", None, CTX)
+    (failure,) = result.failures
+    assert "王小明" not in failure.reason
+    assert "ValueError: invalid literal for int() with base 10: '…'" in failure.reason
+    assert "hub/test_safe_translate.py:" in failure.reason
