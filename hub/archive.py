@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 INLINE_LIMIT = 1024 * 1024
 LINGER_S = 0.0005
+ANSWER_LINGER_S = 0.05
 T = TypeVar("T")
 
 SCHEMA = """
@@ -201,6 +202,14 @@ class SqliteRawArchive:
 
     def close(self) -> None:
         with self._lock:
+            if self._answers:  # answers still waiting for a commit to join: keep them
+                answers, self._answers = self._answers, []
+                try:
+                    self._store_batch([], answers)
+                except sqlite3.Error as exc:
+                    logger.warning("archive_answers_not_kept", answers=len(answers), error=str(exc))
+            if self._writer is not None and not self._writer.done():
+                self._writer.cancel()
             self._conn.close()
 
     # -- the port
@@ -256,6 +265,12 @@ class SqliteRawArchive:
     async def _write_queued(self) -> None:
         loop = asyncio.get_running_loop()
         while self._queue or self._answers:
+            if not self._queue:
+                # Only answers to keep: they ride on the next store's commit when one comes soon
+                # (a lone sender's next message), else get their own after ANSWER_LINGER_S.
+                end = loop.time() + ANSWER_LINGER_S
+                while not self._queue and loop.time() < end:  # noqa: ASYNC110
+                    await asyncio.sleep(0.001)
             # Linger briefly (at most LINGER_S, like PostgreSQL's commit_delay) while fewer are
             # waiting than went into the last commit: senders answered by that commit are already
             # sending their next message, and one fsync for all of them beats one each. A lone
