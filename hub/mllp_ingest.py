@@ -71,16 +71,7 @@ class MllpIngest:
             head = header(frame, forced)
         except MalformedMessage as exc:
             return await self._unreadable(frame, metadata, str(exc), now)
-        extra = {"message_type": head.type_label}
-        rejected = self._strictly(head, frame) if self._strict else None
-        if rejected is not None:
-            # Kept on the record: the worker dead-letters it too, never translates what was refused.
-            extra |= {"rejected": rejected.reason, "rejected_code": rejected.code}
-        keys = (
-            hl7_keys(frame, forced)
-            if head.messages > 1
-            else (SourceKey(head.dedupe_key, hl7_content(frame)),)
-        )
+        extra, rejected, keys, early = self._before_storing(head, frame, forced, now)
         try:
             outcome = await self._hub.archive.store(
                 InboundMessage(
@@ -93,6 +84,7 @@ class MllpIngest:
                     received_at=now,
                 ),
                 keys=keys,
+                answer=early,
             )
         except NotStored as exc:
             self.counts["AR"] += 1
@@ -115,7 +107,7 @@ class MllpIngest:
             # event loop keeps the writer's group commit fed (see bench/bench_his.py).
             translation = run_translator(self._worker.adapter, record, frame, mapping, ctx, location=MSH)
             self._worker.remember(record, ctx.mapping_version, translation)
-        ack = await self._answer(head, record, translation, ctx, now)
+        ack = await self._answer(head, record, translation, ctx, now, kept=early)
         code = "AE" if translation.failures else "AA"
         self.counts[code] += 1
         if not translation.events and translation.skipped and not translation.failures:
@@ -129,6 +121,29 @@ class MllpIngest:
             encoding=head.encoding,
         )
         return ack
+
+    def _before_storing(
+        self, head: MessageHeader, frame: bytes, forced: str | None, now: datetime
+    ) -> tuple[dict[str, str], Failure | None, tuple[SourceKey, ...], bytes | None]:
+        """Metadata, a strict refusal, the dedup keys, and the answer if it is known already."""
+        extra = {"message_type": head.type_label}
+        rejected = self._strictly(head, frame) if self._strict else None
+        if rejected is not None:
+            # Kept on the record: the worker dead-letters it too, never translates what was refused.
+            extra |= {"rejected": rejected.reason, "rejected_code": rejected.code}
+        keys: tuple[SourceKey, ...] = (
+            hl7_keys(frame, forced)
+            if head.messages > 1
+            else (SourceKey(head.dedupe_key, hl7_content(frame)),)
+        )
+        # Known before any translator runs (storage mode, a strict refusal): kept in the same
+        # transaction as the message. Otherwise decided by the translation, kept just after.
+        early = None
+        if rejected is not None:
+            early = build_ack(head, "AE", error=AckError.from_failure(rejected), now=now)
+        elif not self._validate:
+            early = build_ack(head, "AA", now=now)
+        return extra, rejected, keys, early
 
     def _context(self, record: RawRecord, mapping: Any) -> TranslateContext:
         return TranslateContext(
@@ -145,14 +160,22 @@ class MllpIngest:
         translation: Translation,
         ctx: TranslateContext,
         now: datetime,
+        *,
+        kept: bytes | None = None,
     ) -> bytes:
-        """AE naming the first failed unit (its dead letters durable first), else AA; kept for a resend."""
+        """AE naming the first failed unit (its dead letters durable first), else AA; kept for a resend.
+
+        `kept`: the answer already stored with the message, if it was known before translating.
+        """
         failure = translation.failures[0] if translation.failures else None
         if failure is not None:
             # AE only once the dead letters are durable (the worker later writes the same ids again).
             await self._hub.dead_letters.record(
                 [self._worker.dead_letter(record, f, ctx) for f in translation.failures]
             )
+        if kept is not None:
+            return kept
+        if failure is not None:
             ack = build_ack(head, "AE", error=AckError.from_failure(failure), now=now)
         else:
             ack = build_ack(head, "AA", now=now)

@@ -298,6 +298,28 @@ class TestTranslateOnce:
         assert running.hub.worker("fhir").reused == 1
 
 
+class TestAckAfterStorage:
+    async def test_aa_once_stored_and_a_raising_translator_only_dead_letters(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """HUB_MLLP_ACK_AFTER=storage: the AA is kept with the message; the worker dead-letters later."""
+        async with build_hub(settings_for(tmp_path, mllp_ack_after="storage")) as hub:
+            worker = hub.worker("his")
+            monkeypatch.setattr(worker, "adapter", replace(worker.adapter, translate=raising("bug")))
+            server = await _start_mllp(hub)
+            try:
+                sender = await Sender.open(hub.settings.mllp_port)
+                ack = await sender.send(DFT_CR)
+                assert msa(ack)[1] == "AA"
+                assert await sender.send(DFT_CR) == ack
+                await sender.close()
+            finally:
+                server.close()
+            await drain(hub)
+            (letter,) = await hub.dead_letters.query(system="his")
+            assert letter.code == "translator_error"
+
+
 class TestMllpLimits:
     async def test_connections_over_the_cap_are_closed(self, tmp_path: Path) -> None:
         async with build_hub(settings_for(tmp_path, mllp_max_connections=2)) as hub:
