@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import json
 import os
+import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,11 +25,10 @@ import structlog
 
 from hub.crypto import RawCipher, is_encrypted
 from hub.errors import ArchiveError, NotStored
-from hub.ports import RAW_STATUSES, InboundMessage, MessageStatus, RawRecord, StoreOutcome
+from hub.ports import RAW_STATUSES, InboundMessage, MessageStatus, RawRecord, SourceKey, StoreOutcome
 from hub.sqlite import connect_durable
 
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import Callable, Sequence
     from pathlib import Path
 
@@ -36,6 +36,7 @@ logger = structlog.get_logger()
 
 INLINE_LIMIT = 1024 * 1024
 LINGER_S = 0.0005
+ANSWER_LINGER_S = 0.05
 T = TypeVar("T")
 
 SCHEMA = """
@@ -66,13 +67,42 @@ CREATE TABLE IF NOT EXISTS raw_messages (
     answer BLOB
 );
 CREATE INDEX IF NOT EXISTS raw_messages_key ON raw_messages (system, source_key) WHERE source_key IS NOT NULL;
+-- One dedup rule per source, whatever the transport: the first record holding a source key
+-- (HL7: MSH-3, MSH-4, MSH-10) owns it, with the hash of its normalised content.
+CREATE TABLE IF NOT EXISTS raw_source_keys (
+    system TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    content TEXT NOT NULL,
+    raw_ref TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    PRIMARY KEY (system, source_key)
+) WITHOUT ROWID;
 -- Partial indexes: the hot path (MLLP group commit) pays for every index page it touches.
 CREATE INDEX IF NOT EXISTS raw_messages_unpublished ON raw_messages (seq) WHERE published = 0;
 CREATE INDEX IF NOT EXISTS raw_messages_pending ON raw_messages (system, seq) WHERE status != 'translated';
 """
 
 STATUSES = RAW_STATUSES
-__all__ = ["INLINE_LIMIT", "STATUSES", "MessageStatus", "SqliteRawArchive", "raw_ref_for"]
+__all__ = ["INLINE_LIMIT", "STATUSES", "MessageStatus", "SourceKey", "SqliteRawArchive", "raw_ref_for"]
+
+# Metadata a multi-message payload (an HL7 batch file) gets when some of its messages were
+# received before: `<part>=<raw ref>` pairs (parts numbered from 1, in payload order).
+META_RESENT_PARTS = "resent_parts"
+META_CONFLICT_PARTS = "conflict_parts"
+
+
+def format_parts(parts: dict[int, str]) -> str:
+    return ",".join(f"{part}={ref}" for part, ref in sorted(parts.items()))
+
+
+def parse_parts(value: str | None) -> dict[int, str]:
+    """`format_parts` read back; tolerant of an empty value."""
+    out: dict[int, str] = {}
+    for item in (value or "").split(","):
+        part, _, ref = item.partition("=")
+        if part.strip().isdigit():
+            out[int(part)] = ref
+    return out
 
 
 def raw_ref_for(system: str, sha256: str) -> str:
@@ -105,7 +135,7 @@ class _Pending:
     sha: str
     ref: str
     received: datetime
-    key: str | None
+    keys: tuple[SourceKey, ...]
     answer: bytes | None
     future: asyncio.Future[StoreOutcome]
 
@@ -129,9 +159,21 @@ class SqliteRawArchive:
         self._lock = threading.Lock()
         self._conn = connect_durable(path)
         self._conn.executescript(SCHEMA)
+        self._adopt_legacy_keys()
         self._queue: list[_Pending] = []
+        self._answers: list[tuple[str, bytes]] = []
         self._writer: asyncio.Task[None] | None = None
         self._last_batch = 1
+
+    def _adopt_legacy_keys(self) -> None:
+        """Archives written before `raw_source_keys` kept the MLLP key on the record: claim those once."""
+        if self._conn.execute("SELECT 1 FROM raw_source_keys LIMIT 1").fetchone() is not None:
+            return
+        self._conn.execute(
+            "INSERT OR IGNORE INTO raw_source_keys (system, source_key, content, raw_ref, part)"
+            " SELECT system, source_key, sha256, raw_ref, 1 FROM raw_messages"
+            " WHERE source_key IS NOT NULL ORDER BY seq"
+        )
 
     # -- running blocking SQLite work off the event loop, one statement group at a time
     async def _run(self, fn: Callable[[], T]) -> T:
@@ -143,16 +185,34 @@ class SqliteRawArchive:
 
     def close(self) -> None:
         with self._lock:
+            if self._answers:  # answers still waiting for a commit to join: keep them
+                answers, self._answers = self._answers, []
+                try:
+                    self._store_batch([], answers)
+                except sqlite3.Error as exc:
+                    logger.warning("archive_answers_not_kept", answers=len(answers), error=str(exc))
+            if self._writer is not None and not self._writer.done():
+                self._writer.cancel()
             self._conn.close()
 
     # -- the port
     async def store(
-        self, message: InboundMessage, *, key: str | None = None, answer: bytes | None = None
+        self,
+        message: InboundMessage,
+        *,
+        key: str | None = None,
+        keys: Sequence[SourceKey] = (),
+        answer: bytes | None = None,
     ) -> StoreOutcome:
         """Store durably; concurrent callers share one transaction and one fsync (group commit).
 
-        `key` is the source's own message key (for HL7: MSH-3|MSH-4|MSH-10). The same key with the
-        same bytes is a duplicate; with other bytes the message is stored and flagged as a conflict.
+        `keys`: the source's own message keys in the payload (HL7: MSH-3, MSH-4, MSH-10 of each
+        message) with their normalised content hash; `key` is the one-message shorthand (content:
+        the payload's sha256). For a one-message payload, a key already held with the same content
+        is an exact resend: nothing new is stored and the first record (and its answer) comes
+        back as a duplicate; with other content the message is stored and flagged as a conflict.
+        In a payload of several messages, the resent and conflicting ones are named in the
+        record's metadata (`resent_parts`, `conflict_parts`) for the translation step.
         `answer`: what the sender will be told (e.g. an HL7 ACK), kept in the same transaction so a
         resend gets it back; a duplicate keeps the first answer.
         """
@@ -163,23 +223,43 @@ class SqliteRawArchive:
                 f" is over the archive's limit of {self._max_bytes:,} bytes"
             )
         sha = hashlib.sha256(message.payload).hexdigest()
+        if key is not None and not keys:
+            keys = (SourceKey(key, sha),)
         pending = _Pending(
             message,
             sha,
             raw_ref_for(message.system, sha),
             (message.received_at or self._clock()).astimezone(UTC),
-            key,
+            tuple(keys),
             answer,
             asyncio.get_running_loop().create_future(),
         )
         self._queue.append(pending)
+        self._wake_writer()
+        return await pending.future
+
+    def note_answer(self, raw_ref: str, answer: bytes) -> None:
+        """Keep what the sender was told, written with the next group commit (not awaited).
+
+        For the hot path: the stored outcome (record, dead letters) is durable before the answer
+        is sent; the answer itself can be rebuilt from it if a crash loses it before its commit.
+        """
+        self._answers.append((raw_ref, answer))
+        self._wake_writer()
+
+    def _wake_writer(self) -> None:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_queued(), name="archive-writer")
-        return await pending.future
 
     async def _write_queued(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._queue:
+        while self._queue or self._answers:
+            if not self._queue:
+                # Only answers to keep: they ride on the next store's commit when one comes soon
+                # (a lone sender's next message), else get their own after ANSWER_LINGER_S.
+                end = loop.time() + ANSWER_LINGER_S
+                while not self._queue and loop.time() < end:  # noqa: ASYNC110
+                    await asyncio.sleep(0.001)
             # Linger briefly (at most LINGER_S, like PostgreSQL's commit_delay) while fewer are
             # waiting than went into the last commit: senders answered by that commit are already
             # sending their next message, and one fsync for all of them beats one each. A lone
@@ -188,22 +268,27 @@ class SqliteRawArchive:
             while len(self._queue) < self._last_batch and loop.time() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0)
             batch, self._queue = self._queue, []
-            self._last_batch = len(batch)
-            await self._commit(batch)
+            answers, self._answers = self._answers, []
+            self._last_batch = max(len(batch), 1)
+            await self._commit(batch, answers)
 
-    async def _commit(self, batch: list[_Pending]) -> None:
-        """Store `batch` in one transaction and answer every waiter: with its outcome or NotStored.
+    async def _commit(self, batch: list[_Pending], answers: list[tuple[str, bytes]]) -> None:
+        """Store `batch` (and the answers waiting to be kept) in one transaction and answer every
+        waiter: with its outcome or NotStored.
 
         Any failure counts, not only I/O errors: a waiter left unanswered would hang its sender.
         A failed batch of several is retried one by one, so one message the store cannot take
         (bad metadata, say) fails alone and the others sharing its transaction are kept.
         """
         try:
-            outcomes = await self._run(lambda: self._store_batch(batch))
+            outcomes = await self._run(lambda: self._store_batch(batch, answers))
         except Exception as exc:  # noqa: BLE001  (answered below; never lost, never left waiting)
+            logger.warning("archive_batch_failed", messages=len(batch), answers=len(answers), error=str(exc))
+            if not batch:
+                return  # only answers: a resend rebuilds its ACK from the stored message
             if len(batch) > 1:
-                for p in batch:
-                    await self._commit([p])
+                for i, p in enumerate(batch):
+                    await self._commit([p], answers if i == 0 else [])
                 return
             p = batch[0]
             if not p.future.done():
@@ -223,12 +308,17 @@ class SqliteRawArchive:
         payload = p.message.payload
         return self._cipher.encrypt(payload, context=p.ref.encode()) if self._cipher else payload
 
-    def _store_batch(self, batch: list[_Pending]) -> list[StoreOutcome]:
+    def _store_batch(self, batch: list[_Pending], answers: list[tuple[str, bytes]]) -> list[StoreOutcome]:
         for p in batch:
             if len(p.message.payload) > INLINE_LIMIT:
                 self._write_blob(p.sha, self._sealed(p))
         self._conn.execute("BEGIN IMMEDIATE")
         try:
+            # Answers first: a resend in this same batch then finds the answer its first copy got.
+            self._conn.executemany(
+                "UPDATE raw_messages SET answer = ? WHERE raw_ref = ? AND answer IS NULL",
+                [(a, ref) for ref, a in answers],
+            )
             outcomes = [self._store_one(p) for p in batch]
             self._conn.execute("COMMIT")
         except BaseException:
@@ -246,22 +336,42 @@ class SqliteRawArchive:
             self._conn.execute("UPDATE raw_messages SET resends = resends + 1 WHERE raw_ref = ?", (p.ref,))
             answer = None if existing[9] is None else bytes(existing[9])
             return StoreOutcome(record=_record(existing), duplicate=True, answer=answer)
+        single = self._owner(message.system, p.keys[0].key) if len(p.keys) == 1 else None
+        if single is not None and single[1] == p.keys[0].content:
+            # The same message again with other bytes (line endings, another transport).
+            return self._resend_of(single[0])
         conflict = None
-        if p.key is not None:
-            row = self._conn.execute(
-                "SELECT raw_ref FROM raw_messages WHERE system = ? AND source_key = ? ORDER BY seq LIMIT 1",
-                (message.system, p.key),
-            ).fetchone()
-            conflict = None if row is None else str(row[0])
+        resent: dict[int, str] = {}
+        conflicts: dict[int, str] = {}
+        for k in p.keys:
+            # Looked up one by one: a message repeated inside the payload is a resend of its first copy.
+            owner = single if len(p.keys) == 1 else self._owner(message.system, k.key)
+            if owner is None:
+                self._conn.execute(
+                    "INSERT INTO raw_source_keys (system, source_key, content, raw_ref, part)"
+                    " VALUES (?,?,?,?,?)",
+                    (message.system, k.key, k.content, p.ref, k.part),
+                )
+                continue
+            (resent if owner[1] == k.content else conflicts)[k.part] = owner[0]
+        if len(p.keys) == 1 and conflicts:
+            conflict = conflicts[p.keys[0].part]
+            conflicts = {}
         inline = len(message.payload) <= INLINE_LIMIT
         meta = dict(message.metadata)
         if conflict is not None:
             meta["conflict_with"] = conflict  # travels with the record: translators must not use it
+        if resent:
+            meta[META_RESENT_PARTS] = format_parts(resent)
+        if conflicts:
+            meta[META_CONFLICT_PARTS] = format_parts(conflicts)
         metadata = json.dumps(meta, ensure_ascii=False, sort_keys=True)
         self._conn.execute(
+            # source_key is left NULL: raw_source_keys holds the keys now (the column and its
+            # index serve archives written before it, adopted once at open).
             "INSERT INTO raw_messages (raw_ref, system, site, message_id, sha256, size, transport,"
             " received_at,"
-            " metadata, payload, blob, source_key, answer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " metadata, payload, blob, answer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 p.ref,
                 message.system,
@@ -274,7 +384,6 @@ class SqliteRawArchive:
                 metadata,
                 self._sealed(p) if inline else None,
                 0 if inline else 1,
-                p.key,
                 p.answer,
             ),
         )
@@ -290,6 +399,39 @@ class SqliteRawArchive:
             metadata=meta,
         )
         return StoreOutcome(record=record, conflict_with=conflict)
+
+    def _owner(self, system: str, key: str) -> tuple[str, str] | None:
+        """(raw ref, content hash) of the first record that holds `key`, if any."""
+        row = self._conn.execute(
+            "SELECT raw_ref, content FROM raw_source_keys WHERE system = ? AND source_key = ?", (system, key)
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def _resend_of(self, raw_ref: str) -> StoreOutcome:
+        row = self._conn.execute(
+            f"SELECT {_COLUMNS}, answer FROM raw_messages WHERE raw_ref = ?",  # nosec B608
+            (raw_ref,),
+        ).fetchone()
+        self._conn.execute("UPDATE raw_messages SET resends = resends + 1 WHERE raw_ref = ?", (raw_ref,))
+        answer = None if row[9] is None else bytes(row[9])
+        return StoreOutcome(record=_record(row), duplicate=True, answer=answer)
+
+    async def reopen(self, raw_ref: str, metadata: dict[str, str]) -> RawRecord:
+        """Give a stored record the metadata of a corrected resend and queue it for translation again.
+
+        For a request refused at the edge (e.g. a FHIR resource posted to the wrong endpoint) whose
+        exact bytes come back in a correct request: the archive keeps one record per content, so
+        the corrected request takes it over; the relay republishes it and the translator applies
+        it (once: event ids are deterministic, and the earlier dead letters are resolved).
+        """
+        text = json.dumps(metadata, ensure_ascii=False, sort_keys=True)
+        await self._run(
+            lambda: self._conn.execute(
+                "UPDATE raw_messages SET metadata = ?, published = 0, status = 'pending' WHERE raw_ref = ?",
+                (text, raw_ref),
+            )
+        )
+        return await self.get(raw_ref)
 
     async def save_answer(self, raw_ref: str, answer: bytes) -> None:
         """Keep what the sender was told, so an exact resend gets the same answer back."""

@@ -109,9 +109,7 @@ class InboxWatcher:
 
 
 def _error_text(name: str, raw_ref: str, duplicate: bool, letters: list[DeadLetter]) -> str:
-    lines = [
-        f"{name}: archived as {raw_ref}" + (" (an exact resend of an earlier file)" if duplicate else "")
-    ]
+    lines = [f"{name}: archived as {raw_ref}" + (" (already received: an exact resend)" if duplicate else "")]
     lines += [f"  {_where(d.location.as_dict())}: {d.reason}" for d in letters]
     lines += [
         "",

@@ -1,38 +1,41 @@
-"""HL7 v2 over MLLP into the hub: archive, decide the ACK, answer.
+"""HL7 v2 over MLLP into the hub: store first, translate once, answer from the stored outcome.
 
 Per message (the listener calls `handle` per frame, in order per connection):
 1. read the MSH (charset decided before splitting; see adapters.his.decode);
-2. translate it once, purely, to know whether it would be dead-lettered;
-3. store the bytes, the dedupe key (MSH-3, MSH-4, MSH-10) and the ACK in ONE group-committed
-   transaction; only then answer:
-   - AA: stored and translatable (also for message types the hub does not map: archived, counted);
-     with HUB_MLLP_ACK_AFTER=storage, AA once stored, and translation failures are only dead-lettered;
-   - AE + ERR (segment/field, reason): stored, dead-lettered first, then answered;
+2. store the bytes with their dedup key (MSH-3, MSH-4, MSH-10 and the normalised content, the
+   same rule as files and HTTP: hub.source_keys) in a group-committed transaction, before any
+   translator runs:
    - AR: the archive could not commit; the sender must send again;
    - an exact resend gets the ACK stored for the first copy and creates nothing;
-   - the same MSH-10 with other bytes is a conflict: stored, dead-lettered, AE.
-The events themselves are published by the pipeline (relay -> translator worker), which
-re-translates deterministically, so the log never depends on this hot path.
+   - the same MSH-10 with other content is a conflict: stored, dead-lettered, AE;
+3. translate once (hub.safe_translate: a translator that raises is a dead letter, not a dropped
+   connection) and answer:
+   - AA: translatable (also for message types the hub does not map: archived, counted);
+     with HUB_MLLP_ACK_AFTER=storage, AA once stored, and translation failures are only dead-lettered;
+   - AE + ERR (segment/field, reason): dead-lettered first (durable), then answered;
+   the ACK is kept with the message (next group commit) for a resend, and the translation is
+   handed to the translation worker, which publishes it without translating again.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from adapters.base import Failure, SourceLocation, TranslateContext, Translation
-from adapters.errors import MalformedMessage, MappingError
+from adapters.errors import MalformedMessage
 from adapters.his.ack import AckError, build_ack, validate_strict
 from adapters.his.decode import decode
 from adapters.his.header import MessageHeader, header
-from hub.archive import raw_ref_for
+from hub.archive import SourceKey
 from hub.deadletters import dead_letter_id_for
 from hub.errors import NotStored
 from hub.ports import InboundMessage, RawRecord
+from hub.safe_translate import run_translator
+from hub.source_keys import hl7_content, hl7_keys
 
 if TYPE_CHECKING:
     from hub.bootstrap import Hub
@@ -40,13 +43,14 @@ if TYPE_CHECKING:
 
 logger = structlog.get_logger()
 SYSTEM = "his"
+MSH = SourceLocation(segment="MSH")  # where a whole-message failure points in an ERR segment
 
 
-def fallback_nak(reason: str, now: datetime) -> bytes:
-    """An AR for bytes with no readable MSH: nothing to address it to, so a minimal ACK."""
+def fallback_nak(reason: str, now: datetime, code: str = "AR") -> bytes:
+    """A NAK for bytes with no readable MSH: nothing to address it to, so a minimal ACK."""
     stamp = now.strftime("%Y%m%d%H%M%S")
     text = reason.replace("|", "/").replace("\r", " ")[:200]
-    return f"MSH|^~\\&|HUB||||{stamp}||ACK|HUB{stamp}|P|2.5\rMSA|AR||{text}\r".encode("ascii", "replace")
+    return f"MSH|^~\\&|HUB||||{stamp}||ACK|HUB{stamp}|P|2.5\rMSA|{code}||{text}\r".encode("ascii", "replace")
 
 
 class MllpIngest:
@@ -67,45 +71,7 @@ class MllpIngest:
             head = header(frame, forced)
         except MalformedMessage as exc:
             return await self._unreadable(frame, metadata, str(exc), now)
-        sha = hashlib.sha256(frame).hexdigest()
-        record = RawRecord(
-            raw_ref=raw_ref_for(SYSTEM, sha),
-            system=SYSTEM,
-            site=self._hub.settings.site,
-            message_id=head.control_id,
-            sha256=sha,
-            size=len(frame),
-            transport="mllp",
-            received_at=now,
-            metadata={**metadata, "message_type": head.type_label},
-        )
-        ctx = TranslateContext(
-            site=record.site,
-            tz=self._hub.settings.zone,
-            adapter_version=self._worker.adapter.version,
-            mapping_version=mapping.version,
-        )
-        # Inline, not in a thread: ~0.1 ms of pure CPU is cheaper than a thread hop, and the
-        # event loop keeps the writer's group commit fed (see bench/bench_his.py).
-        translation = self._translate(record, frame, mapping, ctx) if self._validate else Translation()
-        if self._strict and not translation.failures:
-            translation = self._strictly(head, frame, translation)
-            if translation.failures:
-                # The worker must dead-letter it too, not translate what the sender was told is refused.
-                record = replace(
-                    record,
-                    metadata={
-                        **record.metadata,
-                        "rejected": translation.failures[0].reason,
-                        "rejected_code": translation.failures[0].code,
-                    },
-                )
-        failure = translation.failures[0] if translation.failures else None
-        ack = (
-            build_ack(head, "AE", error=AckError.from_failure(failure), now=now)
-            if failure
-            else build_ack(head, "AA", now=now)
-        )
+        extra, rejected, keys, early = self._before_storing(head, frame, forced, now)
         try:
             outcome = await self._hub.archive.store(
                 InboundMessage(
@@ -113,12 +79,12 @@ class MllpIngest:
                     payload=frame,
                     transport="mllp",
                     message_id=head.control_id,
-                    site=record.site,
-                    metadata=record.metadata,
+                    site=self._hub.settings.site,
+                    metadata={**metadata, **extra},
                     received_at=now,
                 ),
-                key=head.dedupe_key,
-                answer=ack,
+                keys=keys,
+                answer=early,
             )
         except NotStored as exc:
             self.counts["AR"] += 1
@@ -126,48 +92,118 @@ class MllpIngest:
             return build_ack(
                 head, "AR", error=AckError(f"not stored, send again: {exc}", hl7_code="207"), now=now
             )
+        record = outcome.record
+        ctx = self._context(record, mapping)
         if outcome.duplicate:
             self.counts["resend"] += 1
-            return outcome.answer or ack
+            return outcome.answer or await self._answer_again(head, record, mapping, ctx, now)
         if outcome.conflict_with:
-            return await self._conflict(head, outcome.record, outcome.conflict_with, ctx, now)
-        if failure:
-            # NAK only once the dead letter is durable (the worker later writes the same ids again).
-            await self._hub.dead_letters.record(
-                [self._worker.dead_letter(record, f, ctx) for f in translation.failures]
-            )
-        code = "AE" if failure else "AA"
+            return await self._conflict(head, record, outcome.conflict_with, ctx, now)
+        translation = Translation()
+        if rejected is not None:
+            translation = Translation(failures=(rejected,))
+        elif self._validate:
+            # Inline, not in a thread: ~0.1 ms of pure CPU is cheaper than a thread hop, and the
+            # event loop keeps the writer's group commit fed (see bench/bench_his.py).
+            translation = run_translator(self._worker.adapter, record, frame, mapping, ctx, location=MSH)
+            self._worker.remember(record, ctx.mapping_version, translation)
+        ack = await self._answer(head, record, translation, ctx, now, kept=early)
+        code = "AE" if translation.failures else "AA"
         self.counts[code] += 1
-        if not translation.events and translation.skipped and not failure:
+        if not translation.events and translation.skipped and not translation.failures:
             self.counts["unmapped"] += 1
         logger.info(
             "mllp_message",
             control_id=head.control_id,
             message_type=head.type_label,
             ack=code,
-            raw_ref=outcome.record.raw_ref,
+            raw_ref=record.raw_ref,
             encoding=head.encoding,
         )
         return ack
 
-    def _translate(self, record: RawRecord, frame: bytes, mapping: Any, ctx: TranslateContext) -> Translation:
-        try:
-            return self._worker.adapter.translate(record, frame, mapping, ctx)
-        except (MalformedMessage, MappingError) as exc:
-            code = "malformed" if isinstance(exc, MalformedMessage) else "mapping"
-            return Translation(failures=(Failure("message", str(exc), code, SourceLocation(segment="MSH")),))
+    def _before_storing(
+        self, head: MessageHeader, frame: bytes, forced: str | None, now: datetime
+    ) -> tuple[dict[str, str], Failure | None, tuple[SourceKey, ...], bytes | None]:
+        """Metadata, a strict refusal, the dedup keys, and the answer if it is known already."""
+        extra = {"message_type": head.type_label}
+        rejected = self._strictly(head, frame) if self._strict else None
+        if rejected is not None:
+            # Kept on the record: the worker dead-letters it too, never translates what was refused.
+            extra |= {"rejected": rejected.reason, "rejected_code": rejected.code}
+        keys: tuple[SourceKey, ...] = (
+            hl7_keys(frame, forced)
+            if head.messages > 1
+            else (SourceKey(head.dedupe_key, hl7_content(frame)),)
+        )
+        # Known before any translator runs (storage mode, a strict refusal): kept in the same
+        # transaction as the message. Otherwise decided by the translation, kept just after.
+        early = None
+        if rejected is not None:
+            early = build_ack(head, "AE", error=AckError.from_failure(rejected), now=now)
+        elif not self._validate:
+            early = build_ack(head, "AA", now=now)
+        return extra, rejected, keys, early
 
-    def _strictly(self, head: MessageHeader, frame: bytes, translation: Translation) -> Translation:
+    def _context(self, record: RawRecord, mapping: Any) -> TranslateContext:
+        return TranslateContext(
+            site=record.site,
+            tz=self._hub.settings.zone,
+            adapter_version=self._worker.adapter.version,
+            mapping_version=mapping.version,
+        )
+
+    async def _answer(
+        self,
+        head: MessageHeader,
+        record: RawRecord,
+        translation: Translation,
+        ctx: TranslateContext,
+        now: datetime,
+        *,
+        kept: bytes | None = None,
+    ) -> bytes:
+        """AE naming the first failed unit (its dead letters durable first), else AA; kept for a resend.
+
+        `kept`: the answer already stored with the message, if it was known before translating.
+        """
+        failure = translation.failures[0] if translation.failures else None
+        if failure is not None:
+            # AE only once the dead letters are durable (the worker later writes the same ids again).
+            await self._hub.dead_letters.record(
+                [self._worker.dead_letter(record, f, ctx) for f in translation.failures]
+            )
+        if kept is not None:
+            return kept
+        if failure is not None:
+            ack = build_ack(head, "AE", error=AckError.from_failure(failure), now=now)
+        else:
+            ack = build_ack(head, "AA", now=now)
+        self._hub.archive.note_answer(record.raw_ref, ack)
+        return ack
+
+    async def _answer_again(
+        self, head: MessageHeader, record: RawRecord, mapping: Any, ctx: TranslateContext, now: datetime
+    ) -> bytes:
+        """A resend whose first copy has no stored ACK (it came as a file, or a crash lost the ACK)."""
+        if record.transport != "mllp" or not self._validate:
+            return build_ack(head, "AA", now=now)  # stored (by its first copy); its fate is that record's
+        payload = await self._hub.archive.payload(record.raw_ref)
+        translation = run_translator(self._worker.adapter, record, payload, mapping, ctx, location=MSH)
+        return await self._answer(head, record, translation, ctx, now)
+
+    def _strictly(self, head: MessageHeader, frame: bytes) -> Failure | None:
         """Opt-in (HUB_MLLP_STRICT): hl7apy's full validation. Slow (tens of messages per second),
         so for channels whose volume allows it; each problem is named, never a field value."""
-        text = decode(frame, head.encoding).text
-        problems = [p for p in validate_strict(text) if p.startswith("error")]
+        try:
+            text = decode(frame, head.encoding).text
+            problems = [p for p in validate_strict(text) if p.startswith("error")]
+        except Exception as exc:  # noqa: BLE001 - a validator crash is a refusal, never a dropped connection
+            problems = [f"error: the validator failed: {type(exc).__name__}"]
         if not problems:
-            return translation
+            return None
         reason = "strict HL7 validation: " + "; ".join(problems[:5])
-        return Translation(
-            failures=(Failure("message", reason, "invalid_structure", SourceLocation(segment="MSH")),)
-        )
+        return Failure("message", reason, "invalid_structure", MSH)
 
     async def _conflict(
         self, head: MessageHeader, record: RawRecord, earlier: str, ctx: TranslateContext, now: datetime
@@ -188,10 +224,10 @@ class MllpIngest:
         return ack
 
     async def _unreadable(self, frame: bytes, metadata: dict[str, str], reason: str, now: datetime) -> bytes:
+        """No readable MSH: stored, dead-lettered, and a minimal AE (AR if it could not be stored)."""
         sha = hashlib.sha256(frame).hexdigest()
-        nak = fallback_nak(reason, now)
         try:
-            await self._hub.archive.store(
+            outcome = await self._hub.archive.store(
                 InboundMessage(
                     system=SYSTEM,
                     payload=frame,
@@ -200,15 +236,26 @@ class MllpIngest:
                     site=self._hub.settings.site,
                     metadata=dict(metadata),
                     received_at=now,
-                ),
-                answer=nak,
+                )
             )
         except NotStored as exc:
             logger.exception("mllp_not_stored", error=str(exc))
-        self.counts["AR"] += 1
+            self.counts["AR"] += 1
+            return fallback_nak(f"not stored, send again: {exc}", now)
+        if outcome.duplicate and outcome.answer:
+            self.counts["resend"] += 1
+            return outcome.answer
+        record = outcome.record
+        mapping = self._worker.mappings.current()
+        ctx = self._context(record, mapping)
+        failure = Failure("message", reason, "malformed", MSH)
+        await self._hub.dead_letters.record([self._worker.dead_letter(record, failure, ctx)])
+        nak = fallback_nak(reason, now, code="AE")
+        self._hub.archive.note_answer(record.raw_ref, nak)
+        self.counts["AE"] += 1
         logger.warning(
             "mllp_unreadable",
             reason=reason,
-            dead_letter=dead_letter_id_for(raw_ref_for(SYSTEM, sha), "message"),
+            dead_letter=dead_letter_id_for(record.raw_ref, "message"),
         )
         return nak

@@ -14,6 +14,7 @@ import structlog
 
 from hub.errors import NotStored
 from hub.ports import InboundMessage, StoreOutcome
+from hub.source_keys import source_keys
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -33,8 +34,12 @@ class DrainStats:
 async def ingest_bytes(
     hub: Hub, system: str, payload: bytes, *, message_id: str, transport: str, metadata: dict[str, str]
 ) -> StoreOutcome:
-    """Store one inbound message durably. Raises NotStored when the archive cannot commit it."""
-    hub.worker(system)  # unknown system: refuse before storing anything
+    """Store one inbound message durably. Raises NotStored when the archive cannot commit it.
+
+    The source's dedup rule (hub.source_keys) applies whatever the transport: an HL7 message
+    already received (by MLLP, in another file, over HTTP) comes back as a duplicate.
+    """
+    worker = hub.worker(system)  # unknown system: refuse before storing anything
     if len(payload) > hub.settings.max_file_bytes:
         raise NotStored(
             f"{metadata.get('filename', message_id)}: {len(payload):,} bytes is over the limit of "
@@ -48,7 +53,10 @@ async def ingest_bytes(
             message_id=message_id,
             site=hub.settings.site,
             metadata=metadata,
-        )
+        ),
+        keys=await asyncio.to_thread(
+            source_keys, system, payload, getattr(worker.mappings.current(), "encoding", None)
+        ),
     )
     logger.info(
         "raw_stored",

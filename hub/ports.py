@@ -199,6 +199,19 @@ class MessageStatus:
 RAW_STATUSES = ("pending", "translated", "dead_lettered")
 
 
+@dataclass(frozen=True, slots=True)
+class SourceKey:
+    """One message's own key inside a payload and the hash of its normalised content.
+
+    Two messages with the same key and content are the same message (an exact resend, whatever
+    the transport or line endings); same key, other content is a conflict.
+    """
+
+    key: str
+    content: str
+    part: int = 1
+
+
 class RawStore(Protocol):
     """Byte-for-byte store of every inbound message: what transports, the API and replay read.
 
@@ -212,9 +225,22 @@ class RawStore(Protocol):
     """
 
     async def store(
-        self, message: InboundMessage, *, key: str | None = None, answer: bytes | None = None
+        self,
+        message: InboundMessage,
+        *,
+        key: str | None = None,
+        keys: Sequence[SourceKey] = (),
+        answer: bytes | None = None,
     ) -> StoreOutcome: ...
     async def save_answer(self, raw_ref: str, answer: bytes) -> None: ...
+    def note_answer(self, raw_ref: str, answer: bytes) -> None:
+        """Keep an answer with the next group commit, not awaited (the hot path's ACK)."""
+        ...
+
+    async def reopen(self, raw_ref: str, metadata: dict[str, str]) -> RawRecord:
+        """Give a stored record a corrected resend's metadata and queue it for translation again."""
+        ...
+
     async def get(self, raw_ref: str) -> RawRecord: ...
     async def lookup(self, raw_ref: str) -> RawRecord | None: ...
     async def payload(self, raw_ref: str) -> bytes: ...

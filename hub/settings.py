@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     mllp_tls_cert: Path | None = None  # PEM; with mllp_tls_key, the listener speaks MLLP over TLS
     mllp_tls_key: Path | None = None
     mllp_max_bytes: int = 16 * 1024 * 1024
+    # Unauthenticated peers must not hold the listener: connections at once (more are closed and
+    # logged), seconds for a begun frame to end, seconds a connection may wait between frames.
+    mllp_max_connections: int = Field(default=64, ge=1)
+    mllp_read_timeout: float = Field(default=30.0, gt=0)
+    mllp_idle_timeout: float = Field(default=300.0, gt=0)
     # translation: AE with ERR for a message that would be dead-lettered (translate before ACK).
     # storage: AA once stored; translation failures are dead-lettered afterwards (faster feeds).
     mllp_ack_after: Literal["translation", "storage"] = "translation"

@@ -1,29 +1,30 @@
 """Translation worker: raw topic -> adapter translator -> canonical topics, dead letters.
 
-Per raw message: translate (pure, in a thread), pass snapshot types through the differ,
-publish the events (key = subject), record and publish dead letters, then write the differ's
-state and the message's status, and only then commit the consumer offset. Every step is
-idempotent (deterministic ids), so a crash anywhere is repaired by doing it again.
+Per raw message: translate (pure, in a thread, through hub.safe_translate; or take the
+translation MLLP/FHIR ingest made to answer the sender, so it is translated once), pass
+snapshot types through the differ, publish the events (key = subject), record and publish
+dead letters, then write the differ's state and the message's status, and only then commit
+the consumer offset. Every step is idempotent (deterministic ids), so a crash anywhere is
+repaired by doing it again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
-from pydantic import ValidationError
 
-from adapters.base import AdapterSpec, Failure, SourceLocation, TranslateContext, Translation
-from adapters.errors import MalformedMessage, MappingError
+from adapters.base import AdapterSpec, Failure, TranslateContext, Translation
 from hub.deadletters import DeadLetter, DeadLetterStore, dead_letter_out_record
 from hub.errors import BusError
 from hub.ports import BusRecord, EventBus, OutRecord, RawArchive, RawRecord, event_out_record
 from hub.rawtopic import decode_raw
+from hub.safe_translate import run_translator, unit_name, whole_message_failure
 from topics.catalogue import dlq_topic, raw_topic, topic_for_event_type
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from schemas.envelope import EventBase
 
 logger = structlog.get_logger()
+TRANSLATED_KEPT = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,26 @@ class TranslationWorker:
         self._tz = tz
         self._prefix = prefix
         self._consumer: Any = None
+        # Translate once: what an ingest path translated to answer its sender (MLLP, FHIR), by
+        # raw ref, so processing the record from the raw topic publishes it without translating
+        # again. Bounded: an entry not used in time is dropped and the record translated afresh
+        # (same ids, same events), as after a restart.
+        self._translated: OrderedDict[str, tuple[str, dict[str, str], Translation]] = OrderedDict()
+        self.reused = 0  # translations taken from an ingest path, for the logs and tests
+
+    def remember(self, record: RawRecord, mapping_version: str, translation: Translation) -> None:
+        """Hand over a translation computed at answer time for `record` with that mapping version."""
+        self._translated[record.raw_ref] = (mapping_version, dict(record.metadata), translation)
+        self._translated.move_to_end(record.raw_ref)
+        while len(self._translated) > TRANSLATED_KEPT:
+            self._translated.popitem(last=False)
+
+    def _already_translated(self, record: RawRecord, mapping_version: str) -> Translation | None:
+        entry = self._translated.pop(record.raw_ref, None)
+        if entry is None or entry[0] != mapping_version or entry[1] != dict(record.metadata):
+            return None  # another mapping, or the record was reopened with other metadata since
+        self.reused += 1
+        return entry[2]
 
     # -- one message
     async def process(self, record: RawRecord, payload: bytes | None = None) -> Outcome:
@@ -142,20 +164,22 @@ class TranslationWorker:
         )
         if rejected := record.metadata.get("rejected"):
             # Refused at the edge (e.g. strict HL7 validation) and answered so: never translated.
-            translation = _whole_message_failure(
-                record.metadata.get("filename") or record.message_id,
+            translation = whole_message_failure(
+                unit_name(record),
                 rejected,
                 record.metadata.get("rejected_code", "rejected"),
             )
         elif conflict := record.metadata.get("conflict_with"):
-            translation = _whole_message_failure(
-                record.metadata.get("filename") or record.message_id,
+            translation = whole_message_failure(
+                unit_name(record),
                 f"message id {record.message_id!r} was already received with different content"
                 f" (archived as {conflict}); this one is kept but not translated",
                 "conflict",
             )
+        elif (known := self._already_translated(record, ctx.mapping_version)) is not None:
+            translation = known
         else:
-            translation = await asyncio.to_thread(self._translate, record, payload, mapping, ctx)
+            translation = await asyncio.to_thread(run_translator, self.adapter, record, payload, mapping, ctx)
         if translation.failures and self.adapter.atomic is not None and self.adapter.atomic(payload):
             translation = replace(translation, events=())
         diff = await self._differ.diff(
@@ -201,27 +225,6 @@ class TranslationWorker:
             diff.unchanged,
             diff.corrected,
         )
-
-    def _translate(
-        self, record: RawRecord, payload: bytes, mapping: Any, ctx: TranslateContext
-    ) -> Translation:
-        filename = record.metadata.get("filename") or record.message_id
-        try:
-            return self.adapter.translate(record, payload, mapping, ctx)
-        except (MalformedMessage, MappingError) as exc:
-            code = "malformed" if isinstance(exc, MalformedMessage) else "mapping"
-            return _whole_message_failure(filename, str(exc), code)
-        except ValidationError as exc:
-            return _whole_message_failure(
-                filename, f"translator produced an invalid event: {exc}", "invalid_event"
-            )
-        except Exception as exc:
-            # A translator bug must not block the partition (DESIGN: no poison pill). Keep the
-            # traceback in the log, dead-letter the message with the error, and move on.
-            logger.exception("translator_crashed", system=self.system, raw_ref=record.raw_ref)
-            return _whole_message_failure(
-                filename, f"translator error: {type(exc).__name__}: {exc}", "translator_error"
-            )
 
     def dead_letter(self, record: RawRecord, failure: Failure, ctx: TranslateContext) -> DeadLetter:
         return DeadLetter.for_failure(
@@ -286,11 +289,3 @@ class TranslationWorker:
         if self._consumer is not None:
             await self._consumer.close()
             self._consumer = None
-
-
-def _whole_message_failure(filename: str, reason: str, code: str) -> Translation:
-    return Translation(
-        failures=(
-            Failure(position="message", reason=reason, code=code, location=SourceLocation(file=filename)),
-        )
-    )

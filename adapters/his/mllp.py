@@ -13,11 +13,19 @@ next frame's answer. An oversize frame is never passed to the handler: the sende
 when the MSH could be read from the first bytes, and the connection is closed. A handler error
 closes the connection without an answer, so the sender retries; it never gets an AA for
 something that was not handled. Logs name the peer and sizes, never payload bytes.
+
+Limits, so unauthenticated peers cannot hold the listener's memory or sockets: at most
+`max_connections` at once (one more is closed at once, logged); a frame once begun must end
+within `read_timeout_s`, and a connection with no frame in progress is closed after
+`idle_timeout_s`. A connection holds at most one frame (`max_frame_bytes`, grown as bytes
+arrive, never reserved up front) plus one read: memory is bounded by connections x frame limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -41,6 +49,9 @@ CR = 0x0D
 START = b"\x0b"
 END = b"\x1c\x0d"
 DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_CONNECTIONS = 64
+DEFAULT_READ_TIMEOUT_S = 30.0
+DEFAULT_IDLE_TIMEOUT_S = 300.0
 HEAD_BYTES = 64 * 1024  # kept from an oversize frame: enough to read its MSH for the AR
 READ_BYTES = 64 * 1024
 DRAIN_ABOVE = 64 * 1024  # bytes of unsent ACKs before the connection waits for the socket
@@ -75,6 +86,11 @@ class MllpFramer:
         self._after_fs = False
 
     @property
+    def in_frame(self) -> bool:
+        """A frame has begun (VT seen) and not yet ended."""
+        return self._in_frame
+
+    @property
     def buffered(self) -> int:
         """Bytes of an unfinished frame held right now."""
         return len(self._buffer) if self._in_frame else 0
@@ -98,7 +114,7 @@ class MllpFramer:
                 self.discarded += start - pos
                 pos = start + 1
                 self._in_frame = True
-                self._buffer.clear()
+                self._release()
                 continue
             end = data.find(FS, pos)
             stop = size if end < 0 else end
@@ -106,7 +122,7 @@ class MllpFramer:
             if restart >= 0:
                 # The sender gave up on the open frame and began another one.
                 self.discarded += 1 + len(self._buffer) + (restart - pos)
-                self._buffer.clear()
+                self._release()
                 pos = restart + 1
                 continue
             self._buffer += data[pos:stop]
@@ -115,17 +131,22 @@ class MllpFramer:
             if end < 0:
                 break
             frames.append(bytes(self._buffer))
-            self._buffer.clear()
+            self._release()
             self._in_frame = False
             self._after_fs = True
             pos = end + 1
         return frames
 
+    def _release(self) -> None:
+        # A new buffer, not clear(): a connection that once carried a large frame must not keep
+        # its capacity while it idles.
+        self._buffer = bytearray()
+
     def _too_large(self, frames: list[bytes]) -> None:
         size = len(self._buffer)
         head = bytes(self._buffer[:HEAD_BYTES])
         self.discarded += size + 1
-        self._buffer.clear()
+        self._release()
         self._in_frame = False  # the rest of that frame is skipped as bytes outside a frame
         raise FrameTooLarge(size, self.max_frame_bytes, head, frames)
 
@@ -137,20 +158,44 @@ async def serve_mllp(
     *,
     ssl: ssl_module.SSLContext | None = None,
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
 ) -> asyncio.Server:
     """Start listening. `handler(payload, metadata)` returns the ACK bytes to frame and send.
 
     `metadata`: `peer` ("host:port") and `tls` ("yes"/"no"). Stop with `server.close()`; on
-    Python 3.11 open connections then run until their clients disconnect.
+    Python 3.11 open connections then run until their clients disconnect (or time out).
     """
+    if max_connections < 1 or read_timeout_s <= 0 or idle_timeout_s <= 0:
+        raise ValueError("max_connections and the timeouts must be positive")
+    limits = _Limits(max_frame_bytes, read_timeout_s, idle_timeout_s)
+    active: set[_Connection] = set()
 
     async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connection = _Connection(
-            handler, reader, writer, tls=ssl is not None, max_frame_bytes=max_frame_bytes
-        )
-        await connection.run()
+        if len(active) >= max_connections:
+            # Over the cap: closed before reading anything (nothing to ACK yet); the sender retries.
+            logger.warning("mllp_connection_refused", peer=_peer(writer), reason="over the connection cap",
+                           max_connections=max_connections)  # fmt: skip
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+            return
+        connection = _Connection(handler, reader, writer, tls=ssl is not None, limits=limits)
+        active.add(connection)
+        try:
+            await connection.run()
+        finally:
+            active.discard(connection)
 
     return await asyncio.start_server(on_connection, host, port, ssl=ssl)
+
+
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    max_frame_bytes: int
+    read_timeout_s: float
+    idle_timeout_s: float
 
 
 class _Connection:
@@ -161,14 +206,15 @@ class _Connection:
         writer: asyncio.StreamWriter,
         *,
         tls: bool,
-        max_frame_bytes: int,
+        limits: _Limits,
     ) -> None:
         self.handler = handler
+        self.limits = limits
         self.reader = reader
         self.writer = writer
         self.peer = _peer(writer)
         self.metadata = {"peer": self.peer, "tls": "yes" if tls else "no"}
-        self.framer = MllpFramer(max_frame_bytes)
+        self.framer = MllpFramer(limits.max_frame_bytes)
         self.answered = 0
         self.log = logger.bind(peer=self.peer, tls=tls)
 
@@ -176,6 +222,12 @@ class _Connection:
         self.log.info("mllp_connection_opened")
         try:
             await self._serve()
+        except TimeoutError:
+            self.log.info(
+                "mllp_connection_timed_out",
+                waiting_for="the rest of a frame" if self.framer.in_frame else "a frame",
+                timeout_s=self.limits.read_timeout_s if self.framer.in_frame else self.limits.idle_timeout_s,
+            )
         except (ConnectionError, OSError) as exc:  # reset by peer, TLS failure: nothing to answer
             self.log.info("mllp_connection_lost", error_type=type(exc).__name__)
         finally:
@@ -191,8 +243,17 @@ class _Connection:
                 unfinished_frame_bytes=self.framer.buffered,
             )
 
+    async def _read(self, loop: asyncio.AbstractEventLoop, frame_deadline: float | None) -> bytes:
+        """One read, waiting at most until the open frame's deadline, else the idle timeout."""
+        timeout = (
+            self.limits.idle_timeout_s if frame_deadline is None else max(frame_deadline - loop.time(), 0.0)
+        )
+        return await asyncio.wait_for(self.reader.read(READ_BYTES), timeout)
+
     async def _serve(self) -> None:
-        while data := await self.reader.read(READ_BYTES):
+        loop = asyncio.get_running_loop()
+        frame_deadline: float | None = None
+        while data := await self._read(loop, frame_deadline):
             try:
                 frames = self.framer.feed(data)
             except FrameTooLarge as exc:
@@ -201,6 +262,11 @@ class _Connection:
                 return
             if not await self._answer(frames):
                 return
+            # A frame still open after this read must end within the read timeout of its start.
+            if not self.framer.in_frame:
+                frame_deadline = None
+            elif frame_deadline is None or frames:
+                frame_deadline = loop.time() + self.limits.read_timeout_s
 
     async def _answer(self, frames: list[bytes]) -> bool:
         for payload in frames:

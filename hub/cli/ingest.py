@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from adapters.base import TranslateContext, Translation
-from adapters.errors import MalformedMessage, MappingError
+from adapters.errors import MappingError
 from hub.bootstrap import build_hub
 from hub.cli.app import DataDir, app, console, err, load_settings, run
 from hub.cli.render import dead_letter_table, reconciliation_table, where
@@ -19,6 +19,7 @@ from hub.errors import ConfigError, NotStored
 from hub.pipeline import drain, ingest_path
 from hub.ports import RawRecord
 from hub.registry import ADAPTERS
+from hub.safe_translate import run_translator
 from hub.translation import MappingSource, prepare_mapping
 
 mapping_app = typer.Typer(help="Per-hospital mapping files.", no_args_is_help=True)
@@ -140,7 +141,8 @@ def dry_run(system: str, path: Path, mapping_path: Path | None, settings_dir: Pa
     ctx = TranslateContext(
         site=settings.site, tz=settings.zone, adapter_version=adapter.version, mapping_version=mapping.version
     )
-    return adapter.translate(record, payload, mapping, ctx)
+    # The same rule as every other path: a translator that raises is a whole-file failure.
+    return run_translator(adapter, record, payload, mapping, ctx)
 
 
 @mapping_app.command("check")
@@ -162,12 +164,16 @@ def mapping_check(
         raise typer.Exit(2)
     try:
         result = dry_run(system, file, mapping, data_dir)
-    except MappingError as exc:
+    except MappingError as exc:  # the mapping file itself does not load
         err.print(f"[red]mapping error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    except MalformedMessage as exc:
-        err.print(f"[red]{file.name} cannot be read:[/red] {exc}")
-        raise typer.Exit(1) from exc
+    whole = next((f for f in result.failures if f.position == "message"), None)
+    if whole is not None and whole.code == "mapping":
+        err.print(f"[red]mapping error:[/red] {whole.reason}")
+        raise typer.Exit(2)
+    if whole is not None and not result.events:
+        err.print(f"[red]{file.name} cannot be read:[/red] {whole.reason}")
+        raise typer.Exit(1)
     table = Table(title=f"{file.name}: first {min(rows, len(result.events))} of {len(result.events)} events")
     for col in ("where", "event", "subject", "what"):
         table.add_column(col, overflow="fold")

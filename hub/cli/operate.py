@@ -165,6 +165,9 @@ async def _start_mllp(hub: Hub) -> asyncio.Server:
         settings.mllp_port,
         ssl=context,
         max_frame_bytes=settings.mllp_max_bytes,
+        max_connections=settings.mllp_max_connections,
+        read_timeout_s=settings.mllp_read_timeout,
+        idle_timeout_s=settings.mllp_idle_timeout,
     )
     console.print(
         f"HL7 v2 (MLLP{' over TLS' if context else ''}) on {settings.mllp_host}:{settings.mllp_port}"
