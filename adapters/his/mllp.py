@@ -148,7 +148,12 @@ async def serve_mllp(
         connection = _Connection(
             handler, reader, writer, tls=ssl is not None, max_frame_bytes=max_frame_bytes
         )
-        await connection.run()
+        try:
+            await connection.run()
+        except asyncio.CancelledError:
+            # Shutdown cancels open connections (nothing unanswered was stored-and-ACKed); end the
+            # task quietly: Python 3.11's stream callback logs a traceback for a cancelled task.
+            return
 
     return await asyncio.start_server(on_connection, host, port, ssl=ssl)
 

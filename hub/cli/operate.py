@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import signal
 import ssl
@@ -13,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import structlog
 import typer
 import uvicorn
 from rich.table import Table
@@ -40,6 +40,7 @@ from schemas.envelope import EventBase
 from topics.catalogue import topic_for_event_type
 
 REPO = Path(__file__).resolve().parents[2]
+logger = structlog.get_logger()
 DATA_SUFFIXES = {".csv", ".xlsx", ".xml", ".json", ".jsonl", ".ndjson", ".hl7"}
 
 
@@ -189,14 +190,31 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
         for task in done:
             task.result()
     finally:
-        stop.set()
-        server.should_exit = True
-        mllp.close()
-        for task in tasks:
+        await _shut_down(stop, server, mllp, tasks)
+
+
+SHUTDOWN_GRACE_S = 10.0  # how long the API and the loops get to finish what they are doing
+
+
+async def _shut_down(
+    stop: asyncio.Event, server: uvicorn.Server, mllp: asyncio.Server, tasks: list[asyncio.Task[Any]]
+) -> None:
+    """Stop in order, without cancelling anything that can still finish on its own.
+
+    Cancelling uvicorn's `serve()` leaves its lifespan task to be cancelled by `asyncio.run`, which
+    logs a CancelledError traceback at ERROR on every clean SIGTERM; asking it to exit does not.
+    The loops watch `stop` and return after their current step (a batch is committed or not at all).
+    """
+    stop.set()
+    server.should_exit = True
+    mllp.close()
+    pending = [task for task in tasks if not task.done()]
+    if pending:
+        _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_S)
+        for task in late:
+            logger.warning("shutdown_task_cancelled", task=task.get_name(), grace_s=SHUTDOWN_GRACE_S)
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*late, return_exceptions=True)
 
 
 async def _security(hub: Hub) -> Security:
