@@ -32,6 +32,7 @@ from adapters.his.header import MessageHeader, header
 from hub.archive import raw_ref_for
 from hub.deadletters import dead_letter_id_for
 from hub.errors import NotStored
+from hub.faults import fault_point
 from hub.ports import InboundMessage, RawRecord
 
 if TYPE_CHECKING:
@@ -126,6 +127,7 @@ class MllpIngest:
             return build_ack(
                 head, "AR", error=AckError(f"not stored, send again: {exc}", hl7_code="207"), now=now
             )
+        fault_point("ingest.after_store")
         if outcome.duplicate:
             self.counts["resend"] += 1
             return outcome.answer or ack

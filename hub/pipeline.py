@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from hub.errors import NotStored
+from hub.faults import fault_point
 from hub.ports import InboundMessage, StoreOutcome
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ async def ingest_bytes(
             metadata=metadata,
         )
     )
+    fault_point("ingest.after_store")
     logger.info(
         "raw_stored",
         system=system,

@@ -23,6 +23,7 @@ from adapters.base import AdapterSpec, Failure, SourceLocation, TranslateContext
 from adapters.errors import MalformedMessage, MappingError
 from hub.deadletters import DeadLetter, DeadLetterStore, dead_letter_id_for
 from hub.errors import BusError
+from hub.faults import fault_point
 from hub.ports import BusRecord, EventBus, OutRecord, RawRecord, event_out_record
 from hub.rawtopic import decode_raw
 from topics.catalogue import dlq_topic, raw_topic, topic_for_event_type
@@ -217,6 +218,7 @@ class TranslationWorker:
     ) -> Translation:
         filename = record.metadata.get("filename") or record.message_id
         try:
+            fault_point("translator.translate")
             return self.adapter.translate(record, payload, mapping, ctx)
         except (MalformedMessage, MappingError) as exc:
             code = "malformed" if isinstance(exc, MalformedMessage) else "mapping"
@@ -274,6 +276,7 @@ class TranslationWorker:
         return len(records)
 
     async def _commit(self, consumer: Any) -> None:
+        fault_point("translation.before_commit")
         try:
             await consumer.commit()
         except BusError as exc:

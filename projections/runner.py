@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from hub.faults import fault_point
 from hub.ports import BusError, OutRecord, SystemClock
 from projections.base import Ticking
 from projections.db import write_transaction
@@ -137,6 +138,7 @@ class ProjectionRunner:
                         for r in rows
                     ],
                 )
+            fault_point("projection.derived_published")
             await asyncio.to_thread(self._mark, [r.event_id for r in batch])
             total += len(batch)
         return total

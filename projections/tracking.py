@@ -33,6 +33,7 @@ from sqlalchemy import (
     select,
 )
 
+from hub.faults import fault_point
 from projections.db import write_transaction
 from projections.decode import Poison, decode
 from projections.derived import OUTBOX_METADATA, stage
@@ -122,7 +123,9 @@ def tracked_offsets(
 def apply_batch(engine: Engine, projection: Projection, records: Sequence[BusRecord]) -> ApplyOutcome:
     """`apply_once` in its own write transaction, committed on return."""
     with write_transaction(engine) as conn:
-        return apply_once(conn, projection, records)
+        outcome = apply_once(conn, projection, records)
+        fault_point("projection.before_commit")
+        return outcome
 
 
 def apply_once(conn: Connection, projection: Projection, records: Sequence[BusRecord]) -> ApplyOutcome:
