@@ -149,6 +149,20 @@ class Hub:
             self.wait_healthy()
         return time.monotonic() - started
 
+    def log_size(self) -> int:
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def error_lines(self, since: int = 0) -> list[str]:
+        """Lines of the serve log from byte `since` on that report an error or a traceback."""
+        with self.log.open("rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
+        return [
+            line
+            for line in text.splitlines()
+            if "Traceback" in line or '"level": "error"' in line or line.startswith(("ERROR", "CRITICAL"))
+        ]
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

@@ -42,6 +42,8 @@ class Figures:
     webhook_events_on_log: int
     webhook_events_lost: int  # must be 0: an asset event the receiver never accepted
     webhook_redeliveries: int  # allowed: at-least-once
+    clean_stop_exit_code: int | None  # SIGTERM after the last restart: 0
+    clean_stop_error_lines: list[str]  # errors or tracebacks that run logged: none
     restart_to_healthy_s: list[float] = field(default_factory=list)
     restart_to_processing_s: list[float] = field(default_factory=list)
     # The part after the API answers: what a dead member's claims used to add (about 10 s).
@@ -143,6 +145,7 @@ def kill_loop(
     payloads = his_messages(messages, tag="K")
     deadline = time.monotonic() + limit_s
     healthy: list[float] = []
+    last_run_log = 0
     processing: list[float] = []
     ledger = tmp / "固定资产台账_kill.csv"
     write_ledger(ledger, ledger_rows)
@@ -156,6 +159,7 @@ def kill_loop(
         for cycle in range(kills):
             time.sleep(rng.uniform(0.3, 3.0))  # a random moment of traffic
             hub.kill()
+            last_run_log = hub.log_size()
             started = time.monotonic()
             healthy.append(hub.start())
             processing.append(_probe(hub, started, tag=f"P{cycle:02d}"))
@@ -183,11 +187,14 @@ def kill_loop(
             webhook_events_on_log=len(on_log),
             webhook_events_lost=len(on_log - set(accepted)),
             webhook_redeliveries=len(accepted) - len(set(accepted)),
+            clean_stop_exit_code=None,
+            clean_stop_error_lines=[],
             restart_to_healthy_s=healthy,
             restart_to_processing_s=processing,
             healthy_to_processing_s=[p - h for p, h in zip(processing, healthy, strict=True)],
         )
-        hub.stop()
+        figures.clean_stop_exit_code = hub.stop()
+        figures.clean_stop_error_lines = hub.error_lines(last_run_log)
     return figures
 
 

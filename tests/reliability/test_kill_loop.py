@@ -25,6 +25,8 @@ def check(figures: Figures) -> None:
     assert figures.webhook_events_on_log > 0
     assert figures.webhook_events_lost == 0
     assert len(figures.restart_to_processing_s) == figures.kills
+    assert figures.clean_stop_exit_code == 0
+    assert figures.clean_stop_error_lines == []
 
 
 def test_three_kills(tmp_path: Path) -> None:
