@@ -31,6 +31,7 @@ from sqlalchemy import (
     Text,
     insert,
     select,
+    text,
 )
 
 from hub.faults import fault_point
@@ -98,9 +99,16 @@ class ApplyOutcome:
     positions: dict[TopicPartition, int] = field(default_factory=dict)
 
 
+SCHEMA_LOCK_KEY = 0x6875_6273  # any constant; one advisory lock for the hub's schema changes
+
+
 def ensure_tables(engine: Engine, projection: Projection) -> None:
     """Create the tracking and outbox tables and the projection's own tables where missing."""
     with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            # Runners start concurrently and share the tracking tables: two CREATE TABLE of one
+            # table on a fresh database race on pg_type (UniqueViolation) without this lock.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
         TRACKING_METADATA.create_all(conn)
         OUTBOX_METADATA.create_all(conn)
         projection.metadata.create_all(conn)

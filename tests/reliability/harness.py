@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from adapters.his.decode import decode
 from adapters.his.mllp import MllpFramer, frame
@@ -67,7 +69,9 @@ def his_messages(count: int, *, tag: str = "R") -> list[bytes]:
     return [
         template.replace(b"ESU20240612001", f"{tag}{i:06d}".encode())
         .replace(b"VENT-0032", f"VENT-{i % 16:04d}".encode())
-        .replace(b"20240612120930", f"202406121{(i // 60) % 60:02d}{i % 60:02d}0".encode()[:14])
+        .replace(
+            b"20240612120930", f"20240612{10 + (i // 3600) % 10:02d}{(i // 60) % 60:02d}{i % 60:02d}".encode()
+        )
         for i in range(count)
     ]
 
@@ -240,17 +244,29 @@ class Hub:
         finally:
             conn.close()
 
+    @property
+    def db_url(self) -> str:
+        return self.env.get("HUB_DB_URL") or f"sqlite:///{self.data_dir / 'readmodels.db'}"
+
+    def _read_model_count(self, query: str) -> int:
+        """One count from the read-model database (0 while its tables do not exist yet)."""
+        if self.db_url.startswith("sqlite") and not (self.data_dir / "readmodels.db").exists():
+            return 0
+        engine = create_engine(self.db_url)
+        try:
+            with engine.connect() as conn:
+                return int(conn.execute(text(query)).scalar_one())
+        except (OperationalError, ProgrammingError):
+            return 0
+        finally:
+            engine.dispose()
+
     def applied_twice(self) -> int:
         """Events the audit ledger recorded more than once: each application appends one entry."""
-        conn = sqlite3.connect(f"file:{self.data_dir / 'readmodels.db'}?mode=ro", uri=True, timeout=10)
-        try:
-            row = conn.execute(
-                "SELECT coalesce(sum(n - 1), 0) FROM"
-                " (SELECT count(*) AS n FROM audit_ledger_entries GROUP BY topic, event_id HAVING n > 1)"
-            ).fetchone()
-            return int(row[0])
-        finally:
-            conn.close()
+        return self._read_model_count(
+            "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM audit_ledger_entries"
+            " GROUP BY topic, event_id HAVING count(*) > 1) AS twice"
+        )
 
     def stored_ids(self, system: str) -> set[str]:
         """Message ids of the raw messages the archive holds for `system`."""
@@ -276,15 +292,7 @@ class Hub:
             conn.close()
 
     def unpublished_derived(self) -> int:
-        conn = sqlite3.connect(f"file:{self.data_dir / 'readmodels.db'}?mode=ro", uri=True, timeout=10)
-        try:
-            return int(
-                conn.execute("SELECT count(*) FROM projection_outbox WHERE NOT published").fetchone()[0]
-            )
-        except sqlite3.OperationalError:
-            return 0
-        finally:
-            conn.close()
+        return self._read_model_count("SELECT count(*) FROM projection_outbox WHERE NOT published")
 
     def wait_drained(self, expected_raw: int, timeout_s: float = 180) -> None:
         """Until every raw message is translated or dead-lettered and the projections are caught up."""
