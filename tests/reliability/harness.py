@@ -122,6 +122,7 @@ class Hub:
     port: int = field(default_factory=free_port)
     mllp_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    log_dir: Path | None = None  # default: beside the data directory
 
     @property
     def url(self) -> str:
@@ -129,7 +130,7 @@ class Hub:
 
     @property
     def log(self) -> Path:
-        return self.data_dir.parent / f"{self.data_dir.name}-serve.log"
+        return (self.log_dir or self.data_dir.parent) / f"{self.data_dir.name}-serve.log"
 
     def inbox(self, system: str) -> Path:
         return self.data_dir / "inbox" / system

@@ -9,9 +9,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +25,17 @@ from tests.reliability.harness import Hub, MllpSender, his_messages
 from tests.reliability.proxy import Proxy
 
 pytestmark = pytest.mark.slow
+
+
+FIGURES = Path(__file__).parent / "figures"
+
+
+def record(name: str, figures: dict[str, object]) -> None:
+    FIGURES.mkdir(exist_ok=True)
+    path = FIGURES / "store_failures.json"
+    known = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**known, name: figures}, indent=2))
+    print(f"store failure figures ({name}): {figures}")
 
 
 def send(hub: Hub, payloads: list[bytes]) -> list[str | None]:
@@ -76,6 +89,8 @@ def test_read_model_database_down_then_back(tmp_path: Path, pg_url: str) -> None
         proxy.restore()
         hub.wait_drained(len(before) + len(during), timeout_s=120)
         assert registry_count(pg_url) == 16  # devices 10..15 come only with the messages sent while down
+        failed = sum('"stage_failed"' in line for line in hub.error_lines())
+        record("read_model_db_down", {"acked_while_down": len(during), "stage_restarts": failed})
     finally:
         hub.stop()
         proxy.close()
@@ -117,7 +132,7 @@ def fill(path: Path) -> Path:
 def test_archive_disk_full_gives_no_positive_ack_and_resends_drain(tmp_path: Path) -> None:
     mnt = tmp_path / "small"
     with tmpfs(mnt, "48m"):
-        hub = Hub(mnt / "data")
+        hub = Hub(mnt / "data", log_dir=tmp_path)
         before, during = his_messages(5, tag="F"), his_messages(20, tag="G")
         try:
             hub.start()
@@ -126,6 +141,7 @@ def test_archive_disk_full_gives_no_positive_ack_and_resends_drain(tmp_path: Pat
             filler = fill(mnt)
             codes = send(hub, during)
             assert not [c for c in codes if c in ("AA", "AE", "CA", "CE")], codes  # nothing positive
+            record("archive_disk_full", {"answers_while_full": Counter(str(c) for c in codes)})
             filler.unlink()
             assert hub.alive()
             codes = resend_until_acked(hub, during)
