@@ -136,6 +136,32 @@ def apply_batch(engine: Engine, projection: Projection, records: Sequence[BusRec
         return outcome
 
 
+def poison_record(engine: Engine, projection: Projection, record: BusRecord, error: str) -> ApplyOutcome:
+    """Record an event the projection kept failing on as poison and move its partition past it.
+
+    The runner calls this after retries, for one record; the row keeps where the record sits
+    and why it failed, so it can be looked at and replayed once the projection is fixed.
+    """
+    outcome = ApplyOutcome()
+    tp = (record.topic, record.partition)
+    with write_transaction(engine) as conn:
+        tracked = tracked_offsets(conn, projection.name, for_update=True)
+        if record.offset <= tracked.get(tp, -1):
+            outcome.redelivered = 1
+            return outcome
+        event_id = (record.header("event_id") or b"").decode(errors="replace")[
+            :64
+        ] or None  # the column holds 64
+        conn.execute(
+            insert(projection_poison), [_poison_row(projection.name, record, Poison(error, event_id))]
+        )
+        row = {"projection": projection.name, "topic": tp[0], "partition": tp[1], "offset": record.offset}
+        upsert(conn, projection_tracking, [row], key=("projection", "topic", "partition"))
+    outcome.poisoned = 1
+    outcome.positions = {tp: record.offset}
+    return outcome
+
+
 def apply_once(conn: Connection, projection: Projection, records: Sequence[BusRecord]) -> ApplyOutcome:
     """Apply a batch of bus records to `projection` exactly once, inside the caller's transaction."""
     outcome = ApplyOutcome()
