@@ -19,7 +19,9 @@ from tests.reliability.workload import FILES, Sent, drop_files, messages, send_a
 
 GENERATED = 24
 PAYLOADS = messages(GENERATED)
-pytestmark = pytest.mark.slow
+# Each case starts `hub serve` two or three times: the whole module runs in `make soak`; the
+# default suite's share of the fault suite is the fast kill loop and the in-process tests.
+pytestmark = [pytest.mark.slow, pytest.mark.soak]
 
 
 def run(hub: Hub, faults: str = "") -> Sent:
@@ -93,7 +95,6 @@ def test_killed_at_a_fault_point_then_restarted_ends_as_a_clean_run(
         hub.stop()
 
 
-@pytest.mark.soak
 def test_an_exception_after_the_raw_commit_closes_unanswered_and_the_resend_gets_the_stored_ack(
     tmp_path: Path, clean: Outcome
 ) -> None:

@@ -30,7 +30,7 @@ def check(figures: Figures) -> None:
 
 
 def test_three_kills(tmp_path: Path) -> None:
-    figures = kill_loop(tmp_path, kills=3, messages=120, ledger_rows=300, seed=9, limit_s=240)
+    figures = kill_loop(tmp_path, kills=3, messages=60, ledger_rows=100, seed=9, limit_s=240)
     write_figures(figures, "kill_loop_fast")
     check(figures)
 
