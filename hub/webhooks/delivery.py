@@ -153,9 +153,8 @@ class SubscriptionWorker:
         rewind: dict[TopicPartition, int] = {}  # partitions not to touch again in this batch
         tried = False
         assigned = consumer.assignment()
-        self._retries = {
-            tp: r for tp, r in self._retries.items() if tp in assigned
-        }  # moved: its owner retries
+        # A partition that moved to another member is retried by its new owner.
+        self._retries = {tp: r for tp, r in self._retries.items() if tp in assigned}
         now = time.monotonic()
         for record in records:
             tp = (record.topic, record.partition)

@@ -36,6 +36,7 @@ def test_three_kills(tmp_path: Path) -> None:
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(1200)  # 20 restarts of `hub serve`; the loop itself stops at 900 s
 def test_soak_kills(tmp_path: Path) -> None:
     kills = int(os.environ.get("HUB_SOAK_KILLS", "20"))
     seed = int(os.environ.get("HUB_SOAK_SEED", "2026"))
