@@ -25,13 +25,18 @@ def _read(path: Path) -> str | None:
 
 
 def _start_time(pid: int) -> str | None:
-    """Field 22 of /proc/<pid>/stat: clock ticks after boot, fixed for the process's life."""
+    """Field 22 of /proc/<pid>/stat: clock ticks after boot, fixed for the process's life.
+
+    None for no such process, and for a zombie: it has ended, only its parent has not reaped it.
+    """
     stat = _read(PROC / str(pid) / "stat")
     if stat is None:
         return None
     # The command name (field 2) is in parentheses and may hold spaces: split after the last ')'.
     fields = stat.rpartition(")")[2].split()
-    return fields[19] if len(fields) > 19 else None
+    if len(fields) <= 19 or fields[0] in ("Z", "X"):  # field 3, the state: zombie or dead
+        return None
+    return fields[19]
 
 
 def _namespace() -> str | None:
@@ -49,11 +54,16 @@ def _host() -> str | None:
 
 def identity() -> str | None:
     """This process as `boot/namespace/pid/start`, or None where /proc does not tell."""
-    return _identity_of(os.getpid())  # keyed by PID: a forked child is another process
+    return _own(os.getpid())  # keyed by PID: a forked child is another process
 
 
 @cache
-def _identity_of(pid: int) -> str | None:
+def _own(pid: int) -> str | None:
+    return identity_of(pid)
+
+
+def identity_of(pid: int) -> str | None:
+    """Process `pid` of this machine and namespace as `identity()` writes it (None: unknown)."""
     host = _host()
     start = _start_time(pid) if host is not None else None
     return None if host is None or start is None else f"{host}/{pid}/{start}"

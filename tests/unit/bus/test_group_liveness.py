@@ -11,6 +11,8 @@ import multiprocessing
 import os
 import signal
 import sqlite3
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -105,6 +107,24 @@ async def test_a_member_of_a_live_process_keeps_its_share(tmp_path: Path, log_pa
         await bus.close()
         proc.kill()
         await asyncio.to_thread(proc.join, 30)
+
+
+def test_a_killed_child_not_yet_reaped_is_dead() -> None:
+    """A zombie keeps its /proc entry until its parent waits for it; it holds nothing any more."""
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        recorded = liveness.identity_of(child.pid)
+        assert recorded is not None
+        assert not liveness.certainly_dead(recorded)
+        child.kill()
+        for _ in range(100):  # bounded: the kernel marks it a zombie almost at once
+            if liveness.certainly_dead(recorded):
+                break
+            time.sleep(0.01)
+        assert liveness.certainly_dead(recorded)
+    finally:
+        child.kill()
+        child.wait(timeout=10)
 
 
 def test_identity_of_an_ended_process_is_certainly_dead_and_an_unknown_one_is_not() -> None:
