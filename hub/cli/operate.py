@@ -41,6 +41,8 @@ from topics.catalogue import topic_for_event_type
 
 REPO = Path(__file__).resolve().parents[2]
 logger = structlog.get_logger()
+SHUTDOWN_GRACE_S = 10.0  # how long the API and the loops get to finish what they are doing
+API_GRACE_S = 5  # open HTTP requests (event streams included) get this long, within SHUTDOWN_GRACE_S
 DATA_SUFFIXES = {".csv", ".xlsx", ".xml", ".json", ".jsonl", ".ndjson", ".hl7"}
 
 
@@ -168,7 +170,14 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
     )
     server = uvicorn.Server(
         uvicorn.Config(
-            api, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="on"
+            api,
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level="warning",
+            lifespan="on",
+            # Open event streams never end by themselves: uvicorn ends them before our own grace
+            # runs out, so the API task returns instead of being cancelled (a logged traceback).
+            timeout_graceful_shutdown=API_GRACE_S,
         )
     )
     tasks = [
@@ -190,10 +199,8 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
         for task in done:
             task.result()
     finally:
+        api.state.draining = True  # open event streams end at their next poll
         await _shut_down(stop, server, mllp, tasks)
-
-
-SHUTDOWN_GRACE_S = 10.0  # how long the API and the loops get to finish what they are doing
 
 
 async def _shut_down(

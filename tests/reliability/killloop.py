@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import median
@@ -99,6 +102,20 @@ class Senders:
     def acked(self) -> set[int]:
         with self.lock:
             return {i for i, code in self.acks.items() if code in ("AA", "AE", "CA", "CE")}
+
+
+@contextmanager
+def _open_connections(hub: Hub) -> Iterator[None]:
+    """An idle MLLP connection and an open event stream, as a stop finds them in production."""
+    mllp = socket.create_connection(("127.0.0.1", hub.mllp_port), timeout=10)
+    stream = socket.create_connection(("127.0.0.1", hub.port), timeout=10)
+    try:
+        stream.sendall(b"GET /events/stream HTTP/1.1\r\nHost: hub\r\nAccept: text/event-stream\r\n\r\n")
+        assert b"200 OK" in stream.recv(4096), "the event stream did not open"
+        yield
+    finally:
+        mllp.close()
+        stream.close()
 
 
 def _subscribe(hub: Hub, receiver: Receiver) -> None:
@@ -193,7 +210,8 @@ def kill_loop(
             restart_to_processing_s=processing,
             healthy_to_processing_s=[p - h for p, h in zip(processing, healthy, strict=True)],
         )
-        figures.clean_stop_exit_code = hub.stop()
+        with _open_connections(hub):  # a stop must end these itself, without a traceback
+            figures.clean_stop_exit_code = hub.stop()
         figures.clean_stop_error_lines = hub.error_lines(last_run_log)
     return figures
 

@@ -176,7 +176,9 @@ async def _sse(
     try:
         yield b"retry: 3000\n\n"
         while limit is None or sent < limit:
-            if await request.is_disconnected():
+            # `draining`: the server is stopping; end the stream so the client reconnects elsewhere
+            # (or later) from its last id, instead of being cut off mid-response.
+            if await request.is_disconnected() or getattr(request.app.state, "draining", False):
                 return
             records = await consumer.poll(max_records=500, timeout_s=POLL_S)
             if not records:
