@@ -5,7 +5,9 @@ seeks each new partition to the offset after the one recorded in `projection_tra
 the bus's group commit says. The bus commit happens after the database commit and is only
 advisory (it makes lag visible to Kafka tooling). A record that is not an event is recorded as
 poison by `apply_once` and skipped; any other error (database down, a bug in a projection)
-propagates: the runner crashes and its supervisor restarts it, resuming from the database.
+propagates: the runner crashes and its supervisor (hub.pipeline) restarts it, resuming from the
+database. An event the projection itself keeps failing on (not the database) is recorded as
+poison after POISON_AFTER attempts, so one bad event cannot block its partition.
 
 Database work is blocking (sync SQLAlchemy, see projections.db) and runs in `asyncio.to_thread`.
 """
