@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 SRC := hub schemas topics adapters projections replay
 
-.PHONY: venv demo serve test lint typecheck security tests bench audit fmt up down clean
+.PHONY: venv demo serve test lint typecheck security tests soak bench audit fmt up down clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -38,6 +38,12 @@ tests: venv
 	@scripts/test-services.sh
 	$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected" >&2; fi; exit $$rc
+
+# The long fault suite (tests/reliability, marked soak): kill loop of 20 SIGKILLs, every fault
+# point, store failures, duplicates. Figures land in tests/reliability/figures/ (RELIABILITY.md).
+soak: venv
+	@scripts/test-services.sh
+	$(BIN)/python -m pytest -m soak -s tests/reliability
 
 bench: venv
 	$(BIN)/python -m bench.run

@@ -33,6 +33,7 @@ from adapters.his.header import MessageHeader, header
 from hub.archive import SourceKey
 from hub.deadletters import dead_letter_id_for
 from hub.errors import NotStored
+from hub.faults import fault_point
 from hub.ports import InboundMessage, RawRecord
 from hub.safe_translate import run_translator
 from hub.source_keys import hl7_content, hl7_keys
@@ -92,6 +93,7 @@ class MllpIngest:
             return build_ack(
                 head, "AR", error=AckError(f"not stored, send again: {exc}", hl7_code="207"), now=now
             )
+        fault_point("ingest.after_store")
         record = outcome.record
         ctx = self._context(record, mapping)
         if outcome.duplicate:

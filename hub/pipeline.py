@@ -7,12 +7,14 @@ runs them as concurrent loops until asked to stop (`hub serve`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
 from hub.errors import NotStored
+from hub.faults import fault_point
 from hub.ports import InboundMessage, StoreOutcome
 from hub.source_keys import source_keys
 
@@ -58,6 +60,7 @@ async def ingest_bytes(
             source_keys, system, payload, getattr(worker.mappings.current(), "encoding", None)
         ),
     )
+    fault_point("ingest.after_store")
     logger.info(
         "raw_stored",
         system=system,
@@ -93,15 +96,53 @@ async def drain(hub: Hub) -> DrainStats:
             return DrainStats(relayed, translated, projected)
 
 
+RESTART_MIN_S = 1.0  # first wait before a failed stage runs again; doubles up to RESTART_MAX_S
+RESTART_MAX_S = 30.0
+HEALTHY_S = 60.0  # a stage that ran this long before failing starts again from RESTART_MIN_S
+
+
+class _Stage(Protocol):
+    async def run_forever(self, stop: asyncio.Event) -> None: ...
+
+
+async def _supervise(name: str, stage: _Stage, stop: asyncio.Event) -> None:
+    """Run `stage` until `stop`; when it fails, reset it and run it again after a growing pause.
+
+    A failure (the read-model database unreachable, a broker gone, a bug) stops only this stage:
+    ingest and the API stay up, so senders keep getting answers. The reset drops the stage's
+    consumer, so it starts again from what is durable (committed offsets, projection tracking),
+    never from positions it read but did not apply.
+    """
+    delay = RESTART_MIN_S
+    while not stop.is_set():
+        started = asyncio.get_running_loop().time()
+        try:
+            await stage.run_forever(stop)
+        except Exception:
+            if asyncio.get_running_loop().time() - started >= HEALTHY_S:
+                delay = RESTART_MIN_S
+            logger.exception("stage_failed", stage=name, restart_in_s=delay)
+        else:
+            return
+        close = getattr(stage, "close", None)
+        if close is not None:
+            try:
+                await close()
+            except Exception as exc:  # noqa: BLE001 - the store is down; the next run reconnects
+                logger.warning("stage_reset_failed", stage=name, error=f"{type(exc).__name__}: {exc}")
+        with contextlib.suppress(TimeoutError):  # the timeout is the pause itself
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, RESTART_MAX_S)
+
+
 async def run_forever(hub: Hub, stop: asyncio.Event) -> None:
-    """Every stage as its own loop; the first one to fail stops the others and re-raises."""
-    tasks = [asyncio.create_task(hub.relay.run_forever(stop), name="relay")]
-    tasks += [asyncio.create_task(w.run_forever(stop), name=f"adapter.{s}") for s, w in hub.workers.items()]
-    tasks += [asyncio.create_task(r.run_forever(stop), name=r.group) for r in hub.runners]
+    """Every stage as its own supervised loop (a failed one restarts alone) until asked to stop."""
+    stages: list[tuple[str, _Stage]] = [("relay", hub.relay)]
+    stages += [(f"adapter.{s}", w) for s, w in hub.workers.items()]
+    stages += [(r.group, r) for r in hub.runners]
+    tasks = [asyncio.create_task(_supervise(name, stage, stop), name=name) for name, stage in stages]
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in done:
-            task.result()
+        await asyncio.gather(*tasks)
     finally:
         stop.set()
         for task in tasks:

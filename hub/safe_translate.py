@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from adapters.base import Failure, SourceLocation, Translation
 from adapters.errors import MalformedMessage, MappingError
+from hub.faults import fault_point
 from hub.source_keys import apply_parts
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ def run_translator(
     unit = unit_name(record)
     where = location or SourceLocation(file=unit)
     try:
+        fault_point("translator.translate")
         # The archive's dedup verdicts on the messages of a batch apply on every path alike.
         return apply_parts(adapter.translate(record, payload, mapping, ctx), record)
     except MalformedMessage as exc:

@@ -22,6 +22,7 @@ import structlog
 from adapters.base import AdapterSpec, Failure, TranslateContext, Translation
 from hub.deadletters import DeadLetter, DeadLetterStore, dead_letter_out_record
 from hub.errors import BusError
+from hub.faults import fault_point
 from hub.ports import BusRecord, EventBus, OutRecord, RawArchive, RawRecord, event_out_record
 from hub.rawtopic import decode_raw
 from hub.safe_translate import run_translator, unit_name, whole_message_failure
@@ -262,6 +263,7 @@ class TranslationWorker:
         return len(records)
 
     async def _commit(self, consumer: Any) -> None:
+        fault_point("translation.before_commit")
         try:
             await consumer.commit()
         except BusError as exc:

@@ -5,7 +5,9 @@ seeks each new partition to the offset after the one recorded in `projection_tra
 the bus's group commit says. The bus commit happens after the database commit and is only
 advisory (it makes lag visible to Kafka tooling). A record that is not an event is recorded as
 poison by `apply_once` and skipped; any other error (database down, a bug in a projection)
-propagates: the runner crashes and its supervisor restarts it, resuming from the database.
+propagates: the runner crashes and its supervisor (hub.pipeline) restarts it, resuming from the
+database. An event the projection itself keeps failing on (not the database) is recorded as
+poison after POISON_AFTER attempts, so one bad event cannot block its partition.
 
 Database work is blocking (sync SQLAlchemy, see projections.db) and runs in `asyncio.to_thread`.
 """
@@ -17,12 +19,15 @@ import time
 from typing import TYPE_CHECKING
 
 import structlog
+from sqlalchemy import text
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
+from hub.faults import fault_point
 from hub.ports import BusError, OutRecord, SystemClock
 from projections.base import Ticking
 from projections.db import write_transaction
 from projections.derived import Staged, mark_published, pending, stage
-from projections.tracking import apply_batch, ensure_tables, tracked_offsets
+from projections.tracking import ApplyOutcome, apply_batch, ensure_tables, poison_record, tracked_offsets
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -35,6 +40,9 @@ if TYPE_CHECKING:
 logger = structlog.get_logger()
 
 FOREVER_POLL_TIMEOUT_S = 0.5  # how quickly run_forever notices `stop` when the topics are quiet
+POISON_AFTER = 3  # failed attempts of one event (across restarts) before it is recorded as poison
+# The database or the connection failed, not the event: never a reason to skip an event.
+UNREACHABLE = (OperationalError, InterfaceError, DisconnectionError)
 
 
 class ProjectionRunner:
@@ -64,6 +72,7 @@ class ProjectionRunner:
         self.tick_interval_s = tick_interval_s
         self._consumer: Consumer | None = None
         self._assigned: frozenset[TopicPartition] = frozenset()
+        self._attempts: dict[tuple[str, int, int], int] = {}  # (topic, partition, offset) -> failures
 
     async def start(self) -> None:
         """Create the tables and join the consumer group (idempotent)."""
@@ -137,6 +146,7 @@ class ProjectionRunner:
                         for r in rows
                     ],
                 )
+            fault_point("projection.derived_published")
             await asyncio.to_thread(self._mark, [r.event_id for r in batch])
             total += len(batch)
         return total
@@ -189,7 +199,12 @@ class ProjectionRunner:
 
     async def _apply(self, consumer: Consumer, records: list[BusRecord]) -> int:
         started = time.perf_counter()
-        outcome = await asyncio.to_thread(apply_batch, self.engine, self.projection, records)
+        try:
+            outcome = await asyncio.to_thread(apply_batch, self.engine, self.projection, records)
+        except UNREACHABLE:
+            raise
+        except Exception:  # noqa: BLE001 - find the event that fails; apply the others
+            outcome = await self._apply_singly(records)
         # Advisory, after the database commit. A partition revoked while the batch was applied
         # belongs to another member now: committing it would be refused, and is not ours to do.
         assigned = consumer.assignment()
@@ -211,6 +226,50 @@ class ProjectionRunner:
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return outcome.applied
+
+    async def _apply_singly(self, records: list[BusRecord]) -> ApplyOutcome:
+        """Apply one record per transaction, in order. A record that fails is retried: the error
+        propagates (the supervisor restarts the runner, which resumes from the database) until the
+        same record failed POISON_AFTER times; then it is recorded as poison and the partition
+        flows on. Nothing is skipped while the database itself is unreachable."""
+        total = ApplyOutcome()
+        for record in records:
+            try:
+                one = await asyncio.to_thread(apply_batch, self.engine, self.projection, [record])
+            except UNREACHABLE:
+                raise
+            except Exception as exc:
+                where = (record.topic, record.partition, record.offset)
+                self._attempts[where] = attempts = self._attempts.get(where, 0) + 1
+                if attempts < POISON_AFTER or not await asyncio.to_thread(self._database_answers):
+                    logger.warning(
+                        "projection_event_failed",
+                        projection=self.projection.name,
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                        attempts=attempts,
+                        error=type(exc).__name__,
+                    )
+                    raise
+                error = f"{type(exc).__name__}: {exc} (failed {attempts} times)"
+                one = await asyncio.to_thread(poison_record, self.engine, self.projection, record, error)
+                del self._attempts[where]
+            total.applied += one.applied
+            total.redelivered += one.redelivered
+            total.duplicates += one.duplicates
+            total.poisoned += one.poisoned
+            total.derived += one.derived
+            total.positions.update(one.positions)
+        return total
+
+    def _database_answers(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except UNREACHABLE:
+            return False
+        return True
 
     async def _seek_new_partitions(self, consumer: Consumer) -> frozenset[TopicPartition]:
         """Seek partitions assigned since the last look to the database's position; return them."""

@@ -31,8 +31,10 @@ from sqlalchemy import (
     Text,
     insert,
     select,
+    text,
 )
 
+from hub.faults import fault_point
 from projections.db import write_transaction
 from projections.decode import Poison, decode
 from projections.derived import OUTBOX_METADATA, stage
@@ -97,9 +99,16 @@ class ApplyOutcome:
     positions: dict[TopicPartition, int] = field(default_factory=dict)
 
 
+SCHEMA_LOCK_KEY = 0x6875_6273  # any constant; one advisory lock for the hub's schema changes
+
+
 def ensure_tables(engine: Engine, projection: Projection) -> None:
     """Create the tracking and outbox tables and the projection's own tables where missing."""
     with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            # Runners start concurrently and share the tracking tables: two CREATE TABLE of one
+            # table on a fresh database race on pg_type (UniqueViolation) without this lock.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
         TRACKING_METADATA.create_all(conn)
         OUTBOX_METADATA.create_all(conn)
         projection.metadata.create_all(conn)
@@ -126,7 +135,35 @@ def tracked_offsets(
 def apply_batch(engine: Engine, projection: Projection, records: Sequence[BusRecord]) -> ApplyOutcome:
     """`apply_once` in its own write transaction, committed on return."""
     with write_transaction(engine) as conn:
-        return apply_once(conn, projection, records)
+        outcome = apply_once(conn, projection, records)
+        fault_point("projection.before_commit")
+        return outcome
+
+
+def poison_record(engine: Engine, projection: Projection, record: BusRecord, error: str) -> ApplyOutcome:
+    """Record an event the projection kept failing on as poison and move its partition past it.
+
+    The runner calls this after retries, for one record; the row keeps where the record sits
+    and why it failed, so it can be looked at and replayed once the projection is fixed.
+    """
+    outcome = ApplyOutcome()
+    tp = (record.topic, record.partition)
+    with write_transaction(engine) as conn:
+        tracked = tracked_offsets(conn, projection.name, for_update=True)
+        if record.offset <= tracked.get(tp, -1):
+            outcome.redelivered = 1
+            return outcome
+        event_id = (record.header("event_id") or b"").decode(errors="replace")[
+            :64
+        ] or None  # the column holds 64
+        conn.execute(
+            insert(projection_poison), [_poison_row(projection.name, record, Poison(error, event_id))]
+        )
+        row = {"projection": projection.name, "topic": tp[0], "partition": tp[1], "offset": record.offset}
+        upsert(conn, projection_tracking, [row], key=("projection", "topic", "partition"))
+    outcome.poisoned = 1
+    outcome.positions = {tp: record.offset}
+    return outcome
 
 
 def apply_once(conn: Connection, projection: Projection, records: Sequence[BusRecord]) -> ApplyOutcome:

@@ -185,6 +185,10 @@ async def serve_mllp(
         active.add(connection)
         try:
             await connection.run()
+        except asyncio.CancelledError:
+            # Shutdown cancels open connections (nothing unanswered was stored-and-ACKed); end the
+            # task quietly: Python 3.11's stream callback logs a traceback for a cancelled task.
+            return
         finally:
             active.discard(connection)
 

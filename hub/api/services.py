@@ -7,6 +7,7 @@ through the `Annotated` dependencies of hub.api.deps, never by looking at the ap
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -89,6 +90,9 @@ class ApiServices:
     dead_letters: HubDeadLetters
     subscriptions: SubscriptionStore
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
+    # Set when the server is stopping: open event streams end at their next poll, so clients
+    # reconnect (elsewhere, or later) from their last id instead of being cut off mid-response.
+    draining: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def publisher(hub: Hub) -> Publisher:

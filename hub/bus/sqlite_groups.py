@@ -8,7 +8,9 @@ Blocking functions over a connection opened by hub.bus.sqlite_log.open_log. No c
   partition), so two members never own one partition at the same time. On a heartbeat a member
   releases the claims that left its target and claims the partitions of its target nobody holds;
   a partition moving from A to B is released by A's next heartbeat and claimed by B's after that;
-- a member whose heartbeat is older than the session timeout is removed with its claims;
+- a member whose heartbeat is older than the session timeout is removed with its claims, and so
+  is at once a member whose recorded process has certainly ended (hub.bus.liveness: killed with
+  SIGKILL, it could not leave), so a restarted hub reads its partitions without waiting;
 - `bus_groups.generation` is bumped whenever membership or claims are released, so members
   notice a rebalance with one cheap read per poll.
 
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from hub.bus import liveness
 from hub.bus.assignor import round_robin
 from hub.bus.sqlite_log import now_ms, partitions_of, write_transaction
 from hub.errors import BusError
@@ -65,15 +68,16 @@ def _bump(conn: sqlite3.Connection, group: str) -> None:
 
 def _expire(conn: sqlite3.Connection, group: str, before_ms: int) -> bool:
     expired = [
-        m
-        for (m,) in conn.execute(
-            "SELECT member FROM bus_group_members WHERE grp = ? AND heartbeat_ms < ?", (group, before_ms)
+        (m, "session_timeout" if heartbeat < before_ms else "process_ended")
+        for m, heartbeat, process in conn.execute(
+            "SELECT member, heartbeat_ms, process FROM bus_group_members WHERE grp = ?", (group,)
         )
+        if heartbeat < before_ms or liveness.certainly_dead(process)
     ]
-    for member in expired:
+    for member, reason in expired:
         conn.execute("DELETE FROM bus_group_claims WHERE grp = ? AND member = ?", (group, member))
         conn.execute("DELETE FROM bus_group_members WHERE grp = ? AND member = ?", (group, member))
-        logger.info("group_member_expired", group=group, member=member)
+        logger.info("group_member_expired", group=group, member=member, reason=reason)
     return bool(expired)
 
 
@@ -87,10 +91,10 @@ def heartbeat(
             "SELECT 1 FROM bus_group_members WHERE grp = ? AND member = ?", (group, member)
         ).fetchone()
         conn.execute(
-            "INSERT INTO bus_group_members (grp, member, topics, heartbeat_ms) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (grp, member) DO UPDATE "
-            "SET topics = excluded.topics, heartbeat_ms = excluded.heartbeat_ms",
-            (group, member, json.dumps(sorted(topics)), now),
+            "INSERT INTO bus_group_members (grp, member, topics, heartbeat_ms, process) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (grp, member) DO UPDATE "
+            "SET topics = excluded.topics, heartbeat_ms = excluded.heartbeat_ms, process = excluded.process",
+            (group, member, json.dumps(sorted(topics)), now, liveness.identity()),
         )
         changed = _expire(conn, group, now - session_timeout_ms) or known is None
         members = {

@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS bus_group_members (
     member TEXT NOT NULL,
     topics TEXT NOT NULL,
     heartbeat_ms INTEGER NOT NULL,
+    process TEXT,
     PRIMARY KEY (grp, member)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bus_group_claims (
@@ -119,6 +120,16 @@ def _check_version(path: Path, version: int) -> None:
         raise BusError(f"{path} holds bus schema version {version}; this hub reads {SCHEMA_VERSION}")
 
 
+# Columns added after a table first shipped (nullable, so older rows and older readers still work).
+_ADDED_COLUMNS = (("bus_group_members", "process", "TEXT"),)
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, column, kind in _ADDED_COLUMNS:
+        if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
 def open_log(path: Path) -> sqlite3.Connection:
     """Open (creating if needed) the log file: WAL, synchronous=FULL, schema in place."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,6 +143,7 @@ def open_log(path: Path) -> sqlite3.Connection:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            _add_missing_columns(conn)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     except BaseException:
         conn.close()

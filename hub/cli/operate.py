@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import signal
 import ssl
 import subprocess  # nosec B404: runs our own benchmark module with the same interpreter
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import structlog
 import typer
 import uvicorn
 from rich.table import Table
@@ -26,6 +26,9 @@ from hub.deadletters import DeadLetter
 from hub.pipeline import drain, ingest_path, run_forever
 
 REPO = Path(__file__).resolve().parents[2]
+logger = structlog.get_logger()
+SHUTDOWN_GRACE_S = 10.0  # how long the API and the loops get to finish what they are doing
+API_GRACE_S = 5  # open HTTP requests (event streams included) get this long, within SHUTDOWN_GRACE_S
 DATA_SUFFIXES = {".csv", ".xlsx", ".xml", ".json", ".jsonl", ".ndjson", ".hl7"}
 
 
@@ -108,9 +111,17 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await _announce_auth(hub)
+    api = build_api(hub)
     server = uvicorn.Server(
         uvicorn.Config(
-            build_api(hub), host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="on"
+            api,
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level="warning",
+            lifespan="on",
+            # Open event streams never end by themselves: uvicorn ends them before our own grace
+            # runs out, so the API task returns instead of being cancelled (a logged traceback).
+            timeout_graceful_shutdown=API_GRACE_S,
         )
     )
     tasks = [
@@ -131,14 +142,29 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
         for task in done:
             task.result()
     finally:
-        stop.set()
-        server.should_exit = True
-        mllp.close()
-        for task in tasks:
+        hub.api.draining.set()  # open event streams end at their next poll
+        await _shut_down(stop, server, mllp, tasks)
+
+
+async def _shut_down(
+    stop: asyncio.Event, server: uvicorn.Server, mllp: asyncio.Server, tasks: list[asyncio.Task[Any]]
+) -> None:
+    """Stop in order, without cancelling anything that can still finish on its own.
+
+    Cancelling uvicorn's `serve()` leaves its lifespan task to be cancelled by `asyncio.run`, which
+    logs a CancelledError traceback at ERROR on every clean SIGTERM; asking it to exit does not.
+    The loops watch `stop` and return after their current step (a batch is committed or not at all).
+    """
+    stop.set()
+    server.should_exit = True
+    mllp.close()
+    pending = [task for task in tasks if not task.done()]
+    if pending:
+        _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_S)
+        for task in late:
+            logger.warning("shutdown_task_cancelled", task=task.get_name(), grace_s=SHUTDOWN_GRACE_S)
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*late, return_exceptions=True)
 
 
 async def _announce_auth(hub: Hub) -> None:

@@ -1,4 +1,8 @@
-"""Webhook delivery: POST each event, retry with backoff, one consumer group per subscription."""
+"""Webhook delivery: POST each event, retry with backoff, one consumer group per subscription.
+
+Order is kept per partition (one subject is one partition), so a refused event holds back only
+its own partition: each partition has its own failure count and backoff, and the others flow on.
+"""
 
 from __future__ import annotations
 
@@ -68,11 +72,19 @@ class Tuning:
     reload_s: float = 2.0  # how often the subscription table is re-read
     poll_s: float = 1.0
     batch: int = 100  # records per poll: at most this many are repeated after a crash
-    hold_poll_s: float = 5.0  # during a backoff, stay a live group member at this interval
+    hold_poll_s: float = 5.0  # while every partition with records is backing off, look again this often
     timeout_s: float = 10.0  # per HTTP request
     backoff: Backoff = field(default_factory=Backoff)
     stop_grace_s: float = 15.0  # at shutdown, let an in-flight request finish
     restart_s: float = 10.0  # after a worker crashed (e.g. its topics are missing), try again after this
+
+
+@dataclass(slots=True)
+class _Retry:
+    """One partition's backoff: how often its head event failed in a row, and when to try again."""
+
+    failures: int
+    not_before: float  # time.monotonic()
 
 
 class SubscriptionWorker:
@@ -98,11 +110,13 @@ class SubscriptionWorker:
         self._rng = rng or random.Random()  # noqa: S311  # nosec B311: jitter, not a secret
         self._short = {f"{prefix}{t}": t for t in subscription.topics}
         self._wanted = TypeFilter.of(subscription.types)
-        # Continue the backoff where it stood (another node, or before a restart).
-        self._failures = subscription.consecutive_failures
-        # The partition whose event keeps failing: only its success ends the backoff, so a
-        # receiver that refuses one event is not retried at full speed because others pass.
-        self._blocked: TopicPartition | None = None
+        # Partitions whose head event was refused: each waits out its own backoff, and only its own
+        # success ends it, so a receiver refusing one event is not retried at full speed because
+        # other partitions' events pass.
+        self._retries: dict[TopicPartition, _Retry] = {}
+        # Continue the backoff where it stood (another node, or before a restart) for the first
+        # partition that fails again; the store keeps one count per subscription, not per partition.
+        self._resumed_failures = subscription.consecutive_failures
         self._delivered: tuple[str | None, datetime] | None = None  # not yet written to the store
 
     def stop(self) -> None:
@@ -124,25 +138,24 @@ class SubscriptionWorker:
         log.info("webhook_worker_started", topics=list(sub.topics))
         try:
             while not self.stopping.is_set():
-                if self._failures:
-                    await self._hold(consumer, self._tuning.backoff.delay(self._failures, self._rng.random()))
-                    if self.stopping.is_set():
-                        break
                 records = await consumer.poll(max_records=self._tuning.batch, timeout_s=self._tuning.poll_s)
-                if records:
-                    await self._deliver(consumer, records, secret)
+                if records and not await self._deliver(consumer, records, secret):
+                    await self._wait_for_retry()  # all it read is backing off: do not spin on it
         finally:
             await consumer.close()
             log.info("webhook_worker_stopped")
 
-    async def _deliver(self, consumer: Consumer, records: Sequence[BusRecord], secret: str) -> None:
-        """Deliver a batch in order; stop at the first failure and rewind so the next poll retries it."""
+    async def _deliver(self, consumer: Consumer, records: Sequence[BusRecord], secret: str) -> bool:
+        """Deliver a batch in order per partition; a partition stops at its first failure (or while it
+        backs off) and is rewound so a later poll retries it. False when nothing could be tried."""
         sub = self.subscription
         done: dict[TopicPartition, int] = {}  # next offset to commit
         rewind: dict[TopicPartition, int] = {}  # partitions not to touch again in this batch
-        failed = False
-        if self._blocked is not None and self._blocked not in consumer.assignment():
-            self._blocked, self._failures = None, 0  # its new owner retries it
+        tried = False
+        assigned = consumer.assignment()
+        # A partition that moved to another member is retried by its new owner.
+        self._retries = {tp: r for tp, r in self._retries.items() if tp in assigned}
+        now = time.monotonic()
         for record in records:
             tp = (record.topic, record.partition)
             if tp in rewind:
@@ -151,12 +164,13 @@ class SubscriptionWorker:
             if record.offset < start:  # older than the subscription: jump to where it began
                 rewind[tp] = start
                 continue
-            if failed or self.stopping.is_set():
+            retry = self._retries.get(tp)
+            if self.stopping.is_set() or (retry is not None and retry.not_before > now):
                 rewind[tp] = record.offset
                 continue
+            tried = True
             wanted = self._wanted((record.header("event_type") or b"").decode())
             if wanted and not await self._attempt(record, secret):
-                failed = True
                 rewind[tp] = record.offset
                 continue
             done[tp] = record.offset + 1
@@ -164,6 +178,18 @@ class SubscriptionWorker:
         await self._commit(consumer, done)
         for tp, offset in rewind.items():
             await self._seek(consumer, tp, offset)
+        return tried or bool(done)
+
+    async def _wait_for_retry(self) -> None:
+        """Sleep until the first backoff ends (at most `hold_poll_s`: new records may arrive meanwhile)."""
+        due = min((r.not_before for r in self._retries.values()), default=time.monotonic())
+        wait = min(max(0.0, due - time.monotonic()), self._tuning.hold_poll_s)
+        with contextlib.suppress(TimeoutError):  # the timeout is the wait itself
+            await asyncio.wait_for(self.stopping.wait(), wait)
+
+    def _failures(self) -> int:
+        """The subscription's failure count as shown to its owner: the worst partition's."""
+        return max((r.failures for r in self._retries.values()), default=0)
 
     async def _attempt(self, record: BusRecord, secret: str) -> bool:
         """POST one event; True when it was accepted. Keeps the backoff count and the delivery state."""
@@ -177,16 +203,27 @@ class SubscriptionWorker:
             event_id=event_id, duration_ms=round((time.perf_counter() - started) * 1000, 1),
         )  # fmt: skip
         if error is None:
-            if self._blocked in (None, tp):
-                self._blocked, self._failures = None, 0
+            self._retries.pop(tp, None)
+            self._resumed_failures = 0
             self._delivered = (event_id, datetime.now(UTC))
             log.debug("webhook_delivered", outcome="delivered")  # per event: info would flood production logs
             return True
         await self._flush_delivered()  # the successes before it come first in the delivery state
-        self._failures += 1
-        self._blocked = self._blocked or tp
-        log.warning("webhook_delivery_failed", outcome="retry", error=error, failures=self._failures)
-        await asyncio.to_thread(self._store.record_failure, sub.id, error, datetime.now(UTC), self._failures)
+        retry = self._retries.get(tp)
+        failures = (retry.failures if retry is not None else self._resumed_failures) + 1
+        self._resumed_failures = 0
+        delay = self._tuning.backoff.delay(failures, self._rng.random())
+        self._retries[tp] = _Retry(failures, time.monotonic() + delay)
+        log.warning(
+            "webhook_delivery_failed",
+            outcome="retry",
+            error=error,
+            failures=failures,
+            retry_in_s=round(delay, 2),
+        )
+        await asyncio.to_thread(
+            self._store.record_failure, sub.id, error, datetime.now(UTC), self._failures()
+        )
         return False
 
     async def _flush_delivered(self) -> None:
@@ -195,7 +232,7 @@ class SubscriptionWorker:
             event_id, at = self._delivered
             self._delivered = None
             await asyncio.to_thread(
-                self._store.record_success, self.subscription.id, event_id, at, self._failures
+                self._store.record_success, self.subscription.id, event_id, at, self._failures()
             )
 
     async def _commit(self, consumer: Consumer, offsets: Mapping[TopicPartition, int]) -> None:
@@ -212,23 +249,6 @@ class SubscriptionWorker:
         if tp not in consumer.assignment():
             return  # moved to another member, which resumes from the committed offset
         await consumer.seek(tp, offset)
-
-    async def _hold(self, consumer: Consumer, seconds: float) -> None:
-        """Wait out a backoff without moving forward, while staying a live member of the group.
-
-        A consumer that stops polling is dropped from its group (Kafka's max.poll.interval), and
-        would not hand partitions over to a node that joins meanwhile; so poll one record every
-        `hold_poll_s` and seek back to it.
-        """
-        deadline = time.monotonic() + seconds
-        while not self.stopping.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            with contextlib.suppress(TimeoutError):  # the timeout is the wait itself
-                await asyncio.wait_for(self.stopping.wait(), min(remaining, self._tuning.hold_poll_s))
-            for record in await consumer.poll(max_records=1, timeout_s=0):
-                await self._seek(consumer, (record.topic, record.partition), record.offset)
 
 
 class WebhookService:

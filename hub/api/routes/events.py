@@ -46,6 +46,7 @@ from hub.webhooks.rules import TypeFilter
 from topics.catalogue import CANONICAL_TOPICS, DERIVED_TOPICS
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import AsyncIterator
 
     from hub.ports import Consumer, EventBus, TopicPartition
@@ -177,6 +178,7 @@ async def _sse(
     unprefixed: dict[str, str],
     wanted: TypeFilter,
     limit: int | None,
+    draining: asyncio.Event,
 ) -> AsyncIterator[bytes]:
     positions = dict(begun.positions)
     sent = 0
@@ -184,7 +186,9 @@ async def _sse(
     try:
         yield b"retry: 3000\n\n"
         while limit is None or sent < limit:
-            if await request.is_disconnected():
+            # `draining`: the server is stopping; end the stream so the client reconnects elsewhere
+            # (or later) from its last id, instead of being cut off mid-response.
+            if await request.is_disconnected() or draining.is_set():
                 return
             records = await consumer.poll(max_records=500, timeout_s=POLL_S)
             if not records:
@@ -250,6 +254,7 @@ async def stream(
             unprefixed=unprefixed,
             wanted=TypeFilter.of(_split(types)),
             limit=limit,
+            draining=services.draining,
         ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
