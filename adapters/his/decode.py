@@ -89,7 +89,7 @@ def charset_codec(name: str) -> str | None:
         return _CHARSETS[folded]
     try:
         codec = codecs.lookup(name.strip()).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the name (MSH-18 is the sender's text)
         return None
     if codec in {"gbk", "gb2312"}:
         return "gb18030"
