@@ -1,7 +1,9 @@
 """Run one reader on a ~100 MB input in this process and print what happened and the peak RSS.
 
-Used by test_attack_inputs.py in a subprocess, so the figure is this reader's alone:
-`python -m tests.reliability.big_input <target> <megabytes>` prints one JSON line:
+Used by test_attack_inputs.py in subprocesses, so the figure is this reader's alone and not the
+cost of building the input: `python -m tests.reliability.big_input make <target> <MB> <path>`
+writes an input, `python -m tests.reliability.big_input <target> <path>` reads it (for `mllp`:
+`mllp <MB>`, streamed) and prints one JSON line:
 {"target", "input_bytes", "outcome", "detail", "baseline_rss_mb", "peak_rss_mb"}.
 """
 
@@ -12,11 +14,13 @@ import json
 import resource
 import sys
 import zipfile
+from pathlib import Path
 
 from adapters.errors import MalformedMessage
 from adapters.his.mllp import FrameTooLarge, MllpFramer
 from tests.reliability.fuzzing import ROOT, translate
 
+MB = 1024 * 1024
 # The bundled PTCA charge message (two consumptions), each copy with its own MSH-10.
 DFT = (
     (ROOT / "examples" / "his" / "01_dft_p03_ptca_prt_utf8.hl7")
@@ -32,7 +36,14 @@ CSV_ROW = "WZ{n:08d},一次性输液器,20滴/ml,支,山东威高,1.20,2,2024-06
 
 
 def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+    """The RSS now (baseline). The peak is ru_maxrss; comparing against the current RSS, not an
+    earlier high-water mark of the imports, counts all of the reader's growth."""
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / MB
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MB  # Linux: kilobytes
 
 
 def _repeat(template: str, size: int, encoding: str = "utf-8") -> bytes:
@@ -46,9 +57,12 @@ def _repeat(template: str, size: int, encoding: str = "utf-8") -> bytes:
 
 
 def _xlsx(size: int) -> bytes:
-    rows = _repeat('<row r="{n}"><c r="A{n}" t="inlineStr"><is><t>WZ{n:08d} 一次性输液器</t></is></c></row>', size)
+    # No r= attributes (they are optional): the repeated blocks still number their rows 1, 2, 3...
+    cells = "".join(f'<c t="inlineStr"><is><t>{v}</t></is></c>' for v in CSV_ROW.strip().split(","))
+    rows = _repeat("<row>" + cells + "</row>", size)
+    header = "".join(f'<c t="inlineStr"><is><t>{v}</t></is></c>' for v in CSV_HEADER.strip().split(","))
     sheet = b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
-    sheet += rows.replace(b'r="0"', b'r="1"', 1) + b"</sheetData></worksheet>"
+    sheet += f"<row>{header}</row>".encode() + rows + b"</sheetData></worksheet>"
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:  # stored: 100 MB on disk too
         archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
@@ -59,15 +73,32 @@ def _xlsx(size: int) -> bytes:
     return out.getvalue()
 
 
-def run(target: str, size: int) -> dict[str, object]:  # noqa: C901 - one branch per target
-    baseline = _rss_mb()
-    detail = ""
+SYSTEMS = {"his": "his", "csv": "spd", "xlsx": "spd", "oa": "oa", "fhir": "fhir"}
+NAMES = {"his": "big.hl7", "csv": "04_出库配送单_big.csv", "xlsx": "05_消耗扫码_big.xlsx", "oa": "big.json", "fhir": "big"}
+
+
+def make(target: str, size: int) -> bytes:
+    """A ~`size`-byte input for `target` (not for mllp, which is streamed)."""
+    makers = {
+        "his": lambda: _repeat(DFT, size),
+        "csv": lambda: CSV_HEADER.encode("gbk") + _repeat(CSV_ROW, size, "gbk"),
+        "xlsx": lambda: _xlsx(size),
+        "oa": lambda: b'{"records": [' + _repeat('{{"单据号": "LC{n}"}},', size) + b"{}]}",
+        "fhir": lambda: b'{"resourceType": "Bundle", "type": "batch", "entry": [' + _repeat("{{}},", size) + b"{}]}",
+    }
+    return makers[target]()
+
+
+def run(target: str, source: str) -> dict[str, object]:
+    """Read `source` (a file made by `make`, or a size in MB for mllp) with `target`'s reader."""
     if target == "mllp":
         # Streamed in 64 KiB reads as the listener does; the payload is never held whole.
+        size = int(float(source) * 1_000_000)
+        baseline = _rss_mb()
         framer = MllpFramer()
         chunk = b"X" * 65536
         framer.feed(b"\x0bMSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.5\r")
-        outcome = "read"
+        outcome, detail = "read", ""
         for _ in range(size // len(chunk)):
             try:
                 framer.feed(chunk)
@@ -75,26 +106,16 @@ def run(target: str, size: int) -> dict[str, object]:  # noqa: C901 - one branch
                 outcome, detail = "refused", str(exc)
                 break
         return _result(target, size, outcome, detail, baseline)
-    payloads = {
-        "his": lambda: _repeat(DFT, size),
-        "csv": lambda: CSV_HEADER.encode("gbk") + _repeat(CSV_ROW, size, "gbk"),
-        "xlsx": lambda: _xlsx(size),
-        "oa": lambda: b'{"records": [' + _repeat('{{"单据号": "LC{n}"}},', size) + b"{}]}",
-        "fhir": lambda: b'{"resourceType": "Bundle", "type": "batch", "entry": [' + _repeat("{{}},", size) + b"{}]}",
-    }
-    systems = {"his": "his", "csv": "spd", "xlsx": "spd", "oa": "oa", "fhir": "fhir"}
-    names = {"his": "big.hl7", "csv": "04_出库配送单_big.csv", "xlsx": "05_消耗扫码_big.xlsx", "oa": "big.json", "fhir": "big"}
-    payload = payloads[target]()
-    size = len(payload)
+    payload = Path(source).read_bytes()
     baseline = _rss_mb()  # the payload itself is the input, not the reader's cost
     try:
-        translation = translate(systems[target], payload, names[target])
+        translation = translate(SYSTEMS[target], payload, NAMES[target])
     except MalformedMessage as exc:
-        outcome, detail = "refused", str(exc)[:300]
+        outcome, detail = "refused", str(exc)[:200]
     else:
         outcome = "read"
         detail = f"{len(translation.events)} events, {len(translation.failures)} failures, {translation.units} units"
-    return _result(target, size, outcome, detail, baseline)
+    return _result(target, len(payload), outcome, detail, baseline)
 
 
 def _result(target: str, size: int, outcome: str, detail: str, baseline: float) -> dict[str, object]:
@@ -104,7 +125,7 @@ def _result(target: str, size: int, outcome: str, detail: str, baseline: float) 
         "outcome": outcome,
         "detail": detail,
         "baseline_rss_mb": round(baseline, 1),
-        "peak_rss_mb": round(_rss_mb(), 1),
+        "peak_rss_mb": round(_peak_mb(), 1),
     }
 
 
@@ -133,4 +154,7 @@ _WORKBOOK_RELS = (
 )
 
 if __name__ == "__main__":
-    print(json.dumps(run(sys.argv[1], int(float(sys.argv[2]) * 1_000_000)), ensure_ascii=False))
+    if sys.argv[1] == "make":  # make <target> <megabytes> <path>
+        Path(sys.argv[4]).write_bytes(make(sys.argv[2], int(float(sys.argv[3]) * 1_000_000)))
+    else:  # <target> <path or megabytes>
+        print(json.dumps(run(sys.argv[1], sys.argv[2]), ensure_ascii=False))

@@ -62,13 +62,27 @@ TOKENS: tuple[bytes, ...] = (
 
 
 def fuzz(budget: int, strategy: st.SearchStrategy[Any], check: Callable[[Any], None]) -> None:
-    """Run `check` on `budget` examples drawn from `strategy` (no deadline: the machine is shared)."""
+    """Run `check` on `budget` examples drawn from `strategy` (no deadline: the machine is shared).
+
+    Prints how many cases ran (`pytest -s` shows it; the soak figures are summed from it).
+    """
+    cases = 0
+
+    def counted(value: Any) -> None:
+        nonlocal cases
+        cases += 1
+        check(value)
+
+    counted.__name__ = counted.__qualname__ = check.__qualname__  # the example database keys on it
     run = settings(
         max_examples=budget,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
-    )(given(strategy)(check))
-    run()
+    )(given(strategy)(counted))
+    try:
+        run()
+    finally:
+        print(f"\nfuzz {check.__module__}.{check.__qualname__}: {cases} cases")
 
 
 @st.composite

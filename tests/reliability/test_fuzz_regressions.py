@@ -1,0 +1,65 @@
+"""The crashes the fuzz suites found, each pinned by the smallest input that showed it."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from adapters._files.tabular import read_grid
+from adapters.errors import MalformedMessage
+from adapters.his.decode import charset_codec, decode
+from adapters.his.header import header
+from tests.reliability.fuzzing import EXAMPLES
+
+
+def test_a_nul_in_msh18_is_an_unknown_charset_not_a_value_error() -> None:
+    """codecs.lookup raises ValueError on a NUL; MSH-18 is the sender's text (found by test_fuzz_hl7)."""
+    message = b"MSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.5|||||\x00\rEVN|A01\r"
+    assert charset_codec("\x00") is None
+    assert decode(message).how == "utf-8"
+    assert header(message).control_id == "1"
+
+
+def test_a_csv_field_over_128_kib_in_the_first_lines_is_refused_naming_its_line() -> None:
+    """csv's field size limit tripped the delimiter sniffer with a bare _csv.Error."""
+    with pytest.raises(MalformedMessage, match=r"^big\.csv: line 2: not readable as CSV: field larger"):
+        read_grid(b"a,b\n" + b"x" * 200_000 + b",y\n", filename="big.csv")
+
+
+def _workbook(**replace: bytes) -> bytes:
+    source = zipfile.ZipFile(EXAMPLES / "spd" / "05_消耗扫码_2024-06.xlsx")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in source.infolist():
+            archive.writestr(info.filename, replace.get(info.filename.replace("/", "_").replace(".", "_"), source.read(info)))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("part", "data"),
+    [
+        ("xl_worksheets_sheet1_xml", b"<worksheet><sheetData><row><c>"),  # ParseError (a SyntaxError)
+        ("xl_workbook_xml", b"\x00<workbook/>"),  # ParseError while loading
+        (
+            "xl_worksheets_sheet1_xml",
+            b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetViews>'
+            b'<sheetView workbookViewId="0"><selection sqzef="A1"/></sheetView></sheetViews></worksheet>',
+        ),  # TypeError: an attribute openpyxl's model does not take
+    ],
+    ids=["sheet-not-well-formed", "workbook-not-well-formed", "unknown-attribute"],
+)
+def test_broken_workbook_parts_are_refused_not_crashed_on(part: str, data: bytes) -> None:
+    with pytest.raises(MalformedMessage, match=r"^w\.xlsx: "):
+        read_grid(_workbook(**{part: data}), filename="w.xlsx")
+
+
+def test_a_corrupt_deflate_stream_is_refused() -> None:
+    """zlib.error from a member whose compressed bytes were damaged."""
+    data = bytearray(_workbook())
+    start = data.index(b"xl/worksheets/sheet1.xml") + len(b"xl/worksheets/sheet1.xml")
+    for offset in range(start + 40, start + 60):
+        data[offset] ^= 0x55
+    with pytest.raises(MalformedMessage, match=r"^w\.xlsx: "):
+        read_grid(bytes(data), filename="w.xlsx")
