@@ -102,7 +102,9 @@ def _rows(values: Any, filename: str, limits: ReadLimits) -> tuple[GridRow, ...]
         while cells and not cells[-1]:
             cells.pop()
         if len(cells) > limits.max_cols:
-            raise MalformedMessage(f"{filename}: row {line}: {len(cells)} columns, more than {limits.max_cols}")
+            raise MalformedMessage(
+                f"{filename}: row {line}: {len(cells)} columns, more than {limits.max_cols}"
+            )
         rows.append((line, tuple(cells)))
     return tuple(rows)
 

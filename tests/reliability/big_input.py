@@ -22,15 +22,9 @@ from tests.reliability.fuzzing import ROOT, translate
 
 MB = 1024 * 1024
 # The bundled PTCA charge message (two consumptions), each copy with its own MSH-10.
-DFT = (
-    (ROOT / "examples" / "his" / "01_dft_p03_ptca_prt_utf8.hl7")
-    .read_text(encoding="utf-8")
-    .replace("{", "{{")
-    .replace("}", "}}")
-    .replace("|DFT20240612001|", "|DFT{n:09d}|")
-    .rstrip("\r\n")
-    + "\r"
-)
+DFT = (ROOT / "examples" / "his" / "01_dft_p03_ptca_prt_utf8.hl7").read_text(encoding="utf-8").replace(
+    "{", "{{"
+).replace("}", "}}").replace("|DFT20240612001|", "|DFT{n:09d}|").rstrip("\r\n") + "\r"
 CSV_HEADER = "物资编码,物资名称,规格型号,单位,生产厂家,单价,出库数量,出库日期,领用科室\r\n"
 CSV_ROW = "WZ{n:08d},一次性输液器,20滴/ml,支,山东威高,1.20,2,2024-06-12,重症医学科\r\n"
 
@@ -38,8 +32,8 @@ CSV_ROW = "WZ{n:08d},一次性输液器,20滴/ml,支,山东威高,1.20,2,2024-06
 def _rss_mb() -> float:
     """The RSS now (baseline). The peak is ru_maxrss; comparing against the current RSS, not an
     earlier high-water mark of the imports, counts all of the reader's growth."""
-    with open("/proc/self/statm", encoding="ascii") as statm:
-        return int(statm.read().split()[1]) * resource.getpagesize() / MB
+    resident_pages = int(Path("/proc/self/statm").read_text(encoding="ascii").split()[1])
+    return resident_pages * resource.getpagesize() / MB
 
 
 def _peak_mb() -> float:
@@ -74,7 +68,13 @@ def _xlsx(size: int) -> bytes:
 
 
 SYSTEMS = {"his": "his", "csv": "spd", "xlsx": "spd", "oa": "oa", "fhir": "fhir"}
-NAMES = {"his": "big.hl7", "csv": "04_出库配送单_big.csv", "xlsx": "05_消耗扫码_big.xlsx", "oa": "big.json", "fhir": "big"}
+NAMES = {
+    "his": "big.hl7",
+    "csv": "04_出库配送单_big.csv",
+    "xlsx": "05_消耗扫码_big.xlsx",
+    "oa": "big.json",
+    "fhir": "big",
+}
 
 
 def make(target: str, size: int) -> bytes:
@@ -84,7 +84,9 @@ def make(target: str, size: int) -> bytes:
         "csv": lambda: CSV_HEADER.encode("gbk") + _repeat(CSV_ROW, size, "gbk"),
         "xlsx": lambda: _xlsx(size),
         "oa": lambda: b'{"records": [' + _repeat('{{"单据号": "LC{n}"}},', size) + b"{}]}",
-        "fhir": lambda: b'{"resourceType": "Bundle", "type": "batch", "entry": [' + _repeat("{{}},", size) + b"{}]}",
+        "fhir": lambda: (
+            b'{"resourceType": "Bundle", "type": "batch", "entry": [' + _repeat("{{}},", size) + b"{}]}"
+        ),
     }
     return makers[target]()
 

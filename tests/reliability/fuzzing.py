@@ -53,11 +53,11 @@ SECRET = b"fuzz-secret-for-patient-tokens-0123456789"
 TOKENS: tuple[bytes, ...] = (
     b"\r", b"\n", b"\r\n", b"|", b"^", b"~", b"\\", b"&", b"\x0b", b"\x1c", b"\x1c\r",
     b"MSH|^~\\&|", b"\rMSH|^~\\&|A|B|C|D|20240101||DFT^P03|X|P|2.5\r", b"\\X0D\\", b"\\XFF\\", b"\\E\\",
-    b"FHS|^~\\&|\r", b"\"", b"\"\"", b",", b";", b"\t", b"<", b">", b"</", b"&amp;", b"&#0;", b"&x;",
+    b"FHS|^~\\&|\r", b'"', b'""', b",", b";", b"\t", b"<", b">", b"</", b"&amp;", b"&#0;", b"&x;",
     b"<![CDATA[", b"<?xml version='1.0' encoding='gbk'?>", b"{", b"}", b"[", b"]", b":", b"null",
     b"1e999999999", b"-0", b"99999999999999999999999", b"NaN", b"\x00", b"\xff", b"\xfe\xff", b"\x81",
     b"\x81\x30", b"\xef\xbb\xbf", "呼吸机".encode("gbk"), "呼吸机".encode(), "𠀀".encode("gb18030"),
-    b"=HYPERLINK(\"http://x\")", b"+cmd", b"@SUM(A1)", b"\xe2\x80\xae", b"9" * 40,
+    b'=HYPERLINK("http://x")', b"+cmd", b"@SUM(A1)", b"\xe2\x80\xae", b"9" * 40,
 )  # fmt: skip
 
 
@@ -77,7 +77,11 @@ def fuzz(budget: int, strategy: st.SearchStrategy[Any], check: Callable[[Any], N
     run = settings(
         max_examples=budget,
         deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+        ],
     )(given(strategy)(counted))
     try:
         run()
@@ -167,7 +171,9 @@ def mutated_xlsx(draw: st.DrawFn, workbooks: list[bytes]) -> bytes:
     source = zipfile.ZipFile(io.BytesIO(draw(st.sampled_from(workbooks))))
     parts = {info.filename: source.read(info) for info in source.infolist()}
     xml_parts = sorted(n for n in parts if n.endswith(".xml"))
-    target = draw(st.sampled_from([n for n in xml_parts if "sheet" in n.lower() or "String" in n] or xml_parts))
+    target = draw(
+        st.sampled_from([n for n in xml_parts if "sheet" in n.lower() or "String" in n] or xml_parts)
+    )
     parts[target] = draw(mutated(st.just(parts[target])))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -209,12 +215,17 @@ def default_mapping(system: str) -> Any:
     return loaded.with_secret(SECRET) if system == "his" else loaded
 
 
-def translate(system: str, payload: bytes, filename: str, metadata: dict[str, str] | None = None) -> Translation:
+def translate(
+    system: str, payload: bytes, filename: str, metadata: dict[str, str] | None = None
+) -> Translation:
     """The adapter's translator on `payload`; only MalformedMessage may escape (the caller lets it)."""
     adapter = ADAPTERS[system]
     mapping = default_mapping(system)
     ctx = TranslateContext(
-        site="demo", tz=ZoneInfo("Asia/Shanghai"), adapter_version=adapter.version, mapping_version=mapping.version
+        site="demo",
+        tz=ZoneInfo("Asia/Shanghai"),
+        adapter_version=adapter.version,
+        mapping_version=mapping.version,
     )
     return adapter.translate(raw_record(system, filename, metadata), payload, mapping, ctx)
 
@@ -226,8 +237,9 @@ def translate_or_refuse(
     try:
         return translate(system, payload, filename, metadata)
     except MalformedMessage as exc:
-        assert str(exc).strip(), "a refusal must say why"
-        return exc
+        refusal = exc
+    assert str(refusal).strip(), "a refusal must say why"
+    return refusal
 
 
 def assert_failures_located(translation: Translation | MalformedMessage, *, needs_line: bool) -> None:

@@ -66,10 +66,29 @@ def _raw_zip(members: list[tuple[str, bytes, int, int, int]]) -> bytes:
     body, directory = bytearray(), bytearray()
     for name, data, method, crc, size in members:
         encoded, offset = name.encode(), len(body)
-        body += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, len(data), size, len(encoded), 0)
+        body += struct.pack(
+            "<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, len(data), size, len(encoded), 0
+        )
         body += encoded + data
         directory += struct.pack(
-            "<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0x21, crc, len(data), size, len(encoded), 0, 0, 0, 0, 0, offset
+            "<IHHHHHHIIIHHHHHII",
+            0x02014B50,
+            20,
+            20,
+            0,
+            method,
+            0,
+            0x21,
+            crc,
+            len(data),
+            size,
+            len(encoded),
+            0,
+            0,
+            0,
+            0,
+            0,
+            offset,
         )
         directory += encoded
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(directory), len(body), 0)
@@ -80,7 +99,9 @@ def _deflated_zeros(mebibytes: int) -> bytes:
     """A raw deflate stream of `mebibytes` MiB of zeros, made of one repeated full-flush block."""
     packer = zlib.compressobj(9, zlib.DEFLATED, -15)
     block = packer.compress(bytes(MIB)) + packer.flush(zlib.Z_FULL_FLUSH)
-    assert packer.compress(bytes(MIB)) + packer.flush(zlib.Z_FULL_FLUSH) == block  # state reset: blocks repeat
+    assert (
+        packer.compress(bytes(MIB)) + packer.flush(zlib.Z_FULL_FLUSH) == block
+    )  # state reset: blocks repeat
     return block * mebibytes + packer.flush()
 
 
@@ -97,7 +118,13 @@ def _workbook_with_sheet(sheet: bytes, declared: int) -> bytes:
             continue
         packer = zlib.compressobj(6, zlib.DEFLATED, -15)
         members.append(
-            (info.filename, packer.compress(data) + packer.flush(), zipfile.ZIP_DEFLATED, zlib.crc32(data), len(data))
+            (
+                info.filename,
+                packer.compress(data) + packer.flush(),
+                zipfile.ZIP_DEFLATED,
+                zlib.crc32(data),
+                len(data),
+            )
         )
     return _raw_zip(members)
 
@@ -155,7 +182,9 @@ def test_billion_laughs_in_fhir_xml_is_refused_unexpanded() -> None:
         f'<?xml version="1.0"?><!DOCTYPE Device [<!ENTITY l0 "lol">{entities}]>'
         f'<Device {FHIR_NS}><manufacturer value="&l8;"/></Device>'
     ).encode()
-    outcome, peak = _peak_during(lambda: translate("fhir", body, "bomb", {"content_type": "application/fhir+xml"}))
+    outcome, peak = _peak_during(
+        lambda: translate("fhir", body, "bomb", {"content_type": "application/fhir+xml"})
+    )
     assert isinstance(outcome, FhirRejected)
     assert "refused" in str(outcome)
     assert peak < 16 * MIB
@@ -213,7 +242,9 @@ def test_external_dtd_is_refused_in_oa_and_fhir_xml() -> None:
     ],
     ids=["oa-json", "oa-xml", "fhir-json", "fhir-xml"],
 )
-def test_nesting_100000_deep_is_refused_not_a_recursion_error(system: str, payload: bytes, metadata: None) -> None:
+def test_nesting_100000_deep_is_refused_not_a_recursion_error(
+    system: str, payload: bytes, metadata: None
+) -> None:
     with pytest.raises(MalformedMessage):
         translate(system, payload, "deep.json" if payload[:1] in b"[{" else "deep.xml", metadata)
 
@@ -227,7 +258,9 @@ def _big(target: str, tmp_path: Path, megabytes: int = 100) -> dict[str, object]
     source = str(megabytes)
     if target != "mllp":
         source = str(tmp_path / f"big-{target}")
-        subprocess.run([*module, "make", target, str(megabytes), source], cwd=ROOT, env=env, timeout=600, check=True)
+        subprocess.run(
+            [*module, "make", target, str(megabytes), source], cwd=ROOT, env=env, timeout=600, check=True
+        )
     done = subprocess.run(
         [*module, target, source], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600, check=False
     )

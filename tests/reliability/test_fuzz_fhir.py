@@ -30,7 +30,12 @@ FILES = sorted((EXAMPLES / "fhir").glob("*.*")) + sorted((CORPUS / "fhir").glob(
 JSON_FILES = [p for p in FILES if p.suffix == ".json"]
 XML_FILES = [p for p in FILES if p.suffix == ".xml"]
 CONTENT_TYPES = st.sampled_from(
-    [None, "application/fhir+json", "application/fhir+json; fhirVersion=4.3", "application/fhir+json; fhirVersion=5.0"]
+    [
+        None,
+        "application/fhir+json",
+        "application/fhir+json; fhirVersion=4.3",
+        "application/fhir+json; fhirVersion=5.0",
+    ]
 )
 XML_TYPES = st.sampled_from([None, "application/fhir+xml", "application/fhir+xml; fhirVersion=4.3"])
 

@@ -16,7 +16,15 @@ from adapters.errors import MalformedMessage
 from adapters.his.decode import decode
 from adapters.his.header import header
 from adapters.his.tokenize import tokenise
-from tests.reliability.fuzzing import BUDGETS, CORPUS, EXAMPLES, assert_failures_located, fuzz, mutated, translate_or_refuse
+from tests.reliability.fuzzing import (
+    BUDGETS,
+    CORPUS,
+    EXAMPLES,
+    assert_failures_located,
+    fuzz,
+    mutated,
+    translate_or_refuse,
+)
 
 SAMPLES = sorted((CORPUS / "hl7v2").glob("*.hl7")) + sorted((EXAMPLES / "his").glob("*.hl7"))
 SEEDS = st.sampled_from([p.read_bytes() for p in SAMPLES])

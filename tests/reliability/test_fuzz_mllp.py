@@ -7,6 +7,8 @@ and never hand over a frame with a control byte inside or larger than the limit.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import strategies as st
 
@@ -22,7 +24,7 @@ GARBAGE = st.lists(st.one_of(st.binary(max_size=40), CONTROL), max_size=30).map(
 
 def _pieces(stream: bytes, cuts: list[int]) -> list[bytes]:
     bounds = [0, *sorted({c % (len(stream) + 1) for c in cuts}), len(stream)]
-    return [stream[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [stream[a:b] for a, b in pairwise(bounds)]
 
 
 @st.composite
@@ -45,12 +47,14 @@ def _garbage(case: tuple[bytes, list[int], int]) -> None:
     stream, cuts, limit = case
     framer = MllpFramer(max_frame_bytes=limit)
     for read in _pieces(stream, cuts):
+        refused: FrameTooLarge | None = None
         try:
             frames = framer.feed(read)
         except FrameTooLarge as exc:
-            assert exc.size > limit
-            assert len(exc.head) <= exc.size
-            frames = exc.frames
+            refused, frames = exc, exc.frames
+        if refused is not None:
+            assert refused.size > limit
+            assert len(refused.head) <= refused.size
         for body in frames:
             assert b"\x0b" not in body
             assert b"\x1c" not in body
@@ -86,7 +90,11 @@ def test_garbage_streams_only_raise_frame_too_large(budget: int) -> None:
 @pytest.mark.parametrize("budget", BUDGETS)
 def test_a_frame_without_end_block_is_held_not_delivered(budget: int) -> None:
     """A missing end block: the frames before it are delivered, the open one only buffered."""
-    fuzz(budget, st.tuples(st.lists(BODY, max_size=4), BODY, st.lists(st.integers(0, 5000), max_size=8)), _unterminated)
+    fuzz(
+        budget,
+        st.tuples(st.lists(BODY, max_size=4), BODY, st.lists(st.integers(0, 5000), max_size=8)),
+        _unterminated,
+    )
 
 
 def test_huge_frame_is_refused_once_past_the_limit_in_64k_reads() -> None:
@@ -98,14 +106,14 @@ def test_huge_frame_is_refused_once_past_the_limit_in_64k_reads() -> None:
     chunk = b"X" * 65536
     msh = b"MSH|^~\\&|A|B|C|D|20240101||ADT^A01|2|P|2.5\r"
     framer.feed(b"\x0b" + msh)
-    refused = None
+    refused: FrameTooLarge | None = None
     reads = 0
-    for reads in range(1, 1025):  # 64 MiB at most
+    while refused is None and reads < 1024:  # 64 MiB at most
+        reads += 1
         try:
             framer.feed(chunk)
         except FrameTooLarge as exc:
             refused = exc
-            break
         assert framer.buffered <= limit
     assert refused is not None
     # Refused on the first read past the limit, not at the end of the frame.

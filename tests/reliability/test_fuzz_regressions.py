@@ -33,7 +33,10 @@ def _workbook(**replace: bytes) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for info in source.infolist():
-            archive.writestr(info.filename, replace.get(info.filename.replace("/", "_").replace(".", "_"), source.read(info)))
+            archive.writestr(
+                info.filename,
+                replace.get(info.filename.replace("/", "_").replace(".", "_"), source.read(info)),
+            )
     return out.getvalue()
 
 
@@ -44,8 +47,10 @@ def _workbook(**replace: bytes) -> bytes:
         ("xl_workbook_xml", b"\x00<workbook/>"),  # ParseError while loading
         (
             "xl_worksheets_sheet1_xml",
-            b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetViews>'
-            b'<sheetView workbookViewId="0"><selection sqzef="A1"/></sheetView></sheetViews></worksheet>',
+            (
+                b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetViews>'
+                b'<sheetView workbookViewId="0"><selection sqzef="A1"/></sheetView></sheetViews></worksheet>'
+            ),
         ),  # TypeError: an attribute openpyxl's model does not take
     ],
     ids=["sheet-not-well-formed", "workbook-not-well-formed", "unknown-attribute"],

@@ -73,7 +73,14 @@ class TestMiddleware:
 class TestFormulaEscaping:
     def test_cells_that_start_a_formula_get_a_leading_quote(self) -> None:
         """OWASP CSV injection: =, +, -, @, tab and CR at the start are quoted; the text is kept after it."""
-        for value in ('=HYPERLINK("http://evil.example","点此")', "+cmd|' /C calc'!A0", "-1+1", "@SUM(A1:A9)", "\tx", "\rx"):
+        for value in (
+            '=HYPERLINK("http://evil.example","点此")',
+            "+cmd|' /C calc'!A0",
+            "-1+1",
+            "@SUM(A1:A9)",
+            "\tx",
+            "\rx",
+        ):
             assert escape_cell(value) == "'" + value
 
     def test_plain_numbers_and_ordinary_text_are_left_alone(self) -> None:
@@ -82,9 +89,9 @@ class TestFormulaEscaping:
             assert escape_cell(value) == value
 
     def test_export_escapes_cells_and_column_titles(self) -> None:
-        text = to_csv([{"name": "=HYPERLINK(\"http://x\")", "qty": -2, "@note": "ok"}])
+        text = to_csv([{"name": '=HYPERLINK("http://x")', "qty": -2, "@note": "ok"}])
         rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline="")))
-        assert rows == [["name", "qty", "'@note"], ["'=HYPERLINK(\"http://x\")", "-2", "ok"]]
+        assert rows == [["name", "qty", "'@note"], ['\'=HYPERLINK("http://x")', "-2", "ok"]]
 
 
 # No deadline and no slow-generation check: the suite shares two cores with other jobs, and a
