@@ -54,7 +54,7 @@ TOKENS: tuple[bytes, ...] = (
     b"\r", b"\n", b"\r\n", b"|", b"^", b"~", b"\\", b"&", b"\x0b", b"\x1c", b"\x1c\r",
     b"MSH|^~\\&|", b"\rMSH|^~\\&|A|B|C|D|20240101||DFT^P03|X|P|2.5\r", b"\\X0D\\", b"\\XFF\\", b"\\E\\",
     b"FHS|^~\\&|\r", b'"', b'""', b",", b";", b"\t", b"<", b">", b"</", b"&amp;", b"&#0;", b"&x;",
-    b"<![CDATA[", b"<?xml version='1.0' encoding='gbk'?>", b"{", b"}", b"[", b"]", b":", b"null",
+    b"<![CDATA[", b"<?xml version='1.0' encoding='gbk'?>", b"<?xml version='1.0' encoding='punycode'?>", b"{", b"}", b"[", b"]", b":", b"null",
     b"1e999999999", b"-0", b"99999999999999999999999", b"NaN", b"\x00", b"\xff", b"\xfe\xff", b"\x81",
     b"\x81\x30", b"\xef\xbb\xbf", "呼吸机".encode("gbk"), "呼吸机".encode(), "𠀀".encode("gb18030"),
     b'=HYPERLINK("http://x")', b"+cmd", b"@SUM(A1)", b"\xe2\x80\xae", b"9" * 40,

@@ -11,7 +11,7 @@ from adapters._files.tabular import read_grid
 from adapters.errors import MalformedMessage
 from adapters.his.decode import charset_codec, decode
 from adapters.his.header import header
-from tests.reliability.fuzzing import EXAMPLES
+from tests.reliability.fuzzing import EXAMPLES, translate
 
 
 def test_a_nul_in_msh18_is_an_unknown_charset_not_a_value_error() -> None:
@@ -20,6 +20,14 @@ def test_a_nul_in_msh18_is_an_unknown_charset_not_a_value_error() -> None:
     assert charset_codec("\x00") is None
     assert decode(message).how == "utf-8"
     assert header(message).control_id == "1"
+
+
+@pytest.mark.parametrize("codec", ["undefined", "punycode"])
+def test_an_oa_xml_declaring_a_codec_that_is_no_charset_is_refused(codec: str) -> None:
+    """bytes.decode raised a bare UnicodeError (not UnicodeDecodeError) for these codec names."""
+    data = f'<?xml version="1.0" encoding="{codec}"?><工单列表><工单/></工单列表>'.encode()
+    with pytest.raises(MalformedMessage, match=rf"^x\.xml: declares encoding '{codec}'"):
+        translate("oa", data, "x.xml")
 
 
 def test_a_csv_field_over_128_kib_in_the_first_lines_is_refused_naming_its_line() -> None:
