@@ -13,6 +13,7 @@ import pytest
 from hypothesis import strategies as st
 
 from adapters.errors import MalformedMessage
+from adapters.his.batch import split_messages
 from adapters.his.decode import decode
 from adapters.his.header import header
 from adapters.his.tokenize import tokenise
@@ -56,7 +57,9 @@ def field_mutated(draw: st.DrawFn) -> bytes:
 
 
 def _read_everything(data: bytes) -> None:
-    """decode -> header -> tokenise -> every field, component and subcomponent read."""
+    """split -> decode -> header -> tokenise -> every field, component and subcomponent read."""
+    for part in split_messages(data):
+        assert part.startswith(b"MSH")
     try:
         decoded = decode(data)
         header(data)
