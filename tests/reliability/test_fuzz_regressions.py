@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 
 import pytest
@@ -25,7 +26,7 @@ def test_a_nul_in_msh18_is_an_unknown_charset_not_a_value_error() -> None:
 @pytest.mark.parametrize("codec", ["undefined", "punycode"])
 def test_an_oa_xml_declaring_a_codec_that_is_no_charset_is_refused(codec: str) -> None:
     """bytes.decode raised a bare UnicodeError (not UnicodeDecodeError) for these codec names."""
-    data = f'<?xml version="1.0" encoding="{codec}"?><工单列表><工单/></工单列表>'.encode()
+    data = f'<?xml version="1.0" encoding="{codec}"?><records><record/></records>'.encode()
     with pytest.raises(MalformedMessage, match=rf"^x\.xml: declares encoding '{codec}'"):
         translate("oa", data, "x.xml")
 
@@ -76,3 +77,36 @@ def test_a_corrupt_deflate_stream_is_refused() -> None:
         data[offset] ^= 0x55
     with pytest.raises(MalformedMessage, match=r"^w\.xlsx: "):
         read_grid(bytes(data), filename="w.xlsx")
+
+
+def _patched(method: int | None = None, flags: int | None = None) -> bytes:
+    """The workbook with its sheet's compression method or flag bits rewritten in both headers."""
+    data = bytearray(_workbook())
+    name = b"xl/worksheets/sheet1.xml"
+    patched = 0
+    at = data.find(name)
+    while at >= 0:
+        for header, signature, flag_at, method_at in ((30, b"PK\x03\x04", 6, 8), (46, b"PK\x01\x02", 8, 10)):
+            if data[at - header : at - header + 4] == signature:
+                base = at - header
+                if method is not None:
+                    data[base + method_at : base + method_at + 2] = struct.pack("<H", method)
+                if flags is not None:
+                    data[base + flag_at : base + flag_at + 2] = struct.pack("<H", flags)
+                patched += 1
+        at = data.find(name, at + 1)
+    assert patched == 2  # the local header and the central directory entry
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [(lambda: _patched(method=99), "compression method 99"), (lambda: _patched(flags=1), "is encrypted")],
+    ids=["aes-method", "encrypted"],
+)
+def test_zip_members_zipfile_cannot_read_are_refused_up_front(data, why: str) -> None:
+    """zipfile raised NotImplementedError / RuntimeError for these when openpyxl read the member."""
+    with pytest.raises(
+        MalformedMessage, match=rf"^w\.xlsx: refused: member xl/worksheets/sheet1\.xml .*{why}"
+    ):
+        read_grid(data(), filename="w.xlsx")
