@@ -86,9 +86,9 @@ def _patched(method: int | None = None, flags: int | None = None) -> bytes:
     patched = 0
     at = data.find(name)
     while at >= 0:
-        for header, signature, flag_at, method_at in ((30, b"PK\x03\x04", 6, 8), (46, b"PK\x01\x02", 8, 10)):
-            if data[at - header : at - header + 4] == signature:
-                base = at - header
+        for offset, signature, flag_at, method_at in ((30, b"PK\x03\x04", 6, 8), (46, b"PK\x01\x02", 8, 10)):
+            if data[at - offset : at - offset + 4] == signature:
+                base = at - offset
                 if method is not None:
                     data[base + method_at : base + method_at + 2] = struct.pack("<H", method)
                 if flags is not None:
