@@ -10,6 +10,7 @@ import pytest
 
 from adapters._files.tabular import read_grid
 from adapters.errors import MalformedMessage
+from adapters.fhir.errors import FhirRejected
 from adapters.his.decode import charset_codec, decode
 from adapters.his.header import header
 from tests.reliability.fuzzing import EXAMPLES, translate
@@ -29,6 +30,13 @@ def test_an_oa_xml_declaring_a_codec_that_is_no_charset_is_refused(codec: str) -
     data = f'<?xml version="1.0" encoding="{codec}"?><records><record/></records>'.encode()
     with pytest.raises(MalformedMessage, match=rf"^x\.xml: declares encoding '{codec}'"):
         translate("oa", data, "x.xml")
+
+
+def test_a_fhir_json_integer_of_5000_digits_is_refused_not_a_value_error() -> None:
+    """int() refuses more than 4300 digits with a bare ValueError, which json.loads let through."""
+    body = b'{"resourceType": "Device", "x": 1' + b"0" * 5000 + b"}"
+    with pytest.raises(FhirRejected, match="an integer of 5,001 digits"):
+        translate("fhir", body, "x")
 
 
 def test_a_csv_field_over_128_kib_in_the_first_lines_is_refused_naming_its_line() -> None:
