@@ -24,6 +24,15 @@ def test_a_nul_in_msh18_is_an_unknown_charset_not_a_value_error() -> None:
     assert header(message).control_id == "1"
 
 
+# The suite's timeout is the bound, not a figure: the old scan was quadratic (two finds to the end
+# of the payload per line), hours for this input on the MLLP path; now it is one regex pass.
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("line_break", [b"\n", b"\r"])
+def test_a_16_mib_frame_of_short_lines_without_msh_is_refused_in_one_pass(line_break: bytes) -> None:
+    with pytest.raises(MalformedMessage, match="no MSH segment"):
+        header((b"x" + line_break) * 8_000_000)
+
+
 @pytest.mark.parametrize("codec", ["undefined", "punycode"])
 def test_an_oa_xml_declaring_a_codec_that_is_no_charset_is_refused(codec: str) -> None:
     """bytes.decode raised a bare UnicodeError (not UnicodeDecodeError) for these codec names."""
