@@ -5,14 +5,17 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from adapters._files.tabular import read_grid
+from adapters._files.values import ValueParseError
 from adapters.errors import MalformedMessage
 from adapters.fhir.errors import FhirRejected
 from adapters.his.decode import charset_codec, decode
 from adapters.his.header import header
+from adapters.oa.values import parse_datetime, parse_parts_text
 from tests.reliability.fuzzing import EXAMPLES, translate
 
 
@@ -31,6 +34,30 @@ def test_a_nul_in_msh18_is_an_unknown_charset_not_a_value_error() -> None:
 def test_a_16_mib_frame_of_short_lines_without_msh_is_refused_in_one_pass(line_break: bytes) -> None:
     with pytest.raises(MalformedMessage, match="no MSH segment"):
         header((b"x" + line_break) * 8_000_000)
+
+
+@pytest.mark.timeout(120)
+def test_a_quantity_cell_with_a_long_run_of_spaces_fails_its_row_in_one_pass() -> None:
+    """The unit-suffix pattern backtracked over the spaces: 24 s for 20,000, longer than Excel allows here."""
+    lines = (EXAMPLES / "spd" / "04_出库配送单_2024Q2.csv").read_text(encoding="utf-8").splitlines()
+    cells = lines[1].split(",")
+    cells[9] = "1" + " " * 30_000 + "x"
+    payload = "\r\n".join([lines[0], ",".join(cells), *lines[2:5]]).encode()
+    outcome = translate("spd", payload, "04_出库配送单_long.csv")
+    assert [(f.location.line, f.location.column) for f in outcome.failures] == [(2, "数量")]
+    assert len(outcome.events) == 3
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "parse",
+    [lambda text: parse_datetime(text, ZoneInfo("Asia/Shanghai")), parse_parts_text],
+    ids=["oa-datetime", "oa-parts"],
+)
+def test_oa_values_with_a_long_run_of_spaces_are_refused_in_one_pass(parse) -> None:
+    """Both patterns backtracked polynomially over spaces: seconds for 8,000, hours for 100,000."""
+    with pytest.raises(ValueParseError):
+        parse("2024年1月1" + " " * 100_000 + "x")
 
 
 @pytest.mark.parametrize("codec", ["undefined", "punycode"])
