@@ -175,7 +175,9 @@ def _msh_start(payload: bytes) -> int:
     """Offset of the first `MSH` that starts a line (after an optional BOM or FHS/BHS header)."""
     # Regular expressions, not a loop over lines: this runs on every MLLP frame before anything
     # else, and a 16 MiB frame of short lines took a minute line by line in Python.
-    pos = _LEADING_SPACE.match(payload, 3 if payload.startswith(codecs.BOM_UTF8) else 0).end()  # type: ignore[union-attr]
+    start = 3 if payload.startswith(codecs.BOM_UTF8) else 0
+    leading = _LEADING_SPACE.match(payload, start)
+    pos = leading.end() if leading else start
     if payload.startswith(b"MSH", pos):
         return pos
     found = _MSH_AFTER_BREAK.search(payload, pos)
