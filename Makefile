@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 SRC := hub schemas topics adapters projections replay
 
-.PHONY: venv demo serve test lint typecheck security tests soak bench audit fmt up down clean
+.PHONY: venv demo serve test lint typecheck security tests soak bench audit fuzz fmt up down clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -51,6 +51,17 @@ bench: venv
 audit: venv
 	$(BIN)/python -m pip install -q -e '.[audit]'
 	$(BIN)/pip-audit
+
+# Coverage-guided fuzzing (atheris/libFuzzer), FUZZ_SECONDS per target; crashes land in hub-data/fuzz/.
+FUZZ_SECONDS ?= 120
+FUZZ_TARGETS ?= mllp hl7 tabular oa fhir
+fuzz: venv
+	$(BIN)/python -m pip install -q -e '.[fuzz]'
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t: $(FUZZ_SECONDS) s"; \
+		$(BIN)/python -m tests.reliability.fuzz_targets $$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+			-rss_limit_mb=2048 -max_len=262144 -print_final_stats=1 -artifact_prefix=hub-data/fuzz/$$t- || exit 1; \
+	done
 
 fmt: venv
 	$(BIN)/ruff check --fix $(SRC) tests bench

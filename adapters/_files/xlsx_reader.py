@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import warnings
 import zipfile
+import zlib
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -19,6 +20,22 @@ import openpyxl
 from adapters._files.grid import GridRow, ReadLimits
 from adapters._files.zipguard import check_zip
 from adapters.errors import MalformedMessage
+
+# What openpyxl lets escape on a broken workbook, found by fuzzing (tests/reliability): a corrupt
+# deflate stream (zlib.error), malformed part XML (ElementTree's ParseError is a SyntaxError), an
+# attribute its models do not know (TypeError), a missing part or sheet (KeyError, IndexError).
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    SyntaxError,
+    EOFError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    TypeError,
+    ValueError,
+    OSError,
+)
 
 # Above this magnitude a float no longer holds every integer exactly: render it as a decimal.
 _EXACT_INT_LIMIT = 10**15
@@ -58,16 +75,19 @@ def read_xlsx_rows(
             # openpyxl warns about styles and extensions it ignores; they do not affect values.
             warnings.simplefilter("ignore", UserWarning)
             workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
-        raise MalformedMessage(f"{filename}: not a readable XLSX workbook: {exc}") from exc
+    except _UNREADABLE as exc:
+        raise MalformedMessage(f"{filename}: not a readable XLSX workbook: {_reason(exc)}") from exc
     try:
         if sheet is not None and sheet not in workbook.sheetnames:
             raise MalformedMessage(f"{filename}: no sheet named {sheet!r} (sheets: {workbook.sheetnames})")
-        worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
-        # The <dimension> tag is written by the producing program and may be wrong or absurd
-        # (A1:XFD1048576); ignore it so rows are only as wide as their last real cell.
-        worksheet.reset_dimensions()
-        rows = _rows(worksheet.iter_rows(min_row=1, values_only=True), filename, limits)
+        try:
+            worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
+            # The <dimension> tag is written by the producing program and may be wrong or absurd
+            # (A1:XFD1048576); ignore it so rows are only as wide as their last real cell.
+            worksheet.reset_dimensions()
+            rows = _rows(worksheet.iter_rows(min_row=1, values_only=True), filename, limits)
+        except _UNREADABLE as exc:
+            raise MalformedMessage(f"{filename}: sheet XML is not readable: {_reason(exc)}") from exc
         return rows, str(worksheet.title)
     finally:
         workbook.close()
@@ -75,18 +95,19 @@ def read_xlsx_rows(
 
 def _rows(values: Any, filename: str, limits: ReadLimits) -> tuple[GridRow, ...]:
     rows: list[GridRow] = []
-    try:
-        for line, raw in enumerate(values, start=1):
-            if line > limits.max_rows:
-                raise MalformedMessage(f"{filename}: more than {limits.max_rows} rows")
-            cells = [cell_text(v) for v in raw]
-            while cells and not cells[-1]:
-                cells.pop()
-            if len(cells) > limits.max_cols:
-                raise MalformedMessage(
-                    f"{filename}: row {line}: {len(cells)} columns, more than {limits.max_cols}"
-                )
-            rows.append((line, tuple(cells)))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise MalformedMessage(f"{filename}: sheet XML is not readable: {exc}") from exc
+    for line, raw in enumerate(values, start=1):
+        if line > limits.max_rows:
+            raise MalformedMessage(f"{filename}: more than {limits.max_rows} rows")
+        cells = [cell_text(v) for v in raw]
+        while cells and not cells[-1]:
+            cells.pop()
+        if len(cells) > limits.max_cols:
+            raise MalformedMessage(
+                f"{filename}: row {line}: {len(cells)} columns, more than {limits.max_cols}"
+            )
+        rows.append((line, tuple(cells)))
     return tuple(rows)
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__

@@ -17,6 +17,9 @@ from adapters.errors import MalformedMessage
 if TYPE_CHECKING:
     from adapters._files.grid import ReadLimits
 
+_XLSX_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
+_ENCRYPTED = 0x1  # general purpose flag bit 0
+
 
 def check_zip(data: bytes, *, filename: str, limits: ReadLimits) -> None:
     """Raise MalformedMessage unless `data` is a zip within the member, size and ratio limits."""
@@ -36,6 +39,14 @@ def check_zip(data: bytes, *, filename: str, limits: ReadLimits) -> None:
             f"more than the limit of {limits.max_uncompressed_bytes} (possible zip bomb)"
         )
     for member in members:
+        # zipfile raises NotImplementedError / RuntimeError (not BadZipFile) for these on read.
+        if member.compress_type not in _XLSX_METHODS:
+            raise MalformedMessage(
+                f"{filename}: refused: member {member.filename} uses zip compression method "
+                f"{member.compress_type}; XLSX members are stored or deflated"
+            )
+        if member.flag_bits & _ENCRYPTED:
+            raise MalformedMessage(f"{filename}: refused: member {member.filename} is encrypted")
         ratio = member.file_size / max(member.compress_size, 1)
         if ratio > limits.max_compression_ratio:
             raise MalformedMessage(

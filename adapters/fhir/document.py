@@ -150,7 +150,11 @@ def _read_json(payload: bytes, max_depth: int) -> dict[str, Any]:
         raise _invalid(f"FHIR JSON is UTF-8; byte offset {exc.start} is not") from exc
     try:
         value = json.loads(
-            text, parse_float=Decimal, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates
+            text,
+            parse_float=Decimal,
+            parse_int=_integer,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_no_duplicates,
         )
     except json.JSONDecodeError as exc:
         raise _invalid(f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from exc
@@ -176,6 +180,13 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise _JsonRefused(f"the JSON object holds the key {key!r} twice; FHIR JSON forbids that")
         out[key] = value
     return out
+
+
+def _integer(digits: str) -> int:
+    try:
+        return int(digits)
+    except ValueError as exc:  # past sys.get_int_max_str_digits() (4300): a bare ValueError
+        raise _JsonRefused(f"an integer of {len(digits):,} digits is beyond every FHIR integer type") from exc
 
 
 def _refuse_constant(name: str) -> Any:

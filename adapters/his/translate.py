@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from adapters.base import Translation
+from adapters.base import Emitted, Failure, Translation
 from adapters.errors import MalformedMessage
 from adapters.his.batch import split_text
 from adapters.his.charges import translate_charges
@@ -73,7 +73,12 @@ def translate(raw: RawRecord, payload: bytes, mapping: HisMapping, ctx: Translat
         adapter_version=ctx.adapter_version,
     )
     filename = raw.metadata.get("filename")
-    contexts: list[MessageContext] = []
+    # Only what each message produced is kept, not its tokenised form: a 100 MB batch file would
+    # otherwise hold every segment of every message until the end (about 20 times its size).
+    events: list[Emitted] = []
+    failures: list[Failure] = []
+    skipped: list[str] = []
+    units = 0
     first_number = 1
     for index, message_text in enumerate(texts, 1):
         message = tokenise(message_text, decoded.encoding, first_number=first_number, strict=False)
@@ -91,18 +96,16 @@ def translate(raw: RawRecord, payload: bytes, mapping: HisMapping, ctx: Translat
             prefix=f"m{index}/" if len(texts) > 1 else "",
             filename=filename,
         )
-        contexts.append(mc)
         handler = HANDLERS.get((code, trigger))
         if handler is None:
             mc.skip(f"unmapped message type {label}")
-            continue
-        message.check_segments()
-        if message.segments("PID"):
-            mapping.require_secret()  # refuse before reading anything, not halfway through
-        handler(mc)
-    return Translation(
-        events=tuple(e for mc in contexts for e in mc.events),
-        failures=tuple(f for mc in contexts for f in mc.failures),
-        skipped=tuple(s for mc in contexts for s in mc.skipped),
-        units=sum(mc.units for mc in contexts),
-    )
+        else:
+            message.check_segments()
+            if message.segments("PID"):
+                mapping.require_secret()  # refuse before reading anything, not halfway through
+            handler(mc)
+        events += mc.events
+        failures += mc.failures
+        skipped += mc.skipped
+        units += mc.units
+    return Translation(events=tuple(events), failures=tuple(failures), skipped=tuple(skipped), units=units)

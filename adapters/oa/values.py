@@ -45,6 +45,10 @@ _CHINESE_DIGITS = {
 _LEVEL = re.compile(r"^第?\s*(?P<n>\d{1,2}|[一二两三四五六七八九十])\s*(?:级|层|级审批|审批)?$")
 _NUMBER_WITH_UNIT = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>[^\d\s.]{0,4})$")
 _PART_TEXT = re.compile(r"^(?P<name>.+?)(?:\s*[×xX*＊]\s*(?P<q>\d+(?:\.\d+)?)\s*[^\d\s]{0,2})?$")
+# Longest texts the patterns above are tried on: no real value comes near, and a hostile one
+# (a field of 100,000 spaces) would otherwise keep the regex engine busy for hours.
+_MAX_DATETIME_CHARS = 64
+_MAX_PART_CHARS = 200
 _PART_SEPARATORS = re.compile(r"[;；、\n]+")
 _MINUTE_UNITS = {
     "": 1,
@@ -65,6 +69,8 @@ def parse_datetime(text: str, tz: ZoneInfo, extra_formats: Sequence[str] = ()) -
     value = clean_text(text)
     if not value:
         raise ValueParseError("empty date-time")
+    if len(value) > _MAX_DATETIME_CHARS:  # _LOCAL backtracks polynomially over long runs of spaces
+        raise ValueParseError(f"{value[:40]!r}… is not a date-time: {len(value):,} characters")
     epoch = _EPOCH.match(value)
     if epoch:
         number = int(epoch["n"])
@@ -194,6 +200,8 @@ def parse_parts_text(text: str) -> list[PartText]:
         item = chunk.strip()
         if not item:
             continue
+        if len(item) > _MAX_PART_CHARS:  # _PART_TEXT backtracks quadratically over long runs of spaces
+            raise ValueParseError(f"{item[:40]!r}…: a part longer than {_MAX_PART_CHARS} characters")
         match = _PART_TEXT.match(clean_text(item))
         if match is None:  # the pattern accepts any non-empty text; kept for the type checker
             raise ValueParseError(f"{item!r} is not a part")

@@ -122,6 +122,10 @@ def _decode(data: bytes, filename: str, mapping: OaMapping) -> tuple[str, str]:
             f"({data[exc.start : exc.start + 4].hex(' ')}) is not {name}; if the declaration is wrong, "
             "set `encoding` in the mapping"
         ) from exc
+    except UnicodeError as exc:  # codecs that are not character sets: `undefined`, `punycode`
+        raise MalformedMessage(
+            f"{filename}: declares encoding {name!r}, which cannot decode it: {exc}"
+        ) from exc
 
 
 class _Handler(ContentHandler):

@@ -3,6 +3,13 @@
 A middleware rather than per-route code, so every list endpoint (`{"items": [...], ...}`) gets
 it without knowing. Nested objects flatten to dotted columns, lists join with `;`. The file
 starts with a UTF-8 BOM because Excel, which most departments use, needs it to show Chinese.
+
+CSV injection (OWASP): read models carry text from source files (a device name, a fault note),
+and a cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return is run as a formula by
+Excel and LibreOffice (`=HYPERLINK(...)`, `=cmd|...`). Such a cell, and such a column title, is
+written with a leading single quote (`'=HYPERLINK(...)`), which spreadsheets show as text; a
+plain number (`-3`, `+1.5`) stays as it is, since a spreadsheet reads it as a number, not a
+formula. The JSON answer is never changed: the quote exists only in the CSV.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from starlette.middleware.base import BaseHTTPMiddleware
@@ -39,6 +47,17 @@ def wants_csv(accept: str) -> bool:
     return best is not None and best[2] == "text/csv" and best[0] > 0
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+
+
+def escape_cell(value: str) -> str:
+    """The cell as a spreadsheet must show it: a leading `'` when it would start a formula."""
+    if value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def flatten(item: dict[str, Any], prefix: str = "") -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in item.items():
@@ -55,14 +74,15 @@ def flatten(item: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def to_csv(items: list[dict[str, Any]]) -> str:
+    """The items as CSV text: a header of flattened names, every cell escaped by `escape_cell`."""
     rows = [flatten(i) for i in items]
     columns: dict[str, None] = {}
     for row in rows:
         columns.update(dict.fromkeys(row))
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow([escape_cell(c) for c in columns])
+    writer.writerows([escape_cell(row.get(c, "")) for c in columns] for row in rows)
     return "\ufeff" + buf.getvalue()
 
 
