@@ -24,9 +24,9 @@ from bench.wiring import api_client
 from hub.auth.keys import KeyStore
 from hub.auth.roles import Role
 from hub.bus.embedded import EmbeddedBus
+from hub.delivery.webhooks import SubscriptionStore, Tuning, WebhookService, subscription_key
 from hub.ports import event_out_record
-from hub.webhooks import SubscriptionStore, Tuning, WebhookService, subscription_key
-from projections.db import make_engine
+from projections.runtime.db import make_engine
 from schemas.assets import AssetStatus, AssetStatusChanged, StatusChangedPayload
 from schemas.envelope import Source
 from topics.catalogue import BY_NAME

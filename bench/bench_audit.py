@@ -27,12 +27,12 @@ from sqlalchemy import insert
 from hub.bus.embedded import EmbeddedBus
 from hub.bus.partitioner import partition_for_key
 from hub.ports import BusRecord, event_out_record
-from projections.audit_ledger import AuditLedger
-from projections.audit_seals import seal_key
-from projections.db import make_engine, write_transaction
-from projections.tracking import apply_batch, ensure_tables, projection_applied_events
-from replay.audit import verify
-from replay.audit_log import check_log
+from projections.audit.ledger import AuditLedger
+from projections.audit.seals import seal_key
+from projections.runtime.db import make_engine, write_transaction
+from projections.runtime.tracking import apply_batch, ensure_tables, projection_applied_events
+from replay.audit.log import check_log
+from replay.audit.verify import verify
 from replay.reader import LogReader
 from schemas.assets import AssetStatus, AssetStatusChanged, StatusChangedPayload
 from schemas.catalogue import dump_event

@@ -275,7 +275,7 @@ async def _serve_hub(
 ) -> None:  # type: ignore[type-arg]
     """The hub's own MLLP path: header, pure translation, group-committed archive with the ACK."""
     from hub.bootstrap import build_hub
-    from hub.mllp_ingest import MllpIngest
+    from hub.ingest.mllp import MllpIngest
     from hub.settings import Settings
 
     async with build_hub(Settings(data_dir=data_dir, mllp_ack_after=ack_after)) as hub:

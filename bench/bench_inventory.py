@@ -38,10 +38,10 @@ from bench.pg import pg_server as _pg_server
 from bench.wiring import api_client
 from hub.bus.partitioner import partition_for_key
 from hub.ports import BusRecord
-from projections.db import make_engine
-from projections.inventory import Inventory
-from projections.inventory_tables import stock
-from projections.tracking import apply_batch, ensure_tables
+from projections.inventory.projection import Inventory
+from projections.inventory.tables import stock
+from projections.runtime.db import make_engine
+from projections.runtime.tracking import apply_batch, ensure_tables
 from schemas._base import DeptRef, LocationRef, Money
 from schemas.catalogue import dump_event
 from schemas.envelope import EventBase, Source

@@ -28,9 +28,9 @@ from bench.pg import fresh_pg_database as _fresh_pg_database
 from bench.pg import pg_server as _pg_server
 from hub.bus.partitioner import partition_for_key
 from hub.ports import BusRecord
-from projections.asset_registry import AssetRegistry, count_assets
-from projections.db import make_engine
-from projections.tracking import apply_batch, ensure_tables
+from projections.assets.registry import AssetRegistry, count_assets
+from projections.runtime.db import make_engine
+from projections.runtime.tracking import apply_batch, ensure_tables
 from schemas._base import DeptRef, Identifier, Money
 from schemas.assets import (
     AssetDetails,

@@ -25,9 +25,9 @@ from sqlalchemy import func, select
 
 from hub.bus.embedded import EmbeddedBus
 from hub.ports import OutRecord
-from projections.asset_registry import AssetRegistry
-from projections.db import make_engine
-from projections.tracking import projection_applied_events
+from projections.assets.registry import AssetRegistry
+from projections.runtime.db import make_engine
+from projections.runtime.tracking import projection_applied_events
 from replay.rebuild import rebuild
 from schemas._base import DeptRef, Identifier, LocationRef, Money
 from schemas.assets import (

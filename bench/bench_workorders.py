@@ -35,10 +35,10 @@ from bench.pg import pg_server as _pg_server
 from bench.wiring import api_client
 from hub.bus.partitioner import partition_for_key
 from hub.ports import BusRecord
-from projections.compliance import Compliance
-from projections.db import make_engine
-from projections.tracking import apply_batch, ensure_tables
-from projections.work_orders import WorkOrders
+from projections.compliance.projection import Compliance
+from projections.runtime.db import make_engine
+from projections.runtime.tracking import apply_batch, ensure_tables
+from projections.work_orders.projection import WorkOrders
 from schemas._base import DeptRef, Identifier, Money
 from schemas.assets import (
     AssetCalibrated,

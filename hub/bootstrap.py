@@ -24,33 +24,33 @@ from hub.api.services import (
     lag_source,
     publisher,
 )
-from hub.archive import SqliteRawArchive
 from hub.auth.keys import KeyStore
 from hub.bus.embedded import EmbeddedBus
 from hub.bus.kafka import KafkaBus
-from hub.crypto import RawCipher, parse_key
-from hub.deadletters import DeadLetterStore
-from hub.dlq_retry import HubDeadLetters
+from hub.delivery.webhooks import SubscriptionStore, WebhookService, subscription_key
 from hub.errors import ConfigError
-from hub.inbox import InboxWatcher
-from hub.ingest import Ingestor
-from hub.mllp_ingest import MllpIngest
+from hub.ingest.archive import SqliteRawArchive
+from hub.ingest.crypto import RawCipher, parse_key
+from hub.ingest.http_edge import Ingestor
+from hub.ingest.inbox import InboxWatcher
+from hub.ingest.mllp import MllpIngest
+from hub.ingest.relay import OutboxRelay
 from hub.ports import SystemClock
-from hub.registry import ADAPTERS
-from hub.relay import OutboxRelay
 from hub.settings import BusKind, Mode, Settings
-from hub.snapshots import SnapshotDiffer
-from hub.translation import MappingSource, TranslationWorker
-from hub.webhooks import SubscriptionStore, WebhookService, subscription_key
-from projections.asset_registry import DEMO_CONFIG, AssetRegistry, RegistryConfig
-from projections.audit_ledger import AuditLedger
-from projections.audit_seals import seal_key
-from projections.compliance import Compliance
-from projections.db import make_engine
-from projections.inventory import Inventory
-from projections.raw_scope import RawScope
-from projections.runner import ProjectionRunner
-from projections.work_orders import WorkOrders
+from hub.translation.deadletters import DeadLetterStore
+from hub.translation.registry import ADAPTERS
+from hub.translation.retry import HubDeadLetters
+from hub.translation.snapshots import SnapshotDiffer
+from hub.translation.worker import MappingSource, TranslationWorker
+from projections.assets.registry import DEMO_CONFIG, AssetRegistry, RegistryConfig
+from projections.audit.ledger import AuditLedger
+from projections.audit.seals import seal_key
+from projections.compliance.projection import Compliance
+from projections.inventory.projection import Inventory
+from projections.raw_scope.projection import RawScope
+from projections.runtime.db import make_engine
+from projections.runtime.runner import ProjectionRunner
+from projections.work_orders.projection import WorkOrders
 from topics.catalogue import CATALOGUE
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
     from adapters.base import AdapterSpec
     from hub.ports import Clock, EventBus, RawArchive
-    from projections.base import Projection
+    from projections.runtime.base import Projection
 
 
 def make_bus(settings: Settings) -> EventBus:

@@ -15,8 +15,8 @@ import structlog
 
 from hub.errors import NotStored
 from hub.faults import fault_point
+from hub.ingest.source_keys import source_keys
 from hub.ports import InboundMessage, StoreOutcome
-from hub.source_keys import source_keys
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -38,7 +38,7 @@ async def ingest_bytes(
 ) -> StoreOutcome:
     """Store one inbound message durably. Raises NotStored when the archive cannot commit it.
 
-    The source's dedup rule (hub.source_keys) applies whatever the transport: an HL7 message
+    The source's dedup rule (hub.ingest.source_keys) applies whatever the transport: an HL7 message
     already received (by MLLP, in another file, over HTTP) comes back as a duplicate.
     """
     worker = hub.worker(system)  # unknown system: refuse before storing anything

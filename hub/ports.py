@@ -289,7 +289,7 @@ class RawStatusBook(Protocol):
 
 
 class RawArchive(RawStore, RawOutbox, RawStatusBook, Protocol):
-    """The raw archive as the hub uses it: store, outbox and status book (hub.archive implements it)."""
+    """The raw archive as the hub uses it: store, outbox and status book (hub.ingest.archive has one)."""
 
 
 class Clock(Protocol):

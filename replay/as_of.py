@@ -42,13 +42,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Column, MetaData, String, Table, Text, event, insert
 from sqlalchemy.pool import StaticPool
 
-from projections.asset_registry import AssetRegistry, get_asset
-from projections.base import Ticking
-from projections.db import make_engine, write_transaction
-from projections.decode import Poison, decode
-from projections.derived import stage
-from projections.tracking import apply_batch, ensure_tables
-from replay.audit_match import refuse_tampered
+from projections.assets.registry import AssetRegistry, get_asset
+from projections.runtime.base import Ticking
+from projections.runtime.db import make_engine, write_transaction
+from projections.runtime.decode import Poison, decode
+from projections.runtime.derived import stage
+from projections.runtime.tracking import apply_batch, ensure_tables
+from replay.audit.match import refuse_tampered
 from replay.errors import ReplayFailed
 from replay.reader import DEFAULT_BATCH, LogReader
 from topics.partitioning import partition_for_key
@@ -60,8 +60,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
     from hub.ports import BusRecord, EventBus, TopicPartition
-    from projections.base import Projection
-    from replay.audit_match import LedgerMatcher
+    from projections.runtime.base import Projection
+    from replay.audit.match import LedgerMatcher
 
 T = TypeVar("T")
 

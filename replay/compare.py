@@ -38,15 +38,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Table, inspect, select, type_coerce
 from sqlalchemy.sql.sqltypes import NullType
 
-from projections.derived import projection_outbox
-from projections.tracking import projection_applied_events, projection_poison, projection_tracking
+from projections.runtime.derived import projection_outbox
+from projections.runtime.tracking import projection_applied_events, projection_poison, projection_tracking
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from sqlalchemy import ColumnElement, Connection
 
-    from projections.base import Projection
+    from projections.runtime.base import Projection
 
 TRACKING_TABLES: tuple[Table, ...] = (
     projection_applied_events,

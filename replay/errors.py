@@ -21,7 +21,7 @@ class LogIncomplete(ReplayFailed):
 
 
 class RecordTampered(ReplayFailed):
-    """A log record read by a replay no longer hashes to its audit ledger entry (replay.audit_match)."""
+    """A log record read by a replay no longer hashes to its audit ledger entry (replay.audit.match)."""
 
 
 class LiveKeptMoving(ReplayFailed):

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from projections.decode import Poison, decode
+from projections.runtime.decode import Poison, decode
 from replay.reader import LogReader
 from replay.summary import summarise
 from schemas._base import Identifier
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from hub.ports import BusRecord, EventBus, RawRecord, TopicPartition
-    from replay.audit_match import LedgerMatcher
+    from replay.audit.match import LedgerMatcher
     from schemas.catalogue import Event
 
 ASSET_TOPIC = "canonical.asset.v1"

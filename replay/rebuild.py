@@ -37,11 +37,11 @@ import structlog
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from hub.ports import SystemClock
-from projections.base import Ticking
-from projections.db import write_transaction
-from projections.derived import stage
-from projections.tracking import apply_batch, ensure_tables, tracked_offsets
-from replay.audit_match import refuse_tampered
+from projections.runtime.base import Ticking
+from projections.runtime.db import write_transaction
+from projections.runtime.derived import stage
+from projections.runtime.tracking import apply_batch, ensure_tables, tracked_offsets
+from replay.audit.match import refuse_tampered
 from replay.compare import Comparison, compare
 from replay.errors import LiveKeptMoving, ReplayFailed
 from replay.reader import LogReader, lookahead
@@ -54,8 +54,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from hub.ports import Clock, EventBus, TopicPartition
-    from projections.base import Projection
-    from replay.audit_match import LedgerMatcher
+    from projections.runtime.base import Projection
+    from replay.audit.match import LedgerMatcher
 
 logger = structlog.get_logger()
 

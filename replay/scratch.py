@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import event, text
 from sqlalchemy.pool import NullPool
 
-from projections.db import PG_CONNECT_TIMEOUT_S, make_engine, write_transaction
+from projections.runtime.db import PG_CONNECT_TIMEOUT_S, make_engine, write_transaction
 from replay.errors import ReplayFailed
 
 if TYPE_CHECKING:

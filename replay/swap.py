@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import MetaData, Table, delete, insert, inspect, or_, select, text
 
-from projections.db import write_transaction
-from projections.derived import OUTBOX_METADATA
-from projections.tracking import TRACKING_METADATA, tracked_offsets
+from projections.runtime.db import write_transaction
+from projections.runtime.derived import OUTBOX_METADATA
+from projections.runtime.tracking import TRACKING_METADATA, tracked_offsets
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from hub.ports import TopicPartition
-    from projections.base import Projection
+    from projections.runtime.base import Projection
     from replay.scratch import Scratch
 
 

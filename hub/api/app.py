@@ -32,7 +32,7 @@ from hub.api.routes import subscriptions as subscription_routes
 from hub.api.routes import workorders as workorder_routes
 from hub.api.scope import get_scope, require
 from hub.auth.roles import Permission
-from projections.tracking import ensure_tables
+from projections.runtime.tracking import ensure_tables
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -15,10 +15,10 @@ from fastapi import Depends, FastAPI, Request
 from sqlalchemy import Connection, Engine
 
 from hub.api.services import ApiServices, AsOfReader, HistoryReader, Publisher, RawReader
-from hub.dlq_retry import HubDeadLetters
-from hub.ingest import Ingestor
+from hub.delivery.webhooks import SubscriptionStore
+from hub.ingest.http_edge import Ingestor
 from hub.ports import Clock, EventBus
-from hub.webhooks import SubscriptionStore
+from hub.translation.retry import HubDeadLetters
 
 
 class HubApi(FastAPI):

@@ -28,9 +28,9 @@ from fastapi import status as http
 from hub.api.deps import ServicesDep  # noqa: TC001  (FastAPI reads the annotation at runtime)
 from hub.api.security import PrincipalDep  # noqa: TC001
 from hub.auth.roles import Permission  # noqa: TC001  (kept with the runtime imports)
-from projections.asset_queries import get_asset
-from projections.raw_scope import departments_of, owned_by
-from projections.work_orders_queries import get_work_order, in_scope
+from projections.assets.queries import get_asset
+from projections.raw_scope.projection import departments_of, owned_by
+from projections.work_orders.queries import get_work_order, in_scope
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -20,7 +20,7 @@ from hub.api.state import ApiMetrics, LagSource
 from hub.errors import ArchiveError
 from hub.ports import Clock, event_out_record
 from replay.as_of import asset_as_of
-from replay.audit_match import LedgerMatcher
+from replay.audit.match import LedgerMatcher
 from replay.history import HistoryEntry, SubjectKind, history
 from topics.catalogue import topic_for_event_type
 
@@ -29,11 +29,11 @@ if TYPE_CHECKING:
 
     from hub.api.security import Security
     from hub.bootstrap import Hub
-    from hub.dlq_retry import HubDeadLetters
-    from hub.ingest import Ingestor
+    from hub.delivery.webhooks import SubscriptionStore
+    from hub.ingest.http_edge import Ingestor
     from hub.ports import EventBus, RawArchive, RawRecord
-    from hub.webhooks import SubscriptionStore
-    from projections.base import Projection
+    from hub.translation.retry import HubDeadLetters
+    from projections.runtime.base import Projection
     from schemas.envelope import EventBase
 
 Publisher = Callable[["EventBase"], Awaitable[None]]

@@ -20,8 +20,8 @@ import structlog
 from sqlalchemy import Column, MetaData, String, Table, insert, select, update
 
 from hub.auth.roles import Principal, Role
-from projections.db import write_transaction
-from projections.sqltypes import UtcDateTime
+from projections.runtime.db import write_transaction
+from projections.runtime.sqltypes import UtcDateTime
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine, Row

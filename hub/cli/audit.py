@@ -25,21 +25,21 @@ from rich.table import Table
 from hub.bootstrap import build_hub
 from hub.cli.app import DataDir, app, console, err, load_settings, run
 from hub.pipeline import drain
-from projections.audit_ledger import NAME as LEDGER
-from projections.audit_ledger import AuditLedger
-from projections.audit_seals import seal_key
-from projections.runner import ProjectionRunner
-from replay.audit import Finding, VerifyReport, cut_chains, verify
-from replay.audit_checkpoint import (
+from projections.audit.ledger import NAME as LEDGER
+from projections.audit.ledger import AuditLedger
+from projections.audit.seals import seal_key
+from projections.runtime.runner import ProjectionRunner
+from replay.audit.checkpoint import (
     LoadedCheckpoint,
     export_checkpoint,
     keygen,
     load_checkpoint,
     load_private_key,
 )
-from replay.audit_errors import CheckpointInvalid, KeyFileError, LedgerTampered
-from replay.audit_export import export_window
-from replay.audit_log import check_log
+from replay.audit.errors import CheckpointInvalid, KeyFileError, LedgerTampered
+from replay.audit.export import export_window
+from replay.audit.log import check_log
+from replay.audit.verify import Finding, VerifyReport, cut_chains, verify
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo

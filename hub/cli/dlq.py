@@ -9,8 +9,8 @@ import typer
 from hub.bootstrap import build_hub
 from hub.cli.app import DataDir, app, console, load_settings, run
 from hub.cli.render import dead_letter_table
-from hub.dlq_retry import HubDeadLetters
 from hub.pipeline import drain
+from hub.translation.retry import HubDeadLetters
 
 dlq_app = typer.Typer(help="Dead letters: inputs that could not be translated.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")

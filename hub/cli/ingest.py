@@ -18,9 +18,9 @@ from hub.cli.render import dead_letter_table, reconciliation_table, where
 from hub.errors import ConfigError, NotStored
 from hub.pipeline import drain, ingest_path
 from hub.ports import RawRecord
-from hub.registry import ADAPTERS
-from hub.safe_translate import run_translator
-from hub.translation import MappingSource, prepare_mapping
+from hub.translation.registry import ADAPTERS
+from hub.translation.safe import run_translator
+from hub.translation.worker import MappingSource, prepare_mapping
 
 mapping_app = typer.Typer(help="Per-hospital mapping files.", no_args_is_help=True)
 app.add_typer(mapping_app, name="mapping")

@@ -12,7 +12,7 @@ from rich.table import Table
 from hub.auth.keys import KeyStore
 from hub.auth.roles import ROLE_PERMISSIONS, Role
 from hub.cli.app import DataDir, app, console, err, load_settings
-from projections.db import make_engine
+from projections.runtime.db import make_engine
 
 keys_app = typer.Typer(help="API keys: who may call the HTTP API, with which role.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")

@@ -22,8 +22,8 @@ from hub.api.app import build_api
 from hub.bootstrap import Hub, build_hub
 from hub.cli.app import DataDir, app, console, load_settings, run
 from hub.cli.render import reconciliation_table, where
-from hub.deadletters import DeadLetter
 from hub.pipeline import drain, ingest_path, run_forever
+from hub.translation.deadletters import DeadLetter
 
 REPO = Path(__file__).resolve().parents[2]
 logger = structlog.get_logger()

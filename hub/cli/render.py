@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from hub.deadletters import DeadLetter
+from hub.translation.deadletters import DeadLetter
 from schemas.records import SourceLocation
 
 

@@ -33,7 +33,7 @@ from rich.text import Text
 from hub.bootstrap import Hub, build_hub, make_projections
 from hub.cli.app import DataDir, app, console, err, load_settings, run
 from replay.as_of import write_as_of
-from replay.audit_match import LedgerMatcher
+from replay.audit.match import LedgerMatcher
 from replay.compare import Comparison
 from replay.errors import ReplayFailed
 from replay.history import HistoryEntry, SubjectKind, history

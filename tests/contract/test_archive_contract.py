@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from hub.archive import SqliteRawArchive
-from hub.crypto import RawCipher
 from hub.errors import ArchiveError, NotStored
+from hub.ingest.archive import SqliteRawArchive
+from hub.ingest.crypto import RawCipher
 from hub.ports import RAW_STATUSES, InboundMessage, RawArchive
 
 if TYPE_CHECKING:

@@ -44,10 +44,10 @@ from hub.cli.operate import REPO, sample_files
 from hub.pipeline import ingest_path
 from hub.ports import BusRecord, OutRecord
 from hub.settings import Settings
-from projections.db import make_engine
-from projections.runner import ProjectionRunner
-from projections.tracking import apply_batch, ensure_tables, projection_poison
-from projections.upsert import upsert
+from projections.runtime.db import make_engine
+from projections.runtime.runner import ProjectionRunner
+from projections.runtime.tracking import apply_batch, ensure_tables, projection_poison
+from projections.runtime.upsert import upsert
 from replay.compare import IGNORED_COLUMNS, _encode, _rows, compare, compared_tables
 from replay.rebuild import check_projection
 from replay.scratch import open_scratch
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Engine
 
-    from projections.base import Projection
+    from projections.runtime.base import Projection
     from schemas.catalogue import Event
 
 CASES = ("rebuild", "idempotent", "permutation", "subject_permutation", "poison")

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from projections.asset_registry import AssetRegistry, RegistryConfig
-from projections.availability import AvailabilityConfig, PoolRule
-from projections.db import make_engine
-from projections.runner import ProjectionRunner
-from projections.tracking import apply_batch, ensure_tables
+from projections.assets.availability import AvailabilityConfig, PoolRule
+from projections.assets.registry import AssetRegistry, RegistryConfig
+from projections.runtime.db import make_engine
+from projections.runtime.runner import ProjectionRunner
+from projections.runtime.tracking import apply_batch, ensure_tables
 from tests.e2e.conftest import Wired, open_api
 from tests.unit.projections.factories import records
 from tests.unit.projections.registry_factories import (

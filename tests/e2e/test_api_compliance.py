@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from projections.compliance import Compliance
+from projections.compliance.projection import Compliance
 from schemas._base import DeptRef
 from tests.e2e.conftest import open_api
 from tests.unit.projections.test_compliance_factories import (

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from projections.asset_registry import AssetRegistry
-from projections.db import make_engine
-from projections.tracking import apply_batch, ensure_tables
+from projections.assets.registry import AssetRegistry
+from projections.runtime.db import make_engine
+from projections.runtime.tracking import apply_batch, ensure_tables
 from tests.e2e.conftest import open_api
 from tests.unit.projections.factories import records, registered
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from hub.bootstrap import Hub
 from hub.pipeline import drain
-from projections.audit_ledger import entries
-from replay.audit import verify
+from projections.audit.ledger import entries
+from replay.audit.verify import verify
 from tests.e2e.conftest import REPO, Wired, wired_hub
 
 OA = REPO / "examples" / "oa" / "工单导出_2024Q2.json"

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from projections.work_orders import WorkOrders
+from projections.work_orders.projection import WorkOrders
 from schemas.assets import Category
 from tests.e2e.conftest import open_api
 from tests.unit.projections.factories import registered

@@ -16,13 +16,13 @@ import pytest
 from hub.api.deps import get_as_of, get_publisher
 from hub.auth.keys import KeyStore
 from hub.auth.roles import Role
-from projections.asset_queries import get_asset
-from projections.asset_registry import AssetRegistry
-from projections.compliance import Compliance
-from projections.db import make_engine
-from projections.inventory import Inventory
-from projections.tracking import apply_batch, ensure_tables
-from projections.work_orders import WorkOrders
+from projections.assets.queries import get_asset
+from projections.assets.registry import AssetRegistry
+from projections.compliance.projection import Compliance
+from projections.inventory.projection import Inventory
+from projections.runtime.db import make_engine
+from projections.runtime.tracking import apply_batch, ensure_tables
+from projections.work_orders.projection import WorkOrders
 from schemas.audit import AccessRecorded
 from tests.e2e.conftest import Wired, wired_hub
 from tests.e2e.test_api_availability import CONFIG, stream

@@ -23,8 +23,7 @@ from hub.auth.keys import KeyStore
 from hub.auth.roles import Role
 from hub.bus.embedded import EmbeddedBus
 from hub.bus.kafka import KafkaBus
-from hub.ports import event_out_record
-from hub.webhooks import (
+from hub.delivery.webhooks import (
     Backoff,
     SubscriptionStore,
     Tuning,
@@ -32,7 +31,8 @@ from hub.webhooks import (
     subscription_key,
     verify_signature,
 )
-from projections.db import make_engine
+from hub.ports import event_out_record
+from projections.runtime.db import make_engine
 from schemas.audit import AccessRecorded
 from schemas.envelope import EventBase
 from tests.e2e.conftest import REPO, Served, wired_hub

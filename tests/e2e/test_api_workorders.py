@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from projections.work_orders import WorkOrders
+from projections.work_orders.projection import WorkOrders
 from tests.e2e.conftest import open_api
 from tests.unit.projections.factories import registered
 from tests.unit.projections.test_work_orders_factories import (
@@ -184,7 +184,7 @@ class TestOneWorkOrder:
         from typing import get_args
 
         from hub.api.routes.workorders import StatusQ
-        from projections.work_orders_lifecycle import RANK
+        from projections.work_orders.lifecycle import RANK
 
         states = {t.removeprefix("workorder.") for t in RANK}
         assert set(get_args(StatusQ)) == {"open", *states}

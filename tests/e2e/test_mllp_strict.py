@@ -9,7 +9,7 @@ import pytest
 
 from adapters.his.decode import decode
 from hub.bootstrap import Hub, build_hub
-from hub.mllp_ingest import MllpIngest
+from hub.ingest.mllp import MllpIngest
 from hub.pipeline import drain
 from hub.settings import Settings
 from tests.e2e.conftest import REPO

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from hub.archive import SqliteRawArchive
 from hub.bus.kafka import KafkaBus
 from hub.errors import BusError
+from hub.ingest.archive import SqliteRawArchive
+from hub.ingest.relay import OutboxRelay
 from hub.ports import InboundMessage
-from hub.relay import OutboxRelay
 from tests.fixtures.kafka import start_broker, stop_broker
 from topics.catalogue import raw_topic
 

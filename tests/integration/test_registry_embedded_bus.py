@@ -10,10 +10,10 @@ from structlog.testing import capture_logs
 
 from hub.bus.embedded import EmbeddedBus
 from hub.ports import OutRecord
-from projections.asset_registry import METADATA, AssetRegistry, count_assets
-from projections.db import make_engine
-from projections.runner import ProjectionRunner
-from projections.tracking import TRACKING_METADATA, ensure_tables
+from projections.assets.registry import METADATA, AssetRegistry, count_assets
+from projections.runtime.db import make_engine
+from projections.runtime.runner import ProjectionRunner
+from projections.runtime.tracking import TRACKING_METADATA, ensure_tables
 from schemas.assets import AssetStatus
 from schemas.catalogue import dump_event
 from tests.unit.projections.factories import TOPIC, digest, registered, status_changed

@@ -14,10 +14,10 @@ import pytest
 
 from hub.bus.kafka import KafkaBus
 from hub.ports import OutRecord
-from projections.asset_registry import METADATA, AssetRegistry, count_assets
-from projections.db import make_engine
-from projections.runner import ProjectionRunner
-from projections.tracking import TRACKING_METADATA
+from projections.assets.registry import METADATA, AssetRegistry, count_assets
+from projections.runtime.db import make_engine
+from projections.runtime.runner import ProjectionRunner
+from projections.runtime.tracking import TRACKING_METADATA
 from schemas.catalogue import dump_event
 from tests.unit.projections.factories import TOPIC, digest, registered, status_changed
 from topics.catalogue import BY_NAME

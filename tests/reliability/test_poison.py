@@ -15,10 +15,10 @@ from sqlalchemy import Connection, Engine, MetaData, select
 
 from hub.bus.embedded import EmbeddedBus
 from hub.ports import OutRecord
-from projections.asset_registry import METADATA, AssetRegistry, get_asset
-from projections.db import make_engine
-from projections.runner import POISON_AFTER, ProjectionRunner
-from projections.tracking import projection_poison
+from projections.assets.registry import METADATA, AssetRegistry, get_asset
+from projections.runtime.db import make_engine
+from projections.runtime.runner import POISON_AFTER, ProjectionRunner
+from projections.runtime.tracking import projection_poison
 from schemas.catalogue import Event, dump_event
 from tests.unit.projections.factories import TOPIC, eid, registered, status_changed
 from topics.catalogue import BY_NAME

@@ -19,9 +19,9 @@ from sqlalchemy import Engine
 
 from hub.bus import EmbeddedBus
 from hub.bus.partitioner import partition_for_key
+from hub.delivery.webhooks import Backoff, SubscriptionStore, Tuning, WebhookService, subscription_key
 from hub.ports import event_out_record
-from hub.webhooks import Backoff, SubscriptionStore, Tuning, WebhookService, subscription_key
-from projections.db import make_engine
+from projections.runtime.db import make_engine
 from schemas.envelope import EventBase
 from tests.reliability.receiver import Receiver, running
 from tests.unit.schemas.examples import example_event

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from hub.api.deps import ClockDep, get_clock
 from hub.api.models import AssetOut
-from projections.asset_queries import loan_overdue
-from projections.asset_registry import RegistryConfig
+from projections.assets.queries import loan_overdue
+from projections.assets.registry import RegistryConfig
 
 SITE_ZONE = RegistryConfig().zone
 
@@ -188,7 +188,7 @@ def item(row: dict[str, Any], now: datetime) -> AssetItemOut:
 
 
 def detail(row: dict[str, Any], now: datetime) -> AssetDetailOut:
-    """The detail view of a row from projections.asset_queries.get_asset, judged at `now`."""
+    """The detail view of a row from projections.assets.queries.get_asset, judged at `now`."""
     overdue = loan_overdue(row, now)
     loan = None
     if row["loan_id"] is not None:

@@ -53,11 +53,11 @@ from hub.api.routes.asset_models import (
 from hub.api.scope import Scope, ScopeDep, require
 from hub.api.services import AsOfReader, Publisher
 from hub.auth.roles import Permission
-from projections.asset_queries import asset_history, get_asset, list_assets, list_conflicts, resolve_asset_id
+from projections.assets.queries import asset_history, get_asset, list_assets, list_conflicts, resolve_asset_id
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
-from projections.asset_tables import assets, conflicts, merges
+from projections.assets.tables import assets, conflicts, merges
 from schemas._base import Identifier, SourceSystem
 from schemas.assets import AssetIdentifierLinked, AssetStatus, IdentifierLinkedPayload
 from schemas.envelope import Source
@@ -147,7 +147,7 @@ def _scoped_conflicts(
     A side is named by the record id the refused link named, which may since have been merged
     into a golden record, so merged record ids of in-scope devices count too.
     """
-    # Here rather than in projections.asset_queries while that module is being reworked;
+    # Here rather than in projections.assets.queries while that module is being reworked;
     # it belongs there as a `department=` filter of list_conflicts.
     home = select(assets.c.asset_id).where(
         or_(assets.c.department_code == department, assets.c.department_name == department)

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hub.api.deps import ConnDep  # noqa: TC001  (FastAPI resolves annotations at runtime)
 from hub.api.routes.asset_models import ClockDep, site_today
 from hub.api.scope import ScopeDep  # noqa: TC001
-from projections import availability as avail
+from projections.assets import availability as avail
 
 router = APIRouter(prefix="/availability", tags=["availability"])
 

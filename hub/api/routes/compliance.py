@@ -22,8 +22,8 @@ from hub.api.deps import (
     ConnDep,  # noqa: TC001
 )
 from hub.api.scope import ScopeDep  # noqa: TC001
-from projections.compliance_queries import DueFilter, list_due
-from projections.compliance_rules import ComplianceConfig
+from projections.compliance.queries import DueFilter, list_due
+from projections.compliance.rules import ComplianceConfig
 
 router = APIRouter(prefix="/compliance", tags=["compliance"])
 

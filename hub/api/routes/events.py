@@ -42,7 +42,7 @@ from hub.api.deps import BusDep, ServicesDep  # noqa: TC001  (FastAPI reads the 
 from hub.api.scope import require, whole_hospital
 from hub.api.security import AuditDep  # noqa: TC001
 from hub.auth.roles import Permission
-from hub.webhooks.rules import TypeFilter
+from hub.delivery.webhooks.rules import TypeFilter
 from topics.catalogue import CANONICAL_TOPICS, DERIVED_TOPICS
 
 if TYPE_CHECKING:

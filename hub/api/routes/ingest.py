@@ -17,10 +17,10 @@ from fastapi.responses import JSONResponse
 from hub.api.deps import IngestorDep  # noqa: TC001  (FastAPI reads the annotations at runtime)
 from hub.api.scope import whole_hospital
 from hub.errors import ConfigError, NotStored
-from hub.ingest import body_message_id
+from hub.ingest.http_edge import body_message_id
 
 if TYPE_CHECKING:
-    from hub.ingest import Ingestor
+    from hub.ingest.http_edge import Ingestor
 
 router = APIRouter(tags=["ingest"], dependencies=[whole_hospital("ingest")])
 FHIR_JSON = "application/fhir+json"

@@ -47,8 +47,8 @@ from hub.api.routes.inventory_models import (
 )
 from hub.api.scope import ScopeDep  # noqa: TC001
 from hub.api.security import AuditDep  # noqa: TC001
-from projections.inventory_alerts import list_alerts
-from projections.inventory_queries import (
+from projections.inventory.alerts import list_alerts
+from projections.inventory.queries import (
     distribution,
     expiring,
     get_item,
@@ -57,7 +57,7 @@ from projections.inventory_queries import (
     recall_in_department,
     trace_in_department,
 )
-from projections.inventory_trace import recall, trace
+from projections.inventory.trace import recall, trace
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine

@@ -23,7 +23,7 @@ from hub.api.deps import (
     ConnDep,  # noqa: TC001
 )
 from hub.api.scope import ScopeDep  # noqa: TC001
-from projections.kpis import compute_kpis
+from projections.work_orders.kpis import compute_kpis
 
 router = APIRouter(prefix="/kpis", tags=["kpis"])
 

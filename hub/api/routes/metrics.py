@@ -11,7 +11,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import ServicesDep  # noqa: TC001  (FastAPI resolves annotations at runtime)
-from projections.asset_registry import count_assets
+from projections.assets.registry import count_assets
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine

@@ -1,4 +1,4 @@
-"""`/subscriptions`: webhook subscriptions for downstream applications (hub.webhooks delivers them).
+"""`/subscriptions`: webhook subscriptions for downstream applications (hub.delivery.webhooks delivers them).
 
     POST   /subscriptions        {url, topics?, types?, description?} -> 201, with the signing secret (once)
     GET    /subscriptions        the caller's subscriptions (admin: all), with their delivery state
@@ -32,7 +32,7 @@ from hub.api.deps import BusDep, ServicesDep, SubscriptionsDep  # noqa: TC001  (
 from hub.api.scope import ScopeDep, whole_hospital
 from hub.api.security import AuditDep  # noqa: TC001
 from hub.auth.roles import Principal, Role
-from hub.webhooks import Subscription, TypeFilter, new_subscription_id
+from hub.delivery.webhooks import Subscription, TypeFilter, new_subscription_id
 from topics.catalogue import CANONICAL_TOPICS, DERIVED_TOPICS
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hub.api.deps import ClockDep, ConnDep, get_clock
 from hub.api.scope import ScopeDep  # noqa: TC001
-from projections.work_orders_queries import WorkOrderFilter, list_work_orders
+from projections.work_orders.queries import WorkOrderFilter, list_work_orders
 from schemas.work_orders import Priority  # noqa: TC001
 
 __all__ = ["ClockDep", "get_clock", "router"]

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from projections.audit_ledger import AuditLedger
-from projections.db import make_engine
-from projections.tracking import ensure_tables
+from projections.audit.ledger import AuditLedger
+from projections.runtime.db import make_engine
+from projections.runtime.tracking import ensure_tables
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -10,8 +10,8 @@ from sqlalchemy import Engine, delete, func, select, update
 
 from hub.bus.partitioner import partition_for_key
 from hub.ports import BusRecord
-from projections.audit_ledger import GENESIS_HASH, AuditLedger, checkpoints, entries
-from projections.tracking import apply_batch, ensure_tables
+from projections.audit.ledger import GENESIS_HASH, AuditLedger, checkpoints, entries
+from projections.runtime.tracking import apply_batch, ensure_tables
 from schemas.assets import AssetStatus
 from schemas.catalogue import dump_event
 from schemas.envelope import EventBase, Source
@@ -127,7 +127,7 @@ def swap(engine: Engine, chain: Chain, a: int, b: int) -> None:
 
 
 def entry_hash(prev_hash: str, data: bytes, record_hash: str | None = None) -> str:
-    """The ledger's rule, written out independently of projections.audit_ledger."""
+    """The ledger's rule, written out independently of projections.audit.ledger."""
     record = b"" if record_hash is None else bytes.fromhex(record_hash)
     return hashlib.sha256(bytes.fromhex(prev_hash) + hashlib.sha256(data).digest() + record).hexdigest()
 

@@ -1,12 +1,12 @@
-"""replay.audit_chain.analyse on synthetic chains: cases the database's primary key would not allow too."""
+"""replay.audit.chain.analyse on synthetic chains: cases the database's primary key would not allow too."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 
-from projections.audit_ledger import GENESIS_HASH
-from replay.audit_chain import ChainRow, Tamper, analyse
+from projections.audit.ledger import GENESIS_HASH
+from replay.audit.chain import ChainRow, Tamper, analyse
 
 
 def _content(label: str) -> bytes:

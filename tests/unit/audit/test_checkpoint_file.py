@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from projections.audit_ledger import chain_heads, checkpoints
-from replay.audit_checkpoint import (
+from projections.audit.ledger import chain_heads, checkpoints
+from replay.audit.checkpoint import (
     canonical_json,
     export_checkpoint,
     keygen,
     load_checkpoint,
     load_private_key,
 )
-from replay.audit_errors import CheckpointInvalid, KeyFileError
+from replay.audit.errors import CheckpointInvalid, KeyFileError
 from tests.unit.audit.ledger_helpers import fill, place, stream
 
 NOW = datetime(2024, 7, 1, 9, 30, tzinfo=UTC)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from replay.audit_errors import LedgerTampered
-from replay.audit_export import export_window
+from replay.audit.errors import LedgerTampered
+from replay.audit.export import export_window
 from tests.unit.audit.ledger_helpers import fill, flip_byte, longest_chain, place, stream
 from tests.unit.projections.factories import T0
 

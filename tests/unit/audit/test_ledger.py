@@ -8,7 +8,7 @@ from sqlalchemy import Engine, select
 
 from hub.bus.embedded import EmbeddedBus
 from hub.ports import OutRecord
-from projections.audit_ledger import (
+from projections.audit.ledger import (
     GENESIS_HASH,
     METADATA,
     AuditLedger,
@@ -17,8 +17,8 @@ from projections.audit_ledger import (
     entries,
     take_checkpoint,
 )
-from projections.db import write_transaction
-from projections.runner import ProjectionRunner
+from projections.runtime.db import write_transaction
+from projections.runtime.runner import ProjectionRunner
 from schemas.catalogue import dump_event, parse_event
 from tests.unit.audit.ledger_helpers import entry_hash, fill, place, rows, stream
 from tests.unit.projections.factories import digest
@@ -86,7 +86,7 @@ class TestExactlyOnce:
 
     def test_batching_does_not_change_the_ledger(self, db_url: str, tmp_path) -> None:
         """Applying a stream one record at a time or in large batches gives the same tables."""
-        from projections.db import make_engine
+        from projections.runtime.db import make_engine
 
         records = place(stream(30))
         one = make_engine(f"sqlite:///{tmp_path / 'one.db'}")

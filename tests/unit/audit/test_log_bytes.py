@@ -15,13 +15,13 @@ from sqlalchemy import delete, update
 
 from hub.bus.embedded import EmbeddedBus
 from hub.ports import OutRecord, event_out_record
-from projections.audit_ledger import AuditLedger, checkpoints, entries, seals
-from projections.audit_seals import seal_key
-from projections.runner import ProjectionRunner
-from projections.tracking import projection_applied_events, projection_tracking
-from replay.audit import verify
-from replay.audit_chain import Tamper
-from replay.audit_log import check_log
+from projections.audit.ledger import AuditLedger, checkpoints, entries, seals
+from projections.audit.seals import seal_key
+from projections.runtime.runner import ProjectionRunner
+from projections.runtime.tracking import projection_applied_events, projection_tracking
+from replay.audit.chain import Tamper
+from replay.audit.log import check_log
+from replay.audit.verify import verify
 from tests.unit.audit.ledger_helpers import Chain, entry_hash, longest_chain, rewrite_tail, rows, stream
 from tests.unit.audit.log_tamper import LogFile
 from topics.catalogue import AUDIT_TOPICS, CANONICAL_TOPICS, DERIVED_TOPICS, topic_for_event_type

@@ -24,11 +24,11 @@ import pytest
 
 from hub.bus import KafkaBus
 from hub.ports import OutRecord, event_out_record
-from projections.audit_ledger import AuditLedger
-from projections.audit_seals import seal_key
-from replay.audit import verify
-from replay.audit_chain import Tamper
-from replay.audit_log import check_log
+from projections.audit.ledger import AuditLedger
+from projections.audit.seals import seal_key
+from replay.audit.chain import Tamper
+from replay.audit.log import check_log
+from replay.audit.verify import verify
 from replay.reader import LogReader
 from tests.unit.audit.ledger_helpers import fill, longest_chain, rows, stream
 from topics.catalogue import AUDIT_TOPICS, CANONICAL_TOPICS, DERIVED_TOPICS, topic_for_event_type

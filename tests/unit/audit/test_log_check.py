@@ -10,12 +10,12 @@ from sqlalchemy import insert
 
 from hub.bus.embedded import EmbeddedBus
 from hub.ports import OutRecord
-from projections.audit_ledger import AuditLedger
-from projections.db import write_transaction
-from projections.runner import ProjectionRunner
-from projections.tracking import projection_tracking
-from replay.audit_chain import Tamper
-from replay.audit_log import cross_check_log
+from projections.audit.ledger import AuditLedger
+from projections.runtime.db import write_transaction
+from projections.runtime.runner import ProjectionRunner
+from projections.runtime.tracking import projection_tracking
+from replay.audit.chain import Tamper
+from replay.audit.log import cross_check_log
 from schemas.catalogue import dump_event
 from tests.unit.audit.ledger_helpers import (
     delete_entry,

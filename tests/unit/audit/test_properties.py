@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from projections.audit_ledger import entries
-from projections.db import make_engine
-from replay.audit import verify
-from replay.audit_chain import Tamper
-from replay.audit_checkpoint import load_checkpoint
-from replay.audit_errors import AuditError
+from projections.audit.ledger import entries
+from projections.runtime.db import make_engine
+from replay.audit.chain import Tamper
+from replay.audit.checkpoint import load_checkpoint
+from replay.audit.errors import AuditError
+from replay.audit.verify import verify
 from schemas.assets import AssetStatus
 from schemas.envelope import EventBase
 from tests.unit.audit.ledger_helpers import fill, flip_byte, place, rows, work_started

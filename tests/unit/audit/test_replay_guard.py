@@ -11,9 +11,9 @@ from sqlalchemy import text
 
 from hub.bus.embedded import EmbeddedBus
 from hub.ports import event_out_record
-from projections.asset_registry import AssetRegistry
+from projections.assets.registry import AssetRegistry
 from replay.as_of import write_as_of
-from replay.audit_match import LedgerMatcher
+from replay.audit.match import LedgerMatcher
 from replay.errors import RecordTampered
 from replay.history import SubjectKind, history
 from replay.rebuild import rebuild

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect, text
 
-from projections.audit_ledger import AuditLedger, entries
-from projections.audit_seals import seal_key
-from projections.tracking import ensure_tables
-from replay.audit import verify
+from projections.audit.ledger import AuditLedger, entries
+from projections.audit.seals import seal_key
+from projections.runtime.tracking import ensure_tables
+from replay.audit.verify import verify
 from tests.unit.audit.ledger_helpers import fill, place, stream
 
 if TYPE_CHECKING:

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine, delete
 
-from projections.audit_ledger import AuditLedger, checkpoints
-from projections.db import make_engine
-from projections.tracking import projection_applied_events
-from replay.audit import Finding, verify
-from replay.audit_chain import Tamper
-from replay.audit_checkpoint import export_checkpoint, load_checkpoint
+from projections.audit.ledger import AuditLedger, checkpoints
+from projections.runtime.db import make_engine
+from projections.runtime.tracking import projection_applied_events
+from replay.audit.chain import Tamper
+from replay.audit.checkpoint import export_checkpoint, load_checkpoint
+from replay.audit.verify import Finding, verify
 from tests.unit.audit.ledger_helpers import (
     Chain,
     delete_entry,

@@ -15,7 +15,7 @@ from hub.auth.keys import InvalidKeyError, KeyStore, api_keys, split_token
 from hub.auth.roles import ANONYMOUS, ROLE_PERMISSIONS, Permission, Principal, Role
 from hub.errors import ConfigError
 from hub.settings import AuthMode, Mode, Settings
-from projections.db import make_engine
+from projections.runtime.db import make_engine
 from tests.fixtures.postgres import db_url  # noqa: F401  (fixture)
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

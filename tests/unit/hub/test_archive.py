@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hub import archive as archive_mod
-from hub.archive import SqliteRawArchive
 from hub.errors import NotStored
+from hub.ingest import archive as archive_mod
+from hub.ingest.archive import SqliteRawArchive
 from hub.ports import InboundMessage
 
 

@@ -6,7 +6,12 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hub.deadletters import DeadLetter, DeadLetterStore, dead_letter_id_for, dead_letter_out_record
+from hub.translation.deadletters import (
+    DeadLetter,
+    DeadLetterStore,
+    dead_letter_id_for,
+    dead_letter_out_record,
+)
 from schemas.records import DeadLetterRecord, SourceLocation
 
 

@@ -7,8 +7,8 @@ import shutil
 import time
 from pathlib import Path
 
-from hub.registry import ADAPTERS
-from hub.translation import MappingSource
+from hub.translation.registry import ADAPTERS
+from hub.translation.worker import MappingSource
 
 FIX = Path(__file__).resolve().parents[3] / "examples" / "hrp" / "mapping_fix.yaml"
 

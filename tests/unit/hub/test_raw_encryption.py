@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from hub import archive as archive_mod
-from hub.archive import SqliteRawArchive
-from hub.crypto import RawCipher, is_encrypted, parse_key
 from hub.errors import ArchiveError, ConfigError
+from hub.ingest import archive as archive_mod
+from hub.ingest.archive import SqliteRawArchive
+from hub.ingest.crypto import RawCipher, is_encrypted, parse_key
+from hub.ingest.rawtopic import decode_raw, encode_raw
 from hub.ports import InboundMessage
-from hub.rawtopic import decode_raw, encode_raw
 
 PID = "PID|1||MR20240001^^^XXRMYY^MR||王小明||19650312|M".encode()
 

@@ -14,7 +14,7 @@ from adapters.base import TranslateContext, Translation
 from adapters.errors import MalformedMessage, MappingError
 from adapters.hrp import ADAPTER
 from hub.ports import RawRecord
-from hub.safe_translate import run_translator
+from hub.translation.safe import run_translator
 
 RECORD = RawRecord(
     raw_ref="hrp:abc",

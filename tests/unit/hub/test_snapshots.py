@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from hub.snapshots import SnapshotDiffer
+from hub.translation.snapshots import SnapshotDiffer
 from schemas._base import DeptRef, Identifier, Money, SourceSystem
 from schemas.assets import AssetDetails, AssetRegistered, AssetRegisteredPayload, AssetStatus
 from schemas.envelope import Source

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapters.base import Emitted, Failure, SourceLocation, Translation
-from hub.archive import SqliteRawArchive
+from hub.ingest.archive import SqliteRawArchive
+from hub.ingest.source_keys import apply_parts, hl7_content, hl7_keys
 from hub.ports import InboundMessage
-from hub.source_keys import apply_parts, hl7_content, hl7_keys
 
 MSG = b"MSH|^~\\&|HIS|H1|HUB|H1|20240612||DFT^P03|42|P|2.5\rEVN|P03\rFT1|1\r"
 OTHER = MSG.replace(b"|42|", b"|43|")

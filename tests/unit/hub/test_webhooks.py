@@ -13,9 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
-from hub.errors import ArchiveError
-from hub.ports import BusRecord
-from hub.webhooks import (
+from hub.delivery.webhooks import (
     Backoff,
     Subscription,
     SubscriptionStore,
@@ -26,7 +24,9 @@ from hub.webhooks import (
     subscriptions_table,
     verify_signature,
 )
-from projections.db import make_engine
+from hub.errors import ArchiveError
+from hub.ports import BusRecord
+from projections.runtime.db import make_engine
 
 KEY = subscription_key(b"test-secret")
 

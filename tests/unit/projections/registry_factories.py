@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from projections.asset_registry import AssetRegistry, RegistryConfig, get_asset
-from projections.derived import projection_outbox
-from projections.tracking import apply_batch
+from projections.assets.registry import AssetRegistry, RegistryConfig, get_asset
+from projections.runtime.derived import projection_outbox
+from projections.runtime.tracking import apply_batch
 from schemas._base import DeptRef, Identifier, LocationRef, Money
 from schemas.assets import (
     AssetCalibrated,

@@ -6,8 +6,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from projections.asset_registry import AssetRegistry, count_assets, get_asset
-from projections.tracking import apply_batch
+from projections.assets.registry import AssetRegistry, count_assets, get_asset
+from projections.runtime.tracking import apply_batch
 from schemas._base import DeptRef, Money
 from schemas.assets import Category
 from tests.unit.projections.factories import (

@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from projections.asset_queries import list_conflicts
-from projections.asset_registry import METADATA
-from projections.asset_tables import identifiers
-from projections.db import write_transaction
-from projections.derived import OUTBOX_METADATA
-from projections.tracking import TRACKING_METADATA
+from projections.assets.queries import list_conflicts
+from projections.assets.registry import METADATA
+from projections.assets.tables import identifiers
+from projections.runtime.db import write_transaction
+from projections.runtime.derived import OUTBOX_METADATA
+from projections.runtime.tracking import TRACKING_METADATA
 from tests.unit.projections.factories import eid
 from tests.unit.projections.registry_factories import HOUR, T0, Feed, card, hrp, link, mint
 

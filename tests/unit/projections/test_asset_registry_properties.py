@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from projections.asset_registry import METADATA, AssetRegistry
-from projections.tracking import TRACKING_METADATA, apply_batch
+from projections.assets.registry import METADATA, AssetRegistry
+from projections.runtime.tracking import TRACKING_METADATA, apply_batch
 from tests.unit.projections.factories import (
     asset_events,
     digest,

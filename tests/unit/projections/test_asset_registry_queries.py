@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from projections.asset_registry import AssetRegistry, get_asset, list_assets
-from projections.tracking import apply_batch
+from projections.assets.registry import AssetRegistry, get_asset, list_assets
+from projections.runtime.tracking import apply_batch
 from schemas._base import DeptRef
 from schemas.assets import Category
 from tests.unit.projections.factories import linked, records, registered, status_changed

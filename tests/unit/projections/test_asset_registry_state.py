@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from projections.asset_queries import loan_overdue
+from projections.assets.queries import loan_overdue
 from schemas._base import DeptRef
 from schemas.assets import (
     AcceptedPayload,

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy import select
 
-from projections import availability as avail
-from projections.asset_registry import RegistryConfig
-from projections.asset_tables import availability, kinds
-from projections.availability import AvailabilityConfig, PoolRule
-from projections.db import make_engine
-from projections.tracking import ensure_tables
+from projections.assets import availability as avail
+from projections.assets.availability import AvailabilityConfig, PoolRule
+from projections.assets.registry import RegistryConfig
+from projections.assets.tables import availability, kinds
+from projections.runtime.db import make_engine
+from projections.runtime.tracking import ensure_tables
 from schemas._base import DeptRef
 from tests.unit.projections.factories import corrected
 from tests.unit.projections.registry_factories import (

@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
-from projections.compliance import Compliance
-from projections.compliance_queries import DueFilter, list_due
-from projections.compliance_rules import ComplianceConfig, ComplianceRule, add_months
-from projections.compliance_tables import METADATA
+from projections.compliance.projection import Compliance
+from projections.compliance.queries import DueFilter, list_due
+from projections.compliance.rules import ComplianceConfig, ComplianceRule, add_months
+from projections.compliance.tables import METADATA
 from schemas._base import DeptRef
 from schemas.assets import Category
 from schemas.ids import event_id_for, workorder_id_for
@@ -356,7 +356,7 @@ class TestDueQuery:
 class TestDemoSummary:
     def test_demo_tables_report_as_of_the_newest_activity(self, feed: ComplianceFeed) -> None:
         """demo_summary counts what is due around the newest calibration and lists lapsed ones first."""
-        from projections.compliance import demo_summary
+        from projections.compliance.projection import demo_summary
 
         feed(
             ventilator("r1", "A1"),

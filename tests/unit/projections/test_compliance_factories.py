@@ -11,10 +11,10 @@ from typing import Any
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
-from projections.compliance import Compliance
-from projections.compliance_tables import items
-from projections.db import write_transaction
-from projections.tracking import apply_batch
+from projections.compliance.projection import Compliance
+from projections.compliance.tables import items
+from projections.runtime.db import write_transaction
+from projections.runtime.tracking import apply_batch
 from schemas.assets import (
     AcceptedPayload,
     AssetAccepted,

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from hub.ports import BusRecord
-from projections.compliance import Compliance
-from projections.compliance_tables import METADATA, items
-from projections.db import write_transaction
-from projections.tracking import apply_batch, apply_once
+from projections.compliance.projection import Compliance
+from projections.compliance.tables import METADATA, items
+from projections.runtime.db import write_transaction
+from projections.runtime.tracking import apply_batch, apply_once
 from schemas.envelope import EventBase
 from tests.unit.projections.test_compliance_factories import compliance_streams
 from tests.unit.projections.test_work_orders_factories import (

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from projections.db import make_engine, write_transaction
+from projections.runtime.db import make_engine, write_transaction
 
 
 class TestSqliteEngine:

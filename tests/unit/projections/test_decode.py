@@ -7,7 +7,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from projections.decode import Poison, decode
+from projections.runtime.decode import Poison, decode
 from schemas.assets import AssetRelocated
 from schemas.catalogue import dump_event, parse_event
 from schemas.envelope import EventBase

@@ -12,9 +12,9 @@ from sqlalchemy import Connection, MetaData, func, select
 
 from hub.bus.embedded import EmbeddedBus
 from hub.ports import event_out_record
-from projections.db import make_engine
-from projections.derived import projection_outbox
-from projections.runner import ProjectionRunner
+from projections.runtime.db import make_engine
+from projections.runtime.derived import projection_outbox
+from projections.runtime.runner import ProjectionRunner
 from schemas._base import Identifier, SourceSystem
 from schemas.catalogue import Event
 from schemas.derived import AssetIdentityConflict, IdentityConflictPayload

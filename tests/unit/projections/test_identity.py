@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import func, select
 
-from projections.asset_queries import list_conflicts, resolve_asset_id
-from projections.asset_tables import aliases, assets, history, merges
-from projections.identity import SCHEME_PRIORITY, Cluster, scheme_rank
+from projections.assets.identity import SCHEME_PRIORITY, Cluster, scheme_rank
+from projections.assets.queries import list_conflicts, resolve_asset_id
+from projections.assets.tables import aliases, assets, history, merges
 from tests.unit.projections.factories import eid
 from tests.unit.projections.registry_factories import (
     ER,

@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from projections.asset_registry import METADATA, AssetRegistry
-from projections.asset_tables import aliases, assets, history, identifiers
-from projections.db import write_transaction
-from projections.derived import OUTBOX_METADATA, projection_outbox
-from projections.tracking import TRACKING_METADATA, apply_batch, apply_once
+from projections.assets.registry import METADATA, AssetRegistry
+from projections.assets.tables import aliases, assets, history, identifiers
+from projections.runtime.db import write_transaction
+from projections.runtime.derived import OUTBOX_METADATA, projection_outbox
+from projections.runtime.tracking import TRACKING_METADATA, apply_batch, apply_once
 from tests.unit.projections.factories import digest, records
 from tests.unit.projections.registry_factories import (
     ER,

@@ -12,9 +12,9 @@ from sqlalchemy import Engine
 
 from hub.bus.embedded import EmbeddedBus
 from hub.ports import event_out_record
-from projections.inventory import Inventory, InventoryConfig
-from projections.inventory_alerts import ADAPTER_VERSION, list_alerts
-from projections.runner import ProjectionRunner
+from projections.inventory.alerts import ADAPTER_VERSION, list_alerts
+from projections.inventory.projection import Inventory, InventoryConfig
+from projections.runtime.runner import ProjectionRunner
 from schemas.derived import InventoryBelowMinimum, InventoryReorderRequested
 from schemas.ids import event_id_for
 from tests.unit.projections.test_inventory_factories import (

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from projections.inventory_codes import NOTHING, ParsedCode, gtin14, parse_code
+from projections.inventory.codes import NOTHING, ParsedCode, gtin14, parse_code
 
 ALNUM = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ0123456789", min_size=1, max_size=20)
 

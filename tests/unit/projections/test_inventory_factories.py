@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from projections.db import make_engine
-from projections.derived import OUTBOX_METADATA, projection_outbox
-from projections.inventory import Inventory
-from projections.inventory_tables import METADATA, join_key, location_key, positions, stock
-from projections.tracking import TRACKING_METADATA, ApplyOutcome, apply_batch, ensure_tables
+from projections.inventory.projection import Inventory
+from projections.inventory.tables import METADATA, join_key, location_key, positions, stock
+from projections.runtime.db import make_engine
+from projections.runtime.derived import OUTBOX_METADATA, projection_outbox
+from projections.runtime.tracking import TRACKING_METADATA, ApplyOutcome, apply_batch, ensure_tables
 from schemas._base import DeptRef, LocationRef, Money
 from schemas.catalogue import parse_event
 from schemas.envelope import EventBase, Source

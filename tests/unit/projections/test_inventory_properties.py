@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from hub.ports import BusRecord
-from projections.db import make_engine, write_transaction
-from projections.inventory import Inventory
-from projections.inventory_alerts import is_below
-from projections.inventory_tables import METADATA, movements, positions, stock
-from projections.tracking import apply_batch, apply_once
+from projections.inventory.alerts import is_below
+from projections.inventory.projection import Inventory
+from projections.inventory.tables import METADATA, movements, positions, stock
+from projections.runtime.db import make_engine, write_transaction
+from projections.runtime.tracking import apply_batch, apply_once
 from schemas.envelope import EventBase
 from tests.unit.projections.factories import digest, records
 from tests.unit.projections.test_inventory_factories import (

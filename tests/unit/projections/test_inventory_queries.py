@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from projections.inventory_queries import distribution, expiring, get_item, list_items, list_stock
+from projections.inventory.queries import distribution, expiring, get_item, list_items, list_stock
 from tests.unit.projections.test_inventory_factories import (
     BACKENDS,
     CENTRAL,

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, select
 
-from projections.inventory import Inventory, InventoryConfig
-from projections.inventory_tables import items, join_key, movements, units
+from projections.inventory.projection import Inventory, InventoryConfig
+from projections.inventory.tables import items, join_key, movements, units
 from schemas._base import LocationRef
 from tests.unit.projections.test_inventory_factories import (
     CENTRAL,

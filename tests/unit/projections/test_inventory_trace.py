@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine
 
-from projections.inventory_trace import recall, trace
+from projections.inventory.trace import recall, trace
 from schemas.inventory import Barcode
 from tests.unit.projections.test_inventory_factories import (
     BACKENDS,

@@ -22,9 +22,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine
 
-from projections.kpis import compute_kpis
-from projections.work_orders import WorkOrders
-from projections.work_orders_tables import METADATA
+from projections.work_orders.kpis import compute_kpis
+from projections.work_orders.projection import WorkOrders
+from projections.work_orders.tables import METADATA
 from schemas._base import Identifier
 from schemas.assets import Category
 from schemas.ids import asset_id_for

@@ -11,10 +11,10 @@ from structlog.testing import capture_logs
 
 from hub.bus.embedded import EmbeddedBus
 from hub.ports import OutRecord
-from projections.asset_registry import METADATA, AssetRegistry, count_assets, get_asset
-from projections.db import make_engine
-from projections.runner import ProjectionRunner
-from projections.tracking import TRACKING_METADATA, projection_poison, tracked_offsets
+from projections.assets.registry import METADATA, AssetRegistry, count_assets, get_asset
+from projections.runtime.db import make_engine
+from projections.runtime.runner import ProjectionRunner
+from projections.runtime.tracking import TRACKING_METADATA, projection_poison, tracked_offsets
 from schemas.catalogue import Event, dump_event
 from tests.unit.projections.factories import TOPIC, digest, registered, status_changed
 from topics.catalogue import BY_NAME

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import Connection, Engine, MetaData, select
 from structlog.testing import capture_logs
 
-from projections.asset_registry import METADATA, AssetRegistry, get_asset
-from projections.db import make_engine
-from projections.tracking import (
+from projections.assets.registry import METADATA, AssetRegistry, get_asset
+from projections.runtime.db import make_engine
+from projections.runtime.tracking import (
     TRACKING_METADATA,
     apply_batch,
     projection_applied_events,

@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Boolean, Column, Date, Engine, MetaData, String, Table, Text, select
 
-from projections.db import make_engine, write_transaction
-from projections.sqltypes import ExactDecimal, UtcDateTime
-from projections.upsert import chunks, in_values, insert_new, upsert
+from projections.runtime.db import make_engine, write_transaction
+from projections.runtime.sqltypes import ExactDecimal, UtcDateTime
+from projections.runtime.upsert import chunks, in_values, insert_new, upsert
 
 MD = MetaData()
 THINGS = Table(

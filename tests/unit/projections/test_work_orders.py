@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine
 
-from projections.work_orders import WorkOrders
-from projections.work_orders_config import WorkOrderConfig
-from projections.work_orders_queries import WorkOrderFilter, get_work_order, list_work_orders
-from projections.work_orders_tables import METADATA
+from projections.work_orders.config import WorkOrderConfig
+from projections.work_orders.projection import WorkOrders
+from projections.work_orders.queries import WorkOrderFilter, get_work_order, list_work_orders
+from projections.work_orders.tables import METADATA
 from tests.unit.projections.factories import linked, registered
 from tests.unit.projections.test_work_orders_factories import (
     DB_PARAMS,
@@ -372,7 +372,7 @@ class TestListFilters:
 class TestDemoSummary:
     def test_demo_tables_are_filled(self, wo_engine: Engine) -> None:
         """demo_summary gives the status counts, open orders, approvals and KPI tables `hub demo` prints."""
-        from projections.work_orders import demo_summary
+        from projections.work_orders.projection import demo_summary
 
         feed = Feed(wo_engine)
         feed(

@@ -17,12 +17,12 @@ from sqlalchemy import Engine, MetaData, create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from hub.ports import BusRecord
-from projections.base import Projection
-from projections.db import make_engine, write_transaction
-from projections.derived import OUTBOX_METADATA, projection_outbox
-from projections.tracking import TRACKING_METADATA, apply_batch, ensure_tables
-from projections.work_orders import WorkOrders
-from projections.work_orders_tables import orders
+from projections.runtime.base import Projection
+from projections.runtime.db import make_engine, write_transaction
+from projections.runtime.derived import OUTBOX_METADATA, projection_outbox
+from projections.runtime.tracking import TRACKING_METADATA, apply_batch, ensure_tables
+from projections.work_orders.projection import WorkOrders
+from projections.work_orders.tables import orders
 from schemas._base import DeptRef, Identifier, Money
 from schemas.assets import AssetUsed, UsedPayload
 from schemas.catalogue import dump_event, parse_event

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from projections.db import write_transaction
-from projections.tracking import apply_batch, apply_once
-from projections.work_orders import WorkOrders
-from projections.work_orders_tables import METADATA, orders
+from projections.runtime.db import write_transaction
+from projections.runtime.tracking import apply_batch, apply_once
+from projections.work_orders.projection import WorkOrders
+from projections.work_orders.tables import METADATA, orders
 from tests.unit.projections.test_work_orders_factories import (
     DB_PARAMS,
     full_digest,

@@ -12,10 +12,10 @@ from sqlalchemy import Engine
 
 from hub.bus.embedded import EmbeddedBus
 from hub.ports import event_out_record
-from projections.runner import ProjectionRunner
-from projections.work_orders import WorkOrders
-from projections.work_orders_config import SlaTarget, WorkOrderConfig
-from projections.work_orders_tables import METADATA
+from projections.runtime.runner import ProjectionRunner
+from projections.work_orders.config import SlaTarget, WorkOrderConfig
+from projections.work_orders.projection import WorkOrders
+from projections.work_orders.tables import METADATA
 from schemas.derived import WorkOrderSlaBreached
 from schemas.ids import event_id_for
 from tests.unit.projections.test_work_orders_factories import (

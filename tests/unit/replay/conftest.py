@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from hub.bus.embedded import EmbeddedBus
-from projections.db import make_engine
+from projections.runtime.db import make_engine
 from topics.catalogue import CATALOGUE
 
 if TYPE_CHECKING:

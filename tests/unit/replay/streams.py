@@ -74,7 +74,7 @@ def random_stream(seed: int, n: int, *, assets: int = 12, prefix: str = "") -> l
         elif kind == 5 and asset in registered_assets and rng.random() < 0.5:
             # Contested: only after the asset's registration (same subject, same partition), so it
             # claims as an anchored record. A provisional record linking a contested identifier
-            # merges with whichever record holds it when the link is read (projections.identity).
+            # merges with whichever record holds it when the link is read (projections.assets.identity).
             out.append(linked(label, asset, "udi", f"U-{rng.randrange(SHARED_UDIS)}", at=at))
         elif kind == 5:
             out.append(linked(label, asset, "udi", f"U-{asset}-{rng.randrange(2)}", at=at))
@@ -153,7 +153,7 @@ class Concluding:
     seen = Table("concluding_seen", metadata, Column("subject", String(64), primary_key=True))
 
     def apply(self, conn: Connection, events: Sequence[Event]) -> Sequence[EventBase]:
-        from projections.upsert import upsert
+        from projections.runtime.upsert import upsert
 
         subjects = sorted({e.subject for e in events})
         upsert(conn, self.seen, [{"subject": s} for s in subjects], key=("subject",), update=False)

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from hub.bus.embedded import EmbeddedBus
-from projections.asset_registry import AssetRegistry, get_asset
-from projections.db import make_engine
-from projections.derived import projection_outbox
+from projections.assets.registry import AssetRegistry, get_asset
+from projections.runtime.db import make_engine
+from projections.runtime.derived import projection_outbox
 from replay.as_of import asset_as_of, write_as_of
 from replay.errors import ReplayFailed
 from tests.unit.projections.factories import registered

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, insert
 
-from projections.db import make_engine, write_transaction
-from projections.derived import projection_outbox
-from projections.sqltypes import ExactDecimal
-from projections.tracking import ensure_tables
+from projections.runtime.db import make_engine, write_transaction
+from projections.runtime.derived import projection_outbox
+from projections.runtime.sqltypes import ExactDecimal
+from projections.runtime.tracking import ensure_tables
 from replay.compare import ROW_MISSING, compare
 from schemas.catalogue import Event
 

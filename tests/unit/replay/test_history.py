@@ -12,9 +12,9 @@ from uuid import NAMESPACE_URL, uuid5
 
 import pytest
 
-from hub.archive import SqliteRawArchive
 from hub.bus.embedded import EmbeddedBus
 from hub.errors import ArchiveError
+from hub.ingest.archive import SqliteRawArchive
 from hub.ports import InboundMessage, RawRecord
 from replay.history import HistoryEntry, SubjectKind, history
 from schemas._base import DeptRef, Identifier, LocationRef

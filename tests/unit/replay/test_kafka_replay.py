@@ -18,8 +18,8 @@ from sqlalchemy import Engine
 
 from hub.bus.kafka import KafkaBus
 from hub.ports import event_out_record
-from projections.asset_registry import AssetRegistry
-from projections.runner import ProjectionRunner
+from projections.assets.registry import AssetRegistry
+from projections.runtime.runner import ProjectionRunner
 from replay.as_of import asset_as_of
 from replay.history import SubjectKind, history
 from replay.rebuild import rebuild

@@ -15,9 +15,9 @@ import pytest
 
 from hub.api.deps import get_raw_reader
 from hub.api.routes.raw import archive_reader
-from hub.archive import SqliteRawArchive
 from hub.auth.keys import KeyStore
 from hub.auth.roles import Role
+from hub.ingest.archive import SqliteRawArchive
 from hub.ports import InboundMessage, RawRecord
 from schemas.audit import AccessRecorded
 from schemas.envelope import EventBase

@@ -25,11 +25,11 @@ from sqlalchemy import (
 )
 
 from hub.bus.embedded import EmbeddedBus
-from projections.asset_registry import AssetRegistry, assets
-from projections.db import make_engine, write_transaction
-from projections.derived import projection_outbox
-from projections.runner import ProjectionRunner
-from projections.tracking import ensure_tables, tracked_offsets
+from projections.assets.registry import AssetRegistry, assets
+from projections.runtime.db import make_engine, write_transaction
+from projections.runtime.derived import projection_outbox
+from projections.runtime.runner import ProjectionRunner
+from projections.runtime.tracking import ensure_tables, tracked_offsets
 from replay.compare import NO_COLUMN, ROW_MISSING
 from replay.errors import UnknownProjection
 from replay.rebuild import check_projection, find_projection, rebuild

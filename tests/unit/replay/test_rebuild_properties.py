@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.bus.embedded import EmbeddedBus
-from projections.asset_registry import METADATA, AssetRegistry
-from projections.db import write_transaction
-from projections.derived import OUTBOX_METADATA
-from projections.tracking import TRACKING_METADATA
+from projections.assets.registry import METADATA, AssetRegistry
+from projections.runtime.db import write_transaction
+from projections.runtime.derived import OUTBOX_METADATA
+from projections.runtime.tracking import TRACKING_METADATA
 from replay.rebuild import check_projection
 from schemas.assets import AssetStatus
 from tests.unit.projections.factories import registered, status_changed

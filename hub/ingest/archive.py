@@ -1,0 +1,594 @@
+"""Raw archive: every inbound message byte for byte, durable before anyone is answered.
+
+One SQLite file (WAL, synchronous=FULL) holds the records; payloads above `INLINE_LIMIT` go to
+a content-addressed blob store beside it (written and fsync'd before the record that points to
+them). The archive is also the outbox: `unpublished()` / `mark_published()` let the relay move
+records to the raw topic, so ingest keeps answering while the broker is down.
+
+An exact resend (same system, same bytes) is not stored twice: `store` returns the first
+record with `duplicate=True`, and counts the resend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import structlog
+
+from hub.errors import ArchiveError, NotStored
+from hub.ingest.crypto import RawCipher, is_encrypted
+from hub.ports import RAW_STATUSES, InboundMessage, MessageStatus, RawRecord, SourceKey, StoreOutcome
+from hub.sqlite import connect_durable
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+
+logger = structlog.get_logger()
+
+INLINE_LIMIT = 1024 * 1024
+LINGER_S = 0.0005
+ANSWER_LINGER_S = 0.05
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS raw_messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    raw_ref TEXT NOT NULL UNIQUE,
+    system TEXT NOT NULL,
+    site TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    transport TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    payload BLOB,
+    blob INTEGER NOT NULL DEFAULT 0,
+    published INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'pending',
+    events INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0,
+    units INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    mapping_version TEXT,
+    processed_at TEXT,
+    resends INTEGER NOT NULL DEFAULT 0,
+    source_key TEXT,
+    answer BLOB
+);
+CREATE INDEX IF NOT EXISTS raw_messages_key ON raw_messages (system, source_key) WHERE source_key IS NOT NULL;
+-- One dedup rule per source, whatever the transport: the first record holding a source key
+-- (HL7: MSH-3, MSH-4, MSH-10) owns it, with the hash of its normalised content.
+CREATE TABLE IF NOT EXISTS raw_source_keys (
+    system TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    content TEXT NOT NULL,
+    raw_ref TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    PRIMARY KEY (system, source_key)
+) WITHOUT ROWID;
+-- Partial indexes: the hot path (MLLP group commit) pays for every index page it touches.
+CREATE INDEX IF NOT EXISTS raw_messages_unpublished ON raw_messages (seq) WHERE published = 0;
+CREATE INDEX IF NOT EXISTS raw_messages_pending ON raw_messages (system, seq) WHERE status != 'translated';
+"""
+
+STATUSES = RAW_STATUSES
+__all__ = ["INLINE_LIMIT", "STATUSES", "MessageStatus", "SourceKey", "SqliteRawArchive", "raw_ref_for"]
+
+# Metadata a multi-message payload (an HL7 batch file) gets when some of its messages were
+# received before: `<part>=<raw ref>` pairs (parts numbered from 1, in payload order).
+META_RESENT_PARTS = "resent_parts"
+META_CONFLICT_PARTS = "conflict_parts"
+
+
+def format_parts(parts: dict[int, str]) -> str:
+    return ",".join(f"{part}={ref}" for part, ref in sorted(parts.items()))
+
+
+def parse_parts(value: str | None) -> dict[int, str]:
+    """`format_parts` read back; tolerant of an empty value."""
+    out: dict[int, str] = {}
+    for item in (value or "").split(","):
+        part, _, ref = item.partition("=")
+        if part.strip().isdigit():
+            out[int(part)] = ref
+    return out
+
+
+def raw_ref_for(system: str, sha256: str) -> str:
+    """Content-addressed per system: the same bytes from the same system are the same record."""
+    return f"{system}:{sha256[:32]}"
+
+
+def _record(row: sqlite3.Row | tuple[Any, ...]) -> RawRecord:
+    raw_ref, system, site, message_id, sha, size, transport, received_at, metadata = row[:9]
+    return RawRecord(
+        raw_ref=raw_ref,
+        system=system,
+        site=site,
+        message_id=message_id,
+        sha256=sha,
+        size=size,
+        transport=transport,
+        received_at=datetime.fromisoformat(received_at),
+        metadata=json.loads(metadata),
+    )
+
+
+# Column lists below are constants of this module; every value is a bound parameter (B608).
+_COLUMNS = "raw_ref, system, site, message_id, sha256, size, transport, received_at, metadata"
+
+
+@dataclass(slots=True)
+class _Pending:
+    message: InboundMessage
+    sha: str
+    ref: str
+    received: datetime
+    keys: tuple[SourceKey, ...]
+    answer: bytes | None
+    future: asyncio.Future[StoreOutcome]
+
+
+class SqliteRawArchive:
+    """hub.ports.RawArchive on a local SQLite file + blob directory."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        cipher: RawCipher | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
+        self._path = path
+        self._cipher = cipher
+        self._max_bytes = max_bytes
+        self._blobs = path.parent / "blobs"
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.Lock()
+        self._conn = connect_durable(path)
+        self._conn.executescript(SCHEMA)
+        self._adopt_legacy_keys()
+        self._queue: list[_Pending] = []
+        self._answers: list[tuple[str, bytes]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._last_batch = 1
+
+    def _adopt_legacy_keys(self) -> None:
+        """Archives written before `raw_source_keys` kept the MLLP key on the record: claim those once."""
+        if self._conn.execute("SELECT 1 FROM raw_source_keys LIMIT 1").fetchone() is not None:
+            return
+        self._conn.execute(
+            "INSERT OR IGNORE INTO raw_source_keys (system, source_key, content, raw_ref, part)"
+            " SELECT system, source_key, sha256, raw_ref, 1 FROM raw_messages"
+            " WHERE source_key IS NOT NULL ORDER BY seq"
+        )
+
+    # -- running blocking SQLite work off the event loop, one statement group at a time
+    async def _run(self, fn: Callable[[], T]) -> T:
+        def locked() -> T:
+            with self._lock:
+                return fn()
+
+        return await asyncio.to_thread(locked)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._answers:  # answers still waiting for a commit to join: keep them
+                answers, self._answers = self._answers, []
+                try:
+                    self._store_batch([], answers)
+                except sqlite3.Error as exc:
+                    logger.warning("archive_answers_not_kept", answers=len(answers), error=str(exc))
+            if self._writer is not None and not self._writer.done():
+                self._writer.cancel()
+            self._conn.close()
+
+    # -- the port
+    async def store(
+        self,
+        message: InboundMessage,
+        *,
+        key: str | None = None,
+        keys: Sequence[SourceKey] = (),
+        answer: bytes | None = None,
+    ) -> StoreOutcome:
+        """Store durably; concurrent callers share one transaction and one fsync (group commit).
+
+        `keys`: the source's own message keys in the payload (HL7: MSH-3, MSH-4, MSH-10 of each
+        message) with their normalised content hash; `key` is the one-message shorthand (content:
+        the payload's sha256). For a one-message payload, a key already held with the same content
+        is an exact resend: nothing new is stored and the first record (and its answer) comes
+        back as a duplicate; with other content the message is stored and flagged as a conflict.
+        In a payload of several messages, the resent and conflicting ones are named in the
+        record's metadata (`resent_parts`, `conflict_parts`) for the translation step.
+        `answer`: what the sender will be told (e.g. an HL7 ACK), kept in the same transaction so a
+        resend gets it back; a duplicate keeps the first answer.
+        """
+        if self._max_bytes is not None and len(message.payload) > self._max_bytes:
+            # The backstop behind every transport's own limit: refused before anything is kept.
+            raise NotStored(
+                f"raw {message.system} message {message.message_id!r}: {len(message.payload):,} bytes"
+                f" is over the archive's limit of {self._max_bytes:,} bytes"
+            )
+        sha = hashlib.sha256(message.payload).hexdigest()
+        if key is not None and not keys:
+            keys = (SourceKey(key, sha),)
+        pending = _Pending(
+            message,
+            sha,
+            raw_ref_for(message.system, sha),
+            (message.received_at or self._clock()).astimezone(UTC),
+            tuple(keys),
+            answer,
+            asyncio.get_running_loop().create_future(),
+        )
+        self._queue.append(pending)
+        self._wake_writer()
+        return await pending.future
+
+    def note_answer(self, raw_ref: str, answer: bytes) -> None:
+        """Keep what the sender was told, written with the next group commit (not awaited).
+
+        For the hot path: the stored outcome (record, dead letters) is durable before the answer
+        is sent; the answer itself can be rebuilt from it if a crash loses it before its commit.
+        """
+        self._answers.append((raw_ref, answer))
+        self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_queued(), name="archive-writer")
+
+    async def _write_queued(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queue or self._answers:
+            if not self._queue:
+                # Only answers to keep: they ride on the next store's commit when one comes soon
+                # (a lone sender's next message), else get their own after ANSWER_LINGER_S.
+                end = loop.time() + ANSWER_LINGER_S
+                while not self._queue and loop.time() < end:  # noqa: ASYNC110
+                    await asyncio.sleep(0.001)
+            # Linger briefly (at most LINGER_S, like PostgreSQL's commit_delay) while fewer are
+            # waiting than went into the last commit: senders answered by that commit are already
+            # sending their next message, and one fsync for all of them beats one each. A lone
+            # sender (last batch of 1) never waits.
+            deadline = loop.time() + LINGER_S
+            while len(self._queue) < self._last_batch and loop.time() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0)
+            batch, self._queue = self._queue, []
+            answers, self._answers = self._answers, []
+            self._last_batch = max(len(batch), 1)
+            await self._commit(batch, answers)
+
+    async def _commit(self, batch: list[_Pending], answers: list[tuple[str, bytes]]) -> None:
+        """Store `batch` (and the answers waiting to be kept) in one transaction and answer every
+        waiter: with its outcome or NotStored.
+
+        Any failure counts, not only I/O errors: a waiter left unanswered would hang its sender.
+        A failed batch of several is retried one by one, so one message the store cannot take
+        (bad metadata, say) fails alone and the others sharing its transaction are kept.
+        """
+        try:
+            outcomes = await self._run(lambda: self._store_batch(batch, answers))
+        except Exception as exc:  # noqa: BLE001  (answered below; never lost, never left waiting)
+            logger.warning("archive_batch_failed", messages=len(batch), answers=len(answers), error=str(exc))
+            if not batch:
+                return  # only answers: a resend rebuilds its ACK from the stored message
+            if len(batch) > 1:
+                for i, p in enumerate(batch):
+                    await self._commit([p], answers if i == 0 else [])
+                return
+            p = batch[0]
+            if not p.future.done():
+                p.future.set_exception(
+                    NotStored(
+                        f"raw {p.message.system} message {p.message.message_id!r} was not stored: "
+                        f"{type(exc).__name__}: {exc}"
+                    )
+                )
+            return
+        for p, outcome in zip(batch, outcomes, strict=True):
+            if not p.future.done():
+                p.future.set_result(outcome)
+
+    def _sealed(self, p: _Pending) -> bytes:
+        """The bytes as kept on disk: ciphertext bound to the raw ref when a key is configured."""
+        payload = p.message.payload
+        return self._cipher.encrypt(payload, context=p.ref.encode()) if self._cipher else payload
+
+    def _store_batch(self, batch: list[_Pending], answers: list[tuple[str, bytes]]) -> list[StoreOutcome]:
+        for p in batch:
+            if len(p.message.payload) > INLINE_LIMIT:
+                self._write_blob(p.sha, self._sealed(p))
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Answers first: a resend in this same batch then finds the answer its first copy got.
+            self._conn.executemany(
+                "UPDATE raw_messages SET answer = ? WHERE raw_ref = ? AND answer IS NULL",
+                [(a, ref) for ref, a in answers],
+            )
+            outcomes = [self._store_one(p) for p in batch]
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        return outcomes
+
+    def _store_one(self, p: _Pending) -> StoreOutcome:
+        message = p.message
+        existing = self._conn.execute(
+            f"SELECT {_COLUMNS}, answer FROM raw_messages WHERE raw_ref = ?",  # nosec B608
+            (p.ref,),
+        ).fetchone()
+        if existing is not None:
+            self._conn.execute("UPDATE raw_messages SET resends = resends + 1 WHERE raw_ref = ?", (p.ref,))
+            answer = None if existing[9] is None else bytes(existing[9])
+            return StoreOutcome(record=_record(existing), duplicate=True, answer=answer)
+        single = self._owner(message.system, p.keys[0].key) if len(p.keys) == 1 else None
+        if single is not None and single[1] == p.keys[0].content:
+            # The same message again with other bytes (line endings, another transport).
+            return self._resend_of(single[0])
+        conflict = None
+        resent: dict[int, str] = {}
+        conflicts: dict[int, str] = {}
+        for k in p.keys:
+            # Looked up one by one: a message repeated inside the payload is a resend of its first copy.
+            owner = single if len(p.keys) == 1 else self._owner(message.system, k.key)
+            if owner is None:
+                self._conn.execute(
+                    "INSERT INTO raw_source_keys (system, source_key, content, raw_ref, part)"
+                    " VALUES (?,?,?,?,?)",
+                    (message.system, k.key, k.content, p.ref, k.part),
+                )
+                continue
+            (resent if owner[1] == k.content else conflicts)[k.part] = owner[0]
+        if len(p.keys) == 1 and conflicts:
+            conflict = conflicts[p.keys[0].part]
+            conflicts = {}
+        inline = len(message.payload) <= INLINE_LIMIT
+        meta = dict(message.metadata)
+        if conflict is not None:
+            meta["conflict_with"] = conflict  # travels with the record: translators must not use it
+        if resent:
+            meta[META_RESENT_PARTS] = format_parts(resent)
+        if conflicts:
+            meta[META_CONFLICT_PARTS] = format_parts(conflicts)
+        metadata = json.dumps(meta, ensure_ascii=False, sort_keys=True)
+        self._conn.execute(
+            # source_key is left NULL: raw_source_keys holds the keys now (the column and its
+            # index serve archives written before it, adopted once at open).
+            "INSERT INTO raw_messages (raw_ref, system, site, message_id, sha256, size, transport,"
+            " received_at,"
+            " metadata, payload, blob, answer) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                p.ref,
+                message.system,
+                message.site,
+                message.message_id,
+                p.sha,
+                len(message.payload),
+                message.transport,
+                p.received.isoformat(),
+                metadata,
+                self._sealed(p) if inline else None,
+                0 if inline else 1,
+                p.answer,
+            ),
+        )
+        record = RawRecord(
+            raw_ref=p.ref,
+            system=message.system,
+            site=message.site,
+            message_id=message.message_id,
+            sha256=p.sha,
+            size=len(message.payload),
+            transport=message.transport,
+            received_at=p.received,
+            metadata=meta,
+        )
+        return StoreOutcome(record=record, conflict_with=conflict)
+
+    def _owner(self, system: str, key: str) -> tuple[str, str] | None:
+        """(raw ref, content hash) of the first record that holds `key`, if any."""
+        row = self._conn.execute(
+            "SELECT raw_ref, content FROM raw_source_keys WHERE system = ? AND source_key = ?", (system, key)
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def _resend_of(self, raw_ref: str) -> StoreOutcome:
+        row = self._conn.execute(
+            f"SELECT {_COLUMNS}, answer FROM raw_messages WHERE raw_ref = ?",  # nosec B608
+            (raw_ref,),
+        ).fetchone()
+        self._conn.execute("UPDATE raw_messages SET resends = resends + 1 WHERE raw_ref = ?", (raw_ref,))
+        answer = None if row[9] is None else bytes(row[9])
+        return StoreOutcome(record=_record(row), duplicate=True, answer=answer)
+
+    async def reopen(self, raw_ref: str, metadata: dict[str, str]) -> RawRecord:
+        """Give a stored record the metadata of a corrected resend and queue it for translation again.
+
+        For a request refused at the edge (e.g. a FHIR resource posted to the wrong endpoint) whose
+        exact bytes come back in a correct request: the archive keeps one record per content, so
+        the corrected request takes it over; the relay republishes it and the translator applies
+        it (once: event ids are deterministic, and the earlier dead letters are resolved).
+        """
+        text = json.dumps(metadata, ensure_ascii=False, sort_keys=True)
+        await self._run(
+            lambda: self._conn.execute(
+                "UPDATE raw_messages SET metadata = ?, published = 0, status = 'pending' WHERE raw_ref = ?",
+                (text, raw_ref),
+            )
+        )
+        return await self.get(raw_ref)
+
+    async def save_answer(self, raw_ref: str, answer: bytes) -> None:
+        """Keep what the sender was told, so an exact resend gets the same answer back."""
+        updated = await self._run(
+            lambda: (
+                self._conn.execute(
+                    "UPDATE raw_messages SET answer = ? WHERE raw_ref = ?", (answer, raw_ref)
+                ).rowcount
+            )
+        )
+        if updated == 0:
+            raise ArchiveError(f"no raw message {raw_ref!r} in the archive to save an answer for")
+
+    def _blob_path(self, sha: str) -> Path:
+        return self._blobs / sha[:2] / sha
+
+    def _write_blob(self, sha: str, payload: bytes) -> None:
+        target = self._blob_path(sha)
+        if target.exists():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        with tmp.open("wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(target)
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the rename itself must survive a power cut
+        finally:
+            os.close(dir_fd)
+
+    async def get(self, raw_ref: str) -> RawRecord:
+        row = await self._run(
+            lambda: self._conn.execute(
+                f"SELECT {_COLUMNS} FROM raw_messages WHERE raw_ref = ?",  # nosec B608
+                (raw_ref,),
+            ).fetchone()
+        )
+        if row is None:
+            raise ArchiveError(f"no raw message {raw_ref!r} in the archive")
+        return _record(row)
+
+    async def lookup(self, raw_ref: str) -> RawRecord | None:
+        """The record, or None for a reference the archive does not hold."""
+        try:
+            return await self.get(raw_ref)
+        except ArchiveError:
+            return None
+
+    async def payload(self, raw_ref: str) -> bytes:
+        row = await self._run(
+            lambda: self._conn.execute(
+                "SELECT payload, blob, sha256 FROM raw_messages WHERE raw_ref = ?", (raw_ref,)
+            ).fetchone()
+        )
+        if row is None:
+            raise ArchiveError(f"no raw message {raw_ref!r} in the archive")
+        payload, blob, sha = row
+        stored = bytes(payload) if not blob else await asyncio.to_thread(self._blob_path(sha).read_bytes)
+        data = self.reveal(raw_ref, stored)
+        if blob and hashlib.sha256(data).hexdigest() != sha:
+            raise ArchiveError(f"blob for {raw_ref} does not match its sha256: the blob store was altered")
+        return data
+
+    def reveal(self, raw_ref: str, stored: bytes) -> bytes:
+        """Plaintext of stored (possibly encrypted) payload bytes, e.g. as read from the raw topic."""
+        if not is_encrypted(stored):
+            return stored
+        if self._cipher is None:
+            raise ArchiveError(f"raw message {raw_ref} is encrypted and HUB_RAW_KEY is not set")
+        return self._cipher.decrypt(stored, context=raw_ref.encode())
+
+    # -- outbox
+    async def unpublished(self, limit: int = 500) -> list[tuple[RawRecord, bytes | None]]:
+        """Oldest records not yet on the raw topic; payload inline when small, else None (blob)."""
+        rows = await self._run(
+            lambda: self._conn.execute(
+                f"SELECT {_COLUMNS}, payload FROM raw_messages WHERE published = 0 ORDER BY seq LIMIT ?",  # nosec B608: column lists are our constants; values are bound
+                (limit,),
+            ).fetchall()
+        )
+        return [(_record(r), None if r[9] is None else bytes(r[9])) for r in rows]
+
+    async def mark_published(self, refs: Sequence[str]) -> None:
+        await self._run(
+            lambda: self._conn.executemany(
+                "UPDATE raw_messages SET published = 1 WHERE raw_ref = ?", [(r,) for r in refs]
+            )
+        )
+
+    # -- processing status (reconciliation: received = translated + dead_lettered + pending)
+    async def set_status(
+        self,
+        raw_ref: str,
+        *,
+        status: str,
+        events: int,
+        failures: int,
+        skipped: int,
+        units: int,
+        mapping_version: str | None,
+        error: str | None = None,
+    ) -> None:
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        now = self._clock().astimezone(UTC).isoformat()
+        updated = await self._run(
+            lambda: (
+                self._conn.execute(
+                    "UPDATE raw_messages SET status=?, events=?, failures=?, skipped=?, units=?,"
+                    " mapping_version=?,"
+                    " error=?, processed_at=? WHERE raw_ref=?",
+                    (status, events, failures, skipped, units, mapping_version, error, now, raw_ref),
+                ).rowcount
+            )
+        )
+        if updated == 0:
+            # Not an error: with Kafka, a translator may work on a raw record another node archived
+            # (its payload travelled on the raw topic). Raising would make that record a poison pill.
+            logger.warning("raw_status_for_unknown_message", raw_ref=raw_ref, status=status)
+
+    async def status(self, raw_ref: str) -> MessageStatus | None:
+        row = await self._run(
+            lambda: self._conn.execute(
+                "SELECT raw_ref, status, events, failures, skipped, units, error"
+                " FROM raw_messages WHERE raw_ref=?",
+                (raw_ref,),
+            ).fetchone()
+        )
+        return None if row is None else MessageStatus(*row)
+
+    async def reconciliation(self) -> dict[str, dict[str, int]]:
+        """Per system: received, translated, dead_lettered, pending, resends, events, rows failed, skipped."""
+        rows = await self._run(
+            lambda: self._conn.execute(
+                "SELECT system, status, count(*), sum(resends), sum(events), sum(failures), sum(skipped)"
+                " FROM raw_messages GROUP BY system, status"
+            ).fetchall()
+        )
+        out: dict[str, dict[str, int]] = {}
+        for system, status, n, resends, events, failures, skipped in rows:
+            entry = out.setdefault(
+                system,
+                dict.fromkeys(("received", *STATUSES, "resends", "events", "rows_failed", "rows_skipped"), 0),
+            )
+            entry["received"] += n
+            entry[status] += n
+            entry["resends"] += resends or 0
+            entry["events"] += events or 0
+            entry["rows_failed"] += failures or 0
+            entry["rows_skipped"] += skipped or 0
+        return out
+
+    async def refs_with_status(self, status: str, system: str | None = None) -> list[str]:
+        query = "SELECT raw_ref FROM raw_messages WHERE status = ?" + (" AND system = ?" if system else "")  # nosec B608: column lists are our constants; values are bound
+        args: tuple[str, ...] = (status, system) if system else (status,)
+        rows = await self._run(lambda: self._conn.execute(query + " ORDER BY seq", args).fetchall())
+        return [r[0] for r in rows]

@@ -1,0 +1,67 @@
+"""Retrying dead letters: run the current mapping over the raw messages that have open ones.
+
+Shared by `hub dlq retry` and `POST /dlq/retry`. Units that now translate are published (units
+that had landed before are recognised by their event ids and not repeated); dead letters that no
+longer fail are marked resolved by the translation worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hub.bootstrap import Hub
+    from hub.translation.deadletters import DeadLetter
+
+Visible = Callable[[Iterable[str]], Awaitable[set[str]]]
+"""Narrows raw references to those a caller may see (hub.api.scope.Scope.raw_refs)."""
+
+SCAN_ALL = 1_000_000  # a scoped listing filters every dead letter before it pages
+
+
+@dataclass(frozen=True, slots=True)
+class RetryOutcome:
+    retried: int  # raw messages translated again
+    resolved: int  # dead letters that no longer fail
+    still_open: int
+
+
+class HubDeadLetters:
+    """Dead letters of one hub: list them, retry them."""
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+
+    async def query(
+        self, *, status: str | None, system: str | None, limit: int, visible: Visible | None = None
+    ) -> list[DeadLetter]:
+        """Dead letters, oldest first; with `visible`, only those of raw messages it keeps."""
+        store = self._hub.dead_letters
+        if visible is None:
+            return await store.query(status=status, system=system, limit=limit)
+        letters = await store.query(status=status, system=system, limit=SCAN_ALL)
+        keep = await visible(d.raw_ref for d in letters)
+        return [d for d in letters if d.raw_ref in keep][:limit]
+
+    async def retry(
+        self, *, system: str | None, raw_ref: str | None, visible: Visible | None = None
+    ) -> RetryOutcome:
+        """Translate again the raw messages with open dead letters (those `visible` keeps)."""
+        hub = self._hub
+        refs = [raw_ref] if raw_ref else await hub.dead_letters.open_raw_refs(system)
+        if visible is not None:
+            keep = await visible(refs)
+            refs = [r for r in refs if r in keep]
+
+        async def still_open() -> int:
+            letters = await hub.dead_letters.query(system=system, limit=SCAN_ALL)
+            return len(letters if visible is None else [d for d in letters if d.raw_ref in refs])
+
+        before = await still_open()
+        for ref in refs:
+            record = await hub.archive.get(ref)
+            await hub.worker(record.system).process(record)
+        after = await still_open()
+        return RetryOutcome(retried=len(refs), resolved=before - after, still_open=after)

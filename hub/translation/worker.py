@@ -1,0 +1,293 @@
+"""Translation worker: raw topic -> adapter translator -> canonical topics, dead letters.
+
+Per raw message: translate (pure, in a thread, through hub.safe_translate; or take the
+translation MLLP/FHIR ingest made to answer the sender, so it is translated once), pass
+snapshot types through the differ, publish the events (key = subject), record and publish
+dead letters, then write the differ's state and the message's status, and only then commit
+the consumer offset. Every step is idempotent (deterministic ids), so a crash anywhere is
+repaired by doing it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import structlog
+
+from adapters.base import AdapterSpec, Failure, TranslateContext, Translation
+from hub.errors import BusError
+from hub.faults import fault_point
+from hub.ingest.rawtopic import decode_raw
+from hub.ports import BusRecord, EventBus, OutRecord, RawArchive, RawRecord, event_out_record
+from hub.translation.deadletters import DeadLetter, DeadLetterStore, dead_letter_out_record
+from hub.translation.safe import run_translator, unit_name, whole_message_failure
+from topics.catalogue import dlq_topic, raw_topic, topic_for_event_type
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    from hub.translation.snapshots import SnapshotDiffer
+    from schemas.envelope import EventBase
+
+logger = structlog.get_logger()
+TRANSLATED_KEPT = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    raw_ref: str
+    status: str
+    events: int
+    failures: tuple[Failure, ...]
+    skipped: int
+    units: int
+    unchanged: int = 0
+    corrected: int = 0
+
+
+class MappingSource:
+    """The adapter's mapping: the hospital's override file if present, else the bundled default.
+
+    Reloaded when the file changes, or appears, so a fixed mapping applies to the next message
+    and to `hub dlq retry` / `POST /dlq/retry` without a restart. A broken override is
+    reported, never silently replaced.
+    """
+
+    def __init__(
+        self, adapter: AdapterSpec, override_dir: Path | None, *, secret: bytes | None = None
+    ) -> None:
+        self._adapter = adapter
+        self._secret = secret
+        self._override = override_dir / f"{adapter.system.value}.yaml" if override_dir else None
+        self.path = self._choose()
+        self._mtime = -1.0
+        self._next_check = 0.0
+        self._mapping: Any = None
+
+    def current(self) -> Any:
+        now = time.monotonic()
+        if self._mapping is not None and now < self._next_check:
+            return self._mapping  # hot paths (MLLP) ask per message: look at the file once a second
+        self._next_check = now + 1.0
+        path = self._choose()
+        mtime = path.stat().st_mtime
+        if path != self.path or mtime != self._mtime:
+            self.path = path
+            self._mapping = prepare_mapping(self._adapter.load_mapping(self.path), self._secret)
+            self._mtime = mtime
+        return self._mapping
+
+    def _choose(self) -> Path:
+        if self._override is not None and self._override.exists():
+            return self._override
+        return self._adapter.default_mapping
+
+
+def prepare_mapping(mapping: Any, secret: bytes | None) -> Any:
+    """Give a mapping that pseudonymises patients (HIS) the hub's key; others are returned as they are."""
+    if secret is not None and isinstance(mapping, SecretAware):
+        return mapping.with_secret(secret)
+    return mapping
+
+
+@runtime_checkable
+class SecretAware(Protocol):
+    def with_secret(self, secret: bytes) -> Any: ...
+
+
+class TranslationWorker:
+    def __init__(
+        self,
+        *,
+        adapter: AdapterSpec,
+        mappings: MappingSource,
+        bus: EventBus,
+        archive: RawArchive,
+        dead_letters: DeadLetterStore,
+        differ: SnapshotDiffer,
+        site: str,
+        tz: ZoneInfo,
+        prefix: str = "",
+    ) -> None:
+        self.adapter = adapter
+        self.system = adapter.system.value
+        self.mappings = mappings
+        self._bus = bus
+        self._archive = archive
+        self._dead = dead_letters
+        self._differ = differ
+        self._site = site
+        self._tz = tz
+        self._prefix = prefix
+        self._consumer: Any = None
+        # Translate once: what an ingest path translated to answer its sender (MLLP, FHIR), by
+        # raw ref, so processing the record from the raw topic publishes it without translating
+        # again. Bounded: an entry not used in time is dropped and the record translated afresh
+        # (same ids, same events), as after a restart.
+        self._translated: OrderedDict[str, tuple[str, dict[str, str], Translation]] = OrderedDict()
+        self.reused = 0  # translations taken from an ingest path, for the logs and tests
+
+    def remember(self, record: RawRecord, mapping_version: str, translation: Translation) -> None:
+        """Hand over a translation computed at answer time for `record` with that mapping version."""
+        self._translated[record.raw_ref] = (mapping_version, dict(record.metadata), translation)
+        self._translated.move_to_end(record.raw_ref)
+        while len(self._translated) > TRANSLATED_KEPT:
+            self._translated.popitem(last=False)
+
+    def _already_translated(self, record: RawRecord, mapping_version: str) -> Translation | None:
+        entry = self._translated.pop(record.raw_ref, None)
+        if entry is None or entry[0] != mapping_version or entry[1] != dict(record.metadata):
+            return None  # another mapping, or the record was reopened with other metadata since
+        self.reused += 1
+        return entry[2]
+
+    # -- one message
+    async def process(self, record: RawRecord, payload: bytes | None = None) -> Outcome:
+        started = time.perf_counter()
+        log = logger.bind(system=self.system, raw_ref=record.raw_ref, message_id=record.message_id)
+        payload = (
+            await self._archive.payload(record.raw_ref)
+            if payload is None
+            else self._archive.reveal(record.raw_ref, payload)
+        )
+        mapping = self.mappings.current()
+        ctx = TranslateContext(
+            site=record.site or self._site,
+            tz=self._tz,
+            adapter_version=self.adapter.version,
+            mapping_version=mapping.version,
+        )
+        if rejected := record.metadata.get("rejected"):
+            # Refused at the edge (e.g. strict HL7 validation) and answered so: never translated.
+            translation = whole_message_failure(
+                unit_name(record),
+                rejected,
+                record.metadata.get("rejected_code", "rejected"),
+            )
+        elif conflict := record.metadata.get("conflict_with"):
+            translation = whole_message_failure(
+                unit_name(record),
+                f"message id {record.message_id!r} was already received with different content"
+                f" (archived as {conflict}); this one is kept but not translated",
+                "conflict",
+            )
+        elif (known := self._already_translated(record, ctx.mapping_version)) is not None:
+            translation = known
+        else:
+            translation = await asyncio.to_thread(run_translator, self.adapter, record, payload, mapping, ctx)
+        if translation.failures and self.adapter.atomic is not None and self.adapter.atomic(payload):
+            translation = replace(translation, events=())
+        diff = await self._differ.diff(
+            self.system, [e.event for e in translation.events], self.adapter.snapshot_types
+        )
+        await self._publish(diff.events)
+        letters = [self.dead_letter(record, f, ctx) for f in translation.failures]
+        if letters:
+            await self._dead.record(letters)
+            await self._bus.publish(
+                dlq_topic(self.system).full_name(self._prefix), [dead_letter_out_record(d) for d in letters]
+            )
+        await self._dead.resolve_others(record.raw_ref, [f.position for f in translation.failures])
+        await self._differ.commit(diff)
+        status = "dead_lettered" if translation.failures else "translated"
+        whole = next((f.reason for f in translation.failures if f.position == "message"), None)
+        await self._archive.set_status(
+            record.raw_ref,
+            status=status,
+            events=len(diff.events),
+            failures=len(translation.failures),
+            skipped=len(translation.skipped),
+            units=translation.units,
+            mapping_version=ctx.mapping_version,
+            error=whole,
+        )
+        log.info(
+            "message_translated",
+            outcome=status,
+            events=len(diff.events),
+            failures=len(translation.failures),
+            unchanged=diff.unchanged,
+            corrected=diff.corrected,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return Outcome(
+            record.raw_ref,
+            status,
+            len(diff.events),
+            translation.failures,
+            len(translation.skipped),
+            translation.units,
+            diff.unchanged,
+            diff.corrected,
+        )
+
+    def dead_letter(self, record: RawRecord, failure: Failure, ctx: TranslateContext) -> DeadLetter:
+        return DeadLetter.for_failure(
+            failure,
+            raw_ref=record.raw_ref,
+            system=self.system,
+            message_id=record.message_id,
+            adapter_version=ctx.adapter_version,
+            mapping_version=ctx.mapping_version,
+            failed_at=datetime.now(UTC),
+        )
+
+    async def _publish(self, events: list[EventBase]) -> None:
+        by_topic: dict[str, list[OutRecord]] = defaultdict(list)
+        for event in events:
+            by_topic[topic_for_event_type(event.type).full_name(self._prefix)].append(event_out_record(event))
+        for topic, records in by_topic.items():
+            for i in range(0, len(records), 1000):
+                await self._bus.publish(topic, records[i : i + 1000])
+
+    # -- the raw topic
+    async def _ensure_consumer(self) -> Any:
+        if self._consumer is None:
+            self._consumer = await self._bus.consumer(
+                [raw_topic(self.system).full_name(self._prefix)],
+                group=f"adapter.{self.system}",
+                client_id=f"hub-adapter-{self.system}",
+            )
+        return self._consumer
+
+    async def _handle(self, records: list[BusRecord]) -> int:
+        for rec in records:
+            raw, payload = decode_raw(rec.value)
+            await self.process(raw, payload)
+        return len(records)
+
+    async def _commit(self, consumer: Any) -> None:
+        fault_point("translation.before_commit")
+        try:
+            await consumer.commit()
+        except BusError as exc:
+            # The partition moved to another member after a rebalance: it re-reads from the last
+            # commit and re-translates, which publishes the same event ids (absorbed downstream).
+            logger.warning("commit_rejected", system=self.system, error=str(exc))
+
+    async def run_until_idle(self, timeout_s: float = 0.2) -> int:
+        consumer = await self._ensure_consumer()
+        total = 0
+        while records := await consumer.poll(max_records=50, timeout_s=timeout_s):
+            total += await self._handle(records)
+            await self._commit(consumer)
+        return total
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        consumer = await self._ensure_consumer()
+        while not stop.is_set():
+            records = await consumer.poll(max_records=50, timeout_s=0.5)
+            if records:
+                await self._handle(records)
+                await self._commit(consumer)
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.close()
+            self._consumer = None

@@ -1,0 +1,162 @@
+"""Queries over the asset registry's tables: lists, one record, history, conflicts, id resolution.
+
+Read-only; the API calls these with a connection of its own. A record id that was merged into
+another (a provisional record, a duplicate) resolves to the golden record it lives on now.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, func, or_, select
+
+from projections.assets.state import load_contracts
+from projections.assets.tables import aliases, assets, conflicts, history, identifiers, merges
+from projections.runtime.upsert import in_values
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from sqlalchemy import Connection
+
+_SCHEME = re.compile(r"^[a-z][a-z0-9_.-]*$")
+_HISTORY_ORDER = (history.c.occurred_at, history.c.recorded_at, history.c.event_id)
+
+
+def list_assets(
+    conn: Connection,
+    *,
+    department: str | None = None,
+    status: str | None = None,
+    name: str | None = None,
+    category: str | None = None,
+    identifier: str | None = None,
+    provisional: bool | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of golden records (ordered by asset id) and the total matching the filters.
+
+    `department` and `category` match a code or a name exactly; `name` is a case-insensitive
+    substring; `identifier` matches the value of any linked identifier, or `scheme:value`.
+    """
+    conditions: list[Any] = []
+    if department is not None:
+        conditions.append(or_(assets.c.department_code == department, assets.c.department_name == department))
+    if status is not None:
+        conditions.append(assets.c.status == status)
+    if name is not None:
+        conditions.append(func.lower(assets.c.name).contains(name.lower(), autoescape=True))
+    if category is not None:
+        conditions.append(or_(assets.c.category_code == category, assets.c.category_name == category))
+    if identifier is not None:
+        conditions.append(
+            assets.c.asset_id.in_(select(identifiers.c.asset_id).where(_identifier(identifier)))
+        )
+    if provisional is not None:
+        conditions.append(assets.c.provisional.is_(provisional))
+    total = conn.execute(select(func.count()).select_from(assets).where(*conditions)).scalar_one()
+    page = conn.execute(
+        select(assets).where(*conditions).order_by(assets.c.asset_id).limit(limit).offset(offset)
+    ).mappings()
+    rows = [dict(row) for row in page]
+    links = _identifiers_of(conn, [row["asset_id"] for row in rows])
+    for row in rows:
+        row["identifiers"] = links.get(row["asset_id"], [])
+    return rows, int(total)
+
+
+def _identifier(text: str) -> Any:
+    """Any identifier whose value is `text`, or whose scheme and value `text` names as `scheme:value`."""
+    condition = identifiers.c.value == text
+    scheme, sep, value = text.partition(":")
+    if sep and value and _SCHEME.match(scheme):
+        condition = or_(condition, and_(identifiers.c.value == value, identifiers.c.scheme == scheme))
+    return condition
+
+
+def resolve_asset_id(conn: Connection, asset_id: str) -> str | None:
+    """The golden id for any id of a device (golden, merged record, minted or alias); None if unknown."""
+    if conn.execute(select(assets.c.asset_id).where(assets.c.asset_id == asset_id)).first() is not None:
+        return asset_id
+    for query in (
+        select(merges.c.merged_into).where(merges.c.record_id == asset_id),
+        select(identifiers.c.asset_id).where(identifiers.c.minted_id == asset_id),
+        select(aliases.c.asset_id).where(aliases.c.alias_id == asset_id),
+    ):
+        found = conn.execute(query).scalar()
+        if found is not None:
+            return str(found)
+    return None
+
+
+def get_asset(conn: Connection, asset_id: str) -> dict[str, Any] | None:
+    """The golden record of any id of the device, with identifiers, contracts and merged ids.
+
+    `requested_id` says which id was asked for; None when the registry knows no such device.
+    """
+    golden = resolve_asset_id(conn, asset_id)
+    if golden is None:
+        return None
+    row = conn.execute(select(assets).where(assets.c.asset_id == golden)).mappings().first()
+    if row is None:
+        return None
+    out = dict(row)
+    out["identifiers"] = _identifiers_of(conn, [golden]).get(golden, [])
+    out["contracts"] = load_contracts(out["contracts"])
+    out["merged_from"] = list(
+        conn.execute(
+            select(merges.c.record_id).where(merges.c.merged_into == golden).order_by(merges.c.record_id)
+        ).scalars()
+    )
+    out["requested_id"] = asset_id
+    return out
+
+
+def loan_overdue(row: dict[str, Any], now: datetime) -> bool:
+    """True when the device is on loan past its due time."""
+    due = row.get("loan_due_at")
+    return bool(row.get("on_loan")) and due is not None and due < now
+
+
+def count_assets(conn: Connection) -> int:
+    """How many golden records the registry holds (decommissioned included, merged records not)."""
+    return int(conn.execute(select(func.count()).select_from(assets)).scalar_one())
+
+
+def asset_history(
+    conn: Connection, asset_id: str, *, limit: int = 100, offset: int = 0
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of a golden record's events, oldest first (business time, then receive time)."""
+    where = history.c.asset_id == asset_id
+    total = conn.execute(select(func.count()).select_from(history).where(where)).scalar_one()
+    page = conn.execute(select(history).where(where).order_by(*_HISTORY_ORDER).limit(limit).offset(offset))
+    return [dict(r) for r in page.mappings()], int(total)
+
+
+def list_conflicts(
+    conn: Connection, *, status: str | None = "open", limit: int = 50, offset: int = 0
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of identity conflicts (oldest first); `status` open, resolved, or None for all."""
+    where = [] if status is None else [conflicts.c.status == status]
+    total = conn.execute(select(func.count()).select_from(conflicts).where(*where)).scalar_one()
+    order = (conflicts.c.recorded_at, conflicts.c.conflict_id)
+    page = conn.execute(select(conflicts).where(*where).order_by(*order).limit(limit).offset(offset))
+    return [dict(r) for r in page.mappings()], int(total)
+
+
+def _identifiers_of(conn: Connection, asset_ids: Sequence[str]) -> dict[str, list[dict[str, str]]]:
+    if not asset_ids:
+        return {}
+    i = identifiers.c
+    query = (
+        select(i.asset_id, i.scheme, i.value, i.linked_by)
+        .where(in_values(conn, i.asset_id, asset_ids))
+        .order_by(i.asset_id, i.scheme, i.value)
+    )
+    out: dict[str, list[dict[str, str]]] = {}
+    for asset_id, scheme, value, linked_by in conn.execute(query):
+        out.setdefault(asset_id, []).append({"scheme": scheme, "value": value, "linked_by": linked_by})
+    return out

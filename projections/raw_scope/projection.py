@@ -1,0 +1,106 @@
+"""Which departments each raw message concerns (projection `raw_scope`), for department-scoped keys.
+
+A raw message (an HL7 message, an export file, a FHIR resource) has no department of its own:
+its events name departments (every `DeptRef` in their payloads: a consumption's place, a
+device's home, a loan's borrower and lender, a work order's reporter). This read model keeps,
+per raw reference, each department its events named, so the API can decide whether a key
+scoped to D may see the raw message or its dead letters.
+
+The rule (`owned_by`): a raw message is D's when its events name at least one department and
+every department they name is D. A message naming several departments (an HRP ledger, a loan
+between two wards) or none (an unmapped ADT, a message whose every unit failed) cannot be
+attributed to one department, so a scoped key does not see it: the raw bytes hold every row.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+from sqlalchemy import Column, MetaData, String, Table, select
+
+from projections.runtime.upsert import chunks, in_values, upsert
+from schemas._base import DeptRef
+from topics.catalogue import CANONICAL_TOPICS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from sqlalchemy import Connection
+
+    from schemas.catalogue import Event
+
+NAME = "raw_scope"
+METADATA = MetaData()
+_SEP = "\x1f"  # between code and name in the key column: neither holds control characters
+
+departments = Table(
+    f"{NAME}_departments",
+    METADATA,
+    Column("raw_ref", String(200), primary_key=True),
+    Column("dept_key", String(300), primary_key=True),  # code + _SEP + name: nullable parts, one key
+    Column("department_code", String(64)),
+    Column("department_name", String(200)),
+)
+
+
+def named_departments(value: Any) -> Iterable[DeptRef]:
+    """Every DeptRef with a code or a name inside `value` (a payload model, list or dict)."""
+    if isinstance(value, DeptRef):
+        if value.code or value.name:
+            yield value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from named_departments(getattr(value, name))
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from named_departments(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from named_departments(v)
+
+
+class RawScope:
+    """Raw reference -> departments its events name (see the module docstring)."""
+
+    name = NAME
+    topics = tuple(spec.name for spec in CANONICAL_TOPICS)
+    metadata = METADATA
+
+    def apply(self, conn: Connection, events: Sequence[Event]) -> None:
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for event in events:
+            raw_ref = event.source.raw_ref
+            if not raw_ref:
+                continue
+            for dept in named_departments(getattr(event, "payload", None)):
+                key = f"{dept.code or ''}{_SEP}{dept.name or ''}"
+                rows[(raw_ref, key)] = {
+                    "raw_ref": raw_ref,
+                    "dept_key": key,
+                    "department_code": dept.code,
+                    "department_name": dept.name,
+                }
+        # Insert-only: a fact about a raw message never changes, so any order and any repeat converge.
+        upsert(conn, departments, list(rows.values()), key=("raw_ref", "dept_key"), update=False)
+
+
+Named = list[tuple[str | None, str | None]]  # (code, name) of each department named
+
+
+def departments_of(conn: Connection, raw_refs: Sequence[str]) -> dict[str, Named]:
+    """raw_ref -> each department its events named (refs naming none are absent)."""
+    out: dict[str, Named] = {}
+    d = departments.c
+    for chunk in chunks(conn, list(dict.fromkeys(raw_refs))):
+        rows = conn.execute(
+            select(d.raw_ref, d.department_code, d.department_name).where(in_values(conn, d.raw_ref, chunk))
+        )
+        for ref, code, name in rows:
+            out.setdefault(ref, []).append((code, name))
+    return out
+
+
+def owned_by(named: Sequence[tuple[str | None, str | None]], department: str) -> bool:
+    """Whether a raw message naming `named` is `department`'s alone (matched by code or name)."""
+    return bool(named) and all(department in (code, name) for code, name in named)

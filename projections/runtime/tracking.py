@@ -1,0 +1,271 @@
+"""Exactly-once effect: offsets and event ids recorded in the same transaction as the read model.
+
+Tables (shared by every projection, keyed by projection name):
+- `projection_tracking(projection, topic, partition, offset)`: last applied offset per
+  partition. This, not the bus's group commit, is where a runner resumes.
+- `projection_applied_events(projection, event_id)`: every event applied. Translators re-publish
+  the same deterministic event id after a crash, at a new offset; this catches it.
+- `projection_poison(...)`: records that are not events, skipped so they never block a partition.
+
+`apply_once` runs inside one transaction: drop redelivered offsets, decode, record the ids of
+events not applied before (dropping the others, and repeats within the batch), hand those to
+the projection, record poison and offsets. A crash anywhere rolls all of it back, so a restart
+re-applies the batch onto exactly the state it started from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    text,
+)
+
+from hub.faults import fault_point
+from projections.runtime.db import write_transaction
+from projections.runtime.decode import Poison, decode
+from projections.runtime.derived import OUTBOX_METADATA, stage
+from projections.runtime.sqltypes import UtcDateTime
+from projections.runtime.upsert import chunks, in_values, insert_new, upsert
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy import Connection, Engine
+
+    from hub.ports import BusRecord, TopicPartition
+    from projections.runtime.base import Projection
+    from schemas.catalogue import Event
+
+logger = structlog.get_logger()
+
+TRACKING_METADATA = MetaData()
+_APPLIED_KEY = ("projection", "event_id")
+
+projection_tracking = Table(
+    "projection_tracking",
+    TRACKING_METADATA,
+    Column("projection", String(100), nullable=False),
+    Column("topic", String(249), nullable=False),  # 249: Kafka's longest topic name
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    PrimaryKeyConstraint("projection", "topic", "partition"),
+)
+
+projection_applied_events = Table(
+    "projection_applied_events",
+    TRACKING_METADATA,
+    Column("projection", String(100), nullable=False),
+    Column("event_id", String(36), nullable=False),
+    PrimaryKeyConstraint("projection", "event_id"),
+)
+
+projection_poison = Table(
+    "projection_poison",
+    TRACKING_METADATA,
+    Column("projection", String(100), nullable=False),
+    Column("topic", String(249), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("event_id", String(64)),
+    Column("error", Text, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("projection", "topic", "partition", "offset"),
+)
+
+
+@dataclass(slots=True)
+class ApplyOutcome:
+    """What one `apply_once` did. `positions`: last applied offset of every partition in the batch."""
+
+    applied: int = 0
+    redelivered: int = 0
+    duplicates: int = 0
+    poisoned: int = 0
+    derived: int = 0
+    positions: dict[TopicPartition, int] = field(default_factory=dict)
+
+
+SCHEMA_LOCK_KEY = 0x6875_6273  # any constant; one advisory lock for the hub's schema changes
+
+
+def ensure_tables(engine: Engine, projection: Projection) -> None:
+    """Create the tracking and outbox tables and the projection's own tables where missing."""
+    with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            # Runners start concurrently and share the tracking tables: two CREATE TABLE of one
+            # table on a fresh database race on pg_type (UniqueViolation) without this lock.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        TRACKING_METADATA.create_all(conn)
+        OUTBOX_METADATA.create_all(conn)
+        projection.metadata.create_all(conn)
+        # A projection whose existing tables need a column added since (the audit ledger) says so here.
+        upgrade = getattr(projection, "upgrade_schema", None)
+        if upgrade is not None:
+            upgrade(conn)
+
+
+def tracked_offsets(
+    conn: Connection, projection_name: str, *, for_update: bool = False
+) -> dict[TopicPartition, int]:
+    """Last applied offset per (topic, partition) for a projection.
+
+    `for_update` locks the rows (PostgreSQL) so a second runner of the same group, overlapping
+    during a rebalance, waits and then sees this one's offsets instead of applying twice.
+    """
+    t = projection_tracking.c
+    query = select(t.topic, t.partition, t.offset).where(t.projection == projection_name)
+    rows = conn.execute(query.with_for_update() if for_update else query)
+    return {(topic, partition): offset for topic, partition, offset in rows}
+
+
+def apply_batch(engine: Engine, projection: Projection, records: Sequence[BusRecord]) -> ApplyOutcome:
+    """`apply_once` in its own write transaction, committed on return."""
+    with write_transaction(engine) as conn:
+        outcome = apply_once(conn, projection, records)
+        fault_point("projection.before_commit")
+        return outcome
+
+
+def poison_record(engine: Engine, projection: Projection, record: BusRecord, error: str) -> ApplyOutcome:
+    """Record an event the projection kept failing on as poison and move its partition past it.
+
+    The runner calls this after retries, for one record; the row keeps where the record sits
+    and why it failed, so it can be looked at and replayed once the projection is fixed.
+    """
+    outcome = ApplyOutcome()
+    tp = (record.topic, record.partition)
+    with write_transaction(engine) as conn:
+        tracked = tracked_offsets(conn, projection.name, for_update=True)
+        if record.offset <= tracked.get(tp, -1):
+            outcome.redelivered = 1
+            return outcome
+        event_id = (record.header("event_id") or b"").decode(errors="replace")[
+            :64
+        ] or None  # the column holds 64
+        conn.execute(
+            insert(projection_poison), [_poison_row(projection.name, record, Poison(error, event_id))]
+        )
+        row = {"projection": projection.name, "topic": tp[0], "partition": tp[1], "offset": record.offset}
+        upsert(conn, projection_tracking, [row], key=("projection", "topic", "partition"))
+    outcome.poisoned = 1
+    outcome.positions = {tp: record.offset}
+    return outcome
+
+
+def apply_once(conn: Connection, projection: Projection, records: Sequence[BusRecord]) -> ApplyOutcome:
+    """Apply a batch of bus records to `projection` exactly once, inside the caller's transaction."""
+    outcome = ApplyOutcome()
+    tracked = tracked_offsets(conn, projection.name, for_update=True)
+    positions = dict(tracked)
+    fresh: list[BusRecord] = []
+    for record in records:
+        tp = (record.topic, record.partition)
+        if record.offset <= positions.get(tp, -1):
+            outcome.redelivered += 1
+            continue
+        positions[tp] = record.offset
+        fresh.append(record)
+
+    decoded: list[Event] = []
+    origin: dict[int, BusRecord] = {}
+    poison_rows: list[dict[str, Any]] = []
+    for record in fresh:
+        result = decode(record)
+        if isinstance(result, Poison):
+            poison_rows.append(_poison_row(projection.name, record, result))
+        else:
+            decoded.append(result)
+            origin[id(result)] = record
+
+    events = _claim(conn, projection.name, decoded, outcome)
+    if events:
+        # A projection that needs where each event sat on the log (the audit ledger records
+        # partitions and offsets) takes (record, event) pairs; the others take events.
+        apply_records = getattr(projection, "apply_records", None)
+        derived = (
+            apply_records(conn, [(origin[id(e)], e) for e in events])
+            if apply_records is not None
+            else projection.apply(conn, events)
+        )
+        if derived:
+            outcome.derived = stage(conn, projection.name, derived)
+    if poison_rows:
+        # A record redelivered after its poison row was written is filtered by offset above.
+        conn.execute(insert(projection_poison), poison_rows)
+    changed = [
+        {"projection": projection.name, "topic": tp[0], "partition": tp[1], "offset": offset}
+        for tp, offset in positions.items()
+        if tracked.get(tp) != offset
+    ]
+    upsert(conn, projection_tracking, changed, key=("projection", "topic", "partition"))
+
+    touched = {(r.topic, r.partition) for r in records}
+    outcome.positions = {tp: positions[tp] for tp in touched if tp in positions}
+    outcome.applied = len(events)
+    outcome.poisoned = len(poison_rows)
+    return outcome
+
+
+def _claim(
+    conn: Connection, projection_name: str, decoded: Sequence[Event], outcome: ApplyOutcome
+) -> list[Event]:
+    """Record ids of events not applied before (nor earlier in this batch); return those events, in order."""
+    unique: dict[str, Event] = {}
+    for event in decoded:
+        unique.setdefault(str(event.event_id), event)
+    rows = [{"projection": projection_name, "event_id": event_id} for event_id in unique]
+    if conn.dialect.name == "postgresql":
+        new = set(insert_new(conn, projection_applied_events, rows, key=_APPLIED_KEY, returning="event_id"))
+    else:
+        column = projection_applied_events.c.event_id
+        seen: set[str] = set()
+        for chunk in chunks(conn, list(unique)):
+            query = select(column).where(
+                projection_applied_events.c.projection == projection_name, in_values(conn, column, chunk)
+            )
+            seen.update(conn.execute(query).scalars())
+        new = set(unique) - seen
+        upsert(
+            conn,
+            projection_applied_events,
+            [r for r in rows if r["event_id"] in new],
+            key=_APPLIED_KEY,
+            update=False,
+        )
+    outcome.duplicates = len(decoded) - len(new)
+    return [event for event_id, event in unique.items() if event_id in new]
+
+
+def _poison_row(projection_name: str, record: BusRecord, poison: Poison) -> dict[str, Any]:
+    logger.warning(
+        "projection_event_poisoned",
+        projection=projection_name,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        event_id=poison.event_id,
+        error=poison.error,
+    )
+    return {
+        "projection": projection_name,
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "event_id": poison.event_id,
+        "error": poison.error,
+        "recorded_at": datetime.now(UTC),
+    }
