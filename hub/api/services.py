@@ -109,7 +109,15 @@ def as_of_reader(hub: Hub) -> AsOfReader:
     prefix = hub.settings.topic_prefix
 
     async def as_of(asset_id: str, occurred_at: datetime, known_at: datetime) -> dict[str, Any] | None:
-        return await asset_as_of(hub.bus, asset_id, occurred_at=occurred_at, known_at=known_at, prefix=prefix)
+        # Refuses (replay.errors.RecordTampered) a log record that no longer matches its ledger entry.
+        return await asset_as_of(
+            hub.bus,
+            asset_id,
+            occurred_at=occurred_at,
+            known_at=known_at,
+            prefix=prefix,
+            ledger=LedgerMatcher(hub.engine, prefix=prefix),
+        )
 
     return as_of
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import REPO, Wired, wired_hub
+from tests.unit.audit.log_tamper import LogFile
 
 LEDGER = REPO / "examples" / "hrp" / "固定资产台账_2024.csv"
 UPDATED = REPO / "examples" / "hrp" / "固定资产台账_2024_更新.csv"
@@ -42,3 +43,33 @@ async def test_as_of_an_unknown_asset_is_404(wired: Wired) -> None:
     """An id the log never named answers 404 as of any time, like the live view."""
     r = await wired.http.get("/assets/AST-x", params={"as_of": "2024-01-01T00:00:00+08:00"})
     assert r.status_code == 404
+
+
+@pytest.mark.wire_unchecked  # the log is edited behind the hub's back, on purpose
+async def test_as_of_refuses_a_log_record_that_no_longer_matches_the_ledger(wired: Wired) -> None:
+    """An `asset.registered` record edited in the log: the as-of view answers 409 naming the ledger,
+    instead of reconstructing the device from bytes the audit ledger does not vouch for."""
+    await wired.ingest("hrp", LEDGER)
+    found = (await wired.http.get("/assets", params={"identifier": "ZC-2013-00025"})).json()["items"][0]
+    asset_id = found["asset_id"]
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    assert (await wired.http.get(f"/assets/{asset_id}", params={"as_of": later})).status_code == 200
+    log = LogFile(wired.hub.settings.bus_path)
+    topic = f"{wired.hub.settings.topic_prefix}canonical.asset.v1"
+    edited = 0
+    for partition in range(16):
+        for offset in range(2000):
+            try:
+                value = log.value(topic, partition, offset)
+            except TypeError:  # past the partition's last record
+                break
+            if b"ZC-2013-00025" in value:
+                log.edit_value(
+                    topic, partition, offset, lambda v: v.replace(b"ZC-2013-00025", b"ZC-2013-00099")
+                )
+                edited += 1
+    assert edited, "the card's records were found on the log"
+    r = await wired.http.get(f"/assets/{asset_id}", params={"as_of": later})
+    assert r.status_code == 409, r.text
+    assert "audit ledger" in r.json()["detail"]
+    assert (await wired.http.get(f"/assets/{asset_id}")).status_code == 200  # the live view still serves

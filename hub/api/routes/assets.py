@@ -58,6 +58,7 @@ from projections.assets.queries import asset_history, get_asset, list_assets, li
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 from projections.assets.tables import assets, conflicts, merges
+from replay.errors import RecordTampered
 from schemas._base import Identifier, SourceSystem
 from schemas.assets import AssetIdentifierLinked, AssetStatus, IdentifierLinkedPayload
 from schemas.envelope import Source
@@ -173,7 +174,12 @@ def _visible(scope: Scope, row: dict[str, Any] | None) -> bool:
 @router.get(
     "/{asset_id}",
     response_model=AssetDetailOut,
-    responses={http.HTTP_404_NOT_FOUND: {"description": "The registry knows no device by this id"}},
+    responses={
+        http.HTTP_404_NOT_FOUND: {"description": "The registry knows no device by this id"},
+        http.HTTP_409_CONFLICT: {
+            "description": "as_of/known_at: a log record it needs no longer matches the audit ledger"
+        },
+    },
 )
 async def read_asset(
     *,
@@ -202,7 +208,18 @@ async def read_asset(
     if live:
         row = await run_in_threadpool(_get_asset, engine, asset_id)
     else:
-        row = await as_of_reader(asset_id, _aware(as_of, zone) or now, _aware(known_at, zone) or now)
+        try:
+            row = await as_of_reader(asset_id, _aware(as_of, zone) or now, _aware(known_at, zone) or now)
+        except RecordTampered as exc:
+            # The log no longer matches the audit ledger: no reconstruction is served from it. Outside
+            # the key's scope this stays a 404 (a refusal must not confirm that the device exists).
+            if not _visible(scope, await run_in_threadpool(_get_asset, engine, asset_id)):
+                raise _not_found(asset_id) from exc
+            raise HTTPException(
+                http.HTTP_409_CONFLICT,
+                f"the log no longer matches the audit ledger, so no as-of view is served: {exc}"
+                " (run `hub audit verify`)",
+            ) from exc
     if row is None or not (
         _visible(scope, row)
         # An as-of view also shows to the device's department now: its past is that department's too.
