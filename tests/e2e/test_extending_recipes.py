@@ -59,7 +59,8 @@ class Block:
 
 def recipe_blocks() -> list[Block]:
     return [
-        Block(m["kind"], m["path"], m["how"], m["anchor"], m["body"]) for m in _BLOCK.finditer(DOC.read_text())
+        Block(m["kind"], m["path"], m["how"], m["anchor"], m["body"])
+        for m in _BLOCK.finditer(DOC.read_text())
     ]
 
 
@@ -117,7 +118,7 @@ def changed_files(original: Path, copy: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
-SCRIPT = r'''
+SCRIPT = r"""
 import asyncio, json, sys
 from pathlib import Path
 
@@ -171,7 +172,7 @@ async def main() -> dict:
 
 
 print("RESULT " + json.dumps(asyncio.run(main()), ensure_ascii=False, default=str))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
