@@ -202,7 +202,21 @@ def followed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
     result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
     result["changed"] = changed
+    result["lint"] = lint(src, [path for path in changed if path.endswith(".py")])
     return result
+
+
+def lint(src: Path, files: list[str]) -> dict[str, str]:
+    """ruff check and ruff format --check of the files the recipe wrote, with the project's config."""
+    shutil.copy(REPO / "pyproject.toml", src / "pyproject.toml")
+    ruff = Path(sys.executable).with_name("ruff")
+    out = {}
+    for args in (["check", "--no-cache"], ["format", "--check", "--no-cache"]):
+        proc = subprocess.run(
+            [str(ruff), *args, *files], cwd=src, capture_output=True, text=True, timeout=60, check=False
+        )
+        out[args[0]] = "" if proc.returncode == 0 else proc.stdout + proc.stderr
+    return out
 
 
 def test_the_recipe_touches_only_the_package_its_mapping_and_the_registration_lines(
@@ -211,6 +225,10 @@ def test_the_recipe_touches_only_the_package_its_mapping_and_the_registration_li
     changed = followed["changed"]
     assert set(changed) == NEW_FILES | set(EDITED_LINES)
     assert {path: changed[path] for path in EDITED_LINES} == EDITED_LINES
+
+
+def test_the_docs_code_is_lint_clean(followed: dict[str, Any]) -> None:
+    assert followed["lint"] == {"check": "", "format": ""}
 
 
 def test_a_registered_source_is_accepted_by_every_transport(followed: dict[str, Any]) -> None:
