@@ -22,6 +22,7 @@ from hub.bootstrap import build_hub
 from hub.cli.operate import sample_files
 from hub.pipeline import drain, ingest_path
 from hub.settings import Settings
+from hub.translation.registry import ADAPTERS
 from tests.fixtures.wire import WireChecker, spec_of
 from topics.catalogue import CATALOGUE, DLQ_TOPICS, RAW_TOPICS
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from hub.ports import BusRecord
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-SYSTEMS = ("hrp", "spd", "oa", "his", "fhir")
+SYSTEMS = tuple(ADAPTERS)  # every registered source: a new one is wire-checked without an edit here
 PREFIX = "h01."
 
 
