@@ -153,7 +153,7 @@ class HubServe:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"hub serve exited with {self.proc.returncode}: {self.tail()}")
                 with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/health")).status_code < 500 and _accepts(self.mllp_port):
+                    if (await client.get("/health")).status_code < 500 and accepts(self.mllp_port):
                         return
                 await asyncio.sleep(0.2)
         raise RuntimeError(f"hub serve not ready within {READY_TIMEOUT_S} s: {self.tail()}")
@@ -176,7 +176,7 @@ class HubServe:
         return (dir_bytes(self.data_dir) - self.start_bytes) / 1e6
 
 
-def _accepts(port: int) -> bool:
+def accepts(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return True
