@@ -1,4 +1,5 @@
-"""End to end, as a user runs it: an N-row HRP ledger dropped into `hub serve`'s inbox until `/assets` shows all.
+"""End to end, as a user runs it: an N-row HRP ledger dropped into the inbox of `hub serve` until `/assets`
+shows all rows.
 
 Measured in the same run, on the same generated file (bench/ledger.py; N = 100,000 x BENCH_SCALE):
 - the ceiling: `csv` + SQLite batched insert of the same rows (WAL, synchronous=FULL, 1,000 a commit);
@@ -13,7 +14,9 @@ Each hub run stops at BENCH_CAP_S (default 600 s) and then reports "not finished
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+import subprocess  # nosec B404: TimeoutExpired only
 import sys
 import tempfile
 import time
@@ -45,14 +48,22 @@ def translate_alone(path: Path) -> float:
     payload = path.read_bytes()
     mapping = default_mapping()
     raw = RawRecord(
-        raw_ref="bench", system="hrp", site="bench", message_id=path.name, sha256="0" * 64,
-        size=len(payload), transport="file", received_at=datetime(2024, 7, 1, tzinfo=UTC),
+        raw_ref="bench",
+        system="hrp",
+        site="bench",
+        message_id=path.name,
+        sha256="0" * 64,
+        size=len(payload),
+        transport="file",
+        received_at=datetime(2024, 7, 1, tzinfo=UTC),
         metadata={"filename": path.name},
-    )  # fmt: skip
+    )
     ctx = TranslateContext(
-        site="bench", tz=ZoneInfo("Asia/Shanghai"), adapter_version=ADAPTER.version,
+        site="bench",
+        tz=ZoneInfo("Asia/Shanghai"),
+        adapter_version=ADAPTER.version,
         mapping_version=mapping.version,
-    )  # fmt: skip
+    )
     started = time.perf_counter()
     ADAPTER.translate(raw, payload, mapping, ctx)
     return time.perf_counter() - started
@@ -112,8 +123,8 @@ async def hub_ingest(work: Path, ledger: Path) -> tuple[float, bool, int]:
     )
     started = time.perf_counter()
     try:
-        while proc.poll() is None and time.perf_counter() - started < cap_s():
-            await asyncio.sleep(POLL_S)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            await asyncio.to_thread(proc.wait, cap_s())
         seconds = time.perf_counter() - started
         returned = proc.poll() is not None
     finally:
@@ -133,11 +144,23 @@ async def run(report: Report) -> None:
         ceiling = [
             rows / timed(csv_sqlite_ceiling, ledger, work / f"ceiling-{i}.db")[1] for i in range(REPEATS)
         ]
-        report.add("e2e-file", f"ceiling: csv + SQLite batched insert, {rows:,} rows", 0, "rows/s",
-                   samples=ceiling, note=f"{size_mb:.1f} MB GBK CSV; {note}")  # fmt: skip
+        report.add(
+            "e2e-file",
+            f"ceiling: csv + SQLite batched insert, {rows:,} rows",
+            0,
+            "rows/s",
+            samples=ceiling,
+            note=f"{size_mb:.1f} MB GBK CSV; {note}",
+        )
         translator = [rows / translate_alone(ledger) for _ in range(REPEATS if rows <= 20_000 else 2)]
-        report.add("e2e-file", f"HRP translator alone on the same file, {rows:,} rows", 0, "rows/s",
-                   samples=translator, note=f"one core, in-process; {note}")  # fmt: skip
+        report.add(
+            "e2e-file",
+            f"HRP translator alone on the same file, {rows:,} rows",
+            0,
+            "rows/s",
+            samples=translator,
+            note=f"one core, in-process; {note}",
+        )
         ceiling_rate, translator_rate = report.rows[-2].value, report.rows[-1].value
 
         runs: dict[int, Visible] = {}
@@ -150,23 +173,66 @@ async def run(report: Report) -> None:
                 if seen.finished
                 else f"not finished after {seen.seconds:,.0f} s ({seen.seen:,} of {n:,} visible)"
             )
-            report.add("e2e-file", f"{n:,}-row ledger into the inbox until /assets shows all (vs ceiling)",
-                       rate, "rows/s", peer=ceiling_rate, peer_label="csv+SQLite", finished=seen.finished,
-                       aim=">= 5% of ceiling", note=f"hub serve, embedded bus, SQLite; {status}; {note}")  # fmt: skip
-            report.add("e2e-file", f"{n:,}-row ledger into the inbox until /assets shows all (vs translator)",
-                       rate, "rows/s", peer=translator_rate, peer_label="HRP translator alone",
-                       finished=seen.finished, aim=">= 50% of translator", note=status)  # fmt: skip
-            report.add("e2e-file", f"peak RSS of hub serve, {n:,}-row ledger", seen.peak_mb, "MB", aim="<= 400",
-                       note=f"VmHWM; idle {seen.idle_mb:,.0f} MB; {'finished' if seen.finished else 'capped'}")  # fmt: skip
-            report.add("e2e-file", f"data dir growth, {n:,}-row ledger", seen.grown_mb, "MB",
-                       note=f"file {path.stat().st_size / 1e6:.1f} MB")  # fmt: skip
-        report.add("e2e-file", f"peak RSS growth, {rows:,} vs {small:,} rows", runs[rows].peak_mb, "MB",
-                   peer=runs[small].peak_mb, peer_label=f"{small:,} rows", aim="ratio ~1 (bounded)")  # fmt: skip
+            report.add(
+                "e2e-file",
+                f"{n:,}-row ledger into the inbox until /assets shows all (vs ceiling)",
+                rate,
+                "rows/s",
+                peer=ceiling_rate,
+                peer_label="csv+SQLite",
+                finished=seen.finished,
+                aim=">= 5% of ceiling",
+                note=f"hub serve, embedded bus, SQLite; {status}; {note}",
+            )
+            report.add(
+                "e2e-file",
+                f"{n:,}-row ledger into the inbox until /assets shows all (vs translator)",
+                rate,
+                "rows/s",
+                peer=translator_rate,
+                peer_label="HRP translator alone",
+                finished=seen.finished,
+                aim=">= 50% of translator",
+                note=status,
+            )
+            ended = "finished" if seen.finished else "capped"
+            report.add(
+                "e2e-file",
+                f"peak RSS of hub serve, {n:,}-row ledger",
+                seen.peak_mb,
+                "MB",
+                aim="<= 400",
+                note=f"VmHWM; idle {seen.idle_mb:,.0f} MB; {ended}",
+            )
+            report.add(
+                "e2e-file",
+                f"data dir growth, {n:,}-row ledger",
+                seen.grown_mb,
+                "MB",
+                note=f"file {path.stat().st_size / 1e6:.1f} MB",
+            )
+        report.add(
+            "e2e-file",
+            f"peak RSS growth, {rows:,} vs {small:,} rows",
+            runs[rows].peak_mb,
+            "MB",
+            peer=runs[small].peak_mb,
+            peer_label=f"{small:,} rows",
+            aim="ratio ~1 (bounded)",
+        )
 
         note = load_note()
         seconds, returned, visible = await hub_ingest(work, ledger)
-        report.add("e2e-file", f"`hub ingest hrp` of the {rows:,}-row ledger, wall time to return",
-                   seconds if returned else visible / seconds, "s" if returned else "rows/s (so far)",
-                   finished=returned,
-                   note=(f"returned; {visible:,} assets in the read model" if returned else
-                         f"not returned after {seconds:,.0f} s; {visible:,} of {rows:,} assets visible") + f"; {note}")  # fmt: skip
+        outcome = (
+            f"returned; {visible:,} assets in the read model"
+            if returned
+            else f"not returned after {seconds:,.0f} s; {visible:,} of {rows:,} assets visible"
+        )
+        report.add(
+            "e2e-file",
+            f"`hub ingest hrp` of the {rows:,}-row ledger, wall time to return",
+            seconds if returned else visible / seconds,
+            "s" if returned else "rows/s (so far)",
+            finished=returned,
+            note=f"{outcome}; {note}",
+        )

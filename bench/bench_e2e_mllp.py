@@ -75,7 +75,7 @@ async def _ack(reader: asyncio.StreamReader, framer: MllpFramer) -> bytes:
 async def closed_loop(
     port: int, messages: list[tuple[bytes, bytes]], seconds: float
 ) -> tuple[float, list[float]]:
-    """CONNECTIONS senders, one message in flight each, for `seconds` after a warm-up: (msg/s, ACK latencies)."""
+    """CONNECTIONS senders, one message in flight each, `seconds` after a warm-up: (msg/s, ACK latencies)."""
     nonce = uuid.uuid4().hex[:6].encode()
     started = time.perf_counter()
     window = (started + WARMUP_S, started + WARMUP_S + seconds)
@@ -146,20 +146,40 @@ async def throughput(report: Report, work: Path, seconds: float) -> None:
     }
     for kind in ("bare", "hl7"):
         rates, latencies = measured[kind]
-        report.add("e2e-mllp", f"MLLP DFT^P03, {CONNECTIONS} conn: {label[kind]}", 0, "msg/s", samples=rates,
-                   note=f"{REPEATS} x {seconds:.0f} s; ACK p50 {1000 * percentile(latencies, 0.5):.1f} ms,"
-                   f" p99 {1000 * percentile(latencies, 0.99):.1f} ms; {notes[kind]}")  # fmt: skip
+        report.add(
+            "e2e-mllp",
+            f"MLLP DFT^P03, {CONNECTIONS} conn: {label[kind]}",
+            0,
+            "msg/s",
+            samples=rates,
+            note=f"{REPEATS} x {seconds:.0f} s; ACK p50 {1000 * percentile(latencies, 0.5):.1f} ms,"
+            f" p99 {1000 * percentile(latencies, 0.99):.1f} ms; {notes[kind]}",
+        )
     rates, latencies = measured["hub"]
-    common = (f"{REPEATS} x {seconds:.0f} s, ACK after translation + durable archive; ACK p50 "
-              f"{1000 * percentile(latencies, 0.5):.1f} ms, p99 {1000 * percentile(latencies, 0.99):.1f} ms")  # fmt: skip
+    p50, p99 = 1000 * percentile(latencies, 0.5), 1000 * percentile(latencies, 0.99)
+    common = f"{REPEATS} x {seconds:.0f} s, ACK after translation + durable archive"
+    common += f"; ACK p50 {p50:.1f} ms, p99 {p99:.1f} ms"
     for kind, aim in (("hl7", ">= 1.0"), ("bare", "")):
-        report.add("e2e-mllp", f"MLLP DFT^P03, {CONNECTIONS} conn: hub serve vs {label[kind]}", 0, "msg/s",
-                   samples=rates, peer=statistics.median(measured[kind][0]), peer_label=label[kind], aim=aim,
-                   note=f"{common}; {notes['hub']}")  # fmt: skip
+        report.add(
+            "e2e-mllp",
+            f"MLLP DFT^P03, {CONNECTIONS} conn: hub serve vs {label[kind]}",
+            0,
+            "msg/s",
+            samples=rates,
+            peer=statistics.median(measured[kind][0]),
+            peer_label=label[kind],
+            aim=aim,
+            note=f"{common}; {notes['hub']}",
+        )
     for q in (0.5, 0.99):
-        report.add("e2e-mllp", f"MLLP DFT^P03 under hub serve, {CONNECTIONS} conn: ACK p{int(q * 100)}",
-                   1000 * percentile(latencies, q), "ms",
-                   peer=1000 * percentile(measured["hl7"][1], q), peer_label="python-hl7")  # fmt: skip
+        report.add(
+            "e2e-mllp",
+            f"MLLP DFT^P03 under hub serve, {CONNECTIONS} conn: ACK p{int(q * 100)}",
+            1000 * percentile(latencies, q),
+            "ms",
+            peer=1000 * percentile(measured["hl7"][1], q),
+            peer_label="python-hl7",
+        )
 
 
 class Offered:
@@ -247,17 +267,36 @@ async def offered_rate(report: Report, work: Path, rate: int, seconds: float) ->
     )
     fraction = len(run.visible) / max(len(run.acked), 1)
     achieved = run.sent / took
-    where = (f"offered {rate}/s for {seconds:.0f} s, achieved {achieved:,.0f}/s ({run.sent:,} ACKed);"
-             f" {len(run.acked)} tracked, {len(run.visible)} visible within +{GRACE_S:.0f} s;"
-             f" lag last third / first third {growth:.1f}x{' (backlog growing)' if growth > 2 else ''};"
-             f" poll round p50 {1000 * percentile(run.rounds, 0.5):.0f} ms (each trace read is also an"
-             f" access-log event on the bus); peak RSS {peak:,.0f} MB; {note}")  # fmt: skip
-    report.add("e2e-latency", f"ACK -> visible in /inventory/trace at {rate} msg/s offered: p50",
-               percentile(values, 0.5), "s", note=where)  # fmt: skip
-    report.add("e2e-latency", f"ACK -> visible in /inventory/trace at {rate} msg/s offered: p99",
-               percentile(values, 0.99), "s", aim="<= 2 at 500/s", note=where)  # fmt: skip
-    report.add("e2e-latency", f"fraction visible at {rate} msg/s offered", 100 * fraction, "%",
-               aim="100", note=f"achieved rate vs offered: {achieved / rate:.2f}")  # fmt: skip
+    where = (
+        f"offered {rate}/s for {seconds:.0f} s, achieved {achieved:,.0f}/s ({run.sent:,} ACKed);"
+        f" {len(run.acked)} tracked, {len(run.visible)} visible within +{GRACE_S:.0f} s;"
+        f" lag last third / first third {growth:.1f}x{' (backlog growing)' if growth > 2 else ''};"
+        f" poll round p50 {1000 * percentile(run.rounds, 0.5):.0f} ms (each trace read is also an"
+        f" access-log event on the bus); peak RSS {peak:,.0f} MB; {note}"
+    )
+    report.add(
+        "e2e-latency",
+        f"ACK -> visible in /inventory/trace at {rate} msg/s offered: p50",
+        percentile(values, 0.5),
+        "s",
+        note=where,
+    )
+    report.add(
+        "e2e-latency",
+        f"ACK -> visible in /inventory/trace at {rate} msg/s offered: p99",
+        percentile(values, 0.99),
+        "s",
+        aim="<= 2 at 500/s",
+        note=where,
+    )
+    report.add(
+        "e2e-latency",
+        f"fraction visible at {rate} msg/s offered",
+        100 * fraction,
+        "%",
+        aim="100",
+        note=f"achieved rate vs offered: {achieved / rate:.2f}",
+    )
 
 
 async def run(report: Report) -> None:

@@ -11,7 +11,10 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
-from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 GENERATOR = Path(__file__).resolve().parents[1] / "examples" / "generate_hrp.py"
 HEADER_LINES = 3  # title, export date, column names

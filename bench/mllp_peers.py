@@ -1,4 +1,4 @@
-"""The MLLP peers the hub is measured against, each run as its own process (`python -m bench.mllp_peers KIND PORT`).
+"""The MLLP peers the hub is measured against, each its own process: `python -m bench.mllp_peers KIND PORT`.
 
 - `hl7`: python-hl7's asyncio MLLP server: parses each message (hl7.parse) and answers its
   `create_ack()`; no storage. What a small Python integration service does.

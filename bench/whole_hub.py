@@ -81,10 +81,8 @@ def kill_group(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            pass
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # stragglers in the group, if any
     with contextlib.suppress(subprocess.TimeoutExpired):
@@ -94,7 +92,7 @@ def kill_group(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
 def spawn(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
     """A child in its own session (so `kill_group` reaches everything it starts), output to `log`."""
     with log.open("ab") as out:
-        return subprocess.Popen(  # noqa: S603  # nosec B603: fixed argv, our own modules
+        return subprocess.Popen(  # nosec B603: fixed argv, our own modules
             args, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
 
@@ -132,7 +130,7 @@ class HubServe:
         except BaseException:
             self.stop()
             raise
-        self.idle_rss_kb = proc_status_kb(self.proc.pid, "VmRSS")
+        self.idle_rss_kb = proc_status_kb(self._proc().pid, "VmRSS")
         self.start_bytes = dir_bytes(self.data_dir)
         return self
 
@@ -141,17 +139,22 @@ class HubServe:
     ) -> None:
         self.stop()
 
+    def _proc(self) -> subprocess.Popen[bytes]:
+        if self.proc is None:
+            raise RuntimeError("hub serve was not started")
+        return self.proc
+
     def stop(self) -> None:
         if self.proc is not None:
             kill_group(self.proc)
 
     async def _ready(self) -> None:
-        assert self.proc is not None
+        proc = self._proc()
         deadline = time.monotonic() + READY_TIMEOUT_S
         async with httpx.AsyncClient(base_url=self.url, timeout=2.0) as client:
             while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"hub serve exited with {self.proc.returncode}: {self.tail()}")
+                if proc.poll() is not None:
+                    raise RuntimeError(f"hub serve exited with {proc.returncode}: {self.tail()}")
                 with contextlib.suppress(httpx.HTTPError):
                     if (await client.get("/health")).status_code < 500 and accepts(self.mllp_port):
                         return
@@ -165,12 +168,10 @@ class HubServe:
             return ""
 
     def peak_rss_mb(self) -> float:
-        assert self.proc is not None
-        return proc_status_kb(self.proc.pid, "VmHWM") / 1024
+        return proc_status_kb(self._proc().pid, "VmHWM") / 1024
 
     def rss_mb(self) -> float:
-        assert self.proc is not None
-        return proc_status_kb(self.proc.pid, "VmRSS") / 1024
+        return proc_status_kb(self._proc().pid, "VmRSS") / 1024
 
     def grown_mb(self) -> float:
         return (dir_bytes(self.data_dir) - self.start_bytes) / 1e6
