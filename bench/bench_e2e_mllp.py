@@ -73,16 +73,30 @@ async def _ack(reader: asyncio.StreamReader, framer: MllpFramer) -> bytes:
 
 
 async def closed_loop(
-    port: int, messages: list[tuple[bytes, bytes]], seconds: float
+    port: int | list[int],
+    messages: list[tuple[bytes, bytes]],
+    seconds: float,
+    failures: list[str] | None = None,
 ) -> tuple[float, list[float]]:
-    """CONNECTIONS senders, one message in flight each, `seconds` after a warm-up: (msg/s, ACK latencies)."""
+    """CONNECTIONS senders, one message in flight each, `seconds` after a warm-up: (msg/s, ACK latencies).
+
+    With several ports (one per hub process) the connections are spread over them in turn. Given
+    a `failures` list, a connection that breaks ends there and says why in it (else it raises).
+    """
+    ports = port if isinstance(port, list) else [port]
     nonce = uuid.uuid4().hex[:6].encode()
     started = time.perf_counter()
     window = (started + WARMUP_S, started + WARMUP_S + seconds)
 
     async def connection(offset: int) -> list[float]:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
         framer, latencies, position = MllpFramer(), [], offset
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", ports[offset % len(ports)])
+        except OSError as exc:
+            if failures is None:
+                raise
+            failures.append(f"connect to {ports[offset % len(ports)]}: {exc}")
+            return latencies
         try:
             while (now := time.perf_counter()) < window[1]:
                 payload, control = messages[position % len(messages)]
@@ -92,6 +106,10 @@ async def closed_loop(
                 await _ack(reader, framer)
                 if (done := time.perf_counter()) >= window[0]:
                     latencies.append(done - now)
+        except OSError as exc:  # ConnectionError included
+            if failures is None:
+                raise
+            failures.append(f"connection to {ports[offset % len(ports)]} broke: {exc!r}")
         finally:
             writer.close()
         return latencies

@@ -144,6 +144,9 @@ class HubServe:
             raise RuntimeError("hub serve was not started")
         return self.proc
 
+    def exited(self) -> bool:
+        return self._proc().poll() is not None
+
     def stop(self) -> None:
         if self.proc is not None:
             kill_group(self.proc)
