@@ -2,6 +2,9 @@
 
 Batches of 1,000 records with 1 KB values, keyed over 1,000 ids on a 6-partition topic, as the
 canonical topics are. Appends are durable (synchronous=FULL / acks=all) when they return.
+Kafka consume is measured beside its peer in the same run: raw aiokafka (manual assignment of
+all partitions from the start, `getmany` of up to 1,000) on the same broker and topic, both
+CONSUME_REPEATS times alternately; median and range, ratio hub / raw.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench.report import load_note
 from hub.bus import EmbeddedBus, KafkaBus
 from hub.ports import Consumer, EventBus, OutRecord
 from tests.fixtures.kafka import start_broker, stop_broker
@@ -23,6 +29,7 @@ if TYPE_CHECKING:
 
 BATCH = 1_000
 BATCHES = 60
+CONSUME_REPEATS = 3
 VALUE = os.urandom(1024)
 TOPIC = TopicSpec("bench.events.v1", key="id", partitions=6)
 
@@ -48,6 +55,25 @@ async def _consume(consumer: Consumer, total: int) -> float:
             raise RuntimeError(f"consumer stalled after {got} of {total} records")
         got += len(records)
     return got / (time.perf_counter() - started)
+
+
+async def _raw_aiokafka(bootstrap: str, total: int) -> float:
+    """The peer: aiokafka alone, all partitions assigned, from the beginning; records per second."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="bench-raw")
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(TOPIC.name, p) for p in range(TOPIC.partitions)])
+        await consumer.seek_to_beginning()
+        got = 0
+        started = time.perf_counter()
+        while got < total:
+            batches = await consumer.getmany(timeout_ms=2000, max_records=BATCH)
+            if not batches:
+                raise RuntimeError(f"raw consumer stalled after {got} of {total} records")
+            got += sum(len(records) for records in batches.values())
+        return got / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
 
 
 async def _single_publish_ms(bus: EventBus, n: int = 50) -> float:
@@ -92,9 +118,17 @@ async def _kafka(report: Report) -> None:
         batches = BATCHES // 2
         rate = await _append(bus, batches)
         report.add("bus", "kafka produce (Tansu), batches of 1000 x 1 KB", rate, "events/s", note="acks=all")
-        consumer = await bus.consumer([TOPIC.name])
-        rate = await _consume(consumer, batches * BATCH)
-        report.add("bus", "kafka consume (Tansu, manual assignment)", rate, "events/s")
+        note = load_note()
+        hub_rates, raw_rates = [], []
+        for _ in range(CONSUME_REPEATS):
+            consumer = await bus.consumer([TOPIC.name])
+            hub_rates.append(await _consume(consumer, batches * BATCH))
+            raw_rates.append(await _raw_aiokafka(bootstrap, batches * BATCH))
+        report.add("bus", "kafka consume, raw aiokafka (Tansu, manual assignment)", 0, "events/s",
+                   samples=raw_rates, note=f"{batches * BATCH:,} records x 1 KB; {note}")  # fmt: skip
+        report.add("bus", "kafka consume through the hub's bus (Tansu, manual assignment)", 0, "events/s",
+                   samples=hub_rates, peer=statistics.median(raw_rates), peer_label="raw aiokafka",
+                   aim=">= 0.9 x raw", note=f"same broker and topic, alternating runs; {note}")  # fmt: skip
         latency = await _single_publish_ms(bus)
         report.add("bus", "kafka publish of 1 record, median latency", latency, "ms", note="Tansu in memory")
     finally:

@@ -1,7 +1,10 @@
-"""`make bench`: run every bench/bench_*.py module's `async def run(report)` and write bench/results.md.
+"""`make bench`: run every bench/bench_*.py module's `async def run(report)` and write bench/results.md
+and bench/results.json (same rows, with peers, ratios and ranges; see bench/report.py).
 
 Work files go to a temporary directory; the Kafka benchmarks start their own test broker and
 PostgreSQL benchmarks use HUB_TEST_PG_URL or the local server, skipping (and saying so) when absent.
+The end-to-end benchmarks (bench_e2e_*) run real `hub serve` processes; BENCH_SCALE (default 1)
+shrinks their sizes and durations for a quick run.
 """
 
 from __future__ import annotations
@@ -36,4 +39,4 @@ if __name__ == "__main__":
     result = asyncio.run(main(sys.argv[1:]))
     out = HERE / "results.md"
     result.write(out)
-    print(f"wrote {out}")
+    print(f"wrote {out} and {out.with_suffix('.json')}")

@@ -2,8 +2,8 @@
 
 Also the two record shapes that are not canonical events but travel on topics the outside world
 can read: `RawTopicRecord` (raw.<system>.v1) and `DeadLetterRecord` (dlq.<system>.v1). They live
-in `schemas.records`, where their producers (hub.rawtopic, hub.deadletters) take them from too: one
-model per record type. This module stays import-light: yaml, schemas and topics only.
+in `schemas.records`, where their producers (hub.ingest.rawtopic, hub.translation.deadletters)
+take them from too: one model per record type. This module stays import-light: yaml, schemas and topics only.
 
 `export_schemas` writes plain files; it never talks to a broker or a registry.
 """

@@ -7,7 +7,7 @@ which of those the hub already knew. A correction recorded a week late is in the
 
 How. The projections' topics are read from offset 0 with a manually assigned reader (never a
 consumer group), and each record whose event has `recorded_at <= known_at` and
-`occurred_at <= occurred_at` is applied, in log order, through `projections.tracking.apply_batch`
+`occurred_at <= occurred_at` is applied, in log order, through `projections.runtime.tracking.apply_batch`
 (the live apply path) into a scratch database. A record that is not an event (poison) is kept
 when its record timestamp (the hub's recorded_at) is not after `known_at`, and recorded as
 poison, as live. Time-aware projections tick once, at `occurred_at`. Derived events are staged in
@@ -20,7 +20,7 @@ after a time; records before it are all earlier, so a seek can skip a prefix for
 on recorded_at (replay.history does that), but `known_at` is an *upper* bound: any later record
 may still be older. So as-of reads from offset 0 and filters on the event's own fields.
 
-With a `ledger` (replay.audit_match.LedgerMatcher), every record read is checked against its
+With a `ledger` (replay.audit.match.LedgerMatcher), every record read is checked against its
 audit ledger entry first, and a record that no longer matches stops the as-of with
 RecordTampered naming it (nothing is written), unless `accept_tampered`.
 

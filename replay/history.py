@@ -16,7 +16,7 @@ Each entry carries its source system, source message id and raw reference (`sour
 and, when a raw lookup is given (the raw archive), the archived record's sha256 and receive
 time, so a figure goes to the exact bytes the vendor system sent (GET /raw/{ref}).
 
-With a `ledger` (replay.audit_match.LedgerMatcher), every entry's log record is checked against
+With a `ledger` (replay.audit.match.LedgerMatcher), every entry's log record is checked against
 its audit ledger entry, and an entry whose record no longer matches carries `tampered` (what
 differs) instead of being shown as if it were fact.
 

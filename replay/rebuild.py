@@ -4,7 +4,7 @@
 1. open a scratch area beside the live read models (replay.scratch) and create the
    projection's tables and the tracking tables there;
 2. read the projection's topics from offset 0 with a manually assigned reader (never the live
-   consumer group) and apply every batch through `projections.tracking.apply_batch`, the live
+   consumer group) and apply every batch through `projections.runtime.tracking.apply_batch`, the live
    path: same decoding, duplicate and poison handling, same tracking rows. Derived events are
    staged in the scratch and never published by the rebuild (replay.swap says which ones the
    live runner publishes after the swap: only those it had not published already);
@@ -18,7 +18,7 @@
 How far the rebuild reads: without a check, to the end offsets the bus reported at the start
 (then on to the real end, see replay.reader), and at least as far as the live projection; with a
 check, exactly to the live projection's positions, so the two are comparable row for row.
-With a `ledger` (replay.audit_match.LedgerMatcher), every record read is first checked against
+With a `ledger` (replay.audit.match.LedgerMatcher), every record read is first checked against
 its audit ledger entry; one that no longer matches stops the rebuild with RecordTampered naming
 it, before anything is swapped, unless `accept_tampered`.
 

@@ -2,7 +2,7 @@
 
 How, and why this way. Inside one write transaction on the live database:
 1. lock out the live runner of this projection: its tracking rows `FOR UPDATE` (the same first
-   step as projections.tracking.apply_once, so the two queue instead of deadlocking) and, on
+   step as projections.runtime.tracking.apply_once, so the two queue instead of deadlocking) and, on
    PostgreSQL, its tables in EXCLUSIVE mode (writers wait, readers do not); SQLite's
    `BEGIN IMMEDIATE` already excludes every other writer;
 2. check that the live projection has not applied past the rebuild: if it has, give up this

@@ -3,12 +3,12 @@
 Per message (the listener calls `handle` per frame, in order per connection):
 1. read the MSH (charset decided before splitting; see adapters.his.decode);
 2. store the bytes with their dedup key (MSH-3, MSH-4, MSH-10 and the normalised content, the
-   same rule as files and HTTP: hub.source_keys) in a group-committed transaction, before any
+   same rule as files and HTTP: hub.ingest.source_keys) in a group-committed transaction, before any
    translator runs:
    - AR: the archive could not commit; the sender must send again;
    - an exact resend gets the ACK stored for the first copy and creates nothing;
    - the same MSH-10 with other content is a conflict: stored, dead-lettered, AE;
-3. translate once (hub.safe_translate: a translator that raises is a dead letter, not a dropped
+3. translate once (hub.translation.safe: a translator that raises is a dead letter, not a dropped
    connection) and answer:
    - AA: translatable (also for message types the hub does not map: archived, counted);
      with HUB_MLLP_ACK_AFTER=storage, AA once stored, and translation failures are only dead-lettered;

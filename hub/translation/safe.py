@@ -71,7 +71,7 @@ def run_translator(
 ) -> Translation:
     """`adapter.translate(...)`, never raising: an exception becomes a whole-message failure.
 
-    Messages of a batch the archive found already received (`hub.source_keys`) are left out.
+    Messages of a batch the archive found already received (`hub.ingest.source_keys`) are left out.
     `location`: where a whole-message failure points (default: the unit's file name or id; HL7
     over MLLP points at the MSH so the ERR segment can name it).
     """

@@ -1,6 +1,6 @@
 """Translation worker: raw topic -> adapter translator -> canonical topics, dead letters.
 
-Per raw message: translate (pure, in a thread, through hub.safe_translate; or take the
+Per raw message: translate (pure, in a thread, through hub.translation.safe; or take the
 translation MLLP/FHIR ingest made to answer the sender, so it is translated once), pass
 snapshot types through the differ, publish the events (key = subject), record and publish
 dead letters, then write the differ's state and the message's status, and only then commit

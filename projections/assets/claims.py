@@ -5,7 +5,7 @@ to a record, from `asset.registered` or `asset.identifier_linked`. Stored
 (`asset_registry_claims`): each golden record's first claim of an identifier (its
 *representative* claim; later ones by the same record add nothing), and every person's link.
 
-The rule (projections.identity applies it when an anchored record claims an identifier another
+The rule (projections.assets.identity applies it when an anchored record claims an identifier another
 anchored record holds), a function of the claims alone, never of the order they arrive in:
 - Claims are ordered by (occurred_at, event_id): the business time, then the event id for ties.
 - The identifier lives on the record of the latest person's link, if any; otherwise on the

@@ -5,12 +5,12 @@ uuid5 over that key, and so is the derived event's, whose envelope comes from th
 refused link): the same conflict, applied again or rebuilt, is the same row and the same event,
 never a second one.
 
-Two kinds, by identifier (see projections.identity and projections.asset_claims for the rules):
+Two kinds, by identifier (see projections.assets.identity and projections.assets.claims for the rules):
 - over a non-card identifier, one per pair of anchored records claiming it, holder = the record
   whose first claim comes first; resolved iff the latest person's link of the identifier is no
   earlier (business time) than the trigger, naming that link and the record it chose;
 - over an HRP card, one per refused link, as it arrived; a person's link of the card to the
-  record holding it (projections.identity.Resolution) resolves the open ones raised before it.
+  record holding it (projections.assets.identity.Resolution) resolves the open ones raised before it.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Rules, and why:
   A link joins the subject's cluster and the identifier's: nothing is emitted for an automatic
   match, it is a deterministic consequence of the log.
 - An event keyed by a name no link explains yet creates a provisional cluster; a later link that
-  names it merges it (state and history move to the golden record, see projections.asset_state).
+  names it merges it (state and history move to the golden record, see projections.assets.state).
 - The golden id is the cluster's best candidate: first a *declared* alias (the subject of an
   `asset.registered` not minted from any identifier it names: an id the source chose for the
   device itself), then ids minted from identifiers by SCHEME_PRIORITY, then undeclared aliases
@@ -23,7 +23,7 @@ Rules, and why:
 - Clusters anchored by an HRP card (the ledger: one card, one device) never merge with another
   anchored cluster: the link is refused and reported as a Conflict (asset.identity_conflict).
   Which one keeps a contested non-card identifier (UDI, serial, a system's code) is settled by
-  projections.asset_claims, from the claims alone, never from the order they arrive in: the
+  projections.assets.claims, from the claims alone, never from the order they arrive in: the
   record of the latest person's link (`linked_by="person"`, by occurred_at then event id), else
   the record whose first claim comes first by (occurred_at, event_id); one conflict per pair of
   claiming records, resolved once a person's link follows it. Moving the identifier moves no
@@ -284,7 +284,7 @@ class Crosswalk:
 
     def _note(self, ident: Identifier, golden: str, claim: Claim) -> None:
         """Keep `golden`'s first claim of `ident` (or a person's); a first claim pairs `golden` with
-        every other record claiming it: one conflict each (projections.asset_claims).
+        every other record claiming it: one conflict each (projections.assets.claims).
 
         Called once the link is folded, so `golden` is final: a registration's declared id may
         have just become the golden id.

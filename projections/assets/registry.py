@@ -1,27 +1,27 @@
 """Asset registry read model: one golden record per physical device, across HRP, SPD, HIS, OA and FHIR.
 
-What it owns (tables in projections.asset_tables): golden records with their current state
+What it owns (tables in projections.assets.tables): golden records with their current state
 (status, department and location, loan, calibration, inspection, contracts, valuation,
 decommissioning), the identifier crosswalk, merges of provisional records, identity conflicts,
 every event's history row, and the emergency-availability tables.
 
 How a batch is applied: every name the batch uses is resolved in a few queries
-(projections.identity), the rows it touches are loaded, events are folded in order in memory
-(links first, so an event lands on the record its link chose; projections.asset_state for the
+(projections.assets.identity), the rows it touches are loaded, events are folded in order in memory
+(links first, so an event lands on the record its link chose; projections.assets.state for the
 state rules), and the differences are written back with one upsert per table. Applying a stream
 in any batching therefore yields the same tables, and applying it twice changes nothing (event
-ids are claimed by projections.tracking).
+ids are claimed by projections.runtime.tracking).
 
-Derived events: `asset.identity_conflict`, once per conflict (projections.asset_conflicts).
+Derived events: `asset.identity_conflict`, once per conflict (projections.assets.conflicts).
 
 Configuration (`RegistryConfig`, passed to the constructor; defaults need nothing):
 - `availability`: the emergency pool and calibration requirements, see
-  projections.availability.AvailabilityConfig. Default: no pool, calibration required of none.
+  projections.assets.availability.AvailabilityConfig. Default: no pool, calibration required of none.
   `DEMO_CONFIG` puts the ventilators (呼吸机) of 设备科 in the pool.
 - `site_tz` (Asia/Shanghai): the zone in which the API reads "today" (calibration validity,
   ready devices); business times are stored in UTC.
 
-`list_assets`, `get_asset`, `count_assets`, `asset_history`, `list_conflicts` (projections.asset_queries)
+`list_assets`, `get_asset`, `count_assets`, `asset_history`, `list_conflicts` (projections.assets.queries)
 are the queries the API serves; `demo_summary` is what `hub demo` prints.
 """
 

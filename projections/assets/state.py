@@ -13,7 +13,7 @@ Rows are plain dicts with the columns of `asset_registry_assets`. Rules, and why
   earliest reported), last use (the latest), valuation (the latest period), contracts (by number,
   latest fact per number).
 - A merge combines rows group by group with the same rules: the newer clock wins; equal clocks
-  and descriptive fields prefer the row of the better candidate (see projections.identity).
+  and descriptive fields prefer the row of the better candidate (see projections.assets.identity).
 """
 
 from __future__ import annotations

@@ -12,10 +12,10 @@
   record_id -> the golden record it lives on now, and the event that merged it.
 - `asset_registry_claims`: links of non-card identifiers (UDI, serial, system codes): each
   record's first link of an identifier, and every person's link, with what a conflict they raise
-  must carry. Contested identifiers are settled from these (projections.asset_claims).
+  must carry. Contested identifiers are settled from these (projections.assets.claims).
 - `asset_registry_conflicts`: links refused because both sides are anchored by different HRP cards.
 - `asset_registry_history`: one row per event, on the golden record it belongs to now.
-- `asset_registry_availability` + `asset_registry_kinds`: see projections.availability.
+- `asset_registry_availability` + `asset_registry_kinds`: see projections.assets.availability.
 """
 
 from __future__ import annotations

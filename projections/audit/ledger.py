@@ -8,13 +8,13 @@ Tables:
   count, so a rebuild writes the same rows) and whenever `take_checkpoint` is called. Unsigned:
   what exported checkpoints list as marks.
 - `audit_ledger_seals`: the same statements signed with a key derived from HUB_SECRET_KEY, plus
-  one `head` seal per chain replaced at every append (projections.audit_seals). Written only when
+  one `head` seal per chain replaced at every append (projections.audit.seals). Written only when
   the ledger is given a seal key (hub.bootstrap always gives one).
 
 The chain, precisely. For each (topic, partition) the entries are numbered seq = 0, 1, 2, ... in
 apply order, which is offset order within a partition. With `entry_bytes` = `dump_event(event)`
 (the event's canonical JSON, UTF-8), `record_hash` = the SHA-256 of the bus record the event was
-read from, exactly as stored (projections.audit_record; absent for an entry applied without its
+read from, exactly as stored (projections.audit.record; absent for an entry applied without its
 record) and `||` byte concatenation:
 
     content_hash(e) = SHA-256(entry_bytes(e)) || record_hash(e)          (64 bytes; 32 without record)
@@ -37,7 +37,7 @@ Position. `apply(conn, events)` receives events without their bus records, so it
 event as its publisher did: topic = the catalogue topic of its type, partition =
 topics.partitioning's rule for its subject, which both buses follow (hub.ports.OutRecord); the
 offset is then unknown (NULL). `apply_records(conn, pairs)` takes the bus records too and stores
-their partition and offset and the record hash; the tracking layer (projections.tracking) calls
+their partition and offset and the record hash; the tracking layer (projections.runtime.tracking) calls
 it with every record it applies, so live and rebuilt entries always carry both. Topics are
 stored by catalogue name, without the deployment prefix.
 """

@@ -1,6 +1,6 @@
 """The hash of a bus record exactly as stored: what binds a ledger entry to its log record.
 
-The ledger hashes the *event* (canonical JSON, projections.audit_ledger); a log record holds
+The ledger hashes the *event* (canonical JSON, projections.audit.ledger); a log record holds
 more than that, and a reader (history, as-of, rebuild) trusts all of it. So each entry also
 keeps `record_hash`, the SHA-256 of this encoding of the record it was applied from (`||` is
 byte concatenation, integers big-endian):

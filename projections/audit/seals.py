@@ -1,6 +1,6 @@
 """Signed checkpoints the ledger keeps itself ("seals"), outside the chained table.
 
-The table is projections.audit_ledger.seals; this module is the pure part: key, MAC, rows.
+The table is projections.audit.ledger.seals; this module is the pure part: key, MAC, rows.
 
 A seal (topic, partition, kind, count, head_hash, mac) says: folding the first `count` entries of
 that chain gives `head_hash`. `mac` = HMAC-SHA256(seal key, the message below); the seal key is
@@ -14,10 +14,10 @@ Kinds:
   the head seal itself is reported too (a chain with entries and no head).
 - `mark`: kept for good every `checkpoint_every` entries and at each `hub audit checkpoint`.
   Between the last mark the chain still passes through and the first it does not lies the first
-  changed entry of a rewritten tail (the log comparison, replay.audit_log, then names it).
+  changed entry of a rewritten tail (the log comparison, replay.audit.log, then names it).
 
 What seals cannot show: a rollback to an older state whose head seal was copied beforehand.
-An exported checkpoint, signed and kept outside the hub (replay.audit_checkpoint), covers that.
+An exported checkpoint, signed and kept outside the hub (replay.audit.checkpoint), covers that.
 
     message = b"hub-ledger-seal/1" || 0x00 || kind || 0x00 || topic || 0x00 || partition
               || 0x00 || count || 0x00 || head_hash        (integers in decimal ASCII, hash as hex)

@@ -4,15 +4,15 @@ Fed by `canonical.asset.v1`. Facts are folded into `compliance_assets` (name, ca
 department, acquisition / acceptance / commissioning dates), `compliance_activities` (every
 calibration and inspection) and `compliance_contracts`; after each batch, every touched asset's
 obligations (`compliance_items`) are recomputed from all its facts
-(projections.compliance_schedule), so late or out-of-order events land where they belong.
+(projections.compliance.schedule), so late or out-of-order events land where they belong.
 
 Asset rules, as in the registry: a registration fills only empty fields; a correction
 overwrites the fields it names; a relocation applies unless older than the newest state time
 applied; the latest commissioning and passing acceptance dates count; decommissioning retires
 the asset's obligations. A contract number registered twice keeps its latest version.
 
-Time-based conclusions come from `tick(conn, now)` (projections.compliance_notices).
-Configuration: projections.compliance_rules.ComplianceConfig. Queries: projections.compliance_queries.
+Time-based conclusions come from `tick(conn, now)` (projections.compliance.notices).
+Configuration: projections.compliance.rules.ComplianceConfig. Queries: projections.compliance.queries.
 """
 
 from __future__ import annotations

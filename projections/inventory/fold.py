@@ -15,7 +15,7 @@ before a consumption or disposal at the same instant. Receipt, consumption and d
 are kept from the first such event.
 
 Item master and thresholds: the definition with the latest occurred_at wins (a tie goes to the
-one applied last). Alerts: see projections.inventory_alerts.
+one applied last). Alerts: see projections.inventory.alerts.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """Inventory read model: stock by item × place × lot, thresholds and alerts, one-item-one-code trace.
 
 Fed by `canonical.inventory.v1` (subjects are hub item ids): item master, thresholds, receipts,
-transfers, consumption, stocktakes, disposals. Tables: projections.inventory_tables. Rules:
+transfers, consumption, stocktakes, disposals. Tables: projections.inventory.tables. Rules:
 - Levels derive from a movement ledger and the latest stocktake count, so late events land
-  where they belong (projections.inventory_fold).
-- Which place, lot and serials a movement concerns: projections.inventory_legs.
+  where they belong (projections.inventory.fold).
+- Which place, lot and serials a movement concerns: projections.inventory.legs.
 - Crossing below minimum publishes `inventory.below_minimum` and `inventory.reorder_requested`
-  once per crossing, as derived events returned from `apply` (projections.inventory_alerts).
-- Queries the API serves: projections.inventory_queries (stock, items, distribution, expiring)
-  and projections.inventory_trace (trace by code, recall by lot).
+  once per crossing, as derived events returned from `apply` (projections.inventory.alerts).
+- Queries the API serves: projections.inventory.queries (stock, items, distribution, expiring)
+  and projections.inventory.trace (trace by code, recall by lot).
 
 Configuration (`InventoryConfig`, passed to `Inventory(...)`):
 - `consumption_at_department` (True): book consumption against the department's stock and keep

@@ -1,7 +1,7 @@
 """One item, one code: the path of a unit (or a lot) from a scanned code, and recall by lot.
 
 `trace(conn, code)` accepts a UDI, a serial number, or a GS1 string in any form
-projections.inventory_codes reads. It matches, and unions:
+projections.inventory.codes reads. It matches, and unions:
 - a code seen before on a receipt label or a consumption scan, verbatim;
 - a serial (the code itself, or the AI (21) of the parsed code; narrowed to the items whose
   GTIN or UDI-DI is the parsed GTIN when any of them is);

@@ -1,6 +1,6 @@
 """What a projection is: a named fold of canonical events into its own SQL tables.
 
-A projection never talks to the bus and never commits: `projections.tracking.apply_once` calls
+A projection never talks to the bus and never commits: `projections.runtime.tracking.apply_once` calls
 `apply` inside the transaction that also records offsets and event ids, which is what makes the
 effect happen exactly once. Its tables are prefixed by its name (`asset_registry_assets`).
 """
@@ -43,7 +43,7 @@ class Projection(Protocol):
 
     def apply(self, conn: Connection, events: Sequence[Event]) -> Sequence[EventBase] | None:
         """Fold `events`; return derived events this batch concluded (staged in the same
-        transaction by the caller, published once; see projections.derived), or None."""
+        transaction by the caller, published once; see projections.runtime.derived), or None."""
         ...
 
 

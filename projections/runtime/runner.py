@@ -9,7 +9,7 @@ propagates: the runner crashes and its supervisor (hub.pipeline) restarts it, re
 database. An event the projection itself keeps failing on (not the database) is recorded as
 poison after POISON_AFTER attempts, so one bad event cannot block its partition.
 
-Database work is blocking (sync SQLAlchemy, see projections.db) and runs in `asyncio.to_thread`.
+Database work is blocking (sync SQLAlchemy, see projections.runtime.db) and runs in `asyncio.to_thread`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Projection throughput is decided here. SQLAlchemy's executemany builds and processes a parameter
 dict per row, which costs more than the database work itself; so rows are turned into driver
 parameters once, with each column's own bind processor (TypeDecorators such as
-projections.sqltypes behave exactly as in ordinary statements), and sent with one call:
+projections.runtime.sqltypes behave exactly as in ordinary statements), and sent with one call:
 
 - SQLite: `INSERT ... ON CONFLICT (key) DO UPDATE SET c = excluded.c` through sqlite3's
   executemany (in-process, no round trips).

@@ -1,19 +1,19 @@
 """Work-order read model (projection `work_orders`): lifecycle, SLA, approval, cost, downtime.
 
 Fed by `canonical.workorder.v1` and, for grouping and utilisation, `canonical.asset.v1`
-(projections.work_orders_assets). Each work-order event is stored in its timeline
+(projections.work_orders.assets). Each work-order event is stored in its timeline
 (`work_orders_events`) and the order's row is recomputed from the whole timeline
-(projections.work_orders_lifecycle has the rules), so arrival order never matters.
+(projections.work_orders.lifecycle has the rules), so arrival order never matters.
 
-SLA breaches (projections.work_orders_sla) are concluded twice over, both deterministic:
+SLA breaches (projections.work_orders.sla) are concluded twice over, both deterministic:
 - on apply, after each event in stream order, from what the events prove (a clock stopped late,
   or an event showing the order still open after a due time); judging after every event, not
   once per batch, is what makes any batching of a stream conclude the same breaches;
 - on `tick(conn, now)`, for running clocks whose next level is due by the runner's clock.
 
-Configuration: projections.work_orders_config.WorkOrderConfig (SLA targets per priority,
+Configuration: projections.work_orders.config.WorkOrderConfig (SLA targets per priority,
 escalation multipliers, on-hold exclusion, approval threshold, costing).
-Queries: projections.work_orders_queries; KPIs over these tables: projections.kpis.
+Queries: projections.work_orders.queries; KPIs over these tables: projections.work_orders.kpis.
 """
 
 from __future__ import annotations

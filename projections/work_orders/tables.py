@@ -7,7 +7,7 @@
 - `assets`, `identifiers`: this projection's own copy of the few asset facts it groups by
   (category, department, name) and of the identifier crosswalk that resolves a work order's
   asset reference. It never reads another projection's tables.
-- `usage`: `asset.used` intervals, for the utilisation KPI (projections.kpis).
+- `usage`: `asset.used` intervals, for the utilisation KPI (projections.work_orders.kpis).
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ class Tamper(StrEnum):
 class ChainRow:
     """One stored entry, reduced to what the analysis needs.
 
-    `content_hash`: SHA-256(entry_bytes) || record_hash (projections.audit_ledger); `content_ok`:
+    `content_hash`: SHA-256(entry_bytes) || record_hash (projections.audit.ledger); `content_ok`:
     the stored entry_hash equals SHA-256(prev_hash || content_hash).
     """
 

@@ -3,7 +3,7 @@
 The hash chain proves the ledger was not altered after the fact; this proves the log that
 history, as-of and rebuild read is still what the ledger hashed. Every partition of every topic
 the ledger follows is read from offset 0 to its real end (past a high watermark that lags, as
-on the Tansu test broker) and each record is judged by replay.audit_match: edited (its bytes no
+on the Tansu test broker) and each record is judged by replay.audit.match: edited (its bytes no
 longer hash to its entry), inserted (a record the ledger never applied), or its entry rewritten.
 Then, per chain:
 

@@ -3,7 +3,7 @@
 For a record of a chained topic at (topic, partition, offset):
 
 - the ledger holds an entry at that offset: the record, hashed exactly as stored
-  (projections.audit_record), must give the entry's `record_hash`; otherwise the **log record
+  (projections.audit.record), must give the entry's `record_hash`; otherwise the **log record
   was edited** (its value, key, headers or timestamp). When it does, the entry's event bytes must
   be the record's event (same bytes, or the same event after decoding and upcasting); otherwise
   the **ledger entry was rewritten** (its hashes recomputed, or the chain check sees it too).

@@ -1,15 +1,15 @@
 """`verify`: re-walk every chain of the audit ledger and say which entry was tampered with, and where.
 
 For each (topic, partition) the entries are read in seq order and folded from the genesis hash
-using only their bytes (see projections.audit_ledger for the rule). A chain whose stored
+using only their bytes (see projections.audit.ledger for the rule). A chain whose stored
 prev_hash / entry_hash / seq agree with that fold everywhere is intact; one that does not is
-read again and analysed by replay.audit_chain, which names each edited, deleted, inserted or
+read again and analysed by replay.audit.chain, which names each edited, deleted, inserted or
 reordered entry. Independently of the chain:
 
 - every entry's bytes must be an event whose event_id, subject, type and recorded_at are the
   row's (`deep=True` also validates the event model and checks the bytes are canonical);
 - the ledger's checkpoints must match the fold at their counts: its signed seals (HMAC with a
-  key derived from HUB_SECRET_KEY, projections.audit_seals) when `seal_key` is given, the
+  key derived from HUB_SECRET_KEY, projections.audit.seals) when `seal_key` is given, the
   unsigned checkpoint rows, and an exported `Checkpoint` when given. A tail rewritten
   consistently, every hash recomputed, passes the chain checks but not a seal taken before it;
   a tail cut off (entries and tracking rows together) falls short of the chain's head seal; a

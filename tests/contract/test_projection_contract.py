@@ -343,6 +343,7 @@ def test_the_sample_log_feeds_every_projection(sample_log: SampleLog) -> None:
         assert sample_log.of(p), f"no bundled sample produces an event on {p.topics} ({p.name})"
 
 
+@pytest.mark.wire_unchecked  # a poison record on the log, on purpose
 async def test_rebuild_equals_live(
     projection: Projection, sample_log: SampleLog, engine: Engine, tmp_path: Path
 ) -> None:

@@ -6,7 +6,7 @@
 - `GET /availability/devices?...`: the devices themselves, with their class and pool flag.
 
 "Now" is the injected clock's; a device whose calibration validity ended before today (site
-zone) is not ready. See projections.availability for the classes and the pool configuration.
+zone) is not ready. See projections.assets.availability for the classes and the pool configuration.
 
 Department scope: a scoped key (`--department D`) sees only devices whose home department is
 D (code or name), in both the summary (its department's row, and totals over it) and the

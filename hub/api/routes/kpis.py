@@ -1,6 +1,6 @@
 """GET /kpis: uptime, MTTR, MTBF, repairs, maintenance cost and utilisation per device or group.
 
-Definitions are in projections.kpis. The period defaults to the 365 days before the injected
+Definitions are in projections.work_orders.kpis. The period defaults to the 365 days before the injected
 clock's `now` (hub.api.routes.workorders.get_clock).
 
 `department=` (a code or a name) keeps the devices of that department. A key created with

@@ -41,7 +41,7 @@ T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
 DEPTS = (DeptRef(code="ICU", name="重症医学科"), DeptRef(code="ER", name="急诊科"), DeptRef(name="库房"))
 
 
-SHARED_UDIS = 3  # identifiers several assets claim: contested, settled by projections.asset_claims
+SHARED_UDIS = 3  # identifiers several assets claim: contested, settled by projections.assets.claims
 
 
 def random_stream(seed: int, n: int, *, assets: int = 12, prefix: str = "") -> list[EventBase]:
