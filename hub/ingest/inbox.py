@@ -46,7 +46,10 @@ class InboxWatcher:
             for path in sorted((self._root / system).iterdir()):
                 if not path.is_file() or path.name.startswith(".") or path.name.endswith(IGNORED_SUFFIXES):
                     continue
-                stat = path.stat()
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:
+                    continue  # answered meanwhile by another process watching the same folder
                 sig = (stat.st_size, stat.st_mtime)
                 if self._seen.get(path) == sig:
                     ready.append((system, path))
@@ -63,8 +66,17 @@ class InboxWatcher:
         return handled
 
     async def handle(self, system: str, path: Path) -> None:
+        """Archive one file, wait for its translation, answer it by moving it.
+
+        Several `hub serve` processes may watch one folder: they may both archive a file (the
+        archive keeps one record per content) and race to answer it; the one that finds the file
+        gone leaves it to the other instead of failing.
+        """
         try:
             outcome = await ingest_path(self._hub, system, path)
+        except FileNotFoundError:
+            logger.info("inbox_file_taken", system=system, filename=path.name)
+            return
         except (NotStored, ConfigError) as exc:
             _answer(path, self._root / system / "failed", f"{path.name}: not stored: {exc}\n")
             logger.warning("inbox_file_refused", system=system, filename=path.name, reason=str(exc))
@@ -78,7 +90,9 @@ class InboxWatcher:
         whole = [d for d in letters if d.position == "message"]
         note = _error_text(path.name, raw_ref, outcome.duplicate, letters)
         target = self._root / system / ("failed" if whole else "processed")
-        _answer(path, target, note if letters else None)
+        if not _answer(path, target, note if letters else None):
+            logger.info("inbox_file_taken", system=system, filename=path.name, raw_ref=raw_ref)
+            return
         logger.info(
             "inbox_file_answered",
             system=system,
@@ -128,11 +142,19 @@ def _where(location: dict[str, object]) -> str:
     return ", ".join(parts) or "(whole file)"
 
 
-def _answer(path: Path, folder: Path, error_text: str | None) -> None:
+def _answer(path: Path, folder: Path, error_text: str | None) -> bool:
+    """Move `path` into `folder` (with its error note); False when it is gone (answered elsewhere)."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / path.name
     if target.exists():
         target = folder / f"{path.stem}.{datetime.now(UTC):%Y%m%dT%H%M%S%f}{path.suffix}"
+    note = folder / f"{target.name}.error.txt"
     if error_text is not None:
-        (folder / f"{target.name}.error.txt").write_text(error_text, encoding="utf-8")
-    shutil.move(path, target)
+        note.write_text(error_text, encoding="utf-8")  # beside the file before it shows up there
+    try:
+        shutil.move(path, target)
+    except FileNotFoundError:
+        if error_text is not None and target.name != path.name:
+            note.unlink(missing_ok=True)  # a renamed answer that never happened; the winner wrote its own
+        return False
+    return True
