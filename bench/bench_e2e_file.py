@@ -20,20 +20,16 @@ import subprocess  # nosec B404: TimeoutExpired only
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 import httpx
 
-from adapters.base import TranslateContext
 from adapters.hrp import ADAPTER
-from adapters.hrp.mapping import default_mapping
+from bench.bench_hrp import translation_input
 from bench.ledger import csv_sqlite_ceiling, timed, write_ledger
 from bench.report import load_note
 from bench.whole_hub import HubServe, assets_total, cap_s, drop_into_inbox, hub_env, kill_group, scaled, spawn
-from hub.ports import RawRecord
 
 if TYPE_CHECKING:
     from bench.report import Report
@@ -45,25 +41,7 @@ POLL_S = 0.5
 
 def translate_alone(path: Path) -> float:
     """Seconds for the HRP translator to decode, parse and translate the whole file once."""
-    payload = path.read_bytes()
-    mapping = default_mapping()
-    raw = RawRecord(
-        raw_ref="bench",
-        system="hrp",
-        site="bench",
-        message_id=path.name,
-        sha256="0" * 64,
-        size=len(payload),
-        transport="file",
-        received_at=datetime(2024, 7, 1, tzinfo=UTC),
-        metadata={"filename": path.name},
-    )
-    ctx = TranslateContext(
-        site="bench",
-        tz=ZoneInfo("Asia/Shanghai"),
-        adapter_version=ADAPTER.version,
-        mapping_version=mapping.version,
-    )
+    raw, payload, mapping, ctx = translation_input(path)
     started = time.perf_counter()
     ADAPTER.translate(raw, payload, mapping, ctx)
     return time.perf_counter() - started

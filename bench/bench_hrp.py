@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapters.base import TranslateContext
@@ -17,7 +18,8 @@ SUPPLEMENT = LEDGER.with_name("设备台账_补充.xlsx")
 DURATION_S = 2.5
 
 
-def _measure(path: Path) -> tuple[float, int, int]:
+def translation_input(path: Path) -> tuple[RawRecord, bytes, Any, TranslateContext]:
+    """What the HRP translator is called with for the export at `path` (bench time is fixed)."""
     payload = path.read_bytes()
     mapping = default_mapping()
     raw = RawRecord(
@@ -37,6 +39,11 @@ def _measure(path: Path) -> tuple[float, int, int]:
         adapter_version=ADAPTER.version,
         mapping_version=mapping.version,
     )
+    return raw, payload, mapping, ctx
+
+
+def _measure(path: Path) -> tuple[float, int, int]:
+    raw, payload, mapping, ctx = translation_input(path)
     rows = runs = 0
     started = time.perf_counter()
     while time.perf_counter() - started < DURATION_S:
