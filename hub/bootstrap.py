@@ -65,12 +65,15 @@ if TYPE_CHECKING:
     from projections.runtime.base import Projection
 
 
-def make_bus(settings: Settings) -> EventBus:
+def make_bus(settings: Settings, *, node: bool = False) -> EventBus:
+    """The configured bus. `node`: this process is a long-running `hub serve` node, so its Kafka
+    group members may be static (HUB_NODE_ID); one-off commands never are, or they would fence it."""
     if settings.bus is BusKind.KAFKA:
         return KafkaBus(
             settings.kafka_bootstrap,
             client_id=f"hub-{settings.site}",
             replication_factor=settings.kafka_replication_factor,
+            instance_id=settings.node_id if node else None,
         )
     return EmbeddedBus(settings.bus_path)
 

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     bus: BusKind = BusKind.EMBEDDED
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_replication_factor: int = Field(default=1, ge=1)  # production clusters want 3
+    # A stable name per `hub serve` node (Kafka only): its group members are static, so a node
+    # restarted after a crash resumes at once instead of after the session timeout. Unique per node.
+    node_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
     db_url: str | None = None  # default: SQLite file in the data dir
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)

@@ -45,6 +45,10 @@ class KafkaBus:
     `session_timeout_ms` / `heartbeat_interval_ms` tune consumer groups (a short session timeout
     also shortens group joins on the Tansu test broker, which waits about half of it).
     `replication_factor` applies to topics this bus creates.
+    `instance_id` (a node's stable name, HUB_NODE_ID, given by `hub serve` only) makes every group
+    member static (Kafka's `group.instance.id`): a node restarted after a crash takes its partitions
+    back at once instead of waiting for the dead member's session to time out. Two consumers of one
+    group in one process get distinct ids (`#2`...) in the order they are made, which a restart repeats.
     """
 
     kind = "kafka"
@@ -58,8 +62,10 @@ class KafkaBus:
         heartbeat_interval_ms: int = 3_000,
         replication_factor: int = 1,
         request_timeout_ms: int = 30_000,
+        instance_id: str | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self._instance_id = instance_id
         self.client_id = client_id
         self._session_timeout_ms = session_timeout_ms
         self._heartbeat_interval_ms = heartbeat_interval_ms
@@ -70,6 +76,7 @@ class KafkaBus:
         self._admin: AIOKafkaAdminClient | None = None
         self._seeker: TimeSeeker | None = None
         self._consumers: set[KafkaConsumer] = set()
+        self._static: dict[KafkaConsumer, str | None] = {}
 
     async def start(self) -> None:
         producer = AIOKafkaProducer(
@@ -220,6 +227,7 @@ class KafkaBus:
             assigned = [tp for topic in dict.fromkeys(topics) for tp in await self._partitions(topic)]
             raw = self._plain_consumer(name, auto_offset_reset=reset)
         else:
+            static = self._static_id(group)
             raw = self._plain_consumer(
                 name,
                 *dict.fromkeys(topics),
@@ -227,6 +235,7 @@ class KafkaBus:
                 auto_offset_reset=reset,
                 session_timeout_ms=self._session_timeout_ms,
                 heartbeat_interval_ms=self._heartbeat_interval_ms,
+                **({"group_instance_id": static} if static else {}),
             )
         try:
             await raw.start()  # in group mode this returns once the group has assigned partitions
@@ -240,7 +249,21 @@ class KafkaBus:
         consumer = KafkaConsumer(raw, group=group, seeker=seeker)
         self._consumers = {c for c in self._consumers if not c.closed}
         self._consumers.add(consumer)
+        if group is not None:
+            self._static[consumer] = static
         return consumer
+
+    def _static_id(self, group: str) -> str | None:
+        """This node's static member id in `group`, unique among this process's open consumers."""
+        if self._instance_id is None:
+            return None
+        taken = {sid for c, sid in self._static.items() if not c.closed}
+        self._static = {c: sid for c, sid in self._static.items() if not c.closed}
+        base = f"{self._instance_id}.{group}"
+        n = 1
+        while (candidate := base if n == 1 else f"{base}#{n}") in taken:
+            n += 1
+        return candidate
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
         """Next offset to be written per partition, as the broker reports it (its high watermark)."""

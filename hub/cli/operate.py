@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from adapters.his.mllp import serve_mllp
 from hub.api.app import build_api
-from hub.bootstrap import Hub, build_hub
+from hub.bootstrap import Hub, build_hub, make_bus
 from hub.cli.app import DataDir, app, console, load_settings, run
 from hub.cli.render import reconciliation_table, where
 from hub.pipeline import drain, ingest_path, run_forever
@@ -234,7 +234,8 @@ def serve(data_dir: DataDir = None) -> None:
     settings = load_settings(data_dir)
 
     async def go() -> None:
-        async with build_hub(settings) as hub:
+        # A serve node's Kafka group members are static when HUB_NODE_ID names it (fast restart).
+        async with build_hub(settings, bus=make_bus(settings, node=True)) as hub:
             await _serve(hub)
 
     run(go)
