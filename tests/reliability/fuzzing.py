@@ -35,9 +35,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-CORPUS = ROOT.parent.parent / "shared" / "corpus"  # /work/shared/corpus beside the worktrees
-if not CORPUS.is_dir():
-    CORPUS = Path("/work/shared/corpus")
+CORPUS = ROOT.parent / "shared" / "corpus"  # the third-party corpus beside the repository (CI lays it there)
 
 FAST_EXAMPLES = 25
 SOAK_EXAMPLES = int(os.environ.get("HUB_FUZZ_EXAMPLES", "2000"))

@@ -1,6 +1,6 @@
 """Fuzzing the FHIR ingest: request parsing, validation and translation on mutated resources.
 
-Seeds: the bundled examples/fhir and the third-party corpus (/work/shared/corpus/fhir), JSON and
+Seeds: the bundled examples/fhir and the third-party corpus (../shared/corpus/fhir), JSON and
 XML. Byte mutations hit the parsers; structural JSON mutations reach validation and the
 translators. A body the hub refuses raises FhirRejected (a MalformedMessage) with issues; a unit
 that fails is a Failure naming its position and element path. Nothing else may escape.

@@ -1,6 +1,6 @@
 """Fuzzing the HL7 v2 path: decode, header, tokeniser and translator on mutated real messages.
 
-Seeds are the third-party corpus (/work/shared/corpus/hl7v2) and the bundled examples/his. Two
+Seeds are the third-party corpus (../shared/corpus/hl7v2) and the bundled examples/his. Two
 kinds of mutation: byte-level (delimiters, frame bytes, GBK lead bytes, escapes, cuts) and
 field-level (one field of one segment replaced by text made of delimiters, escapes and CJK), the
 second reaching the handlers behind a readable MSH. Only MalformedMessage may escape; every

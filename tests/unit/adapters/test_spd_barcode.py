@@ -15,9 +15,7 @@ from hypothesis import strategies as st
 
 from adapters.spd.barcode import as_hri, normalise_gtin, parse_barcode
 
-CORPUS = Path("/work/shared/corpus/gs1")
-if not CORPUS.is_dir():  # the corpus sits beside the repository on the build machines
-    CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus" / "gs1"
+CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus" / "gs1"  # beside the repository
 _AI = re.compile(r"[({](\d{2,4})[)}]([^({]+)")
 
 
