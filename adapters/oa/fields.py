@@ -98,6 +98,8 @@ class RecordView:
 
     def check_required(self) -> None:
         for field in self.mapping.required_fields(self.kind):
+            if field == "kind" and self.record.kind is not None:
+                continue  # a nested record's kind comes from its mapping rule, not a field
             if self.raw(field) is None:
                 self.missing(field)
 

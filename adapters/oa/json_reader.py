@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from adapters._files.encoding import decode_export
 from adapters._files.header import normalise_label
 from adapters.errors import MalformedMessage
+from adapters.oa.nested import child_records, rules_by_label, split
 from adapters.oa.records import BrokenRecord, Format, RecordSet, SourceRecord, TooDeepError, flatten_record
 
 if TYPE_CHECKING:
@@ -216,18 +217,25 @@ def _record_set(
     """Flatten (index, line, value) triples into records; what is not an object is a broken record."""
     records: list[SourceRecord] = []
     broken: list[BrokenRecord] = []
+    rules = rules_by_label(mapping)
     for index, line, obj in items:
         position = f"line:{line}" if fmt == "jsonl" else f"record:{index}"
         if not isinstance(obj, dict):
             reason = f"record {index} is {_type_name(obj)}, not an object"
             broken.append(BrokenRecord(index, line, position, "not_an_object", reason))
             continue
+        own, children = split(obj, rules, line) if rules else (obj, [])
         try:
-            fields = flatten_record(obj, max_depth=mapping.limits.max_depth)
+            fields = flatten_record(own, max_depth=mapping.limits.max_depth)
         except TooDeepError as exc:
             broken.append(BrokenRecord(index, line, position, "too_deep", f"record {index}: {exc}"))
             continue
-        records.append(SourceRecord(index=index, line=line, position=position, fields=fields))
+        parent = SourceRecord(index=index, line=line, position=position, fields=fields)
+        records.append(parent)
+        if children:
+            more, bad = child_records(parent, children, mapping, rules)
+            records.extend(more)
+            broken.extend(bad)
     return RecordSet(fmt, encoding, tuple(records), tuple(broken))
 
 

@@ -88,6 +88,16 @@ class KindRule(_Model):
     fields: dict[str, Annotated[list[Text], Field(min_length=1)]] = Field(default_factory=dict)
 
 
+class NestedRule(_Model):
+    """Records inside a record: what sits under one of `path`'s names (an object, or a list of
+    objects) is a record of its own, of `kind` (None: each child's own kind field decides), with
+    the parent's `inherit` fields when it does not carry them itself."""
+
+    path: list[Text] = Field(min_length=1)
+    kind: KindName | None = None
+    inherit: list[str] = Field(default_factory=list)
+
+
 class IdentifierRule(_Model):
     """A record field that names the asset, and the identifier scheme its value belongs to."""
 
@@ -127,6 +137,7 @@ class OaMapping(FileMapping):
     records: RecordRules = Field(default_factory=RecordRules)
     kinds: dict[KindName, KindRule]
     ignored_kinds: list[Text] = Field(default_factory=list)
+    nested: list[NestedRule] = Field(default_factory=list)
     asset_identifiers: list[IdentifierRule] = Field(min_length=1)
     part_columns: dict[PartField, Annotated[list[Text], Field(min_length=1)]] = Field(default_factory=dict)
     priorities: CodeMap[Priority]
@@ -219,6 +230,7 @@ class OaMapping(FileMapping):
             *self._kind_problems(),
             *self._identifier_problems(),
             *self._code_problems(),
+            *self._nested_problems(),
         ]
 
     def _unused_problems(self) -> Iterator[Problem]:
@@ -260,6 +272,19 @@ class OaMapping(FileMapping):
                 yield ("asset_identifiers", i, "field"), f"unknown field {rule.field!r}"
             elif rule.field not in self.columns:
                 yield ("asset_identifiers", i, "field"), f"field {rule.field!r} has no entry under columns"
+
+    def _nested_problems(self) -> Iterator[Problem]:
+        owner: dict[str, int] = {}
+        for i, rule in enumerate(self.nested):
+            for j, name in enumerate(rule.path):
+                previous = owner.setdefault(normalise_label(name), i)
+                if previous != i:
+                    yield ("nested", i, "path", j), f"{name!r} is also the path of nested rule {previous}"
+            for j, field in enumerate(rule.inherit):
+                if field not in OA_FIELDS:
+                    yield ("nested", i, "inherit", j), f"unknown field {field!r}"
+                elif field not in self.columns:
+                    yield ("nested", i, "inherit", j), f"field {field!r} has no entry under columns"
 
     def _code_problems(self) -> Iterator[Problem]:
         if self.approval_results.default is not None:

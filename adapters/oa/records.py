@@ -29,13 +29,16 @@ class TooDeepError(ValueError):
 class SourceRecord:
     """A record: `index` is its 1-based order in the file, `line` where it starts (when known).
 
-    `position` is stable within the file: `record:<index>`, or `line:<line>` for JSON Lines.
+        `position` is stable within the file: `record:<index>`, or `line:<line>` for JSON Lines; a record
+    nested in another (mapping `nested:`) adds its element path, `record:3/审批记录[2]`, and shares
+    its parent's index so it follows the parent.
     """
 
     index: int
     line: int | None
     position: str
     fields: Mapping[str, FieldValue]
+    kind: str | None = None  # set for a nested record whose mapping rule names its kind
 
 
 @dataclass(frozen=True, slots=True)

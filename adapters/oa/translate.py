@@ -13,7 +13,7 @@ records still land. A payload that cannot be read at all raises MalformedMessage
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
 
@@ -73,6 +73,9 @@ class _Run:
         )
 
     def record(self, record: SourceRecord) -> None:
+        if record.kind is not None:  # a nested record: its mapping rule names the kind
+            self._translate(record, cast("KindName", record.kind), record.kind)
+            return
         kind_labels = self.mapping.kind_labels()
         kind_key = next((k for k in record.fields if label_of(k) in kind_labels), None)
         kind_value = record.fields.get(kind_key) if kind_key else None
@@ -91,6 +94,9 @@ class _Run:
             reason = f"{kind_key} (kind): unknown record kind {word!r}; known: {known}"
             self._fail(record, None, Problem("kind", kind_key, "unknown_kind", reason))
             return
+        self._translate(record, kind, word)
+
+    def _translate(self, record: SourceRecord, kind: KindName, word: str) -> None:
         view = RecordView(record, kind, self.mapping, self.ctx.tz)
         try:
             draft = build(view)
@@ -144,11 +150,14 @@ class _Run:
         if doc_no:
             # Not the message id: the same document must get the same id in every export.
             return event_id_for(system, f"site:{self.ctx.site}", f"doc:{doc_no}:{draft.event_type}")
+        if "/" in record.position:  # nested: siblings share the parent's index
+            return event_id_for(system, self.raw.message_id, f"{record.position}:{draft.event_type}")
         return event_id_for(system, self.raw.message_id, f"record:{record.index}:{draft.event_type}")
 
     def _fail(self, record: SourceRecord, word: str | None, *problems: Problem) -> None:
         first = problems[0]
-        what = f"record {record.index} ({word})" if word else f"record {record.index}"
+        where = record.position if "/" in record.position else f"record {record.index}"
+        what = f"{where} ({word})" if word else where
         self.failures.append(
             Failure(
                 position=record.position,

@@ -33,12 +33,14 @@ from defusedxml.common import DTDForbidden, EntitiesForbidden, ExternalReference
 from adapters._files.encoding import decode_export
 from adapters._files.header import normalise_label
 from adapters.errors import MalformedMessage
+from adapters.oa.nested import Child, child_records, rules_by_label
 from adapters.oa.records import BrokenRecord, RecordSet, SourceRecord, TooDeepError, flatten_record
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from xml.sax.xmlreader import AttributesImpl, Locator  # nosec B406
 
-    from adapters.oa.mapping import OaMapping
+    from adapters.oa.mapping import NestedRule, OaMapping
 
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _DECLARATION = re.compile(rb"\A<\?xml\s[^>]*?\?>")
@@ -135,11 +137,13 @@ class _Handler(ContentHandler):
         super().__init__()
         self.filename = filename
         self.tags = frozenset(normalise_label(t) for t in mapping.records.xml_tags)
+        self.mapping = mapping
+        self.nested = rules_by_label(mapping)
         self.limits = mapping.limits
         self.locator: Locator | None = None
         self.depth = 0
         self.stack: list[_Node] = []
-        self.found: list[tuple[int, dict[str, Any]]] = []
+        self.found: list[tuple[int, dict[str, Any], list[Child]]] = []
         self.root: str | None = None
         self.others: list[str] = []
 
@@ -172,7 +176,8 @@ class _Handler(ContentHandler):
         node = self.stack.pop()
         if self.stack:
             return
-        self.found.append((node.line, _fields(node)))
+        children: list[Child] = []
+        self.found.append((node.line, _split_fields(node, self.nested, children), children))
         if len(self.found) > self.limits.max_records:
             raise MalformedMessage(
                 f"{self.filename}: more than {self.limits.max_records:,} records (limits.max_records)"
@@ -191,15 +196,43 @@ class _Handler(ContentHandler):
             )
         records: list[SourceRecord] = []
         broken: list[BrokenRecord] = []
-        for index, (line, fields) in enumerate(self.found, start=1):
+        for index, (line, fields, children) in enumerate(self.found, start=1):
             position = f"record:{index}"
             try:
                 flat = flatten_record(fields, max_depth=self.limits.max_depth)
             except TooDeepError as exc:
                 broken.append(BrokenRecord(index, line, position, "too_deep", f"record {index}: {exc}"))
                 continue
-            records.append(SourceRecord(index=index, line=line, position=position, fields=flat))
+            parent = SourceRecord(index=index, line=line, position=position, fields=flat)
+            records.append(parent)
+            if children:
+                more, bad = child_records(parent, children, self.mapping, self.nested)
+                records.extend(more)
+                broken.extend(bad)
         return RecordSet("xml", encoding, tuple(records), tuple(broken))
+
+
+def _split_fields(node: _Node, rules: Mapping[str, NestedRule], out: list[Child]) -> dict[str, Any]:
+    """As `_fields`, but children a nested rule names go to `out` (with their own lines), not the record."""
+    return _fields(_take_nested(node, rules, out)) if rules else _fields(node)
+
+
+def _take_nested(node: _Node, rules: Mapping[str, NestedRule], out: list[Child]) -> _Node:
+    """A copy of `node` without the elements nested rules name (looked for in its groups too)."""
+    kept = _Node(node.tag, node.attrs, node.line, node.text)
+    for child in node.children:
+        if normalise_label(child.tag) in rules and (child.children or child.attrs):
+            # <审批记录><审批/><审批/></审批记录> holds records; <维修结果>..</维修结果> is one
+            listed = len({c.tag for c in child.children}) == 1 and all(
+                c.children or c.attrs for c in child.children
+            )
+            items = child.children if listed else [child]
+            out.extend(Child(child.tag, n, item.line, _fields(item)) for n, item in enumerate(items, start=1))
+        elif child.children:
+            kept.children.append(_take_nested(child, rules, out))
+        else:
+            kept.children.append(child)
+    return kept
 
 
 def _fields(node: _Node) -> dict[str, Any]:
