@@ -16,6 +16,8 @@ from fastapi.dependencies.utils import get_dependant
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 
+from hub.api import contract
+from hub.api.contract import depends_on
 from hub.api.csv_export import CsvExportMiddleware
 from hub.api.deps import HubApi
 from hub.api.routes import assets, console, health, metrics
@@ -38,7 +40,6 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from fastapi import APIRouter, FastAPI
-    from fastapi.dependencies.models import Dependant
 
     from hub.api.services import ApiServices
     from hub.bootstrap import Hub
@@ -73,7 +74,8 @@ def create_app(services: ApiServices, *, title: str = "Hospital integration hub"
             logger.warning("read_model_tables_not_ensured", error=type(exc.orig).__name__)
         yield
 
-    app = HubApi(services, title=title, version=API_VERSION, lifespan=lifespan)
+    app = HubApi(services, title=title, version=API_VERSION, lifespan=lifespan, docs_url=None, redoc_url=None)
+    contract.install(app, [module.router for module in OPEN_MODULES])
     app.add_middleware(CsvExportMiddleware)
     for module in OPEN_MODULES:
         app.include_router(module.router)
@@ -102,12 +104,8 @@ def _include(app: FastAPI, router: APIRouter, *dependencies: Any) -> None:
     outer = [*dependencies, *router.dependencies]
     for route in router.routes:
         if isinstance(route, APIRoute) and not (
-            _depends_on(route.dependant, get_scope)
-            or any(_depends_on(get_dependant(path="", call=d.dependency), get_scope) for d in outer)
+            depends_on(route.dependant, get_scope)
+            or any(depends_on(get_dependant(path="", call=d.dependency), get_scope) for d in outer)
         ):
             raise RuntimeError(f"route {route.path} does not go through hub.api.scope.get_scope")
     app.include_router(router, dependencies=list(dependencies))
-
-
-def _depends_on(dependant: Dependant, call: object) -> bool:
-    return dependant.call is call or any(_depends_on(d, call) for d in dependant.dependencies)

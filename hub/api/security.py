@@ -170,7 +170,9 @@ def access_event(
             role=principal.role.value,
             department=principal.department,
             action=action,
-            resource=resource,
+            # A blank or control-character-only resource (/inventory/trace/%0B) is still recorded,
+            # escaped: the ledger's resource field may not be empty.
+            resource=resource if resource.strip() else repr(resource),
             outcome=outcome,
             method=request.method,
             path=request.url.path,

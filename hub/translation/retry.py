@@ -45,6 +45,10 @@ class HubDeadLetters:
         keep = await visible(d.raw_ref for d in letters)
         return [d for d in letters if d.raw_ref in keep][:limit]
 
+    async def known(self, raw_ref: str) -> bool:
+        """Whether the archive holds `raw_ref` (a retry of an unknown message is a 404, not a crash)."""
+        return await self._hub.archive.lookup(raw_ref) is not None
+
     async def retry(
         self, *, system: str | None, raw_ref: str | None, visible: Visible | None = None
     ) -> RetryOutcome:

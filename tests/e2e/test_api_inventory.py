@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from hub.api.routes.inventory import parse_within
+from hub.api.params import window_days
 from schemas.audit import AccessRecorded
 from schemas.envelope import EventBase
 from tests.e2e.conftest import open_api
@@ -185,7 +185,7 @@ class TestExpiring:
     @pytest.mark.parametrize(("text", "days"), [("30d", 30), ("2w", 14), ("7", 7), (" 10D ", 10)])
     def test_parse_within(self, text: str, days: int) -> None:
         """Days, weeks or a bare number."""
-        assert parse_within(text) == days
+        assert window_days(text) == days
 
 
 class TestItems:

@@ -37,6 +37,7 @@ from hub.api.deps import (  # noqa: TC001  (FastAPI resolves annotations at runt
     ServicesDep,
     ZoneDep,
 )
+from hub.api.params import IsoDateTime, Offset  # noqa: TC001  (FastAPI reads the annotations at runtime)
 from hub.api.routes.asset_models import (
     AssetDetailOut,
     AssetItemPage,
@@ -97,7 +98,7 @@ def read_assets(
         bool | None, Query(description="Only provisional (or only registered) records")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> AssetItemPage:
     """Golden records matching every given filter, one page at a time, ordered by asset id."""
     department, reachable = scope.department_filter(department)
@@ -127,7 +128,7 @@ def read_conflicts(
         str, Query(pattern="^(open|resolved|all)$", description="open (default), resolved or all")
     ] = "open",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> ConflictPage:
     """Identity conflicts: an identifier two devices anchored by different HRP cards both claim."""
     wanted = None if status == "all" else status
@@ -190,10 +191,10 @@ async def read_asset(
     scope: ScopeDep,
     asset_id: AssetIdPath,
     as_of: Annotated[
-        datetime | None, Query(description="Business time: only what had happened by then (occurred_at)")
+        IsoDateTime | None, Query(description="Business time: only what had happened by then (occurred_at)")
     ] = None,
     known_at: Annotated[
-        datetime | None,
+        IsoDateTime | None,
         Query(description="Knowledge time: only what the hub had learned by then (recorded_at)"),
     ] = None,
 ) -> AssetDetailOut:
@@ -250,7 +251,7 @@ def read_history(
     scope: ScopeDep,
     asset_id: AssetIdPath,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> HistoryPage:
     """Every event about the device (merged records' included), oldest first by business time."""
     golden = _resolve_visible(conn, scope, asset_id)

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.deps import ConnDep  # noqa: TC001  (FastAPI resolves annotations at runtime)
+from hub.api.params import IsoDate, Offset
 from hub.api.routes.asset_models import ClockDep, site_today
 from hub.api.scope import ScopeDep  # noqa: TC001
 from projections.assets import availability as avail
@@ -35,7 +36,7 @@ TypeQ = Annotated[
     str | None, Query(alias="type", min_length=1, max_length=100, description="Substring of name or model")
 ]
 CategoryQ = Annotated[str | None, Query(max_length=64, description="Category code, exact (e.g. 6854)")]
-OnQ = Annotated[date | None, Query(description="Judge calibration validity on this day (default: today)")]
+OnQ = Annotated[IsoDate | None, Query(description="Judge calibration validity on this day (default: today)")]
 
 
 class _Out(BaseModel):
@@ -116,7 +117,7 @@ def read_availability(
     category: CategoryQ = None,
     on: OnQ = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> AvailabilityOut:
     """Devices of a type (and/or category) by department: ready now, on loan, under repair..."""
     today = on or site_today(clock.now())
@@ -152,7 +153,7 @@ def read_devices(
     pool: Annotated[bool | None, Query(description="Only emergency pool devices (or only others)")] = None,
     on: OnQ = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> DevicePage:
     """The devices of a type, by department then asset id, with class as of today and pool flag."""
     today = on or site_today(clock.now())

@@ -9,7 +9,6 @@ obligations of devices of D; asking for another department gives an empty page.
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -21,6 +20,7 @@ from hub.api.deps import (
     ClockDep,  # noqa: TC001
     ConnDep,  # noqa: TC001
 )
+from hub.api.params import WINDOW_PATTERN, IsoDate, Offset, window_days
 from hub.api.scope import ScopeDep  # noqa: TC001
 from projections.compliance.queries import DueFilter, list_due
 from projections.compliance.rules import ComplianceConfig
@@ -28,23 +28,10 @@ from projections.compliance.rules import ComplianceConfig
 router = APIRouter(prefix="/compliance", tags=["compliance"])
 
 MAX_PAGE = 500
-MAX_WITHIN_DAYS = 3660
-_WITHIN = re.compile(r"^\s*(\d{1,5})\s*([dwDW]?)\s*$")
 KindQ = Literal[
     "preventive_maintenance", "calibration", "electrical_safety", "contract", "warranty", "certificate"
 ]
 _SITE_ZONE = ComplianceConfig().zone
-
-
-def parse_within(text: str) -> int:
-    """`30d`, `2w` or `30` (days) -> days; ValueError for anything else."""
-    match = _WITHIN.match(text)
-    if match is None:
-        raise ValueError(f"within={text!r}: expected a number of days such as 30d or 2w")
-    days = int(match.group(1)) * (7 if match.group(2).lower() == "w" else 1)
-    if days > MAX_WITHIN_DAYS:
-        raise ValueError(f"within={text!r}: at most {MAX_WITHIN_DAYS} days")
-    return days
 
 
 class DueOut(BaseModel):
@@ -87,19 +74,25 @@ def read_due(
     clock: ClockDep,
     scope: ScopeDep,
     *,
-    within: Annotated[str, Query(description="Due within this many days: 30d, 2w or 30")] = "30d",
+    within: Annotated[
+        str,
+        Query(
+            json_schema_extra={"pattern": WINDOW_PATTERN},
+            description="Due within this many days: 30d, 2w or 30",
+        ),
+    ] = "30d",
     department: Annotated[str | None, Query(description="Department code or name, exact")] = None,
     kind: Annotated[KindQ | None, Query()] = None,
     overdue: Annotated[
         bool | None, Query(description="Only overdue (true) or only not overdue (false)")
     ] = None,
-    as_of: Annotated[date | None, Query(description="Report date (default: today at the site)")] = None,
+    as_of: Annotated[IsoDate | None, Query(description="Report date (default: today at the site)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> DuePage:
     """Obligations due within the window (overdue ones included unless `overdue=false`)."""
     try:
-        days = parse_within(within)
+        days = window_days(within)
     except ValueError as exc:
         raise HTTPException(http.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
     today = as_of if as_of is not None else _today(clock.now())

@@ -55,7 +55,7 @@ async def retry_dead_letters(
     system: Annotated[str | None, Query(description="Only this source system")] = None,
     raw_ref: Annotated[str | None, Query(description="Only this raw message")] = None,
 ) -> dict[str, int]:
-    if raw_ref is not None and not await scope.sees_raw(raw_ref):
+    if raw_ref is not None and not (await scope.sees_raw(raw_ref) and await letters.known(raw_ref)):
         raise HTTPException(http.HTTP_404_NOT_FOUND, f"no raw message {raw_ref!r}")
     outcome = await letters.retry(
         system=system, raw_ref=raw_ref, visible=scope.raw_refs if scope.scoped else None

@@ -13,13 +13,13 @@ departments, so a scoped key gets 404 for them.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime  # noqa: TC003  (FastAPI resolves annotations at runtime)
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi import status as http
 
 from hub.api.deps import EngineDep, HistoryDep  # noqa: TC001  (FastAPI reads the annotations at runtime)
+from hub.api.params import IsoDateTime, Offset  # noqa: TC001  (FastAPI reads the annotations at runtime)
 from hub.api.scope import Scope, ScopeDep  # noqa: TC001
 from hub.api.security import AuditDep  # noqa: TC001
 from hub.api.services import HistoryReader
@@ -53,10 +53,10 @@ async def read_history(
     audit: AuditDep,
     kind: SubjectKind,
     subject_id: str,
-    since: Annotated[datetime | None, Query(description="Only events recorded from then on")] = None,
+    since: Annotated[IsoDateTime | None, Query(description="Only events recorded from then on")] = None,
     derived: Annotated[bool, Query(description="Include derived events (alerts, SLA breaches)")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     not_found = HTTPException(
         http.HTTP_404_NOT_FOUND, f"no events about {kind.value} {subject_id!r} on the log"

@@ -25,6 +25,40 @@ if TYPE_CHECKING:
 router = APIRouter(tags=["ingest"], dependencies=[whole_hospital("ingest")])
 FHIR_JSON = "application/fhir+json"
 
+_STORE_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"description": "The body is over HUB_MAX_FILE_BYTES; nothing was stored"},
+    503: {"description": "The archive could not commit it; nothing was stored, send again"},
+}
+_EXPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The export file or webhook body, byte for byte (any encoding the mapping reads)",
+        "content": {
+            media: {"schema": {"type": "string", "format": "binary"}}
+            for media in ("application/octet-stream", "text/csv", "application/json", "application/xml")
+        },
+    }
+}
+_RESOURCE = {
+    "type": "object",
+    "required": ["resourceType"],
+    "properties": {"resourceType": {"type": "string"}},
+}
+_OUTCOME = {"content": {FHIR_JSON: {"schema": _RESOURCE}}}
+_FHIR_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {media: {"schema": _RESOURCE} for media in (FHIR_JSON, "application/json")},
+    }
+}
+_FHIR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Batch/transaction response Bundle", **_OUTCOME},
+    201: {"description": "Created: the resource as stored", **_OUTCOME},
+    400: {"description": "Unreadable or invalid: an OperationOutcome naming the element", **_OUTCOME},
+    422: {"description": "Valid FHIR the hub cannot use: an OperationOutcome", **_OUTCOME},
+    **_STORE_ERRORS,
+}
+
 
 async def _body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
@@ -40,11 +74,17 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/ingest/{system}", status_code=202, summary="Archive an export file or webhook body")
+@router.post(
+    "/ingest/{system}",
+    status_code=202,
+    summary="Archive an export file or webhook body",
+    responses=_STORE_ERRORS,
+    openapi_extra=_EXPORT_BODY,
+)
 async def ingest(
     request: Request,
     ingestor: IngestorDep,
-    system: Annotated[str, Path(description="Source system: hrp, spd, oa, his, fhir")],
+    system: Annotated[str, Path(description="Source system (hrp, spd, oa, his, fhir, or a site's own)")],
     filename: Annotated[str | None, Query(description="Original file name (shown in dead letters)")] = None,
 ) -> dict[str, Any]:
     """Store the body as one raw message of `system`; it is translated asynchronously.
@@ -114,13 +154,25 @@ async def _fhir(request: Request, ingestor: Ingestor, resource_type: str | None)
     return JSONResponse(answer.body, status_code=answer.status, media_type=FHIR_JSON, headers=headers)
 
 
-@router.post("/fhir", summary="FHIR batch or transaction Bundle")
+@router.post(
+    "/fhir",
+    summary="FHIR batch or transaction Bundle",
+    response_class=JSONResponse,
+    responses=_FHIR_RESPONSES,
+    openapi_extra=_FHIR_BODY,
+)
 async def fhir_bundle(request: Request, ingestor: IngestorDep) -> JSONResponse:
     """A batch lands its good entries; a transaction with any bad entry lands nothing (FHIR R5 3.2.0.13)."""
     return await _fhir(request, ingestor, None)
 
 
-@router.post("/fhir/{resource_type}", summary="One FHIR resource")
+@router.post(
+    "/fhir/{resource_type}",
+    summary="One FHIR resource",
+    response_class=JSONResponse,
+    responses=_FHIR_RESPONSES,
+    openapi_extra=_FHIR_BODY,
+)
 async def fhir_resource(request: Request, ingestor: IngestorDep, resource_type: str) -> JSONResponse:
     """Device, Location, SupplyDelivery, SupplyRequest, Task, InventoryReport, InventoryItem.
 

@@ -20,8 +20,6 @@ Department scope: what "a department's" inventory is, for a key created with `--
 
 from __future__ import annotations
 
-import re
-from datetime import date  # noqa: TC003  (FastAPI resolves annotations at runtime)
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
@@ -30,6 +28,7 @@ from fastapi import status as http
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import ClockDep, ConnDep, EngineDep, get_clock
+from hub.api.params import WINDOW_PATTERN, IsoDate, Offset, window_days
 from hub.api.routes.inventory_models import (
     AlertOut,
     AlertPage,
@@ -68,24 +67,10 @@ router = APIRouter(prefix="/inventory", tags=["inventory"])
 
 MAX_PAGE = 500
 UNPROCESSABLE = 422  # Starlette renamed its constant (…_ENTITY -> …_CONTENT); the code is what counts
-MAX_WINDOW_DAYS = 3660
-_WITHIN = re.compile(r"^\s*(\d{1,5})\s*([dwDW]?)\s*$")
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
-Offset = Annotated[int, Query(ge=0)]
 ItemQ = Annotated[str | None, Query(description="Hub item id or the source's item code")]
 DepartmentQ = Annotated[str | None, Query(description="Department code or name, exact")]
-
-
-def parse_within(text: str) -> int:
-    """`30d`, `2w` or `30` (days) -> days; ValueError for anything else."""
-    match = _WITHIN.match(text)
-    if match is None:
-        raise ValueError(f"within={text!r}: expected a number of days such as 30d or 2w")
-    days = int(match.group(1)) * (7 if match.group(2).lower() == "w" else 1)
-    if days > MAX_WINDOW_DAYS:
-        raise ValueError(f"within={text!r}: at most {MAX_WINDOW_DAYS} days")
-    return days
 
 
 @router.get("/stock", response_model=StockPage)
@@ -173,8 +158,14 @@ def read_expiring(
     clock: ClockDep,
     scope: ScopeDep,
     *,
-    within: Annotated[str, Query(description="Window from as_of: 30d, 2w or a number of days")] = "30d",
-    as_of: Annotated[date | None, Query(description="Reference date (default: today)")] = None,
+    within: Annotated[
+        str,
+        Query(
+            json_schema_extra={"pattern": WINDOW_PATTERN},
+            description="Window from as_of: 30d, 2w or a number of days",
+        ),
+    ] = "30d",
+    as_of: Annotated[IsoDate | None, Query(description="Reference date (default: today)")] = None,
     item: ItemQ = None,
     department: DepartmentQ = None,
     limit: Limit = 50,
@@ -182,7 +173,7 @@ def read_expiring(
 ) -> ExpiringPage:
     """Stock on hand in lots expiring by as_of + within (already expired ones first), soonest first."""
     try:
-        days = parse_within(within)
+        days = window_days(within)
     except ValueError as exc:
         raise HTTPException(UNPROCESSABLE, detail=str(exc)) from None
     department, reachable = scope.department_filter(department)

@@ -22,6 +22,7 @@ from hub.api.deps import (
     ClockDep,  # noqa: TC001
     ConnDep,  # noqa: TC001
 )
+from hub.api.params import IsoAwareDateTime, Offset  # noqa: TC001  (FastAPI reads the annotations at runtime)
 from hub.api.scope import ScopeDep  # noqa: TC001
 from projections.work_orders.kpis import compute_kpis
 
@@ -80,12 +81,12 @@ def read_kpis(
     department: Annotated[
         str | None, Query(description="Only devices of this department (code or name)")
     ] = None,
-    period_from: Annotated[AwareDatetime | None, Query(alias="from", description="Period start")] = None,
+    period_from: Annotated[IsoAwareDateTime | None, Query(alias="from", description="Period start")] = None,
     period_to: Annotated[
-        AwareDatetime | None, Query(alias="to", description="Period end (default now)")
+        IsoAwareDateTime | None, Query(alias="to", description="Period end (default now)")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> KpiPage:
     """KPIs per device, category or department over [from, to) (default: the last 365 days)."""
     now = clock.now()

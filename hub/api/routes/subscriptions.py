@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Path, Response
 from fastapi import status as http
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from hub.api.deps import BusDep, ServicesDep, SubscriptionsDep  # noqa: TC001  (read at runtime)
 from hub.api.scope import ScopeDep, whole_hospital
@@ -50,14 +50,24 @@ UNPROCESSABLE = 422  # starlette renamed its constant; the number is the contrac
 SubscriptionId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
 
 
+TopicName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]*$", max_length=249)]
+TypeFilterText = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.]*\*?$", max_length=100)]
+
+
 class SubscriptionIn(BaseModel):
     """A new subscription. Events are POSTed to `url` as their canonical JSON, signed."""
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(max_length=MAX_URL, description="http:// or https:// URL that receives the POSTs")
-    topics: list[str] | None = Field(default=None, max_length=MAX_FILTERS, description="Catalogue topics")
-    types: list[str] | None = Field(
+    url: str = Field(
+        max_length=MAX_URL,
+        pattern=r"^\s*https?://[^\s/?#@]+",
+        description="http:// or https:// URL that receives the POSTs",
+    )
+    topics: list[TopicName] | None = Field(
+        default=None, max_length=MAX_FILTERS, description="Catalogue topics"
+    )
+    types: list[TypeFilterText] | None = Field(
         default=None, max_length=MAX_FILTERS, description="Event types, or prefixes such as asset.*"
     )
     description: str = Field(default="", max_length=500)

@@ -16,9 +16,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi import status as http
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.deps import ClockDep, ConnDep, get_clock
+from hub.api.params import IsoAwareDateTime, Offset  # noqa: TC001  (FastAPI reads the annotations at runtime)
 from hub.api.scope import ScopeDep  # noqa: TC001
 from projections.work_orders.queries import WorkOrderFilter, list_work_orders
 from schemas.work_orders import Priority  # noqa: TC001
@@ -153,11 +154,14 @@ def read_work_orders(
     sla_breached: Annotated[bool | None, Query(description="Breached (or not) as of now")] = None,
     approval_state: Annotated[ApprovalQ | None, Query()] = None,
     requested_from: Annotated[
-        AwareDatetime | None, Query(alias="from", description="Requested at or after (ISO 8601 with offset)")
+        IsoAwareDateTime | None,
+        Query(alias="from", description="Requested at or after (ISO 8601 with offset)"),
     ] = None,
-    requested_to: Annotated[AwareDatetime | None, Query(alias="to", description="Requested before")] = None,
+    requested_to: Annotated[
+        IsoAwareDateTime | None, Query(alias="to", description="Requested before")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> WorkOrderPage:
     """Work orders matching every given filter, newest request first."""
     where = WorkOrderFilter(

@@ -1,0 +1,161 @@
+"""The API's published contract: what the OpenAPI document declares is what the API does.
+
+- Security: the two ways to present a key (`Authorization: Bearer hub_…`, `X-API-Key`) are
+  declared as security schemes, required on every operation except the open ones (health,
+  metrics, console, docs).
+- Errors: every error the hub answers has one body, `{"detail": …}` (a sentence, or FastAPI's list
+  of validation errors), declared as `Error` on 400/401/403/404/422 of every operation (open
+  operations: 400/422), so a client can rely on it.
+- 405: the `Allow` header lists every method the path has (a path served by two routes, GET and
+  HEAD of /raw/{ref}, used to list only one).
+- Docs: Swagger UI and ReDoc from assets shipped in the `fastapi-offline` package, served by the
+  hub itself: a hospital intranet has no CDN.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import fastapi_offline
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from fastapi import APIRouter, FastAPI, Request
+    from fastapi.dependencies.models import Dependant
+    from starlette.responses import Response
+
+DOCS_ASSETS = "/docs/assets"
+_ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {
+            "title": "Detail",
+            "description": "What was wrong: a sentence, or the list of invalid parameters",
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+                {"type": "object"},
+            ],
+        }
+    },
+}
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "hub_<key id>_<secret>",
+        "description": "An API key made with `hub keys create`",
+    },
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "The same key"},
+}
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+ERRORS_OPEN = {400: "Bad request", 422: "Invalid parameters or body"}
+ERRORS_KEYED = {
+    **ERRORS_OPEN,
+    401: "No key, or the key is unknown, revoked or expired",
+    403: "The key's role (or department scope) does not allow this",
+    404: "Not found, or outside the key's department",
+}
+
+
+def install(app: FastAPI, open_routers: Iterable[APIRouter]) -> None:
+    """Serve the docs from local assets, declare security and errors, and answer 405 fully.
+
+    `open_routers`: the routers whose operations need no key (health, metrics, console).
+    """
+    app.mount(DOCS_ASSETS, StaticFiles(directory=_ASSETS_DIR), name="docs-assets")
+    _docs_routes(app)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    unkeyed = {
+        route.path for router in open_routers for route in router.routes if isinstance(route, APIRoute)
+    }
+    app.openapi = lambda: _openapi(app, unkeyed)  # type: ignore[method-assign]
+
+
+def _docs_routes(app: FastAPI) -> None:
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - API",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def oauth2_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for this type only
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed(request))
+    if exc.status_code in (204, 304):
+        return JSONResponse(None, status_code=exc.status_code, headers=headers)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+def _allowed(request: Request) -> list[str]:
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+
+
+def _openapi(app: FastAPI, unkeyed: set[str]) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    components = schema.setdefault("components", {})
+    components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    components["schemas"].pop("HTTPValidationError", None)
+    components["securitySchemes"] = SECURITY_SCHEMES
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            needs_key = path not in unkeyed
+            if needs_key:
+                operation["security"] = [{"bearer": []}, {"apiKey": []}]
+            responses = operation.setdefault("responses", {})
+            for code, text in (ERRORS_KEYED if needs_key else ERRORS_OPEN).items():
+                entry = responses.setdefault(str(code), {"description": text})
+                if not path.startswith("/fhir") or code in (401, 403):  # FHIR: OperationOutcome
+                    entry["content"] = {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    }
+    app.openapi_schema = schema
+    return schema
+
+
+def depends_on(dependant: Dependant, call: object) -> bool:
+    """Whether `dependant` (a route's, or one of its dependencies') calls `call` at any depth."""
+    return dependant.call is call or any(depends_on(d, call) for d in dependant.dependencies)
