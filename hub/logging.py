@@ -1,7 +1,10 @@
 """structlog configuration (once, at start) and the PHI redaction backstop.
 
 JSON lines in production; a readable console when attached to a terminal. Adapters never log
-payloads; the redaction processor drops deny-listed keys in case one slips through.
+payloads; the redaction processor drops deny-listed keys in case one slips through. Libraries
+that log through the standard library (uvicorn's "Exception in ASGI application", aiokafka) go
+through the same processors, so a crash is one JSON line with the traceback as a structured
+`exception` field, not loose text a log shipper splits into lines.
 """
 
 from __future__ import annotations
@@ -54,20 +57,29 @@ def configure_logging(fmt: str = "auto", level: str = "info") -> None:
         if use_console
         else structlog.processors.JSONRenderer(ensure_ascii=False)
     )
+    # JSON: the traceback as frames in a field; console: as text a person reads.
+    tracebacks = structlog.processors.format_exc_info if use_console else structlog.processors.dict_tracebacks
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        redact_phi,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            redact_phi,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, tracebacks, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(
-        level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s"
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, tracebacks, renderer],
+        )
     )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    # Libraries speak at warning and above: their info lines (connections, rebalances) are noise.
+    root.setLevel(max(numeric, logging.WARNING))

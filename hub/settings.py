@@ -80,7 +80,9 @@ class Settings(BaseSettings):
     allow_open_bind: bool = False
     mapping_dir: Path | None = None  # per-hospital mapping overrides: <dir>/<system>.yaml
     log_format: str = "auto"  # auto | json | console
-    log_level: str = "info"
+    # debug | info | warning | error. Unset: info for `hub serve` (one line per request and per
+    # batch), warning for the other commands (their output is the answer, not the log).
+    log_level: str | None = None
     max_file_bytes: int = 256 * 1024 * 1024
 
     @classmethod

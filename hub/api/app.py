@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 
 from hub.api import contract
+from hub.api.access_log import AccessLogMiddleware
 from hub.api.contract import depends_on
 from hub.api.csv_export import CsvExportMiddleware
 from hub.api.deps import HubApi
@@ -77,6 +78,7 @@ def create_app(services: ApiServices, *, title: str = "Hospital integration hub"
     app = HubApi(services, title=title, version=API_VERSION, lifespan=lifespan, docs_url=None, redoc_url=None)
     contract.install(app, [module.router for module in OPEN_MODULES])
     app.add_middleware(CsvExportMiddleware)
+    app.add_middleware(AccessLogMiddleware)  # outermost: it sees the status the client gets
     for module in OPEN_MODULES:
         app.include_router(module.router)
     _include(app, ingest_routes.router, require(Permission.INGEST))

@@ -100,6 +100,7 @@ def get_principal(request: Request, security: SecurityDep) -> Principal:
         except InvalidKeyError as exc:
             logger.warning("api_key_refused", key_id=exc.key_id, reason=exc.reason, path=request.url.path)
             raise _unauthorized(exc.reason) from None
+    request.state.principal = principal  # for the access log line (hub.api.access_log)
     return principal
 
 

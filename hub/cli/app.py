@@ -35,8 +35,11 @@ DataDir = Annotated[
 ]
 
 
-def load_settings(data_dir: Path | None = None) -> Settings:
-    """Settings from env/hub.toml, with the command line's --data-dir on top."""
+def load_settings(data_dir: Path | None = None, *, log_level: str = "warning") -> Settings:
+    """Settings from env/hub.toml, with the command line's --data-dir on top.
+
+    `log_level`: the command's default when HUB_LOG_LEVEL is unset.
+    """
     if data_dir is not None:
         os.environ["HUB_DATA_DIR"] = str(data_dir)
     try:
@@ -44,7 +47,7 @@ def load_settings(data_dir: Path | None = None) -> Settings:
     except (ValidationError, ConfigError) as exc:
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    configure_logging(settings.log_format, os.environ.get("HUB_LOG_LEVEL", "warning"))
+    configure_logging(settings.log_format, settings.log_level or log_level)
     return settings
 
 

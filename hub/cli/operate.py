@@ -118,6 +118,7 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
             host=settings.api_host,
             port=settings.api_port,
             log_level="warning",
+            access_log=False,  # hub.api.access_log writes one line per request, without query values
             lifespan="on",
             # Open event streams never end by themselves: uvicorn ends them before our own grace
             # runs out, so the API task returns instead of being cancelled (a logged traceback).
@@ -231,7 +232,7 @@ def demo(
 @app.command()
 def serve(data_dir: DataDir = None) -> None:
     """Run the pipeline continuously, watch inbox/<system>/ drop folders, and serve the API."""
-    settings = load_settings(data_dir)
+    settings = load_settings(data_dir, log_level="info")
 
     async def go() -> None:
         # A serve node's Kafka group members are static when HUB_NODE_ID names it (fast restart).
