@@ -28,6 +28,7 @@ from hub.auth.keys import KeyStore
 from hub.bus.embedded import EmbeddedBus
 from hub.bus.kafka import KafkaBus
 from hub.delivery.webhooks import SubscriptionStore, WebhookService, subscription_key
+from hub.delivery.webhooks.targets import TargetPolicy
 from hub.errors import ConfigError
 from hub.ingest.archive import SqliteRawArchive
 from hub.ingest.crypto import RawCipher, parse_key
@@ -208,7 +209,10 @@ def build_hub(
     read_models = make_projections(settings) if projections is None else projections
     hub.runners = [ProjectionRunner(p, bus, engine, prefix=prefix, clock=clock) for p in read_models]
     hub.ingestor = Ingestor(hub)
-    hub.webhooks = WebhookService(hub.subscriptions, bus, prefix=prefix, transport=webhook_transport)
+    targets = TargetPolicy.of(settings.webhook_allow)
+    hub.webhooks = WebhookService(
+        hub.subscriptions, bus, prefix=prefix, transport=webhook_transport, targets=targets
+    )
     hub.api = ApiServices(
         engine=engine,
         security=Security(
@@ -231,5 +235,6 @@ def build_hub(
         history=history_reader(hub),
         dead_letters=HubDeadLetters(hub),
         subscriptions=hub.subscriptions,
+        webhook_targets=targets,
     )
     return hub

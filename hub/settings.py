@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # batch), warning for the other commands (their output is the answer, not the log).
     log_level: str | None = None
     max_file_bytes: int = 256 * 1024 * 1024
+    # Internal addresses webhooks may reach (addresses, CIDR networks or host names, as a JSON
+    # list): loopback, private and link-local targets are refused otherwise (hub.delivery.webhooks.targets).
+    webhook_allow: list[str] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

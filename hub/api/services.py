@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from hub.api.state import ApiMetrics, LagSource
+from hub.delivery.webhooks.targets import TargetPolicy
 from hub.errors import ArchiveError
 from hub.ports import Clock, event_out_record
 from replay.as_of import asset_as_of
@@ -89,6 +90,7 @@ class ApiServices:
     history: HistoryReader
     dead_letters: HubDeadLetters
     subscriptions: SubscriptionStore
+    webhook_targets: TargetPolicy = field(default_factory=TargetPolicy)
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     # Set when the server is stopping: open event streams end at their next poll, so clients
     # reconnect (elsewhere, or later) from their last id instead of being cut off mid-response.

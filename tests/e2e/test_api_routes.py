@@ -181,7 +181,7 @@ async def _dept(w: Wired, tmp: Path, name: str, *, code: str, patient: str, tag:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def loaded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Loaded]:
     tmp = tmp_path_factory.mktemp("routes")
-    async with wired_hub(tmp / "hub") as w:
+    async with wired_hub(tmp / "hub", settings={"webhook_allow": ["127.0.0.1"]}) as w:
         examples = REPO / "examples"
         await w.ingest("hrp", examples / "hrp" / "固定资产台账_2024.csv")
         await w.ingest("oa", examples / "oa" / "工单导出_2024Q2.json")

@@ -149,7 +149,8 @@ async def env(tmp_path: Path, db_url: str) -> AsyncIterator[Env]:
     async def record(event: EventBase) -> None:
         reads.append(event)
 
-    async with wired_hub(tmp_path / "hub", settings={"db_url": db_url}, bus=bus, access_log=record) as w:
+    settings = {"db_url": db_url, "webhook_allow": ["127.0.0.1"]}  # the test receivers are local
+    async with wired_hub(tmp_path / "hub", settings=settings, bus=bus, access_log=record) as w:
         keys = w.hub.keys
         tokens = {
             "app": keys.create(Role.APP)[1],
@@ -380,7 +381,7 @@ class TestSubscriptionApi:
             raise OSError("ledger down")
 
         # A second API node over the same database, whose ledger is down.
-        settings = {"db_url": env.db_url}
+        settings = {"db_url": env.db_url, "webhook_allow": ["127.0.0.1"]}
         async with wired_hub(tmp_path / "node2", settings=settings, access_log=unavailable) as node:
             refused = await node.http.post("/subscriptions", json={"url": receiver.url}, headers=env.auth())
         assert refused.status_code == 503
@@ -418,6 +419,7 @@ class TestSubscriptionApi:
 @pytest.mark.slow
 def test_hub_serve_delivers_what_an_ingest_produces(served: Served, receiver: Receiver) -> None:
     """The real `hub serve`: subscribe, ingest an OA export, and its work-order events arrive signed."""
+    served.env["HUB_WEBHOOK_ALLOW"] = '["127.0.0.1"]'  # the receiver is local
     served.start()
     created = httpx.post(
         f"{served.url}/subscriptions", json={"url": receiver.url, "types": ["workorder.*"]}, timeout=30
@@ -502,3 +504,18 @@ async def test_on_kafka_events_arrive_in_order_after_refusals(
         stop.set()
         await bus.close()
         engine.dispose()
+
+
+async def test_an_internal_target_is_refused_unless_allowed(tmp_path: Path) -> None:
+    """POST /subscriptions to a loopback or metadata address: 422 naming HUB_WEBHOOK_ALLOW; allowed: 201."""
+    async with wired_hub(tmp_path / "closed") as w:
+        for url in ("http://127.0.0.1:9/hook", "http://169.254.169.254/latest/meta-data/"):
+            refused = await w.http.post("/subscriptions", json={"url": url}, headers=w.auth(Role.ADMIN))
+            assert refused.status_code == 422, refused.text
+            assert "HUB_WEBHOOK_ALLOW" in refused.json()["detail"]
+        assert w.hub.subscriptions.list() == []
+    async with wired_hub(tmp_path / "open", settings={"webhook_allow": ["127.0.0.0/8"]}) as w:
+        created = await w.http.post(
+            "/subscriptions", json={"url": "http://127.0.0.1:9/hook"}, headers=w.auth(Role.ADMIN)
+        )
+        assert created.status_code == 201, created.text

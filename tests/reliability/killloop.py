@@ -158,7 +158,7 @@ def kill_loop(
     tmp: Path, *, kills: int, messages: int, ledger_rows: int, seed: int, limit_s: float
 ) -> Figures:
     rng = random.Random(seed)
-    hub = Hub(tmp / "data")
+    hub = Hub(tmp / "data", env={"HUB_WEBHOOK_ALLOW": '["127.0.0.1"]'})  # the receiver is local
     payloads = his_messages(messages, tag="K")
     deadline = time.monotonic() + limit_s
     healthy: list[float] = []

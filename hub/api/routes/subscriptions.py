@@ -197,6 +197,9 @@ async def create_subscription(
     audit: AuditDep,
 ) -> CreatedSubscriptionOut:
     url = _check_url(body.url)
+    refused = await services.webhook_targets.refusal(url)
+    if refused is not None:
+        raise _unprocessable(f"url: {refused}")
     types = list(dict.fromkeys(t.strip() for t in body.types or []))
     topics = _choose_topics(body.topics, types)
     starts = await _end_offsets(bus, topics, services.topic_prefix)

@@ -26,6 +26,7 @@ from hub.errors import ArchiveError, BusError
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from hub.delivery.webhooks.targets import TargetPolicy
     from hub.ports import BusRecord, Consumer, EventBus, TopicPartition
 
 logger = structlog.get_logger()
@@ -34,7 +35,11 @@ USER_AGENT = "hospital-hub-webhooks/1"
 
 
 async def post_event(
-    client: httpx.AsyncClient, subscription: Subscription, secret: str, record: BusRecord
+    client: httpx.AsyncClient,
+    subscription: Subscription,
+    secret: str,
+    record: BusRecord,
+    targets: TargetPolicy | None = None,
 ) -> str | None:
     """POST one event; None when the receiver answered 2xx, else why not (for last_error and logs).
 
@@ -53,6 +58,9 @@ async def post_event(
         "X-Hub-Subscription": subscription.id,
         "X-Hub-Signature-256": signature(secret, body),
     }
+    refused = await targets.refusal(subscription.url) if targets is not None else None
+    if refused is not None:
+        return f"target refused: {refused}"[:MAX_ERROR_CHARS]
     try:
         response = await client.post(subscription.url, content=body, headers=headers)
     except httpx.TimeoutException as exc:
@@ -100,8 +108,10 @@ class SubscriptionWorker:
         prefix: str = "",
         tuning: Tuning = Tuning(),
         rng: random.Random | None = None,
+        targets: TargetPolicy | None = None,
     ) -> None:
         self.subscription = subscription
+        self._targets = targets  # None: no target check (build_hub always passes the settings' policy)
         self.stopping = asyncio.Event()
         self._store = store
         self._bus = bus
@@ -196,7 +206,7 @@ class SubscriptionWorker:
         sub = self.subscription
         tp = (record.topic, record.partition)
         started = time.perf_counter()
-        error = await post_event(self._client, sub, secret, record)
+        error = await post_event(self._client, sub, secret, record, self._targets)
         event_id = (record.header("event_id") or b"").decode() or None
         log = logger.bind(
             subscription=sub.id, topic=record.topic, partition=record.partition, offset=record.offset,
@@ -262,8 +272,10 @@ class WebhookService:
         prefix: str = "",
         tuning: Tuning = Tuning(),
         transport: httpx.AsyncBaseTransport | None = None,
+        targets: TargetPolicy | None = None,
     ) -> None:
         self._store = store
+        self._targets = targets
         self._bus = bus
         self._prefix = prefix
         self._tuning = tuning
@@ -311,6 +323,7 @@ class WebhookService:
                     client=client,
                     prefix=self._prefix,
                     tuning=self._tuning,
+                    targets=self._targets,
                 )
                 self._workers[sub_id] = (worker, asyncio.create_task(worker.run(), name=f"webhook-{sub_id}"))
 
