@@ -21,7 +21,7 @@ from hub.api.access_log import AccessLogMiddleware
 from hub.api.contract import depends_on
 from hub.api.csv_export import CsvExportMiddleware
 from hub.api.deps import HubApi
-from hub.api.routes import assets, console, health, metrics
+from hub.api.routes import assets, console, fhir_read, health, metrics
 from hub.api.routes import availability as availability_routes
 from hub.api.routes import compliance as compliance_routes
 from hub.api.routes import dlq as dlq_routes
@@ -95,6 +95,7 @@ def create_app(services: ApiServices, *, title: str = "Hospital integration hub"
         workorder_routes,
         compliance_routes,
         kpi_routes,
+        fhir_read,
     )
     for routes in read_models:
         _include(app, routes.router, require(Permission.READ))

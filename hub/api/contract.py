@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import fastapi_offline
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -25,6 +27,8 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+
+from hub.api.fhir_resources import FHIR_JSON, outcome
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -62,6 +66,19 @@ SECURITY_SCHEMES: dict[str, Any] = {
     "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "The same key"},
 }
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
+_OUTCOME = {
+    "type": "object",
+    "required": ["resourceType", "issue"],
+    "properties": {"resourceType": {"const": "OperationOutcome"}},
+}
+_FHIR_CODES = {
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    413: "too-costly",
+    503: "transient",
+}
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 ERRORS_OPEN = {400: "Bad request", 422: "Invalid parameters or body"}
 ERRORS_KEYED = {
@@ -80,6 +97,7 @@ def install(app: FastAPI, open_routers: Iterable[APIRouter]) -> None:
     app.mount(DOCS_ASSETS, StaticFiles(directory=_ASSETS_DIR), name="docs-assets")
     _docs_routes(app)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     unkeyed = {
         route.path for router in open_routers for route in router.routes if isinstance(route, APIRoute)
     }
@@ -120,7 +138,27 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         headers["Allow"] = ", ".join(_allowed(request))
     if exc.status_code in (204, 304):
         return JSONResponse(None, status_code=exc.status_code, headers=headers)
+    if _is_fhir(request):  # a FHIR client reads OperationOutcome, whatever went wrong
+        code = _FHIR_CODES.get(exc.status_code, "processing")
+        body = outcome(code, str(exc.detail))
+        return JSONResponse(body, status_code=exc.status_code, headers=headers, media_type=FHIR_JSON)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+async def _invalid_request(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type only
+    if not _is_fhir(request):
+        return await request_validation_exception_handler(request, exc)
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path", "body"))
+    body = outcome(
+        "invalid", f"{where or 'request'}: {first.get('msg', 'invalid')}", expression=where or None
+    )
+    return JSONResponse(body, status_code=400, media_type=FHIR_JSON)
+
+
+def _is_fhir(request: Request) -> bool:
+    return request.url.path == "/fhir" or request.url.path.startswith("/fhir/")
 
 
 def _allowed(request: Request) -> list[str]:
@@ -148,10 +186,10 @@ def _openapi(app: FastAPI, unkeyed: set[str]) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             for code, text in (ERRORS_KEYED if needs_key else ERRORS_OPEN).items():
                 entry = responses.setdefault(str(code), {"description": text})
-                if not path.startswith("/fhir") or code in (401, 403):  # FHIR: OperationOutcome
-                    entry["content"] = {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                    }
+                # FHIR answers every error as an OperationOutcome (fhir+json), the rest as `Error`.
+                fhir = path == "/fhir" or path.startswith("/fhir/")
+                media, body = (FHIR_JSON, _OUTCOME) if fhir else ("application/json", _ERROR_REF)
+                entry["content"] = {media: {"schema": body}}
     app.openapi_schema = schema
     return schema
 

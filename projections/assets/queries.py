@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Connection
 
+INACTIVE_STATUSES = ("scrapped", "sealed")
 _SCHEME = re.compile(r"^[a-z][a-z0-9_.-]*$")
 _HISTORY_ORDER = (history.c.occurred_at, history.c.recorded_at, history.c.event_id)
 
@@ -34,6 +35,7 @@ def list_assets(
     category: str | None = None,
     identifier: str | None = None,
     provisional: bool | None = None,
+    active: bool | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
@@ -57,6 +59,9 @@ def list_assets(
         )
     if provisional is not None:
         conditions.append(assets.c.provisional.is_(provisional))
+    if active is not None:  # inactive: scrapped, sealed or decommissioned (FHIR Device.status)
+        retired = or_(assets.c.status.in_(INACTIVE_STATUSES), assets.c.decommissioned.is_(True))
+        conditions.append(~retired if active else retired)
     total = conn.execute(select(func.count()).select_from(assets).where(*conditions)).scalar_one()
     page = conn.execute(
         select(assets).where(*conditions).order_by(assets.c.asset_id).limit(limit).offset(offset)

@@ -101,6 +101,9 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/workorders/{workorder_id}"): Rule(READ, "object"),
     ("GET", "/compliance/due"): Rule(READ, "list"),
     ("GET", "/kpis"): Rule(READ, "list"),
+    ("GET", "/fhir/metadata"): Rule(READ, "list"),
+    ("GET", "/fhir/Device"): Rule(READ, "list"),
+    ("GET", "/fhir/Device/{device_id}"): Rule(READ, "object"),
 }
 
 # FastAPI answers HEAD for a GET route's path only when declared; these are not in OpenAPI.
@@ -227,6 +230,7 @@ def call_for(
         "{kind}": "asset",
         "{subject_id}": dept.asset_id,
         "{asset_id}": dept.asset_id,
+        "{device_id}": dept.asset_id,
         "{subscription_id}": sub,
         "{item_id}": data.item_id,
         "{code}": dept.serial,

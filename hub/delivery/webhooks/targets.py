@@ -70,7 +70,7 @@ async def _addresses(host: str) -> list[IpAddress]:
         pass
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
+    except (OSError, UnicodeError):  # unresolvable, or not a name IDNA can encode
         return []
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 

@@ -32,9 +32,10 @@ async def test_public_addresses_pass() -> None:
     assert await TargetPolicy().refusal("https://8.8.8.8/hook") is None
 
 
-async def test_an_unresolvable_name_is_left_to_the_delivery() -> None:
-    """A name that does not resolve now is not refused at creation (checked again on delivery)."""
-    assert await TargetPolicy().refusal("https://hooks.invalid/x") is None
+@pytest.mark.parametrize("url", ["https://hooks.invalid/x", "https://\x93/x", "https://a..b/x"])
+async def test_an_unresolvable_name_is_left_to_the_delivery(url: str) -> None:
+    """A name that does not resolve now (or cannot be encoded) is not refused here, nor a crash."""
+    assert await TargetPolicy().refusal(url) is None
 
 
 async def test_the_allow_list_names_networks_addresses_and_hosts() -> None:
