@@ -20,12 +20,21 @@ from typing import TYPE_CHECKING, Any
 from adapters.fhir.udi import UdiReading, read_aidc, read_udi
 from adapters.fhir.values import as_list, codings, concept_text, identifier_values, reference_target, text
 from schemas._base import Identifier
-from schemas.assets import AssetDetails, AssetRegistered, AssetRegisteredPayload, AssetStatus, Category
+from schemas.assets import (
+    AssetDetails,
+    AssetRegistered,
+    AssetRegisteredPayload,
+    AssetStatus,
+    AssetStatusChanged,
+    Category,
+    StatusChangedPayload,
+)
 from schemas.ids import asset_id_for
 
 if TYPE_CHECKING:
     from adapters.fhir.mapping import FhirMapping
     from adapters.fhir.units import Result, Unit
+    from schemas.envelope import EventBase
 
 _SERIAL_TYPE = "SNO"  # v2 identifier type "Serial Number" (http://terminology.hl7.org/CodeSystem/v2-0203)
 # Which of a device's names is its name, best first (R5 DeviceName.type, then R4B's).
@@ -46,7 +55,7 @@ def translate_device(unit: Unit) -> Result:
         )
         return unit.result([])
     place = unit.place(device.location, "Device.location")
-    status, status_text = _status(device, mapping)
+    status, status_text, reported = _status(device, mapping)
     details = AssetDetails(
         name=_name(device),
         model=text(getattr(device, "modelNumber", None)),
@@ -67,7 +76,24 @@ def translate_device(unit: Unit) -> Result:
         subject=asset_id_for(subject_identifier(identifiers, mapping)),
         payload=AssetRegisteredPayload(identifiers=identifiers, details=details),
     )
-    return unit.result([event])
+    events: list[EventBase] = [event]
+    if reported and status is not None and status is not AssetStatus.UNKNOWN:
+        # An R5 availabilityStatus is a fact about the device now, not a descriptive field: a
+        # registration only fills what the ledger left empty, so a damaged report must also be
+        # a status change (or a card the ledger says is in use would stay ready). The id covers
+        # the status and time: the same report twice is one event, a changed one a new event.
+        when = event.occurred_at
+        events.append(
+            AssetStatusChanged(
+                event_id=unit.event_id(f"status/{status.value}/{when.isoformat()}"),
+                occurred_at=when,
+                recorded_at=unit.raw.received_at,
+                source=unit.source,
+                subject=event.subject,
+                payload=StatusChangedPayload(status=status, status_text=status_text),
+            )
+        )
+    return unit.result(events)
 
 
 def udi_readings(device: Any) -> list[UdiReading]:
@@ -169,7 +195,9 @@ def _name(device: Any) -> str | None:
     return next((concept_text(t) for t in as_list(device.type) if concept_text(t)), None)
 
 
-def _status(device: Any, mapping: FhirMapping) -> tuple[AssetStatus | None, str | None]:
+def _status(device: Any, mapping: FhirMapping) -> tuple[AssetStatus | None, str | None, bool]:
+    """The status, its source words, and whether an availabilityStatus the mapping knows set it."""
+    reported = False
     code = text(device.status)
     status = mapping.device_statuses.get(code) if code else None  # type: ignore[call-overload]
     words = [code] if code else []
@@ -178,11 +206,11 @@ def _status(device: Any, mapping: FhirMapping) -> tuple[AssetStatus | None, str 
             words.append(coding.code)
             refined = mapping.availability_statuses.get(coding.code)
             if refined is not None:
-                status = refined
+                status, reported = refined, True
             break
     if words and status is None:
         status = AssetStatus.UNKNOWN
-    return status, "/".join(words) or None
+    return status, "/".join(words) or None, reported
 
 
 def _category(device: Any, mapping: FhirMapping) -> Category | None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from adapters.fhir.mapping import FhirMapping
 from schemas._base import DeptRef, Identifier
-from schemas.assets import AssetRegistered, AssetStatus, Category
+from schemas.assets import AssetRegistered, AssetStatus, AssetStatusChanged, Category
 from schemas.ids import asset_id_for, event_id_for
 from tests.unit.adapters._fhir import HRP_CARD, RECEIVED, device, mapping, run
 
@@ -217,11 +217,29 @@ class TestDetails:
         assert event.payload.details.status == AssetStatus.IDLE
 
     def test_availability_refines_status(self) -> None:
-        """R5 availabilityStatus `damaged` makes an active device under repair, keeping both words."""
-        event = registered(device(availabilityStatus={"coding": [{"code": "damaged"}]}))
+        """R5 availabilityStatus `damaged` makes an active device under repair, keeping both words,
+        and is a status change too: a registration only fills fields the ledger left empty."""
+        result = run(device(availabilityStatus={"coding": [{"code": "damaged"}]}))
+        assert not result.failures, result.failures
+        event, change = (e.event for e in result.events)
+        assert isinstance(event, AssetRegistered)
         assert (event.payload.details.status, event.payload.details.status_text) == (
             AssetStatus.UNDER_REPAIR, "active/damaged",
         )  # fmt: skip
+        assert isinstance(change, AssetStatusChanged)
+        assert (change.subject, change.occurred_at) == (event.subject, event.occurred_at)
+        assert (change.payload.status, change.payload.status_text) == (
+            AssetStatus.UNDER_REPAIR,
+            "active/damaged",
+        )
+        again = run(device(availabilityStatus={"coding": [{"code": "damaged"}]}))
+        assert again.events[1].event.event_id == change.event_id, "the same report is the same event"
+        repaired = run(device(availabilityStatus={"coding": [{"code": "available"}]}))
+        assert repaired.events[1].event.event_id != change.event_id
+
+    def test_device_status_alone_is_no_status_change(self) -> None:
+        """Device.status `active` says the record is in use, not that the device is ready: no change."""
+        assert registered(device()).payload.details.status == AssetStatus.IN_USE
 
     def test_location_by_department_name(self) -> None:
         """A location given only by a department's name resolves to that department."""
