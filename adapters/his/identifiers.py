@@ -19,20 +19,18 @@ channel numbers there. It names a device only when it looks like one (see `equip
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from adapters.namespaces import EUI64_SCHEME, eui64, in_scheme, qualified
 from schemas._base import Identifier
 
 if TYPE_CHECKING:
     from adapters.his.mapping import HisMapping
     from adapters.his.tokenize import Segment
 
-EUI64_SCHEME = "eui64"
-QUALIFIED_SCHEME = "ns"  # an identifier in a namespace the mapping does not know: `<namespace>|<value>`
 EUI64_LABEL = "EUI-64"
-_EUI64 = re.compile(r"[0-9A-Fa-f]{2}(?:[-:]?[0-9A-Fa-f]{2}){7}")
+__all__ = ["EntityId", "equipment_in_obx", "eui64", "resolve"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +51,6 @@ class EntityId:
         return bool(self.namespace or self.universal_id or self.universal_type)
 
 
-def eui64(text: str) -> str | None:
-    """`text` as an EUI-64 (16 upper-case hex digits), or None when it is not one."""
-    value = text.strip()
-    if not _EUI64.fullmatch(value):
-        return None
-    return re.sub(r"[-:]", "", value).upper()
-
-
 def resolve(mapping: HisMapping, ei: EntityId, default_scheme: str) -> Identifier | None:
     """The hub identifier `ei` names (see the module docstring); None when it names nothing."""
     labels = (ei.namespace.upper(), ei.universal_type.upper())
@@ -74,10 +64,10 @@ def resolve(mapping: HisMapping, ei: EntityId, default_scheme: str) -> Identifie
     for key in (ei.namespace, ei.universal_id, ei.universal_type):
         scheme = mapping.namespace_scheme(key) if key else None
         if scheme is not None:
-            return Identifier(scheme=scheme, value=value)
+            return in_scheme(scheme, value)
     qualifier = ei.namespace or (ei.universal_id if ei.value else "") or ei.universal_type
     if qualifier:
-        return Identifier(scheme=QUALIFIED_SCHEME, value=f"{qualifier}|{value}")
+        return qualified(qualifier, value)
     return Identifier(scheme=default_scheme, value=value)
 
 

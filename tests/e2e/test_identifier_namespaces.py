@@ -130,3 +130,52 @@ async def test_fhir_device_with_the_hrp_card_system_takes_it_out_of_the_ready_co
         assert after["asset_id"] == before["asset_id"]
         assert after["status"] == "under_repair"
         assert CARD not in await ready_cards(w)
+
+
+async def post_fhir(w: Wired, body: dict[str, Any]) -> None:
+    kind = body["resourceType"]
+    response = await w.http.post(
+        "/fhir" if kind == "Bundle" else f"/fhir/{kind}",
+        content=json.dumps(body, ensure_ascii=False).encode(),
+        headers={"Content-Type": "application/fhir+json"},
+    )
+    assert response.status_code in {200, 201}, response.text
+
+
+async def test_fhir_identifiers_of_unlisted_systems_and_server_local_ids(tmp_path: Path) -> None:
+    """An identifier of a system the mapping does not list is kept and found by its value; two
+    servers' `Device/1` stay two assets."""
+    async with wired_hub(tmp_path / "hub", settings={"auth": "off"}) as w:
+        tagged = {
+            "resourceType": "Device",
+            "id": "1",
+            "meta": {"source": "http://pump-gw.example/fhir"},
+            "identifier": [{"system": "urn:vendor:asset-tag", "value": "TAG-77120"}],
+            "status": "active",
+        }
+        await post_fhir(w, tagged)
+        for server in ("http://a.example/fhir", "http://b.example/fhir"):
+            bundle = {
+                "resourceType": "Bundle",
+                "type": "batch",
+                "entry": [
+                    {
+                        "fullUrl": f"{server}/Device/1",
+                        "resource": {"resourceType": "Device", "id": "1", "status": "active"},
+                        "request": {"method": "PUT", "url": "Device/1"},
+                    }
+                ],
+            }
+            await post_fhir(w, bundle)
+        await drain(w.hub)
+
+        found = (await w.http.get("/assets", params={"identifier": "TAG-77120"})).json()["items"]
+        assert len(found) == 1
+        linked = {(i["scheme"], i["value"]) for i in found[0]["identifiers"]}
+        assert ("ns", "urn:vendor:asset-tag|TAG-77120") in linked
+        ones = []
+        for server in ("http://pump-gw.example/fhir", "http://a.example/fhir", "http://b.example/fhir"):
+            items = (await w.http.get("/assets", params={"identifier": f"{server}/Device/1"})).json()["items"]
+            ones += [a["asset_id"] for a in items]
+        assert len(set(ones)) == 3, "each server's Device/1 is its own asset"
+        assert found[0]["asset_id"] == ones[0], "the tagged device is keyed by its tag, with its id linked"
