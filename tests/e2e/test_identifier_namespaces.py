@@ -179,3 +179,28 @@ async def test_fhir_identifiers_of_unlisted_systems_and_server_local_ids(tmp_pat
             ones += [a["asset_id"] for a in items]
         assert len(set(ones)) == 3, "each server's Device/1 is its own asset"
         assert found[0]["asset_id"] == ones[0], "the tagged device is keyed by its tag, with its id linked"
+
+
+DFT = (
+    REPO / "examples" / "his" / "01_dft_p03_ptca_prt_utf8.hl7"
+)  # FT1-7 HC0302^药物洗脱支架, UDI serial SN7781
+
+
+async def test_a_charge_names_its_item_in_the_trace_and_the_catalogue(tmp_path: Path) -> None:
+    """DFT^P03 FT1-7 code and text reach inventory.consumed, the catalogue (an item defined from
+    the charge, flagged provisional, with the GTIN its UDI carried) and /inventory/trace."""
+    async with wired_hub(tmp_path / "hub", settings={"auth": "off"}) as w:
+        await w.ingest("his", DFT)
+        (unit,) = (await w.http.get("/inventory/trace/SN7781")).json()["units"]
+        assert (unit["item_code"], unit["item_name"], unit["status"]) == (
+            "HC0302",
+            "药物洗脱支架",
+            "consumed",
+        )
+        items = (await w.http.get("/inventory/items")).json()["items"]
+        stent = next(i for i in items if i["item_code"] == "HC0302")
+        assert (stent["name"], stent["gtin"], stent["provisional"]) == (
+            "药物洗脱支架",
+            "06938123450027",
+            True,
+        )

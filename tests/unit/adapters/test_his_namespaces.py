@@ -180,3 +180,14 @@ def test_corpus_obx18_values_follow_the_rule() -> None:
                         seen.append((path.name, ei.value, equipment_in_obx(m, ei) is not None))
     assert seen, "the corpus has OBX-18 values to check"
     assert [s for s in seen if s[2]] == []
+
+
+def test_charge_keeps_the_item_code_and_text() -> None:
+    """DFT^P03 FT1-7 `HC0302^药物洗脱支架`: code and text travel on inventory.consumed."""
+    from tests.unit.adapters.test_his_samples import sample
+
+    payloads = [e.event.payload for e in run(sample("01_dft_p03_ptca_prt_utf8.hl7")).events]
+    assert [(p.item_code, p.item_name) for p in payloads] == [  # type: ignore[attr-defined]
+        ("HC0301", "冠脉球囊扩张导管"),
+        ("HC0302", "药物洗脱支架"),
+    ]
