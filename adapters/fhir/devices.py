@@ -9,8 +9,9 @@ names one device: a GS1 carrier with a serial, or a HIBCC carrier kept verbatim)
 finds it: Device.id is server-local, so it is never kept bare, and without a known sender (entry
 fullUrl base, meta.source, the mapping's `sender`) not at all. The subject is minted from the
 first identifier in the mapping's `subject_schemes` order (the sender's id last), so a device the
-HRP ledger knows lands on the ledger's asset. A GTIN alone names a product, not a device: it is never an
-asset identifier. Device.patient (R4B) is never read.
+HRP ledger knows lands on the ledger's asset. A GTIN alone names a product, not a device: it is
+never an asset identifier. Device.patient (R4B) is never read. An R5 availabilityStatus the
+mapping maps also gives `asset.status_changed` (see translate_device).
 
 The ledger-style re-send (a Device PUT again, changed) is the hub's snapshot differ's business:
 it turns a changed `asset.registered` into `asset.details_corrected`.
