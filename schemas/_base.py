@@ -41,7 +41,9 @@ class Identifier(HubModel):
     """One name a source system gives a thing, e.g. scheme `hrp.card`, value `ZC-2019-000123`.
 
     Schemes in use: `hrp.card`, `spd.code`, `his.code`, `oa.no`, `udi`, `serial`
-    (value `<manufacturer>|<serial>`), `gtin`, `item.code`, `fhir.device` (a FHIR Device.id).
+    (value `<manufacturer>|<serial>`), `gtin`, `item.code`, `eui64` (IEEE EUI-64, 16 upper-case hex
+    digits), `ns` (an identifier of a namespace no mapping lists: `<namespace or system>|<value>`),
+    `fhir.device` (a FHIR Device.id qualified by its sender: `<base URL or sender>/Device/<id>`).
     """
 
     scheme: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]*$", max_length=40)]

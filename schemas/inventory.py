@@ -75,6 +75,10 @@ class ConsumedPayload(HubModel):
     patient_token: str | None = None
     procedure_code: str | None = None
     charge_id: str | None = None
+    # The item as the consuming system coded and named it (HIS FT1-7 `HC0031^冠状动脉药物洗脱支架系统`):
+    # the inventory read model defines an item no item master has defined from it (provisional).
+    item_code: str | None = None
+    item_name: str | None = None
 
 
 class AdjustedPayload(HubModel):

@@ -1,7 +1,8 @@
 """The FHIR mapping: limits, version choice, identifier systems, code systems, locations, code maps.
 
 FHIR resources are self-describing, so this mapping holds only what FHIR cannot say about a
-hospital: which `Identifier.system` URIs are its HRP card numbers or HIS device codes, which
+hospital: which `Identifier.system` URIs are its HRP card numbers or HIS device codes (the
+`namespaces:` table; `identifier_systems:` is its older name, still read), which
 coding systems are its SPD item codes (so a FHIR delivery lands on the same item as the SPD
 item master), which Location references are which department or store, and how FHIR's codes map
 to the hub's (device status, task priority, task status -> work-order step). It reuses the file
@@ -114,7 +115,9 @@ class FhirMapping(FileMapping):
     columns: dict[str, Annotated[list[Text], Field(min_length=1)]] = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)
     versions: Versions = Field(default_factory=Versions)
-    identifier_systems: dict[Text, Scheme] = Field(default_factory=dict)
+    namespaces: dict[Text, Scheme] = Field(default_factory=dict)
+    identifier_systems: dict[Text, Scheme] = Field(default_factory=dict)  # the older name of `namespaces`
+    sender: Text | None = None
     device_id_scheme: Scheme = "fhir.device"
     subject_schemes: list[Scheme] = Field(min_length=1)
     device_statuses: dict[DeviceStatus, AssetStatus] = Field(default_factory=dict)
@@ -135,6 +138,7 @@ class FhirMapping(FileMapping):
     inventory_items: InventoryItemRules = Field(default_factory=InventoryItemRules)
 
     _locations: dict[str, LocationEntry] = PrivateAttr(default_factory=dict)
+    _systems: dict[str, str] = PrivateAttr(default_factory=dict)
     _task_codes: frozenset[str] = PrivateAttr(default_factory=frozenset)
 
     def model_post_init(self, _context: Any, /) -> None:
@@ -143,6 +147,11 @@ class FhirMapping(FileMapping):
             for key in entry.match:
                 self._locations.setdefault(normalise_label(key), entry)  # clashes: problems()
         self._task_codes = frozenset(normalise_label(code) for code in self.task.codes)
+        self._systems = {**self.identifier_systems, **self.namespaces}
+
+    def namespace_scheme(self, system: str | None) -> str | None:
+        """The hub scheme of identifiers whose `Identifier.system` is `system`, if the mapping lists it."""
+        return self._systems.get(system) if system else None
 
     def location(self, keys: Iterable[str]) -> LocationEntry | None:
         """The first location entry any of `keys` (reference, identifier value, display) matches."""
@@ -178,7 +187,21 @@ class FhirMapping(FileMapping):
         return any(normalise_label(word) in self._task_codes for word in words)
 
     def problems(self) -> list[Problem]:
-        return [*super().problems(), *self._unused_problems(), *self._location_problems()]
+        return [
+            *super().problems(),
+            *self._unused_problems(),
+            *self._location_problems(),
+            *self._namespace_problems(),
+        ]
+
+    def _namespace_problems(self) -> Iterator[Problem]:
+        for system, scheme in self.identifier_systems.items():
+            other = self.namespaces.get(system)
+            if other is not None and other != scheme:
+                yield (
+                    ("identifier_systems", system),
+                    f"namespaces maps {system!r} to {other!r}, identifier_systems to {scheme!r}",
+                )
 
     def _unused_problems(self) -> Iterator[Problem]:
         for key in _TABULAR_ONLY:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from adapters.fhir.devices import focus_identifier
+from adapters.fhir.devices import UnknownSender, focus_identifier
 from adapters.fhir.units import Result, Skip, Unit
 from adapters.fhir.values import (
     concept_text,
@@ -26,7 +26,7 @@ from adapters.fhir.values import (
     reference_target,
     text,
 )
-from schemas._base import DeptRef
+from schemas._base import DeptRef, Identifier
 from schemas.ids import workorder_id_for
 from schemas.work_orders import (
     AssignedPayload,
@@ -47,11 +47,29 @@ from schemas.work_orders import (
 )
 
 if TYPE_CHECKING:
-    from schemas._base import Identifier
     from schemas.envelope import EventBase
 
 # Who may be named as the requester: people and organisations of the hospital, never a patient.
 _STAFF = frozenset({"Practitioner", "PractitionerRole", "Organization", "Device"})
+
+
+def _focus(unit: Unit) -> Identifier | Result:
+    """The device the Task is about, or what to do with a Task that names none the hub can key."""
+    task = unit.resource
+    try:
+        asset = focus_identifier(task.focus, task, unit.mapping, unit.sender(), unit.siblings)
+    except UnknownSender as exc:
+        unit.refuse(
+            "required",
+            "Task.focus",
+            f"Task.focus {exc} is a server-local id and nothing says whose server it is: send the "
+            "Device's identifier in focus.identifier, an absolute reference or a Bundle fullUrl, "
+            "meta.source, or set `sender` in the FHIR mapping",
+        )
+        return unit.result([])
+    if asset is None:
+        return Skip("Task.focus is not a Device: not a work order")
+    return asset
 
 
 def translate_task(unit: Unit) -> Result:
@@ -63,9 +81,9 @@ def translate_task(unit: Unit) -> Result:
         return Skip(f"Task status {status} is not mapped to a work-order step (mapping task.statuses)")
     if step == "skip":
         return Skip(f"Task status {status}: not a work order yet")
-    asset = focus_identifier(task.focus, task, mapping)
-    if asset is None:
-        return Skip("Task.focus is not a Device: not a work order")
+    asset = _focus(unit)
+    if not isinstance(asset, Identifier):
+        return asset
     if not mapping.task_code_accepted(concept_words(task.code)):
         return Skip(f"Task.code {concept_text(task.code)!r} is not one of the mapping's task.codes")
     number = next((value for _, value, _ in identifier_values(task.identifier)), None) or text(task.id)

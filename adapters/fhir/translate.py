@@ -21,7 +21,7 @@ and departments and locations come from the mapping's code maps, not from FHIR L
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from adapters.base import Emitted, Failure, SourceLocation, Translation
 from adapters.fhir.counts import translate_report
@@ -32,6 +32,7 @@ from adapters.fhir.supply import translate_delivery, translate_inventory_item
 from adapters.fhir.tasks import translate_task
 from adapters.fhir.units import Events, Refuse, Result, Skip, Unit
 from adapters.fhir.validate import Invalid, Valid
+from adapters.fhir.values import base_url
 from schemas._base import SourceSystem
 from schemas.envelope import Source
 
@@ -93,6 +94,7 @@ class _Builder:
         self.events: list[Emitted] = []
         self.failures: list[Failure] = []
         self.skipped: list[str] = []
+        self.siblings: dict[str, Any] = {}
 
     def translation(self, *, units: int) -> Translation:
         return Translation(
@@ -101,6 +103,12 @@ class _Builder:
 
     def bundle(self, bundle: ParsedBundle) -> Translation:
         seen: dict[str, int] = {}
+        # A reference to a resource of the same Bundle (`Device/<id>`) means that resource.
+        self.siblings = {
+            f"{e.resource.resource_type}/{e.resource.model.id}": e.resource.model
+            for e in bundle.entries
+            if isinstance(e.resource, Valid) and e.resource.model.id
+        }
         for entry in bundle.entries:
             position = f"entry:{entry.index}"
             key = _key(entry.resource, entry, f"entry{entry.index}")
@@ -110,12 +118,26 @@ class _Builder:
                 reason = f"{key} already appears at entry:{earlier}; a Bundle may name a resource once"
                 self._fail(position, [Issue("invalid", f"Bundle.entry[{entry.index}]", reason)])
                 continue
-            self.unit(entry.resource, position=position, key=key, field=f"Bundle.entry[{entry.index}]")
+            self.unit(
+                entry.resource,
+                position=position,
+                key=key,
+                field=f"Bundle.entry[{entry.index}]",
+                base=base_url(entry.full_url),
+            )
         if bundle.kind == "transaction" and self.failures:
             self._roll_back(bundle)
         return self.translation(units=len(bundle.entries))
 
-    def unit(self, resource: Valid | Invalid, *, position: str, key: str, field: str | None = None) -> None:
+    def unit(
+        self,
+        resource: Valid | Invalid,
+        *,
+        position: str,
+        key: str,
+        field: str | None = None,
+        base: str | None = None,
+    ) -> None:
         if isinstance(resource, Invalid):
             self._fail(position, list(resource.issues))
             return
@@ -129,6 +151,8 @@ class _Builder:
             source=self.source,
             mapping=self.mapping,
             ctx=self.ctx,
+            base_url=base,
+            siblings=self.siblings,
         )
         result = _TRANSLATORS[resource.resource_type](unit)
         if isinstance(result, Refuse):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from adapters.fhir.issues import Issue
-from adapters.fhir.values import moment, reference_keys, reference_label
+from adapters.fhir.values import moment, reference_keys, reference_label, text
 from schemas._base import LocationRef, SourceSystem
 from schemas.ids import event_id_for
 
@@ -76,7 +76,18 @@ class Unit:
     source: Source
     mapping: FhirMapping
     ctx: TranslateContext
+    base_url: str | None = None  # of the Bundle entry's fullUrl: the sender's server
+    siblings: dict[str, Any] = field(default_factory=dict)  # `<Type>/<id>` -> resource, same Bundle
     problems: list[Issue] = field(default_factory=list)
+
+    def sender(self) -> str | None:
+        """Who a server-local id (`Device/1`) belongs to: the entry's base URL, else the resource's
+        meta.source, else the mapping's `sender`; None when nothing says it."""
+        if self.base_url:
+            return self.base_url
+        meta = getattr(self.resource, "meta", None)
+        source = text(getattr(meta, "source", None)) if meta is not None else None
+        return source or self.mapping.sender
 
     def event_id(self, suffix: str | int) -> UUID:
         """uuid5 over (fhir, message id, `<Type>/<id>:<suffix>`): the same resource, the same ids."""

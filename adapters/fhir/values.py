@@ -114,6 +114,17 @@ def reference_target(reference: Any) -> tuple[str, str] | None:
     return parts[-2], parts[-1]
 
 
+def base_url(url: str | None) -> str | None:
+    """The server base of an absolute `http(s)://.../<Type>/<id>[/_history/<v>]` URL; None otherwise
+    (a relative reference, or a `urn:uuid:` fullUrl, names no server)."""
+    if not url or not url.startswith(("http://", "https://")):
+        return None
+    parts = url.split("/_history/")[0].rstrip("/").split("/")
+    if len(parts) < 5 or not parts[-2][:1].isupper():  # scheme, "", host, Type, id at the least
+        return None
+    return "/".join(parts[:-2])
+
+
 def contained(resource: Any, reference: Any) -> Any | None:
     """The contained resource a `#id` reference points at, if the resource holds it."""
     value = text(getattr(reference, "reference", None)) if reference is not None else None

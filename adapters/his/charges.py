@@ -3,7 +3,9 @@
 Per FT1 (position `FT1:<n>`, n = HL7 segment sequence) and the segments after it up to the next
 FT1 (its PRT, PR1, Z-segments):
 
-- item: FT1-7.1 (transaction code), subject = item_id_for("his", code);
+- item: FT1-7.1 (transaction code), subject = item_id_for("his", code); the code and its text
+  FT1-7.2 travel on the event (`item_code`, `item_name`): the inventory read model defines from
+  them an item the HIS item master (MFN^M16) never defined (flagged provisional);
 - UDI: PRT-10.1 (else PRT-16.1) of the first PRT after the FT1, else the mapping's `udi_field`;
   parsed as a barcode with biip, kept verbatim (and flagged) when it is not GS1;
 - consumable or not: the mapping's `charges.consumables` rule (UDI and/or listed codes);
@@ -82,6 +84,7 @@ def _consumed(
     procedure = ft1.field(25, 1).strip() or next((s.field(3, 1).strip() for s in group if s.id == "PR1"), "")
     charge_id = ft1.field(2, 1).strip() or ft1.field(23, 1).strip()
     patient = mc.patient()
+    item_name = ft1.field(7, 2).strip()
     mc.emit(
         position,
         ft1,
@@ -101,6 +104,8 @@ def _consumed(
                 patient_token=patient,
                 procedure_code=procedure or None,
                 charge_id=charge_id or None,
+                item_code=item_code,
+                item_name=item_name or None,
             ),
         ),
     )

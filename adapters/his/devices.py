@@ -1,8 +1,13 @@
 """ORU^R01, ORM^O01, OMG^O19: a device named in the message -> `asset.used`, one per device.
 
-A device is named by OBX-18 (equipment instance identifier, each repetition; scheme `his.code`)
-or by a PRT whose PRT-4 role is one of the mapping's `equipment_roles` (PRT-10.1, else PRT-16.1:
-the UDI; scheme `udi`). A ventilator that stamps all forty OBX of a result is one use, at the
+A device is named by OBX-18 (equipment instance identifier, each repetition) or by a PRT whose
+PRT-4 role is one of the mapping's `equipment_roles` (PRT-10, else PRT-16: the UDI). Both are EIs
+resolved through the mapping's `namespaces` (adapters/his/identifiers.py): `VENT-0032^HIS` is
+`his.code`, `ZC2019007^HRP` the HRP card, `...^EUI-64` an `eui64`; a bare OBX-18 value is
+`his.code`, a bare PRT value `udi`. OBX-18 counts only when it looks like equipment (an EUI-64,
+a listed namespace or a value matching `devices.equipment_patterns`): an analyser's
+reference-range limits there (`3`, `1`, `5`) are skipped with a reason, not made into devices.
+A ventilator that stamps all forty OBX of a result is one use, at the
 position of its first mention (`OBX:<n>` or `PRT:<n>`), spanning the times of all its mentions:
 
 - started_at / ended_at: earliest and latest OBX-14, or PRT-11 / PRT-12;
@@ -18,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from adapters.his.context import MessageContext, UnitProblem
-from schemas._base import Identifier
+from adapters.his.identifiers import EntityId, equipment_in_obx, resolve
 from schemas.assets import AssetUsed, UsedPayload
 from schemas.ids import asset_id_for
 
@@ -26,7 +31,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from adapters.his.tokenize import Segment
-    from schemas._base import DeptRef
+    from schemas._base import DeptRef, Identifier
 
 
 @dataclass
@@ -43,6 +48,11 @@ def translate_devices(mc: MessageContext) -> None:
     scan = _Scan(mc)
     for segment in mc.message.segment_list:
         scan.visit(segment)
+    if scan.ignored:
+        mc.skip(
+            f"{scan.ignored} OBX-18 value(s) not taken as equipment: no EUI-64, no namespace in the "
+            "mapping, no match for devices.equipment_patterns"
+        )
     if not scan.devices and not mc.failures:
         mc.skip(f"{mc.type_label} names no device (no OBX-18, no equipment PRT)")
     for device in scan.devices.values():
@@ -63,6 +73,7 @@ class _Scan:
         self.orc: Segment | None = None
         self.obr: Segment | None = None
         self.counts: dict[str, int] = {}
+        self.ignored = 0  # OBX-18 values that do not look like equipment
 
     def visit(self, segment: Segment) -> None:
         kind = segment.id
@@ -79,31 +90,39 @@ class _Scan:
 
     def _obx(self, obx: Segment, occurrence: int) -> None:
         for rep in range(obx.repetitions(18)):
-            value = obx.field(18, 1, rep).strip()
-            if value:
-                suffix = f"~{rep + 1}" if rep else ""
-                device = self._note("his.code", value, obx, self.mc.position(obx, occurrence, suffix))
-                device.times.append((obx, 14))
+            ei = EntityId.read(obx, 18, rep)
+            if not ei.value and not ei.universal_id:
+                continue
+            suffix = f"~{rep + 1}" if rep else ""
+            position = self.mc.position(obx, occurrence, suffix)
+            identifier = equipment_in_obx(self.mc.mapping, ei)
+            if identifier is None:
+                self.ignored += 1
+                continue
+            device = self._note(identifier, obx, position)
+            device.times.append((obx, 14))
 
     def _prt(self, prt: Segment, occurrence: int) -> None:
         if prt.field(4, 1).strip().upper() not in self.roles:
             return
         position = self.mc.position(prt, occurrence)
-        value = prt.field(10, 1).strip() or prt.field(16, 1).strip()
-        if not value:
+        ei = EntityId.read(prt, 10)
+        if not ei.value and not ei.universal_id:
+            ei = EntityId.read(prt, 16)
+        identifier = resolve(self.mc.mapping, ei, "udi")
+        if identifier is None:
             self.mc.units += 1
             problem = UnitProblem(
                 prt, "PRT-10", "missing_field", "PRT-10 (device) is empty for an equipment role"
             )
             self.mc.fail(position, problem)
             return
-        device = self._note("udi", value, prt, position)
+        device = self._note(identifier, prt, position)
         device.times += [(prt, 11), (prt, 12)]
 
-    def _note(self, scheme: str, value: str, segment: Segment, position: str) -> _Device:
-        key = (scheme, value)
+    def _note(self, identifier: Identifier, segment: Segment, position: str) -> _Device:
+        key = (identifier.scheme, identifier.value)
         if key not in self.devices:
-            identifier = Identifier(scheme=scheme, value=value)
             self.devices[key] = _Device(identifier, position, segment, self.orc, self.obr)
         return self.devices[key]
 

@@ -1,6 +1,8 @@
 """ESU^U01 (automated equipment status update): each EQU -> `asset.status_changed`.
 
-- subject: EQU-1.1 (equipment instance identifier) as Identifier(scheme `his.code`);
+- subject: EQU-1 (equipment instance identifier, an EI) resolved through the mapping's
+  `namespaces` (adapters/his/identifiers.py): `ZC2019007^HRP` is the HRP card ZC2019007, so the
+  status lands on the ledger's asset; a bare value is `his.code`;
 - status: EQU-3.1 through the mapping's `equipment_states` (HL7 table 0365 and local codes);
   an unknown state fails the unit when `strict_codes` is on, else it is `unknown`;
   `status_text` keeps the source's wording (EQU-3.2, else the code);
@@ -13,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from adapters.his.context import MessageContext, UnitProblem
-from schemas._base import Identifier
+from adapters.his.identifiers import EntityId, resolve
 from schemas.assets import AssetStatus, AssetStatusChanged, StatusChangedPayload
 from schemas.ids import asset_id_for
 
@@ -35,8 +37,8 @@ def translate_equipment(mc: MessageContext) -> None:
 
 
 def _status(mc: MessageContext, equ: Segment, position: str) -> None:
-    equipment = equ.field(1, 1).strip()
-    if not equipment:
+    equipment = resolve(mc.mapping, EntityId.read(equ, 1), "his.code")
+    if equipment is None:
         raise UnitProblem(equ, "EQU-1", "missing_field", "EQU-1 (equipment instance identifier) is empty")
     code, text = equ.field(3, 1).strip(), equ.field(3, 2).strip()
     if not code:
@@ -61,7 +63,7 @@ def _status(mc: MessageContext, equ: Segment, position: str) -> None:
             occurred_at=occurred,
             recorded_at=mc.raw.received_at,
             source=mc.source,
-            subject=asset_id_for(Identifier(scheme="his.code", value=equipment)),
+            subject=asset_id_for(equipment),
             payload=StatusChangedPayload(status=status, status_text=text or code, reason=alert or None),
         ),
     )

@@ -38,6 +38,25 @@ DEFAULT_MAPPING = Path(__file__).with_name("mapping.yaml")
 _PLACE_CACHE_SIZE = 4096  # distinct (code, text) pairs remembered; LocationRef is frozen, so sharing is safe
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Scheme = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]*$", max_length=40)]
+# An identifier's namespace (EI-2 namespace id, EI-3 universal id or EI-4 universal id type) ->
+# the hub scheme. Sites extend it; EUI-64 needs no entry (it is recognised by its label).
+DEFAULT_NAMESPACES: dict[str, str] = {
+    "HRP": "hrp.card",
+    "HIS": "his.code",
+    "SPD": "spd.code",
+    "OA": "oa.no",
+    "UDI": "udi",
+    # UDI issuing agencies, as PRT-10/PRT-16 name them in EI-3 (HL7 v2.9 DEV guidance)
+    "GS1": "udi",
+    "2.51.1.1": "udi",  # GS1
+    "1.0.15961.10.816": "udi",  # HIBCC
+    "2.16.840.1.113883.6.18.1.34": "udi",  # ICCBBA
+    "2.16.840.1.113883.3.3719": "udi",  # FDA UDI
+}
+# A bare OBX-18 value is a device when it matches one of these: letters and at least 3 characters
+# (VENT-0032, CT-02), never a bare number (an analyser's reference-range limits, channel numbers).
+DEFAULT_EQUIPMENT_PATTERNS = [r"(?=.*[A-Za-z])[^\s]{3,}"]
 _REF = r"^[A-Z][A-Z0-9]{2}-[1-9]\d*(?:\.[1-9]\d*){0,2}$"
 FieldRefText = Annotated[str, StringConstraints(strip_whitespace=True, pattern=_REF)]
 
@@ -106,6 +125,22 @@ class DeviceRules(_Model):
     """How ORU/ORM/OMG messages name the devices they used."""
 
     equipment_roles: list[Text] = Field(default_factory=lambda: ["EQUIP", "EQ", "DEVICE"])
+    equipment_patterns: list[Text] = Field(default_factory=lambda: list(DEFAULT_EQUIPMENT_PATTERNS))
+
+    _compiled: list[re.Pattern[str]] = PrivateAttr(default_factory=list)
+
+    def model_post_init(self, _context: Any, /) -> None:
+        compiled: list[re.Pattern[str]] = []
+        for pattern in self.equipment_patterns:
+            try:
+                compiled.append(re.compile(pattern))
+            except re.error:
+                continue  # reported by HisMapping.problems()
+        self._compiled = compiled
+
+    def looks_like_equipment(self, value: str) -> bool:
+        """True when a bare OBX-18 value matches one of `equipment_patterns` (whole value)."""
+        return any(p.fullmatch(value) for p in self._compiled)
 
 
 class ItemMasterRules(_Model):
@@ -146,6 +181,7 @@ class HisMapping(_Model):
     departments: list[DepartmentEntry] = Field(default_factory=list)
     locations: dict[str, LocationEntry] = Field(default_factory=dict)
     equipment_states: dict[str, AssetStatus] = Field(default_factory=dict)
+    namespaces: dict[Text, Scheme] = Field(default_factory=lambda: dict(DEFAULT_NAMESPACES))
 
     _version: str = PrivateAttr(default="unversioned")
     _source: str = PrivateAttr(default="<memory>")
@@ -154,12 +190,14 @@ class HisMapping(_Model):
     _locations: dict[str, LocationEntry] = PrivateAttr(default_factory=dict)
     _states: dict[str, AssetStatus] = PrivateAttr(default_factory=dict)
     _places: dict[tuple[str, str], LocationRef | None] = PrivateAttr(default_factory=dict)
+    _namespaces: dict[str, str] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, _context: Any, /) -> None:
         for key, entry, _ in self._department_keys():
             self._departments.setdefault(key, entry)  # a clash is reported by problems()
         self._locations = {_code_key(code): entry for code, entry in self.locations.items()}
         self._states = {_code_key(code): status for code, status in self.equipment_states.items()}
+        self._namespaces = {_code_key(key): scheme for key, scheme in self.namespaces.items()}
 
     # -- identity
     @property
@@ -202,6 +240,13 @@ class HisMapping(_Model):
         """The department whose code, name or alias is `text` (compared without spaces/width)."""
         return self._departments.get(normalise_label(text)) if text else None
 
+    def namespace_scheme(self, namespace: str) -> str | None:
+        """The hub scheme of identifiers in `namespace` (compared without spaces or case), if listed."""
+        return self._namespaces.get(_code_key(namespace))
+
+    def looks_like_equipment(self, value: str) -> bool:
+        return self.devices.looks_like_equipment(value)
+
     def equipment_state(self, code: str) -> AssetStatus | None:
         return self._states.get(_code_key(code))
 
@@ -230,7 +275,24 @@ class HisMapping(_Model):
 
     # -- validation beyond shapes
     def problems(self) -> list[Problem]:
-        return [*self._encoding_problems(), *self._department_problems(), *self._location_problems()]
+        return [
+            *self._encoding_problems(),
+            *self._department_problems(),
+            *self._location_problems(),
+            *self._namespace_problems(),
+        ]
+
+    def _namespace_problems(self) -> Iterator[Problem]:
+        seen: dict[str, str] = {}
+        for key in self.namespaces:
+            previous = seen.setdefault(_code_key(key), key)
+            if previous != key:
+                yield ("namespaces", key), f"{key!r} is the same namespace as {previous!r}"
+        for i, pattern in enumerate(self.devices.equipment_patterns):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                yield ("devices", "equipment_patterns", i), f"not a regular expression: {exc}"
 
     def _encoding_problems(self) -> Iterator[Problem]:
         if self.encoding is not None and charset_codec(self.encoding) is None:

@@ -60,7 +60,11 @@ if TYPE_CHECKING:
 
     from schemas.envelope import EventBase
 
-SCHEME_PRIORITY = ("hrp.card", "udi", "serial", "his.code", "spd.code", "oa.no", "fhir.device")
+# `eui64` and `ns` (an identifier of a namespace no mapping lists) name a device before a FHIR
+# server's own Device.id does (adapters/namespaces.py).
+SCHEME_PRIORITY = (
+    "hrp.card", "udi", "serial", "his.code", "spd.code", "oa.no", "eui64", "ns", "fhir.device",
+)  # fmt: skip
 ANCHOR_SCHEME = "hrp.card"
 _DECLARED_RANK = -1
 _RANKS = {scheme: rank for rank, scheme in enumerate(SCHEME_PRIORITY)}

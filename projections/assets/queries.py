@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 INACTIVE_STATUSES = ("scrapped", "sealed")
+QUALIFIED_SCHEME = "ns"  # adapters.namespaces.QUALIFIED_SCHEME (projections never import adapters)
 _SCHEME = re.compile(r"^[a-z][a-z0-9_.-]*$")
 _HISTORY_ORDER = (history.c.occurred_at, history.c.recorded_at, history.c.event_id)
 
@@ -74,8 +75,18 @@ def list_assets(
 
 
 def _identifier(text: str) -> Any:
-    """Any identifier whose value is `text`, or whose scheme and value `text` names as `scheme:value`."""
-    condition = identifiers.c.value == text
+    """Any identifier whose value is `text`, or whose scheme and value `text` names as `scheme:value`.
+
+    An identifier of a namespace no mapping listed is kept as (`ns`, `<namespace>|<value>`)
+    (adapters/namespaces.py): its bare value finds it too.
+    """
+    condition = or_(
+        identifiers.c.value == text,
+        and_(
+            identifiers.c.scheme == QUALIFIED_SCHEME,
+            identifiers.c.value.endswith(f"|{text}", autoescape=True),
+        ),
+    )
     scheme, sep, value = text.partition(":")
     if sep and value and _SCHEME.match(scheme):
         condition = or_(condition, and_(identifiers.c.value == value, identifiers.c.scheme == scheme))

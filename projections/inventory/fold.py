@@ -115,6 +115,21 @@ class InventoryFold:
             updated_event_id=str(event.event_id),
         )  # fmt: skip
 
+    def _named(self, event: EventBase, payload: Any, name: str) -> None:
+        """A movement that names its item (a HIS charge's FT1-7) defines an item no item master has
+        defined: provisional (`defined_at` stays empty), so a master definition of any date replaces
+        it, and it never replaces one."""
+        row = self._row(items.name, event.subject, item_id=event.subject, high_value=False)
+        if row["defined_at"] is not None:
+            return
+        barcode = getattr(payload, "barcode", None)
+        gtin = getattr(barcode, "gtin", None)
+        row.update(
+            item_code=getattr(payload, "item_code", None) or row["item_code"], name=name,
+            gtin=row["gtin"] or gtin, gtin14=row["gtin14"] or gtin14(gtin),
+            source_system=event.source.system.value, updated_event_id=str(event.event_id),
+        )  # fmt: skip
+
     def threshold_set(self, event: InventoryThresholdSet) -> None:
         p = event.payload
         position = self._position(event.subject, p.location, location_key(p.location))
@@ -130,6 +145,10 @@ class InventoryFold:
     # -- stock -----------------------------------------------------------------------------
 
     def stock_event(self, event: EventBase, legs: Sequence[Leg]) -> None:
+        payload = getattr(event, "payload", None)
+        named = getattr(payload, "item_name", None)
+        if named:
+            self._named(event, payload, named)
         touched: dict[str, Row] = {}
         info = details(event)  # descriptive columns, the same for every leg of the event
         for leg in legs:

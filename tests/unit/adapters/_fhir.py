@@ -19,6 +19,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 HRP_CARD = "http://hospital.example.cn/fhir/sid/hrp-card"
 SPD_ITEM = "http://hospital.example.cn/fhir/CodeSystem/spd-item"
 UDI_SYSTEM = "http://hospital.example.cn/fhir/CodeSystem/udi"
+# The sender the helpers' resources name in meta.source: a server-local `Device/dev-1` is theirs.
+SENDER = "http://his.example.cn/fhir"
 
 _MAPPING: FhirMapping | None = None
 
@@ -85,10 +87,11 @@ def example(name: str) -> bytes:
 
 
 def device(**fields: Any) -> dict[str, Any]:
-    """A minimal valid R5 Device with an HRP card number, plus `fields`."""
+    """A minimal valid R5 Device with an HRP card number, from SENDER, plus `fields`."""
     body: dict[str, Any] = {
         "resourceType": "Device",
         "id": "dev-1",
+        "meta": {"source": SENDER},
         "identifier": [{"system": HRP_CARD, "value": "ZC-2021-00043"}],
         "status": "active",
     }
@@ -116,10 +119,11 @@ def delivery(**fields: Any) -> dict[str, Any]:
 
 
 def task(**fields: Any) -> dict[str, Any]:
-    """A minimal valid R5 repair Task about Device/dev-1, plus `fields`."""
+    """A minimal valid R5 repair Task about Device/dev-1, from SENDER, plus `fields`."""
     body: dict[str, Any] = {
         "resourceType": "Task",
         "id": "task-1",
+        "meta": {"source": SENDER},
         "identifier": [{"value": "BX-1"}],
         "status": "requested",
         "intent": "order",

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 from adapters.fhir.mapping import FhirMapping
 from schemas._base import DeptRef, Identifier
-from schemas.assets import AssetRegistered, AssetStatus, Category
+from schemas.assets import AssetRegistered, AssetStatus, AssetStatusChanged, Category
 from schemas.ids import asset_id_for, event_id_for
-from tests.unit.adapters._fhir import HRP_CARD, RECEIVED, device, mapping, run
+from tests.unit.adapters._fhir import HRP_CARD, RECEIVED, SENDER, device, mapping, run
 
 VENT_HRF = "(01)06942527215250(11)210704(21)ASF21663711"
 
@@ -29,7 +29,8 @@ def ids(event: AssetRegistered) -> list[tuple[str, str]]:
 
 class TestIdentifiers:
     def test_all_identifier_kinds(self) -> None:
-        """A Device yields its mapped identifiers, serial, UDI and FHIR id, in that order, unmapped ones dropped."""
+        """A Device yields its mapped identifiers, unmapped ones qualified by their system, serial, UDI
+        and its sender's Device id, in that order."""
         event = registered(
             device(
                 identifier=[
@@ -47,9 +48,10 @@ class TestIdentifiers:
         assert ids(event) == [
             ("hrp.card", "ZC-2021-00043"),
             ("his.code", "HIS-9"),
+            ("ns", "urn:unknown|X"),
             ("serial", "德尔格|ASF21663711"),
             ("udi", VENT_HRF),
-            ("fhir.device", "dev-1"),
+            ("fhir.device", f"{SENDER}/Device/dev-1"),
         ]
 
     def test_subject_is_the_hrp_asset(self) -> None:
@@ -76,9 +78,10 @@ class TestIdentifiers:
         assert event.payload.details.serial_number == "SN-7"
 
     def test_no_identifier_is_refused(self) -> None:
-        """A device with nothing to key it by fails, naming Device.identifier."""
+        """A device with nothing to key it by fails, naming Device.identifier: an identifier without
+        a system, an id without a sender."""
         result = run(
-            {"resourceType": "Device", "status": "active", "identifier": [{"system": "urn:x", "value": "1"}]}
+            {"resourceType": "Device", "id": "1", "status": "active", "identifier": [{"value": "1"}]}
         )
         assert [(f.position, f.code, f.location.field) for f in result.failures] == [
             ("resource", "required", "Device.identifier")
@@ -217,11 +220,29 @@ class TestDetails:
         assert event.payload.details.status == AssetStatus.IDLE
 
     def test_availability_refines_status(self) -> None:
-        """R5 availabilityStatus `damaged` makes an active device under repair, keeping both words."""
-        event = registered(device(availabilityStatus={"coding": [{"code": "damaged"}]}))
+        """R5 availabilityStatus `damaged` makes an active device under repair, keeping both words,
+        and is a status change too: a registration only fills fields the ledger left empty."""
+        result = run(device(availabilityStatus={"coding": [{"code": "damaged"}]}))
+        assert not result.failures, result.failures
+        event, change = (e.event for e in result.events)
+        assert isinstance(event, AssetRegistered)
         assert (event.payload.details.status, event.payload.details.status_text) == (
             AssetStatus.UNDER_REPAIR, "active/damaged",
         )  # fmt: skip
+        assert isinstance(change, AssetStatusChanged)
+        assert (change.subject, change.occurred_at) == (event.subject, event.occurred_at)
+        assert (change.payload.status, change.payload.status_text) == (
+            AssetStatus.UNDER_REPAIR,
+            "active/damaged",
+        )
+        again = run(device(availabilityStatus={"coding": [{"code": "damaged"}]}))
+        assert again.events[1].event.event_id == change.event_id, "the same report is the same event"
+        repaired = run(device(availabilityStatus={"coding": [{"code": "available"}]}))
+        assert repaired.events[1].event.event_id != change.event_id
+
+    def test_device_status_alone_is_no_status_change(self) -> None:
+        """Device.status `active` says the record is in use, not that the device is ready: no change."""
+        assert registered(device()).payload.details.status == AssetStatus.IN_USE
 
     def test_location_by_department_name(self) -> None:
         """A location given only by a department's name resolves to that department."""
@@ -263,3 +284,74 @@ class TestDetails:
         dumped = result.events[0].event.model_dump_json()
         assert "p-123" not in dumped
         assert "张三" not in dumped
+
+
+EUI64_SYSTEM = "urn:oid:1.2.840.10004.1.1.1.0.0.1.0.0.1.2680"
+
+
+def bare(device_id: str, **fields: object) -> dict:
+    """A Device that has only its server-local id (and `fields`)."""
+    return {"resourceType": "Device", "id": device_id, "status": "active", **fields}
+
+
+def in_bundle(*entries: tuple[str, dict]) -> dict:
+    """A batch Bundle of (fullUrl, resource) entries."""
+    return {
+        "resourceType": "Bundle",
+        "id": "b-ns",
+        "type": "batch",
+        "entry": [
+            {"fullUrl": url, "resource": r, "request": {"method": "PUT", "url": f"Device/{r['id']}"}}
+            for url, r in entries
+        ],
+    }
+
+
+class TestNamespaces:
+    def test_unlisted_system_is_kept_qualified_and_names_the_device_before_its_id(self) -> None:
+        """An identifier of a system the mapping does not list is kept as `ns` `<system>|<value>`
+        and is the subject: the sender's Device.id is never preferred to it."""
+        event = registered(device(identifier=[{"system": "urn:vendor:tag", "value": "TAG-1"}]))
+        assert ids(event) == [("ns", "urn:vendor:tag|TAG-1"), ("fhir.device", f"{SENDER}/Device/dev-1")]
+        assert event.subject == asset_id_for(Identifier(scheme="ns", value="urn:vendor:tag|TAG-1"))
+
+    def test_eui64_system_is_normalised(self) -> None:
+        event = registered(device(identifier=[{"system": EUI64_SYSTEM, "value": "00-12-ab-34-cd-56-ef-78"}]))
+        assert ids(event)[0] == ("eui64", "0012AB34CD56EF78")
+
+    def test_two_senders_device_1_are_two_assets(self) -> None:
+        """`Device/1` of two servers (each Bundle entry's fullUrl names its server): two assets."""
+        subjects = []
+        for url in ("http://a.example/fhir/Device/1", "https://b.example/r5/Device/1"):
+            (emitted,) = run(in_bundle((url, bare("1"))), message_id=url).events
+            subjects.append(emitted.event.subject)
+        assert subjects == [
+            asset_id_for(Identifier(scheme="fhir.device", value="http://a.example/fhir/Device/1")),
+            asset_id_for(Identifier(scheme="fhir.device", value="https://b.example/r5/Device/1")),
+        ]
+
+    def test_id_only_device_from_an_unknown_sender_is_refused(self) -> None:
+        """No fullUrl, no meta.source, no `sender` in the mapping: a bare `Device/1` names nothing."""
+        result = run(bare("1"))
+        assert [(f.code, f.location.field) for f in result.failures] == [("required", "Device.identifier")]
+        assert "sender" in result.failures[0].reason
+
+    def test_mapping_sender_qualifies_a_lone_resource(self) -> None:
+        """A site with one FHIR sender names it in the mapping: its Device ids are kept under that name."""
+        named = FhirMapping.model_validate({**mapping().model_dump(), "sender": "his-gw"})
+        (emitted,) = run(bare("1"), m=named).events
+        assert emitted.event.subject == asset_id_for(
+            Identifier(scheme="fhir.device", value="his-gw/Device/1")
+        )
+
+    def test_meta_source_beats_the_mapping_sender(self) -> None:
+        named = FhirMapping.model_validate({**mapping().model_dump(), "sender": "his-gw"})
+        (emitted,) = run(bare("1", meta={"source": "http://pump-gw.example/fhir"}), m=named).events
+        assert emitted.event.subject == asset_id_for(
+            Identifier(scheme="fhir.device", value="http://pump-gw.example/fhir/Device/1")
+        )
+
+    def test_urn_full_url_names_no_server(self) -> None:
+        """A `urn:uuid:` fullUrl is not a server: the id stays unqualified, so unused."""
+        result = run(in_bundle(("urn:uuid:6d3d0c4e-2f0a-4b7e-9a51-0c3b9f5e1a01", bare("1"))))
+        assert [f.location.field for f in result.failures] == ["Device.identifier"]

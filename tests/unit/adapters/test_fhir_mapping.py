@@ -80,7 +80,19 @@ class TestSiteMappings:
         """A site file with `extends: default` changes only what it lists."""
         site = load_fhir_mapping(write(tmp_path, "extends: default\nstrict_locations: true\n"))
         assert site.strict_locations is True
-        assert site.identifier_systems == mapping().identifier_systems
+        assert site.namespaces == mapping().namespaces
+
+    def test_namespaces_and_the_older_identifier_systems_key(self, tmp_path: Path) -> None:
+        """`namespaces:` extends the default table; a site file still using `identifier_systems:` is read."""
+        text = 'extends: default\nnamespaces:\n  "urn:a": oa.no\nidentifier_systems:\n  "urn:b": his.code\n'
+        site = load_fhir_mapping(write(tmp_path, text))
+        assert (site.namespace_scheme("urn:a"), site.namespace_scheme("urn:b")) == ("oa.no", "his.code")
+        assert site.namespace_scheme("http://hospital.example.cn/fhir/sid/hrp-card") == "hrp.card"
+        assert site.namespace_scheme("urn:unlisted") is None
+
+    def test_namespaces_and_identifier_systems_must_agree(self, tmp_path: Path) -> None:
+        text = 'extends: default\nnamespaces:\n  "urn:a": oa.no\nidentifier_systems:\n  "urn:a": his.code\n'
+        assert "identifier_systems" in problems(tmp_path, text)
 
     def test_unknown_key_names_the_line(self, tmp_path: Path) -> None:
         """An unknown key is reported with its file and line."""

@@ -121,10 +121,11 @@ class TestWorkOrdersAndBundles:
         ]
 
     def test_transaction(self) -> None:
-        """The transaction sample lands whole: four events, three created entries."""
+        """The transaction sample lands whole: five events (the pump reports itself damaged), three created entries."""
         result = sample("bundle-transaction.json")
         assert types(result) == [
             "asset.registered",
+            "asset.status_changed",
             "workorder.requested",
             "workorder.on_hold",
             "inventory.transferred",

@@ -10,7 +10,8 @@ from adapters.fhir.mapping import FhirMapping
 from schemas._base import DeptRef, Identifier
 from schemas.ids import event_id_for, workorder_id_for
 from schemas.work_orders import Priority, WorkOrderRequested
-from tests.unit.adapters._fhir import HRP_CARD, mapping, payloads, run, task, types
+from tests.unit.adapters._fhir import HRP_CARD, SENDER, mapping, payloads, run, task, types
+from tests.unit.adapters._fhir import device as device_body
 
 OWNER = {"reference": "Practitioner/eng-7", "display": "设备科 李工"}
 
@@ -83,7 +84,7 @@ class TestRequest:
         assert event.event_id == event_id_for("fhir", "task-1", "Task/task-1:requested")
         assert event.occurred_at == datetime(2024, 7, 1, 1, 0, tzinfo=UTC)
         payload = event.payload
-        assert payload.asset == Identifier(scheme="fhir.device", value="dev-1")
+        assert payload.asset == Identifier(scheme="fhir.device", value=f"{SENDER}/Device/dev-1")
         assert payload.reporting_department == DeptRef(code="0101", name="重症医学科")
         assert (payload.symptom, payload.priority, payload.channel, payload.requested_by) == (
             "屏幕不亮", Priority.URGENT, "api", "ICU值班医生",
@@ -105,9 +106,47 @@ class TestRequest:
         assert result.events[0].event.payload.asset == Identifier(scheme="hrp.card", value="ZC-2022-00032")
 
     def test_focus_by_absolute_url(self) -> None:
-        """A focus given as a full URL to a Device is read by its id."""
+        """A focus given as a full URL to a Device is that server's Device (its own base, not the sender's)."""
         result = run(task(focus={"reference": "http://x.example/fhir/Device/abc/_history/2"}))
-        assert result.events[0].event.payload.asset == Identifier(scheme="fhir.device", value="abc")
+        assert result.events[0].event.payload.asset == Identifier(
+            scheme="fhir.device", value="http://x.example/fhir/Device/abc"
+        )
+
+    def test_focus_on_a_device_of_the_same_bundle(self) -> None:
+        """In a Bundle, `Device/<id>` naming an entry's Device is that Device (by its HRP card), even
+        when the fullUrls are `urn:uuid:` and name no server."""
+        body = {
+            "resourceType": "Bundle",
+            "id": "b-task",
+            "type": "batch",
+            "entry": [
+                {"fullUrl": "urn:uuid:1", "resource": {**device_body(), "id": "pump-9"}},
+                {
+                    "fullUrl": "urn:uuid:2",
+                    "resource": {**task(focus={"reference": "Device/pump-9"}), "meta": {}},
+                },
+            ],
+        }
+        for entry in body["entry"]:
+            entry["request"] = {"method": "POST", "url": entry["resource"]["resourceType"]}
+        result = run(body)
+        assert not result.failures, result.failures
+        requested = next(e.event for e in result.events if e.event.type == "workorder.requested")
+        assert requested.payload.asset == Identifier(scheme="hrp.card", value="ZC-2021-00043")
+
+    def test_relative_focus_without_a_sender_is_refused(self) -> None:
+        """`Device/dev-1` from nobody in particular names no device: refused, naming Task.focus."""
+        body = task()
+        del body["meta"]
+        result = run(body)
+        assert [(f.code, f.location.field) for f in result.failures] == [("required", "Task.focus")]
+        assert "server-local id" in result.failures[0].reason
+        assert result.events == ()
+
+    def test_focus_by_unlisted_system_is_kept_qualified(self) -> None:
+        """A focus identifier of a system the mapping does not list names the device by `ns`."""
+        result = run(task(focus={"identifier": {"system": "urn:vendor:tag", "value": "T-1"}}))
+        assert result.events[0].event.payload.asset == Identifier(scheme="ns", value="urn:vendor:tag|T-1")
 
     def test_focus_on_a_contained_device(self) -> None:
         """A focus on a contained Device uses that device's preferred identifier."""
@@ -157,8 +196,8 @@ class TestIdsAndPrivacy:
 
     def test_later_versions_add_a_step_but_not_a_request(self) -> None:
         """A later version of a Task keeps the request's id and gives the new step a new id."""
-        first = run(task(status="on-hold", meta={"versionId": "2"}), message_id="task-1")
-        later = run(task(status="on-hold", meta={"versionId": "4"}), message_id="task-1")
+        first = run(task(status="on-hold", meta={"versionId": "2", "source": SENDER}), message_id="task-1")
+        later = run(task(status="on-hold", meta={"versionId": "4", "source": SENDER}), message_id="task-1")
         assert first.events[0].event.event_id == later.events[0].event.event_id
         assert first.events[1].event.event_id != later.events[1].event.event_id
         assert first.events[1].event.event_id == event_id_for("fhir", "task-1", "Task/task-1:on_hold@2")

@@ -143,9 +143,11 @@ class TestAutomaticMatches:
 
 class TestGoldenId:
     def test_scheme_priority_orders_candidates(self) -> None:
-        """hrp.card outranks udi, serial, his.code, spd.code, oa.no and fhir.device; unknown schemes come last."""
-        assert [scheme_rank(s) for s in SCHEME_PRIORITY] == list(range(7))
-        assert scheme_rank("gtin") == 7
+        """hrp.card outranks udi, serial, his.code, spd.code, oa.no, eui64, ns and fhir.device (a FHIR
+        server's own id comes after any identifier that says whose it is); unknown schemes come last."""
+        assert [scheme_rank(s) for s in SCHEME_PRIORITY] == list(range(9))
+        assert scheme_rank("ns") < scheme_rank("fhir.device")
+        assert scheme_rank("gtin") == 9
 
     def test_a_cluster_picks_the_best_candidate(self) -> None:
         """The id minted from the best scheme wins, ties to the smallest id; declared aliases first, others last."""
