@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     log_format: str = "auto"  # auto | json | console
     log_level: str = "info"
     max_file_bytes: int = 256 * 1024 * 1024
+    # A file is translated, diffed and published this many rows at a time (memory: one chunk).
+    file_chunk_rows: int = Field(default=2_000, ge=1)
+    # What one file's translation may hold (its bytes, decoded text, an XLSX's shared strings, one
+    # chunk): a file estimated above it is refused before reading, with the reason, the raw kept.
+    file_memory_budget_mb: int = Field(default=256, ge=1)
 
     @classmethod
     def settings_customise_sources(
