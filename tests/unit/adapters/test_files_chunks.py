@@ -55,7 +55,7 @@ def test_spd_chunks_join_to_the_whole_translation() -> None:
     mapping = spd_mapping()
     path = SPD_EXAMPLES / "01_物资字典.csv"
     raw = replace(raw_record(path.name), system="spd")
-    ctx = context(mapping)
+    ctx = replace(context(hrp_mapping()), adapter_version=SPD.version, mapping_version=mapping.version)
     whole = SPD.translate(raw, path.read_bytes(), mapping, ctx)
     assert SPD.translate_chunks is not None
     chunks = list(SPD.translate_chunks(raw, path.read_bytes(), mapping, ctx, 7))

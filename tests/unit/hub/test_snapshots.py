@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from hub.translation.snapshots import SnapshotDiffer
 from schemas._base import DeptRef, Identifier, Money, SourceSystem
@@ -122,11 +124,11 @@ class TestWhatTheStateKeeps:
         asked: list[tuple[str, str]] = []
         payloads = differ._payloads
 
-        def spy(system: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, object]]:
+        def spy(system: str, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
             asked.extend(keys)
             return payloads(system, keys)
 
-        differ._payloads = spy  # type: ignore[method-assign]
+        differ._payloads = spy  # type: ignore[method-assign]  # a spy on what the diff reads
         again = [*first[:49], registered("ZC-49", line=49, name="转运呼吸机")]
         result = await differ.diff("hrp", again, SNAP)
         assert (result.unchanged, result.corrected) == (49, 1)
