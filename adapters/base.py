@@ -8,6 +8,7 @@ Translation (the good rows still land); a message that cannot be read at all rai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from schemas.records import Failure, SourceLocation
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Iterator
     from pathlib import Path
     from zoneinfo import ZoneInfo
 
@@ -69,6 +70,10 @@ class LoadedMapping(Protocol):
     def version(self) -> str: ...
 
 
+# (raw record, payload, mapping, context, rows per chunk) -> the message's Translation in chunks
+ChunkedTranslate = Callable[["RawRecord", bytes, Any, "TranslateContext", int], "Iterator[Translation]"]
+
+
 @dataclass(frozen=True, slots=True)
 class AdapterSpec:
     """An adapter as the hub wires it.
@@ -76,6 +81,10 @@ class AdapterSpec:
     `snapshot_types`: event types this source re-sends whole on every export (a ledger). The hub
     turns a repeated one into nothing, and a changed one into its `…details_corrected` form.
     `atomic`: see the field.
+    `translate_chunks`: for sources whose messages are files of many rows, the same translation
+    `chunk_rows` rows at a time (the worker diffs and publishes chunk by chunk, so memory does not
+    grow with the file); `footprint` estimates the bytes reading a payload holds at its peak, so a
+    file over the hub's memory budget is refused before any of it is read.
     """
 
     system: SourceSystem
@@ -87,3 +96,5 @@ class AdapterSpec:
     # For payloads this returns True for (a FHIR transaction Bundle), one failure means nothing
     # of the message is published: all or nothing.
     atomic: Callable[[bytes], bool] | None = None
+    translate_chunks: ChunkedTranslate | None = None
+    footprint: Callable[[bytes], int] | None = None

@@ -7,7 +7,8 @@ Measured in the same run, on the same generated file (bench/ledger.py; N = 100,0
 - the hub: a fresh `hub serve` subprocess (embedded bus, SQLite), the file renamed into inbox/hrp/,
   `/assets?limit=1` polled until its total reaches N; peak RSS (VmHWM) and data-dir growth, for N/10
   and N rows (memory should not grow with the file);
-- `hub ingest hrp FILE` on a fresh data dir: wall time until it returns.
+- `hub ingest hrp FILE` on a fresh data dir: wall time until it returns (the file's events on the bus;
+  without --wait it does not wait for the read models).
 Each hub run stops at BENCH_CAP_S (default 600 s) and then reports "not finished" with the rate so far.
 """
 
@@ -202,7 +203,7 @@ async def run(report: Report) -> None:
         note = load_note()
         seconds, returned, visible = await hub_ingest(work, ledger)
         outcome = (
-            f"returned; {visible:,} assets in the read model"
+            f"returned with the events on the bus; {visible:,} assets in the read model (no --wait)"
             if returned
             else f"not returned after {seconds:,.0f} s; {visible:,} of {rows:,} assets visible"
         )

@@ -42,7 +42,7 @@ from hub.translation.deadletters import DeadLetterStore
 from hub.translation.registry import ADAPTERS
 from hub.translation.retry import HubDeadLetters
 from hub.translation.snapshots import SnapshotDiffer
-from hub.translation.worker import MappingSource, TranslationWorker
+from hub.translation.worker import MB, FileLimits, MappingSource, TranslationWorker
 from projections.assets.registry import DEMO_CONFIG, AssetRegistry, RegistryConfig
 from projections.audit.ledger import AuditLedger
 from projections.audit.seals import seal_key
@@ -205,6 +205,9 @@ def build_hub(
             site=settings.site,
             tz=settings.zone,
             prefix=prefix,
+            files=FileLimits(
+                chunk_rows=settings.file_chunk_rows, memory_budget_bytes=settings.file_memory_budget_mb * MB
+            ),
         )
     read_models = make_projections(settings) if projections is None else projections
     hub.runners = [ProjectionRunner(p, bus, engine, prefix=prefix, clock=clock) for p in read_models]

@@ -12,6 +12,8 @@ environment lookup per call.
 The points (grep `fault_point(` for where each sits):
 - `ingest.after_store`: the raw bytes are committed, no answer (ACK, 2xx, file move) yet;
 - `translation.before_commit`: a batch's events are published, its raw offsets not committed;
+- `translation.between_chunks`: a file's first chunk(s) published and their snapshot state committed,
+  the rest not translated, the status not written;
 - `translator.translate`: inside a translator (a translator bug);
 - `projection.before_commit`: read-model rows written, the transaction not committed;
 - `projection.derived_published`: derived events published, not yet marked published.
@@ -31,6 +33,7 @@ ACTIONS = ("raise", "kill")
 POINTS = (
     "ingest.after_store",
     "translation.before_commit",
+    "translation.between_chunks",
     "translator.translate",
     "projection.before_commit",
     "projection.derived_published",

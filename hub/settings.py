@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     # Internal addresses webhooks may reach (addresses, CIDR networks or host names, as a JSON
     # list): loopback, private and link-local targets are refused otherwise (hub.delivery.webhooks.targets).
     webhook_allow: list[str] = Field(default_factory=list)
+    # A file is translated, diffed and published this many rows at a time (memory: one chunk).
+    file_chunk_rows: int = Field(default=2_000, ge=1)
+    # What one file's translation may hold (its bytes, decoded text, an XLSX's shared strings, one
+    # chunk): a file estimated above it is refused before reading, with the reason, the raw kept.
+    file_memory_budget_mb: int = Field(default=256, ge=1)
 
     @classmethod
     def settings_customise_sources(

@@ -54,25 +54,32 @@ def sniff_delimiter(text: str) -> str:
 def read_csv_rows(
     text: str, *, filename: str, delimiter: str | None = None, limits: ReadLimits | None = None
 ) -> tuple[tuple[GridRow, ...], str]:
-    """Parse `text` into `(line, cells)` rows and return them with the delimiter used.
+    """Parse `text` into `(line, cells)` rows and return them with the delimiter used."""
+    chosen = delimiter or sniff_delimiter(text)
+    return tuple(iter_csv_rows(text, filename=filename, delimiter=chosen, limits=limits)), chosen
+
+
+def iter_csv_rows(
+    text: str, *, filename: str, delimiter: str, limits: ReadLimits | None = None
+) -> Iterator[GridRow]:
+    """The `(line, cells)` rows of `text` one at a time; MalformedMessage where a limit is passed.
 
     `line` is the physical line where the record starts, so a quoted field spanning lines does
     not shift the numbers of the rows below it away from what an editor shows.
     """
     limits = limits or ReadLimits()
-    chosen = delimiter or sniff_delimiter(text)
-    reader = csv.reader(_lines(text), delimiter=chosen, strict=False)
-    rows: list[GridRow] = []
+    reader = csv.reader(_lines(text), delimiter=delimiter, strict=False)
+    count = 0
     start = 1
     try:
         for record in reader:
             line, start = start, reader.line_num + 1
-            if len(rows) >= limits.max_rows:
+            if count >= limits.max_rows:
                 raise MalformedMessage(f"{filename}: more than {limits.max_rows} rows (line {line})")
-            rows.append((line, _checked(record, filename, line, limits)))
+            count += 1
+            yield line, _checked(record, filename, line, limits)
     except csv.Error as exc:
         raise MalformedMessage(f"{filename}: line {start}: not readable as CSV: {exc}") from exc
-    return tuple(rows), chosen
 
 
 def _checked(record: list[str], filename: str, line: int, limits: ReadLimits) -> tuple[str, ...]:

@@ -7,6 +7,11 @@ a row of an unknown kind into a Failure, emit events with the row's file and lin
 payload model's ValidationError into one row's Failure (never the whole file's). What differs
 per source - how a row of a kind becomes events, and which cells a Failure may quote - is a
 `TabularRun` subclass: `row()` and `excerpt()`.
+
+A file is translated in chunks (`translate_chunks`): the rows are read as they are translated and
+every `chunk_rows` rows the events, failures and skips so far are handed over and forgotten, so a
+file of any length holds one chunk of rows in memory (plus what a source keeps per file to find
+repeated keys). `translate_rows` is the same loop with the chunks joined: one Translation.
 """
 
 from __future__ import annotations
@@ -17,12 +22,12 @@ from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
 from adapters._files.documents import recognise, row_kind
 from adapters._files.mapping import FileMapping
 from adapters._files.rows import RowProblem, mapped_cells, row_failure
-from adapters._files.sheet import read_sheet
+from adapters._files.sheet import stream_sheet
 from adapters.base import Emitted, Failure, SourceLocation, TranslateContext, Translation
 from adapters.provenance import source_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
     from datetime import datetime
     from uuid import UUID
 
@@ -35,6 +40,8 @@ if TYPE_CHECKING:
     from schemas.envelope import EventBase
 
 M = TypeVar("M", bound=FileMapping)
+
+CHUNK_ROWS = 2_000  # rows of a file translated, diffed and published together
 
 SKIP_REASONS = {
     "summary": "summary row",
@@ -80,6 +87,14 @@ class TabularRun(ABC, Generic[M]):
         """The cells a Failure of this row may quote."""
         return mapped_cells(self.sheet, record)
 
+    def take(self, units: int) -> Translation:
+        """What was emitted since the last take, as the Translation of `units` rows; then forget it."""
+        out = Translation(
+            events=tuple(self.events), failures=tuple(self.failures), skipped=tuple(self.skipped), units=units
+        )
+        self.events, self.failures, self.skipped = [], [], []
+        return out
+
     def fail(self, problems: list[RowProblem], record: Record, position: str) -> None:
         self.failures.append(
             row_failure(problems, self.sheet, record, position, excerpt=self.excerpt(record))
@@ -121,27 +136,59 @@ def translate_rows(
     documents: Mapping[str, DocumentRule],
     default_kind: str | None = None,
 ) -> Translation:
-    """Translate one export. Raises MalformedMessage when the file cannot be read at all.
+    """Translate one export whole. Raises MalformedMessage when the file cannot be read at all.
 
     `documents` tell the kinds apart; a file no sign identifies is `default_kind`, or refused.
     """
+    chunks = list(
+        translate_chunks(
+            run_type, raw, payload, mapping, ctx, documents=documents, default_kind=default_kind, chunk_rows=0
+        )
+    )
+    if len(chunks) == 1:
+        return chunks[0]
+    return Translation(
+        events=tuple(e for c in chunks for e in c.events),
+        failures=tuple(f for c in chunks for f in c.failures),
+        skipped=tuple(s for c in chunks for s in c.skipped),
+        units=sum(c.units for c in chunks),
+    )
+
+
+def translate_chunks(
+    run_type: Callable[[RawRecord, Sheet, M, TranslateContext], TabularRun[M]],
+    raw: RawRecord,
+    payload: bytes,
+    mapping: M,
+    ctx: TranslateContext,
+    *,
+    documents: Mapping[str, DocumentRule],
+    default_kind: str | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[Translation]:
+    """Translate one export `chunk_rows` rows at a time (0: all in one), in file order.
+
+    At least one chunk is yielded. MalformedMessage (a file that cannot be read at all) is raised
+    before the first chunk: the file is opened, its header found and, for CSV, every row checked
+    against the read limits up front, so a refused file never has part of its rows translated.
+    """
     filename = raw.metadata.get("filename") or raw.message_id
-    sheet = read_sheet(payload, filename=filename, mapping=mapping)
+    sheet, records = stream_sheet(payload, filename=filename, mapping=mapping)
     recognition = recognise(sheet, documents, default=default_kind)
     run = run_type(raw, sheet, mapping, ctx)
-    for record in sheet.records:
+    units = 0
+    for record in records:
+        units += 1
         position = f"line:{record.line}"
         if record.kind != "data":
             run.skipped.append(f"{position}: {SKIP_REASONS[record.kind]}")
-            continue
-        kind = row_kind(sheet, record, documents, recognition)
-        if isinstance(kind, RowProblem):
-            run.fail([kind], record, position)
         else:
-            run.row(kind, record, position)
-    return Translation(
-        events=tuple(run.events),
-        failures=tuple(run.failures),
-        skipped=tuple(run.skipped),
-        units=len(sheet.records),
-    )
+            kind = row_kind(sheet, record, documents, recognition)
+            if isinstance(kind, RowProblem):
+                run.fail([kind], record, position)
+            else:
+                run.row(kind, record, position)
+        if units == chunk_rows:
+            yield run.take(units)
+            units = 0
+    yield run.take(units)

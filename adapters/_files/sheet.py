@@ -8,11 +8,12 @@ reconciliation can account for every line.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import chain, islice
 from typing import TYPE_CHECKING, Literal
 
 from adapters._files.header import Header, find_header, normalise_label
-from adapters._files.tabular import read_grid
+from adapters._files.tabular import stream_grid
 from adapters._files.values import clean_text, looks_numeric
 
 if TYPE_CHECKING:
@@ -36,7 +37,11 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class Sheet:
-    """A read export: how it was read, its header, and its records (blank rows dropped)."""
+    """A read export: how it was read, its header, and its records (blank rows dropped).
+
+    A streamed sheet (`stream_sheet`) has no records here (they are handed over one by one) and
+    only the rows down to the header in `grid.rows`.
+    """
 
     filename: str
     grid: Grid
@@ -59,20 +64,36 @@ def read_sheet(
 
     Raises MalformedMessage (naming `filename`) for an unreadable file or one without a header.
     """
-    grid = read_grid(data, filename=filename, encoding=mapping.encoding, sheet=mapping.sheet, limits=limits)
+    sheet, records = stream_sheet(data, filename=filename, mapping=mapping, limits=limits)
+    return replace(sheet, records=tuple(records))
+
+
+def stream_sheet(
+    data: bytes, *, filename: str, mapping: FileMapping, limits: ReadLimits | None = None
+) -> tuple[Sheet, Iterator[Record]]:
+    """`read_sheet` row by row: the sheet down to its header now, its records as they are taken.
+
+    The header is looked for in the first `mapping.header.scan_rows` rows only, so those are all
+    that is read before the records start.
+    """
+    grid, rows = stream_grid(
+        data, filename=filename, encoding=mapping.encoding, sheet=mapping.sheet, limits=limits
+    )
+    head = list(islice(rows, mapping.header.scan_rows))
     header = find_header(
-        grid.rows,
+        head,
         mapping.columns,
         filename=filename,
         scan_rows=mapping.header.scan_rows,
         min_matches=mapping.header.min_matches,
     )
-    records = tuple(
+    records = (
         _record(line, cells, header, mapping)
-        for line, cells in grid.rows
+        for line, cells in chain(head, rows)
         if line > header.line and any(c.strip() for c in cells)
     )
-    return Sheet(filename=filename, grid=grid, header=header, records=records)
+    sheet = Sheet(filename=filename, grid=replace(grid, rows=tuple(head)), header=header, records=())
+    return sheet, records
 
 
 def _record(line: int, cells: Sequence[str], header: Header, mapping: FileMapping) -> Record:

@@ -13,13 +13,16 @@ import zipfile
 import zlib
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openpyxl
 
 from adapters._files.grid import GridRow, ReadLimits
 from adapters._files.zipguard import check_zip
 from adapters.errors import MalformedMessage
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # What openpyxl lets escape on a broken workbook, found by fuzzing (tests/reliability): a corrupt
 # deflate stream (zlib.error), malformed part XML (ElementTree's ParseError is a SyntaxError), an
@@ -68,6 +71,18 @@ def read_xlsx_rows(
     data: bytes, *, filename: str, sheet: str | None = None, limits: ReadLimits | None = None
 ) -> tuple[tuple[GridRow, ...], str]:
     """Read one sheet (the first, unless `sheet` names one) and return its rows and its title."""
+    title, rows = iter_xlsx_rows(data, filename=filename, sheet=sheet, limits=limits)
+    return tuple(rows), title
+
+
+def iter_xlsx_rows(
+    data: bytes, *, filename: str, sheet: str | None = None, limits: ReadLimits | None = None
+) -> tuple[str, Iterator[GridRow]]:
+    """Open one sheet (the first, unless `sheet` names one): its title, and its rows as they are read.
+
+    The workbook is opened (and its zip checked) now; the sheet XML is parsed as the rows are
+    taken, so only the shared strings and the row at hand are in memory, never the whole sheet.
+    """
     limits = limits or ReadLimits()
     check_zip(data, filename=filename, limits=limits)
     try:
@@ -77,36 +92,38 @@ def read_xlsx_rows(
             workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except _UNREADABLE as exc:
         raise MalformedMessage(f"{filename}: not a readable XLSX workbook: {_reason(exc)}") from exc
+    if sheet is not None and sheet not in workbook.sheetnames:
+        workbook.close()
+        raise MalformedMessage(f"{filename}: no sheet named {sheet!r} (sheets: {workbook.sheetnames})")
     try:
-        if sheet is not None and sheet not in workbook.sheetnames:
-            raise MalformedMessage(f"{filename}: no sheet named {sheet!r} (sheets: {workbook.sheetnames})")
-        try:
-            worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
-            # The <dimension> tag is written by the producing program and may be wrong or absurd
-            # (A1:XFD1048576); ignore it so rows are only as wide as their last real cell.
-            worksheet.reset_dimensions()
-            rows = _rows(worksheet.iter_rows(min_row=1, values_only=True), filename, limits)
-        except _UNREADABLE as exc:
-            raise MalformedMessage(f"{filename}: sheet XML is not readable: {_reason(exc)}") from exc
-        return rows, str(worksheet.title)
+        worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
+        # The <dimension> tag is written by the producing program and may be wrong or absurd
+        # (A1:XFD1048576); ignore it so rows are only as wide as their last real cell.
+        worksheet.reset_dimensions()
+        values = worksheet.iter_rows(min_row=1, values_only=True)
+    except _UNREADABLE as exc:
+        workbook.close()
+        raise MalformedMessage(f"{filename}: sheet XML is not readable: {_reason(exc)}") from exc
+    return str(worksheet.title), _rows(workbook, values, filename, limits)
+
+
+def _rows(workbook: Any, values: Any, filename: str, limits: ReadLimits) -> Iterator[GridRow]:
+    try:
+        for line, raw in enumerate(values, start=1):
+            if line > limits.max_rows:
+                raise MalformedMessage(f"{filename}: more than {limits.max_rows} rows")
+            cells = [cell_text(v) for v in raw]
+            while cells and not cells[-1]:
+                cells.pop()
+            if len(cells) > limits.max_cols:
+                raise MalformedMessage(
+                    f"{filename}: row {line}: {len(cells)} columns, more than {limits.max_cols}"
+                )
+            yield line, tuple(cells)
+    except _UNREADABLE as exc:
+        raise MalformedMessage(f"{filename}: sheet XML is not readable: {_reason(exc)}") from exc
     finally:
         workbook.close()
-
-
-def _rows(values: Any, filename: str, limits: ReadLimits) -> tuple[GridRow, ...]:
-    rows: list[GridRow] = []
-    for line, raw in enumerate(values, start=1):
-        if line > limits.max_rows:
-            raise MalformedMessage(f"{filename}: more than {limits.max_rows} rows")
-        cells = [cell_text(v) for v in raw]
-        while cells and not cells[-1]:
-            cells.pop()
-        if len(cells) > limits.max_cols:
-            raise MalformedMessage(
-                f"{filename}: row {line}: {len(cells)} columns, more than {limits.max_cols}"
-            )
-        rows.append((line, tuple(cells)))
-    return tuple(rows)
 
 
 def _reason(exc: BaseException) -> str:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from adapters._files.loop import TabularRun, translate_rows
+from adapters._files.loop import CHUNK_ROWS, TabularRun, translate_chunks, translate_rows
 from adapters._files.rows import RowProblem
 from adapters.hrp.documents import Built, HrpReader, build
 from adapters.hrp.fields import RowAsset, card_number, read_row
@@ -33,7 +33,7 @@ from schemas.assets import AssetRegistered, AssetRegisteredPayload
 from schemas.ids import asset_id_for, event_id_for
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
     from uuid import UUID
 
     from adapters._files.sheet import Record, Sheet
@@ -45,6 +45,22 @@ def translate(raw: RawRecord, payload: bytes, mapping: HrpMapping, ctx: Translat
     """Translate one ledger export. Raises MalformedMessage when the file cannot be read at all."""
     return translate_rows(
         _Run, raw, payload, mapping, ctx, documents=mapping.documents, default_kind="ledger"
+    )
+
+
+def translate_in_chunks(
+    raw: RawRecord, payload: bytes, mapping: HrpMapping, ctx: TranslateContext, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[Translation]:
+    """`translate`, `chunk_rows` rows at a time (the same events, in the same order)."""
+    return translate_chunks(
+        _Run,
+        raw,
+        payload,
+        mapping,
+        ctx,
+        documents=mapping.documents,
+        default_kind="ledger",
+        chunk_rows=chunk_rows,
     )
 
 

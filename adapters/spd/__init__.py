@@ -6,9 +6,10 @@ scans (消耗/计费扫码), stocktakes (盘点) and disposals (报损/报废) -
 
 from __future__ import annotations
 
+from adapters._files.tabular import footprint
 from adapters.base import AdapterSpec
 from adapters.spd.mapping import DEFAULT_MAPPING, SpdMapping, load_spd_mapping
-from adapters.spd.translate import translate
+from adapters.spd.translate import translate, translate_in_chunks
 from schemas._base import SourceSystem
 
 VERSION = "spd/1.0.0"
@@ -22,6 +23,8 @@ ADAPTER = AdapterSpec(
     default_mapping=DEFAULT_MAPPING,
     load_mapping=load_spd_mapping,
     translate=translate,
+    translate_chunks=translate_in_chunks,
+    footprint=footprint,
     snapshot_types=frozenset({"inventory.item_defined"}),
 )
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from adapters._files.loop import TabularRun, translate_rows
+from adapters._files.loop import CHUNK_ROWS, TabularRun, translate_chunks, translate_rows
 from adapters._files.rows import RowProblem
 from adapters._files.values import clean_text
 from adapters.spd.documents import Built, build
@@ -31,6 +31,7 @@ from schemas._base import SourceSystem
 from schemas.ids import event_id_for, item_id_for
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from uuid import UUID
 
     from adapters._files.sheet import Record, Sheet
@@ -43,6 +44,15 @@ SYSTEM = SourceSystem.SPD.value
 def translate(raw: RawRecord, payload: bytes, mapping: SpdMapping, ctx: TranslateContext) -> Translation:
     """Translate one SPD export. Raises MalformedMessage when the file cannot be read at all."""
     return translate_rows(_Run, raw, payload, mapping, ctx, documents=mapping.documents)
+
+
+def translate_in_chunks(
+    raw: RawRecord, payload: bytes, mapping: SpdMapping, ctx: TranslateContext, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[Translation]:
+    """`translate`, `chunk_rows` rows at a time (the same events, in the same order)."""
+    return translate_chunks(
+        _Run, raw, payload, mapping, ctx, documents=mapping.documents, chunk_rows=chunk_rows
+    )
 
 
 class _Run(TabularRun[SpdMapping]):

@@ -8,16 +8,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from adapters.base import TranslateContext, Translation
 from adapters.errors import MappingError
-from hub.bootstrap import build_hub
+from hub.bootstrap import Hub, build_hub
 from hub.cli.app import DataDir, app, console, err, load_settings, run
 from hub.cli.render import dead_letter_table, reconciliation_table, where
 from hub.errors import ConfigError, NotStored
 from hub.pipeline import drain, ingest_path
-from hub.ports import RawRecord
+from hub.ports import RawRecord, StoreOutcome
 from hub.translation.registry import ADAPTERS
 from hub.translation.safe import run_translator
 from hub.translation.worker import MappingSource, prepare_mapping
@@ -41,13 +42,110 @@ def _files(paths: list[Path]) -> list[Path]:
     return out
 
 
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _rows_estimate(path: Path) -> int | None:
+    """Lines of a CSV export (a bar's length; a little over its rows), None for XLSX (unknown)."""
+    data = path.read_bytes()
+    return None if data.startswith(_ZIP_MAGIC) else max(data.count(b"\n"), 1)
+
+
+async def to_bus(hub: Hub) -> int:
+    """Relay what the archive holds to the raw topics and translate it until nothing is left.
+
+    When this returns, every stored file's events are on the bus (durable in the log); the read
+    models are not waited for (`drain` does that).
+    """
+    translated = 0
+    while True:
+        relayed = await hub.relay.drain()
+        done = 0
+        for worker in hub.workers.values():
+            done += await worker.run_until_idle()
+        translated += done
+        if relayed == done == 0:
+            return translated
+
+
+async def _store_and_translate(
+    hub: Hub, system: str, files: list[Path]
+) -> list[tuple[Path, StoreOutcome]] | None:
+    """Archive every file, then translate until all their events are on the bus, a bar per file."""
+    refs: list[tuple[Path, StoreOutcome]] = []
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows"),
+        TimeElapsedColumn(),
+        console=err,
+    ) as progress:
+        tasks: dict[str, TaskID] = {}
+        for path in files:
+            try:
+                outcome = await ingest_path(hub, system, path)
+            except (NotStored, ConfigError) as exc:
+                err.print(f"[red]{path}: not stored:[/red] {exc}")
+                return None
+            refs.append((path, outcome))
+            tasks[outcome.record.raw_ref] = progress.add_task(path.name, total=_rows_estimate(path))
+
+        def advance(raw_ref: str, rows: int) -> None:
+            if raw_ref in tasks:
+                progress.update(tasks[raw_ref], completed=rows)
+
+        for worker in hub.workers.values():
+            worker.progress = advance
+        await to_bus(hub)
+        for ref, task in tasks.items():
+            st = await hub.archive.status(ref)
+            rows = max(st.units if st is not None else 0, 1)
+            progress.update(task, total=rows, completed=rows)
+    return refs
+
+
+async def _report(hub: Hub, data_dir: Path, refs: list[tuple[Path, StoreOutcome]]) -> tuple[int, int] | None:
+    """Print a row per file; (dead letters, events) over all, None if a file vanished."""
+    table = Table(title=f"Ingested into {data_dir}")
+    for col in ("file", "raw ref", "resend", "status", "rows", "events", "dead letters", "skipped"):
+        table.add_column(col)
+    failures = events = 0
+    for path, outcome in refs:
+        st = await hub.archive.status(outcome.record.raw_ref)
+        if st is None:  # stored just above; only a concurrent deletion could do this
+            err.print(f"[red]{path}: {outcome.record.raw_ref} vanished from the archive[/red]")
+            return None
+        failures += st.failures
+        events += st.events
+        table.add_row(
+            path.name,
+            st.raw_ref,
+            "yes" if outcome.duplicate else "",
+            st.status,
+            str(st.units),
+            str(st.events),
+            str(st.failures),
+            str(st.skipped),
+        )
+    console.print(table)
+    return failures, events
+
+
 @app.command()
 def ingest(
     system: SystemArg,
     paths: Annotated[list[Path], typer.Argument(help="Export files, or directories of them.")],
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Also wait until the read models show the files' events.")
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Archive export files, translate them, and update the read models.
+    """Archive export files and translate them onto the bus (with --wait: until the read models show them).
+
+    Returns when every file's events are on the bus, with a progress bar per file while it is
+    translated. The read models apply them in `hub serve` (running now, or when it next starts);
+    `--wait` applies them here and returns once they are visible.
 
     Exit status: 0 all rows landed; 1 stored, but some rows were dead-lettered (see `hub dlq list`);
     2 a file could not be stored or the command was wrong.
@@ -60,36 +158,23 @@ def ingest(
 
     async def go() -> int:
         async with build_hub(settings) as hub:
-            refs = []
-            for path in files:
-                try:
-                    outcome = await ingest_path(hub, system, path)
-                except (NotStored, ConfigError) as exc:
-                    err.print(f"[red]{path}: not stored:[/red] {exc}")
-                    return 2
-                refs.append((path, outcome))
-            await drain(hub)
-            table = Table(title=f"Ingested into {settings.data_dir}")
-            for col in ("file", "raw ref", "resend", "status", "rows", "events", "dead letters", "skipped"):
-                table.add_column(col)
-            failures = 0
-            for path, outcome in refs:
-                st = await hub.archive.status(outcome.record.raw_ref)
-                if st is None:  # stored just above; only a concurrent deletion could do this
-                    err.print(f"[red]{path}: {outcome.record.raw_ref} vanished from the archive[/red]")
-                    return 2
-                failures += st.failures
-                table.add_row(
-                    path.name,
-                    st.raw_ref,
-                    "yes" if outcome.duplicate else "",
-                    st.status,
-                    str(st.units),
-                    str(st.events),
-                    str(st.failures),
-                    str(st.skipped),
+            refs = await _store_and_translate(hub, system, files)
+            if refs is None:
+                return 2
+            totals = await _report(hub, settings.data_dir, refs)
+            if totals is None:
+                return 2
+            failures, events = totals
+            console.print(f"{events:,} event(s) from {len(refs)} file(s) are on the bus.")
+            if wait:
+                with err.status("Waiting for the read models to show them..."):
+                    await drain(hub)
+                console.print("The read models show them.")
+            else:
+                console.print(
+                    "The read models apply them in `hub serve` (running, or when it next starts); "
+                    "`hub ingest --wait` waits until they show them."
                 )
-            console.print(table)
             mine = {o.record.raw_ref for _, o in refs}
             letters = [d for d in await hub.dead_letters.query(system=system) if d.raw_ref in mine]
             if letters:

@@ -26,6 +26,8 @@ from hub.faults import fault_point
 from hub.ingest.source_keys import apply_parts
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from adapters.base import AdapterSpec, TranslateContext
     from hub.ports import RawRecord
 
@@ -81,23 +83,51 @@ def run_translator(
         fault_point("translator.translate")
         # The archive's dedup verdicts on the messages of a batch apply on every path alike.
         return apply_parts(adapter.translate(record, payload, mapping, ctx), record)
-    except MalformedMessage as exc:
-        return whole_message_failure(unit, str(exc), "malformed", where)
-    except MappingError as exc:
-        return whole_message_failure(unit, str(exc), "mapping", where)
-    except ValidationError as exc:
-        return whole_message_failure(
-            unit, f"translator produced an invalid event: {exc}", "invalid_event", where
-        )
     except Exception as exc:  # noqa: BLE001 - the one rule: nothing a translator raises escapes
-        # Type only in the log; the reason (dead letter, ACK) gets the masked message and place.
-        logger.error(  # noqa: TRY400 - no traceback: locals and frames may hold patient data
-            "translator_crashed",
-            system=record.system,
-            raw_ref=record.raw_ref,
-            unit=unit,
-            error_type=type(exc).__name__,
-        )
-        return whole_message_failure(
-            unit, f"translator error in {unit}: {describe(exc)}", "translator_error", where
-        )
+        return _failed(exc, record, unit, where)
+
+
+def run_translator_chunks(
+    adapter: AdapterSpec,
+    record: RawRecord,
+    payload: bytes,
+    mapping: Any,
+    ctx: TranslateContext,
+    *,
+    chunk_rows: int,
+) -> Iterator[Translation]:
+    """`adapter.translate_chunks(...)` under the same rule: what it raises ends it as a failure chunk.
+
+    The tabular readers raise before the first chunk for a file that cannot be read at all (see
+    adapters/_files/loop.py), so such a file is one whole-message failure and nothing else.
+    """
+    if adapter.translate_chunks is None:
+        yield run_translator(adapter, record, payload, mapping, ctx)
+        return
+    unit = unit_name(record)
+    try:
+        fault_point("translator.translate")
+        yield from adapter.translate_chunks(record, payload, mapping, ctx, chunk_rows)
+    except Exception as exc:  # noqa: BLE001 - the one rule: nothing a translator raises escapes
+        yield _failed(exc, record, unit, SourceLocation(file=unit))
+
+
+def _failed(exc: Exception, record: RawRecord, unit: str, where: SourceLocation) -> Translation:
+    if isinstance(exc, MalformedMessage):
+        return whole_message_failure(unit, str(exc), "malformed", where)
+    if isinstance(exc, MappingError):
+        return whole_message_failure(unit, str(exc), "mapping", where)
+    if isinstance(exc, ValidationError):
+        reason = f"translator produced an invalid event: {exc}"
+        return whole_message_failure(unit, reason, "invalid_event", where)
+    # Type only in the log; the reason (dead letter, ACK) gets the masked message and place.
+    # No traceback: locals and frames may hold patient data.
+    logger.error(
+        "translator_crashed",
+        system=record.system,
+        raw_ref=record.raw_ref,
+        unit=unit,
+        error_type=type(exc).__name__,
+    )
+    reason = f"translator error in {unit}: {describe(exc)}"
+    return whole_message_failure(unit, reason, "translator_error", where)

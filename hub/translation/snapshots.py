@@ -8,7 +8,17 @@ published as its correction event (`asset.details_corrected` with only the chang
 the subject and the new content, so a crash and a re-run publish the same ids.
 
 State is written (`commit`) only after the events are on the bus: a crash in between re-publishes
-the same ids, which projections ignore.
+the same ids, which projections ignore. A file is diffed chunk by chunk (the worker commits each
+chunk's state after publishing it), so a re-run after a crash finds the chunks already published
+unchanged and publishes only the rest.
+
+What is kept per row is its content hash. Comparing needs nothing else; only a row whose hash
+changed needs more, and only for `asset.registered`: its correction names the changed fields and
+their previous values (`previous`, part of the event's contract), which no hash can give back.
+So the state keeps, beside the hash, the previous payload of `asset.registered` rows only (other
+snapshot types republish their whole new state and keep the hash alone), and reads it back only
+for the rows whose hash changed: a diff holds hashes in memory, never the previous payloads of
+unchanged rows.
 """
 
 from __future__ import annotations
@@ -61,6 +71,10 @@ class DiffResult:
     corrected: int = 0
     unchanged: int = 0
     state: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+
+
+# Snapshot types whose change is published as a correction computed from the previous payload.
+_KEEPS_PAYLOAD = frozenset({"asset.registered"})
 
 
 def _correction(event: AssetRegistered, before: dict[str, Any], digest: str) -> list[EventBase]:
@@ -121,31 +135,43 @@ class SnapshotDiffer:
     def _diff(self, system: str, events: Sequence[EventBase], snapshot_types: frozenset[str]) -> DiffResult:
         result = DiffResult()
         keys = [(e.subject, e.type) for e in events if e.type in snapshot_types]
-        known = self._load(system, keys)
+        known = self._hashes(system, keys)
+        digests = {}
+        for event in events:
+            if event.type in snapshot_types:
+                payload = event.model_dump(mode="json", by_alias=True)["payload"]
+                digests[id(event)] = (content_hash(payload), payload)
+        changed = [
+            (e.subject, e.type)
+            for e in events
+            if id(e) in digests and known.get((e.subject, e.type)) not in (None, digests[id(e)][0])
+        ]
+        before = self._payloads(system, changed)
         for event in events:
             if event.type not in snapshot_types:
                 result.events.append(event)
                 continue
-            payload = event.model_dump(mode="json", by_alias=True)["payload"]
-            digest = content_hash(payload)
+            digest, payload = digests[id(event)]
             key = (event.subject, event.type)
             previous = known.get(key)
             if previous is None:
                 result.events.append(event)
                 result.new += 1
-            elif previous[0] == digest:
+            elif previous == digest:
                 result.unchanged += 1
                 continue
             else:
-                result.events.extend(self._changed(event, json.loads(previous[1]), digest))
+                result.events.extend(self._changed(event, before.get(key), digest))
                 result.corrected += 1
-            known[key] = (digest, json.dumps(payload, ensure_ascii=False))
-            result.state.append((system, event.subject, event.type, digest, known[key][1]))
+            kept = json.dumps(payload, ensure_ascii=False) if event.type in _KEEPS_PAYLOAD else ""
+            known[key] = digest
+            before[key] = payload  # a subject twice in one chunk is diffed against its first row
+            result.state.append((system, event.subject, event.type, digest, kept))
         return result
 
     @staticmethod
-    def _changed(event: EventBase, before: dict[str, Any], digest: str) -> list[EventBase]:
-        if isinstance(event, AssetRegistered):
+    def _changed(event: EventBase, before: dict[str, Any] | None, digest: str) -> list[EventBase]:
+        if isinstance(event, AssetRegistered) and before is not None:
             return _correction(event, before, digest)
         # Other snapshot types carry their full state: publish the new state under a content id.
         return [
@@ -158,20 +184,39 @@ class SnapshotDiffer:
             )
         ]
 
-    def _load(self, system: str, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
-        out: dict[tuple[str, str], tuple[str, str]] = {}
+    def _hashes(self, system: str, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        out: dict[tuple[str, str], str] = {}
+        for subject, etype, digest, _ in self._select(system, keys, "''"):
+            out[(subject, etype)] = digest
+        return out
+
+    def _payloads(
+        self, system: str, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        wanted = set(keys)
+        return {
+            (subject, etype): json.loads(payload)
+            for subject, etype, _, payload in self._select(system, keys, "payload")
+            if (subject, etype) in wanted and payload
+        }
+
+    def _select(
+        self, system: str, keys: Sequence[tuple[str, str]], payload_column: str
+    ) -> list[tuple[str, str, str, str]]:
+        rows: list[tuple[str, str, str, str]] = []
         with self._lock:
             for i in range(0, len(keys), 400):
                 chunk = keys[i : i + 400]
                 subjects = sorted({s for s, _ in chunk})
                 marks = ",".join("?" * len(subjects))
-                for subject, etype, digest, payload in self._conn.execute(
-                    f"SELECT subject, event_type, content_hash, payload FROM snapshot_state"  # nosec B608: column lists are our constants; values are bound
-                    f" WHERE system = ? AND subject IN ({marks})",
-                    (system, *subjects),
-                ):
-                    out[(subject, etype)] = (digest, payload)
-        return out
+                rows.extend(
+                    self._conn.execute(
+                        f"SELECT subject, event_type, content_hash, {payload_column} FROM snapshot_state"  # nosec B608: column lists are our constants; values are bound
+                        f" WHERE system = ? AND subject IN ({marks})",
+                        (system, *subjects),
+                    )
+                )
+        return rows
 
     async def commit(self, result: DiffResult) -> None:
         def write() -> None:

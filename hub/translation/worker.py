@@ -6,6 +6,15 @@ snapshot types through the differ, publish the events (key = subject), record an
 dead letters, then write the differ's state and the message's status, and only then commit
 the consumer offset. Every step is idempotent (deterministic ids), so a crash anywhere is
 repaired by doing it again.
+
+A file of many rows (an adapter with `translate_chunks`: HRP, SPD) goes through the same steps a
+chunk of rows at a time - translate, diff, publish, dead-letter, commit the differ's state - so
+memory holds one chunk, whatever the file's length; the message's status is written once, after
+its last chunk. A crash mid-file leaves the status pending and the offset uncommitted: the file is
+translated again, the chunks already published are unchanged for the differ (their state was
+committed) or republished under the same ids, and consumers absorb them by event id. A file whose
+estimated footprint exceeds the memory budget is refused whole before a row is read: a dead letter
+naming the file and the figures, the raw kept in the archive.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -25,7 +35,7 @@ from hub.faults import fault_point
 from hub.ingest.rawtopic import decode_raw
 from hub.ports import BusRecord, EventBus, OutRecord, RawArchive, RawRecord, event_out_record
 from hub.translation.deadletters import DeadLetter, DeadLetterStore, dead_letter_out_record
-from hub.translation.safe import run_translator, unit_name, whole_message_failure
+from hub.translation.safe import run_translator, run_translator_chunks, unit_name, whole_message_failure
 from topics.catalogue import dlq_topic, raw_topic, topic_for_event_type
 
 if TYPE_CHECKING:
@@ -37,6 +47,33 @@ if TYPE_CHECKING:
 
 logger = structlog.get_logger()
 TRANSLATED_KEPT = 2048
+FAILURES_KEPT = 1000  # failures of a chunked file an Outcome lists (all are dead letters)
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class FileLimits:
+    """How files are read: rows per chunk, and the memory one file's translation may hold."""
+
+    chunk_rows: int = 2_000
+    memory_budget_bytes: int = 256 * MB
+
+    def refusal(self, adapter: AdapterSpec, unit: str, payload: bytes) -> str | None:
+        """Why `payload` is refused before it is read, or None when it fits the budget."""
+        if adapter.footprint is None:
+            return None
+        need = adapter.footprint(payload)
+        if need <= self.memory_budget_bytes:
+            return None
+        return (
+            f"{unit}: refused before reading: translating it would hold about {need / MB:,.0f} MB, more than "
+            f"the memory budget of {self.memory_budget_bytes / MB:,.0f} MB (HUB_FILE_MEMORY_BUDGET_MB); "
+            f"the file is {len(payload) / MB:,.1f} MB. Split the export, save it as CSV, or raise the "
+            f"budget, then `hub dlq retry`"
+        )
+
+
+Progress = Callable[[str, int], None]  # (raw_ref, rows translated so far) after each chunk
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +81,17 @@ class Outcome:
     raw_ref: str
     status: str
     events: int
-    failures: tuple[Failure, ...]
+    failures: tuple[Failure, ...]  # a chunked file's first FAILURES_KEPT only; `failed` counts all
     skipped: int
     units: int
     unchanged: int = 0
     corrected: int = 0
+    failed: int = -1
+    chunks: int = 1
+
+    def __post_init__(self) -> None:
+        if self.failed < 0:
+            object.__setattr__(self, "failed", len(self.failures))
 
 
 class MappingSource:
@@ -114,8 +157,11 @@ class TranslationWorker:
         site: str,
         tz: ZoneInfo,
         prefix: str = "",
+        files: FileLimits | None = None,
     ) -> None:
         self.adapter = adapter
+        self.files = files or FileLimits()
+        self.progress: Progress | None = None  # told after each chunk of a file (hub ingest's bar)
         self.system = adapter.system.value
         self.mappings = mappings
         self._bus = bus
@@ -179,6 +225,11 @@ class TranslationWorker:
             )
         elif (known := self._already_translated(record, ctx.mapping_version)) is not None:
             translation = known
+        elif (refused := self.files.refusal(self.adapter, unit_name(record), payload)) is not None:
+            log.warning("file_refused", reason=refused)
+            translation = whole_message_failure(unit_name(record), refused, "over_budget")
+        elif self.adapter.translate_chunks is not None:
+            return await self._process_chunks(record, payload, mapping, ctx, started)
         else:
             translation = await asyncio.to_thread(run_translator, self.adapter, record, payload, mapping, ctx)
         if translation.failures and self.adapter.atomic is not None and self.adapter.atomic(payload):
@@ -225,6 +276,72 @@ class TranslationWorker:
             translation.units,
             diff.unchanged,
             diff.corrected,
+        )
+
+    async def _process_chunks(
+        self, record: RawRecord, payload: bytes, mapping: Any, ctx: TranslateContext, started: float
+    ) -> Outcome:
+        """One file, chunk by chunk: each chunk diffed, published and its dead letters recorded,
+        the differ's state committed after it is on the bus; the status once, after the last."""
+        chunks = run_translator_chunks(
+            self.adapter, record, payload, mapping, ctx, chunk_rows=self.files.chunk_rows
+        )
+        events = units = skipped = unchanged = corrected = failed = count = 0
+        kept: list[Failure] = []
+        positions: list[str] = []  # of every failure, to resolve the dead letters that no longer fail
+        whole: str | None = None
+        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+            count += 1
+            if count > 1:
+                fault_point("translation.between_chunks")
+            diff = await self._differ.diff(
+                self.system, [e.event for e in chunk.events], self.adapter.snapshot_types
+            )
+            await self._publish(diff.events)
+            if chunk.failures:
+                letters = [self.dead_letter(record, f, ctx) for f in chunk.failures]
+                await self._dead.record(letters)
+                dlq = dlq_topic(self.system).full_name(self._prefix)
+                await self._bus.publish(dlq, [dead_letter_out_record(d) for d in letters])
+                positions += [f.position for f in chunk.failures]
+                kept += chunk.failures[: max(0, FAILURES_KEPT - len(kept))]
+                whole = whole or next((f.reason for f in chunk.failures if f.position == "message"), None)
+            await self._differ.commit(diff)
+            events += len(diff.events)
+            units += chunk.units
+            skipped += len(chunk.skipped)
+            failed += len(chunk.failures)
+            unchanged += diff.unchanged
+            corrected += diff.corrected
+            if self.progress is not None:
+                self.progress(record.raw_ref, units)
+        await self._dead.resolve_others(record.raw_ref, positions)
+        status = "dead_lettered" if failed else "translated"
+        await self._archive.set_status(
+            record.raw_ref,
+            status=status,
+            events=events,
+            failures=failed,
+            skipped=skipped,
+            units=units,
+            mapping_version=ctx.mapping_version,
+            error=whole,
+        )
+        logger.info(
+            "message_translated",
+            system=self.system,
+            raw_ref=record.raw_ref,
+            message_id=record.message_id,
+            outcome=status,
+            events=events,
+            failures=failed,
+            unchanged=unchanged,
+            corrected=corrected,
+            chunks=count,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return Outcome(
+            record.raw_ref, status, events, tuple(kept), skipped, units, unchanged, corrected, failed, count
         )
 
     def dead_letter(self, record: RawRecord, failure: Failure, ctx: TranslateContext) -> DeadLetter:

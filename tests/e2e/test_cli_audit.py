@@ -64,7 +64,7 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir holding HRP and OA samples: asset and work-order events on several partitions."""
     data = tmp_path_factory.mktemp("audit") / "hub"
     for system, path in SAMPLES:
-        done = run_hub("ingest", system, str(path), data_dir=data)
+        done = run_hub("ingest", system, "--wait", str(path), data_dir=data)
         assert done.returncode == 0, done.stdout + done.stderr
     # The first audit command brings the ledger up to date (it also runs in `hub serve`).
     first = audit("verify", data_dir=data)

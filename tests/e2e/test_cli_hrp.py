@@ -45,14 +45,43 @@ def open_dead_letters(data_dir: Path) -> list[tuple[str, str, str]]:
     return rows
 
 
+def assets_in(data_dir: Path) -> int:
+    """Rows in the asset registry; 0 while its table does not exist yet."""
+    conn = sqlite3.connect(data_dir / "readmodels.db")
+    try:
+        return int(conn.execute("SELECT count(*) FROM asset_registry_assets").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()
+
+
 class TestIngest:
+    def test_returns_once_the_events_are_on_the_bus_and_wait_waits_for_the_read_models(
+        self, tmp_path: Path
+    ) -> None:
+        """Without --wait: the events are in the log, the registry not applied yet, and it says so;
+        with --wait (here a resend, nothing new to translate) the registry shows every asset."""
+        data = tmp_path / "hub"
+        first = run_hub("ingest", "hrp", str(LEDGER), data_dir=data)
+        assert first.returncode == 1, first.stderr
+        assert "524 event(s) from 1 file(s) are on the bus" in first.stdout
+        assert "--wait" in first.stdout
+        assert "531/531 rows" in first.stderr  # the progress bar, finished
+        assert len(canonical_asset_events(data)) == 524
+        assert assets_in(data) == 0
+        waited = run_hub("ingest", "hrp", "--wait", str(LEDGER), data_dir=data)
+        assert waited.returncode == 1, waited.stderr
+        assert "The read models show them." in waited.stdout
+        assert registry_digest(data / "readmodels.db")[0] == 524
+
     def test_same_export_twice_changes_nothing(self, tmp_path: Path) -> None:
         """A re-dropped export is recognised: same registry, no new events on the log."""
         data = tmp_path / "hub"
-        first = run_hub("ingest", "hrp", str(LEDGER), data_dir=data)
+        first = run_hub("ingest", "hrp", "--wait", str(LEDGER), data_dir=data)
         assert first.returncode == 1, first.stderr  # stored; six rows dead-lettered
         digest, events = registry_digest(data / "readmodels.db"), len(canonical_asset_events(data))
-        second = run_hub("ingest", "hrp", str(LEDGER), data_dir=data)
+        second = run_hub("ingest", "hrp", "--wait", str(LEDGER), data_dir=data)
         assert second.returncode == 1, second.stderr
         assert registry_digest(data / "readmodels.db") == digest
         assert len(canonical_asset_events(data)) == events == 524
@@ -61,8 +90,8 @@ class TestIngest:
     def test_changed_rows_yield_exactly_one_correction_each(self, tmp_path: Path) -> None:
         """A re-export with three changed rows publishes three details_corrected, one per changed asset."""
         data = tmp_path / "hub"
-        run_hub("ingest", "hrp", str(LEDGER), data_dir=data)
-        result = run_hub("ingest", "hrp", str(UPDATED), data_dir=data)
+        run_hub("ingest", "hrp", "--wait", str(LEDGER), data_dir=data)
+        result = run_hub("ingest", "hrp", "--wait", str(UPDATED), data_dir=data)
         assert result.returncode == 1, result.stderr  # the re-export repeats the six bad rows
         events = canonical_asset_events(data)
         corrections = [e for e in events if e["type"] == "asset.details_corrected"]
@@ -79,7 +108,7 @@ class TestDeadLetters:
     def test_bad_rows_name_file_line_and_column_and_good_rows_land(self, tmp_path: Path) -> None:
         """Each bad row is a dead letter naming file, line and column; the other rows are in the registry."""
         data = tmp_path / "hub"
-        run_hub("ingest", "hrp", str(LEDGER), data_dir=data)
+        run_hub("ingest", "hrp", "--wait", str(LEDGER), data_dir=data)
         letters = open_dead_letters(data)
         assert [p for p, _, _ in letters] == sorted(
             ["line:41", "line:125", "line:264", "line:309", "line:392", "line:456"]
@@ -98,7 +127,7 @@ class TestDeadLetters:
         """With the site mapping installed, `hub dlq retry` lands the two day-first rows; four stay open."""
         data = tmp_path / "hub"
         mappings = tmp_path / "mappings"
-        run_hub("ingest", "hrp", str(LEDGER), data_dir=data)
+        run_hub("ingest", "hrp", "--wait", str(LEDGER), data_dir=data)
         mappings.mkdir()
         shutil.copy(SAMPLES / "mapping_fix.yaml", mappings / "hrp.yaml")
         retry = run_hub("dlq", "retry", "--system", "hrp", data_dir=data, HUB_MAPPING_DIR=str(mappings))

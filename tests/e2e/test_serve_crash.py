@@ -69,7 +69,7 @@ def test_sigkill_mid_export_then_restart_equals_clean_ingest(tmp_path: Path, ser
     assert (inbox / "processed" / ledger.name).exists()
 
     clean_dir = tmp_path / "clean"
-    result = run_hub("ingest", "hrp", str(ledger), data_dir=clean_dir)
+    result = run_hub("ingest", "hrp", "--wait", str(ledger), data_dir=clean_dir)
     assert result.returncode == 0, result.stdout + result.stderr
 
     crashed = registry_digest(served.data_dir / "readmodels.db")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from hub.translation.snapshots import SnapshotDiffer
 from schemas._base import DeptRef, Identifier, Money, SourceSystem
@@ -109,3 +111,47 @@ class TestSnapshotDiffer:
         assert result.events == [event, event]
         assert result.state == []
         differ.close()
+
+
+class TestWhatTheStateKeeps:
+    async def test_a_diff_reads_hashes_and_only_the_changed_rows_previous_payload(
+        self, tmp_path: Path
+    ) -> None:
+        """Unchanged rows are compared by hash alone; a previous payload is read for a changed row only."""
+        differ = SnapshotDiffer(tmp_path / "a.db")
+        first = [registered(f"ZC-{i}", line=i) for i in range(50)]
+        await differ.commit(await differ.diff("hrp", first, SNAP))
+        asked: list[tuple[str, str]] = []
+        payloads = differ._payloads
+
+        def spy(system: str, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+            asked.extend(keys)
+            return payloads(system, keys)
+
+        differ._payloads = spy  # type: ignore[method-assign]  # a spy on what the diff reads
+        again = [*first[:49], registered("ZC-49", line=49, name="转运呼吸机")]
+        result = await differ.diff("hrp", again, SNAP)
+        assert (result.unchanged, result.corrected) == (49, 1)
+        assert asked == [(again[49].subject, "asset.registered")]
+        assert result.events[0].type == "asset.details_corrected"
+
+    async def test_types_without_a_correction_keep_the_hash_alone(self, tmp_path: Path) -> None:
+        """The state of a snapshot type republished whole (SPD item definitions here) holds no payload."""
+        differ = SnapshotDiffer(tmp_path / "a.db")
+        event = registered("ZC-1", line=3)
+        item = event.model_copy(update={"type": "inventory.item_defined"})
+        await differ.commit(await differ.diff("spd", [item], frozenset({"inventory.item_defined"})))
+        await differ.commit(await differ.diff("hrp", [event], SNAP))
+        rows = dict(
+            differ._conn.execute(
+                "SELECT event_type, payload FROM snapshot_state ORDER BY event_type"
+            ).fetchall()
+        )
+        assert rows["inventory.item_defined"] == ""
+        assert '"name": "呼吸机"' in rows["asset.registered"]  # the correction's `previous` needs it
+        changed = registered("ZC-1", line=3, name="转运呼吸机").model_copy(
+            update={"type": "inventory.item_defined"}
+        )
+        again = await differ.diff("spd", [changed], frozenset({"inventory.item_defined"}))
+        assert (again.corrected, [e.type for e in again.events]) == (1, ["inventory.item_defined"])
+        assert again.events[0].event_id != changed.event_id  # the new state under its content id
