@@ -26,7 +26,6 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from hub.errors import ArchiveError
 from hub.ingest.archive import (
-    INLINE_LIMIT,
     META_CONFLICT_PARTS,
     META_RESENT_PARTS,
     STATUSES,
@@ -36,6 +35,7 @@ from hub.ingest.archive import (
 )
 from hub.pg import create_schema, pg_engine
 from hub.ports import MessageStatus, RawRecord, SourceKey, StoreOutcome
+from schemas.records import INLINE_PAYLOAD_LIMIT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -366,7 +366,7 @@ class PostgresRawArchive(GroupCommitArchive):
                             "until": now + self._lease,
                             "now": now,
                             "limit": limit,
-                            "inline": INLINE_LIMIT,
+                            "inline": INLINE_PAYLOAD_LIMIT,  # larger ones do not ride on the raw topic
                         },
                     ).all()
                 )
