@@ -19,10 +19,12 @@ from hub.bootstrap import build_hub
 from hub.errors import ConfigError
 from hub.ingest.pgarchive import PostgresRawArchive
 from hub.ingest.source_keys import hl7_keys
+from hub.pipeline import ingest_path
 from hub.ports import InboundMessage, StoreOutcome
 from hub.settings import Settings
 from hub.translation.deadletters import PostgresDeadLetterStore
 from schemas.records import INLINE_PAYLOAD_LIMIT
+from tests.e2e.ledger import write_ledger
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -127,3 +129,23 @@ async def test_the_hub_keeps_its_raw_side_in_postgres_when_told(pg_url: str, tmp
 def test_an_archive_url_that_is_not_postgres_is_refused(url: str) -> None:
     with pytest.raises(ConfigError, match="HUB_ARCHIVE_URL"):
         Settings(archive_url=url)
+
+
+@pytest.mark.slow
+async def test_an_export_too_large_for_the_raw_topic_is_translated_from_postgres(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """The hub's own path: stored, relayed without its bytes, fetched back by the translator."""
+    ledger = tmp_path / "固定资产台账.csv"
+    write_ledger(ledger, 2_400)
+    assert ledger.stat().st_size > INLINE_PAYLOAD_LIMIT
+    async with build_hub(Settings(data_dir=tmp_path / "hub", archive_url=pg_url)) as hub:
+        outcome = await ingest_path(hub, "hrp", ledger)
+        [(record, inline)] = await hub.archive.unpublished()
+        assert (record.raw_ref, inline) == (outcome.record.raw_ref, None)
+        assert await hub.relay.drain() == 1
+        assert await hub.worker("hrp").run_until_idle() == 1
+        status = await hub.archive.status(outcome.record.raw_ref)
+    assert status is not None
+    assert (status.status, status.failures, status.units) == ("translated", 0, 2_400)
+    assert status.events >= 2_400
