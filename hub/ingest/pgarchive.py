@@ -109,6 +109,17 @@ def _record(row: Sequence[Any]) -> RawRecord:
     )
 
 
+class _Known(Exception):
+    """A message of a batch stored set-wise is known already: roll back, store one by one."""
+
+
+def _all_distinct(batch: list[_Pending]) -> bool:
+    """No message, and no source key, twice in the batch (else the set-wise store cannot tell them)."""
+    refs = {p.ref for p in batch}
+    keys = [(p.message.system, k.key) for p in batch for k in p.keys]
+    return bool(batch) and len(refs) == len(batch) and len(set(keys)) == len(keys)
+
+
 def _is_deadlock(exc: BaseException) -> bool:
     code = getattr(getattr(exc, "orig", None), "sqlstate", None)
     return code in {"40P01", "40001"}  # deadlock_detected, serialization_failure
@@ -158,7 +169,11 @@ class PostgresRawArchive(GroupCommitArchive):
 
     # -- storing (one transaction per group commit)
     def _store_batch(self, batch: list[_Pending], answers: list[tuple[str, bytes]]) -> list[StoreOutcome]:
-        for attempt in range(1, DEADLOCK_RETRIES + 1):
+        """One transaction for the batch. First as a few set-wise statements (every message new:
+        the usual case, and each statement a round trip); when any message turns out to be known
+        (a resend, a key held), again message by message, which sorts each one out."""
+        fast = _all_distinct(batch)
+        for attempt in range(1, DEADLOCK_RETRIES + 2):
             try:
                 with self._engine.begin() as conn:
                     # Answers first: a resend in this same batch then finds the answer its first copy got.
@@ -170,12 +185,75 @@ class PostgresRawArchive(GroupCommitArchive):
                             ),
                             [{"answer": a, "ref": ref} for ref, a in answers],
                         )
+                    if fast:
+                        return self._store_new(conn, batch)
                     return [self._store_one(conn, p) for p in batch]
+            except _Known:
+                fast = False  # rolled back: the slow path, in a new transaction
             except DBAPIError as exc:
-                if not _is_deadlock(exc) or attempt == DEADLOCK_RETRIES:
+                if not _is_deadlock(exc) or attempt > DEADLOCK_RETRIES:
                     raise
                 logger.info("archive_batch_retried", reason="deadlock", attempt=attempt)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _store_new(self, conn: Connection, batch: list[_Pending]) -> list[StoreOutcome]:
+        """Store a batch of messages none of which is known yet, in two statements; raise `_Known`
+        (rolling the transaction back) when one is: a resend, or a key held by another record."""
+        keys = [(p.message.system, k.key, k.content, p.ref, k.part) for p in batch for k in p.keys]
+        if keys:
+            claimed = conn.execute(
+                text(
+                    "INSERT INTO hub_raw_source_keys (system, source_key, content, raw_ref, part)"
+                    " SELECT * FROM unnest(CAST(:s AS text[]), CAST(:k AS text[]), CAST(:c AS text[]),"
+                    " CAST(:r AS text[]), CAST(:p AS int[])) ON CONFLICT DO NOTHING"
+                ),
+                dict(zip("skcrp", (list(col) for col in zip(*keys, strict=True)), strict=True)),
+            ).rowcount
+            if claimed != len(keys):
+                raise _Known
+        metadata = [json.dumps(dict(p.message.metadata), ensure_ascii=False, sort_keys=True) for p in batch]
+        stored = conn.execute(
+            text(
+                "INSERT INTO hub_raw_messages (raw_ref, system, site, message_id, sha256, size, transport,"
+                " received_at, metadata, payload, answer)"
+                " SELECT * FROM unnest(CAST(:ref AS text[]), CAST(:system AS text[]), CAST(:site AS text[]),"
+                " CAST(:mid AS text[]), CAST(:sha AS text[]), CAST(:size AS bigint[]),"
+                " CAST(:transport AS text[]), CAST(:received AS timestamptz[]), CAST(:meta AS text[]),"
+                " CAST(:payload AS bytea[]), CAST(:answer AS bytea[]))"
+                " ON CONFLICT (raw_ref) DO NOTHING"
+            ),
+            {
+                "ref": [p.ref for p in batch],
+                "system": [p.message.system for p in batch],
+                "site": [p.message.site for p in batch],
+                "mid": [p.message.message_id for p in batch],
+                "sha": [p.sha for p in batch],
+                "size": [len(p.message.payload) for p in batch],
+                "transport": [p.message.transport for p in batch],
+                "received": [p.received for p in batch],
+                "meta": metadata,
+                "payload": [self._sealed(p) for p in batch],
+                "answer": [p.answer for p in batch],
+            },
+        ).rowcount
+        if stored != len(batch):
+            raise _Known
+        return [
+            StoreOutcome(
+                record=RawRecord(
+                    raw_ref=p.ref,
+                    system=p.message.system,
+                    site=p.message.site,
+                    message_id=p.message.message_id,
+                    sha256=p.sha,
+                    size=len(p.message.payload),
+                    transport=p.message.transport,
+                    received_at=p.received,
+                    metadata=dict(p.message.metadata),
+                )
+            )
+            for p in batch
+        ]
 
     def _existing(self, conn: Connection, raw_ref: str) -> StoreOutcome | None:
         """The record already stored under `raw_ref` as a duplicate (its resend counted), if any."""
