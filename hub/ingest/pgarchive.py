@@ -541,10 +541,9 @@ class PostgresRawArchive(GroupCommitArchive):
         return out
 
     async def refs_with_status(self, status: str, system: str | None = None) -> list[str]:
-        sql = "SELECT raw_ref FROM hub_raw_messages WHERE status = :status" + (
-            " AND system = :system" if system else ""
+        sql = (
+            "SELECT raw_ref FROM hub_raw_messages WHERE status = :status"
+            " AND (CAST(:system AS text) IS NULL OR system = :system) ORDER BY seq"
         )
-        rows = await self._run(
-            lambda: self._read(sql + " ORDER BY seq", {"status": status, "system": system})
-        )
+        rows = await self._run(lambda: self._read(sql, {"status": status, "system": system or None}))
         return [str(r[0]) for r in rows]

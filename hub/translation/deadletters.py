@@ -359,10 +359,11 @@ class PostgresDeadLetterStore:
         return [_from_row(r) for r in await asyncio.to_thread(self._read, sql, params)]
 
     async def open_raw_refs(self, system: str | None = None) -> list[str]:
-        sql = "SELECT DISTINCT raw_ref FROM hub_dead_letters WHERE status='open'" + (
-            " AND system=:system" if system else ""
+        sql = (
+            "SELECT DISTINCT raw_ref FROM hub_dead_letters WHERE status='open'"
+            " AND (CAST(:system AS text) IS NULL OR system = :system)"
         )
-        rows = await asyncio.to_thread(self._read, sql, {"system": system})
+        rows = await asyncio.to_thread(self._read, sql, {"system": system or None})
         return sorted(r[0] for r in rows)
 
     async def counts(self) -> dict[str, dict[str, int]]:
