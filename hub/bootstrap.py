@@ -35,10 +35,11 @@ from hub.ingest.crypto import RawCipher, parse_key
 from hub.ingest.http_edge import Ingestor
 from hub.ingest.inbox import InboxWatcher
 from hub.ingest.mllp import MllpIngest
+from hub.ingest.pgarchive import PostgresRawArchive
 from hub.ingest.relay import OutboxRelay
 from hub.ports import SystemClock
 from hub.settings import BusKind, Mode, Settings
-from hub.translation.deadletters import DeadLetterStore
+from hub.translation.deadletters import DeadLetterBook, DeadLetterStore, PostgresDeadLetterStore
 from hub.translation.registry import ADAPTERS
 from hub.translation.retry import HubDeadLetters
 from hub.translation.snapshots import SnapshotDiffer
@@ -100,7 +101,7 @@ class Hub:
     settings: Settings
     bus: EventBus
     archive: RawArchive
-    dead_letters: DeadLetterStore
+    dead_letters: DeadLetterBook
     differ: SnapshotDiffer
     engine: Engine
     relay: OutboxRelay
@@ -177,8 +178,15 @@ def build_hub(
     cipher = RawCipher(parse_key(settings.raw_key.get_secret_value())) if settings.raw_key else None
     # The archive's own limit backs up every transport's: no path can store more than these allow.
     limit = max(settings.max_file_bytes, settings.mllp_max_bytes)
-    archive = SqliteRawArchive(settings.archive_path, cipher=cipher, max_bytes=limit)
-    dead_letters = DeadLetterStore(settings.archive_path)
+    archive: RawArchive
+    dead_letters: DeadLetterBook
+    if settings.archive_url:
+        # Shared by every node (scale-out): nothing of the raw side stays in this data dir.
+        archive = PostgresRawArchive(settings.archive_url, cipher=cipher, max_bytes=limit)
+        dead_letters = PostgresDeadLetterStore(settings.archive_url)
+    else:
+        archive = SqliteRawArchive(settings.archive_path, cipher=cipher, max_bytes=limit)
+        dead_letters = DeadLetterStore(settings.archive_path)
     differ = SnapshotDiffer(settings.archive_path)
     engine = make_engine(settings.database_url)
     prefix = settings.topic_prefix

@@ -26,6 +26,24 @@ if TYPE_CHECKING:
 logger = structlog.get_logger()
 
 
+# `hub serve --role`: which stages a process runs. ingest: MLLP, the inbox and the relay of the
+# archive's outbox; translate: the translators; project: the projection runners and webhook
+# delivery; api: the HTTP API (HTTP ingest included). A site runs them as separate processes
+# or machines sharing the bus and the databases (docs/deploy-kafka.md).
+ROLES = ("ingest", "translate", "project", "api")
+
+
+def parse_roles(value: str) -> frozenset[str]:
+    """`all` or a comma-separated list of ROLES, e.g. `ingest,translate`. Raises ValueError."""
+    names = {part.strip().lower() for part in value.split(",") if part.strip()}
+    if not names or "all" in names:
+        return frozenset(ROLES)
+    unknown = names - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown role {', '.join(sorted(unknown))}; known: all, {', '.join(ROLES)}")
+    return frozenset(names)
+
+
 @dataclass(frozen=True, slots=True)
 class DrainStats:
     relayed: int
@@ -135,11 +153,16 @@ async def _supervise(name: str, stage: _Stage, stop: asyncio.Event) -> None:
         delay = min(delay * 2, RESTART_MAX_S)
 
 
-async def run_forever(hub: Hub, stop: asyncio.Event) -> None:
-    """Every stage as its own supervised loop (a failed one restarts alone) until asked to stop."""
-    stages: list[tuple[str, _Stage]] = [("relay", hub.relay)]
-    stages += [(f"adapter.{s}", w) for s, w in hub.workers.items()]
-    stages += [(r.group, r) for r in hub.runners]
+async def run_forever(hub: Hub, stop: asyncio.Event, roles: frozenset[str] = frozenset(ROLES)) -> None:
+    """Every stage of `roles` as its own supervised loop (a failed one restarts alone) until asked to stop."""
+    stages: list[tuple[str, _Stage]] = [("relay", hub.relay)] if "ingest" in roles else []
+    if "translate" in roles:
+        stages += [(f"adapter.{s}", w) for s, w in hub.workers.items()]
+    if "project" in roles:
+        stages += [(r.group, r) for r in hub.runners]
+    if not stages:  # e.g. an api-only process: nothing to run here, but stay up until asked to stop
+        await stop.wait()
+        return
     tasks = [asyncio.create_task(_supervise(name, stage, stop), name=name) for name, stage in stages]
     try:
         await asyncio.gather(*tasks)

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     # restarted after a crash resumes at once instead of after the session timeout. Unique per node.
     node_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
     db_url: str | None = None  # default: SQLite file in the data dir
+    # Raw archive, its outbox, translation status and dead letters in PostgreSQL instead of the
+    # data dir's SQLite file: what several `hub serve` nodes share (may equal HUB_DB_URL).
+    archive_url: str | None = None
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     mllp_host: str = "127.0.0.1"
@@ -117,6 +120,19 @@ class Settings(BaseSettings):
         if value and not value.endswith("."):
             value += "."
         return value
+
+    @field_validator("archive_url")
+    @classmethod
+    def _archive_on_postgres(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+            msg = (
+                "HUB_ARCHIVE_URL must be a PostgreSQL URL (postgresql://user@host/db);"
+                " unset, the raw archive is SQLite in the data dir"
+            )
+            raise ConfigError(msg)
+        if value and value.startswith("postgres://"):
+            value = "postgresql://" + value.removeprefix("postgres://")
+        return value or None
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Settings:

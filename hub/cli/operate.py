@@ -22,7 +22,7 @@ from hub.api.app import build_api
 from hub.bootstrap import Hub, build_hub, make_bus
 from hub.cli.app import DataDir, app, console, load_settings, run
 from hub.cli.render import reconciliation_table, where
-from hub.pipeline import drain, ingest_path, run_forever
+from hub.pipeline import ROLES, drain, ingest_path, parse_roles, run_forever
 from hub.translation.deadletters import DeadLetter
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,39 +103,44 @@ def _dead_letters_by_reason(letters: list[DeadLetter]) -> Table:
     return table
 
 
-async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
-    """Run everything build_hub wired: pipeline, API, webhook delivery, MLLP, inbox; until a signal."""
+async def _serve(hub: Hub, *, watch_inbox: bool = True, roles: frozenset[str] = frozenset(ROLES)) -> None:
+    """Run what build_hub wired for `roles` (pipeline stages, API, webhook delivery, MLLP, inbox)
+    until a signal."""
     settings = hub.settings
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await _announce_auth(hub)
-    api = build_api(hub)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            api,
-            host=settings.api_host,
-            port=settings.api_port,
-            log_level="warning",
-            access_log=False,  # hub.api.access_log writes one line per request, without query values
-            lifespan="on",
-            # Open event streams never end by themselves: uvicorn ends them before our own grace
-            # runs out, so the API task returns instead of being cancelled (a logged traceback).
-            timeout_graceful_shutdown=API_GRACE_S,
+    server: uvicorn.Server | None = None
+    if "api" in roles:
+        await _announce_auth(hub)  # before the pipeline starts: both create tables in the read-model db
+    tasks = [asyncio.create_task(run_forever(hub, stop, roles), name="pipeline")]
+    if "api" in roles:
+        server = uvicorn.Server(
+            uvicorn.Config(
+                build_api(hub),
+                host=settings.api_host,
+                port=settings.api_port,
+                log_level="warning",
+                access_log=False,  # hub.api.access_log: one line per request, without query values
+                lifespan="on",
+                # Open event streams never end by themselves: uvicorn ends them before our own grace
+                # runs out, so the API task returns instead of being cancelled (a logged traceback).
+                timeout_graceful_shutdown=API_GRACE_S,
+            )
         )
-    )
-    tasks = [
-        asyncio.create_task(run_forever(hub, stop), name="pipeline"),
-        asyncio.create_task(server.serve(), name="api"),
-        asyncio.create_task(hub.webhooks.run(stop), name="webhooks"),
-    ]
-    mllp = await _start_mllp(hub)
-    if watch_inbox:
+        tasks.append(asyncio.create_task(server.serve(), name="api"))
+    if "project" in roles:
+        tasks.append(asyncio.create_task(hub.webhooks.run(stop), name="webhooks"))
+    mllp = await _start_mllp(hub) if "ingest" in roles else None
+    if watch_inbox and "ingest" in roles:
         tasks.append(asyncio.create_task(hub.inbox.run_forever(stop), name="inbox"))
         console.print(f"watching {settings.inbox_dir}/<system>/ for export files")
-    url = f"http://{settings.api_host}:{settings.api_port}"
-    console.print(f"serving {url} (console: {url}/console, API docs: {url}/docs; Ctrl-C to stop)")
+    if server is not None:
+        url = f"http://{settings.api_host}:{settings.api_port}"
+        console.print(f"serving {url} (console: {url}/console, API docs: {url}/docs; Ctrl-C to stop)")
+    if roles != frozenset(ROLES):
+        console.print(f"roles: {', '.join(r for r in ROLES if r in roles)} (Ctrl-C to stop)")
     try:
         done, _ = await asyncio.wait(
             [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
@@ -148,7 +153,10 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
 
 
 async def _shut_down(
-    stop: asyncio.Event, server: uvicorn.Server, mllp: asyncio.Server, tasks: list[asyncio.Task[Any]]
+    stop: asyncio.Event,
+    server: uvicorn.Server | None,
+    mllp: asyncio.Server | None,
+    tasks: list[asyncio.Task[Any]],
 ) -> None:
     """Stop in order, without cancelling anything that can still finish on its own.
 
@@ -157,8 +165,10 @@ async def _shut_down(
     The loops watch `stop` and return after their current step (a batch is committed or not at all).
     """
     stop.set()
-    server.should_exit = True
-    mllp.close()
+    if server is not None:
+        server.should_exit = True
+    if mllp is not None:
+        mllp.close()
     pending = [task for task in tasks if not task.done()]
     if pending:
         _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_S)
@@ -230,14 +240,31 @@ def demo(
 
 
 @app.command()
-def serve(data_dir: DataDir = None) -> None:
+def serve(
+    data_dir: DataDir = None,
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role",
+            envvar="HUB_ROLE",
+            help=(
+                "What this process runs: all, or a comma-separated list of ingest (MLLP, inbox,"
+                " outbox relay), translate, project (read models, webhooks), api (HTTP API)."
+            ),
+        ),
+    ] = "all",
+) -> None:
     """Run the pipeline continuously, watch inbox/<system>/ drop folders, and serve the API."""
+    try:
+        roles = parse_roles(role)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--role") from exc
     settings = load_settings(data_dir, log_level="info")
 
     async def go() -> None:
         # A serve node's Kafka group members are static when HUB_NODE_ID names it (fast restart).
         async with build_hub(settings, bus=make_bus(settings, node=True)) as hub:
-            await _serve(hub)
+            await _serve(hub, roles=roles)
 
     run(go)
 

@@ -83,7 +83,15 @@ CREATE INDEX IF NOT EXISTS raw_messages_pending ON raw_messages (system, seq) WH
 """
 
 STATUSES = RAW_STATUSES
-__all__ = ["INLINE_LIMIT", "STATUSES", "MessageStatus", "SourceKey", "SqliteRawArchive", "raw_ref_for"]
+__all__ = [
+    "INLINE_LIMIT",
+    "STATUSES",
+    "GroupCommitArchive",
+    "MessageStatus",
+    "SourceKey",
+    "SqliteRawArchive",
+    "raw_ref_for",
+]
 
 # Metadata a multi-message payload (an HL7 batch file) gets when some of its messages were
 # received before: `<part>=<raw ref>` pairs (parts numbered from 1, in payload order).
@@ -140,60 +148,36 @@ class _Pending:
     future: asyncio.Future[StoreOutcome]
 
 
-class SqliteRawArchive:
-    """hub.ports.RawArchive on a local SQLite file + blob directory."""
+class GroupCommitArchive:
+    """The backend-neutral half of a raw archive: group commit of concurrent stores, encryption.
+
+    A backend gives `_run` (blocking work off the event loop), `_store_batch` (one transaction
+    for a batch and the answers to keep) and the queries of the port.
+    """
 
     def __init__(
         self,
-        path: Path,
         *,
         clock: Callable[[], datetime] | None = None,
         cipher: RawCipher | None = None,
         max_bytes: int | None = None,
     ) -> None:
-        self._path = path
         self._cipher = cipher
         self._max_bytes = max_bytes
-        self._blobs = path.parent / "blobs"
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._lock = threading.Lock()
-        self._conn = connect_durable(path)
-        self._conn.executescript(SCHEMA)
-        self._adopt_legacy_keys()
         self._queue: list[_Pending] = []
         self._answers: list[tuple[str, bytes]] = []
         self._writer: asyncio.Task[None] | None = None
         self._last_batch = 1
 
-    def _adopt_legacy_keys(self) -> None:
-        """Archives written before `raw_source_keys` kept the MLLP key on the record: claim those once."""
-        if self._conn.execute("SELECT 1 FROM raw_source_keys LIMIT 1").fetchone() is not None:
-            return
-        self._conn.execute(
-            "INSERT OR IGNORE INTO raw_source_keys (system, source_key, content, raw_ref, part)"
-            " SELECT system, source_key, sha256, raw_ref, 1 FROM raw_messages"
-            " WHERE source_key IS NOT NULL ORDER BY seq"
-        )
-
-    # -- running blocking SQLite work off the event loop, one statement group at a time
     async def _run(self, fn: Callable[[], T]) -> T:
-        def locked() -> T:
-            with self._lock:
-                return fn()
+        raise NotImplementedError
 
-        return await asyncio.to_thread(locked)
+    def _store_batch(self, batch: list[_Pending], answers: list[tuple[str, bytes]]) -> list[StoreOutcome]:
+        raise NotImplementedError
 
-    def close(self) -> None:
-        with self._lock:
-            if self._answers:  # answers still waiting for a commit to join: keep them
-                answers, self._answers = self._answers, []
-                try:
-                    self._store_batch([], answers)
-                except sqlite3.Error as exc:
-                    logger.warning("archive_answers_not_kept", answers=len(answers), error=str(exc))
-            if self._writer is not None and not self._writer.done():
-                self._writer.cancel()
-            self._conn.close()
+    async def get(self, raw_ref: str) -> RawRecord:
+        raise NotImplementedError
 
     # -- the port
     async def store(
@@ -307,6 +291,71 @@ class SqliteRawArchive:
         """The bytes as kept on disk: ciphertext bound to the raw ref when a key is configured."""
         payload = p.message.payload
         return self._cipher.encrypt(payload, context=p.ref.encode()) if self._cipher else payload
+
+    async def lookup(self, raw_ref: str) -> RawRecord | None:
+        """The record, or None for a reference the archive does not hold."""
+        try:
+            return await self.get(raw_ref)
+        except ArchiveError:
+            return None
+
+    def reveal(self, raw_ref: str, stored: bytes) -> bytes:
+        """Plaintext of stored (possibly encrypted) payload bytes, e.g. as read from the raw topic."""
+        if not is_encrypted(stored):
+            return stored
+        if self._cipher is None:
+            raise ArchiveError(f"raw message {raw_ref} is encrypted and HUB_RAW_KEY is not set")
+        return self._cipher.decrypt(stored, context=raw_ref.encode())
+
+
+class SqliteRawArchive(GroupCommitArchive):
+    """hub.ports.RawArchive on a local SQLite file + blob directory."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        cipher: RawCipher | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
+        super().__init__(clock=clock, cipher=cipher, max_bytes=max_bytes)
+        self._path = path
+        self._blobs = path.parent / "blobs"
+        self._lock = threading.Lock()
+        self._conn = connect_durable(path)
+        self._conn.executescript(SCHEMA)
+        self._adopt_legacy_keys()
+
+    def _adopt_legacy_keys(self) -> None:
+        """Archives written before `raw_source_keys` kept the MLLP key on the record: claim those once."""
+        if self._conn.execute("SELECT 1 FROM raw_source_keys LIMIT 1").fetchone() is not None:
+            return
+        self._conn.execute(
+            "INSERT OR IGNORE INTO raw_source_keys (system, source_key, content, raw_ref, part)"
+            " SELECT system, source_key, sha256, raw_ref, 1 FROM raw_messages"
+            " WHERE source_key IS NOT NULL ORDER BY seq"
+        )
+
+    # -- running blocking SQLite work off the event loop, one statement group at a time
+    async def _run(self, fn: Callable[[], T]) -> T:
+        def locked() -> T:
+            with self._lock:
+                return fn()
+
+        return await asyncio.to_thread(locked)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._answers:  # answers still waiting for a commit to join: keep them
+                answers, self._answers = self._answers, []
+                try:
+                    self._store_batch([], answers)
+                except sqlite3.Error as exc:
+                    logger.warning("archive_answers_not_kept", answers=len(answers), error=str(exc))
+            if self._writer is not None and not self._writer.done():
+                self._writer.cancel()
+            self._conn.close()
 
     def _store_batch(self, batch: list[_Pending], answers: list[tuple[str, bytes]]) -> list[StoreOutcome]:
         for p in batch:
@@ -476,13 +525,6 @@ class SqliteRawArchive:
             raise ArchiveError(f"no raw message {raw_ref!r} in the archive")
         return _record(row)
 
-    async def lookup(self, raw_ref: str) -> RawRecord | None:
-        """The record, or None for a reference the archive does not hold."""
-        try:
-            return await self.get(raw_ref)
-        except ArchiveError:
-            return None
-
     async def payload(self, raw_ref: str) -> bytes:
         row = await self._run(
             lambda: self._conn.execute(
@@ -497,14 +539,6 @@ class SqliteRawArchive:
         if blob and hashlib.sha256(data).hexdigest() != sha:
             raise ArchiveError(f"blob for {raw_ref} does not match its sha256: the blob store was altered")
         return data
-
-    def reveal(self, raw_ref: str, stored: bytes) -> bytes:
-        """Plaintext of stored (possibly encrypted) payload bytes, e.g. as read from the raw topic."""
-        if not is_encrypted(stored):
-            return stored
-        if self._cipher is None:
-            raise ArchiveError(f"raw message {raw_ref} is encrypted and HUB_RAW_KEY is not set")
-        return self._cipher.decrypt(stored, context=raw_ref.encode())
 
     # -- outbox
     async def unpublished(self, limit: int = 500) -> list[tuple[RawRecord, bytes | None]]:

@@ -1,8 +1,10 @@
 """Dead letters: units that could not be translated, with where and why, until a retry lands them.
 
-Stored in the archive's SQLite file (open ones are what `hub dlq list` shows) and published to
-`dlq.<system>.v1` for anyone watching. A dead letter's id is deterministic (raw ref + position),
-so translating the same message again updates the same dead letter instead of adding one.
+Stored beside the raw archive: in its SQLite file, or in PostgreSQL when HUB_ARCHIVE_URL puts
+the archive there, so every node of a site sees the same ones (open ones are what `hub dlq list`
+shows). Published to `dlq.<system>.v1` for anyone watching. A dead letter's id is deterministic
+(raw ref + position), so translating the same message again updates the same dead letter
+instead of adding one.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import asyncio
 import json
 import threading
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from uuid import NAMESPACE_URL, uuid5
 
+from sqlalchemy import text
+
+from hub.pg import create_schema, pg_engine
 from hub.ports import OutRecord
 from hub.sqlite import connect_durable
 from schemas.records import DeadLetterRecord, Failure
@@ -129,6 +134,37 @@ def _from_row(row: Sequence[Any]) -> DeadLetter:
     )
 
 
+class DeadLetterBook(Protocol):
+    """Where dead letters are kept: `DeadLetterStore` (SQLite) or `PostgresDeadLetterStore`."""
+
+    async def record(self, letters: Sequence[DeadLetter]) -> None: ...
+    async def resolve_others(self, raw_ref: str, still_failing: Sequence[str]) -> int: ...
+    async def query(
+        self, *, status: str | None = "open", system: str | None = None, limit: int = 1000
+    ) -> list[DeadLetter]: ...
+    async def open_raw_refs(self, system: str | None = None) -> list[str]: ...
+    async def counts(self) -> dict[str, dict[str, int]]: ...
+    async def reasons(self, *, limit: int = 10) -> list[tuple[str, str, int]]: ...
+    def close(self) -> None: ...
+
+
+def _row_values(d: DeadLetter) -> tuple[Any, ...]:
+    return (
+        d.dead_letter_id,
+        d.raw_ref,
+        d.system,
+        d.message_id,
+        d.position,
+        d.reason,
+        d.code,
+        json.dumps(d.location.as_dict(), ensure_ascii=False),
+        json.dumps(d.excerpt, ensure_ascii=False) if d.excerpt else None,
+        d.adapter_version,
+        d.mapping_version,
+        d.failed_at.isoformat(),
+    )
+
+
 class DeadLetterStore:
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
@@ -148,23 +184,7 @@ class DeadLetterStore:
 
     async def record(self, letters: Sequence[DeadLetter]) -> None:
         """Insert new dead letters; a known one is re-opened with the new reason and one more attempt."""
-        rows = [
-            (
-                d.dead_letter_id,
-                d.raw_ref,
-                d.system,
-                d.message_id,
-                d.position,
-                d.reason,
-                d.code,
-                json.dumps(d.location.as_dict(), ensure_ascii=False),
-                json.dumps(d.excerpt, ensure_ascii=False) if d.excerpt else None,
-                d.adapter_version,
-                d.mapping_version,
-                d.failed_at.isoformat(),
-            )
-            for d in letters
-        ]
+        rows = [_row_values(d) for d in letters]
 
         def write() -> None:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -246,3 +266,121 @@ class DeadLetterStore:
             ).fetchall()
         )
         return [(s, c, n) for s, c, n in rows]
+
+
+PG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS hub_dead_letters (
+    dead_letter_id TEXT PRIMARY KEY,
+    raw_ref TEXT NOT NULL,
+    system TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    position TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    code TEXT NOT NULL,
+    location TEXT NOT NULL,
+    excerpt TEXT,
+    adapter_version TEXT NOT NULL,
+    mapping_version TEXT,
+    failed_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    status TEXT NOT NULL DEFAULT 'open',
+    resolved_at TEXT
+);
+CREATE INDEX IF NOT EXISTS hub_dead_letters_open ON hub_dead_letters (status, system);
+CREATE INDEX IF NOT EXISTS hub_dead_letters_raw ON hub_dead_letters (raw_ref);
+"""
+_PG_INSERT_COLS = _COLS.rsplit(", attempts", 1)[0]
+
+
+class PostgresDeadLetterStore:
+    """The dead letters of every node of a site, in the archive's PostgreSQL database."""
+
+    def __init__(self, url: str) -> None:
+        self._engine = pg_engine(url)
+        create_schema(self._engine, PG_SCHEMA)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def _read(self, sql: str, params: dict[str, Any]) -> list[Any]:
+        with self._engine.connect() as conn:
+            return list(conn.execute(text(sql), params).all())
+
+    async def record(self, letters: Sequence[DeadLetter]) -> None:
+        """Insert new dead letters; a known one is re-opened with the new reason and one more attempt."""
+        names = [c.strip() for c in _PG_INSERT_COLS.split(",")]
+        rows = [dict(zip(names, _row_values(d), strict=True)) for d in letters]
+        if not rows:
+            return
+
+        def write() -> None:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    text(
+                        f"INSERT INTO hub_dead_letters ({_PG_INSERT_COLS})"  # nosec B608: constant columns
+                        f" VALUES ({', '.join(':' + n for n in names)})"
+                        " ON CONFLICT (dead_letter_id) DO UPDATE SET reason=excluded.reason,"
+                        " code=excluded.code, location=excluded.location, excerpt=excluded.excerpt,"
+                        " adapter_version=excluded.adapter_version,"
+                        " mapping_version=excluded.mapping_version, failed_at=excluded.failed_at,"
+                        " attempts = CASE WHEN hub_dead_letters.mapping_version IS NOT DISTINCT FROM"
+                        "   excluded.mapping_version AND hub_dead_letters.status = 'open'"
+                        "   THEN hub_dead_letters.attempts ELSE hub_dead_letters.attempts + 1 END,"
+                        " status='open', resolved_at=NULL"
+                    ),
+                    rows,
+                )
+
+        await asyncio.to_thread(write)
+
+    async def resolve_others(self, raw_ref: str, still_failing: Sequence[str]) -> int:
+        """Mark open dead letters of `raw_ref` whose position no longer fails as resolved."""
+        now = datetime.now(UTC).isoformat()
+
+        def write() -> int:
+            with self._engine.begin() as conn:
+                return conn.execute(
+                    text(
+                        "UPDATE hub_dead_letters SET status='resolved', resolved_at=:now"
+                        " WHERE raw_ref=:ref AND status='open' AND NOT (position = ANY(:keep))"
+                    ),
+                    {"now": now, "ref": raw_ref, "keep": list(still_failing)},
+                ).rowcount
+
+        return await asyncio.to_thread(write)
+
+    async def query(
+        self, *, status: str | None = "open", system: str | None = None, limit: int = 1000
+    ) -> list[DeadLetter]:
+        where = [c for c, v in (("status = :status", status), ("system = :system", system)) if v]
+        sql = f"SELECT {_COLS} FROM hub_dead_letters" + (" WHERE " + " AND ".join(where) if where else "")  # nosec B608: constant columns
+        sql += " ORDER BY failed_at, raw_ref, position LIMIT :limit"
+        params = {"status": status, "system": system, "limit": limit}
+        return [_from_row(r) for r in await asyncio.to_thread(self._read, sql, params)]
+
+    async def open_raw_refs(self, system: str | None = None) -> list[str]:
+        sql = (
+            "SELECT DISTINCT raw_ref FROM hub_dead_letters WHERE status='open'"
+            " AND (CAST(:system AS text) IS NULL OR system = :system)"
+        )
+        rows = await asyncio.to_thread(self._read, sql, {"system": system or None})
+        return sorted(r[0] for r in rows)
+
+    async def counts(self) -> dict[str, dict[str, int]]:
+        rows = await asyncio.to_thread(
+            self._read, "SELECT system, status, count(*) FROM hub_dead_letters GROUP BY system, status", {}
+        )
+        out: dict[str, dict[str, int]] = {}
+        for system, status, n in rows:
+            out.setdefault(system, {"open": 0, "resolved": 0})[status] = int(n)
+        return out
+
+    async def reasons(self, *, limit: int = 10) -> list[tuple[str, str, int]]:
+        """Most frequent open (system, code) pairs, for summaries."""
+        rows = await asyncio.to_thread(
+            self._read,
+            "SELECT system, code, count(*) AS n FROM hub_dead_letters WHERE status='open'"
+            " GROUP BY system, code ORDER BY n DESC LIMIT :limit",
+            {"limit": limit},
+        )
+        return [(s, c, int(n)) for s, c, n in rows]

@@ -34,7 +34,7 @@ from hub.errors import BusError
 from hub.faults import fault_point
 from hub.ingest.rawtopic import decode_raw
 from hub.ports import BusRecord, EventBus, OutRecord, RawArchive, RawRecord, event_out_record
-from hub.translation.deadletters import DeadLetter, DeadLetterStore, dead_letter_out_record
+from hub.translation.deadletters import DeadLetter, DeadLetterBook, dead_letter_out_record
 from hub.translation.safe import run_translator, run_translator_chunks, unit_name, whole_message_failure
 from topics.catalogue import dlq_topic, raw_topic, topic_for_event_type
 
@@ -152,7 +152,7 @@ class TranslationWorker:
         mappings: MappingSource,
         bus: EventBus,
         archive: RawArchive,
-        dead_letters: DeadLetterStore,
+        dead_letters: DeadLetterBook,
         differ: SnapshotDiffer,
         site: str,
         tz: ZoneInfo,

@@ -1,8 +1,8 @@
 """One contract for hub.ports.RawArchive, run against every archive backend.
 
 A backend is a `Backend`: how to open (and reopen) an archive on the same storage, with or
-without an encryption key, and every byte it keeps at rest. To add one (e.g. PostgreSQL), write
-its opener and add one line to `BACKENDS`; every case below then runs against it too.
+without an encryption key, and every byte it keeps at rest. To add one, write its opener and add
+one line to `BACKENDS`; every case below then runs against it too (SQLite and PostgreSQL today).
 
 Cases: store and read back byte for byte; exact resends recognised (dedup) with the saved answer
 returned; the same source key with other bytes stored and flagged as a conflict; status
@@ -21,10 +21,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from hub.errors import ArchiveError, NotStored
 from hub.ingest.archive import SqliteRawArchive
 from hub.ingest.crypto import RawCipher
+from hub.ingest.pgarchive import PostgresRawArchive
 from hub.ports import RAW_STATUSES, InboundMessage, RawArchive
 
 if TYPE_CHECKING:
@@ -66,13 +68,37 @@ def sqlite_backend(tmp_path: Path, request: pytest.FixtureRequest) -> Backend:
     )
 
 
+def postgres_backend(tmp_path: Path, request: pytest.FixtureRequest) -> Backend:
+    url = str(request.getfixturevalue("pg_url"))  # a fresh database for this test
+
+    def at_rest() -> bytes:
+        # Every value of every row of the archive's tables, as the server hands them back.
+        engine = create_engine(url)
+        out = bytearray()
+        with engine.connect() as conn:
+            for table in ("hub_raw_messages", "hub_raw_source_keys"):
+                for row in conn.execute(text(f"SELECT * FROM {table}")):  # nosec B608
+                    for value in row:
+                        out += value if isinstance(value, bytes) else str(value).encode()
+        engine.dispose()
+        return bytes(out)
+
+    return Backend(
+        "postgres", lambda cipher: PostgresRawArchive(url, cipher=cipher, max_bytes=LIMIT), at_rest
+    )
+
+
 BACKENDS: dict[str, Callable[[Path, pytest.FixtureRequest], Backend]] = {
     "sqlite": sqlite_backend,
-    # "postgres": postgres_backend,  (another issue: request.getfixturevalue("pg_url") gives a fresh database)
+    "postgres": postgres_backend,
 }
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(
+    params=[
+        pytest.param(n, marks=[pytest.mark.postgres] if n == "postgres" else []) for n in sorted(BACKENDS)
+    ]
+)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     b = BACKENDS[request.param](tmp_path, request)
     yield b

@@ -5,14 +5,35 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
 
 from hub.translation.deadletters import (
     DeadLetter,
     DeadLetterStore,
+    PostgresDeadLetterStore,
     dead_letter_id_for,
     dead_letter_out_record,
 )
 from schemas.records import DeadLetterRecord, SourceLocation
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from hub.translation.deadletters import DeadLetterBook
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def book(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeadLetterBook]:
+    """The dead-letter store beside each archive backend: SQLite, and PostgreSQL (HUB_ARCHIVE_URL)."""
+    store: DeadLetterBook
+    if request.param == "sqlite":
+        store = DeadLetterStore(tmp_path / "a.db")
+    else:
+        store = PostgresDeadLetterStore(str(request.getfixturevalue("pg_url")))
+    yield store
+    store.close()
 
 
 def letter(position: str, *, reason: str = "原值 'abc' is not an amount", mapping: str = "m1") -> DeadLetter:
@@ -33,27 +54,32 @@ def letter(position: str, *, reason: str = "原值 'abc' is not an amount", mapp
 
 
 class TestDeadLetterStore:
-    async def test_same_failure_twice_is_one_dead_letter(self, tmp_path: Path) -> None:
+    async def test_same_failure_twice_is_one_dead_letter(self, book: DeadLetterBook) -> None:
         """Recording the same position again updates the one dead letter instead of adding another."""
-        store = DeadLetterStore(tmp_path / "a.db")
-        await store.record([letter("line:5")])
-        await store.record([letter("line:5", reason="still bad", mapping="m2")])
-        letters = await store.query()
+        await book.record([letter("line:5")])
+        await book.record([letter("line:5")])  # the same mapping again: the same attempt
+        assert [d.attempts for d in await book.query()] == [1]
+        await book.record([letter("line:5", reason="still bad", mapping="m2")])
+        letters = await book.query()
         assert len(letters) == 1
         assert letters[0].reason == "still bad"
         assert letters[0].attempts == 2
-        store.close()
+        assert letters[0].excerpt == {"原值": "abc"}
 
-    async def test_positions_that_stop_failing_are_resolved(self, tmp_path: Path) -> None:
+    async def test_positions_that_stop_failing_are_resolved(self, book: DeadLetterBook) -> None:
         """After a retry where line 5 translates and line 7 still fails, only line 7 stays open."""
-        store = DeadLetterStore(tmp_path / "a.db")
-        await store.record([letter("line:5"), letter("line:7")])
-        resolved = await store.resolve_others("hrp:abc", ["line:7"])
+        await book.record([letter("line:5"), letter("line:7")])
+        resolved = await book.resolve_others("hrp:abc", ["line:7"])
         assert resolved == 1
-        assert [d.position for d in await store.query()] == ["line:7"]
-        assert {d.position for d in await store.query(status="resolved")} == {"line:5"}
-        assert await store.counts() == {"hrp": {"open": 1, "resolved": 1}}
-        store.close()
+        assert [d.position for d in await book.query()] == ["line:7"]
+        assert {d.position for d in await book.query(status="resolved")} == {"line:5"}
+        assert await book.counts() == {"hrp": {"open": 1, "resolved": 1}}
+        assert await book.open_raw_refs() == ["hrp:abc"]
+        assert await book.open_raw_refs("his") == []
+        assert await book.reasons() == [("hrp", "invalid_value", 1)]
+        assert await book.query(system="his") == []
+        assert await book.resolve_others("hrp:abc", []) == 1
+        assert await book.open_raw_refs() == []
 
     def test_published_record_carries_location_but_not_excerpt(self) -> None:
         """The dlq topic record names where and why, and leaves out source values."""
