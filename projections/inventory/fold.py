@@ -23,7 +23,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from projections.inventory.alerts import crossing_events, evaluate
+from projections.inventory.alerts import before, crossing_events, evaluate
 from projections.inventory.codes import gtin14
 from projections.inventory.legs import details
 from projections.inventory.tables import (
@@ -118,6 +118,7 @@ class InventoryFold:
     def threshold_set(self, event: InventoryThresholdSet) -> None:
         p = event.payload
         position = self._position(event.subject, p.location, location_key(p.location))
+        prior = before(position)
         if position["threshold_at"] is None or event.occurred_at >= position["threshold_at"]:
             position.update(
                 minimum=p.minimum,
@@ -125,15 +126,17 @@ class InventoryFold:
                 reorder_point=p.reorder_point,
                 threshold_at=event.occurred_at,
             )
-        self._evaluate(event, position)
+        self._evaluate(event, position, prior)
 
     # -- stock -----------------------------------------------------------------------------
 
     def stock_event(self, event: EventBase, legs: Sequence[Leg]) -> None:
-        touched: dict[str, Row] = {}
+        touched: dict[str, tuple[Row, tuple[bool, Any, Any]]] = {}
         info = details(event)  # descriptive columns, the same for every leg of the event
         for leg in legs:
             position = self._position(event.subject, leg.place, leg.location_key)
+            if position["position_key"] not in touched:  # as it was before this event's first leg
+                touched[position["position_key"]] = (position, before(position))
             row = self._stock(event.subject, leg)
             position["has_stock"] = True
             for target in (position, row):
@@ -147,9 +150,8 @@ class InventoryFold:
                 self._move(event, leg, row, position)
             self._ledger(event, leg, info)
             self._units(event, leg, info)
-            touched[position["position_key"]] = position
-        for position in touched.values():
-            self._evaluate(event, position)
+        for position, prior in touched.values():
+            self._evaluate(event, position, prior)
 
     def _move(self, event: EventBase, leg: Leg, row: Row, position: Row) -> None:
         if row["count_at"] is None or event.occurred_at > row["count_at"]:
@@ -242,8 +244,8 @@ class InventoryFold:
 
     # -- rows ------------------------------------------------------------------------------
 
-    def _evaluate(self, event: EventBase, position: Row) -> None:
-        crossing = evaluate(position, event)
+    def _evaluate(self, event: EventBase, position: Row, prior: tuple[bool, Any, Any]) -> None:
+        crossing = evaluate(position, prior, event)
         if crossing is None:
             return
         item = self.rows[items.name].get(position["item_id"])
