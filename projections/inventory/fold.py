@@ -15,7 +15,9 @@ before a consumption or disposal at the same instant. Receipt, consumption and d
 are kept from the first such event.
 
 Item master and thresholds: the definition with the latest occurred_at wins (a tie goes to the
-one applied last). Alerts: see projections.inventory.alerts.
+one applied last). An item no master defines yet is defined from the item code and name its
+movements carry, flagged `provisional` until a master definition replaces it.
+Alerts: see projections.inventory.alerts.
 """
 
 from __future__ import annotations
@@ -112,8 +114,29 @@ class InventoryFold:
             category=p.category, supplier=p.supplier,
             price=p.price.amount if p.price else None, currency=p.price.currency if p.price else None,
             source_system=event.source.system.value, defined_at=event.occurred_at,
-            updated_event_id=str(event.event_id),
+            updated_event_id=str(event.event_id), provisional=False,
         )  # fmt: skip
+
+    def item_seen(self, event: EventBase) -> None:
+        """An item first seen in a movement is defined from its code and name, flagged provisional.
+
+        An item master definition, earlier or later, always wins over it; until then the first
+        movement to name a code or a name fills it (a later one only what is still missing).
+        """
+        payload = getattr(event, "payload", None)  # every stock event's payload is a MovementItem
+        code = getattr(payload, "item_code", None)
+        name = getattr(payload, "item_name", None)
+        if not code and not name:
+            return
+        row = self.rows[items.name].get(event.subject)
+        if row is not None and row["defined_at"] is not None:
+            return  # the item master defined it
+        if row is not None and row["item_code"] is not None and row["name"] is not None:
+            return
+        row = self._row(items.name, event.subject, item_id=event.subject, high_value=False)
+        if row["item_code"] is None and row["name"] is None:
+            row.update(source_system=event.source.system.value, updated_event_id=str(event.event_id))
+        row.update(item_code=row["item_code"] or code, name=row["name"] or name, provisional=True)
 
     def threshold_set(self, event: InventoryThresholdSet) -> None:
         p = event.payload
@@ -131,6 +154,7 @@ class InventoryFold:
     # -- stock -----------------------------------------------------------------------------
 
     def stock_event(self, event: EventBase, legs: Sequence[Leg]) -> None:
+        self.item_seen(event)
         touched: dict[str, tuple[Row, tuple[bool, Any, Any]]] = {}
         info = details(event)  # descriptive columns, the same for every leg of the event
         for leg in legs:

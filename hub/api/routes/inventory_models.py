@@ -91,6 +91,9 @@ class ItemOut(_Out):
     currency: str | None
     source_system: str | None
     defined_at: datetime | None
+    provisional: bool = Field(
+        default=False, description="Defined from a movement's item code and name: no item master yet"
+    )
 
 
 class ItemPlaceOut(_Place):
