@@ -29,6 +29,7 @@ decoder, because its guesses can change between releases.
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -63,7 +64,6 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _GB_FAMILY = frozenset({"gbk", "gb18030"})
-_BIG5_FAMILY = frozenset({"big5", "big5-hkscs", "big5hkscs"})
 # Fewer CJK characters than this say too little to judge a decoding by.
 _MIN_JUDGED = 8
 # Big5 read as GBK: about 40 % kana, box drawing and private-use characters, a third common
@@ -71,7 +71,14 @@ _MIN_JUDGED = 8
 _MAX_BAD_SHARE = 0.1
 _MIN_COMMON_SHARE = 0.5
 _SAMPLE = 65536
-_ALLOWED_CONTROLS = frozenset("\t\n\r\x0c\x1c\x1d\x1e\x1f")  # GS and friends travel in barcodes
+# C0 controls and DEL, except tab, line ends, form feed and FS/GS/RS/US (GS travels in barcodes).
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0e-\x1b\x7f]")
+# Runs of what is NOT judged (ASCII, Latin, Greek...), of what is not CJK punctuation, of what is
+# not an ideograph: removed with one substitution each, the lengths left are the counts.
+_NOT_JUDGED = re.compile("[^\u2500-\u257f\u2e80-\U0010ffff]+")
+_CJK_PUNCTUATION = re.compile("[\u3000-\u303f\uff01-\uff5e]+")
+# CJK unified ideographs: the main block, extension A, B-F (rare names), compatibility.
+_NOT_IDEOGRAPHS = re.compile("[^\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,52 +145,30 @@ def implausible(text: str, codec: str, *, named: bool = False) -> str | None:
     kana, boxes, private-use characters): a GBK export in traditional characters is its call.
     """
     sample = text[:_SAMPLE]
-    controls = sum(1 for c in sample if c < " " and c not in _ALLOWED_CONTROLS)
+    controls = len(_CONTROLS.findall(sample))
     if controls > max(2, len(sample) // 200):
         return f"{controls} control characters in the first {len(sample)}"
     if codec.startswith("utf"):
         return None  # valid UTF is strong evidence; only controls betray a wrong UTF-16 guess
-    judged = good = bad = 0
-    for c in sample:
-        if c < "\u2e80" and not ("\u2500" <= c <= "\u257f"):
-            continue  # ASCII, Latin, Greek (μ, Φ in specs): says nothing about the encoding
-        judged += 1
-        kind = _cjk_kind(c, codec)
-        good += kind == "good"
-        bad += kind == "bad"
+    # Counted with substitutions and one encode (about 2 ms on a 50 kB GBK export): a Python loop
+    # over its characters cost 24 ms, a hundred times the decoding itself.
+    judged_text = _NOT_JUDGED.sub("", sample)  # ASCII, Latin, Greek (μ, Φ in specs) say nothing
+    judged = len(judged_text)
     if judged < _MIN_JUDGED:
         return None
+    punctuation = judged - len(_CJK_PUNCTUATION.sub("", judged_text))
+    ideographs = _NOT_IDEOGRAPHS.sub("", judged_text)
+    bad = judged - punctuation - len(ideographs)
     if bad > judged * _MAX_BAD_SHARE:
         return f"{bad} of {judged} CJK-range characters are kana, box drawing or private-use"
-    if not named and codec in _GB_FAMILY and good < judged * _MIN_COMMON_SHARE:
-        return f"only {good} of {judged} CJK characters are common hanzi (GB2312) or CJK punctuation"
+    if not named and codec in _GB_FAMILY:
+        # GB2312 holds only common hanzi among ideographs (rows 16-87, two bytes each); GBK's
+        # others are traditional or rare forms: a traditional name is fine, a file mostly of them
+        # is Big5 read as GBK.
+        good = punctuation + len(ideographs.encode("gb2312", errors="ignore")) // 2
+        if good < judged * _MIN_COMMON_SHARE:
+            return f"only {good} of {judged} CJK characters are common hanzi (GB2312) or CJK punctuation"
     return None
-
-
-def _ideograph(c: str) -> bool:
-    """CJK unified ideographs (the main block, extension A, B-F as rare names use) or compatibility."""
-    return (
-        "\u4e00" <= c <= "\u9fff"
-        or "\u3400" <= c <= "\u4dbf"
-        or "\uf900" <= c <= "\ufaff"
-        or "\U00020000" <= c <= "\U0003134f"
-    )
-
-
-def _cjk_kind(c: str, codec: str) -> str:
-    """`good` (common for the codec), `rare` (an ideograph, not common) or `bad` (kana, boxes, PUA...)."""
-    if "\u3000" <= c <= "\u303f" or "\uff01" <= c <= "\uff5e":  # CJK and full-width punctuation
-        return "good"
-    if not _ideograph(c):
-        return "bad"
-    if codec not in _GB_FAMILY:
-        return "good"
-    try:
-        # Rows 16-87 of GB2312: its 6763 hanzi. GBK's other ideographs are traditional or rare
-        # forms: a traditional name is fine, a file mostly of them is Big5 read as GBK.
-        return "good" if c.encode("gb2312")[0] >= 0xB0 else "rare"
-    except UnicodeEncodeError:
-        return "rare"
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
