@@ -203,8 +203,12 @@ def _offset(data: bytes, exc: UnicodeDecodeError) -> str:
     return f"byte offset {exc.start}: {data[exc.start : exc.start + 4].hex(' ')}"
 
 
-def _hint(data: bytes) -> str:
+def likeliest(data: bytes) -> str | None:
+    """charset-normalizer's likeliest encoding of `data` (a sample of it), for messages only."""
     best = charset_normalizer.from_bytes(data[:_SAMPLE]).best()
-    if best is None or best.encoding is None:
-        return ""
-    return f"; likeliest encoding: {best.encoding} (charset-normalizer)"
+    return None if best is None else best.encoding
+
+
+def _hint(data: bytes) -> str:
+    best = likeliest(data)
+    return "" if best is None else f"; likeliest encoding: {best} (charset-normalizer)"
