@@ -182,9 +182,12 @@ def _utf16_without_bom(data: bytes) -> str | None:
     even = sample[0::2].count(0)
     odd = sample[1::2].count(0)
     # (An ideograph such as 一, U+4E00, puts a zero on the other side: a majority decides.)
-    if odd >= 2 and odd >= 4 * even:
+    # At least a tenth of the pairs: a CSV's commas and line ends alone come to more, while a
+    # stray NUL character in a UTF-8 export is one zero byte, on either side.
+    enough = max(2, pairs // 10)
+    if odd >= enough and odd >= 4 * even:
         return "utf-16-le"
-    if even >= 2 and even >= 4 * odd:
+    if even >= enough and even >= 4 * odd:
         return "utf-16-be"
     return None
 
