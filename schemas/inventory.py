@@ -44,7 +44,18 @@ class ThresholdSetPayload(HubModel):
     reorder_point: Decimal | None = None
 
 
-class ReceivedPayload(HubModel):
+class MovementItem(HubModel):
+    """The item's own code and name as the movement's source wrote them (optional, additive).
+
+    A read model that has no definition of the item yet defines it from these, flagged as
+    provisional until an item master defines it: the subject (hub item id) stays the key.
+    """
+
+    item_code: str | None = None
+    item_name: str | None = None
+
+
+class ReceivedPayload(MovementItem):
     location: LocationRef
     quantity: Decimal = Field(gt=0)
     lot: str | None = None
@@ -56,7 +67,7 @@ class ReceivedPayload(HubModel):
     barcode: Barcode | None = None
 
 
-class TransferredPayload(HubModel):
+class TransferredPayload(MovementItem):
     from_location: LocationRef
     to_location: LocationRef
     quantity: Decimal = Field(gt=0)
@@ -65,7 +76,7 @@ class TransferredPayload(HubModel):
     document_no: str | None = None
 
 
-class ConsumedPayload(HubModel):
+class ConsumedPayload(MovementItem):
     location: LocationRef
     quantity: Decimal = Field(gt=0)
     lot: str | None = None
@@ -81,7 +92,7 @@ class ConsumedPayload(HubModel):
     item_name: str | None = None
 
 
-class AdjustedPayload(HubModel):
+class AdjustedPayload(MovementItem):
     location: LocationRef
     lot: str | None = None
     counted_quantity: Decimal = Field(ge=0)
@@ -89,7 +100,7 @@ class AdjustedPayload(HubModel):
     reason: str | None = None
 
 
-class DisposedPayload(HubModel):
+class DisposedPayload(MovementItem):
     location: LocationRef
     quantity: Decimal = Field(gt=0)
     lot: str | None = None

@@ -3,7 +3,10 @@
 Exports write the same date five ways (2019-3-5, 2019/03/05, 20190305, 2019.03.05, 2019年3月5日)
 and amounts with thousands separators, ¥/￥ signs, full-width digits and a trailing 元. Text is
 NFKC-normalised first, which folds full-width digits and punctuation (０-９, ，．／￥) to ASCII.
-Amounts are Decimal, never float: a ledger must add up to the fen.
+Amounts are Decimal, never float: a ledger must add up to the fen. Each number has one form,
+whatever the export wrote: `268000`, `268000.00` (CSV) and the float 268000.0 (an XLSX cell) are
+all `Decimal("268000")`, `12.50` is `12.5`. The same file saved as CSV or XLSX then gives the same
+events, byte for byte, and a re-export in the other format is no change to the snapshot differ.
 """
 
 from __future__ import annotations
@@ -97,7 +100,18 @@ def parse_amount(text: str, *, suffixes: Sequence[str] = ("元",), currency_mark
     if not match:
         raise ValueParseError(f"{original!r} is not a number (expected e.g. 12,800.00, ￥12800 or 12800元)")
     amount = Decimal(f"{match['sign']}{match['int'].replace(',', '')}{match['frac'] or ''}")
-    return -amount if negative else amount
+    return canonical_decimal(-amount if negative else amount)
+
+
+def canonical_decimal(value: Decimal) -> Decimal:
+    """The one form of a number: no trailing fraction zeros, integers with exponent 0, never `-0`.
+
+    `Decimal.normalize` alone would write 268000 as `2.68E+5`; integral values are re-quantized.
+    """
+    if not value:
+        return Decimal(0)
+    normal = value.normalize()
+    return normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal
 
 
 def looks_numeric(text: str) -> bool:

@@ -47,8 +47,8 @@ _EXACT_INT_LIMIT = 10**15
 def cell_text(value: Any) -> str:  # noqa: PLR0911 - one return per cell type reads best
     """Render an openpyxl cell value as text the value parsers accept.
 
-    Floats go through `repr` (the shortest string that round-trips, i.e. what Excel stored in the
-    XML) and then Decimal, so 12345.6 stays `12345.6` and never becomes 12345.600000000000364.
+    Floats go through their 15 significant digits (Excel's precision: what it stored in the XML
+    and shows) and then Decimal, so 12345.6 stays `12345.6` and never becomes 12345.600000000000364.
     """
     if value is None:
         return ""
@@ -59,7 +59,8 @@ def cell_text(value: Any) -> str:  # noqa: PLR0911 - one return per cell type re
     if isinstance(value, float):
         if value.is_integer() and abs(value) < _EXACT_INT_LIMIT:
             return str(int(value))
-        return format(Decimal(repr(value)), "f")
+        # Excel keeps 15 significant digits: a formula's 0.30000000000000004 is the 0.3 it shows.
+        return format(Decimal(format(value, ".15g")), "f")
     if isinstance(value, datetime):
         return value.date().isoformat() if value.time() == time() else value.isoformat(sep=" ")
     if isinstance(value, date | time):

@@ -18,6 +18,12 @@ Order of decision (the first that applies wins; the same bytes always decode the
 
 A declared charset the bytes do not fit (MSH-18 says ASCII, the bytes hold GBK) falls through to
 4 and 5 and `how` says so: the message is kept and readable rather than refused on a label.
+
+`charset_doubt` says, with the likeliest charset, when the text is not what the bytes mean: the
+label did not fit them, or it did but the text reads as nonsense (Big5 bytes labelled GBK decode
+into kana, box drawing and private-use characters; see adapters._files.encoding.implausible).
+It is a separate call, off the hot path; what a channel does with a doubtful message (AE, or AA
+with a warning on the raw message) is its caller's rule.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import functools
 import re
 from typing import Literal, NamedTuple
 
+from adapters._files.encoding import implausible, likeliest
 from adapters.errors import MalformedMessage
 
 How = Literal["channel", "bom", "msh18", "utf-8", "gb18030"]
@@ -125,6 +132,28 @@ def decode(payload: bytes, forced_encoding: str | None = None) -> Decoded:
     except UnicodeDecodeError:
         pass  # not UTF-8: GB18030 is the last rule
     return Decoded(_strict(payload, "gb18030", "UTF-8 or GB18030"), "gb18030", "gb18030")
+
+
+def charset_doubt(payload: bytes, decoded: Decoded) -> str | None:
+    """Why `decoded` (what `decode` made of `payload`) may be mojibake, with the likeliest charset.
+
+    None when the label (channel or MSH-18) fitted the bytes and the text is plausible, or when
+    no label was given and the content rules read plausible text.
+    """
+    reasons: list[str] = []
+    if decoded.how in ("utf-8", "gb18030"):
+        declared = declared_charset(payload)
+        if declared and charset_codec(declared) not in (None, decoded.encoding):
+            reasons.append(  # the label lied (decode fell through to the content rules)
+                f"MSH-18 says {declared!r}, which the bytes do not fit; read as {decoded.encoding}"
+            )
+    reason = implausible(decoded.text, decoded.encoding, named=True)
+    if reason is not None:
+        reasons.append(f"read as {decoded.encoding} ({decoded.how}): {reason}")
+    if not reasons:
+        return None
+    best = likeliest(payload)
+    return "; ".join(reasons) + ("" if best is None else f"; likeliest charset: {best} (charset-normalizer)")
 
 
 def declared_charset(payload: bytes) -> str | None:

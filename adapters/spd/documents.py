@@ -65,6 +65,8 @@ def _item_master(r: SpdReader, tz: ZoneInfo) -> Built | None:
     code, name = r.item_code(), r.text("name", required=True)
     gtin = r.gtin("gtin")
     udi_di, udi_gtin = r.udi_di()
+    scan = r.barcode(gtin=gtin or udi_gtin)
+    scan_gtin = scan.gtin if scan is not None and scan.parse_error is None else None
     high_value = r.choice("high_value", r.mapping.high_value_table, words=list(r.mapping.high_value_words))
     price = r.money("unit_price")
     effective = r.first_date("effective_on", "document_date")
@@ -77,7 +79,7 @@ def _item_master(r: SpdReader, tz: ZoneInfo) -> Built | None:
         unit=r.text("unit"),
         # A GS1 UDI-DI is the GTIN of the unit: an item master that only fills 产品标识 still
         # gives scans something to match.
-        gtin=gtin or udi_gtin,
+        gtin=gtin or udi_gtin or scan_gtin,
         udi_di=udi_di,
         high_value=bool(high_value),
         category=r.text("category"),
@@ -115,8 +117,7 @@ def _receipt(r: SpdReader, tz: ZoneInfo) -> Built | None:
     location = r.place(("store", "department"), default_store=True)
     quantity = r.quantity("quantity", required=True)
     lot, expiry, serials = r.text("lot"), r.date("expiry"), r.serials()
-    scan = r.barcode()
-    r.check_scan(scan, lot=lot, expiry=expiry, serials=serials)
+    scan = r.barcode(lot=lot, expiry=expiry, serials=serials)
     lot, expiry, serials = _fill(scan, lot, expiry, serials)
     _check_serial_count(r, quantity, serials)
     unit_cost = r.money("unit_price")
@@ -124,6 +125,7 @@ def _receipt(r: SpdReader, tz: ZoneInfo) -> Built | None:
     if r.problems or location is None or quantity is None:
         return None
     payload = ReceivedPayload(
+        **_item(r),
         location=location,
         quantity=quantity,
         lot=lot,
@@ -143,8 +145,7 @@ def _distribution(r: SpdReader, tz: ZoneInfo) -> Built | None:
     target = r.place(("department",), default_store=False, bin_here=False)
     quantity = r.quantity("quantity", required=True)
     lot, expiry, serials = r.text("lot"), r.date("expiry"), r.serials()
-    scan = r.barcode()
-    r.check_scan(scan, lot=lot, expiry=expiry, serials=serials)
+    scan = r.barcode(lot=lot, expiry=expiry, serials=serials)
     lot, _, serials = _fill(scan, lot, expiry, serials)
     _check_serial_count(r, quantity, serials)
     when = _day(r, "distributed_on", tz)
@@ -152,6 +153,7 @@ def _distribution(r: SpdReader, tz: ZoneInfo) -> Built | None:
         return None
     number = r.text("document_no")
     payload = TransferredPayload(
+        **_item(r),
         from_location=source,
         to_location=target,
         quantity=quantity,
@@ -172,13 +174,13 @@ def _consumption(r: SpdReader, tz: ZoneInfo) -> Built | None:
             "several_serials",
             f"{r.title('serials')}: a consumption scan names one unit, this row lists {len(serials)}",
         )
-    scan = r.barcode()
-    r.check_scan(scan, lot=lot, expiry=expiry, serials=serials)
+    scan = r.barcode(lot=lot, expiry=expiry, serials=serials)
     lot, _, serials = _fill(scan, lot, expiry, serials)
     when = r.first_moment("consumed_at", "document_date", tz=tz, required=True)
     if r.problems or location is None or quantity is None:
         return None
     payload = ConsumedPayload(
+        **_item(r),
         location=location,
         quantity=quantity,
         lot=lot,
@@ -196,11 +198,14 @@ def _stocktake(r: SpdReader, tz: ZoneInfo) -> Built | None:
     location = r.place(("department", "store"), default_store=True)
     counted = r.quantity("counted_quantity", required=True, allow_zero=True)
     book = r.quantity("book_quantity", allow_zero=True)
+    # A count names no expiry or serial; a scanned code still says which lot was counted.
+    scan = r.barcode(lot=r.text("lot"))
+    lot = _fill(scan, r.text("lot"), None, [])[0]
     when = _day(r, "counted_on", tz)
     if r.problems or location is None or counted is None:
         return None
-    lot = r.text("lot")
     payload = AdjustedPayload(
+        **_item(r),
         location=location,
         lot=lot,
         counted_quantity=counted,
@@ -217,8 +222,7 @@ def _disposal(r: SpdReader, tz: ZoneInfo) -> Built | None:
         "disposal_reason", r.mapping.disposal_table, required=True, words=list(r.mapping.disposal_reasons)
     )
     lot, expiry, serials = r.text("lot"), r.date("expiry"), r.serials()
-    scan = r.barcode()
-    r.check_scan(scan, lot=lot, expiry=expiry, serials=serials)
+    scan = r.barcode(lot=lot, expiry=expiry, serials=serials)
     lot, _, serials = _fill(scan, lot, expiry, serials)
     _check_serial_count(r, quantity, serials)
     when = _day(r, "disposed_on", tz)
@@ -227,6 +231,7 @@ def _disposal(r: SpdReader, tz: ZoneInfo) -> Built | None:
     note = r.text("note")
     written = r.text("disposal_reason")
     payload = DisposedPayload(
+        **_item(r),
         location=location,
         quantity=quantity,
         lot=lot,
@@ -236,6 +241,12 @@ def _disposal(r: SpdReader, tz: ZoneInfo) -> Built | None:
         note=note if reason != "other" else "; ".join(t for t in (written, note) if t) or None,
     )
     return Built(InventoryDisposed, payload, when, *_document(r, lot, serials))
+
+
+def _item(r: SpdReader) -> dict[str, str | None]:
+    # The row's own item code and name travel with the movement: a read model that has no item
+    # master yet defines the item from them (flagged provisional) instead of showing a bare id.
+    return {"item_code": r.text("item_code"), "item_name": r.text("name")}
 
 
 def _fill(

@@ -4,7 +4,9 @@ Places: a row names a store (库房) or a department (科室), resolved through 
 (which holds the central store), plus an optional bin or spot text (货位, 手术间, 床位). They become
 `LocationRef(department=DeptRef(code, name), location=<that text>)`.
 
-Barcodes: parsed by barcode.py. What a scan says about lot, expiry, serial or GTIN must agree with
+Barcodes: every scan column (`barcode`, and `udi`, which vendors title UDI or 追溯码) is parsed by
+barcode.py, in every GS1 form (HRI, raw with GS, DataMatrix with or without FNC1, Digital Link),
+on every document kind. What a scan says about lot, expiry, serial or GTIN must agree with
 the row's own columns; a contradiction is a row problem naming both columns and both values (a
 label from another lot stuck on the box is exactly what traceability must catch). A barcode that
 cannot be parsed is not a problem: it is kept as written and flagged in the event.
@@ -19,6 +21,9 @@ from adapters._files.rows import RowReader
 from adapters._files.values import clean_text
 from adapters.spd.barcode import looks_like_gtin, normalise_gtin, parse_barcode
 from schemas._base import LocationRef
+
+# Columns holding a scanned code (a GS1 barcode or a UDI carrier), read alike on every document.
+SCAN_FIELDS = ("barcode", "udi")
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -92,11 +97,46 @@ class SpdReader(RowReader):
             return value, None
         return value, self.gtin("udi_di")
 
-    def barcode(self) -> Barcode | None:
-        raw = self.raw("barcode")
-        if not raw.strip():
+    def scans(self) -> list[tuple[str, Barcode]]:
+        """Every scan column the row fills (`barcode`, `udi`), each parsed as GS1, in that order."""
+        out = []
+        for field in SCAN_FIELDS:
+            raw = self.raw(field)
+            if raw.strip():
+                out.append((field, parse_barcode(raw, gs_aliases=self.mapping.barcode_gs_aliases)))
+        return out
+
+    def barcode(
+        self,
+        *,
+        lot: str | None = None,
+        expiry: date | None = None,
+        serials: Sequence[str] = (),
+        gtin: str | None = None,
+    ) -> Barcode | None:
+        """The row's scan: the first scan column that parses as GS1, else the first as written.
+
+        Every scan column is checked against the row's lot, expiry, serials and GTIN, and against
+        the scan kept: a contradiction is a problem on the column that holds it.
+        """
+        scans = self.scans()
+        if not scans:
             return None
-        return parse_barcode(raw, gs_aliases=self.mapping.barcode_gs_aliases)
+        kept = next((scan for scan in scans if scan[1].parse_error is None), scans[0])
+        for field, scan in scans:
+            self.check_scan(scan, field=field, lot=lot, expiry=expiry, serials=serials, gtin=gtin)
+            if scan is not kept[1]:
+                other = kept[1]
+                self.check_scan(
+                    scan,
+                    field=field,
+                    lot=other.lot,
+                    expiry=other.expiry,
+                    serials=[other.serial] if other.serial else [],
+                    gtin=other.gtin,
+                    against=kept[0],
+                )
+        return kept[1]
 
     def check_scan(
         self,
@@ -106,25 +146,37 @@ class SpdReader(RowReader):
         expiry: date | None,
         serials: Sequence[str],
         gtin: str | None = None,
+        field: str = "barcode",
+        against: str | None = None,
     ) -> None:
-        """Add a problem for each of lot, expiry, serial, GTIN the scan and the row disagree on."""
+        """Add a problem for each of lot, expiry, serial, GTIN the scan and the row disagree on.
+
+        `against`: the other scan column the values come from, when they are not the row's own.
+        """
         if barcode is None or barcode.parse_error is not None:
             return
-        said = f"{self.title('barcode')} {barcode.raw!r}"
+        said = f"{self.title(field)} {barcode.raw!r}"
+
+        def title(name: str) -> str:
+            return f"{self.title(against)}'s {name}" if against else self.title(name)
+
         if barcode.lot is not None and lot is not None and barcode.lot != lot:
-            self._contradiction(f"{said} has lot {barcode.lot!r} but {self.title('lot')} is {lot!r}")
+            self._contradiction(field, f"{said} has lot {barcode.lot!r} but {title('lot')} is {lot!r}")
         if barcode.expiry is not None and expiry is not None and barcode.expiry != expiry:
             self._contradiction(
+                field,
                 f"{said} has expiry {barcode.expiry.isoformat()} "
-                f"but {self.title('expiry')} is {expiry.isoformat()}",
+                f"but {title('expiry')} is {expiry.isoformat()}",
             )
         if barcode.serial is not None and serials and barcode.serial not in serials:
             self._contradiction(
-                f"{said} has serial {barcode.serial!r} but {self.title('serials')} is {'; '.join(serials)!r}",
+                field,
+                f"{said} has serial {barcode.serial!r} but {title('serials')} is {'; '.join(serials)!r}",
             )
         if barcode.gtin is not None and gtin is not None and barcode.gtin != gtin:
-            self._contradiction(f"{said} has GTIN {barcode.gtin} but the row's GTIN is {gtin}")
+            where = f"{self.title(against)}'s" if against else "the row's"
+            self._contradiction(field, f"{said} has GTIN {barcode.gtin} but {where} GTIN is {gtin}")
 
-    def _contradiction(self, reason: str) -> None:
-        # Reported on the barcode column: it is the one to look at, and the reason names the other.
-        self.problem("barcode", "barcode_mismatch", reason)
+    def _contradiction(self, field: str, reason: str) -> None:
+        # Reported on the scan column: it is the one to look at, and the reason names the other.
+        self.problem(field, "barcode_mismatch", reason)

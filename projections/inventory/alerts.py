@@ -2,10 +2,14 @@
 
 A position (item at a place) is below when it has seen stock (a movement or a count), has a
 threshold, and its on-hand total over all lots is under the minimum. A *crossing* is the
-change from not below to below, evaluated after every event that touches the position (a
-movement, a count, a new threshold); it publishes `inventory.below_minimum` and, when the
-maximum is above what is on hand, `inventory.reorder_requested` for the difference with the
-item's supplier. Staying below publishes nothing more; getting back to the minimum re-arms.
+change from at or above the minimum to below it, judged on the position as it was before and
+after every event that touches it (a movement, a count, a new threshold); it publishes
+`inventory.below_minimum` and, when the maximum is above what is on hand,
+`inventory.reorder_requested` for the difference with the item's supplier. Staying below
+publishes nothing more; getting back to the minimum re-arms. Stock that rises never crosses:
+a place filled from empty up to a level still under its minimum is below (it is listed) but
+has not fallen, so it publishes nothing. A first threshold, or a raised one, above what a
+stocked place holds is a crossing (no minimum counts as nothing to fall below).
 
 Ids are deterministic, `event_id_for("hub", "below_min:<item>:<place>", <crossing number>)`
 (`reorder:` for the reorder), so a replay or a rebuild produces the same ids. A position that
@@ -42,13 +46,30 @@ def is_below(position: dict[str, Any]) -> bool:
     return bool(position["has_stock"]) and minimum is not None and position["on_hand"] < minimum
 
 
-def evaluate(position: dict[str, Any], trigger: EventBase) -> int | None:
-    """Update the position's alert state after `trigger`; the crossing number when it just crossed."""
+def before(position: dict[str, Any]) -> tuple[bool, Any, Any]:
+    """What `evaluate` needs of a position before an event changes it: has stock, on hand, minimum."""
+    return bool(position["has_stock"]), position["on_hand"], position["minimum"]
+
+
+def at_or_above(state: tuple[bool, Any, Any]) -> bool:
+    """Whether a position in `state` (see `before`) holds stock at or above its minimum, if any."""
+    has_stock, on_hand, minimum = state
+    return has_stock and (minimum is None or on_hand >= minimum)
+
+
+def evaluate(position: dict[str, Any], prior: tuple[bool, Any, Any], trigger: EventBase) -> int | None:
+    """Update the position's alert state after `trigger`; the crossing number when it just crossed.
+
+    `prior` is the position's state before `trigger` (`before`): only a fall from at or above
+    the minimum crosses, so stock rising from empty to under the minimum publishes nothing.
+    """
     below = is_below(position)
     if below and not position["below"]:
-        position["crossings"] += 1
         position.update(below=True, below_since=trigger.occurred_at)
-        return int(position["crossings"])
+        if at_or_above(prior):
+            position["crossings"] += 1
+            return int(position["crossings"])
+        return None
     if not below and position["below"]:
         position.update(below=False, below_since=None)
     return None

@@ -15,7 +15,9 @@ before a consumption or disposal at the same instant. Receipt, consumption and d
 are kept from the first such event.
 
 Item master and thresholds: the definition with the latest occurred_at wins (a tie goes to the
-one applied last). Alerts: see projections.inventory.alerts.
+one applied last). An item no master defines yet is defined from the item code and name its
+movements carry, flagged `provisional` until a master definition replaces it.
+Alerts: see projections.inventory.alerts.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from projections.inventory.alerts import crossing_events, evaluate
+from projections.inventory.alerts import before, crossing_events, evaluate
 from projections.inventory.codes import gtin14
 from projections.inventory.legs import details
 from projections.inventory.tables import (
@@ -112,27 +114,38 @@ class InventoryFold:
             category=p.category, supplier=p.supplier,
             price=p.price.amount if p.price else None, currency=p.price.currency if p.price else None,
             source_system=event.source.system.value, defined_at=event.occurred_at,
-            updated_event_id=str(event.event_id),
+            updated_event_id=str(event.event_id), provisional=False,
         )  # fmt: skip
 
-    def _named(self, event: EventBase, payload: Any, name: str) -> None:
-        """A movement that names its item (a HIS charge's FT1-7) defines an item no item master has
-        defined: provisional (`defined_at` stays empty), so a master definition of any date replaces
-        it, and it never replaces one."""
-        row = self._row(items.name, event.subject, item_id=event.subject, high_value=False)
-        if row["defined_at"] is not None:
+    def item_seen(self, event: EventBase) -> None:
+        """An item first seen in a movement is defined from its code and name, flagged provisional.
+
+        An item master definition, earlier or later, always wins over it; until then the first
+        movement to name a code or a name fills it (a later one only what is still missing).
+        """
+        payload = getattr(event, "payload", None)  # every stock event's payload is a MovementItem
+        code = getattr(payload, "item_code", None)
+        name = getattr(payload, "item_name", None)
+        if not code and not name:
             return
-        barcode = getattr(payload, "barcode", None)
-        gtin = getattr(barcode, "gtin", None)
+        row = self.rows[items.name].get(event.subject)
+        if row is not None and row["defined_at"] is not None:
+            return  # the item master defined it
+        if row is not None and row["item_code"] is not None and row["name"] is not None:
+            return
+        row = self._row(items.name, event.subject, item_id=event.subject, high_value=False)
+        if row["item_code"] is None and row["name"] is None:
+            row.update(source_system=event.source.system.value, updated_event_id=str(event.event_id))
+        gtin = getattr(getattr(payload, "barcode", None), "gtin", None)  # a HIS charge's scanned UDI
         row.update(
-            item_code=getattr(payload, "item_code", None) or row["item_code"], name=name,
+            item_code=row["item_code"] or code, name=row["name"] or name, provisional=True,
             gtin=row["gtin"] or gtin, gtin14=row["gtin14"] or gtin14(gtin),
-            source_system=event.source.system.value, updated_event_id=str(event.event_id),
         )  # fmt: skip
 
     def threshold_set(self, event: InventoryThresholdSet) -> None:
         p = event.payload
         position = self._position(event.subject, p.location, location_key(p.location))
+        prior = before(position)
         if position["threshold_at"] is None or event.occurred_at >= position["threshold_at"]:
             position.update(
                 minimum=p.minimum,
@@ -140,19 +153,18 @@ class InventoryFold:
                 reorder_point=p.reorder_point,
                 threshold_at=event.occurred_at,
             )
-        self._evaluate(event, position)
+        self._evaluate(event, position, prior)
 
     # -- stock -----------------------------------------------------------------------------
 
     def stock_event(self, event: EventBase, legs: Sequence[Leg]) -> None:
-        payload = getattr(event, "payload", None)
-        named = getattr(payload, "item_name", None)
-        if named:
-            self._named(event, payload, named)
-        touched: dict[str, Row] = {}
+        self.item_seen(event)
+        touched: dict[str, tuple[Row, tuple[bool, Any, Any]]] = {}
         info = details(event)  # descriptive columns, the same for every leg of the event
         for leg in legs:
             position = self._position(event.subject, leg.place, leg.location_key)
+            if position["position_key"] not in touched:  # as it was before this event's first leg
+                touched[position["position_key"]] = (position, before(position))
             row = self._stock(event.subject, leg)
             position["has_stock"] = True
             for target in (position, row):
@@ -166,9 +178,8 @@ class InventoryFold:
                 self._move(event, leg, row, position)
             self._ledger(event, leg, info)
             self._units(event, leg, info)
-            touched[position["position_key"]] = position
-        for position in touched.values():
-            self._evaluate(event, position)
+        for position, prior in touched.values():
+            self._evaluate(event, position, prior)
 
     def _move(self, event: EventBase, leg: Leg, row: Row, position: Row) -> None:
         if row["count_at"] is None or event.occurred_at > row["count_at"]:
@@ -261,8 +272,8 @@ class InventoryFold:
 
     # -- rows ------------------------------------------------------------------------------
 
-    def _evaluate(self, event: EventBase, position: Row) -> None:
-        crossing = evaluate(position, event)
+    def _evaluate(self, event: EventBase, position: Row, prior: tuple[bool, Any, Any]) -> None:
+        crossing = evaluate(position, prior, event)
         if crossing is None:
             return
         item = self.rows[items.name].get(position["item_id"])

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, inspect, select, text
 
 from projections.inventory.alerts import list_alerts
 from projections.inventory.fold import InventoryFold
@@ -91,6 +91,13 @@ class Inventory:
 
     def __init__(self, config: InventoryConfig | None = None) -> None:
         self.config = config or InventoryConfig()
+
+    def upgrade_schema(self, conn: Connection) -> None:
+        """Called by ensure_tables: bring item tables created before `provisional` up to date."""
+        if "provisional" not in {c["name"] for c in inspect(conn).get_columns(items.name)}:
+            conn.execute(
+                text(f"ALTER TABLE {items.name} ADD COLUMN provisional BOOLEAN NOT NULL DEFAULT FALSE")
+            )
 
     def apply(self, conn: Connection, events: Sequence[Event]) -> Sequence[EventBase]:
         """Fold `events` in order over the stored rows they touch; return the alerts they raised."""

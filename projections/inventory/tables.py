@@ -33,6 +33,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 from projections.runtime.sqltypes import ExactDecimal, UtcDateTime
@@ -77,6 +78,8 @@ items = Table(
     Column("source_system", String(16)),
     Column("defined_at", UtcDateTime),
     Column("updated_event_id", String(_EVENT_ID)),
+    # Defined from a movement's own item code and name (no item master definition yet).
+    Column("provisional", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 positions = Table(

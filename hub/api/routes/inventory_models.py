@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Out(BaseModel):
@@ -91,12 +91,9 @@ class ItemOut(_Out):
     currency: str | None
     source_system: str | None
     defined_at: datetime | None
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def provisional(self) -> bool:
-        """Named only by a transaction (a HIS charge's FT1-7): no item master has defined it yet."""
-        return self.defined_at is None and self.name is not None
+    provisional: bool = Field(
+        default=False, description="Defined from a movement's item code and name: no item master yet"
+    )
 
 
 class ItemPlaceOut(_Place):

@@ -209,3 +209,44 @@ class TestCharsetCodec:
     def test_python_codec_names_are_accepted(self, name, codec):
         """A plain Python codec name works as a channel setting; GBK is widened to GB18030."""
         assert charset_codec(name) == codec
+
+
+class TestCharsetDoubt:
+    """A label the bytes do not fit, or text that reads as nonsense, is named with the likeliest charset."""
+
+    TRADITIONAL = "藥物洗脫冠脈支架一次性使用輸液器中心庫房手術室重症醫學科"
+
+    def _message(self, charset: str, name: str) -> str:
+        return msh(charset) + f"\rFT1|1|X||||CG|HC0031^{name}^LOCAL||||||^手術室\r"
+
+    def test_big5_bytes_under_a_gbk_label_are_doubted(self) -> None:
+        payload = self._message("GBK", self.TRADITIONAL).encode("big5")
+        from adapters.his.decode import charset_doubt
+
+        decoded = decode(payload)
+        assert decoded.how == "msh18"  # decoded under the label, as before: into nonsense
+        doubt = charset_doubt(payload, decoded)
+        assert doubt is not None
+        assert "gb18030" in doubt
+        assert "kana, box drawing or private-use" in doubt
+
+    def test_a_label_the_bytes_do_not_fit_is_doubted(self) -> None:
+        from adapters.his.decode import charset_doubt
+
+        payload = self._message("ASCII", "冠状动脉药物洗脱支架系统").encode("gbk")
+        doubt = charset_doubt(payload, decode(payload))
+        assert doubt is not None
+        assert "MSH-18 says 'ASCII'" in doubt
+
+    @settings(max_examples=50, deadline=None)
+    @given(
+        name=st.text(alphabet="冠状动脉药物洗脱支架系统一次性使用输液器東區億通", min_size=1, max_size=20),
+        label=st.sampled_from(["GBK", "GB 18030-2000", "UNICODE UTF-8", ""]),
+    )
+    def test_honest_labels_are_not_doubted(self, name: str, label: str) -> None:
+        """GBK or UTF-8 text under its own label (or none), traditional names included: no doubt."""
+        from adapters.his.decode import charset_doubt
+
+        codec = "utf-8" if label in ("UNICODE UTF-8", "") else "gbk"
+        payload = self._message(label, name).encode(codec)
+        assert charset_doubt(payload, decode(payload)) is None

@@ -115,15 +115,29 @@ class TestCrossing:
         assert (below.payload.minimum, reorder.payload.quantity) == (Decimal(20), Decimal(35))
 
     def test_a_threshold_ahead_of_the_first_delivery_is_no_shortage(self, engine: Engine, feed: Feed) -> None:
-        """A place that never held stock is not below; its first, too small, delivery is."""
+        """A place that never held stock is not below; a first, too small, delivery is below but rose:
+        it is listed and publishes nothing. The first fall from the minimum is crossing number 1."""
         feed.apply(threshold("h1", STENT, OR, 5, 10, when=at(0)))
         assert staged(engine) == []
         feed.apply(transferred("t1", STENT, 2, when=at(1)))
+        assert staged(engine) == []
+        with engine.connect() as conn:
+            rows, _ = list_alerts(conn)
+        assert [(r["on_hand"], r["crossings"]) for r in rows] == [(Decimal(2), 0)]
+        feed.apply(transferred("t2", STENT, 4, when=at(2)), consumed("c1", STENT, 2, when=at(3)))
+        assert [str(e.event_id) for e in staged(engine)] == [below_id(1, OR), reorder_id(1, OR)]
+
+    def test_a_replenishment_still_under_the_minimum_raises_nothing(self, engine: Engine, feed: Feed) -> None:
+        """Drained to 0 (one crossing), then filled from 0 to under the minimum in steps: no second alert."""
+        feed.apply(threshold("h1", STENT, OR, 5, 10, when=at(0)), transferred("t1", STENT, 8, when=at(1)))
+        feed.apply(consumed("c1", STENT, 8, when=at(2)))
+        feed.apply(transferred("t2", STENT, 2, when=at(3)))
+        feed.apply(transferred("t3", STENT, 2, when=at(4)))
         assert [str(e.event_id) for e in staged(engine)] == [below_id(1, OR), reorder_id(1, OR)]
 
     def test_no_reorder_when_the_maximum_is_not_above_stock(self, engine: Engine, feed: Feed) -> None:
         """A maximum at or under what is on hand leaves nothing to order: the alert goes alone."""
-        feed.apply(threshold("h1", STENT, CENTRAL, 10, 3, when=at(0)), received("r1", STENT, 3, when=at(1)))
+        feed.apply(received("r1", STENT, 3, when=at(0)), threshold("h1", STENT, CENTRAL, 10, 3, when=at(1)))
         assert [type(e) for e in staged(engine)] == [InventoryBelowMinimum]
 
     def test_reorder_requests_can_be_switched_off(self, engine: Engine) -> None:
