@@ -4,7 +4,8 @@ Batches of 1,000 records with 1 KB values, keyed over 1,000 ids on a 6-partition
 canonical topics are. Appends are durable (synchronous=FULL / acks=all) when they return.
 Kafka consume is measured beside its peer in the same run: raw aiokafka (manual assignment of
 all partitions from the start, `getmany` of up to 1,000) on the same broker and topic, both
-CONSUME_REPEATS times alternately; median and range, ratio hub / raw.
+CONSUME_REPEATS times alternately (each closed after its run, the first of each pair swapped
+every time); median and range, ratio hub / raw.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 BATCH = 1_000
 BATCHES = 60
-CONSUME_REPEATS = 3
+CONSUME_REPEATS = 6
 VALUE = os.urandom(1024)
 TOPIC = TopicSpec("bench.events.v1", key="id", partitions=6)
 
@@ -119,11 +120,18 @@ async def _kafka(report: Report) -> None:
         rate = await _append(bus, batches)
         report.add("bus", "kafka produce (Tansu), batches of 1000 x 1 KB", rate, "events/s", note="acks=all")
         note = load_note()
-        hub_rates, raw_rates = [], []
-        for _ in range(CONSUME_REPEATS):
-            consumer = await bus.consumer([TOPIC.name])
-            hub_rates.append(await _consume(consumer, batches * BATCH))
-            raw_rates.append(await _raw_aiokafka(bootstrap, batches * BATCH))
+        hub_rates: list[float] = []
+        raw_rates: list[float] = []
+        for n in range(CONSUME_REPEATS):
+            for side in ("hub", "raw") if n % 2 == 0 else ("raw", "hub"):  # neither always goes first
+                if side == "raw":
+                    raw_rates.append(await _raw_aiokafka(bootstrap, batches * BATCH))
+                    continue
+                consumer = await bus.consumer([TOPIC.name])
+                try:
+                    hub_rates.append(await _consume(consumer, batches * BATCH))
+                finally:
+                    await consumer.close()  # a consumer left open would go on fetching during the next runs
         report.add("bus", "kafka consume, raw aiokafka (Tansu, manual assignment)", 0, "events/s",
                    samples=raw_rates, note=f"{batches * BATCH:,} records x 1 KB; {note}")  # fmt: skip
         report.add("bus", "kafka consume through the hub's bus (Tansu, manual assignment)", 0, "events/s",

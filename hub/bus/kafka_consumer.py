@@ -13,14 +13,14 @@ for the first record at or after the target: correct everywhere, linear in the p
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from hub.errors import BusError
-from hub.ports import BusRecord
+from hub.ports import BusRecord, Headers
 from hub.ports import TopicPartition as PortTopicPartition
 
 if TYPE_CHECKING:
@@ -32,13 +32,41 @@ SCAN_IDLE_MS = 1_000  # a scan that receives nothing for this long has read ever
 SCAN_BATCH = 5_000
 
 
-def to_bus_record(rec: ConsumerRecord) -> BusRecord:
-    # Keys are hub-written UTF-8; a foreign undecodable key must not block a partition, and the key
-    # has already done its job (partitioning) by the time a consumer sees it.
-    key = None if rec.key is None else rec.key.decode("utf-8", errors="replace")
-    headers = tuple((name, b"" if value is None else bytes(value)) for name, value in rec.headers)
-    value = b"" if rec.value is None else rec.value  # None is a compaction tombstone
-    return BusRecord(rec.topic, rec.partition, rec.offset, key, value, headers, rec.timestamp)
+def to_bus_record(rec: ConsumerRecord[bytes, bytes]) -> BusRecord:
+    """The hub's record for an aiokafka one; a consumer makes one per record, so this stays lean."""
+    key: str | None = None
+    raw_key = rec.key
+    if raw_key is not None:
+        # Keys are hub-written UTF-8; a foreign undecodable key must not block a partition, and the
+        # key has already done its job (partitioning) by the time a consumer sees it.
+        try:
+            key = raw_key.decode()
+        except UnicodeDecodeError:
+            key = raw_key.decode("utf-8", "replace")
+    value, headers = rec.value, rec.headers
+    return _new_record(
+        BusRecord,
+        (
+            rec.topic,
+            rec.partition,
+            rec.offset,
+            key,
+            b"" if value is None else value,  # None is a compaction tombstone
+            _headers(headers) if headers else (),
+            rec.timestamp,
+        ),
+    )
+
+
+_new_record = tuple.__new__  # BusRecord's fields in order, without its Python-level __new__ (half the cost)
+
+
+def _headers(raw: Sequence[tuple[str, bytes | None]]) -> Headers:
+    """aiokafka's (name, value) pairs as they are, unless a value is null (read as b"")."""
+    for _, value in raw:
+        if value is None:
+            return tuple((name, b"" if value is None else value) for name, value in raw)
+    return cast("Headers", raw if type(raw) is tuple else tuple(raw))  # no null value left
 
 
 class TimeSeeker:

@@ -11,16 +11,16 @@ from aiokafka.structs import ConsumerRecord
 from hub.bus import KafkaBus
 from hub.bus.kafka_consumer import to_bus_record
 from hub.errors import BusError, PublishFailed
-from hub.ports import OutRecord
+from hub.ports import BusRecord, OutRecord
 from tests.fixtures.kafka import start_broker, stop_broker, unique_topic
 from topics.catalogue import TopicSpec
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Sequence
 
 
 def _record(
-    key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes | None]]
 ) -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord("t", 1, 7, 1234, 0, key, value, None, 0, 0, headers)
 
@@ -47,6 +47,20 @@ class TestRecordConversion:
         """A null value (compaction tombstone) becomes b"" and a missing key stays None."""
         rec = to_bus_record(_record(None, None, []))
         assert (rec.key, rec.value) == (None, b"")
+
+    def test_a_null_header_value_reads_as_empty_bytes(self) -> None:
+        """A header written with a null value (possible in Kafka, never by the hub) reads as b""."""
+        rec = to_bus_record(_record(b"k", b"v", (("a", b"1"), ("b", None))))
+        assert rec.headers == (("a", b"1"), ("b", b""))
+        assert (rec.header("a"), rec.header("b"), rec.header("c")) == (b"1", b"", None)
+
+    def test_records_are_immutable_and_compare_by_fields(self) -> None:
+        """A converted record equals one built field by field and cannot be changed in place."""
+        rec = to_bus_record(_record(b"k", b"v", (("a", b"1"),)))
+        assert rec == BusRecord("t", 1, 7, "k", b"v", (("a", b"1"),), 1234)
+        assert isinstance(rec, BusRecord)
+        with pytest.raises(AttributeError):
+            rec.offset = 8  # type: ignore[misc]
 
 
 @pytest.mark.kafka
