@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from hub.bus.kafka_consumer import KafkaConsumer, TimeSeeker
+from hub.bus.kafka_consumer import KafkaConsumer, ReadPositions, TimeSeeker
 from hub.bus.partitioner import Partitioner
 from hub.errors import BusError, PublishFailed
 
@@ -230,13 +230,15 @@ class KafkaBus:
             static = self._static_id(group)
             raw = self._plain_consumer(
                 name,
-                *dict.fromkeys(topics),
                 group_id=group,
                 auto_offset_reset=reset,
                 session_timeout_ms=self._session_timeout_ms,
                 heartbeat_interval_ms=self._heartbeat_interval_ms,
                 **({"group_instance_id": static} if static else {}),
             )
+        positions = ReadPositions()
+        if group is not None:
+            raw.subscribe(list(dict.fromkeys(topics)), listener=positions)  # see KafkaConsumer.poll
         try:
             await raw.start()  # in group mode this returns once the group has assigned partitions
             if group is None:
@@ -246,7 +248,7 @@ class KafkaBus:
         except KafkaError as exc:
             await raw.stop()
             raise BusError(f"consumer for {list(topics)} could not start: {exc}") from exc
-        consumer = KafkaConsumer(raw, group=group, seeker=seeker)
+        consumer = KafkaConsumer(raw, group=group, seeker=seeker, positions=positions)
         self._consumers = {c for c in self._consumers if not c.closed}
         self._consumers.add(consumer)
         if group is not None:

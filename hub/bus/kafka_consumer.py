@@ -8,19 +8,27 @@ the answer by reading the record it points at: it must exist, carry the timestam
 named, and not be older than the target. A broker without a time index fails that check (Tansu
 answers offset 0 with a made-up timestamp), and then the partitions are scanned from the start
 for the first record at or after the target: correct everywhere, linear in the partition size.
+
+A log that comes back shorter than where a consumer was (a cluster restored empty or from an
+older backup, a topic deleted and made again) makes the broker answer "offset out of range", and
+aiokafka then moves the position back to the start of the log without telling. `poll` notices a
+partition whose records start below the position it expected (no seek and no rebalance in
+between) and logs `kafka_log_rewound`: offsets on such a log name other records than before, so a
+reader that keeps its own offsets (the projections) must be rebuilt from the log. A log that came
+back and grew past the old position before anyone read it cannot be told apart by offsets at all.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from hub.errors import BusError
-from hub.ports import BusRecord
+from hub.ports import BusRecord, Headers
 from hub.ports import TopicPartition as PortTopicPartition
 
 if TYPE_CHECKING:
@@ -32,13 +40,41 @@ SCAN_IDLE_MS = 1_000  # a scan that receives nothing for this long has read ever
 SCAN_BATCH = 5_000
 
 
-def to_bus_record(rec: ConsumerRecord) -> BusRecord:
-    # Keys are hub-written UTF-8; a foreign undecodable key must not block a partition, and the key
-    # has already done its job (partitioning) by the time a consumer sees it.
-    key = None if rec.key is None else rec.key.decode("utf-8", errors="replace")
-    headers = tuple((name, b"" if value is None else bytes(value)) for name, value in rec.headers)
-    value = b"" if rec.value is None else rec.value  # None is a compaction tombstone
-    return BusRecord(rec.topic, rec.partition, rec.offset, key, value, headers, rec.timestamp)
+def to_bus_record(rec: ConsumerRecord[bytes, bytes]) -> BusRecord:
+    """The hub's record for an aiokafka one; a consumer makes one per record, so this stays lean."""
+    key: str | None = None
+    raw_key = rec.key
+    if raw_key is not None:
+        # Keys are hub-written UTF-8; a foreign undecodable key must not block a partition, and the
+        # key has already done its job (partitioning) by the time a consumer sees it.
+        try:
+            key = raw_key.decode()
+        except UnicodeDecodeError:
+            key = raw_key.decode("utf-8", "replace")
+    value, headers = rec.value, rec.headers
+    return _new_record(
+        BusRecord,
+        (
+            rec.topic,
+            rec.partition,
+            rec.offset,
+            key,
+            b"" if value is None else value,  # None is a compaction tombstone
+            _headers(headers) if headers else (),
+            rec.timestamp,
+        ),
+    )
+
+
+_new_record = tuple.__new__  # BusRecord's fields in order, without its Python-level __new__ (half the cost)
+
+
+def _headers(raw: Sequence[tuple[str, bytes | None]]) -> Headers:
+    """aiokafka's (name, value) pairs as they are, unless a value is null (read as b"")."""
+    for _, value in raw:
+        if value is None:
+            return tuple((name, b"" if value is None else value) for name, value in raw)
+    return cast("Headers", raw if type(raw) is tuple else tuple(raw))  # no null value left
 
 
 class TimeSeeker:
@@ -113,13 +149,38 @@ class TimeSeeker:
         return result
 
 
+class ReadPositions(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types for it
+    """The offset each partition's next record should have, forgotten on every rebalance.
+
+    A group consumer's position legitimately goes back after a rebalance (to the committed offset,
+    below records read but not committed), so a rebalance clears what the consumer expected.
+    """
+
+    def __init__(self) -> None:
+        self.expected: dict[TopicPartition, int] = {}
+
+    async def on_partitions_revoked(self, _revoked: object) -> None:
+        self.expected.clear()
+
+    async def on_partitions_assigned(self, _assigned: object) -> None:
+        self.expected.clear()
+
+
 class KafkaConsumer:
     """hub.ports.Consumer over aiokafka. Create it with `KafkaBus.consumer`."""
 
-    def __init__(self, consumer: AIOKafkaConsumer, *, group: str | None, seeker: TimeSeeker) -> None:
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        *,
+        group: str | None,
+        seeker: TimeSeeker,
+        positions: ReadPositions | None = None,
+    ) -> None:
         self.group = group
         self._consumer = consumer
         self._seeker = seeker
+        self._positions = positions or ReadPositions()  # a group consumer's is its rebalance listener
         self._closed = False
 
     @property
@@ -139,7 +200,25 @@ class KafkaConsumer:
             fetched = await self._consumer.getmany(timeout_ms=int(timeout_s * 1000), max_records=max_records)
         except KafkaError as exc:
             raise BusError(f"poll failed: {exc}") from exc
+        expected = self._positions.expected
+        for tp, records in fetched.items():  # one look per partition, not per record
+            if records[0].offset < expected.get(tp, 0):
+                self._rewound(tp, expected[tp], records[0].offset)
+            expected[tp] = records[-1].offset + 1
         return [to_bus_record(rec) for tp in sorted(fetched) for rec in fetched[tp]]
+
+    def _rewound(self, tp: TopicPartition, expected: int, first: int) -> None:
+        logger.warning(
+            "kafka_log_rewound",
+            topic=tp.topic,
+            partition=tp.partition,
+            expected_offset=expected,
+            first_offset=first,
+            group=self.group,
+            hint="the broker's log is shorter than this consumer's position: the cluster lost or "
+            "replaced its log (restored empty or from a backup, topic made again). Offsets now name "
+            "other records; rebuild the read models from the log (hub replay rebuild).",
+        )
 
     async def commit(self, offsets: Mapping[PortTopicPartition, int] | None = None) -> None:
         if self.group is None:
@@ -162,9 +241,12 @@ class KafkaConsumer:
     async def seek(self, tp: PortTopicPartition, offset: int) -> None:
         if offset < 0:
             raise ValueError(f"offsets are >= 0, got {offset}")
-        self._consumer.seek(self._assigned(tp), offset)
+        kafka_tp = self._assigned(tp)
+        self._consumer.seek(kafka_tp, offset)
+        self._positions.expected[kafka_tp] = offset
 
     async def seek_to_beginning(self) -> None:
+        self._positions.expected.clear()
         try:
             await self._consumer.seek_to_beginning()
         except KafkaError as exc:
@@ -175,6 +257,7 @@ class KafkaConsumer:
         found = await self._seeker.offsets(partitions, timestamp_ms)
         for tp, offset in found.items():
             self._consumer.seek(tp, offset)
+            self._positions.expected[tp] = offset
 
     def assignment(self) -> frozenset[PortTopicPartition]:
         return frozenset((tp.topic, tp.partition) for tp in self._consumer.assignment())

@@ -6,23 +6,85 @@ from typing import TYPE_CHECKING
 
 import pytest
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, TopicPartition
+from structlog.testing import capture_logs
 
 from hub.bus import KafkaBus
-from hub.bus.kafka_consumer import to_bus_record
+from hub.bus.kafka_consumer import KafkaConsumer, ReadPositions, to_bus_record
 from hub.errors import BusError, PublishFailed
-from hub.ports import OutRecord
+from hub.ports import BusRecord, OutRecord
 from tests.fixtures.kafka import start_broker, stop_broker, unique_topic
 from topics.catalogue import TopicSpec
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Sequence
 
 
 def _record(
-    key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes | None]]
 ) -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord("t", 1, 7, 1234, 0, key, value, None, 0, 0, headers)
+
+
+class _FakeAiokafka:
+    """Hands out prepared `getmany` answers; seeks only count (the broker is not the point here)."""
+
+    def __init__(self, answers: list[dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]]) -> None:
+        self.answers = answers
+        self.seeks: list[tuple[TopicPartition, int]] = []
+
+    async def getmany(self, **_: object) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+        return self.answers.pop(0)
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TopicPartition("t", 1)}
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+def _at(*offsets: int) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+    return {
+        TopicPartition("t", 1): [ConsumerRecord("t", 1, o, 0, 0, b"k", b"v", None, 1, 1, ()) for o in offsets]
+    }
+
+
+def _consumer(fake: _FakeAiokafka, positions: ReadPositions | None = None) -> KafkaConsumer:
+    return KafkaConsumer(fake, group="g", seeker=None, positions=positions)  # type: ignore[arg-type]
+
+
+class TestRewoundLog:
+    """A partition whose records start below the position the consumer reached: the log was lost.
+
+    Shown with prepared fetch answers: on Apache Kafka a fetch past the end of a partition's log is
+    answered "offset out of range" and aiokafka resets the position, but the Tansu test broker
+    answers it with nothing (until the log grows that far), so it cannot show the reset.
+    """
+
+    async def test_records_starting_below_the_position_are_reported(self) -> None:
+        """The broker reset the position to the start of a shorter log: one warning naming both offsets."""
+        consumer = _consumer(_FakeAiokafka([_at(0, 1, 2), _at(3), _at(0, 1)]))
+        with capture_logs() as logs:
+            for _ in range(3):
+                await consumer.poll()
+        rewound = [e for e in logs if e["event"] == "kafka_log_rewound"]
+        assert [(e["topic"], e["partition"], e["expected_offset"], e["first_offset"]) for e in rewound] == [
+            ("t", 1, 4, 0)
+        ]
+        assert rewound[0]["log_level"] == "warning"
+
+    async def test_a_seek_back_or_a_rebalance_is_not_a_rewind(self) -> None:
+        """Going back on the hub's own seek, or after the group reassigned partitions, is expected."""
+        positions = ReadPositions()
+        consumer = _consumer(_FakeAiokafka([_at(5, 6), _at(2, 3), _at(0, 1)]), positions)
+        with capture_logs() as logs:
+            await consumer.poll()
+            await consumer.seek(("t", 1), 2)
+            await consumer.poll()
+            await positions.on_partitions_revoked(set())
+            await positions.on_partitions_assigned(set())
+            await consumer.poll()
+        assert [e for e in logs if e["event"] == "kafka_log_rewound"] == []
 
 
 class TestRecordConversion:
@@ -47,6 +109,20 @@ class TestRecordConversion:
         """A null value (compaction tombstone) becomes b"" and a missing key stays None."""
         rec = to_bus_record(_record(None, None, []))
         assert (rec.key, rec.value) == (None, b"")
+
+    def test_a_null_header_value_reads_as_empty_bytes(self) -> None:
+        """A header written with a null value (possible in Kafka, never by the hub) reads as b""."""
+        rec = to_bus_record(_record(b"k", b"v", (("a", b"1"), ("b", None))))
+        assert rec.headers == (("a", b"1"), ("b", b""))
+        assert (rec.header("a"), rec.header("b"), rec.header("c")) == (b"1", b"", None)
+
+    def test_records_are_immutable_and_compare_by_fields(self) -> None:
+        """A converted record equals one built field by field and cannot be changed in place."""
+        rec = to_bus_record(_record(b"k", b"v", (("a", b"1"),)))
+        assert rec == BusRecord("t", 1, 7, "k", b"v", (("a", b"1"),), 1234)
+        assert isinstance(rec, BusRecord)
+        with pytest.raises(AttributeError):
+            rec.offset = 8  # type: ignore[misc]
 
 
 @pytest.mark.kafka
