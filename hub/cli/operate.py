@@ -81,10 +81,8 @@ def _view_summaries(hub: Hub) -> list[tuple[str, list[str], list[list[str]]]]:
     """Each read model's own short summary (`demo_summary(conn)` in its module), in wiring order."""
     out: list[tuple[str, list[str], list[list[str]]]] = []
     with hub.engine.connect() as conn:
-        for runner in hub.runners:
-            summary = getattr(
-                importlib.import_module(type(runner.projection).__module__), "demo_summary", None
-            )
+        for projection in hub.projections:
+            summary = getattr(importlib.import_module(type(projection).__module__), "demo_summary", None)
             if summary is not None:
                 out += summary(conn)
     return out

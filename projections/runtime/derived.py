@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import (
     Boolean,
     Column,
+    Index,
     LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
@@ -55,6 +56,22 @@ projection_outbox = Table(
     Column("published", Boolean, nullable=False, default=False),
     PrimaryKeyConstraint("projection", "event_id"),
 )
+
+# `pending`'s query, in its order: without it each page sorted every unpublished row of the
+# projection (3.4 s a page at 438,675 rows). Published rows stay in it; the equality on
+# `published` skips them.
+PENDING_INDEX = Index(
+    "projection_outbox_pending",
+    projection_outbox.c.projection,
+    projection_outbox.c.published,
+    projection_outbox.c.created_at,
+    projection_outbox.c.event_id,
+)
+
+
+def ensure_outbox_index(conn: Connection) -> None:
+    """Add the pending index to an outbox created before it existed (create_all skips existing tables)."""
+    PENDING_INDEX.create(conn, checkfirst=True)
 
 
 def stage(conn: Connection, projection_name: str, events: Sequence[EventBase]) -> int:

@@ -7,17 +7,18 @@ Tables (shared by every projection, keyed by projection name):
   the same deterministic event id after a crash, at a new offset; this catches it.
 - `projection_poison(...)`: records that are not events, skipped so they never block a partition.
 
-`apply_once` runs inside one transaction: drop redelivered offsets, decode, record the ids of
-events not applied before (dropping the others, and repeats within the batch), hand those to
-the projection, record poison and offsets. A crash anywhere rolls all of it back, so a restart
-re-applies the batch onto exactly the state it started from.
+`apply_once` runs inside one transaction: drop redelivered offsets, decode (or take what the
+runner decoded once for every projection), record the ids of events not applied before (dropping
+the others, and repeats within the batch), hand those to the projection, record poison and
+offsets. `apply_together` does that for several projections in one transaction. A crash anywhere
+rolls all of it back, so a restart re-applies the batch onto exactly the state it started from.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 from sqlalchemy import (
@@ -37,7 +38,7 @@ from sqlalchemy import (
 from hub.faults import fault_point
 from projections.runtime.db import write_transaction
 from projections.runtime.decode import Poison, decode
-from projections.runtime.derived import OUTBOX_METADATA, stage
+from projections.runtime.derived import OUTBOX_METADATA, ensure_outbox_index, stage
 from projections.runtime.sqltypes import UtcDateTime
 from projections.runtime.upsert import chunks, in_values, insert_new, upsert
 
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
     from hub.ports import BusRecord, TopicPartition
     from projections.runtime.base import Projection
+    from projections.runtime.decode import Decoded
     from schemas.catalogue import Event
 
 logger = structlog.get_logger()
@@ -102,8 +104,14 @@ class ApplyOutcome:
 SCHEMA_LOCK_KEY = 0x6875_6273  # any constant; one advisory lock for the hub's schema changes
 
 
-def ensure_tables(engine: Engine, projection: Projection) -> None:
-    """Create the tracking and outbox tables and the projection's own tables where missing."""
+def ensure_tables(engine: Engine, projections: Projection | Sequence[Projection]) -> None:
+    """Create the tracking and outbox tables and the projections' own tables where missing, in one
+    write transaction (on SQLite the write lock, on PostgreSQL an advisory lock: serialised)."""
+    wanted = (
+        tuple(cast("Sequence[Projection]", projections))
+        if isinstance(projections, list | tuple)
+        else (cast("Projection", projections),)
+    )
     with write_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":
             # Runners start concurrently and share the tracking tables: two CREATE TABLE of one
@@ -111,11 +119,13 @@ def ensure_tables(engine: Engine, projection: Projection) -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
         TRACKING_METADATA.create_all(conn)
         OUTBOX_METADATA.create_all(conn)
-        projection.metadata.create_all(conn)
-        # A projection whose existing tables need a column added since (the audit ledger) says so here.
-        upgrade = getattr(projection, "upgrade_schema", None)
-        if upgrade is not None:
-            upgrade(conn)
+        ensure_outbox_index(conn)
+        for projection in wanted:
+            projection.metadata.create_all(conn)
+            # A projection whose existing tables need a column added since (the audit ledger) says so here.
+            upgrade = getattr(projection, "upgrade_schema", None)
+            if upgrade is not None:
+                upgrade(conn)
 
 
 def tracked_offsets(
@@ -132,12 +142,25 @@ def tracked_offsets(
     return {(topic, partition): offset for topic, partition, offset in rows}
 
 
-def apply_batch(engine: Engine, projection: Projection, records: Sequence[BusRecord]) -> ApplyOutcome:
+def apply_batch(
+    engine: Engine, projection: Projection, records: Sequence[BusRecord], decoded: Decoded | None = None
+) -> ApplyOutcome:
     """`apply_once` in its own write transaction, committed on return."""
-    with write_transaction(engine) as conn:
-        outcome = apply_once(conn, projection, records)
+    with write_transaction(engine, read_model=True) as conn:
+        outcome = apply_once(conn, projection, records, decoded=decoded)
         fault_point("projection.before_commit")
         return outcome
+
+
+def apply_together(
+    engine: Engine, batches: Sequence[tuple[Projection, Sequence[BusRecord]]], decoded: Decoded
+) -> dict[str, ApplyOutcome]:
+    """`apply_once` for each projection with its records, all in ONE write transaction: one lock,
+    one commit, every projection's tracking with its rows. Any failure rolls back all of them."""
+    with write_transaction(engine, read_model=True) as conn:
+        outcomes = {p.name: apply_once(conn, p, records, decoded=decoded) for p, records in batches}
+        fault_point("projection.before_commit")
+        return outcomes
 
 
 def poison_record(engine: Engine, projection: Projection, record: BusRecord, error: str) -> ApplyOutcome:
@@ -148,7 +171,7 @@ def poison_record(engine: Engine, projection: Projection, record: BusRecord, err
     """
     outcome = ApplyOutcome()
     tp = (record.topic, record.partition)
-    with write_transaction(engine) as conn:
+    with write_transaction(engine, read_model=True) as conn:
         tracked = tracked_offsets(conn, projection.name, for_update=True)
         if record.offset <= tracked.get(tp, -1):
             outcome.redelivered = 1
@@ -166,8 +189,14 @@ def poison_record(engine: Engine, projection: Projection, record: BusRecord, err
     return outcome
 
 
-def apply_once(conn: Connection, projection: Projection, records: Sequence[BusRecord]) -> ApplyOutcome:
-    """Apply a batch of bus records to `projection` exactly once, inside the caller's transaction."""
+def apply_once(
+    conn: Connection, projection: Projection, records: Sequence[BusRecord], *, decoded: Decoded | None = None
+) -> ApplyOutcome:
+    """Apply a batch of bus records to `projection` exactly once, inside the caller's transaction.
+
+    `decoded`: the records already decoded (by position), shared with the other projections on
+    their topics; a record missing from it is decoded here.
+    """
     outcome = ApplyOutcome()
     tracked = tracked_offsets(conn, projection.name, for_update=True)
     positions = dict(tracked)
@@ -180,18 +209,20 @@ def apply_once(conn: Connection, projection: Projection, records: Sequence[BusRe
         positions[tp] = record.offset
         fresh.append(record)
 
-    decoded: list[Event] = []
+    events_in: list[Event] = []
     origin: dict[int, BusRecord] = {}
     poison_rows: list[dict[str, Any]] = []
     for record in fresh:
-        result = decode(record)
+        result = decoded.get((record.topic, record.partition, record.offset)) if decoded else None
+        if result is None:
+            result = decode(record)
         if isinstance(result, Poison):
             poison_rows.append(_poison_row(projection.name, record, result))
         else:
-            decoded.append(result)
+            events_in.append(result)
             origin[id(result)] = record
 
-    events = _claim(conn, projection.name, decoded, outcome)
+    events = _claim(conn, projection.name, events_in, outcome)
     if events:
         # A projection that needs where each event sat on the log (the audit ledger records
         # partitions and offsets) takes (record, event) pairs; the others take events.
