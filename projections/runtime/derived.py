@@ -37,7 +37,7 @@ from topics.catalogue import topic_for_event_type
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sqlalchemy import Connection
+    from sqlalchemy import Connection, Select
 
     from schemas.envelope import EventBase
 
@@ -105,15 +105,20 @@ class Staged:
     value: bytes
 
 
-def pending(conn: Connection, projection_name: str, limit: int = 1000) -> list[Staged]:
-    """Staged, unpublished derived events, oldest first."""
+def pending_query(projection_name: str, limit: int = 1000) -> Select[tuple[str, str, str, str, bytes]]:
+    """What `pending` runs (PENDING_INDEX serves it: no sort)."""
     t = projection_outbox.c
-    rows = conn.execute(
+    return (
         select(t.event_id, t.topic, t.event_type, t.key, t.value)
         .where(t.projection == projection_name, t.published.is_(False))
         .order_by(t.created_at, t.event_id)
         .limit(limit)
     )
+
+
+def pending(conn: Connection, projection_name: str, limit: int = 1000) -> list[Staged]:
+    """Staged, unpublished derived events, oldest first."""
+    rows = conn.execute(pending_query(projection_name, limit))
     return [Staged(str(i), str(topic), str(et), str(k), bytes(v)) for i, topic, et, k, v in rows]
 
 
