@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Boolean,
@@ -105,7 +105,7 @@ class Staged:
     value: bytes
 
 
-def pending_query(projection_name: str, limit: int = 1000) -> Select[tuple[str, str, str, str, bytes]]:
+def pending_query(projection_name: str, limit: int = 1000) -> Select[Any]:
     """What `pending` runs (PENDING_INDEX serves it: no sort)."""
     t = projection_outbox.c
     return (

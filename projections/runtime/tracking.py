@@ -43,7 +43,7 @@ from projections.runtime.sqltypes import UtcDateTime
 from projections.runtime.upsert import chunks, in_values, insert_new, upsert
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
     from sqlalchemy import Connection, Engine
 
@@ -129,17 +129,35 @@ def ensure_tables(engine: Engine, projections: Projection | Sequence[Projection]
 
 
 def tracked_offsets(
-    conn: Connection, projection_name: str, *, for_update: bool = False
+    conn: Connection,
+    projection_name: str,
+    *,
+    for_update: bool = False,
+    partitions: Collection[TopicPartition] | None = None,
 ) -> dict[TopicPartition, int]:
-    """Last applied offset per (topic, partition) for a projection.
+    """Last applied offset per (topic, partition) for a projection (of `partitions` only, if given).
 
     `for_update` locks the rows (PostgreSQL) so a second runner of the same group, overlapping
     during a rebalance, waits and then sees this one's offsets instead of applying twice.
+    `partitions` narrows the lock to a batch's partitions: members of one group own disjoint
+    partitions, so two nodes applying their own batches do not wait on each other. (A partition
+    with no row yet is not locked; two overlapping members both applying it are told apart by
+    the event-id claim, which waits on the other's uncommitted insert.)
     """
     t = projection_tracking.c
     query = select(t.topic, t.partition, t.offset).where(t.projection == projection_name)
+    if partitions is not None:
+        query = query.where(
+            t.topic.in_(sorted({tp[0] for tp in partitions})),
+            t.partition.in_(sorted({tp[1] for tp in partitions})),
+        )
     rows = conn.execute(query.with_for_update() if for_update else query)
-    return {(topic, partition): offset for topic, partition, offset in rows}
+    wanted = None if partitions is None else set(partitions)
+    return {
+        (topic, partition): offset
+        for topic, partition, offset in rows
+        if wanted is None or (topic, partition) in wanted
+    }
 
 
 def apply_batch(
@@ -198,7 +216,8 @@ def apply_once(
     their topics; a record missing from it is decoded here.
     """
     outcome = ApplyOutcome()
-    tracked = tracked_offsets(conn, projection.name, for_update=True)
+    touched = {(r.topic, r.partition) for r in records}
+    tracked = tracked_offsets(conn, projection.name, for_update=True, partitions=touched)
     positions = dict(tracked)
     fresh: list[BusRecord] = []
     for record in records:
@@ -244,7 +263,6 @@ def apply_once(
     ]
     upsert(conn, projection_tracking, changed, key=("projection", "topic", "partition"))
 
-    touched = {(r.topic, r.partition) for r in records}
     outcome.positions = {tp: positions[tp] for tp in touched if tp in positions}
     outcome.applied = len(events)
     outcome.poisoned = len(poison_rows)
