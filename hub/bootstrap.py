@@ -138,9 +138,13 @@ class Hub:
         return [p for runner in self.runners for p in runner.projections]
 
     async def __aenter__(self) -> Self:
-        await self.bus.start()
-        await self.bus.ensure_topics(CATALOGUE, self.settings.topic_prefix)
-        await self._ensure_read_model_tables()
+        try:
+            await self.bus.start()
+            await self.bus.ensure_topics(CATALOGUE, self.settings.topic_prefix)
+            await self._ensure_read_model_tables()
+        except BaseException:
+            await self.close()  # a failed start leaves nothing open behind it
+            raise
         return self
 
     async def _ensure_read_model_tables(self) -> None:

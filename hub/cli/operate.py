@@ -122,9 +122,10 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
             timeout_graceful_shutdown=API_GRACE_S,
         )
     )
+    api_task = asyncio.create_task(server.serve(), name="api")
     tasks = [
         asyncio.create_task(run_forever(hub, stop), name="pipeline"),
-        asyncio.create_task(server.serve(), name="api"),
+        api_task,
         asyncio.create_task(hub.webhooks.run(stop), name="webhooks"),
     ]
     mllp = await _start_mllp(hub)
@@ -139,6 +140,9 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True) -> None:
         )
         for task in done:
             task.result()
+        if api_task in done and not server.started:
+            # uvicorn logs a failed lifespan and returns quietly; a hub without its API is down.
+            raise RuntimeError("the API failed to start (the reason is logged above)")
     finally:
         hub.api.draining.set()  # open event streams end at their next poll
         await _shut_down(stop, server, mllp, tasks)

@@ -3,16 +3,20 @@ each projection still exactly once and poisoned on its own."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, event, func, insert, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from hub.bootstrap import build_hub
 from hub.bus.embedded import EmbeddedBus
 from hub.pipeline import drain
 from hub.ports import OutRecord
 from hub.settings import Settings
+from projections.runtime import db as db_module
 from projections.runtime import decode as decode_module
 from projections.runtime import tracking as tracking_module
 from projections.runtime.db import make_engine, write_transaction
@@ -208,6 +212,27 @@ async def test_tables_exist_before_any_task_starts(tmp_path: Path) -> None:
         with hub.engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(recorder.seen)).scalar_one() == 0
             assert pending(conn, "first") == []
+
+
+async def test_a_database_that_refuses_the_tables_stops_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reachable but refusing (here: locked past the busy timeout) is a failed start, with its reason."""
+    monkeypatch.setattr(db_module, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    settings = Settings(data_dir=tmp_path / "hub")
+    settings.data_dir.mkdir(parents=True)
+    path = make_url(settings.database_url).database
+    assert path is not None
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("PRAGMA journal_mode=WAL")
+        holder.execute("BEGIN IMMEDIATE")
+        holder.execute("CREATE TABLE other_writer (x)")
+        with pytest.raises(OperationalError, match="locked"):
+            async with build_hub(settings, adapters={}, projections=[Recorder("first")]):
+                pass
+    finally:
+        holder.close()
 
 
 async def test_read_model_writes_are_synchronous_normal_and_others_full(engine: Engine) -> None:
