@@ -237,10 +237,11 @@ class ProjectionRunner:
         """
         if self._consumer is not None:
             by_tp = await self._consumer.lag()
-            return {
-                p.name: sum(n for tp, n in by_tp.items() if p in self._readers.get(tp[0], ()))
-                for p in self.projections
-            }
+            out = dict.fromkeys((p.name for p in self.projections), 0)
+            for (topic, _), n in by_tp.items():
+                for p in self._readers.get(topic, ()):
+                    out[p.name] += n
+            return out
         tracked = await asyncio.to_thread(self._tracked)
         out = dict.fromkeys((p.name for p in self.projections), 0)
         for topic, readers in self._readers.items():
