@@ -64,13 +64,14 @@ UNREACHABLE = (OperationalError, InterfaceError, DisconnectionError)
 
 
 def group_name(projections: Sequence[Projection]) -> str:
-    """`projection.<name>` for one projection; `projections.<a>+<b>...` (sorted) for a set.
+    """`projection.<name>` for one projection; `projections.<a>.<b>...` (sorted) for a set.
 
     The set is in the name because a group's members split its partitions: a member running
-    other projections would leave them without the partitions it was handed.
+    other projections would leave them without the partitions it was handed. Dots, not another
+    separator: Kafka allows only [a-zA-Z0-9._-] in the static member ids built from it.
     """
     names = sorted(p.name for p in projections)
-    return f"projection.{names[0]}" if len(names) == 1 else "projections." + "+".join(names)
+    return f"projection.{names[0]}" if len(names) == 1 else "projections." + ".".join(names)
 
 
 class ProjectionRunner:

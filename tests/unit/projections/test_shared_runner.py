@@ -83,7 +83,7 @@ async def publish_fleet(bus: EmbeddedBus, n: int) -> list[str]:
 
 def test_the_group_names_the_set() -> None:
     assert group_name([Recorder("a")]) == "projection.a"
-    assert group_name([Recorder("b"), Recorder("a")]) == "projections.a+b"
+    assert group_name([Recorder("b"), Recorder("a")]) == "projections.a.b"
     with pytest.raises(ValueError, match="distinct"):
         ProjectionRunner([Recorder("a"), Recorder("a")], None, None)  # type: ignore[arg-type]
 
