@@ -11,9 +11,13 @@ adapter, an access log, the webhooks' HTTP transport).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Self
+
+import structlog
+from sqlalchemy.exc import DBAPIError
 
 from hub.api.security import AccessLog, Security, bus_access_log
 from hub.api.services import (
@@ -52,6 +56,7 @@ from projections.inventory.projection import Inventory
 from projections.raw_scope.projection import RawScope
 from projections.runtime.db import make_engine
 from projections.runtime.runner import ProjectionRunner
+from projections.runtime.tracking import ensure_tables
 from projections.work_orders.projection import WorkOrders
 from topics.catalogue import CATALOGUE
 
@@ -65,6 +70,8 @@ if TYPE_CHECKING:
     from adapters.base import AdapterSpec
     from hub.ports import Clock, EventBus, RawArchive
     from projections.runtime.base import Projection
+
+logger = structlog.get_logger()
 
 
 def make_bus(settings: Settings, *, node: bool = False) -> EventBus:
@@ -109,6 +116,8 @@ class Hub:
     keys: KeyStore
     subscriptions: SubscriptionStore
     workers: dict[str, TranslationWorker] = field(default_factory=dict)
+    # One runner for every read model on `engine`: one poller, one decode per record, one
+    # transaction per batch (projections.runtime.runner). A list, so a deployment may split them.
     runners: list[ProjectionRunner] = field(default_factory=list)
     # Built by build_hub once the hub exists (they hold it): HTTP ingest, delivery and the API.
     ingestor: Ingestor = field(init=False)
@@ -125,10 +134,44 @@ class Hub:
         """The inbox/<system>/ drop-folder watcher (built on first use: it creates the folders)."""
         return InboxWatcher(self, self.settings.inbox_dir)
 
+    @property
+    def projections(self) -> list[Projection]:
+        """Every read model the runners maintain, in wiring order."""
+        return [p for runner in self.runners for p in runner.projections]
+
     async def __aenter__(self) -> Self:
-        await self.bus.start()
-        await self.bus.ensure_topics(CATALOGUE, self.settings.topic_prefix)
+        try:
+            await self.bus.start()
+            await self.bus.ensure_topics(CATALOGUE, self.settings.topic_prefix)
+            await self._ensure_read_model_tables()
+        except BaseException:
+            await self.close()  # a failed start leaves nothing open behind it
+            raise
         return self
+
+    async def _ensure_read_model_tables(self) -> None:
+        """Create the read-model database's tables once, before any task starts.
+
+        The API's lifespan and the runners create them too (idempotent; the database may come back
+        later), but at the same time; on a restarted SQLite hub that raced into "database is
+        locked". Created here first, serially, theirs are only checks. An unreachable database is
+        not a reason to stay down (the API reports it on /health; the runners retry); any other
+        failure is: it propagates and the command exits non-zero with it.
+        """
+
+        def ensure() -> None:
+            ensure_tables(self.engine, self.projections)
+            self.keys.ensure_tables()
+            self.subscriptions.ensure_tables()
+
+        try:
+            await asyncio.to_thread(ensure)
+        except DBAPIError as exc:
+            # No statement: the connection itself failed (server down). With one, the database
+            # answered and refused (locked past the busy timeout, a broken schema): that stops us.
+            if exc.statement is not None:
+                raise
+            logger.info("read_model_tables_deferred", error=type(exc.orig).__name__)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -218,7 +261,9 @@ def build_hub(
             ),
         )
     read_models = make_projections(settings) if projections is None else projections
-    hub.runners = [ProjectionRunner(p, bus, engine, prefix=prefix, clock=clock) for p in read_models]
+    hub.runners = (
+        [ProjectionRunner(read_models, bus, engine, prefix=prefix, clock=clock)] if read_models else []
+    )
     hub.ingestor = Ingestor(hub)
     targets = TargetPolicy.of(settings.webhook_allow)
     hub.webhooks = WebhookService(

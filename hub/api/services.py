@@ -152,7 +152,7 @@ def lag_source(hub: Hub) -> LagSource:
         out: dict[str, int] = {}
         for runner in hub.runners:
             try:
-                out[runner.projection.name] = await runner.lag()
+                out.update(await runner.lags())
             except (DBAPIError, PoolTimeoutError):
                 continue
         return out

@@ -1,8 +1,12 @@
 """Consumer of the embedded bus: manual assignment or a consumer group over the SQLite log.
 
 Group mode joins through hub.bus.sqlite_groups: assignment is re-evaluated on poll (at least every
-heartbeat interval, and at once when the group's generation changes) and a background task keeps
-the member alive between polls. Positions live in memory; `commit` stores them in the log file.
+heartbeat interval, and soon after the group's generation changes: it is read with a fetch at
+most every GENERATION_CHECK_S, not on every fetch) and a background task keeps the member alive
+between polls. Positions live in memory; `commit` stores them in the log file.
+
+A poll waiting for data fetches again after IDLE_SLEEP_S, doubling up to IDLE_SLEEP_MAX_S while
+nothing comes: an idle consumer costs a few fetches a second, not fifty.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ if TYPE_CHECKING:
 
 logger = structlog.get_logger()
 
-IDLE_SLEEP_S = 0.02  # between empty fetches while poll() waits for data
+IDLE_SLEEP_S = 0.02  # first pause between empty fetches while poll() waits for data
+IDLE_SLEEP_MAX_S = 0.1  # the pause doubles up to this while fetches stay empty
+GENERATION_CHECK_S = 0.1  # how stale the cached group generation may get between reads
 PENDING_FACTOR = 5  # heartbeat this many times faster while waiting for a partition to be released
 
 
@@ -37,7 +43,10 @@ def _poll_once(
     cursors: Sequence[sqlite_log.Cursor],
     limit: int,
 ) -> tuple[int, list[BusRecord]]:
-    """Fetch, unless the group moved on: then answer the new generation and nothing (rebalance first)."""
+    """Fetch, unless the group moved on: then answer the new generation and nothing (rebalance first).
+
+    `group` None: no generation check (manual assignment, or the cached one is fresh enough).
+    """
     if group is not None:
         current = sqlite_groups.generation(conn, group)
         if current != known_generation:
@@ -78,6 +87,7 @@ class EmbeddedConsumer:
         self._generation = -1
         self._pending = False
         self._last_heartbeat = 0.0
+        self._generation_read = 0.0  # monotonic time the generation was last read
         self._rotation = 0
         self._keep_alive: asyncio.Task[None] | None = None
         self._closed = False
@@ -105,6 +115,7 @@ class EmbeddedConsumer:
         )
         self._last_heartbeat = time.monotonic()
         self._generation = own.generation
+        self._generation_read = self._last_heartbeat
         self._pending = own.pending
         positions: dict[int, int] = {}
         for pid in own.owned:
@@ -154,15 +165,21 @@ class EmbeddedConsumer:
             raise ValueError("max_records must be at least 1")
         self._check_open()
         deadline = time.monotonic() + timeout_s
+        pause = IDLE_SLEEP_S
         while True:
+            check: str | None = None
             if self.group is not None:
                 await self._maybe_rebalance(self.group)
+                if time.monotonic() - self._generation_read >= GENERATION_CHECK_S:
+                    check = self.group
             generation, records = await self._thread.call(
-                _poll_once, self.group, self._generation, self._cursors(), max_records
+                _poll_once, check, self._generation, self._cursors(), max_records
             )
-            if self.group is not None and generation != self._generation:
-                await self._rebalance(self.group)
-                continue
+            if check is not None:
+                self._generation_read = time.monotonic()
+                if generation != self._generation:
+                    await self._rebalance(check)
+                    continue
             if records:
                 pid_of = self._pid_of
                 for rec in records:
@@ -171,7 +188,8 @@ class EmbeddedConsumer:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
-            await asyncio.sleep(min(IDLE_SLEEP_S, remaining))
+            await asyncio.sleep(min(pause, remaining))
+            pause = min(pause * 2, IDLE_SLEEP_MAX_S)
 
     def _pid(self, topic: str, partition: int) -> int:
         pid = self._pid_of.get((topic, partition))

@@ -60,7 +60,7 @@ class ExportFormat(StrEnum):
 async def _ledger_up_to_date(hub: Hub) -> None:
     """Drain the pipeline; run the ledger here too when this deployment's bootstrap does not."""
     await drain(hub)
-    if any(runner.projection.name == LEDGER for runner in hub.runners):
+    if any(projection.name == LEDGER for projection in hub.projections):
         return
     ledger = AuditLedger(seal_key=seal_key(hub.settings.secret_bytes))
     runner = ProjectionRunner(ledger, hub.bus, hub.engine, prefix=hub.settings.topic_prefix)

@@ -81,10 +81,8 @@ def _view_summaries(hub: Hub) -> list[tuple[str, list[str], list[list[str]]]]:
     """Each read model's own short summary (`demo_summary(conn)` in its module), in wiring order."""
     out: list[tuple[str, list[str], list[list[str]]]] = []
     with hub.engine.connect() as conn:
-        for runner in hub.runners:
-            summary = getattr(
-                importlib.import_module(type(runner.projection).__module__), "demo_summary", None
-            )
+        for projection in hub.projections:
+            summary = getattr(importlib.import_module(type(projection).__module__), "demo_summary", None)
             if summary is not None:
                 out += summary(conn)
     return out
@@ -112,6 +110,7 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True, roles: frozenset[str] = 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     server: uvicorn.Server | None = None
+    api_task: asyncio.Task[Any] | None = None
     if "api" in roles:
         await _announce_auth(hub)  # before the pipeline starts: both create tables in the read-model db
     tasks = [asyncio.create_task(run_forever(hub, stop, roles), name="pipeline")]
@@ -129,7 +128,8 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True, roles: frozenset[str] = 
                 timeout_graceful_shutdown=API_GRACE_S,
             )
         )
-        tasks.append(asyncio.create_task(server.serve(), name="api"))
+        api_task = asyncio.create_task(server.serve(), name="api")
+        tasks.append(api_task)
     if "project" in roles:
         tasks.append(asyncio.create_task(hub.webhooks.run(stop), name="webhooks"))
     mllp = await _start_mllp(hub) if "ingest" in roles else None
@@ -147,6 +147,9 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True, roles: frozenset[str] = 
         )
         for task in done:
             task.result()
+        if server is not None and api_task in done and not server.started:
+            # uvicorn logs a failed lifespan and returns quietly; a hub without its API is down.
+            raise RuntimeError("the API failed to start (the reason is logged above)")
     finally:
         hub.api.draining.set()  # open event streams end at their next poll
         await _shut_down(stop, server, mllp, tasks)

@@ -8,8 +8,11 @@ threadpool. An async driver would add a hop per statement and buy nothing here.
 
 SQLite specifics, and why:
 - `journal_mode=WAL`: the API reads while a projection writes.
-- `synchronous=FULL`: an applied batch (read model + tracking row) survives a power cut, so the
-  exactly-once bookkeeping never runs ahead of what is on disk.
+- `synchronous=FULL` by default (API keys, webhook subscriptions: not rebuildable), but
+  `synchronous=NORMAL` for the projections' own write transactions (`read_model=True`): in WAL
+  mode a power cut can then lose the last commits, never half of one, and a read model plus its
+  tracking rows are rebuilt from the log, so a lost commit is applied again. The raw archive and
+  the embedded log are other files, and keep FULL.
 - `busy_timeout`: several projection runners share one file; a writer waits rather than fails.
 - pysqlite's own transaction handling is switched off and `BEGIN` is emitted by us, so a
   transaction starts at its first statement (reads included). Writers (see `write_transaction`)
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 5
 _WRITE_OPTION = "hub_write"
+_READ_MODEL_OPTION = "hub_read_model"
+_SYNC_KEY = "hub_synchronous"  # in the DBAPI connection's info: the level last set on it
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -48,9 +53,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def write_transaction(engine: Engine) -> AbstractContextManager[Connection]:
-    """`engine.begin()` for a writer: on SQLite the transaction takes the write lock up front."""
-    return engine.execution_options(**{_WRITE_OPTION: True}).begin()
+def write_transaction(engine: Engine, *, read_model: bool = False) -> AbstractContextManager[Connection]:
+    """`engine.begin()` for a writer: on SQLite the transaction takes the write lock up front.
+
+    `read_model`: the transaction writes only what the log can rebuild (projection tables,
+    tracking, outbox), so on SQLite it commits with synchronous=NORMAL (see the module docstring).
+    """
+    options: dict[str, Any] = {_WRITE_OPTION: True}
+    if read_model:
+        options[_READ_MODEL_OPTION] = True
+    return engine.execution_options(**options).begin()
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -61,14 +73,25 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         try:
+            # busy_timeout first: after a crash the first connection recovers the WAL under a
+            # lock, and a second one opening meanwhile must wait, not fail "database is locked".
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
             cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        immediate = bool(conn.get_execution_options().get(_WRITE_OPTION))
+        options = conn.get_execution_options()
+        immediate = bool(options.get(_WRITE_OPTION))
+        if immediate:
+            # The level is per connection and cannot change inside a transaction: set it before
+            # BEGIN, only when it differs from what this pooled connection last had.
+            level = "NORMAL" if options.get(_READ_MODEL_OPTION) else "FULL"
+            info = conn.connection.info
+            if info.get(_SYNC_KEY, "FULL") != level:
+                conn.exec_driver_sql(f"PRAGMA synchronous={level}")
+                info[_SYNC_KEY] = level
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from pydantic import ValidationError
 
 from schemas.catalogue import EVENT_ADAPTER, Event, parse_event
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from hub.ports import BusRecord
 
 MAX_ERROR_CHARS = 2000
@@ -28,6 +30,10 @@ class Poison:
 
     error: str
     event_id: str | None
+
+
+# Where a record sits (topic, partition, offset) -> what it decoded to.
+Decoded: TypeAlias = dict[tuple[str, int, int], Event | Poison]
 
 
 def decode(record: BusRecord) -> Event | Poison:
@@ -57,6 +63,11 @@ def decode(record: BusRecord) -> Event | Poison:
     # KeyError or TypeError before pydantic sees it. All three mean "this is not an event".
     except (ValidationError, KeyError, TypeError, ValueError) as exc:
         return Poison(_describe(exc), event_id)
+
+
+def decode_all(records: Iterable[BusRecord]) -> Decoded:
+    """Decode each record once, for every projection that reads its topic (events are frozen)."""
+    return {(r.topic, r.partition, r.offset): decode(r) for r in records}
 
 
 def _describe(exc: Exception) -> str:

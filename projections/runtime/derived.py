@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Boolean,
     Column,
+    Index,
     LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
@@ -36,7 +37,7 @@ from topics.catalogue import topic_for_event_type
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sqlalchemy import Connection
+    from sqlalchemy import Connection, Select
 
     from schemas.envelope import EventBase
 
@@ -55,6 +56,22 @@ projection_outbox = Table(
     Column("published", Boolean, nullable=False, default=False),
     PrimaryKeyConstraint("projection", "event_id"),
 )
+
+# `pending`'s query, in its order: without it each page sorted every unpublished row of the
+# projection (3.4 s a page at 438,675 rows). Published rows stay in it; the equality on
+# `published` skips them.
+PENDING_INDEX = Index(
+    "projection_outbox_pending",
+    projection_outbox.c.projection,
+    projection_outbox.c.published,
+    projection_outbox.c.created_at,
+    projection_outbox.c.event_id,
+)
+
+
+def ensure_outbox_index(conn: Connection) -> None:
+    """Add the pending index to an outbox created before it existed (create_all skips existing tables)."""
+    PENDING_INDEX.create(conn, checkfirst=True)
 
 
 def stage(conn: Connection, projection_name: str, events: Sequence[EventBase]) -> int:
@@ -88,15 +105,20 @@ class Staged:
     value: bytes
 
 
-def pending(conn: Connection, projection_name: str, limit: int = 1000) -> list[Staged]:
-    """Staged, unpublished derived events, oldest first."""
+def pending_query(projection_name: str, limit: int = 1000) -> Select[Any]:
+    """What `pending` runs (PENDING_INDEX serves it: no sort)."""
     t = projection_outbox.c
-    rows = conn.execute(
+    return (
         select(t.event_id, t.topic, t.event_type, t.key, t.value)
         .where(t.projection == projection_name, t.published.is_(False))
         .order_by(t.created_at, t.event_id)
         .limit(limit)
     )
+
+
+def pending(conn: Connection, projection_name: str, limit: int = 1000) -> list[Staged]:
+    """Staged, unpublished derived events, oldest first."""
+    rows = conn.execute(pending_query(projection_name, limit))
     return [Staged(str(i), str(topic), str(et), str(k), bytes(v)) for i, topic, et, k, v in rows]
 
 

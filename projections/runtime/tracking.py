@@ -7,17 +7,18 @@ Tables (shared by every projection, keyed by projection name):
   the same deterministic event id after a crash, at a new offset; this catches it.
 - `projection_poison(...)`: records that are not events, skipped so they never block a partition.
 
-`apply_once` runs inside one transaction: drop redelivered offsets, decode, record the ids of
-events not applied before (dropping the others, and repeats within the batch), hand those to
-the projection, record poison and offsets. A crash anywhere rolls all of it back, so a restart
-re-applies the batch onto exactly the state it started from.
+`apply_once` runs inside one transaction: drop redelivered offsets, decode (or take what the
+runner decoded once for every projection), record the ids of events not applied before (dropping
+the others, and repeats within the batch), hand those to the projection, record poison and
+offsets. `apply_together` does that for several projections in one transaction. A crash anywhere
+rolls all of it back, so a restart re-applies the batch onto exactly the state it started from.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 from sqlalchemy import (
@@ -37,17 +38,18 @@ from sqlalchemy import (
 from hub.faults import fault_point
 from projections.runtime.db import write_transaction
 from projections.runtime.decode import Poison, decode
-from projections.runtime.derived import OUTBOX_METADATA, stage
+from projections.runtime.derived import OUTBOX_METADATA, ensure_outbox_index, stage
 from projections.runtime.sqltypes import UtcDateTime
 from projections.runtime.upsert import chunks, in_values, insert_new, upsert
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
     from sqlalchemy import Connection, Engine
 
     from hub.ports import BusRecord, TopicPartition
     from projections.runtime.base import Projection
+    from projections.runtime.decode import Decoded
     from schemas.catalogue import Event
 
 logger = structlog.get_logger()
@@ -102,8 +104,14 @@ class ApplyOutcome:
 SCHEMA_LOCK_KEY = 0x6875_6273  # any constant; one advisory lock for the hub's schema changes
 
 
-def ensure_tables(engine: Engine, projection: Projection) -> None:
-    """Create the tracking and outbox tables and the projection's own tables where missing."""
+def ensure_tables(engine: Engine, projections: Projection | Sequence[Projection]) -> None:
+    """Create the tracking and outbox tables and the projections' own tables where missing, in one
+    write transaction (on SQLite the write lock, on PostgreSQL an advisory lock: serialised)."""
+    wanted = (
+        tuple(cast("Sequence[Projection]", projections))
+        if isinstance(projections, list | tuple)
+        else (cast("Projection", projections),)
+    )
     with write_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":
             # Runners start concurrently and share the tracking tables: two CREATE TABLE of one
@@ -111,33 +119,66 @@ def ensure_tables(engine: Engine, projection: Projection) -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
         TRACKING_METADATA.create_all(conn)
         OUTBOX_METADATA.create_all(conn)
-        projection.metadata.create_all(conn)
-        # A projection whose existing tables need a column added since (the audit ledger) says so here.
-        upgrade = getattr(projection, "upgrade_schema", None)
-        if upgrade is not None:
-            upgrade(conn)
+        ensure_outbox_index(conn)
+        for projection in wanted:
+            projection.metadata.create_all(conn)
+            # A projection whose existing tables need a column added since (the audit ledger) says so here.
+            upgrade = getattr(projection, "upgrade_schema", None)
+            if upgrade is not None:
+                upgrade(conn)
 
 
 def tracked_offsets(
-    conn: Connection, projection_name: str, *, for_update: bool = False
+    conn: Connection,
+    projection_name: str,
+    *,
+    for_update: bool = False,
+    partitions: Collection[TopicPartition] | None = None,
 ) -> dict[TopicPartition, int]:
-    """Last applied offset per (topic, partition) for a projection.
+    """Last applied offset per (topic, partition) for a projection (of `partitions` only, if given).
 
     `for_update` locks the rows (PostgreSQL) so a second runner of the same group, overlapping
     during a rebalance, waits and then sees this one's offsets instead of applying twice.
+    `partitions` narrows the lock to a batch's partitions: members of one group own disjoint
+    partitions, so two nodes applying their own batches do not wait on each other. (A partition
+    with no row yet is not locked; two overlapping members both applying it are told apart by
+    the event-id claim, which waits on the other's uncommitted insert.)
     """
     t = projection_tracking.c
     query = select(t.topic, t.partition, t.offset).where(t.projection == projection_name)
+    if partitions is not None:
+        query = query.where(
+            t.topic.in_(sorted({tp[0] for tp in partitions})),
+            t.partition.in_(sorted({tp[1] for tp in partitions})),
+        )
     rows = conn.execute(query.with_for_update() if for_update else query)
-    return {(topic, partition): offset for topic, partition, offset in rows}
+    wanted = None if partitions is None else set(partitions)
+    return {
+        (topic, partition): offset
+        for topic, partition, offset in rows
+        if wanted is None or (topic, partition) in wanted
+    }
 
 
-def apply_batch(engine: Engine, projection: Projection, records: Sequence[BusRecord]) -> ApplyOutcome:
+def apply_batch(
+    engine: Engine, projection: Projection, records: Sequence[BusRecord], decoded: Decoded | None = None
+) -> ApplyOutcome:
     """`apply_once` in its own write transaction, committed on return."""
-    with write_transaction(engine) as conn:
-        outcome = apply_once(conn, projection, records)
+    with write_transaction(engine, read_model=True) as conn:
+        outcome = apply_once(conn, projection, records, decoded=decoded)
         fault_point("projection.before_commit")
         return outcome
+
+
+def apply_together(
+    engine: Engine, batches: Sequence[tuple[Projection, Sequence[BusRecord]]], decoded: Decoded
+) -> dict[str, ApplyOutcome]:
+    """`apply_once` for each projection with its records, all in ONE write transaction: one lock,
+    one commit, every projection's tracking with its rows. Any failure rolls back all of them."""
+    with write_transaction(engine, read_model=True) as conn:
+        outcomes = {p.name: apply_once(conn, p, records, decoded=decoded) for p, records in batches}
+        fault_point("projection.before_commit")
+        return outcomes
 
 
 def poison_record(engine: Engine, projection: Projection, record: BusRecord, error: str) -> ApplyOutcome:
@@ -148,7 +189,7 @@ def poison_record(engine: Engine, projection: Projection, record: BusRecord, err
     """
     outcome = ApplyOutcome()
     tp = (record.topic, record.partition)
-    with write_transaction(engine) as conn:
+    with write_transaction(engine, read_model=True) as conn:
         tracked = tracked_offsets(conn, projection.name, for_update=True)
         if record.offset <= tracked.get(tp, -1):
             outcome.redelivered = 1
@@ -166,10 +207,17 @@ def poison_record(engine: Engine, projection: Projection, record: BusRecord, err
     return outcome
 
 
-def apply_once(conn: Connection, projection: Projection, records: Sequence[BusRecord]) -> ApplyOutcome:
-    """Apply a batch of bus records to `projection` exactly once, inside the caller's transaction."""
+def apply_once(
+    conn: Connection, projection: Projection, records: Sequence[BusRecord], *, decoded: Decoded | None = None
+) -> ApplyOutcome:
+    """Apply a batch of bus records to `projection` exactly once, inside the caller's transaction.
+
+    `decoded`: the records already decoded (by position), shared with the other projections on
+    their topics; a record missing from it is decoded here.
+    """
     outcome = ApplyOutcome()
-    tracked = tracked_offsets(conn, projection.name, for_update=True)
+    touched = {(r.topic, r.partition) for r in records}
+    tracked = tracked_offsets(conn, projection.name, for_update=True, partitions=touched)
     positions = dict(tracked)
     fresh: list[BusRecord] = []
     for record in records:
@@ -180,18 +228,20 @@ def apply_once(conn: Connection, projection: Projection, records: Sequence[BusRe
         positions[tp] = record.offset
         fresh.append(record)
 
-    decoded: list[Event] = []
+    events_in: list[Event] = []
     origin: dict[int, BusRecord] = {}
     poison_rows: list[dict[str, Any]] = []
     for record in fresh:
-        result = decode(record)
+        result = decoded.get((record.topic, record.partition, record.offset)) if decoded else None
+        if result is None:
+            result = decode(record)
         if isinstance(result, Poison):
             poison_rows.append(_poison_row(projection.name, record, result))
         else:
-            decoded.append(result)
+            events_in.append(result)
             origin[id(result)] = record
 
-    events = _claim(conn, projection.name, decoded, outcome)
+    events = _claim(conn, projection.name, events_in, outcome)
     if events:
         # A projection that needs where each event sat on the log (the audit ledger records
         # partitions and offsets) takes (record, event) pairs; the others take events.
@@ -213,7 +263,6 @@ def apply_once(conn: Connection, projection: Projection, records: Sequence[BusRe
     ]
     upsert(conn, projection_tracking, changed, key=("projection", "topic", "partition"))
 
-    touched = {(r.topic, r.partition) for r in records}
     outcome.positions = {tp: positions[tp] for tp in touched if tp in positions}
     outcome.applied = len(events)
     outcome.poisoned = len(poison_rows)

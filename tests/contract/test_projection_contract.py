@@ -112,11 +112,14 @@ async def _ingest_samples(data_dir: Path) -> SampleLog:
         await hub.relay.drain()
         for worker in hub.workers.values():
             await worker.run_until_idle()
-        # The runners put derived events on the log. A projection that reads derived topics only
-        # consumes them: its runner adds nothing to the log and is left out (it is the slowest).
-        for runner in hub.runners:
-            if not any(t.startswith("derived.") for t in runner.projection.topics):
-                await runner.run_until_idle()
+        # The projections put derived events on the log. One that reads derived topics only
+        # consumes them: it adds nothing to the log and is left out (it is the slowest).
+        producing = [p for p in hub.projections if not any(t.startswith("derived.") for t in p.topics)]
+        runner = ProjectionRunner(producing, hub.bus, hub.engine, prefix=hub.settings.topic_prefix)
+        try:
+            await runner.run_until_idle()
+        finally:
+            await runner.close()
         wanted = sorted({t for p in PROJECTIONS for t in p.topics})
         consumer = await hub.bus.consumer(wanted)
         records: list[BusRecord] = []
