@@ -8,7 +8,8 @@ every event's history row, and the emergency-availability tables.
 How a batch is applied: every name the batch uses is resolved in a few queries
 (projections.assets.identity), the rows it touches are loaded, events are folded in order in memory
 (links first, so an event lands on the record its link chose; projections.assets.state for the
-state rules), and the differences are written back with one upsert per table. Applying a stream
+state rules), and the differences are written back with one upsert per table (golden records:
+only the columns some record of the batch changed, see `changed_columns`). Applying a stream
 in any batching therefore yields the same tables, and applying it twice changes nothing (event
 ids are claimed by projections.runtime.tracking).
 

@@ -25,6 +25,7 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy import delete, func, inspect, or_, select, text
 
 from projections.compliance.notices import due_notices
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
 
     from schemas.catalogue import Event
     from schemas.envelope import EventBase
+
+logger = structlog.get_logger()
 
 TOPICS = ("canonical.asset.v1",)
 _TYPES = (
@@ -152,6 +155,10 @@ class Compliance:
         for chunk in chunks(conn, ids):
             conn.execute(delete(items).where(in_values(conn, items.c.asset_id, chunk)))
         upsert(conn, items, fresh, key=("asset_id", "kind"))
+        projected = sum(1 for item in fresh if item["projected"])
+        if projected:
+            # Stated once per batch, not once per device: what a ledger import left to confirm.
+            logger.info("compliance_schedules_projected", items=projected, assets=len(ids))
 
     def tick(self, conn: Connection, now: datetime) -> list[EventBase]:
         """Conclude the due, overdue and scheduled notices the site's date calls for."""

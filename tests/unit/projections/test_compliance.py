@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, text
+from structlog.testing import capture_logs
 
 from projections.compliance.projection import Compliance
 from projections.compliance.queries import DueFilter, list_due
@@ -455,6 +456,13 @@ class TestLegacyImport:
             {False},
             True,
         )
+
+    def test_projected_schedules_are_stated_once_per_batch(self, feed: ComplianceFeed) -> None:
+        """One log line per applied batch counts the projected schedules, not one per device."""
+        with capture_logs() as logs:
+            feed(ventilator("r1", "A1"), ventilator("r2", "A2"), calibrated("c", "A1", date(2023, 6, 6)))
+        stated = [e for e in logs if e["event"] == "compliance_schedules_projected"]
+        assert [(e["items"], e["assets"]) for e in stated] == [(5, 2)]
 
 
 class TestUpgrade:
