@@ -236,22 +236,24 @@ def changed_columns(rows: list[dict[str, Any]], stored: dict[str, dict[str, Any]
     A batch of registrations touches a third of the 60 columns, and binding (and, on SQLite,
     setting on conflict) the untouched ones was the largest single cost of a batch.
     """
-    changed = set(_ALWAYS)
+    # Only the columns no row has changed yet are compared: that set shrinks within a few rows.
+    same = [c for c in COLUMNS if c not in _ALWAYS]
     for row in rows:
         old = stored.get(row["asset_id"])
         if old is None:
-            changed.update(c for c, v in row.items() if v is not None)
+            same = [c for c in same if row[c] is None]
         else:
-            changed.update(c for c, v in row.items() if not _same(v, old[c]))
-    if len(changed) == len(COLUMNS):
-        return rows
-    keep = [c for c in COLUMNS if c in changed]
+            # Decimal("1.0") == Decimal("1.00"), but the stored text keeps the scale it was given.
+            same = [
+                c
+                for c in same
+                if (v := row[c]) == (o := old[c]) and (v.__class__ is not Decimal or str(v) == str(o))
+            ]
+        if not same:
+            return rows
+    unchanged = set(same)
+    keep = [c for c in COLUMNS if c not in unchanged]
     return [{c: row[c] for c in keep} for row in rows]
-
-
-def _same(new: Any, old: Any) -> bool:
-    # Decimal("1.0") == Decimal("1.00"), but the stored text keeps the scale it was given.
-    return new == old and (not isinstance(new, Decimal) or str(new) == str(old))
 
 
 def demo_summary(conn: Connection, today: date | None = None) -> list[tuple[str, list[str], list[list[str]]]]:
