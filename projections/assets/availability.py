@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, case, delete, exists, func, or_, select
@@ -92,6 +93,7 @@ class AvailabilityConfig:
         return row["asset_id"] in self._pool_ids or any(rule.matches(row) for rule in self.pool_rules)
 
 
+@lru_cache(maxsize=1 << 14)  # a fleet has hundreds of (name, model) pairs; each row asks twice a batch
 def kind_id(name: str | None, model: str | None) -> str | None:
     """A stable key for a (name, model) pair; None when the device has neither."""
     if name is None and model is None:

@@ -93,7 +93,7 @@ class Claims:
             self.by_key.setdefault(key, [])
         for chunk in chunks(conn, sorted({value for _, value in wanted})):
             query = claims.select().where(in_values(conn, claims.c.value, chunk))
-            for row in conn.execute(query).mappings():
+            for row in conn.execute(query).mappings().all():
                 key = (row["scheme"], row["value"])
                 if key in wanted:
                     self.by_key[key].append((row["asset_id"], _claim(row)))

@@ -219,13 +219,15 @@ class Crosswalk:
 
     def _read(self, conn: Connection, ident_col: Any, alias_col: Any, values: list[str]) -> None:
         for chunk in chunks(conn, values):
-            for row in conn.execute(select(identifiers).where(in_values(conn, ident_col, chunk))).mappings():
+            for row in (
+                conn.execute(select(identifiers).where(in_values(conn, ident_col, chunk))).mappings().all()
+            ):
                 key = (row["scheme"], row["value"])
                 self._stored_idents[key] = dict(row)
                 self._meta.setdefault(key, (row["linked_by"], row["event_id"]))
                 self.owner[row["minted_id"]] = row["asset_id"]
             query = select(aliases.c.alias_id, aliases.c.asset_id, aliases.c.declared)
-            for alias, golden, declared in conn.execute(query.where(in_values(conn, alias_col, chunk))):
+            for alias, golden, declared in conn.execute(query.where(in_values(conn, alias_col, chunk))).all():
                 self._stored_aliases[alias] = (golden, bool(declared))
                 self.owner[alias] = golden
 

@@ -11,7 +11,11 @@ overwrites the fields it names; a relocation applies unless older than the newes
 applied; the latest commissioning and passing acceptance dates count; decommissioning retires
 the asset's obligations. A contract number registered twice keeps its latest version.
 
-Time-based conclusions come from `tick(conn, now)` (projections.compliance.notices).
+Time-based conclusions come from `tick(conn, now)` (projections.compliance.notices), for confirmed
+obligations only: one the hub merely projected from a start of service (`projected`, see
+projections.compliance.schedule) is listed by the queries but concludes no notice, so a first
+import of a legacy ledger publishes no per-asset overdue or scheduled events for dates nobody
+recorded; the first calibration or inspection of its kind confirms it, and notices follow.
 Configuration: projections.compliance.rules.ComplianceConfig. Queries: projections.compliance.queries.
 """
 
@@ -21,10 +25,11 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, or_, select
+import structlog
+from sqlalchemy import delete, func, inspect, or_, select, text
 
 from projections.compliance.notices import due_notices
-from projections.compliance.rules import ComplianceConfig
+from projections.compliance.rules import INTERVAL_KINDS, ComplianceConfig
 from projections.compliance.schedule import obligations
 from projections.compliance.tables import METADATA, NAME, activities, assets, contracts, items, notices
 from projections.runtime.upsert import chunks, in_values, upsert
@@ -48,6 +53,8 @@ if TYPE_CHECKING:
 
     from schemas.catalogue import Event
     from schemas.envelope import EventBase
+
+logger = structlog.get_logger()
 
 TOPICS = ("canonical.asset.v1",)
 _TYPES = (
@@ -75,6 +82,22 @@ class Compliance:
 
     def __init__(self, config: ComplianceConfig | None = None) -> None:
         self.config = config or ComplianceConfig()
+
+    def upgrade_schema(self, conn: Connection) -> None:
+        """Add `projected` to items written before it (called by ensure_tables), set as apply would."""
+        if "projected" in {column["name"] for column in inspect(conn).get_columns(items.name)}:
+            return
+        conn.execute(text(f"ALTER TABLE {items.name} ADD COLUMN projected BOOLEAN NOT NULL DEFAULT FALSE"))
+        c = items.c
+        conn.execute(
+            items.update()
+            .where(
+                c.kind.in_(INTERVAL_KINDS),
+                c.last_result.is_(None),  # no record of the kind, passing or not
+                c.basis.in_(sorted(self.config.projected_bases)),
+            )
+            .values(projected=True)
+        )
 
     def apply(self, conn: Connection, events: Sequence[Event]) -> None:
         """Fold the facts of a batch, then recompute the obligations of every asset it touched."""
@@ -132,6 +155,10 @@ class Compliance:
         for chunk in chunks(conn, ids):
             conn.execute(delete(items).where(in_values(conn, items.c.asset_id, chunk)))
         upsert(conn, items, fresh, key=("asset_id", "kind"))
+        projected = sum(1 for item in fresh if item["projected"])
+        if projected:
+            # Stated once per batch, not once per device: what a ledger import left to confirm.
+            logger.info("compliance_schedules_projected", items=projected, assets=len(ids))
 
     def tick(self, conn: Connection, now: datetime) -> list[EventBase]:
         """Conclude the due, overdue and scheduled notices the site's date calls for."""
@@ -143,6 +170,7 @@ class Compliance:
             select(items)
             .where(
                 c.active.is_(True),
+                c.projected.is_(False),  # the hub's own estimate: listed, never notified
                 c.due_on.is_not(None),
                 c.due_on <= horizon,
                 or_(~c.due_notice, (~c.overdue_notice) & (c.due_on < today), scheduling),
@@ -289,6 +317,10 @@ def _load(conn: Connection, table: Table, column: Any, ids: Sequence[str]) -> li
     return out
 
 
+def _basis(basis: str, projected: bool) -> str:
+    return f"{basis}, projected" if projected else basis
+
+
 def _group(rows: list[dict[str, Any]]) -> Rows:
     out: Rows = defaultdict(list)
     for r in rows:
@@ -307,7 +339,12 @@ def demo_summary(conn: Connection) -> list[tuple[str, list[str], list[list[str]]
         return [("Compliance", ["note"], [["no calibration or inspection on record yet"]])]
     c = items.c
     counts = conn.execute(
-        select(c.kind, func.count(), func.count().filter(c.due_on < as_of))
+        select(
+            c.kind,
+            func.count(),
+            func.count().filter(c.due_on < as_of),
+            func.count().filter(c.projected.is_(True)),
+        )
         .where(c.active.is_(True), c.due_on.is_not(None), c.due_on <= as_of + timedelta(days=30))
         .group_by(c.kind)
         .order_by(c.kind)
@@ -315,7 +352,7 @@ def demo_summary(conn: Connection) -> list[tuple[str, list[str], list[list[str]]
     # Lapsed calibrations first (a certificate on record that ran out), the most recent first;
     # then devices with none on record, dated from their start of service.
     overdue = conn.execute(
-        select(c.asset_name, c.department_name, c.kind, c.due_on, c.basis)
+        select(c.asset_name, c.department_name, c.kind, c.due_on, c.basis, c.projected)
         .where(c.active.is_(True), c.kind == "calibration", c.due_on < as_of)
         .order_by((c.basis != "calibrated"), c.due_on.desc(), c.asset_id)
         .limit(8)
@@ -323,12 +360,12 @@ def demo_summary(conn: Connection) -> list[tuple[str, list[str], list[list[str]]
     return [
         (
             f"Compliance due by {as_of + timedelta(days=30)} (as of {as_of}, the newest activity)",
-            ["kind", "due within 30 days or overdue", "overdue"],
+            ["kind", "due within 30 days or overdue", "overdue", "of which projected (to confirm)"],
             [[str(v) for v in r] for r in counts],
         ),
         (
             f"Overdue calibrations as of {as_of}",
             ["device", "department", "kind", "due on", "from"],
-            [["" if v is None else str(v) for v in r] for r in overdue],
+            [[*("" if v is None else str(v) for v in r[:4]), _basis(r[4], r[5])] for r in overdue],
         ),
     ]

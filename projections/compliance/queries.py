@@ -24,7 +24,9 @@ class DueFilter:
     """Obligations due on or before `today + within_days` (overdue ones included), of active assets.
 
     `department` is a code or name; `kind` a compliance kind; `overdue` True keeps only those
-    past due (due date before `today`), False only those not yet past due.
+    past due (due date before `today`), False only those not yet past due; `projected` True keeps
+    only the due dates the hub projected from a start of service (no record of the kind yet: what
+    the department has to confirm), False only confirmed ones.
     """
 
     today: date
@@ -32,6 +34,7 @@ class DueFilter:
     department: str | None = None
     kind: str | None = None
     overdue: bool | None = None
+    projected: bool | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         c = items.c
@@ -48,6 +51,8 @@ class DueFilter:
             out.append(c.due_on < self.today)
         elif self.overdue is False:
             out.append(c.due_on >= self.today)
+        if self.projected is not None:
+            out.append(c.projected.is_(self.projected))
         return out
 
 

@@ -13,6 +13,12 @@ Knobs (ComplianceConfig; the lead wires hub settings to it):
 - `due_within_days` (30): `compliance.due` is concluded this many days before the due date.
 - `schedule_kinds` (preventive maintenance, calibration): kinds for which a
   `workorder.scheduled` task is generated when the due window opens.
+- `projected_bases` (commissioned, accepted, acquired, unknown): a periodic obligation dated from
+  one of these starts of service, with no calibration or inspection of its kind on record, is
+  projected: listed with `projected: true`, never notified, until a real record confirms it (so a
+  first import of a legacy ledger states no per-asset overdue notices for dates the hub only
+  estimated from purchase dates). A site that trusts its acceptance or commissioning forms as a
+  schedule's start removes `accepted` / `commissioned`.
 - `timezone` (Asia/Shanghai): due dates are calendar days of the site; the clock's `now` is
   turned into the site's date before comparing.
 """
@@ -93,6 +99,7 @@ class ComplianceConfig:
     due_within_days: int = 30
     schedule_kinds: frozenset[str] = frozenset({"preventive_maintenance", "calibration"})
     timezone: str = "Asia/Shanghai"
+    projected_bases: frozenset[str] = frozenset({"commissioned", "accepted", "acquired", "unknown"})
 
     def __post_init__(self) -> None:
         if self.due_within_days < 0:

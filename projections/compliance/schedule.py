@@ -7,6 +7,11 @@ Per asset, at most one obligation per kind:
   else acquisition) + the interval. A failed calibration or inspection does not restart the
   clock: the device stays due (or overdue) until one passes. An inspection that states its next
   due date counts even for a kind no rule gives the asset: the source knows better.
+  Such a due date is `projected` (the hub's estimate, listed but never notified) while no
+  calibration or inspection of that kind, passing or not, is on record and its basis is one of
+  `config.projected_bases` (by default every start of service: a legacy ledger's purchase date
+  says nothing about when the device was last calibrated). The first real record of the kind
+  confirms the schedule; from then on due and overdue notices apply.
 - certificate: the `valid_until` of the latest passing calibration certificate.
 - contract, warranty: the end date of the contract of that kind that ends last (a renewal
   supersedes the contract it renews).
@@ -61,6 +66,7 @@ def obligations(
             "due_notice": False,
             "overdue_notice": False,
             "scheduled": False,
+            "projected": False,
         }
         row.update(extra)
         out.append(row)
@@ -85,7 +91,8 @@ def obligations(
             item(kind, add_months(done["done_on"], months), basis, cause_event_id=done["event_id"], **extra)
         else:
             base, basis = _start_of_service(asset)
-            item(kind, add_months(base, months) if base else None, basis, **extra)
+            projected = latest is None and basis in config.projected_bases
+            item(kind, add_months(base, months) if base else None, basis, projected=projected, **extra)
 
     calibrations = [
         a for a in activities if a["kind"] == "calibration" and a["result"] in _PASSING["calibration"]

@@ -4,6 +4,10 @@ Facts as they arrive (`assets`, `activities`, `contracts`), and what they make d
 row per asset and kind, recomputed from the facts whenever an asset's facts change, so arrival
 order never matters). `notices` records each derived event concluded, once per asset x kind x
 due date x notice, which is what keeps a tick from concluding it again.
+
+An obligation is `projected` while its due date is the hub's own projection from a start of
+service (no calibration or inspection of that kind on record; see projections.compliance.schedule):
+it is listed, but no notice is concluded for it until a real record confirms the schedule.
 """
 
 from __future__ import annotations
@@ -67,6 +71,9 @@ items = Table(
     Column("ref", Text),  # contract number, certificate number
     Column("due_on", Date, index=True),
     Column("basis", String(16), nullable=False),
+    # True while the due date is only the hub's projection (no record of that kind seen yet): shown,
+    # never notified; a real calibration or inspection record confirms the schedule.
+    Column("projected", Boolean, nullable=False),
     Column("last_done_on", Date),
     Column("last_result", String(16)),
     Column("interval_months", Integer),

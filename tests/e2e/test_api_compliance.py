@@ -109,6 +109,18 @@ class TestDue:
         else:
             assert got == expected
 
+    async def test_each_item_states_whether_its_date_is_projected(self, client: httpx.AsyncClient) -> None:
+        """Every listed date of these devices comes from a record (projected false); projected=true lists none."""
+        confirmed = (await client.get("/compliance/due", params={"within": "365d"})).json()
+        projected = (
+            await client.get("/compliance/due", params={"within": "365d", "projected": "true"})
+        ).json()
+        assert (
+            confirmed["total"] > 0,
+            {i["projected"] for i in confirmed["items"]},
+            projected["total"],
+        ) == (True, {False}, 0)
+
     @pytest.mark.parametrize("within", ["thirty", "30m", "99999d"])
     async def test_bad_window_is_422(self, client: httpx.AsyncClient, within: str) -> None:
         """A window that is not N, Nd or Nw (or is absurdly long) answers 422 naming the problem."""

@@ -480,6 +480,9 @@
       { label: "剩余", hint: "days left", value: (d) => (d.overdue
         ? badge(`逾期 ${-d.days_left} 天`, "bad")
         : badge(`${d.days_left} 天`, d.days_left <= 7 ? "warn" : "muted")) },
+      { label: "依据", hint: "schedule", value: (d) => (d.projected
+        ? badge("推算 待确认", "warn", "projected from the start of service: no record of this kind yet, no notices until one confirms it")
+        : badge("已确认", "muted", d.basis)) },
       { label: "上次", hint: "last done", value: (d) => [d.last_done_on, d.last_result].filter(Boolean).join(" ") },
       { label: "周期", hint: "interval", value: (d) => (d.interval_months ? `${d.interval_months} 个月` : null) },
       { label: "编号", hint: "ref", value: (d) => d.ref, class: "mono" },

@@ -3,6 +3,10 @@
 "Today" is the site's calendar date at the injected clock's `now` (hub.api.routes.workorders.
 get_clock), unless `as_of` names the date a report is for.
 
+An obligation the hub only projected from a device's start of service (no calibration or
+inspection of its kind on record, e.g. a legacy ledger's purchase date) is listed with
+`projected: true` and concludes no notice until a real record confirms it; `projected=` filters.
+
 Department scope: a key created with `--department D` (a code or a name) sees only the
 obligations of devices of D; asking for another department gives an empty page.
 """
@@ -51,6 +55,10 @@ class DueOut(BaseModel):
     days_left: int = Field(description="Days from the as-of date to the due date (negative: overdue)")
     overdue: bool
     basis: str = Field(description="What the due date comes from: calibrated, inspected, commissioned...")
+    projected: bool = Field(
+        description="True: the hub projected this date from a start of service (no calibration or"
+        " inspection of the kind on record yet); listed for the department to confirm, never notified"
+    )
     last_done_on: date | None
     last_result: str | None
     interval_months: int | None
@@ -86,6 +94,10 @@ def read_due(
     overdue: Annotated[
         bool | None, Query(description="Only overdue (true) or only not overdue (false)")
     ] = None,
+    projected: Annotated[
+        bool | None,
+        Query(description="Only dates the hub projected, to confirm (true), or only confirmed ones (false)"),
+    ] = None,
     as_of: Annotated[IsoDate | None, Query(description="Report date (default: today at the site)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Offset = 0,
@@ -99,7 +111,9 @@ def read_due(
     department, reachable = scope.department_filter(department)
     if not reachable:
         return DuePage(items=[], total=0, limit=limit, offset=offset, as_of=today)
-    where = DueFilter(today=today, within_days=days, department=department, kind=kind, overdue=overdue)
+    where = DueFilter(
+        today=today, within_days=days, department=department, kind=kind, overdue=overdue, projected=projected
+    )
     rows, total = list_due(conn, where, limit=limit, offset=offset)
     return DuePage(
         items=[DueOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset, as_of=today

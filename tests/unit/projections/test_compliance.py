@@ -6,15 +6,19 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from structlog.testing import capture_logs
 
 from projections.compliance.projection import Compliance
 from projections.compliance.queries import DueFilter, list_due
 from projections.compliance.rules import ComplianceConfig, ComplianceRule, add_months
-from projections.compliance.tables import METADATA
+from projections.compliance.tables import METADATA, items
+from projections.runtime.db import write_transaction
 from schemas._base import DeptRef
 from schemas.assets import Category
 from schemas.ids import event_id_for, workorder_id_for
+from tests.unit.adapters._hrp import LEDGER
+from tests.unit.adapters._hrp import run as hrp_run
 from tests.unit.projections.factories import corrected, decommissioned, relocated
 from tests.unit.projections.test_compliance_factories import (
     BED,
@@ -109,6 +113,41 @@ class TestDueDates:
         )
         item = feed.items("A1")["preventive_maintenance"]
         assert (item["due_on"], item["basis"]) == (date(2024, 2, 1), "next_due")
+
+    def test_dates_projected_from_a_start_of_service_are_marked_projected(self, feed: ComplianceFeed) -> None:
+        """With no record of its kind a due date is projected; a calibration (even failed) confirms it."""
+        feed(ventilator("r", "A1"), commissioned("m", "A1", date(2021, 5, 31)))
+        before = {k: (v["basis"], v["projected"]) for k, v in feed.items("A1").items()}
+        feed(
+            calibrated("c", "A1", date(2023, 6, 6), result="failed"),
+            contract("h", "A1", "HT-1", date(2025, 1, 1)),
+        )
+        after = {k: (v["basis"], v["projected"]) for k, v in feed.items("A1").items()}
+        assert (before, after) == (
+            {
+                "calibration": ("commissioned", True),
+                "preventive_maintenance": ("commissioned", True),
+                "electrical_safety": ("commissioned", True),
+            },
+            {
+                "calibration": ("commissioned", False),
+                "preventive_maintenance": ("commissioned", True),
+                "electrical_safety": ("commissioned", True),
+                "contract": ("contract", False),
+            },
+        )
+
+    def test_sites_may_trust_acceptance_and_commissioning_dates(self, module_engine: Engine) -> None:
+        """With projected_bases={"acquired"} a commissioning date confirms the schedule it starts."""
+        reset(module_engine, METADATA)
+        feed = ComplianceFeed(
+            module_engine, Compliance(ComplianceConfig(projected_bases=frozenset({"acquired"})))
+        )
+        feed(ventilator("r1", "A1"), commissioned("m", "A1", date(2021, 5, 31)), ventilator("r2", "A2"))
+        assert (
+            feed.items("A1")["preventive_maintenance"]["projected"],
+            feed.items("A2")["preventive_maintenance"]["projected"],
+        ) == (False, True)
 
     def test_rules_decide_which_kinds_apply(self, feed: ComplianceFeed) -> None:
         """A ward bed (6856) has yearly PM only; an explicit next-due safety inspection still counts."""
@@ -249,15 +288,35 @@ class TestTick:
 
     def test_first_seen_overdue_gets_overdue_and_a_task_only(self, feed: ComplianceFeed) -> None:
         """An obligation already past due at the first tick concludes overdue and scheduled, no due notice."""
-        feed(bed("r", "A1"))
+        feed(
+            bed("r", "A1"), inspected("i", "A1", "preventive_maintenance", date(2021, 1, 4), result="failed")
+        )
         assert kinds(feed.tick(site_midnight(date(2024, 1, 1)))) == [
             ("compliance.overdue", "preventive_maintenance", date(2021, 3, 15)),
             ("workorder.scheduled", "preventive_maintenance", date(2021, 3, 15)),
         ]
 
+    def test_projected_dates_conclude_no_notice_until_a_record_confirms_them(
+        self, feed: ComplianceFeed
+    ) -> None:
+        """A legacy ledger row (purchase date only) stays quiet, overdue or not; a failed PM record
+        confirms the same due date and its overdue notice and task follow on the next tick."""
+        feed(bed("r", "A1"), ventilator("r2", "A2"))
+        quiet = feed.tick(site_midnight(date(2024, 1, 1)))
+        feed(inspected("i", "A1", "preventive_maintenance", date(2021, 1, 4), result="failed"))
+        assert (quiet, kinds(feed.tick(site_midnight(date(2024, 1, 2))))) == (
+            [],
+            [
+                ("compliance.overdue", "preventive_maintenance", date(2021, 3, 15)),
+                ("workorder.scheduled", "preventive_maintenance", date(2021, 3, 15)),
+            ],
+        )
+
     def test_ids_and_subjects_are_deterministic(self, feed: ComplianceFeed) -> None:
         """Ids are uuid5 over (notice, asset, kind, due date); the task's subject is a minted work-order id."""
-        feed(bed("r", "A1"))
+        feed(
+            bed("r", "A1"), inspected("i", "A1", "preventive_maintenance", date(2021, 1, 4), result="failed")
+        )
         overdue, scheduled = sorted(feed.tick(site_midnight(date(2024, 1, 1))), key=lambda e: e.type)
         assert (overdue.event_id, scheduled.event_id, scheduled.subject, overdue.source.adapter_version) == (
             event_id_for("hub", "compliance.overdue:A1:preventive_maintenance", "2021-03-15"),
@@ -283,8 +342,10 @@ class TestTick:
 
     def test_reapplying_facts_does_not_repeat_notices(self, feed: ComplianceFeed) -> None:
         """A relocation after the notices recomputes the item but keeps what was concluded."""
-        feed(bed("r", "A1"))
-        feed.tick(site_midnight(date(2024, 1, 1)))
+        feed(
+            bed("r", "A1"), inspected("i", "A1", "preventive_maintenance", date(2021, 1, 4), result="failed")
+        )
+        assert feed.tick(site_midnight(date(2024, 1, 1)))
         feed(relocated("m", "A1", code="ER", name="急诊科", at=datetime(2024, 4, 2, tzinfo=UTC)))
         assert (
             feed.tick(site_midnight(date(2024, 1, 3))),
@@ -338,6 +399,25 @@ class TestDueQuery:
             ("A1", "preventive_maintenance", date(2024, 7, 1)),
         ]
 
+    def test_filters_by_projected(self, loaded: ComplianceFeed) -> None:
+        """projected=True lists the dates the hub only projected, for the department to confirm."""
+        loaded(ventilator("r3", "A3"))
+        assert (
+            self.query(loaded, within_days=30, projected=True),
+            self.query(loaded, within_days=30, projected=False),
+        ) == (
+            [
+                ("A3", "preventive_maintenance", date(2020, 9, 15)),
+                ("A3", "calibration", date(2021, 3, 15)),
+                ("A3", "electrical_safety", date(2021, 3, 15)),
+            ],
+            [
+                ("A2", "calibration", date(2024, 5, 20)),
+                ("A1", "calibration", date(2024, 6, 6)),
+                ("A1", "preventive_maintenance", date(2024, 7, 1)),
+            ],
+        )
+
     def test_filters_by_department_kind_and_overdue(self, loaded: ComplianceFeed) -> None:
         """department (code or name), kind and overdue each narrow the list."""
         assert (
@@ -351,6 +431,53 @@ class TestDueQuery:
             [("A2", "calibration", date(2024, 5, 20))],
             [("A1", "calibration", date(2024, 6, 6)), ("A1", "preventive_maintenance", date(2024, 7, 1))],
         )
+
+
+class TestLegacyImport:
+    def test_a_first_ledger_import_states_no_per_asset_notices(self, module_engine: Engine) -> None:
+        """The sample HRP ledger (purchase dates only) lists its overdue dates as projected and concludes
+        no notice; judged as before (nothing projected) the same import concludes several per asset."""
+        events = [e.event for e in hrp_run(LEDGER.read_bytes()).events]
+        now = site_midnight(date(2026, 12, 6))
+        runs = []
+        for config in (ComplianceConfig(), ComplianceConfig(projected_bases=frozenset())):
+            reset(module_engine, METADATA)
+            feed = ComplianceFeed(module_engine, Compliance(config))
+            feed(*events)
+            notices = len(feed.tick(now))
+            with module_engine.connect() as conn:
+                rows, total = list_due(conn, DueFilter(today=now.date(), overdue=True), limit=500)
+            runs.append((notices, total, {r["projected"] for r in rows}))
+        (held, listed, flags), (flood, listed_before, flags_before) = runs
+        assert (held, flags, flood > len(events), flags_before, listed == listed_before > 0) == (
+            0,
+            {True},
+            True,
+            {False},
+            True,
+        )
+
+    def test_projected_schedules_are_stated_once_per_batch(self, feed: ComplianceFeed) -> None:
+        """One log line per applied batch counts the projected schedules, not one per device."""
+        with capture_logs() as logs:
+            feed(ventilator("r1", "A1"), ventilator("r2", "A2"), calibrated("c", "A1", date(2023, 6, 6)))
+        stated = [e for e in logs if e["event"] == "compliance_schedules_projected"]
+        assert [(e["items"], e["assets"]) for e in stated] == [(5, 2)]
+
+
+class TestUpgrade:
+    def test_items_written_before_projected_get_it_as_apply_would_set_it(self, feed: ComplianceFeed) -> None:
+        """ensure_tables' upgrade adds the column to an older items table and marks the projected dates."""
+        feed(ventilator("r1", "A1"), calibrated("c1", "A1", date(2023, 6, 6)))
+        with write_transaction(feed.engine) as conn:
+            conn.execute(text(f"ALTER TABLE {items.name} DROP COLUMN projected"))
+            feed.projection.upgrade_schema(conn)
+            feed.projection.upgrade_schema(conn)  # a second start finds it done
+        assert {k: v["projected"] for k, v in feed.items("A1").items()} == {
+            "calibration": False,
+            "preventive_maintenance": True,
+            "electrical_safety": True,
+        }
 
 
 class TestDemoSummary:
@@ -369,9 +496,9 @@ class TestDemoSummary:
         assert (title.endswith("(as of 2024-06-13, the newest activity)"), counts, overdue[0][2:]) == (
             True,
             [
-                ["calibration", "1", "1"],
-                ["electrical_safety", "2", "2"],
-                ["preventive_maintenance", "2", "2"],
+                ["calibration", "1", "1", "0"],
+                ["electrical_safety", "2", "2", "2"],
+                ["preventive_maintenance", "2", "2", "2"],
             ],
             ["calibration", "2024-06-06", "calibrated"],
         )
