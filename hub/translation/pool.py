@@ -9,18 +9,21 @@ still handed to the translation worker: a message is translated once.
 Each pool process loads the registered adapters and their mappings itself (the same
 `MappingSource` rule: the hospital's override file if present, reloaded when it changes) and
 says which mapping version it used. Whatever the translator raises is a whole-message failure
-there, as in-process (hub.translation.safe). A pool that breaks (a process killed) is replaced;
-the message in flight is translated in-process.
+there, as in-process (hub.translation.safe). A process that ends (killed) is replaced;
+the messages it had are translated in-process. Requests and answers go over each process's
+pipe, read on the event loop: no thread hop on the way back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import pickle  # nosec B403: between the hub and the processes it spawned, over their own pipe
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -29,62 +32,85 @@ from hub.translation.safe import run_translator
 from hub.translation.worker import MappingSource
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
     from pathlib import Path
 
     from adapters.base import SourceLocation, TranslateContext, Translation
     from hub.ports import RawRecord
 
 logger = structlog.get_logger()
+IN_FLIGHT = 8  # requests per process at once: their bytes stay well under a pipe's buffer
+PIPE_BYTES = 32 * 1024  # larger messages are translated in the hub's process (a write must not block)
+
 
 # -- inside a pool process
-_sources: dict[str, MappingSource] = {}
-
-
-def _start(mapping_dir: Path | None, secret: bytes | None) -> None:
-    for system, adapter in ADAPTERS.items():
-        _sources[system] = MappingSource(adapter, mapping_dir, secret=secret)
-
-
-def _translate(
-    system: str, record: RawRecord, payload: bytes, ctx: TranslateContext, location: SourceLocation | None
-) -> tuple[str, Translation]:
-    mapping = _sources[system].current()
-    ctx = replace(ctx, mapping_version=mapping.version)
-    return mapping.version, run_translator(ADAPTERS[system], record, payload, mapping, ctx, location=location)
-
-
-def _ready() -> bool:
-    return True
+def _serve(conn: Connection, mapping_dir: Path | None, secret: bytes | None) -> None:
+    """Answer requests until the hub closes the pipe (or dies: the pipe ends with it)."""
+    sources = {
+        system: MappingSource(adapter, mapping_dir, secret=secret) for system, adapter in ADAPTERS.items()
+    }
+    while True:
+        try:
+            request = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        ident, system, record, payload, ctx, location = pickle.loads(request)  # noqa: S301  # nosec B301
+        try:
+            mapping = sources[system].current()
+            ctx = replace(ctx, mapping_version=mapping.version)
+            translation = run_translator(ADAPTERS[system], record, payload, mapping, ctx, location=location)
+            answer: tuple[Any, ...] = (ident, True, (mapping.version, translation))
+        except Exception as exc:  # noqa: BLE001 - e.g. a mapping that does not load: the hub translates it
+            answer = (ident, False, f"{type(exc).__name__}: {exc}")
+        conn.send_bytes(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 # -- in the hub's process
+@dataclass
+class _Lane:
+    """One pool process and its pipe; answers are read on the event loop (no thread hop)."""
+
+    process: BaseProcess
+    conn: Connection
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(IN_FLIGHT))
+    waiting: dict[int, asyncio.Future[tuple[str, Translation]]] = field(default_factory=dict)
+    reading: bool = False
+    broken: bool = False
+
+
 class TranslatorPool:
-    """`await translate(...)` in one of `processes` spawned processes (started on first use)."""
+    """`await translate(...)` in one of `processes` spawned processes (started by `start`)."""
 
     def __init__(self, processes: int, mapping_dir: Path | None, secret: bytes | None) -> None:
         if processes < 1:
             raise ValueError("a translator pool needs at least one process")
         self._processes = processes
         self._args = (mapping_dir, secret)
-        self._executor: ProcessPoolExecutor | None = None
+        self._lanes: list[_Lane] = []
+        self._ids = itertools.count()
 
-    def _pool(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            # spawn, not fork: the hub's process has threads (SQLite, the bus) whose locks a
-            # forked child would inherit held.
-            self._executor = ProcessPoolExecutor(
-                self._processes,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start,
-                initargs=self._args,
-            )
-        return self._executor
+    def _spawn(self) -> _Lane:
+        # spawn, not fork: the hub's process has threads (SQLite, the bus) whose locks a forked
+        # child would inherit held. Daemonic: ends with the hub.
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe(duplex=True)
+        process = context.Process(
+            target=_serve, args=(theirs, *self._args), name="hub-translator", daemon=True
+        )
+        process.start()
+        theirs.close()
+        return _Lane(process, ours)
 
     def start(self) -> None:
         """Start the processes now (they import the adapters: a second or two), not on the first message."""
-        pool = self._pool()
-        for _ in range(self._processes):
-            pool.submit(_ready)
+        while len(self._lanes) < self._processes:
+            self._lanes.append(self._spawn())
+
+    def _lane(self) -> _Lane:
+        self._lanes = [lane for lane in self._lanes if not lane.broken]
+        self.start()
+        return min(self._lanes, key=lambda lane: len(lane.waiting))
 
     async def translate(
         self,
@@ -94,20 +120,69 @@ class TranslatorPool:
         ctx: TranslateContext,
         location: SourceLocation | None = None,
     ) -> tuple[str, Translation]:
-        """(mapping version used, translation). Raises BrokenProcessPool when the pool broke
-        (it is replaced for the next call)."""
-        pool = self._pool()
+        """(mapping version used, translation). Raises BrokenProcessPool when the process is gone
+        or could not translate (the caller translates in-process; a dead process is replaced)."""
+        if len(payload) > PIPE_BYTES:
+            raise BrokenProcessPool("message too large for the translator pipe")
+        lane = self._lane()
         loop = asyncio.get_running_loop()
+        async with lane.slots:
+            if lane.broken:
+                raise BrokenProcessPool("translator process ended")
+            if not lane.reading:
+                loop.add_reader(lane.conn.fileno(), self._answers, lane)
+                lane.reading = True
+            ident = next(self._ids)
+            future: asyncio.Future[tuple[str, Translation]] = loop.create_future()
+            lane.waiting[ident] = future
+            try:
+                lane.conn.send_bytes(pickle.dumps((ident, system, record, payload, ctx, location)))
+            except OSError as exc:
+                self._broke(lane, exc)
+            return await future
+
+    def _answers(self, lane: _Lane) -> None:
         try:
-            return await loop.run_in_executor(pool, _translate, system, record, payload, ctx, location)
-        except BrokenProcessPool:
-            logger.warning("translator_pool_broken", processes=self._processes)
-            if self._executor is pool:
-                self._executor = None
-                pool.shutdown(wait=False, cancel_futures=True)
-            raise
+            while lane.conn.poll():
+                ident, ok, result = pickle.loads(lane.conn.recv_bytes())  # noqa: S301  # nosec B301
+                future = lane.waiting.pop(ident, None)
+                if future is None or future.done():
+                    continue
+                if ok:
+                    future.set_result(result)
+                else:
+                    future.set_exception(BrokenProcessPool(result))
+        except (EOFError, OSError) as exc:
+            self._broke(lane, exc)
+
+    def _broke(self, lane: _Lane, exc: BaseException) -> None:
+        if lane.broken:
+            return
+        lane.broken = True
+        logger.warning(
+            "translator_process_ended", error=f"{type(exc).__name__}: {exc}", waiting=len(lane.waiting)
+        )
+        self._close(lane)
+        for future in lane.waiting.values():
+            if not future.done():
+                future.set_exception(BrokenProcessPool("translator process ended"))
+        lane.waiting.clear()
+
+    def _close(self, lane: _Lane) -> None:
+        if lane.reading:
+            # No loop any more (shutdown), or the pipe closed already: nothing left to unregister.
+            with contextlib.suppress(RuntimeError, ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(lane.conn.fileno())
+            lane.reading = False
+        lane.conn.close()  # the process sees the end of its pipe and returns
+        if lane.process.is_alive():
+            lane.process.join(timeout=0.5)
+        if lane.process.is_alive():
+            lane.process.kill()
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        for lane in self._lanes:
+            if not lane.broken:
+                lane.broken = True
+                self._close(lane)
+        self._lanes = []

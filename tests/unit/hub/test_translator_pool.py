@@ -68,8 +68,9 @@ async def test_a_killed_pool_process_is_replaced() -> None:
     pool = TranslatorPool(1, None, SECRET)
     try:
         await pool.translate("his", record(payload), payload, ctx)
-        (pid,) = pool._executor._processes  # type: ignore[union-attr]
-        os.kill(pid, signal.SIGKILL)
+        (lane,) = pool._lanes
+        os.kill(lane.process.pid or 0, signal.SIGKILL)
+        lane.process.join(5)
         with pytest.raises(BrokenProcessPool):
             await pool.translate("his", record(payload), payload, ctx)
         _, again = await pool.translate("his", record(payload), payload, ctx)
