@@ -9,7 +9,8 @@ Per message (the listener calls `handle` per frame, in order per connection):
    - an exact resend gets the ACK stored for the first copy and creates nothing;
    - the same MSH-10 with other content is a conflict: stored, dead-lettered, AE;
 3. translate once (hub.translation.safe: a translator that raises is a dead letter, not a dropped
-   connection) and answer:
+   connection; in a translator process when HUB_MLLP_TRANSLATE_PROCESSES > 0, hub.translation.pool,
+   so the listener's process keeps its CPU for answering and the pipeline) and answer:
    - AA: translatable (also for message types the hub does not map: archived, counted);
      with HUB_MLLP_ACK_AFTER=storage, AA once stored, and translation failures are only dead-lettered;
    - AE + ERR (segment/field, reason): dead-lettered first (durable), then answered;
@@ -20,7 +21,6 @@ Per message (the listener calls `handle` per frame, in order per connection):
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -38,7 +38,7 @@ from hub.ingest.archive import SourceKey
 from hub.ingest.source_keys import hl7_content, hl7_keys
 from hub.ports import InboundMessage, RawRecord
 from hub.translation.deadletters import dead_letter_id_for
-from hub.translation.pool import TranslatorPool
+from hub.translation.pool import TranslatorPool, Unavailable
 from hub.translation.registry import ADAPTERS
 from hub.translation.safe import run_translator
 
@@ -141,15 +141,15 @@ class MllpIngest:
 
         In the translator pool when there is one (the listener's process keeps its CPU); in-process
         without one, for an adapter the hub was built with in place of the registered one (tests),
-        or when the pool broke. In-process it runs inline, not in a thread: a thread hop costs more
-        than it saves under the one GIL.
+        while the pool's processes start, or when one ended. In-process it runs inline, not in a
+        thread: a thread hop costs more than it saves under the one GIL.
         """
         adapter = self._worker.adapter
         if self._pool is not None and adapter is ADAPTERS.get(SYSTEM):
             try:
                 version, translation = await self._pool.translate(SYSTEM, record, frame, ctx, MSH)
-            except BrokenProcessPool:
-                pass  # replaced for the next message; this one is translated here
+            except Unavailable:
+                pass  # starting, or ended (replaced for the next message): this one is translated here
             else:
                 return translation, replace(ctx, mapping_version=version)
         return run_translator(adapter, record, frame, mapping, ctx, location=MSH), ctx

@@ -21,7 +21,6 @@ import contextlib
 import itertools
 import multiprocessing
 import pickle  # nosec B403: between the hub and the processes it spawned, over their own pipe
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +41,12 @@ if TYPE_CHECKING:
 logger = structlog.get_logger()
 IN_FLIGHT = 8  # requests per process at once: their bytes stay well under a pipe's buffer
 PIPE_BYTES = 32 * 1024  # larger messages are translated in the hub's process (a write must not block)
+READY = -1  # what a process answers once it has loaded the adapters
+
+
+class Unavailable(Exception):
+    """No translator process can take the message now (starting, ended, or the message too large):
+    the caller translates it in-process."""
 
 
 # -- inside a pool process
@@ -50,6 +55,7 @@ def _serve(conn: Connection, mapping_dir: Path | None, secret: bytes | None) -> 
     sources = {
         system: MappingSource(adapter, mapping_dir, secret=secret) for system, adapter in ADAPTERS.items()
     }
+    conn.send_bytes(pickle.dumps((READY, True, None)))
     while True:
         try:
             request = conn.recv_bytes()
@@ -76,6 +82,7 @@ class _Lane:
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(IN_FLIGHT))
     waiting: dict[int, asyncio.Future[tuple[str, Translation]]] = field(default_factory=dict)
     reading: bool = False
+    ready: bool = False
     broken: bool = False
 
 
@@ -100,17 +107,31 @@ class TranslatorPool:
         )
         process.start()
         theirs.close()
-        return _Lane(process, ours)
+        lane = _Lane(process, ours)
+        with contextlib.suppress(RuntimeError):  # no loop yet: the first translate() reads
+            self._read(lane, asyncio.get_running_loop())
+        return lane
+
+    def _read(self, lane: _Lane, loop: asyncio.AbstractEventLoop) -> None:
+        if not lane.reading:
+            loop.add_reader(lane.conn.fileno(), self._answers, lane)
+            lane.reading = True
 
     def start(self) -> None:
-        """Start the processes now (they import the adapters: a second or two), not on the first message."""
+        """Start the processes (they import the adapters: seconds on a busy machine); until one
+        says it is ready, messages are translated in the hub's process, never kept waiting."""
+        self._lanes = [lane for lane in self._lanes if not lane.broken]
         while len(self._lanes) < self._processes:
             self._lanes.append(self._spawn())
 
-    def _lane(self) -> _Lane:
-        self._lanes = [lane for lane in self._lanes if not lane.broken]
+    def _lane(self, loop: asyncio.AbstractEventLoop) -> _Lane:
         self.start()
-        return min(self._lanes, key=lambda lane: len(lane.waiting))
+        for lane in self._lanes:
+            self._read(lane, loop)
+        ready = [lane for lane in self._lanes if lane.ready]
+        if not ready:
+            raise Unavailable("translator processes still starting")
+        return min(ready, key=lambda lane: len(lane.waiting))
 
     async def translate(
         self,
@@ -120,18 +141,15 @@ class TranslatorPool:
         ctx: TranslateContext,
         location: SourceLocation | None = None,
     ) -> tuple[str, Translation]:
-        """(mapping version used, translation). Raises BrokenProcessPool when the process is gone
-        or could not translate (the caller translates in-process; a dead process is replaced)."""
+        """(mapping version used, translation). Raises Unavailable when no process can take it now
+        (the caller translates in-process; a process that ended is replaced)."""
         if len(payload) > PIPE_BYTES:
-            raise BrokenProcessPool("message too large for the translator pipe")
-        lane = self._lane()
+            raise Unavailable("message too large for the translator pipe")
         loop = asyncio.get_running_loop()
+        lane = self._lane(loop)
         async with lane.slots:
             if lane.broken:
-                raise BrokenProcessPool("translator process ended")
-            if not lane.reading:
-                loop.add_reader(lane.conn.fileno(), self._answers, lane)
-                lane.reading = True
+                raise Unavailable("translator process ended")
             ident = next(self._ids)
             future: asyncio.Future[tuple[str, Translation]] = loop.create_future()
             lane.waiting[ident] = future
@@ -145,13 +163,16 @@ class TranslatorPool:
         try:
             while lane.conn.poll():
                 ident, ok, result = pickle.loads(lane.conn.recv_bytes())  # noqa: S301  # nosec B301
+                if ident == READY:
+                    lane.ready = True
+                    continue
                 future = lane.waiting.pop(ident, None)
                 if future is None or future.done():
                     continue
                 if ok:
                     future.set_result(result)
                 else:
-                    future.set_exception(BrokenProcessPool(result))
+                    future.set_exception(Unavailable(result))
         except (EOFError, OSError) as exc:
             self._broke(lane, exc)
 
@@ -165,7 +186,7 @@ class TranslatorPool:
         self._close(lane)
         for future in lane.waiting.values():
             if not future.done():
-                future.set_exception(BrokenProcessPool("translator process ended"))
+                future.set_exception(Unavailable("translator process ended"))
         lane.waiting.clear()
 
     def _close(self, lane: _Lane) -> None:
@@ -179,6 +200,22 @@ class TranslatorPool:
             lane.process.join(timeout=0.5)
         if lane.process.is_alive():
             lane.process.kill()
+
+    async def ready(self, timeout_s: float) -> bool:
+        """Wait until a process can take messages (for tests and start-up checks); False on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        self.start()
+        for lane in self._lanes:
+            self._read(lane, loop)
+        while not any(lane.ready for lane in self._lanes):
+            if loop.time() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+            self.start()  # one that ended while starting is replaced
+            for lane in self._lanes:
+                self._read(lane, loop)
+        return True
 
     def close(self) -> None:
         for lane in self._lanes:

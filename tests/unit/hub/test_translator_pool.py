@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ from hub.ingest import mllp as mllp_module
 from hub.pipeline import drain
 from hub.ports import RawRecord
 from hub.settings import Settings
-from hub.translation.pool import TranslatorPool
+from hub.translation.pool import TranslatorPool, Unavailable
 from hub.translation.registry import ADAPTERS
 from hub.translation.safe import run_translator
 from hub.translation.worker import MappingSource
@@ -53,6 +52,9 @@ async def test_the_pool_translates_as_the_hub_process_does(sample: str) -> None:
     )
     pool = TranslatorPool(1, None, SECRET)
     try:
+        with pytest.raises(Unavailable):  # still starting: the caller translates in-process meanwhile
+            await pool.translate("his", record(payload), payload, ctx)
+        assert await pool.ready(60)
         version, pooled = await pool.translate("his", record(payload), payload, ctx)
     finally:
         pool.close()
@@ -67,12 +69,14 @@ async def test_a_killed_pool_process_is_replaced() -> None:
     ctx = TranslateContext(site="main", tz=Settings().zone, adapter_version="x", mapping_version="x")
     pool = TranslatorPool(1, None, SECRET)
     try:
+        assert await pool.ready(60)
         await pool.translate("his", record(payload), payload, ctx)
         (lane,) = pool._lanes
         os.kill(lane.process.pid or 0, signal.SIGKILL)
         lane.process.join(5)
-        with pytest.raises(BrokenProcessPool):
+        with pytest.raises(Unavailable):
             await pool.translate("his", record(payload), payload, ctx)
+        assert await pool.ready(60)  # a new process
         _, again = await pool.translate("his", record(payload), payload, ctx)
         assert again.events
     finally:
@@ -92,6 +96,7 @@ async def test_mllp_translates_in_the_pool_once_and_the_worker_reuses_it(
     monkeypatch.setattr(mllp_module, "run_translator", counted)
     dft = (HIS / "01_dft_p03_ptca_prt_utf8.hl7").read_bytes()
     async with build_hub(Settings(data_dir=tmp_path / "hub", mllp_translate_processes=1)) as hub:
+        assert await hub.mllp._pool.ready(60)  # type: ignore[union-attr]
         for n in range(3):
             ack = await hub.mllp.handle(dft.replace(b"DFT20240612001", f"DFT2024061280{n}".encode()), {})
             assert b"MSA|AA" in ack
