@@ -21,6 +21,7 @@ import contextlib
 import itertools
 import multiprocessing
 import pickle  # nosec B403: between the hub and the processes it spawned, over their own pipe
+import signal
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -52,15 +53,20 @@ class Unavailable(Exception):
 # -- inside a pool process
 def _serve(conn: Connection, mapping_dir: Path | None, secret: bytes | None) -> None:
     """Answer requests until the hub closes the pipe (or dies: the pipe ends with it)."""
+    # Ctrl-C reaches the whole process group: the hub stops and closes the pipe, which ends this.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The hub may be gone before this process is ready (killed while it started): end quietly.
+    with contextlib.suppress(EOFError, OSError):
+        _answer_requests(conn, mapping_dir, secret)
+
+
+def _answer_requests(conn: Connection, mapping_dir: Path | None, secret: bytes | None) -> None:
     sources = {
         system: MappingSource(adapter, mapping_dir, secret=secret) for system, adapter in ADAPTERS.items()
     }
     conn.send_bytes(pickle.dumps((READY, True, None)))
     while True:
-        try:
-            request = conn.recv_bytes()
-        except (EOFError, OSError):
-            return
+        request = conn.recv_bytes()
         ident, system, record, payload, ctx, location = pickle.loads(request)  # noqa: S301  # nosec B301
         try:
             mapping = sources[system].current()
