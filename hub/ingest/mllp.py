@@ -10,7 +10,7 @@ Per message (the listener calls `handle` per frame, in order per connection):
    - the same MSH-10 with other content is a conflict: stored, dead-lettered, AE;
 3. translate once (hub.translation.safe: a translator that raises is a dead letter, not a dropped
    connection; in a translator process when HUB_MLLP_TRANSLATE_PROCESSES > 0, hub.translation.pool,
-   so the listener's process keeps its CPU for answering and the pipeline) and answer:
+   so the listener's process keeps its CPU for answering and the pipeline where cores are free) and answer:
    - AA: translatable (also for message types the hub does not map: archived, counted);
      with HUB_MLLP_ACK_AFTER=storage, AA once stored, and translation failures are only dead-lettered;
    - AE + ERR (segment/field, reason): dead-lettered first (durable), then answered;
