@@ -184,6 +184,8 @@ class Hub:
         for runner in self.runners:
             await runner.close()
         await self.bus.close()
+        if "mllp" in self.__dict__:  # built (cached_property): its translator processes end here
+            self.mllp.close()
         self.archive.close()
         self.dead_letters.close()
         self.differ.close()

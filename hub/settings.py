@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     # translation: AE with ERR for a message that would be dead-lettered (translate before ACK).
     # storage: AA once stored; translation failures are dead-lettered afterwards (faster feeds).
     mllp_ack_after: Literal["translation", "storage"] = "translation"
+    # Processes that translate to answer (translation mode), beside the listener's; 0 (default)
+    # translates in the listener's process. On 2 shared cores the extra process measured slower
+    # (bench_e2e_mllp): worth it where cores are free.
+    mllp_translate_processes: int = Field(default=0, ge=0, le=64)
     mllp_strict: bool = False  # opt-in: hl7apy validation against the message's HL7 version; problems -> AE
     topic_prefix: str = ""
     site: str = "main"

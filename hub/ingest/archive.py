@@ -148,11 +148,22 @@ class _Pending:
     future: asyncio.Future[StoreOutcome]
 
 
+@dataclass(slots=True)
+class _Update:
+    """A small write (a status, the outbox's published flags) that rides on the next group commit.
+
+    `write` gets the backend's connection inside the commit's transaction; returns its row count.
+    """
+
+    write: Callable[[Any], int]
+    future: asyncio.Future[int]
+
+
 class GroupCommitArchive:
     """The backend-neutral half of a raw archive: group commit of concurrent stores, encryption.
 
     A backend gives `_run` (blocking work off the event loop), `_store_batch` (one transaction
-    for a batch and the answers to keep) and the queries of the port.
+    for a batch, the answers to keep and the small updates riding along) and the queries of the port.
     """
 
     def __init__(
@@ -167,13 +178,16 @@ class GroupCommitArchive:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._queue: list[_Pending] = []
         self._answers: list[tuple[str, bytes]] = []
+        self._updates: list[_Update] = []
         self._writer: asyncio.Task[None] | None = None
         self._last_batch = 1
 
     async def _run(self, fn: Callable[[], T]) -> T:
         raise NotImplementedError
 
-    def _store_batch(self, batch: list[_Pending], answers: list[tuple[str, bytes]]) -> list[StoreOutcome]:
+    def _store_batch(
+        self, batch: list[_Pending], answers: list[tuple[str, bytes]], updates: Sequence[_Update] = ()
+    ) -> tuple[list[StoreOutcome], list[int]]:
         raise NotImplementedError
 
     async def get(self, raw_ref: str) -> RawRecord:
@@ -231,14 +245,25 @@ class GroupCommitArchive:
         self._answers.append((raw_ref, answer))
         self._wake_writer()
 
+    async def _update(self, write: Callable[[Any], int]) -> int:
+        """Run `write` in the next group commit (with the stores waiting then); its row count.
+
+        Status updates and the outbox's flags would otherwise take a transaction and an fsync of
+        their own each, holding SQLite's one write lock while senders wait for their ACK.
+        """
+        update = _Update(write, asyncio.get_running_loop().create_future())
+        self._updates.append(update)
+        self._wake_writer()
+        return await update.future
+
     def _wake_writer(self) -> None:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_queued(), name="archive-writer")
 
     async def _write_queued(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._queue or self._answers:
-            if not self._queue:
+        while self._queue or self._answers or self._updates:
+            if not self._queue and not self._updates:
                 # Only answers to keep: they ride on the next store's commit when one comes soon
                 # (a lone sender's next message), else get their own after ANSWER_LINGER_S.
                 end = loop.time() + ANSWER_LINGER_S
@@ -253,39 +278,68 @@ class GroupCommitArchive:
                 await asyncio.sleep(0)
             batch, self._queue = self._queue, []
             answers, self._answers = self._answers, []
-            self._last_batch = max(len(batch), 1)
-            await self._commit(batch, answers)
+            updates, self._updates = self._updates, []
+            if batch:
+                self._last_batch = len(batch)
+            await self._commit(batch, answers, updates)
 
-    async def _commit(self, batch: list[_Pending], answers: list[tuple[str, bytes]]) -> None:
-        """Store `batch` (and the answers waiting to be kept) in one transaction and answer every
-        waiter: with its outcome or NotStored.
+    async def _commit(
+        self, batch: list[_Pending], answers: list[tuple[str, bytes]], updates: Sequence[_Update] = ()
+    ) -> None:
+        """Store `batch` (and the answers and updates waiting to be kept) in one transaction and
+        answer every waiter: with its outcome or NotStored (an update: with the error).
 
         Any failure counts, not only I/O errors: a waiter left unanswered would hang its sender.
         A failed batch of several is retried one by one, so one message the store cannot take
         (bad metadata, say) fails alone and the others sharing its transaction are kept.
         """
         try:
-            outcomes = await self._run(lambda: self._store_batch(batch, answers))
+            outcomes, counts = await self._run(lambda: self._store_batch(batch, answers, updates))
         except Exception as exc:  # noqa: BLE001  (answered below; never lost, never left waiting)
-            logger.warning("archive_batch_failed", messages=len(batch), answers=len(answers), error=str(exc))
-            if not batch:
-                return  # only answers: a resend rebuilds its ACK from the stored message
-            if len(batch) > 1:
-                for i, p in enumerate(batch):
-                    await self._commit([p], answers if i == 0 else [])
-                return
-            p = batch[0]
-            if not p.future.done():
-                p.future.set_exception(
-                    NotStored(
-                        f"raw {p.message.system} message {p.message.message_id!r} was not stored: "
-                        f"{type(exc).__name__}: {exc}"
-                    )
-                )
+            logger.warning(
+                "archive_batch_failed",
+                messages=len(batch),
+                answers=len(answers),
+                updates=len(updates),
+                error=str(exc),
+            )
+            await self._failed(exc, batch, answers, updates)
             return
         for p, outcome in zip(batch, outcomes, strict=True):
             if not p.future.done():
                 p.future.set_result(outcome)
+        for u, count in zip(updates, counts, strict=True):
+            if not u.future.done():
+                u.future.set_result(count)
+
+    async def _failed(
+        self,
+        exc: Exception,
+        batch: list[_Pending],
+        answers: list[tuple[str, bytes]],
+        updates: Sequence[_Update],
+    ) -> None:
+        """A failed commit: several writes are tried again one by one, a single one gets the error."""
+        if len(batch) + len(updates) > 1:
+            for i, p in enumerate(batch):
+                await self._commit([p], answers if i == 0 else [])
+            for i, u in enumerate(updates):
+                await self._commit([], answers if not batch and i == 0 else [], [u])
+            return
+        if updates:
+            if not updates[0].future.done():
+                updates[0].future.set_exception(exc)
+            return
+        if not batch:
+            return  # only answers: a resend rebuilds its ACK from the stored message
+        p = batch[0]
+        if not p.future.done():
+            p.future.set_exception(
+                NotStored(
+                    f"raw {p.message.system} message {p.message.message_id!r} was not stored: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+            )
 
     def _sealed(self, p: _Pending) -> bytes:
         """The bytes as kept on disk: ciphertext bound to the raw ref when a key is configured."""
@@ -350,14 +404,16 @@ class SqliteRawArchive(GroupCommitArchive):
             if self._answers:  # answers still waiting for a commit to join: keep them
                 answers, self._answers = self._answers, []
                 try:
-                    self._store_batch([], answers)
+                    self._store_batch([], answers, ())
                 except sqlite3.Error as exc:
                     logger.warning("archive_answers_not_kept", answers=len(answers), error=str(exc))
             if self._writer is not None and not self._writer.done():
                 self._writer.cancel()
             self._conn.close()
 
-    def _store_batch(self, batch: list[_Pending], answers: list[tuple[str, bytes]]) -> list[StoreOutcome]:
+    def _store_batch(
+        self, batch: list[_Pending], answers: list[tuple[str, bytes]], updates: Sequence[_Update] = ()
+    ) -> tuple[list[StoreOutcome], list[int]]:
         for p in batch:
             if len(p.message.payload) > INLINE_LIMIT:
                 self._write_blob(p.sha, self._sealed(p))
@@ -369,11 +425,12 @@ class SqliteRawArchive(GroupCommitArchive):
                 [(a, ref) for ref, a in answers],
             )
             outcomes = [self._store_one(p) for p in batch]
+            counts = [u.write(self._conn) for u in updates]
             self._conn.execute("COMMIT")
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
-        return outcomes
+        return outcomes, counts
 
     def _store_one(self, p: _Pending) -> StoreOutcome:
         message = p.message
@@ -552,9 +609,10 @@ class SqliteRawArchive(GroupCommitArchive):
         return [(_record(r), None if r[9] is None else bytes(r[9])) for r in rows]
 
     async def mark_published(self, refs: Sequence[str]) -> None:
-        await self._run(
-            lambda: self._conn.executemany(
-                "UPDATE raw_messages SET published = 1 WHERE raw_ref = ?", [(r,) for r in refs]
+        rows = [(r,) for r in refs]
+        await self._update(
+            lambda conn: (
+                conn.executemany("UPDATE raw_messages SET published = 1 WHERE raw_ref = ?", rows).rowcount
             )
         )
 
@@ -574,9 +632,10 @@ class SqliteRawArchive(GroupCommitArchive):
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         now = self._clock().astimezone(UTC).isoformat()
-        updated = await self._run(
-            lambda: (
-                self._conn.execute(
+        # Concurrent callers (the translation worker's batch) share one commit with the stores.
+        updated = await self._update(
+            lambda conn: (
+                conn.execute(
                     "UPDATE raw_messages SET status=?, events=?, failures=?, skipped=?, units=?,"
                     " mapping_version=?,"
                     " error=?, processed_at=? WHERE raw_ref=?",

@@ -9,7 +9,8 @@ Per message (the listener calls `handle` per frame, in order per connection):
    - an exact resend gets the ACK stored for the first copy and creates nothing;
    - the same MSH-10 with other content is a conflict: stored, dead-lettered, AE;
 3. translate once (hub.translation.safe: a translator that raises is a dead letter, not a dropped
-   connection) and answer:
+   connection; in a translator process when HUB_MLLP_TRANSLATE_PROCESSES > 0, hub.translation.pool,
+   so the listener's process keeps its CPU for answering and the pipeline where cores are free) and answer:
    - AA: translatable (also for message types the hub does not map: archived, counted);
      with HUB_MLLP_ACK_AFTER=storage, AA once stored, and translation failures are only dead-lettered;
    - AE + ERR (segment/field, reason): dead-lettered first (durable), then answered;
@@ -20,6 +21,7 @@ Per message (the listener calls `handle` per frame, in order per connection):
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +38,8 @@ from hub.ingest.archive import SourceKey
 from hub.ingest.source_keys import hl7_content, hl7_keys
 from hub.ports import InboundMessage, RawRecord
 from hub.translation.deadletters import dead_letter_id_for
+from hub.translation.pool import TranslatorPool, Unavailable
+from hub.translation.registry import ADAPTERS
 from hub.translation.safe import run_translator
 
 if TYPE_CHECKING:
@@ -62,6 +66,14 @@ class MllpIngest:
         self._worker: TranslationWorker = hub.worker(SYSTEM)
         self._validate = hub.settings.mllp_ack_after == "translation"
         self._strict = hub.settings.mllp_strict
+        processes = hub.settings.mllp_translate_processes if self._validate else 0
+        self._pool = (
+            TranslatorPool(processes, hub.settings.mapping_dir, hub.settings.secret_bytes)
+            if processes
+            else None
+        )
+        if self._pool is not None:
+            self._pool.start()
         self.counts: dict[str, int] = {"AA": 0, "AE": 0, "AR": 0, "resend": 0, "conflict": 0, "unmapped": 0}
 
     async def handle(self, frame: bytes, metadata: dict[str, str]) -> bytes:
@@ -105,9 +117,7 @@ class MllpIngest:
         if rejected is not None:
             translation = Translation(failures=(rejected,))
         elif self._validate:
-            # Inline, not in a thread: ~0.1 ms of pure CPU is cheaper than a thread hop, and the
-            # event loop keeps the writer's group commit fed (see bench/bench_his.py).
-            translation = run_translator(self._worker.adapter, record, frame, mapping, ctx, location=MSH)
+            translation, ctx = await self._translate(record, frame, mapping, ctx)
             self._worker.remember(record, ctx.mapping_version, translation)
         ack = await self._answer(head, record, translation, ctx, now, kept=early)
         code = "AE" if translation.failures else "AA"
@@ -123,6 +133,30 @@ class MllpIngest:
             encoding=head.encoding,
         )
         return ack
+
+    async def _translate(
+        self, record: RawRecord, frame: bytes, mapping: Any, ctx: TranslateContext
+    ) -> tuple[Translation, TranslateContext]:
+        """The translation the answer depends on, and the context (mapping version) it was made with.
+
+        In the translator pool when there is one (the listener's process keeps its CPU); in-process
+        without one, for an adapter the hub was built with in place of the registered one (tests),
+        while the pool's processes start, or when one ended. In-process it runs inline, not in a
+        thread: a thread hop costs more than it saves under the one GIL.
+        """
+        adapter = self._worker.adapter
+        if self._pool is not None and adapter is ADAPTERS.get(SYSTEM):
+            try:
+                version, translation = await self._pool.translate(SYSTEM, record, frame, ctx, MSH)
+            except Unavailable:
+                pass  # starting, or ended (replaced for the next message): this one is translated here
+            else:
+                return translation, replace(ctx, mapping_version=version)
+        return run_translator(adapter, record, frame, mapping, ctx, location=MSH), ctx
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
 
     def _before_storing(
         self, head: MessageHeader, frame: bytes, forced: str | None, now: datetime

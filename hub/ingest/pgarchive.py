@@ -31,6 +31,7 @@ from hub.ingest.archive import (
     STATUSES,
     GroupCommitArchive,
     _Pending,
+    _Update,
     format_parts,
 )
 from hub.pg import create_schema, pg_engine
@@ -159,7 +160,7 @@ class PostgresRawArchive(GroupCommitArchive):
         if self._answers:  # answers still waiting for a commit to join: keep them
             answers, self._answers = self._answers, []
             try:
-                self._store_batch([], answers)
+                self._store_batch([], answers, ())
             except (DBAPIError, OperationalError) as exc:
                 logger.warning("archive_answers_not_kept", answers=len(answers), error=str(exc))
         if self._writer is not None and not self._writer.done():
@@ -168,8 +169,13 @@ class PostgresRawArchive(GroupCommitArchive):
         self._engine.dispose()
 
     # -- storing (one transaction per group commit)
-    def _store_batch(self, batch: list[_Pending], answers: list[tuple[str, bytes]]) -> list[StoreOutcome]:
-        """One transaction for the batch. First as a few set-wise statements (every message new:
+    def _store_batch(
+        self, batch: list[_Pending], answers: list[tuple[str, bytes]], updates: Sequence[_Update] = ()
+    ) -> tuple[list[StoreOutcome], list[int]]:
+        """One transaction for the batch (and `updates`, which this backend's own status writes do
+        not use: they are statements of their own on a server that commits many at once).
+
+        First as a few set-wise statements (every message new:
         the usual case, and each statement a round trip); when any message turns out to be known
         (a resend, a key held), again message by message, which sorts each one out."""
         fast = _all_distinct(batch)
@@ -185,9 +191,10 @@ class PostgresRawArchive(GroupCommitArchive):
                             ),
                             [{"answer": a, "ref": ref} for ref, a in answers],
                         )
-                    if fast:
-                        return self._store_new(conn, batch)
-                    return [self._store_one(conn, p) for p in batch]
+                    outcomes = (
+                        self._store_new(conn, batch) if fast else [self._store_one(conn, p) for p in batch]
+                    )
+                    return outcomes, [u.write(conn) for u in updates]
             except _Known:
                 fast = False  # rolled back: the slow path, in a new transaction
             except DBAPIError as exc:

@@ -36,9 +36,11 @@ from hub.ingest.rawtopic import decode_raw
 from hub.ports import BusRecord, EventBus, OutRecord, RawArchive, RawRecord, event_out_record
 from hub.translation.deadletters import DeadLetter, DeadLetterBook, dead_letter_out_record
 from hub.translation.safe import run_translator, run_translator_chunks, unit_name, whole_message_failure
+from hub.translation.snapshots import DiffResult
 from topics.catalogue import dlq_topic, raw_topic, topic_for_event_type
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
     from zoneinfo import ZoneInfo
 
@@ -74,6 +76,33 @@ class FileLimits:
 
 
 Progress = Callable[[str, int], None]  # (raw_ref, rows translated so far) after each chunk
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """One message translated (and diffed), its results not kept yet."""
+
+    record: RawRecord
+    ctx: TranslateContext
+    translation: Translation
+    diff: DiffResult
+    letters: list[DeadLetter]
+    started: float
+
+    @property
+    def status(self) -> str:
+        return "dead_lettered" if self.translation.failures else "translated"
+
+
+@dataclass(frozen=True, slots=True)
+class _File:
+    """A file to translate chunk by chunk: kept as it goes, not with the batch's other messages."""
+
+    record: RawRecord
+    payload: bytes
+    mapping: Any
+    ctx: TranslateContext
+    started: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,10 +222,43 @@ class TranslationWorker:
         self.reused += 1
         return entry[2]
 
-    # -- one message
+    # -- one message, or a batch read from the raw topic
     async def process(self, record: RawRecord, payload: bytes | None = None) -> Outcome:
+        return (await self.process_batch([(record, payload)]))[0]
+
+    async def process_batch(self, items: Sequence[tuple[RawRecord, bytes | None]]) -> list[Outcome]:
+        """Translate each message, then keep the batch's results together, in the order that
+        makes a crash anywhere harmless: events and dead letters published, dead letters
+        recorded, differ state, then every message's status (one archive commit for the batch).
+
+        A message whose diff carries snapshot state ends its group there: the next message's
+        diff must see that state, and state is written only after its events are on the bus.
+        """
+        outcomes: list[Outcome] = []
+        group: list[_Done] = []
+        for record, payload in items:
+            done = await self._translate(record, payload)
+            if isinstance(done, _File):
+                # Publishes as it goes: what came before it in the batch goes out first.
+                if group:
+                    outcomes += await self._keep(group)
+                    group = []
+                outcomes.append(
+                    await self._process_chunks(
+                        done.record, done.payload, done.mapping, done.ctx, done.started
+                    )
+                )
+                continue
+            group.append(done)
+            if done.diff.state:
+                outcomes += await self._keep(group)
+                group = []
+        if group:
+            outcomes += await self._keep(group)
+        return outcomes
+
+    async def _translate(self, record: RawRecord, payload: bytes | None) -> _Done | _File:
         started = time.perf_counter()
-        log = logger.bind(system=self.system, raw_ref=record.raw_ref, message_id=record.message_id)
         payload = (
             await self._archive.payload(record.raw_ref)
             if payload is None
@@ -226,50 +288,69 @@ class TranslationWorker:
         elif (known := self._already_translated(record, ctx.mapping_version)) is not None:
             translation = known
         elif (refused := self.files.refusal(self.adapter, unit_name(record), payload)) is not None:
-            log.warning("file_refused", reason=refused)
+            logger.warning("file_refused", system=self.system, raw_ref=record.raw_ref, reason=refused)
             translation = whole_message_failure(unit_name(record), refused, "over_budget")
         elif self.adapter.translate_chunks is not None:
-            return await self._process_chunks(record, payload, mapping, ctx, started)
+            return _File(record, payload, mapping, ctx, started)
         else:
             translation = await asyncio.to_thread(run_translator, self.adapter, record, payload, mapping, ctx)
         if translation.failures and self.adapter.atomic is not None and self.adapter.atomic(payload):
             translation = replace(translation, events=())
-        diff = await self._differ.diff(
-            self.system, [e.event for e in translation.events], self.adapter.snapshot_types
-        )
-        await self._publish(diff.events)
+        events = [e.event for e in translation.events]
+        snapshots = self.adapter.snapshot_types
+        if any(e.type in snapshots for e in events):
+            diff = await self._differ.diff(self.system, events, snapshots)
+        else:
+            diff = DiffResult(events=events)  # nothing to compare: no thread hop, no read
         letters = [self.dead_letter(record, f, ctx) for f in translation.failures]
+        return _Done(record, ctx, translation, diff, letters, started)
+
+    async def _keep(self, group: list[_Done]) -> list[Outcome]:
+        await self._publish([e for d in group for e in d.diff.events])
+        letters = [letter for d in group for letter in d.letters]
         if letters:
             await self._dead.record(letters)
             await self._bus.publish(
                 dlq_topic(self.system).full_name(self._prefix), [dead_letter_out_record(d) for d in letters]
             )
-        await self._dead.resolve_others(record.raw_ref, [f.position for f in translation.failures])
-        await self._differ.commit(diff)
-        status = "dead_lettered" if translation.failures else "translated"
+        for d in group:
+            await self._dead.resolve_others(d.record.raw_ref, [f.position for f in d.translation.failures])
+            await self._differ.commit(d.diff)
+        # Concurrent: the archive keeps them all in one group commit.
+        await asyncio.gather(*(self._set_status(d) for d in group))
+        return [self._outcome(d) for d in group]
+
+    async def _set_status(self, d: _Done) -> None:
+        translation = d.translation
         whole = next((f.reason for f in translation.failures if f.position == "message"), None)
         await self._archive.set_status(
-            record.raw_ref,
-            status=status,
-            events=len(diff.events),
+            d.record.raw_ref,
+            status=d.status,
+            events=len(d.diff.events),
             failures=len(translation.failures),
             skipped=len(translation.skipped),
             units=translation.units,
-            mapping_version=ctx.mapping_version,
+            mapping_version=d.ctx.mapping_version,
             error=whole,
         )
-        log.info(
+
+    def _outcome(self, d: _Done) -> Outcome:
+        translation, diff = d.translation, d.diff
+        logger.info(
             "message_translated",
-            outcome=status,
+            system=self.system,
+            raw_ref=d.record.raw_ref,
+            message_id=d.record.message_id,
+            outcome=d.status,
             events=len(diff.events),
             failures=len(translation.failures),
             unchanged=diff.unchanged,
             corrected=diff.corrected,
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            duration_ms=round((time.perf_counter() - d.started) * 1000, 1),
         )
         return Outcome(
-            record.raw_ref,
-            status,
+            d.record.raw_ref,
+            d.status,
             len(diff.events),
             translation.failures,
             len(translation.skipped),
@@ -374,9 +455,7 @@ class TranslationWorker:
         return self._consumer
 
     async def _handle(self, records: list[BusRecord]) -> int:
-        for rec in records:
-            raw, payload = decode_raw(rec.value)
-            await self.process(raw, payload)
+        await self.process_batch([decode_raw(rec.value) for rec in records])
         return len(records)
 
     async def _commit(self, consumer: Any) -> None:

@@ -178,3 +178,62 @@ class TestGroupCommit:
         a, b = await asyncio.gather(archive.store(message(b"same")), archive.store(message(b"same")))
         assert sorted([a.duplicate, b.duplicate]) == [False, True]
         archive.close()
+
+    async def test_stores_statuses_and_outbox_flags_share_one_commit(self, tmp_path: Path) -> None:
+        """Writes that arrive together (several senders' stores, the worker's statuses, the relay's
+        published flags) are one transaction, one fsync; each caller returns only once it is
+        committed (readable from another connection)."""
+        import asyncio
+        import sqlite3
+
+        archive = SqliteRawArchive(tmp_path / "archive.db")
+        first = [
+            await archive.store(message(f"old {i}".encode(), system="his", name=f"o{i}")) for i in range(3)
+        ]
+        commits: list[str] = []
+        archive._conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+        other = sqlite3.connect(tmp_path / "archive.db")
+
+        async def store(i: int) -> bool:
+            outcome = await archive.store(message(f"new {i}".encode(), system="his", name=f"n{i}"))
+            row = other.execute("SELECT 1 FROM raw_messages WHERE raw_ref = ?", (outcome.record.raw_ref,))
+            return row.fetchone() is not None
+
+        async def status(ref: str) -> str:
+            await archive.set_status(
+                ref, status="translated", events=1, failures=0, skipped=0, units=1, mapping_version="1"
+            )
+            return str(
+                other.execute("SELECT status FROM raw_messages WHERE raw_ref = ?", (ref,)).fetchone()[0]
+            )
+
+        async def published(refs: list[str]) -> int:
+            await archive.mark_published(refs)
+            return int(other.execute("SELECT count(*) FROM raw_messages WHERE published = 1").fetchone()[0])
+
+        refs = [o.record.raw_ref for o in first]
+        results = await asyncio.gather(
+            *[store(i) for i in range(8)], *[status(r) for r in refs], published(refs)
+        )
+        assert results == [True] * 8 + ["translated"] * 3 + [3]
+        assert commits == ["COMMIT"]
+        other.close()
+        archive.close()
+
+    async def test_a_failing_update_fails_alone(self, tmp_path: Path) -> None:
+        """One update the store cannot take does not take the stores sharing its commit down with it."""
+        import asyncio
+        import sqlite3
+
+        archive = SqliteRawArchive(tmp_path / "archive.db")
+
+        def broken(conn: sqlite3.Connection) -> int:
+            return conn.execute("UPDATE no_such_table SET x = 1").rowcount
+
+        stored, failed = await asyncio.gather(
+            archive.store(message(b"kept", system="his")), archive._update(broken), return_exceptions=True
+        )
+        assert isinstance(failed, sqlite3.OperationalError)
+        assert not isinstance(stored, BaseException)
+        assert (await archive.reconciliation())["his"]["received"] == 1
+        archive.close()
