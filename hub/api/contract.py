@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import fastapi_offline
 from fastapi.exception_handlers import request_validation_exception_handler
@@ -132,7 +132,7 @@ def _docs_routes(app: FastAPI) -> None:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for this type only
+    exc = cast("StarletteHTTPException", exc)  # registered for this type only
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         headers["Allow"] = ", ".join(_allowed(request))
@@ -146,7 +146,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _invalid_request(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type only
+    exc = cast("RequestValidationError", exc)  # registered for this type only
     if not _is_fhir(request):
         return await request_validation_exception_handler(request, exc)
     first = exc.errors()[0] if exc.errors() else {}

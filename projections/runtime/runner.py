@@ -352,7 +352,7 @@ class ProjectionRunner:
             except UNREACHABLE:
                 raise
             except Exception:  # noqa: BLE001, S110 - the records one by one below find the event that fails
-                pass
+                pass  # nosec B110
             try:
                 outcomes[projection.name] = await self._apply_singly(projection, records, decoded)
             except UNREACHABLE:
