@@ -125,9 +125,12 @@ def _kind(cells: Sequence[str], header: Header, mapping: FileMapping) -> RowKind
 def _repeats_header(cells: Sequence[str], header: Header) -> bool:
     # Cheap test on one known column first: this runs for every row of every file.
     probe = min(header.columns.values())
-    if probe >= len(cells) or normalise_label(cells[probe]) != normalise_label(header.cells[probe]):
+    if probe >= len(cells):
         return False
-    return _labels(cells) == _labels(header.cells)
+    label = normalise_label(cells[probe])
+    rows = header.rows or (header.cells,)
+    candidates = [r for r in rows if probe < len(r) and normalise_label(r[probe]) == label and label]
+    return any(_labels(cells) == _labels(r) for r in candidates)
 
 
 def _labels(cells: Sequence[str]) -> list[str]:
