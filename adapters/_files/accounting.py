@@ -52,7 +52,8 @@ class ColumnTally:
 
     def titled_unclaimed(self) -> list[str]:
         """Header columns with a title that no field claims and the mapping does not ignore."""
-        return [t for t, claim in self.claims.items() if claim == "unclaimed" and not t.startswith("(column ")]
+        titled = (t for t, claim in self.claims.items() if claim == "unclaimed")
+        return [t for t in titled if not t.startswith("(column ")]
 
     def claim_of(self, title: str) -> Claim:
         claim = self.claims.get(title)

@@ -126,7 +126,7 @@ def _match_stack(stack: _Stack, index: Mapping[str, str]) -> tuple[dict[str, int
     return found, matched
 
 
-def find_header(  # noqa: PLR0913 - each knob is a mapping setting
+def find_header(
     rows: Sequence[GridRow],
     synonyms: Mapping[str, Sequence[str]],
     *,

@@ -205,7 +205,7 @@ def translate_chunks(
             run.skipped.append(f"{position}: {SKIP_REASONS[record.kind]}")
         elif (extra := run.tally.count(record)) and strict:
             # Cells under no titled column: the header could not have refused them up front.
-            reason = f"value(s) under no mapped column: {', '.join(extra)} (the mapping says `unclaimed: error`)"
+            reason = f"value(s) under no mapped column: {', '.join(extra)} (`unclaimed: error`)"
             run.fail([RowProblem(run.key_field, "unclaimed_column", reason)], record, position)
         else:
             kind = row_kind(sheet, record, documents, recognition)

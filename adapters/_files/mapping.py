@@ -116,8 +116,8 @@ class FileMapping(_Model):
                     yield ("columns", field, position), clash
                 owner.setdefault(label, field)
         for position, name in enumerate(self.ignore):
-            if normalise_label(name) in owner:
-                yield ("ignore", position), f"{name!r} is ignored but also a synonym of {owner[normalise_label(name)]!r}"
+            if (claimed_by := owner.get(normalise_label(name))) is not None:
+                yield ("ignore", position), f"{name!r} is ignored but also a synonym of {claimed_by!r}"
         for position, field in enumerate(self.required):
             if field not in self.columns:
                 yield ("required", position), f"required field {field!r} has no entry under columns"

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
 
-from adapters.base import AdapterSpec, Failure, TranslateContext, Translation
+from adapters.base import AdapterSpec, Failure, FieldAccounting, TranslateContext, Translation
 from hub.errors import BusError
 from hub.faults import fault_point
 from hub.ingest.rawtopic import decode_raw
@@ -257,6 +257,7 @@ class TranslationWorker:
             units=translation.units,
             mapping_version=ctx.mapping_version,
             error=whole,
+            accounting=self._account(record, mapping, translation.accounting),
         )
         log.info(
             "message_translated",
@@ -287,6 +288,7 @@ class TranslationWorker:
             self.adapter, record, payload, mapping, ctx, chunk_rows=self.files.chunk_rows
         )
         events = units = skipped = unchanged = corrected = failed = count = 0
+        accounting: FieldAccounting | None = None
         kept: list[Failure] = []
         positions: list[str] = []  # of every failure, to resolve the dead letters that no longer fail
         whole: str | None = None
@@ -309,6 +311,8 @@ class TranslationWorker:
             await self._differ.commit(diff)
             events += len(diff.events)
             units += chunk.units
+            if chunk.accounting is not None:
+                accounting = chunk.accounting if accounting is None else accounting.merged(chunk.accounting)
             skipped += len(chunk.skipped)
             failed += len(chunk.failures)
             unchanged += diff.unchanged
@@ -326,6 +330,7 @@ class TranslationWorker:
             units=units,
             mapping_version=ctx.mapping_version,
             error=whole,
+            accounting=self._account(record, mapping, accounting),
         )
         logger.info(
             "message_translated",
@@ -343,6 +348,24 @@ class TranslationWorker:
         return Outcome(
             record.raw_ref, status, events, tuple(kept), skipped, units, unchanged, corrected, failed, count
         )
+
+    def _account(
+        self, record: RawRecord, mapping: Any, accounting: FieldAccounting | None
+    ) -> dict[str, object] | None:
+        """The stored form of a message's field accounting; unclaimed columns logged unless the
+        mapping says `unclaimed: ignore` (a vendor's new column shows up here first)."""
+        if accounting is None:
+            return None
+        if accounting.unclaimed and getattr(mapping, "unclaimed", "warn") == "warn":
+            logger.warning(
+                "fields_unclaimed",
+                system=self.system,
+                raw_ref=record.raw_ref,
+                columns=dict(sorted(accounting.unclaimed.items())),
+                cells=accounting.unclaimed_cells,
+                of_cells=accounting.cells,
+            )
+        return accounting.summary()
 
     def dead_letter(self, record: RawRecord, failure: Failure, ctx: TranslateContext) -> DeadLetter:
         return DeadLetter.for_failure(
