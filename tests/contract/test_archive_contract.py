@@ -296,7 +296,14 @@ async def test_field_accounting_is_kept_with_the_status_and_replaced_on_retry(ar
     assert before.accounting is None
     tally = {"rows": 3, "cells": 20, "claimed": 15, "ignored": 3, "unclaimed": {"供应商联系人": 2}}
     await archive.set_status(
-        ref, status="translated", events=3, failures=0, skipped=0, units=3, mapping_version="m1", accounting=tally
+        ref,
+        status="translated",
+        events=3,
+        failures=0,
+        skipped=0,
+        units=3,
+        mapping_version="m1",
+        accounting=tally,
     )
     kept = await archive.status(ref)
     assert kept is not None
@@ -304,7 +311,14 @@ async def test_field_accounting_is_kept_with_the_status_and_replaced_on_retry(ar
     # A retry under a mapping that claims the column replaces it; one without accounting clears it.
     fixed = {**tally, "claimed": 17, "unclaimed": {}}
     await archive.set_status(
-        ref, status="translated", events=3, failures=0, skipped=0, units=3, mapping_version="m2", accounting=fixed
+        ref,
+        status="translated",
+        events=3,
+        failures=0,
+        skipped=0,
+        units=3,
+        mapping_version="m2",
+        accounting=fixed,
     )
     again = await archive.status(ref)
     assert again is not None
