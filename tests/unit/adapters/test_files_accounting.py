@@ -169,6 +169,15 @@ class TestHeaderLayouts:
         assert header.matched["original_value"] == "原值"
         assert header.title_of("status") == "资产状态"
 
+    def test_a_two_row_header_printed_again_on_each_page_is_skipped(self) -> None:
+        one_page = export(range(len(FIELDS)), [0] * len(FIELDS), titles_above=0, two_rows=True, fmt="csv")
+        lines = one_page.decode().split("\r\n")
+        two_pages = "\r\n".join([*lines[:3], *lines[:2], *lines[3:]]).encode()
+        result = hrp_run(two_pages, "ledger.csv")
+        assert result.failures == ()
+        assert canonical(result) == canonical(hrp_run(BASELINE, "ledger.csv"))
+        assert result.skipped == ("line:4: repeated header row", "line:5: repeated header row")
+
     def test_a_group_row_of_only_group_cells_is_a_title_not_a_header_row(self) -> None:
         """Row 1 names no field: the one-row header below it is taken, groups or not."""
         rows = [
