@@ -301,6 +301,8 @@ def coverage_report(
 
 def header_report(system: str, file: Path, mapping_path: Path | None, data_dir: Path | None) -> None:
     """For a tabular export: the header row(s) found and why, and each column -> field (synonym)."""
+    if ADAPTERS[system].translate_chunks is None:
+        return  # not a CSV/XLSX source: no header rows to report
     mapping = effective_mapping(system, mapping_path, data_dir)
     if not isinstance(mapping, FileMapping):
         return
@@ -345,9 +347,11 @@ def accounting_report(accounting: FieldAccounting) -> None:
             samples = ", ".join(accounting.samples.get(column, ()))
             table.add_row(column, f"{count}/{accounting.rows} ({count / rows:.0%})", samples)
         console.print(table)
-    fill = Table(title="fill per field")
+    # Per canonical field where the adapter knows it (CSV/XLSX), else per source field (OA).
+    per_field = accounting.fields or accounting.claimed
+    fill = Table(title="fill per field" if accounting.fields else "fill per claimed source field")
     fill.add_column("field")
     fill.add_column("fill")
-    for name, count in sorted(accounting.fields.items()):
+    for name, count in sorted(per_field.items()):
         fill.add_row(name, f"{count}/{accounting.rows} ({count / rows:.0%})")
     console.print(fill)
