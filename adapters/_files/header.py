@@ -93,8 +93,9 @@ def _stack(rows: Sequence[Sequence[str]]) -> _Stack:
     """
     width = max((len(r) for r in rows), default=0)
     grid = [[(r[i].strip() if i < len(r) else "") for i in range(width)] for r in rows]
-    # Fill group cells rightwards: only over columns that have a sub-title below.
-    for depth in range(len(grid) - 1):
+    # Fill group cells rightwards, only over columns that have a sub-title below; bottom-up, so
+    # a group over groups sees the filled groups under it.
+    for depth in reversed(range(len(grid) - 1)):
         upper, lower = grid[depth], grid[depth + 1]
         for i in range(1, width):
             if not upper[i] and upper[i - 1] and lower[i] and lower[i - 1]:

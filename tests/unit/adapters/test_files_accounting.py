@@ -178,6 +178,25 @@ class TestHeaderLayouts:
         assert canonical(result) == canonical(hrp_run(BASELINE, "ledger.csv"))
         assert result.skipped == ("line:4: repeated header row", "line:5: repeated header row")
 
+    def test_three_header_rows_nested_groups(self) -> None:
+        """A group over groups over titles, and a title merged down all three rows."""
+        rows = [
+            ["资产台账", "", "", "", "资产状态"],
+            ["基本信息", "", "财务信息", "", ""],
+            ["资产编号", "资产名称", "原值", "资金来源", ""],
+            ["ZC-001", "呼吸机", "1.00", "自筹", "在用"],
+        ]
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\r\n").writerows(rows)
+        header = read_sheet(out.getvalue().encode(), filename="l.csv", mapping=hrp_mapping()).header
+        assert header.lines == (1, 2, 3)
+        assert header.title_of("original_value") == "资产台账 / 财务信息 / 原值"
+        assert header.title_of("status") == "资产状态"
+        result = hrp_run(out.getvalue().encode(), "l.csv")
+        assert result.failures == ()
+        [event] = result.events
+        assert event.event.model_dump(mode="json")["payload"]["details"]["status"] == "in_use"
+
     def test_a_group_row_of_only_group_cells_is_a_title_not_a_header_row(self) -> None:
         """Row 1 names no field: the one-row header below it is taken, groups or not."""
         rows = [
