@@ -29,6 +29,7 @@ __all__ = [
     "AdapterSpec",
     "Emitted",
     "Failure",
+    "FieldAccounting",
     "LoadedMapping",
     "SourceLocation",
     "TranslateContext",
@@ -45,12 +46,78 @@ class Emitted:
     location: SourceLocation
 
 
+SAMPLES_KEPT = 3  # distinct sample values kept per unclaimed column (for the dry run)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldAccounting:
+    """Where every non-empty source field of the translated units went.
+
+    Per source column (or field path): how many non-empty cells a mapped field `claimed`, how
+    many sit in columns the mapping declares `ignored`, and how many nothing claimed
+    (`unclaimed`). `fields` counts non-empty cells per canonical field, for fill rates over `rows`.
+    `samples` holds a few values of each unclaimed column: for the dry run only, never stored
+    (an unclaimed column may hold anything, a patient's name included).
+    """
+
+    rows: int = 0
+    claimed: dict[str, int] = field(default_factory=dict)
+    ignored: dict[str, int] = field(default_factory=dict)
+    unclaimed: dict[str, int] = field(default_factory=dict)
+    fields: dict[str, int] = field(default_factory=dict)
+    samples: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def cells(self) -> int:
+        return sum(self.claimed.values()) + sum(self.ignored.values()) + sum(self.unclaimed.values())
+
+    @property
+    def unclaimed_cells(self) -> int:
+        return sum(self.unclaimed.values())
+
+    def merged(self, other: FieldAccounting | None) -> FieldAccounting:
+        """The accounting of this and `other` together (chunks of one file)."""
+        if other is None:
+            return self
+        samples = dict(self.samples)
+        for column, values in other.samples.items():
+            samples[column] = tuple(dict.fromkeys((*samples.get(column, ()), *values)))[:SAMPLES_KEPT]
+        return FieldAccounting(
+            rows=self.rows + other.rows,
+            claimed=_added(self.claimed, other.claimed),
+            ignored=_added(self.ignored, other.ignored),
+            unclaimed=_added(self.unclaimed, other.unclaimed),
+            fields=_added(self.fields, other.fields),
+            samples=samples,
+        )
+
+    def summary(self) -> dict[str, object]:
+        """The stored form (with the raw message's status): counts only, no cell values."""
+        return {
+            "rows": self.rows,
+            "cells": self.cells,
+            "claimed": sum(self.claimed.values()),
+            "ignored": sum(self.ignored.values()),
+            "unclaimed": dict(sorted(self.unclaimed.items())),
+        }
+
+
+def _added(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    out = dict(a)
+    for key, count in b.items():
+        out[key] = out.get(key, 0) + count
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Translation:
     events: tuple[Emitted, ...] = ()
     failures: tuple[Failure, ...] = ()
     skipped: tuple[str, ...] = ()  # units recognised and deliberately ignored (summary rows...)
     units: int = 0  # units seen in the message (rows, segments, entries)
+    # Which source fields the units used, the mapping ignored, or nothing claimed (None: the
+    # adapter does not account yet).
+    accounting: FieldAccounting | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from hub.errors import BusError  # re-exported: the error type of the EventBus port
 from schemas.catalogue import dump_event
@@ -200,6 +200,9 @@ class MessageStatus:
     skipped: int
     units: int
     error: str | None
+    # Field accounting of the units (FieldAccounting.summary(): rows, cells, claimed, ignored,
+    # unclaimed per column); None for sources that do not account yet, or before translation.
+    accounting: dict[str, Any] | None = None
 
 
 RAW_STATUSES = ("pending", "translated", "dead_lettered")
@@ -288,6 +291,7 @@ class RawStatusBook(Protocol):
         units: int,
         mapping_version: str | None,
         error: str | None = None,
+        accounting: Mapping[str, Any] | None = None,
     ) -> None: ...
     async def status(self, raw_ref: str) -> MessageStatus | None: ...
     async def reconciliation(self) -> dict[str, dict[str, int]]: ...

@@ -19,11 +19,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
 
+from adapters._files.accounting import ColumnTally
 from adapters._files.documents import recognise, row_kind
 from adapters._files.mapping import FileMapping
 from adapters._files.rows import RowProblem, mapped_cells, row_failure
 from adapters._files.sheet import stream_sheet
-from adapters.base import Emitted, Failure, SourceLocation, TranslateContext, Translation
+from adapters.base import Emitted, Failure, FieldAccounting, SourceLocation, TranslateContext, Translation
+from adapters.errors import MalformedMessage
 from adapters.provenance import source_of
 
 if TYPE_CHECKING:
@@ -78,6 +80,7 @@ class TabularRun(ABC, Generic[M]):
         self.events: list[Emitted] = []
         self.failures: list[Failure] = []
         self.skipped: list[str] = []
+        self.tally = ColumnTally(sheet.header, mapping)
 
     @abstractmethod
     def row(self, kind: str, record: Record, position: str) -> None:
@@ -90,7 +93,11 @@ class TabularRun(ABC, Generic[M]):
     def take(self, units: int) -> Translation:
         """What was emitted since the last take, as the Translation of `units` rows; then forget it."""
         out = Translation(
-            events=tuple(self.events), failures=tuple(self.failures), skipped=tuple(self.skipped), units=units
+            events=tuple(self.events),
+            failures=tuple(self.failures),
+            skipped=tuple(self.skipped),
+            units=units,
+            accounting=self.tally.take(),
         )
         self.events, self.failures, self.skipped = [], [], []
         return out
@@ -147,11 +154,15 @@ def translate_rows(
     )
     if len(chunks) == 1:
         return chunks[0]
+    accounting = FieldAccounting()
+    for chunk in chunks:
+        accounting = accounting.merged(chunk.accounting)
     return Translation(
         events=tuple(e for c in chunks for e in c.events),
         failures=tuple(f for c in chunks for f in c.failures),
         skipped=tuple(s for c in chunks for s in c.skipped),
         units=sum(c.units for c in chunks),
+        accounting=accounting,
     )
 
 
@@ -171,17 +182,31 @@ def translate_chunks(
     At least one chunk is yielded. MalformedMessage (a file that cannot be read at all) is raised
     before the first chunk: the file is opened, its header found and, for CSV, every row checked
     against the read limits up front, so a refused file never has part of its rows translated.
+    With `unclaimed: error`, a header column no field claims and the mapping does not ignore
+    refuses the whole file the same way (its dead letter names the columns); a value in a row
+    under no titled column fails that row (code `unclaimed_column`).
+    Every chunk carries the FieldAccounting of its data rows.
     """
     filename = raw.metadata.get("filename") or raw.message_id
     sheet, records = stream_sheet(payload, filename=filename, mapping=mapping)
     recognition = recognise(sheet, documents, default=default_kind)
     run = run_type(raw, sheet, mapping, ctx)
+    strict = mapping.unclaimed == "error"
+    if strict and (columns := run.tally.titled_unclaimed()):
+        raise MalformedMessage(
+            f"{filename}: column(s) no field claims: {', '.join(columns)} (the mapping says "
+            "`unclaimed: error`: map them under a field's synonyms, or list them under `ignore:`)"
+        )
     units = 0
     for record in records:
         units += 1
         position = f"line:{record.line}"
         if record.kind != "data":
             run.skipped.append(f"{position}: {SKIP_REASONS[record.kind]}")
+        elif (extra := run.tally.count(record)) and strict:
+            # Cells under no titled column: the header could not have refused them up front.
+            reason = f"value(s) under no mapped column: {', '.join(extra)} (`unclaimed: error`)"
+            run.fail([RowProblem(run.key_field, "unclaimed_column", reason)], record, position)
         else:
             kind = row_kind(sheet, record, documents, recognition)
             if isinstance(kind, RowProblem):

@@ -9,7 +9,7 @@ claimed twice), each with the key path so the loader can name the line in the YA
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
 
@@ -66,6 +66,11 @@ class FileMapping(_Model):
     departments: list[DepartmentEntry] = Field(default_factory=list)
     strict_departments: bool = False
     extras: dict[str, Any] = Field(default_factory=dict)
+    # A non-empty column no field claims: `warn` (counted, logged, shown by `hub mapping check`),
+    # `error` (the file is refused naming it) or `ignore` (counted only). `ignore:` lists columns
+    # (titles, or a group or sub-title of a two-row header) the hub deliberately does not read.
+    unclaimed: Literal["warn", "error", "ignore"] = "warn"
+    ignore: list[Text] = Field(default_factory=list)
 
     _version: str = PrivateAttr(default="unversioned")
     _source: str = PrivateAttr(default="<memory>")
@@ -110,6 +115,9 @@ class FileMapping(_Model):
                     clash = f"synonym {name!r} is also listed under {owner[label]!r}"
                     yield ("columns", field, position), clash
                 owner.setdefault(label, field)
+        for position, name in enumerate(self.ignore):
+            if (claimed_by := owner.get(normalise_label(name))) is not None:
+                yield ("ignore", position), f"{name!r} is ignored but also a synonym of {claimed_by!r}"
         for position, field in enumerate(self.required):
             if field not in self.columns:
                 yield ("required", position), f"required field {field!r} has no entry under columns"

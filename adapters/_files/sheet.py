@@ -123,11 +123,14 @@ def _kind(cells: Sequence[str], header: Header, mapping: FileMapping) -> RowKind
 
 
 def _repeats_header(cells: Sequence[str], header: Header) -> bool:
-    # Cheap test on one known column first: this runs for every row of every file.
-    probe = min(header.columns.values())
-    if probe >= len(cells) or normalise_label(cells[probe]) != normalise_label(header.cells[probe]):
-        return False
-    return _labels(cells) == _labels(header.cells)
+    # Multi-page exports print the header again, every row of it. Cheap test first (this runs for
+    # every row of every file): the row's first filled cell against each header row's.
+    first = normalise_label(next((c for c in cells if c.strip()), ""))
+    for row in header.rows or (header.cells,):
+        head = next((c for c in row if c.strip()), None)
+        if head is not None and normalise_label(head) == first and _labels(cells) == _labels(row):
+            return True
+    return False
 
 
 def _labels(cells: Sequence[str]) -> list[str]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from pydantic import ValidationError
 
 from adapters.base import Emitted, Failure, SourceLocation, TranslateContext, Translation
+from adapters.oa.accounting import account
 from adapters.oa.builders import Draft, build
 from adapters.oa.export import read_export
 from adapters.oa.fields import Problem, RecordView, label_of
@@ -51,7 +52,11 @@ def translate(raw: RawRecord, payload: bytes, mapping: OaMapping, ctx: Translate
         else:
             run.broken(unit)
     return Translation(
-        events=tuple(run.events), failures=tuple(run.failures), skipped=tuple(run.skipped), units=len(units)
+        events=tuple(run.events),
+        failures=tuple(run.failures),
+        skipped=tuple(run.skipped),
+        units=len(units),
+        accounting=account(records.records, mapping),
     )
 
 

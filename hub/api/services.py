@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from hub.bootstrap import Hub
     from hub.delivery.webhooks import SubscriptionStore
     from hub.ingest.http_edge import Ingestor
-    from hub.ports import EventBus, RawArchive, RawRecord
+    from hub.ports import EventBus, MessageStatus, RawArchive, RawRecord
     from hub.translation.retry import HubDeadLetters
     from projections.runtime.base import Projection
     from schemas.envelope import EventBase
@@ -68,6 +68,10 @@ class ArchiveRawReader:
 
     async def payload(self, raw_ref: str) -> bytes:
         return await self._archive.payload(raw_ref)
+
+    async def status(self, raw_ref: str) -> MessageStatus | None:
+        """The message's translation status (with its field accounting), for HEAD /raw."""
+        return await self._archive.status(raw_ref)
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from adapters.base import TranslateContext, Translation
-from adapters.errors import MappingError
+from adapters._files.header import normalise_label
+from adapters._files.mapping import FileMapping
+from adapters._files.sheet import stream_sheet
+from adapters.base import FieldAccounting, TranslateContext, Translation
+from adapters.errors import MalformedMessage, MappingError
 from hub.bootstrap import Hub, build_hub
 from hub.cli.app import DataDir, app, console, err, load_settings, run
 from hub.cli.render import dead_letter_table, reconciliation_table, where
@@ -201,15 +204,19 @@ def status(data_dir: DataDir = None) -> None:
     run(go)
 
 
+def effective_mapping(system: str, mapping_path: Path | None, settings_dir: Path | None) -> Any:
+    """The mapping a dry run uses: `mapping_path`, else the site's override, else the bundled one."""
+    settings = load_settings(settings_dir)
+    adapter = ADAPTERS[system]
+    if mapping_path:
+        return prepare_mapping(adapter.load_mapping(mapping_path), settings.secret_bytes)
+    return MappingSource(adapter, settings.mapping_dir, secret=settings.secret_bytes).current()
+
+
 def dry_run(system: str, path: Path, mapping_path: Path | None, settings_dir: Path | None) -> Translation:
     settings = load_settings(settings_dir)
     adapter = ADAPTERS[system]
-    source = MappingSource(adapter, settings.mapping_dir, secret=settings.secret_bytes)
-    mapping = (
-        prepare_mapping(adapter.load_mapping(mapping_path), settings.secret_bytes)
-        if mapping_path
-        else source.current()
-    )
+    mapping = effective_mapping(system, mapping_path, settings_dir)
     payload = path.read_bytes()
     sha = hashlib.sha256(payload).hexdigest()
     record = RawRecord(
@@ -256,6 +263,7 @@ def mapping_check(
     if whole is not None and whole.code == "mapping":
         err.print(f"[red]mapping error:[/red] {whole.reason}")
         raise typer.Exit(2)
+    coverage_report(system, file, mapping, data_dir, result)
     if whole is not None and not result.events:
         err.print(f"[red]{file.name} cannot be read:[/red] {whole.reason}")
         raise typer.Exit(1)
@@ -280,3 +288,70 @@ def mapping_check(
         f"skipped {len(result.skipped)}" + (f" ({'; '.join(result.skipped[:5])})" if result.skipped else "")
     )
     raise typer.Exit(1 if result.failures else 0)
+
+
+def coverage_report(
+    system: str, file: Path, mapping_path: Path | None, data_dir: Path | None, result: Translation
+) -> None:
+    """The header detection and the field accounting of a dry run (tabular exports)."""
+    header_report(system, file, mapping_path, data_dir)
+    if result.accounting is not None and result.accounting.rows:
+        accounting_report(result.accounting)
+
+
+def header_report(system: str, file: Path, mapping_path: Path | None, data_dir: Path | None) -> None:
+    """For a tabular export: the header row(s) found and why, and each column -> field (synonym)."""
+    if ADAPTERS[system].translate_chunks is None:
+        return  # not a CSV/XLSX source: no header rows to report
+    mapping = effective_mapping(system, mapping_path, data_dir)
+    if not isinstance(mapping, FileMapping):
+        return
+    try:
+        sheet, _ = stream_sheet(file.read_bytes(), filename=file.name, mapping=mapping)
+    except MalformedMessage:
+        return  # the translation's whole-file failure says why
+    header = sheet.header
+    console.print(f"header: {header.reason}")
+    table = Table(title=f"{file.name}: columns")
+    for col in ("column", "title", "field", "matched synonym"):
+        table.add_column(col, overflow="fold")
+    field_at = {index: name for name, index in header.columns.items()}
+    ignored = {normalise_label(name) for name in mapping.ignore}
+    for index, title in enumerate(header.titles):
+        name = field_at.get(index)
+        if name is not None:
+            table.add_row(str(index + 1), title, name, header.matched.get(name, ""))
+        else:
+            parts = [title, *title.split(" / ")]
+            what = "(ignored)" if any(normalise_label(p) in ignored for p in parts) else "(unclaimed)"
+            table.add_row(str(index + 1), title, what, "")
+    console.print(table)
+
+
+def accounting_report(accounting: FieldAccounting) -> None:
+    """Where the non-empty cells went; unclaimed columns with samples and fill; fill per field."""
+    rows = max(accounting.rows, 1)
+    console.print(
+        f"cells: {accounting.cells} non-empty in {accounting.rows} data rows; "
+        f"claimed {sum(accounting.claimed.values())}, ignored {sum(accounting.ignored.values())}, "
+        f"unclaimed {accounting.unclaimed_cells}"
+    )
+    if accounting.unclaimed:
+        console.print(
+            f"[yellow]warning:[/yellow] {len(accounting.unclaimed)} column(s) hold values no field claims"
+        )
+        table = Table(title="unclaimed columns (no field claims them; add a synonym, or list under ignore:)")
+        for col in ("column", "fill", "samples"):
+            table.add_column(col, overflow="fold")
+        for column, count in sorted(accounting.unclaimed.items()):
+            samples = ", ".join(accounting.samples.get(column, ()))
+            table.add_row(column, f"{count}/{accounting.rows} ({count / rows:.0%})", samples)
+        console.print(table)
+    # Per canonical field where the adapter knows it (CSV/XLSX), else per source field (OA).
+    per_field = accounting.fields or accounting.claimed
+    fill = Table(title="fill per field" if accounting.fields else "fill per claimed source field")
+    fill.add_column("field")
+    fill.add_column("fill")
+    for name, count in sorted(per_field.items()):
+        fill.add_row(name, f"{count}/{accounting.rows} ({count / rows:.0%})")
+    console.print(fill)

@@ -29,7 +29,7 @@ from hub.ports import RAW_STATUSES, InboundMessage, MessageStatus, RawRecord, So
 from hub.sqlite import connect_durable
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
 
 logger = structlog.get_logger()
@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS raw_messages (
     mapping_version TEXT,
     processed_at TEXT,
     resends INTEGER NOT NULL DEFAULT 0,
+    accounting TEXT,
     source_key TEXT,
     answer BLOB
 );
@@ -379,7 +380,15 @@ class SqliteRawArchive(GroupCommitArchive):
         self._lock = threading.Lock()
         self._conn = connect_durable(path)
         self._conn.executescript(SCHEMA)
+        self._add_accounting_column()
         self._adopt_legacy_keys()
+
+    def _add_accounting_column(self) -> None:
+        """Archives written before field accounting lack the column: add it (SQLite has no
+        ADD COLUMN IF NOT EXISTS)."""
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(raw_messages)")}
+        if "accounting" not in columns:
+            self._conn.execute("ALTER TABLE raw_messages ADD COLUMN accounting TEXT")
 
     def _adopt_legacy_keys(self) -> None:
         """Archives written before `raw_source_keys` kept the MLLP key on the record: claim those once."""
@@ -628,18 +637,20 @@ class SqliteRawArchive(GroupCommitArchive):
         units: int,
         mapping_version: str | None,
         error: str | None = None,
+        accounting: Mapping[str, Any] | None = None,
     ) -> None:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         now = self._clock().astimezone(UTC).isoformat()
+        tally = None if accounting is None else json.dumps(accounting, ensure_ascii=False, sort_keys=True)
         # Concurrent callers (the translation worker's batch) share one commit with the stores.
         updated = await self._update(
             lambda conn: (
                 conn.execute(
                     "UPDATE raw_messages SET status=?, events=?, failures=?, skipped=?, units=?,"
                     " mapping_version=?,"
-                    " error=?, processed_at=? WHERE raw_ref=?",
-                    (status, events, failures, skipped, units, mapping_version, error, now, raw_ref),
+                    " error=?, processed_at=?, accounting=? WHERE raw_ref=?",
+                    (status, events, failures, skipped, units, mapping_version, error, now, tally, raw_ref),
                 ).rowcount
             )
         )
@@ -651,12 +662,12 @@ class SqliteRawArchive(GroupCommitArchive):
     async def status(self, raw_ref: str) -> MessageStatus | None:
         row = await self._run(
             lambda: self._conn.execute(
-                "SELECT raw_ref, status, events, failures, skipped, units, error"
+                "SELECT raw_ref, status, events, failures, skipped, units, error, accounting"
                 " FROM raw_messages WHERE raw_ref=?",
                 (raw_ref,),
             ).fetchone()
         )
-        return None if row is None else MessageStatus(*row)
+        return None if row is None else _status(row)
 
     async def reconciliation(self) -> dict[str, dict[str, int]]:
         """Per system: received, translated, dead_lettered, pending, resends, events, rows failed, skipped."""
@@ -685,3 +696,10 @@ class SqliteRawArchive(GroupCommitArchive):
         args: tuple[str, ...] = (status, system) if system else (status,)
         rows = await self._run(lambda: self._conn.execute(query + " ORDER BY seq", args).fetchall())
         return [r[0] for r in rows]
+
+
+def _status(row: Sequence[Any]) -> MessageStatus:
+    """A status row: raw_ref, status, events, failures, skipped, units, error, accounting (JSON)."""
+    raw_ref, status, events, failures, skipped, units, error, tally = row[:8]
+    accounting = None if tally is None else dict(json.loads(tally))
+    return MessageStatus(raw_ref, status, events, failures, skipped, units, error, accounting)

@@ -39,7 +39,7 @@ from hub.ports import MessageStatus, RawRecord, SourceKey, StoreOutcome
 from schemas.records import INLINE_PAYLOAD_LIMIT
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from hub.ingest.crypto import RawCipher
 
@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS hub_raw_messages (
     mapping_version TEXT,
     processed_at TIMESTAMPTZ,
     resends INTEGER NOT NULL DEFAULT 0,
+    accounting TEXT,
     answer BYTEA
 );
 -- Payloads are ciphertext or export files: compressing them buys little and costs CPU.
@@ -86,6 +87,8 @@ CREATE TABLE IF NOT EXISTS hub_raw_source_keys (
     part INTEGER NOT NULL,
     PRIMARY KEY (system, source_key)
 );
+-- Added with field accounting: archives created before it gain the column here.
+ALTER TABLE hub_raw_messages ADD COLUMN IF NOT EXISTS accounting TEXT;
 CREATE INDEX IF NOT EXISTS hub_raw_messages_unpublished ON hub_raw_messages (seq) WHERE NOT published;
 CREATE INDEX IF NOT EXISTS hub_raw_messages_pending ON hub_raw_messages (system, seq)
     WHERE status <> 'translated';
@@ -484,6 +487,7 @@ class PostgresRawArchive(GroupCommitArchive):
         units: int,
         mapping_version: str | None,
         error: str | None = None,
+        accounting: Mapping[str, Any] | None = None,
     ) -> None:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
@@ -495,6 +499,7 @@ class PostgresRawArchive(GroupCommitArchive):
             "units": units,
             "mv": mapping_version,
             "error": error,
+            "tally": None if accounting is None else json.dumps(accounting, ensure_ascii=False),
             "now": self._clock().astimezone(UTC),
             "ref": raw_ref,
         }
@@ -505,7 +510,7 @@ class PostgresRawArchive(GroupCommitArchive):
                     text(
                         "UPDATE hub_raw_messages SET status = :status, events = :events,"
                         " failures = :failures, skipped = :skipped, units = :units, mapping_version = :mv,"
-                        " error = :error,"
+                        " error = :error, accounting = :tally,"
                         " processed_at = :now WHERE raw_ref = :ref"
                     ),
                     params,
@@ -517,12 +522,12 @@ class PostgresRawArchive(GroupCommitArchive):
     async def status(self, raw_ref: str) -> MessageStatus | None:
         rows = await self._run(
             lambda: self._read(
-                "SELECT raw_ref, status, events, failures, skipped, units, error"
+                "SELECT raw_ref, status, events, failures, skipped, units, error, accounting"
                 " FROM hub_raw_messages WHERE raw_ref = :ref",
                 {"ref": raw_ref},
             )
         )
-        return None if not rows else MessageStatus(*rows[0])
+        return None if not rows else _status(rows[0])
 
     async def reconciliation(self) -> dict[str, dict[str, int]]:
         """Per system: received, translated, dead_lettered, pending, resends, events, rows failed, skipped."""
@@ -554,3 +559,10 @@ class PostgresRawArchive(GroupCommitArchive):
         )
         rows = await self._run(lambda: self._read(sql, {"status": status, "system": system or None}))
         return [str(r[0]) for r in rows]
+
+
+def _status(row: Sequence[Any]) -> MessageStatus:
+    """A status row: raw_ref, status, events, failures, skipped, units, error, accounting (JSON)."""
+    raw_ref, status, events, failures, skipped, units, error, tally = row[:8]
+    accounting = None if tally is None else dict(json.loads(tally))
+    return MessageStatus(raw_ref, status, events, failures, skipped, units, error, accounting)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
 
-from adapters.base import AdapterSpec, Failure, TranslateContext, Translation
+from adapters.base import AdapterSpec, Failure, FieldAccounting, TranslateContext, Translation
 from hub.errors import BusError
 from hub.faults import fault_point
 from hub.ingest.rawtopic import decode_raw
@@ -88,6 +88,7 @@ class _Done:
     diff: DiffResult
     letters: list[DeadLetter]
     started: float
+    mapping: Any = None  # the mapping it was translated with (its `unclaimed` rule)
 
     @property
     def status(self) -> str:
@@ -303,7 +304,7 @@ class TranslationWorker:
         else:
             diff = DiffResult(events=events)  # nothing to compare: no thread hop, no read
         letters = [self.dead_letter(record, f, ctx) for f in translation.failures]
-        return _Done(record, ctx, translation, diff, letters, started)
+        return _Done(record, ctx, translation, diff, letters, started, mapping)
 
     async def _keep(self, group: list[_Done]) -> list[Outcome]:
         await self._publish([e for d in group for e in d.diff.events])
@@ -332,6 +333,7 @@ class TranslationWorker:
             units=translation.units,
             mapping_version=d.ctx.mapping_version,
             error=whole,
+            accounting=self._account(d.record, d.mapping, translation.accounting),
         )
 
     def _outcome(self, d: _Done) -> Outcome:
@@ -368,6 +370,7 @@ class TranslationWorker:
             self.adapter, record, payload, mapping, ctx, chunk_rows=self.files.chunk_rows
         )
         events = units = skipped = unchanged = corrected = failed = count = 0
+        accounting: FieldAccounting | None = None
         kept: list[Failure] = []
         positions: list[str] = []  # of every failure, to resolve the dead letters that no longer fail
         whole: str | None = None
@@ -390,6 +393,8 @@ class TranslationWorker:
             await self._differ.commit(diff)
             events += len(diff.events)
             units += chunk.units
+            if chunk.accounting is not None:
+                accounting = chunk.accounting if accounting is None else accounting.merged(chunk.accounting)
             skipped += len(chunk.skipped)
             failed += len(chunk.failures)
             unchanged += diff.unchanged
@@ -407,6 +412,7 @@ class TranslationWorker:
             units=units,
             mapping_version=ctx.mapping_version,
             error=whole,
+            accounting=self._account(record, mapping, accounting),
         )
         logger.info(
             "message_translated",
@@ -424,6 +430,24 @@ class TranslationWorker:
         return Outcome(
             record.raw_ref, status, events, tuple(kept), skipped, units, unchanged, corrected, failed, count
         )
+
+    def _account(
+        self, record: RawRecord, mapping: Any, accounting: FieldAccounting | None
+    ) -> dict[str, object] | None:
+        """The stored form of a message's field accounting; unclaimed columns logged unless the
+        mapping says `unclaimed: ignore` (a vendor's new column shows up here first)."""
+        if accounting is None:
+            return None
+        if accounting.unclaimed and getattr(mapping, "unclaimed", "warn") == "warn":
+            logger.warning(
+                "fields_unclaimed",
+                system=self.system,
+                raw_ref=record.raw_ref,
+                columns=dict(sorted(accounting.unclaimed.items())),
+                cells=accounting.unclaimed_cells,
+                of_cells=accounting.cells,
+            )
+        return accounting.summary()
 
     def dead_letter(self, record: RawRecord, failure: Failure, ctx: TranslateContext) -> DeadLetter:
         return DeadLetter.for_failure(

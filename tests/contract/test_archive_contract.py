@@ -288,6 +288,47 @@ async def test_status_moves_from_pending_and_adds_up(archive: RawArchive) -> Non
     assert await archive.refs_with_status("dead_lettered", "his") == []
 
 
+async def test_field_accounting_is_kept_with_the_status_and_replaced_on_retry(archive: RawArchive) -> None:
+    """The accounting (counts only, Chinese column names intact) travels with the status."""
+    ref = (await archive.store(msg(PID))).record.raw_ref
+    before = await archive.status(ref)
+    assert before is not None
+    assert before.accounting is None
+    tally = {"rows": 3, "cells": 20, "claimed": 15, "ignored": 3, "unclaimed": {"供应商联系人": 2}}
+    await archive.set_status(
+        ref,
+        status="translated",
+        events=3,
+        failures=0,
+        skipped=0,
+        units=3,
+        mapping_version="m1",
+        accounting=tally,
+    )
+    kept = await archive.status(ref)
+    assert kept is not None
+    assert kept.accounting == tally
+    # A retry under a mapping that claims the column replaces it; one without accounting clears it.
+    fixed = {**tally, "claimed": 17, "unclaimed": {}}
+    await archive.set_status(
+        ref,
+        status="translated",
+        events=3,
+        failures=0,
+        skipped=0,
+        units=3,
+        mapping_version="m2",
+        accounting=fixed,
+    )
+    again = await archive.status(ref)
+    assert again is not None
+    assert again.accounting == fixed
+    await _finish(archive, ref, "translated")
+    cleared = await archive.status(ref)
+    assert cleared is not None
+    assert cleared.accounting is None
+
+
 async def test_an_unknown_status_is_refused(archive: RawArchive) -> None:
     ref = (await archive.store(msg(PID))).record.raw_ref
     with pytest.raises(ValueError, match="done"):

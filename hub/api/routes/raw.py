@@ -21,6 +21,9 @@ Headers:
 - `X-Hub-Raw-Sha256`: the sha256 recorded when the bytes arrived; GET checks the body against
   it and answers 500 rather than serve bytes that do not match;
 - `X-Hub-Raw-Size`, `X-Hub-Raw-Received-At` (ISO 8601, UTC).
+- HEAD only, once a file export is translated: `X-Hub-Raw-Fields` (`rows=…; cells=…; claimed=…;
+  ignored=…; unclaimed=…`: where the non-empty source cells went) and `X-Hub-Raw-Unclaimed-Columns`
+  (`<percent-encoded column>=<cells>, …`, empty when every cell was claimed or ignored).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from hub.auth.roles import Permission
 from hub.errors import ArchiveError
 
 if TYPE_CHECKING:
-    from hub.ports import RawArchive, RawRecord
+    from hub.ports import MessageStatus, RawArchive, RawRecord
 
 logger = structlog.get_logger()
 
@@ -51,6 +54,22 @@ MAX_REF_CHARS = 200
 
 def archive_reader(archive: RawArchive) -> RawReader:
     return ArchiveRawReader(archive)
+
+
+def accounting_headers(status: MessageStatus | None) -> dict[str, str]:
+    """`X-Hub-Raw-Fields` (claimed/ignored/unclaimed of all non-empty cells) and
+    `X-Hub-Raw-Unclaimed-Columns` (each column no field claimed, percent-encoded, `=cells`)."""
+    tally = None if status is None else status.accounting
+    if not tally:
+        return {}
+    unclaimed = {str(k): int(v) for k, v in dict(tally.get("unclaimed") or {}).items()}
+    return {
+        "X-Hub-Raw-Fields": (
+            f"rows={tally.get('rows', 0)}; cells={tally.get('cells', 0)}; claimed={tally.get('claimed', 0)};"
+            f" ignored={tally.get('ignored', 0)}; unclaimed={sum(unclaimed.values())}"
+        ),
+        "X-Hub-Raw-Unclaimed-Columns": ", ".join(f"{quote(k, safe='')}={v}" for k, v in unclaimed.items()),
+    }
 
 
 def raw_headers(record: RawRecord) -> dict[str, str]:
@@ -113,7 +132,11 @@ _COMMON: dict[int | str, dict[str, Any]] = {
 async def head_raw(raw_ref: RefPath, reader: RawReaderDep, scope: ScopeDep, audit: AuditDep) -> Response:
     """The X-Hub-Raw-* headers of `raw_ref` (role integrator, auditor or admin)."""
     record = await _gate(reader, scope, audit, raw_ref, action="raw.head", permission=Permission.RAW_META)
-    return Response(media_type="application/octet-stream", headers=raw_headers(record))
+    headers = raw_headers(record)
+    status_of = getattr(reader, "status", None)  # readers over an archive know the status too
+    if status_of is not None:
+        headers.update(accounting_headers(await status_of(raw_ref)))
+    return Response(media_type="application/octet-stream", headers=headers)
 
 
 @router.get(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,33 @@ class TestGroupCommit:
         assert not isinstance(stored, BaseException)
         assert (await archive.reconciliation())["his"]["received"] == 1
         archive.close()
+
+
+async def test_an_archive_written_before_field_accounting_gains_the_column(tmp_path: Path) -> None:
+    """Reopening an older archive adds the `accounting` column; its messages read as not accounted."""
+    first = SqliteRawArchive(tmp_path / "archive.db")
+    ref = (await first.store(message(b"a,b\r\n1,2\r\n"))).record.raw_ref
+    first.close()
+    conn = sqlite3.connect(tmp_path / "archive.db")
+    conn.execute("ALTER TABLE raw_messages DROP COLUMN accounting")  # as the older schema had it
+    conn.commit()
+    conn.close()
+    again = SqliteRawArchive(tmp_path / "archive.db")
+    before = await again.status(ref)
+    assert before is not None
+    assert before.accounting is None
+    tally = {"rows": 1, "cells": 2, "claimed": 2, "ignored": 0, "unclaimed": {}}
+    await again.set_status(
+        ref,
+        status="translated",
+        events=1,
+        failures=0,
+        skipped=0,
+        units=1,
+        mapping_version="m",
+        accounting=tally,
+    )
+    after = await again.status(ref)
+    assert after is not None
+    assert after.accounting == tally
+    again.close()

@@ -228,3 +228,30 @@ async def test_a_failing_access_log_serves_nothing(tmp_path: Path) -> None:
         response = await w.http.get(f"/raw/{ref}", headers=w.auth(Role.AUDITOR))
     assert response.status_code == 503
     assert PAYLOAD not in response.content
+
+
+async def test_head_shows_the_field_accounting_once_translated(
+    wired: Wired, archive: SqliteRawArchive
+) -> None:
+    """A vendor column no field claims shows on HEAD (name percent-encoded, cell count), with the totals."""
+    ledger = (
+        "资产编号,资产名称,使用科室,资产状态,序号,供应商联系人\r\n"
+        "ZC-1,呼吸机,ICU,在用,1,张三\r\n"
+        "ZC-2,监护仪,ICU,在用,2,\r\n"
+    ).encode()
+    ref = await store(archive, ledger)
+    auth = wired.auth(Role.INTEGRATOR)
+    before = await wired.http.head(f"/raw/{ref}", headers=auth)
+    assert "x-hub-raw-unclaimed-columns" not in before.headers  # not translated yet
+    outcome = await wired.hub.workers["hrp"].process(await archive.get(ref))
+    assert outcome.status == "translated"
+    head = await wired.http.head(f"/raw/{ref}", headers=auth)
+    assert head.status_code == 200
+    assert head.headers["x-hub-raw-fields"] == "rows=2; cells=11; claimed=8; ignored=2; unclaimed=1"
+    name, count = head.headers["x-hub-raw-unclaimed-columns"].split("=")
+    assert (unquote(name), count) == ("供应商联系人", "1")
+    status = await archive.status(ref)
+    assert status is not None
+    assert status.accounting == {
+        "rows": 2, "cells": 11, "claimed": 8, "ignored": 2, "unclaimed": {"供应商联系人": 1}
+    }  # fmt: skip

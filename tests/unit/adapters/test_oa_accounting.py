@@ -1,0 +1,57 @@
+"""Field accounting for OA records (count only): every non-empty field claimed, ignored or unclaimed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from adapters.errors import MappingError
+from adapters.oa.mapping import load_oa_mapping
+from tests.unit.adapters import _oa
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@pytest.mark.parametrize("path", [_oa.JSON_EXPORT, _oa.XML_EXPORT, _oa.JSONL_PUSH], ids=lambda p: p.name)
+def test_every_field_of_the_bundled_examples_is_claimed_or_ignored(path: Path) -> None:
+    """The corpus walk for OA: 100 % of the non-empty record fields are accounted."""
+    result = _oa.run(path.read_bytes(), path.name)
+    accounting = result.accounting
+    assert accounting is not None
+    assert accounting.rows > 0
+    assert accounting.unclaimed == {}, accounting.unclaimed
+    assert sum(accounting.claimed.values()) > 0
+
+
+def test_a_field_no_rule_reads_is_unclaimed_with_samples_and_nested_children_count_as_records() -> None:
+    request = {**_oa.REQUEST, "供应商工单号": "V-881"}
+    completion = {**_oa.COMPLETION, "供应商工单号": "V-882"}
+    result = _oa.run(_oa.json_export(request, _oa.APPROVAL, completion))
+    accounting = result.accounting
+    assert accounting is not None
+    assert accounting.rows == 3
+    assert accounting.unclaimed == {"供应商工单号": 2}
+    assert accounting.samples["供应商工单号"] == ("V-881", "V-882")
+    assert accounting.claimed["资产编号"] == 1
+    assert accounting.claimed["处理结果"] == 1  # a group's fields are fields of the record
+
+
+def test_ignore_list_and_ignored_kinds_count_as_ignored(tmp_path: Path) -> None:
+    site = tmp_path / "oa.yaml"
+    site.write_text("extends: default\nignore: [设备名称, 供应商工单号]\n", encoding="utf-8")
+    follow_up = {"单据类型": "回访", "单据号": "LC099", "回访结果": "满意"}
+    request = {**_oa.REQUEST, "供应商工单号": "V-881"}
+    result = _oa.run(_oa.json_export(request, follow_up), oa_mapping=load_oa_mapping(site))
+    accounting = result.accounting
+    assert accounting is not None
+    assert accounting.unclaimed == {}
+    assert accounting.ignored == {"供应商工单号": 1, "回访结果": 1}  # 单据号 and 单据类型 are claimed
+
+
+def test_unclaimed_error_is_refused_for_oa_until_it_is_enforced(tmp_path: Path) -> None:
+    site = tmp_path / "oa.yaml"
+    site.write_text("extends: default\nunclaimed: error\n", encoding="utf-8")
+    with pytest.raises(MappingError, match="not supported for OA"):
+        load_oa_mapping(site)
