@@ -297,12 +297,13 @@ class TestConsoleDemo:
         posted = httpx.post(f"{demo_hub.url}/fhir/Device", json=device, timeout=30)
         assert posted.status_code == 201, posted.text
         deadline = time.monotonic() + 30
-        while not api(demo_hub, "/assets", identifier="vent-markup-0001")["items"]:
+        # Found by its identifier: a bare, server-local Device.id is no identity (issue 11).
+        while not api(demo_hub, "/assets", identifier="TAG-MARKUP-1")["items"]:
             assert time.monotonic() < deadline, "the FHIR Device never reached the registry"
             time.sleep(0.3)
         console.open("assets")
         page = console.page
-        page.fill("#assets-form input[name=identifier]", "vent-markup-0001")
+        page.fill("#assets-form input[name=identifier]", "TAG-MARKUP-1")
         page.click("#assets-form button[type=submit]")
         console.wait_summary("assets-summary", "共 1 台设备")
         assert console.column("assets-table", 0) == [name]
