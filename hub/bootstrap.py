@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Self
 
+from hub.api.readiness import HealthLimits, Listeners, readiness_source
 from hub.api.security import AccessLog, Security, bus_access_log
 from hub.api.services import (
     ApiServices,
@@ -224,6 +225,12 @@ def build_hub(
     hub.webhooks = WebhookService(
         hub.subscriptions, bus, prefix=prefix, transport=webhook_transport, targets=targets
     )
+    listeners: Listeners = {}
+    limits = HealthLimits(
+        max_lag=settings.health_max_lag,
+        min_free_mb=settings.health_min_free_mb,
+        timeout_s=settings.health_timeout_s,
+    )
     hub.api = ApiServices(
         engine=engine,
         security=Security(
@@ -247,5 +254,7 @@ def build_hub(
         dead_letters=HubDeadLetters(hub),
         subscriptions=hub.subscriptions,
         webhook_targets=targets,
+        readiness=readiness_source(hub, limits, listeners),
+        listeners=listeners,
     )
     return hub

@@ -133,6 +133,8 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True, roles: frozenset[str] = 
     if "project" in roles:
         tasks.append(asyncio.create_task(hub.webhooks.run(stop), name="webhooks"))
     mllp = await _start_mllp(hub) if "ingest" in roles else None
+    if mllp is not None:
+        hub.api.listeners["mllp"] = mllp.is_serving  # /health/ready reports it
     if watch_inbox and "ingest" in roles:
         tasks.append(asyncio.create_task(hub.inbox.run_forever(stop), name="inbox"))
         console.print(f"watching {settings.inbox_dir}/<system>/ for export files")

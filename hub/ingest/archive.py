@@ -25,7 +25,16 @@ import structlog
 
 from hub.errors import ArchiveError, NotStored
 from hub.ingest.crypto import RawCipher, is_encrypted
-from hub.ports import RAW_STATUSES, InboundMessage, MessageStatus, RawRecord, SourceKey, StoreOutcome
+from hub.ports import (
+    RAW_STATUSES,
+    InboundMessage,
+    MessageStatus,
+    RawQuery,
+    RawRecord,
+    RawSummary,
+    SourceKey,
+    StoreOutcome,
+)
 from hub.sqlite import connect_durable
 
 if TYPE_CHECKING:
@@ -80,6 +89,14 @@ CREATE TABLE IF NOT EXISTS raw_source_keys (
 -- Partial indexes: the hot path (MLLP group commit) pays for every index page it touches.
 CREATE INDEX IF NOT EXISTS raw_messages_unpublished ON raw_messages (seq) WHERE published = 0;
 CREATE INDEX IF NOT EXISTS raw_messages_pending ON raw_messages (system, seq) WHERE status != 'translated';
+"""
+
+# The message browser's indexes (GET /messages): by system, by the source's id, by arrival time.
+# Each costs the hot path an index page per insert; the type and text filters scan what these leave.
+BROWSE_SCHEMA = """
+CREATE INDEX IF NOT EXISTS raw_messages_browse_system ON raw_messages (system, seq);
+CREATE INDEX IF NOT EXISTS raw_messages_browse_id ON raw_messages (message_id);
+CREATE INDEX IF NOT EXISTS raw_messages_browse_received ON raw_messages (received_at);
 """
 
 STATUSES = RAW_STATUSES
@@ -325,6 +342,7 @@ class SqliteRawArchive(GroupCommitArchive):
         self._lock = threading.Lock()
         self._conn = connect_durable(path)
         self._conn.executescript(SCHEMA)
+        self._conn.executescript(BROWSE_SCHEMA)
         self._adopt_legacy_keys()
 
     def _adopt_legacy_keys(self) -> None:
@@ -626,3 +644,71 @@ class SqliteRawArchive(GroupCommitArchive):
         args: tuple[str, ...] = (status, system) if system else (status,)
         rows = await self._run(lambda: self._conn.execute(query + " ORDER BY seq", args).fetchall())
         return [r[0] for r in rows]
+
+    # -- the message browser (GET /messages) and the readiness probe
+    async def browse(self, query: RawQuery) -> tuple[list[RawSummary], int]:
+        where, args = _browse_filter(query)
+        if query.refs is not None and not query.refs:
+            return [], 0
+
+        def read() -> tuple[list[Any], int]:
+            with self._lock:
+                # SQLite binds at most 32766 values: a long ref list goes through a temp table.
+                refs_join = ""
+                if query.refs is not None:
+                    self._conn.execute("CREATE TEMP TABLE IF NOT EXISTS browse_refs (ref TEXT PRIMARY KEY)")
+                    self._conn.execute("DELETE FROM browse_refs")
+                    self._conn.executemany(
+                        "INSERT OR IGNORE INTO browse_refs VALUES (?)", [(r,) for r in query.refs]
+                    )
+                    refs_join = " JOIN browse_refs ON browse_refs.ref = raw_messages.raw_ref"
+                sql_where = f"{refs_join} WHERE {where}"
+                total = self._conn.execute(f"SELECT count(*) FROM raw_messages{sql_where}", args).fetchone()[
+                    0
+                ]  # nosec B608: constant fragments; values are bound
+                rows = self._conn.execute(
+                    f"SELECT {_COLUMNS}, status, events, failures, error FROM raw_messages{sql_where}"  # nosec B608
+                    " ORDER BY seq DESC LIMIT ? OFFSET ?",
+                    (*args, query.limit, query.offset),
+                ).fetchall()
+                return rows, int(total)
+
+        rows, total = await asyncio.to_thread(read)
+        return [RawSummary(_record(r), r[9], r[10], r[11], r[12]) for r in rows], total
+
+    async def writable(self) -> None:
+        def probe() -> None:
+            with self._lock:
+                # Takes the write lock and gives it back: fails when the file or its disk cannot be written.
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute("ROLLBACK")
+
+        await asyncio.to_thread(probe)
+
+
+def _browse_filter(query: RawQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause (SQLite) of a browser query, with its bound values."""
+    clauses = ["1=1"]
+    args: list[Any] = []
+    for column, value in (
+        ("system", query.system),
+        ("status", query.status),
+        ("message_id", query.control_id),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            args.append(value)
+    if query.message_type is not None:
+        clauses.append("json_extract(metadata, '$.message_type') = ?")
+        args.append(query.message_type)
+    if query.received_from is not None:
+        clauses.append("received_at >= ?")
+        args.append(query.received_from.astimezone(UTC).isoformat())
+    if query.received_to is not None:
+        clauses.append("received_at < ?")
+        args.append(query.received_to.astimezone(UTC).isoformat())
+    if query.text:
+        pattern = "%" + query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        clauses.append("(message_id LIKE ? ESCAPE '\\' OR metadata LIKE ? ESCAPE '\\')")
+        args.extend([pattern, pattern])
+    return " AND ".join(clauses), args

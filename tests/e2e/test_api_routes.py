@@ -62,6 +62,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/console"): Rule(NOBODY_NEEDED, "open"),
     ("GET", "/console/{name}"): Rule(NOBODY_NEEDED, "open"),
     ("GET", "/health"): Rule(NOBODY_NEEDED, "open"),
+    ("GET", "/health/live"): Rule(NOBODY_NEEDED, "open"),
+    ("GET", "/health/ready"): Rule(NOBODY_NEEDED, "open"),
     ("GET", "/metrics"): Rule(NOBODY_NEEDED, "open"),
     ("GET", "/docs"): Rule(NOBODY_NEEDED, "open"),  # FastAPI's own: the API's description
     ("GET", "/docs/oauth2-redirect"): Rule(NOBODY_NEEDED, "open"),
