@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Self
 
+from hub.api.browser import MessageBrowser
 from hub.api.readiness import HealthLimits, Listeners, readiness_source
 from hub.api.security import AccessLog, Security, bus_access_log
 from hub.api.services import (
@@ -253,6 +254,7 @@ def build_hub(
         history=history_reader(hub),
         dead_letters=HubDeadLetters(hub),
         subscriptions=hub.subscriptions,
+        messages=MessageBrowser(archive, engine, HubDeadLetters(hub)),
         webhook_targets=targets,
         readiness=readiness_source(hub, limits, listeners),
         listeners=listeners,

@@ -340,6 +340,10 @@ class RawBrowser(Protocol):
         """Return once the archive could take a write now; raise (any error) when it could not."""
         ...
 
+    async def answer(self, raw_ref: str) -> bytes | None:
+        """What the sender was told for `raw_ref` (e.g. the HL7 ACK), if it was saved."""
+        ...
+
 
 class RawArchive(RawStore, RawOutbox, RawStatusBook, RawBrowser, Protocol):
     """The raw archive as the hub uses it: store, outbox and status book (hub.ingest.archive has one)."""

@@ -28,6 +28,7 @@ from topics.catalogue import topic_for_event_type
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from hub.api.browser import MessageBrowser
     from hub.api.readiness import Listeners, ReadinessSource
     from hub.api.security import Security
     from hub.bootstrap import Hub
@@ -91,6 +92,7 @@ class ApiServices:
     history: HistoryReader
     dead_letters: HubDeadLetters
     subscriptions: SubscriptionStore
+    messages: MessageBrowser
     webhook_targets: TargetPolicy = field(default_factory=TargetPolicy)
     readiness: ReadinessSource | None = None  # GET /health/ready; None: the database check alone
     # Listeners `hub serve` opened (name -> serving?), registered as they start: /health/ready reports them.

@@ -685,6 +685,14 @@ class SqliteRawArchive(GroupCommitArchive):
 
         await asyncio.to_thread(probe)
 
+    async def answer(self, raw_ref: str) -> bytes | None:
+        row = await self._run(
+            lambda: self._conn.execute(
+                "SELECT answer FROM raw_messages WHERE raw_ref = ?", (raw_ref,)
+            ).fetchone()
+        )
+        return None if row is None or row[0] is None else bytes(row[0])
+
 
 def _browse_filter(query: RawQuery) -> tuple[str, list[Any]]:
     """The WHERE clause (SQLite) of a browser query, with its bound values."""

@@ -613,3 +613,9 @@ class PostgresRawArchive(GroupCommitArchive):
                 conn.rollback()
 
         await self._run(probe)
+
+    async def answer(self, raw_ref: str) -> bytes | None:
+        rows = await self._run(
+            lambda: self._read("SELECT answer FROM hub_raw_messages WHERE raw_ref = :ref", {"ref": raw_ref})
+        )
+        return None if not rows or rows[0][0] is None else bytes(rows[0][0])
