@@ -303,7 +303,8 @@ class RawQuery:
 
     `control_id` is the source's own id (MSH-10, file name); `text` a substring of the id or the
     metadata (never the payload: it may be encrypted, and it is patient data); `refs` keeps only
-    these references (a department-scoped caller's). Newest first.
+    these references (a department-scoped caller's). Newest first. The total is counted up to
+    `count_limit` (a total equal to it means "at least").
     """
 
     system: str | None = None
@@ -316,6 +317,7 @@ class RawQuery:
     refs: Sequence[str] | None = None
     limit: int = 50
     offset: int = 0
+    count_limit: int = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,7 +335,7 @@ class RawBrowser(Protocol):
     """Finding archived messages (GET /messages) and probing the archive (GET /health/ready)."""
 
     async def browse(self, query: RawQuery) -> tuple[list[RawSummary], int]:
-        """One page of matching messages, newest first, and how many match over all pages."""
+        """One page of matching messages, newest first, and how many match (up to count_limit)."""
         ...
 
     async def writable(self) -> None:

@@ -95,6 +95,9 @@ BROWSE_SCHEMA = """
 CREATE INDEX IF NOT EXISTS hub_raw_messages_browse_system ON hub_raw_messages (system, seq);
 CREATE INDEX IF NOT EXISTS hub_raw_messages_browse_id ON hub_raw_messages (message_id);
 CREATE INDEX IF NOT EXISTS hub_raw_messages_browse_received ON hub_raw_messages (received_at);
+CREATE INDEX IF NOT EXISTS hub_raw_messages_browse_type
+    ON hub_raw_messages ((CAST(metadata AS jsonb) ->> 'message_type'), seq)
+    WHERE (CAST(metadata AS jsonb) ->> 'message_type') IS NOT NULL;
 """
 
 _COLUMNS = "raw_ref, system, site, message_id, sha256, size, transport, received_at, metadata"
@@ -560,39 +563,17 @@ class PostgresRawArchive(GroupCommitArchive):
     async def browse(self, query: RawQuery) -> tuple[list[RawSummary], int]:
         if query.refs is not None and not query.refs:
             return [], 0
-        clauses = ["TRUE"]
-        params: dict[str, Any] = {"limit": query.limit, "offset": query.offset}
-        for column, value in (
-            ("system", query.system),
-            ("status", query.status),
-            ("message_id", query.control_id),
-        ):
-            if value is not None:
-                clauses.append(f"{column} = :{column}")
-                params[column] = value
-        if query.message_type is not None:
-            clauses.append("CAST(metadata AS jsonb) ->> 'message_type' = :message_type")
-            params["message_type"] = query.message_type
-        if query.received_from is not None:
-            clauses.append("received_at >= :received_from")
-            params["received_from"] = query.received_from
-        if query.received_to is not None:
-            clauses.append("received_at < :received_to")
-            params["received_to"] = query.received_to
-        if query.text:
-            pattern = "%" + query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            clauses.append("(message_id LIKE :pattern OR metadata LIKE :pattern)")
-            params["pattern"] = pattern
-        if query.refs is not None:
-            clauses.append("raw_ref = ANY(:refs)")
-            params["refs"] = list(query.refs)
-        where = " AND ".join(clauses)
+        where, params = _browse_filter(query)
 
         def read() -> tuple[list[Any], int]:
             with self._engine.connect() as conn:
+                # Counted up to count_limit: an exact count of millions costs more than the page.
                 total = conn.execute(
-                    text(f"SELECT count(*) FROM hub_raw_messages WHERE {where}"), params
-                ).scalar_one()  # nosec B608: constant fragments; values are bound
+                    text(
+                        f"SELECT count(*) FROM (SELECT 1 FROM hub_raw_messages WHERE {where} LIMIT :cap) AS m"
+                    ),  # nosec B608: constant fragments; values are bound
+                    {**params, "cap": query.count_limit},
+                ).scalar_one()
                 rows = conn.execute(
                     text(
                         f"SELECT {_COLUMNS}, status, events, failures, error FROM hub_raw_messages"  # nosec B608
@@ -619,3 +600,37 @@ class PostgresRawArchive(GroupCommitArchive):
             lambda: self._read("SELECT answer FROM hub_raw_messages WHERE raw_ref = :ref", {"ref": raw_ref})
         )
         return None if not rows or rows[0][0] is None else bytes(rows[0][0])
+
+
+def _browse_filter(query: RawQuery) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause (PostgreSQL) of a browser query, with its bound values."""
+    clauses = ["TRUE"]
+    params: dict[str, Any] = {"limit": query.limit, "offset": query.offset}
+    for column, value in (
+        ("system", query.system),
+        ("status", query.status),
+        ("message_id", query.control_id),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = :{column}")
+            params[column] = value
+    if query.status is not None and query.status != "translated":
+        clauses.append("status <> 'translated'")  # as hub_raw_messages_pending says: it may be used
+    if query.message_type is not None:
+        clauses.append("(CAST(metadata AS jsonb) ->> 'message_type') = :message_type")
+        clauses.append("(CAST(metadata AS jsonb) ->> 'message_type') IS NOT NULL")
+        params["message_type"] = query.message_type
+    if query.received_from is not None:
+        clauses.append("received_at >= :received_from")
+        params["received_from"] = query.received_from
+    if query.received_to is not None:
+        clauses.append("received_at < :received_to")
+        params["received_to"] = query.received_to
+    if query.text:
+        pattern = "%" + query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        clauses.append("(message_id LIKE :pattern OR metadata LIKE :pattern)")
+        params["pattern"] = pattern
+    if query.refs is not None:
+        clauses.append("raw_ref = ANY(:refs)")
+        params["refs"] = list(query.refs)
+    return " AND ".join(clauses), params

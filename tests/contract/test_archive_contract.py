@@ -568,3 +568,10 @@ async def test_an_open_archive_is_writable_and_a_closed_one_is_not(backend: Back
     archive.close()
     with pytest.raises(Exception):  # noqa: B017 - any error: readiness reports it as the reason
         await archive.writable()
+
+
+async def test_the_total_is_counted_up_to_the_count_limit(archive: RawArchive) -> None:
+    """Past count_limit the total says "at least": counting millions would cost more than the page."""
+    await _browse_fixture(archive)
+    assert await _ids(archive, limit=1, count_limit=3) == (["50%_off.csv"], 3)
+    assert await _ids(archive, system="his", limit=1, count_limit=10) == (["MSG-3"], 3)

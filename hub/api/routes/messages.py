@@ -24,9 +24,13 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi import status as http
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.deps import ServicesDep, ZoneDep  # noqa: TC001  (FastAPI reads the annotations at runtime)
+from adapters.errors import MalformedMessage
+from hub.api.deps import RawReaderDep, ServicesDep, ZoneDep  # noqa: TC001  (FastAPI reads the annotations at runtime)
 from hub.api.params import IsoDateTime, Offset  # noqa: TC001
+from hub.api.routes.raw import gate_raw
 from hub.api.scope import Scope, ScopeDep  # noqa: TC001
+from hub.api.security import AuditDep  # noqa: TC001
+from hub.auth.roles import Permission
 from hub.ports import RawQuery
 
 if TYPE_CHECKING:
@@ -37,6 +41,7 @@ router = APIRouter(prefix="/messages", tags=["messages"])
 reprocess_router = APIRouter(prefix="/messages", tags=["messages"])
 
 MAX_PAGE = 500
+COUNT_LIMIT = 100_000  # the list's total is exact up to this many matches (counting 10 M costs)
 MAX_REPROCESS = 10_000  # messages one call may translate again (a filter matching more: narrow it)
 Status = Literal["pending", "translated", "dead_lettered"]
 
@@ -66,6 +71,9 @@ class MessageOut(_Out):
 class MessagePage(_Out):
     items: list[MessageOut]
     total: int = Field(description="Messages matching the filters (in the key's scope), over all pages")
+    total_exact: bool = Field(
+        description="False when more than 100,000 match: `total` then says at least (narrow the filter)"
+    )
     limit: int
     offset: int
 
@@ -200,9 +208,16 @@ async def list_messages(
         text=q or None,
         limit=limit,
         offset=offset,
+        count_limit=COUNT_LIMIT + 1,
     )
     found, total = await messages.browse(await _scoped(query, scope, messages))
-    return MessagePage(items=[MessageOut(**_out(s)) for s in found], total=total, limit=limit, offset=offset)
+    return MessagePage(
+        items=[MessageOut(**_out(s)) for s in found],
+        total=min(total, COUNT_LIMIT),
+        total_exact=total <= COUNT_LIMIT,
+        limit=limit,
+        offset=offset,
+    )
 
 
 RefPath = Annotated[str, Path(max_length=200, description="e.g. his:3f1c...")]
@@ -271,7 +286,7 @@ def _out_record(record: Any) -> dict[str, Any]:
     summary="Translate one message, or every message a filter matches, again with the current mapping",
     responses={
         http.HTTP_404_NOT_FOUND: {"description": "No such message (in the key's scope)"},
-        http.HTTP_422_UNPROCESSABLE_ENTITY: {
+        http.HTTP_422_UNPROCESSABLE_CONTENT: {
             "description": "No message and no filter named, or too many match"
         },
     },
@@ -288,7 +303,7 @@ async def reprocess(
         filters = body.model_dump(exclude={"raw_ref"}, exclude_none=True)
         if not filters:
             raise HTTPException(
-                http.HTTP_422_UNPROCESSABLE_ENTITY,
+                http.HTTP_422_UNPROCESSABLE_CONTENT,
                 "name a raw_ref or at least one filter (reprocessing all is refused)",
             )
         query = RawQuery(
@@ -300,15 +315,51 @@ async def reprocess(
             control_id=body.control_id,
             text=body.q or None,
             limit=MAX_REPROCESS + 1,
+            count_limit=MAX_REPROCESS + 1,
         )
         found, total = await messages.browse(await _scoped(query, scope, messages))
         if total > MAX_REPROCESS:
             raise HTTPException(
-                http.HTTP_422_UNPROCESSABLE_ENTITY,
+                http.HTTP_422_UNPROCESSABLE_CONTENT,
                 f"{total} messages match, over {MAX_REPROCESS} per call: narrow the filter (e.g. from/to)",
             )
         refs = [s.record.raw_ref for s in reversed(found)]  # oldest first, as they arrived
     outcome = await letters.reprocess(refs)
     return ReprocessOut(
         matched=len(refs), retried=outcome.retried, resolved=outcome.resolved, still_open=outcome.still_open
+    )
+
+
+class MessageText(_Out):
+    """The payload as text, decoded as the hub's translator reads it; HL7 one segment a line."""
+
+    raw_ref: str
+    charset: str = Field(description="The Python codec the hub decoded it with (utf-8, gb18030, ...)")
+    lines: list[str] = Field(description="HL7 segments, or the lines of an export file")
+    truncated: bool = Field(description="More lines than shown: GET /raw/{raw_ref} has the bytes")
+
+
+@router.get(
+    "/{raw_ref}/text",
+    response_model=MessageText,
+    summary="The raw message as text, segments laid out (auditor, admin; every read recorded)",
+    responses={
+        http.HTTP_404_NOT_FOUND: {"description": "No such message (in the key's scope)"},
+        http.HTTP_422_UNPROCESSABLE_CONTENT: {"description": "The bytes do not decode (see /raw)"},
+        http.HTTP_503_SERVICE_UNAVAILABLE: {"description": "The read cannot be recorded on the audit ledger"},
+    },
+)
+async def message_text(
+    raw_ref: RefPath, messages: BrowserDep, reader: RawReaderDep, scope: ScopeDep, audit: AuditDep
+) -> MessageText:
+    # Patient data: the raw_payload permission and the audit record, exactly as GET /raw.
+    record = await gate_raw(
+        reader, scope, audit, raw_ref, action="raw.read", permission=Permission.RAW_PAYLOAD
+    )
+    try:
+        decoded = await messages.text(record)
+    except MalformedMessage as exc:
+        raise HTTPException(http.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    return MessageText(
+        raw_ref=raw_ref, charset=decoded.charset, lines=decoded.lines, truncated=decoded.truncated
     )
