@@ -35,7 +35,11 @@ def fill(path: Path, rows: int) -> None:
     batch = []
     for i in range(rows):
         system = SYSTEMS[i % 4]
-        meta = json.dumps({"message_type": TYPES[i % 3]}) if system == "his" else json.dumps({"filename": f"f{i}.csv"})
+        meta = (
+            json.dumps({"message_type": TYPES[i % 3]})
+            if system == "his"
+            else json.dumps({"filename": f"f{i}.csv"})
+        )
         status = "dead_lettered" if i % 97 == 0 else "translated"
         batch.append(
             (

@@ -658,6 +658,14 @@ class SqliteRawArchive(GroupCommitArchive):
             with self._lock:
                 # SQLite binds at most 32766 values: a long ref list goes through a temp table.
                 refs_join = ""
+                if (
+                    query.status not in (None, "translated")
+                    and query.control_id is None
+                    and query.refs is None
+                ):
+                    # Without statistics the planner takes the system index and reads every message
+                    # of the system; the open ones (pending, dead-lettered) are few: read those.
+                    refs_join = " INDEXED BY raw_messages_pending"
                 if query.refs is not None:
                     self._conn.execute("CREATE TEMP TABLE IF NOT EXISTS browse_refs (ref TEXT PRIMARY KEY)")
                     self._conn.execute("DELETE FROM browse_refs")
@@ -711,6 +719,9 @@ def _browse_filter(query: RawQuery) -> tuple[str, list[Any]]:
         if value is not None:
             clauses.append(f"{column} = ?")
             args.append(value)
+    if query.status is not None and query.status != "translated":
+        # Spelled as the partial index raw_messages_pending is: the planner may then use it.
+        clauses.append("status != 'translated'")
     if query.message_type is not None:
         clauses.append("json_extract(metadata, '$.message_type') = ?")
         clauses.append("json_extract(metadata, '$.message_type') IS NOT NULL")  # the partial index's own

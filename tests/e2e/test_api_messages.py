@@ -154,3 +154,10 @@ async def test_the_text_view_decodes_segments_for_auditors_only(hub2: Wired) -> 
     assert integrator.status_code == 403
     other = await hub2.http.get(f"/messages/{ref}/text", headers=hub2.auth(Role.AUDITOR, ER))
     assert other.status_code == 404
+
+
+async def test_times_at_the_calendars_edge_are_no_error(hub2: Wired) -> None:
+    headers = hub2.auth(Role.INTEGRATOR)
+    for params in ({"from": "0001-01-01T00:00:00+14:00"}, {"to": "9999-12-31T23:59:59-12:00"}):
+        response = await hub2.http.get("/messages", params=params, headers=headers)
+        assert (response.status_code, response.json()["total"]) == (200, 2), params

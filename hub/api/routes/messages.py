@@ -5,6 +5,8 @@
   paged with a `total` over all pages. Never the payload (it is patient data): `/raw` serves it.
 - `GET /messages/{raw_ref}`: one message's trail: metadata and status, the events it became
   (each with its audit-ledger position), the ACK it was answered, its dead letters.
+- `GET /messages/{raw_ref}/text`: the payload decoded as the translator reads it, HL7 one segment
+  a line (raw_payload: auditor, admin; recorded on the audit ledger like `GET /raw`).
 - `POST /messages/reprocess`: translate one message, or every message a filter matches, again
   with the current mapping (the dead-letter retry machinery; events that landed before are
   recognised by their ids and not repeated).
@@ -17,7 +19,7 @@ the messages that are its department's alone (hub.api.scope); another's answers 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
@@ -144,8 +146,15 @@ BrowserDep = Annotated["MessageBrowser", Depends(browser)]
 
 
 def _aware(value: datetime | None, zone: tzinfo) -> datetime | None:
-    """A time without an offset is the site's local time (HUB_TZ), as in the other filters."""
-    return value.replace(tzinfo=zone) if value is not None and value.tzinfo is None else value
+    """In UTC; a time without an offset is the site's local time (HUB_TZ), as in the other filters.
+    A time at the calendar's edge (year 1 east of UTC) is clamped, not an overflow."""
+    if value is None:
+        return None
+    local = value.replace(tzinfo=zone) if value.tzinfo is None else value
+    try:
+        return local.astimezone(UTC)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC) if local.year < 2 else datetime.max.replace(tzinfo=UTC)
 
 
 async def _scoped(query: RawQuery, scope: Scope, messages: MessageBrowser) -> RawQuery:
