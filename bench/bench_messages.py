@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hub.ingest.archive import SqliteRawArchive
 from hub.ports import RawQuery
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 REPEAT = 30
 SYSTEMS = ("his", "hrp", "spd", "oa")
@@ -28,8 +33,6 @@ START = datetime(2024, 1, 1, tzinfo=UTC)
 def fill(path: Path, rows: int) -> None:
     archive = SqliteRawArchive(path)
     archive.close()
-    import sqlite3  # noqa: PLC0415
-
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA synchronous=OFF")
     batch = []
@@ -64,13 +67,13 @@ def fill(path: Path, rows: int) -> None:
     conn.close()
 
 
-def _insert(conn: object, batch: list[tuple[object, ...]]) -> None:
-    conn.executemany(  # type: ignore[attr-defined]
+def _insert(conn: sqlite3.Connection, batch: Sequence[tuple[object, ...]]) -> None:
+    conn.executemany(
         "INSERT INTO raw_messages (raw_ref, system, site, message_id, sha256, size, transport, received_at,"
         " metadata, payload, published, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         batch,
     )
-    conn.commit()  # type: ignore[attr-defined]
+    conn.commit()
 
 
 async def measure(path: Path, rows: int) -> dict[str, dict[str, float]]:
