@@ -10,19 +10,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
 from projections.runtime.derived import projection_outbox
-from tests.e2e.conftest import wired_hub
+from tests.e2e.conftest import Served, wired_hub
 from tests.fixtures.kafka import start_broker, stop_broker
 from tests.reliability.proxy import Proxy
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import httpx
 
 # The test machine's free disk is not this test's business: checked separately below.
 EASY = {"health_min_free_mb": 0, "health_timeout_s": 10.0}
@@ -165,3 +165,12 @@ async def test_the_database_stopped_is_degraded_and_back_is_ready(tmp_path: Path
     )
     assert any(r.startswith("database: read-model database unreachable") for r in body["reasons"])
     assert back[0] == 200, back[1]
+
+
+def test_hub_serve_reports_its_mllp_listener(served: Served) -> None:
+    """`hub serve` registers the listener it opened: ready names it (a node without the ingest
+    role has no MLLP check at all)."""
+    served.start()
+    response = httpx.get(f"{served.url}/health/ready", timeout=30)
+    assert response.json()["checks"]["mllp"] == {"state": "ok", "reason": None, "value": None}
+    assert response.status_code == 200, response.text
