@@ -37,7 +37,7 @@ from hub.ports import RawQuery
 
 if TYPE_CHECKING:
     from hub.api.browser import MessageBrowser
-    from hub.ports import RawSummary
+    from hub.ports import RawRecord, RawSummary
 
 router = APIRouter(prefix="/messages", tags=["messages"])
 reprocess_router = APIRouter(prefix="/messages", tags=["messages"])
@@ -166,8 +166,7 @@ async def _scoped(query: RawQuery, scope: Scope, messages: MessageBrowser) -> Ra
     return replace(query, refs=refs)
 
 
-def _out(summary: RawSummary) -> dict[str, Any]:
-    record = summary.record
+def _out_record(record: RawRecord) -> dict[str, Any]:
     return {
         "raw_ref": record.raw_ref,
         "system": record.system,
@@ -178,6 +177,12 @@ def _out(summary: RawSummary) -> dict[str, Any]:
         "size": record.size,
         "sha256": record.sha256,
         "received_at": record.received_at,
+    }
+
+
+def _out(summary: RawSummary) -> dict[str, Any]:
+    return {
+        **_out_record(summary.record),
         "status": summary.status,
         "events": summary.events,
         "failures": summary.failures,
@@ -273,20 +278,6 @@ async def get_message(raw_ref: RefPath, messages: BrowserDep, scope: ScopeDep) -
             for d in letters
         ],
     )
-
-
-def _out_record(record: Any) -> dict[str, Any]:
-    return {
-        "raw_ref": record.raw_ref,
-        "system": record.system,
-        "site": record.site,
-        "control_id": record.message_id,
-        "message_type": record.metadata.get("message_type"),
-        "transport": record.transport,
-        "size": record.size,
-        "sha256": record.sha256,
-        "received_at": record.received_at,
-    }
 
 
 @reprocess_router.post(
