@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Self
 import structlog
 from sqlalchemy.exc import DBAPIError
 
+from hub.api.browser import MessageBrowser
+from hub.api.readiness import HealthLimits, Listeners, readiness_source
 from hub.api.security import AccessLog, Security, bus_access_log
 from hub.api.services import (
     ApiServices,
@@ -61,7 +63,7 @@ from projections.work_orders.projection import WorkOrders
 from topics.catalogue import CATALOGUE
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from types import TracebackType
 
     import httpx
@@ -101,6 +103,17 @@ def make_projections(settings: Settings | None = None) -> list[Projection]:
     # The ledger signs the checkpoints it keeps with a key derived from HUB_SECRET_KEY.
     ledger = AuditLedger(seal_key=None if settings is None else seal_key(settings.secret_bytes))
     return [AssetRegistry(registry), Inventory(), WorkOrders(), Compliance(), ledger, RawScope()]
+
+
+def _encodings(hub: Hub) -> Callable[[str], str | None]:
+    """system -> the encoding its current mapping forces, if any (the message browser's decoder)."""
+
+    def encoding(system: str) -> str | None:
+        worker = hub.workers.get(system)
+        value = None if worker is None else getattr(worker.mappings.current(), "encoding", None)
+        return value if isinstance(value, str) else None
+
+    return encoding
 
 
 @dataclass
@@ -271,6 +284,13 @@ def build_hub(
     hub.webhooks = WebhookService(
         hub.subscriptions, bus, prefix=prefix, transport=webhook_transport, targets=targets
     )
+    listeners: Listeners = {}
+    letters = HubDeadLetters(hub)
+    limits = HealthLimits(
+        max_lag=settings.health_max_lag,
+        min_free_mb=settings.health_min_free_mb,
+        timeout_s=settings.health_timeout_s,
+    )
     hub.api = ApiServices(
         engine=engine,
         security=Security(
@@ -291,8 +311,11 @@ def build_hub(
         publish=publisher(hub),
         as_of=as_of_reader(hub),
         history=history_reader(hub),
-        dead_letters=HubDeadLetters(hub),
+        dead_letters=letters,
         subscriptions=hub.subscriptions,
+        messages=MessageBrowser(archive, engine, letters, encodings=_encodings(hub)),
         webhook_targets=targets,
+        readiness=readiness_source(hub, limits, listeners),
+        listeners=listeners,
     )
     return hub

@@ -31,10 +31,13 @@ __all__ = [
     "MessageStatus",
     "OutRecord",
     "RawArchive",
+    "RawBrowser",
     "RawOutbox",
+    "RawQuery",
     "RawRecord",
     "RawStatusBook",
     "RawStore",
+    "RawSummary",
     "StoreOutcome",
     "SystemClock",
     "TopicPartition",
@@ -298,7 +301,57 @@ class RawStatusBook(Protocol):
     async def refs_with_status(self, status: str, system: str | None = None) -> list[str]: ...
 
 
-class RawArchive(RawStore, RawOutbox, RawStatusBook, Protocol):
+@dataclass(frozen=True, slots=True)
+class RawQuery:
+    """A message-browser filter over the archive's metadata (every field optional, all must hold).
+
+    `control_id` is the source's own id (MSH-10, file name); `text` a substring of the id or the
+    metadata (never the payload: it may be encrypted, and it is patient data); `refs` keeps only
+    these references (a department-scoped caller's). Newest first. The total is counted up to
+    `count_limit` (a total equal to it means "at least").
+    """
+
+    system: str | None = None
+    message_type: str | None = None
+    status: str | None = None
+    received_from: datetime | None = None
+    received_to: datetime | None = None
+    control_id: str | None = None
+    text: str | None = None
+    refs: Sequence[str] | None = None
+    limit: int = 50
+    offset: int = 0
+    count_limit: int = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class RawSummary:
+    """One archived message as the browser lists it: its record and where processing left it."""
+
+    record: RawRecord
+    status: str
+    events: int
+    failures: int
+    error: str | None
+
+
+class RawBrowser(Protocol):
+    """Finding archived messages (GET /messages) and probing the archive (GET /health/ready)."""
+
+    async def browse(self, query: RawQuery) -> tuple[list[RawSummary], int]:
+        """One page of matching messages, newest first, and how many match (up to count_limit)."""
+        ...
+
+    async def writable(self) -> None:
+        """Return once the archive could take a write now; raise (any error) when it could not."""
+        ...
+
+    async def answer(self, raw_ref: str) -> bytes | None:
+        """What the sender was told for `raw_ref` (e.g. the HL7 ACK), if it was saved."""
+        ...
+
+
+class RawArchive(RawStore, RawOutbox, RawStatusBook, RawBrowser, Protocol):
     """The raw archive as the hub uses it: store, outbox and status book (hub.ingest.archive has one)."""
 
 

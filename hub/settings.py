@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     # What one file's translation may hold (its bytes, decoded text, an XLSX's shared strings, one
     # chunk): a file estimated above it is refused before reading, with the reason, the raw kept.
     file_memory_budget_mb: int = Field(default=256, ge=1)
+    # GET /health/ready reports "degraded" past these: records the projections are behind (their
+    # derived-event outbox included), free MB left in the data dir, seconds one check may take.
+    health_max_lag: int = Field(default=10_000, ge=0)
+    health_min_free_mb: int = Field(default=1_024, ge=0)
+    health_timeout_s: float = Field(default=3.0, gt=0)
 
     @classmethod
     def settings_customise_sources(

@@ -30,6 +30,7 @@ from hub.api.routes import history as history_routes
 from hub.api.routes import ingest as ingest_routes
 from hub.api.routes import inventory as inventory_routes
 from hub.api.routes import kpis as kpi_routes
+from hub.api.routes import messages as message_routes
 from hub.api.routes import raw as raw_routes
 from hub.api.routes import subscriptions as subscription_routes
 from hub.api.routes import workorders as workorder_routes
@@ -84,6 +85,9 @@ def create_app(services: ApiServices, *, title: str = "Hospital integration hub"
     _include(app, ingest_routes.router, require(Permission.INGEST))
     _include(app, history_routes.router, require(Permission.HISTORY))
     _include(app, dlq_routes.router, require(Permission.DLQ))
+    # The message browser reads what HEAD /raw shows (raw_meta); reprocessing is a dlq action.
+    _include(app, message_routes.reprocess_router, require(Permission.DLQ))
+    _include(app, message_routes.router, require(Permission.RAW_META))
     _include(app, subscription_routes.router, require(Permission.SUBSCRIBE))
     _include(app, event_routes.router)  # its own: the stream permission, whole hospital
     # Role checks for /raw are inside: HEAD needs raw_meta, GET raw_payload, both audited.

@@ -28,6 +28,8 @@ from topics.catalogue import topic_for_event_type
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from hub.api.browser import MessageBrowser
+    from hub.api.readiness import Listeners, ReadinessSource
     from hub.api.security import Security
     from hub.bootstrap import Hub
     from hub.delivery.webhooks import SubscriptionStore
@@ -94,7 +96,11 @@ class ApiServices:
     history: HistoryReader
     dead_letters: HubDeadLetters
     subscriptions: SubscriptionStore
+    messages: MessageBrowser
     webhook_targets: TargetPolicy = field(default_factory=TargetPolicy)
+    readiness: ReadinessSource | None = None  # GET /health/ready; None: the database check alone
+    # Listeners `hub serve` opened (name -> serving?), registered as they start: /health/ready reports them.
+    listeners: Listeners = field(default_factory=dict)
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     # Set when the server is stopping: open event streams end at their next poll, so clients
     # reconnect (elsewhere, or later) from their last id instead of being cut off mid-response.

@@ -101,6 +101,23 @@ def _dead_letters_by_reason(letters: list[DeadLetter]) -> Table:
     return table
 
 
+def _api_server(hub: Hub) -> uvicorn.Server:
+    settings = hub.settings
+    return uvicorn.Server(
+        uvicorn.Config(
+            build_api(hub),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level="warning",
+            access_log=False,  # hub.api.access_log: one line per request, without query values
+            lifespan="on",
+            # Open event streams never end by themselves: uvicorn ends them before our own grace
+            # runs out, so the API task returns instead of being cancelled (a logged traceback).
+            timeout_graceful_shutdown=API_GRACE_S,
+        )
+    )
+
+
 async def _serve(hub: Hub, *, watch_inbox: bool = True, roles: frozenset[str] = frozenset(ROLES)) -> None:
     """Run what build_hub wired for `roles` (pipeline stages, API, webhook delivery, MLLP, inbox)
     until a signal."""
@@ -115,24 +132,14 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True, roles: frozenset[str] = 
         await _announce_auth(hub)  # before the pipeline starts: both create tables in the read-model db
     tasks = [asyncio.create_task(run_forever(hub, stop, roles), name="pipeline")]
     if "api" in roles:
-        server = uvicorn.Server(
-            uvicorn.Config(
-                build_api(hub),
-                host=settings.api_host,
-                port=settings.api_port,
-                log_level="warning",
-                access_log=False,  # hub.api.access_log: one line per request, without query values
-                lifespan="on",
-                # Open event streams never end by themselves: uvicorn ends them before our own grace
-                # runs out, so the API task returns instead of being cancelled (a logged traceback).
-                timeout_graceful_shutdown=API_GRACE_S,
-            )
-        )
+        server = _api_server(hub)
         api_task = asyncio.create_task(server.serve(), name="api")
         tasks.append(api_task)
     if "project" in roles:
         tasks.append(asyncio.create_task(hub.webhooks.run(stop), name="webhooks"))
     mllp = await _start_mllp(hub) if "ingest" in roles else None
+    if mllp is not None:
+        hub.api.listeners["mllp"] = mllp.is_serving  # /health/ready reports it
     if watch_inbox and "ingest" in roles:
         tasks.append(asyncio.create_task(hub.inbox.run_forever(stop), name="inbox"))
         console.print(f"watching {settings.inbox_dir}/<system>/ for export files")

@@ -25,7 +25,16 @@ import structlog
 
 from hub.errors import ArchiveError, NotStored
 from hub.ingest.crypto import RawCipher, is_encrypted
-from hub.ports import RAW_STATUSES, InboundMessage, MessageStatus, RawRecord, SourceKey, StoreOutcome
+from hub.ports import (
+    RAW_STATUSES,
+    InboundMessage,
+    MessageStatus,
+    RawQuery,
+    RawRecord,
+    RawSummary,
+    SourceKey,
+    StoreOutcome,
+)
 from hub.sqlite import connect_durable
 
 if TYPE_CHECKING:
@@ -81,6 +90,17 @@ CREATE TABLE IF NOT EXISTS raw_source_keys (
 -- Partial indexes: the hot path (MLLP group commit) pays for every index page it touches.
 CREATE INDEX IF NOT EXISTS raw_messages_unpublished ON raw_messages (seq) WHERE published = 0;
 CREATE INDEX IF NOT EXISTS raw_messages_pending ON raw_messages (system, seq) WHERE status != 'translated';
+"""
+
+# The message browser's indexes (GET /messages): by system, by the source's id, by arrival time.
+# Each costs the hot path an index page per insert; the type and text filters scan what these leave.
+BROWSE_SCHEMA = """
+CREATE INDEX IF NOT EXISTS raw_messages_browse_system ON raw_messages (system, seq);
+CREATE INDEX IF NOT EXISTS raw_messages_browse_id ON raw_messages (message_id);
+CREATE INDEX IF NOT EXISTS raw_messages_browse_received ON raw_messages (received_at);
+CREATE INDEX IF NOT EXISTS raw_messages_browse_type
+    ON raw_messages (json_extract(metadata, '$.message_type'), seq)
+    WHERE json_extract(metadata, '$.message_type') IS NOT NULL;
 """
 
 STATUSES = RAW_STATUSES
@@ -381,6 +401,7 @@ class SqliteRawArchive(GroupCommitArchive):
         self._conn = connect_durable(path)
         self._conn.executescript(SCHEMA)
         self._add_accounting_column()
+        self._conn.executescript(BROWSE_SCHEMA)
         self._adopt_legacy_keys()
 
     def _add_accounting_column(self) -> None:
@@ -696,6 +717,96 @@ class SqliteRawArchive(GroupCommitArchive):
         args: tuple[str, ...] = (status, system) if system else (status,)
         rows = await self._run(lambda: self._conn.execute(query + " ORDER BY seq", args).fetchall())
         return [r[0] for r in rows]
+
+    # -- the message browser (GET /messages) and the readiness probe
+    async def browse(self, query: RawQuery) -> tuple[list[RawSummary], int]:
+        where, args = _browse_filter(query)
+        if query.refs is not None and not query.refs:
+            return [], 0
+
+        def read() -> tuple[list[Any], int]:
+            with self._lock:
+                # SQLite binds at most 32766 values: a long ref list goes through a temp table.
+                refs_join = ""
+                if (
+                    query.status not in (None, "translated")
+                    and query.control_id is None
+                    and query.refs is None
+                ):
+                    # Without statistics the planner takes the system index and reads every message
+                    # of the system; the open ones (pending, dead-lettered) are few: read those.
+                    refs_join = " INDEXED BY raw_messages_pending"
+                if query.refs is not None:
+                    self._conn.execute("CREATE TEMP TABLE IF NOT EXISTS browse_refs (ref TEXT PRIMARY KEY)")
+                    self._conn.execute("DELETE FROM browse_refs")
+                    self._conn.executemany(
+                        "INSERT OR IGNORE INTO browse_refs VALUES (?)", [(r,) for r in query.refs]
+                    )
+                    refs_join = " JOIN browse_refs ON browse_refs.ref = raw_messages.raw_ref"
+                sql_where = f"{refs_join} WHERE {where}"
+                # Counted up to count_limit: an exact count of millions costs more than the page.
+                total = self._conn.execute(
+                    f"SELECT count(*) FROM (SELECT 1 FROM raw_messages{sql_where} LIMIT ?)",  # nosec B608: constant fragments; values are bound
+                    (*args, query.count_limit),
+                ).fetchone()[0]
+                rows = self._conn.execute(
+                    f"SELECT {_COLUMNS}, status, events, failures, error FROM raw_messages{sql_where}"  # nosec B608
+                    " ORDER BY seq DESC LIMIT ? OFFSET ?",
+                    (*args, query.limit, query.offset),
+                ).fetchall()
+                return rows, int(total)
+
+        rows, total = await asyncio.to_thread(read)
+        return [RawSummary(_record(r), r[9], r[10], r[11], r[12]) for r in rows], total
+
+    async def writable(self) -> None:
+        def probe() -> None:
+            with self._lock:
+                # Takes the write lock and gives it back: fails when the file or its disk cannot be written.
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute("ROLLBACK")
+
+        await asyncio.to_thread(probe)
+
+    async def answer(self, raw_ref: str) -> bytes | None:
+        row = await self._run(
+            lambda: self._conn.execute(
+                "SELECT answer FROM raw_messages WHERE raw_ref = ?", (raw_ref,)
+            ).fetchone()
+        )
+        return None if row is None or row[0] is None else bytes(row[0])
+
+
+def _browse_filter(query: RawQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause (SQLite) of a browser query, with its bound values."""
+    clauses = ["1=1"]
+    args: list[Any] = []
+    for column, value in (
+        ("system", query.system),
+        ("status", query.status),
+        ("message_id", query.control_id),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            args.append(value)
+    if query.status is not None and query.status != "translated":
+        # Spelled as the partial index raw_messages_pending is: the planner may then use it.
+        clauses.append("status != 'translated'")
+    if query.message_type is not None:
+        clauses.append("json_extract(metadata, '$.message_type') = ?")
+        clauses.append("json_extract(metadata, '$.message_type') IS NOT NULL")  # the partial index's own
+        args.append(query.message_type)
+    if query.received_from is not None:
+        clauses.append("received_at >= ?")
+        args.append(query.received_from.astimezone(UTC).isoformat())
+    if query.received_to is not None:
+        clauses.append("received_at < ?")
+        args.append(query.received_to.astimezone(UTC).isoformat())
+    if query.text:
+        pattern = "%" + query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        clauses.append("(message_id LIKE ? ESCAPE '\\' OR metadata LIKE ? ESCAPE '\\')")
+        args.extend([pattern, pattern])
+    return " AND ".join(clauses), args
 
 
 def _status(row: Sequence[Any]) -> MessageStatus:

@@ -35,7 +35,7 @@ from hub.ingest.archive import (
     format_parts,
 )
 from hub.pg import create_schema, pg_engine
-from hub.ports import MessageStatus, RawRecord, SourceKey, StoreOutcome
+from hub.ports import MessageStatus, RawQuery, RawRecord, RawSummary, SourceKey, StoreOutcome
 from schemas.records import INLINE_PAYLOAD_LIMIT
 
 if TYPE_CHECKING:
@@ -94,6 +94,16 @@ CREATE INDEX IF NOT EXISTS hub_raw_messages_pending ON hub_raw_messages (system,
     WHERE status <> 'translated';
 """
 
+# The message browser's indexes (GET /messages); see hub.ingest.archive.BROWSE_SCHEMA.
+BROWSE_SCHEMA = """
+CREATE INDEX IF NOT EXISTS hub_raw_messages_browse_system ON hub_raw_messages (system, seq);
+CREATE INDEX IF NOT EXISTS hub_raw_messages_browse_id ON hub_raw_messages (message_id);
+CREATE INDEX IF NOT EXISTS hub_raw_messages_browse_received ON hub_raw_messages (received_at);
+CREATE INDEX IF NOT EXISTS hub_raw_messages_browse_type
+    ON hub_raw_messages ((CAST(metadata AS jsonb) ->> 'message_type'), seq)
+    WHERE (CAST(metadata AS jsonb) ->> 'message_type') IS NOT NULL;
+"""
+
 _COLUMNS = "raw_ref, system, site, message_id, sha256, size, transport, received_at, metadata"
 _M_COLUMNS = ", ".join(f"m.{c}" for c in _COLUMNS.split(", "))
 
@@ -147,6 +157,7 @@ class PostgresRawArchive(GroupCommitArchive):
         self._me = uuid.uuid4().hex  # this archive's name on the leases it takes
         self._closed = False
         create_schema(self._engine, SCHEMA)
+        create_schema(self._engine, BROWSE_SCHEMA)
 
     async def _run(self, fn: Callable[[], T]) -> T:
         if self._closed:
@@ -559,6 +570,82 @@ class PostgresRawArchive(GroupCommitArchive):
         )
         rows = await self._run(lambda: self._read(sql, {"status": status, "system": system or None}))
         return [str(r[0]) for r in rows]
+
+    # -- the message browser (GET /messages) and the readiness probe
+    async def browse(self, query: RawQuery) -> tuple[list[RawSummary], int]:
+        if query.refs is not None and not query.refs:
+            return [], 0
+        where, params = _browse_filter(query)
+
+        def read() -> tuple[list[Any], int]:
+            with self._engine.connect() as conn:
+                # Counted up to count_limit: an exact count of millions costs more than the page.
+                total = conn.execute(
+                    text(
+                        f"SELECT count(*) FROM (SELECT 1 FROM hub_raw_messages WHERE {where} LIMIT :cap) AS m"
+                    ),  # nosec B608: constant fragments; values are bound
+                    {**params, "cap": query.count_limit},
+                ).scalar_one()
+                rows = conn.execute(
+                    text(
+                        f"SELECT {_COLUMNS}, status, events, failures, error FROM hub_raw_messages"  # nosec B608
+                        f" WHERE {where} ORDER BY seq DESC LIMIT :limit OFFSET :offset"
+                    ),
+                    params,
+                ).all()
+                return list(rows), int(total)
+
+        rows, total = await self._run(read)
+        return [RawSummary(_record(r), str(r[9]), int(r[10]), int(r[11]), r[12]) for r in rows], total
+
+    async def writable(self) -> None:
+        def probe() -> None:
+            with self._engine.connect() as conn:
+                # A read-write transaction: fails when the server is gone or in recovery / read-only.
+                conn.execute(text("SELECT txid_current()"))
+                conn.rollback()
+
+        await self._run(probe)
+
+    async def answer(self, raw_ref: str) -> bytes | None:
+        rows = await self._run(
+            lambda: self._read("SELECT answer FROM hub_raw_messages WHERE raw_ref = :ref", {"ref": raw_ref})
+        )
+        return None if not rows or rows[0][0] is None else bytes(rows[0][0])
+
+
+def _browse_filter(query: RawQuery) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause (PostgreSQL) of a browser query, with its bound values."""
+    clauses = ["TRUE"]
+    params: dict[str, Any] = {"limit": query.limit, "offset": query.offset}
+    for column, value in (
+        ("system", query.system),
+        ("status", query.status),
+        ("message_id", query.control_id),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = :{column}")
+            params[column] = value
+    if query.status is not None and query.status != "translated":
+        clauses.append("status <> 'translated'")  # as hub_raw_messages_pending says: it may be used
+    if query.message_type is not None:
+        clauses.append("(CAST(metadata AS jsonb) ->> 'message_type') = :message_type")
+        clauses.append("(CAST(metadata AS jsonb) ->> 'message_type') IS NOT NULL")
+        params["message_type"] = query.message_type
+    if query.received_from is not None:
+        clauses.append("received_at >= :received_from")
+        params["received_from"] = query.received_from
+    if query.received_to is not None:
+        clauses.append("received_at < :received_to")
+        params["received_to"] = query.received_to
+    if query.text:
+        pattern = "%" + query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        clauses.append("(message_id LIKE :pattern OR metadata LIKE :pattern)")
+        params["pattern"] = pattern
+    if query.refs is not None:
+        clauses.append("raw_ref = ANY(:refs)")
+        params["refs"] = list(query.refs)
+    return " AND ".join(clauses), params
 
 
 def _status(row: Sequence[Any]) -> MessageStatus:

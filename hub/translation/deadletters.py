@@ -140,8 +140,15 @@ class DeadLetterBook(Protocol):
     async def record(self, letters: Sequence[DeadLetter]) -> None: ...
     async def resolve_others(self, raw_ref: str, still_failing: Sequence[str]) -> int: ...
     async def query(
-        self, *, status: str | None = "open", system: str | None = None, limit: int = 1000
+        self,
+        *,
+        status: str | None = "open",
+        system: str | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+        raw_ref: str | None = None,
     ) -> list[DeadLetter]: ...
+    async def count(self, *, status: str | None = "open", system: str | None = None) -> int: ...
     async def open_raw_refs(self, system: str | None = None) -> list[str]: ...
     async def counts(self) -> dict[str, dict[str, int]]: ...
     async def reasons(self, *, limit: int = 10) -> list[tuple[str, str, int]]: ...
@@ -224,19 +231,24 @@ class DeadLetterStore:
         return await self._run(write)
 
     async def query(
-        self, *, status: str | None = "open", system: str | None = None, limit: int = 1000
+        self,
+        *,
+        status: str | None = "open",
+        system: str | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+        raw_ref: str | None = None,
     ) -> list[DeadLetter]:
-        where, args = [], []
-        if status:
-            where.append("status = ?")
-            args.append(status)
-        if system:
-            where.append("system = ?")
-            args.append(system)
-        sql = f"SELECT {_COLS} FROM dead_letters" + (" WHERE " + " AND ".join(where) if where else "")  # nosec B608: column lists are our constants; values are bound
-        sql += " ORDER BY failed_at, raw_ref, position LIMIT ?"
-        rows = await self._run(lambda: self._conn.execute(sql, (*args, limit)).fetchall())
+        where, args = _sqlite_filter(status, system, raw_ref)
+        sql = f"SELECT {_COLS} FROM dead_letters{where}"  # nosec B608: column lists are our constants; values are bound
+        sql += " ORDER BY failed_at, raw_ref, position LIMIT ? OFFSET ?"
+        rows = await self._run(lambda: self._conn.execute(sql, (*args, limit, offset)).fetchall())
         return [_from_row(r) for r in rows]
+
+    async def count(self, *, status: str | None = "open", system: str | None = None) -> int:
+        where, args = _sqlite_filter(status, system, None)
+        sql = f"SELECT count(*) FROM dead_letters{where}"  # nosec B608: constant fragments; values are bound
+        return int(await self._run(lambda: self._conn.execute(sql, args).fetchone()[0]))
 
     async def open_raw_refs(self, system: str | None = None) -> list[str]:
         sql = "SELECT DISTINCT raw_ref FROM dead_letters WHERE status='open'" + (  # nosec B608: column lists are our constants; values are bound
@@ -290,6 +302,12 @@ CREATE INDEX IF NOT EXISTS hub_dead_letters_open ON hub_dead_letters (status, sy
 CREATE INDEX IF NOT EXISTS hub_dead_letters_raw ON hub_dead_letters (raw_ref);
 """
 _PG_INSERT_COLS = _COLS.rsplit(", attempts", 1)[0]
+
+
+def _sqlite_filter(status: str | None, system: str | None, raw_ref: str | None) -> tuple[str, list[str]]:
+    pairs = [(c, v) for c, v in (("status", status), ("system", system), ("raw_ref", raw_ref)) if v]
+    where = " AND ".join(f"{c} = ?" for c, _ in pairs)
+    return (" WHERE " + where if where else ""), [v for _, v in pairs]
 
 
 class PostgresDeadLetterStore:
@@ -350,13 +368,23 @@ class PostgresDeadLetterStore:
         return await asyncio.to_thread(write)
 
     async def query(
-        self, *, status: str | None = "open", system: str | None = None, limit: int = 1000
+        self,
+        *,
+        status: str | None = "open",
+        system: str | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+        raw_ref: str | None = None,
     ) -> list[DeadLetter]:
-        where = [c for c, v in (("status = :status", status), ("system = :system", system)) if v]
-        sql = f"SELECT {_COLS} FROM hub_dead_letters" + (" WHERE " + " AND ".join(where) if where else "")  # nosec B608: constant columns
-        sql += " ORDER BY failed_at, raw_ref, position LIMIT :limit"
-        params = {"status": status, "system": system, "limit": limit}
+        sql = f"SELECT {_COLS} FROM hub_dead_letters{_pg_filter(status, system, raw_ref)}"  # nosec B608: constant columns
+        sql += " ORDER BY failed_at, raw_ref, position LIMIT :limit OFFSET :offset"
+        params = {"status": status, "system": system, "raw_ref": raw_ref, "limit": limit, "offset": offset}
         return [_from_row(r) for r in await asyncio.to_thread(self._read, sql, params)]
+
+    async def count(self, *, status: str | None = "open", system: str | None = None) -> int:
+        sql = f"SELECT count(*) FROM hub_dead_letters{_pg_filter(status, system, None)}"  # nosec B608: constant columns
+        rows = await asyncio.to_thread(self._read, sql, {"status": status, "system": system})
+        return int(rows[0][0])
 
     async def open_raw_refs(self, system: str | None = None) -> list[str]:
         sql = (
@@ -384,3 +412,8 @@ class PostgresDeadLetterStore:
             {"limit": limit},
         )
         return [(s, c, int(n)) for s, c, n in rows]
+
+
+def _pg_filter(status: str | None, system: str | None, raw_ref: str | None) -> str:
+    names = [n for n, v in (("status", status), ("system", system), ("raw_ref", raw_ref)) if v]
+    return (" WHERE " + " AND ".join(f"{n} = :{n}" for n in names)) if names else ""

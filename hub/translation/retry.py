@@ -7,7 +7,7 @@ longer fail are marked resolved by the translation worker.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -44,6 +44,46 @@ class HubDeadLetters:
         letters = await store.query(status=status, system=system, limit=SCAN_ALL)
         keep = await visible(d.raw_ref for d in letters)
         return [d for d in letters if d.raw_ref in keep][:limit]
+
+    async def page(
+        self,
+        *,
+        status: str | None,
+        system: str | None,
+        limit: int,
+        offset: int,
+        visible: Visible | None = None,
+    ) -> tuple[list[DeadLetter], int]:
+        """One page of dead letters, oldest first, and how many match over all pages."""
+        store = self._hub.dead_letters
+        if visible is None:
+            found = await store.query(status=status, system=system, limit=limit, offset=offset)
+            return found, await store.count(status=status, system=system)
+        letters = await store.query(status=status, system=system, limit=SCAN_ALL)
+        keep = await visible(d.raw_ref for d in letters)
+        mine = [d for d in letters if d.raw_ref in keep]
+        return mine[offset : offset + limit], len(mine)
+
+    async def of_message(self, raw_ref: str) -> list[DeadLetter]:
+        """Every dead letter of one raw message, open or resolved."""
+        return await self._hub.dead_letters.query(status=None, raw_ref=raw_ref, limit=SCAN_ALL)
+
+    async def reprocess(self, refs: Sequence[str]) -> RetryOutcome:
+        """Translate `refs` again with the current mapping, whatever their status (the message browser)."""
+        hub = self._hub
+
+        async def still_open() -> int:
+            count = 0
+            for ref in refs:
+                count += sum(d.status == "open" for d in await self.of_message(ref))
+            return count
+
+        before = await still_open()
+        for ref in refs:
+            record = await hub.archive.get(ref)
+            await hub.worker(record.system).process(record)
+        after = await still_open()
+        return RetryOutcome(retried=len(refs), resolved=before - after, still_open=after)
 
     async def known(self, raw_ref: str) -> bool:
         """Whether the archive holds `raw_ref` (a retry of an unknown message is a 404, not a crash)."""

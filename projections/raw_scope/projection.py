@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 from sqlalchemy import Column, MetaData, String, Table, select
 
+from projections.runtime.sqltypes import UtcDateTime
 from projections.runtime.upsert import chunks, in_values, upsert
 from schemas._base import DeptRef
 from topics.catalogue import CANONICAL_TOPICS
@@ -41,6 +42,17 @@ departments = Table(
     Column("dept_key", String(300), primary_key=True),  # code + _SEP + name: nullable parts, one key
     Column("department_code", String(64)),
     Column("department_name", String(200)),
+)
+
+# The events each raw message became (GET /messages/{raw_ref}): one row per canonical event.
+message_events = Table(
+    f"{NAME}_events",
+    METADATA,
+    Column("raw_ref", String(200), primary_key=True),
+    Column("event_id", String(36), primary_key=True),
+    Column("event_type", String(64), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
 )
 
 
@@ -83,6 +95,18 @@ class RawScope:
                 }
         # Insert-only: a fact about a raw message never changes, so any order and any repeat converge.
         upsert(conn, departments, list(rows.values()), key=("raw_ref", "dept_key"), update=False)
+        became = {
+            (e.source.raw_ref, str(e.event_id)): {
+                "raw_ref": e.source.raw_ref,
+                "event_id": str(e.event_id),
+                "event_type": e.type,
+                "subject": e.subject,
+                "recorded_at": e.recorded_at,
+            }
+            for e in events
+            if e.source.raw_ref
+        }
+        upsert(conn, message_events, list(became.values()), key=("raw_ref", "event_id"), update=False)
 
 
 Named = list[tuple[str | None, str | None]]  # (code, name) of each department named
@@ -104,3 +128,27 @@ def departments_of(conn: Connection, raw_refs: Sequence[str]) -> dict[str, Named
 def owned_by(named: Sequence[tuple[str | None, str | None]], department: str) -> bool:
     """Whether a raw message naming `named` is `department`'s alone (matched by code or name)."""
     return bool(named) and all(department in (code, name) for code, name in named)
+
+
+def events_of(conn: Connection, raw_ref: str) -> list[dict[str, Any]]:
+    """The canonical events `raw_ref` became, in the order they were recorded."""
+    e = message_events.c
+    rows = conn.execute(
+        select(e.event_id, e.event_type, e.subject, e.recorded_at)
+        .where(e.raw_ref == raw_ref)
+        .order_by(e.recorded_at, e.event_id)
+    )
+    return [dict(r._mapping) for r in rows]  # noqa: SLF001 - SQLAlchemy's public row mapping
+
+
+def refs_of_department(conn: Connection, department: str) -> list[str]:
+    """The raw references that are `department`'s alone (code or name; see `owned_by`)."""
+    d = departments.c
+    named = [
+        str(r[0])
+        for r in conn.execute(
+            select(d.raw_ref).where((d.department_code == department) | (d.department_name == department)).distinct()
+        )
+    ]
+    every = departments_of(conn, named)
+    return [ref for ref in named if owned_by(every.get(ref, []), department)]

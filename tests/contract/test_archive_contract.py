@@ -27,7 +27,7 @@ from hub.errors import ArchiveError, NotStored
 from hub.ingest.archive import SqliteRawArchive
 from hub.ingest.crypto import RawCipher
 from hub.ingest.pgarchive import PostgresRawArchive
-from hub.ports import RAW_STATUSES, InboundMessage, RawArchive
+from hub.ports import RAW_STATUSES, InboundMessage, RawArchive, RawQuery
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -518,3 +518,101 @@ async def test_one_bad_message_fails_alone_and_never_hangs(archive: RawArchive) 
     assert all(not isinstance(r, BaseException) for r in good), good
     assert (await archive.reconciliation())["his"]["received"] == 10
     assert (await archive.store(msg(PID))).record.sha256  # and the archive still works
+
+
+# -- the message browser (GET /messages) and the readiness probe ---------------------------------
+
+
+async def _browse_fixture(archive: RawArchive) -> list[str]:
+    """Five messages: three HL7 over MLLP (two types), two files; stored oldest first."""
+    day = datetime(2024, 6, 1, tzinfo=UTC)
+    specs = [
+        ("his", "MSG-1", "mllp", {"message_type": "DFT^P03"}, 8),
+        ("his", "MSG-2", "mllp", {"message_type": "ADT^A01"}, 9),
+        ("hrp", "台账_2024.csv", "file", {"filename": "台账_2024.csv"}, 10),
+        ("his", "MSG-3", "mllp", {"message_type": "DFT^P03"}, 11),
+        ("spd", "50%_off.csv", "file", {"filename": "50%_off.csv"}, 12),
+    ]
+    refs = []
+    for system, mid, transport, meta, hour in specs:
+        out = await archive.store(
+            msg(
+                f"payload {mid}",
+                system=system,
+                message_id=mid,
+                transport=transport,
+                metadata=meta,
+                received_at=day.replace(hour=hour),
+            )
+        )
+        refs.append(out.record.raw_ref)
+    return refs
+
+
+async def _ids(archive: RawArchive, **filters: object) -> tuple[list[str], int]:
+    found, total = await archive.browse(RawQuery(**filters))  # type: ignore[arg-type]
+    return [s.record.message_id for s in found], total
+
+
+async def test_browse_lists_newest_first_with_a_total_over_all_pages(archive: RawArchive) -> None:
+    await _browse_fixture(archive)
+    assert await _ids(archive) == (["50%_off.csv", "MSG-3", "台账_2024.csv", "MSG-2", "MSG-1"], 5)
+    assert await _ids(archive, limit=2, offset=2) == (["台账_2024.csv", "MSG-2"], 5)
+    assert await _ids(archive, limit=2, offset=10) == ([], 5)
+
+
+async def test_browse_filters_hold_together(archive: RawArchive) -> None:
+    refs = await _browse_fixture(archive)
+    await _finish(archive, refs[1], "dead_lettered", error="bad PV1")
+    assert await _ids(archive, system="his") == (["MSG-3", "MSG-2", "MSG-1"], 3)
+    assert await _ids(archive, message_type="DFT^P03") == (["MSG-3", "MSG-1"], 2)
+    assert await _ids(archive, status="dead_lettered") == (["MSG-2"], 1)
+    assert await _ids(archive, status="pending", system="his") == (["MSG-3", "MSG-1"], 2)
+    assert await _ids(archive, control_id="MSG-2") == (["MSG-2"], 1)
+    window = {
+        "received_from": datetime(2024, 6, 1, 9, tzinfo=UTC),
+        "received_to": datetime(2024, 6, 1, 11, tzinfo=UTC),
+    }
+    assert await _ids(archive, **window) == (["台账_2024.csv", "MSG-2"], 2)
+    # The same instant written in another zone is the same window.
+    assert await _ids(archive, received_from=datetime.fromisoformat("2024-06-01T19:00:00+08:00")) == (
+        ["50%_off.csv", "MSG-3"],
+        2,
+    )
+    assert await _ids(archive, text="MSG-") == (["MSG-3", "MSG-2", "MSG-1"], 3)
+    # LIKE's wildcards in the text are literal: "50%" finds the file named so, not every "50".
+    assert await _ids(archive, text="50%_") == (["50%_off.csv"], 1)
+    assert await _ids(archive, text="nothing like it") == ([], 0)
+    (dead,) = (await archive.browse(RawQuery(status="dead_lettered")))[0]
+    assert (dead.status, dead.events, dead.failures, dead.error) == ("dead_lettered", 2, 1, "bad PV1")
+
+
+async def test_browse_keeps_only_the_given_refs(archive: RawArchive) -> None:
+    """A department-scoped caller's refs: only those, paged and counted; none given, nothing."""
+    refs = await _browse_fixture(archive)
+    assert await _ids(archive, refs=[refs[0], refs[3], "his:unknown"]) == (["MSG-3", "MSG-1"], 2)
+    assert await _ids(archive, refs=[refs[0], refs[3]], limit=1, offset=1) == (["MSG-1"], 2)
+    assert await _ids(archive, refs=[]) == ([], 0)
+
+
+async def test_the_answer_kept_for_a_message_is_read_back(archive: RawArchive) -> None:
+    out = await archive.store(msg(PID), answer=b"MSH|...\rMSA|AA|M1\r")
+    other = await archive.store(msg("no answer", message_id="M2"))
+    assert await archive.answer(out.record.raw_ref) == b"MSH|...\rMSA|AA|M1\r"
+    assert await archive.answer(other.record.raw_ref) is None
+    assert await archive.answer("his:unknown") is None
+
+
+async def test_an_open_archive_is_writable_and_a_closed_one_is_not(backend: Backend) -> None:
+    archive = backend.open()
+    await archive.writable()
+    archive.close()
+    with pytest.raises(Exception):  # noqa: B017 - any error: readiness reports it as the reason
+        await archive.writable()
+
+
+async def test_the_total_is_counted_up_to_the_count_limit(archive: RawArchive) -> None:
+    """Past count_limit the total says "at least": counting millions would cost more than the page."""
+    await _browse_fixture(archive)
+    assert await _ids(archive, limit=1, count_limit=3) == (["50%_off.csv"], 3)
+    assert await _ids(archive, system="his", limit=1, count_limit=10) == (["MSG-3"], 3)

@@ -62,6 +62,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/console"): Rule(NOBODY_NEEDED, "open"),
     ("GET", "/console/{name}"): Rule(NOBODY_NEEDED, "open"),
     ("GET", "/health"): Rule(NOBODY_NEEDED, "open"),
+    ("GET", "/health/live"): Rule(NOBODY_NEEDED, "open"),
+    ("GET", "/health/ready"): Rule(NOBODY_NEEDED, "open"),
     ("GET", "/metrics"): Rule(NOBODY_NEEDED, "open"),
     ("GET", "/docs"): Rule(NOBODY_NEEDED, "open"),  # FastAPI's own: the API's description
     ("GET", "/docs/oauth2-redirect"): Rule(NOBODY_NEEDED, "open"),
@@ -74,6 +76,10 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/history/{kind}/{subject_id}"): Rule(HISTORY, "object"),
     ("GET", "/dlq"): Rule(DLQ, "list"),
     ("POST", "/dlq/retry"): Rule(DLQ, "list"),
+    ("GET", "/messages"): Rule(RAW_META, "list"),
+    ("GET", "/messages/{raw_ref}"): Rule(RAW_META, "object"),
+    ("GET", "/messages/{raw_ref}/text"): Rule(RAW_PAYLOAD, "object"),
+    ("POST", "/messages/reprocess"): Rule(DLQ, "list"),  # a filter: a scoped key's own messages only
     ("POST", "/subscriptions"): Rule(SUBSCRIBE, "hospital"),
     ("GET", "/subscriptions"): Rule(SUBSCRIBE, "hospital"),
     ("GET", "/subscriptions/{subscription_id}"): Rule(SUBSCRIBE, "hospital"),
@@ -252,6 +258,9 @@ def call_for(
             method, url, json={"scheme": "udi", "value": f"U-{who}", "actor": "王工"}
         ),
         ("GET", "/events/stream"): Call(method, url, params={"from": "beginning", "limit": "1"}),
+        ("POST", "/messages/reprocess"): Call(
+            method, url, json={"system": "his", "control_id": dept.message_id}
+        ),
         ("GET", "/inventory/distribution"): Call(method, url, params={"item": "HC0301"}),
         ("GET", "/inventory/recall"): Call(method, url, params={"lot": dept.lot}),
     }

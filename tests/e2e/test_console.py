@@ -258,6 +258,7 @@ class TestConsoleDemo:
             ("workorders", "workorders-table", "/workorders", {"status": "open", "limit": 50}),
             ("compliance", "compliance-table", "/compliance/due", {"within": "30d", "limit": 50}),
             ("dlq", "dlq-table", "/dlq", {"status": "open", "limit": 500}),
+            ("messages", "messages-table", "/messages", {"limit": 50}),
         ],
         ids=lambda case: case[0],
     )
@@ -272,6 +273,22 @@ class TestConsoleDemo:
         console.rows(table).first.wait_for()
         assert console.rows(table).count() == len(expected["items"])
         assert console.page.locator("#notice").is_hidden()
+
+    def test_a_message_found_by_control_id_shows_its_events_and_is_reprocessed(
+        self, console: Console, demo_hub: Served
+    ) -> None:
+        """消息: search by control id, open the message, see the events it became, reprocess it."""
+        listed = api(demo_hub, "/messages", system="his", limit=50)["items"]
+        message = next(m for m in listed if m["events"] > 0)
+        detail = api(demo_hub, f"/messages/{message['raw_ref']}")
+        console.open("messages")
+        console.page.fill("#messages-form input[name=control_id]", message["control_id"])
+        console.page.click("#messages-form button[type=submit]")
+        console.wait_summary("messages-summary", "共 1 条消息")
+        console.rows("messages-table").first.click()
+        console.wait_summary("message-detail", detail["became"][0]["event_type"])
+        console.page.click("#message-reprocess")
+        console.wait_summary("notice", "已重新处理")
 
     def test_health_shows_database_and_projection_lag(self, console: Console, demo_hub: Served) -> None:
         """系统状态 shows the database state and one lag row per projection of GET /health."""

@@ -493,6 +493,85 @@
     pager($("compliance-pager"), page, (next) => loadCompliance(next).catch(showError));
   }
 
+  // ---- 消息 Messages ---------------------------------------------------------------------------
+  const MESSAGE_STATUS = { translated: ["已转换", "ok"], dead_lettered: ["死信", "bad"], pending: ["待处理", "warn"] };
+
+  function messageBadge(status) {
+    const [text, tone] = MESSAGE_STATUS[status] || [status, "muted"];
+    return badge(text, tone, status);
+  }
+
+  async function post(path, body) {
+    const headers = { Accept: "application/json", "Content-Type": "application/json" };
+    const key = storedKey();
+    if (key) headers.Authorization = `Bearer ${key}`;
+    const response = await fetch(new URL(path, window.location.origin), {
+      method: "POST", headers, body: JSON.stringify(body), cache: "no-store", credentials: "omit",
+    });
+    if (response.ok) return response.json();
+    throw new ApiError(response.status, await errorDetail(response));
+  }
+
+  async function loadMessages(offset = 0) {
+    const params = { ...formParams($("messages-form")), limit: PAGE, offset };
+    const page = await api("/messages", params);
+    const more = page.total_exact ? "" : "+";
+    $("messages-summary").textContent = `共 ${page.total}${more} 条消息 (${page.total}${more} messages)`;
+    fillTable($("messages-table"), [
+      { label: "接收时间", hint: "received", value: (m) => when(m.received_at) },
+      { label: "来源", hint: "system", value: (m) => (m.system || "").toUpperCase() },
+      { label: "控制号", hint: "control id", value: (m) => m.control_id, class: "mono" },
+      { label: "类型", hint: "type", value: (m) => m.message_type },
+      { label: "状态", hint: "status", value: (m) => messageBadge(m.status) },
+      { label: "事件", hint: "events", value: (m) => m.events, class: "num" },
+      { label: "失败", hint: "failed units", value: (m) => m.failures, class: "num" },
+    ], page.items, {
+      empty: "没有符合条件的消息 No matching messages",
+      onRow: (m, tr) => {
+        for (const other of tr.parentNode.querySelectorAll("tr.selected")) other.classList.remove("selected");
+        tr.classList.add("selected");
+        showMessage(m.raw_ref).catch(showError);
+      },
+    });
+    pager($("messages-pager"), page, (next) => loadMessages(next).catch(showError));
+  }
+
+  async function showMessage(rawRef) {
+    const pane = $("message-detail");
+    pane.replaceChildren(el("p", { class: "placeholder", text: "加载中… Loading" }));
+    const m = await api(`/messages/${encodeURIComponent(rawRef)}`);
+    const events = el("table", { class: "data compact" });
+    fillTable(events, [
+      { label: "事件", hint: "event", value: (e) => e.event_type },
+      { label: "对象", hint: "subject", value: (e) => e.subject, class: "mono" },
+      { label: "账本", hint: "ledger", value: (e) => (e.ledger ? `${e.ledger.topic}#${e.ledger.partition}/${e.ledger.seq}` : "—"), class: "mono" },
+    ], m.became, { empty: "没有事件 No events" });
+    const letters = el("table", { class: "data compact" });
+    fillTable(letters, [
+      { label: "位置", hint: "where", value: (d) => d.position },
+      { label: "原因", hint: "reason", value: (d) => d.reason, class: "wrap" },
+      { label: "状态", hint: "status", value: (d) => badge(d.status === "open" ? "待处理" : "已解决", d.status === "open" ? "warn" : "ok") },
+    ], m.dead_letters, { empty: "没有死信 No dead letters" });
+    const redo = el("button", { type: "button", id: "message-reprocess", text: "重新处理 Reprocess" });
+    redo.addEventListener("click", async () => {
+      try {
+        const out = await post("/messages/reprocess", { raw_ref: rawRef });
+        notify(`已重新处理：解决 ${out.resolved}，仍待处理 ${out.still_open} (resolved ${out.resolved}, still open ${out.still_open})`, "ok");
+        await showMessage(rawRef);
+      } catch (err) {
+        showError(err);
+      }
+    });
+    pane.replaceChildren(
+      el("h3", null, m.control_id, " ", messageBadge(m.status)),
+      el("p", { class: "mono", text: `${m.raw_ref} · ${(m.system || "").toUpperCase()} · ${m.transport} · ${m.size} B` }),
+      section("产生的事件", "events it became", events),
+      section("应答", "ACK sent", el("pre", { class: "mono", text: m.ack ? m.ack.join("\n") : "—" })),
+      section("死信", "dead letters", letters),
+      redo,
+    );
+  }
+
   // ---- 死信 Dead letters -----------------------------------------------------------------------
   function where(letter) {
     const loc = letter.location || {};
@@ -588,6 +667,7 @@
     inventory: () => loadInventory(0),
     workorders: () => loadWorkOrders(0),
     compliance: () => loadCompliance(0),
+    messages: () => loadMessages(0),
     dlq: loadDeadLetters,
     health: loadHealth,
   };
@@ -640,6 +720,7 @@
     bindForm("stock-form", () => loadInventory(0));
     bindForm("workorders-form", () => loadWorkOrders(0));
     bindForm("compliance-form", () => loadCompliance(0));
+    bindForm("messages-form", () => loadMessages(0));
     bindForm("dlq-form", loadDeadLetters);
     $("health-refresh").addEventListener("click", () => loadHealth().catch(showError));
     window.addEventListener("hashchange", () => show(currentView()));

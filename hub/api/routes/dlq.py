@@ -19,6 +19,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi import status as http
 
 from hub.api.deps import DeadLettersDep  # noqa: TC001  (FastAPI reads the annotations at runtime)
+from hub.api.params import Offset  # noqa: TC001
 from hub.api.scope import ScopeDep  # noqa: TC001
 
 router = APIRouter(prefix="/dlq", tags=["dead letters"])
@@ -33,17 +34,20 @@ async def list_dead_letters(
     system: Annotated[str | None, Query(description="Only this source system")] = None,
     status: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 200,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
-    found = await letters.query(
+    found, total = await letters.page(
         status=None if status == "all" else status,
         system=system,
         limit=limit,
+        offset=offset,
         visible=scope.raw_refs if scope.scoped else None,
     )
     return {
         "items": [{**d.as_record(), "status": d.status, "attempts": d.attempts} for d in found],
-        "total": len(found),
+        "total": total,  # over all pages (the key's scope applied)
         "limit": limit,
+        "offset": offset,
     }
 
 

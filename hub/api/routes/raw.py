@@ -91,7 +91,7 @@ def raw_headers(record: RawRecord) -> dict[str, str]:
 RefPath = Annotated[str, Path(max_length=MAX_REF_CHARS, description="e.g. hrp:3f1c...")]
 
 
-__all__ = ["ArchiveRawReader", "RawReader", "archive_reader", "raw_headers", "router"]
+__all__ = ["ArchiveRawReader", "RawReader", "archive_reader", "gate_raw", "raw_headers", "router"]
 
 router = APIRouter(tags=["audit"])
 
@@ -113,6 +113,9 @@ async def _gate(
         raise not_found  # the same answer as an unknown reference: nothing to probe
     await audit.record(action, raw_ref)
     return record
+
+
+gate_raw = _gate  # the message browser's text view reads raw bytes under the same gate
 
 
 _COMMON: dict[int | str, dict[str, Any]] = {
