@@ -118,6 +118,18 @@ def _api_server(hub: Hub) -> uvicorn.Server:
     )
 
 
+async def _start_ingest(
+    hub: Hub, stop: asyncio.Event, tasks: list[asyncio.Task[Any]], *, watch_inbox: bool
+) -> asyncio.Server:
+    """The MLLP listener (reported by /health/ready) and, when asked, the inbox watcher."""
+    mllp = await _start_mllp(hub)
+    hub.api.listeners["mllp"] = mllp.is_serving
+    if watch_inbox:
+        tasks.append(asyncio.create_task(hub.inbox.run_forever(stop), name="inbox"))
+        console.print(f"watching {hub.settings.inbox_dir}/<system>/ for export files")
+    return mllp
+
+
 async def _serve(hub: Hub, *, watch_inbox: bool = True, roles: frozenset[str] = frozenset(ROLES)) -> None:
     """Run what build_hub wired for `roles` (pipeline stages, API, webhook delivery, MLLP, inbox)
     until a signal."""
@@ -137,12 +149,7 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True, roles: frozenset[str] = 
         tasks.append(api_task)
     if "project" in roles:
         tasks.append(asyncio.create_task(hub.webhooks.run(stop), name="webhooks"))
-    mllp = await _start_mllp(hub) if "ingest" in roles else None
-    if mllp is not None:
-        hub.api.listeners["mllp"] = mllp.is_serving  # /health/ready reports it
-    if watch_inbox and "ingest" in roles:
-        tasks.append(asyncio.create_task(hub.inbox.run_forever(stop), name="inbox"))
-        console.print(f"watching {settings.inbox_dir}/<system>/ for export files")
+    mllp = await _start_ingest(hub, stop, tasks, watch_inbox=watch_inbox) if "ingest" in roles else None
     if server is not None:
         url = f"http://{settings.api_host}:{settings.api_port}"
         console.print(f"serving {url} (console: {url}/console, API docs: {url}/docs; Ctrl-C to stop)")
