@@ -49,6 +49,8 @@ from projections.audit.ledger import AuditLedger
 from projections.audit.seals import seal_key
 from projections.compliance.projection import Compliance
 from projections.inventory.projection import Inventory
+from projections.notifications.projection import Notifications
+from projections.notifications.rules import load_rules
 from projections.raw_scope.projection import RawScope
 from projections.runtime.db import make_engine
 from projections.runtime.runner import ProjectionRunner
@@ -93,7 +95,12 @@ def make_projections(settings: Settings | None = None) -> list[Projection]:
     )
     # The ledger signs the checkpoints it keeps with a key derived from HUB_SECRET_KEY.
     ledger = AuditLedger(seal_key=None if settings is None else seal_key(settings.secret_bytes))
-    return [AssetRegistry(registry), Inventory(), WorkOrders(), Compliance(), ledger, RawScope()]
+    notify = (
+        Notifications()
+        if settings is None
+        else Notifications(load_rules(settings.notify_rules, zone=settings.zone), site=settings.site)
+    )
+    return [AssetRegistry(registry), Inventory(), WorkOrders(), Compliance(), ledger, RawScope(), notify]
 
 
 @dataclass

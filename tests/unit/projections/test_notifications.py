@@ -216,7 +216,8 @@ def test_unread_past_expiry_expires_instead_of_escalating(engine: Engine) -> Non
     assert hub.tick(T0 + 700 * M) == []
     with engine.connect() as conn:
         row = get_notification(conn, sent.payload.notification_id)  # type: ignore[attr-defined]
-    assert row is not None and row["state"] == "expired"
+    assert row is not None
+    assert row["state"] == "expired"
 
 
 def test_the_inbox_is_the_readers_by_person_department_and_role(engine: Engine) -> None:
@@ -249,8 +250,8 @@ def test_rules_name_what_is_wrong() -> None:
         parse_rules(
             {"rules": [{"id": "r", "on": "compliance.due", "to": [{"role": "admin"}], "channels": ["x"]}]}
         )
+    steps = [{"after_minutes": 10, "to": [{"role": "admin"}]}] * 2
     with pytest.raises(ConfigError, match="strictly later"):
-        steps = [{"after_minutes": 10, "to": [{"role": "admin"}]}] * 2
         parse_rules(
             {"rules": [{"id": "r", "on": "compliance.due", "to": [{"role": "a"}], "escalate": steps}]}
         )
