@@ -27,6 +27,7 @@ from hub.api.services import (
 from hub.auth.keys import KeyStore
 from hub.bus.embedded import EmbeddedBus
 from hub.bus.kafka import KafkaBus
+from hub.delivery.robots import NotificationDelivery
 from hub.delivery.webhooks import SubscriptionStore, WebhookService, subscription_key
 from hub.delivery.webhooks.targets import TargetPolicy
 from hub.errors import ConfigError
@@ -120,6 +121,7 @@ class Hub:
     # Built by build_hub once the hub exists (they hold it): HTTP ingest, delivery and the API.
     ingestor: Ingestor = field(init=False)
     webhooks: WebhookService = field(init=False)
+    notify: NotificationDelivery = field(init=False)
     api: ApiServices = field(init=False)
 
     @cached_property
@@ -230,6 +232,17 @@ def build_hub(
     targets = TargetPolicy.of(settings.webhook_allow)
     hub.webhooks = WebhookService(
         hub.subscriptions, bus, prefix=prefix, transport=webhook_transport, targets=targets
+    )
+    # Robot and webhook channels of the notification rules the read model runs with.
+    rules = next((p.rules for p in read_models if isinstance(p, Notifications)), None)
+    hub.notify = NotificationDelivery(
+        rules if rules is not None else load_rules(settings.notify_rules, zone=settings.zone),
+        bus,
+        clock,
+        prefix=prefix,
+        site=settings.site,
+        targets=targets,
+        transport=webhook_transport,
     )
     hub.api = ApiServices(
         engine=engine,

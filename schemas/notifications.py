@@ -48,6 +48,8 @@ class NotificationEscalatedPayload(HubModel):
     recipients: list[Recipient] = Field(min_length=1)
     channels: list[str] = Field(default_factory=list)
     unread_since: AwareDatetime
+    title: str | None = None  # the notification's, so a channel can repeat it without the read model
+    text: str | None = None
 
 
 class NotificationExpiredPayload(HubModel):

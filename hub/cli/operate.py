@@ -132,6 +132,7 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True, roles: frozenset[str] = 
         tasks.append(asyncio.create_task(server.serve(), name="api"))
     if "project" in roles:
         tasks.append(asyncio.create_task(hub.webhooks.run(stop), name="webhooks"))
+        tasks.append(asyncio.create_task(hub.notify.run(stop), name="notify"))
     mllp = await _start_mllp(hub) if "ingest" in roles else None
     if watch_inbox and "ingest" in roles:
         tasks.append(asyncio.create_task(hub.inbox.run_forever(stop), name="inbox"))

@@ -251,12 +251,12 @@ class Notifications:
             conn.execute(update(notifications).where(n.notification_id == nid).values(sent_at=now))
             out.append(self._sent(conn, nid, rule, recorded_at=now))
         open_ = conn.execute(
-            select(n.notification_id, n.rule, n.subject, n.deliver_at, n.level, n.channels).where(
+            select(n.notification_id, n.rule, n.subject, n.deliver_at, n.level, n.title, n.text).where(
                 n.sent_at.is_not(None), n.expired_at.is_(None)
             )
         ).all()
         read = set(conn.execute(select(receipts.c.notification_id).distinct()).scalars())
-        for nid, rule_id, subject, deliver_at, level, _channels in open_:
+        for nid, rule_id, subject, deliver_at, level, title, text in open_:
             rule = by_id.get(rule_id)
             if rule is None or nid in read:
                 continue
@@ -297,6 +297,8 @@ class Notifications:
                             recipients=list(step.to),
                             channels=list(rule.channels),
                             unread_since=deliver_at,
+                            title=title,
+                            text=text,
                         ),
                     )
                 )
