@@ -182,7 +182,9 @@ async def _acknowledge(
     )
 
 
-_RESPONSES: dict[int | str, dict[str, Any]] = {http.HTTP_404_NOT_FOUND: {"description": "No such notification in the caller's scope"}}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    http.HTTP_404_NOT_FOUND: {"description": "No such notification in the caller's scope"}
+}
 
 
 @router.post(
