@@ -8,7 +8,7 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import uuid4
 
 import pytest
@@ -42,7 +42,7 @@ class Clock:
 class Receiver(BaseHTTPRequestHandler):
     """A robot endpoint on loopback: keeps what it gets, answers as WeCom does."""
 
-    got: list[tuple[str, dict[str, Any]]] = []
+    got: ClassVar[list[tuple[str, dict[str, Any]]]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -99,7 +99,7 @@ def requested(workorder_id: str) -> WorkOrderRequested:
         recorded_at=T0 - 40 * M,
         source=Source(system=SourceSystem.OA, site="h01", message_id=workorder_id, adapter_version="t"),
         subject=workorder_id,
-        payload={  # type: ignore[arg-type]
+        payload={
             "asset": Identifier(scheme="hrp.card", value="ZC-1"),
             "reporting_department": DeptRef(code="0101", name=ICU),
             "symptom": "报警",
@@ -115,7 +115,8 @@ def key(w: Wired, role: Role, label: str, department: str | None = None) -> dict
 async def inbox(w: Wired, headers: dict[str, str], **params: str) -> list[dict[str, Any]]:
     response = await w.http.get("/notifications", params=params, headers=headers)
     assert response.status_code == 200, response.text
-    return response.json()["items"]
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
 
 
 @pytest.mark.asyncio
@@ -165,32 +166,38 @@ async def test_breach_escalates_twice_then_stops_when_acknowledged(
         assert done["receipts"][0]["read_at"].startswith("2026-06-03T02:20")
         assert await inbox(w, key(w, Role.AUDITOR, "审计")) == []
 
-        # The robot: the first message and both escalations, in WeCom's markdown format.
-        await w.hub.notify.run_until_idle()
-        assert [p for p, _ in got] == ["/cgi-bin/webhook/send?key=K"] * 3
-        for _, body in got:
-            assert set(body) == {"msgtype", "markdown"}
-            assert body["msgtype"] == "markdown"
-            assert set(body["markdown"]) == {"content"}
-            assert len(body["markdown"]["content"].encode()) <= 4096
-        assert got[0][1]["markdown"]["content"] == "### 工单超时：WO-1\n工单 WO-1 响应超时"
-        assert got[2][1]["markdown"]["content"].startswith("### 【升级 2】工单超时：WO-1")
-        await w.hub.notify.run_until_idle()
-        assert len(got) == 3  # delivered once: the group's offsets were committed
-
-        # On the log: sent, two escalations, three deliveries and the read receipt, all keyed by the id.
-        consumer = await w.hub.bus.consumer(
-            ["derived.notification.v1", "canonical.notification.v1"], group=None, from_beginning=True
-        )
-        records = []
-        for _ in range(20):  # bounded: a few small batches
-            batch = await consumer.poll(max_records=100, timeout_s=0.3)
-            if not batch:
-                break
-            records += batch
-        await consumer.close()
-        types = sorted((r.header("event_type") or b"").decode() for r in records if r.key == nid)
-        assert types == ["notification.delivered"] * 3 + ["notification.escalated"] * 2 + [
+        await check_robot(w, got)
+        assert await log_types(w, nid) == ["notification.delivered"] * 3 + ["notification.escalated"] * 2 + [
             "notification.read",
             "notification.sent",
         ]
+
+
+async def check_robot(w: Wired, got: list[tuple[str, dict[str, Any]]]) -> None:
+    """The first message and both escalations reached the robot once, in WeCom's markdown format."""
+    await w.hub.notify.run_until_idle()
+    assert [p for p, _ in got] == ["/cgi-bin/webhook/send?key=K"] * 3
+    for _, body in got:
+        assert set(body) == {"msgtype", "markdown"}
+        assert body["msgtype"] == "markdown"
+        assert set(body["markdown"]) == {"content"}
+        assert len(body["markdown"]["content"].encode()) <= 4096
+    assert got[0][1]["markdown"]["content"] == "### 工单超时：WO-1\n工单 WO-1 响应超时"
+    assert got[2][1]["markdown"]["content"].startswith("### 【升级 2】工单超时：WO-1")
+    await w.hub.notify.run_until_idle()
+    assert len(got) == 3  # delivered once: the group's offsets were committed
+
+
+async def log_types(w: Wired, nid: str) -> list[str]:
+    """The types of every record keyed by the notification id on the notification topics."""
+    consumer = await w.hub.bus.consumer(
+        ["derived.notification.v1", "canonical.notification.v1"], group=None, from_beginning=True
+    )
+    records = []
+    for _ in range(20):  # bounded: a few small batches
+        batch = await consumer.poll(max_records=100, timeout_s=0.3)
+        if not batch:
+            break
+        records += batch
+    await consumer.close()
+    return sorted((r.header("event_type") or b"").decode() for r in records if r.key == nid)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import uuid4
 
 import pytest
@@ -98,13 +98,15 @@ def requested(workorder_id: str, at: datetime = T0) -> WorkOrderRequested:
     )
 
 
-def breach(workorder_id: str, at: datetime = T0, kind: str = "response", level: int = 1) -> EventBase:
+def breach(
+    workorder_id: str, at: datetime = T0, kind: Literal["response", "resolution"] = "response", level: int = 1
+) -> EventBase:
     return breach_event(
         workorder_id,
         Breach(kind, level, at),
         site="h01",
         causation_id=None,
-        recorded_at=at,  # type: ignore[arg-type]
+        recorded_at=at,
     )
 
 

@@ -102,7 +102,12 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "outcome": "delivered",
         "status_code": 200,
     },
-    "notification.read": {"notification_id": "NTF-1", "key_id": "k3f9a21c04d7e", "reader": "王工", "role": "viewer"},
+    "notification.read": {
+        "notification_id": "NTF-1",
+        "key_id": "k3f9a21c04d7e",
+        "reader": "王工",
+        "role": "viewer",
+    },
     "audit.access_recorded": {
         "key_id": "k3f9a21c04d7e",
         "role": "auditor",
