@@ -207,7 +207,9 @@ def parse_rules(data: Any, *, zone: ZoneInfo | None = None) -> NotificationRules
     for raw in data.get("rules") or []:
         rid = str(raw.get("id") or "")
         where = f"rule {rid or '?'}"
-        if not rid or not raw.get("on"):
+        # YAML 1.1 (PyYAML) reads a bare `on:` key as the boolean True: accept it as written.
+        on = raw.get("on", raw.get(True))
+        if not rid or not on:
             raise ConfigError(f"{where}: needs `id` and `on`")
         unknown = [c for c in raw.get("channels") or [] if c not in channels and c != "inbox"]
         if unknown:
@@ -224,7 +226,7 @@ def parse_rules(data: Any, *, zone: ZoneInfo | None = None) -> NotificationRules
         rules.append(
             Rule(
                 id=rid,
-                on=str(raw["on"]),
+                on=str(on),
                 to=_recipients(raw.get("to"), on_call, where),
                 title=str(raw.get("title") or rid),
                 text=str(raw.get("text") or raw.get("title") or rid),

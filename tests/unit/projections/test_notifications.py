@@ -11,7 +11,7 @@ import pytest
 from hub.errors import ConfigError
 from projections.notifications.projection import Notifications, notification_id_for
 from projections.notifications.queries import Reader, get_notification, list_notifications
-from projections.notifications.rules import parse_rules
+from projections.notifications.rules import load_rules, parse_rules
 from projections.runtime.db import make_engine
 from projections.runtime.tracking import ensure_tables
 from projections.work_orders.sla import Breach, breach_event
@@ -257,3 +257,9 @@ def test_rules_name_what_is_wrong() -> None:
         parse_rules(
             {"rules": [{"id": "r", "on": "compliance.due", "to": [{"role": "a"}], "escalate": steps}]}
         )
+
+
+def test_the_bundled_rules_load_with_on_as_yaml_reads_it() -> None:
+    """PyYAML reads a bare `on:` as True; the bundled file (written that way) still loads every rule."""
+    rules = load_rules()
+    assert {r.on for r in rules.rules} >= {"workorder.sla_breached", "compliance.overdue", "inventory.below_minimum"}
