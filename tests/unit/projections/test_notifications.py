@@ -262,4 +262,8 @@ def test_rules_name_what_is_wrong() -> None:
 def test_the_bundled_rules_load_with_on_as_yaml_reads_it() -> None:
     """PyYAML reads a bare `on:` as True; the bundled file (written that way) still loads every rule."""
     rules = load_rules()
-    assert {r.on for r in rules.rules} >= {"workorder.sla_breached", "compliance.overdue", "inventory.below_minimum"}
+    assert {r.on for r in rules.rules} >= {
+        "workorder.sla_breached",
+        "compliance.overdue",
+        "inventory.below_minimum",
+    }
