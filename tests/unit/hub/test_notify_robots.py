@@ -96,10 +96,10 @@ async def test_refused_target_and_robot_errcode_are_recorded_as_failed() -> None
 
     delivery = NotificationDelivery(
         rules,
-        bus=None,
+        bus=None,  # type: ignore[arg-type]  (deliver does not publish)
         clock=SystemClock(),
         targets=TargetPolicy(),
-        transport=httpx.MockTransport(answer),  # type: ignore[arg-type]
+        transport=httpx.MockTransport(answer),
     )
     facts = await delivery.deliver(sent(["inside", "robot"]))
     outcome = {f.payload.channel: (f.payload.outcome, f.payload.error) for f in facts}
