@@ -96,7 +96,7 @@ async def test_refused_target_and_robot_errcode_are_recorded_as_failed() -> None
 
     delivery = NotificationDelivery(
         rules,
-        bus=None,  # type: ignore[arg-type]  (deliver does not publish)
+        bus=None,  # type: ignore[arg-type]
         clock=SystemClock(),
         targets=TargetPolicy(),
         transport=httpx.MockTransport(answer),
