@@ -171,6 +171,13 @@ async def test_breach_escalates_twice_then_stops_when_acknowledged(
             "notification.read",
             "notification.sent",
         ]
+        # ...and in the history of the work order it is about.
+        story = await w.http.get(
+            "/history/workorder/WO-1", params={"derived": "true"}, headers=w.auth(Role.ADMIN)
+        )
+        assert story.status_code == 200, story.text
+        kinds = [e["event_type"] for e in story.json()["items"]]
+        assert {"notification.sent", "notification.escalated", "notification.read"} <= set(kinds)
 
 
 async def check_robot(w: Wired, got: list[tuple[str, dict[str, Any]]]) -> None:
