@@ -101,7 +101,8 @@ def make_projections(settings: Settings | None = None) -> list[Projection]:
         if settings is None
         else Notifications(load_rules(settings.notify_rules, zone=settings.zone), site=settings.site)
     )
-    return [AssetRegistry(registry), Inventory(), WorkOrders(), Compliance(), ledger, RawScope(), notify]
+    models = (AssetRegistry(registry), Inventory(), WorkOrders(), Compliance(), ledger, RawScope())
+    return [*models, notify]
 
 
 @dataclass
