@@ -14,6 +14,7 @@ inventory topics (a device stopped, a recall; departments of devices) and the wo
   still unread `escalate[n-1].after` after sending, and `notification.expired` when it is unread
   past `expire_after` (no escalation after that). Each has a deterministic id (uuid5 over
   notification + level), and the row's level keeps later ticks from concluding it again.
+- `max_age`: an event recorded that long after it occurred (a history import) notifies nobody.
 - A read receipt (`notification.read`) stops escalation; receipts are kept per event, so one
   that arrives before its notification (another partition) still counts.
 """
@@ -151,6 +152,8 @@ class Notifications:
         )
         if not rule.matches(event.type, fields):
             return None
+        if rule.max_age is not None and event.recorded_at - event.occurred_at >= rule.max_age:
+            return None  # old news (a history import, a late export): the hub's own times, no wall clock
         nid = notification_id_for(rule.id, str(event.event_id))
         n = notifications.c
         if conn.execute(select(n.notification_id).where(n.notification_id == nid)).first():
@@ -252,13 +255,14 @@ class Notifications:
             out.append(self._sent(conn, nid, rule, recorded_at=now))
         open_ = conn.execute(
             select(n.notification_id, n.rule, n.subject, n.deliver_at, n.level, n.title, n.text).where(
-                n.sent_at.is_not(None), n.expired_at.is_(None)
+                n.sent_at.is_not(None),
+                n.expired_at.is_(None),
+                n.notification_id.not_in(select(receipts.c.notification_id)),
             )
         ).all()
-        read = set(conn.execute(select(receipts.c.notification_id).distinct()).scalars())
         for nid, rule_id, subject, deliver_at, level, title, text in open_:
             rule = by_id.get(rule_id)
-            if rule is None or nid in read:
+            if rule is None:
                 continue
             if rule.expire_after is not None and now >= deliver_at + rule.expire_after:
                 conn.execute(update(notifications).where(n.notification_id == nid).values(expired_at=now))

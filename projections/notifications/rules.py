@@ -18,6 +18,7 @@ rules:
     escalate:                     # unread after N minutes (from sending) -> these too
       - {after_minutes: 15, to: [{role: admin}]}
     expire_after_minutes: 1440
+    max_age_minutes: 1440         # learned a day after it happened (a history import): not notified
 ```
 
 Recipients: `{role: R}` (an API role), `{department: D}` (a code or name; `subject`: the
@@ -111,6 +112,7 @@ class Rule:
     dedup_window: timedelta = timedelta(0)
     escalate: tuple[Step, ...] = ()
     expire_after: timedelta | None = None
+    max_age: timedelta | None = None  # an event the hub learned this long after it happened: no notification
 
     def matches(self, event_type: str, fields: dict[str, Any]) -> bool:
         if event_type != self.on:
@@ -243,6 +245,9 @@ def parse_rules(data: Any, *, zone: ZoneInfo | None = None) -> NotificationRules
                 dedup_window=_minutes(dedup.get("minutes", 0), where),
                 escalate=steps,
                 expire_after=None if expire is None else _minutes(expire, where),
+                max_age=None
+                if raw.get("max_age_minutes") is None
+                else _minutes(raw["max_age_minutes"], where),
             )
         )
     if len({r.id for r in rules}) != len(rules):

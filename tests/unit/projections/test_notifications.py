@@ -267,3 +267,19 @@ def test_the_bundled_rules_load_with_on_as_yaml_reads_it() -> None:
         "compliance.overdue",
         "inventory.below_minimum",
     }
+
+
+def test_old_news_past_max_age_notifies_nobody(engine: Engine) -> None:
+    """An event the hub learned a day after it happened (a history import) is not notified."""
+    rules = parse_rules({**RULES, "rules": [{**RULES["rules"][0], "max_age_minutes": 1440}]})
+    p = Notifications(rules)
+    late = breach_event(
+        "WO-9", Breach("response", 1, T0), site="h01", causation_id=None, recorded_at=T0 + 1440 * M
+    )
+    fresh = breach_event(
+        "WO-10", Breach("response", 1, T0), site="h01", causation_id=None, recorded_at=T0 + 1439 * M
+    )
+    with engine.begin() as conn:
+        assert [e.subject for e in p.apply(conn, [late, fresh])] == [
+            notification_id_for("sla", str(fresh.event_id))
+        ]
