@@ -21,6 +21,7 @@ inventory topics (a device stopped, a recall; departments of devices) and the wo
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, uuid5
@@ -74,6 +75,7 @@ TOPICS = (
     "canonical.notification.v1",
 )
 ADAPTER_VERSION = "hub/notifications/1"
+DEDUP_KEY_MAX = 400
 NOTIFICATION_NAMESPACE = uuid5(NAMESPACE_URL, "hub:notifications")  # fixed: ids must never change
 
 
@@ -159,6 +161,8 @@ class Notifications:
         if conn.execute(select(n.notification_id).where(n.notification_id == nid)).first():
             return None  # this event already notified (a replay, or the same event at a new offset)
         dedup_key = f"{rule.id}\x1f{render(rule.dedup_key, fields)}"
+        if len(dedup_key) > DEDUP_KEY_MAX:  # the column's width: a long key is kept as its digest
+            dedup_key = f"{rule.id}\x1fsha256:{hashlib.sha256(dedup_key.encode()).hexdigest()}"
         if rule.dedup_window > timedelta(0):
             earlier = select(n.notification_id).where(
                 n.dedup_key == dedup_key,
