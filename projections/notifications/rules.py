@@ -211,7 +211,7 @@ def parse_rules(data: Any, *, zone: ZoneInfo | None = None) -> NotificationRules
         where = f"rule {rid or '?'}"
         # YAML 1.1 (PyYAML) reads a bare `on:` key as the boolean True: accept it as written.
         on = raw.get("on", raw.get(True))
-        if len(rid) > 100:  # noqa: PLR2004  (the read model's column width)
+        if len(rid) > 100:  # the read model column width
             raise ConfigError(f"{where}: an id of at most 100 characters")
         if not rid or not on:
             raise ConfigError(f"{where}: needs `id` and `on`")
