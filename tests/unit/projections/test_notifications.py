@@ -27,7 +27,6 @@ from schemas.work_orders import WorkOrderRequested
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
-    from pathlib import Path
 
     from sqlalchemy import Engine
 
@@ -72,8 +71,9 @@ RULES: dict[str, Any] = {
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    eng = make_engine(f"sqlite:///{tmp_path / 'rm.db'}")
+def engine(db_url: str) -> Iterator[Engine]:
+    """A fresh read-model database (SQLite, then PostgreSQL) with the notification tables."""
+    eng = make_engine(db_url)
     ensure_tables(eng, Notifications(parse_rules(RULES)))
     yield eng
     eng.dispose()
