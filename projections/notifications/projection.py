@@ -98,12 +98,17 @@ class Notifications:
     # -- apply ---------------------------------------------------------------------------
 
     def apply(self, conn: Connection, events: Sequence[Event]) -> list[EventBase]:
+        # Departments and receipts are keyed rows written once per batch (imports bring thousands);
+        # rules see the table state of earlier events in the batch, so they fire one event at a time.
+        assets: dict[str, dict[str, Any]] = {}
+        orders: dict[str, dict[str, Any]] = {}
+        reads: dict[str, dict[str, Any]] = {}
         derived: list[EventBase] = []
         for event in events:
-            self._lookups(conn, event)
+            _lookups(event, assets, orders)
             if isinstance(event, NotificationRead):
                 p = event.payload
-                row = {
+                reads[str(event.event_id)] = {
                     "event_id": str(event.event_id),
                     "notification_id": p.notification_id,
                     "key_id": p.key_id,
@@ -111,37 +116,15 @@ class Notifications:
                     "role": p.role,
                     "read_at": event.occurred_at,
                 }
-                upsert(conn, receipts, [row], key=("event_id",), update=False)
                 continue
             for rule in self.rules.for_type(event.type):
                 sent = self._fire(conn, rule, event)
                 if sent is not None:
                     derived.append(sent)
+        upsert(conn, asset_departments, list(assets.values()), key=("event_id",), update=False)
+        upsert(conn, workorder_departments, list(orders.values()), key=("workorder_id",), update=False)
+        upsert(conn, receipts, list(reads.values()), key=("event_id",), update=False)
         return derived
-
-    def _lookups(self, conn: Connection, event: Event) -> None:
-        """Departments of devices and work orders, so a notification's department is known when read."""
-        dept = None
-        if isinstance(event, AssetRegistered):
-            dept = event.payload.details.department
-        elif isinstance(event, AssetRelocated):
-            dept = event.payload.to.department
-        elif isinstance(event, AssetCommissioned):
-            dept = event.payload.department
-        elif isinstance(event, WorkOrderRequested):
-            d = event.payload.reporting_department
-            wo = {"workorder_id": event.subject, "dept_code": d.code, "dept_name": d.name}
-            upsert(conn, workorder_departments, [wo], key=("workorder_id",), update=False)
-            return
-        if dept is not None and (dept.code or dept.name):
-            row: dict[str, Any] = {
-                "event_id": str(event.event_id),
-                "asset_id": event.subject,
-                "occurred_at": event.occurred_at,
-                "dept_code": dept.code,
-                "dept_name": dept.name,
-            }
-            upsert(conn, asset_departments, [row], key=("event_id",), update=False)
 
     def _fire(self, conn: Connection, rule: Rule, event: Event) -> EventBase | None:
         zone = self.rules.zone
@@ -317,6 +300,31 @@ class Notifications:
                     .values(level=reached, escalated_at=now)
                 )
         return out
+
+
+def _lookups(event: Event, assets: dict[str, dict[str, Any]], orders: dict[str, dict[str, Any]]) -> None:
+    """Departments of devices and work orders, so a notification's department is known when read."""
+    dept = None
+    if isinstance(event, AssetRegistered):
+        dept = event.payload.details.department
+    elif isinstance(event, AssetRelocated):
+        dept = event.payload.to.department
+    elif isinstance(event, AssetCommissioned):
+        dept = event.payload.department
+    elif isinstance(event, WorkOrderRequested):
+        d = event.payload.reporting_department
+        orders.setdefault(
+            event.subject, {"workorder_id": event.subject, "dept_code": d.code, "dept_name": d.name}
+        )
+        return
+    if dept is not None and (dept.code or dept.name):
+        assets[str(event.event_id)] = {
+            "event_id": str(event.event_id),
+            "asset_id": event.subject,
+            "occurred_at": event.occurred_at,
+            "dept_code": dept.code,
+            "dept_name": dept.name,
+        }
 
 
 def _quiet_end(local: datetime, rule: Rule) -> datetime:
