@@ -258,6 +258,7 @@ class TestConsoleDemo:
             ("workorders", "workorders-table", "/workorders", {"status": "open", "limit": 50}),
             ("compliance", "compliance-table", "/compliance/due", {"within": "30d", "limit": 50}),
             ("dlq", "dlq-table", "/dlq", {"status": "open", "limit": 500}),
+            ("notifications", "notifications-table", "/notifications", {"view": "inbox", "limit": 50}),
         ],
         ids=lambda case: case[0],
     )
