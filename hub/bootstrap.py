@@ -33,6 +33,7 @@ from hub.api.services import (
 from hub.auth.keys import KeyStore
 from hub.bus.embedded import EmbeddedBus
 from hub.bus.kafka import KafkaBus
+from hub.delivery.robots import NotificationDelivery
 from hub.delivery.webhooks import SubscriptionStore, WebhookService, subscription_key
 from hub.delivery.webhooks.targets import TargetPolicy
 from hub.errors import ConfigError
@@ -55,6 +56,8 @@ from projections.audit.ledger import AuditLedger
 from projections.audit.seals import seal_key
 from projections.compliance.projection import Compliance
 from projections.inventory.projection import Inventory
+from projections.notifications.projection import Notifications
+from projections.notifications.rules import load_rules
 from projections.raw_scope.projection import RawScope
 from projections.runtime.db import make_engine
 from projections.runtime.runner import ProjectionRunner
@@ -102,7 +105,13 @@ def make_projections(settings: Settings | None = None) -> list[Projection]:
     )
     # The ledger signs the checkpoints it keeps with a key derived from HUB_SECRET_KEY.
     ledger = AuditLedger(seal_key=None if settings is None else seal_key(settings.secret_bytes))
-    return [AssetRegistry(registry), Inventory(), WorkOrders(), Compliance(), ledger, RawScope()]
+    notify = (
+        Notifications()
+        if settings is None
+        else Notifications(load_rules(settings.notify_rules, zone=settings.zone), site=settings.site)
+    )
+    models = (AssetRegistry(registry), Inventory(), WorkOrders(), Compliance(), ledger, RawScope())
+    return [*models, notify]
 
 
 def _encodings(hub: Hub) -> Callable[[str], str | None]:
@@ -135,6 +144,7 @@ class Hub:
     # Built by build_hub once the hub exists (they hold it): HTTP ingest, delivery and the API.
     ingestor: Ingestor = field(init=False)
     webhooks: WebhookService = field(init=False)
+    notify: NotificationDelivery = field(init=False)
     api: ApiServices = field(init=False)
 
     @cached_property
@@ -283,6 +293,17 @@ def build_hub(
     targets = TargetPolicy.of(settings.webhook_allow)
     hub.webhooks = WebhookService(
         hub.subscriptions, bus, prefix=prefix, transport=webhook_transport, targets=targets
+    )
+    # Robot and webhook channels of the notification rules the read model runs with.
+    rules = next((p.rules for p in read_models if isinstance(p, Notifications)), None)
+    hub.notify = NotificationDelivery(
+        rules if rules is not None else load_rules(settings.notify_rules, zone=settings.zone),
+        bus,
+        clock,
+        prefix=prefix,
+        site=settings.site,
+        targets=targets,
+        transport=webhook_transport,
     )
     listeners: Listeners = {}
     letters = HubDeadLetters(hub)

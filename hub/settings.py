@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     # Internal addresses webhooks may reach (addresses, CIDR networks or host names, as a JSON
     # list): loopback, private and link-local targets are refused otherwise (hub.delivery.webhooks.targets).
     webhook_allow: list[str] = Field(default_factory=list)
+    # Notification rules (YAML; projections.notifications.rules). Unset: the bundled defaults.
+    notify_rules: Path | None = None
     # A file is translated, diffed and published this many rows at a time (memory: one chunk).
     file_chunk_rows: int = Field(default=2_000, ge=1)
     # What one file's translation may hold (its bytes, decoded text, an XLSX's shared strings, one

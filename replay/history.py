@@ -232,6 +232,8 @@ def _names_in_derived(ids: Collection[str]) -> Callable[[BusRecord], Event | Non
             return None
         if event.subject in ids:
             return event
+        if event.type.startswith("notification.") and event.correlation_id in ids:
+            return event  # a notification about the subject: sent, escalated, delivered, read
         for name in _DERIVED_REFERENCES:
             value = getattr(event.payload, name, None)
             values = value if isinstance(value, list) else [value]
@@ -282,7 +284,8 @@ def _partitions_of(last: dict[TopicPartition, int], keys: Collection[str] | None
 
 
 def _derived_topics() -> list[str]:
-    return [t.name for t in DERIVED_TOPICS]
+    # Read receipts are people's statements (canonical), but they belong with the notifications.
+    return [t.name for t in DERIVED_TOPICS] + ["canonical.notification.v1"]
 
 
 def _position(record: BusRecord) -> tuple[str, int, int]:

@@ -49,6 +49,15 @@ from schemas.inventory import (
     InventoryThresholdSet,
     InventoryTransferred,
 )
+from schemas.notifications import (
+    DERIVED_NOTIFICATION_EVENTS,
+    NOTIFICATION_EVENTS,
+    NotificationDelivered,
+    NotificationEscalated,
+    NotificationExpired,
+    NotificationRead,
+    NotificationSent,
+)
 from schemas.upcasters import upcast
 from schemas.work_orders import (
     WORK_ORDER_EVENTS,
@@ -105,7 +114,12 @@ Event = Annotated[
     | WorkOrderScheduled
     | WorkOrderSlaBreached
     | AssetIdentityConflict
-    | AccessRecorded,
+    | AccessRecorded
+    | NotificationSent
+    | NotificationEscalated
+    | NotificationExpired
+    | NotificationDelivered
+    | NotificationRead,
     Field(discriminator="type"),
 ]
 
@@ -117,11 +131,15 @@ ALL_EVENT_CLASSES: tuple[type[EventBase], ...] = (
     *WORK_ORDER_EVENTS,
     *DERIVED_EVENTS,
     *AUDIT_EVENTS,
+    *DERIVED_NOTIFICATION_EVENTS,
+    *NOTIFICATION_EVENTS,
 )
 EVENT_CLASSES: dict[str, type[EventBase]] = {
     cls.model_fields["type"].default: cls for cls in ALL_EVENT_CLASSES
 }
-DERIVED_TYPES: frozenset[str] = frozenset(cls.model_fields["type"].default for cls in DERIVED_EVENTS)
+DERIVED_TYPES: frozenset[str] = frozenset(
+    cls.model_fields["type"].default for cls in (*DERIVED_EVENTS, *DERIVED_NOTIFICATION_EVENTS)
+)
 
 
 def latest_version(event_type: str) -> int:

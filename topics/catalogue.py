@@ -46,6 +46,10 @@ _DERIVED_TOPIC_OF_TYPE: dict[str, str] = {
     "workorder.scheduled": "derived.workorder.v1",
     "workorder.sla_breached": "derived.workorder.v1",
     "asset.identity_conflict": "derived.asset.v1",
+    "notification.sent": "derived.notification.v1",
+    "notification.escalated": "derived.notification.v1",
+    "notification.expired": "derived.notification.v1",
+    "notification.delivered": "derived.notification.v1",
 }
 
 
@@ -75,6 +79,13 @@ CANONICAL_TOPICS: tuple[TopicSpec, ...] = (
         event_types=_types("workorder.") - set(_DERIVED_TOPIC_OF_TYPE),
         description="Repair and maintenance jobs from request to closure.",
     ),
+    TopicSpec(
+        "canonical.notification.v1",
+        key="notification id",
+        partitions=3,
+        event_types=_types("notification.") - set(_DERIVED_TOPIC_OF_TYPE),
+        description="Read receipts: who acknowledged a notification, and when.",
+    ),
 )
 
 DERIVED_TOPICS: tuple[TopicSpec, ...] = tuple(
@@ -84,6 +95,7 @@ DERIVED_TOPICS: tuple[TopicSpec, ...] = tuple(
         ("derived.inventory.v1", "item id", "Below-minimum alerts and reorder requests."),
         ("derived.compliance.v1", "asset id", "Calibration, inspection and contract due/overdue."),
         ("derived.workorder.v1", "work-order id", "Scheduled maintenance and SLA breaches."),
+        ("derived.notification.v1", "notification id", "Notifications sent, escalated, expired, delivered."),
     )
 )
 

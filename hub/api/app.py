@@ -31,6 +31,7 @@ from hub.api.routes import ingest as ingest_routes
 from hub.api.routes import inventory as inventory_routes
 from hub.api.routes import kpis as kpi_routes
 from hub.api.routes import messages as message_routes
+from hub.api.routes import notifications as notification_routes
 from hub.api.routes import raw as raw_routes
 from hub.api.routes import subscriptions as subscription_routes
 from hub.api.routes import workorders as workorder_routes
@@ -100,6 +101,7 @@ def create_app(services: ApiServices, *, title: str = "Hospital integration hub"
         compliance_routes,
         kpi_routes,
         fhir_read,
+        notification_routes,
     )
     for routes in read_models:
         _include(app, routes.router, require(Permission.READ))

@@ -147,7 +147,9 @@ def refs_of_department(conn: Connection, department: str) -> list[str]:
     named = [
         str(r[0])
         for r in conn.execute(
-            select(d.raw_ref).where((d.department_code == department) | (d.department_name == department)).distinct()
+            select(d.raw_ref)
+            .where((d.department_code == department) | (d.department_name == department))
+            .distinct()
         )
     ]
     every = departments_of(conn, named)

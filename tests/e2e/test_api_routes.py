@@ -110,6 +110,9 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/fhir/metadata"): Rule(READ, "list"),
     ("GET", "/fhir/Device"): Rule(READ, "list"),
     ("GET", "/fhir/Device/{device_id}"): Rule(READ, "object"),
+    ("GET", "/notifications"): Rule(READ, "list"),
+    ("POST", "/notifications/{notification_id}/ack"): Rule(READ, "object"),
+    ("POST", "/notifications/{notification_id}/read"): Rule(READ, "object"),
 }
 
 # FastAPI answers HEAD for a GET route's path only when declared; these are not in OpenAPI.
@@ -153,6 +156,7 @@ class Dept:
     asset_id: str
     workorder_id: str
     message_id: str
+    notification_id: str
 
 
 @dataclass
@@ -174,6 +178,8 @@ async def _dept(w: Wired, tmp: Path, name: str, *, code: str, patient: str, tag:
     (letter,) = [d for d in letters if d["raw_ref"] == raw_ref]
     assets = (await w.http.get("/assets", params={"department": name}, headers=admin)).json()["items"]
     orders = (await w.http.get("/workorders", params={"department": name}, headers=admin)).json()
+    # The bundled rules notify the department of the work orders the examples hold (SLA breaches).
+    notes = (await w.http.get("/notifications", params={"view": "all"}, headers=w.auth(ADM, name))).json()
     return Dept(
         name=name,
         patient=patient,
@@ -184,6 +190,7 @@ async def _dept(w: Wired, tmp: Path, name: str, *, code: str, patient: str, tag:
         asset_id=assets[0]["asset_id"],
         workorder_id=orders["items"][0]["workorder_id"],
         message_id=message_id,
+        notification_id=notes["items"][0]["notification_id"],
     )
 
 
@@ -241,6 +248,7 @@ def call_for(
         "{item_id}": data.item_id,
         "{code}": dept.serial,
         "{workorder_id}": dept.workorder_id,
+        "{notification_id}": dept.notification_id,
     }
     url = path
     for key, value in fill.items():

@@ -259,6 +259,7 @@ class TestConsoleDemo:
             ("compliance", "compliance-table", "/compliance/due", {"within": "30d", "limit": 50}),
             ("dlq", "dlq-table", "/dlq", {"status": "open", "limit": 500}),
             ("messages", "messages-table", "/messages", {"limit": 50}),
+            ("notifications", "notifications-table", "/notifications", {"view": "inbox", "limit": 50}),
         ],
         ids=lambda case: case[0],
     )

@@ -31,8 +31,9 @@
   const LINKED_BY = { registered: "登记", reported: "上报", manual: "人工关联", inferred: "推断" };
   const PROJECTION = {
     asset_registry: "资产台账", inventory: "库存", work_orders: "工单", compliance: "计量/质控",
-    audit_ledger: "审计账本", availability: "应急调配",
+    audit_ledger: "审计账本", availability: "应急调配", notifications: "通知",
   };
+  const NOTE_STATE = { unread: "未读", escalated: "已升级", read: "已读", expired: "已过期", held: "暂缓" };
 
   const $ = (id) => document.getElementById(id);
 
@@ -572,6 +573,40 @@
     );
   }
 
+  // ---- 通知 Notifications (the inbox; 确认 publishes the read receipt) -------------------------
+  async function acknowledge(id) {
+    const headers = { Accept: "application/json" };
+    const key = storedKey();
+    if (key) headers.Authorization = `Bearer ${key}`;
+    const response = await fetch(`/notifications/${encodeURIComponent(id)}/ack`, {
+      method: "POST", headers, cache: "no-store", credentials: "omit",
+    });
+    if (!response.ok) throw new ApiError(response.status, await errorDetail(response));
+  }
+
+  async function loadNotifications(offset = 0) {
+    const page = await api("/notifications", { ...formParams($("notifications-form")), limit: PAGE, offset });
+    $("notifications-summary").textContent = `共 ${page.total} 条通知 (${page.total} notifications)`;
+    const tone = { unread: "warn", escalated: "bad", read: "ok", expired: "muted", held: "info" };
+    fillTable($("notifications-table"), [
+      { label: "状态", hint: "state", value: (n) => badge(label(NOTE_STATE, n.state), tone[n.state] || "muted") },
+      { label: "标题", hint: "title", value: (n) => n.title },
+      { label: "内容", hint: "text", value: (n) => n.text, class: "wrap" },
+      { label: "科室", hint: "department", value: (n) => n.department_name || n.department_code },
+      { label: "升级", hint: "level", value: (n) => n.level, class: "num" },
+      { label: "发送时间", hint: "sent", value: (n) => when(n.sent_at || n.deliver_at) },
+      { label: "已读", hint: "read by", value: (n) => (n.receipts.length
+        ? `${n.receipts[0].reader || n.receipts[0].key_id} ${when(n.receipts[0].read_at)}`
+        : (n.state === "unread" || n.state === "escalated"
+          ? el("button", { type: "button", text: "确认 Ack", onclick: (event) => {
+            event.stopPropagation();
+            acknowledge(n.notification_id).then(() => notify("已确认，回执已记录。 Acknowledged.")).catch(showError);
+          } })
+          : null)) },
+    ], page.items, { empty: "没有通知 No notifications" });
+    pager($("notifications-pager"), page, (next) => loadNotifications(next).catch(showError));
+  }
+
   // ---- 死信 Dead letters -----------------------------------------------------------------------
   function where(letter) {
     const loc = letter.location || {};
@@ -668,6 +703,7 @@
     workorders: () => loadWorkOrders(0),
     compliance: () => loadCompliance(0),
     messages: () => loadMessages(0),
+    notifications: () => loadNotifications(0),
     dlq: loadDeadLetters,
     health: loadHealth,
   };
@@ -721,6 +757,7 @@
     bindForm("workorders-form", () => loadWorkOrders(0));
     bindForm("compliance-form", () => loadCompliance(0));
     bindForm("messages-form", () => loadMessages(0));
+    bindForm("notifications-form", () => loadNotifications(0));
     bindForm("dlq-form", loadDeadLetters);
     $("health-refresh").addEventListener("click", () => loadHealth().catch(showError));
     window.addEventListener("hashchange", () => show(currentView()));

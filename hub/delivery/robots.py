@@ -1,0 +1,241 @@
+"""Notification delivery: WeCom and DingTalk group robots, and a generic signed webhook.
+
+`NotificationDelivery` reads `derived.notification.v1` (consumer group `notify-delivery`) and,
+for each `notification.sent` and `notification.escalated`, posts to every channel its rule names
+(projections.notifications.rules: `channels:`), then publishes `notification.delivered` per
+channel (outcome delivered or failed, the HTTP status, never the URL: it holds the robot's key).
+Its id is uuid5 over (notification, channel, level), so a redelivery after a crash republishes
+the same fact, not a second one. A failed post is recorded, not retried: robots rate-limit
+(20 messages a minute per robot), and the console inbox and escalation are the reliable path.
+
+Formats, as the robot APIs document them:
+- WeCom (企业微信群机器人): POST the webhook URL with `{"msgtype": "markdown", "markdown":
+  {"content": ...}}` (content at most 4096 bytes UTF-8);
+- DingTalk (钉钉自定义机器人): `{"msgtype": "markdown", "markdown": {"title": ..., "text": ...}}`;
+  with a 加签 secret, `timestamp` (ms) and `sign` (base64 HMAC-SHA256 of "timestamp\\nsecret",
+  keyed by the secret, URL-encoded) are added to the URL's query;
+- webhook: the event's JSON as on the log, signed like webhook subscriptions
+  (`X-Hub-Signature-256: sha256=<hex HMAC of the body>`).
+
+Every URL goes through the webhooks' TargetPolicy (HUB_WEBHOOK_ALLOW): internal addresses only
+when named there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote_plus, urlsplit, urlunsplit
+
+import httpx
+import structlog
+
+from hub.delivery.webhooks.rules import signature
+from hub.ports import event_out_record
+from schemas._base import SourceSystem
+from schemas.catalogue import dump_event, parse_event
+from schemas.envelope import Source
+from schemas.ids import event_id_for
+from schemas.notifications import (
+    NotificationDelivered,
+    NotificationDeliveredPayload,
+    NotificationEscalated,
+    NotificationSent,
+)
+from topics.catalogue import BY_NAME
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from hub.delivery.webhooks.targets import TargetPolicy
+    from hub.ports import Clock, EventBus
+    from projections.notifications.rules import Channel, NotificationRules
+
+logger = structlog.get_logger()
+
+TOPIC = "derived.notification.v1"
+GROUP = "notify-delivery"
+WECOM_MAX_BYTES = 4096
+TIMEOUT_S = 10.0
+
+
+def _clip(text: str, max_bytes: int) -> str:
+    raw = text.encode()
+    return text if len(raw) <= max_bytes else raw[: max_bytes - 3].decode(errors="ignore") + "..."
+
+
+def markdown(title: str, text: str, level: int) -> str:
+    head = f"### {title}" if level == 0 else f"### 【升级 {level}】{title}"
+    return f"{head}\n{text}"
+
+
+def wecom_payload(title: str, text: str, level: int = 0) -> dict[str, Any]:
+    """A WeCom group-robot markdown message."""
+    return {
+        "msgtype": "markdown",
+        "markdown": {"content": _clip(markdown(title, text, level), WECOM_MAX_BYTES)},
+    }
+
+
+def dingtalk_payload(title: str, text: str, level: int = 0) -> dict[str, Any]:
+    """A DingTalk custom-robot markdown message."""
+    return {"msgtype": "markdown", "markdown": {"title": title, "text": markdown(title, text, level)}}
+
+
+def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
+    """DingTalk 加签: URL-encoded base64 of HMAC-SHA256("timestamp\\nsecret") keyed by the secret."""
+    digest = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
+    return quote_plus(base64.b64encode(digest).decode())
+
+
+def dingtalk_url(url: str, secret: str | None, timestamp_ms: int) -> str:
+    if not secret:
+        return url
+    parts = urlsplit(url)
+    extra = f"timestamp={timestamp_ms}&sign={dingtalk_sign(secret, timestamp_ms)}"
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def request_for(
+    channel: Channel, event: NotificationSent | NotificationEscalated, title: str, text: str, now: datetime
+) -> tuple[str, bytes, dict[str, str]]:
+    """(URL, body, headers) of one channel's post of one notification event."""
+    level = event.payload.level if isinstance(event, NotificationEscalated) else 0
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    if channel.kind == "wecom":
+        body = json.dumps(wecom_payload(title, text, level), ensure_ascii=False).encode()
+        return channel.url, body, headers
+    if channel.kind == "dingtalk":
+        body = json.dumps(dingtalk_payload(title, text, level), ensure_ascii=False).encode()
+        return dingtalk_url(channel.url, channel.secret, int(now.timestamp() * 1000)), body, headers
+    body = dump_event(event)
+    headers |= {"X-Hub-Event-Type": event.type, "X-Hub-Event-Id": str(event.event_id)}
+    if channel.secret:
+        headers["X-Hub-Signature-256"] = signature(channel.secret, body)
+    return channel.url, body, headers
+
+
+class NotificationDelivery:
+    """Posts notifications to their rules' channels (see the module docstring)."""
+
+    def __init__(
+        self,
+        rules: NotificationRules,
+        bus: EventBus,
+        clock: Clock,
+        *,
+        prefix: str = "",
+        site: str = "hub",
+        targets: TargetPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.rules = rules
+        self.bus = bus
+        self.clock = clock
+        self.prefix = prefix
+        self.site = site
+        self.targets = targets
+        self.transport = transport
+
+    async def deliver(self, event: NotificationSent | NotificationEscalated) -> list[NotificationDelivered]:
+        """Post `event` to each of its channels; the `notification.delivered` facts (not yet published)."""
+        nid = event.payload.notification_id
+        title = event.payload.title or f"通知 {nid} 未读"
+        text = event.payload.text or "请在控制台查看并确认。"
+        level = event.payload.level if isinstance(event, NotificationEscalated) else 0
+        out: list[NotificationDelivered] = []
+        async with httpx.AsyncClient(
+            transport=self.transport, timeout=TIMEOUT_S, follow_redirects=False
+        ) as client:
+            for name in event.payload.channels:
+                channel = self.rules.channels.get(name)
+                if channel is None:
+                    continue  # the rule changed since: the channel is gone
+                status, error = await self._post(client, channel, event, title, text)
+                out.append(self._delivered(event, name, level, status, error))
+        return out
+
+    async def _post(
+        self, client: httpx.AsyncClient, channel: Channel, event: Any, title: str, text: str
+    ) -> tuple[int | None, str | None]:
+        url, body, headers = request_for(channel, event, title, text, self.clock.now())
+        refused = await self.targets.refusal(url) if self.targets is not None else None
+        if refused is not None:
+            return None, f"target refused: {refused}"[:500]
+        try:
+            response = await client.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}"
+        if not response.is_success:
+            return response.status_code, f"HTTP {response.status_code}"
+        # The robots answer 200 with {"errcode": N, "errmsg": ...}: non-zero is a refusal.
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        if isinstance(answer, dict) and answer.get("errcode") not in (None, 0):
+            return response.status_code, f"errcode {answer.get('errcode')}: {str(answer.get('errmsg'))[:200]}"
+        return response.status_code, None
+
+    def _delivered(
+        self, event: Any, channel: str, level: int, status: int | None, error: str | None
+    ) -> NotificationDelivered:
+        nid = event.payload.notification_id
+        key = f"notification.delivered:{nid}:{channel}"
+        now = self.clock.now()
+        return NotificationDelivered(
+            event_id=event_id_for(SourceSystem.HUB.value, key, level),
+            occurred_at=now,
+            recorded_at=now,
+            source=Source(
+                system=SourceSystem.HUB, site=self.site, message_id=key, adapter_version="hub/notify/1"
+            ),
+            subject=nid,
+            correlation_id=event.correlation_id,
+            causation_id=str(event.event_id),
+            payload=NotificationDeliveredPayload(
+                notification_id=nid,
+                channel=channel,
+                level=level,
+                outcome="failed" if error else "delivered",
+                status_code=status,
+                error=error,
+            ),
+        )
+
+    async def run_until_idle(self, *, timeout_s: float = 0.2) -> int:
+        """Deliver what is on the topic past the group's committed offsets; how many events were posted."""
+        topic = BY_NAME[TOPIC].full_name(self.prefix)
+        consumer = await self.bus.consumer([topic], group=GROUP, from_beginning=True, client_id=GROUP)
+        done = 0
+        try:
+            while True:
+                batch = await consumer.poll(max_records=100, timeout_s=timeout_s)
+                if not batch:
+                    return done
+                for record in batch:
+                    event = parse_event(record.value)
+                    if isinstance(event, NotificationSent | NotificationEscalated) and event.payload.channels:
+                        facts = await self.deliver(event)
+                        if facts:
+                            await self.bus.publish(topic, [event_out_record(f) for f in facts])
+                        done += 1
+                await consumer.commit()
+        finally:
+            await consumer.close()
+
+    async def run(self, stop: asyncio.Event, *, every_s: float = 1.0) -> None:
+        """`hub serve`: deliver until `stop` (at least once: offsets commit after each batch)."""
+        while not stop.is_set():
+            try:
+                await self.run_until_idle(timeout_s=every_s)
+            except Exception:  # a bus hiccup must not end delivery; it starts again from the commit
+                logger.exception("notification_delivery_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every_s)

@@ -1,0 +1,1 @@
+"""Read model `notifications`: rule-driven notifications, their recipients, read receipts and escalation."""
