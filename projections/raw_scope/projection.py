@@ -138,7 +138,7 @@ def events_of(conn: Connection, raw_ref: str) -> list[dict[str, Any]]:
         .where(e.raw_ref == raw_ref)
         .order_by(e.recorded_at, e.event_id)
     )
-    return [dict(r._mapping) for r in rows]  # noqa: SLF001 - SQLAlchemy's public row mapping
+    return [dict(r._mapping) for r in rows]
 
 
 def refs_of_department(conn: Connection, department: str) -> list[str]:
