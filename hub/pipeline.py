@@ -101,14 +101,14 @@ async def drain(hub: Hub) -> DrainStats:
     relayed = translated = projected = 0
     while True:
         r = await hub.relay.drain()
-        t = 0
-        for worker in hub.workers.values():
-            t += await worker.run_until_idle()
-        p = 0
         # On Kafka the first poll after a group join can come back empty: look a little longer.
         # On the embedded log what was published is readable at once: one empty poll with no lag
-        # is idle, without waiting out a poll timeout (an idle drain costs one poll per runner).
+        # is idle, without waiting out a poll timeout (an idle drain costs one poll per consumer).
         kafka = hub.bus.kind == "kafka"
+        t = 0
+        for worker in hub.workers.values():
+            t += await worker.run_until_idle(idle_when_caught_up=not kafka)
+        p = 0
         for runner in hub.runners:
             if kafka:
                 p += await runner.run_until_idle(idle_polls=3, timeout_s=1.0)

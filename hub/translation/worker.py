@@ -491,13 +491,22 @@ class TranslationWorker:
             # commit and re-translates, which publishes the same event ids (absorbed downstream).
             logger.warning("commit_rejected", system=self.system, error=str(exc))
 
-    async def run_until_idle(self, timeout_s: float = 0.2) -> int:
+    async def run_until_idle(self, timeout_s: float = 0.2, *, idle_when_caught_up: bool = False) -> int:
+        """Translate until a poll comes back empty; how many records were handled.
+
+        `idle_when_caught_up`: an empty poll with no lag counts as idle at once instead of waiting
+        `timeout_s` for records (the embedded log: what was published is readable already).
+        """
         consumer = await self._ensure_consumer()
         total = 0
-        while records := await consumer.poll(max_records=50, timeout_s=timeout_s):
+        while True:
+            records = await consumer.poll(max_records=50, timeout_s=0.0 if idle_when_caught_up else timeout_s)
+            if not records and idle_when_caught_up and sum((await consumer.lag()).values()) > 0:
+                records = await consumer.poll(max_records=50, timeout_s=timeout_s)
+            if not records:
+                return total
             total += await self._handle(records)
             await self._commit(consumer)
-        return total
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         consumer = await self._ensure_consumer()
