@@ -43,10 +43,41 @@ DENY_LIST = frozenset(
 )
 
 
+class _StderrPrinter:
+    """structlog's final logger: one line to the current `sys.stderr` (see _CurrentStderr for why)."""
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        stream.write(message + "\n")
+        stream.flush()
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = msg
+
+
+def _current_stderr_logger(*_args: Any) -> _StderrPrinter:
+    return _StderrPrinter()
+
+
 def redact_phi(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in DENY_LIST.intersection(event_dict):
         event_dict[key] = "[redacted]"
     return event_dict
+
+
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a record is emitted, not when logging was set up.
+
+    A CLI runner or a test harness swaps `sys.stderr` and later closes its stand-in: a handler
+    bound to that stand-in would write into a dead stream for the rest of the process.
+    """
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass  # always the current sys.stderr
 
 
 def configure_logging(fmt: str = "auto", level: str = "info") -> None:
@@ -69,10 +100,12 @@ def configure_logging(fmt: str = "auto", level: str = "info") -> None:
     structlog.configure(
         processors=[*shared, tracebacks, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        logger_factory=_current_stderr_logger,
+        # Not cached: a logger bound once would keep the processors of its first use (a test's
+        # capture_logs, a CLI runner's configuration) for the rest of the process.
+        cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],

@@ -5,4 +5,26 @@ tests.fixtures.wire checks every test's published records against the exported s
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING
+
+import pytest
+import structlog
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.kafka", "tests.fixtures.wire"]
+
+
+@pytest.fixture(autouse=True)
+def _logging_configuration_restored() -> Iterator[None]:
+    """A command run in-process (typer's CliRunner) configures logging for the whole process, at
+    its own level: the next test would then capture nothing below warning. Put it back after each."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    structlog.configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)
