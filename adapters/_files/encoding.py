@@ -189,6 +189,17 @@ def _utf16_without_bom(data: bytes) -> str | None:
         return "utf-16-le"
     if even >= enough and even >= 4 * odd:
         return "utf-16-be"
+    if odd + even < enough:
+        return None
+    # Zeros on both sides (many 一, U+4E00, beside the commas): the side that decodes into text
+    # decides, the likelier first.
+    for codec in ("utf-16-le", "utf-16-be") if odd >= even else ("utf-16-be", "utf-16-le"):
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        if sum(ch.isprintable() or ch in "\r\n\t" for ch in text) >= 0.98 * len(text):
+            return codec
     return None
 
 

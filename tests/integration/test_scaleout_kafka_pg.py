@@ -104,6 +104,6 @@ def test_a_node_killed_mid_import_is_finished_by_the_other(
         assert not (node.data_dir / "blobs").exists()
 
     clean_dir = tmp_path / "clean"
-    result = run_hub("ingest", "hrp", str(ledger), data_dir=clean_dir)
+    result = run_hub("ingest", "hrp", str(ledger), "--wait", data_dir=clean_dir)
     assert result.returncode == 0, result.stdout + result.stderr
     assert _asset_ids(pg_url) == _asset_ids(f"sqlite:///{clean_dir / 'readmodels.db'}")

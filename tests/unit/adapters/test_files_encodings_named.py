@@ -9,7 +9,7 @@ import codecs
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from adapters._files.encoding import decode_export
@@ -39,6 +39,9 @@ class TestAutoStillReadsWhatItDid:
         body=_rows(SIMPLIFIED),
         codec=st.sampled_from(["gbk", "gb18030", "utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be"]),
     )
+    @example(
+        body="一次性使用输液器,一次性使用输液器,一次性使用输液器\r\n", codec="utf-16-le"
+    )  # zeros on both sides
     def test_simplified_exports_decode_exactly(self, body: str, codec: str) -> None:
         """GBK, GB18030, UTF-8 with or without BOM, UTF-16 with BOM or without: the text comes back."""
         text = "物资编码,物资名称,规格型号,数量\r\n" + body
