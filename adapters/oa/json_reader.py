@@ -18,7 +18,7 @@ from adapters._files.encoding import decode_export
 from adapters._files.header import normalise_label
 from adapters.errors import MalformedMessage
 from adapters.oa.nested import child_records, rules_by_label, split
-from adapters.oa.records import BrokenRecord, Format, RecordSet, SourceRecord, TooDeepError, flatten_record
+from adapters.oa.records import Format, RecordSet, SourceRecord, TooDeepError, Unreadable, flatten_record
 
 if TYPE_CHECKING:
     from adapters.oa.mapping import OaMapping
@@ -63,7 +63,7 @@ def read_json(data: bytes, *, filename: str, mapping: OaMapping, lines: bool = F
         raise MalformedMessage(f"{filename}: JSON nested too deeply to read") from exc
     line_of = _LineCounter(text)
     numbered = [(index, line_of(offset), obj) for index, (offset, obj) in enumerate(items, start=1)]
-    return _record_set(numbered, "json", decoded.encoding, mapping)
+    return _record_set(numbered, "json", decoded.encoding, mapping, filename)
 
 
 class _Walker:
@@ -192,7 +192,7 @@ def _first_line_is_object(text: str) -> bool:
 
 def _read_lines(text: str, filename: str, mapping: OaMapping, encoding: str) -> RecordSet:
     items: list[tuple[int, int, Any]] = []
-    broken: list[BrokenRecord] = []
+    broken: list[Unreadable] = []
     limit = mapping.limits.max_records
     index = 0
     for number, line in enumerate(text.splitlines(), start=1):
@@ -205,35 +205,38 @@ def _read_lines(text: str, filename: str, mapping: OaMapping, encoding: str) -> 
             items.append((index, number, _DECODER.decode(line)))
         except json.JSONDecodeError as exc:
             reason = f"line {number} is not JSON (column {exc.colno}: {exc.msg})"
-            broken.append(BrokenRecord(index, number, f"line:{number}", "unreadable_record", reason))
-    result = _record_set(items, "jsonl", encoding, mapping)
+            broken.append(
+                Unreadable.at(index, number, f"line:{number}", "unreadable_record", reason, file=filename)
+            )
+    result = _record_set(items, "jsonl", encoding, mapping, filename)
     merged = sorted([*result.broken, *broken], key=lambda b: b.index)
     return RecordSet("jsonl", encoding, result.records, tuple(merged))
 
 
 def _record_set(
-    items: list[tuple[int, int, Any]], fmt: Format, encoding: str, mapping: OaMapping
+    items: list[tuple[int, int, Any]], fmt: Format, encoding: str, mapping: OaMapping, filename: str
 ) -> RecordSet:
     """Flatten (index, line, value) triples into records; what is not an object is a broken record."""
     records: list[SourceRecord] = []
-    broken: list[BrokenRecord] = []
+    broken: list[Unreadable] = []
     rules = rules_by_label(mapping)
     for index, line, obj in items:
         position = f"line:{line}" if fmt == "jsonl" else f"record:{index}"
         if not isinstance(obj, dict):
             reason = f"record {index} is {_type_name(obj)}, not an object"
-            broken.append(BrokenRecord(index, line, position, "not_an_object", reason))
+            broken.append(Unreadable.at(index, line, position, "not_an_object", reason, file=filename))
             continue
         own, children = split(obj, rules, line) if rules else (obj, [])
         try:
             fields = flatten_record(own, max_depth=mapping.limits.max_depth)
         except TooDeepError as exc:
-            broken.append(BrokenRecord(index, line, position, "too_deep", f"record {index}: {exc}"))
+            reason = f"record {index}: {exc}"
+            broken.append(Unreadable.at(index, line, position, "too_deep", reason, file=filename))
             continue
         parent = SourceRecord(index=index, line=line, position=position, fields=fields)
         records.append(parent)
         if children:
-            more, bad = child_records(parent, children, mapping, rules)
+            more, bad = child_records(parent, children, mapping, rules, filename)
             records.extend(more)
             broken.extend(bad)
     return RecordSet(fmt, encoding, tuple(records), tuple(broken))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from adapters._files.header import normalise_label
-from adapters.oa.records import BrokenRecord, SourceRecord, TooDeepError, flatten_record
+from adapters.oa.records import SourceRecord, TooDeepError, Unreadable, flatten_record
 
 if TYPE_CHECKING:
     from adapters.oa.mapping import NestedRule, OaMapping
@@ -70,11 +70,15 @@ def _holds_records(value: object) -> bool:
 
 
 def child_records(
-    parent: SourceRecord, children: list[Child], mapping: OaMapping, rules: Mapping[str, NestedRule]
-) -> tuple[list[SourceRecord], list[BrokenRecord]]:
+    parent: SourceRecord,
+    children: list[Child],
+    mapping: OaMapping,
+    rules: Mapping[str, NestedRule],
+    filename: str,
+) -> tuple[list[SourceRecord], list[Unreadable]]:
     """Each child as a record after `parent`: its own fields, then what its rule inherits."""
     records: list[SourceRecord] = []
-    broken: list[BrokenRecord] = []
+    broken: list[Unreadable] = []
     for child in children:
         rule = rules[normalise_label(child.name)]
         position = f"{parent.position}/{child.name}[{child.number}]"
@@ -82,7 +86,8 @@ def child_records(
         try:
             fields = flatten_record(child.value, max_depth=mapping.limits.max_depth)
         except TooDeepError as exc:
-            broken.append(BrokenRecord(parent.index, line, position, "too_deep", f"{position}: {exc}"))
+            reason = f"{position}: {exc}"
+            broken.append(Unreadable.at(parent.index, line, position, "too_deep", reason, file=filename))
             continue
         _inherit(fields, parent.fields, rule.inherit, mapping)
         records.append(SourceRecord(parent.index, line, position, fields, kind=rule.kind))

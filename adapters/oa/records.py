@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+from adapters.base import Failure, SourceLocation
+
 Item = str | Mapping[str, str]
 FieldValue = str | tuple[Item, ...]
 Format = Literal["json", "jsonl", "xml"]
@@ -42,14 +44,22 @@ class SourceRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class BrokenRecord:
-    """A record that cannot be read at all (a JSON Lines line that is not JSON, a bare number)."""
+class Unreadable:
+    """A record that cannot be read at all (a JSON Lines line that is not JSON, a bare number).
+
+    The failure is the hub's one "unit failed" type, as the translator reports it; `index` only
+    keeps it in file order among the records.
+    """
 
     index: int
-    line: int | None
-    position: str
-    code: str
-    reason: str
+    failure: Failure
+
+    @classmethod
+    def at(
+        cls, index: int, line: int | None, position: str, code: str, reason: str, *, file: str
+    ) -> Unreadable:
+        location = SourceLocation(file=file, line=line)
+        return cls(index, Failure(position=position, reason=reason, code=code, location=location))
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +69,7 @@ class RecordSet:
     format: Format
     encoding: str
     records: tuple[SourceRecord, ...]
-    broken: tuple[BrokenRecord, ...] = ()
+    broken: tuple[Unreadable, ...] = ()
 
 
 def scalar_text(value: object) -> str:

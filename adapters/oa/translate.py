@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from adapters.oa.mapping import KindName, OaMapping
-    from adapters.oa.records import BrokenRecord, FieldValue
+    from adapters.oa.records import FieldValue, Unreadable
     from hub.ports import RawRecord
 
 _EXCERPT_CHARS = 200
@@ -45,7 +45,7 @@ def translate(raw: RawRecord, payload: bytes, mapping: OaMapping, ctx: Translate
         payload, filename=filename, content_type=raw.metadata.get("content_type"), mapping=mapping
     )
     run = _Run(raw, mapping, ctx, filename)
-    units: list[SourceRecord | BrokenRecord] = [*records.records, *records.broken]
+    units: list[SourceRecord | Unreadable] = [*records.records, *records.broken]
     for unit in sorted(units, key=lambda u: u.index):
         if isinstance(unit, SourceRecord):
             run.record(unit)
@@ -71,11 +71,8 @@ class _Run:
         self.skipped: list[str] = []
         self.documents: dict[tuple[str, str], SourceRecord] = {}
 
-    def broken(self, unit: BrokenRecord) -> None:
-        location = SourceLocation(file=self.filename, line=unit.line)
-        self.failures.append(
-            Failure(position=unit.position, reason=unit.reason, code=unit.code, location=location)
-        )
+    def broken(self, unit: Unreadable) -> None:
+        self.failures.append(unit.failure)
 
     def record(self, record: SourceRecord) -> None:
         if record.kind is not None:  # a nested record: its mapping rule names the kind

@@ -34,7 +34,7 @@ from adapters._files.encoding import decode_export
 from adapters._files.header import normalise_label
 from adapters.errors import MalformedMessage
 from adapters.oa.nested import Child, child_records, rules_by_label
-from adapters.oa.records import BrokenRecord, RecordSet, SourceRecord, TooDeepError, flatten_record
+from adapters.oa.records import RecordSet, SourceRecord, TooDeepError, Unreadable, flatten_record
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -195,18 +195,19 @@ class _Handler(ContentHandler):
                 f"(records.xml_tags in the mapping); the first is <{self.others[0]}>"
             )
         records: list[SourceRecord] = []
-        broken: list[BrokenRecord] = []
+        broken: list[Unreadable] = []
         for index, (line, fields, children) in enumerate(self.found, start=1):
             position = f"record:{index}"
             try:
                 flat = flatten_record(fields, max_depth=self.limits.max_depth)
             except TooDeepError as exc:
-                broken.append(BrokenRecord(index, line, position, "too_deep", f"record {index}: {exc}"))
+                reason = f"record {index}: {exc}"
+                broken.append(Unreadable.at(index, line, position, "too_deep", reason, file=self.filename))
                 continue
             parent = SourceRecord(index=index, line=line, position=position, fields=flat)
             records.append(parent)
             if children:
-                more, bad = child_records(parent, children, self.mapping, self.nested)
+                more, bad = child_records(parent, children, self.mapping, self.nested, self.filename)
                 records.extend(more)
                 broken.extend(bad)
         return RecordSet("xml", encoding, tuple(records), tuple(broken))

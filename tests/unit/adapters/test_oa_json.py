@@ -79,7 +79,7 @@ class TestShapes:
         """A list item that is not an object is a broken record; the others are read."""
         result = read_json(b'[{"a": 1}, [1], "x"]', filename="x.json", mapping=mapping())
         assert len(result.records) == 1
-        assert [(b.position, b.code) for b in result.broken] == [
+        assert [(b.failure.position, b.failure.code) for b in result.broken] == [
             ("record:2", "not_an_object"), ("record:3", "not_an_object"),
         ]  # fmt: skip
 
@@ -95,7 +95,9 @@ class TestJsonLines:
         """A line that is not JSON is a broken record naming its line; the others are read."""
         result = read_json(b'{"a": 1}\n{"a": \n{"a": 3}\n', filename="push", mapping=mapping())
         assert [r.line for r in result.records] == [1, 3]
-        assert [(b.line, b.code) for b in result.broken] == [(2, "unreadable_record")]
+        assert [(b.failure.location.line, b.failure.code) for b in result.broken] == [
+            (2, "unreadable_record")
+        ]
 
     def test_garbage_after_a_document_is_refused(self) -> None:
         """Trailing text after a pretty-printed document is malformed, with its line and column."""
@@ -130,7 +132,7 @@ class TestErrorsAndLimits:
         """A record nested deeper than limits.max_depth is a broken record."""
         data = b'[{"a": {"b": {"c": {"d": 1}}}}, {"a": 1}]'
         result = read_json(data, filename="x.json", mapping=limited(max_depth=3))
-        assert [b.code for b in result.broken] == ["too_deep"]
+        assert [b.failure.code for b in result.broken] == ["too_deep"]
         assert len(result.records) == 1
 
     def test_deep_nesting_is_refused_not_crashed(self) -> None:
