@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     mllp_max_connections: int = Field(default=64, ge=1)
     mllp_read_timeout: float = Field(default=30.0, gt=0)
     mllp_idle_timeout: float = Field(default=300.0, gt=0)
+    # Unfinished frames of all connections together: bounds memory below connections x frame limit.
+    mllp_max_buffered_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
     # translation: AE with ERR for a message that would be dead-lettered (translate before ACK).
     # storage: AA once stored; translation failures are dead-lettered afterwards (faster feeds).
     mllp_ack_after: Literal["translation", "storage"] = "translation"

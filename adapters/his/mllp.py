@@ -18,7 +18,10 @@ Limits, so unauthenticated peers cannot hold the listener's memory or sockets: a
 `max_connections` at once (one more is closed at once, logged); a frame once begun must end
 within `read_timeout_s`, and a connection with no frame in progress is closed after
 `idle_timeout_s`. A connection holds at most one frame (`max_frame_bytes`, grown as bytes
-arrive, never reserved up front) plus one read: memory is bounded by connections x frame limit.
+arrive, never reserved up front) plus one read. Across connections, unfinished frames share one
+budget (`max_buffered_bytes`): a frame that would take the listener past it is refused like an
+oversize frame (AR "send again", connection closed), so memory stays bounded by the budget plus
+one read per connection, not by connections x frame limit.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_CONNECTIONS = 64
 DEFAULT_READ_TIMEOUT_S = 30.0
 DEFAULT_IDLE_TIMEOUT_S = 300.0
+DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 HEAD_BYTES = 64 * 1024  # kept from an oversize frame: enough to read its MSH for the AR
 READ_BYTES = 64 * 1024
 DRAIN_ABOVE = 64 * 1024  # bytes of unsent ACKs before the connection waits for the socket
@@ -161,15 +165,16 @@ async def serve_mllp(
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+    max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
 ) -> asyncio.Server:
     """Start listening. `handler(payload, metadata)` returns the ACK bytes to frame and send.
 
     `metadata`: `peer` ("host:port") and `tls` ("yes"/"no"). Stop with `server.close()`; on
     Python 3.11 open connections then run until their clients disconnect (or time out).
     """
-    if max_connections < 1 or read_timeout_s <= 0 or idle_timeout_s <= 0:
-        raise ValueError("max_connections and the timeouts must be positive")
-    limits = _Limits(max_frame_bytes, read_timeout_s, idle_timeout_s)
+    if max_connections < 1 or read_timeout_s <= 0 or idle_timeout_s <= 0 or max_buffered_bytes < 1:
+        raise ValueError("max_connections, max_buffered_bytes and the timeouts must be positive")
+    limits = _Limits(max_frame_bytes, read_timeout_s, idle_timeout_s, _Budget(max_buffered_bytes))
     active: set[_Connection] = set()
 
     async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -195,11 +200,32 @@ async def serve_mllp(
     return await asyncio.start_server(on_connection, host, port, ssl=ssl)
 
 
+class _Budget:
+    """Bytes of unfinished frames held by all of a listener's connections together."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.total = 0
+        self._held: dict[int, int] = {}
+
+    def room(self, owner: int) -> int:
+        """What one connection's frame may grow to: the budget less what the others hold."""
+        return self.limit - (self.total - self._held.get(owner, 0))
+
+    def hold(self, owner: int, size: int) -> None:
+        self.total += size - self._held.get(owner, 0)
+        if size:
+            self._held[owner] = size
+        else:
+            self._held.pop(owner, None)
+
+
 @dataclass(frozen=True, slots=True)
 class _Limits:
     max_frame_bytes: int
     read_timeout_s: float
     idle_timeout_s: float
+    budget: _Budget
 
 
 class _Connection:
@@ -235,6 +261,7 @@ class _Connection:
         except (ConnectionError, OSError) as exc:  # reset by peer, TLS failure: nothing to answer
             self.log.info("mllp_connection_lost", error_type=type(exc).__name__)
         finally:
+            self.limits.budget.hold(id(self), 0)
             self.writer.close()
             try:
                 await self.writer.wait_closed()
@@ -257,10 +284,15 @@ class _Connection:
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
         frame_deadline: float | None = None
+        budget = self.limits.budget
         while data := await self._read(loop, frame_deadline):
+            # This connection's frame may grow only as far as the listener's shared budget allows.
+            self.framer.max_frame_bytes = max(1, min(self.limits.max_frame_bytes, budget.room(id(self))))
             try:
                 frames = self.framer.feed(data)
+                budget.hold(id(self), self.framer.buffered)
             except FrameTooLarge as exc:
+                budget.hold(id(self), 0)
                 if await self._answer(exc.frames):
                     await self._refuse(exc)
                 return
@@ -288,7 +320,22 @@ class _Connection:
         return True
 
     async def _refuse(self, exc: FrameTooLarge) -> None:
-        self.log.warning("mllp_frame_too_large", frame_bytes_at_least=exc.size, limit=exc.limit)
+        crowded = exc.limit < self.limits.max_frame_bytes
+        if crowded:
+            budget = self.limits.budget
+            self.log.warning(
+                "mllp_buffer_budget_full",
+                frame_bytes_at_least=exc.size,
+                budget=budget.limit,
+                held=budget.total,
+            )
+            reason = (
+                f"message refused: the listener's {budget.limit}-byte buffer is held by other "
+                "connections' unfinished messages; send again"
+            )
+        else:
+            self.log.warning("mllp_frame_too_large", frame_bytes_at_least=exc.size, limit=exc.limit)
+            reason = f"message refused: larger than the {exc.limit}-byte limit (at least {exc.size} bytes)"
         head = exc.head
         ends = [i for i in (head.find(b"\r"), head.find(b"\n")) if i >= 0]
         if not ends:
@@ -297,10 +344,7 @@ class _Connection:
             inbound = header(head[: min(ends)])
         except MalformedMessage:
             return
-        error = AckError(
-            message=f"message refused: larger than the {exc.limit}-byte limit (at least {exc.size} bytes)",
-            hl7_code="207",
-        )
+        error = AckError(message=reason, hl7_code="207")
         self.writer.write(frame(build_ack(inbound, "AR", error=error, now=datetime.now(UTC))))
         await self.writer.drain()
         self.answered += 1

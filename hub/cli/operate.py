@@ -221,6 +221,7 @@ async def _start_mllp(hub: Hub) -> asyncio.Server:
         ssl=context,
         max_frame_bytes=settings.mllp_max_bytes,
         max_connections=settings.mllp_max_connections,
+        max_buffered_bytes=settings.mllp_max_buffered_bytes,
         read_timeout_s=settings.mllp_read_timeout,
         idle_timeout_s=settings.mllp_idle_timeout,
     )

@@ -129,6 +129,32 @@ class TestServeMllp:
         assert any(e["event"] == "mllp_frame_too_large" and e["limit"] == 300 for e in logs)
         await stop(server, writer)
 
+    async def test_unfinished_frames_share_one_buffer_budget(self):
+        """A frame that would take the listener past its shared budget gets AR "send again"; the
+        connection holding the budget finishes, and once it has, the next sender is answered."""
+        handler = Recorder()
+        server, port = await start(handler, max_frame_bytes=10_000, max_buffered_bytes=1_000)
+        slow_reader, slow = await asyncio.open_connection("127.0.0.1", port)
+        held = frame(message("HELD", "NTE|1||" + "x" * 700))
+        slow.write(held[:-50])  # 700+ bytes of an unfinished frame: most of the budget
+        await slow.drain()
+        await asyncio.sleep(0.1)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        with capture_logs() as logs:
+            writer.write(frame(message("CROWD", "NTE|1||" + "y" * 400)))
+            acks = await read_frames(reader, 1)
+        assert [msa(a)[:3] for a in acks] == [["MSA", "AR", "CROWD"]]
+        assert "send again" in acks[0].decode()
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        assert any(e["event"] == "mllp_buffer_budget_full" and e["budget"] == 1_000 for e in logs)
+        slow.write(held[-50:])
+        assert [msa(a)[:3] for a in await read_frames(slow_reader, 1)] == [["MSA", "AA", "HELD"]]
+        reader2, writer2 = await asyncio.open_connection("127.0.0.1", port)
+        writer2.write(frame(message("LATER", "NTE|1||" + "y" * 400)))
+        assert [msa(a)[:3] for a in await read_frames(reader2, 1)] == [["MSA", "AA", "LATER"]]
+        assert [header(p).control_id for p, _ in handler.received] == ["HELD", "LATER"]
+        await stop(server, slow, writer, writer2)
+
     async def test_oversize_frame_without_readable_msh_just_closes(self):
         """No MSH line in the kept head: no AR can be addressed; the connection is closed."""
         handler = Recorder()
