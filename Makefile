@@ -34,9 +34,14 @@ typecheck: venv
 security: venv
 	$(BIN)/bandit -q -c pyproject.toml -r $(SRC)
 
+# Workers (pytest-xdist), a file per worker at a time so a file's module fixtures (a served hub, a
+# browser, a broker) are built once. More workers than cores: most of the suite waits on
+# subprocesses, sockets and browsers, not on the CPU. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 3
+
 tests: venv
 	@scripts/test-services.sh
-	$(BIN)/python -m pytest; rc=$$?; \
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected" >&2; fi; exit $$rc
 
 # The long fault suite (tests/reliability, marked soak): kill loop of 20 SIGKILLs, every fault

@@ -40,7 +40,8 @@ def free_port() -> int:
 
 
 def hub_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    # COLUMNS/LINES dropped: a library in the test process may set them, and the CLI's width follows.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_") and k not in {"COLUMNS", "LINES"}}
     env.update({"HUB_DATA_DIR": str(data_dir), "HUB_LOG_FORMAT": "json", **extra})
     return env
 

@@ -225,6 +225,8 @@ class TestConsoleDemo:
             page.fill("#assets-form input[name=identifier]", card)
             page.click("#assets-form button[type=submit]")
             console.wait_summary("assets-summary", "共 1 台设备")
+            # The summary read "共 1 台设备" for the previous search too: wait for this search's row.
+            expect(console.rows("assets-table").first).to_contain_text(full["name"])
             console.rows("assets-table").first.click()
             expect(detail.locator("h2")).to_have_text(full["name"])
             expect(detail.locator("code")).to_have_text(full["asset_id"])
