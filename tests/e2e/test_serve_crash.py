@@ -13,7 +13,8 @@ import pytest
 from tests.e2e.conftest import TIME_COLUMNS, Served, run_hub
 from tests.e2e.ledger import write_ledger
 
-ROWS = 12_000
+ROWS = 4_000
+CHUNK_ROWS = 400  # ten chunks: the kill lands after the first is visible, well before the last
 
 
 def registry_digest(db: Path) -> tuple[int, str]:
@@ -43,6 +44,7 @@ def test_sigkill_mid_export_then_restart_equals_clean_ingest(tmp_path: Path, ser
     ledger = tmp_path / "固定资产台账_大.csv"
     write_ledger(ledger, ROWS)
 
+    served.env["HUB_FILE_CHUNK_ROWS"] = str(CHUNK_ROWS)  # the clean ingest keeps the default chunks
     served.start()
     inbox = served.data_dir / "inbox" / "hrp"
     part = inbox / (ledger.name + ".part")
