@@ -283,8 +283,16 @@ def mapping_check(
         for f in result.failures:
             fail.add_row(where(f.location.as_dict()), f.code, f.reason)
         console.print(fail)
+    if result.notes:
+        kept = Table(title=f"{len(result.notes)} unit(s) kept with a field unknown (dead-letter notes)")
+        for col in ("where", "code", "reason"):
+            kept.add_column(col, overflow="fold")
+        for f in result.notes:
+            kept.add_row(where(f.location.as_dict()), f.code, f.reason)
+        console.print(kept)
     console.print(
         f"units {result.units}, events {len(result.events)}, failures {len(result.failures)}, "
+        f"notes {len(result.notes)}, "
         f"skipped {len(result.skipped)}" + (f" ({'; '.join(result.skipped[:5])})" if result.skipped else "")
     )
     raise typer.Exit(1 if result.failures else 0)
