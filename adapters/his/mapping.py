@@ -188,7 +188,7 @@ class HisMapping(_Model):
 
     encoding: Text | None = None
     strict_codes: bool | None = None
-    strict: list[StrictField] = Field(default_factory=lambda: _DEFAULT_STRICT.copy())
+    strict: list[StrictField] = Field(default_factory=_DEFAULT_STRICT.copy)
     charset_doubt: CharsetRule = "reject"
     charges: ChargeRules = Field(default_factory=ChargeRules)
     devices: DeviceRules = Field(default_factory=DeviceRules)

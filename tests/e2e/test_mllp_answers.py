@@ -191,3 +191,50 @@ class TestUnknownWard:
         for unit in used:  # per unit (asset), in log order: first unknown, then filled in by the retry
             departments = [c["payload"]["department"] for c in copies if c["event_id"] == unit["event_id"]]
             assert [d and d["code"] for d in departments] == [None, "0202"]
+
+
+class TestOtherAnswers:
+    async def test_unmapped_type_with_empty_msh10_is_aa(self, running: Running) -> None:
+        """An ADT^A01 with an empty MSH-10 applies nothing anyway: archived, counted, AA (as README promises)."""
+        adt = (HIS / "11_adt_a01_admission.hl7").read_bytes().replace(b"\n", b"\r")
+        head = adt.split(b"\r", 1)[0].split(b"|")
+        head[9] = b""
+        (ack,) = await send(running.port, b"|".join(head) + b"\r" + adt.split(b"\r", 1)[1])
+        assert lines(ack, "MSA")[0][:2] == ["MSA", "AA"]
+        await drain(running.hub)
+        assert await running.hub.dead_letters.query(system="his") == []
+
+    async def test_big5_under_a_utf8_label_is_ae_and_not_applied(self, running: Running) -> None:
+        """Big5 bytes labelled UNICODE UTF-8 over MLLP: AE naming MSH-18 and the likeliest charset, nothing applied."""
+        big5 = (
+            "\r".join(  # noqa: FLY002 - one segment a line reads as the message
+                (
+                    "MSH|^~\\&|MONITOR|臺北榮總|HUB|HUB|20240612120500||ORU^R01|TW-0001|P|2.5||||||UNICODE UTF-8",
+                    "PID|1||TW123^^^VGH^MR||陳曉明^CHEN HSIAO MING||19720815|F",
+                    "PV1|1|I|RICU^8^01^^^^^^呼吸照護病房",
+                    "OBR|1|VM-1^HIS||VENT-MON^呼吸器監測^LOCAL|||20240612080000",
+                    "OBX|1|NM|VT^潮氣量^LOCAL||450|mL|||||F|||20240612080000||||VENT-0032^HIS^^L",
+                    "NTE|1||病人呼吸狀態穩定，繼續觀察並記錄生命徵象",
+                )
+            ).encode("big5")
+            + b"\r"
+        )
+        (ack,) = await send(running.port, big5)
+        assert lines(ack, "MSA")[0][1] == "AE"
+        assert lines(ack, "ERR")[0][2] == "MSH^1^18"
+        await drain(running.hub)
+        (letter,) = await running.hub.dead_letters.query(system="his")
+        assert letter.code == "charset_mojibake"
+        assert "likeliest charset: big5" in letter.reason
+        assert await on_topic(running, "canonical.asset.v1", "asset.used") == []
+
+
+async def test_ack_after_storage_refuses_an_empty_msh10_too(tmp_path: Path) -> None:
+    """HUB_MLLP_ACK_AFTER=storage answers AA once stored, but an empty MSH-10 AR before translating: never applied."""
+    async with build_hub(settings_for(tmp_path, mllp_ack_after="storage")) as hub:
+        refused = await hub.mllp.handle(NO_ID, {})
+        accepted = await hub.mllp.handle(DFT_CR, {})
+        assert (lines(refused, "MSA")[0][1], lines(accepted, "MSA")[0][1]) == ("AR", "AA")
+        await drain(hub)
+        assert len(await consumed_on_bus(hub)) == 2
+        assert [d.code for d in await hub.dead_letters.query(system="his")] == ["missing_control_id"]

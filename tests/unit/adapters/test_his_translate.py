@@ -174,7 +174,11 @@ class TestChargeRules:
         (emitted,) = result.events
         assert emitted.event.payload.location.department == DeptRef()
         (note,) = result.notes
-        assert (note.code, note.location.segment, note.location.field) == ("department_unknown", "FT1", "FT1-13")
+        assert (note.code, note.location.segment, note.location.field) == (
+            "department_unknown",
+            "FT1",
+            "FT1-13",
+        )
         assert note.position == f"{emitted.position}#FT1-13"
         assert "'9999'" in note.reason
 
