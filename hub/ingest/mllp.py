@@ -1,20 +1,26 @@
 """HL7 v2 over MLLP into the hub: store first, translate once, answer from the stored outcome.
 
-Per message (the listener calls `handle` per frame, in order per connection):
-1. read the MSH (charset decided before splitting; see adapters.his.decode);
-2. store the bytes with their dedup key (MSH-3, MSH-4, MSH-10 and the normalised content, the
-   same rule as files and HTTP: hub.ingest.source_keys) in a group-committed transaction, before any
-   translator runs:
+Per frame (the listener calls `handle` per frame, in order per connection):
+1. read the MSH (charset decided before splitting; see adapters.his.decode), and the MSH of every
+   message when the frame holds several (a FHS/BHS batch, or messages one after another);
+2. store the bytes with their dedup keys (MSH-3, MSH-4, MSH-10 and the normalised content of each
+   message, the same rule as files and HTTP: hub.ingest.source_keys) in a group-committed
+   transaction, before any translator runs:
    - AR: the archive could not commit; the sender must send again;
-   - an exact resend gets the ACK stored for the first copy and creates nothing;
+   - an exact resend gets the answer stored for the first copy and creates nothing;
    - the same MSH-10 with other content is a conflict: stored, dead-lettered, AE;
 3. translate once (hub.translation.safe: a translator that raises is a dead letter, not a dropped
    connection; in a translator process when HUB_MLLP_TRANSLATE_PROCESSES > 0, hub.translation.pool,
-   so the listener's process keeps its CPU for answering and the pipeline where cores are free) and answer:
-   - AA: translatable (also for message types the hub does not map: archived, counted);
-     with HUB_MLLP_ACK_AFTER=storage, AA once stored, and translation failures are only dead-lettered;
-   - AE + ERR (segment/field, reason): dead-lettered first (durable), then answered;
-   the ACK is kept with the message (next group commit) for a resend, and the translation is
+   so the listener's process keeps its CPU for answering and the pipeline where cores are free) and
+   answer per message (adapters.his.verdict: one ACK per MSH-10, in order, in one answer frame):
+   - AA: applied (also for message types the hub does not map: archived, counted); units kept
+     with a field unknown (a ward not in the mapping) are named in ERR with severity W;
+   - AE + one ERR per failed unit (segment/field, reason): dead-lettered first (durable), then
+     answered; the message's other units are applied;
+   - AR: MSH-10 is empty (and the type is one the hub maps): kept, dead-lettered, never applied;
+   with HUB_MLLP_ACK_AFTER=storage, AA once stored (an empty MSH-10 still AR), and translation
+   failures are only dead-lettered;
+   the answer is kept with the message (next group commit) for a resend, and the translation is
    handed to the translation worker, which publishes it without translating again.
 """
 

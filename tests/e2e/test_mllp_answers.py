@@ -204,8 +204,10 @@ class TestOtherAnswers:
         await drain(running.hub)
         assert await running.hub.dead_letters.query(system="his") == []
 
-    async def test_big5_under_a_utf8_label_is_ae_and_not_applied(self, running: Running) -> None:
-        """Big5 bytes labelled UNICODE UTF-8 over MLLP: AE naming MSH-18 and the likeliest charset, nothing applied."""
+    async def test_big5_under_a_utf8_label_is_ae_and_not_applied_until_retried(
+        self, running: Running, tmp_path: Path
+    ) -> None:
+        """Big5 bytes labelled UNICODE UTF-8 over MLLP: AE naming MSH-18 and the likeliest charset, nothing applied; `encoding: big5` + retry applies it."""
         big5 = (
             "\r".join(  # noqa: FLY002 - one segment a line reads as the message
                 (
@@ -227,6 +229,18 @@ class TestOtherAnswers:
         assert letter.code == "charset_mojibake"
         assert "likeliest charset: big5" in letter.reason
         assert await on_topic(running, "canonical.asset.v1", "asset.used") == []
+
+        # The integrator names the sender's real charset; a retry applies the kept message.
+        (tmp_path / "mappings" / "his.yaml").write_text("extends: default\nencoding: big5\n", encoding="utf-8")
+        for _ in range(50):  # bounded: the hub looks at the mapping file once a second
+            if running.hub.worker("his").mappings.current().encoding == "big5":
+                break
+            await asyncio.sleep(0.1)
+        outcome = await HubDeadLetters(running.hub).retry(system="his", raw_ref=None)
+        assert (outcome.resolved, outcome.still_open) == (1, 0)
+        await drain(running.hub)
+        (used,) = await on_topic(running, "canonical.asset.v1", "asset.used")
+        assert used["payload"]["department"]["code"] == "0202"
 
 
 async def test_ack_after_storage_refuses_an_empty_msh10_too(tmp_path: Path) -> None:
