@@ -231,7 +231,9 @@ class TestOtherAnswers:
         assert await on_topic(running, "canonical.asset.v1", "asset.used") == []
 
         # The integrator names the sender's real charset; a retry applies the kept message.
-        (tmp_path / "mappings" / "his.yaml").write_text("extends: default\nencoding: big5\n", encoding="utf-8")
+        (tmp_path / "mappings" / "his.yaml").write_text(
+            "extends: default\nencoding: big5\n", encoding="utf-8"
+        )
         for _ in range(50):  # bounded: the hub looks at the mapping file once a second
             if running.hub.worker("his").mappings.current().encoding == "big5":
                 break
