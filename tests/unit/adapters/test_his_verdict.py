@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from adapters.his.ack import AckError
 from adapters.his.batch import split_messages
 from adapters.his.header import header
@@ -124,3 +127,35 @@ class TestCharset:
         for label, codec in (("GB18030", "gb18030"), ("UNICODE UTF-8", "utf-8")):
             result = run(oru("ICU-A", label).encode(codec))
             assert (result.failures, result.notes) == ((), ())
+
+
+KINDS = {
+    "good": ("DFT^P03", FT1, "AA"),
+    "bad": ("DFT^P03", FT1.replace("|||1|||", "|||x|||"), "AE"),
+    "no_id": ("DFT^P03", FT1, "AR"),
+    "unmapped": ("ADT^A08", "PV1|1|I|ICU-A", "AA"),
+}
+
+
+class TestPerMessageProperty:
+    @settings(max_examples=30, deadline=None)
+    @given(kinds=st.lists(st.sampled_from(sorted(KINDS)), min_size=2, max_size=15), batch=st.booleans())
+    def test_each_message_is_answered_by_what_happened_to_it(self, kinds: list[str], batch: bool) -> None:
+        """Any mix of good, failing, id-less and unmapped messages: one ACK each, in order, by its own outcome; refused ones emit nothing."""
+        texts = []
+        for n, kind in enumerate(kinds, 1):
+            message_type, body, _ = KINDS[kind]
+            cid = "" if kind == "no_id" else f"P{n}"
+            texts.append(hl7(msh(message_type, cid), PID, body).decode())
+        joined = "".join(texts)
+        payload = (f"BHS|^~\\&|HIS\r{joined}BTS|{len(texts)}\r" if batch else joined).encode()
+        heads = [header(m) for m in split_messages(payload)]
+        result = run(payload, message_id="batch")
+        answered = verdict(heads, result, NOW, batch=batch)
+        assert answered.codes == tuple(KINDS[k][2] for k in kinds)
+        msas = segments(answered.answer, "MSA")
+        assert [m[2] if len(m) > 2 else "" for m in msas] == [
+            "" if k == "no_id" else f"P{n}" for n, k in enumerate(kinds, 1)
+        ]
+        emitted = {e.position.split("/")[0] for e in result.events}
+        assert emitted == {f"m{n}" for n, k in enumerate(kinds, 1) if k == "good"}
