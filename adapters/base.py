@@ -115,6 +115,10 @@ class Translation:
     failures: tuple[Failure, ...] = ()
     skipped: tuple[str, ...] = ()  # units recognised and deliberately ignored (summary rows...)
     units: int = 0  # units seen in the message (rows, segments, entries)
+    # Units kept (their events are in `events`) with a field left unknown, e.g. a ward code the
+    # mapping does not know: each is recorded as a dead letter for the integrator to fix and retry,
+    # but nothing of the unit is held back. A retry that no longer notes it resolves the letter.
+    notes: tuple[Failure, ...] = ()
     # Which source fields the units used, the mapping ignored, or nothing claimed (None: the
     # adapter does not account yet).
     accounting: FieldAccounting | None = None

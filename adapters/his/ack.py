@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Literal
 from adapters.his.tokenize import escape
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
 
     from adapters.base import Failure
@@ -57,11 +58,15 @@ _FAILURE_CODES = {
     "invalid_number": "102",
     "invalid_event": "102",
     "unknown_code": "103",
+    "department_unknown": "103",
+    "missing_control_id": "101",
+    "charset_mojibake": "207",
+    "charset_mislabelled": "207",
     "conflict": "205",
     "malformed": "100",
 }
 _POSITION = re.compile(r"(?:^|/)(?P<segment>[A-Z][A-Z0-9]{2}):(?P<sequence>\d+)")
-_FIELD = re.compile(r"^[A-Z][A-Z0-9]{2}-(?P<field>\d+)")
+_FIELD = re.compile(r"^(?P<segment>[A-Z][A-Z0-9]{2})-(?P<field>\d+)")
 _DEFAULT_VERSION = "2.5"
 
 
@@ -77,21 +82,50 @@ class AckError:
     field: int | None = None
 
     @classmethod
-    def from_failure(cls, failure: Failure) -> AckError:
-        """ERR content for a translator Failure: its reason, code and segment/sequence/field."""
+    def from_failure(cls, failure: Failure, severity: Severity = "E") -> AckError:
+        """ERR content for a translator Failure: its reason, code and the segment and field the
+        dead letter names (its location), so the sender and the integrator read the same place.
+
+        The unit's position gives the segment's sequence when the field is in the unit's own
+        segment (FT1:2 and FT1-7: `FT1^2^7`); a field of another segment (an OBX unit whose PV1-3
+        ward is unknown) is that segment's first occurrence (`PV1^1^3`), as the translator reads it.
+        """
         position = _POSITION.search(failure.position)
         field_match = _FIELD.match(failure.location.field or "")
+        segment = (
+            field_match["segment"]
+            if field_match
+            else failure.location.segment or (position["segment"] if position else None)
+        )
+        if position and position["segment"] == segment:
+            sequence: int | None = int(position["sequence"])
+        else:
+            sequence = 1 if field_match else None
         return cls(
             message=failure.reason,
             hl7_code=_FAILURE_CODES.get(failure.code, "207"),
-            segment=position["segment"] if position else failure.location.segment,
-            sequence=int(position["sequence"]) if position else None,
+            severity=severity,
+            segment=segment,
+            sequence=sequence,
             field=int(field_match["field"]) if field_match else None,
         )
 
 
-def build_ack(header: MessageHeader, code: AckCode, *, error: AckError | None = None, now: datetime) -> bytes:
-    """The ACK for `header`'s message, as bytes in the inbound charset (not MLLP-framed)."""
+def build_ack(
+    header: MessageHeader,
+    code: AckCode,
+    *,
+    error: AckError | None = None,
+    errors: Sequence[AckError] = (),
+    now: datetime,
+) -> bytes:
+    """The ACK for `header`'s message, as bytes in the inbound charset (not MLLP-framed).
+
+    One ERR per error (`error`, then `errors`), in order. An AA carries only warnings (severity
+    W or I), and only from v2.5, where ERR has a severity; before it, the first error's text goes
+    in MSA-3.
+    """
+    listed = [*([error] if error is not None else []), *errors]
     if now.tzinfo is None:
         raise ValueError("an ACK timestamp needs a time zone")
     seps = header.separators
@@ -126,18 +160,20 @@ def build_ack(header: MessageHeader, code: AckCode, *, error: AckError | None = 
     ]
     msa = ["MSA", code, header.control_id]
     segments = [msh, msa]
-    if error is not None and code != "AA":
-        text = escape(error.message, seps)
-        code_text = ERROR_CODES.get(error.hl7_code, "")
-        location = [error.segment or "", _num(error.sequence), _num(error.field)]
+    if code == "AA":
+        listed = [e for e in listed if modern and e.severity in ("W", "I")]
+    for n, err in enumerate(listed):
+        text = escape(err.message, seps)
+        code_text = ERROR_CODES.get(err.hl7_code, "")
+        location = [err.segment or "", _num(err.sequence), _num(err.field)]
         if modern:
             segments.append(
                 [
                     "ERR",
                     "",
                     seps.component.join(location).rstrip(seps.component),
-                    seps.component.join((error.hl7_code, code_text, "HL70357")),
-                    error.severity,
+                    seps.component.join((err.hl7_code, code_text, "HL70357")),
+                    err.severity,
                     "",
                     "",
                     "",
@@ -145,8 +181,9 @@ def build_ack(header: MessageHeader, code: AckCode, *, error: AckError | None = 
                 ]
             )
         else:
-            msa.append(text)
-            condition = seps.subcomponent.join((error.hl7_code, code_text, "HL70357"))
+            if n == 0:  # before v2.5 the message text goes in MSA-3
+                msa.append(text)
+            condition = seps.subcomponent.join((err.hl7_code, code_text, "HL70357"))
             segments.append(["ERR", seps.component.join([*location, condition])])
     # Joining with the field separator writes MSH-1 between "MSH" and MSH-2, as HL7 wants.
     body = "".join(seps.field.join(_trim(fields)) + "\r" for fields in segments)

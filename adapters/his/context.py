@@ -18,6 +18,7 @@ from adapters.base import Emitted, Failure, SourceLocation
 from adapters.his.hl7time import TimestampError, parse_ts
 from adapters.his.mapping import FieldRef
 from adapters.his.patient import patient_token
+from schemas._base import LocationRef
 from schemas.ids import event_id_for
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from adapters.his.mapping import HisMapping
     from adapters.his.tokenize import Message, Segment
     from hub.ports import RawRecord
-    from schemas._base import LocationRef
     from schemas.envelope import EventBase, Source
 
 
@@ -59,7 +59,9 @@ class MessageContext:
     events: list[Emitted] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    notes: list[Failure] = field(default_factory=list)  # units kept with a field unknown
     units: int = 0
+    _pending: list[UnitProblem] = field(default_factory=list)  # notes of the unit being built
     _msh_read: bool = False
     _msh_time: datetime | None = None
     _msh_problem: UnitProblem | None = None
@@ -85,16 +87,21 @@ class MessageContext:
             )
             return
         self.events.append(Emitted(event=event, position=position, location=self.location(segment)))
+        for problem in self._pending:
+            self.notes.append(self._failure(f"{position}#{problem.field}", problem))
+        self._pending.clear()
 
     def fail(self, position: str, problem: UnitProblem) -> None:
-        self.failures.append(
-            Failure(
-                position=position,
-                reason=f"{position}: {problem.reason}",
-                code=problem.code,
-                location=self.location(problem.segment, problem.field),
-                excerpt=None,  # HL7 segments can carry patient data: nothing from the message is copied
-            )
+        self._pending.clear()  # the unit failed as a whole: its notes would only repeat that
+        self.failures.append(self._failure(position, problem))
+
+    def _failure(self, position: str, problem: UnitProblem) -> Failure:
+        return Failure(
+            position=position,
+            reason=f"{position}: {problem.reason}",
+            code=problem.code,
+            location=self.location(problem.segment, problem.field),
+            excerpt=None,  # HL7 segments can carry patient data: nothing from the message is copied
         )
 
     def skip(self, reason: str) -> None:
@@ -158,18 +165,36 @@ class MessageContext:
             raise UnitProblem(segment, label, "invalid_number", f"{label}: {text} must be greater than 0")
         return value
 
-    def place(self, segment: Segment, label: str, code: str, text: str = "") -> LocationRef:
-        """The mapped place for a location/department code; UnitProblem when unknown under strict_codes."""
+    def place(
+        self, segment: Segment, label: str, code: str, text: str = "", *, keep_unknown: bool = True
+    ) -> LocationRef:
+        """The mapped place for a location/department code.
+
+        Unknown: a UnitProblem when the mapping makes departments strict (or `keep_unknown` is
+        false), else an unknown place, noted for the unit the handler emits next (a dead-letter
+        note naming `label`, so the integrator can add the code and retry).
+        """
         ref = self.mapping.place(code, text)
-        if ref is None:
-            shown = code or text
-            raise UnitProblem(
-                segment,
-                label,
-                "unknown_code",
-                f"{label}: location/department code {shown!r} is not in the mapping (strict_codes is on)",
+        if ref is not None:
+            return ref
+        shown = code or text
+        if keep_unknown and not self.mapping.is_strict("department"):
+            self._pending.append(
+                UnitProblem(
+                    segment,
+                    label,
+                    "department_unknown",
+                    f"{label}: department code {shown!r} is not in the mapping; the unit is kept with the "
+                    "department unknown (add the code under departments or locations, then retry)",
+                )
             )
-        return ref
+            return LocationRef()
+        raise UnitProblem(
+            segment,
+            label,
+            "unknown_code",
+            f"{label}: location/department code {shown!r} is not in the mapping (strict: department)",
+        )
 
     def resolve(self, ref_text: str, unit: Segment, group: list[Segment]) -> tuple[str, Segment | None]:
         """A mapping field reference: in the unit's own segment, then its group, then the message."""

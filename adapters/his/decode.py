@@ -42,6 +42,7 @@ _MSH18 = 18
 _LINE_BREAK = re.compile(rb"[\r\n]")
 _LEADING_SPACE = re.compile(rb"[ \t\r\n]*")
 _MSH_AFTER_BREAK = re.compile(rb"[\r\n]MSH")  # a class first: the engine skips to candidates
+_NON_ASCII_RUN = re.compile(rb"(?:[\x80-\xff][\x40-\xff]?)+")
 _ASCII_COMPATIBLE = re.compile(
     r"^(utf-8|latin-1|ascii|iso8859-\d+|cp(?:125\d|874|932|936|949|950|437|850|852|866)"
     r"|gb18030|big5|big5hkscs|euc_\w+|shift_jis\w*|koi8-\w)$"
@@ -152,7 +153,10 @@ def charset_doubt(payload: bytes, decoded: Decoded) -> str | None:
         reasons.append(f"read as {decoded.encoding} ({decoded.how}): {reason}")
     if not reasons:
         return None
-    best = likeliest(payload)
+    # Delimiters and codes make a whole message look like no charset to charset-normalizer; its
+    # non-ASCII runs alone (a lead byte with its trail byte, which may be ASCII in Big5 and GBK)
+    # are the text it can judge.
+    best = likeliest(payload) or likeliest(b"\n".join(_NON_ASCII_RUN.findall(payload)))
     return "; ".join(reasons) + ("" if best is None else f"; likeliest charset: {best} (charset-normalizer)")
 
 

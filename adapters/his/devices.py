@@ -170,4 +170,5 @@ def _department(mc: MessageContext) -> DeptRef | None:
     point = pv1.field(3, 1, 0, 1).strip() if pv1 is not None else ""
     if pv1 is None or not point:
         return None
-    return mc.place(pv1, "PV1-3", point).department
+    department = mc.place(pv1, "PV1-3", point).department
+    return department if department.code or department.name else None  # unknown: kept, noted

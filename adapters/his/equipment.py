@@ -4,7 +4,7 @@
   `namespaces` (adapters/his/identifiers.py): `ZC2019007^HRP` is the HRP card ZC2019007, so the
   status lands on the ledger's asset; a bare value is `his.code`;
 - status: EQU-3.1 through the mapping's `equipment_states` (HL7 table 0365 and local codes);
-  an unknown state fails the unit when `strict_codes` is on, else it is `unknown`;
+  an unknown state fails the unit when `strict` lists equipment_state, else it is `unknown`;
   `status_text` keeps the source's wording (EQU-3.2, else the code);
 - reason: EQU-5 alert level text, when the device sent one;
 - occurred_at: EQU-2, else MSH-7.
@@ -45,12 +45,12 @@ def _status(mc: MessageContext, equ: Segment, position: str) -> None:
         raise UnitProblem(equ, "EQU-3", "missing_field", "EQU-3 (equipment state) is empty")
     status = mc.mapping.equipment_state(code)
     if status is None:
-        if mc.mapping.strict_codes:
+        if mc.mapping.is_strict("equipment_state"):
             raise UnitProblem(
                 equ,
                 "EQU-3",
                 "unknown_code",
-                f"EQU-3: equipment state {code!r} is not in the mapping (strict_codes is on)",
+                f"EQU-3: equipment state {code!r} is not in the mapping (strict: equipment_state)",
             )
         status = AssetStatus.UNKNOWN
     occurred = mc.first_time((equ, 2, 1))

@@ -28,7 +28,7 @@ class MessageHeader:
     message_type: str  # MSH-9 as sent, e.g. DFT^P03^DFT_P03
     message_code: str  # MSH-9.1, e.g. DFT
     trigger_event: str  # MSH-9.2, e.g. P03
-    control_id: str  # MSH-10
+    control_id: str  # MSH-10 (may be empty: such a message is refused, never applied)
     processing_id: str  # MSH-11.1 (P, T, D)
     version: str  # MSH-12.1, e.g. 2.5.1
     charset: str | None  # MSH-18 (first repetition) as sent, echoed in the ACK
@@ -43,8 +43,10 @@ class MessageHeader:
         return f"{self.message_code}^{self.trigger_event}" if self.trigger_event else self.message_code
 
     @property
-    def dedupe_key(self) -> str:
-        """MSH-3, MSH-4 and MSH-10: what makes a resend the same message."""
+    def dedupe_key(self) -> str | None:
+        """MSH-3, MSH-4 and MSH-10: what makes a resend the same message (None: MSH-10 is empty)."""
+        if not self.control_id:
+            return None
         return f"{self.sending_application}\x1f{self.sending_facility}\x1f{self.control_id}"
 
 
@@ -67,9 +69,9 @@ def header(payload: bytes, forced_encoding: str | None = None) -> MessageHeader:
     # The listener reads every MSH: plain list indexing here, not Segment objects (parts[k] is MSH-(k+1)).
     parts = first.split(separators.field)
     parts += [""] * (_MSH_FIELDS - len(parts))
+    # An empty MSH-10 is read, not refused: the hub keeps and answers such a message (AR; see
+    # adapters.his.translate._no_control_id), it only cannot deduplicate it (`dedupe_key` None).
     control_id = parts[9].strip()
-    if not control_id:
-        raise MalformedMessage("MSH-10 (message control id) is empty: the message cannot be acknowledged")
     message_type = parts[8].strip()
     if not message_type:
         raise MalformedMessage("MSH-9 (message type) is empty")

@@ -174,7 +174,7 @@ def _threshold(
     if minimum is None:
         mc.skip(f"{position}: no order point ({rules.minimum}): the IVT sets no threshold")
         return
-    location = mc.place(ivt, "IVT-2", ivt.field(2, 1).strip(), ivt.field(3).strip())
+    location = mc.place(ivt, "IVT-2", ivt.field(2, 1).strip(), ivt.field(3).strip(), keep_unknown=False)
     maximum = number(rules.maximum)
     if maximum is None:
         amount = number(rules.order_amount)

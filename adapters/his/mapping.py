@@ -169,11 +169,27 @@ class PatientRules(_Model):
     identifier_types: list[Text] = Field(default_factory=lambda: ["MR", "PI", "PT", "PN"])
 
 
+StrictField = Literal["department", "equipment_state"]
+CharsetRule = Literal["reject", "warn", "ignore"]
+_DEFAULT_STRICT: list[StrictField] = ["equipment_state"]
+
+
 class HisMapping(_Model):
-    """Validated HIS mapping. `strict_codes`: an unknown department, location or state code fails."""
+    """Validated HIS mapping.
+
+    `strict`: the fields whose unknown code fails the unit. A department/ward code (PV1-3, FT1-13,
+    FT1-16) not listed there keeps the unit with the department unknown and a dead-letter note.
+    `strict_codes` (older): `true` makes every code strict, `false` passes unknown codes through
+    as the source wrote them (no note); unset, `strict` decides.
+    `charset_doubt`: what a message whose bytes do not fit its MSH-18 (or the channel's
+    `encoding`) gets: `reject` (AE, dead letter, nothing applied), `warn` (applied, AA with a
+    warning and a dead-letter note naming the likeliest charset), or `ignore`.
+    """
 
     encoding: Text | None = None
-    strict_codes: bool = True
+    strict_codes: bool | None = None
+    strict: list[StrictField] = Field(default_factory=_DEFAULT_STRICT.copy)
+    charset_doubt: CharsetRule = "reject"
     charges: ChargeRules = Field(default_factory=ChargeRules)
     devices: DeviceRules = Field(default_factory=DeviceRules)
     item_master: ItemMasterRules = Field(default_factory=ItemMasterRules)
@@ -250,8 +266,12 @@ class HisMapping(_Model):
     def equipment_state(self, code: str) -> AssetStatus | None:
         return self._states.get(_code_key(code))
 
+    def is_strict(self, what: StrictField) -> bool:
+        """Whether an unknown `what` code fails its unit (else it is kept, unknown, with a note)."""
+        return self.strict_codes if self.strict_codes is not None else what in self.strict
+
     def place(self, code: str, text: str = "") -> LocationRef | None:
-        """Where `code` (or, failing that, `text`) points. None: unknown and `strict_codes` is on."""
+        """Where `code` (or, failing that, `text`) points. None: unknown (and `strict_codes` is not false)."""
         places = self._places
         key = (code, text)
         if key not in places:
@@ -269,9 +289,9 @@ class HisMapping(_Model):
         known = self.department(code) or self.department(text)
         if known is not None:
             return LocationRef(department=known.ref())
-        if self.strict_codes:
-            return None
-        return LocationRef(department=DeptRef(code=code or None, name=text or None))
+        if self.strict_codes is False:
+            return LocationRef(department=DeptRef(code=code or None, name=text or None))
+        return None
 
     # -- validation beyond shapes
     def problems(self) -> list[Problem]:

@@ -23,12 +23,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from adapters.base import Emitted, Failure, Translation
+from adapters._files.encoding import implausible
+from adapters.base import Emitted, Failure, SourceLocation, Translation
 from adapters.errors import MalformedMessage
 from adapters.his.batch import split_text
 from adapters.his.charges import translate_charges
 from adapters.his.context import MessageContext
-from adapters.his.decode import decode
+from adapters.his.decode import Decoded, charset_doubt, decode
 from adapters.his.devices import translate_devices
 from adapters.his.equipment import translate_equipment
 from adapters.his.header import MessageHeader, header
@@ -40,6 +41,7 @@ from schemas.envelope import Source
 if TYPE_CHECKING:
     from adapters.base import TranslateContext
     from adapters.his.mapping import HisMapping
+    from adapters.his.tokenize import Segment
     from hub.ports import RawRecord
 
 Handler = Callable[[MessageContext], None]
@@ -65,6 +67,11 @@ def translate(raw: RawRecord, payload: bytes, mapping: HisMapping, ctx: Translat
     texts = [text] if single else split_text(text)
     if not texts:
         raise MalformedMessage("no MSH segment: this is not an HL7 v2 message")
+    filename = raw.metadata.get("filename")
+    charset = _charset_verdict(payload, decoded, mapping, filename)
+    if charset is not None and mapping.charset_doubt == "reject" and charset.code == "charset_mojibake":
+        whole = Failure("message", charset.reason, charset.code, charset.location)
+        return Translation(failures=(whole,), units=len(texts))
     source = Source(
         system=SourceSystem.HIS,
         site=ctx.site,
@@ -72,12 +79,12 @@ def translate(raw: RawRecord, payload: bytes, mapping: HisMapping, ctx: Translat
         raw_ref=raw.raw_ref,
         adapter_version=ctx.adapter_version,
     )
-    filename = raw.metadata.get("filename")
     # Only what each message produced is kept, not its tokenised form: a 100 MB batch file would
     # otherwise hold every segment of every message until the end (about 20 times its size).
     events: list[Emitted] = []
     failures: list[Failure] = []
     skipped: list[str] = []
+    notes: list[Failure] = [] if charset is None else [charset]
     units = 0
     first_number = 1
     for index, message_text in enumerate(texts, 1):
@@ -99,6 +106,8 @@ def translate(raw: RawRecord, payload: bytes, mapping: HisMapping, ctx: Translat
         handler = HANDLERS.get((code, trigger))
         if handler is None:
             mc.skip(f"unmapped message type {label}")
+        elif not msh.field(10).strip():
+            failures.append(_no_control_id(msh, mc.prefix, filename, label))
         else:
             message.check_segments()
             if message.segments("PID"):
@@ -107,5 +116,58 @@ def translate(raw: RawRecord, payload: bytes, mapping: HisMapping, ctx: Translat
         events += mc.events
         failures += mc.failures
         skipped += mc.skipped
+        notes += mc.notes
         units += mc.units
-    return Translation(events=tuple(events), failures=tuple(failures), skipped=tuple(skipped), units=units)
+    return Translation(
+        events=tuple(events),
+        failures=tuple(failures),
+        skipped=tuple(skipped),
+        units=units,
+        notes=tuple(notes),
+    )
+
+
+def _no_control_id(msh: Segment, prefix: str, filename: str | None, label: str) -> Failure:
+    """The one rule for an empty MSH-10, on every transport: refused, nothing of it applied.
+
+    Without a control id a resend cannot be told from a new message, so applying it would count a
+    corrected resend twice. The message is kept (archived, dead-lettered, answered AR over MLLP);
+    once the sender fills MSH-10 its resend is applied once. A type the hub does not map applies
+    nothing, so it is only archived and counted like any unmapped type (AA).
+    """
+    return Failure(
+        position=f"{prefix}MSH" if prefix else "message",
+        reason=(
+            f"{prefix}MSH: MSH-10 (message control id) is empty: a {label} without one cannot be told "
+            "from its resend, so it is refused and nothing of it is applied; send it again with MSH-10 filled"
+        ),
+        code="missing_control_id",
+        location=SourceLocation(file=filename, line=msh.number, segment="MSH", field="MSH-10"),
+    )
+
+
+def _charset_verdict(
+    payload: bytes, decoded: Decoded, mapping: HisMapping, filename: str | None
+) -> Failure | None:
+    """A doubt about the charset the message was read with, or None.
+
+    `charset_mojibake`: the text reads as nonsense (Big5 bytes under a UTF-8 or GB18030 label);
+    the mapping's `charset_doubt` rule decides (reject: the whole message fails; warn: a note).
+    `charset_mislabelled`: MSH-18 does not fit the bytes but the content rules read plausible text
+    (GBK labelled UTF-8): always only a note, the text is right and the label wrong.
+    """
+    if mapping.charset_doubt == "ignore" or payload.isascii():
+        return None
+    doubt = charset_doubt(payload, decoded)
+    if doubt is None:
+        return None
+    # Read by a label the bytes fitted: only what no real message holds counts (kana, boxes);
+    # read by the content rules: also a GB text of few common hanzi (Big5 read as GB18030).
+    named = decoded.how in ("channel", "bom", "msh18")
+    mojibake = implausible(decoded.text, decoded.encoding, named=named) is not None
+    return Failure(
+        position="MSH-18",
+        reason=f"character set: {doubt}",
+        code="charset_mojibake" if mojibake else "charset_mislabelled",
+        location=SourceLocation(file=filename, line=1, segment="MSH", field="MSH-18"),
+    )

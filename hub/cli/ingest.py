@@ -14,7 +14,7 @@ from rich.table import Table
 from adapters._files.header import normalise_label
 from adapters._files.mapping import FileMapping
 from adapters._files.sheet import stream_sheet
-from adapters.base import FieldAccounting, TranslateContext, Translation
+from adapters.base import Failure, FieldAccounting, TranslateContext, Translation
 from adapters.errors import MalformedMessage, MappingError
 from hub.bootstrap import Hub, build_hub
 from hub.cli.app import DataDir, app, console, err, load_settings, run
@@ -276,18 +276,26 @@ def mapping_check(
         summary = ", ".join(f"{k}={v}" for k, v in details.items() if v not in (None, [], {}))[:160]
         table.add_row(str(emitted.location), emitted.event.type, emitted.event.subject, summary)
     console.print(table)
-    if result.failures:
-        fail = Table(title=f"{len(result.failures)} row(s) would be dead-lettered")
-        for col in ("where", "code", "reason"):
-            fail.add_column(col, overflow="fold")
-        for f in result.failures:
-            fail.add_row(where(f.location.as_dict()), f.code, f.reason)
-        console.print(fail)
+    failures_table(f"{len(result.failures)} row(s) would be dead-lettered", result.failures)
+    failures_table(f"{len(result.notes)} unit(s) kept with a field unknown (dead-letter notes)", result.notes)
     console.print(
         f"units {result.units}, events {len(result.events)}, failures {len(result.failures)}, "
+        f"notes {len(result.notes)}, "
         f"skipped {len(result.skipped)}" + (f" ({'; '.join(result.skipped[:5])})" if result.skipped else "")
     )
     raise typer.Exit(1 if result.failures else 0)
+
+
+def failures_table(title: str, failures: tuple[Failure, ...]) -> None:
+    """Failures (or notes) of a dry run, one row each; nothing when there are none."""
+    if not failures:
+        return
+    table = Table(title=title)
+    for col in ("where", "code", "reason"):
+        table.add_column(col, overflow="fold")
+    for f in failures:
+        table.add_row(where(f.location.as_dict()), f.code, f.reason)
+    console.print(table)
 
 
 def coverage_report(

@@ -1,20 +1,26 @@
 """HL7 v2 over MLLP into the hub: store first, translate once, answer from the stored outcome.
 
-Per message (the listener calls `handle` per frame, in order per connection):
-1. read the MSH (charset decided before splitting; see adapters.his.decode);
-2. store the bytes with their dedup key (MSH-3, MSH-4, MSH-10 and the normalised content, the
-   same rule as files and HTTP: hub.ingest.source_keys) in a group-committed transaction, before any
-   translator runs:
+Per frame (the listener calls `handle` per frame, in order per connection):
+1. read the MSH (charset decided before splitting; see adapters.his.decode), and the MSH of every
+   message when the frame holds several (a FHS/BHS batch, or messages one after another);
+2. store the bytes with their dedup keys (MSH-3, MSH-4, MSH-10 and the normalised content of each
+   message, the same rule as files and HTTP: hub.ingest.source_keys) in a group-committed
+   transaction, before any translator runs:
    - AR: the archive could not commit; the sender must send again;
-   - an exact resend gets the ACK stored for the first copy and creates nothing;
+   - an exact resend gets the answer stored for the first copy and creates nothing;
    - the same MSH-10 with other content is a conflict: stored, dead-lettered, AE;
 3. translate once (hub.translation.safe: a translator that raises is a dead letter, not a dropped
    connection; in a translator process when HUB_MLLP_TRANSLATE_PROCESSES > 0, hub.translation.pool,
-   so the listener's process keeps its CPU for answering and the pipeline where cores are free) and answer:
-   - AA: translatable (also for message types the hub does not map: archived, counted);
-     with HUB_MLLP_ACK_AFTER=storage, AA once stored, and translation failures are only dead-lettered;
-   - AE + ERR (segment/field, reason): dead-lettered first (durable), then answered;
-   the ACK is kept with the message (next group commit) for a resend, and the translation is
+   so the listener's process keeps its CPU for answering and the pipeline where cores are free) and
+   answer per message (adapters.his.verdict: one ACK per MSH-10, in order, in one answer frame):
+   - AA: applied (also for message types the hub does not map: archived, counted); units kept
+     with a field unknown (a ward not in the mapping) are named in ERR with severity W;
+   - AE + one ERR per failed unit (segment/field, reason): dead-lettered first (durable), then
+     answered; the message's other units are applied;
+   - AR: MSH-10 is empty (and the type is one the hub maps): kept, dead-lettered, never applied;
+   with HUB_MLLP_ACK_AFTER=storage, AA once stored (an empty MSH-10 still AR), and translation
+   failures are only dead-lettered;
+   the answer is kept with the message (next group commit) for a resend, and the translation is
    handed to the translation worker, which publishes it without translating again.
 """
 
@@ -30,8 +36,11 @@ import structlog
 from adapters.base import Failure, SourceLocation, TranslateContext, Translation
 from adapters.errors import MalformedMessage
 from adapters.his.ack import AckError, build_ack, validate_strict
+from adapters.his.batch import split_messages
 from adapters.his.decode import decode
 from adapters.his.header import MessageHeader, header
+from adapters.his.translate import HANDLERS
+from adapters.his.verdict import REFUSED, Verdict, verdict
 from hub.errors import NotStored
 from hub.faults import fault_point
 from hub.ingest.archive import SourceKey
@@ -84,14 +93,16 @@ class MllpIngest:
             head = header(frame, forced)
         except MalformedMessage as exc:
             return await self._unreadable(frame, metadata, str(exc), now)
-        extra, rejected, keys, early = self._before_storing(head, frame, forced, now)
+        heads = _headers(frame, forced) if head.messages > 1 else (head,)
+        extra, rejected, keys, early = self._before_storing(head, heads, frame, forced, now)
         try:
             outcome = await self._hub.archive.store(
                 InboundMessage(
                     system=SYSTEM,
                     payload=frame,
                     transport="mllp",
-                    message_id=head.control_id,
+                    # An empty MSH-10 (refused, never applied) is known by its content's hash.
+                    message_id=head.control_id or f"sha256:{hashlib.sha256(frame).hexdigest()[:32]}",
                     site=self._hub.settings.site,
                     metadata={**metadata, **extra},
                     received_at=now,
@@ -100,7 +111,7 @@ class MllpIngest:
                 answer=early,
             )
         except NotStored as exc:
-            self.counts["AR"] += 1
+            self.counts["AR"] += len(heads)
             logger.exception("mllp_not_stored", control_id=head.control_id, error=str(exc))
             return build_ack(
                 head, "AR", error=AckError(f"not stored, send again: {exc}", hl7_code="207"), now=now
@@ -110,7 +121,7 @@ class MllpIngest:
         ctx = self._context(record, mapping)
         if outcome.duplicate:
             self.counts["resend"] += 1
-            return outcome.answer or await self._answer_again(head, record, mapping, ctx, now)
+            return outcome.answer or await self._answer_again(heads, record, mapping, ctx, now)
         if outcome.conflict_with:
             return await self._conflict(head, record, outcome.conflict_with, ctx, now)
         translation = Translation()
@@ -119,20 +130,22 @@ class MllpIngest:
         elif self._validate:
             translation, ctx = await self._translate(record, frame, mapping, ctx)
             self._worker.remember(record, ctx.mapping_version, translation)
-        ack = await self._answer(head, record, translation, ctx, now, kept=early)
-        code = "AE" if translation.failures else "AA"
-        self.counts[code] += 1
+        batch = _is_batch(frame)
+        answered = await self._answer(heads, record, translation, ctx, now, batch=batch, kept=early)
+        for code in answered.codes:
+            self.counts[code] += 1
         if not translation.events and translation.skipped and not translation.failures:
             self.counts["unmapped"] += 1
         logger.info(
             "mllp_message",
             control_id=head.control_id,
             message_type=head.type_label,
-            ack=code,
+            messages=len(heads),
+            ack="".join(sorted(set(answered.codes))),
             raw_ref=record.raw_ref,
             encoding=head.encoding,
         )
-        return ack
+        return answered.answer
 
     async def _translate(
         self, record: RawRecord, frame: bytes, mapping: Any, ctx: TranslateContext
@@ -159,7 +172,12 @@ class MllpIngest:
             self._pool.close()
 
     def _before_storing(
-        self, head: MessageHeader, frame: bytes, forced: str | None, now: datetime
+        self,
+        head: MessageHeader,
+        heads: tuple[MessageHeader | None, ...],
+        frame: bytes,
+        forced: str | None,
+        now: datetime,
     ) -> tuple[dict[str, str], Failure | None, tuple[SourceKey, ...], bytes | None]:
         """Metadata, a strict refusal, the dedup keys, and the answer if it is known already."""
         extra = {"message_type": head.type_label}
@@ -167,18 +185,20 @@ class MllpIngest:
         if rejected is not None:
             # Kept on the record: the worker dead-letters it too, never translates what was refused.
             extra |= {"rejected": rejected.reason, "rejected_code": rejected.code}
-        keys: tuple[SourceKey, ...] = (
-            hl7_keys(frame, forced)
-            if head.messages > 1
-            else (SourceKey(head.dedupe_key, hl7_content(frame)),)
-        )
+        if head.messages > 1:
+            keys = hl7_keys(frame, forced)
+        elif head.dedupe_key is not None:
+            keys = (SourceKey(head.dedupe_key, hl7_content(frame)),)
+        else:
+            keys = ()  # an empty MSH-10: nothing to deduplicate by but the bytes (it is refused)
         # Known before any translator runs (storage mode, a strict refusal): kept in the same
         # transaction as the message. Otherwise decided by the translation, kept just after.
         early = None
         if rejected is not None:
-            early = build_ack(head, "AE", error=AckError.from_failure(rejected), now=now)
+            early = verdict(heads, Translation(failures=(rejected,)), now, batch=_is_batch(frame)).answer
         elif not self._validate:
-            early = build_ack(head, "AA", now=now)
+            # AA once stored, but never for a message the hub will refuse (an empty MSH-10).
+            early = verdict(heads, Translation(failures=_unkeyed(heads)), now, batch=_is_batch(frame)).answer
         return extra, rejected, keys, early
 
     def _context(self, record: RawRecord, mapping: Any) -> TranslateContext:
@@ -191,42 +211,46 @@ class MllpIngest:
 
     async def _answer(
         self,
-        head: MessageHeader,
+        heads: tuple[MessageHeader | None, ...],
         record: RawRecord,
         translation: Translation,
         ctx: TranslateContext,
         now: datetime,
         *,
+        batch: bool,
         kept: bytes | None = None,
-    ) -> bytes:
-        """AE naming the first failed unit (its dead letters durable first), else AA; kept for a resend.
+    ) -> Verdict:
+        """Per message: AR (refused), AE naming its failed units (their dead letters durable
+        first), else AA (naming units kept with a field unknown); kept for a resend.
 
         `kept`: the answer already stored with the message, if it was known before translating.
         """
-        failure = translation.failures[0] if translation.failures else None
-        if failure is not None:
-            # AE only once the dead letters are durable (the worker later writes the same ids again).
-            await self._hub.dead_letters.record(
-                [self._worker.dead_letter(record, f, ctx) for f in translation.failures]
-            )
+        letters = (*translation.failures, *translation.notes)
+        if letters:
+            # Answered only once the dead letters are durable (the worker later writes the same ids again).
+            await self._hub.dead_letters.record([self._worker.dead_letter(record, f, ctx) for f in letters])
+        answered = verdict(heads, translation, now, batch=batch)
         if kept is not None:
-            return kept
-        if failure is not None:
-            ack = build_ack(head, "AE", error=AckError.from_failure(failure), now=now)
-        else:
-            ack = build_ack(head, "AA", now=now)
-        self._hub.archive.note_answer(record.raw_ref, ack)
-        return ack
+            return Verdict(kept, answered.codes)
+        self._hub.archive.note_answer(record.raw_ref, answered.answer)
+        return answered
 
     async def _answer_again(
-        self, head: MessageHeader, record: RawRecord, mapping: Any, ctx: TranslateContext, now: datetime
+        self,
+        heads: tuple[MessageHeader | None, ...],
+        record: RawRecord,
+        mapping: Any,
+        ctx: TranslateContext,
+        now: datetime,
     ) -> bytes:
         """A resend whose first copy has no stored ACK (it came as a file, or a crash lost the ACK)."""
-        if record.transport != "mllp" or not self._validate:
-            return build_ack(head, "AA", now=now)  # stored (by its first copy); its fate is that record's
         payload = await self._hub.archive.payload(record.raw_ref)
+        if record.transport != "mllp" or not self._validate:
+            # Stored (by its first copy); its fate is that record's. Refused the same way, though.
+            return verdict(heads, Translation(failures=_unkeyed(heads)), now, batch=_is_batch(payload)).answer
         translation = run_translator(self._worker.adapter, record, payload, mapping, ctx, location=MSH)
-        return await self._answer(head, record, translation, ctx, now)
+        answered = await self._answer(heads, record, translation, ctx, now, batch=_is_batch(payload))
+        return answered.answer
 
     def _strictly(self, head: MessageHeader, frame: bytes) -> Failure | None:
         """Opt-in (HUB_MLLP_STRICT): hl7apy's full validation. Slow (tens of messages per second),
@@ -295,3 +319,35 @@ class MllpIngest:
             dead_letter=dead_letter_id_for(record.raw_ref, "message"),
         )
         return nak
+
+
+def _headers(frame: bytes, forced: str | None) -> tuple[MessageHeader | None, ...]:
+    """The MSH of every message in a frame of several (None where one cannot be read)."""
+    heads: list[MessageHeader | None] = []
+    for message in split_messages(frame):
+        try:
+            heads.append(header(message, forced))
+        except MalformedMessage:
+            heads.append(None)
+    return tuple(heads)
+
+
+def _is_batch(payload: bytes) -> bool:
+    """A FHS/BHS batch (answered as one), not messages merely one after another."""
+    return payload.lstrip(b"\xef\xbb\xbf \t\r\n")[:3] in (b"FHS", b"BHS")
+
+
+def _unkeyed(heads: tuple[MessageHeader | None, ...]) -> tuple[Failure, ...]:
+    """The refusals the header alone decides (an empty MSH-10 on a type the hub maps), for an
+    answer given before translating; the translator refuses the same messages the same way."""
+    several = len(heads) > 1
+    return tuple(
+        Failure(
+            f"m{i}/MSH" if several else "message",
+            "MSH-10 (message control id) is empty: refused, nothing of it is applied",
+            REFUSED,
+            SourceLocation(segment="MSH", field="MSH-10"),
+        )
+        for i, h in enumerate(heads, 1)
+        if h is not None and not h.control_id and (h.message_code, h.trigger_event) in HANDLERS
+    )

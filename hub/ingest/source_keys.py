@@ -42,14 +42,16 @@ def hl7_content(message: bytes) -> str:
 
 
 def hl7_keys(payload: bytes, encoding: str | None = None) -> tuple[SourceKey, ...]:
-    """A key per message in `payload`; a message whose MSH cannot be read gets none (it fails later)."""
+    """A key per message in `payload`; a message whose MSH cannot be read, or whose MSH-10 is
+    empty, gets none (it fails later, never applied)."""
     keys: list[SourceKey] = []
     for part, message in enumerate(split_messages(payload), 1):
         try:
             head = header(message, encoding)
         except MalformedMessage:
             continue
-        keys.append(SourceKey(head.dedupe_key, hl7_content(message), part))
+        if head.dedupe_key is not None:  # an empty MSH-10 has no key: refused by the translator
+            keys.append(SourceKey(head.dedupe_key, hl7_content(message), part))
     return tuple(keys)
 
 
@@ -86,6 +88,7 @@ def apply_parts(translation: Translation, record: RawRecord) -> Translation:
         translation,
         events=tuple(e for e in translation.events if not e.position.startswith(prefixes)),
         failures=tuple(f for f in translation.failures if not f.position.startswith(prefixes)) + extra,
+        notes=tuple(f for f in translation.notes if not f.position.startswith(prefixes)),
         skipped=translation.skipped
         + tuple(f"message {part}: an exact resend of {ref}" for part, ref in sorted(resent.items())),
     )

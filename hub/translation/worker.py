@@ -303,7 +303,8 @@ class TranslationWorker:
             diff = await self._differ.diff(self.system, events, snapshots)
         else:
             diff = DiffResult(events=events)  # nothing to compare: no thread hop, no read
-        letters = [self.dead_letter(record, f, ctx) for f in translation.failures]
+        # Notes (units kept with a field unknown) are dead letters too, for the integrator to fix.
+        letters = [self.dead_letter(record, f, ctx) for f in (*translation.failures, *translation.notes)]
         return _Done(record, ctx, translation, diff, letters, started, mapping)
 
     async def _keep(self, group: list[_Done]) -> list[Outcome]:
@@ -315,7 +316,8 @@ class TranslationWorker:
                 dlq_topic(self.system).full_name(self._prefix), [dead_letter_out_record(d) for d in letters]
             )
         for d in group:
-            await self._dead.resolve_others(d.record.raw_ref, [f.position for f in d.translation.failures])
+            still = [f.position for f in (*d.translation.failures, *d.translation.notes)]
+            await self._dead.resolve_others(d.record.raw_ref, still)
             await self._differ.commit(d.diff)
         # Concurrent: the archive keeps them all in one group commit.
         await asyncio.gather(*(self._set_status(d) for d in group))

@@ -42,10 +42,10 @@ class TestHeader:
         c = header(b"MSH|^~\\&|A|G|||20240101||ADT^A01|42|P|2.5\r")
         assert a.dedupe_key == b.dedupe_key != c.dedupe_key
 
-    def test_missing_control_id_is_malformed(self):
-        """Without MSH-10 the message cannot be acknowledged: MalformedMessage says so."""
-        with pytest.raises(MalformedMessage, match="MSH-10"):
-            header(b"MSH|^~\\&|A|F|||20240101||ADT^A01||P|2.5\r")
+    def test_missing_control_id_is_read_without_a_dedupe_key(self):
+        """An empty MSH-10 is read (the hub answers and refuses it), but gives no dedup key."""
+        h = header(b"MSH|^~\\&|A|F|||20240101||ADT^A01||P|2.5\r")
+        assert (h.control_id, h.dedupe_key) == ("", None)
 
     def test_missing_message_type_is_malformed(self):
         """Without MSH-9 the message cannot be routed."""

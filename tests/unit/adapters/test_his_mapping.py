@@ -22,7 +22,10 @@ class TestLoading:
         """The default mapping validates and carries a content hash as version."""
         mapping = default_mapping()
         assert len(mapping.version) == 12
-        assert mapping.strict_codes is True
+        assert mapping.strict_codes is None
+        assert mapping.strict == ["equipment_state"]
+        assert (mapping.is_strict("department"), mapping.is_strict("equipment_state")) == (False, True)
+        assert mapping.charset_doubt == "reject"
         assert ADAPTER.load_mapping(ADAPTER.default_mapping).version == mapping.version
 
     def test_extends_default_overrides_only_what_it_names(self, tmp_path):

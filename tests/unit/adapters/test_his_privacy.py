@@ -56,15 +56,16 @@ def patient_strings(payload: bytes) -> set[str]:
 
 
 def everything_emitted(payload: bytes, message_id: str) -> str:
-    """All a translation lets out of the adapter (events, failures, skips) and the AE it would cause, as text."""
+    """All a translation lets out of the adapter (events, failures, notes, skips) and the ACKs they cause, as text."""
     result = run(payload, message_id=message_id)
     parts = [dump_event(e.event).decode("utf-8") for e in result.events]
     parts += [
-        json.dumps([f.position, f.reason, f.code, f.location.as_dict(), f.excerpt]) for f in result.failures
+        json.dumps([f.position, f.reason, f.code, f.location.as_dict(), f.excerpt])
+        for f in (*result.failures, *result.notes)
     ]
     parts += list(result.skipped)
     inbound = header(payload)
-    for failure in result.failures:
+    for failure in (*result.failures, *result.notes):
         ack = build_ack(
             inbound, "AE", error=AckError.from_failure(failure), now=datetime(2024, 6, 20, tzinfo=UTC)
         )

@@ -167,9 +167,26 @@ class TestChargeRules:
         (emitted,) = run(dft("FT1|1|C1||||CG|HC0301|||1|||0206")).events
         assert emitted.event.occurred_at == datetime(2024, 6, 16, 2, 0, tzinfo=UTC)
 
+    def test_unknown_department_keeps_the_charge_with_a_note(self):
+        """The sample with department 9999: the consumption lands, department unknown, and a note names FT1-13."""
+        result = run(sample("14_dft_p03_unknown_department.hl7"))
+        assert result.failures == ()
+        (emitted,) = result.events
+        assert emitted.event.payload.location.department == DeptRef()
+        (note,) = result.notes
+        assert (note.code, note.location.segment, note.location.field) == (
+            "department_unknown",
+            "FT1",
+            "FT1-13",
+        )
+        assert note.position == f"{emitted.position}#FT1-13"
+        assert "'9999'" in note.reason
+
     def test_unknown_department_fails_when_strict(self):
-        """The sample with department 9999: a Failure naming the code and FT1-13."""
-        (failure,) = run(sample("14_dft_p03_unknown_department.hl7")).failures
+        """`strict: [department]`: the sample with department 9999 is a Failure naming the code and FT1-13."""
+        (failure,) = run(
+            sample("14_dft_p03_unknown_department.hl7"), with_rules(strict=["department"])
+        ).failures
         assert (failure.code, failure.location.field) == ("unknown_code", "FT1-13")
         assert "'9999'" in failure.reason
         assert failure.excerpt is None
@@ -288,10 +305,20 @@ class TestDevices:
         (failure,) = run(hl7(msh("ORU^R01"), PID, "PRT|1|AD||EQUIP")).failures
         assert (failure.position, failure.location.field) == ("PRT:1", "PRT-10")
 
-    def test_unknown_point_of_care_fails_each_device(self):
-        """Strict codes: an unknown PV1-3 fails the use, naming PV1-3 and the code."""
+    def test_unknown_point_of_care_keeps_each_use_with_a_note(self):
+        """An unknown PV1-3 keeps the asset.used (department unknown) and notes PV1-3 per device."""
         payload = hl7(msh("ORU^R01"), PID, "PV1|1|I|WARD-X", "OBX|1|ST|X||v||||||F|||20240616090000||||DEV-A")
-        (failure,) = run(payload).failures
+        result = run(payload)
+        (emitted,) = result.events
+        assert (emitted.event.type, emitted.event.payload.department) == ("asset.used", None)
+        (note,) = result.notes
+        assert (note.position, note.location.segment, note.location.field) == ("OBX:1#PV1-3", "PV1", "PV1-3")
+        assert "'WARD-X'" in note.reason
+
+    def test_unknown_point_of_care_fails_each_device_when_strict(self):
+        """`strict: [department]`: an unknown PV1-3 fails the use, naming PV1-3 and the code."""
+        payload = hl7(msh("ORU^R01"), PID, "PV1|1|I|WARD-X", "OBX|1|ST|X||v||||||F|||20240616090000||||DEV-A")
+        (failure,) = run(payload, with_rules(strict=["department"])).failures
         assert (failure.location.field, failure.code) == ("PV1-3", "unknown_code")
         assert "'WARD-X'" in failure.reason
 
