@@ -443,11 +443,37 @@ class TestConsoleOperations:
         """计量/质控: overdue in the last 90 days + due in 30, grouped; projected dates marked and filterable."""
         from playwright.sync_api import expect
 
-        # The samples are dated: the report is for 10 days after the latest projected due date,
-        # so both kinds fall in the window whatever day the test runs.
-        history = api(demo_hub, "/compliance/due", within="30d", overdue="true", limit=500)["items"]
-        latest = max(date.fromisoformat(d["due_on"]) for d in history if d["projected"])
-        as_of = (latest + timedelta(days=10)).isoformat()
+        # The samples are dated: the report is for 10 days after a confirmed due date, and a device
+        # bought 50 weeks before then (an HRP ledger row, no calibration on record) gets a calibration
+        # date the hub projects from its purchase date into the same window.
+        confirmed = api(demo_hub, "/compliance/due", within="365d", projected="false", limit=1)["items"]
+        assert confirmed, "the samples hold a confirmed obligation"
+        day = date.fromisoformat(confirmed[0]["due_on"]) + timedelta(days=10)
+        as_of = day.isoformat()
+        bought = (day - timedelta(weeks=50)).isoformat()
+        ledger = (
+            "XX市第一人民医院固定资产台账\r\n导出日期：2026-12-01,,,,,,,,,单位：元\r\n"
+            "序号,资产编号,资产名称,规格型号,生产厂家,出厂编号,使用科室,存放地点,购置日期,原值,累计折旧,净值,"
+            "资产状态,资产分类,资金来源,使用年限,UDI\r\n"
+            f"1,ZC-TEST-90001,呼吸机,SV300,迈瑞,SV90001,重症医学科,住院部5楼ICU,{bought},"
+            '"268,000.00",0.00,"268,000.00",在用,6854 手术室、急救室、诊疗室设备及器具,财政拨款,8,\r\n'
+        )
+        posted = httpx.post(
+            f"{demo_hub.url}/ingest/hrp",
+            params={"filename": "新购设备_console.csv"},
+            content=ledger.encode("utf-8-sig"),
+            headers={"Content-Type": "text/csv"},
+            timeout=30,
+        )
+        assert posted.status_code == 202, posted.text
+        deadline = time.monotonic() + 30
+        # Landed once the registry has it and no projection has anything left to apply.
+        while not (
+            api(demo_hub, "/assets", identifier="ZC-TEST-90001")["items"]
+            and not any(api(demo_hub, "/health")["projection_lag"].values())
+        ):
+            assert time.monotonic() < deadline, "the new device never reached the read models"
+            time.sleep(0.3)
         default = api(demo_hub, "/compliance/due", within="30d", overdue_within="90d", as_of=as_of, limit=50)
         everything = api(demo_hub, "/compliance/due", within="30d", as_of=as_of, limit=1)
         assert default["items"], "the samples give the default view something to act on"
@@ -462,7 +488,7 @@ class TestConsoleOperations:
         expect(rows).to_have_count(len(default["items"]))
         assert all(-90 <= d["days_left"] <= 30 for d in default["items"])
         projected = [d["projected"] for d in default["items"]]
-        assert any(projected), "the samples hold dates projected from purchase dates"
+        assert any(projected) and not all(projected), projected
         marked = page.eval_on_selector_all(
             "#compliance-table tbody tr", "rows => rows.map(r => r.classList.contains('row-projected'))"
         )

@@ -746,11 +746,9 @@
           selectButton.disabled = selectedLetters.size === 0;
         },
       }) : null) },
-      { label: "来源", hint: "system", value: (d) => (d.system || "").toUpperCase() },
-      { label: "文件/消息", hint: "message", value: (d) => d.message_id },
+      { label: "文件/消息", hint: "message, system", value: (d) => both(d.message_id, (d.system || "").toUpperCase()) },
       { label: "位置", hint: "where", value: where },
-      { label: "代码", hint: "code", value: (d) => d.code, class: "mono" },
-      { label: "原因", hint: "reason", value: (d) => d.reason, class: "wrap" },
+      { label: "原因", hint: "reason, code", value: (d) => both(d.reason, d.code), class: "wrap" },
       { label: "映射", hint: "mapping", value: (d) => d.mapping_version, class: "mono" },
       { label: "失败时间", hint: "failed at", value: (d) => when(d.failed_at) },
       { label: "状态", hint: "status", value: (d) => badge(d.status === "open" ? "待处理" : "已解决", d.status === "open" ? "warn" : "ok") },
