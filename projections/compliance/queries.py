@@ -90,6 +90,6 @@ def count_due_groups(conn: Connection, where: DueFilter) -> list[dict[str, Any]]
         .order_by(overdue.desc(), c.kind, c.projected)
     )
     return [
-        {"kind": r.kind, "overdue": bool(r.overdue), "projected": bool(r.projected), "count": int(r.count)}
+        {"kind": r.kind, "overdue": bool(r.overdue), "projected": bool(r.projected), "count": int(r[3])}
         for r in conn.execute(query)
     ]

@@ -115,7 +115,9 @@ class TestGroupsAndRetryMatching:
         assert ok.status_code == 200, ok.text
         assert ok.json()["matched"] == 1
         assert ok.json()["still_open"] == 6
-        missing = await http.post("/dlq/retry/matching", json={"raw_refs": [ref, "hrp:nosuch"]}, headers=integrator)
+        missing = await http.post(
+            "/dlq/retry/matching", json={"raw_refs": [ref, "hrp:nosuch"]}, headers=integrator
+        )
         assert missing.status_code == 404
         viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
         assert (await http.post("/dlq/retry/matching", json={}, headers=viewer)).status_code == 403

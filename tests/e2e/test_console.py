@@ -19,8 +19,8 @@ import subprocess
 import time
 import warnings
 from collections.abc import Iterator
-from datetime import date, timedelta
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -383,7 +383,8 @@ class TestConsoleOperations:
         expect(page.locator("#message-ack")).to_have_text("\n".join(detail["ack"]) if detail["ack"] else "—")
         left = page.locator("#message-raw-side").bounding_box()
         right = page.locator("#message-events-side").bounding_box()
-        assert left and right
+        assert left is not None
+        assert right is not None
         assert left["x"] + left["width"] <= right["x"]  # side by side on a laptop
         assert abs(left["y"] - right["y"]) < 5
         keep_shot(page, tmp_path, "console-message-side-by-side.png")
@@ -391,7 +392,8 @@ class TestConsoleOperations:
         page.set_viewport_size({"width": 390, "height": 844})  # a phone: the two stack, nothing overflows
         left = page.locator("#message-raw-side").bounding_box()
         right = page.locator("#message-events-side").bounding_box()
-        assert left and right
+        assert left is not None
+        assert right is not None
         assert right["y"] >= left["y"] + left["height"]
         wide = page.evaluate(
             "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391)"
@@ -488,7 +490,8 @@ class TestConsoleOperations:
         expect(rows).to_have_count(len(default["items"]))
         assert all(-90 <= d["days_left"] <= 30 for d in default["items"])
         projected = [d["projected"] for d in default["items"]]
-        assert any(projected) and not all(projected), projected
+        assert any(projected), projected
+        assert not all(projected), projected
         marked = page.eval_on_selector_all(
             "#compliance-table tbody tr", "rows => rows.map(r => r.classList.contains('row-projected'))"
         )
@@ -536,7 +539,8 @@ class TestConsoleOperations:
         from playwright.sync_api import expect
 
         status = api(demo_hub, "/audit/ledger")
-        assert status["intact"] and status["entries"] > 0
+        assert status["intact"]
+        assert status["entries"] > 0
         asset = api(demo_hub, "/assets", limit=1)["items"][0]
         console.open("audit")
         page = console.page
@@ -549,7 +553,7 @@ class TestConsoleOperations:
         expect(page.locator("#asof-now")).to_contain_text(asset["name"])
         expect(page.locator("#asof-then")).to_contain_text("2000-01-01")
         expect(page.locator("#asof-then")).to_contain_text("尚无")
-        page.fill("#asof-form input[name=date]", date.today().isoformat())
+        page.fill("#asof-form input[name=date]", datetime.now(UTC).date().isoformat())
         page.click("#asof-form button[type=submit]")
         expect(page.locator("#asof-then")).to_contain_text(asset["name"])
         keep_shot(page, tmp_path, "console-audit.png")

@@ -19,7 +19,7 @@ whose message the hub cannot place is hidden from it, and a raw_ref outside its 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi import status as http
@@ -33,7 +33,9 @@ from schemas.records import DeadLetterRecord
 router = APIRouter(prefix="/dlq", tags=["dead letters"])
 MAX_PAGE = 1000
 MAX_SELECTED = 1000
-_NOT_FOUND = {http.HTTP_404_NOT_FOUND: {"description": "No such raw message (in the key's scope)"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    http.HTTP_404_NOT_FOUND: {"description": "No such raw message (in the key's scope)"}
+}
 
 
 class DeadLetterItem(DeadLetterRecord):
