@@ -437,6 +437,11 @@ class TestConsoleOperations:
         left = next(g for g in after["groups"] if g["system"] == "hrp" and g["code"] == "invalid_date")
         assert left["count"] < dates["count"]
         expect(row.locator("td").nth(3)).to_have_text(str(left["count"]))
+
+        # Retry selected: the ticked letter's message goes through the current mapping again.
+        page.locator("#dlq-table input.dlq-select").first.check()
+        page.click("#dlq-retry-selected")
+        console.wait_summary("notice", "已重试 1 条消息")
         keep_shot(page, tmp_path, "console-dlq-after-retry.png")
 
     def test_compliance_defaults_to_what_needs_action_with_projected_marked(
@@ -572,6 +577,13 @@ class TestConsoleOperations:
         assert types == {"asset.registered"}
         page.click("#events-stop")
         expect(page.locator("#events-summary")).to_contain_text("已停止")
+
+        page.fill("#events-form input[name=department]", "重症医学科")
+        page.click("#events-start")
+        expect(console.rows("events-table").first).to_be_visible()
+        page.click("#events-stop")
+        departments = set(console.page.locator("#events-table tbody td:nth-child(4)").all_text_contents())
+        assert departments == {"重症医学科"}
 
 
 class TestConsoleWithKeys:

@@ -838,22 +838,31 @@
     if (text) $("events-summary").textContent = text;
   }
 
-  // The department filter looks at the event's department fields: most events carry one.
-  function inDepartment(event, wanted) {
-    if (!wanted) return true;
-    const payload = event.payload || {};
-    return Object.entries(payload).some(([name, value]) => name.includes("department") && String(value) === wanted);
+  // Every department an event names, at any depth of its payload: `department`, `borrower_department`,
+  // `to.department`... each a {code, name} (a DeptRef) or, in older payloads, plain text.
+  function departments(value, key = "", found = []) {
+    if (value === null || value === undefined) return found;
+    if (key.includes("department")) {
+      if (typeof value === "object") found.push([value.name, value.code].filter(Boolean));
+      else found.push([String(value)]);
+      return found;
+    }
+    if (typeof value === "object") {
+      for (const [name, inner] of Object.entries(value)) departments(inner, name, found);
+    }
+    return found;
   }
 
+  const inDepartment = (event, wanted) => !wanted
+    || departments(event.payload).some((names) => names.includes(wanted));
+
   function eventRow(event) {
-    const payload = event.payload || {};
-    const dept = Object.entries(payload).find(([name]) => name.includes("department_name"))
-      || Object.entries(payload).find(([name]) => name.includes("department"));
+    const dept = departments(event.payload)[0];
     return el("tr", null,
       el("td", null, when(event.recorded_at || event.occurred_at) || "—"),
       el("td", { class: "mono", text: event.type }),
       el("td", { class: "mono", text: event.subject || "—" }),
-      el("td", { text: dept ? String(dept[1]) : "—" }),
+      el("td", { text: dept && dept.length ? dept[0] : "—" }),
       el("td", { text: event.source ? `${String(event.source.system || "").toUpperCase()} ${event.source.message_id || ""}` : "—" }));
   }
 
