@@ -677,6 +677,8 @@ class TestConsolePage:
             "/console": "text/html",
             "/console/console.js": "text/javascript",
             "/console/console.css": "text/css",
+            "/console/echarts.min.js": "text/javascript",  # vendored, with its licence beside it
+            "/console/echarts-LICENSE.txt": "text/plain",
         }
         assets, *answers = ask_keyed_app(tmp_path, "/assets", *files)
         assert assets.status_code == 401
