@@ -28,6 +28,7 @@ from hub.api.services import (
     as_of_reader,
     history_reader,
     lag_source,
+    ledger_status_source,
     publisher,
 )
 from hub.auth.keys import KeyStore
@@ -338,5 +339,6 @@ def build_hub(
         webhook_targets=targets,
         readiness=readiness_source(hub, limits, listeners),
         listeners=listeners,
+        ledger_status=ledger_status_source(engine, seal_key(settings.secret_bytes)),
     )
     return hub

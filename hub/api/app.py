@@ -22,6 +22,7 @@ from hub.api.contract import depends_on
 from hub.api.csv_export import CsvExportMiddleware
 from hub.api.deps import HubApi
 from hub.api.routes import assets, console, fhir_read, health, metrics
+from hub.api.routes import audit as audit_routes
 from hub.api.routes import availability as availability_routes
 from hub.api.routes import compliance as compliance_routes
 from hub.api.routes import dlq as dlq_routes
@@ -85,6 +86,7 @@ def create_app(services: ApiServices, *, title: str = "Hospital integration hub"
         app.include_router(module.router)
     _include(app, ingest_routes.router, require(Permission.INGEST))
     _include(app, history_routes.router, require(Permission.HISTORY))
+    _include(app, audit_routes.router, require(Permission.HISTORY))
     _include(app, dlq_routes.router, require(Permission.DLQ))
     # The message browser reads what HEAD /raw shows (raw_meta); reprocessing is a dlq action.
     _include(app, message_routes.reprocess_router, require(Permission.DLQ))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -20,8 +21,10 @@ from hub.api.state import ApiMetrics, LagSource
 from hub.delivery.webhooks.targets import TargetPolicy
 from hub.errors import ArchiveError
 from hub.ports import Clock, event_out_record
+from projections.audit.ledger import checkpoints
 from replay.as_of import asset_as_of
 from replay.audit.match import LedgerMatcher
+from replay.audit.verify import verify
 from replay.history import HistoryEntry, SubjectKind, history
 from topics.catalogue import topic_for_event_type
 
@@ -76,6 +79,18 @@ class ArchiveRawReader:
         return await self._archive.status(raw_ref)
 
 
+UNVERIFIED_LEDGER: dict[str, Any] = {
+    "intact": False,
+    "chains": 0,
+    "entries": 0,
+    "seals_checked": 0,
+    "findings": [{"kind": "unchecked", "where": "ledger", "detail": "this API has no ledger to verify"}],
+    "elapsed_ms": 0.0,
+    "checkpoints": 0,
+    "last_checkpoint": None,
+}  # an API built without a ledger to check (tests of other routes)
+
+
 @dataclass(frozen=True)
 class ApiServices:
     """Everything the routes use, for one hub (see the module docstring)."""
@@ -99,12 +114,49 @@ class ApiServices:
     messages: MessageBrowser
     webhook_targets: TargetPolicy = field(default_factory=TargetPolicy)
     readiness: ReadinessSource | None = None  # GET /health/ready; None: the database check alone
+    # GET /audit/ledger: hub.bootstrap gives the real check (ledger_status_source)
+    ledger_status: Callable[[], dict[str, Any]] = field(default=lambda: dict(UNVERIFIED_LEDGER))
     # Listeners `hub serve` opened (name -> serving?), registered as they start: /health/ready reports them.
     listeners: Listeners = field(default_factory=dict)
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     # Set when the server is stopping: open event streams end at their next poll, so clients
     # reconnect (elsewhere, or later) from their last id instead of being cut off mid-response.
     draining: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def ledger_status_source(engine: Engine, seal: bytes) -> Callable[[], dict[str, Any]]:
+    """Verify the audit ledger (as `hub audit verify` without --log) and find its last checkpoint."""
+
+    def status() -> dict[str, Any]:
+        report = verify(engine, seal_key=seal)
+        with engine.connect() as conn:
+            if inspect(conn).has_table(checkpoints.name):
+                kept = conn.execute(select(func.count()).select_from(checkpoints)).scalar_one()
+                last = (
+                    conn.execute(
+                        select(checkpoints)
+                        .order_by(checkpoints.c.created_at.desc(), checkpoints.c.count.desc())
+                        .limit(1)
+                    )
+                    .mappings()
+                    .first()
+                )
+            else:
+                kept, last = 0, None
+        return {
+            "intact": report.intact,
+            "chains": report.chains,
+            "entries": report.entries,
+            "seals_checked": report.seals_checked,
+            "findings": [
+                {"kind": str(f.kind), "where": f.where(), "detail": f.detail} for f in report.findings
+            ],
+            "elapsed_ms": round(report.elapsed_s * 1000, 1),
+            "checkpoints": int(kept),
+            "last_checkpoint": dict(last) if last is not None else None,
+        }
+
+    return status
 
 
 def publisher(hub: Hub) -> Publisher:

@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from adapters.errors import MappingError
+
 if TYPE_CHECKING:
     from hub.bootstrap import Hub
     from hub.translation.deadletters import DeadLetter
@@ -19,6 +21,28 @@ Visible = Callable[[Iterable[str]], Awaitable[set[str]]]
 """Narrows raw references to those a caller may see (hub.api.scope.Scope.raw_refs)."""
 
 SCAN_ALL = 1_000_000  # a scoped listing filters every dead letter before it pages
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonGroup:
+    """Dead letters sharing a source system and a failure code."""
+
+    system: str
+    code: str
+    count: int
+    raw_refs: int  # distinct messages: what a retry of the group translates again
+    reason: str  # the first one's wording, as an example
+    mapping_versions: tuple[str, ...]  # the mappings they failed under
+
+
+@dataclass(frozen=True, slots=True)
+class MappingInUse:
+    """The mapping a retry of `system` translates with now."""
+
+    system: str
+    version: str
+    overridden: bool  # the hospital's file in HUB_MAPPING_DIR, not the bundled default
+    file: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,16 +77,66 @@ class HubDeadLetters:
         limit: int,
         offset: int,
         visible: Visible | None = None,
+        code: str | None = None,
     ) -> tuple[list[DeadLetter], int]:
         """One page of dead letters, oldest first, and how many match over all pages."""
         store = self._hub.dead_letters
-        if visible is None:
+        if visible is None and code is None:
             found = await store.query(status=status, system=system, limit=limit, offset=offset)
             return found, await store.count(status=status, system=system)
-        letters = await store.query(status=status, system=system, limit=SCAN_ALL)
-        keep = await visible(d.raw_ref for d in letters)
-        mine = [d for d in letters if d.raw_ref in keep]
+        mine = await self.matching(status=status, system=system, code=code, visible=visible)
         return mine[offset : offset + limit], len(mine)
+
+    async def matching(
+        self, *, status: str | None, system: str | None, code: str | None, visible: Visible | None = None
+    ) -> list[DeadLetter]:
+        """Every dead letter matching the filters (oldest first), those of `visible` messages only."""
+        letters = await self._hub.dead_letters.query(status=status, system=system, limit=SCAN_ALL)
+        if code is not None:
+            letters = [d for d in letters if d.code == code]
+        if visible is None:
+            return letters
+        keep = await visible(d.raw_ref for d in letters)
+        return [d for d in letters if d.raw_ref in keep]
+
+    async def groups(
+        self, *, status: str | None, system: str | None, visible: Visible | None = None
+    ) -> list[ReasonGroup]:
+        """The matching dead letters grouped by (system, code), largest group first."""
+        found: dict[tuple[str, str], list[DeadLetter]] = {}
+        for letter in await self.matching(status=status, system=system, code=None, visible=visible):
+            found.setdefault((str(letter.system), letter.code), []).append(letter)
+        out = [
+            ReasonGroup(
+                system=key[0],
+                code=key[1],
+                count=len(letters),
+                raw_refs=len({d.raw_ref for d in letters}),
+                reason=letters[0].reason,
+                mapping_versions=tuple(sorted({d.mapping_version for d in letters if d.mapping_version})),
+            )
+            for key, letters in found.items()
+        ]
+        return sorted(out, key=lambda g: (-g.count, g.system, g.code))
+
+    def mappings(self) -> list[MappingInUse]:
+        """The mapping each source system translates (and retries) with now."""
+        out = []
+        for system, worker in sorted(self._hub.workers.items()):
+            source = worker.mappings
+            try:
+                version = str(getattr(source.current(), "version", "unversioned"))
+            except MappingError as exc:  # a broken override: shown, never silently replaced
+                version = f"invalid: {exc}"[:200]
+            out.append(
+                MappingInUse(
+                    system=system,
+                    version=version,
+                    overridden=source.path != worker.adapter.default_mapping,
+                    file=source.path.name,
+                )
+            )
+        return out
 
     async def of_message(self, raw_ref: str) -> list[DeadLetter]:
         """Every dead letter of one raw message, open or resolved."""

@@ -35,6 +35,7 @@ class DueFilter:
     kind: str | None = None
     overdue: bool | None = None
     projected: bool | None = None
+    overdue_within_days: int | None = None  # overdue by at most this many days (None: however long)
 
     def conditions(self) -> list[ColumnElement[bool]]:
         c = items.c
@@ -53,6 +54,8 @@ class DueFilter:
             out.append(c.due_on >= self.today)
         if self.projected is not None:
             out.append(c.projected.is_(self.projected))
+        if self.overdue_within_days is not None:
+            out.append(c.due_on >= self.today - timedelta(days=self.overdue_within_days))
         return out
 
 
@@ -74,3 +77,19 @@ def list_due(
         row["days_left"] = (row["due_on"] - where.today).days
         row["overdue"] = row["due_on"] < where.today
     return rows, int(total)
+
+
+def count_due_groups(conn: Connection, where: DueFilter) -> list[dict[str, Any]]:
+    """How many obligations match `where`, per kind, overdue or not, projected or confirmed."""
+    c = items.c
+    overdue = c.due_on < where.today
+    query = (
+        select(c.kind, overdue.label("overdue"), c.projected, func.count().label("count"))
+        .where(*where.conditions())
+        .group_by(c.kind, overdue, c.projected)
+        .order_by(overdue.desc(), c.kind, c.projected)
+    )
+    return [
+        {"kind": r.kind, "overdue": bool(r.overdue), "projected": bool(r.projected), "count": int(r[3])}
+        for r in conn.execute(query)
+    ]

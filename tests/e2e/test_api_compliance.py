@@ -126,3 +126,35 @@ class TestDue:
         """A window that is not N, Nd or Nw (or is absurdly long) answers 422 naming the problem."""
         response = await client.get("/compliance/due", params={"within": within})
         assert (response.status_code, "within=" in response.json()["detail"]) == (422, True)
+
+
+class TestWhatNeedsAction:
+    async def test_overdue_within_leaves_out_the_old_and_groups_count_the_selection(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        """As of 2025-01-01 with overdue_within=90d: only what fell due since 2024-10-03, plus what is
+        due in 30 days; `groups` counts the whole selection per kind, overdue state and basis."""
+        everything = (await client.get("/compliance/due", params={"as_of": "2025-01-01"})).json()
+        body = (
+            await client.get("/compliance/due", params={"as_of": "2025-01-01", "overdue_within": "90d"})
+        ).json()
+        got = [(i["asset_id"], i["kind"], i["due_on"]) for i in body["items"]]
+        assert all(i["days_left"] >= -90 for i in body["items"])
+        assert len(everything["items"]) > len(got) > 0
+        assert set(got) <= {(i["asset_id"], i["kind"], i["due_on"]) for i in everything["items"]}
+        assert [(i["asset_id"], i["kind"]) for i in everything["items"] if i["days_left"] >= -90] == [
+            (a, k) for a, k, _ in got
+        ]
+        assert sum(g["count"] for g in body["groups"]) == body["total"]
+        assert {(g["kind"], g["overdue"], g["projected"]) for g in body["groups"]} == {
+            (i["kind"], i["overdue"], i["projected"]) for i in body["items"]
+        }
+
+    async def test_without_overdue_within_every_overdue_item_is_listed_as_before(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        """The old parameters keep their meaning; a bad overdue_within is a 422."""
+        old = (await client.get("/compliance/due", params={"within": "30d", "overdue": "true"})).json()
+        assert [i["asset_id"] for i in old["items"]] == ["A2"]
+        bad = await client.get("/compliance/due", params={"overdue_within": "ninety"})
+        assert bad.status_code == 422

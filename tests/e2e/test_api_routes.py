@@ -76,6 +76,9 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/history/{kind}/{subject_id}"): Rule(HISTORY, "object"),
     ("GET", "/dlq"): Rule(DLQ, "list"),
     ("POST", "/dlq/retry"): Rule(DLQ, "list"),
+    ("GET", "/dlq/groups"): Rule(DLQ, "list"),
+    ("POST", "/dlq/retry/matching"): Rule(DLQ, "list"),  # filters: a scoped key's own messages only
+    ("GET", "/audit/ledger"): Rule(HISTORY, "hospital"),
     ("GET", "/messages"): Rule(RAW_META, "list"),
     ("GET", "/messages/{raw_ref}"): Rule(RAW_META, "object"),
     ("GET", "/messages/{raw_ref}/text"): Rule(RAW_PAYLOAD, "object"),
@@ -269,6 +272,7 @@ def call_for(
         ("POST", "/messages/reprocess"): Call(
             method, url, json={"system": "his", "control_id": dept.message_id}
         ),
+        ("POST", "/dlq/retry/matching"): Call(method, url, json={"system": "his"}),
         ("GET", "/inventory/distribution"): Call(method, url, params={"item": "HC0301"}),
         ("GET", "/inventory/recall"): Call(method, url, params={"lot": dept.lot}),
     }

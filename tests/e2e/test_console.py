@@ -20,6 +20,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,8 @@ CHROMIUM = Path(os.environ.get("HUB_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 KEYED = {"HUB_AUTH": "keys", "HUB_RAW_KEY": "7f" * 32}
 FHIR_DEVICE = REPO / "examples" / "fhir" / "device-ventilator-icu.json"
+HRP_FIX = REPO / "examples" / "hrp" / "mapping_fix.yaml"
+SHOTS = Path(os.environ.get("HUB_CONSOLE_SHOTS", "")) if os.environ.get("HUB_CONSOLE_SHOTS") else None
 VENTILATOR = "呼吸机"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 WAIT_MS = 20_000
@@ -123,11 +126,15 @@ class Console:
 
 @pytest.fixture(scope="module")
 def demo_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """`hub demo --no-serve` over examples/, then `hub serve` on that data dir (keys optional)."""
-    data = tmp_path_factory.mktemp("console-demo") / "hub"
-    loaded = run_hub("demo", "--no-serve", data_dir=data, timeout=300)
+    """`hub demo --no-serve` over examples/, then `hub serve` on that data dir (keys optional),
+    with an empty HUB_MAPPING_DIR a test can put a fixed mapping in."""
+    root = tmp_path_factory.mktemp("console-demo")
+    data = root / "hub"
+    mappings = root / "mappings"
+    mappings.mkdir()
+    loaded = run_hub("demo", "--no-serve", data_dir=data, timeout=300, HUB_MAPPING_DIR=str(mappings))
     assert loaded.returncode == 0, loaded.stdout[-2000:] + loaded.stderr[-3000:]
-    served = Served(data)
+    served = Served(data, HUB_MAPPING_DIR=str(mappings))
     served.start()
     yield served
     served.stop()
@@ -258,8 +265,7 @@ class TestConsoleDemo:
         [
             ("inventory", "alerts-table", "/inventory/alerts", {"limit": 500}),
             ("workorders", "workorders-table", "/workorders", {"status": "open", "limit": 50}),
-            ("compliance", "compliance-table", "/compliance/due", {"within": "30d", "limit": 50}),
-            ("dlq", "dlq-table", "/dlq", {"status": "open", "limit": 500}),
+            ("dlq", "dlq-table", "/dlq", {"status": "open", "limit": 50}),
             ("messages", "messages-table", "/messages", {"limit": 50}),
             ("notifications", "notifications-table", "/notifications", {"view": "inbox", "limit": 50}),
         ],
@@ -332,6 +338,259 @@ class TestConsoleDemo:
         assert page.locator("#asset-detail h2").text_content() == name
         assert page.locator("main img").count() == 0
         assert page.evaluate("window.__pwned") is None
+
+
+def keep_shot(page: Page, tmp_path: Path, name: str) -> Path:
+    """A screenshot kept as a test artefact (in HUB_CONSOLE_SHOTS when set, else the test's tmp dir)."""
+    folder = SHOTS or tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    shot = folder / name
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    return shot
+
+
+class TestConsoleOperations:
+    """The integrator's pages: messages, dead letters, compliance that needs action, KPIs, audit, live events."""
+
+    def test_a_message_found_by_control_id_shows_raw_and_events_side_by_side(
+        self, console: Console, demo_hub: Served, tmp_path: Path
+    ) -> None:
+        """消息: the raw HL7 (decoded, one segment a line, fields numbered) beside the events it became."""
+        from playwright.sync_api import expect
+
+        listed = api(demo_hub, "/messages", system="his", limit=50)["items"]
+        message = next(m for m in listed if m["events"] > 0)
+        detail = api(demo_hub, f"/messages/{message['raw_ref']}")
+        text = api(demo_hub, f"/messages/{message['raw_ref']}/text")
+        console.open("messages")
+        page = console.page
+        page.fill("#messages-form input[name=control_id]", message["control_id"])
+        page.click("#messages-form button[type=submit]")
+        console.wait_summary("messages-summary", "共 1 条消息")
+        console.rows("messages-table").first.click()
+        raw = page.locator("#message-raw")
+        expect(raw.locator(".seg")).to_have_count(len(text["lines"]))
+        names = raw.locator(".seg-name").all_text_contents()
+        assert names == [line.split("|")[0] for line in text["lines"]]
+        assert "MSH" in names
+        msh = next(line.split("|") for line in text["lines"] if line.startswith("MSH|"))
+        assert page.locator("#message-raw [title='MSH-9']").first.text_content() == msh[8]
+        events = page.locator("#message-events tbody tr")
+        expect(events).to_have_count(len(detail["became"]))
+        assert page.locator("#message-events tbody td:first-child").all_text_contents() == [
+            e["event_type"] for e in detail["became"]
+        ]
+        # A file batch was answered by moving the file, an MLLP message by an ACK: shown as kept.
+        expect(page.locator("#message-ack")).to_have_text("\n".join(detail["ack"]) if detail["ack"] else "—")
+        left = page.locator("#message-raw-side").bounding_box()
+        right = page.locator("#message-events-side").bounding_box()
+        assert left is not None
+        assert right is not None
+        assert left["x"] + left["width"] <= right["x"]  # side by side on a laptop
+        assert abs(left["y"] - right["y"]) < 5
+        keep_shot(page, tmp_path, "console-message-side-by-side.png")
+
+        page.set_viewport_size({"width": 390, "height": 844})  # a phone: the two stack, nothing overflows
+        left = page.locator("#message-raw-side").bounding_box()
+        right = page.locator("#message-events-side").bounding_box()
+        assert left is not None
+        assert right is not None
+        assert right["y"] >= left["y"] + left["height"]
+        wide = page.evaluate(
+            "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391)"
+            ".filter(e => !e.closest('.scroll, .raw, .tabs')).map(e => e.tagName + '#' + e.id + '.' + e.className)"
+        )
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, wide
+        keep_shot(page, tmp_path, "console-message-phone.png")
+
+    def test_a_dead_letter_retried_after_a_mapping_fix_changes_the_counts(
+        self, console: Console, demo_hub: Served, tmp_path: Path
+    ) -> None:
+        """死信: grouped by reason with the mapping in use; after the fix, 重试本组 lands 2 of the 3 bad dates."""
+        from playwright.sync_api import expect
+
+        before = api(demo_hub, "/dlq/groups")
+        dates = next(g for g in before["groups"] if g["system"] == "hrp" and g["code"] == "invalid_date")
+        default = next(m for m in before["mappings"] if m["system"] == "hrp")
+        console.open("dlq")
+        page = console.page
+        console.wait_summary("dlq-summary", f"共 {before['total']} 条死信")
+        hrp_card = page.locator("#dlq-mappings [data-system=hrp]")
+        expect(hrp_card).to_contain_text(default["version"])
+        expect(hrp_card).to_contain_text("默认映射")
+        expect(page.locator("#dlq-groups tbody tr")).to_have_count(len(before["groups"]))
+
+        mapping_dir = Path(demo_hub.env["HUB_MAPPING_DIR"])
+        shutil.copy(HRP_FIX, mapping_dir / "hrp.yaml")
+        time.sleep(1.1)  # the hub re-reads a mapping file when its mtime changes, checked each second
+        page.click("#dlq-form button[type=submit]")
+        expect(hrp_card).to_contain_text("本院映射")
+        expect(hrp_card).not_to_contain_text(default["version"])
+        row = page.locator("#dlq-groups tbody tr", has_text="invalid_date").filter(has_text="HRP")
+        expect(row.locator("td").nth(3)).to_have_text(str(dates["count"]))
+        row.locator("button.group-retry").click()
+        console.wait_summary("notice", "已重试")
+        after = api(demo_hub, "/dlq/groups")
+        resolved = before["total"] - after["total"]
+        assert resolved >= 2  # the day-first dates land; 30 February never will
+        console.wait_summary("notice", f"解决 {resolved} 条死信")
+        console.wait_summary("dlq-summary", f"共 {after['total']} 条死信")
+        left = next(g for g in after["groups"] if g["system"] == "hrp" and g["code"] == "invalid_date")
+        assert left["count"] < dates["count"]
+        expect(row.locator("td").nth(3)).to_have_text(str(left["count"]))
+
+        # Retry selected: the ticked letter's message goes through the current mapping again.
+        page.locator("#dlq-table input.dlq-select").first.check()
+        page.click("#dlq-retry-selected")
+        console.wait_summary("notice", "已重试 1 条消息")
+        keep_shot(page, tmp_path, "console-dlq-after-retry.png")
+
+    def test_compliance_defaults_to_what_needs_action_with_projected_marked(
+        self, console: Console, demo_hub: Served, tmp_path: Path
+    ) -> None:
+        """计量/质控: overdue in the last 90 days + due in 30, grouped; projected dates marked and filterable."""
+        from playwright.sync_api import expect
+
+        # The samples are dated: the report is for 10 days after a confirmed due date, and a device
+        # bought 50 weeks before then (an HRP ledger row, no calibration on record) gets a calibration
+        # date the hub projects from its purchase date into the same window.
+        confirmed = api(demo_hub, "/compliance/due", within="365d", projected="false", limit=1)["items"]
+        assert confirmed, "the samples hold a confirmed obligation"
+        day = date.fromisoformat(confirmed[0]["due_on"]) + timedelta(days=10)
+        as_of = day.isoformat()
+        bought = (day - timedelta(weeks=50)).isoformat()
+        ledger = (
+            "XX市第一人民医院固定资产台账\r\n导出日期：2026-12-01,,,,,,,,,单位：元\r\n"
+            "序号,资产编号,资产名称,规格型号,生产厂家,出厂编号,使用科室,存放地点,购置日期,原值,累计折旧,净值,"
+            "资产状态,资产分类,资金来源,使用年限,UDI\r\n"
+            f"1,ZC-TEST-90001,呼吸机,SV300,迈瑞,SV90001,重症医学科,住院部5楼ICU,{bought},"
+            '"268,000.00",0.00,"268,000.00",在用,6854 手术室、急救室、诊疗室设备及器具,财政拨款,8,\r\n'
+        )
+        posted = httpx.post(
+            f"{demo_hub.url}/ingest/hrp",
+            params={"filename": "新购设备_console.csv"},
+            content=ledger.encode("utf-8-sig"),
+            headers={"Content-Type": "text/csv"},
+            timeout=30,
+        )
+        assert posted.status_code == 202, posted.text
+        deadline = time.monotonic() + 30
+        # Landed once the registry has it and no projection has anything left to apply.
+        while not (
+            api(demo_hub, "/assets", identifier="ZC-TEST-90001")["items"]
+            and not any(api(demo_hub, "/health")["projection_lag"].values())
+        ):
+            assert time.monotonic() < deadline, "the new device never reached the read models"
+            time.sleep(0.3)
+        default = api(demo_hub, "/compliance/due", within="30d", overdue_within="90d", as_of=as_of, limit=50)
+        everything = api(demo_hub, "/compliance/due", within="30d", as_of=as_of, limit=1)
+        assert default["items"], "the samples give the default view something to act on"
+        assert everything["total"] > default["total"]  # the history going back years is left out
+        console.open("compliance")
+        page = console.page
+        page.fill("#compliance-form input[name=as_of]", as_of)
+        page.click("#compliance-form button[type=submit]")
+        console.wait_summary("compliance-summary", f"截至 {as_of}")
+        console.wait_summary("compliance-summary", f"共 {default['total']} 项")
+        rows = console.rows("compliance-table")
+        expect(rows).to_have_count(len(default["items"]))
+        assert all(-90 <= d["days_left"] <= 30 for d in default["items"])
+        projected = [d["projected"] for d in default["items"]]
+        assert any(projected), projected
+        assert not all(projected), projected
+        marked = page.eval_on_selector_all(
+            "#compliance-table tbody tr", "rows => rows.map(r => r.classList.contains('row-projected'))"
+        )
+        assert marked == projected
+        badges = page.locator("#compliance-table tbody tr.row-projected").filter(has_text="按购置日期推算")
+        expect(badges).to_have_count(sum(projected))
+        expect(page.locator("#compliance-groups tbody tr")).to_have_count(len(default["groups"]))
+        keep_shot(page, tmp_path, "console-compliance-default.png")
+
+        page.select_option("#compliance-form select[name=projected]", "true")
+        page.click("#compliance-form button[type=submit]")
+        only = api(
+            demo_hub,
+            "/compliance/due",
+            within="30d",
+            overdue_within="90d",
+            projected="true",
+            as_of=as_of,
+            limit=50,
+        )
+        console.wait_summary("compliance-summary", f"共 {only['total']} 项")
+        expect(rows).to_have_count(len(only["items"]))
+        assert page.locator("#compliance-table tbody tr:not(.row-projected)").count() == 0
+
+    def test_kpis_are_charted_with_the_vendored_echarts(
+        self, console: Console, demo_hub: Served, tmp_path: Path
+    ) -> None:
+        """指标: the two charts draw (ECharts from this origin) and the table lists every group."""
+        from playwright.sync_api import expect
+
+        expected = api(demo_hub, "/kpis", group_by="category", limit=200)
+        console.open("kpis")
+        page = console.page
+        expect(console.rows("kpis-table")).to_have_count(max(1, len(expected["items"])))
+        assert page.evaluate("typeof window.echarts") == "object"
+        expect(page.locator("#kpis-uptime canvas")).to_have_count(1)
+        expect(page.locator("#kpis-repairs canvas")).to_have_count(1)
+        assert all(url.startswith(demo_hub.url) for url, _ in console.requests)
+        # A tooltip under the pointer: drawn in the canvas, so the strict CSP refuses nothing.
+        box = page.locator("#kpis-uptime").bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+        page.wait_for_timeout(300)  # no condition to wait for: an error would arrive as an event
+        keep_shot(page, tmp_path, "console-kpis.png")
+
+    def test_audit_shows_the_ledger_verified_and_an_asset_as_of_a_date(
+        self, console: Console, demo_hub: Served, tmp_path: Path
+    ) -> None:
+        """审计: the ledger verified intact with its last checkpoint; one asset as of a date beside now."""
+        from playwright.sync_api import expect
+
+        status = api(demo_hub, "/audit/ledger")
+        assert status["intact"]
+        assert status["entries"] > 0
+        asset = api(demo_hub, "/assets", limit=1)["items"][0]
+        console.open("audit")
+        page = console.page
+        expect(page.locator("#audit-intact")).to_contain_text("完整")
+        if status["last_checkpoint"]:
+            expect(page.locator("#audit-checkpoint")).to_contain_text(str(status["last_checkpoint"]["count"]))
+        page.fill("#asof-form input[name=asset]", asset["asset_id"])
+        page.fill("#asof-form input[name=date]", "2000-01-01")
+        page.click("#asof-form button[type=submit]")
+        expect(page.locator("#asof-now")).to_contain_text(asset["name"])
+        expect(page.locator("#asof-then")).to_contain_text("2000-01-01")
+        expect(page.locator("#asof-then")).to_contain_text("尚无")
+        page.fill("#asof-form input[name=date]", datetime.now(UTC).date().isoformat())
+        page.click("#asof-form button[type=submit]")
+        expect(page.locator("#asof-then")).to_contain_text(asset["name"])
+        keep_shot(page, tmp_path, "console-audit.png")
+
+    def test_live_events_tail_the_stream_with_a_type_filter(self, console: Console, demo_hub: Served) -> None:
+        """实时事件: from the beginning, asset.* only; every row shown is an asset event; stop closes it."""
+        from playwright.sync_api import expect
+
+        console.open("events")
+        page = console.page
+        page.fill("#events-form input[name=types]", "asset.registered")
+        page.select_option("#events-form select[name=from]", "beginning")
+        page.click("#events-start")
+        expect(console.rows("events-table").first).to_be_visible()
+        types = set(console.page.locator("#events-table tbody td:nth-child(2)").all_text_contents())
+        assert types == {"asset.registered"}
+        page.click("#events-stop")
+        expect(page.locator("#events-summary")).to_contain_text("已停止")
+
+        page.fill("#events-form input[name=department]", "重症医学科")
+        page.click("#events-start")
+        expect(console.rows("events-table").first).to_be_visible()
+        page.click("#events-stop")
+        departments = set(console.page.locator("#events-table tbody td:nth-child(4)").all_text_contents())
+        assert departments == {"重症医学科"}
 
 
 class TestConsoleWithKeys:
@@ -425,6 +684,8 @@ class TestConsolePage:
             "/console": "text/html",
             "/console/console.js": "text/javascript",
             "/console/console.css": "text/css",
+            "/console/echarts.min.js": "text/javascript",  # vendored, with its licence beside it
+            "/console/echarts-LICENSE.txt": "text/plain",
         }
         assets, *answers = ask_keyed_app(tmp_path, "/assets", *files)
         assert assets.status_code == 401

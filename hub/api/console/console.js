@@ -468,11 +468,45 @@
     pager($("workorders-pager"), page, (next) => loadWorkOrders(next).catch(showError));
   }
 
-  // ---- 计量/质控到期 Compliance ----------------------------------------------------------------
+  // ---- 计量/质控到期 Compliance (default: what needs action) -------------------------------
+  // Overdue by at most 90 days plus due in the next 30: the form's defaults. Dates the hub only
+  // projected from a purchase / start-of-service date are marked, and filterable.
+  const PROJECTED_HINT = "projected from the purchase / start-of-service date: no record of this kind yet; confirm it";
+
+  function projectedBadge(d) {
+    return d.projected
+      ? badge("按购置日期推算 projected", "warn", PROJECTED_HINT)
+      : badge("已确认 confirmed", "muted", d.basis);
+  }
+
+  function complianceGroups(page) {
+    const form = $("compliance-form");
+    fillTable($("compliance-groups"), [
+      { label: "状态", hint: "state", value: (g) => (g.overdue ? badge("已逾期 overdue", "bad") : badge("即将到期 due soon", "warn")) },
+      { label: "类型", hint: "kind", value: (g) => both(label(KIND, g.kind), g.kind) },
+      { label: "依据", hint: "schedule", value: (g) => projectedBadge(g) },
+      { label: "数量", hint: "count", value: (g) => g.count, class: "num strong" },
+    ], page.groups || [], {
+      empty: "没有需要处理的项 Nothing needs action",
+      rowClass: (g) => (g.projected ? "row-projected" : null),
+      onRow: (g) => {
+        form.elements.kind.value = g.kind;
+        form.elements.overdue.value = String(g.overdue);
+        form.elements.projected.value = String(g.projected);
+        loadCompliance(0).catch(showError);
+      },
+    });
+  }
+
   async function loadCompliance(offset = 0) {
-    const params = { ...formParams($("compliance-form")), limit: PAGE, offset };
-    const page = await api("/compliance/due", params);
-    $("compliance-summary").textContent = `截至 ${page.as_of}，共 ${page.total} 项到期或逾期 (${page.total} due as of ${page.as_of})`;
+    const params = formParams($("compliance-form"));
+    // An empty "overdue by at most" means any: the API's own default when the parameter is absent.
+    const page = await api("/compliance/due", { ...params, limit: PAGE, offset });
+    const projected = (page.groups || []).filter((g) => g.projected).reduce((n, g) => n + g.count, 0);
+    const range = params.overdue_within ? `逾期 ${params.overdue_within.replace("d", "")} 天内 + ` : "全部逾期 + ";
+    $("compliance-summary").textContent = `截至 ${page.as_of}，${range}${params.within.replace("d", "")} 天内到期：共 ${page.total} 项，`
+      + `其中 ${projected} 项按购置日期推算 (${page.total} need action as of ${page.as_of}; ${projected} projected)`;
+    complianceGroups(page);
     fillTable($("compliance-table"), [
       { label: "设备", hint: "asset", value: (d) => d.asset_name },
       { label: "科室", hint: "department", value: (d) => d.department_name || d.department_code },
@@ -481,14 +515,13 @@
       { label: "剩余", hint: "days left", value: (d) => (d.overdue
         ? badge(`逾期 ${-d.days_left} 天`, "bad")
         : badge(`${d.days_left} 天`, d.days_left <= 7 ? "warn" : "muted")) },
-      { label: "依据", hint: "schedule", value: (d) => (d.projected
-        ? badge("推算 待确认", "warn", "projected from the start of service: no record of this kind yet, no notices until one confirms it")
-        : badge("已确认", "muted", d.basis)) },
+      { label: "依据", hint: "schedule", value: projectedBadge },
       { label: "上次", hint: "last done", value: (d) => [d.last_done_on, d.last_result].filter(Boolean).join(" ") },
       { label: "周期", hint: "interval", value: (d) => (d.interval_months ? `${d.interval_months} 个月` : null) },
       { label: "编号", hint: "ref", value: (d) => d.ref, class: "mono" },
     ], page.items, {
       empty: "期限内没有到期项 Nothing due",
+      rowClass: (d) => (d.projected ? "row-projected" : null),
       onRow: (d) => openAsset(d.asset_id),
     });
     pager($("compliance-pager"), page, (next) => loadCompliance(next).catch(showError));
@@ -537,20 +570,51 @@
     pager($("messages-pager"), page, (next) => loadMessages(next).catch(showError));
   }
 
+  // One HL7 segment a row: its name, then each field numbered as the spec does (PID-3 ...).
+  function segmentRow(line) {
+    const fields = line.split("|");
+    const name = fields[0];
+    const isHl7 = /^[A-Z][A-Z0-9]{2}$/.test(name);
+    if (!isHl7) return el("div", { class: "seg" }, el("span", { class: "seg-text", text: line }));
+    // MSH-1 is the separator itself, so MSH's fields count from 2 after it.
+    const first = name === "MSH" ? 2 : 1;
+    return el("div", { class: "seg" },
+      el("span", { class: "seg-name", text: name }),
+      fields.slice(1).map((value, i) => el("span", {
+        class: value ? "seg-field" : "seg-field seg-empty", title: `${name}-${i + first}`, text: value || "∅",
+      })));
+  }
+
+  async function rawPane(rawRef) {
+    try {
+      const text = await api(`/messages/${encodeURIComponent(rawRef)}/text`);
+      return section("原始报文", `raw, decoded as ${text.charset}`,
+        el("div", { class: "raw", id: "message-raw" }, text.lines.map(segmentRow)),
+        text.truncated ? el("p", { class: "hint", text: "仅显示开头部分 (truncated): GET /raw 提供完整字节" }) : null);
+    } catch (err) {
+      if (!(err instanceof ApiError) || (err.status !== 403 && err.status !== 422)) throw err;
+      const why = err.status === 403
+        ? ["原始报文含患者数据，仅审计员/管理员可查看。", hint("Raw payloads need the auditor or admin role.")]
+        : ["原始字节无法解码。", hint("The bytes do not decode: see GET /raw.")];
+      return section("原始报文", "raw", el("p", { class: "placeholder", id: "message-raw-refused" }, ...why));
+    }
+  }
+
   async function showMessage(rawRef) {
     const pane = $("message-detail");
     pane.replaceChildren(el("p", { class: "placeholder", text: "加载中… Loading" }));
-    const m = await api(`/messages/${encodeURIComponent(rawRef)}`);
-    const events = el("table", { class: "data compact" });
+    const [m, raw] = await Promise.all([api(`/messages/${encodeURIComponent(rawRef)}`), rawPane(rawRef)]);
+    const events = el("table", { class: "data compact", id: "message-events" });
     fillTable(events, [
       { label: "事件", hint: "event", value: (e) => e.event_type },
       { label: "对象", hint: "subject", value: (e) => e.subject, class: "mono" },
       { label: "账本", hint: "ledger", value: (e) => (e.ledger ? `${e.ledger.topic}#${e.ledger.partition}/${e.ledger.seq}` : "—"), class: "mono" },
     ], m.became, { empty: "没有事件 No events" });
-    const letters = el("table", { class: "data compact" });
+    const letters = el("table", { class: "data compact", id: "message-dead-letters" });
     fillTable(letters, [
       { label: "位置", hint: "where", value: (d) => d.position },
       { label: "原因", hint: "reason", value: (d) => d.reason, class: "wrap" },
+      { label: "映射", hint: "mapping", value: (d) => d.mapping_version, class: "mono" },
       { label: "状态", hint: "status", value: (d) => badge(d.status === "open" ? "待处理" : "已解决", d.status === "open" ? "warn" : "ok") },
     ], m.dead_letters, { empty: "没有死信 No dead letters" });
     const redo = el("button", { type: "button", id: "message-reprocess", text: "重新处理 Reprocess" });
@@ -564,12 +628,14 @@
       }
     });
     pane.replaceChildren(
-      el("h3", null, m.control_id, " ", messageBadge(m.status)),
+      el("h3", null, m.control_id, " ", messageBadge(m.status), " ", redo),
       el("p", { class: "mono", text: `${m.raw_ref} · ${(m.system || "").toUpperCase()} · ${m.transport} · ${m.size} B` }),
-      section("产生的事件", "events it became", events),
-      section("应答", "ACK sent", el("pre", { class: "mono", text: m.ack ? m.ack.join("\n") : "—" })),
-      section("死信", "dead letters", letters),
-      redo,
+      el("div", { class: "side-by-side" },
+        el("div", { class: "side", id: "message-raw-side" }, raw),
+        el("div", { class: "side", id: "message-events-side" },
+          section("产生的事件", "events it became", el("div", { class: "scroll" }, events)),
+          section("应答", "ACK sent", el("pre", { class: "mono ack", id: "message-ack", text: m.ack ? m.ack.join("\n") : "—" })),
+          section("死信", "dead letters", el("div", { class: "scroll" }, letters)))),
     );
   }
 
@@ -607,27 +673,92 @@
     pager($("notifications-pager"), page, (next) => loadNotifications(next).catch(showError));
   }
 
-  // ---- 死信 Dead letters -----------------------------------------------------------------------
+  // ---- 死信 Dead letters: grouped by reason, retry one / selected / all matching -------------
   function where(letter) {
     const loc = letter.location || {};
     const parts = [loc.line ? `第 ${loc.line} 行` : letter.position, loc.column, loc.field].filter(Boolean);
     return parts.join(" · ");
   }
 
-  async function loadDeadLetters() {
-    const params = { ...formParams($("dlq-form")), limit: 500 };
-    const page = await api("/dlq", params);
+  const selectedLetters = new Set(); // raw refs ticked on the current page
+
+  function retried(out) {
+    notify(`已重试 ${out.retried} 条消息：解决 ${out.resolved} 条死信，仍待处理 ${out.still_open} 条`
+      + ` (retried ${out.retried}, resolved ${out.resolved}, still open ${out.still_open})`, out.resolved ? "ok" : "warn");
+  }
+
+  async function retryThen(call) {
+    try {
+      const out = await call();
+      await loadDeadLetters(0);
+      retried(out); // after the reload: show() clears notices, the reload does not
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  async function loadDeadLetterGroups(params) {
+    const out = await api("/dlq/groups", { status: params.status, system: params.system });
+    $("dlq-mappings").replaceChildren(...out.mappings.map((m) => el("div", {
+      class: `card card-${m.overridden ? "info" : "muted"}`, "data-system": m.system,
+    },
+    el("div", { class: "card-value mono", text: m.version }),
+    el("div", { class: "card-label" }, `${m.system.toUpperCase()} `,
+      hint(m.overridden ? `本院映射 ${m.file} (override)` : `默认映射 ${m.file} (default)`)))));
+    const inUse = Object.fromEntries(out.mappings.map((m) => [m.system, m.version]));
+    fillTable($("dlq-groups"), [
+      { label: "来源", hint: "system", value: (g) => g.system.toUpperCase() },
+      { label: "代码", hint: "code", value: (g) => g.code, class: "mono" },
+      { label: "原因示例", hint: "example reason", value: (g) => g.reason, class: "wrap" },
+      { label: "死信", hint: "letters", value: (g) => g.count, class: "num strong" },
+      { label: "消息", hint: "messages", value: (g) => g.raw_refs, class: "num" },
+      { label: "失败时映射", hint: "failed under", value: (g) => el("span", null, g.mapping_versions.map((v) => badge(v,
+        v === inUse[g.system] ? "muted" : "info", v === inUse[g.system] ? "the mapping in use" : "an older mapping"))) },
+      { label: "操作", hint: "actions", value: (g) => el("span", { class: "flags" },
+        el("button", { type: "button", class: "secondary", text: "查看 Show", onclick: () => {
+          const form = $("dlq-form");
+          form.elements.system.value = g.system;
+          form.elements.code.value = g.code;
+          loadDeadLetters(0).catch(showError);
+        } }),
+        params.status === "resolved" ? null : el("button", { type: "button", class: "group-retry", text: "重试本组 Retry group",
+          onclick: () => retryThen(() => post("/dlq/retry/matching", { system: g.system, code: g.code })) })) },
+    ], out.groups, { empty: "没有死信 No dead letters" });
+    return out;
+  }
+
+  async function loadDeadLetters(offset = 0) {
+    const params = formParams($("dlq-form"));
+    params.status = params.status || "open";
+    const [, page] = await Promise.all([
+      loadDeadLetterGroups(params),
+      api("/dlq", { ...params, limit: PAGE, offset }),
+    ]);
+    selectedLetters.clear();
+    const selectButton = $("dlq-retry-selected");
+    selectButton.disabled = true;
     $("dlq-summary").textContent = `共 ${page.total} 条死信 (${page.total} dead letters)`;
     fillTable($("dlq-table"), [
-      { label: "来源", hint: "system", value: (d) => (d.system || "").toUpperCase() },
-      { label: "文件/消息", hint: "message", value: (d) => d.message_id },
+      { label: "选", hint: "select", value: (d) => (d.status === "open" ? el("input", {
+        type: "checkbox", class: "dlq-select", "aria-label": `选择 ${d.message_id}`, onchange: (event) => {
+          if (event.target.checked) selectedLetters.add(d.raw_ref);
+          else selectedLetters.delete(d.raw_ref);
+          selectButton.disabled = selectedLetters.size === 0;
+        },
+      }) : null) },
+      { label: "文件/消息", hint: "message, system", value: (d) => both(d.message_id, (d.system || "").toUpperCase()) },
       { label: "位置", hint: "where", value: where },
-      { label: "代码", hint: "code", value: (d) => d.code, class: "mono" },
-      { label: "原因", hint: "reason", value: (d) => d.reason, class: "wrap" },
+      { label: "原因", hint: "reason, code", value: (d) => both(d.reason, d.code), class: "wrap" },
+      { label: "映射", hint: "mapping", value: (d) => d.mapping_version, class: "mono" },
       { label: "失败时间", hint: "failed at", value: (d) => when(d.failed_at) },
       { label: "状态", hint: "status", value: (d) => badge(d.status === "open" ? "待处理" : "已解决", d.status === "open" ? "warn" : "ok") },
       { label: "次数", hint: "attempts", value: (d) => d.attempts, class: "num" },
+      { label: "操作", hint: "action", value: (d) => (d.status === "open" ? el("button", {
+        type: "button", class: "secondary dlq-retry-one", text: "重试 Retry",
+        onclick: () => retryThen(() => post("/dlq/retry/matching", { raw_refs: [d.raw_ref] })),
+      }) : null) },
     ], page.items, { empty: "没有死信 No dead letters" });
+    pager($("dlq-pager"), page, (next) => loadDeadLetters(next).catch(showError));
   }
 
   // ---- 系统状态 Health ------------------------------------------------------------------------
@@ -695,6 +826,214 @@
     ], rows, { empty: "本进程未运行投影 No projections in this process" });
   }
 
+  // ---- 实时事件 Live events: the SSE stream read with fetch (the key goes in a header) ---------
+  const MAX_EVENT_ROWS = 200;
+  let streamAbort = null;
+
+  function stopEvents(text) {
+    if (streamAbort) streamAbort.abort();
+    streamAbort = null;
+    $("events-start").disabled = false;
+    $("events-stop").disabled = true;
+    if (text) $("events-summary").textContent = text;
+  }
+
+  // Every department an event names, at any depth of its payload: `department`, `borrower_department`,
+  // `to.department`... each a {code, name} (a DeptRef) or, in older payloads, plain text.
+  function departments(value, key = "", found = []) {
+    if (value === null || value === undefined) return found;
+    if (key.includes("department")) {
+      if (typeof value === "object") found.push([value.name, value.code].filter(Boolean));
+      else found.push([String(value)]);
+      return found;
+    }
+    if (typeof value === "object") {
+      for (const [name, inner] of Object.entries(value)) departments(inner, name, found);
+    }
+    return found;
+  }
+
+  const inDepartment = (event, wanted) => !wanted
+    || departments(event.payload).some((names) => names.includes(wanted));
+
+  function eventRow(event) {
+    const dept = departments(event.payload)[0];
+    return el("tr", null,
+      el("td", null, when(event.recorded_at || event.occurred_at) || "—"),
+      el("td", { class: "mono", text: event.type }),
+      el("td", { class: "mono", text: event.subject || "—" }),
+      el("td", { text: dept && dept.length ? dept[0] : "—" }),
+      el("td", { text: event.source ? `${String(event.source.system || "").toUpperCase()} ${event.source.message_id || ""}` : "—" }));
+  }
+
+  async function startEvents() {
+    stopEvents();
+    const params = formParams($("events-form"));
+    const url = new URL("/events/stream", window.location.origin);
+    if (params.types) url.searchParams.set("types", params.types);
+    url.searchParams.set("from", params.from || "now");
+    const headers = { Accept: "text/event-stream" };
+    const key = storedKey();
+    if (key) headers.Authorization = `Bearer ${key}`;
+    const abort = new AbortController();
+    streamAbort = abort;
+    $("events-start").disabled = true;
+    $("events-stop").disabled = false;
+    const body = el("tbody");
+    $("events-table").replaceChildren(el("thead", null, el("tr", null,
+      ["时间 time", "类型 type", "对象 subject", "科室 department", "来源 source"].map((t) => el("th", { text: t })))), body);
+    let shown = 0;
+    let response;
+    try {
+      response = await fetch(url, { headers, cache: "no-store", credentials: "omit", signal: abort.signal });
+    } catch (err) {
+      if (abort.signal.aborted) return;
+      stopEvents("连接失败 connection failed");
+      throw new ApiError(0, String(err.message || err));
+    }
+    if (!response.ok) {
+      stopEvents("未连接 not connected");
+      const detail = await errorDetail(response);
+      if (response.status === 401) askForKey(detail);
+      throw new ApiError(response.status, detail);
+    }
+    $("events-summary").textContent = "已连接，等待事件… connected, waiting for events";
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
+          if (!data) continue; // a heartbeat comment
+          const event = JSON.parse(data);
+          if (!inDepartment(event, params.department)) continue;
+          body.prepend(eventRow(event));
+          shown += 1;
+          while (body.children.length > MAX_EVENT_ROWS) body.lastChild.remove();
+          $("events-summary").textContent = `已接收 ${shown} 条事件 (${shown} events; newest first, last ${MAX_EVENT_ROWS} kept)`;
+        }
+      }
+    } catch (err) {
+      if (!abort.signal.aborted) throw err;
+      return;
+    }
+    if (streamAbort === abort) stopEvents(`流已结束，共 ${shown} 条 (stream ended, ${shown} events)`);
+  }
+
+  // ---- 指标 KPIs with charts (Apache ECharts, vendored: /console/echarts.min.js) ---------------
+  const charts = {};
+
+  function chart(id) {
+    if (!window.echarts) return null; // the table below still shows every figure without it
+    charts[id] = charts[id] || window.echarts.init($(id), null, { renderer: "canvas" });
+    return charts[id];
+  }
+
+  window.addEventListener("resize", () => Object.values(charts).forEach((c) => c.resize()));
+
+  async function loadKpis() {
+    const params = formParams($("kpis-form"));
+    const page = await api("/kpis", { ...params, limit: 200 });
+    const from = page.period_from.slice(0, 10);
+    const to = page.period_to.slice(0, 10);
+    $("kpis-summary").textContent = `${from} 至 ${to}，共 ${page.total} 组 (${page.total} groups, ${from} – ${to})`;
+    const rows = page.items;
+    // As many as the chart area allows: the table below lists every group.
+    const top = rows.slice(0, 30);
+    const names = top.map((k) => k.name || k.key || "—");
+    const tooltip = { trigger: "axis", renderMode: "richText" }; // no HTML tooltips (CSP: no inline styles)
+    const axisLabel = { interval: 0, rotate: names.length > 6 ? 40 : 0, width: 90, overflow: "truncate" };
+    const uptime = chart("kpis-uptime");
+    if (uptime) {
+      uptime.setOption({
+        animation: false, tooltip, grid: { left: 48, right: 16, top: 16, bottom: 90 },
+        xAxis: { type: "category", data: names, axisLabel },
+        yAxis: { type: "value", max: 100 },
+        series: [{ name: "开机率 uptime %", type: "bar", data: top.map((k) => k.uptime_pct), itemStyle: { color: "#1e7b34" } }],
+      }, true);
+    }
+    const repairs = chart("kpis-repairs");
+    if (repairs) {
+      repairs.setOption({
+        animation: false, tooltip, legend: { top: 0 }, grid: { left: 48, right: 48, top: 28, bottom: 90 },
+        xAxis: { type: "category", data: names, axisLabel },
+        yAxis: [{ type: "value", name: "次" }, { type: "value", name: "h" }],
+        series: [
+          { name: "维修次数 repairs", type: "bar", data: top.map((k) => k.repairs), itemStyle: { color: "#0b6bcb" } },
+          { name: "MTTR (h)", type: "line", yAxisIndex: 1, data: top.map((k) => k.mttr_hours), itemStyle: { color: "#b42318" } },
+        ],
+      }, true);
+    }
+    fillTable($("kpis-table"), [
+      { label: "名称", hint: "name", value: (k) => both(k.name || k.key, k.key !== k.name ? k.key : null) },
+      { label: "设备数", hint: "devices", value: (k) => k.devices, class: "num" },
+      { label: "开机率", hint: "uptime %", value: (k) => `${numberFormat.format(k.uptime_pct)}%`, class: "num" },
+      { label: "维修", hint: "repairs", value: (k) => k.repairs, class: "num" },
+      { label: "MTTR", hint: "hours", value: (k) => (k.mttr_hours === null ? null : numberFormat.format(k.mttr_hours)), class: "num" },
+      { label: "MTBF", hint: "hours", value: (k) => (k.mtbf_hours === null ? null : numberFormat.format(k.mtbf_hours)), class: "num" },
+      { label: "维修费用", hint: "cost", value: (k) => amount(k.maintenance_cost, k.currency), class: "num" },
+      { label: "使用率", hint: "utilisation %", value: (k) => `${numberFormat.format(k.utilisation_pct)}%`, class: "num" },
+    ], rows, { empty: "期间内没有数据 No data in the period" });
+  }
+
+  // ---- 审计 Audit: ledger verification, last checkpoint, as-of view of one asset ----------------
+  async function loadAudit() {
+    const date = $("asof-form").elements.date;
+    if (!date.value) date.value = today();
+    const cards = $("audit-cards");
+    cards.replaceChildren(el("p", { class: "placeholder", text: "校验中… Verifying" }));
+    const s = await api("/audit/ledger");
+    const card = (title, english, value, tone, id) => el("div", { class: `card card-${tone}`, id },
+      el("div", { class: "card-value", text: value }), el("div", { class: "card-label" }, title, " ", hint(english)));
+    const last = s.last_checkpoint;
+    cards.replaceChildren(
+      card("账本校验", "verification", s.intact ? "完整 intact" : `发现 ${s.findings_total} 处异常 tampered`, s.intact ? "ok" : "bad", "audit-intact"),
+      card("账链", "chains", s.chains, "info"),
+      card("条目", "entries", numberFormat.format(s.entries), "info"),
+      card("签名校验", "seals checked", s.seals_checked, s.seals_checked ? "ok" : "warn"),
+      card("最近检查点", last ? `last checkpoint: ${last.topic}#${last.partition}, ${last.count} entries` : "last checkpoint",
+        last ? timeFormat.format(new Date(last.created_at)) : "无 none", last ? "info" : "warn", "audit-checkpoint"),
+      card("校验于", `verified in ${s.elapsed_ms} ms`, timeFormat.format(new Date(s.verified_at)), "muted"),
+    );
+    fillTable($("audit-findings"), [
+      { label: "类型", hint: "kind", value: (f) => f.kind, class: "mono" },
+      { label: "位置", hint: "where", value: (f) => f.where, class: "mono" },
+      { label: "说明", hint: "detail", value: (f) => f.detail, class: "wrap" },
+    ], s.findings, { empty: "未发现篡改 No evidence of tampering" });
+  }
+
+  const AS_OF_FIELDS = [
+    ["名称 name", (a) => a.name], ["状态 status", (a) => label(STATUS, a.status)],
+    ["科室 department", (a) => a.department_name || a.department_code], ["位置 location", (a) => a.location],
+    ["净值 net value", (a) => amount(a.net_value, a.currency)],
+    ["计量至 calibrated until", (a) => (a.calibration ? a.calibration.valid_until : null)],
+    ["借出 on loan", (a) => (a.on_loan ? "是 yes" : "否 no")],
+  ];
+
+  async function showAsOf() {
+    const { asset, date } = formParams($("asof-form"));
+    const now = await api(`/assets/${encodeURIComponent(asset)}`);
+    let then = null;
+    try {
+      then = await api(`/assets/${encodeURIComponent(now.asset_id)}`, { as_of: `${date}T23:59:59` });
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 404) throw err; // 404: not known yet on that day
+    }
+    const side = (title, english, a, id) => el("div", { class: "side", id }, section(title, english,
+      a ? definitionList(AS_OF_FIELDS.map(([term, get]) => [term, get(a) || "—"]))
+        : el("p", { class: "placeholder", text: "当日尚无此设备的记录 No record of this device yet on that day" })));
+    $("asof-result").replaceChildren(
+      side(`${date} 当日`, "as of that day (business time)", then, "asof-then"),
+      side("现在", "now", now, "asof-now"),
+    );
+  }
+
   // ---- Views and navigation ------------------------------------------------------------------
   const VIEWS = {
     assets: () => loadAssets(0),
@@ -704,7 +1043,10 @@
     compliance: () => loadCompliance(0),
     messages: () => loadMessages(0),
     notifications: () => loadNotifications(0),
-    dlq: loadDeadLetters,
+    dlq: () => loadDeadLetters(0),
+    events: async () => { $("events-summary").textContent = "未连接，按“开始”接收 (press Start)"; },
+    kpis: loadKpis,
+    audit: loadAudit,
     health: loadHealth,
   };
 
@@ -715,6 +1057,7 @@
 
   function show(name) {
     clearNotice();
+    if (name !== "events") stopEvents(); // leaving the page closes its stream
     for (const section of document.querySelectorAll("section.view")) section.hidden = section.id !== `view-${name}`;
     for (const link of document.querySelectorAll("nav.tabs a")) {
       if (link.dataset.view === name) link.setAttribute("aria-current", "page");
@@ -758,7 +1101,26 @@
     bindForm("compliance-form", () => loadCompliance(0));
     bindForm("messages-form", () => loadMessages(0));
     bindForm("notifications-form", () => loadNotifications(0));
-    bindForm("dlq-form", loadDeadLetters);
+    bindForm("dlq-form", () => loadDeadLetters(0));
+    $("dlq-retry-selected").addEventListener("click", () => retryThen(
+      () => post("/dlq/retry/matching", { raw_refs: [...selectedLetters] })));
+    $("dlq-retry-matching").addEventListener("click", () => {
+      const { system, code } = formParams($("dlq-form"));
+      retryThen(() => post("/dlq/retry/matching", { system, code }));
+    });
+    $("events-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      clearNotice();
+      startEvents().catch(showError);
+    });
+    $("events-stop").addEventListener("click", () => stopEvents("已停止 stopped"));
+    bindForm("kpis-form", loadKpis);
+    $("audit-verify").addEventListener("click", () => loadAudit().catch(showError));
+    $("asof-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      clearNotice();
+      showAsOf().catch(showError);
+    });
     $("health-refresh").addEventListener("click", () => loadHealth().catch(showError));
     window.addEventListener("hashchange", () => show(currentView()));
     show(currentView());

@@ -7,6 +7,10 @@ An obligation the hub only projected from a device's start of service (no calibr
 inspection of its kind on record, e.g. a legacy ledger's purchase date) is listed with
 `projected: true` and concludes no notice until a real record confirms it; `projected=` filters.
 
+What needs action (the console's default): `within=30d&overdue_within=90d`, overdue by at most
+90 days plus due in the next 30; `groups` counts the whole selection per kind, overdue or not,
+projected or confirmed. Without `overdue_within` every overdue obligation is listed, as before.
+
 Department scope: a key created with `--department D` (a code or a name) sees only the
 obligations of devices of D; asking for another department gives an empty page.
 """
@@ -26,7 +30,7 @@ from hub.api.deps import (
 )
 from hub.api.params import WINDOW_PATTERN, IsoDate, Offset, window_days
 from hub.api.scope import ScopeDep  # noqa: TC001
-from projections.compliance.queries import DueFilter, list_due
+from projections.compliance.queries import DueFilter, count_due_groups, list_due
 from projections.compliance.rules import ComplianceConfig
 
 router = APIRouter(prefix="/compliance", tags=["compliance"])
@@ -64,6 +68,17 @@ class DueOut(BaseModel):
     interval_months: int | None
 
 
+class DueGroup(BaseModel):
+    """How many obligations of the selection share a kind, an overdue state and a basis."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    overdue: bool
+    projected: bool
+    count: int
+
+
 class DuePage(BaseModel):
     """One page of obligations, most overdue first."""
 
@@ -74,6 +89,9 @@ class DuePage(BaseModel):
     limit: int
     offset: int
     as_of: date = Field(description="The date the page is computed for")
+    groups: list[DueGroup] = Field(
+        default_factory=list, description="The whole selection counted per kind, overdue state and basis"
+    )
 
 
 @router.get("/due", response_model=DuePage)
@@ -98,6 +116,13 @@ def read_due(
         bool | None,
         Query(description="Only dates the hub projected, to confirm (true), or only confirmed ones (false)"),
     ] = None,
+    overdue_within: Annotated[
+        str | None,
+        Query(
+            json_schema_extra={"pattern": WINDOW_PATTERN},
+            description="Only obligations overdue by at most this long: 90d (default: however long)",
+        ),
+    ] = None,
     as_of: Annotated[IsoDate | None, Query(description="Report date (default: today at the site)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Offset = 0,
@@ -105,6 +130,7 @@ def read_due(
     """Obligations due within the window (overdue ones included unless `overdue=false`)."""
     try:
         days = window_days(within)
+        overdue_days = window_days(overdue_within) if overdue_within is not None else None
     except ValueError as exc:
         raise HTTPException(http.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
     today = as_of if as_of is not None else _today(clock.now())
@@ -112,11 +138,22 @@ def read_due(
     if not reachable:
         return DuePage(items=[], total=0, limit=limit, offset=offset, as_of=today)
     where = DueFilter(
-        today=today, within_days=days, department=department, kind=kind, overdue=overdue, projected=projected
+        today=today,
+        within_days=days,
+        department=department,
+        kind=kind,
+        overdue=overdue,
+        projected=projected,
+        overdue_within_days=overdue_days,
     )
     rows, total = list_due(conn, where, limit=limit, offset=offset)
     return DuePage(
-        items=[DueOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset, as_of=today
+        items=[DueOut.model_validate(r) for r in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+        as_of=today,
+        groups=[DueGroup.model_validate(g) for g in count_due_groups(conn, where)],
     )
 
 

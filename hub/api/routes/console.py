@@ -3,7 +3,8 @@
 The page holds no data: it is served without authentication, and every figure it shows comes
 from the JSON API through the same key, role and scope checks as any other caller. A strict
 Content-Security-Policy keeps it to scripts and styles of this origin (no inline code, no CDN),
-so data rendered by the page cannot turn into script. `/` redirects here.
+so data rendered by the page cannot turn into script. `/` redirects here. The charts use Apache
+ECharts, served from here too (/console/echarts.min.js, its licence beside it): no CDN.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ CONSOLE_DIR: Final = Path(__file__).resolve().parent.parent / "console"
 ASSETS: Final[dict[str, str]] = {
     "console.js": "text/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
+    # Apache ECharts, vendored with its licence (hub/api/console/__init__.py says which build).
+    "echarts.min.js": "text/javascript; charset=utf-8",
+    "echarts-LICENSE.txt": "text/plain; charset=utf-8",
+    "echarts-NOTICE.txt": "text/plain; charset=utf-8",
+    "echarts-LICENSE-d3.txt": "text/plain; charset=utf-8",
 }
 
 CSP: Final = (
