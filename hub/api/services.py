@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.exc import DBAPIError
@@ -98,6 +98,8 @@ class ApiServices:
     subscriptions: SubscriptionStore
     messages: MessageBrowser
     webhook_targets: TargetPolicy = field(default_factory=TargetPolicy)
+    # How long a rotated-out webhook secret keeps signing (HUB_WEBHOOK_ROTATION_OVERLAP_H).
+    webhook_rotation_overlap: timedelta = timedelta(hours=24)
     readiness: ReadinessSource | None = None  # GET /health/ready; None: the database check alone
     # Listeners `hub serve` opened (name -> serving?), registered as they start: /health/ready reports them.
     listeners: Listeners = field(default_factory=dict)
