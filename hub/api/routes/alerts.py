@@ -54,7 +54,7 @@ def _out(a: Alert) -> AlertOut:
         alert_id=a.alert_id,
         rule=a.rule,
         kind=a.kind,
-        severity=a.severity,  # type: ignore[arg-type]  # the rules allow only these
+        severity=a.severity,
         state="open" if a.open else "cleared",
         title=a.title,
         text=a.text,

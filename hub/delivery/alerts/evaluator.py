@@ -253,8 +253,8 @@ def raised_event(alert: Alert, site: str) -> OpsAlertRaised:
         payload=AlertRaisedPayload(
             alert_id=alert.alert_id,
             rule=alert.rule,
-            kind=alert.kind,  # type: ignore[arg-type]  # a rule's kind is one of AlertKind (rules.py)
-            severity=alert.severity,  # type: ignore[arg-type]
+            kind=alert.kind,
+            severity=alert.severity,
             title=alert.title,
             text=alert.text,
             target=alert.target,
@@ -281,8 +281,8 @@ def cleared_event(alert: Alert, site: str) -> OpsAlertCleared:
         payload=AlertClearedPayload(
             alert_id=alert.alert_id,
             rule=alert.rule,
-            kind=alert.kind,  # type: ignore[arg-type]
-            severity=alert.severity,  # type: ignore[arg-type]
+            kind=alert.kind,
+            severity=alert.severity,
             title=alert.title,
             text=alert.cleared_text or "cleared",
             target=alert.target,
