@@ -11,7 +11,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import pytest
 
 from hub.auth.roles import Role
 from hub.bus.embedded import EmbeddedBus
-from hub.delivery.webhooks import WebhookService, verify_signature
+from hub.delivery.webhooks import Tuning, WebhookService, verify_signature
 from hub.ports import event_out_record
 from schemas.envelope import EventBase
 from tests.e2e import test_api_subscriptions as subscriptions
@@ -66,13 +66,16 @@ class Env:
 
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Env]:
+async def env(tmp_path: Path, db_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Env]:
+    """The real wiring over `db_url` (SQLite, then PostgreSQL), delivery tuned by the test's
+    `tuning` parameter (default FAST)."""
+    tuning: Tuning = getattr(request, "param", FAST)
     bus = EmbeddedBus(tmp_path / "bus", heartbeat_interval_s=0.2, session_timeout_s=2)
     clock = Clock(datetime(2024, 6, 12, 2, 0, tzinfo=UTC))
-    settings = {"webhook_allow": ["127.0.0.1"]}
+    settings = {"webhook_allow": ["127.0.0.1"], "db_url": db_url}
     async with wired_hub(tmp_path / "hub", settings=settings, bus=bus, clock=clock) as w:
         token = w.hub.keys.create(Role.APP)[1]
-        service = WebhookService(w.hub.subscriptions, bus, tuning=FAST, clock=clock)
+        service = WebhookService(w.hub.subscriptions, bus, tuning=tuning, clock=clock)
         stop = asyncio.Event()
         task = asyncio.create_task(service.run(stop))
         yield Env(w.http, bus, token, clock)
@@ -201,3 +204,49 @@ class TestRotation:
         assert verify_signature(new, after.body, after.headers[header])
         assert not verify_signature(old, after.body, after.headers[header])
         assert after.headers[header].count("sha256=") == 1
+
+
+class TestTuning:
+    @pytest.mark.parametrize("env", [replace(FAST, concurrency=4)], indirect=True)
+    async def test_partitions_in_parallel_keep_each_subjects_order(
+        self, env: Env, receiver: Receiver
+    ) -> None:
+        """With four partitions POSTed to at once and 500s on the way, each subject still arrives in order."""
+        await env.subscribe(receiver)
+        receiver.fail_next = 3
+        subjects = [f"A-{i}" for i in range(8)]
+        events = [relocated(subjects[i % 8]) for i in range(40)]
+        await env.publish(*events)
+        await until(lambda: len(receiver.ids()) >= 40)
+        await asyncio.sleep(0.3)  # a repeat, if any, would have arrived by now
+        by_id = {str(e.event_id): e for e in events}
+        assert sorted(receiver.ids()) == sorted(by_id)
+        for subject in subjects:
+            sent = [str(e.event_id) for e in events if e.subject == subject]
+            assert [i for i in receiver.ids() if by_id[i].subject == subject] == sent
+
+    @pytest.mark.parametrize("env", [replace(FAST, max_attempts=3)], indirect=True)
+    async def test_a_subscription_pauses_after_max_attempts_and_skips_nothing(
+        self, env: Env, receiver: Receiver
+    ) -> None:
+        """Three refusals in a row pause it with the reason; resumed, the refused event comes first."""
+        sub = await env.subscribe(receiver)
+        url = f"/subscriptions/{sub['id']}"
+        receiver.fail_next = 10_000
+        first, second = relocated("A-1"), relocated("A-1")
+        await env.publish(first, second)
+
+        async def state() -> dict[str, object]:
+            return (await env.http.get(url, headers=env.auth)).json()  # type: ignore[no-any-return]
+
+        deadline = time.monotonic() + 20
+        while (now := await state())["status"] != "paused":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        assert str(now["delivery"]["last_error"]).startswith("paused after 3 failed attempts")  # type: ignore[index]
+        assert receiver.refused == 3
+        receiver.fail_next = 0
+        resumed = await env.http.patch(url, json={"status": "active"}, headers=env.auth)
+        assert resumed.status_code == 200
+        await until(lambda: len(receiver.ids()) == 2)
+        assert receiver.ids() == [str(first.event_id), str(second.event_id)]
