@@ -19,6 +19,7 @@ from hub.delivery.alerts.probes import ack_code
 from hub.errors import ConfigError
 from projections.runtime.db import make_engine
 from schemas.catalogue import parse_event
+from tests.unit.schemas.examples import example_dict
 from topics.catalogue import CATALOGUE
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -211,3 +212,36 @@ class TestThresholds:
         m.free_mb, m.answers = 2000, (1, 40)
         clock.advance(minutes=61)  # the window moved past the growth: no new dead letters since
         assert sorted(a.alert_id for a in await alerts.check() if not a.open) == ["ack", "disk", "dlq"]
+
+
+class TestRouting:
+    def test_a_notification_rule_routes_a_raised_alert(self, tmp_path: Path) -> None:
+        """`on: ops.alert_raised` in the notification rules notifies, with the alert's title and text."""
+        from projections.notifications.projection import Notifications
+        from projections.notifications.rules import parse_rules as parse_notification_rules
+        from projections.runtime.tracking import ensure_tables
+
+        rules = {
+            "rules": [
+                {
+                    "id": "ops-critical",
+                    "on": "ops.alert_raised",
+                    "when": {"severity": ["critical"]},
+                    "to": [{"role": "admin"}],
+                    "title": "告警：{title}",
+                    "text": "{text}",
+                    "urgent": True,
+                }
+            ]
+        }
+        projection = Notifications(parse_notification_rules(rules))
+        assert "derived.ops.v1" in projection.topics
+        engine = make_engine(f"sqlite:///{tmp_path / 'n.db'}")
+        ensure_tables(engine, projection)
+        raised = parse_event(example_dict("ops.alert_raised"))
+        with engine.begin() as conn:
+            (sent,) = projection.apply(conn, [raised])
+        assert sent.type == "notification.sent"
+        assert sent.payload.title == "告警：HIS MLLP 无消息"  # type: ignore[attr-defined]
+        assert sent.payload.text.startswith("his/mllp 已 16 分钟")  # type: ignore[attr-defined]
+        engine.dispose()
