@@ -73,6 +73,17 @@ class Served:
             )
         )
 
+    async def streamed(self, types: str) -> list[str]:
+        """The event names an SSE client following `types` gets from the beginning."""
+        import httpx
+
+        params = {"types": types, "from": "beginning", "limit": "2"}
+        async with httpx.AsyncClient(base_url=self.url, timeout=30) as http:
+            answer = await http.get("/events/stream", params=params)
+        return [
+            line.removeprefix("event: ") for line in answer.text.splitlines() if line.startswith("event: ")
+        ]
+
     async def alerts(self, state: str) -> list[dict[str, object]]:
         import httpx
 
@@ -182,3 +193,4 @@ class TestSilentChannel:
             ("ops.alert_raised", "his-mllp-silent"),
             ("ops.alert_cleared", "his-mllp-silent"),
         ]
+        assert await served.streamed("ops.*") == ["ops.alert_raised", "ops.alert_cleared"]

@@ -198,8 +198,8 @@ class AlertService:
         judged = (now - since).total_seconds() / 60
         if judged >= rule.minutes:
             text = (
-                f"{rule.target} 已 {judged:.0f} 分钟未收到消息"
-                f" (silent for {judged:.0f} min, limit {rule.minutes:g})"
+                f"{rule.target} 已 {round(judged, 1):g} 分钟未收到消息"
+                f" (silent for {round(judged, 1):g} min, limit {rule.minutes:g})"
             )
             return Verdict("raise", round(judged, 1), text)
         return Verdict("hold", round(judged, 1))
