@@ -109,9 +109,9 @@ class ReplayRun:
                     _gone()
                 rows: list[AttemptRow] = []
                 for record in records:
-                    slot = positions[short[record.topic]][str(record.partition)]
-                    if record.offset != slot[0] or record.offset >= slot[1]:
-                        continue  # past the range's end (or already done): the live worker has it
+                    slot = positions[short[record.topic]].get(str(record.partition))
+                    if slot is None or record.offset < slot[0] or record.offset >= slot[1]:
+                        continue  # done already, or past the range's end (the live worker has it)
                     if self._wanted(record) and not await self._deliver(record, rows):
                         break  # stopping
                     slot[0] = record.offset + 1
