@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Self
 
@@ -20,7 +21,7 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 
 from hub.api.browser import MessageBrowser
-from hub.api.readiness import HealthLimits, Listeners, readiness_source
+from hub.api.readiness import HealthLimits, Listeners, outbox_backlog, readiness_source
 from hub.api.security import AccessLog, Security, bus_access_log
 from hub.api.services import (
     ApiServices,
@@ -34,8 +35,11 @@ from hub.api.services import (
 from hub.auth.keys import KeyStore
 from hub.bus.embedded import EmbeddedBus
 from hub.bus.kafka import KafkaBus
+from hub.delivery.alerts import AlertBook, AlertService, ArchiveProbe, Probes
+from hub.delivery.alerts import load_rules as load_rules_alerts
+from hub.delivery.alerts.probes import disk_free_mb
 from hub.delivery.robots import NotificationDelivery
-from hub.delivery.webhooks import SubscriptionStore, WebhookService, subscription_key
+from hub.delivery.webhooks import Backoff, SubscriptionStore, Tuning, WebhookService, subscription_key
 from hub.delivery.webhooks.targets import TargetPolicy
 from hub.errors import ConfigError
 from hub.ingest.archive import SqliteRawArchive
@@ -115,6 +119,47 @@ def make_projections(settings: Settings | None = None) -> list[Projection]:
     return [*models, notify]
 
 
+def webhook_tuning(settings: Settings) -> Tuning:
+    """The webhook delivery loop's timings from HUB_WEBHOOK_* (the rest keep their defaults)."""
+    return Tuning(
+        timeout_s=settings.webhook_timeout_s,
+        backoff=Backoff(settings.webhook_backoff_initial_s, settings.webhook_backoff_cap_s),
+        concurrency=settings.webhook_concurrency,
+        max_attempts=settings.webhook_max_attempts,
+        log_days=settings.webhook_log_days,
+    )
+
+
+def alert_probes(hub: Hub) -> Probes:
+    """What the alert rules measure, for `hub`: its raw archive, dead letters, runners and disk."""
+    settings = hub.settings
+    archive = (
+        ArchiveProbe.postgres(settings.archive_url)
+        if settings.archive_url
+        else ArchiveProbe.sqlite(settings.archive_path)
+    )
+
+    async def last_received(system: str, transport: str | None) -> datetime | None:
+        return await asyncio.to_thread(archive.last_received, system, transport)
+
+    async def ack_answers(system: str, since: datetime) -> tuple[int, int]:
+        return await asyncio.to_thread(archive.answers, system, since)
+
+    async def open_dead_letters() -> int:
+        return await hub.dead_letters.count(status="open")
+
+    async def lag() -> int:
+        total = 0
+        for runner in hub.runners:
+            total += await runner.lag()
+        return total + await asyncio.to_thread(outbox_backlog, hub.engine)  # derived events waiting
+
+    async def disk() -> int:
+        return await asyncio.to_thread(disk_free_mb, settings.data_dir)
+
+    return Probes(last_received, ack_answers, open_dead_letters, lag, disk, close=archive.close)
+
+
 def _encodings(hub: Hub) -> Callable[[str], str | None]:
     """system -> the encoding its current mapping forces, if any (the message browser's decoder)."""
 
@@ -146,6 +191,7 @@ class Hub:
     ingestor: Ingestor = field(init=False)
     webhooks: WebhookService = field(init=False)
     notify: NotificationDelivery = field(init=False)
+    alerts: AlertService = field(init=False)
     api: ApiServices = field(init=False)
 
     @cached_property
@@ -187,6 +233,7 @@ class Hub:
             ensure_tables(self.engine, self.projections)
             self.keys.ensure_tables()
             self.subscriptions.ensure_tables()
+            self.alerts.book.ensure_tables()
 
         try:
             await asyncio.to_thread(ensure)
@@ -213,6 +260,8 @@ class Hub:
         self.archive.close()
         self.dead_letters.close()
         self.differ.close()
+        if "alerts" in self.__dict__:
+            self.alerts.close()
         self.engine.dispose()
 
     def worker(self, system: str) -> TranslationWorker:
@@ -293,7 +342,13 @@ def build_hub(
     hub.ingestor = Ingestor(hub)
     targets = TargetPolicy.of(settings.webhook_allow)
     hub.webhooks = WebhookService(
-        hub.subscriptions, bus, prefix=prefix, transport=webhook_transport, targets=targets
+        hub.subscriptions,
+        bus,
+        prefix=prefix,
+        transport=webhook_transport,
+        targets=targets,
+        clock=clock,
+        tuning=webhook_tuning(settings),
     )
     # Robot and webhook channels of the notification rules the read model runs with.
     rules = next((p.rules for p in read_models if isinstance(p, Notifications)), None)
@@ -305,6 +360,17 @@ def build_hub(
         site=settings.site,
         targets=targets,
         transport=webhook_transport,
+    )
+    hub.alerts = AlertService(
+        load_rules_alerts(settings.alert_rules),
+        alert_probes(hub),
+        AlertBook(engine),
+        bus,
+        clock,
+        zone=settings.zone,
+        prefix=prefix,
+        site=settings.site,
+        interval_s=settings.alert_interval_s,
     )
     listeners: Listeners = {}
     letters = HubDeadLetters(hub)
@@ -337,6 +403,7 @@ def build_hub(
         subscriptions=hub.subscriptions,
         messages=MessageBrowser(archive, engine, letters, encodings=_encodings(hub)),
         webhook_targets=targets,
+        webhook_rotation_overlap=timedelta(hours=settings.webhook_rotation_overlap_h),
         readiness=readiness_source(hub, limits, listeners),
         listeners=listeners,
         ledger_status=ledger_status_source(engine, seal_key(settings.secret_bytes)),

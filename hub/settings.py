@@ -96,6 +96,22 @@ class Settings(BaseSettings):
     # Internal addresses webhooks may reach (addresses, CIDR networks or host names, as a JSON
     # list): loopback, private and link-local targets are refused otherwise (hub.delivery.webhooks.targets).
     webhook_allow: list[str] = Field(default_factory=list)
+    # Webhook delivery tuning (hub.delivery.webhooks): seconds per POST; retry backoff doubling from
+    # initial to cap (jittered); partitions of one subscription POSTed to at once (order per
+    # partition always holds); consecutive failures of one event that pause the subscription
+    # (0: retry for ever; nothing is skipped either way); days of delivery log kept; hours a
+    # rotated-out secret keeps signing beside the new one.
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_backoff_initial_s: float = Field(default=1.0, gt=0)
+    webhook_backoff_cap_s: float = Field(default=300.0, gt=0)
+    webhook_concurrency: int = Field(default=1, ge=1, le=64)
+    webhook_max_attempts: int = Field(default=0, ge=0)
+    webhook_log_days: float = Field(default=30.0, gt=0)
+    webhook_rotation_overlap_h: float = Field(default=24.0, ge=0, le=24 * 30)
+    # Alert rules (YAML; hub.delivery.alerts.rules). Unset: the bundled defaults. Evaluated by
+    # `hub serve` every HUB_ALERT_INTERVAL_S seconds.
+    alert_rules: Path | None = None
+    alert_interval_s: float = Field(default=30.0, gt=0)
     # Notification rules (YAML; projections.notifications.rules). Unset: the bundled defaults.
     notify_rules: Path | None = None
     # A file is translated, diffed and published this many rows at a time (memory: one chunk).

@@ -58,6 +58,7 @@ from schemas.notifications import (
     NotificationRead,
     NotificationSent,
 )
+from schemas.ops import OPS_EVENTS, OpsAlertCleared, OpsAlertRaised
 from schemas.upcasters import upcast
 from schemas.work_orders import (
     WORK_ORDER_EVENTS,
@@ -119,7 +120,9 @@ Event = Annotated[
     | NotificationEscalated
     | NotificationExpired
     | NotificationDelivered
-    | NotificationRead,
+    | NotificationRead
+    | OpsAlertRaised
+    | OpsAlertCleared,
     Field(discriminator="type"),
 ]
 
@@ -133,12 +136,13 @@ ALL_EVENT_CLASSES: tuple[type[EventBase], ...] = (
     *AUDIT_EVENTS,
     *DERIVED_NOTIFICATION_EVENTS,
     *NOTIFICATION_EVENTS,
+    *OPS_EVENTS,
 )
 EVENT_CLASSES: dict[str, type[EventBase]] = {
     cls.model_fields["type"].default: cls for cls in ALL_EVENT_CLASSES
 }
 DERIVED_TYPES: frozenset[str] = frozenset(
-    cls.model_fields["type"].default for cls in (*DERIVED_EVENTS, *DERIVED_NOTIFICATION_EVENTS)
+    cls.model_fields["type"].default for cls in (*DERIVED_EVENTS, *DERIVED_NOTIFICATION_EVENTS, *OPS_EVENTS)
 )
 
 

@@ -50,6 +50,8 @@ _DERIVED_TOPIC_OF_TYPE: dict[str, str] = {
     "notification.escalated": "derived.notification.v1",
     "notification.expired": "derived.notification.v1",
     "notification.delivered": "derived.notification.v1",
+    "ops.alert_raised": "derived.ops.v1",
+    "ops.alert_cleared": "derived.ops.v1",
 }
 
 
@@ -96,6 +98,7 @@ DERIVED_TOPICS: tuple[TopicSpec, ...] = tuple(
         ("derived.compliance.v1", "asset id", "Calibration, inspection and contract due/overdue."),
         ("derived.workorder.v1", "work-order id", "Scheduled maintenance and SLA breaches."),
         ("derived.notification.v1", "notification id", "Notifications sent, escalated, expired, delivered."),
+        ("derived.ops.v1", "alert id", "Operational alerts raised and cleared (silent channels, lag, disk)."),
     )
 )
 

@@ -21,7 +21,8 @@ from hub.api.access_log import AccessLogMiddleware
 from hub.api.contract import depends_on
 from hub.api.csv_export import CsvExportMiddleware
 from hub.api.deps import HubApi
-from hub.api.routes import assets, console, fhir_read, health, metrics
+from hub.api.routes import alerts as alert_routes
+from hub.api.routes import assets, console, fhir_read, health, metrics, subscription_ops
 from hub.api.routes import audit as audit_routes
 from hub.api.routes import availability as availability_routes
 from hub.api.routes import compliance as compliance_routes
@@ -92,6 +93,8 @@ def create_app(services: ApiServices, *, title: str = "Hospital integration hub"
     _include(app, message_routes.reprocess_router, require(Permission.DLQ))
     _include(app, message_routes.router, require(Permission.RAW_META))
     _include(app, subscription_routes.router, require(Permission.SUBSCRIBE))
+    _include(app, subscription_ops.router, require(Permission.SUBSCRIBE))
+    _include(app, alert_routes.router, require(Permission.READ))
     _include(app, event_routes.router)  # its own: the stream permission, whole hospital
     # Role checks for /raw are inside: HEAD needs raw_meta, GET raw_payload, both audited.
     _include(app, raw_routes.router)

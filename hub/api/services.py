@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, inspect, select
@@ -113,6 +113,8 @@ class ApiServices:
     subscriptions: SubscriptionStore
     messages: MessageBrowser
     webhook_targets: TargetPolicy = field(default_factory=TargetPolicy)
+    # How long a rotated-out webhook secret keeps signing (HUB_WEBHOOK_ROTATION_OVERLAP_H).
+    webhook_rotation_overlap: timedelta = timedelta(hours=24)
     readiness: ReadinessSource | None = None  # GET /health/ready; None: the database check alone
     # GET /audit/ledger: hub.bootstrap gives the real check (ledger_status_source)
     ledger_status: Callable[[], dict[str, Any]] = field(default=lambda: dict(UNVERIFIED_LEDGER))

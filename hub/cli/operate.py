@@ -150,6 +150,7 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True, roles: frozenset[str] = 
     if "project" in roles:
         tasks.append(asyncio.create_task(hub.webhooks.run(stop), name="webhooks"))
         tasks.append(asyncio.create_task(hub.notify.run(stop), name="notify"))
+        tasks.append(asyncio.create_task(hub.alerts.run(stop), name="alerts"))
     mllp = await _start_ingest(hub, stop, tasks, watch_inbox=watch_inbox) if "ingest" in roles else None
     if server is not None:
         url = f"http://{settings.api_host}:{settings.api_port}"

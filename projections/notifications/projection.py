@@ -1,8 +1,9 @@
 """Read model `notifications`: events -> notifications by rule, read receipts, escalation by time.
 
-Fed by the derived topics (SLA breaches, compliance due/overdue, below minimum), the asset and
-inventory topics (a device stopped, a recall; departments of devices) and the work-order topic
-(departments of work orders), and `canonical.notification.v1` (read receipts).
+Fed by the derived topics (SLA breaches, compliance due/overdue, below minimum, the hub's own
+operational alerts), the asset and inventory topics (a device stopped, a recall; departments of
+devices) and the work-order topic (departments of work orders), and `canonical.notification.v1`
+(read receipts).
 
 - A rule (projections.notifications.rules) that matches an event makes one notification whose id
   is uuid5 over (rule, event id): a replay, a redelivery or a rebuild never notifies twice.
@@ -69,6 +70,7 @@ TOPICS = (
     "derived.workorder.v1",
     "derived.compliance.v1",
     "derived.inventory.v1",
+    "derived.ops.v1",  # operational alerts (ops.alert_raised / ops.alert_cleared) a rule may route
     "canonical.asset.v1",
     "canonical.inventory.v1",
     "canonical.workorder.v1",

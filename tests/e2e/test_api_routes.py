@@ -88,6 +88,11 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/subscriptions/{subscription_id}"): Rule(SUBSCRIBE, "hospital"),
     ("PATCH", "/subscriptions/{subscription_id}"): Rule(SUBSCRIBE, "hospital"),
     ("DELETE", "/subscriptions/{subscription_id}"): Rule(SUBSCRIBE, "hospital"),
+    ("GET", "/subscriptions/{subscription_id}/deliveries"): Rule(SUBSCRIBE, "hospital"),
+    ("POST", "/subscriptions/{subscription_id}/replay"): Rule(SUBSCRIBE, "hospital"),
+    ("GET", "/subscriptions/{subscription_id}/replays"): Rule(SUBSCRIBE, "hospital"),
+    ("POST", "/subscriptions/{subscription_id}/rotate-secret"): Rule(SUBSCRIBE, "hospital"),
+    ("GET", "/alerts"): Rule(READ, "hospital"),
     ("GET", "/events/stream"): Rule(STREAM, "hospital"),
     ("HEAD", "/raw/{raw_ref}"): Rule(RAW_META, "object"),
     ("GET", "/raw/{raw_ref}"): Rule(RAW_PAYLOAD, "object"),
@@ -265,6 +270,9 @@ def call_for(
         ("POST", "/fhir/{resource_type}"): Call(method, url, body=FHIR_DEVICE, headers=fhir),
         ("POST", "/subscriptions"): Call(method, url, json=HOOK),
         ("PATCH", "/subscriptions/{subscription_id}"): Call(method, url, json={"status": "paused"}),
+        ("POST", "/subscriptions/{subscription_id}/replay"): Call(
+            method, url, params={"from": "2024-06-12T00:00:00+08:00"}
+        ),
         ("POST", "/assets/{asset_id}/identifiers"): Call(
             method, url, json={"scheme": "udi", "value": f"U-{who}", "actor": "王工"}
         ),

@@ -761,6 +761,29 @@
     pager($("dlq-pager"), page, (next) => loadDeadLetters(next).catch(showError));
   }
 
+  // ---- 告警 Alerts (GET /alerts) ----------------------------------------------------------------
+  const ALERT_KIND = {
+    channel_silent: "接口无消息", dead_letters_growing: "死信增长", lag: "处理积压",
+    ack_error_rate: "应答错误率", disk_free: "磁盘空间",
+  };
+  const SEVERITY = { critical: ["严重", "bad"], warning: ["警告", "warn"], info: ["提示", "ok"] };
+
+  async function loadAlerts(offset = 0) {
+    const page = await api("/alerts", { ...formParams($("ops-alerts-form")), limit: PAGE, offset });
+    $("ops-alerts-summary").textContent = `共 ${page.total} 条告警 (${page.total} alerts)`;
+    fillTable($("ops-alerts-table"), [
+      { label: "级别", hint: "severity", value: (a) => badge(...(SEVERITY[a.severity] || [a.severity, "warn"])) },
+      { label: "告警", hint: "alert", value: (a) => both(a.title, a.alert_id) },
+      { label: "类型", hint: "kind", value: (a) => both(label(ALERT_KIND, a.kind), a.kind) },
+      { label: "对象", hint: "target", value: (a) => a.target, class: "mono" },
+      { label: "说明", hint: "detail", value: (a) => (a.state === "open" ? a.text : a.cleared_text || a.text), class: "wrap" },
+      { label: "触发时间", hint: "raised", value: (a) => when(a.raised_at) },
+      { label: "解除时间", hint: "cleared", value: (a) => (a.cleared_at ? when(a.cleared_at) : null) },
+      { label: "状态", hint: "state", value: (a) => (a.state === "open" ? badge("未解除 open", "bad") : badge("已解除 cleared", "ok")) },
+    ], page.items, { empty: "没有告警 No alerts", rowClass: (a) => `alert-${a.state}` });
+    pager($("ops-alerts-pager"), page, (next) => loadAlerts(next).catch(showError));
+  }
+
   // ---- 系统状态 Health ------------------------------------------------------------------------
   function lagTotal(health) {
     return Object.values(health.projection_lag || {}).reduce((sum, n) => sum + n, 0);
@@ -1047,6 +1070,7 @@
     events: async () => { $("events-summary").textContent = "未连接，按“开始”接收 (press Start)"; },
     kpis: loadKpis,
     audit: loadAudit,
+    alerts: () => loadAlerts(0),
     health: loadHealth,
   };
 
@@ -1121,6 +1145,7 @@
       clearNotice();
       showAsOf().catch(showError);
     });
+    bindForm("ops-alerts-form", () => loadAlerts(0));
     $("health-refresh").addEventListener("click", () => loadHealth().catch(showError));
     window.addEventListener("hashchange", () => show(currentView()));
     show(currentView());

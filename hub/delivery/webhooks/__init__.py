@@ -23,10 +23,26 @@ subscription over its topics, so several nodes share its partitions. Guarantees,
   with it, so it never receives older events, and a restart continues from the committed offset;
 - created, paused, resumed and deleted subscriptions are picked up within `reload_s` seconds.
   A paused subscription keeps its position: on resume it receives what was published meanwhile.
+
+For the operator (hub.delivery.webhooks.log, .replay): every attempt is kept in a delivery log
+(`GET /subscriptions/{id}/deliveries`); `POST /subscriptions/{id}/replay?from=T` delivers the
+events recorded since T once more; `POST /subscriptions/{id}/rotate-secret` issues a new secret
+while the old one keeps signing through an overlap window (both signatures in the header).
+Timeouts, backoff, concurrency and the attempts that pause a subscription are HUB_WEBHOOK_*.
 """
 
-from hub.delivery.webhooks.delivery import USER_AGENT, SubscriptionWorker, Tuning, WebhookService, post_event
-from hub.delivery.webhooks.rules import Backoff, TypeFilter, signature, verify_signature
+from hub.delivery.webhooks.delivery import (
+    USER_AGENT,
+    Sent,
+    SubscriptionWorker,
+    Tuning,
+    post_event,
+    send_event,
+)
+from hub.delivery.webhooks.log import AttemptRow, DeliveryLog, Replay
+from hub.delivery.webhooks.replay import replay_positions
+from hub.delivery.webhooks.rules import Backoff, TypeFilter, signature, signature_header, verify_signature
+from hub.delivery.webhooks.service import WebhookService
 from hub.delivery.webhooks.store import (
     KEY_LABEL,
     MAX_ERROR_CHARS,
@@ -45,7 +61,11 @@ __all__ = [
     "MAX_ERROR_CHARS",
     "METADATA",
     "USER_AGENT",
+    "AttemptRow",
     "Backoff",
+    "DeliveryLog",
+    "Replay",
+    "Sent",
     "StartOffsets",
     "Status",
     "Subscription",
@@ -56,7 +76,10 @@ __all__ = [
     "WebhookService",
     "new_subscription_id",
     "post_event",
+    "replay_positions",
+    "send_event",
     "signature",
+    "signature_header",
     "subscription_key",
     "subscriptions_table",
     "verify_signature",

@@ -12,39 +12,53 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import httpx
 import structlog
 from sqlalchemy.exc import OperationalError
 
-from hub.delivery.webhooks.rules import Backoff, TypeFilter, signature
+from hub.delivery.webhooks.log import AttemptRow, DeliveryLog
+from hub.delivery.webhooks.rules import Backoff, TypeFilter, signature_header
 from hub.delivery.webhooks.store import MAX_ERROR_CHARS, Subscription, SubscriptionStore
 from hub.errors import ArchiveError, BusError
+from hub.ports import SystemClock
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from datetime import datetime
 
     from hub.delivery.webhooks.targets import TargetPolicy
-    from hub.ports import BusRecord, Consumer, EventBus, TopicPartition
+    from hub.ports import BusRecord, Clock, Consumer, EventBus, TopicPartition
 
 logger = structlog.get_logger()
 
 USER_AGENT = "hospital-hub-webhooks/1"
 
 
-async def post_event(
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What one POST came to: the HTTP status (None: no answer), why it failed (None: 2xx), how long."""
+
+    status_code: int | None
+    error: str | None
+    latency_ms: float
+
+
+async def send_event(
     client: httpx.AsyncClient,
     subscription: Subscription,
-    secret: str,
+    secrets: Sequence[str],
     record: BusRecord,
     targets: TargetPolicy | None = None,
-) -> str | None:
-    """POST one event; None when the receiver answered 2xx, else why not (for last_error and logs).
+    *,
+    replay_id: str | None = None,
+) -> Sent:
+    """POST one event signed with every secret that signs now (rules.signature_header).
 
     The body is the event's canonical JSON exactly as it is on the log, so the signature covers
     the bytes the receiver gets. Redirects are not followed: a 3xx is a failure to fix the URL.
+    A replayed delivery carries `X-Hub-Replay: <replay id>`.
     """
     event_type = (record.header("event_type") or b"").decode()
     event_id = (record.header("event_id") or b"").decode()
@@ -56,21 +70,39 @@ async def post_event(
         "X-Hub-Event-Id": event_id,
         "X-Hub-Delivery": str(uuid.uuid4()),
         "X-Hub-Subscription": subscription.id,
-        "X-Hub-Signature-256": signature(secret, body),
+        "X-Hub-Signature-256": signature_header(secrets, body),
     }
+    if replay_id is not None:
+        headers["X-Hub-Replay"] = replay_id
+    started = time.perf_counter()
+
+    def took() -> float:
+        return round((time.perf_counter() - started) * 1000, 1)
+
     refused = await targets.refusal(subscription.url) if targets is not None else None
     if refused is not None:
-        return f"target refused: {refused}"[:MAX_ERROR_CHARS]
+        return Sent(None, f"target refused: {refused}"[:MAX_ERROR_CHARS], took())
     try:
         response = await client.post(subscription.url, content=body, headers=headers)
     except httpx.TimeoutException as exc:
-        return f"timeout ({type(exc).__name__})"
+        return Sent(None, f"timeout ({type(exc).__name__})", took())
     except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        return Sent(None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS], took())
     if response.is_success:
-        return None
+        return Sent(response.status_code, None, took())
     # The receiver's body is not kept: it may echo the event, and events carry patient tokens.
-    return f"HTTP {response.status_code} {response.reason_phrase}".strip()
+    return Sent(response.status_code, f"HTTP {response.status_code} {response.reason_phrase}".strip(), took())
+
+
+async def post_event(
+    client: httpx.AsyncClient,
+    subscription: Subscription,
+    secret: str,
+    record: BusRecord,
+    targets: TargetPolicy | None = None,
+) -> str | None:
+    """POST one event; None when the receiver answered 2xx, else why not (for last_error and logs)."""
+    return (await send_event(client, subscription, [secret], record, targets)).error
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +117,10 @@ class Tuning:
     backoff: Backoff = field(default_factory=Backoff)
     stop_grace_s: float = 15.0  # at shutdown, let an in-flight request finish
     restart_s: float = 10.0  # after a worker crashed (e.g. its topics are missing), try again after this
+    concurrency: int = 1  # partitions of one subscription POSTed to at once (order per partition holds)
+    max_attempts: int = 0  # consecutive failures of one event that pause the subscription; 0: never
+    log_days: float = 30.0  # delivery-log rows kept this long
+    replay_lease_s: float = 60.0  # a node running a replay renews its claim this often (others wait)
 
 
 @dataclass(slots=True)
@@ -93,6 +129,34 @@ class _Retry:
 
     failures: int
     not_before: float  # time.monotonic()
+
+
+class Signer:
+    """The secrets a subscription signs with: read again by `load()` (the worker does, once per
+    batch, so a rotation on any node is in effect for the next batch), the previous one dropped
+    the moment its overlap ends on `clock`."""
+
+    def __init__(self, store: SubscriptionStore, sub_id: str, clock: Clock) -> None:
+        self._store = store
+        self._sub_id = sub_id
+        self._clock = clock
+        self._current: str | None = None
+        self._previous: tuple[str, datetime] | None = None
+
+    async def load(self) -> None:
+        """Raises ArchiveError when the secret is gone or does not decrypt (HUB_SECRET_KEY changed)."""
+        self._current, self._previous = await asyncio.to_thread(
+            self._store.signing_secrets, self._sub_id, self._clock.now()
+        )
+
+    async def secrets(self) -> list[str]:
+        """The secrets that sign now, newest first (loaded on first use)."""
+        if self._current is None:
+            await self.load()
+        current = self._current or ""
+        if self._previous is not None and self._previous[1] > self._clock.now():
+            return [current, self._previous[0]]
+        return [current]
 
 
 class SubscriptionWorker:
@@ -109,6 +173,8 @@ class SubscriptionWorker:
         tuning: Tuning = Tuning(),
         rng: random.Random | None = None,
         targets: TargetPolicy | None = None,
+        log: DeliveryLog | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.subscription = subscription
         self._targets = targets  # None: no target check (build_hub always passes the settings' policy)
@@ -117,6 +183,9 @@ class SubscriptionWorker:
         self._bus = bus
         self._client = client
         self._tuning = tuning
+        self._clock = clock or SystemClock()
+        self._log = log
+        self._signer = Signer(store, subscription.id, self._clock)
         self._rng = rng or random.Random()  # noqa: S311  # nosec B311: jitter, not a secret
         self._short = {f"{prefix}{t}": t for t in subscription.topics}
         self._wanted = TypeFilter.of(subscription.types)
@@ -128,6 +197,7 @@ class SubscriptionWorker:
         # partition that fails again; the store keeps one count per subscription, not per partition.
         self._resumed_failures = subscription.consecutive_failures
         self._delivered: tuple[str | None, datetime] | None = None  # not yet written to the store
+        self._attempts: list[AttemptRow] = []  # not yet written to the delivery log
 
     def stop(self) -> None:
         self.stopping.set()
@@ -136,10 +206,10 @@ class SubscriptionWorker:
         sub = self.subscription
         log = logger.bind(subscription=sub.id)
         try:
-            secret = await asyncio.to_thread(self._store.secret, sub.id)
+            await self._signer.load()
         except ArchiveError as exc:
             log.exception("webhook_secret_unreadable")
-            await asyncio.to_thread(self._store.record_failure, sub.id, str(exc), datetime.now(UTC))
+            await asyncio.to_thread(self._store.record_failure, sub.id, str(exc), self._clock.now())
             await self.stopping.wait()  # nothing can be signed: wait to be paused, deleted or stopped
             return
         consumer = await self._bus.consumer(
@@ -149,16 +219,25 @@ class SubscriptionWorker:
         try:
             while not self.stopping.is_set():
                 records = await consumer.poll(max_records=self._tuning.batch, timeout_s=self._tuning.poll_s)
-                if records and not await self._deliver(consumer, records, secret):
+                if records and not await self._deliver(consumer, records):
                     await self._wait_for_retry()  # all it read is backing off: do not spin on it
         finally:
+            await self._flush_delivered()
             await consumer.close()
             log.info("webhook_worker_stopped")
 
-    async def _deliver(self, consumer: Consumer, records: Sequence[BusRecord], secret: str) -> bool:
-        """Deliver a batch in order per partition; a partition stops at its first failure (or while it
-        backs off) and is rewound so a later poll retries it. False when nothing could be tried."""
+    async def _deliver(self, consumer: Consumer, records: Sequence[BusRecord]) -> bool:
+        """Deliver a batch in order per partition (up to `concurrency` partitions at once); a
+        partition stops at its first failure (or while it backs off) and is rewound so a later poll
+        retries it. False when nothing could be tried."""
         sub = self.subscription
+        try:
+            await self._signer.load()  # a rotation since the last batch signs this one
+        except ArchiveError as exc:  # deleted or unreadable meanwhile: nothing can be signed
+            await asyncio.to_thread(self._store.record_failure, sub.id, str(exc), self._clock.now())
+            for tp in {(r.topic, r.partition) for r in records}:
+                await self._seek(consumer, tp, min(r.offset for r in records if (r.topic, r.partition) == tp))
+            return False
         done: dict[TopicPartition, int] = {}  # next offset to commit
         rewind: dict[TopicPartition, int] = {}  # partitions not to touch again in this batch
         tried = False
@@ -166,24 +245,31 @@ class SubscriptionWorker:
         # A partition that moved to another member is retried by its new owner.
         self._retries = {tp: r for tp, r in self._retries.items() if tp in assigned}
         now = time.monotonic()
+        by_tp: dict[TopicPartition, list[BusRecord]] = {}
         for record in records:
-            tp = (record.topic, record.partition)
-            if tp in rewind:
-                continue
-            start = sub.start(self._short.get(record.topic, record.topic), record.partition)
-            if record.offset < start:  # older than the subscription: jump to where it began
-                rewind[tp] = start
-                continue
-            retry = self._retries.get(tp)
-            if self.stopping.is_set() or (retry is not None and retry.not_before > now):
-                rewind[tp] = record.offset
-                continue
-            tried = True
-            wanted = self._wanted((record.header("event_type") or b"").decode())
-            if wanted and not await self._attempt(record, secret):
-                rewind[tp] = record.offset
-                continue
-            done[tp] = record.offset + 1
+            by_tp.setdefault((record.topic, record.partition), []).append(record)
+        gate = asyncio.Semaphore(max(1, self._tuning.concurrency))
+
+        async def partition(tp: TopicPartition, queue: list[BusRecord]) -> None:
+            nonlocal tried
+            async with gate:
+                for record in queue:
+                    start = sub.start(self._short.get(record.topic, record.topic), record.partition)
+                    if record.offset < start:  # older than the subscription: jump to where it began
+                        rewind[tp] = start
+                        return
+                    retry = self._retries.get(tp)
+                    if self.stopping.is_set() or (retry is not None and retry.not_before > now):
+                        rewind[tp] = record.offset
+                        return
+                    tried = True
+                    wanted = self._wanted((record.header("event_type") or b"").decode())
+                    if wanted and not await self._attempt(record):
+                        rewind[tp] = record.offset
+                        return
+                    done[tp] = record.offset + 1
+
+        await asyncio.gather(*(partition(tp, queue) for tp, queue in by_tp.items()))
         await self._flush_delivered()
         await self._commit(consumer, done)
         for tp, offset in rewind.items():
@@ -201,25 +287,47 @@ class SubscriptionWorker:
         """The subscription's failure count as shown to its owner: the worst partition's."""
         return max((r.failures for r in self._retries.values()), default=0)
 
-    async def _attempt(self, record: BusRecord, secret: str) -> bool:
-        """POST one event; True when it was accepted. Keeps the backoff count and the delivery state."""
+    async def _attempt(self, record: BusRecord) -> bool:
+        """POST one event; True when it was accepted. Keeps the backoff count, the delivery log and state."""
         sub = self.subscription
         tp = (record.topic, record.partition)
-        started = time.perf_counter()
-        error = await post_event(self._client, sub, secret, record, self._targets)
+        retry = self._retries.get(tp)
+        try:
+            secrets = await self._signer.secrets()
+        except ArchiveError as exc:  # deleted or rotated away meanwhile: fail like a refused POST
+            sent = Sent(None, str(exc)[:MAX_ERROR_CHARS], 0.0)
+        else:
+            sent = await send_event(self._client, sub, secrets, record, self._targets)
+        error = sent.error
         event_id = (record.header("event_id") or b"").decode() or None
+        at = self._clock.now()
+        self._attempts.append(
+            AttemptRow(
+                subscription_id=sub.id,
+                event_id=event_id,
+                event_type=(record.header("event_type") or b"").decode() or None,
+                topic=self._short.get(record.topic, record.topic),
+                partition=record.partition,
+                offset=record.offset,
+                attempt=(retry.failures if retry is not None else 0) + 1,
+                at=at,
+                status_code=sent.status_code,
+                latency_ms=sent.latency_ms,
+                outcome="delivered" if error is None else "failed",
+                error=error,
+            )
+        )
         log = logger.bind(
             subscription=sub.id, topic=record.topic, partition=record.partition, offset=record.offset,
-            event_id=event_id, duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            event_id=event_id, duration_ms=sent.latency_ms,
         )  # fmt: skip
         if error is None:
             self._retries.pop(tp, None)
             self._resumed_failures = 0
-            self._delivered = (event_id, datetime.now(UTC))
+            self._delivered = (event_id, at)
             log.debug("webhook_delivered", outcome="delivered")  # per event: info would flood production logs
             return True
         await self._flush_delivered()  # the successes before it come first in the delivery state
-        retry = self._retries.get(tp)
         failures = (retry.failures if retry is not None else self._resumed_failures) + 1
         self._resumed_failures = 0
         delay = self._tuning.backoff.delay(failures, self._rng.random())
@@ -231,13 +339,25 @@ class SubscriptionWorker:
             failures=failures,
             retry_in_s=round(delay, 2),
         )
-        await asyncio.to_thread(
-            self._store.record_failure, sub.id, error, datetime.now(UTC), self._failures()
-        )
+        await asyncio.to_thread(self._store.record_failure, sub.id, error, at, self._failures())
+        limit = self._tuning.max_attempts
+        if limit and failures >= limit and not self.stopping.is_set():
+            # Nothing is skipped: the subscription waits, paused, for its owner to fix the receiver.
+            why = f"paused after {failures} failed attempts (HUB_WEBHOOK_MAX_ATTEMPTS): {error}"
+            await asyncio.to_thread(self._store.set_status, sub.id, "paused", at)
+            await asyncio.to_thread(self._store.record_failure, sub.id, why, at, failures)
+            log.error("webhook_subscription_paused", failures=failures)
+            self.stop()
         return False
 
     async def _flush_delivered(self) -> None:
-        """Write the last delivered event to the subscription: once per batch, not once per event."""
+        """Write the delivery log and the last delivered event: once per batch, not once per event."""
+        attempts, self._attempts = self._attempts, []
+        if attempts and self._log is not None:
+            try:
+                await asyncio.to_thread(self._log.record, attempts)
+            except OperationalError as exc:  # the log is for people; delivery goes on without it
+                logger.warning("webhook_log_unwritable", subscription=self.subscription.id, error=str(exc))
         if self._delivered is not None:
             event_id, at = self._delivered
             self._delivered = None
@@ -259,96 +379,3 @@ class SubscriptionWorker:
         if tp not in consumer.assignment():
             return  # moved to another member, which resumes from the committed offset
         await consumer.seek(tp, offset)
-
-
-class WebhookService:
-    """Runs a `SubscriptionWorker` for every active subscription; `hub serve` runs one per node."""
-
-    def __init__(
-        self,
-        store: SubscriptionStore,
-        bus: EventBus,
-        *,
-        prefix: str = "",
-        tuning: Tuning = Tuning(),
-        transport: httpx.AsyncBaseTransport | None = None,
-        targets: TargetPolicy | None = None,
-    ) -> None:
-        self._store = store
-        self._targets = targets
-        self._bus = bus
-        self._prefix = prefix
-        self._tuning = tuning
-        self._transport = transport
-        self._workers: dict[str, tuple[SubscriptionWorker, asyncio.Task[None]]] = {}
-        self._retiring: list[asyncio.Task[None]] = []
-        self._not_before: dict[str, float] = {}  # subscription -> monotonic time its worker may restart
-
-    async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.to_thread(self._store.ensure_tables)
-        async with httpx.AsyncClient(
-            timeout=self._tuning.timeout_s, follow_redirects=False, transport=self._transport
-        ) as client:
-            try:
-                while not stop.is_set():
-                    try:
-                        await self._reconcile(client)
-                    except OperationalError as exc:
-                        # The database is briefly unreachable: what runs keeps running; look again later.
-                        logger.warning("webhook_subscriptions_unreadable", error=type(exc.orig).__name__)
-                    with contextlib.suppress(TimeoutError):  # the timeout is the wait itself
-                        await asyncio.wait_for(stop.wait(), self._tuning.reload_s)
-            finally:
-                await self._stop_all()
-
-    async def _reconcile(self, client: httpx.AsyncClient) -> None:
-        """Start workers for active subscriptions, stop those of paused or deleted ones."""
-        active = {s.id: s for s in await asyncio.to_thread(self._store.list, statuses=("active",))}
-        for sub_id, (worker, task) in list(self._workers.items()):
-            if task.done():
-                del self._workers[sub_id]
-                await self._crashed(sub_id, task)
-            elif sub_id not in active:
-                worker.stop()
-                del self._workers[sub_id]
-                self._retiring.append(task)
-        self._retiring = [t for t in self._retiring if not t.done()]
-        now = time.monotonic()
-        for sub_id, sub in active.items():
-            if sub_id not in self._workers and self._not_before.get(sub_id, 0.0) <= now:
-                worker = SubscriptionWorker(
-                    sub,
-                    store=self._store,
-                    bus=self._bus,
-                    client=client,
-                    prefix=self._prefix,
-                    tuning=self._tuning,
-                    targets=self._targets,
-                )
-                self._workers[sub_id] = (worker, asyncio.create_task(worker.run(), name=f"webhook-{sub_id}"))
-
-    async def _crashed(self, sub_id: str, task: asyncio.Task[None]) -> None:
-        """A worker ended by itself: log why, show it on the subscription, restart it a little later."""
-        exc = None if task.cancelled() else task.exception()
-        if exc is None:
-            return
-        logger.error("webhook_worker_failed", subscription=sub_id, exc_info=exc)
-        self._not_before[sub_id] = time.monotonic() + self._tuning.restart_s
-        error = f"delivery worker failed: {type(exc).__name__}: {exc}"
-        await asyncio.to_thread(self._store.record_failure, sub_id, error, datetime.now(UTC))
-
-    async def _stop_all(self) -> None:
-        tasks = list(self._retiring)
-        for worker, task in self._workers.values():
-            worker.stop()
-            tasks.append(task)
-        self._workers.clear()
-        if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=self._tuning.stop_grace_s)
-        for task in pending:
-            task.cancel()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        for result in results:
-            if isinstance(result, Exception):
-                logger.error("webhook_worker_failed", exc_info=result)

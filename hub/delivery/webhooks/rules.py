@@ -21,9 +21,24 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def signature_header(secrets: Iterable[str], body: bytes) -> str:
+    """The header value for every secret that signs now: one `sha256=<hex>` each, comma-separated.
+
+    Outside a rotation's overlap there is one secret and the header is exactly `signature(...)`.
+    During an overlap the new secret's signature comes first, then the old one's (as Stripe's
+    `v1=` pairs and Svix's space-separated list): a receiver accepts the delivery when any
+    listed value matches the secret it holds.
+    """
+    return ", ".join(signature(s, body) for s in secrets)
+
+
 def verify_signature(secret: str, body: bytes, header: str) -> bool:
-    """What a receiver does: recompute and compare in constant time."""
-    return hmac.compare_digest(signature(secret, body), header)
+    """What a receiver does: recompute, and compare in constant time with each listed signature."""
+    expected = signature(secret, body)
+    found = False
+    for value in header.split(","):
+        found |= hmac.compare_digest(expected, value.strip())  # no early exit: constant time per value
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    delete,
     insert,
     inspect,
     select,
@@ -66,6 +67,15 @@ subscriptions_table = Table(
     Column("last_error", String(MAX_ERROR_CHARS)),
     Column("last_attempt_at", UtcDateTime()),
 )
+# The secret a rotation replaced: it still signs, beside the new one, until `valid_until`.
+previous_secrets_table = Table(
+    "hub_webhook_previous_secrets",
+    METADATA,
+    Column("subscription_id", String(32), primary_key=True),
+    Column("secret_encrypted", LargeBinary, nullable=False),
+    Column("valid_until", UtcDateTime(), nullable=False),
+    Column("rotated_at", UtcDateTime(), nullable=False),
+)
 
 
 def subscription_key(secret_bytes: bytes) -> bytes:
@@ -110,6 +120,10 @@ class SubscriptionStore:
         self._cipher = RawCipher(key)
         self._ready = False
         self._ready_lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
 
     def ensure_tables(self) -> None:
         """Create the table once per store; several nodes (or threads) may race to create it."""
@@ -191,6 +205,9 @@ class SubscriptionStore:
         if status == "deleted":
             values["secret_encrypted"] = None
         with write_transaction(self._engine) as conn:
+            if status == "deleted":
+                p = previous_secrets_table
+                conn.execute(delete(p).where(p.c.subscription_id == sub_id))
             changed = conn.execute(
                 update(t)
                 .where(t.c.id == sub_id, t.c.status != "deleted", t.c.status != status)
@@ -214,6 +231,52 @@ class SubscriptionStore:
         if stored is None:
             raise ArchiveError(f"subscription {sub_id} has no signing secret (deleted)")
         return self._cipher.decrypt(stored, context=_context(sub_id)).decode()
+
+    def rotate_secret(self, sub_id: str, overlap: timedelta, now: datetime | None = None) -> str:
+        """A new signing secret (returned once); the old one keeps signing until now + `overlap`.
+
+        Both are sent during the overlap (`X-Hub-Signature-256: sha256=<new>, sha256=<old>`), so a
+        receiver can switch to the new secret at any moment within it. Rotating again during an
+        overlap replaces the previous secret: only the last two ever sign.
+        """
+        at = now or datetime.now(UTC)
+        old = self.secret(sub_id)  # ArchiveError when deleted or unreadable: nothing to rotate from
+        new = "whsec_" + secrets.token_urlsafe(32)
+        t, p = subscriptions_table, previous_secrets_table
+        with write_transaction(self._engine) as conn:
+            conn.execute(delete(p).where(p.c.subscription_id == sub_id))
+            if overlap > timedelta(0):
+                conn.execute(
+                    insert(p).values(
+                        subscription_id=sub_id,
+                        secret_encrypted=self._cipher.encrypt(
+                            old.encode(), context=_previous_context(sub_id)
+                        ),
+                        valid_until=at + overlap,
+                        rotated_at=at,
+                    )
+                )
+            conn.execute(
+                update(t)
+                .where(t.c.id == sub_id)
+                .values(secret_encrypted=self._cipher.encrypt(new.encode(), context=_context(sub_id)))
+            )
+        logger.info("subscription_secret_rotated", subscription=sub_id, overlap_s=overlap.total_seconds())
+        return new
+
+    def signing_secrets(
+        self, sub_id: str, now: datetime | None = None
+    ) -> tuple[str, tuple[str, datetime] | None]:
+        """The current secret, and the previous one with the end of its overlap while it lasts."""
+        current = self.secret(sub_id)
+        at = now or datetime.now(UTC)
+        p = previous_secrets_table
+        with self._engine.connect() as conn:
+            row = conn.execute(select(p).where(p.c.subscription_id == sub_id)).first()
+        if row is None or row.valid_until <= at:
+            return current, None
+        previous = self._cipher.decrypt(row.secret_encrypted, context=_previous_context(sub_id)).decode()
+        return current, (previous, row.valid_until)
 
     def record_success(self, sub_id: str, event_id: str | None, at: datetime, failures: int = 0) -> None:
         """An event was delivered; `failures`: still counting when an event of another partition fails."""
@@ -252,6 +315,10 @@ def new_subscription_id() -> str:
 def _context(sub_id: str) -> bytes:
     # Authenticated with the ciphertext: a secret copied onto another row does not decrypt.
     return f"hub_subscriptions:{sub_id}".encode()
+
+
+def _previous_context(sub_id: str) -> bytes:
+    return f"hub_webhook_previous_secrets:{sub_id}".encode()
 
 
 def _subscription(row: Row[Any]) -> Subscription:
