@@ -263,9 +263,19 @@
 
   let selectedAsset = null;
 
+  // Per list, only the latest request's answer is drawn: a slower, earlier answer (the page's first
+  // load, say) must not overwrite the search the user has just made.
+  const loadTickets = {};
+  function ticket(list) {
+    const mine = (loadTickets[list] = (loadTickets[list] || 0) + 1);
+    return () => loadTickets[list] === mine;
+  }
+
   async function loadAssets(offset = 0) {
     const params = { ...formParams($("assets-form")), limit: PAGE, offset };
+    const current = ticket("assets");
     const page = await api("/assets", params);
+    if (!current()) return;
     $("assets-summary").textContent = `共 ${page.total} 台设备 (${page.total} devices)`;
     fillTable($("assets-table"), [
       { label: "名称", hint: "name", value: (a) => both(a.name, a.model) },
@@ -382,7 +392,9 @@
   async function loadAvailability() {
     const params = { ...formParams($("availability-form")), limit: 500 };
     if (!params.type && !params.category) params.type = "呼吸机";
+    const current = ticket("availability");
     const page = await api("/availability", params);
+    if (!current()) return;
     const t = page.totals;
     const card = (title, english, value, tone) => el("div", { class: `card card-${tone}` },
       el("div", { class: "card-value", text: value }), el("div", { class: "card-label" }, title, " ", hint(english)));
@@ -414,10 +426,12 @@
   const itemCell = (r) => both(r.item_name, r.item_code);
 
   async function loadInventory(offset = 0) {
+    const current = ticket("inventory");
     const [alerts, stock] = await Promise.all([
       api("/inventory/alerts", { limit: 500 }),
       api("/inventory/stock", { ...formParams($("stock-form")), limit: PAGE, offset }),
     ]);
+    if (!current()) return;
     $("alerts-summary").textContent = `${alerts.total} 处低于下限 (${alerts.total} below minimum)`;
     fillTable($("alerts-table"), [
       { label: "科室", hint: "department", value: (r) => r.department_name || r.department_code },
@@ -448,7 +462,9 @@
   // ---- 工单 Work orders ------------------------------------------------------------------------
   async function loadWorkOrders(offset = 0) {
     const params = { ...formParams($("workorders-form")), limit: PAGE, offset };
+    const current = ticket("workorders");
     const page = await api("/workorders", params);
+    if (!current()) return;
     $("workorders-summary").textContent = `共 ${page.total} 张工单 (${page.total} work orders)`;
     fillTable($("workorders-table"), [
       { label: "工单", hint: "id", value: (w) => w.workorder_id, class: "mono" },
@@ -501,7 +517,9 @@
   async function loadCompliance(offset = 0) {
     const params = formParams($("compliance-form"));
     // An empty "overdue by at most" means any: the API's own default when the parameter is absent.
+    const current = ticket("compliance");
     const page = await api("/compliance/due", { ...params, limit: PAGE, offset });
+    if (!current()) return;
     const projected = (page.groups || []).filter((g) => g.projected).reduce((n, g) => n + g.count, 0);
     const range = params.overdue_within ? `逾期 ${params.overdue_within.replace("d", "")} 天内 + ` : "全部逾期 + ";
     $("compliance-summary").textContent = `截至 ${page.as_of}，${range}${params.within.replace("d", "")} 天内到期：共 ${page.total} 项，`
@@ -548,7 +566,9 @@
 
   async function loadMessages(offset = 0) {
     const params = { ...formParams($("messages-form")), limit: PAGE, offset };
+    const current = ticket("messages");
     const page = await api("/messages", params);
+    if (!current()) return;
     const more = page.total_exact ? "" : "+";
     $("messages-summary").textContent = `共 ${page.total}${more} 条消息 (${page.total}${more} messages)`;
     fillTable($("messages-table"), [
@@ -651,7 +671,9 @@
   }
 
   async function loadNotifications(offset = 0) {
+    const current = ticket("notifications");
     const page = await api("/notifications", { ...formParams($("notifications-form")), limit: PAGE, offset });
+    if (!current()) return;
     $("notifications-summary").textContent = `共 ${page.total} 条通知 (${page.total} notifications)`;
     const tone = { unread: "warn", escalated: "bad", read: "ok", expired: "muted", held: "info" };
     fillTable($("notifications-table"), [
@@ -769,7 +791,9 @@
   const SEVERITY = { critical: ["严重", "bad"], warning: ["警告", "warn"], info: ["提示", "ok"] };
 
   async function loadAlerts(offset = 0) {
+    const current = ticket("alerts");
     const page = await api("/alerts", { ...formParams($("ops-alerts-form")), limit: PAGE, offset });
+    if (!current()) return;
     $("ops-alerts-summary").textContent = `共 ${page.total} 条告警 (${page.total} alerts)`;
     fillTable($("ops-alerts-table"), [
       { label: "级别", hint: "severity", value: (a) => badge(...(SEVERITY[a.severity] || [a.severity, "warn"])) },
