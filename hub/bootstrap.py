@@ -45,6 +45,10 @@ from hub.ingest.mllp import MllpIngest
 from hub.ingest.pgarchive import PostgresRawArchive
 from hub.ingest.relay import OutboxRelay
 from hub.ports import SystemClock
+from hub.scan.keys import ReportKeyStore
+from hub.scan.limits import RateLimiter
+from hub.scan.service import ScanDesk, ScanService
+from hub.scan.symptoms import load_symptoms
 from hub.settings import BusKind, Mode, Settings
 from hub.translation.deadletters import DeadLetterBook, DeadLetterStore, PostgresDeadLetterStore
 from hub.translation.registry import ADAPTERS
@@ -73,6 +77,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from adapters.base import AdapterSpec
+    from hub.api.services import Publisher
     from hub.ports import Clock, EventBus, RawArchive
     from projections.runtime.base import Projection
 
@@ -186,6 +191,8 @@ class Hub:
             ensure_tables(self.engine, self.projections)
             self.keys.ensure_tables()
             self.subscriptions.ensure_tables()
+            if self.api.scan is not None:
+                self.api.scan.keys.ensure_tables()
 
         try:
             await asyncio.to_thread(ensure)
@@ -307,6 +314,7 @@ def build_hub(
     )
     listeners: Listeners = {}
     letters = HubDeadLetters(hub)
+    publish = publisher(hub)
     limits = HealthLimits(
         max_lag=settings.health_max_lag,
         min_free_mb=settings.health_min_free_mb,
@@ -329,7 +337,7 @@ def build_hub(
         runners_lag=lag_source(hub),
         ingest=hub.ingestor,
         raw=ArchiveRawReader(archive),
-        publish=publisher(hub),
+        publish=publish,
         as_of=as_of_reader(hub),
         history=history_reader(hub),
         dead_letters=letters,
@@ -338,5 +346,23 @@ def build_hub(
         webhook_targets=targets,
         readiness=readiness_source(hub, limits, listeners),
         listeners=listeners,
+        scan=scan_desk(settings, engine, publish, clock),
     )
     return hub
+
+
+def scan_desk(settings: Settings, engine: Engine, publish: Publisher, clock: Clock) -> ScanDesk:
+    """Scan-to-report's service, the labels' reporting keys and the rate limits (hub.scan)."""
+
+    def seconds() -> float:
+        return clock.now().timestamp()
+
+    return ScanDesk(
+        service=ScanService(
+            engine, publish, clock, load_symptoms(settings.scan_symptoms), site=settings.site
+        ),
+        keys=ReportKeyStore(engine, settings.secret_bytes),
+        reports_per_key=RateLimiter(settings.scan_reports_per_key_per_minute, now=seconds),
+        reports_per_client=RateLimiter(settings.scan_reports_per_client_per_minute, now=seconds),
+        views_per_client=RateLimiter(settings.scan_views_per_client_per_minute, now=seconds),
+    )

@@ -68,6 +68,7 @@ from schemas.work_orders import (
     WorkOrderCompleted,
     WorkOrderOnHold,
     WorkOrderRejected,
+    WorkOrderReportAdded,
     WorkOrderRequested,
     WorkOrderStarted,
 )
@@ -107,6 +108,7 @@ Event = Annotated[
     | WorkOrderCompleted
     | WorkOrderClosed
     | WorkOrderCancelled
+    | WorkOrderReportAdded
     | InventoryBelowMinimum
     | InventoryReorderRequested
     | ComplianceDue

@@ -33,6 +33,7 @@ from hub.api.routes import kpis as kpi_routes
 from hub.api.routes import messages as message_routes
 from hub.api.routes import notifications as notification_routes
 from hub.api.routes import raw as raw_routes
+from hub.api.routes import scan as scan_routes
 from hub.api.routes import subscriptions as subscription_routes
 from hub.api.routes import workorders as workorder_routes
 from hub.api.scope import get_scope, require
@@ -72,6 +73,8 @@ def create_app(services: ApiServices, *, title: str = "Hospital integration hub"
                 await asyncio.to_thread(ensure_tables, services.engine, projection)
             await asyncio.to_thread(services.security.keys.ensure_tables)
             await asyncio.to_thread(services.subscriptions.ensure_tables)
+            if services.scan is not None:
+                await asyncio.to_thread(services.scan.keys.ensure_tables)
         except DBAPIError as exc:
             # Start anyway: /health reports the database as unreachable (503) until it answers.
             logger.warning("read_model_tables_not_ensured", error=type(exc.orig).__name__)
@@ -93,6 +96,9 @@ def create_app(services: ApiServices, *, title: str = "Hospital integration hub"
     _include(app, event_routes.router)  # its own: the stream permission, whole hospital
     # Role checks for /raw are inside: HEAD needs raw_meta, GET raw_payload, both audited.
     _include(app, raw_routes.router)
+    # Scan-to-report authenticates the label's reporting key itself (no API key, no login) and
+    # checks the device through the same department scope (hub.api.scope.Scope) inside.
+    app.include_router(scan_routes.router)
     read_models = (
         assets,
         availability_routes,

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from hub.delivery.webhooks import SubscriptionStore
     from hub.ingest.http_edge import Ingestor
     from hub.ports import EventBus, MessageStatus, RawArchive, RawRecord
+    from hub.scan.service import ScanDesk
     from hub.translation.retry import HubDeadLetters
     from projections.runtime.base import Projection
     from schemas.envelope import EventBase
@@ -101,6 +102,7 @@ class ApiServices:
     readiness: ReadinessSource | None = None  # GET /health/ready; None: the database check alone
     # Listeners `hub serve` opened (name -> serving?), registered as they start: /health/ready reports them.
     listeners: Listeners = field(default_factory=dict)
+    scan: ScanDesk | None = None  # /r/{asset id} (scan-to-report); None: not served
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     # Set when the server is stopping: open event streams end at their next poll, so clients
     # reconnect (elsewhere, or later) from their last id instead of being cut off mid-response.
