@@ -6,6 +6,7 @@ working after `--grace-days`); `hub keys report-list` shows every reporting key 
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -32,7 +33,7 @@ class LabelFormat(StrEnum):
 
 
 @app.command("labels")
-def labels(
+def labels(  # noqa: PLR0917  (typer: one parameter per option)
     department: Annotated[
         str, typer.Option("--department", help="Department code or name, e.g. 0301 or 重症医学科.")
     ],
@@ -43,6 +44,12 @@ def labels(
     base_url: Annotated[
         str | None,
         typer.Option("--base-url", help="Address phones reach the hub at (default HUB_PUBLIC_URL)."),
+    ] = None,
+    manifest: Annotated[
+        Path | None,
+        typer.Option(
+            "--manifest", help="Also write a CSV of the labels (asset id, name, card, department, URL)."
+        ),
     ] = None,
     data_dir: DataDir = None,
 ) -> None:
@@ -83,6 +90,13 @@ def labels(
     data = render_pdf(sheet, font) if fmt is LabelFormat.PDF else render_png(sheet, font)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
+    if manifest is not None:
+        with manifest.open("w", encoding="utf-8-sig", newline="") as f:  # BOM: Excel opens it as UTF-8
+            writer = csv.writer(f)
+            writer.writerow(["资产ID", "设备名称", "卡片号", "科室", "二维码内容"])
+            writer.writerows(
+                [label.asset_id, label.name, label.card, label.department, label.url] for label in sheet
+            )
     err.print(f"{len(sheet)} labels for {department} -> {out} (font {font.name})")
 
 
