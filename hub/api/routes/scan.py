@@ -250,7 +250,7 @@ async def scan_report(
     _limited(desk.reports_per_key.hit(key.key_id))
     asset = await run_in_threadpool(_asset, services, _scope(services, key), asset_id)
     if report.symptom not in desk.service.choices(asset) and report.symptom != "其他":
-        raise HTTPException(422, "请选择列表中的故障现象")
+        raise HTTPException(http.HTTP_422_UNPROCESSABLE_CONTENT, "请选择列表中的故障现象")
     filed = await desk.service.report(
         asset,
         symptom=report.symptom,
