@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Self
 
@@ -33,6 +34,7 @@ from hub.api.services import (
 from hub.auth.keys import KeyStore
 from hub.bus.embedded import EmbeddedBus
 from hub.bus.kafka import KafkaBus
+from hub.delivery.ack_links import AckLinks
 from hub.delivery.robots import NotificationDelivery
 from hub.delivery.webhooks import SubscriptionStore, WebhookService, subscription_key
 from hub.delivery.webhooks.targets import TargetPolicy
@@ -193,6 +195,8 @@ class Hub:
             self.subscriptions.ensure_tables()
             if self.api.scan is not None:
                 self.api.scan.keys.ensure_tables()
+            if self.api.ack_links is not None:
+                self.api.ack_links.ensure_tables()
 
         try:
             await asyncio.to_thread(ensure)
@@ -303,6 +307,16 @@ def build_hub(
     )
     # Robot and webhook channels of the notification rules the read model runs with.
     rules = next((p.rules for p in read_models if isinstance(p, Notifications)), None)
+    ack_links = (
+        AckLinks(
+            engine,
+            settings.secret_bytes,
+            public_url=settings.public_url,
+            ttl=timedelta(hours=settings.notify_ack_link_hours),
+        )
+        if settings.notify_ack_link_hours
+        else None
+    )
     hub.notify = NotificationDelivery(
         rules if rules is not None else load_rules(settings.notify_rules, zone=settings.zone),
         bus,
@@ -311,6 +325,7 @@ def build_hub(
         site=settings.site,
         targets=targets,
         transport=webhook_transport,
+        ack_links=ack_links,
     )
     listeners: Listeners = {}
     letters = HubDeadLetters(hub)
@@ -347,6 +362,7 @@ def build_hub(
         readiness=readiness_source(hub, limits, listeners),
         listeners=listeners,
         scan=scan_desk(settings, engine, publish, clock),
+        ack_links=ack_links,
     )
     return hub
 

@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     webhook_allow: list[str] = Field(default_factory=list)
     # Notification rules (YAML; projections.notifications.rules). Unset: the bundled defaults.
     notify_rules: Path | None = None
+    # Hours a one-time acknowledgement link in a robot/webhook message stays usable (0: no links).
+    notify_ack_link_hours: int = Field(default=24, ge=0)
     # A file is translated, diffed and published this many rows at a time (memory: one chunk).
     file_chunk_rows: int = Field(default=2_000, ge=1)
     # What one file's translation may hold (its bytes, decoded text, an XLSX's shared strings, one

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from hub.api.readiness import Listeners, ReadinessSource
     from hub.api.security import Security
     from hub.bootstrap import Hub
+    from hub.delivery.ack_links import AckLinks
     from hub.delivery.webhooks import SubscriptionStore
     from hub.ingest.http_edge import Ingestor
     from hub.ports import EventBus, MessageStatus, RawArchive, RawRecord
@@ -103,6 +104,7 @@ class ApiServices:
     # Listeners `hub serve` opened (name -> serving?), registered as they start: /health/ready reports them.
     listeners: Listeners = field(default_factory=dict)
     scan: ScanDesk | None = None  # /r/{asset id} (scan-to-report); None: not served
+    ack_links: AckLinks | None = None  # one-time acknowledgement links in robot messages; None: off
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     # Set when the server is stopping: open event streams end at their next poll, so clients
     # reconnect (elsewhere, or later) from their last id instead of being cut off mid-response.

@@ -4,8 +4,9 @@ No personal login: the label carries its department's reporting key (`?k=`, hub.
 key opens only this page, for its department's devices (the same department scope as an API key
 of that department: another department's device answers 404 like an unknown one), and files
 reports; it reads no other route. A rotated-out or unknown key gets 403 with a Chinese "reprint
-the label" message. Reports are rate-limited per key and per client address, page views per
-client address (429 with Retry-After).
+the label" message. Every request counts against its client address's limit (so guessing keys is
+slow too); accepted reports also against the key's and the address's report limits (429 with
+Retry-After).
 
 - GET  /r/{asset_id}?k=...          the page (HTML; its script and style from /scan/, same origin)
 - GET  /r/{asset_id}/state?k=...    what it shows: device, status, calibration, work orders (JSON)
@@ -45,6 +46,13 @@ FILES: Final[dict[str, str]] = {
     "scan.css": "text/css; charset=utf-8",
 }
 PAGE_HEADERS: Final = {**HEADERS, "Cache-Control": "no-store"}  # the URL holds the label's key
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    http.HTTP_401_UNAUTHORIZED: {"description": "No reporting key (scan the label)", "content": _ERROR},
+    http.HTTP_403_FORBIDDEN: {"description": "The label's key is unknown or rotated out", "content": _ERROR},
+    http.HTTP_404_NOT_FOUND: {"description": "No such device in the key's department", "content": _ERROR},
+    http.HTTP_429_TOO_MANY_REQUESTS: {"description": "Rate limited: see Retry-After", "content": _ERROR},
+}
 AssetIdPath = Annotated[str, PathParam(max_length=100, description="Any id of the device (the label's)")]
 
 ASSET_STATUS_TEXT = {
@@ -231,7 +239,7 @@ def scan_file(name: str) -> FileResponse:
     return FileResponse(PAGE_DIR / name, media_type=media_type, headers=HEADERS)
 
 
-@router.get("/r/{asset_id}/state")
+@router.get("/r/{asset_id}/state", responses=RESPONSES)
 async def scan_state(request: Request, services: ServicesDep, asset_id: AssetIdPath) -> JSONResponse:
     """The device's status, calibration and open/recent work orders, for the label's key."""
     desk, key, asset = await _checked(request, services, asset_id)
@@ -239,14 +247,20 @@ async def scan_state(request: Request, services: ServicesDep, asset_id: AssetIdP
     return JSONResponse(state, headers={"Cache-Control": "no-store"})
 
 
-@router.post("/r/{asset_id}/reports", status_code=http.HTTP_202_ACCEPTED, response_model=ReportFiled)
+@router.post(
+    "/r/{asset_id}/reports",
+    status_code=http.HTTP_202_ACCEPTED,
+    response_model=ReportFiled,
+    responses=RESPONSES,
+)
 async def scan_report(
     request: Request, services: ServicesDep, asset_id: AssetIdPath, report: Annotated[ReportIn, Body()]
 ) -> ReportFiled:
     """File a fault report: a new `workorder.requested` (channel scan), or merged into the open one."""
     desk = _desk(services)
-    _limited(desk.reports_per_client.hit(_client(request)))
+    _limited(desk.views_per_client.hit(_client(request)))  # every request, guesses included
     key = await run_in_threadpool(_authenticate, request, services, desk)
+    _limited(desk.reports_per_client.hit(_client(request)))
     _limited(desk.reports_per_key.hit(key.key_id))
     asset = await run_in_threadpool(_asset, services, _scope(services, key), asset_id)
     if report.symptom not in desk.service.choices(asset) and report.symptom != "其他":
