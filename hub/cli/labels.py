@@ -10,7 +10,7 @@ import csv
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -67,7 +67,7 @@ def labels(  # noqa: PLR0917  (typer: one parameter per option)
     engine = make_engine(settings.database_url)
     try:
         ASSET_TABLES.create_all(engine, checkfirst=True)
-        rows = []
+        rows: list[dict[str, Any]] = []
         with engine.connect() as conn:
             while True:
                 page, total = list_assets(

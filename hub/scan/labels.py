@@ -195,7 +195,7 @@ def render_png(labels: Sequence[Label], font: Path) -> bytes:
             (small, "扫码报修 · 无需登录"),
         ):
             draw.text((tx, y), text, fill=0, font=fnt)
-            y += fnt.size + 14
+            y += int(fnt.size) + 14
     out = io.BytesIO()
     image.save(out, format="PNG", dpi=(PNG_DPI, PNG_DPI))
     return out.getvalue()

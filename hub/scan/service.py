@@ -192,16 +192,17 @@ class ScanService:
         reporter: str,
     ) -> Filed:
         """File one report of `asset` (merged into its open work order if it has one)."""
-        if nonce in self._answers:
-            return self._answers[nonce]
         asset_id = asset["asset_id"]
+        once = f"{asset_id}:{nonce}"  # a nonce names one report of one device
+        if once in self._answers:
+            return self._answers[once]
         lock = self._locks.setdefault(asset_id, asyncio.Lock())
         async with lock:
-            if nonce in self._answers:
-                return self._answers[nonce]
+            if once in self._answers:
+                return self._answers[once]
             open_id = await asyncio.to_thread(self._open_order, asset_id)
             now = self._clock.now()
-            message_id = f"scan:{nonce}"
+            message_id = f"scan:{once}"
             source = Source(
                 system=SourceSystem.HUB,
                 site=self._site,
@@ -250,7 +251,7 @@ class ScanService:
             await self._publish(event)
             if len(self._answers) > 10_000:
                 self._answers.clear()
-            self._answers[nonce] = filed
+            self._answers[once] = filed
             return filed
 
 

@@ -173,7 +173,8 @@ def _deliveries(conn: Connection, ids: list[str]) -> dict[str, list[dict[str, An
     query = select(c.notification_id, c.channel, c.level, c.outcome, c.attempts, c.status_code, c.error, c.at)
     query = query.where(c.notification_id.in_(ids)).order_by(c.notification_id, c.level, c.channel)
     for r in conn.execute(query).mappings():
-        out.setdefault(r["notification_id"], []).append({k: v for k, v in r.items() if k != "notification_id"})
+        row = dict(r)
+        out.setdefault(row.pop("notification_id"), []).append(row)
     return out
 
 
