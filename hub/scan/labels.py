@@ -38,6 +38,7 @@ COLS, ROWS = 3, 8  # 70 x 37 mm labels, a common adhesive sheet
 LABEL_W, LABEL_H = PAGE_W / COLS, PAGE_H / ROWS
 QR_SIDE = 31 * MM
 PNG_DPI = 200
+MIN_PT = 5.5  # smallest text printed on a label
 ERROR_LEVEL = "m"  # 15 % recovery: labels get scratched
 
 
@@ -128,14 +129,18 @@ def render_pdf(labels: Sequence[Label], font: Path, *, title: str = "设备报�
                     )
         tx = qx + QR_SIDE + 2 * MM
         lines = [
-            (9.5, _fit(label.name, 10)),
+            (9.5, _fit(label.name, 14)),
             (7, f"卡片号 {label.card}"),
             (7, _fit(label.department, 12)),
             (7.5, "扫码报修 · 无需登录"),
         ]
         y = y0 + LABEL_H - 8 * MM
+        room = x0 + LABEL_W - 3 * MM - tx
         for size, text in lines:
-            pdf.setFont(name, size)
+            fitted = size
+            while fitted > MIN_PT and pdfmetrics.stringWidth(text, name, fitted) > room:
+                fitted -= 0.5  # a long name or card number shrinks to fit its label
+            pdf.setFont(name, fitted)
             pdf.drawString(tx, y, text)
             y -= size + 3.5
     if not labels:

@@ -8,6 +8,7 @@
   const mineKey = "hub-scan-mine";
   let chosen = null;
   let sending = false;
+  let filed = false; // once reported, the form stays hidden: the page shows the progress
   const $ = (id) => document.getElementById(id);
 
   function mine() {
@@ -78,7 +79,7 @@
         box.append(b);
       }
     }
-    $("report").hidden = false;
+    $("report").hidden = filed;
   }
 
   async function load() {
@@ -113,6 +114,7 @@
         return;
       }
       remember(body.workorder_id);
+      filed = true;
       const done = $("done");
       done.textContent = body.message;
       done.dataset.workorder = body.workorder_id;
