@@ -21,7 +21,7 @@ from PIL import Image
 
 from hub.scan.labels import png_geometry, qr_matrix
 from tests.e2e.conftest import REPO, Served, run_hub
-from tests.e2e.test_console import CHROMIUM_ARGS, WAIT_MS, browser  # noqa: F401  (the module's browser fixture)
+from tests.e2e.test_console import WAIT_MS, browser  # noqa: F401  (the console tests' Chromium fixture)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -30,7 +30,6 @@ SAMPLE = REPO / "examples" / "hrp" / "固定资产台账_分院_UTF8_BOM.csv"
 NEONATAL = "新生儿科"
 PHONE = {"width": 390, "height": 844}
 
-__all__ = ["CHROMIUM_ARGS"]
 
 
 @pytest.fixture(scope="module")
