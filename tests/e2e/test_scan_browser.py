@@ -31,7 +31,6 @@ NEONATAL = "新生儿科"
 PHONE = {"width": 390, "height": 844}
 
 
-
 @pytest.fixture(scope="module")
 def scan_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, list[dict[str, str]]]]:
     """A hub serving the east campus's devices, and the neonatal ward's printed labels."""
