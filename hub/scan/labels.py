@@ -93,6 +93,22 @@ def qr_matrix(url: str) -> list[list[bool]]:
     return [[bool(m) for m in row] for row in segno.make(url, error=ERROR_LEVEL, micro=False).matrix]
 
 
+def dark_runs(matrix: list[list[bool]]) -> list[tuple[int, int, int]]:
+    """(row, first column, length) of each horizontal run of dark modules: one rectangle each."""
+    runs = []
+    for r, row in enumerate(matrix):
+        c = 0
+        while c < len(row):
+            if row[c]:
+                start = c
+                while c < len(row) and row[c]:
+                    c += 1
+                runs.append((r, start, c - start))
+            else:
+                c += 1
+    return runs
+
+
 def _fit(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -121,12 +137,8 @@ def render_pdf(labels: Sequence[Label], font: Path, *, title: str = "设备报�
         module = QR_SIDE / len(matrix)
         qx, qy = x0 + 3 * MM, y0 + (LABEL_H - QR_SIDE) / 2
         pdf.setFillGray(0)
-        for r, row in enumerate(matrix):
-            for c, dark in enumerate(row):
-                if dark:
-                    pdf.rect(
-                        qx + c * module, qy + QR_SIDE - (r + 1) * module, module, module, stroke=0, fill=1
-                    )
+        for r, c, n in dark_runs(matrix):
+            pdf.rect(qx + c * module, qy + QR_SIDE - (r + 1) * module, n * module, module, stroke=0, fill=1)
         tx = qx + QR_SIDE + 2 * MM
         lines = [
             (9.5, _fit(label.name, 14)),
@@ -186,11 +198,9 @@ def render_png(labels: Sequence[Label], font: Path) -> bytes:
         draw.rectangle((lx + 2, ly + 2, lx + g.label_w - 3, ly + g.label_h - 3), outline=190)
         qx, qy = g.qr_origin(index)
         matrix = qr_matrix(label.url)
-        for r, row in enumerate(matrix):
-            for c, dark in enumerate(row):
-                if dark:
-                    x, y = qx + c * g.module_px, qy + r * g.module_px
-                    draw.rectangle((x, y, x + g.module_px - 1, y + g.module_px - 1), fill=0)
+        for r, c, n in dark_runs(matrix):
+            x, y = qx + c * g.module_px, qy + r * g.module_px
+            draw.rectangle((x, y, x + n * g.module_px - 1, y + g.module_px - 1), fill=0)
         tx = qx + len(matrix) * g.module_px + 16
         y = ly + 24
         for fnt, text in (
