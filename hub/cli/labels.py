@@ -10,7 +10,7 @@ import csv
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -23,6 +23,9 @@ from hub.scan.labels import build_labels, find_font, render_pdf, render_png
 from projections.assets.queries import list_assets
 from projections.assets.tables import METADATA as ASSET_TABLES
 from projections.runtime.db import make_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 PAGE = 500
 
@@ -59,6 +62,7 @@ def labels(  # noqa: PLR0917  (typer: one parameter per option)
     on first use and stays the same until `hub keys rotate-report`.
     """
     settings = load_settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         font = find_font(settings.label_font)
     except ConfigError as exc:
@@ -76,16 +80,16 @@ def labels(  # noqa: PLR0917  (typer: one parameter per option)
                 rows += page
                 if not page or len(rows) >= total:
                     break
+        if not rows:
+            err.print(
+                f"[red]no active devices in department {department!r}[/red]"
+                " (a code or a name, as the registry holds it)"
+            )
+            raise typer.Exit(1)
         keys = ReportKeyStore(engine, settings.secret_bytes)
-        token = keys.token(keys.current(department))
+        token = keys.token(keys.current(_canonical(engine, department)))
     finally:
         engine.dispose()
-    if not rows:
-        err.print(
-            f"[red]no active devices in department {department!r}[/red]"
-            " (a code or a name, as the registry holds it)"
-        )
-        raise typer.Exit(1)
     sheet = build_labels(rows, base_url=base_url or settings.public_url, token=token)
     data = render_pdf(sheet, font) if fmt is LabelFormat.PDF else render_png(sheet, font)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -100,6 +104,17 @@ def labels(  # noqa: PLR0917  (typer: one parameter per option)
     err.print(f"{len(sheet)} labels for {department} -> {out} (font {font.name})")
 
 
+def _canonical(engine: Engine, department: str) -> str:
+    """One name per department for its reporting key: the registry's code (else its name), so
+    `--department 0402` and `--department 新生儿科` print, and rotate, the same key."""
+    ASSET_TABLES.create_all(engine, checkfirst=True)
+    with engine.connect() as conn:
+        rows, _ = list_assets(conn, department=department, limit=1)
+    if not rows:
+        return department
+    return str(rows[0].get("department_code") or rows[0].get("department_name") or department)
+
+
 @keys_app.command("rotate-report")
 def rotate_report(
     department: Annotated[str, typer.Option("--department", help="Department code or name.")],
@@ -110,10 +125,11 @@ def rotate_report(
 ) -> None:
     """Replace a department's reporting key: reprint its labels (`hub labels`) afterwards."""
     settings = load_settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     try:
         key = ReportKeyStore(engine, settings.secret_bytes).rotate(
-            department, grace=timedelta(days=grace_days)
+            _canonical(engine, department), grace=timedelta(days=grace_days)
         )
     finally:
         engine.dispose()
@@ -130,6 +146,7 @@ def rotate_report(
 def report_list(data_dir: DataDir = None) -> None:
     """Every department's reporting keys (what the labels carry) and whether they still work."""
     settings = load_settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     try:
         keys = ReportKeyStore(engine, settings.secret_bytes).list()

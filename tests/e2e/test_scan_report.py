@@ -9,7 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+from typer.testing import CliRunner
+
 from hub.auth.roles import Role
+from hub.cli import app
 from hub.pipeline import drain
 from schemas.catalogue import parse_event
 from tests.e2e.conftest import REPO, Wired, wired_hub
@@ -121,3 +125,23 @@ async def test_reports_are_rate_limited_per_client_with_retry_after(tmp_path: Pa
         ]
         assert [a.status_code for a in answers] == [202, 202, 429]
         assert 0 < int(answers[2].headers["retry-after"]) <= 60
+
+
+def test_label_commands_explain_what_is_missing_and_rotate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hub labels` without a CJK font or devices says so; `hub keys rotate-report` retires the key."""
+    monkeypatch.setenv("HUB_DATA_DIR", str(tmp_path / "hub"))
+    out = tmp_path / "labels.pdf"
+    cli = CliRunner()
+    with monkeypatch.context() as m:
+        m.setenv("HUB_LABEL_FONT", str(tmp_path / "x.ttc"))
+        no_font = cli.invoke(app, ["labels", "--department", NEONATAL, "--out", str(out)])
+    assert (no_font.exit_code, "HUB_LABEL_FONT" in no_font.output) == (2, True), no_font.output
+    empty = cli.invoke(app, ["labels", "--department", NEONATAL, "--out", str(out)])
+    assert empty.exit_code in (1, 2), empty.output  # 2 only where no CJK font is installed
+    assert not out.exists()
+    for _ in range(2):
+        assert cli.invoke(app, ["keys", "rotate-report", "--department", NEONATAL]).exit_code == 0
+    listed = cli.invoke(app, ["keys", "report-list"], env={"COLUMNS": "200"})
+    assert (listed.output.count("rotated out"), listed.output.count("active")) == (1, 1), listed.output
