@@ -55,6 +55,7 @@
     list.replaceChildren(...s.orders.map((o) => {
       const li = el("li");
       li.dataset.workorder = o.workorder_id;
+      if (o.pending) li.dataset.pending = "true"; // filed, not yet in the work-order read model
       li.append(el("span", o.status_text, "order-status"), " ", el("span", o.workorder_id, "muted"));
       if (ids.includes(o.workorder_id)) li.append(" ", el("span", "我报的", "mine"));
       const facts = [o.symptom, o.requested_at && `报修于 ${time(o.requested_at)}`, o.reporters > 1 && `${o.reporters} 人报告`, o.engineer && `工程师 ${o.engineer}`, o.resolution && `处理：${o.resolution}`];
