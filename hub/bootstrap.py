@@ -35,6 +35,7 @@ from hub.api.services import (
 from hub.auth.keys import KeyStore
 from hub.bus.embedded import EmbeddedBus
 from hub.bus.kafka import KafkaBus
+from hub.delivery.ack_links import AckLinks
 from hub.delivery.alerts import AlertBook, AlertService, ArchiveProbe, Probes
 from hub.delivery.alerts import load_rules as load_rules_alerts
 from hub.delivery.alerts.probes import disk_free_mb
@@ -50,6 +51,10 @@ from hub.ingest.mllp import MllpIngest
 from hub.ingest.pgarchive import PostgresRawArchive
 from hub.ingest.relay import OutboxRelay
 from hub.ports import SystemClock
+from hub.scan.keys import ReportKeyStore
+from hub.scan.limits import RateLimiter
+from hub.scan.service import ScanDesk, ScanService
+from hub.scan.symptoms import load_symptoms
 from hub.settings import BusKind, Mode, Settings
 from hub.translation.deadletters import DeadLetterBook, DeadLetterStore, PostgresDeadLetterStore
 from hub.translation.registry import ADAPTERS
@@ -78,6 +83,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from adapters.base import AdapterSpec
+    from hub.api.services import Publisher
     from hub.ports import Clock, EventBus, RawArchive
     from projections.runtime.base import Projection
 
@@ -234,6 +240,10 @@ class Hub:
             self.keys.ensure_tables()
             self.subscriptions.ensure_tables()
             self.alerts.book.ensure_tables()
+            if self.api.scan is not None:
+                self.api.scan.keys.ensure_tables()
+            if self.api.ack_links is not None:
+                self.api.ack_links.ensure_tables()
 
         try:
             await asyncio.to_thread(ensure)
@@ -352,6 +362,16 @@ def build_hub(
     )
     # Robot and webhook channels of the notification rules the read model runs with.
     rules = next((p.rules for p in read_models if isinstance(p, Notifications)), None)
+    ack_links = (
+        AckLinks(
+            engine,
+            settings.secret_bytes,
+            public_url=settings.public_url,
+            ttl=timedelta(hours=settings.notify_ack_link_hours),
+        )
+        if settings.notify_ack_link_hours
+        else None
+    )
     hub.notify = NotificationDelivery(
         rules if rules is not None else load_rules(settings.notify_rules, zone=settings.zone),
         bus,
@@ -360,6 +380,7 @@ def build_hub(
         site=settings.site,
         targets=targets,
         transport=webhook_transport,
+        ack_links=ack_links,
     )
     hub.alerts = AlertService(
         load_rules_alerts(settings.alert_rules),
@@ -374,6 +395,7 @@ def build_hub(
     )
     listeners: Listeners = {}
     letters = HubDeadLetters(hub)
+    publish = publisher(hub)
     limits = HealthLimits(
         max_lag=settings.health_max_lag,
         min_free_mb=settings.health_min_free_mb,
@@ -396,7 +418,7 @@ def build_hub(
         runners_lag=lag_source(hub),
         ingest=hub.ingestor,
         raw=ArchiveRawReader(archive),
-        publish=publisher(hub),
+        publish=publish,
         as_of=as_of_reader(hub),
         history=history_reader(hub),
         dead_letters=letters,
@@ -407,5 +429,24 @@ def build_hub(
         readiness=readiness_source(hub, limits, listeners),
         listeners=listeners,
         ledger_status=ledger_status_source(engine, seal_key(settings.secret_bytes)),
+        scan=scan_desk(settings, engine, publish, clock),
+        ack_links=ack_links,
     )
     return hub
+
+
+def scan_desk(settings: Settings, engine: Engine, publish: Publisher, clock: Clock) -> ScanDesk:
+    """Scan-to-report's service, the labels' reporting keys and the rate limits (hub.scan)."""
+
+    def seconds() -> float:
+        return clock.now().timestamp()
+
+    return ScanDesk(
+        service=ScanService(
+            engine, publish, clock, load_symptoms(settings.scan_symptoms), site=settings.site
+        ),
+        keys=ReportKeyStore(engine, settings.secret_bytes),
+        reports_per_key=RateLimiter(settings.scan_reports_per_key_per_minute, now=seconds),
+        reports_per_client=RateLimiter(settings.scan_reports_per_client_per_minute, now=seconds),
+        views_per_client=RateLimiter(settings.scan_views_per_client_per_minute, now=seconds),
+    )

@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     alert_interval_s: float = Field(default=30.0, gt=0)
     # Notification rules (YAML; projections.notifications.rules). Unset: the bundled defaults.
     notify_rules: Path | None = None
+    # Hours a one-time acknowledgement link in a robot/webhook message stays usable (0: no links).
+    notify_ack_link_hours: int = Field(default=24, ge=0)
     # A file is translated, diffed and published this many rows at a time (memory: one chunk).
     file_chunk_rows: int = Field(default=2_000, ge=1)
     # What one file's translation may hold (its bytes, decoded text, an XLSX's shared strings, one
@@ -124,6 +126,17 @@ class Settings(BaseSettings):
     health_max_lag: int = Field(default=10_000, ge=0)
     health_min_free_mb: int = Field(default=1_024, ge=0)
     health_timeout_s: float = Field(default=3.0, gt=0)
+    # Scan-to-report (hub.scan): the address phones reach the hub at, as printed in the labels'
+    # QR codes (`<public_url>/r/<asset id>?k=<reporting key>`); the CJK font the label PDF embeds
+    # (TTF/TTC; unset: the first of the usual system paths, e.g. Debian's fonts-wqy-microhei);
+    # symptom choices per device category (YAML; unset: the bundled ones); reports allowed per
+    # minute per reporting key and per client address (429 with Retry-After past them).
+    public_url: str = "http://127.0.0.1:8000"
+    label_font: Path | None = None
+    scan_symptoms: Path | None = None
+    scan_reports_per_key_per_minute: int = Field(default=30, ge=1)
+    scan_reports_per_client_per_minute: int = Field(default=6, ge=1)
+    scan_views_per_client_per_minute: int = Field(default=120, ge=1)
 
     @classmethod
     def settings_customise_sources(

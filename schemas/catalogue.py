@@ -69,6 +69,7 @@ from schemas.work_orders import (
     WorkOrderCompleted,
     WorkOrderOnHold,
     WorkOrderRejected,
+    WorkOrderReportAdded,
     WorkOrderRequested,
     WorkOrderStarted,
 )
@@ -108,6 +109,7 @@ Event = Annotated[
     | WorkOrderCompleted
     | WorkOrderClosed
     | WorkOrderCancelled
+    | WorkOrderReportAdded
     | InventoryBelowMinimum
     | InventoryReorderRequested
     | ComplianceDue

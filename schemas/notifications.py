@@ -65,6 +65,7 @@ class NotificationDeliveredPayload(HubModel):
     outcome: Literal["delivered", "failed"]
     status_code: int | None = None
     error: str | None = None
+    attempts: int = Field(default=1, ge=1)  # posts made (retried with backoff before `failed`)
 
 
 class NotificationReadPayload(HubModel):

@@ -35,6 +35,19 @@ class RequestedPayload(HubModel):
     requested_by: str | None = None
 
 
+class ReportAddedPayload(HubModel):
+    """Another report of the fault an open work order is already about (scan-to-report merges it).
+
+    The work order's lifecycle is not changed: the report adds a reporter, a symptom and a note."""
+
+    asset: Identifier
+    reporting_department: DeptRef
+    symptom: NonEmptyStr
+    note: str | None = Field(default=None, max_length=500)
+    channel: Literal["scan", "oa", "phone", "api", "other"] = "scan"
+    reported_by: str | None = None
+
+
 class ApprovedPayload(HubModel):
     amount: Money | None = None
     approver: str | None = None
@@ -80,6 +93,12 @@ class WorkOrderRequested(EventBase):
     type: Literal["workorder.requested"] = "workorder.requested"
     schema_version: Literal[1] = 1
     payload: RequestedPayload
+
+
+class WorkOrderReportAdded(EventBase):
+    type: Literal["workorder.report_added"] = "workorder.report_added"
+    schema_version: Literal[1] = 1
+    payload: ReportAddedPayload
 
 
 class WorkOrderApproved(EventBase):
@@ -140,4 +159,5 @@ WORK_ORDER_EVENTS = (
     WorkOrderCompleted,
     WorkOrderClosed,
     WorkOrderCancelled,
+    WorkOrderReportAdded,
 )

@@ -35,6 +35,7 @@ from hub.api.routes import kpis as kpi_routes
 from hub.api.routes import messages as message_routes
 from hub.api.routes import notifications as notification_routes
 from hub.api.routes import raw as raw_routes
+from hub.api.routes import scan as scan_routes
 from hub.api.routes import subscriptions as subscription_routes
 from hub.api.routes import workorders as workorder_routes
 from hub.api.scope import get_scope, require
@@ -74,13 +75,18 @@ def create_app(services: ApiServices, *, title: str = "Hospital integration hub"
                 await asyncio.to_thread(ensure_tables, services.engine, projection)
             await asyncio.to_thread(services.security.keys.ensure_tables)
             await asyncio.to_thread(services.subscriptions.ensure_tables)
+            if services.scan is not None:
+                await asyncio.to_thread(services.scan.keys.ensure_tables)
+            if services.ack_links is not None:
+                await asyncio.to_thread(services.ack_links.ensure_tables)
         except DBAPIError as exc:
             # Start anyway: /health reports the database as unreachable (503) until it answers.
             logger.warning("read_model_tables_not_ensured", error=type(exc.orig).__name__)
         yield
 
     app = HubApi(services, title=title, version=API_VERSION, lifespan=lifespan, docs_url=None, redoc_url=None)
-    contract.install(app, [module.router for module in OPEN_MODULES])
+    # Scan-to-report needs no API key (the label's key is checked inside): declared as open.
+    contract.install(app, [*(module.router for module in OPEN_MODULES), scan_routes.router])
     app.add_middleware(CsvExportMiddleware)
     app.add_middleware(AccessLogMiddleware)  # outermost: it sees the status the client gets
     for module in OPEN_MODULES:
@@ -98,6 +104,12 @@ def create_app(services: ApiServices, *, title: str = "Hospital integration hub"
     _include(app, event_routes.router)  # its own: the stream permission, whole hospital
     # Role checks for /raw are inside: HEAD needs raw_meta, GET raw_payload, both audited.
     _include(app, raw_routes.router)
+    # Scan-to-report authenticates the label's reporting key itself (no API key, no login) and
+    # checks the device through the same department scope (hub.api.scope.Scope) inside.
+    app.include_router(scan_routes.router)
+    # POST /notifications/{id}/ack takes the caller's key, or a one-time link's token (checked
+    # inside); a key's acknowledgement goes through hub.api.scope.Scope like every read.
+    app.include_router(notification_routes.link_router)
     read_models = (
         assets,
         availability_routes,

@@ -35,9 +35,11 @@ if TYPE_CHECKING:
     from hub.api.readiness import Listeners, ReadinessSource
     from hub.api.security import Security
     from hub.bootstrap import Hub
+    from hub.delivery.ack_links import AckLinks
     from hub.delivery.webhooks import SubscriptionStore
     from hub.ingest.http_edge import Ingestor
     from hub.ports import EventBus, MessageStatus, RawArchive, RawRecord
+    from hub.scan.service import ScanDesk
     from hub.translation.retry import HubDeadLetters
     from projections.runtime.base import Projection
     from schemas.envelope import EventBase
@@ -120,6 +122,8 @@ class ApiServices:
     ledger_status: Callable[[], dict[str, Any]] = field(default=lambda: dict(UNVERIFIED_LEDGER))
     # Listeners `hub serve` opened (name -> serving?), registered as they start: /health/ready reports them.
     listeners: Listeners = field(default_factory=dict)
+    scan: ScanDesk | None = None  # /r/{asset id} (scan-to-report); None: not served
+    ack_links: AckLinks | None = None  # one-time acknowledgement links in robot messages; None: off
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     # Set when the server is stopping: open event streams end at their next poll, so clients
     # reconnect (elsewhere, or later) from their last id instead of being cut off mid-response.

@@ -3,10 +3,17 @@
 `NotificationDelivery` reads `derived.notification.v1` (consumer group `notify-delivery`) and,
 for each `notification.sent` and `notification.escalated`, posts to every channel its rule names
 (projections.notifications.rules: `channels:`), then publishes `notification.delivered` per
-channel (outcome delivered or failed, the HTTP status, never the URL: it holds the robot's key).
-Its id is uuid5 over (notification, channel, level), so a redelivery after a crash republishes
-the same fact, not a second one. A failed post is recorded, not retried: robots rate-limit
-(20 messages a minute per robot), and the console inbox and escalation are the reliable path.
+channel (outcome delivered or failed, the HTTP status, the attempts, never the URL: it holds the
+robot's key). Its id is uuid5 over (notification, channel, level), so a redelivery after a crash
+republishes the same fact, not a second one. A failed post (transport error, non-2xx answer, or a
+robot's `errcode` other than 0, e.g. 45009 "rate limited": robots take 20 messages a minute) is
+retried after `retry_delays` (default 2 s, then 10 s); after the last one it is published as
+`outcome: failed`, which the read model shows as `delivery_failed` on the notification. A target
+the policy refuses is not retried. The console inbox and escalation stay the reliable path.
+
+Each robot message ends with a one-time acknowledgement link (hub.delivery.ack_links) when the
+hub has one configured: tapping it in the group chat is the read receipt, once, until it expires;
+a webhook gets the same link in the `X-Hub-Ack-Url` header.
 
 Formats, as the robot APIs document them:
 - WeCom (企业微信群机器人): POST the webhook URL with `{"msgtype": "markdown", "markdown":
@@ -50,8 +57,10 @@ from schemas.notifications import (
 from topics.catalogue import BY_NAME
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
     from datetime import datetime
 
+    from hub.delivery.ack_links import AckLinks
     from hub.delivery.webhooks.targets import TargetPolicy
     from hub.ports import Clock, EventBus
     from projections.notifications.rules import Channel, NotificationRules
@@ -62,6 +71,7 @@ TOPIC = "derived.notification.v1"
 GROUP = "notify-delivery"
 WECOM_MAX_BYTES = 4096
 TIMEOUT_S = 10.0
+RETRY_DELAYS_S = (2.0, 10.0)  # waits before the 2nd and 3rd post of a failed delivery
 
 
 def _clip(text: str, max_bytes: int) -> str:
@@ -134,7 +144,13 @@ class NotificationDelivery:
         site: str = "hub",
         targets: TargetPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        retry_delays: Sequence[float] = RETRY_DELAYS_S,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        ack_links: AckLinks | None = None,
     ) -> None:
+        self.retry_delays = tuple(retry_delays)
+        self.sleep = sleep
+        self.ack_links = ack_links
         self.rules = rules
         self.bus = bus
         self.clock = clock
@@ -157,34 +173,76 @@ class NotificationDelivery:
                 channel = self.rules.channels.get(name)
                 if channel is None:
                     continue  # the rule changed since: the channel is gone
-                status, error = await self._post(client, channel, event, title, text)
-                out.append(self._delivered(event, name, level, status, error))
+                status, error, attempts = await self._post_retrying(
+                    client, name, channel, event, title=title, text=text
+                )
+                out.append(self._delivered(event, name, level, status, error, attempts=attempts))
         return out
 
+    async def _post_retrying(
+        self, client: httpx.AsyncClient, name: str, channel: Channel, event: Any, *, title: str, text: str
+    ) -> tuple[int | None, str | None, int]:
+        """Post, and again after each of `retry_delays` while it fails: (status, error, attempts)."""
+        level = event.payload.level if isinstance(event, NotificationEscalated) else 0
+        ack_url = None
+        if self.ack_links is not None and channel.kind in {"wecom", "dingtalk", "webhook"}:
+            ack_url = self.ack_links.mint(event.payload.notification_id, name, level, self.clock.now())
+        attempts = 0
+        while True:
+            attempts += 1
+            status, error, retry = await self._post(
+                client, channel, event, title=title, text=text, ack_url=ack_url
+            )
+            if error is None or not retry or attempts > len(self.retry_delays):
+                return status, error, attempts
+            delay = self.retry_delays[attempts - 1]
+            logger.info("notification_post_retry", channel=name, attempt=attempts, error=error, delay_s=delay)
+            await self.sleep(delay)
+
     async def _post(
-        self, client: httpx.AsyncClient, channel: Channel, event: Any, title: str, text: str
-    ) -> tuple[int | None, str | None]:
+        self,
+        client: httpx.AsyncClient,
+        channel: Channel,
+        event: Any,
+        *,
+        title: str,
+        text: str,
+        ack_url: str | None = None,
+    ) -> tuple[int | None, str | None, bool]:
+        """One post: (status, error or None, whether a failure is worth retrying)."""
+        if ack_url is not None and channel.kind != "webhook":
+            text = f"{text}\n\n[确认已读]({ack_url})"
         url, body, headers = request_for(channel, event, title, text, self.clock.now())
+        if ack_url is not None and channel.kind == "webhook":
+            headers["X-Hub-Ack-Url"] = ack_url
         refused = await self.targets.refusal(url) if self.targets is not None else None
         if refused is not None:
-            return None, f"target refused: {refused}"[:500]
+            return None, f"target refused: {refused}"[:500], False
         try:
             response = await client.post(url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}"
+            return None, f"{type(exc).__name__}", True
         if not response.is_success:
-            return response.status_code, f"HTTP {response.status_code}"
+            return response.status_code, f"HTTP {response.status_code}", True
         # The robots answer 200 with {"errcode": N, "errmsg": ...}: non-zero is a refusal.
         try:
             answer = response.json()
         except ValueError:
             answer = {}
         if isinstance(answer, dict) and answer.get("errcode") not in (None, 0):
-            return response.status_code, f"errcode {answer.get('errcode')}: {str(answer.get('errmsg'))[:200]}"
-        return response.status_code, None
+            error = f"errcode {answer.get('errcode')}: {str(answer.get('errmsg'))[:200]}"
+            return response.status_code, error, True
+        return response.status_code, None, False
 
     def _delivered(
-        self, event: Any, channel: str, level: int, status: int | None, error: str | None
+        self,
+        event: Any,
+        channel: str,
+        level: int,
+        status: int | None,
+        error: str | None,
+        *,
+        attempts: int = 1,
     ) -> NotificationDelivered:
         nid = event.payload.notification_id
         key = f"notification.delivered:{nid}:{channel}"
@@ -206,6 +264,7 @@ class NotificationDelivery:
                 outcome="failed" if error else "delivered",
                 status_code=status,
                 error=error,
+                attempts=attempts,
             ),
         )
 

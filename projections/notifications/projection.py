@@ -34,6 +34,7 @@ from projections.notifications.tables import (
     METADATA,
     NAME,
     asset_departments,
+    deliveries,
     notifications,
     receipts,
     recipients,
@@ -47,6 +48,7 @@ from schemas.envelope import Source
 from schemas.ids import event_id_for
 from schemas.inventory import InventoryDisposed
 from schemas.notifications import (
+    NotificationDelivered,
     NotificationEscalated,
     NotificationEscalatedPayload,
     NotificationExpired,
@@ -75,6 +77,7 @@ TOPICS = (
     "canonical.inventory.v1",
     "canonical.workorder.v1",
     "canonical.notification.v1",
+    "derived.notification.v1",  # the delivery service's `notification.delivered`: per-channel outcome
 )
 ADAPTER_VERSION = "hub/notifications/1"
 DEDUP_KEY_MAX = 400
@@ -105,9 +108,23 @@ class Notifications:
         assets: dict[str, dict[str, Any]] = {}
         orders: dict[str, dict[str, Any]] = {}
         reads: dict[str, dict[str, Any]] = {}
+        posted: dict[tuple[str, str, int], dict[str, Any]] = {}
         derived: list[EventBase] = []
         for event in events:
             _lookups(event, assets, orders)
+            if isinstance(event, NotificationDelivered):
+                d = event.payload
+                posted[(d.notification_id, d.channel, d.level)] = {
+                    "notification_id": d.notification_id,
+                    "channel": d.channel,
+                    "level": d.level,
+                    "outcome": d.outcome,
+                    "attempts": d.attempts,
+                    "status_code": d.status_code,
+                    "error": d.error,
+                    "at": event.occurred_at,
+                }
+                continue
             if isinstance(event, NotificationRead):
                 p = event.payload
                 reads[str(event.event_id)] = {
@@ -126,6 +143,7 @@ class Notifications:
         upsert(conn, asset_departments, list(assets.values()), key=("event_id",), update=False)
         upsert(conn, workorder_departments, list(orders.values()), key=("workorder_id",), update=False)
         upsert(conn, receipts, list(reads.values()), key=("event_id",), update=False)
+        upsert(conn, deliveries, list(posted.values()), key=("notification_id", "channel", "level"))
         return derived
 
     def _fire(self, conn: Connection, rule: Rule, event: Event) -> EventBase | None:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from projections.notifications.tables import (
     asset_departments,
+    deliveries,
     notifications,
     receipts,
     recipients,
@@ -128,7 +129,11 @@ def list_notifications(
         r["recipients"] = [{"level": lv, "kind": k, "value": v} for lv, k, v in to.get(nid, [])]
         r["receipts"] = read.get(nid, [])
         out.append(r)
-    return out[offset : offset + limit], len(out)
+    page = out[offset : offset + limit]
+    posted = _deliveries(conn, [r["notification_id"] for r in page])
+    for r in page:
+        _with_deliveries(r, posted.get(r["notification_id"], []))
+    return page, len(out)
 
 
 def get_notification(conn: Connection, notification_id: str) -> dict[str, Any] | None:
@@ -146,6 +151,30 @@ def get_notification(conn: Connection, notification_id: str) -> dict[str, Any] |
     out["state"] = state_of(out, notification_id in read)
     out["recipients"] = [{"level": lv, "kind": k, "value": v} for lv, k, v in to.get(notification_id, [])]
     out["receipts"] = read.get(notification_id, [])
+    _with_deliveries(out, _deliveries(conn, [notification_id]).get(notification_id, []))
+    return out
+
+
+def _with_deliveries(row: dict[str, Any], posted: list[dict[str, Any]]) -> None:
+    """`deliveries` (each channel's outcome per level) and `delivery_failed`: a channel's post
+    failed after its retries and none of its later posts (a higher level) got through."""
+    row["deliveries"] = posted
+    last: dict[str, str] = {}
+    for d in posted:  # ordered by level
+        last[d["channel"]] = d["outcome"]
+    row["delivery_failed"] = "failed" in last.values()
+
+
+def _deliveries(conn: Connection, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    if not ids:
+        return out
+    c = deliveries.c
+    query = select(c.notification_id, c.channel, c.level, c.outcome, c.attempts, c.status_code, c.error, c.at)
+    query = query.where(c.notification_id.in_(ids)).order_by(c.notification_id, c.level, c.channel)
+    for r in conn.execute(query).mappings():
+        row = dict(r)
+        out.setdefault(row.pop("notification_id"), []).append(row)
     return out
 
 

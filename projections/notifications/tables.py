@@ -56,6 +56,20 @@ receipts = Table(
     Column("read_at", UtcDateTime, nullable=False),
 )
 
+deliveries = Table(
+    f"{NAME}_deliveries",
+    METADATA,
+    # One row per channel and level: the outcome of posting it (after the delivery's retries).
+    Column("notification_id", String(40), primary_key=True),
+    Column("channel", String(100), primary_key=True),
+    Column("level", Integer, primary_key=True),
+    Column("outcome", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("at", UtcDateTime, nullable=False),
+)
+
 asset_departments = Table(
     f"{NAME}_asset_departments",
     METADATA,

@@ -31,7 +31,7 @@ from projections.work_orders.config import WorkOrderConfig
 from projections.work_orders.kpis import compute_kpis
 from projections.work_orders.lifecycle import OPEN_STATES, SlaView, WorkOrderState, sla_view, summarise
 from projections.work_orders.sla import breach_event, next_due, reached
-from projections.work_orders.tables import METADATA, NAME, breaches, events, orders
+from projections.work_orders.tables import METADATA, NAME, breaches, events, orders, reports
 from schemas.work_orders import (
     WORK_ORDER_EVENTS,
     WorkOrderApproved,
@@ -41,6 +41,7 @@ from schemas.work_orders import (
     WorkOrderCompleted,
     WorkOrderOnHold,
     WorkOrderRejected,
+    WorkOrderReportAdded,
     WorkOrderRequested,
     WorkOrderStarted,
 )
@@ -77,7 +78,12 @@ class WorkOrders:
         asset_events = [e for e in events_ if isinstance(e, ASSET_EVENT_TYPES)]
         if asset_events:
             apply_asset_events(conn, asset_events)
-        work = [e for e in events_ if isinstance(e, WORK_ORDER_EVENTS)]
+        added = [report_row(e) for e in events_ if isinstance(e, WorkOrderReportAdded)]
+        if added:
+            upsert(conn, reports, added, key=("event_id",), update=False)
+        work = [
+            e for e in events_ if isinstance(e, WORK_ORDER_EVENTS) and not isinstance(e, WorkOrderReportAdded)
+        ]
         return self._fold(conn, work) if work else []
 
     def tick(self, conn: Connection, now: datetime) -> list[EventBase]:
@@ -199,6 +205,22 @@ def _load(conn: Connection, ids: Sequence[str]) -> tuple[Timelines, dict[str, Co
         for workorder_id, kind, level in conn.execute(query):
             concluded[workorder_id].add((kind, level))
     return timelines, concluded
+
+
+def report_row(event: WorkOrderReportAdded) -> dict[str, Any]:
+    """The `work_orders_reports` row of a further report (the lifecycle is not touched)."""
+    p = event.payload
+    return {
+        "event_id": str(event.event_id),
+        "workorder_id": event.subject,
+        "occurred_at": event.occurred_at,
+        "department_code": p.reporting_department.code,
+        "department_name": p.reporting_department.name,
+        "symptom": p.symptom,
+        "note": p.note,
+        "channel": p.channel,
+        "reported_by": p.reported_by,
+    }
 
 
 def timeline_row(event: EventBase) -> dict[str, Any]:

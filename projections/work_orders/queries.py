@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, func, or_, select
 
 from projections.work_orders.lifecycle import OPEN_STATES
-from projections.work_orders.tables import assets, breaches, events, identifiers, orders
+from projections.work_orders.tables import assets, breaches, events, identifiers, orders, reports
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -199,4 +199,20 @@ def get_work_order(conn: Connection, workorder_id: str, *, now: datetime) -> dic
         .order_by(breaches.c.kind, breaches.c.level)
     )
     out["breaches"] = [dict(r) for r in conn.execute(concluded).mappings()]
+    out["reports"] = reports_of(conn, [workorder_id]).get(workorder_id, [])
+    return out
+
+
+def reports_of(conn: Connection, workorder_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Further reports (`workorder.report_added`) of these work orders, oldest first."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    if not workorder_ids:
+        return out
+    query = (
+        select(reports)
+        .where(reports.c.workorder_id.in_(workorder_ids))
+        .order_by(reports.c.occurred_at, reports.c.event_id)
+    )
+    for r in conn.execute(query).mappings():
+        out.setdefault(r["workorder_id"], []).append(dict(r))
     return out

@@ -3,6 +3,8 @@
 - `events`: the timeline, one row per work-order event with the fields the rules need. A work
   order's row is recomputed from its whole timeline, so the row never depends on arrival order.
 - `orders`: one row per work order: lifecycle state, SLA clocks, approval, cost, downtime.
+- `reports`: further reports of an open work order's fault (`workorder.report_added`, e.g. a second
+  nurse scanning the same device): who reported what, without touching the lifecycle.
 - `breaches`: each SLA breach concluded, once per (work order, kind, level).
 - `assets`, `identifiers`: this projection's own copy of the few asset facts it groups by
   (category, department, name) and of the identifier crosswalk that resolves a work order's
@@ -123,6 +125,20 @@ orders = Table(
         "downtime_minutes",
         "cost_minor",
     ),
+)
+
+reports = Table(
+    f"{NAME}_reports",
+    METADATA,
+    Column("event_id", String(36), primary_key=True),
+    Column("workorder_id", String(64), nullable=False, index=True),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("department_code", String(64)),
+    Column("department_name", String(200)),
+    Column("symptom", Text, nullable=False),
+    Column("note", Text),
+    Column("channel", String(16)),
+    Column("reported_by", Text),
 )
 
 breaches = Table(

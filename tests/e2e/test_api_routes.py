@@ -45,10 +45,11 @@ SUBSCRIBE = frozenset({APP, INT, ADM})
 STREAM = frozenset({APP, ADM})
 NOBODY_NEEDED = frozenset()
 
-Scope = Literal["open", "list", "object", "hospital"]
+Scope = Literal["open", "list", "object", "hospital", "label"]
 """What a department-scoped key gets: open (no key needed at all), list (200, filtered to its
 department), object (its department's object: 2xx; another's: 404 like an unknown id),
-hospital (hospital-wide: 403 for any scoped key)."""
+hospital (hospital-wide: 403 for any scoped key), label (opened by a device label's reporting key
+or a message's one-time link, never by an API key: 401 for every caller here)."""
 
 
 @dataclass(frozen=True)
@@ -121,10 +122,22 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/notifications"): Rule(READ, "list"),
     ("POST", "/notifications/{notification_id}/ack"): Rule(READ, "object"),
     ("POST", "/notifications/{notification_id}/read"): Rule(READ, "object"),
+    ("GET", "/notifications/{notification_id}/ack"): Rule(NOBODY_NEEDED, "label"),
+    ("GET", "/r/{asset_id}"): Rule(NOBODY_NEEDED, "label"),
+    ("GET", "/r/{asset_id}/state"): Rule(NOBODY_NEEDED, "label"),
+    ("POST", "/r/{asset_id}/reports"): Rule(NOBODY_NEEDED, "label"),
+    ("GET", "/scan/{name}"): Rule(NOBODY_NEEDED, "open"),
 }
 
 # FastAPI answers HEAD for a GET route's path only when declared; these are not in OpenAPI.
-NOT_IN_OPENAPI = {("GET", "/"), ("GET", "/console"), ("GET", "/console/{name}")}
+NOT_IN_OPENAPI = {
+    ("GET", "/"),
+    ("GET", "/console"),
+    ("GET", "/console/{name}"),
+    ("GET", "/notifications/{notification_id}/ack"),
+    ("GET", "/r/{asset_id}"),
+    ("GET", "/scan/{name}"),
+}
 
 
 def dft(message_id: str, patient: str, department: str, serial: str, lot: str) -> bytes:
@@ -283,6 +296,10 @@ def call_for(
         ("POST", "/dlq/retry/matching"): Call(method, url, json={"system": "his"}),
         ("GET", "/inventory/distribution"): Call(method, url, params={"item": "HC0301"}),
         ("GET", "/inventory/recall"): Call(method, url, params={"lot": dept.lot}),
+        ("GET", "/scan/{name}"): Call(method, "/scan/scan.js"),
+        ("POST", "/r/{asset_id}/reports"): Call(
+            method, url, json={"symptom": "无法开机", "nonce": "routes-table"}
+        ),
     }
     return special.get(route, Call(method, url))
 
@@ -322,7 +339,7 @@ def expected(rule: Rule, caller: str, role: Role | None) -> set[int] | range:
     ok = range(200, 400)  # 3xx: `/` redirects to the console
     if rule.scope == "open":
         want: set[int] | range = ok
-    elif role is None:
+    elif rule.scope == "label" or role is None:  # an API key never opens a label's route
         want = {401}
     elif role not in rule.roles or (caller != "unscoped" and rule.scope == "hospital"):
         want = {403}

@@ -134,11 +134,25 @@ class BreachOut(_Out):
     event_id: str
 
 
+class ReportOut(_Out):
+    """A further report of the same fault, merged into this work order (`workorder.report_added`)."""
+
+    event_id: str
+    occurred_at: datetime
+    department_code: str | None
+    department_name: str | None
+    symptom: str
+    note: str | None
+    channel: str | None
+    reported_by: str | None
+
+
 class WorkOrderDetailOut(WorkOrderOut):
-    """A work order with every event it is made of (oldest first) and its breaches."""
+    """A work order with every event it is made of (oldest first), its breaches and further reports."""
 
     timeline: list[TimelineEntryOut]
     breaches: list[BreachOut]
+    reports: list[ReportOut] = Field(description="Further reports merged into this one (scan-to-report)")
 
 
 @router.get("", response_model=WorkOrderPage)

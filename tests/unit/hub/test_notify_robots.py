@@ -94,18 +94,25 @@ async def test_refused_target_and_robot_errcode_are_recorded_as_failed() -> None
         assert request.url.host == "qyapi.weixin.qq.com"  # the refused one is never posted
         return httpx.Response(200, json={"errcode": 93000, "errmsg": "invalid webhook url"})
 
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
     delivery = NotificationDelivery(
         rules,
         bus=None,  # type: ignore[arg-type]
         clock=SystemClock(),
         targets=TargetPolicy(),
         transport=httpx.MockTransport(answer),
+        sleep=sleep,
     )
     facts = await delivery.deliver(sent(["inside", "robot"]))
-    outcome = {f.payload.channel: (f.payload.outcome, f.payload.error) for f in facts}
-    assert outcome["inside"][0] == "failed"
+    outcome = {f.payload.channel: (f.payload.outcome, f.payload.error, f.payload.attempts) for f in facts}
+    assert outcome["inside"][0::2] == ("failed", 1)  # a refused target is not retried
     assert "HUB_WEBHOOK_ALLOW" in (outcome["inside"][1] or "")
-    assert outcome["robot"] == ("failed", "errcode 93000: invalid webhook url")
+    assert outcome["robot"] == ("failed", "errcode 93000: invalid webhook url", 3)
+    assert waits == [2.0, 10.0]  # retried with backoff, then recorded as failed
     assert all(
         "key=K" not in f.model_dump_json() for f in facts
     )  # the URL (it holds the key) is never recorded
@@ -113,3 +120,41 @@ async def test_refused_target_and_robot_errcode_are_recorded_as_failed() -> None
     assert {f.event_id for f in again} == {
         f.event_id for f in facts
     }  # same notification, channel, level: same id
+
+
+async def test_a_robot_refusal_or_a_server_error_is_retried_until_it_goes_through() -> None:
+    rules = parse_rules(
+        {
+            "channels": {
+                "robot": {"kind": "dingtalk", "url": "https://oapi.dingtalk.com/robot/send?access_token=T"}
+            }
+        }
+    )
+    answers = [
+        httpx.Response(503),
+        httpx.Response(200, json={"errcode": 130101, "errmsg": "send too fast"}),
+        httpx.Response(200, json={"errcode": 0, "errmsg": "ok"}),
+    ]
+    posted: list[bytes] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        posted.append(request.content)
+        return answers[len(posted) - 1]
+
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    delivery = NotificationDelivery(
+        rules,
+        bus=None,  # type: ignore[arg-type]
+        clock=SystemClock(),
+        transport=httpx.MockTransport(answer),
+        retry_delays=(1.0, 4.0),
+        sleep=sleep,
+    )
+    (fact,) = await delivery.deliver(sent(["robot"]))
+    assert (fact.payload.outcome, fact.payload.attempts, fact.payload.status_code) == ("delivered", 3, 200)
+    assert waits == [1.0, 4.0]
+    assert len(set(posted)) == 1  # the same message each time

@@ -65,6 +65,13 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     },
     "workorder.closed": {},
     "workorder.cancelled": {},
+    "workorder.report_added": {
+        "asset": CARD,
+        "reporting_department": DEPT,
+        "symptom": "屏幕不亮",
+        "note": "夜班第二次发现",
+        "channel": "scan",
+    },
     "inventory.below_minimum": {"item_id": "ITM-1", "location": PLACE, "on_hand": "3", "minimum": "10"},
     "inventory.reorder_requested": {"item_id": "ITM-1", "location": PLACE, "quantity": "100"},
     "compliance.due": {"asset_id": "AST-1", "kind": "calibration", "due_on": "2024-04-01"},
