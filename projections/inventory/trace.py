@@ -276,3 +276,15 @@ def _used_rows(conn: Connection, where: list[Any]) -> list[dict[str, Any]]:
 
 def _split(serials: str | None) -> list[str]:
     return [s for s in (serials or "").split(";") if s]
+
+
+def lot_paths(conn: Connection, lot: str, *, item: str | None = None) -> dict[str, Any] | None:
+    """The path of `lot` of every item that has one (or of `item`, an item id or code), trace-shaped."""
+    m = movements.c
+    query = select(m.item_id).where(m.lot_key == lot).distinct().order_by(m.item_id)
+    if item is not None:
+        query = query.where(item_condition(m.item_id, item))
+    found = [path for item_id in conn.execute(query).scalars() if (path := _lot_path(conn, item_id, lot))]
+    if not found:
+        return None
+    return {"code": lot, "gtin": None, "lot": lot, "serial": None, "expiry": None, "units": [], "lots": found}
