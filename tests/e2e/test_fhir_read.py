@@ -68,7 +68,7 @@ def valid(response: httpx.Response, resource_type: str | None = None) -> dict[st
 
 def _fhirclient(body: dict[str, Any]) -> None:
     """fhirclient (R4 models) reads the R4B answer too: what a SMART app on fhirclient gets."""
-    from fhirclient.models import fhirelementfactory  # type: ignore[import-untyped]
+    from fhirclient.models import fhirelementfactory
 
     fhirelementfactory.FHIRElementFactory.instantiate(body["resourceType"], body)
 
