@@ -337,6 +337,11 @@ class TestScope:
         own = await get(hub, f"/fhir/Device/{asset_id}", Role.VIEWER, department)
         assert own.status_code == 200
         assert valid(await get(hub, "/fhir/Device", Role.VIEWER, other))["total"] == 0
+        in_dept = {"location": f"Location/{department}"}
+        assert valid(await get(hub, "/fhir/Device", Role.VIEWER, other, params=in_dept))["total"] == 0
+        name = valid(await get(hub, f"/fhir/Location/{department}"))["name"]
+        by_name = valid(await get(hub, "/fhir/Device", Role.VIEWER, name, params=in_dept))
+        assert by_name["total"] >= 1  # a key scoped by the name, searching by the Location id
         assert valid(await get(hub, "/fhir/Location", Role.VIEWER, other))["total"] == 0
         tasks = valid(await get(hub, "/fhir/Task", Role.VIEWER, department, params={"_count": 500}))
         everyone = valid(await get(hub, "/fhir/Task", params={"_count": 500}))

@@ -7,7 +7,7 @@ are OperationOutcome naming the parameter. Search parameters: hub.api.fhir.capab
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -20,9 +20,12 @@ from hub.api.fhir.bundle import PagingDep, invalid, not_found, updated_range
 from hub.api.fhir.capability import capability_statement
 from hub.api.fhir.places import department_id, place_id
 from hub.api.fhir.wire import WireDep, read
-from hub.api.scope import ScopeDep  # noqa: TC001
+from hub.api.scope import Scope, ScopeDep  # noqa: TC001
 from projections.assets.availability import availability_of
 from projections.assets.queries import list_assets, list_places
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 LastUpdated = Annotated[
@@ -65,16 +68,28 @@ async def read_device(
     return read(request, wire, in_release(wire, found, devices.r4b))
 
 
-def _location_filter(location: str, places: list[dict[str, Any]]) -> tuple[str, str | None]:
-    """(department code or name, place or None) a `location` parameter names."""
+def _location_filter(location: str, places: list[dict[str, Any]]) -> tuple[str, str | None, str | None]:
+    """(department code, its name, place or None) a `location` parameter names; an unknown id is
+    taken as a department code or name."""
     wanted = location.removeprefix("Location/")
     for row in places:
-        code = row["department_code"]
+        code, name = row["department_code"], row["department_name"]
         if wanted == department_id(code):
-            return code, None
+            return code, name, None
         if row["location"] and wanted == place_id(code, row["location"]):
-            return code, row["location"]
-    return wanted, None
+            return code, name, row["location"]
+    return wanted, wanted, None
+
+
+def _department(scope: Scope, location: str | None, conn: Connection) -> tuple[str | None, str | None, bool]:
+    """(department filter, place filter, whether anything can match) for a Device search."""
+    if not location:
+        department, reachable = scope.department_filter(None)
+        return department, None, reachable
+    code, name, place = _location_filter(location, list_places(conn))
+    if scope.scoped:  # the key may be scoped by the name while the search names the code
+        return scope.department, place, scope.sees(code, name)
+    return code, place, True
 
 
 @router.get(
@@ -114,8 +129,7 @@ async def search_devices(
 
     def find() -> tuple[list[dict[str, Any]], int]:
         with engine.connect() as conn:
-            department, place = _location_filter(location, list_places(conn)) if location else (None, None)
-            department, reachable = scope.department_filter(department)
+            department, place, reachable = _department(scope, location, conn)
             if not reachable:
                 return [], 0
             rows, total = list_assets(
