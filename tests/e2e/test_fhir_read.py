@@ -8,6 +8,7 @@ and the R4B ones also with fhirclient's models (a real client library).
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ from fhir.resources.R4B import get_fhir_model_class as get_r4b_class
 from hub.auth.roles import Role
 from hub.pipeline import drain
 from tests.e2e.conftest import REPO, Wired, wired_hub
+from tests.e2e.fhir_client import HubAdapter
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -121,6 +123,42 @@ class TestSmartClient:
             e["resource"]["id"] for e in first["entry"]
         )
         assert "previous" in {link["relation"] for link in second["link"]}
+
+    async def test_fhirclient_prepares_searches_reads_and_pages(self, hub: Wired) -> None:
+        """fhirclient (R4 models), as a SMART app uses it: prepare() reads the CapabilityStatement,
+        searches by HRP card and by UDI, reads the device, follows the next links of a search."""
+        from fhirclient import client  # noqa: PLC0415
+        from fhirclient.models.device import Device  # noqa: PLC0415
+        from fhirclient.models.fhirsearch import FHIRSearch  # noqa: PLC0415
+
+        r4b = "application/fhir+json;fhirVersion=4.3"
+        loop = asyncio.get_running_loop()
+
+        def walk() -> tuple[list[str], str, list[int]]:
+            smart = client.FHIRClient(settings={"app_id": "hub-test", "api_base": "http://hub/fhir/"})
+            session = smart.server.session
+            session.mount("http://hub/", HubAdapter(hub.http, loop))
+            session.headers["Authorization"] = f"Bearer {hub.token(Role.VIEWER)}"
+            smart.prepare()
+            assert smart.server.capabilityStatement.fhirVersion == "5.0.0"
+            found = []
+            for token in (f"{HRP_CARD}|{PUMP_CARD}", f"urn:oid:2.51.1.1|{PUMP_DI}"):
+                search = FHIRSearch(Device, {"identifier": token, "_format": r4b})
+                (bundle,) = list(search.perform_iter(smart.server))
+                found += [entry.resource.id for entry in bundle.entry]
+            device = Device.read_from(f"Device/{found[0]}?_format={r4b}", smart.server)
+            pages = FHIRSearch(Device, {"status": "active", "_count": "100", "_format": r4b})
+            sizes = [len(page.entry or []) for page in pages.perform_iter(smart.server)]
+            return found, device.udiCarrier[0].deviceIdentifier, sizes
+
+        found, di, sizes = await asyncio.to_thread(walk)
+        assert len(set(found)) == 1
+        assert len(found) == 2  # noqa: PLR2004
+        assert di == PUMP_DI
+        assert len(sizes) > 1
+        assert all(size == 100 for size in sizes[:-1])  # noqa: PLR2004
+        active = valid(await get(hub, "/fhir/Device", params={"status": "active", "_count": 1}))
+        assert sum(sizes) == active["total"]
 
     async def test_r5_capability_lists_exactly_the_served_interactions(self, hub: Wired) -> None:
         """Each resource with its interactions; InventoryItem only in R5; no unserved type."""

@@ -83,6 +83,7 @@ class Wire:
 def _media(text: str) -> tuple[str, FhirVersion | None, bool]:
     """(media type, release asked for, whether the fhirVersion parameter was understood)."""
     media, *params = (part.strip() for part in text.split(";"))
+    media = media.replace(" ", "+")  # `_format=application/fhir+json` sent unencoded: + reads as a space
     for param in params:
         name, _, value = param.partition("=")
         if name.strip().lower() == "fhirversion":

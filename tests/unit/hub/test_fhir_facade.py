@@ -42,6 +42,7 @@ class TestNegotiation:
             ("xml", "application/fhir+json; fhirVersion=4.0", Wire("R4B", xml=True)),
             ("application/fhir+json;fhirVersion=5.0", "", Wire("R5", xml=False)),
             ("json", "", Wire("R5", xml=False)),
+            ("application/fhir xml", "", Wire("R5", xml=True)),  # an unencoded + in the query
         ],
     )
     def test_format_and_release_come_from_format_then_accept(
