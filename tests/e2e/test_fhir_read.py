@@ -17,6 +17,10 @@ import pytest
 import pytest_asyncio
 from fhir.resources import get_fhir_model_class
 from fhir.resources.R4B import get_fhir_model_class as get_r4b_class
+from fhirclient import client
+from fhirclient.models import fhirelementfactory
+from fhirclient.models.device import Device
+from fhirclient.models.fhirsearch import FHIRSearch
 
 from hub.auth.roles import Role
 from hub.pipeline import drain
@@ -70,8 +74,6 @@ def valid(response: httpx.Response, resource_type: str | None = None) -> dict[st
 
 def _fhirclient(body: dict[str, Any]) -> None:
     """fhirclient (R4 models) reads the R4B answer too: what a SMART app on fhirclient gets."""
-    from fhirclient.models import fhirelementfactory
-
     fhirelementfactory.FHIRElementFactory.instantiate(body["resourceType"], body)
 
 
@@ -127,10 +129,6 @@ class TestSmartClient:
     async def test_fhirclient_prepares_searches_reads_and_pages(self, hub: Wired) -> None:
         """fhirclient (R4 models), as a SMART app uses it: prepare() reads the CapabilityStatement,
         searches by HRP card and by UDI, reads the device, follows the next links of a search."""
-        from fhirclient import client  # noqa: PLC0415
-        from fhirclient.models.device import Device  # noqa: PLC0415
-        from fhirclient.models.fhirsearch import FHIRSearch  # noqa: PLC0415
-
         r4b = "application/fhir+json;fhirVersion=4.3"
         loop = asyncio.get_running_loop()
 
@@ -153,10 +151,10 @@ class TestSmartClient:
 
         found, di, sizes = await asyncio.to_thread(walk)
         assert len(set(found)) == 1
-        assert len(found) == 2  # noqa: PLR2004
+        assert len(found) == 2
         assert di == PUMP_DI
         assert len(sizes) > 1
-        assert all(size == 100 for size in sizes[:-1])  # noqa: PLR2004
+        assert all(size == 100 for size in sizes[:-1])
         active = valid(await get(hub, "/fhir/Device", params={"status": "active", "_count": 1}))
         assert sum(sizes) == active["total"]
 
