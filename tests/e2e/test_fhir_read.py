@@ -317,6 +317,13 @@ class TestWire:
         device = get_fhir_model_class("Device").model_validate_xml(response.content)
         assert device.model_dump()["id"] == asset_id
 
+    async def test_an_error_asked_in_xml_is_an_xml_operation_outcome(self, hub: Wired) -> None:
+        response = await get(hub, "/fhir/Device/AST-nosuch", params={"_format": "xml"})
+        assert response.status_code == 404
+        assert response.headers["content-type"].startswith("application/fhir+xml")
+        outcome = get_fhir_model_class("OperationOutcome").model_validate_xml(response.content)
+        assert outcome.model_dump()["issue"][0]["code"] == "not-found"
+
     async def test_r4b_xml_bundle(self, hub: Wired) -> None:
         response = await get(
             hub, "/fhir/Task", params={"_format": "application/fhir+xml;fhirVersion=4.3", "_count": 2}
