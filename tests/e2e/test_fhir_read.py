@@ -145,7 +145,7 @@ class TestSmartClient:
                 (bundle,) = list(search.perform_iter(smart.server))
                 found += [entry.resource.id for entry in bundle.entry]
             device = Device.read_from(f"Device/{found[0]}?_format={r4b}", smart.server)
-            pages = FHIRSearch(Device, {"status": "active", "_count": "100", "_format": r4b})
+            pages = FHIRSearch(Device, {"type": "6854", "_count": "10", "_format": r4b})
             sizes = [len(page.entry or []) for page in pages.perform_iter(smart.server)]
             return found, device.udiCarrier[0].deviceIdentifier, sizes
 
@@ -154,9 +154,9 @@ class TestSmartClient:
         assert len(found) == 2
         assert di == PUMP_DI
         assert len(sizes) > 1
-        assert all(size == 100 for size in sizes[:-1])
-        active = valid(await get(hub, "/fhir/Device", params={"status": "active", "_count": 1}))
-        assert sum(sizes) == active["total"]
+        assert all(size == 10 for size in sizes[:-1])
+        pumps = valid(await get(hub, "/fhir/Device", params={"type": "6854", "_count": 1}))
+        assert sum(sizes) == pumps["total"]
 
     async def test_r5_capability_lists_exactly_the_served_interactions(self, hub: Wired) -> None:
         """Each resource with its interactions; InventoryItem only in R5; no unserved type."""
@@ -208,26 +208,31 @@ class TestDevice:
     async def test_location_status_type_and_last_updated_narrow_the_search(self, hub: Wired) -> None:
         _, _, department = await _card(hub)
 
-        async def search(**params: str) -> dict[str, Any]:
-            return valid(await get(hub, "/fhir/Device", params={"_count": "500", **params}))
+        async def search(count: int = 1, **params: str) -> dict[str, Any]:
+            return valid(await get(hub, "/fhir/Device", params={"_count": str(count), **params}))
 
         everything = await search()
-        in_dept = await search(location=f"Location/{department}")
+        in_dept = await search(50, location=f"Location/{department}")
         assert 1 <= in_dept["total"] < everything["total"]
         assert all(e["resource"]["owner"]["identifier"]["value"] == department for e in in_dept["entry"])
         place = in_dept["entry"][0]["resource"]["location"]["reference"]
-        at_place = await search(location=place)
+        at_place = await search(50, location=place)
         assert 1 <= at_place["total"] <= in_dept["total"]
+        assert all(e["resource"]["location"]["reference"] == place for e in at_place["entry"])
         active, inactive = await search(status="active"), await search(status="inactive")
         assert active["total"] + inactive["total"] == everything["total"]
+        assert 0 < inactive["total"] < everything["total"]
         kind = everything["entry"][0]["resource"]["type"][0]["coding"][0]["code"]
-        assert all(
-            e["resource"]["type"][0]["coding"][0]["code"] == kind for e in (await search(type=kind))["entry"]
-        )
-        recent = await search(_lastUpdated="ge2026-01-01")
-        older = await search(_lastUpdated="lt2026-01-01")
+        of_kind = await search(50, type=kind)
+        assert 1 <= of_kind["total"] < everything["total"]
+        assert all(e["resource"]["type"][0]["coding"][0]["code"] == kind for e in of_kind["entry"])
+        pump = (await search(**{"udi-di": PUMP_DI}))["entry"][0]["resource"]  # updated at ingest: the latest
+        second = pump["meta"]["lastUpdated"][:19]  # UTC, to the second
+        recent = await search(50, _lastUpdated=f"ge{second}Z")
+        older = await search(_lastUpdated=f"lt{second}Z")
         assert recent["total"] + older["total"] == everything["total"]
-        assert all(e["resource"]["meta"]["lastUpdated"] >= "2026" for e in recent.get("entry", []))
+        assert 1 <= recent["total"] < everything["total"]
+        assert all(e["resource"]["meta"]["lastUpdated"] >= second for e in recent["entry"])
 
     async def test_r4b_device_uses_r4b_elements(self, hub: Wired) -> None:
         found = valid(await get(hub, "/fhir/Device", params={"udi-di": PUMP_DI}, headers=R4B))
