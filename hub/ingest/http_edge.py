@@ -48,7 +48,7 @@ class FhirAnswer:
     status: int
     body: dict[str, Any]
     raw_ref: str | None = None
-    subjects: tuple[tuple[str, str], ...] = ()  # (event type, subject) of what was created
+    subjects: tuple[tuple[str, str, str], ...] = ()  # (event type, subject, event id) of what was created
 
 
 def body_message_id(payload: bytes) -> str:
@@ -167,7 +167,7 @@ class Ingestor:
             return FhirAnswer(200, response_bundle(kind or "batch", outcomes), ref)
         if translation.failures:
             return FhirAnswer(400, resource_outcome(translation), ref)
-        subjects = tuple((e.event.type, e.event.subject) for e in translation.events)
+        subjects = tuple((e.event.type, e.event.subject, str(e.event.event_id)) for e in translation.events)
         return FhirAnswer(201 if translation.events else 200, resource_outcome(translation), ref, subjects)
 
 

@@ -288,3 +288,19 @@ def lot_paths(conn: Connection, lot: str, *, item: str | None = None) -> dict[st
     if not found:
         return None
     return {"code": lot, "gtin": None, "lot": lot, "serial": None, "expiry": None, "units": [], "lots": found}
+
+
+def delivery(conn: Connection, event_id: str) -> dict[str, Any] | None:
+    """The receipt or transfer `event_id` as a lot path of one step (trace-shaped); None otherwise."""
+    m = movements.c
+    rows = [dict(r) for r in conn.execute(select(movements).where(m.event_id == event_id)).mappings()]
+    if not rows or not str(rows[0]["kind"]).startswith(("received", "transferred")):
+        return None
+    first = rows[0]
+    return {
+        "item_id": first["item_id"],
+        **_item(conn, first["item_id"]),
+        "lot": first["lot"],
+        "expiry": _expiry(conn, first["item_id"], first["lot_key"]),
+        "steps": _lot_steps(rows),
+    }

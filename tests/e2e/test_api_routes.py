@@ -119,6 +119,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/fhir/InventoryReport"): Rule(READ, "list"),
     ("GET", "/fhir/InventoryReport/{report_id}"): Rule(READ, "object"),
     ("GET", "/fhir/SupplyDelivery"): Rule(READ, "list"),  # a search: what the department saw of it
+    ("GET", "/fhir/SupplyDelivery/{delivery_id}"): Rule(READ, "object"),
     ("GET", "/fhir/Task"): Rule(READ, "list"),
     ("GET", "/fhir/Task/{task_ref}"): Rule(READ, "object"),
     ("GET", "/fhir/AuditEvent"): Rule(AUDIT, "hospital"),
@@ -171,6 +172,20 @@ class Dept:
     workorder_id: str
     message_id: str
     notification_id: str
+    delivery_id: str = ""  # a delivery of stock to the department (FHIR SupplyDelivery)
+
+
+async def _delivery_to(w: Wired, code: str) -> str:
+    """The id of a SupplyDelivery to the department `code` (from its stock's lots)."""
+    admin = w.auth(ADM)
+    report = (await w.http.get(f"/fhir/InventoryReport/{code}", headers=admin)).json()
+    for line in (line for listing in report["inventoryListing"] for line in listing["item"]):
+        lot = line["extension"][0]["extension"][0]["valueString"]
+        found = (await w.http.get("/fhir/SupplyDelivery", params={"lot": lot}, headers=admin)).json()
+        for entry in found.get("entry", []):
+            if entry["resource"].get("destination", {}).get("reference", "").startswith(f"Location/{code}"):
+                return str(entry["resource"]["id"])
+    raise AssertionError(f"no delivery to {code} in the samples")
 
 
 @dataclass
@@ -221,6 +236,7 @@ async def loaded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Load
         await w.ingest("his", *sorted((examples / "his").glob("*.hl7")))
         icu = await _dept(w, tmp, ICU, code="0101", patient="钱多多", tag="ICU")
         er = await _dept(w, tmp, ER, code="0102", patient="孙悟空", tag="ER")
+        icu.delivery_id, er.delivery_id = await _delivery_to(w, "0101"), await _delivery_to(w, "0102")
         subscription: dict[Role | str, str] = {}
         for who in (APP, INT, ADM):
             created = await w.http.post("/subscriptions", json=HOOK, headers=w.auth(who))
@@ -270,6 +286,7 @@ def call_for(
         "{report_id}": dept.code,
         "{task_ref}": dept.workorder_id,
         "{event_id}": data.access_event_id,
+        "{delivery_id}": dept.delivery_id,
         "{code}": dept.serial,
         "{workorder_id}": dept.workorder_id,
         "{notification_id}": dept.notification_id,

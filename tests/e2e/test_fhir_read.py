@@ -165,7 +165,7 @@ class TestSmartClient:
         served = {r["type"]: {i["code"] for i in r["interaction"]} for r in r5}
         assert served["Device"] == {"read", "search-type", "create"}
         assert served["Location"] == {"read", "search-type", "create"}
-        assert served["SupplyDelivery"] == {"search-type", "create"}
+        assert served["SupplyDelivery"] == {"read", "search-type", "create"}
         assert served["AuditEvent"] == {"read", "search-type"}
         assert served["SupplyRequest"] == {"create"}
         assert {"InventoryItem", "InventoryReport"} <= set(served)
@@ -281,6 +281,9 @@ class TestOtherResources:
             assert found["total"] >= 1
         delivery = found["entry"][0]["resource"]
         assert delivery["status"] == "completed"
+        delivered = f"/fhir/SupplyDelivery/{delivery['id']}"
+        one = valid(await get(hub, delivered, headers=R4B), "SupplyDelivery")  # the last search was R4B
+        assert one["suppliedItem"] == delivery["suppliedItem"]
         await drain(hub.hub)  # the access events reach the ledger
         events = valid(await get(hub, "/fhir/AuditEvent", Role.AUDITOR, params={"_count": 50}))
         ours = [
@@ -340,6 +343,14 @@ class TestWire:
         location = hub.created.headers["location"]  # type: ignore[attr-defined]
         device = valid(await hub.http.get(location, headers=hub.auth(Role.VIEWER)), "Device")
         assert device["udiCarrier"][0]["deviceIdentifier"] == PUMP_DI
+        body = (REPO / "examples" / "fhir" / "supplydelivery-to-icu.json").read_bytes()
+        headers = {**hub.auth(Role.INTEGRATOR), "Content-Type": "application/fhir+json"}
+        posted = await hub.http.post("/fhir/SupplyDelivery", content=body, headers=headers)
+        assert posted.status_code == 201, posted.text
+        await drain(hub.hub)
+        delivery = valid(await hub.http.get(posted.headers["location"], headers=hub.auth(Role.VIEWER)))
+        assert delivery["resourceType"] == "SupplyDelivery"
+        assert delivery["status"] == "completed"
 
     @pytest.mark.parametrize(
         ("call", "status", "code", "expression"),

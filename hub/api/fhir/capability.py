@@ -62,7 +62,7 @@ SERVED: dict[str, tuple[tuple[str, ...], tuple[Param, ...]]] = {
         (("location", "reference", "Location/<department id>: that department's stock"),),
     ),
     "SupplyDelivery": (
-        ("search-type",),
+        ("read", "search-type"),
         (
             ("lot", "token", "the lot number (with item= to narrow to one item)"),
             ("item", "token", "hub item id or item code, with lot="),
@@ -89,11 +89,13 @@ SERVED: dict[str, tuple[tuple[str, ...], tuple[Param, ...]]] = {
         ),
     ),
 }
-# What a created resource is read back as: the first event of this type names it (its subject).
+# What a created resource is read back as: the first event of this type names it (by its subject,
+# or for a delivery by the event itself).
 _READ_AS = {
-    "Device": ("asset.", "Device/{}"),
-    "Task": ("workorder.", "Task/{}"),
-    "InventoryItem": ("inventory.", "InventoryItem/{}"),
+    "Device": ("asset.", "Device/{subject}"),
+    "Task": ("workorder.", "Task/{task}"),
+    "InventoryItem": ("inventory.", "InventoryItem/{subject}"),
+    "SupplyDelivery": ("inventory.", "SupplyDelivery/{event}"),
 }
 CREATED = (
     "Device",
@@ -149,12 +151,16 @@ def capability_statement(
     }
 
 
-def created_at(resource_type: str, subjects: Sequence[tuple[str, str]]) -> str | None:
-    """`Device/<asset id>` (Task/..., InventoryItem/...) for what a POST created; None when not readable."""
+def created_at(resource_type: str, subjects: Sequence[tuple[str, str, str]]) -> str | None:
+    """`Device/<asset id>` (Task/..., InventoryItem/..., SupplyDelivery/...) for what a POST created."""
     if resource_type not in _READ_AS:
         return None
     prefix, template = _READ_AS[resource_type]
-    subject = next((s for t, s in subjects if t.startswith(prefix)), None)
-    if subject is None:
+    wanted = (
+        ("inventory.received", "inventory.transferred") if resource_type == "SupplyDelivery" else (prefix,)
+    )
+    found = next(((s, e) for t, s, e in subjects if t.startswith(wanted)), None)
+    if found is None:
         return None
-    return template.format(task_id(subject) if resource_type == "Task" else subject)
+    subject, event = found
+    return template.format(subject=subject, task=task_id(subject), event=event)

@@ -4,7 +4,8 @@
 - `GET /fhir/InventoryReport/{department id}`, `GET /fhir/InventoryReport?location=`: stock on
   hand per department (a scoped key: its own department only);
 - `GET /fhir/SupplyDelivery?lot=[&item=]` or `?serial=`: the receipts and transfers of a lot or a
-  unit, audited like `/inventory/trace` (what a department may see of it, for a scoped key).
+  unit, audited like `/inventory/trace` (what a department may see of it, for a scoped key);
+  `GET /fhir/SupplyDelivery/{event id}` one of them (a scoped key: to or from its department).
 An R4B request for InventoryItem or InventoryReport is 406 (they are new in R5).
 """
 
@@ -18,7 +19,7 @@ from fastapi.responses import Response  # noqa: TC002  (FastAPI reads the return
 
 from hub.api.deps import ClockDep, EngineDep  # noqa: TC001  (FastAPI reads the annotations at runtime)
 from hub.api.fhir import supply as fhir_supply
-from hub.api.fhir.answer import RESPONSES, search_answer
+from hub.api.fhir.answer import RESPONSES, in_release, search_answer
 from hub.api.fhir.bundle import PagingDep, invalid, not_found
 from hub.api.fhir.places import Place
 from hub.api.fhir.stock import inventory_item, inventory_report
@@ -26,7 +27,7 @@ from hub.api.fhir.wire import WireDep, read
 from hub.api.scope import Scope, ScopeDep  # noqa: TC001
 from hub.api.security import AuditDep  # noqa: TC001
 from projections.inventory.queries import get_item, list_items, list_places, list_stock, trace_in_department
-from projections.inventory.trace import lot_paths, trace
+from projections.inventory.trace import delivery, lot_paths, trace
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 MAX_REPORT_LINES = 10_000
@@ -161,3 +162,28 @@ async def search_supply_deliveries(
     resources = await run_in_threadpool(find)
     page = resources[paging.offset : paging.offset + paging.count]
     return search_answer(request, wire, page, total=len(resources), paging=paging, r4b=fhir_supply.r4b)
+
+
+@router.get("/SupplyDelivery/{delivery_id}", summary="One receipt or transfer", responses=RESPONSES)
+async def read_supply_delivery(
+    delivery_id: str, *, request: Request, engine: EngineDep, scope: ScopeDep, audit: AuditDep, wire: WireDep
+) -> Response:
+    await audit.record("fhir.supply_delivery", delivery_id)
+
+    def load() -> dict[str, Any] | None:
+        with engine.connect() as conn:
+            path = delivery(conn, delivery_id)
+        if path is None:
+            return None
+        step = path["steps"][0]
+        if not (
+            scope.sees(step["department_code"], step["department_name"])
+            or scope.sees(step["from_department_code"], step["from_department_name"])
+        ):
+            return None
+        return fhir_supply.supply_delivery(path, step, None)
+
+    found = await run_in_threadpool(load)
+    if found is None:
+        raise not_found(f"SupplyDelivery/{delivery_id}")
+    return read(request, wire, in_release(wire, found, fhir_supply.r4b))

@@ -56,7 +56,7 @@ _FHIR_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "Batch/transaction response Bundle", **_OUTCOME},
     201: {
         "description": "Created: what was applied. `Location` names the resource the facade reads it as "
-        "(Device/{asset id}, Task/{id}, InventoryItem/{item id})",
+        "(Device/{asset id}, Task/{id}, InventoryItem/{item id}, SupplyDelivery/{event id})",
         **_OUTCOME,
     },
     400: {"description": "Unreadable or invalid: an OperationOutcome naming the element", **_OUTCOME},
