@@ -22,7 +22,18 @@ from hub.api.contract import depends_on
 from hub.api.csv_export import CsvExportMiddleware
 from hub.api.deps import HubApi
 from hub.api.routes import alerts as alert_routes
-from hub.api.routes import assets, console, fhir_read, health, metrics, subscription_ops
+from hub.api.routes import (
+    assets,
+    console,
+    fhir_audit,
+    fhir_places,
+    fhir_read,
+    fhir_stock,
+    fhir_tasks,
+    health,
+    metrics,
+    subscription_ops,
+)
 from hub.api.routes import audit as audit_routes
 from hub.api.routes import availability as availability_routes
 from hub.api.routes import compliance as compliance_routes
@@ -118,10 +129,14 @@ def create_app(services: ApiServices, *, title: str = "Hospital integration hub"
         compliance_routes,
         kpi_routes,
         fhir_read,
+        fhir_places,
+        fhir_stock,
+        fhir_tasks,
         notification_routes,
     )
     for routes in read_models:
         _include(app, routes.router, require(Permission.READ))
+    _include(app, fhir_audit.router, require(Permission.AUDIT))
     return app
 
 

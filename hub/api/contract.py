@@ -28,7 +28,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from hub.api.fhir_resources import FHIR_JSON, outcome
+from hub.api.fhir.bundle import outcome
+from hub.api.fhir.wire import FHIR_JSON, FHIR_XML, FhirError, Wire, negotiate
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -139,9 +140,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code in (204, 304):
         return JSONResponse(None, status_code=exc.status_code, headers=headers)
     if _is_fhir(request):  # a FHIR client reads OperationOutcome, whatever went wrong
-        code = _FHIR_CODES.get(exc.status_code, "processing")
-        body = outcome(code, str(exc.detail))
-        return JSONResponse(body, status_code=exc.status_code, headers=headers, media_type=FHIR_JSON)
+        code = getattr(exc, "code", None) or _FHIR_CODES.get(exc.status_code, "processing")
+        body = outcome(code, str(exc.detail), expression=getattr(exc, "expression", None))
+        return _wire(request).respond(body, exc.status_code, headers)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
 
@@ -154,7 +155,15 @@ async def _invalid_request(request: Request, exc: Exception) -> Response:
     body = outcome(
         "invalid", f"{where or 'request'}: {first.get('msg', 'invalid')}", expression=where or None
     )
-    return JSONResponse(body, status_code=400, media_type=FHIR_JSON)
+    return _wire(request).respond(body, 400)
+
+
+def _wire(request: Request) -> Wire:
+    """The release and format the request asked for; R5 JSON when that is what was wrong."""
+    try:
+        return negotiate(request, request.query_params.get("_format"))
+    except FhirError:
+        return Wire()
 
 
 def _is_fhir(request: Request) -> bool:
@@ -188,8 +197,11 @@ def _openapi(app: FastAPI, unkeyed: set[str]) -> dict[str, Any]:
                 entry = responses.setdefault(str(code), {"description": text})
                 # FHIR answers every error as an OperationOutcome (fhir+json), the rest as `Error`.
                 fhir = path == "/fhir" or path.startswith("/fhir/")
-                media, body = (FHIR_JSON, _OUTCOME) if fhir else ("application/json", _ERROR_REF)
-                entry["content"] = {media: {"schema": body}}
+                entry["content"] = (
+                    {FHIR_JSON: {"schema": _OUTCOME}, FHIR_XML: {"schema": {"type": "string"}}}
+                    if fhir
+                    else {"application/json": {"schema": _ERROR_REF}}
+                )
     app.openapi_schema = schema
     return schema
 

@@ -8,7 +8,8 @@ Five roles, from the three kinds of users the hub serves (DESIGN.md) plus the pe
 | app        | downstream applications              | read models, event stream, webhook subscriptions     |
 | integrator | hospital IT wiring vendor systems    | read models, ingest, corrections, history, raw HEAD, |
 |            |                                      | webhook subscriptions                                |
-| auditor    | audit office, insurance, UDI reviews | read models, history, raw messages (decrypted)       |
+| auditor    | audit office, insurance, UDI reviews | read models, history, raw messages (decrypted),      |
+|            |                                      | the audited reads (FHIR AuditEvent)                  |
 | admin      | the hub's operators                  | everything                                           |
 
 Raw payloads can hold patient data, so only auditor and admin read them (GET /raw/{ref});
@@ -42,6 +43,7 @@ class Permission(StrEnum):
     DLQ = "dlq"  # dead letters
     SUBSCRIBE = "subscribe"  # webhook subscriptions (/subscriptions)
     STREAM = "stream"  # the event stream (/events/stream), hospital-wide
+    AUDIT = "audit"  # the audited reads themselves (GET /fhir/AuditEvent)
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -59,7 +61,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         }
     ),
     Role.AUDITOR: frozenset(
-        {Permission.READ, Permission.HISTORY, Permission.RAW_META, Permission.RAW_PAYLOAD}
+        {Permission.READ, Permission.HISTORY, Permission.RAW_META, Permission.RAW_PAYLOAD, Permission.AUDIT}
     ),
     Role.ADMIN: frozenset(Permission),
 }

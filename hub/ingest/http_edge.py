@@ -48,6 +48,7 @@ class FhirAnswer:
     status: int
     body: dict[str, Any]
     raw_ref: str | None = None
+    subjects: tuple[tuple[str, str, str], ...] = ()  # (event type, subject, event id) of what was created
 
 
 def body_message_id(payload: bytes) -> str:
@@ -72,6 +73,14 @@ class Ingestor:
     @property
     def systems(self) -> list[str]:
         return sorted(self._hub.workers)
+
+    def identifier_systems(self) -> dict[str, str]:
+        """The FHIR mapping's identifier systems -> hub schemes (what FHIR searches name them by)."""
+        worker = self._hub.workers.get("fhir")
+        if worker is None:
+            return {}
+        mapping = worker.mappings.current()
+        return {**getattr(mapping, "identifier_systems", {}), **getattr(mapping, "namespaces", {})}
 
     @property
     def max_bytes(self) -> int:
@@ -158,7 +167,8 @@ class Ingestor:
             return FhirAnswer(200, response_bundle(kind or "batch", outcomes), ref)
         if translation.failures:
             return FhirAnswer(400, resource_outcome(translation), ref)
-        return FhirAnswer(201 if translation.events else 200, resource_outcome(translation), ref)
+        subjects = tuple((e.event.type, e.event.subject, str(e.event.event_id)) for e in translation.events)
+        return FhirAnswer(201 if translation.events else 200, resource_outcome(translation), ref, subjects)
 
 
 def _request_meta(metadata: Mapping[str, str]) -> dict[str, str]:

@@ -44,6 +44,7 @@ from schemas.assets import AssetStatus
 from schemas.ids import asset_id_for
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import date
 
     from sqlalchemy import ColumnElement, Connection
@@ -274,3 +275,14 @@ def devices(
         .offset(offset)
     )
     return [dict(r) for r in conn.execute(query).mappings()], int(total)
+
+
+def availability_of(conn: Connection, asset_ids: Sequence[str], today: date) -> dict[str, dict[str, Any]]:
+    """Per asset id: its class as of `today`, its emergency-pool flag and the day readiness runs out."""
+    if not asset_ids:
+        return {}
+    a = availability.c
+    query = select(a.asset_id, _effective(today).label("availability"), a.pool, a.ready_until).where(
+        in_values(conn, a.asset_id, list(asset_ids))
+    )
+    return {row["asset_id"]: dict(row) for row in conn.execute(query).mappings()}

@@ -37,15 +37,20 @@ def list_assets(
     identifier: str | None = None,
     provisional: bool | None = None,
     active: bool | None = None,
+    udi_di: str | None = None,
+    updated: tuple[datetime | None, datetime | None] = (None, None),
+    place: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of golden records (ordered by asset id) and the total matching the filters.
 
     `department` and `category` match a code or a name exactly; `name` is a case-insensitive
-    substring; `identifier` matches the value of any linked identifier, or `scheme:value`.
+    substring; `identifier` matches the value of any linked identifier, or `scheme:value`;
+    `place` is the location text; `udi_di` is a device identifier the UDI holds; `updated`
+    bounds the last business time (from inclusive, to exclusive).
     """
-    conditions: list[Any] = []
+    conditions: list[Any] = _more_conditions(udi_di, updated, place)
     if department is not None:
         conditions.append(or_(assets.c.department_code == department, assets.c.department_name == department))
     if status is not None:
@@ -72,6 +77,19 @@ def list_assets(
     for row in rows:
         row["identifiers"] = links.get(row["asset_id"], [])
     return rows, int(total)
+
+
+def _more_conditions(
+    udi_di: str | None, updated: tuple[datetime | None, datetime | None], place: str | None
+) -> list[Any]:
+    out: list[Any] = [] if place is None else [assets.c.location == place]
+    if udi_di is not None:
+        out.append(assets.c.udi.contains(udi_di, autoescape=True))
+    if updated[0] is not None:
+        out.append(assets.c.last_occurred_at >= updated[0])
+    if updated[1] is not None:
+        out.append(assets.c.last_occurred_at < updated[1])
+    return out
 
 
 def _identifier(text: str) -> Any:
@@ -176,3 +194,15 @@ def _identifiers_of(conn: Connection, asset_ids: Sequence[str]) -> dict[str, lis
     for asset_id, scheme, value, linked_by in conn.execute(query):
         out.setdefault(asset_id, []).append({"scheme": scheme, "value": value, "linked_by": linked_by})
     return out
+
+
+def list_places(conn: Connection) -> list[dict[str, Any]]:
+    """The distinct (department code, name, location) the golden records name (FHIR Location)."""
+    a = assets.c
+    query = (
+        select(a.department_code, a.department_name, a.location)
+        .where(a.department_code.is_not(None))
+        .distinct()
+        .order_by(a.department_code, a.location)
+    )
+    return [dict(row) for row in conn.execute(query).mappings()]

@@ -129,12 +129,14 @@ def list_items(
     category: str | None = None,
     high_value: bool | None = None,
     gtin: str | None = None,
+    code: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> Page:
-    """Items of the master, by item id. `q`: substring of the name or code; `gtin`: GTIN or UDI-DI."""
+    """Items of the master, by item id. `q`: substring of the name or code; `gtin`: GTIN or UDI-DI;
+    `code`: the hub item id or the source item code, exactly."""
     i = items.c
-    conditions: list[Any] = []
+    conditions: list[Any] = [] if code is None else [or_(i.item_id == code, i.item_code == code)]
     if q is not None:
         needle = q.lower()
         conditions.append(
@@ -295,3 +297,15 @@ def recall_in_department(found: dict[str, Any], department: str) -> dict[str, An
         "consumed_total": sum((r["quantity"] for r in consumed), Decimal(0)),
         "disposed_total": sum((r["quantity"] for r in disposed), Decimal(0)),
     }
+
+
+def list_places(conn: Connection) -> list[dict[str, Any]]:
+    """The distinct (department code, name, location) that hold or held stock (FHIR Location)."""
+    p = positions.c
+    query = (
+        select(p.department_code, p.department_name, p.location)
+        .where(p.department_code.is_not(None))
+        .distinct()
+        .order_by(p.department_code, p.location)
+    )
+    return [dict(row) for row in conn.execute(query).mappings()]

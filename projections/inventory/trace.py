@@ -276,3 +276,31 @@ def _used_rows(conn: Connection, where: list[Any]) -> list[dict[str, Any]]:
 
 def _split(serials: str | None) -> list[str]:
     return [s for s in (serials or "").split(";") if s]
+
+
+def lot_paths(conn: Connection, lot: str, *, item: str | None = None) -> dict[str, Any] | None:
+    """The path of `lot` of every item that has one (or of `item`, an item id or code), trace-shaped."""
+    m = movements.c
+    query = select(m.item_id).where(m.lot_key == lot).distinct().order_by(m.item_id)
+    if item is not None:
+        query = query.where(item_condition(m.item_id, item))
+    found = [path for item_id in conn.execute(query).scalars() if (path := _lot_path(conn, item_id, lot))]
+    if not found:
+        return None
+    return {"code": lot, "gtin": None, "lot": lot, "serial": None, "expiry": None, "units": [], "lots": found}
+
+
+def delivery(conn: Connection, event_id: str) -> dict[str, Any] | None:
+    """The receipt or transfer `event_id` as a lot path of one step (trace-shaped); None otherwise."""
+    m = movements.c
+    rows = [dict(r) for r in conn.execute(select(movements).where(m.event_id == event_id)).mappings()]
+    if not rows or not str(rows[0]["kind"]).startswith(("received", "transferred")):
+        return None
+    first = rows[0]
+    return {
+        "item_id": first["item_id"],
+        **_item(conn, first["item_id"]),
+        "lot": first["lot"],
+        "expiry": _expiry(conn, first["item_id"], first["lot_key"]),
+        "steps": _lot_steps(rows),
+    }

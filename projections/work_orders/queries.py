@@ -79,6 +79,7 @@ class WorkOrderFilter:
     requested_from: datetime | None = None
     requested_to: datetime | None = None
     scope: str | None = None
+    statuses: tuple[str, ...] | None = None  # any of these states (FHIR Task.status groups them)
 
     def conditions(self, conn: Connection, now: datetime) -> list[ColumnElement[bool]]:
         """WHERE clauses over `work_orders_orders` alone (the asset filter is resolved first)."""
@@ -88,6 +89,8 @@ class WorkOrderFilter:
             out.append(o.status.in_(OPEN_STATES))
         elif self.status is not None:
             out.append(o.status == self.status)
+        if self.statuses is not None:
+            out.append(o.status.in_(self.statuses))
         if self.priority is not None:
             out.append(o.priority == self.priority)
         if self.department is not None:

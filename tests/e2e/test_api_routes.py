@@ -27,6 +27,7 @@ from fastapi import APIRouter
 from hub.api.app import _include, create_app
 from hub.api.scope import ScopeDep
 from hub.auth.roles import Role
+from hub.pipeline import drain
 from tests.e2e.conftest import REPO, Wired, wired_hub
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ HISTORY = RAW_META = frozenset({INT, AUD, ADM})
 RAW_PAYLOAD = frozenset({AUD, ADM})
 SUBSCRIBE = frozenset({APP, INT, ADM})
 STREAM = frozenset({APP, ADM})
+AUDIT = frozenset({AUD, ADM})
 NOBODY_NEEDED = frozenset()
 
 Scope = Literal["open", "list", "object", "hospital", "label"]
@@ -119,6 +121,18 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/fhir/metadata"): Rule(READ, "list"),
     ("GET", "/fhir/Device"): Rule(READ, "list"),
     ("GET", "/fhir/Device/{device_id}"): Rule(READ, "object"),
+    ("GET", "/fhir/Location"): Rule(READ, "list"),
+    ("GET", "/fhir/Location/{location_id}"): Rule(READ, "object"),
+    ("GET", "/fhir/InventoryItem"): Rule(READ, "list"),  # the item catalogue is shared
+    ("GET", "/fhir/InventoryItem/{item_id}"): Rule(READ, "list"),
+    ("GET", "/fhir/InventoryReport"): Rule(READ, "list"),
+    ("GET", "/fhir/InventoryReport/{report_id}"): Rule(READ, "object"),
+    ("GET", "/fhir/SupplyDelivery"): Rule(READ, "list"),  # a search: what the department saw of it
+    ("GET", "/fhir/SupplyDelivery/{delivery_id}"): Rule(READ, "object"),
+    ("GET", "/fhir/Task"): Rule(READ, "list"),
+    ("GET", "/fhir/Task/{task_ref}"): Rule(READ, "object"),
+    ("GET", "/fhir/AuditEvent"): Rule(AUDIT, "hospital"),
+    ("GET", "/fhir/AuditEvent/{event_id}"): Rule(AUDIT, "hospital"),
     ("GET", "/notifications"): Rule(READ, "list"),
     ("POST", "/notifications/{notification_id}/ack"): Rule(READ, "object"),
     ("POST", "/notifications/{notification_id}/read"): Rule(READ, "object"),
@@ -169,6 +183,7 @@ class Dept:
     """What one department owns in the loaded hub: the ids the table's requests name."""
 
     name: str
+    code: str
     patient: str
     raw_ref: str
     serial: str
@@ -178,6 +193,20 @@ class Dept:
     workorder_id: str
     message_id: str
     notification_id: str
+    delivery_id: str = ""  # a delivery of stock to the department (FHIR SupplyDelivery)
+
+
+async def _delivery_to(w: Wired, code: str) -> str:
+    """The id of a SupplyDelivery to the department `code` (from its stock's lots)."""
+    admin = w.auth(ADM)
+    report = (await w.http.get(f"/fhir/InventoryReport/{code}", headers=admin)).json()
+    for line in (line for listing in report["inventoryListing"] for line in listing["item"]):
+        lot = line["extension"][0]["extension"][0]["valueString"]
+        found = (await w.http.get("/fhir/SupplyDelivery", params={"lot": lot}, headers=admin)).json()
+        for entry in found.get("entry", []):
+            if entry["resource"].get("destination", {}).get("reference", "").startswith(f"Location/{code}"):
+                return str(entry["resource"]["id"])
+    raise AssertionError(f"no delivery to {code} in the samples")
 
 
 @dataclass
@@ -187,6 +216,7 @@ class Loaded:
     er: Dept
     subscription: dict[Role | str, str]  # who -> a subscription id of theirs
     item_id: str  # an item of the master (a catalogue shared by every department)
+    access_event_id: str  # an audited read on the ledger (FHIR AuditEvent)
 
 
 async def _dept(w: Wired, tmp: Path, name: str, *, code: str, patient: str, tag: str) -> Dept:
@@ -203,6 +233,7 @@ async def _dept(w: Wired, tmp: Path, name: str, *, code: str, patient: str, tag:
     notes = (await w.http.get("/notifications", params={"view": "all"}, headers=w.auth(ADM, name))).json()
     return Dept(
         name=name,
+        code=code,
         patient=patient,
         raw_ref=raw_ref,
         serial=serial,
@@ -226,13 +257,18 @@ async def loaded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Load
         await w.ingest("his", *sorted((examples / "his").glob("*.hl7")))
         icu = await _dept(w, tmp, ICU, code="0101", patient="钱多多", tag="ICU")
         er = await _dept(w, tmp, ER, code="0102", patient="孙悟空", tag="ER")
+        icu.delivery_id, er.delivery_id = await _delivery_to(w, "0101"), await _delivery_to(w, "0102")
         subscription: dict[Role | str, str] = {}
         for who in (APP, INT, ADM):
             created = await w.http.post("/subscriptions", json=HOOK, headers=w.auth(who))
             assert created.status_code == 201, created.text
             subscription[who] = created.json()["id"]
         items = (await w.http.get("/inventory/items", headers=w.auth(ADM))).json()["items"]
-        yield Loaded(w, icu, er, subscription, items[0]["item_id"])
+        await w.http.get(f"/raw/{icu.raw_ref}", headers=w.auth(AUD))  # an audited read
+        await drain(w.hub)
+        audited = (await w.http.get("/fhir/AuditEvent", headers=w.auth(AUD))).json()
+        access = audited["entry"][0]["resource"]["id"]
+        yield Loaded(w, icu, er, subscription, items[0]["item_id"], access)
 
 
 HOOK = {"url": "http://127.0.0.1:9/hook", "types": ["asset.*"]}
@@ -267,6 +303,11 @@ def call_for(
         "{device_id}": dept.asset_id,
         "{subscription_id}": sub,
         "{item_id}": data.item_id,
+        "{location_id}": dept.code,
+        "{report_id}": dept.code,
+        "{task_ref}": dept.workorder_id,
+        "{event_id}": data.access_event_id,
+        "{delivery_id}": dept.delivery_id,
         "{code}": dept.serial,
         "{workorder_id}": dept.workorder_id,
         "{notification_id}": dept.notification_id,
@@ -300,6 +341,7 @@ def call_for(
         ("POST", "/r/{asset_id}/reports"): Call(
             method, url, json={"symptom": "无法开机", "nonce": "routes-table"}
         ),
+        ("GET", "/fhir/SupplyDelivery"): Call(method, url, params={"serial": dept.serial}),
     }
     return special.get(route, Call(method, url))
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from hub.api.deps import IngestorDep  # noqa: TC001  (FastAPI reads the annotations at runtime)
+from hub.api.fhir.capability import created_at
 from hub.api.scope import whole_hospital
 from hub.errors import ConfigError, NotStored
 from hub.ingest.http_edge import body_message_id
@@ -53,7 +54,11 @@ _FHIR_BODY = {
 }
 _FHIR_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "Batch/transaction response Bundle", **_OUTCOME},
-    201: {"description": "Created: the resource as stored", **_OUTCOME},
+    201: {
+        "description": "Created: what was applied. `Location` names the resource the facade reads it as "
+        "(Device/{asset id}, Task/{id}, InventoryItem/{item id}, SupplyDelivery/{event id})",
+        **_OUTCOME,
+    },
     400: {"description": "Unreadable or invalid: an OperationOutcome naming the element", **_OUTCOME},
     422: {"description": "Valid FHIR the hub cannot use: an OperationOutcome", **_OUTCOME},
     **_STORE_ERRORS,
@@ -151,6 +156,8 @@ async def _fhir(request: Request, ingestor: Ingestor, resource_type: str | None)
     except NotStored as exc:
         raise HTTPException(503, f"not stored, send again later: {exc}") from exc
     headers = {"X-Hub-Raw-Ref": answer.raw_ref} if answer.raw_ref else {}
+    if answer.status == 201 and resource_type and (created := created_at(resource_type, answer.subjects)):
+        headers["Location"] = f"{str(request.base_url).rstrip('/')}/fhir/{created}"
     return JSONResponse(answer.body, status_code=answer.status, media_type=FHIR_JSON, headers=headers)
 
 
