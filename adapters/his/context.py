@@ -60,6 +60,8 @@ class MessageContext:
     failures: list[Failure] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     units: int = 0
+    # Segments of units skipped on purpose: what of them was not read counts as ignored.
+    passed: list[Segment] = field(default_factory=list)
     _msh_read: bool = False
     _msh_time: datetime | None = None
     _msh_problem: UnitProblem | None = None
@@ -97,8 +99,10 @@ class MessageContext:
             )
         )
 
-    def skip(self, reason: str) -> None:
+    def skip(self, reason: str, *segments: Segment) -> None:
+        """A unit deliberately not translated; `segments` (its own) are then not unclaimed."""
         self.skipped.append(reason)
+        self.passed += segments
 
     def location(self, segment: Segment, field_name: str | None = None) -> SourceLocation:
         return SourceLocation(file=self.filename, line=segment.number, segment=segment.id, field=field_name)
