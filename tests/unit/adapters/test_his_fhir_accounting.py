@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from adapters.errors import MappingError
@@ -260,3 +262,24 @@ class TestMappingCheck:
         code, out = _check("fhir", resource, tmp_path, "--mapping", str(site))
         assert code == 1
         assert "Device.note" in out
+
+
+Z_VALUES = st.text(alphabet="ABCDEFGHJK0123456789供应商合同号", min_size=1, max_size=8)
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.one_of(st.just(""), Z_VALUES), min_size=1, max_size=8), at=st.integers(3, 5))
+def test_a_vendor_segment_anywhere_adds_exactly_its_non_empty_fields_as_unclaimed(
+    values: list[str], at: int
+) -> None:
+    segments = [MSH.format(type="DFT^P03", id="P1"), PID, PV1, FT1, PRT]
+    plain = run(hl7(*segments))
+    segments.insert(at, "ZVD|" + "|".join(values))
+    extra = run(hl7(*segments))
+    assert [e.event for e in extra.events] == [e.event for e in plain.events]
+    assert extra.accounting is not None
+    assert plain.accounting is not None
+    expected = {f"ZVD-{i}": 1 for i, v in enumerate(values, 1) if v}
+    assert extra.accounting.unclaimed == expected
+    assert extra.accounting.claimed == plain.accounting.claimed
+    assert extra.accounting.cells == plain.accounting.cells + len(expected)
