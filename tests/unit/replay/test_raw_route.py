@@ -260,7 +260,7 @@ async def test_head_shows_the_field_accounting_once_translated(
 async def test_head_shows_the_field_accounting_of_an_hl7_message(
     wired: Wired, archive: SqliteRawArchive
 ) -> None:
-    """HIS too: a vendor's Z-segment nothing reads shows on HEAD, field by field."""
+    """HIS too: a vendor's Z-segment nothing reads shows on HEAD (and GET /messages/{ref}), field by field."""
     segments = [
         "MSH|^~\\&|HIS|XXRMYY|HUB|XXRMYY|20240616100000||DFT^P03|ACC-1|P|2.5",
         "PV1|1|I|ICU^01^01",
@@ -278,3 +278,6 @@ async def test_head_shows_the_field_accounting_of_an_hl7_message(
     assert head.headers["x-hub-raw-fields"].startswith("rows=1; ")
     assert head.headers["x-hub-raw-fields"].endswith("; unclaimed=2")
     assert head.headers["x-hub-raw-unclaimed-columns"] == "ZVD-1=1, ZVD-2=1"
+    detail = await wired.http.get(f"/messages/{ref}", headers=wired.auth(Role.INTEGRATOR))
+    assert detail.status_code == 200
+    assert detail.json()["accounting"]["unclaimed"] == {"ZVD-1": 1, "ZVD-2": 1}
