@@ -18,6 +18,7 @@ one message count once), so a fill rate over `rows` (messages) never passes 100 
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from adapters.base import SAMPLES_KEPT, FieldAccounting
@@ -70,6 +71,15 @@ def ignored_names(mapping: HisMapping) -> frozenset[str]:
     return DEFAULT_IGNORED | {name.strip().upper() for name in mapping.ignore}
 
 
+_CLAIMED, _UNCLAIMED, _IGNORED = 0, 1, 2  # a field seen twice in a message keeps the smallest
+
+
+@functools.lru_cache(maxsize=1024)
+def _names(segment_id: str, count: int) -> tuple[str, ...]:
+    """`SEG-n` for n in 0..count-1 (index 0 unused): made once per segment id and length."""
+    return tuple(f"{segment_id}-{n}" for n in range(count))
+
+
 def account_message(
     message: Message,
     mapping: HisMapping,
@@ -83,41 +93,42 @@ def account_message(
     ignore = ignored_names(mapping) if ignored is None else ignored
     skipped = {id(s) for s in passed}
     alternates = ALTERNATES.get(message.segment_list[0].field(9, 1).strip().upper(), frozenset())
-    seen: dict[str, str] = {}  # field name -> claim (claimed wins over the others in a message)
+    seen: dict[str, int] = {}  # field name -> claim; claimed wins, then unclaimed
     samples: dict[str, list[str]] = {}
     for segment in message.segment_list:
         sid = segment.id
         if sid in _STRUCTURAL:
             continue
         fields = segment.fields
-        first = 3 if sid == "MSH" else 1  # MSH-1 and MSH-2 are the delimiters
+        names = _names(sid, len(fields))
         whole = sid in ignore or not mapped or id(segment) in skipped
-        read = segment.read
-        for n in range(first, len(fields)):
+        read = segment.read if mapped else ()
+        for n in range(3 if sid == "MSH" else 1, len(fields)):  # MSH-1 and MSH-2: the delimiters
             value = fields[n]
-            if not value or value.strip() in {"", '""'}:
+            if not value or value == '""' or value.isspace():
                 continue
-            name = f"{sid}-{n}"
-            if mapped and (n in read or name in alternates):
-                claim = "claimed"
+            name = names[n]
+            if n in read or (mapped and name in alternates):
+                claim = _CLAIMED
             elif whole or name in ignore:
-                claim = "ignored"
+                claim = _IGNORED
             else:
-                claim = "unclaimed"
+                claim = _UNCLAIMED
                 kept = samples.setdefault(name, [])
                 text = value.strip()[:80]
                 if len(kept) < SAMPLES_KEPT and text not in kept:
                     kept.append(text)
-            if seen.get(name) != "claimed":
+            if claim < seen.get(name, _IGNORED + 1):
                 seen[name] = claim
-    counts: dict[str, dict[str, int]] = {"claimed": {}, "ignored": {}, "unclaimed": {}}
+    counts: tuple[dict[str, int], ...] = ({}, {}, {})
     for name, claim in seen.items():
         counts[claim][name] = 1
+    claimed, unclaimed, ignored_counts = counts
     return FieldAccounting(
         rows=1,
-        claimed=counts["claimed"],
-        ignored=counts["ignored"],
-        unclaimed=counts["unclaimed"],
-        fields=dict(counts["claimed"]),
-        samples={k: tuple(v) for k, v in samples.items() if k in counts["unclaimed"]},
+        claimed=claimed,
+        ignored=ignored_counts,
+        unclaimed=unclaimed,
+        fields=dict(claimed),
+        samples={k: tuple(v) for k, v in samples.items() if k in unclaimed},
     )
