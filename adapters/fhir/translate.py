@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from adapters.base import Emitted, Failure, SourceLocation, Translation
+from adapters.base import Emitted, Failure, FieldAccounting, SourceLocation, Translation
+from adapters.fhir.accounting import Reading, account_resource, ignored_names
 from adapters.fhir.counts import translate_report
 from adapters.fhir.devices import translate_device
 from adapters.fhir.issues import Issue
@@ -95,10 +96,16 @@ class _Builder:
         self.failures: list[Failure] = []
         self.skipped: list[str] = []
         self.siblings: dict[str, Any] = {}
+        self.accounting = FieldAccounting()
+        self.ignored = ignored_names(mapping)
 
     def translation(self, *, units: int) -> Translation:
         return Translation(
-            events=tuple(self.events), failures=tuple(self.failures), skipped=tuple(self.skipped), units=units
+            events=tuple(self.events),
+            failures=tuple(self.failures),
+            skipped=tuple(self.skipped),
+            units=units,
+            accounting=self.accounting,
         )
 
     def bundle(self, bundle: ParsedBundle) -> Translation:
@@ -141,8 +148,9 @@ class _Builder:
         if isinstance(resource, Invalid):
             self._fail(position, list(resource.issues))
             return
+        reading = Reading(resource.model)
         unit = Unit(
-            resource=resource.model,
+            resource=reading,
             resource_type=resource.resource_type,
             version=resource.version,
             position=position,
@@ -155,6 +163,21 @@ class _Builder:
             siblings=self.siblings,
         )
         result = _TRANSLATORS[resource.resource_type](unit)
+        tally = account_resource(
+            resource.resource_type,
+            resource.model,
+            reading.read,
+            self.ignored,
+            mapped=not isinstance(result, Skip),
+        )
+        self.accounting = self.accounting.merged(tally)
+        if tally.unclaimed and self.mapping.unclaimed == "error" and not isinstance(result, Refuse):
+            names = ", ".join(sorted(tally.unclaimed))
+            reason = (
+                f"non-empty element(s) nothing claims: {names} (`unclaimed: error`: map them,"
+                " or list them under `ignore:`)"
+            )
+            result = Refuse((Issue("not-supported", next(iter(sorted(tally.unclaimed))), reason),))
         if isinstance(result, Refuse):
             self._fail(position, list(result.issues))
         elif isinstance(result, Skip):

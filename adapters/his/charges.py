@@ -38,7 +38,8 @@ def translate_charges(mc: MessageContext) -> None:
         kind = ft1.field(6, 1).strip().upper()
         if kind not in rules.transaction_types:
             charges = ", ".join(rules.transaction_types)
-            mc.skip(f"{position}: transaction type {kind or '(empty)'} is not a charge ({charges})")
+            reason = f"{position}: transaction type {kind or '(empty)'} is not a charge ({charges})"
+            mc.skip(reason, ft1, *group_after(mc.message, ft1, "FT1"))
             continue
         group = group_after(mc.message, ft1, "FT1")
         item_code = ft1.field(7, 1).strip()
@@ -51,7 +52,8 @@ def translate_charges(mc: MessageContext) -> None:
         }[rules.consumables]
         if not consumable:
             what = item_code or "(no code)"
-            mc.skip(f"{position}: charge {what} is not a tracked consumable (no UDI, code not listed)")
+            reason = f"{position}: charge {what} is not a tracked consumable (no UDI, code not listed)"
+            mc.skip(reason, ft1, *group)
             continue
         try:
             _consumed(mc, ft1, group, position=position, item_code=item_code, udi=udi, prt=prt)
@@ -84,7 +86,8 @@ def _consumed(
     procedure = ft1.field(25, 1).strip() or next((s.field(3, 1).strip() for s in group if s.id == "PR1"), "")
     charge_id = ft1.field(2, 1).strip() or ft1.field(23, 1).strip()
     patient = mc.patient()
-    item_name = ft1.field(7, 2).strip()
+    # FT1-7.2 (the code's text), else FT1-8 (transaction description): the name of what was used.
+    item_name = ft1.field(7, 2).strip() or ft1.field(8).strip()
     mc.emit(
         position,
         ft1,

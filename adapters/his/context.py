@@ -62,6 +62,8 @@ class MessageContext:
     notes: list[Failure] = field(default_factory=list)  # units kept with a field unknown
     units: int = 0
     _pending: list[UnitProblem] = field(default_factory=list)  # notes of the unit being built
+    # Segments of units skipped on purpose: what of them was not read counts as ignored.
+    passed: list[Segment] = field(default_factory=list)
     _msh_read: bool = False
     _msh_time: datetime | None = None
     _msh_problem: UnitProblem | None = None
@@ -104,8 +106,10 @@ class MessageContext:
             excerpt=None,  # HL7 segments can carry patient data: nothing from the message is copied
         )
 
-    def skip(self, reason: str) -> None:
+    def skip(self, reason: str, *segments: Segment) -> None:
+        """A unit deliberately not translated; `segments` (its own) are then not unclaimed."""
         self.skipped.append(reason)
+        self.passed += segments
 
     def location(self, segment: Segment, field_name: str | None = None) -> SourceLocation:
         return SourceLocation(file=self.filename, line=segment.number, segment=segment.id, field=field_name)

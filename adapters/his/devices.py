@@ -54,7 +54,7 @@ def translate_devices(mc: MessageContext) -> None:
             "mapping, no match for devices.equipment_patterns"
         )
     if not scan.devices and not mc.failures:
-        mc.skip(f"{mc.type_label} names no device (no OBX-18, no equipment PRT)")
+        mc.skip(f"{mc.type_label} names no device (no OBX-18, no equipment PRT)", *mc.message.segment_list)
     for device in scan.devices.values():
         mc.units += 1
         try:

@@ -58,6 +58,7 @@ DEFAULT_NAMESPACES: dict[str, str] = {
 # (VENT-0032, CT-02), never a bare number (an analyser's reference-range limits, channel numbers).
 DEFAULT_EQUIPMENT_PATTERNS = [r"(?=.*[A-Za-z])[^\s]{3,}"]
 _REF = r"^[A-Z][A-Z0-9]{2}-[1-9]\d*(?:\.[1-9]\d*){0,2}$"
+_IGNORE_ENTRY = re.compile(r"[A-Z][A-Z0-9]{2}(?:-[1-9]\d*)?")
 FieldRefText = Annotated[str, StringConstraints(strip_whitespace=True, pattern=_REF)]
 
 
@@ -198,6 +199,11 @@ class HisMapping(_Model):
     locations: dict[str, LocationEntry] = Field(default_factory=dict)
     equipment_states: dict[str, AssetStatus] = Field(default_factory=dict)
     namespaces: dict[Text, Scheme] = Field(default_factory=lambda: dict(DEFAULT_NAMESPACES))
+    # Field accounting (adapters/his/accounting.py): what a non-empty field the translator did
+    # not read is. `ignore:` adds segments (`ZPI`) or fields (`PV1-19`) to the defaults (MSH,
+    # EVN, SFT and the patient segments the hub never keeps); `error` fails the message naming it.
+    unclaimed: Literal["warn", "error", "ignore"] = "warn"
+    ignore: list[Text] = Field(default_factory=list)
 
     _version: str = PrivateAttr(default="unversioned")
     _source: str = PrivateAttr(default="<memory>")
@@ -300,7 +306,13 @@ class HisMapping(_Model):
             *self._department_problems(),
             *self._location_problems(),
             *self._namespace_problems(),
+            *self._ignore_problems(),
         ]
+
+    def _ignore_problems(self) -> Iterator[Problem]:
+        for i, name in enumerate(self.ignore):
+            if not _IGNORE_ENTRY.fullmatch(name.strip().upper()):
+                yield ("ignore", i), f"{name!r} is neither a segment (ZPI) nor a field (PV1-19)"
 
     def _namespace_problems(self) -> Iterator[Problem]:
         seen: dict[str, str] = {}

@@ -77,10 +77,13 @@ def _separators(field: str, chars: str) -> Separators:
 class Segment:
     """One segment. Fields are split on first access; values are unescaped on access only."""
 
-    __slots__ = ("_encoding", "_fields", "_separators", "id", "number", "text")
+    __slots__ = ("_encoding", "_fields", "_separators", "id", "number", "read", "text")
 
     def __init__(self, text: str, number: int, separators: Separators, encoding: str) -> None:
         self.text = text
+        # Field numbers something asked for (field, raw or repetitions): field accounting's
+        # "claimed" (adapters/his/accounting.py). One set add per access.
+        self.read: set[int] = set()
         self.id = text[:3]
         self.number = number  # 1-based position in the message (or the batch it came from)
         self._separators = separators
@@ -104,6 +107,7 @@ class Segment:
     def raw(self, n: int) -> str:
         """Field n as sent: every repetition, delimiters and escape sequences untouched."""
         fields = self.fields
+        self.read.add(n)
         return fields[n] if 0 < n < len(fields) else ""
 
     def repetitions(self, n: int) -> int:
@@ -127,6 +131,7 @@ class Segment:
         fields = self._fields if self._fields is not None else self.fields
         if n < 1 or (component is not None and component < 1):
             raise ValueError(f"{self.id}-{n}: fields and components count from 1")
+        self.read.add(n)
         if n >= len(fields):
             return ""
         value = fields[n]

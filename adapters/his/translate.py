@@ -24,8 +24,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from adapters._files.encoding import implausible
-from adapters.base import Emitted, Failure, SourceLocation, Translation
+from adapters.base import Emitted, Failure, FieldAccounting, SourceLocation, Translation
 from adapters.errors import MalformedMessage
+from adapters.his.accounting import account_message, ignored_names
 from adapters.his.batch import split_text
 from adapters.his.charges import translate_charges
 from adapters.his.context import MessageContext
@@ -87,6 +88,8 @@ def translate(raw: RawRecord, payload: bytes, mapping: HisMapping, ctx: Translat
     notes: list[Failure] = [] if charset is None else [charset]
     units = 0
     first_number = 1
+    accounting = FieldAccounting()
+    ignored = ignored_names(mapping)
     for index, message_text in enumerate(texts, 1):
         message = tokenise(message_text, decoded.encoding, first_number=first_number, strict=False)
         first_number += len(message.segment_list)
@@ -113,6 +116,12 @@ def translate(raw: RawRecord, payload: bytes, mapping: HisMapping, ctx: Translat
             if message.segments("PID"):
                 mapping.require_secret()  # refuse before reading anything, not halfway through
             handler(mc)
+        tally = account_message(
+            message, mapping, mapped=handler is not None, ignored=ignored, passed=mc.passed
+        )
+        accounting = accounting.merged(tally)
+        if tally.unclaimed and mapping.unclaimed == "error":
+            _refuse_unclaimed(mc, tally)
         events += mc.events
         failures += mc.failures
         skipped += mc.skipped
@@ -124,6 +133,7 @@ def translate(raw: RawRecord, payload: bytes, mapping: HisMapping, ctx: Translat
         skipped=tuple(skipped),
         units=units,
         notes=tuple(notes),
+        accounting=accounting,
     )
 
 
@@ -171,3 +181,26 @@ def _charset_verdict(
         code="charset_mojibake" if mojibake else "charset_mislabelled",
         location=SourceLocation(file=filename, line=1, segment="MSH", field="MSH-18"),
     )
+
+
+def _refuse_unclaimed(mc: MessageContext, tally: FieldAccounting) -> None:
+    """`unclaimed: error`: the message lands nothing and its failure names the fields."""
+    names = sorted(tally.unclaimed, key=_field_order)
+    mc.events.clear()
+    mc.notes.clear()  # notes belong to the events that are no longer emitted
+    mc.failures.append(
+        Failure(
+            position=f"{mc.prefix}MSH:1",
+            reason=(
+                f"{mc.type_label}: non-empty field(s) nothing claims: {', '.join(names)} (`unclaimed: error`:"
+                " map them, or list them under `ignore:`)"
+            ),
+            code="unclaimed_field",
+            location=SourceLocation(file=mc.filename, segment=names[0].split("-")[0], field=names[0]),
+        )
+    )
+
+
+def _field_order(name: str) -> tuple[str, int]:
+    segment, _, n = name.partition("-")
+    return segment, int(n)

@@ -43,6 +43,20 @@ def _of_ignored_kind(record: SourceRecord, mapping: OaMapping) -> bool:
     return isinstance(word, str) and mapping.kind_of(word.strip()) == "ignored"
 
 
+def unclaimed_names(record: SourceRecord, mapping: OaMapping, known: frozenset[str]) -> list[str]:
+    """The record's non-empty fields nothing claims (for `unclaimed: error`)."""
+    if _of_ignored_kind(record, mapping):
+        return []
+    ignored_names = {label_of(n) for n in mapping.ignore}
+    return [
+        name
+        for name, value in record.fields.items()
+        if (value.strip() if isinstance(value, str) else value)
+        and label_of(name) not in known
+        and label_of(name) not in ignored_names
+    ]
+
+
 def account(records: Iterable[SourceRecord], mapping: OaMapping) -> FieldAccounting:
     known = known_labels(mapping)
     ignored_names = {label_of(n) for n in mapping.ignore}

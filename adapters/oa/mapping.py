@@ -237,9 +237,6 @@ class OaMapping(FileMapping):
         for key in _TABULAR_ONLY:
             if key in self.model_fields_set:
                 yield (key,), f"{key!r} applies to CSV/XLSX exports; OA exports are JSON or XML"
-        if self.unclaimed == "error":
-            # OA records are only counted (adapters/oa/accounting.py): refusing on it is not built.
-            yield ("unclaimed",), "'error' is not supported for OA exports yet: use warn or ignore"
 
     def _kind_problems(self) -> Iterator[Problem]:
         if "kind" not in self.columns:

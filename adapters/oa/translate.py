@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from pydantic import ValidationError
 
 from adapters.base import Emitted, Failure, SourceLocation, TranslateContext, Translation
-from adapters.oa.accounting import account
+from adapters.oa.accounting import account, known_labels, unclaimed_names
 from adapters.oa.builders import Draft, build
 from adapters.oa.export import read_export
 from adapters.oa.fields import Problem, RecordView, label_of
@@ -70,11 +70,19 @@ class _Run:
         self.failures: list[Failure] = []
         self.skipped: list[str] = []
         self.documents: dict[tuple[str, str], SourceRecord] = {}
+        self.known = known_labels(mapping) if mapping.unclaimed == "error" else frozenset()
 
     def broken(self, unit: Unreadable) -> None:
         self.failures.append(unit.failure)
 
     def record(self, record: SourceRecord) -> None:
+        if self.known and (extra := unclaimed_names(record, self.mapping, self.known)):
+            reason = (
+                f"field(s) nothing claims: {', '.join(extra)} (`unclaimed: error`: map them under a field's"
+                " names, or list them under `ignore:`)"
+            )
+            self._fail(record, None, Problem(extra[0], extra[0], "unclaimed_column", reason))
+            return
         if record.kind is not None:  # a nested record: its mapping rule names the kind
             self._translate(record, cast("KindName", record.kind), record.kind)
             return

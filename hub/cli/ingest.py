@@ -304,7 +304,22 @@ def coverage_report(
     """The header detection and the field accounting of a dry run (tabular exports)."""
     header_report(system, file, mapping_path, data_dir)
     if result.accounting is not None and result.accounting.rows:
-        accounting_report(result.accounting)
+        accounting_report(result.accounting, *_WORDS.get(system, _WORDS["files"]))
+
+
+# What a row and a column are called per source: (rows, column, how to claim one).
+_WORDS: dict[str, tuple[str, str, str]] = {
+    "files": ("data rows", "column", "add a synonym, or list under ignore:"),
+    "oa": ("records", "field", "name it under a field, or list it under ignore:"),
+    "his": ("messages (counted once per message)", "field", "map it, or list it under ignore: as SEG-n"),
+    "fhir": ("resources", "element", "map it, or list it under ignore: as Type.element"),
+}
+
+
+def _natural(name: str) -> tuple[str, int, str]:
+    """PV1-3 before PV1-19 (HL7 field numbers sort as numbers)."""
+    head, _, tail = name.rpartition("-")
+    return (head, int(tail), "") if head and tail.isdigit() else (name, 0, name)
 
 
 def header_report(system: str, file: Path, mapping_path: Path | None, data_dir: Path | None) -> None:
@@ -336,22 +351,26 @@ def header_report(system: str, file: Path, mapping_path: Path | None, data_dir: 
     console.print(table)
 
 
-def accounting_report(accounting: FieldAccounting) -> None:
+def accounting_report(
+    accounting: FieldAccounting,
+    units: str = "data rows",
+    column_word: str = "column",
+    remedy: str = "add a synonym, or list under ignore:",
+) -> None:
     """Where the non-empty cells went; unclaimed columns with samples and fill; fill per field."""
     rows = max(accounting.rows, 1)
     console.print(
-        f"cells: {accounting.cells} non-empty in {accounting.rows} data rows; "
+        f"cells: {accounting.cells} non-empty in {accounting.rows} {units}; "
         f"claimed {sum(accounting.claimed.values())}, ignored {sum(accounting.ignored.values())}, "
         f"unclaimed {accounting.unclaimed_cells}"
     )
     if accounting.unclaimed:
-        console.print(
-            f"[yellow]warning:[/yellow] {len(accounting.unclaimed)} column(s) hold values no field claims"
-        )
-        table = Table(title="unclaimed columns (no field claims them; add a synonym, or list under ignore:)")
-        for col in ("column", "fill", "samples"):
+        many = len(accounting.unclaimed)
+        console.print(f"[yellow]warning:[/yellow] {many} {column_word}(s) hold values nothing claims")
+        table = Table(title=f"unclaimed {column_word}s (nothing claims them; {remedy})")
+        for col in (column_word, "fill", "samples"):
             table.add_column(col, overflow="fold")
-        for column, count in sorted(accounting.unclaimed.items()):
+        for column, count in sorted(accounting.unclaimed.items(), key=lambda kv: _natural(kv[0])):
             samples = ", ".join(accounting.samples.get(column, ()))
             table.add_row(column, f"{count}/{accounting.rows} ({count / rows:.0%})", samples)
         console.print(table)
@@ -360,6 +379,6 @@ def accounting_report(accounting: FieldAccounting) -> None:
     fill = Table(title="fill per field" if accounting.fields else "fill per claimed source field")
     fill.add_column("field")
     fill.add_column("fill")
-    for name, count in sorted(per_field.items()):
+    for name, count in sorted(per_field.items(), key=lambda kv: _natural(kv[0])):
         fill.add_row(name, f"{count}/{accounting.rows} ({count / rows:.0%})")
     console.print(fill)

@@ -115,6 +115,11 @@ class MessageDetail(MessageOut):
     became: list[EventOut]
     ack: list[str] | None = Field(description="The answer sent (HL7 ACK segments), if one was kept")
     dead_letters: list[DeadLetterOut]
+    accounting: dict[str, Any] | None = Field(
+        default=None,
+        description="Where the source fields went once translated: rows, cells, claimed, ignored and"
+        " the cells per unclaimed column or field (counts and names only), as HEAD /raw/{ref} says",
+    )
 
 
 class ReprocessIn(BaseModel):
@@ -264,6 +269,7 @@ async def get_message(raw_ref: RefPath, messages: BrowserDep, scope: ScopeDep) -
         ack=None
         if answer is None
         else [s for s in answer.decode("utf-8", "replace").strip("\x0b\x1c\r\n").split("\r") if s],
+        accounting=state.accounting if state else None,
         dead_letters=[
             DeadLetterOut(
                 dead_letter_id=d.dead_letter_id,

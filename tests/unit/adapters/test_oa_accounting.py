@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
+from typer.testing import CliRunner
 
-from adapters.errors import MappingError
 from adapters.oa.mapping import load_oa_mapping
+from hub.cli import app
 from tests.unit.adapters import _oa
 
 if TYPE_CHECKING:
@@ -50,8 +51,31 @@ def test_ignore_list_and_ignored_kinds_count_as_ignored(tmp_path: Path) -> None:
     assert accounting.ignored == {"供应商工单号": 1, "回访结果": 1}  # 单据号 and 单据类型 are claimed
 
 
-def test_unclaimed_error_is_refused_for_oa_until_it_is_enforced(tmp_path: Path) -> None:
+def test_unclaimed_error_fails_the_record_naming_the_field_and_the_others_land(tmp_path: Path) -> None:
+    site = tmp_path / "oa.yaml"
+    site.write_text("extends: default\nunclaimed: error\nignored_kinds: [回访]\n", encoding="utf-8")
+    strict = load_oa_mapping(site)
+    request = {**_oa.REQUEST, "供应商工单号": "V-881"}
+    follow_up = {"单据类型": "回访", "单据号": "LC099", "回访结果": "满意"}  # an ignored kind: not refused
+    result = _oa.run(_oa.json_export(request, _oa.APPROVAL, follow_up), oa_mapping=strict)
+    [failure] = result.failures
+    assert failure.code == "unclaimed_column"
+    assert "供应商工单号" in failure.reason
+    assert failure.location.column == "供应商工单号"
+    assert [e.event.type for e in result.events] == ["workorder.approved"]
+    assert _oa.run(_oa.json_export(_oa.REQUEST), oa_mapping=strict).failures == ()
+
+
+def test_mapping_check_with_unclaimed_error_fails_naming_the_field(tmp_path: Path) -> None:
+    export = tmp_path / "工单导出.json"
+    export.write_bytes(_oa.json_export({**_oa.REQUEST, "供应商工单号": "V-881"}))
     site = tmp_path / "oa.yaml"
     site.write_text("extends: default\nunclaimed: error\n", encoding="utf-8")
-    with pytest.raises(MappingError, match="not supported for OA"):
-        load_oa_mapping(site)
+    args = ["mapping", "check", "oa", str(export), "--data-dir", str(tmp_path / "hub")]
+    warned = CliRunner().invoke(app, args, terminal_width=240)
+    assert warned.exit_code == 0, warned.output
+    assert "供应商工单号" in warned.output
+    assert "V-881" in warned.output
+    refused = CliRunner().invoke(app, [*args, "--mapping", str(site)], terminal_width=240)
+    assert refused.exit_code == 1
+    assert "供应商工单号" in refused.output

@@ -255,3 +255,29 @@ async def test_head_shows_the_field_accounting_once_translated(
     assert status.accounting == {
         "rows": 2, "cells": 11, "claimed": 8, "ignored": 2, "unclaimed": {"供应商联系人": 1}
     }  # fmt: skip
+
+
+async def test_head_shows_the_field_accounting_of_an_hl7_message(
+    wired: Wired, archive: SqliteRawArchive
+) -> None:
+    """HIS too: a vendor's Z-segment nothing reads shows on HEAD (and GET /messages/{ref}), field by field."""
+    segments = [
+        "MSH|^~\\&|HIS|XXRMYY|HUB|XXRMYY|20240616100000||DFT^P03|ACC-1|P|2.5",
+        "PV1|1|I|ICU^01^01",
+        "FT1|1|CHG-1||20240616093000||CG|HC0301^冠脉球囊扩张导管^LOCAL|||1|2680.00|2680.00|0101^重症医学科",
+        "ZVD|供应商A|合同HT-2024-017",
+    ]
+    message = "".join(f"{s}\r" for s in segments).encode()
+    stored = await archive.store(
+        InboundMessage(system="his", payload=message, transport="mllp", message_id="ACC-1", site="main")
+    )
+    ref = stored.record.raw_ref
+    outcome = await wired.hub.workers["his"].process(await archive.get(ref))
+    assert outcome.status == "translated"
+    head = await wired.http.head(f"/raw/{ref}", headers=wired.auth(Role.INTEGRATOR))
+    assert head.headers["x-hub-raw-fields"].startswith("rows=1; ")
+    assert head.headers["x-hub-raw-fields"].endswith("; unclaimed=2")
+    assert head.headers["x-hub-raw-unclaimed-columns"] == "ZVD-1=1, ZVD-2=1"
+    detail = await wired.http.get(f"/messages/{ref}", headers=wired.auth(Role.INTEGRATOR))
+    assert detail.status_code == 200
+    assert detail.json()["accounting"]["unclaimed"] == {"ZVD-1": 1, "ZVD-2": 1}
