@@ -39,6 +39,13 @@ from schemas.derived import (
     WorkOrderScheduled,
     WorkOrderSlaBreached,
 )
+from schemas.facility import (
+    DERIVED_FACILITY_EVENTS,
+    FACILITY_EVENTS,
+    FacilityAnomalyCleared,
+    FacilityAnomalyDetected,
+    FacilityMeterRead,
+)
 from schemas.inventory import (
     INVENTORY_EVENTS,
     InventoryAdjusted,
@@ -119,7 +126,10 @@ Event = Annotated[
     | NotificationEscalated
     | NotificationExpired
     | NotificationDelivered
-    | NotificationRead,
+    | NotificationRead
+    | FacilityMeterRead
+    | FacilityAnomalyDetected
+    | FacilityAnomalyCleared,
     Field(discriminator="type"),
 ]
 
@@ -133,12 +143,14 @@ ALL_EVENT_CLASSES: tuple[type[EventBase], ...] = (
     *AUDIT_EVENTS,
     *DERIVED_NOTIFICATION_EVENTS,
     *NOTIFICATION_EVENTS,
+    *FACILITY_EVENTS,
+    *DERIVED_FACILITY_EVENTS,
 )
 EVENT_CLASSES: dict[str, type[EventBase]] = {
     cls.model_fields["type"].default: cls for cls in ALL_EVENT_CLASSES
 }
 DERIVED_TYPES: frozenset[str] = frozenset(
-    cls.model_fields["type"].default for cls in (*DERIVED_EVENTS, *DERIVED_NOTIFICATION_EVENTS)
+    cls.model_fields["type"].default for cls in (*DERIVED_EVENTS, *DERIVED_NOTIFICATION_EVENTS, *DERIVED_FACILITY_EVENTS)
 )
 
 

@@ -50,6 +50,8 @@ _DERIVED_TOPIC_OF_TYPE: dict[str, str] = {
     "notification.escalated": "derived.notification.v1",
     "notification.expired": "derived.notification.v1",
     "notification.delivered": "derived.notification.v1",
+    "facility.anomaly_detected": "derived.facility.v1",
+    "facility.anomaly_cleared": "derived.facility.v1",
 }
 
 
@@ -86,6 +88,13 @@ CANONICAL_TOPICS: tuple[TopicSpec, ...] = (
         event_types=_types("notification.") - set(_DERIVED_TOPIC_OF_TYPE),
         description="Read receipts: who acknowledged a notification, and when.",
     ),
+    TopicSpec(
+        "canonical.facility.v1",
+        key="meter id",
+        partitions=6,
+        event_types=_types("facility.") - set(_DERIVED_TOPIC_OF_TYPE),
+        description="Building sub-meter readings: energy, water, gas, zone temperatures, valves.",
+    ),
 )
 
 DERIVED_TOPICS: tuple[TopicSpec, ...] = tuple(
@@ -96,6 +105,7 @@ DERIVED_TOPICS: tuple[TopicSpec, ...] = tuple(
         ("derived.compliance.v1", "asset id", "Calibration, inspection and contract due/overdue."),
         ("derived.workorder.v1", "work-order id", "Scheduled maintenance and SLA breaches."),
         ("derived.notification.v1", "notification id", "Notifications sent, escalated, expired, delivered."),
+        ("derived.facility.v1", "meter or zone id", "Energy anomalies (leaks, surges, stuck meters...) and their end."),
     )
 )
 
