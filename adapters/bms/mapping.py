@@ -122,10 +122,24 @@ class BmsMapping(FileMapping):
     def zone(self, zone_id: str) -> Zone | None:
         return self._zones.get(zone_id)
 
-    def areas(self) -> dict[tuple[str, str], Decimal]:
-        """(level, id) -> floor area in m2, where the mapping gives one (building, zone)."""
-        out = {("building", b.id): b.area_m2 for b in self.buildings if b.area_m2 is not None}
-        out.update({("zone", z.id): z.area_m2 for z in self.zones if z.area_m2 is not None})
+    def areas(self) -> dict[tuple[str, str], float]:
+        """(level, id) -> floor area in m2 where the mapping gives it: buildings and zones as
+        listed, floors and departments as the sum of their zones, the campus as the buildings'."""
+        out: dict[tuple[str, str], float] = {}
+        for b in self.buildings:
+            if b.area_m2 is not None:
+                out["building", b.id] = float(b.area_m2)
+                out["campus", ""] = out.get(("campus", ""), 0.0) + float(b.area_m2)
+        for z in self.zones:
+            if z.area_m2 is None:
+                continue
+            out["zone", z.id] = float(z.area_m2)
+            keys = [("floor", f"{z.building}/{z.floor}")] if z.floor else []
+            entry = self.department(z.department) if z.department else None
+            if entry is not None:
+                keys += [("department", entry.code), ("department", entry.name)]
+            for key in keys:
+                out[key] = out.get(key, 0.0) + float(z.area_m2)
         return out
 
     def problems(self) -> list[Problem]:

@@ -8,7 +8,7 @@ through the `Annotated` dependencies of hub.api.deps, never by looking at the ap
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 Publisher = Callable[["EventBase"], Awaitable[None]]
 AsOfReader = Callable[[str, datetime, datetime], Awaitable[dict[str, Any] | None]]
 HistoryReader = Callable[[SubjectKind, str, datetime | None, bool], Awaitable[list[HistoryEntry]]]
+# (level, id) -> floor area in m2 (the BMS mapping's buildings and zones), read when asked: a
+# mapping reloaded while the hub runs gives the new areas.
+EnergyAreas = Callable[[], "Mapping[tuple[str, str], float]"]
 
 
 class RawReader(Protocol):
@@ -98,6 +101,7 @@ class ApiServices:
     subscriptions: SubscriptionStore
     messages: MessageBrowser
     webhook_targets: TargetPolicy = field(default_factory=TargetPolicy)
+    energy_areas: EnergyAreas = field(default=lambda: {})
     readiness: ReadinessSource | None = None  # GET /health/ready; None: the database check alone
     # Listeners `hub serve` opened (name -> serving?), registered as they start: /health/ready reports them.
     listeners: Listeners = field(default_factory=dict)

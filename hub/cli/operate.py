@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from adapters.his.mllp import serve_mllp
 from hub.api.app import build_api
-from hub.bootstrap import Hub, build_hub, make_bus
+from hub.bootstrap import Hub, build_hub, make_bus, modbus_poller
 from hub.cli.app import DataDir, app, console, load_settings, run
 from hub.cli.render import reconciliation_table, where
 from hub.pipeline import ROLES, drain, ingest_path, parse_roles, run_forever
@@ -127,6 +127,10 @@ async def _start_ingest(
     if watch_inbox:
         tasks.append(asyncio.create_task(hub.inbox.run_forever(stop), name="inbox"))
         console.print(f"watching {hub.settings.inbox_dir}/<system>/ for export files")
+    poller = modbus_poller(hub, stop)
+    if poller is not None:
+        tasks.append(asyncio.create_task(poller, name="modbus"))
+        console.print("polling Modbus meters of the BMS mapping")
     return mllp
 
 

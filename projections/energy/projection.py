@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, bindparam, delete, or_, select, update
 
+from projections.energy.alarms import tick
+from projections.energy.detect.model import DetectConfig
 from projections.energy.registers import HOUR, Interval, floor_hour, hour_of, hourly_totals, step
 from projections.energy.tables import METADATA, NAME, daily, hourly, places, readings, series
 from projections.runtime.upsert import upsert
@@ -33,7 +35,6 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Connection
 
-    from projections.energy.detect import DetectConfig
     from schemas.catalogue import Event
     from schemas.envelope import EventBase
 
@@ -46,6 +47,7 @@ class EnergyConfig:
 
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     detect: DetectConfig | None = None
+    site: str = "hub"
 
 
 def place_key(parts: tuple[str | None, ...]) -> str:
@@ -108,6 +110,10 @@ class Energy:
         for s in sorted(spans):
             self._refold(conn, s, heads[s]["quantity"], min(spans[s]), max(spans[s]))
         return []
+
+    def tick(self, conn: Connection, now: datetime) -> Sequence[EventBase]:
+        """Judge the hours completed since the last tick (projections.energy.alarms)."""
+        return tick(conn, now, self.config.detect or DetectConfig(tz=self.config.tz), site=self.config.site)
 
     def _heads(self, conn: Connection, heads: dict[str, dict[str, Any]]) -> None:
         s = series.c

@@ -1,6 +1,7 @@
 """Read model `notifications`: events -> notifications by rule, read receipts, escalation by time.
 
-Fed by the derived topics (SLA breaches, compliance due/overdue, below minimum), the asset and
+Fed by the derived topics (SLA breaches, compliance due/overdue, below minimum, energy anomalies
+with the department of their zone), the asset and
 inventory topics (a device stopped, a recall; departments of devices) and the work-order topic
 (departments of work orders), and `canonical.notification.v1` (read receipts).
 
@@ -43,6 +44,7 @@ from schemas._base import SourceSystem
 from schemas.assets import AssetCommissioned, AssetRegistered, AssetRelocated
 from schemas.derived import InventoryBelowMinimum
 from schemas.envelope import Source
+from schemas.facility import FacilityAnomalyCleared, FacilityAnomalyDetected
 from schemas.ids import event_id_for
 from schemas.inventory import InventoryDisposed
 from schemas.notifications import (
@@ -69,6 +71,7 @@ TOPICS = (
     "derived.workorder.v1",
     "derived.compliance.v1",
     "derived.inventory.v1",
+    "derived.facility.v1",
     "canonical.asset.v1",
     "canonical.inventory.v1",
     "canonical.workorder.v1",
@@ -344,6 +347,9 @@ def _subject_of(event: Event) -> tuple[str | None, str | None, str | None, str |
     if isinstance(event, InventoryBelowMinimum | InventoryDisposed):
         d = payload.location.department
         return None, None, d.code, d.name
+    if isinstance(event, FacilityAnomalyDetected | FacilityAnomalyCleared):
+        d = payload.department
+        return None, None, d and d.code, d and d.name
     if event.type.startswith("workorder."):
         return None, getattr(payload, "workorder_id", None) or event.subject, None, None
     return getattr(payload, "asset_id", None) or event.subject, None, None, None

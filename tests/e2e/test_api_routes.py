@@ -106,6 +106,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/workorders"): Rule(READ, "list"),
     ("GET", "/workorders/{workorder_id}"): Rule(READ, "object"),
     ("GET", "/compliance/due"): Rule(READ, "list"),
+    ("GET", "/energy/consumption"): Rule(READ, "list"),
+    ("GET", "/energy/anomalies"): Rule(READ, "list"),
     ("GET", "/kpis"): Rule(READ, "list"),
     ("GET", "/fhir/metadata"): Rule(READ, "list"),
     ("GET", "/fhir/Device"): Rule(READ, "list"),
@@ -271,6 +273,8 @@ def call_for(
         ),
         ("GET", "/inventory/distribution"): Call(method, url, params={"item": "HC0301"}),
         ("GET", "/inventory/recall"): Call(method, url, params={"lot": dept.lot}),
+        ("GET", "/energy/consumption"): Call(method, url, params={"from": "2024-06-01", "to": "2024-06-30"}),
+        ("GET", "/energy/anomalies"): Call(method, url, params={"from": "2024-06-01", "to": "2024-06-30"}),
     }
     return special.get(route, Call(method, url))
 
