@@ -56,7 +56,7 @@ def anomaly_id_for(kind: str, scope: str, start: datetime) -> str:
 
 def tick(conn: Connection, now: datetime, config: DetectConfig, *, site: str = "hub") -> list[EventBase]:
     heads = [dict(r) for r in conn.execute(select(series).order_by(series.c.series)).mappings()]
-    marks = dict(conn.execute(select(evaluated.c.scope, evaluated.c["through"])).tuples().all())
+    marks = dict(conn.execute(select(evaluated.c.scope, evaluated.c["through"])).all())
     out: list[EventBase] = []
     zones: dict[str, dict[str, Mapping[str, Any]]] = {}
     for head in heads:

@@ -117,7 +117,7 @@ class Energy:
 
     def _heads(self, conn: Connection, heads: dict[str, dict[str, Any]]) -> None:
         s = series.c
-        stored = dict(conn.execute(select(s.series, s.last_at).where(s.series.in_(list(heads)))).tuples().all())
+        stored = dict(conn.execute(select(s.series, s.last_at).where(s.series.in_(list(heads)))).all())
         newer = [h for k, h in heads.items() if k not in stored or h["last_at"] >= stored[k]]
         upsert(conn, series, newer, key=("series",), update=True)
 
