@@ -42,6 +42,7 @@ class ConsumptionPage(_Out):
 class AnomalyOut(_Out):
     anomaly_id: str
     kind: str
+    series: str | None = Field(description="MTR-<meter>/<quantity>; none for a zone's anomaly")
     meter_id: str | None
     zone: str | None
     building: str | None
