@@ -93,9 +93,10 @@ def score(labels: list[Label], episodes: list[Episode]) -> Score:
     def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datetime) -> bool:
         return a_start < b_end and b_start < a_end
 
-    found = [lb for lb in labels if any(
-        e.kind == lb.kind and e.scope == lb.scope and overlaps(e.start, e.end, lb.start, lb.end) for e in episodes
-    )]  # fmt: skip
+    def matches(e: Episode, lb: Label) -> bool:
+        return (e.kind, e.scope) == (lb.kind, lb.scope) and overlaps(e.start, e.end, lb.start, lb.end)
+
+    found = [lb for lb in labels if any(matches(e, lb) for e in episodes)]
     right = [e for e in episodes if any(
         e.scope == lb.scope and overlaps(e.start, e.end, lb.start, lb.end) for lb in labels
     )]  # fmt: skip
@@ -109,7 +110,9 @@ def score(labels: list[Label], episodes: list[Episode]) -> Score:
     )
 
 
-def evaluate(*, weeks: int, buildings: int, zones: int, per_kind: int, seed: int, clean_weeks: int = 4) -> Score:
+def evaluate(
+    *, weeks: int, buildings: int, zones: int, per_kind: int, seed: int, clean_weeks: int = 4
+) -> Score:
     campus, rows = generate(weeks=weeks, buildings=buildings, zones=zones, per_kind=per_kind, seed=seed,
                             clean_weeks=clean_weeks)  # fmt: skip
     return score(campus.labels, detect(campus, rows, clean_weeks=clean_weeks, config=DetectConfig()))

@@ -68,8 +68,8 @@ Row = tuple[str, str, datetime, float]  # meter, quantity, at (UTC), value
 def _occupancy(local: datetime) -> float:
     """0..1: how busy the zone is at this local time (a hospital never empties)."""
     hour = local.hour + local.minute / 60
-    day = max(0.0, math.sin(math.pi * (hour - 7) / 12)) if 7 <= hour <= 19 else 0.0  # noqa: PLR2004
-    return day * (0.35 if local.weekday() >= 5 else 1.0)  # noqa: PLR2004
+    day = max(0.0, math.sin(math.pi * (hour - 7) / 12)) if 7 <= hour <= 19 else 0.0
+    return day * (0.35 if local.weekday() >= 5 else 1.0)
 
 
 def _outdoor(at: datetime, start: datetime) -> float:
@@ -88,7 +88,8 @@ def build_campus(rng: random.Random, buildings: int, zones: int) -> Campus:
             zone = f"{building}-{floor}-Z{z + 1}"
             kw = rng.uniform(15, 60)
             campus.meters.append(
-                Meter(f"{zone}-E", "electricity_kwh", zone, building, floor, kw / 4, kw / 4 * rng.uniform(0.6, 1.2),
+                Meter(f"{zone}-E", "electricity_kwh", zone, building, floor, kw / 4,
+                      kw / 4 * rng.uniform(0.6, 1.2),
                       rng.uniform(1e4, 5e5), 999999.99)
             )  # fmt: skip
             flow = rng.uniform(0.2, 0.8)
@@ -103,15 +104,15 @@ def build_campus(rng: random.Random, buildings: int, zones: int) -> Campus:
     return campus
 
 
-def _windows(rng: random.Random, first: datetime, last: datetime, count: int, hours: tuple[int, int]) -> list[
-    tuple[datetime, datetime]
-]:
+def _windows(
+    rng: random.Random, first: datetime, last: datetime, count: int, hours: tuple[int, int]
+) -> list[tuple[datetime, datetime]]:
     """`count` non-overlapping windows (whole hours) between first and last, a day apart at least."""
     out: list[tuple[datetime, datetime]] = []
     tries = 0
-    while len(out) < count and tries < 1000:
+    span = (last - first).total_seconds() // 3600 - hours[1] - 24
+    while span > 0 and len(out) < count and tries < 1000:
         tries += 1
-        span = (last - first).total_seconds() // 3600 - hours[1] - 24
         start = first + timedelta(hours=rng.randrange(int(span)))
         end = start + timedelta(hours=rng.randint(*hours))
         if all(end + timedelta(days=1) < s or e + timedelta(days=1) < start for s, e in out):
@@ -119,88 +120,107 @@ def _windows(rng: random.Random, first: datetime, last: datetime, count: int, ho
     return out
 
 
+Window = tuple[datetime, datetime]
+
+
+@dataclass(slots=True)
+class Plan:
+    """What is injected where: extra use (add or multiply), frozen registers, silences, both valves."""
+
+    extra: dict[str, list[tuple[datetime, datetime, str, float]]] = field(default_factory=dict)
+    frozen: dict[str, list[Window]] = field(default_factory=dict)
+    silent: dict[str, list[Window]] = field(default_factory=dict)
+    both: dict[str, list[Window]] = field(default_factory=dict)
+
+
+def _inside(windows: list[Window] | None, at: datetime) -> bool:
+    return any(s < at <= e for s, e in windows or ())
+
+
+def _plan(rng: random.Random, campus: Campus, first: datetime, last: datetime, per_kind: int) -> Plan:
+    """Injected anomalies between first and last, each labelled on `campus`."""
+    plan = Plan()
+    pool = [m for m in campus.meters if m.series not in campus.rollovers]
+    for s, e in _windows(rng, first, last, per_kind, (48, 96)):
+        m = rng.choice(pool)
+        plan.extra.setdefault(m.series, []).append((s, e, "add", m.base * rng.uniform(2.5, 4.0)))
+        campus.labels.append(Label("base_load_leak", m.series, s, e))
+    for day, _ in _windows(rng, first, last, per_kind, (2, 4)):
+        m = rng.choice(pool)
+        s = day.astimezone(TZ).replace(hour=rng.choice([10, 11, 14, 15, 20]), minute=0).astimezone(UTC)
+        e = s + timedelta(hours=rng.randint(2, 4))
+        plan.extra.setdefault(m.series, []).append((s, e, "mul", rng.uniform(2.5, 4.0)))
+        campus.labels.append(Label("surge", m.series, s, e))
+    for s, e in _windows(rng, first, last, per_kind, (12, 30)):
+        m = rng.choice(pool)
+        plan.frozen.setdefault(m.series, []).append((s, e))
+        campus.labels.append(Label("stuck_meter", m.series, s, e))
+    for s, e in _windows(rng, first, last, per_kind, (3, 10)):
+        m = rng.choice(campus.meters)
+        plan.silent.setdefault(m.series, []).append((s, e))
+        campus.labels.append(Label("gap", m.series, s, e))
+    for s, e in _windows(rng, first, last, per_kind, (4, 10)):
+        zone = rng.choice(campus.hvac_zones)[0]
+        plan.both.setdefault(zone, []).append((s, e))
+        campus.labels.append(Label("simultaneous_heating_cooling", f"zone:{zone}", s, e))
+    return plan
+
+
+def _use(rng: random.Random, m: Meter, at: datetime, plan: Plan) -> float:
+    use = (m.base + m.day_extra * _occupancy(at.astimezone(TZ))) * rng.gauss(1.0, 0.04)
+    for s, e, mode, amount in plan.extra.get(m.series, ()):
+        if s < at <= e:
+            use = use + amount if mode == "add" else use * amount
+    return max(use, 0.0)
+
+
+def _valves(rng: random.Random, zone: str, at: datetime, begin: datetime, plan: Plan) -> list[Row]:
+    temp = _outdoor(at, begin)
+    heat = min(100.0, max(0.0, (18 - temp) * 8))
+    cool = min(100.0, max(0.0, (temp - 24) * 8))
+    if _inside(plan.both.get(zone), at):
+        heat, cool = rng.uniform(35, 80), rng.uniform(35, 80)
+    return [(f"{zone}-HV", "heating_valve_pct", at, round(heat, 1)), (f"{zone}-CV", "cooling_valve_pct", at,
+                                                                      round(cool, 1))]  # fmt: skip
+
+
 def generate(
-    *, weeks: int = 8, buildings: int = 2, zones: int = 3, clean_weeks: int = 4, per_kind: int = 4, seed: int = 7,
+    *,
+    weeks: int = 8,
+    buildings: int = 2,
+    zones: int = 3,
+    clean_weeks: int = 4,
+    per_kind: int = 4,
+    seed: int = 7,
     start: datetime | None = None,
 ) -> tuple[Campus, list[Row]]:
     """The campus and its readings in time order; anomalies (labels) only after `clean_weeks`."""
-    rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
+    rng = random.Random(seed)
     campus = build_campus(rng, buildings, zones)
     begin = start or datetime(2024, 1, 1, tzinfo=TZ).astimezone(UTC)
     end = begin + timedelta(weeks=weeks)
-    judged = begin + timedelta(weeks=clean_weeks)
-    meters = campus.meters
-    leak_meter = [m for m in meters if m.series not in campus.rollovers]
-
-    extra: dict[str, list[tuple[datetime, datetime, str, float]]] = {}
-    frozen: dict[str, list[tuple[datetime, datetime]]] = {}
-    silent: dict[str, list[tuple[datetime, datetime]]] = {}
-    both: dict[str, list[tuple[datetime, datetime]]] = {}
-
-    def pick() -> Meter:
-        return rng.choice(leak_meter)
-
-    for s, e in _windows(rng, judged, end, per_kind, (48, 96)):
-        m = pick()
-        s = s.replace(minute=0)
-        extra.setdefault(m.series, []).append((s, e, "add", m.base * rng.uniform(2.5, 4.0)))
-        campus.labels.append(Label("base_load_leak", m.series, s, e))
-    for s, _ in _windows(rng, judged, end, per_kind, (2, 4)):
-        m = pick()
-        s = s.astimezone(TZ).replace(hour=rng.choice([10, 11, 14, 15, 20]), minute=0).astimezone(UTC)
-        e = s + timedelta(hours=rng.randint(2, 4))
-        extra.setdefault(m.series, []).append((s, e, "mul", rng.uniform(2.5, 4.0)))
-        campus.labels.append(Label("surge", m.series, s, e))
-    for s, e in _windows(rng, judged, end, per_kind, (12, 30)):
-        m = pick()
-        frozen.setdefault(m.series, []).append((s, e))
-        campus.labels.append(Label("stuck_meter", m.series, s, e))
-    for s, e in _windows(rng, judged, end, per_kind, (3, 10)):
-        m = rng.choice(meters)
-        silent.setdefault(m.series, []).append((s, e))
-        campus.labels.append(Label("gap", m.series, s, e))
-    for s, e in _windows(rng, judged, end, per_kind, (4, 10)):
-        zone = rng.choice(campus.hvac_zones)[0]
-        both.setdefault(zone, []).append((s, e))
-        campus.labels.append(Label("simultaneous_heating_cooling", f"zone:{zone}", s, e))
-    quiet = [m for m in leak_meter if m.series not in extra and m.series not in frozen]
-    replaced = rng.choice(quiet or leak_meter)
-    replace_at = begin + (end - begin) * 0.6
-    replace_at = replace_at.replace(minute=0, second=0, microsecond=0)
-
-    def inside(windows: list[tuple[datetime, datetime]] | None, at: datetime) -> bool:
-        return any(s < at <= e for s, e in windows or ())
-
+    plan = _plan(rng, campus, begin + timedelta(weeks=clean_weeks), end, per_kind)
+    quiet = [m for m in campus.meters if m.series not in (*plan.extra, *plan.frozen, *campus.rollovers)]
+    replaced = rng.choice(quiet or campus.meters[1:])
+    replace_at = (begin + (end - begin) * 0.6).replace(minute=0, second=0, microsecond=0)
     rows: list[Row] = []
     at = begin
     while at < end:
         at += STEP
-        local = at.astimezone(TZ)
-        busy = _occupancy(local)
-        for m in meters:
-            use = (m.base + m.day_extra * busy) * rng.gauss(1.0, 0.04)
-            for s, e, mode, amount in extra.get(m.series, ()):
-                if s < at <= e:
-                    use = use + amount if mode == "add" else use * amount
-            use = max(use, 0.0)
-            if not inside(frozen.get(m.series), at):
+        for m in campus.meters:
+            use = _use(rng, m, at, plan)
+            if not _inside(plan.frozen.get(m.series), at):
                 m.register += use
                 if m.register >= m.register_max:
                     m.register -= m.register_max
-            if m.series == replaced.series and at == replace_at:
+            if m is replaced and at == replace_at:
                 m.register = use  # the new meter starts from zero
                 campus.replaced.add((m.series, at))
-            if not inside(silent.get(m.series), at):
+            if not _inside(plan.silent.get(m.series), at):
                 rows.append((m.id, m.quantity, at, round(m.register, 3)))
         if at.minute == 0:
             for zone, _, _ in campus.hvac_zones:
-                temp = _outdoor(at, begin)
-                heat = min(100.0, max(0.0, (18 - temp) * 8))
-                cool = min(100.0, max(0.0, (temp - 24) * 8))
-                if inside(both.get(zone), at):
-                    heat, cool = rng.uniform(35, 80), rng.uniform(35, 80)
-                rows.append((f"{zone}-HV", "heating_valve_pct", at, round(heat, 1)))
-                rows.append((f"{zone}-CV", "cooling_valve_pct", at, round(cool, 1)))
+                rows += _valves(rng, zone, at, begin, plan)
     return campus, rows
 
 
@@ -235,8 +255,13 @@ def main() -> None:
     with labels.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["kind", "scope", "start", "end"])
-        writer.writerows((lb.kind, lb.scope, lb.start.isoformat(), lb.end.isoformat()) for lb in campus.labels)
-    print(f"{len(rows)} readings of {len(campus.meters)} meters -> {args.out}; {len(campus.labels)} labels -> {labels}")
+        writer.writerows(
+            (lb.kind, lb.scope, lb.start.isoformat(), lb.end.isoformat()) for lb in campus.labels
+        )
+    print(
+        f"{len(rows)} readings of {len(campus.meters)} meters -> {args.out}; "
+        f"{len(campus.labels)} labels -> {labels}"
+    )
 
 
 if __name__ == "__main__":

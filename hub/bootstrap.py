@@ -113,7 +113,9 @@ def make_projections(settings: Settings | None = None) -> list[Projection]:
         if settings is None
         else Notifications(load_rules(settings.notify_rules, zone=settings.zone), site=settings.site)
     )
-    energy = Energy(EnergyConfig() if settings is None else EnergyConfig(tz=settings.zone, site=settings.site))
+    energy = Energy(
+        EnergyConfig() if settings is None else EnergyConfig(tz=settings.zone, site=settings.site)
+    )
     models = (AssetRegistry(registry), Inventory(), WorkOrders(), Compliance(), ledger, RawScope(), energy)
     return [*models, notify]
 

@@ -150,7 +150,8 @@ EVENT_CLASSES: dict[str, type[EventBase]] = {
     cls.model_fields["type"].default: cls for cls in ALL_EVENT_CLASSES
 }
 DERIVED_TYPES: frozenset[str] = frozenset(
-    cls.model_fields["type"].default for cls in (*DERIVED_EVENTS, *DERIVED_NOTIFICATION_EVENTS, *DERIVED_FACILITY_EVENTS)
+    cls.model_fields["type"].default
+    for cls in (*DERIVED_EVENTS, *DERIVED_NOTIFICATION_EVENTS, *DERIVED_FACILITY_EVENTS)
 )
 
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast, get_args
 
 from pydantic import Field, PrivateAttr
 
 from adapters._files.header import normalise_label
 from adapters._files.mapping import FileMapping, Problem, Text, _Model
 from adapters._files.mapping_loader import load_mapping_file
-from schemas.facility import Quantity, QualityFlag, ReadingKind
+from schemas.facility import QualityFlag, Quantity, ReadingKind
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -103,7 +103,7 @@ class BmsMapping(FileMapping):
     def model_post_init(self, _context: Any, /) -> None:
         super().model_post_init(_context)
         self._quantities = {normalise_label(w): q for w, q in self.quantity_words.items()}
-        self._quantities.update({q: q for q in QUANTITIES})  # the canonical names are words too
+        self._quantities.update({q: cast("Quantity", q) for q in QUANTITIES})  # canonical names are words too
         self._quality = {normalise_label(w): f for w, f in self.quality_words.items()}
         self._zones = {z.id: z for z in self.zones}
         self._meters = {m.id: m for m in self.meters}

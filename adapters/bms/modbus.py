@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 logger = structlog.get_logger()
 
 
-
 @dataclass(frozen=True, slots=True)
 class Poll:
     at: datetime
@@ -45,9 +44,11 @@ def decode(words: list[int], register: Register) -> Decimal:
     return (Decimal(raw) * register.scale).normalize()
 
 
-async def read_target(target: ModbusTarget, registers: list[Register], timeout: float) -> list[tuple[Register, Decimal]]:
+async def read_target(
+    target: ModbusTarget, registers: list[Register], seconds: float
+) -> list[tuple[Register, Decimal]]:
     """Every register of one meter; raises ConnectionError / ModbusException when it does not answer."""
-    client = AsyncModbusTcpClient(target.host, port=target.port, timeout=timeout, retries=0)
+    client = AsyncModbusTcpClient(target.host, port=target.port, timeout=seconds, retries=0)
     try:
         if not await client.connect():
             raise ConnectionError(f"{target.host}:{target.port} refused or did not answer")
@@ -99,7 +100,10 @@ def body_of(result: Poll) -> bytes:
 
 
 async def run_forever(
-    settings: Callable[[], ModbusSettings], submit: Callable[[bytes, str], Awaitable[Any]], stop: asyncio.Event, now: Callable[[], datetime]
+    settings: Callable[[], ModbusSettings],
+    submit: Callable[[bytes, str], Awaitable[Any]],
+    stop: asyncio.Event,
+    now: Callable[[], datetime],
 ) -> None:
     """Poll every `interval_seconds` until `stop`; each round with readings is submitted once."""
     while not stop.is_set():

@@ -71,15 +71,17 @@ def place_of(reading: Reading, mapping: BmsMapping) -> MeterPlace | RowProblem:
     )
 
 
-def build_reading(reading: Reading, mapping: BmsMapping, *, source: Source, received_at: datetime) -> (
-    FacilityMeterRead | list[RowProblem]
-):
+def build_reading(
+    reading: Reading, mapping: BmsMapping, *, source: Source, received_at: datetime
+) -> FacilityMeterRead | list[RowProblem]:
     """The event, or the problems that keep the reading from being one."""
     problems: list[RowProblem] = []
     meter = mapping.meter(reading.meter_id)
     quantity = reading.quantity or (meter.quantity if meter else None)
     if quantity is None:
-        problems.append(RowProblem("quantity", "missing_quantity", "no 计量类型 and the meter is not in the table"))
+        problems.append(
+            RowProblem("quantity", "missing_quantity", "no 计量类型 and the meter is not in the table")
+        )
     if reading.value is None and reading.usage is None:
         problems.append(RowProblem("value", "missing_required", "neither a 读数 nor a 用量 value"))
     place = place_of(reading, mapping)
@@ -87,11 +89,13 @@ def build_reading(reading: Reading, mapping: BmsMapping, *, source: Source, rece
         problems.append(place)
     if problems or quantity is None or isinstance(place, RowProblem):
         return problems
-    if reading.usage is not None and reading.value is None:
-        kind, value = "interval", reading.usage
+    value = reading.value if reading.value is not None else reading.usage
+    if value is None:  # one of them is there: checked above
+        return problems
+    if reading.value is None:
+        kind = "interval"
     else:
         kind = "cumulative" if quantity in CONSUMPTION else "instant"
-        value = reading.value if reading.value is not None else reading.usage
     if kind == "interval" and value < 0:
         return [RowProblem("usage", "invalid_value", f"usage {value} is negative")]
     position = f"{quantity}:{kind}:{reading.at.isoformat()}"
@@ -103,13 +107,13 @@ def build_reading(reading: Reading, mapping: BmsMapping, *, source: Source, rece
         subject=meter_subject(reading.meter_id, quantity),
         payload=MeterReadPayload(
             meter_id=reading.meter_id,
-            quantity=quantity,  # type: ignore[arg-type]  # checked against the Literal by pydantic
-            kind=kind,  # type: ignore[arg-type]
-            value=value,  # type: ignore[arg-type]  # not None: checked above
+            quantity=quantity,
+            kind=kind,
+            value=value,
             unit=UNIT_OF[quantity],
             interval_minutes=reading.interval_minutes if kind == "interval" else None,
             register_max=meter.register_max if meter is not None and kind == "cumulative" else None,
-            quality=sorted({q for q in reading.quality if q != "ok"}),  # type: ignore[misc]
+            quality=sorted({q for q in reading.quality if q != "ok"}),
             place=place,
         ),
     )

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from adapters.base import TranslateContext
     from adapters.bms.mapping import BmsMapping
     from hub.ports import RawRecord
+    from schemas.envelope import Source
 
 # Keys of a pushed reading: canonical field -> the JSON key.
 JSON_KEYS = {
@@ -126,7 +127,9 @@ def translate_in_chunks(
     )
 
 
-def _translate_json(raw: RawRecord, payload: bytes, mapping: BmsMapping, ctx: TranslateContext) -> Translation:
+def _translate_json(
+    raw: RawRecord, payload: bytes, mapping: BmsMapping, ctx: TranslateContext
+) -> Translation:
     filename = raw.metadata.get("filename") or raw.message_id
     try:
         doc = json.loads(payload.decode("utf-8-sig"))
@@ -134,7 +137,7 @@ def _translate_json(raw: RawRecord, payload: bytes, mapping: BmsMapping, ctx: Tr
         raise MalformedMessage(f"{filename}: not a JSON document: {exc}") from exc
     entries = doc.get("readings") if isinstance(doc, dict) else doc
     if not isinstance(entries, list):
-        raise MalformedMessage(f"{filename}: expected {{\"readings\": [...]}} or a list of readings")
+        raise MalformedMessage(f'{filename}: expected {{"readings": [...]}} or a list of readings')
     source = source_of(SourceSystem.BMS, raw, ctx)
     events: list[Emitted] = []
     failures: list[Failure] = []
@@ -143,42 +146,64 @@ def _translate_json(raw: RawRecord, payload: bytes, mapping: BmsMapping, ctx: Tr
     fields: dict[str, int] = {}
     for n, entry in enumerate(entries, start=1):
         position = f"record:{n}"
-        where = SourceLocation(file=filename, line=None)
         if not isinstance(entry, dict):
-            failures.append(Failure(position=position, reason="a reading must be an object", code="invalid_entry",
-                                    location=where))
+            where = SourceLocation(file=filename)
+            failures.append(Failure(position=position, reason="a reading must be an object",
+                                    code="invalid_entry", location=where))  # fmt: skip
             continue
-        known = set(JSON_KEYS.values())
-        for key, value in entry.items():
-            if value in (None, ""):
-                continue
-            bucket = claimed if key in known else unclaimed
-            bucket[key] = bucket.get(key, 0) + 1
-            if key in known:
-                fields[key] = fields.get(key, 0) + 1
-        reading, problem = _json_reading(entry, mapping, ctx)
-        if reading is None:
-            field, code, reason = problem
-            failures.append(_failure(position, filename, field, code, reason))
-            continue
-        try:
-            built = build_reading(reading, mapping, source=source, received_at=raw.received_at)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            reason = f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
-            failures.append(_failure(position, filename, "value", "invalid_value", reason))
-            continue
-        if isinstance(built, list):
-            first = built[0]
-            failures.append(_failure(position, filename, first.field, first.code, "; ".join(p.reason for p in built)))
-            continue
-        events.append(Emitted(event=built, position=position, location=SourceLocation(file=filename)))
+        _count(entry, claimed, unclaimed, fields)
+        done = _entry(entry, position, filename, mapping, ctx, source=source, received_at=raw.received_at)
+        if isinstance(done, Failure):
+            failures.append(done)
+        else:
+            events.append(done)
     if isinstance(doc, dict):
         for key in doc:
             if key not in _ENVELOPE_KEYS:
                 unclaimed[key] = unclaimed.get(key, 0) + 1
     accounting = FieldAccounting(rows=len(entries), claimed=claimed, unclaimed=unclaimed, fields=fields)
-    return Translation(events=tuple(events), failures=tuple(failures), units=len(entries), accounting=accounting)
+    return Translation(
+        events=tuple(events), failures=tuple(failures), units=len(entries), accounting=accounting
+    )
+
+
+def _count(
+    entry: dict[str, Any], claimed: dict[str, int], unclaimed: dict[str, int], fields: dict[str, int]
+) -> None:
+    known = set(JSON_KEYS.values())
+    for key, value in entry.items():
+        if value in (None, ""):
+            continue
+        bucket = claimed if key in known else unclaimed
+        bucket[key] = bucket.get(key, 0) + 1
+        if key in known:
+            fields[key] = fields.get(key, 0) + 1
+
+
+def _entry(
+    entry: dict[str, Any],
+    position: str,
+    filename: str,
+    mapping: BmsMapping,
+    ctx: TranslateContext,
+    *,
+    source: Source,
+    received_at: datetime,
+) -> Emitted | Failure:
+    reading, problem = _json_reading(entry, mapping, ctx)
+    if reading is None:
+        field, code, reason = problem
+        return _failure(position, filename, field, code, reason)
+    try:
+        built = build_reading(reading, mapping, source=source, received_at=received_at)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        reason = f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
+        return _failure(position, filename, "value", "invalid_value", reason)
+    if isinstance(built, list):
+        first = built[0]
+        return _failure(position, filename, first.field, first.code, "; ".join(p.reason for p in built))
+    return Emitted(event=built, position=position, location=SourceLocation(file=filename))
 
 
 def _failure(position: str, filename: str, field: str, code: str, reason: str) -> Failure:
@@ -219,8 +244,10 @@ def _json_reading(
     for key in ("value", "usage"):
         raw = entry.get(key)
         try:
-            numbers[key] = None if raw is None else (
-                Decimal(str(raw)) if isinstance(raw, int | float) else parse_amount(str(raw))
+            numbers[key] = (
+                None
+                if raw is None
+                else (Decimal(str(raw)) if isinstance(raw, int | float) else parse_amount(str(raw)))
             )
         except (ValueParseError, InvalidOperation):
             return None, (key, "invalid_amount", f"`{key}`: {raw!r} is not a number")
@@ -230,8 +257,10 @@ def _json_reading(
         if quantity is None:
             return None, ("quantity", "unknown_quantity", f"`quantity`: {entry['quantity']!r} is not known")
     quality = entry.get("quality") or []
-    flags = [mapping.quality_table.get(normalise_label(str(q)), "suspect") for q in
-             (quality if isinstance(quality, list) else [quality])]
+    flags = [
+        mapping.quality_table.get(normalise_label(str(q)), "suspect")
+        for q in (quality if isinstance(quality, list) else [quality])
+    ]
     interval = entry.get("interval_minutes")
     return Reading(
         meter_id=meter,

@@ -101,7 +101,7 @@ class ApiServices:
     subscriptions: SubscriptionStore
     messages: MessageBrowser
     webhook_targets: TargetPolicy = field(default_factory=TargetPolicy)
-    energy_areas: EnergyAreas = field(default=lambda: {})
+    energy_areas: EnergyAreas = field(default=dict)
     readiness: ReadinessSource | None = None  # GET /health/ready; None: the database check alone
     # Listeners `hub serve` opened (name -> serving?), registered as they start: /health/ready reports them.
     listeners: Listeners = field(default_factory=dict)

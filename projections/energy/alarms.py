@@ -74,7 +74,7 @@ def tick(conn: Connection, now: datetime, config: DetectConfig, *, site: str = "
                 config,
                 consumption=head["quantity"] in CONSUMPTION,
             )
-            out += _settle(conn, head["series"], found, until, head, site)
+            out += _settle(conn, head["series"], found, until=until, head=head, site=site)
             _mark(conn, head["series"], until)
         out += _silence(conn, head, now, config, site)
     for zone, valves in sorted(zones.items()):
@@ -89,7 +89,8 @@ def tick(conn: Connection, now: datetime, config: DetectConfig, *, site: str = "
         hours = _hours(since or first, until)
         if hours:
             heat, cool = (Series(n, values.get(n, {}), "%") for n in names)
-            out += _settle(conn, scope, judge_zone(zone, heat, cool, hours, config), until, valves[VALVES[0]], site)
+            found = judge_zone(zone, heat, cool, hours, config)
+            out += _settle(conn, scope, found, until=until, head=valves[VALVES[0]], site=site)
             _mark(conn, scope, until)
     return out
 
@@ -133,18 +134,23 @@ def _open(conn: Connection, scope: str) -> list[dict[str, Any]]:
     a = anomalies.c
     key = a.zone if scope.startswith("zone:") else a.series
     value = scope.removeprefix("zone:")
-    rows = conn.execute(select(anomalies).where(key == value, a.cleared_at.is_(None)).order_by(a.window_start))
+    rows = conn.execute(
+        select(anomalies).where(key == value, a.cleared_at.is_(None)).order_by(a.window_start)
+    )
     return [dict(r) for r in rows.mappings()]
 
 
 def _settle(
-    conn: Connection, scope: str, found: list[Episode], until: datetime, head: Mapping[str, Any], site: str
+    conn: Connection, scope: str, found: list[Episode], *, until: datetime, head: Mapping[str, Any], site: str
 ) -> list[EventBase]:
     out: list[EventBase] = []
     opened = _open(conn, scope)
     for episode in sorted(found, key=lambda e: (e.start, e.kind)):
         grace = GRACE.get(episode.kind, timedelta(0))
-        same = next((o for o in opened if o["kind"] == episode.kind and episode.start <= o["window_end"] + grace), None)
+        same = next(
+            (o for o in opened if o["kind"] == episode.kind and episode.start <= o["window_end"] + grace),
+            None,
+        )
         if same is not None:
             same["window_end"] = max(same["window_end"], episode.end)
             conn.execute(
@@ -159,7 +165,9 @@ def _settle(
         out.append(_detected(row, episode, head, site))
     for row in opened:
         if until > row["window_end"] + GRACE.get(row["kind"], timedelta(0)):
-            conn.execute(update(anomalies).where(anomalies.c.anomaly_id == row["anomaly_id"]).values(cleared_at=until))
+            conn.execute(
+                update(anomalies).where(anomalies.c.anomaly_id == row["anomaly_id"]).values(cleared_at=until)
+            )
             out.append(_cleared(row, site, until))
     return out
 
@@ -200,7 +208,7 @@ def _detected(row: Mapping[str, Any], episode: Episode, head: Mapping[str, Any],
         source=_source(aid, site),
         subject=episode.scope,
         payload=AnomalyPayload(
-            anomaly_id=aid, kind=episode.kind, meter_id=row["meter_id"], zone=row["zone"],  # type: ignore[arg-type]
+            anomaly_id=aid, kind=episode.kind, meter_id=row["meter_id"], zone=row["zone"],
             building=row["building"], department=_dept(row), window_start=episode.start,
             window_end=episode.end,
             baseline=None if episode.baseline is None else _decimal(episode.baseline),
@@ -220,8 +228,8 @@ def _cleared(row: Mapping[str, Any], site: str, until: datetime) -> EventBase:
         source=_source(aid, site),
         subject=scope,
         payload=AnomalyClearedPayload(
-            anomaly_id=aid, kind=row["kind"], meter_id=row["meter_id"], zone=row["zone"], department=_dept(row),
-            window_start=row["window_start"], window_end=row["window_end"],
+            anomaly_id=aid, kind=row["kind"], meter_id=row["meter_id"], zone=row["zone"],
+            department=_dept(row), window_start=row["window_start"], window_end=row["window_end"],
             reason=f"not seen since {row['window_end'].astimezone(UTC):%Y-%m-%d %H:%M} UTC",
         ),
     )  # fmt: skip
@@ -242,7 +250,7 @@ def _silence(
     opened = _open(conn, head["series"])
     if any(o["kind"] == "gap" and o["window_end"] >= start for o in opened):
         return []
-    return _settle(conn, head["series"], [episode], floor_hour(last), head, site)
+    return _settle(conn, head["series"], [episode], until=floor_hour(last), head=head, site=site)
 
 
 def _decimal(value: float) -> Any:

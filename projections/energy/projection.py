@@ -74,10 +74,18 @@ class Energy:
             p = event.payload
             where = p.place
             dept = where.department
-            parts = (where.building, where.floor, where.zone, dept and dept.code, dept and dept.name, where.place)
+            parts = (
+                where.building,
+                where.floor,
+                where.zone,
+                dept.code if dept else None,
+                dept.name if dept else None,
+                where.place,
+            )
             key = place_key(parts)
-            place_rows[key] = dict(zip(("building", "floor", "zone", "dept_code", "dept_name", "place"), parts,
-                                       strict=True)) | {"place_key": key}
+            place_rows[key] = dict(
+                zip(("building", "floor", "zone", "dept_code", "dept_name", "place"), parts, strict=True)
+            ) | {"place_key": key}
             at = event.occurred_at.astimezone(UTC)
             rows[(event.subject, at)] = {
                 "series": event.subject,
@@ -142,7 +150,9 @@ class Energy:
             )
             start = None if before is None or row.kind != "cumulative" else before.at
             if (start, done.consumption, done.note) != (row.start, row.consumption, row.note):
-                changes.append({"k_at": row.at, "start": start, "consumption": done.consumption, "note": done.note})
+                changes.append(
+                    {"k_at": row.at, "start": start, "consumption": done.consumption, "note": done.note}
+                )
         if changes:
             conn.execute(
                 update(readings)
@@ -168,7 +178,9 @@ class Energy:
             .where(r.series == name, r.at > lo, or_(r.start < hi, and_(r.start.is_(None), r.at <= hi)))
             .order_by(r.at)
         ).all()
-        intervals = [Interval(row.at, row.value, row.start, row.consumption, row.note) for row in contributing]
+        intervals = [
+            Interval(row.at, row.value, row.start, row.consumption, row.note) for row in contributing
+        ]
         totals = hourly_totals(intervals, consumption=quantity in CONSUMPTION, lo=lo, hi=hi)
         keys = {contributing[i].place_key for *_, i in totals.values()}
         where = {p.place_key: p for p in conn.execute(select(places).where(places.c.place_key.in_(keys)))}
@@ -187,22 +199,38 @@ class Energy:
         h = hourly.c
         conn.execute(delete(hourly).where(h.series == name, h.hour >= lo, h.hour < hi))
         upsert(conn, hourly, rows, key=("series", "hour"))
-        days = sorted({floor_hour(lo + timedelta(hours=i)).astimezone(tz).date().isoformat()
-                       for i in range(int((hi - lo) / HOUR))})
+        days = sorted(
+            {
+                floor_hour(lo + timedelta(hours=i)).astimezone(tz).date().isoformat()
+                for i in range(int((hi - lo) / HOUR))
+            }
+        )
         self._days(conn, name, days)
 
     def _days(self, conn: Connection, name: str, days: list[str]) -> None:
         h = hourly.c
-        found = conn.execute(
-            select(hourly).where(h.series == name, h.day.in_(days)).order_by(h.hour)
-        ).mappings().all()
+        found = (
+            conn.execute(select(hourly).where(h.series == name, h.day.in_(days)).order_by(h.hour))
+            .mappings()
+            .all()
+        )
         out: dict[str, dict[str, Any]] = {}
         for row in found:
             day = out.get(row["day"])
             if day is None:
                 out[row["day"]] = {
-                    k: row[k] for k in ("series", "day", "meter_id", "quantity", "building", "floor", "zone",
-                                        "dept_code", "dept_name")
+                    k: row[k]
+                    for k in (
+                        "series",
+                        "day",
+                        "meter_id",
+                        "quantity",
+                        "building",
+                        "floor",
+                        "zone",
+                        "dept_code",
+                        "dept_name",
+                    )
                 } | {"month": row["day"][:7], "total": row["total"], "samples": row["samples"]}
             else:
                 day["total"] += row["total"]

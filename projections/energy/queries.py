@@ -186,7 +186,15 @@ def list_anomalies(
     if kind is not None:
         where.append(a.kind == kind)
     total = conn.execute(select(func.count()).select_from(anomalies).where(*where)).scalar_one()
-    rows = conn.execute(
-        select(anomalies).where(*where).order_by(a.window_start.desc(), a.anomaly_id).limit(limit).offset(offset)
-    ).mappings().all()
-    return list(rows), int(total)
+    rows = (
+        conn.execute(
+            select(anomalies)
+            .where(*where)
+            .order_by(a.window_start.desc(), a.anomaly_id)
+            .limit(limit)
+            .offset(offset)
+        )
+        .mappings()
+        .all()
+    )
+    return [dict(r) for r in rows], int(total)

@@ -31,22 +31,21 @@ def step(
     prev: float | None, value: float, *, kind: str, register_max: float | None = None, replaced: bool = False
 ) -> Step:
     """The consumption of the interval ending at a reading of `value`, given the previous value."""
-    if kind == "interval":
-        return Step(value)
     if kind != "cumulative":
-        return Step(None)
-    if replaced:
-        return Step(value, "replaced")
-    if prev is None:
-        return Step(None)
+        return Step(value if kind == "interval" else None)
+    if replaced or prev is None:
+        return Step(value, "replaced") if replaced else Step(None)
     delta = value - prev
     if delta >= 0:
         return Step(round(delta, ROUND))
-    if register_max is not None and prev >= ROLLOVER_NEAR * register_max and value <= ZERO_NEAR * register_max:
+    if (
+        register_max is not None
+        and prev >= ROLLOVER_NEAR * register_max
+        and value <= ZERO_NEAR * register_max
+    ):
         return Step(round(register_max - prev + value, ROUND), "rollover")
-    if value <= ZERO_NEAR * prev:
-        return Step(value, "replaced")
-    return Step(0.0, "backwards")
+    # Near zero after a drop: a new meter; anything else is a misread or a reset, never negative.
+    return Step(value, "replaced") if value <= ZERO_NEAR * prev else Step(0.0, "backwards")
 
 
 def floor_hour(at: datetime) -> datetime:
@@ -116,7 +115,10 @@ def hourly_totals(
 
 
 def intervals_of(
-    readings: list[tuple[datetime, float]], *, kind: str, register_max: float | None = None,
+    readings: list[tuple[datetime, float]],
+    *,
+    kind: str,
+    register_max: float | None = None,
     replaced_at: frozenset[datetime] = frozenset(),
 ) -> list[Interval]:
     """A series' readings (time order) with each interval's consumption."""

@@ -21,7 +21,9 @@ from adapters.bms.translate import translate
 from hub.ports import RawRecord
 
 AT = datetime(2024, 6, 12, 1, 15, tzinfo=UTC)
-CTX = TranslateContext(site="main", tz=ZoneInfo("Asia/Shanghai"), adapter_version="bms/test", mapping_version="t")
+CTX = TranslateContext(
+    site="main", tz=ZoneInfo("Asia/Shanghai"), adapter_version="bms/test", mapping_version="t"
+)
 
 
 def _free_port() -> int:
@@ -40,7 +42,9 @@ async def meter_server() -> AsyncIterator[tuple[int, ModbusTcpServer]]:
     registers = [*_words(12_345_678), *_words(4_321)]
     device = ModbusDeviceContext(hr=ModbusSequentialDataBlock(1, registers))  # data address 0 = block 1
     port = _free_port()
-    server = ModbusTcpServer(ModbusServerContext(devices={1: device}, single=False), address=("127.0.0.1", port))
+    server = ModbusTcpServer(
+        ModbusServerContext(devices={1: device}, single=False), address=("127.0.0.1", port)
+    )
     task = asyncio.create_task(server.serve_forever())
     for _ in range(100):
         if server.is_active():
@@ -87,7 +91,9 @@ class TestModbusPolling:
         assert len(first.readings) == 2
         assert (second.readings, sorted(second.silent)) == ([], ["B-3F-E01", "B-5F-E01"])
 
-    async def test_a_poll_translates_like_a_gateway_push(self, meter_server: tuple[int, ModbusTcpServer]) -> None:
+    async def test_a_poll_translates_like_a_gateway_push(
+        self, meter_server: tuple[int, ModbusTcpServer]
+    ) -> None:
         """The poll's body goes through the bms translator: one meter_read per register, nothing else."""
         port, _ = meter_server
         result = await poll(_settings(port, _free_port()), AT)

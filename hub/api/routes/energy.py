@@ -15,15 +15,17 @@ zones mapped to D; another department's level gives an empty answer.
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
 from hub.api.deps import ConnDep, EnergyAreasDep, ZoneDep  # noqa: TC001
-from hub.api.params import IsoDate, Offset
 from hub.api.routes.energy_models import AnomalyOut, AnomalyPage, ConsumptionOut, ConsumptionPage
 from hub.api.scope import ScopeDep  # noqa: TC001
 from projections.energy.queries import consumption, list_anomalies
+
+if TYPE_CHECKING:
+    from hub.api.params import IsoDate, Offset
 
 router = APIRouter(prefix="/energy", tags=["energy"])
 
@@ -42,18 +44,23 @@ def read_consumption(
     start: Annotated[IsoDate, Query(alias="from", description="First local date, included")],
     end: Annotated[IsoDate, Query(alias="to", description="Last local date, included")],
     level: Annotated[
-        Literal["campus", "building", "floor", "zone", "department", "meter"], Query(description="Aggregation level")
+        Literal["campus", "building", "floor", "zone", "department", "meter"],
+        Query(description="Aggregation level"),
     ] = "campus",
     ident: Annotated[
-        str | None, Query(alias="id", max_length=200, description="Building, building/floor, zone, department, meter")
+        str | None,
+        Query(alias="id", max_length=200, description="Building, building/floor, zone, department, meter"),
     ] = None,
     grain: Annotated[Literal["hour", "day", "month"], Query(description="Period length")] = "day",
-    quantity: Annotated[str | None, Query(max_length=40, description="Only this quantity (e.g. water_m3)")] = None,
+    quantity: Annotated[
+        str | None, Query(max_length=40, description="Only this quantity (e.g. water_m3)")
+    ] = None,
 ) -> ConsumptionPage:
     """Consumption (or mean of instantaneous quantities) per period, with MoM/YoY and per m2."""
     if end < start or (end - start).days > MAX_DAYS[grain]:
         raise HTTPException(
-            UNPROCESSABLE, f"`to` must be on or after `from`, at most {MAX_DAYS[grain]} days for grain={grain}"
+            UNPROCESSABLE,
+            f"`to` must be on or after `from`, at most {MAX_DAYS[grain]} days for grain={grain}",
         )
     if level != "campus" and ident is None:
         raise HTTPException(UNPROCESSABLE, f"level={level} needs an `id`")
@@ -65,7 +72,9 @@ def read_consumption(
                            department=department, quantity=quantity,
                            area_m2=None if scope.scoped and level != "department" else area)  # fmt: skip
         items = [ConsumptionOut.model_validate(r) for r in rows]
-    return ConsumptionPage(level=level, id=ident, grain=grain, start=start, end=end, items=items, total=len(items))
+    return ConsumptionPage(
+        level=level, id=ident, grain=grain, start=start, end=end, items=items, total=len(items)
+    )
 
 
 @router.get("/anomalies", response_model=AnomalyPage)

@@ -11,7 +11,9 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 
-def gaps(name: str, sampled: Collection[datetime], hours: list[datetime], config: DetectConfig) -> list[Episode]:
+def gaps(
+    name: str, sampled: Collection[datetime], hours: list[datetime], config: DetectConfig
+) -> list[Episode]:
     """Runs of at least `gap_hours` judged hours that had no reading at all."""
     missing = [h for h in hours if h not in sampled]
     out = []

@@ -47,11 +47,13 @@ def judge_series(
     leak = leaks(series, local_days(hours, config), config)
     # A leak runs all day, not only at night: a surge the same local day is that leak.
     shadow = [(e.start - timedelta(hours=12), e.end + timedelta(hours=19)) for e in leak]
-    surge = [s for s in surges(series, hours, config) if not any(s.start < hi and lo < s.end for lo, hi in shadow)]
+    surge = [
+        s for s in surges(series, hours, config) if not any(s.start < hi and lo < s.end for lo, hi in shadow)
+    ]
     return [*leak, *surge, *stuck(series, hours, config), *found]
 
 
-def judge_zone(zone: str, heating: Series, cooling: Series, hours: list[datetime], config: DetectConfig) -> list[
-    Episode
-]:
+def judge_zone(
+    zone: str, heating: Series, cooling: Series, hours: list[datetime], config: DetectConfig
+) -> list[Episode]:
     return simultaneous(zone, heating, cooling, hours, config)

@@ -27,13 +27,13 @@ def night_hours(day: date, config: DetectConfig) -> list[datetime]:
 
 def base_load(series: Series, day: date, config: DetectConfig) -> float | None:
     values = [v for h in night_hours(day, config) if (v := series.get(h)) is not None]
-    return median(values) if len(values) >= 2 else None  # noqa: PLR2004 - half a night at least
+    return median(values) if len(values) >= 2 else None
 
 
 def _comparable(day: date, back: int) -> bool:
-    weekend = day.weekday() >= 5  # noqa: PLR2004 - Saturday, Sunday
+    weekend = day.weekday() >= 5
     other = day - timedelta(days=back)
-    return (other.weekday() >= 5) == weekend  # noqa: PLR2004
+    return (other.weekday() >= 5) == weekend
 
 
 def leaks(series: Series, days: Iterable[date], config: DetectConfig) -> list[Episode]:
@@ -45,7 +45,8 @@ def leaks(series: Series, days: Iterable[date], config: DetectConfig) -> list[Ep
         history = [
             b
             for back in range(1, 7 * config.history_weeks + 1)
-            if _comparable(day, back) and (b := base_load(series, day - timedelta(days=back), config)) is not None
+            if _comparable(day, back)
+            and (b := base_load(series, day - timedelta(days=back), config)) is not None
         ]
         if len(history) < config.min_history:
             continue

@@ -21,7 +21,9 @@ from schemas.facility import FacilityMeterRead
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "bms"
 RECEIVED = datetime(2024, 6, 12, 2, 0, tzinfo=UTC)
-CTX = TranslateContext(site="main", tz=ZoneInfo("Asia/Shanghai"), adapter_version="bms/test", mapping_version="t")
+CTX = TranslateContext(
+    site="main", tz=ZoneInfo("Asia/Shanghai"), adapter_version="bms/test", mapping_version="t"
+)
 HEADER = "表计编号,区域,计量类型,抄表时间,读数,用量,数据质量,换表标志"
 
 
@@ -47,7 +49,8 @@ class TestExport:
         """12 readings, two dead letters (an unknown meter, a bad time), the 合计 row skipped, 0 unclaimed."""
         out = _run("bms-meter-readings.csv", (EXAMPLES / "bms-meter-readings.csv").read_bytes())
         assert (len(out.events), [f.code for f in out.failures]) == (12, ["unknown_meter", "invalid_date"])
-        assert out.accounting is not None and out.accounting.unclaimed_cells == 0
+        assert out.accounting is not None
+        assert out.accounting.unclaimed_cells == 0
         assert [f.location.line for f in out.failures] == [15, 16]
 
     def test_a_row_becomes_a_reading_placed_by_the_meter_table(self) -> None:
@@ -56,8 +59,14 @@ class TestExport:
         p = event.payload
         assert (p.meter_id, p.quantity, p.kind, p.value, p.unit) == ("B-3F-W01", "water_m3", "cumulative",
                                                                     Decimal("4521.300"), "m3")  # fmt: skip
-        assert (p.place.building, p.place.floor, p.place.zone, p.place.place) == ("B", "3F", "B-3F-ICU", "ICU 病区")
-        assert p.place.department is not None and p.place.department.code == "0301"
+        assert (p.place.building, p.place.floor, p.place.zone, p.place.place) == (
+            "B",
+            "3F",
+            "B-3F-ICU",
+            "ICU 病区",
+        )
+        assert p.place.department is not None
+        assert p.place.department.code == "0301"
         assert event.occurred_at == datetime(2024, 6, 12, 0, 15, tzinfo=UTC)
         assert p.register_max == Decimal("99999.999")
 
@@ -81,7 +90,11 @@ class TestExport:
         """计量类型 蒸汽 is not in the mapping: a dead letter at that column, listing the known words."""
         out = _run("a.csv", _csv("A-1F-E01,,蒸汽,2024-06-12 08:15,1.0,,,"))
         (failure,) = out.failures
-        assert (failure.code, failure.location.column, failure.location.line) == ("unknown_quantity", "计量类型", 2)
+        assert (failure.code, failure.location.column, failure.location.line) == (
+            "unknown_quantity",
+            "计量类型",
+            2,
+        )
 
     def test_an_xlsx_export_reads_like_the_csv(self) -> None:
         """The same rows in a workbook give the same events."""
@@ -119,4 +132,5 @@ class TestPush:
         body = json.dumps({"readings": [{"meter": "A-1F-E01", "at": "2024-06-12T08:15:00+08:00", "value": 1,
                                          "vendor_crc": "ab"}]}).encode()  # fmt: skip
         out = _run("p.json", body)
-        assert out.accounting is not None and out.accounting.unclaimed == {"vendor_crc": 1}
+        assert out.accounting is not None
+        assert out.accounting.unclaimed == {"vendor_crc": 1}

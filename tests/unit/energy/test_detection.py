@@ -30,7 +30,7 @@ def _weeks(weeks: int, profile: dict[int, float] | None = None) -> dict[datetime
     for i in range(weeks * 7 * 24):
         hour = START + i * H
         local = (hour + timedelta(hours=8)).hour
-        base = 2.0 if local < 6 else 10.0  # noqa: PLR2004
+        base = 2.0 if local < 6 else 10.0
         out[hour] = (profile or {}).get(i, base * (1 + 0.02 * ((i * 7) % 5 - 2)))
     return out
 
@@ -47,7 +47,8 @@ class TestDetectors:
         values[hot] = 40.0
         (episode,) = surges(Series("MTR-E/electricity_kwh", values, "kWh"), _judged(5), CONFIG)
         assert (episode.kind, episode.start, episode.end, episode.observed) == ("surge", hot, hot + H, 40.0)
-        assert episode.baseline is not None and 9 < episode.baseline < 11  # noqa: PLR2004
+        assert episode.baseline is not None
+        assert 9 < episode.baseline < 11
         assert "40.00 kWh/h against" in episode.reason
 
     def test_a_night_leak_is_reported_once_not_as_surges(self) -> None:
@@ -58,7 +59,8 @@ class TestDetectors:
         found = judge_series(Series("MTR-W/water_m3", values, "m3"), set(values), _judged(5), CONFIG,
                              consumption=True)  # fmt: skip
         assert [e.kind for e in found] == ["base_load_leak"]
-        assert found[0].observed is not None and found[0].observed > 7  # noqa: PLR2004
+        assert found[0].observed is not None
+        assert found[0].observed > 7
         assert "night base load" in found[0].reason
 
     def test_a_frozen_register_is_stuck(self) -> None:
@@ -79,8 +81,8 @@ class TestDetectors:
     def test_both_valves_open_is_simultaneous_heating_and_cooling(self) -> None:
         """Heating at 60 % and cooling at 45 % for 3 hours in one zone."""
         hours = _judged(1)
-        heat = Series("h", {h: (60.0 if 3 <= i < 6 else 0.0) for i, h in enumerate(hours)})  # noqa: PLR2004
-        cool = Series("c", {h: 45.0 for h in hours})
+        heat = Series("h", {h: (60.0 if 3 <= i < 6 else 0.0) for i, h in enumerate(hours)})
+        cool = Series("c", dict.fromkeys(hours, 45.0))
         (episode,) = simultaneous("B-3F-ICU", heat, cool, hours, CONFIG)
         assert (episode.scope, episode.start, episode.observed) == ("zone:B-3F-ICU", hours[3], 45.0)
 
@@ -100,7 +102,7 @@ class TestTick:
         for i in range(4 * 7 * 24 * 4):
             at = begin + i * q
             local = (at + timedelta(hours=8)).hour
-            use = 0.5 if local < 6 else 2.5  # noqa: PLR2004
+            use = 0.5 if local < 6 else 2.5
             if timedelta(weeks=3, days=2, hours=12) < at - begin <= timedelta(weeks=3, days=2, hours=15):
                 use *= 4
             value += use
@@ -118,7 +120,8 @@ class TestTick:
         payload = detected[0].payload
         surge_start = begin + timedelta(weeks=3, days=2, hours=12)
         assert (payload.window_start, payload.window_end) == (surge_start, surge_start + 3 * H)
-        assert payload.department is not None and payload.department.code == "0301"
+        assert payload.department is not None
+        assert payload.department.code == "0301"
         assert [e.payload.anomaly_id for e in cleared] == [payload.anomaly_id]
         assert again == []  # judged hours are not judged again
         assert rows[0]["cleared_at"] is not None
@@ -135,7 +138,11 @@ class TestTick:
             out = list(p.tick(conn, last + 3 * H))
             repeat = list(p.tick(conn, last + 4 * H))
         (gap,) = out
-        assert (gap.type, gap.payload.kind, gap.payload.window_start) == ("facility.anomaly_detected", "gap", last)
+        assert (gap.type, gap.payload.kind, gap.payload.window_start) == (
+            "facility.anomaly_detected",
+            "gap",
+            last,
+        )
         assert repeat == []
 
 
@@ -144,6 +151,6 @@ def test_detection_quality_on_the_synthetic_campus() -> None:
     score = evaluate(weeks=8, buildings=2, zones=2, per_kind=4, seed=11)
     print(f"\nenergy detection: recall {score.recall:.3f} ({score.found}/{score.labels}), "
           f"precision {score.precision:.3f} ({score.right}/{score.episodes})")  # fmt: skip
-    assert score.labels == 20  # noqa: PLR2004
-    assert score.recall >= 0.9  # noqa: PLR2004
-    assert score.precision >= 0.8  # noqa: PLR2004
+    assert score.labels == 20
+    assert score.recall >= 0.9
+    assert score.precision >= 0.8
