@@ -58,7 +58,7 @@ async def meter_server() -> AsyncIterator[tuple[int, ModbusTcpServer]]:
 def _settings(port: int, silent_port: int) -> ModbusSettings:
     models = default_mapping().modbus.models
     return ModbusSettings.model_validate({
-        "timeout_seconds": 0.5,
+        "timeout_seconds": 5,
         "models": {k: [r.model_dump() for r in v] for k, v in models.items()},
         "targets": [
             {"meter": "B-3F-E01", "model": "DTSD1352", "host": "127.0.0.1", "port": port, "unit": 1},

@@ -15,17 +15,15 @@ zones mapped to D; another department's level gives an empty answer.
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
 from hub.api.deps import ConnDep, EnergyAreasDep, ZoneDep  # noqa: TC001
+from hub.api.params import IsoDate, Offset  # noqa: TC001  (FastAPI reads the annotations at runtime)
 from hub.api.routes.energy_models import AnomalyOut, AnomalyPage, ConsumptionOut, ConsumptionPage
 from hub.api.scope import ScopeDep  # noqa: TC001
 from projections.energy.queries import consumption, list_anomalies
-
-if TYPE_CHECKING:
-    from hub.api.params import IsoDate, Offset
 
 router = APIRouter(prefix="/energy", tags=["energy"])
 

@@ -45,7 +45,7 @@ class TestStep:
         """An interval register is the use of the interval as read."""
         assert step(None, 0.21, kind="interval").consumption == 0.21
 
-    @settings(max_examples=50)
+    @settings(max_examples=50, deadline=None)
     @given(st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), min_size=2, max_size=30))
     def test_never_negative(self, values: list[float]) -> None:
         """Whatever a register does, no interval is negative."""
