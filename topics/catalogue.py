@@ -105,7 +105,11 @@ DERIVED_TOPICS: tuple[TopicSpec, ...] = tuple(
         ("derived.compliance.v1", "asset id", "Calibration, inspection and contract due/overdue."),
         ("derived.workorder.v1", "work-order id", "Scheduled maintenance and SLA breaches."),
         ("derived.notification.v1", "notification id", "Notifications sent, escalated, expired, delivered."),
-        ("derived.facility.v1", "meter or zone id", "Energy anomalies (leaks, surges, stuck meters...) and their end."),
+        (
+            "derived.facility.v1",
+            "meter or zone id",
+            "Energy anomalies (leaks, surges, stuck meters...) and their end.",
+        ),
     )
 )
 

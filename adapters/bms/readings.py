@@ -92,10 +92,8 @@ def build_reading(
     value = reading.value if reading.value is not None else reading.usage
     if value is None:  # one of them is there: checked above
         return problems
-    if reading.value is None:
-        kind = "interval"
-    else:
-        kind = "cumulative" if quantity in CONSUMPTION else "instant"
+    register = "cumulative" if quantity in CONSUMPTION else "instant"
+    kind = "interval" if reading.value is None else register
     if kind == "interval" and value < 0:
         return [RowProblem("usage", "invalid_value", f"usage {value} is negative")]
     position = f"{quantity}:{kind}:{reading.at.isoformat()}"
