@@ -18,7 +18,7 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, bindparam, delete, or_, select, update
@@ -39,6 +39,17 @@ if TYPE_CHECKING:
     from schemas.envelope import EventBase
 
 TOPICS = ("canonical.facility.v1",)
+
+
+class _Stored(NamedTuple):
+    """A reading as `_hours` reads it back (from the table, or just appended)."""
+
+    at: datetime
+    start: datetime | None
+    value: float
+    consumption: float | None
+    note: str | None
+    place_key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,24 +121,59 @@ class Energy:
         if not rows:
             return []
         upsert(conn, places, list(place_rows.values()), key=("place_key",), update=False)
-        upsert(conn, readings, list(rows.values()), key=("series", "at"), update=True)
-        self._heads(conn, heads)
-        spans: dict[str, list[datetime]] = defaultdict(list)
-        for s, at in rows:
-            spans[s].append(at)
+        stored = self._heads(conn, heads)
+        spans: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for (s, _), row in sorted(rows.items()):
+            spans[s].append(row)
+        # A series whose new readings all come after what is stored (the usual case: meters read
+        # forward) is appended; one with a late or resent reading is refolded around them.
+        later = {s: new for s, new in spans.items() if s not in stored or new[0]["at"] > stored[s]}
+        appended = [r for s in sorted(later) for r in self._chain(conn, s, later[s])]
+        upsert(conn, readings, appended, key=("series", "at"), update=True)
+        late = [r for s, new in spans.items() if s not in later for r in new]
+        upsert(conn, readings, late, key=("series", "at"), update=True)
         for s in sorted(spans):
-            self._refold(conn, s, heads[s]["quantity"], min(spans[s]), max(spans[s]))
+            quantity = heads[s]["quantity"]
+            if s in later:
+                new = later[s]
+                first = new[0]["start"] or new[0]["at"]
+                end = hour_of(new[-1]["at"]) + HOUR
+                self._hours(conn, s, quantity, floor_hour(first), end, appended=new)
+            else:
+                self._refold(conn, s, quantity, spans[s][0]["at"], spans[s][-1]["at"])
         return []
+
+    def _chain(self, conn: Connection, name: str, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """New readings after the last stored one, with their intervals' consumption."""
+        r = readings.c
+        prev = conn.execute(
+            select(r.at, r.value).where(r.series == name).order_by(r.at.desc()).limit(1)
+        ).first()
+        before = None if prev is None else (prev.at, prev.value)
+        for row in new:
+            done = step(
+                None if before is None else before[1],
+                row["value"],
+                kind=row["kind"],
+                register_max=row["register_max"],
+                replaced="replaced" in row["flags"].split(","),
+            )
+            start = before[0] if before is not None and row["kind"] == "cumulative" else None
+            row.update(start=start, consumption=done.consumption, note=done.note)
+            before = (row["at"], row["value"])
+        return new
 
     def tick(self, conn: Connection, now: datetime) -> Sequence[EventBase]:
         """Judge the hours completed since the last tick (projections.energy.alarms)."""
         return tick(conn, now, self.config.detect or DetectConfig(tz=self.config.tz), site=self.config.site)
 
-    def _heads(self, conn: Connection, heads: dict[str, dict[str, Any]]) -> None:
+    def _heads(self, conn: Connection, heads: dict[str, dict[str, Any]]) -> dict[str, datetime]:
+        """Keep each series' latest place and reading time; the stored times before this batch."""
         s = series.c
         stored = dict(conn.execute(select(s.series, s.last_at).where(s.series.in_(list(heads)))).all())
         newer = [h for k, h in heads.items() if k not in stored or h["last_at"] >= stored[k]]
         upsert(conn, series, newer, key=("series",), update=True)
+        return stored
 
     def _refold(self, conn: Connection, name: str, quantity: str, lo: datetime, hi: datetime) -> None:
         r = readings.c
@@ -170,14 +216,30 @@ class Energy:
         end = hour_of(max(touched)) + HOUR
         self._hours(conn, name, quantity, first_hour, end)
 
-    def _hours(self, conn: Connection, name: str, quantity: str, lo: datetime, hi: datetime) -> None:
-        """Recompute the hourly rows of `name` in [lo, hi), then the days they fall in."""
+    def _hours(
+        self,
+        conn: Connection,
+        name: str,
+        quantity: str,
+        lo: datetime,
+        hi: datetime,
+        *,
+        appended: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Recompute the hourly rows of `name` in [lo, hi), then the days they fall in.
+
+        `appended`: readings just added after every stored one (in time order), so only the
+        stored ones before them are read back (the same rows a full read would find).
+        """
         r = readings.c
-        contributing = conn.execute(
-            select(r.at, r.start, r.value, r.consumption, r.note, r.place_key)
-            .where(r.series == name, r.at > lo, or_(r.start < hi, and_(r.start.is_(None), r.at <= hi)))
-            .order_by(r.at)
-        ).all()
+        cols = (r.at, r.start, r.value, r.consumption, r.note, r.place_key)
+        query = select(*cols).where(r.series == name, r.at > lo).order_by(r.at)
+        if appended:
+            query = query.where(r.at < appended[0]["at"])
+        else:
+            query = query.where(or_(r.start < hi, and_(r.start.is_(None), r.at <= hi)))
+        contributing: list[Any] = list(conn.execute(query).all())
+        contributing += [_Stored(*(row[c.name] for c in cols)) for row in appended or ()]
         intervals = [
             Interval(row.at, row.value, row.start, row.consumption, row.note) for row in contributing
         ]
