@@ -35,7 +35,7 @@ from hub.ports import RawRecord
 from hub.settings import Settings
 from projections.energy import Energy
 from projections.energy.queries import consumption
-from projections.energy.tables import METADATA, daily, hourly, readings
+from projections.energy.tables import METADATA, daily, hourly, monthly, readings
 
 if TYPE_CHECKING:
     from bench.report import Report
@@ -104,6 +104,7 @@ def _query_db(meters: int, folder: Path) -> tuple[object, list[tuple[str, str | 
         place.append((f"M{m:05d}", b, f"{b}/F{m % 8}", zone, dept))
     with engine.begin() as conn:
         rows = []
+        months: dict[tuple[str, str], dict[str, object]] = {}
         for meter, b, floor, zone, dept in place:
             for d in range(366):
                 day = day0 + timedelta(days=d)
@@ -111,11 +112,17 @@ def _query_db(meters: int, folder: Path) -> tuple[object, list[tuple[str, str | 
                              "month": day.isoformat()[:7], "meter_id": meter, "quantity": "electricity_kwh",
                              "building": b, "floor": floor.split("/")[1], "zone": zone, "dept_code": dept,
                              "dept_name": None, "total": rng.uniform(100, 900), "samples": 96})  # fmt: skip
+                month = months.setdefault(
+                    (meter, rows[-1]["month"]), {**rows[-1], "total": 0.0, "samples": 0}
+                )
+                month["total"] += rows[-1]["total"]  # type: ignore[operator]
+                month["samples"] += 96  # type: ignore[operator]
             if len(rows) > 50_000:
                 conn.execute(daily.insert(), rows)
                 rows = []
         if rows:
             conn.execute(daily.insert(), rows)
+        conn.execute(monthly.insert(), [{k: v for k, v in m.items() if k != "day"} for m in months.values()])
         rows = []
         start = datetime(2024, 6, 1, tzinfo=UTC)
         for meter, b, floor, zone, dept in place:

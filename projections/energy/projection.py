@@ -26,7 +26,7 @@ from sqlalchemy import and_, bindparam, delete, or_, select, update
 from projections.energy.alarms import tick
 from projections.energy.detect.model import DetectConfig
 from projections.energy.registers import HOUR, Interval, floor_hour, hour_of, hourly_totals, step
-from projections.energy.tables import METADATA, NAME, daily, hourly, places, readings, series
+from projections.energy.tables import METADATA, NAME, daily, hourly, monthly, places, readings, series
 from projections.runtime.upsert import upsert
 from schemas.facility import CONSUMPTION, FacilityMeterRead
 
@@ -39,6 +39,10 @@ if TYPE_CHECKING:
     from schemas.envelope import EventBase
 
 TOPICS = ("canonical.facility.v1",)
+
+
+_PLACE_KEYS = ("building", "floor", "zone", "dept_code", "dept_name")
+_ROLLUP_KEYS = ("series", "meter_id", "quantity", *_PLACE_KEYS)
 
 
 class _Stored(NamedTuple):
@@ -302,3 +306,28 @@ class Energy:
             day["total"] = round(day["total"], 6)
         conn.execute(delete(daily).where(daily.c.series == name, daily.c.day.in_(days)))
         upsert(conn, daily, list(out.values()), key=("series", "day"))
+        self._months(conn, name, sorted({d[:7] for d in days}))
+
+    def _months(self, conn: Connection, name: str, months: list[str]) -> None:
+        """Recompute the monthly rows of `name` for `months` from its daily rows (in day order)."""
+        d = daily.c
+        found = (
+            conn.execute(select(daily).where(d.series == name, d.month.in_(months)).order_by(d.day))
+            .mappings()
+            .all()
+        )
+        out: dict[str, dict[str, Any]] = {}
+        for row in found:
+            month = out.get(row["month"])
+            if month is None:
+                out[row["month"]] = {k: row[k] for k in _ROLLUP_KEYS} | {
+                    "month": row["month"], "total": row["total"], "samples": row["samples"]
+                }  # fmt: skip
+            else:
+                month["total"] += row["total"]
+                month["samples"] += row["samples"]
+                month.update({k: row[k] for k in _PLACE_KEYS})
+        for month in out.values():
+            month["total"] = round(month["total"], 6)
+        conn.execute(delete(monthly).where(monthly.c.series == name, monthly.c.month.in_(months)))
+        upsert(conn, monthly, list(out.values()), key=("series", "month"))

@@ -1,10 +1,11 @@
 """What the API asks of the energy read model: consumption by level and grain; anomalies.
 
 Levels: `campus` (everything), `building`, `floor` (`<building>/<floor>`), `zone`, `department`
-(code or name), `meter`. Grains: `hour` (from the hourly rows), `day` and `month` (from the daily
-rows, so a year of a building is a few thousand rows, not millions). Days and months are the
-site's; `from`/`to` are local dates, both included. Consumption quantities are summed; the
-instantaneous ones (kW, temperatures, valve positions) are averaged over their samples.
+(code or name), `meter`. Grains: `hour` (from the hourly rows), `day` (from the daily rows) and
+`month` (from the monthly rows: whole months overlapping from..to, so a year of a campus is 12
+rows a meter). Days and months are the site's; `from`/`to` are local dates, both included.
+Consumption quantities are summed; the instantaneous ones (kW, temperatures, valve positions)
+are averaged over their samples.
 
 Every period also carries the previous period (month-on-month for months) and the same period a
 year before (year-on-year), and the intensity per m2 when the area of the level is known.
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import func, or_, select
 
-from projections.energy.tables import anomalies, daily, hourly
+from projections.energy.tables import anomalies, daily, hourly, monthly
 from schemas.facility import CONSUMPTION, UNIT_OF
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def totals(
     quantity: str | None = None,
 ) -> list[Period]:
     """Consumption (or mean) per period and quantity for local dates start..end (both included)."""
-    table = hourly if grain == "hour" else daily
+    table = {"hour": hourly, "day": daily, "month": monthly}[grain]
     c = table.c
     where = [*_level_filter(table, level, ident), *_scope_filter(table, department)]
     if quantity is not None:
@@ -81,9 +82,12 @@ def totals(
         hi = datetime.combine(end + timedelta(days=1), time(), tzinfo=tz).astimezone(UTC)
         group: Any = c.hour
         where += [c.hour >= lo, c.hour < hi]
-    else:
-        group = c.day if grain == "day" else c.month
+    elif grain == "day":
+        group = c.day
         where += [c.day >= start.isoformat(), c.day <= end.isoformat()]
+    else:  # whole months: the monthly rows (a year of a campus is 12 rows a meter)
+        group = c.month
+        where += [c.month >= start.isoformat()[:7], c.month <= end.isoformat()[:7]]
     rows = conn.execute(
         select(group, c.quantity, func.sum(c.total), func.sum(c.samples))
         .where(*where)

@@ -3,8 +3,8 @@
 A series is one meter's readings of one quantity (`MTR-<meter>/<quantity>`, the event subject).
 - readings: every reading, with the consumption of its interval (start, at] once its predecessor
   is known (a replacement or a rollover is named in `note`, never a negative number);
-- hourly / daily: consumption (or, for instantaneous quantities, the sum and count of samples)
-  per series and local hour / day, with the place, so any level aggregates without a join;
+- hourly / daily / monthly: consumption (or, for instantaneous quantities, the sum and count of samples)
+  per series and local hour / day / month, with the place, so any level aggregates without a join;
 - series: the latest place and reading of each series (meters, gaps);
 - anomalies: what detection concluded, with its evidence; evaluated: detection's watermark.
 """
@@ -80,6 +80,7 @@ hourly = Table(
 )
 Index(f"{NAME}_hourly_building", hourly.c.building, hourly.c.hour)
 Index(f"{NAME}_hourly_zone", hourly.c.zone, hourly.c.hour)
+Index(f"{NAME}_hourly_meter", hourly.c.meter_id, hourly.c.hour)
 
 daily = Table(
     f"{NAME}_daily",
@@ -96,6 +97,23 @@ daily = Table(
 Index(f"{NAME}_daily_building", daily.c.building, daily.c.day)
 Index(f"{NAME}_daily_zone", daily.c.zone, daily.c.day)
 Index(f"{NAME}_daily_dept", daily.c.dept_code, daily.c.day)
+Index(f"{NAME}_daily_meter", daily.c.meter_id, daily.c.day)
+
+monthly = Table(
+    f"{NAME}_monthly",
+    METADATA,
+    Column("series", String(200), primary_key=True),
+    Column("month", String(7), primary_key=True),  # local (site) month
+    Column("meter_id", String(100), nullable=False),
+    Column("quantity", String(40), nullable=False),
+    *_place(),
+    Column("total", Float, nullable=False),
+    Column("samples", Integer, nullable=False),
+)
+Index(f"{NAME}_monthly_building", monthly.c.building, monthly.c.month)
+Index(f"{NAME}_monthly_zone", monthly.c.zone, monthly.c.month)
+Index(f"{NAME}_monthly_dept", monthly.c.dept_code, monthly.c.month)
+Index(f"{NAME}_monthly_meter", monthly.c.meter_id, monthly.c.month)
 
 anomalies = Table(
     f"{NAME}_anomalies",
