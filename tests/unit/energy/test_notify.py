@@ -42,7 +42,9 @@ def test_a_leak_notifies_the_zones_department_with_the_evidence() -> None:
     projection.metadata.create_all(engine)
     with engine.begin() as conn:
         projection.apply(conn, [_anomaly("base_load_leak"), _anomaly("gap")])
-        icu, _ = list_notifications(conn, Reader(role="viewer", department="重症医学科"), scope_department=None)
+        icu, _ = list_notifications(
+            conn, Reader(role="viewer", department="重症医学科"), scope_department=None
+        )
         integrator, _ = list_notifications(conn, Reader(role="integrator"), scope_department=None)
     assert [n["title"] for n in icu] == ["能耗异常（夜间基础负荷偏高（疑似泄漏））：B-3F-ICU"]
     assert "0.850 m3/h against 0.120 m3/h" in icu[0]["text"]
