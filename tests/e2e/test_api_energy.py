@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hub.auth.roles import Role
+from hub.pipeline import drain
 from tests.e2e.conftest import Wired
 
 ADM = Role.ADMIN
@@ -88,3 +89,20 @@ async def test_bad_parameters_are_refused_with_a_reason(wired: Wired) -> None:
     assert (await wired.http.get("/energy/consumption", params=backwards, headers=headers)).status_code == 422
     answer = await wired.http.get("/energy/consumption", params=no_id, headers=headers)
     assert (answer.status_code, "needs an `id`" in answer.text) == (422, True)
+
+
+async def test_a_gateway_push_lands_like_an_export(wired: Wired) -> None:
+    """POST /ingest/bms with the gateway JSON: stored (202), its readings queryable, the bad entry a dead letter."""
+    push = (EXAMPLE.parent / "gateway-push.json").read_bytes()
+    answer = await wired.http.post(
+        "/ingest/bms", params={"filename": "gateway-push.json"}, content=push, headers=wired.auth(ADM)
+    )
+    assert answer.status_code == 202
+    await drain(wired.hub)
+    params = {"level": "meter", "id": "B-3F-W01", "from": "2024-06-12", "to": "2024-06-12"}
+    body = (await wired.http.get("/energy/consumption", params=params, headers=wired.auth(ADM))).json()
+    assert [(i["quantity"], i["value"]) for i in body["items"]] == [("water_m3", 0.21)]
+    letters = (await wired.http.get("/dlq", params={"system": "bms"}, headers=wired.auth(ADM))).json()[
+        "items"
+    ]
+    assert [d["location"]["column"] for d in letters] == ["at"]
