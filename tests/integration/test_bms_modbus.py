@@ -8,17 +8,23 @@ import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, ModbusServerContext
 from pymodbus.server import ModbusTcpServer
+from sqlalchemy import func, select
 
 from adapters.base import TranslateContext
 from adapters.bms.mapping import ModbusSettings, default_mapping
 from adapters.bms.modbus import body_of, decode, poll
 from adapters.bms.translate import translate
+from hub.bootstrap import modbus_poller
+from hub.pipeline import drain
 from hub.ports import RawRecord
+from projections.energy.tables import series
+from tests.e2e.conftest import wired_hub
 
 AT = datetime(2024, 6, 12, 1, 15, tzinfo=UTC)
 CTX = TranslateContext(
@@ -113,3 +119,43 @@ def test_decode_is_big_endian_and_scaled() -> None:
     """Two words high first, unsigned, times the scale."""
     register = default_mapping().modbus.models["DTSD1352"][0]
     assert decode([0x0001, 0x0000], register) == Decimal("655.36")
+
+
+async def test_hub_serve_polls_the_mappings_targets_into_the_energy_model(
+    meter_server: tuple[int, ModbusTcpServer], tmp_path: Path
+) -> None:
+    """A site mapping listing the meter: one poll round is stored as a push and projected; the
+    unanswered meter adds nothing."""
+    port, _ = meter_server
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    (mappings / "bms.yaml").write_text(
+        "extends: default\n"
+        "modbus:\n"
+        "  interval_seconds: 3600\n"
+        "  timeout_seconds: 5\n"
+        "  targets:\n"
+        f"    - {{meter: B-3F-E01, model: DTSD1352, host: 127.0.0.1, port: {port}, unit: 1}}\n"
+        f"    - {{meter: B-5F-E01, model: DTSD1352, host: 127.0.0.1, port: {_free_port()}, unit: 1}}\n",
+        encoding="utf-8",
+    )
+    settings = {"mapping_dir": mappings, "auth": "off"}
+    async with wired_hub(tmp_path / "hub", settings=settings) as w:
+        stop = asyncio.Event()
+        poller = modbus_poller(w.hub, stop)
+        assert poller is not None
+        task = asyncio.create_task(poller)
+        for _ in range(100):  # the first round runs at once; wait until it is projected
+            await asyncio.sleep(0.1)
+            await drain(w.hub)
+            with w.hub.engine.connect() as conn:
+                if conn.execute(select(func.count()).select_from(series)).scalar_one():
+                    break
+        stop.set()
+        await task
+        await drain(w.hub)
+        with w.hub.engine.connect() as conn:
+            found = conn.execute(
+                select(series.c.meter_id, series.c.quantity).order_by(series.c.quantity)
+            ).all()
+    assert [tuple(r) for r in found] == [("B-3F-E01", "electricity_kw"), ("B-3F-E01", "electricity_kwh")]
