@@ -111,10 +111,18 @@ def score(labels: list[Label], episodes: list[Episode]) -> Score:
 
 
 def evaluate(
-    *, weeks: int, buildings: int, zones: int, per_kind: int, seed: int, clean_weeks: int = 4
+    *,
+    weeks: int,
+    buildings: int,
+    zones: int,
+    per_kind: int,
+    seed: int,
+    clean_weeks: int = 4,
+    noise: float = 0.04,
+    strength: tuple[float, float] = (2.5, 4.0),
 ) -> Score:
     campus, rows = generate(weeks=weeks, buildings=buildings, zones=zones, per_kind=per_kind, seed=seed,
-                            clean_weeks=clean_weeks)  # fmt: skip
+                            clean_weeks=clean_weeks, noise=noise, strength=strength)  # fmt: skip
     return score(campus.labels, detect(campus, rows, clean_weeks=clean_weeks, config=DetectConfig()))
 
 
@@ -125,9 +133,11 @@ def main() -> None:
     parser.add_argument("--zones", type=int, default=4)
     parser.add_argument("--per-kind", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--noise", type=float, default=0.04, help="per-reading noise (standard deviation)")
+    parser.add_argument("--strength", type=float, nargs=2, default=(2.5, 4.0), help="injected strength range")
     args = parser.parse_args()
     result = evaluate(weeks=args.weeks, buildings=args.buildings, zones=args.zones, per_kind=args.per_kind,
-                      seed=args.seed)  # fmt: skip
+                      seed=args.seed, noise=args.noise, strength=tuple(args.strength))  # fmt: skip
     print(f"labels {result.labels}, found {result.found}: recall {result.recall:.3f}")
     print(f"episodes {result.episodes}, right {result.right}: precision {result.precision:.3f}")
     for label in result.missed:

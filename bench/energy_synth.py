@@ -131,25 +131,27 @@ class Plan:
     frozen: dict[str, list[Window]] = field(default_factory=dict)
     silent: dict[str, list[Window]] = field(default_factory=dict)
     both: dict[str, list[Window]] = field(default_factory=dict)
+    noise: float = 0.04  # multiplicative, per 15-minute reading (standard deviation)
+    strength: tuple[float, float] = (2.5, 4.0)  # leaks add this many base loads; surges multiply
 
 
 def _inside(windows: list[Window] | None, at: datetime) -> bool:
     return any(s < at <= e for s, e in windows or ())
 
 
-def _plan(rng: random.Random, campus: Campus, first: datetime, last: datetime, per_kind: int) -> Plan:
-    """Injected anomalies between first and last, each labelled on `campus`."""
-    plan = Plan()
+def _plan(rng: random.Random, campus: Campus, window: Window, per_kind: int, plan: Plan) -> Plan:
+    """Injected anomalies within `window`, each labelled on `campus`."""
+    first, last = window
     pool = [m for m in campus.meters if m.series not in campus.rollovers]
     for s, e in _windows(rng, first, last, per_kind, (48, 96)):
         m = rng.choice(pool)
-        plan.extra.setdefault(m.series, []).append((s, e, "add", m.base * rng.uniform(2.5, 4.0)))
+        plan.extra.setdefault(m.series, []).append((s, e, "add", m.base * rng.uniform(*plan.strength)))
         campus.labels.append(Label("base_load_leak", m.series, s, e))
     for day, _ in _windows(rng, first, last, per_kind, (2, 4)):
         m = rng.choice(pool)
         s = day.astimezone(TZ).replace(hour=rng.choice([10, 11, 14, 15, 20]), minute=0).astimezone(UTC)
         e = s + timedelta(hours=rng.randint(2, 4))
-        plan.extra.setdefault(m.series, []).append((s, e, "mul", rng.uniform(2.5, 4.0)))
+        plan.extra.setdefault(m.series, []).append((s, e, "mul", rng.uniform(*plan.strength)))
         campus.labels.append(Label("surge", m.series, s, e))
     for s, e in _windows(rng, first, last, per_kind, (12, 30)):
         m = rng.choice(pool)
@@ -167,7 +169,7 @@ def _plan(rng: random.Random, campus: Campus, first: datetime, last: datetime, p
 
 
 def _use(rng: random.Random, m: Meter, at: datetime, plan: Plan) -> float:
-    use = (m.base + m.day_extra * _occupancy(at.astimezone(TZ))) * rng.gauss(1.0, 0.04)
+    use = (m.base + m.day_extra * _occupancy(at.astimezone(TZ))) * rng.gauss(1.0, plan.noise)
     for s, e, mode, amount in plan.extra.get(m.series, ()):
         if s < at <= e:
             use = use + amount if mode == "add" else use * amount
@@ -193,13 +195,16 @@ def generate(
     per_kind: int = 4,
     seed: int = 7,
     start: datetime | None = None,
+    noise: float = 0.04,
+    strength: tuple[float, float] = (2.5, 4.0),
 ) -> tuple[Campus, list[Row]]:
     """The campus and its readings in time order; anomalies (labels) only after `clean_weeks`."""
     rng = random.Random(seed)
     campus = build_campus(rng, buildings, zones)
     begin = start or datetime(2024, 1, 1, tzinfo=TZ).astimezone(UTC)
     end = begin + timedelta(weeks=weeks)
-    plan = _plan(rng, campus, begin + timedelta(weeks=clean_weeks), end, per_kind)
+    window = (begin + timedelta(weeks=clean_weeks), end)
+    plan = _plan(rng, campus, window, per_kind, Plan(noise=noise, strength=strength))
     quiet = [m for m in campus.meters if m.series not in (*plan.extra, *plan.frozen, *campus.rollovers)]
     replaced = rng.choice(quiet or campus.meters[1:])
     replace_at = (begin + (end - begin) * 0.6).replace(minute=0, second=0, microsecond=0)
