@@ -121,16 +121,18 @@ def _api_server(hub: Hub) -> uvicorn.Server:
 async def _start_ingest(
     hub: Hub, stop: asyncio.Event, tasks: list[asyncio.Task[Any]], *, watch_inbox: bool
 ) -> asyncio.Server:
-    """The MLLP listener (reported by /health/ready) and, when asked, the inbox watcher."""
+    """The MLLP listener (reported by /health/ready), when asked the inbox watcher, and the Modbus
+    poller when the BMS mapping lists meters."""
+    # Before the listener: once MLLP accepts, the mapping has been read and only the usual lines follow.
+    poller = modbus_poller(hub, stop)
+    if poller is not None:
+        tasks.append(asyncio.create_task(poller, name="modbus"))
+        console.print("polling Modbus meters of the BMS mapping")
     mllp = await _start_mllp(hub)
     hub.api.listeners["mllp"] = mllp.is_serving
     if watch_inbox:
         tasks.append(asyncio.create_task(hub.inbox.run_forever(stop), name="inbox"))
         console.print(f"watching {hub.settings.inbox_dir}/<system>/ for export files")
-    poller = modbus_poller(hub, stop)
-    if poller is not None:
-        tasks.append(asyncio.create_task(poller, name="modbus"))
-        console.print("polling Modbus meters of the BMS mapping")
     return mllp
 
 
