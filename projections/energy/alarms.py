@@ -64,6 +64,9 @@ def tick(conn: Connection, now: datetime, config: DetectConfig, *, site: str = "
             zones.setdefault(head["zone"], {})[head["quantity"]] = head
         until = floor_hour(head["last_at"])
         since = marks.get(head["series"])
+        if since is not None and since >= until:  # nothing newly complete: no read at all
+            out += _silence(conn, head, now, config, site)
+            continue
         values, sampled = _load(conn, [head["series"]], since, until, config)
         hours = _hours(since or min(values.get(head["series"], {until: 0.0}), default=until), until)
         if hours:
@@ -84,6 +87,8 @@ def tick(conn: Connection, now: datetime, config: DetectConfig, *, site: str = "
         until = min(floor_hour(v["last_at"]) for v in valves.values())
         names = [valves[q]["series"] for q in VALVES]
         since = marks.get(scope)
+        if since is not None and since >= until:
+            continue
         values, _ = _load(conn, names, since, until, config)
         first = min((min(v) for v in values.values() if v), default=until)
         hours = _hours(since or first, until)
