@@ -15,11 +15,13 @@ import asyncio
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import structlog
 from sqlalchemy.exc import DBAPIError
 
+from adapters.bms import modbus
+from adapters.bms.mapping import BmsMapping, ModbusSettings
 from hub.api.browser import MessageBrowser
 from hub.api.readiness import HealthLimits, Listeners, outbox_backlog, readiness_source
 from hub.api.security import AccessLog, Security, bus_access_log
@@ -65,6 +67,7 @@ from projections.assets.registry import DEMO_CONFIG, AssetRegistry, RegistryConf
 from projections.audit.ledger import AuditLedger
 from projections.audit.seals import seal_key
 from projections.compliance.projection import Compliance
+from projections.energy import Energy, EnergyConfig
 from projections.inventory.projection import Inventory
 from projections.notifications.projection import Notifications
 from projections.notifications.rules import load_rules
@@ -76,7 +79,7 @@ from projections.work_orders.projection import WorkOrders
 from topics.catalogue import CATALOGUE
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Coroutine, Mapping
     from types import TracebackType
 
     import httpx
@@ -121,7 +124,10 @@ def make_projections(settings: Settings | None = None) -> list[Projection]:
         if settings is None
         else Notifications(load_rules(settings.notify_rules, zone=settings.zone), site=settings.site)
     )
-    models = (AssetRegistry(registry), Inventory(), WorkOrders(), Compliance(), ledger, RawScope())
+    energy = Energy(
+        EnergyConfig() if settings is None else EnergyConfig(tz=settings.zone, site=settings.site)
+    )
+    models = (AssetRegistry(registry), Inventory(), WorkOrders(), Compliance(), ledger, RawScope(), energy)
     return [*models, notify]
 
 
@@ -164,6 +170,41 @@ def alert_probes(hub: Hub) -> Probes:
         return await asyncio.to_thread(disk_free_mb, settings.data_dir)
 
     return Probes(last_received, ack_answers, open_dead_letters, lag, disk, close=archive.close)
+
+
+def _energy_areas(hub: Hub) -> Callable[[], Mapping[tuple[str, str], float]]:
+    """The floor areas of the BMS mapping in force (for energy intensity per m2)."""
+
+    def areas() -> Mapping[tuple[str, str], float]:
+        worker = hub.workers.get("bms")
+        mapping = None if worker is None else worker.mappings.current()
+        return mapping.areas() if isinstance(mapping, BmsMapping) else {}
+
+    return areas
+
+
+def modbus_poller(hub: Hub, stop: asyncio.Event) -> Coroutine[Any, Any, None] | None:
+    """The Modbus poll loop of the BMS mapping's targets (None when it lists none).
+
+    Each round's readings are stored like a gateway push (`POST /ingest/bms`) before translation.
+    """
+    worker = hub.workers.get("bms")
+    if worker is None:
+        return None
+
+    def settings() -> ModbusSettings:
+        mapping = worker.mappings.current()
+        return mapping.modbus if isinstance(mapping, BmsMapping) else ModbusSettings()
+
+    if not settings().targets:
+        return None
+
+    async def submit(body: bytes, message_id: str) -> None:
+        await hub.ingestor.store(
+            "bms", body, message_id=message_id, transport="modbus", metadata={"filename": message_id}
+        )
+
+    return modbus.run_forever(settings, submit, stop, hub.clock.now)
 
 
 def _encodings(hub: Hub) -> Callable[[str], str | None]:
@@ -426,6 +467,7 @@ def build_hub(
         messages=MessageBrowser(archive, engine, letters, encodings=_encodings(hub)),
         webhook_targets=targets,
         webhook_rotation_overlap=timedelta(hours=settings.webhook_rotation_overlap_h),
+        energy_areas=_energy_areas(hub),
         readiness=readiness_source(hub, limits, listeners),
         listeners=listeners,
         ledger_status=ledger_status_source(engine, seal_key(settings.secret_bytes)),

@@ -23,6 +23,7 @@ class SourceSystem(StrEnum):
     OA = "oa"
     SPD = "spd"
     FHIR = "fhir"
+    BMS = "bms"
     HUB = "hub"
 
 

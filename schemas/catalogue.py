@@ -39,6 +39,13 @@ from schemas.derived import (
     WorkOrderScheduled,
     WorkOrderSlaBreached,
 )
+from schemas.facility import (
+    DERIVED_FACILITY_EVENTS,
+    FACILITY_EVENTS,
+    FacilityAnomalyCleared,
+    FacilityAnomalyDetected,
+    FacilityMeterRead,
+)
 from schemas.inventory import (
     INVENTORY_EVENTS,
     InventoryAdjusted,
@@ -124,7 +131,10 @@ Event = Annotated[
     | NotificationDelivered
     | NotificationRead
     | OpsAlertRaised
-    | OpsAlertCleared,
+    | OpsAlertCleared
+    | FacilityMeterRead
+    | FacilityAnomalyDetected
+    | FacilityAnomalyCleared,
     Field(discriminator="type"),
 ]
 
@@ -139,12 +149,15 @@ ALL_EVENT_CLASSES: tuple[type[EventBase], ...] = (
     *DERIVED_NOTIFICATION_EVENTS,
     *NOTIFICATION_EVENTS,
     *OPS_EVENTS,
+    *FACILITY_EVENTS,
+    *DERIVED_FACILITY_EVENTS,
 )
 EVENT_CLASSES: dict[str, type[EventBase]] = {
     cls.model_fields["type"].default: cls for cls in ALL_EVENT_CLASSES
 }
 DERIVED_TYPES: frozenset[str] = frozenset(
-    cls.model_fields["type"].default for cls in (*DERIVED_EVENTS, *DERIVED_NOTIFICATION_EVENTS, *OPS_EVENTS)
+    cls.model_fields["type"].default
+    for cls in (*DERIVED_EVENTS, *DERIVED_NOTIFICATION_EVENTS, *OPS_EVENTS, *DERIVED_FACILITY_EVENTS)
 )
 
 

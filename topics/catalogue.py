@@ -52,6 +52,8 @@ _DERIVED_TOPIC_OF_TYPE: dict[str, str] = {
     "notification.delivered": "derived.notification.v1",
     "ops.alert_raised": "derived.ops.v1",
     "ops.alert_cleared": "derived.ops.v1",
+    "facility.anomaly_detected": "derived.facility.v1",
+    "facility.anomaly_cleared": "derived.facility.v1",
 }
 
 
@@ -88,6 +90,13 @@ CANONICAL_TOPICS: tuple[TopicSpec, ...] = (
         event_types=_types("notification.") - set(_DERIVED_TOPIC_OF_TYPE),
         description="Read receipts: who acknowledged a notification, and when.",
     ),
+    TopicSpec(
+        "canonical.facility.v1",
+        key="meter id",
+        partitions=6,
+        event_types=_types("facility.") - set(_DERIVED_TOPIC_OF_TYPE),
+        description="Building sub-meter readings: energy, water, gas, zone temperatures, valves.",
+    ),
 )
 
 DERIVED_TOPICS: tuple[TopicSpec, ...] = tuple(
@@ -99,6 +108,11 @@ DERIVED_TOPICS: tuple[TopicSpec, ...] = tuple(
         ("derived.workorder.v1", "work-order id", "Scheduled maintenance and SLA breaches."),
         ("derived.notification.v1", "notification id", "Notifications sent, escalated, expired, delivered."),
         ("derived.ops.v1", "alert id", "Operational alerts raised and cleared (silent channels, lag, disk)."),
+        (
+            "derived.facility.v1",
+            "meter or zone id",
+            "Energy anomalies (leaks, surges, stuck meters...) and their end.",
+        ),
     )
 )
 

@@ -38,6 +38,7 @@ from hub.api.routes import audit as audit_routes
 from hub.api.routes import availability as availability_routes
 from hub.api.routes import compliance as compliance_routes
 from hub.api.routes import dlq as dlq_routes
+from hub.api.routes import energy as energy_routes
 from hub.api.routes import events as event_routes
 from hub.api.routes import history as history_routes
 from hub.api.routes import ingest as ingest_routes
@@ -133,6 +134,7 @@ def create_app(services: ApiServices, *, title: str = "Hospital integration hub"
         fhir_stock,
         fhir_tasks,
         notification_routes,
+        energy_routes,
     )
     for routes in read_models:
         _include(app, routes.router, require(Permission.READ))

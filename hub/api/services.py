@@ -8,7 +8,7 @@ through the `Annotated` dependencies of hub.api.deps, never by looking at the ap
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol
@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 Publisher = Callable[["EventBase"], Awaitable[None]]
 AsOfReader = Callable[[str, datetime, datetime], Awaitable[dict[str, Any] | None]]
 HistoryReader = Callable[[SubjectKind, str, datetime | None, bool], Awaitable[list[HistoryEntry]]]
+# (level, id) -> floor area in m2 (the BMS mapping's buildings and zones), read when asked: a
+# mapping reloaded while the hub runs gives the new areas.
+EnergyAreas = Callable[[], "Mapping[tuple[str, str], float]"]
 
 
 class RawReader(Protocol):
@@ -117,6 +120,7 @@ class ApiServices:
     webhook_targets: TargetPolicy = field(default_factory=TargetPolicy)
     # How long a rotated-out webhook secret keeps signing (HUB_WEBHOOK_ROTATION_OVERLAP_H).
     webhook_rotation_overlap: timedelta = timedelta(hours=24)
+    energy_areas: EnergyAreas = field(default=dict)
     readiness: ReadinessSource | None = None  # GET /health/ready; None: the database check alone
     # GET /audit/ledger: hub.bootstrap gives the real check (ledger_status_source)
     ledger_status: Callable[[], dict[str, Any]] = field(default=lambda: dict(UNVERIFIED_LEDGER))

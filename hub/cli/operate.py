@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from adapters.his.mllp import serve_mllp
 from hub.api.app import build_api
-from hub.bootstrap import Hub, build_hub, make_bus
+from hub.bootstrap import Hub, build_hub, make_bus, modbus_poller
 from hub.cli.app import DataDir, app, console, load_settings, run
 from hub.cli.render import reconciliation_table, where
 from hub.pipeline import ROLES, drain, ingest_path, parse_roles, run_forever
@@ -121,7 +121,13 @@ def _api_server(hub: Hub) -> uvicorn.Server:
 async def _start_ingest(
     hub: Hub, stop: asyncio.Event, tasks: list[asyncio.Task[Any]], *, watch_inbox: bool
 ) -> asyncio.Server:
-    """The MLLP listener (reported by /health/ready) and, when asked, the inbox watcher."""
+    """The MLLP listener (reported by /health/ready), when asked the inbox watcher, and the Modbus
+    poller when the BMS mapping lists meters."""
+    # Before the listener: once MLLP accepts, the mapping has been read and only the usual lines follow.
+    poller = modbus_poller(hub, stop)
+    if poller is not None:
+        tasks.append(asyncio.create_task(poller, name="modbus"))
+        console.print("polling Modbus meters of the BMS mapping")
     mllp = await _start_mllp(hub)
     hub.api.listeners["mllp"] = mllp.is_serving
     if watch_inbox:

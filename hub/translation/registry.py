@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from adapters.bms import ADAPTER as BMS
 from adapters.fhir import ADAPTER as FHIR
 from adapters.his import ADAPTER as HIS
 from adapters.hrp import ADAPTER as HRP
@@ -18,5 +19,6 @@ ADAPTERS: dict[str, AdapterSpec] = {
     OA.system.value: OA,
     SPD.system.value: SPD,
     FHIR.system.value: FHIR,
+    BMS.system.value: BMS,
     HIS.system.value: HIS,
 }

@@ -1,9 +1,9 @@
 """Read model `notifications`: events -> notifications by rule, read receipts, escalation by time.
 
 Fed by the derived topics (SLA breaches, compliance due/overdue, below minimum, the hub's own
-operational alerts), the asset and inventory topics (a device stopped, a recall; departments of
-devices) and the work-order topic (departments of work orders), and `canonical.notification.v1`
-(read receipts).
+operational alerts, energy anomalies with the department of their zone), the asset and inventory
+topics (a device stopped, a recall; departments of devices) and the work-order topic (departments
+of work orders), and `canonical.notification.v1` (read receipts).
 
 - A rule (projections.notifications.rules) that matches an event makes one notification whose id
   is uuid5 over (rule, event id): a replay, a redelivery or a rebuild never notifies twice.
@@ -45,6 +45,7 @@ from schemas._base import SourceSystem
 from schemas.assets import AssetCommissioned, AssetRegistered, AssetRelocated
 from schemas.derived import InventoryBelowMinimum
 from schemas.envelope import Source
+from schemas.facility import FacilityAnomalyCleared, FacilityAnomalyDetected
 from schemas.ids import event_id_for
 from schemas.inventory import InventoryDisposed
 from schemas.notifications import (
@@ -73,6 +74,7 @@ TOPICS = (
     "derived.compliance.v1",
     "derived.inventory.v1",
     "derived.ops.v1",  # operational alerts (ops.alert_raised / ops.alert_cleared) a rule may route
+    "derived.facility.v1",
     "canonical.asset.v1",
     "canonical.inventory.v1",
     "canonical.workorder.v1",
@@ -364,6 +366,9 @@ def _subject_of(event: Event) -> tuple[str | None, str | None, str | None, str |
     if isinstance(event, InventoryBelowMinimum | InventoryDisposed):
         d = payload.location.department
         return None, None, d.code, d.name
+    if isinstance(event, FacilityAnomalyDetected | FacilityAnomalyCleared):
+        d = payload.department
+        return None, None, d and d.code, d and d.name
     if event.type.startswith("workorder."):
         return None, getattr(payload, "workorder_id", None) or event.subject, None, None
     return getattr(payload, "asset_id", None) or event.subject, None, None, None

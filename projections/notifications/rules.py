@@ -65,6 +65,11 @@ ZH = {
     "sealed": "封存",
     "scrapped": "报废",
     "unknown": "未知",
+    "base_load_leak": "夜间基础负荷偏高（疑似泄漏）",
+    "surge": "用量突增",
+    "simultaneous_heating_cooling": "同时供冷供热",
+    "stuck_meter": "表计读数停滞",
+    "gap": "数据中断",
 }
 
 

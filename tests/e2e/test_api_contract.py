@@ -50,7 +50,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, d
         "admin": _key(data_dir, "--role", "admin"),
         "scoped": _key(data_dir, "--role", "viewer", "--department", "重症医学科"),
     }
-    for system in ("hrp", "spd", "oa"):
+    for system in ("hrp", "spd", "oa", "bms"):
         inbox = data_dir / "inbox" / system
         inbox.mkdir(parents=True, exist_ok=True)
         for sample in (REPO / "examples" / system).iterdir():

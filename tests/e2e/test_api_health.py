@@ -52,6 +52,7 @@ LAG = {
     "compliance": 0,
     "audit_ledger": 0,
     "raw_scope": 0,
+    "energy": 0,
     "notifications": 0,
 }
 

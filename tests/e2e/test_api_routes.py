@@ -117,6 +117,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/workorders"): Rule(READ, "list"),
     ("GET", "/workorders/{workorder_id}"): Rule(READ, "object"),
     ("GET", "/compliance/due"): Rule(READ, "list"),
+    ("GET", "/energy/consumption"): Rule(READ, "list"),
+    ("GET", "/energy/anomalies"): Rule(READ, "list"),
     ("GET", "/kpis"): Rule(READ, "list"),
     ("GET", "/fhir/metadata"): Rule(READ, "list"),
     ("GET", "/fhir/Device"): Rule(READ, "list"),
@@ -342,6 +344,8 @@ def call_for(
             method, url, json={"symptom": "无法开机", "nonce": "routes-table"}
         ),
         ("GET", "/fhir/SupplyDelivery"): Call(method, url, params={"serial": dept.serial}),
+        ("GET", "/energy/consumption"): Call(method, url, params={"from": "2024-06-01", "to": "2024-06-30"}),
+        ("GET", "/energy/anomalies"): Call(method, url, params={"from": "2024-06-01", "to": "2024-06-30"}),
     }
     return special.get(route, Call(method, url))
 

@@ -1,0 +1,264 @@
+"""The energy model's tick: judge newly complete hours, conclude anomalies detected and cleared.
+
+For each series, the hours before its latest reading's hour are complete; those after its
+watermark (`energy_evaluated`) are judged with the detectors (projections.energy.detect), with
+`history_weeks` of history. A zone's valves are judged together, up to the later-lagging valve.
+
+- An episode that continues an open anomaly of the same kind and scope (overlapping, or within a
+  grace: a day for nightly leaks) extends it; otherwise it is a new anomaly and concludes
+  `facility.anomaly_detected` (id: uuid5 over kind, scope, start; a re-tick stages the same id).
+- An open anomaly no longer seen once the judged hours pass its end (plus grace) is cleared:
+  `facility.anomaly_cleared`.
+- A meter that stops answering has no complete hours to judge: after `gap_hours` without a
+  reading (by the clock `tick` is given), a gap is concluded from its last reading on. Nothing is
+  filled in; when readings resume, the gap's hours are judged as missing and it is cleared.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import NAMESPACE_URL, uuid5
+
+from sqlalchemy import select, update
+
+from projections.energy.detect.judge import judge_series, judge_zone
+from projections.energy.detect.model import HOUR, DetectConfig, Episode, Series
+from projections.energy.registers import floor_hour
+from projections.energy.tables import anomalies, evaluated, hourly, series
+from projections.runtime.upsert import upsert
+from schemas._base import DeptRef, SourceSystem
+from schemas.envelope import Source
+from schemas.facility import (
+    CONSUMPTION,
+    AnomalyClearedPayload,
+    AnomalyPayload,
+    FacilityAnomalyCleared,
+    FacilityAnomalyDetected,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from sqlalchemy import Connection
+
+    from schemas.envelope import EventBase
+
+ANOMALY_NAMESPACE = uuid5(NAMESPACE_URL, "hub:energy-anomalies")  # fixed: ids must never change
+ADAPTER_VERSION = "hub/energy/1"
+GRACE = {"base_load_leak": timedelta(hours=24)}
+VALVES = ("heating_valve_pct", "cooling_valve_pct")
+
+
+def anomaly_id_for(kind: str, scope: str, start: datetime) -> str:
+    return "ANM-" + uuid5(ANOMALY_NAMESPACE, f"{kind}\x1f{scope}\x1f{start.isoformat()}").hex[:24]
+
+
+def tick(conn: Connection, now: datetime, config: DetectConfig, *, site: str = "hub") -> list[EventBase]:
+    heads = [dict(r) for r in conn.execute(select(series).order_by(series.c.series)).mappings()]
+    marks = dict(conn.execute(select(evaluated.c.scope, evaluated.c["through"])).all())
+    out: list[EventBase] = []
+    zones: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for head in heads:
+        if head["quantity"] in VALVES and head["zone"]:
+            zones.setdefault(head["zone"], {})[head["quantity"]] = head
+        until = floor_hour(head["last_at"])
+        since = marks.get(head["series"])
+        if since is not None and since >= until:  # nothing newly complete: no read at all
+            out += _silence(conn, head, now, config, site)
+            continue
+        values, sampled = _load(conn, [head["series"]], since, until, config)
+        hours = _hours(since or min(values.get(head["series"], {until: 0.0}), default=until), until)
+        if hours:
+            found = judge_series(
+                Series(head["series"], values.get(head["series"], {}), head["unit"]),
+                sampled.get(head["series"], set()),
+                hours,
+                config,
+                consumption=head["quantity"] in CONSUMPTION,
+            )
+            out += _settle(conn, head["series"], found, until=until, head=head, site=site)
+            _mark(conn, head["series"], until)
+        out += _silence(conn, head, now, config, site)
+    for zone, valves in sorted(zones.items()):
+        if len(valves) < len(VALVES):
+            continue
+        scope = f"zone:{zone}"
+        until = min(floor_hour(v["last_at"]) for v in valves.values())
+        names = [valves[q]["series"] for q in VALVES]
+        since = marks.get(scope)
+        if since is not None and since >= until:
+            continue
+        values, _ = _load(conn, names, since, until, config)
+        first = min((min(v) for v in values.values() if v), default=until)
+        hours = _hours(since or first, until)
+        if hours:
+            heat, cool = (Series(n, values.get(n, {}), "%") for n in names)
+            found = judge_zone(zone, heat, cool, hours, config)
+            out += _settle(conn, scope, found, until=until, head=valves[VALVES[0]], site=site)
+            _mark(conn, scope, until)
+    return out
+
+
+def _hours(since: datetime, until: datetime) -> list[datetime]:
+    hours, hour = [], since
+    while hour < until:
+        hours.append(hour)
+        hour += HOUR
+    return hours
+
+
+def _load(
+    conn: Connection, names: list[str], since: datetime | None, until: datetime, config: DetectConfig
+) -> tuple[dict[str, dict[datetime, float]], dict[str, set[datetime]]]:
+    h = hourly.c
+    where = [h.series.in_(names), h.hour < until]
+    if since is not None:
+        where.append(h.hour >= since - timedelta(weeks=config.history_weeks, days=1))
+    values: dict[str, dict[datetime, float]] = {}
+    sampled: dict[str, set[datetime]] = {}
+    for name, hour, quantity, total, samples in conn.execute(
+        select(h.series, h.hour, h.quantity, h.total, h.samples).where(*where)
+    ):
+        mean = total if quantity in CONSUMPTION else total / max(samples, 1)
+        values.setdefault(name, {})[hour] = mean
+        if samples:
+            sampled.setdefault(name, set()).add(hour)
+    return values, sampled
+
+
+def _mark(conn: Connection, scope: str, through: datetime) -> None:
+    upsert(conn, evaluated, [{"scope": scope, "through": through}], key=("scope",))
+
+
+def _source(key: str, site: str) -> Source:
+    return Source(system=SourceSystem.HUB, site=site, message_id=key, adapter_version=ADAPTER_VERSION)
+
+
+def _open(conn: Connection, scope: str) -> list[dict[str, Any]]:
+    a = anomalies.c
+    key = a.zone if scope.startswith("zone:") else a.series
+    value = scope.removeprefix("zone:")
+    rows = conn.execute(
+        select(anomalies).where(key == value, a.cleared_at.is_(None)).order_by(a.window_start)
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+def _settle(
+    conn: Connection, scope: str, found: list[Episode], *, until: datetime, head: Mapping[str, Any], site: str
+) -> list[EventBase]:
+    out: list[EventBase] = []
+    opened = _open(conn, scope)
+    for episode in sorted(found, key=lambda e: (e.start, e.kind)):
+        grace = GRACE.get(episode.kind, timedelta(0))
+        same = next(
+            (o for o in opened if o["kind"] == episode.kind and episode.start <= o["window_end"] + grace),
+            None,
+        )
+        if same is not None:
+            same["window_end"] = max(same["window_end"], episode.end)
+            conn.execute(
+                update(anomalies)
+                .where(anomalies.c.anomaly_id == same["anomaly_id"])
+                .values(window_end=same["window_end"])
+            )
+            continue
+        row = _row(scope, episode, head)
+        upsert(conn, anomalies, [row], key=("anomaly_id",), update=False)
+        opened.append(row)
+        out.append(_detected(row, episode, head, site))
+    for row in opened:
+        if until > row["window_end"] + GRACE.get(row["kind"], timedelta(0)):
+            conn.execute(
+                update(anomalies).where(anomalies.c.anomaly_id == row["anomaly_id"]).values(cleared_at=until)
+            )
+            out.append(_cleared(row, site, until))
+    return out
+
+
+def _row(scope: str, episode: Episode, head: Mapping[str, Any]) -> dict[str, Any]:
+    zone_scope = scope.startswith("zone:")
+    return {
+        "anomaly_id": anomaly_id_for(episode.kind, scope, episode.start),
+        "kind": episode.kind,
+        "series": None if zone_scope else scope,
+        "meter_id": None if zone_scope else head["meter_id"],
+        "zone": head["zone"],
+        "building": head["building"],
+        "dept_code": head["dept_code"],
+        "dept_name": head["dept_name"],
+        "window_start": episode.start,
+        "window_end": episode.end,
+        "baseline": episode.baseline,
+        "observed": episode.observed,
+        "unit": "%" if zone_scope else head["unit"],
+        "reason": episode.reason,
+        "cleared_at": None,
+    }
+
+
+def _dept(row: Mapping[str, Any]) -> DeptRef | None:
+    if row["dept_code"] is None and row["dept_name"] is None:
+        return None
+    return DeptRef(code=row["dept_code"], name=row["dept_name"])
+
+
+def _detected(row: Mapping[str, Any], episode: Episode, head: Mapping[str, Any], site: str) -> EventBase:
+    aid = row["anomaly_id"]
+    return FacilityAnomalyDetected(
+        event_id=uuid5(ANOMALY_NAMESPACE, f"{aid}\x1fdetected"),
+        occurred_at=episode.end,
+        recorded_at=head["last_at"],
+        source=_source(aid, site),
+        subject=episode.scope,
+        payload=AnomalyPayload(
+            anomaly_id=aid, kind=episode.kind, meter_id=row["meter_id"], zone=row["zone"],
+            building=row["building"], department=_dept(row), window_start=episode.start,
+            window_end=episode.end,
+            baseline=None if episode.baseline is None else _decimal(episode.baseline),
+            observed=None if episode.observed is None else _decimal(episode.observed),
+            unit=row["unit"], reason=episode.reason,
+        ),
+    )  # fmt: skip
+
+
+def _cleared(row: Mapping[str, Any], site: str, until: datetime) -> EventBase:
+    aid = row["anomaly_id"]
+    scope = f"zone:{row['zone']}" if row["series"] is None else row["series"]
+    return FacilityAnomalyCleared(
+        event_id=uuid5(ANOMALY_NAMESPACE, f"{aid}\x1fcleared"),
+        occurred_at=row["window_end"],
+        recorded_at=until,
+        source=_source(aid, site),
+        subject=scope,
+        payload=AnomalyClearedPayload(
+            anomaly_id=aid, kind=row["kind"], meter_id=row["meter_id"], zone=row["zone"],
+            department=_dept(row), window_start=row["window_start"], window_end=row["window_end"],
+            reason=f"not seen since {row['window_end'].astimezone(UTC):%Y-%m-%d %H:%M} UTC",
+        ),
+    )  # fmt: skip
+
+
+def _silence(
+    conn: Connection, head: Mapping[str, Any], now: datetime, config: DetectConfig, site: str
+) -> list[EventBase]:
+    """A meter silent for `gap_hours` by the clock: a gap from its last reading (none invented)."""
+    last = head["last_at"]
+    if now - last < timedelta(hours=config.gap_hours):
+        return []
+    start = last
+    end = floor_hour(now)
+    hours = int((now - last).total_seconds() // 3600)
+    episode = Episode("gap", head["series"], start, end, None, None,
+                      f"no reading since {last.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({hours} h)")  # fmt: skip
+    opened = _open(conn, head["series"])
+    if any(o["kind"] == "gap" and o["window_end"] >= start for o in opened):
+        return []
+    return _settle(conn, head["series"], [episode], until=floor_hour(last), head=head, site=site)
+
+
+def _decimal(value: float) -> Any:
+    from decimal import Decimal  # noqa: PLC0415
+
+    return Decimal(str(value))

@@ -1,0 +1,333 @@
+"""Read model `energy`: meter readings -> consumption per series, hour and day; anomalies by tick.
+
+Fed by `canonical.facility.v1` (`facility.meter_read`). For each series a batch touches, the
+readings it adds and their neighbours are refolded: each reading's interval consumption from its
+predecessor (projections.energy.registers: rollover, replacement, never negative), then the
+hours those intervals cover and the days of those hours are recomputed from what is stored. So
+late and out-of-order readings land where they belong, and any batching gives the same tables.
+Totals are summed in Python in time order (not by SQL), so they are equal to the last bit.
+
+Detection (projections.energy.detect) runs on `tick`: each series' and zone's complete hours
+since its watermark are judged against their history, and `facility.anomaly_detected` /
+`facility.anomaly_cleared` are concluded with deterministic ids (see projections.energy.judge).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, bindparam, delete, or_, select, update
+
+from projections.energy.alarms import tick
+from projections.energy.detect.model import DetectConfig
+from projections.energy.registers import HOUR, Interval, floor_hour, hour_of, hourly_totals, step
+from projections.energy.tables import METADATA, NAME, daily, hourly, monthly, places, readings, series
+from projections.runtime.upsert import upsert
+from schemas.facility import CONSUMPTION, FacilityMeterRead
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy import Connection
+
+    from schemas.catalogue import Event
+    from schemas.envelope import EventBase
+
+TOPICS = ("canonical.facility.v1",)
+
+
+_PLACE_KEYS = ("building", "floor", "zone", "dept_code", "dept_name")
+_ROLLUP_KEYS = ("series", "meter_id", "quantity", *_PLACE_KEYS)
+
+
+class _Stored(NamedTuple):
+    """A reading as `_hours` reads it back (from the table, or just appended)."""
+
+    at: datetime
+    start: datetime | None
+    value: float
+    consumption: float | None
+    note: str | None
+    place_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyConfig:
+    """The site's time zone (days and months are local) and the detection thresholds."""
+
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    detect: DetectConfig | None = None
+    site: str = "hub"
+
+
+def place_key(parts: tuple[str | None, ...]) -> str:
+    return hashlib.sha256("\x1f".join(p or "" for p in parts).encode()).hexdigest()[:32]
+
+
+class Energy:
+    """The energy read model (see the module docstring)."""
+
+    name = NAME
+    topics = TOPICS
+    metadata = METADATA
+
+    def __init__(self, config: EnergyConfig | None = None) -> None:
+        self.config = config or EnergyConfig()
+
+    def apply(self, conn: Connection, events: Sequence[Event]) -> list[EventBase]:
+        rows: dict[tuple[str, datetime], dict[str, Any]] = {}
+        place_rows: dict[str, dict[str, Any]] = {}
+        heads: dict[str, dict[str, Any]] = {}
+        for event in events:
+            if not isinstance(event, FacilityMeterRead):
+                continue
+            p = event.payload
+            where = p.place
+            dept = where.department
+            parts = (
+                where.building,
+                where.floor,
+                where.zone,
+                dept.code if dept else None,
+                dept.name if dept else None,
+                where.place,
+            )
+            key = place_key(parts)
+            place_rows[key] = dict(
+                zip(("building", "floor", "zone", "dept_code", "dept_name", "place"), parts, strict=True)
+            ) | {"place_key": key}
+            at = event.occurred_at.astimezone(UTC)
+            rows[(event.subject, at)] = {
+                "series": event.subject,
+                "at": at,
+                "kind": p.kind,
+                "value": float(p.value),
+                "register_max": None if p.register_max is None else float(p.register_max),
+                "flags": ",".join(p.quality),
+                "place_key": key,
+            }
+            head = heads.get(event.subject)
+            if head is None or at >= head["last_at"]:
+                heads[event.subject] = {
+                    "series": event.subject,
+                    "meter_id": p.meter_id,
+                    "quantity": p.quantity,
+                    "unit": p.unit,
+                    "place_key": key,
+                    **{k: v for k, v in place_rows[key].items() if k not in ("place_key", "place")},
+                    "last_at": at,
+                }
+        if not rows:
+            return []
+        upsert(conn, places, list(place_rows.values()), key=("place_key",), update=False)
+        stored = self._heads(conn, heads)
+        spans: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for (s, _), row in sorted(rows.items()):
+            spans[s].append(row)
+        # A series whose new readings all come after what is stored (the usual case: meters read
+        # forward) is appended; one with a late or resent reading is refolded around them.
+        later = {s: new for s, new in spans.items() if s not in stored or new[0]["at"] > stored[s]}
+        appended = [r for s in sorted(later) for r in self._chain(conn, s, later[s])]
+        upsert(conn, readings, appended, key=("series", "at"), update=True)
+        late = [r for s, new in spans.items() if s not in later for r in new]
+        upsert(conn, readings, late, key=("series", "at"), update=True)
+        for s in sorted(spans):
+            quantity = heads[s]["quantity"]
+            if s in later:
+                new = later[s]
+                first = new[0]["start"] or new[0]["at"]
+                end = hour_of(new[-1]["at"]) + HOUR
+                self._hours(conn, s, quantity, floor_hour(first), end, appended=new)
+            else:
+                self._refold(conn, s, quantity, spans[s][0]["at"], spans[s][-1]["at"])
+        return []
+
+    def _chain(self, conn: Connection, name: str, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """New readings after the last stored one, with their intervals' consumption."""
+        r = readings.c
+        prev = conn.execute(
+            select(r.at, r.value).where(r.series == name).order_by(r.at.desc()).limit(1)
+        ).first()
+        before = None if prev is None else (prev.at, prev.value)
+        for row in new:
+            done = step(
+                None if before is None else before[1],
+                row["value"],
+                kind=row["kind"],
+                register_max=row["register_max"],
+                replaced="replaced" in row["flags"].split(","),
+            )
+            start = before[0] if before is not None and row["kind"] == "cumulative" else None
+            row.update(start=start, consumption=done.consumption, note=done.note)
+            before = (row["at"], row["value"])
+        return new
+
+    def tick(self, conn: Connection, now: datetime) -> Sequence[EventBase]:
+        """Judge the hours completed since the last tick (projections.energy.alarms)."""
+        return tick(conn, now, self.config.detect or DetectConfig(tz=self.config.tz), site=self.config.site)
+
+    def _heads(self, conn: Connection, heads: dict[str, dict[str, Any]]) -> dict[str, datetime]:
+        """Keep each series' latest place and reading time; the stored times before this batch."""
+        s = series.c
+        stored = dict(conn.execute(select(s.series, s.last_at).where(s.series.in_(list(heads)))).all())
+        newer = [h for k, h in heads.items() if k not in stored or h["last_at"] >= stored[k]]
+        upsert(conn, series, newer, key=("series",), update=True)
+        return stored
+
+    def _refold(self, conn: Connection, name: str, quantity: str, lo: datetime, hi: datetime) -> None:
+        r = readings.c
+        cols = (r.at, r.kind, r.value, r.register_max, r.flags, r.start, r.consumption, r.note)
+        base = select(*cols).where(r.series == name)
+        prev = conn.execute(base.where(r.at < lo).order_by(r.at.desc()).limit(1)).first()
+        window = list(conn.execute(base.where(r.at >= lo, r.at <= hi).order_by(r.at)))
+        nxt = conn.execute(base.where(r.at > hi).order_by(r.at).limit(1)).first()
+        chain = [*([prev] if prev else []), *window, *([nxt] if nxt else [])]
+        changes: list[dict[str, Any]] = []
+        first = 1 if prev else 0
+        for i in range(first, len(chain)):
+            row, before = chain[i], chain[i - 1] if i > 0 else None
+            done = step(
+                None if before is None else before.value,
+                row.value,
+                kind=row.kind,
+                register_max=row.register_max,
+                replaced="replaced" in row.flags.split(","),
+            )
+            start = None if before is None or row.kind != "cumulative" else before.at
+            if (start, done.consumption, done.note) != (row.start, row.consumption, row.note):
+                changes.append(
+                    {"k_at": row.at, "start": start, "consumption": done.consumption, "note": done.note}
+                )
+        if changes:
+            conn.execute(
+                update(readings)
+                .where(r.series == name, r.at == bindparam("k_at", type_=r.at.type))
+                .values(
+                    start=bindparam("start", type_=r.start.type),
+                    consumption=bindparam("consumption"),
+                    note=bindparam("note"),
+                ),
+                changes,
+            )
+        touched = [row.at for row in window] + [c["k_at"] for c in changes]
+        starts = [c["start"] for c in changes if c["start"] is not None]
+        first_hour = floor_hour(min([*starts, *touched]))
+        end = hour_of(max(touched)) + HOUR
+        self._hours(conn, name, quantity, first_hour, end)
+
+    def _hours(
+        self,
+        conn: Connection,
+        name: str,
+        quantity: str,
+        lo: datetime,
+        hi: datetime,
+        *,
+        appended: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Recompute the hourly rows of `name` in [lo, hi), then the days they fall in.
+
+        `appended`: readings just added after every stored one (in time order), so only the
+        stored ones before them are read back (the same rows a full read would find).
+        """
+        r = readings.c
+        cols = (r.at, r.start, r.value, r.consumption, r.note, r.place_key)
+        query = select(*cols).where(r.series == name, r.at > lo).order_by(r.at)
+        if appended:
+            query = query.where(r.at < appended[0]["at"])
+        else:
+            query = query.where(or_(r.start < hi, and_(r.start.is_(None), r.at <= hi)))
+        contributing: list[Any] = list(conn.execute(query).all())
+        contributing += [_Stored(*(row[c.name] for c in cols)) for row in appended or ()]
+        intervals = [
+            Interval(row.at, row.value, row.start, row.consumption, row.note) for row in contributing
+        ]
+        totals = hourly_totals(intervals, consumption=quantity in CONSUMPTION, lo=lo, hi=hi)
+        keys = {contributing[i].place_key for *_, i in totals.values()}
+        where = {p.place_key: p for p in conn.execute(select(places).where(places.c.place_key.in_(keys)))}
+        meter_id = name.removeprefix("MTR-").rsplit("/", 1)[0]
+        tz = self.config.tz
+        rows = []
+        for hour, (total, samples, notes, i) in sorted(totals.items()):
+            p = where[contributing[i].place_key]
+            rows.append({
+                "series": name, "hour": hour, "meter_id": meter_id, "quantity": quantity,
+                "building": p.building, "floor": p.floor, "zone": p.zone,
+                "dept_code": p.dept_code, "dept_name": p.dept_name,
+                "day": hour.astimezone(tz).date().isoformat(),
+                "total": round(total, 6), "samples": samples, "notes": ",".join(sorted(notes)),
+            })  # fmt: skip
+        h = hourly.c
+        conn.execute(delete(hourly).where(h.series == name, h.hour >= lo, h.hour < hi))
+        upsert(conn, hourly, rows, key=("series", "hour"))
+        days = sorted(
+            {
+                floor_hour(lo + timedelta(hours=i)).astimezone(tz).date().isoformat()
+                for i in range(int((hi - lo) / HOUR))
+            }
+        )
+        self._days(conn, name, days)
+
+    def _days(self, conn: Connection, name: str, days: list[str]) -> None:
+        h = hourly.c
+        found = (
+            conn.execute(select(hourly).where(h.series == name, h.day.in_(days)).order_by(h.hour))
+            .mappings()
+            .all()
+        )
+        out: dict[str, dict[str, Any]] = {}
+        for row in found:
+            day = out.get(row["day"])
+            if day is None:
+                out[row["day"]] = {
+                    k: row[k]
+                    for k in (
+                        "series",
+                        "day",
+                        "meter_id",
+                        "quantity",
+                        "building",
+                        "floor",
+                        "zone",
+                        "dept_code",
+                        "dept_name",
+                    )
+                } | {"month": row["day"][:7], "total": row["total"], "samples": row["samples"]}
+            else:
+                day["total"] += row["total"]
+                day["samples"] += row["samples"]
+                day.update({k: row[k] for k in ("building", "floor", "zone", "dept_code", "dept_name")})
+        for day in out.values():
+            day["total"] = round(day["total"], 6)
+        conn.execute(delete(daily).where(daily.c.series == name, daily.c.day.in_(days)))
+        upsert(conn, daily, list(out.values()), key=("series", "day"))
+        self._months(conn, name, sorted({d[:7] for d in days}))
+
+    def _months(self, conn: Connection, name: str, months: list[str]) -> None:
+        """Recompute the monthly rows of `name` for `months` from its daily rows (in day order)."""
+        d = daily.c
+        found = (
+            conn.execute(select(daily).where(d.series == name, d.month.in_(months)).order_by(d.day))
+            .mappings()
+            .all()
+        )
+        out: dict[str, dict[str, Any]] = {}
+        for row in found:
+            month = out.get(row["month"])
+            if month is None:
+                out[row["month"]] = {k: row[k] for k in _ROLLUP_KEYS} | {
+                    "month": row["month"], "total": row["total"], "samples": row["samples"]
+                }  # fmt: skip
+            else:
+                month["total"] += row["total"]
+                month["samples"] += row["samples"]
+                month.update({k: row[k] for k in _PLACE_KEYS})
+        for month in out.values():
+            month["total"] = round(month["total"], 6)
+        conn.execute(delete(monthly).where(monthly.c.series == name, monthly.c.month.in_(months)))
+        upsert(conn, monthly, list(out.values()), key=("series", "month"))

@@ -1,0 +1,133 @@
+"""Consumption from meter registers: pure functions, no SQL.
+
+A cumulative register only grows. When it is lower than before, one of three things happened:
+- rollover: it was near its maximum (`register_max`) and wrapped to near zero: the consumption
+  is what was left to the maximum plus what it shows now;
+- replacement: a new meter (flagged `replaced` by the source, or a drop to near zero): what the
+  new register shows is what was used since; the old meter's last interval is not invented;
+- anything else goes `backwards` (a misread, a reset): no consumption, never a negative one.
+Consumption of an interval is spread over the hours it covers in proportion to time, so a gap
+of a day followed by one reading is not a surge in one hour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+ROLLOVER_NEAR = 0.9  # the previous value was above 90 % of the maximum...
+ZERO_NEAR = 0.1  # ...and the new one below 10 % of it (or of the previous value: a replacement)
+HOUR = timedelta(hours=1)
+ROUND = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    consumption: float | None
+    note: str | None = None
+
+
+def step(
+    prev: float | None, value: float, *, kind: str, register_max: float | None = None, replaced: bool = False
+) -> Step:
+    """The consumption of the interval ending at a reading of `value`, given the previous value."""
+    if kind != "cumulative":
+        return Step(value if kind == "interval" else None)
+    if replaced or prev is None:
+        return Step(value, "replaced") if replaced else Step(None)
+    delta = value - prev
+    if delta >= 0:
+        return Step(round(delta, ROUND))
+    if (
+        register_max is not None
+        and prev >= ROLLOVER_NEAR * register_max
+        and value <= ZERO_NEAR * register_max
+    ):
+        return Step(round(register_max - prev + value, ROUND), "rollover")
+    # Near zero after a drop: a new meter; anything else is a misread or a reset, never negative.
+    return Step(value, "replaced") if value <= ZERO_NEAR * prev else Step(0.0, "backwards")
+
+
+def floor_hour(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def hour_of(at: datetime) -> datetime:
+    """The hour a reading at `at` closes: a reading at 10:00 ends the 09:00 hour."""
+    return floor_hour(at - timedelta(microseconds=1))
+
+
+def spread(start: datetime | None, at: datetime, amount: float) -> list[tuple[datetime, float]]:
+    """`amount` used over (start, at], as (hour, share) in proportion to the time in each hour."""
+    if start is None or at - start <= HOUR or hour_of(at) == floor_hour(start):
+        return [(hour_of(at), amount)]
+    total = (at - start).total_seconds()
+    out: list[tuple[datetime, float]] = []
+    hour = floor_hour(start)
+    while hour < at:
+        lo, hi = max(hour, start), min(hour + HOUR, at)
+        if hi > lo:
+            out.append((hour, amount * (hi - lo).total_seconds() / total))
+        hour += HOUR
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A reading with its interval's consumption: (start, at], `consumption` (None: not known)."""
+
+    at: datetime
+    value: float
+    start: datetime | None
+    consumption: float | None
+    note: str | None = None
+
+
+def hourly_totals(
+    intervals: list[Interval], *, consumption: bool, lo: datetime | None = None, hi: datetime | None = None
+) -> dict[datetime, tuple[float, int, frozenset[str], int]]:
+    """hour -> (total, samples, notes, index of the latest interval in it), for hours in [lo, hi).
+
+    Consumption is spread over the hours an interval covers; `samples` counts only the readings
+    that closed in the hour, so an hour a gap spans has a share of consumption and no sample.
+    Instantaneous values are summed with their count (mean = total / samples).
+    """
+    out: dict[datetime, tuple[float, int, frozenset[str], int]] = {}
+    for index, row in enumerate(intervals):
+        own = hour_of(row.at)
+        if consumption:
+            if row.consumption is None:
+                continue
+            shares = spread(row.start, row.at, row.consumption)
+        else:
+            shares = [(own, row.value)]
+        for hour, amount in shares:
+            if (lo is not None and hour < lo) or (hi is not None and hour >= hi):
+                continue
+            total, samples, notes, _ = out.get(hour, (0.0, 0, frozenset(), index))
+            out[hour] = (
+                total + amount,
+                samples + (hour == own),
+                notes | {row.note} if row.note else notes,
+                index,
+            )
+    return out
+
+
+def intervals_of(
+    readings: list[tuple[datetime, float]],
+    *,
+    kind: str,
+    register_max: float | None = None,
+    replaced_at: frozenset[datetime] = frozenset(),
+) -> list[Interval]:
+    """A series' readings (time order) with each interval's consumption."""
+    out: list[Interval] = []
+    prev: tuple[datetime, float] | None = None
+    for at, value in readings:
+        done = step(None if prev is None else prev[1], value, kind=kind, register_max=register_max,
+                    replaced=at in replaced_at)  # fmt: skip
+        start = prev[0] if prev is not None and kind == "cumulative" else None
+        out.append(Interval(at, value, start, done.consumption, done.note))
+        prev = (at, value)
+    return out
