@@ -6,6 +6,7 @@ tests.fixtures.wire checks every test's published records against the exported s
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,6 +16,11 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.kafka", "tests.fixtures.wire"]
+
+# pytest-xdist's workers start with COLUMNS=80 and LINES=24; the CLI sizes its tables by COLUMNS,
+# so output would depend on how the suite was run. Tests that want a width set it themselves.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
 
 
 @pytest.fixture(autouse=True)
