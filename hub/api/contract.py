@@ -10,33 +10,41 @@
   HEAD of /raw/{ref}, used to list only one).
 - Docs: Swagger UI and ReDoc from assets shipped in the `fastapi-offline` package, served by the
   hub itself: a hospital intranet has no CDN.
+- Events: `/asyncapi.json`, the AsyncAPI 3.0.0 document of the Kafka topics (with this
+  deployment's topic prefix), the SSE stream and webhook deliveries (hub.schema_export). Open like
+  /openapi.json: it describes the API and holds no data. Built once per process, with an ETag.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import fastapi_offline
+from fastapi import Request  # noqa: TC002  (FastAPI reads the annotations at runtime)
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from hub.api.deps import ServicesDep  # noqa: TC001  (FastAPI reads the annotations at runtime)
 from hub.api.fhir.bundle import outcome
 from hub.api.fhir.wire import FHIR_JSON, FHIR_XML, FhirError, Wire, negotiate
+from hub.schema_export import asyncapi_json
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from fastapi import APIRouter, FastAPI, Request
+    from fastapi import APIRouter, FastAPI
     from fastapi.dependencies.models import Dependant
-    from starlette.responses import Response
 
 DOCS_ASSETS = "/docs/assets"
 _ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
@@ -121,6 +129,17 @@ def _docs_routes(app: FastAPI) -> None:
     async def oauth2_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
+    @app.get("/asyncapi.json", include_in_schema=False)
+    async def asyncapi(request: Request, services: ServicesDep) -> Response:
+        body, etag = await asyncio.to_thread(_asyncapi, services.topic_prefix)
+        headers = {
+            "ETag": etag,
+            "Cache-Control": "no-cache",
+        }  # may keep it, must ask: a new version changes it
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="application/json", headers=headers)
+
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
         return get_redoc_html(
@@ -130,6 +149,12 @@ def _docs_routes(app: FastAPI) -> None:
             redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
             with_google_fonts=False,
         )
+
+
+@lru_cache(maxsize=4)
+def _asyncapi(prefix: str) -> tuple[bytes, str]:
+    body = asyncapi_json(prefix).encode()
+    return body, f'"{hashlib.sha256(body).hexdigest()[:32]}"'
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

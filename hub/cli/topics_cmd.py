@@ -72,7 +72,7 @@ def schemas_export(
     out: Annotated[Path, typer.Argument(help="Directory to write JSON Schemas and asyncapi.yaml into.")],
     data_dir: DataDir = None,
 ) -> None:
-    """Write one JSON Schema per event type and an AsyncAPI 3 document of the topics."""
+    """Write one JSON Schema per event type and an AsyncAPI 3 document (topics, SSE stream, webhooks)."""
     from hub.schema_export import export_schemas
 
     settings = load_settings(data_dir)

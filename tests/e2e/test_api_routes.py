@@ -72,6 +72,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/docs/oauth2-redirect"): Rule(NOBODY_NEEDED, "open"),
     ("GET", "/redoc"): Rule(NOBODY_NEEDED, "open"),
     ("GET", "/openapi.json"): Rule(NOBODY_NEEDED, "open"),
+    ("GET", "/asyncapi.json"): Rule(NOBODY_NEEDED, "open"),  # the events' description, like openapi.json
     ("POST", "/ingest/{system}"): Rule(INGEST, "hospital"),
     ("GET", "/ingest/{system}/{raw_ref}"): Rule(INGEST, "hospital"),
     ("POST", "/fhir"): Rule(INGEST, "hospital"),

@@ -10,11 +10,18 @@ import jsonschema
 import pytest
 from jsonschema import Draft7Validator, Draft202012Validator
 
-from hub.schema_export import event_schema_file, export_schemas
+from hub.schema_export import SSE_CHANNEL, WEBHOOK_CHANNEL, event_schema_file, export_schemas
 from schemas.catalogue import EVENT_CLASSES, dump_event, latest_version
 from tests.unit.schemas.conftest import PREFIX
 from tests.unit.schemas.examples import example_dict, example_event
-from topics.catalogue import CATALOGUE, DLQ_TOPICS, RAW_TOPICS, topic_for_event_type
+from topics.catalogue import (
+    CANONICAL_TOPICS,
+    CATALOGUE,
+    DERIVED_TOPICS,
+    DLQ_TOPICS,
+    RAW_TOPICS,
+    topic_for_event_type,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -150,9 +157,10 @@ class TestAsyncApi:
         assert asyncapi["info"]["version"]
 
     def test_one_channel_per_catalogue_topic_with_prefixed_address(self, asyncapi: dict[str, Any]) -> None:
-        """Every catalogue topic is a channel whose address carries the deployment prefix."""
+        """Every catalogue topic is a channel whose address carries the deployment prefix; besides
+        them, only the SSE stream and the webhooks."""
         channels = asyncapi["channels"]
-        assert set(channels) == {spec.name for spec in CATALOGUE}
+        assert set(channels) == {spec.name for spec in CATALOGUE} | {SSE_CHANNEL, WEBHOOK_CHANNEL}
         for spec in CATALOGUE:
             assert channels[spec.name]["address"] == PREFIX + spec.name
             assert channels[spec.name]["description"] == spec.description
@@ -194,7 +202,9 @@ class TestAsyncApi:
     ) -> None:
         """Every message payload references a schema file the export wrote next to the document."""
         messages = asyncapi["components"]["messages"]
-        assert set(messages) == {*EVENT_TYPES, "raw_record", "dead_letter"}
+        streamed = {t for spec in (*CANONICAL_TOPICS, *DERIVED_TOPICS) for t in spec.event_types}
+        delivered = {f"{kind}.{t}" for kind in ("sse", "webhook") for t in streamed}
+        assert set(messages) == {*EVENT_TYPES, "raw_record", "dead_letter", *delivered}
         for name, message in messages.items():
             target = message["payload"]["schema"]["$ref"]
             assert (exported / target).is_file(), name
@@ -210,10 +220,11 @@ class TestAsyncApi:
     def test_one_send_operation_per_channel(self, asyncapi: dict[str, Any]) -> None:
         """The hub sends on every channel, with exactly the channel's messages."""
         operations = asyncapi["operations"]
-        assert len(operations) == len(CATALOGUE)
-        for spec in CATALOGUE:
-            operation = operations[f"publish.{spec.name}"]
+        assert len(operations) == len(asyncapi["channels"])
+        for operation in operations.values():
             assert operation["action"] == "send"
-            assert operation["channel"] == {"$ref": f"#/channels/{spec.name}"}
+            channel = operation["channel"]["$ref"].removeprefix("#/channels/")
             names = {ref["$ref"].rsplit("/", 1)[1] for ref in operation["messages"]}
-            assert names == set(asyncapi["channels"][spec.name]["messages"])
+            assert names == set(asyncapi["channels"][channel]["messages"])
+        for spec in CATALOGUE:
+            assert operations[f"publish.{spec.name}"]["channel"] == {"$ref": f"#/channels/{spec.name}"}
