@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from schemas.records import Failure, SourceLocation
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
     from pathlib import Path
     from zoneinfo import ZoneInfo
 
@@ -122,6 +122,23 @@ class Translation:
     # Which source fields the units used, the mapping ignored, or nothing claimed (None: the
     # adapter does not account yet).
     accounting: FieldAccounting | None = None
+
+    @classmethod
+    def joined(cls, chunks: Sequence[Translation]) -> Translation:
+        """One translation of a whole file from the translations of its chunks, in order."""
+        if len(chunks) == 1:
+            return chunks[0]
+        accounting = FieldAccounting()
+        for chunk in chunks:
+            accounting = accounting.merged(chunk.accounting)
+        return cls(
+            events=tuple(e for c in chunks for e in c.events),
+            failures=tuple(f for c in chunks for f in c.failures),
+            skipped=tuple(s for c in chunks for s in c.skipped),
+            units=sum(c.units for c in chunks),
+            notes=tuple(n for c in chunks for n in c.notes),
+            accounting=accounting,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from adapters._files.documents import recognise, row_kind
 from adapters._files.mapping import FileMapping
 from adapters._files.rows import RowProblem, mapped_cells, row_failure
 from adapters._files.sheet import stream_sheet
-from adapters.base import Emitted, Failure, FieldAccounting, SourceLocation, TranslateContext, Translation
+from adapters.base import Emitted, Failure, SourceLocation, TranslateContext, Translation
 from adapters.errors import MalformedMessage
 from adapters.provenance import source_of
 
@@ -152,18 +152,7 @@ def translate_rows(
             run_type, raw, payload, mapping, ctx, documents=documents, default_kind=default_kind, chunk_rows=0
         )
     )
-    if len(chunks) == 1:
-        return chunks[0]
-    accounting = FieldAccounting()
-    for chunk in chunks:
-        accounting = accounting.merged(chunk.accounting)
-    return Translation(
-        events=tuple(e for c in chunks for e in c.events),
-        failures=tuple(f for c in chunks for f in c.failures),
-        skipped=tuple(s for c in chunks for s in c.skipped),
-        units=sum(c.units for c in chunks),
-        accounting=accounting,
-    )
+    return Translation.joined(chunks)
 
 
 def translate_chunks(

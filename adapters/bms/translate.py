@@ -102,18 +102,7 @@ def _is_json(raw: RawRecord, payload: bytes) -> bool:
 def translate(raw: RawRecord, payload: bytes, mapping: BmsMapping, ctx: TranslateContext) -> Translation:
     """Translate one export or push. Raises MalformedMessage when it cannot be read at all."""
     chunks = list(translate_in_chunks(raw, payload, mapping, ctx, 0))
-    if len(chunks) == 1:
-        return chunks[0]
-    accounting = FieldAccounting()
-    for chunk in chunks:
-        accounting = accounting.merged(chunk.accounting)
-    return Translation(
-        events=tuple(e for c in chunks for e in c.events),
-        failures=tuple(f for c in chunks for f in c.failures),
-        skipped=tuple(s for c in chunks for s in c.skipped),
-        units=sum(c.units for c in chunks),
-        accounting=accounting,
-    )
+    return Translation.joined(chunks)
 
 
 def translate_in_chunks(
