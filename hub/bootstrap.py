@@ -37,13 +37,15 @@ from hub.delivery.robots import NotificationDelivery
 from hub.delivery.webhooks import SubscriptionStore, WebhookService, subscription_key
 from hub.delivery.webhooks.targets import TargetPolicy
 from hub.errors import ConfigError
-from hub.ingest.archive import SqliteRawArchive
+from hub.ingest.archive import GroupCommitArchive, SqliteRawArchive
 from hub.ingest.crypto import RawCipher, parse_key
 from hub.ingest.http_edge import Ingestor
 from hub.ingest.inbox import InboxWatcher
 from hub.ingest.mllp import MllpIngest
 from hub.ingest.pgarchive import PostgresRawArchive
 from hub.ingest.relay import OutboxRelay
+from hub.metrics import ProcessMetrics
+from hub.ops import channel_source, ops_source
 from hub.ports import SystemClock
 from hub.settings import BusKind, Mode, Settings
 from hub.translation.deadletters import DeadLetterBook, DeadLetterStore, PostgresDeadLetterStore
@@ -146,6 +148,8 @@ class Hub:
     webhooks: WebhookService = field(init=False)
     notify: NotificationDelivery = field(init=False)
     api: ApiServices = field(init=False)
+    # This process's latency histograms and gauges (hub.metrics; counts are read from the archive).
+    metrics: ProcessMetrics = field(default_factory=ProcessMetrics)
 
     @cached_property
     def mllp(self) -> MllpIngest:
@@ -156,6 +160,11 @@ class Hub:
     def inbox(self) -> InboxWatcher:
         """The inbox/<system>/ drop-folder watcher (built on first use: it creates the folders)."""
         return InboxWatcher(self, self.settings.inbox_dir)
+
+    def archive_commits(self, observe: Callable[[float, int], None]) -> None:
+        """Have the archive report each group commit's duration and size (hub.metrics)."""
+        if isinstance(self.archive, GroupCommitArchive):
+            self.archive.commit_observer = observe
 
     @property
     def projections(self) -> list[Projection]:
@@ -286,6 +295,9 @@ def build_hub(
             ),
         )
     read_models = make_projections(settings) if projections is None else projections
+    hub.archive_commits(hub.metrics.observe_commit)
+    for worker in hub.workers.values():
+        worker.observe_translate = hub.metrics.observe_translate
     hub.runners = (
         [ProjectionRunner(read_models, bus, engine, prefix=prefix, clock=clock)] if read_models else []
     )
@@ -338,5 +350,8 @@ def build_hub(
         webhook_targets=targets,
         readiness=readiness_source(hub, limits, listeners),
         listeners=listeners,
+        channels=channel_source(hub),
+        ops=ops_source(hub),
+        process_metrics=hub.metrics,
     )
     return hub

@@ -23,6 +23,7 @@ from hub.api.csv_export import CsvExportMiddleware
 from hub.api.deps import HubApi
 from hub.api.routes import assets, console, fhir_read, health, metrics
 from hub.api.routes import availability as availability_routes
+from hub.api.routes import channels as channel_routes
 from hub.api.routes import compliance as compliance_routes
 from hub.api.routes import dlq as dlq_routes
 from hub.api.routes import events as event_routes
@@ -89,6 +90,7 @@ def create_app(services: ApiServices, *, title: str = "Hospital integration hub"
     # The message browser reads what HEAD /raw shows (raw_meta); reprocessing is a dlq action.
     _include(app, message_routes.reprocess_router, require(Permission.DLQ))
     _include(app, message_routes.router, require(Permission.RAW_META))
+    _include(app, channel_routes.router, require(Permission.RAW_META))
     _include(app, subscription_routes.router, require(Permission.SUBSCRIBE))
     _include(app, event_routes.router)  # its own: the stream permission, whole hospital
     # Role checks for /raw are inside: HEAD needs raw_meta, GET raw_payload, both audited.

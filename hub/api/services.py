@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from hub.api.readiness import Listeners, ReadinessSource
     from hub.api.security import Security
     from hub.bootstrap import Hub
+    from hub.channels import Channel
+    from hub.metrics import OpsSource, ProcessMetrics
     from hub.delivery.webhooks import SubscriptionStore
     from hub.ingest.http_edge import Ingestor
     from hub.ports import EventBus, MessageStatus, RawArchive, RawRecord
@@ -102,6 +104,10 @@ class ApiServices:
     # Listeners `hub serve` opened (name -> serving?), registered as they start: /health/ready reports them.
     listeners: Listeners = field(default_factory=dict)
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
+    # GET /channels and the durable part of /metrics (hub.ops); the process's own latencies.
+    channels: Callable[[], Awaitable[list[Channel]]] | None = None
+    ops: OpsSource | None = None
+    process_metrics: ProcessMetrics | None = None
     # Set when the server is stopping: open event streams end at their next poll, so clients
     # reconnect (elsewhere, or later) from their last id instead of being cut off mid-response.
     draining: asyncio.Event = field(default_factory=asyncio.Event)
