@@ -91,9 +91,9 @@ def configured(hub: Hub) -> list[tuple[str, str]]:
     return out
 
 
-def served_here(hub: Hub, roles: Iterable[str], *, mllp: Callable[[], bool] | None, inbox: bool) -> list[
-    tuple[str, str, str]
-]:
+def served_here(
+    hub: Hub, roles: Iterable[str], *, mllp: Callable[[], bool] | None, inbox: bool
+) -> list[tuple[str, str, str]]:
     """(system, transport, state) of the listeners this process runs for `roles`."""
     roles = set(roles)
     out: list[tuple[str, str, str]] = []
@@ -207,6 +207,16 @@ async def channels(
         dead_recent = sum(dead[-int(ERROR_WINDOW.total_seconds() // 60) :])
         state, detail = _state(c, mine, dead_recent, now, (local or {}).get((system, transport)))
         out.append(
-            Channel(system, transport, endpoint_of(hub, system, transport), state, detail, c, received, dead, on_topic)
+            Channel(
+                system,
+                transport,
+                endpoint_of(hub, system, transport),
+                state,
+                detail,
+                c,
+                received,
+                dead,
+                on_topic,
+            )
         )
     return out

@@ -17,7 +17,6 @@ file, http, topic), `code` (AA, AE, AR), `group` (consumer groups), `status`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,6 +26,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from hub.channels import Channel
 
 # Archive commits are a few ms (one fsync); translation of one message is 0.1-10 ms for HL7
@@ -166,9 +167,13 @@ class DurableCollector(Collector):
         yield lag
         if snap.outbox_backlog is not None:
             yield GaugeMetricFamily(
-                "hub_outbox_backlog", "Archived messages not yet on their raw topic", value=snap.outbox_backlog
+                "hub_outbox_backlog",
+                "Archived messages not yet on their raw topic",
+                value=snap.outbox_backlog,
             )
-        head = GaugeMetricFamily("hub_ledger_head", "Entries in the audit ledger's hash chain", labels=["topic"])
+        head = GaugeMetricFamily(
+            "hub_ledger_head", "Entries in the audit ledger's hash chain", labels=["topic"]
+        )
         for topic, n in sorted(snap.ledger_head.items()):
             head.add_metric([topic], n)
         yield head
@@ -187,17 +192,13 @@ class DurableCollector(Collector):
         )
 
 
-def disk_bytes(*paths: os.PathLike[str] | str) -> int:
+def disk_bytes(*paths: Path) -> int:
     """Bytes of the given files and directory trees (what exists of them)."""
     total = 0
     for root in paths:
-        if os.path.isfile(root):
-            total += os.path.getsize(root)
-            continue
-        for folder, _, files in os.walk(root):
-            for name in files:
-                try:
-                    total += os.path.getsize(os.path.join(folder, name))  # noqa: PTH118, PTH202
-                except OSError:
-                    continue  # gone meanwhile
+        for path in [root] if root.is_file() else root.rglob("*"):
+            try:
+                total += path.stat().st_size if path.is_file() else 0
+            except OSError:
+                continue  # gone meanwhile
     return total

@@ -61,7 +61,9 @@ def _archive_bytes(hub: Hub) -> int | None:
     if hub.settings.archive_url:
         return None  # on PostgreSQL: the database's own metrics (pg_total_relation_size) say it
     path = hub.settings.archive_path
-    return disk_bytes(*[p for p in (path, path.with_name(path.name + "-wal"), path.parent / "blobs") if p.exists()])
+    return disk_bytes(
+        *[p for p in (path, path.with_name(path.name + "-wal"), path.parent / "blobs") if p.exists()]
+    )
 
 
 def ops_source(hub: Hub) -> OpsSource:

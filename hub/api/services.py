@@ -33,9 +33,9 @@ if TYPE_CHECKING:
     from hub.api.security import Security
     from hub.bootstrap import Hub
     from hub.channels import Channel
-    from hub.metrics import OpsSource, ProcessMetrics
     from hub.delivery.webhooks import SubscriptionStore
     from hub.ingest.http_edge import Ingestor
+    from hub.metrics import OpsSource, ProcessMetrics
     from hub.ports import EventBus, MessageStatus, RawArchive, RawRecord
     from hub.translation.retry import HubDeadLetters
     from projections.runtime.base import Projection

@@ -68,7 +68,9 @@ def channel_table(found: list[Channel]) -> Table:
 
 @app.command("channels")
 def channels_cmd(
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per channel instead of a table.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per channel instead of a table.")
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Channels: every source over every transport (MLLP, inbox folders, HTTP/FHIR, raw topics)."""

@@ -199,7 +199,8 @@ CREATE TABLE IF NOT EXISTS raw_channel_listeners (
 ) WITHOUT ROWID;
 """
 
-SQLITE_TRIGGERS = f"""
+SQLITE_TRIGGERS = (  # SQL built from this module's constants; nothing from outside
+    f"""
 CREATE TRIGGER IF NOT EXISTS raw_channel_on_insert AFTER INSERT ON raw_messages BEGIN
     INSERT INTO raw_channel_counts (system, transport) VALUES (NEW.system, NEW.transport)
         ON CONFLICT (system, transport) DO NOTHING;
@@ -233,9 +234,11 @@ AFTER UPDATE OF status, events, skipped, failures, accounting ON raw_messages BE
         rows_failed = rows_failed - OLD.failures + NEW.failures,
         unclaimed_cells = unclaimed_cells - {_sq(_SQ_UNCLAIMED, "OLD")} + {_sq(_SQ_UNCLAIMED, "NEW")},
         ever_translated = ever_translated + (NEW.status = 'translated' AND OLD.status != 'translated'),
-        ever_dead_lettered = ever_dead_lettered + (NEW.status = 'dead_lettered' AND OLD.status != 'dead_lettered'),
+        ever_dead_lettered = ever_dead_lettered
+            + (NEW.status = 'dead_lettered' AND OLD.status != 'dead_lettered'),
         last_error = CASE WHEN NEW.status = 'dead_lettered'
-            THEN coalesce(NEW.error, NEW.failures || ' unit(s) dead-lettered, see GET /dlq') ELSE last_error END,
+            THEN coalesce(NEW.error, NEW.failures || ' unit(s) dead-lettered, see GET /dlq')
+            ELSE last_error END,
         last_error_at = CASE WHEN NEW.status = 'dead_lettered'
             THEN coalesce(NEW.processed_at, last_error_at) ELSE last_error_at END
         WHERE system = NEW.system AND transport = NEW.transport;
@@ -248,30 +251,36 @@ AFTER UPDATE OF status, events, skipped, failures, accounting ON raw_messages BE
             dead_lettered = dead_lettered + excluded.dead_lettered;
 END;
 CREATE TRIGGER IF NOT EXISTS raw_channel_on_answer AFTER UPDATE OF answer ON raw_messages BEGIN
-    UPDATE raw_channel_counts SET {_sq_acks("OLD", "-")} WHERE system = NEW.system AND transport = NEW.transport;
-    UPDATE raw_channel_counts SET {_sq_acks("NEW", "+")} WHERE system = NEW.system AND transport = NEW.transport;
+    UPDATE raw_channel_counts SET {_sq_acks("OLD", "-")}
+        WHERE system = NEW.system AND transport = NEW.transport;
+    UPDATE raw_channel_counts SET {_sq_acks("NEW", "+")}
+        WHERE system = NEW.system AND transport = NEW.transport;
 END;
 CREATE TRIGGER IF NOT EXISTS raw_channel_on_resend AFTER UPDATE OF resends ON raw_messages BEGIN
     UPDATE raw_channel_counts SET resends = resends - OLD.resends + NEW.resends
         WHERE system = NEW.system AND transport = NEW.transport;
 END;
-"""
+"""  # nosec B608
+)
 
 
 def _sq_sum_class(status: str) -> str:
     return f"sum({_sq_class('m', status)})"
 
 
-SQLITE_BACKFILL = f"""
+SQLITE_BACKFILL = (  # SQL built from this module's constants; nothing from outside
+    f"""
 INSERT INTO raw_channel_counts (system, transport, {", ".join(COUNT_COLUMNS)}, last_received_at)
 SELECT m.system, m.transport, count(*), sum(m.size), sum(m.resends),
     {_sq_sum_class("pending")}, {_sq_sum_class("translated")}, {_sq_sum_class("archived_only")},
     {_sq_sum_class("dead_lettered")}, sum(m.events), sum(m.failures), sum({_sq(_SQ_UNCLAIMED, "m")}),
     sum(coalesce({_sq(_SQ_ACK, "m")}, '') = 'A'), sum(coalesce({_sq(_SQ_ACK, "m")}, '') = 'E'),
-    sum(coalesce({_sq(_SQ_ACK, "m")}, '') = 'R'), sum(m.status = 'translated'), sum(m.status = 'dead_lettered'),
+    sum(coalesce({_sq(_SQ_ACK, "m")}, '') = 'R'),
+    sum(m.status = 'translated'), sum(m.status = 'dead_lettered'),
     max(m.received_at)
 FROM raw_messages AS m GROUP BY m.system, m.transport;
-"""
+"""  # nosec B608
+)
 
 SQLITE_SELECT_COUNTS = _select_counts("raw_channel_counts")
 SQLITE_SELECT_MINUTES = (
@@ -285,7 +294,8 @@ def sqlite_install(conn: object) -> None:
     """Create the tables and triggers; fill the counts once from an archive written before them."""
     import sqlite3  # noqa: PLC0415  (typing the connection without importing sqlite3 at module level)
 
-    assert isinstance(conn, sqlite3.Connection)  # noqa: S101  (a programming error, not input)
+    if not isinstance(conn, sqlite3.Connection):
+        raise TypeError(f"a sqlite3 connection is needed, not {type(conn).__name__}")
     conn.executescript(SQLITE_SCHEMA)
     have = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'raw_channel_on_insert'").fetchone()
     if have is not None:
@@ -293,7 +303,10 @@ def sqlite_install(conn: object) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         # Checked again under the write lock: another process may have installed them meanwhile.
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'raw_channel_on_insert'").fetchone() is None:
+        if (
+            conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'raw_channel_on_insert'").fetchone()
+            is None
+        ):
             conn.execute("DELETE FROM raw_channel_counts")
             conn.execute(SQLITE_BACKFILL)
             for statement in _statements(SQLITE_TRIGGERS):
@@ -338,7 +351,8 @@ def _pg_minute(expr: str) -> str:
     return f"to_char({expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI')"
 
 
-PG_SCHEMA = f"""
+PG_SCHEMA = (  # SQL built from this module's constants; nothing from outside
+    f"""
 CREATE TABLE IF NOT EXISTS hub_raw_channel_counts (
     system TEXT NOT NULL,
     transport TEXT NOT NULL,
@@ -369,7 +383,8 @@ CREATE TABLE IF NOT EXISTS hub_raw_channel_listeners (
 CREATE OR REPLACE FUNCTION hub_raw_channel_count() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO hub_raw_channel_counts AS c (system, transport, {", ".join(COUNT_COLUMNS)}, last_received_at)
+        INSERT INTO hub_raw_channel_counts AS c
+            (system, transport, {", ".join(COUNT_COLUMNS)}, last_received_at)
         VALUES (NEW.system, NEW.transport, 1, NEW.size, NEW.resends, {_pg_class("NEW", "pending")},
             {_pg_class("NEW", "translated")}, {_pg_class("NEW", "archived_only")},
             {_pg_class("NEW", "dead_lettered")}, NEW.events, NEW.failures, {_PG_UNCLAIMED.format(r="NEW")},
@@ -403,11 +418,13 @@ BEGIN
         ack_aa = ack_aa - {_pg_ack("OLD", "A")} + {_pg_ack("NEW", "A")},
         ack_ae = ack_ae - {_pg_ack("OLD", "E")} + {_pg_ack("NEW", "E")},
         ack_ar = ack_ar - {_pg_ack("OLD", "R")} + {_pg_ack("NEW", "R")},
-        ever_translated = ever_translated + CAST(NEW.status = 'translated' AND OLD.status <> 'translated' AS integer),
+        ever_translated = ever_translated
+            + CAST(NEW.status = 'translated' AND OLD.status <> 'translated' AS integer),
         ever_dead_lettered = ever_dead_lettered
             + CAST(NEW.status = 'dead_lettered' AND OLD.status <> 'dead_lettered' AS integer),
         last_error = CASE WHEN NEW.status = 'dead_lettered' AND OLD.status <> 'dead_lettered'
-            THEN coalesce(NEW.error, NEW.failures || ' unit(s) dead-lettered, see GET /dlq') ELSE last_error END,
+            THEN coalesce(NEW.error, NEW.failures || ' unit(s) dead-lettered, see GET /dlq')
+            ELSE last_error END,
         last_error_at = CASE WHEN NEW.status = 'dead_lettered' AND OLD.status <> 'dead_lettered'
             THEN coalesce(NEW.processed_at, last_error_at) ELSE last_error_at END
         WHERE system = NEW.system AND transport = NEW.transport;
@@ -422,14 +439,16 @@ BEGIN
     RETURN NULL;
 END
 $fn$;
-"""
+"""  # nosec B608
+)
 
 
 def _pg_sum(status: str) -> str:
     return f"sum({_pg_class('m', status)})"
 
 
-PG_INSTALL = f"""
+PG_INSTALL = (  # SQL built from this module's constants; nothing from outside
+    f"""
 DO $do$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'hub_raw_channel_count') THEN
@@ -447,7 +466,8 @@ BEGIN
     END IF;
 END
 $do$;
-"""
+"""  # nosec B608
+)
 
 PG_SELECT_COUNTS = _select_counts("hub_raw_channel_counts")
 PG_SELECT_MINUTES = (
@@ -472,8 +492,11 @@ class ListenerReport:
 def listener_from_row(row: tuple[object, ...]) -> ListenerReport:
     system, transport, node, state, detail, seen_at = row[:6]
     seen = parse_time(seen_at)
-    assert seen is not None  # noqa: S101  (NOT NULL column)
-    return ListenerReport(str(system), str(transport), str(node), str(state), None if detail is None else str(detail), seen)
+    if seen is None:
+        raise ValueError("a listener report without its time")  # a NOT NULL column: never
+    return ListenerReport(
+        str(system), str(transport), str(node), str(state), None if detail is None else str(detail), seen
+    )
 
 
 SQLITE_SELECT_LISTENERS = (

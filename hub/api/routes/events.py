@@ -263,13 +263,13 @@ async def stream(
     return StreamingResponse(
         _counted(
             _sse(
-            request,
-            consumer,
-            begun=begun,
-            unprefixed=unprefixed,
-            wanted=TypeFilter.of(_split(types)),
-            limit=limit,
-            draining=services.draining,
+                request,
+                consumer,
+                begun=begun,
+                unprefixed=unprefixed,
+                wanted=TypeFilter.of(_split(types)),
+                limit=limit,
+                draining=services.draining,
             ),
             None if services.process_metrics is None else services.process_metrics.sse_clients,
         ),
