@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -114,6 +115,11 @@ async def test_metrics_count_per_channel_what_was_sent(tmp_path: Path) -> None:
     assert value(found, "hub_translate_seconds_count", system="hrp") == 1
     assert value(found, "hub_archive_size_bytes") > 0
     assert any(name == "hub_ledger_head" for name, _ in found)
+    dashboard = (REPO / "deploy" / "grafana-hub-channels.json").read_text(encoding="utf-8")
+    named = set(re.findall(r"hub_[a-z_]+", dashboard))
+    assert named
+    exposed = {f.name for f in text_string_to_metric_families(scraped.text)} | {name for name, _ in found}
+    assert named <= exposed  # the dashboard queries only metrics the hub exposes
 
 
 async def test_channels_route_and_cli_show_counts_state_and_the_last_hour(tmp_path: Path) -> None:
