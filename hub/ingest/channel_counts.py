@@ -142,8 +142,8 @@ _SQ_ACK = (
     " ELSE CAST(substr({r}.answer, instr({r}.answer, CAST('MSA|' AS BLOB)) + 5, 1) AS TEXT) END"
 )
 _SQ_UNCLAIMED = (
-    "coalesce((SELECT sum(value) FROM json_each({r}.accounting, '$.unclaimed')"
-    " WHERE {r}.accounting IS NOT NULL AND json_valid({r}.accounting)), 0)"
+    "CASE WHEN {r}.accounting IS NULL OR NOT json_valid({r}.accounting) THEN 0 ELSE"
+    " coalesce((SELECT sum(value) FROM json_each({r}.accounting, '$.unclaimed')), 0) END"
 )
 
 
@@ -161,12 +161,9 @@ def _sq_class(row: str, status: str) -> str:
     return f"({row}.status = '{status}')"
 
 
-def _sq_acks(row: str, sign: str) -> str:
-    ack = _sq(_SQ_ACK, row)
-    return ", ".join(
-        f"ack_{code.lower()} = ack_{code.lower()} {sign} (coalesce({ack}, '') = '{code[1]}')"
-        for code in ("AA", "AE", "AR")
-    )
+def _sq_ack_is(row: str, letter: str) -> str:
+    """1 when `row`'s stored answer is an ACK whose MSA-1 ends in `letter` (AA/CA: A), else 0."""
+    return f"(coalesce({_sq(_SQ_ACK, row)}, '') = '{letter}')"
 
 
 SQLITE_SCHEMA = f"""
@@ -202,24 +199,34 @@ CREATE TABLE IF NOT EXISTS raw_channel_listeners (
 SQLITE_TRIGGERS = (  # SQL built from this module's constants; nothing from outside
     f"""
 CREATE TRIGGER IF NOT EXISTS raw_channel_on_insert AFTER INSERT ON raw_messages BEGIN
-    INSERT INTO raw_channel_counts (system, transport) VALUES (NEW.system, NEW.transport)
-        ON CONFLICT (system, transport) DO NOTHING;
+    INSERT INTO raw_channel_counts
+        (system, transport, received, bytes, pending, ack_aa, ack_ae, ack_ar, last_received_at)
+        VALUES (NEW.system, NEW.transport, 1, NEW.size, NEW.status = 'pending',
+            {_sq_ack_is("NEW", "A")}, {_sq_ack_is("NEW", "E")}, {_sq_ack_is("NEW", "R")}, NEW.received_at)
+        ON CONFLICT (system, transport) DO UPDATE SET
+            received = received + 1, bytes = bytes + excluded.bytes, pending = pending + excluded.pending,
+            ack_aa = ack_aa + excluded.ack_aa, ack_ae = ack_ae + excluded.ack_ae,
+            ack_ar = ack_ar + excluded.ack_ar,
+            last_received_at = max(coalesce(last_received_at, ''), excluded.last_received_at);
+    INSERT INTO raw_channel_minutes (system, transport, minute, received)
+        VALUES (NEW.system, NEW.transport, substr(NEW.received_at, 1, 16), 1)
+        ON CONFLICT (system, transport, minute) DO UPDATE SET received = received + 1;
+END;
+-- The archive inserts messages as pending with nothing counted yet; should a row ever arrive
+-- otherwise, this adds what the fast trigger above leaves out.
+CREATE TRIGGER IF NOT EXISTS raw_channel_on_insert_done AFTER INSERT ON raw_messages
+WHEN NEW.status != 'pending' OR NEW.events != 0 OR NEW.failures != 0 OR NEW.resends != 0
+    OR NEW.accounting IS NOT NULL BEGIN
     UPDATE raw_channel_counts SET
-        received = received + 1, bytes = bytes + NEW.size, resends = resends + NEW.resends,
-        pending = pending + {_sq_class("NEW", "pending")},
+        resends = resends + NEW.resends,
         translated = translated + {_sq_class("NEW", "translated")},
         archived_only = archived_only + {_sq_class("NEW", "archived_only")},
         dead_lettered = dead_lettered + {_sq_class("NEW", "dead_lettered")},
         events = events + NEW.events, rows_failed = rows_failed + NEW.failures,
         unclaimed_cells = unclaimed_cells + {_sq(_SQ_UNCLAIMED, "NEW")},
-        {_sq_acks("NEW", "+")},
         ever_translated = ever_translated + (NEW.status = 'translated'),
-        ever_dead_lettered = ever_dead_lettered + (NEW.status = 'dead_lettered'),
-        last_received_at = max(coalesce(last_received_at, ''), NEW.received_at)
+        ever_dead_lettered = ever_dead_lettered + (NEW.status = 'dead_lettered')
         WHERE system = NEW.system AND transport = NEW.transport;
-    INSERT INTO raw_channel_minutes (system, transport, minute, received)
-        VALUES (NEW.system, NEW.transport, substr(NEW.received_at, 1, 16), 1)
-        ON CONFLICT (system, transport, minute) DO UPDATE SET received = received + 1;
 END;
 CREATE TRIGGER IF NOT EXISTS raw_channel_on_status
 AFTER UPDATE OF status, events, skipped, failures, accounting ON raw_messages BEGIN
@@ -250,10 +257,12 @@ AFTER UPDATE OF status, events, skipped, failures, accounting ON raw_messages BE
             translated = translated + excluded.translated,
             dead_lettered = dead_lettered + excluded.dead_lettered;
 END;
-CREATE TRIGGER IF NOT EXISTS raw_channel_on_answer AFTER UPDATE OF answer ON raw_messages BEGIN
-    UPDATE raw_channel_counts SET {_sq_acks("OLD", "-")}
-        WHERE system = NEW.system AND transport = NEW.transport;
-    UPDATE raw_channel_counts SET {_sq_acks("NEW", "+")}
+CREATE TRIGGER IF NOT EXISTS raw_channel_on_answer AFTER UPDATE OF answer ON raw_messages
+WHEN OLD.answer IS NOT NEW.answer BEGIN
+    UPDATE raw_channel_counts SET
+        ack_aa = ack_aa - {_sq_ack_is("OLD", "A")} + {_sq_ack_is("NEW", "A")},
+        ack_ae = ack_ae - {_sq_ack_is("OLD", "E")} + {_sq_ack_is("NEW", "E")},
+        ack_ar = ack_ar - {_sq_ack_is("OLD", "R")} + {_sq_ack_is("NEW", "R")}
         WHERE system = NEW.system AND transport = NEW.transport;
 END;
 CREATE TRIGGER IF NOT EXISTS raw_channel_on_resend AFTER UPDATE OF resends ON raw_messages BEGIN
@@ -290,6 +299,9 @@ SQLITE_SELECT_MINUTES = (
 SQLITE_PRUNE = "DELETE FROM raw_channel_minutes WHERE minute < ?"
 
 
+INSTALLED = "raw_channel_on_insert_done"  # the trigger created last: its presence means all are
+
+
 def sqlite_install(conn: object) -> None:
     """Create the tables and triggers; fill the counts once from an archive written before them."""
     import sqlite3  # noqa: PLC0415  (typing the connection without importing sqlite3 at module level)
@@ -297,16 +309,13 @@ def sqlite_install(conn: object) -> None:
     if not isinstance(conn, sqlite3.Connection):
         raise TypeError(f"a sqlite3 connection is needed, not {type(conn).__name__}")
     conn.executescript(SQLITE_SCHEMA)
-    have = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'raw_channel_on_insert'").fetchone()
+    have = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (INSTALLED,)).fetchone()
     if have is not None:
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
         # Checked again under the write lock: another process may have installed them meanwhile.
-        if (
-            conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'raw_channel_on_insert'").fetchone()
-            is None
-        ):
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (INSTALLED,)).fetchone() is None:
             conn.execute("DELETE FROM raw_channel_counts")
             conn.execute(SQLITE_BACKFILL)
             for statement in _statements(SQLITE_TRIGGERS):
