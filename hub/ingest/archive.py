@@ -808,7 +808,13 @@ class SqliteRawArchive(GroupCommitArchive):
             (r.system, r.transport, r.node, r.state, r.detail, r.seen_at.astimezone(UTC).isoformat())
             for r in reports
         ]
-        await self._update(lambda conn: conn.executemany(cc.SQLITE_REPORT_LISTENER, rows).rowcount)
+        forget = (self._clock() - cc.LISTENER_FORGET).astimezone(UTC).isoformat()
+
+        def write(conn: Any) -> int:
+            conn.execute(cc.SQLITE_FORGET_LISTENERS, (forget,))  # processes gone for a day
+            return int(conn.executemany(cc.SQLITE_REPORT_LISTENER, rows).rowcount)
+
+        await self._update(write)
 
     async def channel_listeners(self) -> list[cc.ListenerReport]:
         rows = await self._run(lambda: self._conn.execute(cc.SQLITE_SELECT_LISTENERS).fetchall())

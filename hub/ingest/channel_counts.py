@@ -525,5 +525,7 @@ PG_REPORT_LISTENER = (
     " ON CONFLICT (system, transport, node) DO UPDATE SET state = excluded.state, detail = excluded.detail,"
     " seen_at = excluded.seen_at"
 )
-# A process's reports older than this are forgotten (the process is gone): read as "stopped".
+# A process's reports older than this are forgotten (the process is gone; each start is a new node).
 LISTENER_FORGET = timedelta(days=1)
+SQLITE_FORGET_LISTENERS = "DELETE FROM raw_channel_listeners WHERE seen_at < ?"
+PG_FORGET_LISTENERS = "DELETE FROM hub_raw_channel_listeners WHERE seen_at < :before"

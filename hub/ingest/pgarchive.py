@@ -635,8 +635,11 @@ class PostgresRawArchive(GroupCommitArchive):
             for r in reports
         ]
 
+        forget = self._clock() - cc.LISTENER_FORGET
+
         def write() -> None:
             with self._engine.begin() as conn:
+                conn.execute(text(cc.PG_FORGET_LISTENERS), {"before": forget})  # processes gone for a day
                 conn.execute(text(cc.PG_REPORT_LISTENER), rows)
 
         if rows:

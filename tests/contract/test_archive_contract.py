@@ -666,3 +666,18 @@ class TestChannelCounts:
         await archive.report_listeners([ListenerReport("his", "mllp", "b:2", "listening", None, now)])
         found = sorted((r.node, r.state) for r in await archive.channel_listeners())
         assert found == [("a:1", "stopped"), ("b:2", "listening")]
+
+    async def test_two_writers_on_one_archive_count_every_message_once(self, backend: Backend) -> None:
+        """Two archives on one store (two processes, or two nodes on PostgreSQL) storing at once: exact counts."""
+        first, second = backend.open(), backend.open()
+
+        async def send(archive: RawArchive, name: str) -> None:
+            for i in range(20):
+                stored = await archive.store(msg(f"MSH|{name}-{i}", message_id=f"{name}-{i}"))
+                await _finish(archive, stored.record.raw_ref, "translated" if i % 4 else "dead_lettered")
+
+        await asyncio.gather(send(first, "a"), send(second, "b"), send(first, "c"), send(second, "d"))
+        for archive in (first, second):
+            (his,) = [c for c in await archive.channel_counts() if c.system == "his"]
+            assert (his.received, his.translated, his.dead_lettered, his.pending) == (80, 60, 20, 0)
+            assert his.bytes == sum(len(f"MSH|{n}-{i}") for n in "abcd" for i in range(20))

@@ -831,6 +831,10 @@
     show(currentView());
     refreshBadge();
     setInterval(refreshBadge, 30000);
+    // The Channels page is what an integrator on call leaves open: it refreshes itself.
+    setInterval(() => {
+      if (currentView() === "channels" && !document.hidden) loadChannels().catch(() => {});
+    }, 30000);
   }
 
   start();
