@@ -306,6 +306,7 @@ def build_hub(
     hub.webhooks = WebhookService(
         hub.subscriptions, bus, prefix=prefix, transport=webhook_transport, targets=targets
     )
+    hub.webhooks.observe = hub.metrics.observe_webhook
     # Robot and webhook channels of the notification rules the read model runs with.
     rules = next((p.rules for p in read_models if isinstance(p, Notifications)), None)
     hub.notify = NotificationDelivery(
