@@ -201,6 +201,7 @@ class TestConsoleDemo:
         hrp = next(c for c in expected if c["channel"] == "hrp.file")
         assert hrp["counts"]["received"] > 0  # the demo loads the HRP exports as files
         assert console.page.locator("#channels-table svg.spark").count() == len(expected)
+        assert "[object" not in console.page.locator("#view-channels").inner_text()  # every value as text
         mllp = console.page.locator("#channels-table tr.channel-his-mllp")
         expect(mllp).to_contain_text("监听中")  # `hub serve` reports its MLLP listener
         console.page.screenshot(path=str(tmp_path / "console-channels.png"), full_page=True)

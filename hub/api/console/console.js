@@ -740,7 +740,7 @@
       card("已接收", "received", numberFormat.format(sum("received")), "muted"),
       card("死信", "dead-lettered", numberFormat.format(sum("dead_lettered")), sum("dead_lettered") ? "bad" : "ok"),
     );
-    $("channels-summary").textContent = `${items.length} 个通道 channels · ${when(page.generated_at)}`;
+    $("channels-summary").replaceChildren(`${items.length} 个通道 channels · 更新于 `, when(page.generated_at) || "—", hint(" updated"));
     fillTable($("channels-table"), [
       { label: "通道", hint: "channel", value: (c) => both(`${c.system.toUpperCase()} · ${TRANSPORT[c.transport] || c.transport}`, c.endpoint) },
       { label: "状态", hint: "state", value: (c) => {
@@ -756,7 +756,8 @@
       { label: "应答", hint: "AA/AE/AR", class: "num", value: (c) => (c.transport === "mllp" ? `${c.counts.ack_aa}/${c.counts.ack_ae}/${c.counts.ack_ar}` : null) },
       { label: "每分钟", hint: "per min", class: "num", value: (c) => numberFormat.format(c.rate_per_minute) },
       { label: "最近一小时", hint: "last hour", value: (c) => sparkline(c.received_last_hour, c.dead_lettered_last_hour) },
-      { label: "最近错误", hint: "last error", class: "wrap", value: (c) => (c.last_error ? both(c.last_error, when(c.last_error_at)) : null) },
+      { label: "最近错误", hint: "last error", class: "wrap", value: (c) => (c.last_error
+        ? el("span", null, c.last_error, el("span", { class: "sub" }, when(c.last_error_at))) : null) },
     ], items, { empty: "暂无通道 No channels", rowClass: (c) => `channel-${c.system}-${c.transport}` });
   }
 
