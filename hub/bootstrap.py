@@ -306,7 +306,6 @@ def build_hub(
     hub.webhooks = WebhookService(
         hub.subscriptions, bus, prefix=prefix, transport=webhook_transport, targets=targets
     )
-    hub.webhooks.observe = hub.metrics.observe_webhook
     # Robot and webhook channels of the notification rules the read model runs with.
     rules = next((p.rules for p in read_models if isinstance(p, Notifications)), None)
     hub.notify = NotificationDelivery(
@@ -345,14 +344,14 @@ def build_hub(
         publish=publisher(hub),
         as_of=as_of_reader(hub),
         history=history_reader(hub),
+        channels=channel_source(hub),  # GET /channels and /metrics (hub.ops)
+        ops=ops_source(hub),
+        process_metrics=hub.metrics,
         dead_letters=letters,
         subscriptions=hub.subscriptions,
         messages=MessageBrowser(archive, engine, letters, encodings=_encodings(hub)),
         webhook_targets=targets,
         readiness=readiness_source(hub, limits, listeners),
         listeners=listeners,
-        channels=channel_source(hub),
-        ops=ops_source(hub),
-        process_metrics=hub.metrics,
     )
     return hub

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -60,18 +60,6 @@ class ProcessMetrics:
             buckets=TRANSLATE_BUCKETS,
             registry=self.registry,
         )
-        self.webhook_deliveries = Counter(
-            "hub_webhook_deliveries",
-            "Webhook POSTs by outcome (delivered, failed) from this process",
-            ["outcome"],
-            registry=self.registry,
-        )
-        self.webhook_seconds = Histogram(
-            "hub_webhook_delivery_seconds",
-            "Webhook POST round trips from this process",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
-            registry=self.registry,
-        )
         self.sse_clients = Gauge(
             "hub_sse_clients", "Open server-sent event streams (GET /events)", registry=self.registry
         )
@@ -80,10 +68,6 @@ class ProcessMetrics:
         self.commit_seconds.observe(seconds)
         if messages:
             self.commit_messages.observe(messages)
-
-    def observe_webhook(self, outcome: str, seconds: float) -> None:
-        self.webhook_deliveries.labels(outcome=outcome).inc()
-        self.webhook_seconds.observe(seconds)
 
     def observe_translate(self, system: str, seconds: float) -> None:
         self.translate_seconds.labels(system=system).observe(seconds)

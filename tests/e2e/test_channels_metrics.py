@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import uuid
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
@@ -23,16 +21,13 @@ from hub.channels import channels, report_forever, served_here
 from hub.cli.channels_cmd import channel_table
 from hub.cli.operate import _start_mllp
 from hub.pipeline import drain, ingest_path
-from hub.ports import event_out_record
 from tests.e2e.conftest import REPO, Wired, free_port, run_hub, wired_hub
 from tests.e2e.test_identifier_namespaces import send_mllp
-from tests.unit.schemas.examples import example_event
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 HIS = REPO / "examples" / "his"
-ASSETS = "canonical.asset.v1"
 MLLP_FILES = ("07_esu_u01_ventilator_in_use.hl7", "08_esu_u01_emergency_stop.hl7", "11_adt_a01_admission.hl7")
 AE_FILE = "09_esu_u01_unknown_state.hl7"  # EQU-3 'XX' is not in the mapping: dead letter, AE
 FHIR_DEVICE = REPO / "examples" / "fhir" / "device-ventilator-icu.json"
@@ -177,36 +172,3 @@ async def test_channels_route_and_cli_show_counts_state_and_the_last_hour(tmp_pa
     assert "hrp.file" in table
     assert "1/0/0" not in table  # AA/AE/AR as answered: 3/1/0
     assert f"{sent['acks']['AA']}/{sent['acks']['AE']}/0" in table
-
-
-async def test_webhook_posts_are_counted_by_outcome_with_their_latency(tmp_path: Path) -> None:
-    """A refused and then an accepted POST show as failed and delivered in /metrics, with a latency."""
-    answers = [500]
-
-    def receive(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(answers.pop() if answers else 204)
-
-    settings = {"auth": "off", "webhook_allow": ["127.0.0.1"]}
-    async with wired_hub(
-        tmp_path / "hub", settings=settings, webhook_transport=httpx.MockTransport(receive)
-    ) as w:
-        created = await w.http.post(
-            "/subscriptions",
-            json={"url": "http://127.0.0.1:9/hook", "topics": [ASSETS], "types": ["asset.relocated"]},
-        )
-        assert created.status_code == 201, created.text
-        stop = asyncio.Event()
-        delivering = asyncio.create_task(w.hub.webhooks.run(stop))
-        event = example_event("asset.relocated").model_copy(update={"event_id": uuid.uuid4()})
-        await w.hub.bus.publish(ASSETS, [event_out_record(event)])
-        for _ in range(600):
-            found = samples((await w.http.get("/metrics")).text)
-            if value(found, "hub_webhook_deliveries_total", outcome="delivered"):
-                break
-            await asyncio.sleep(0.05)
-        stop.set()
-        await delivering
-    assert value(found, "hub_webhook_deliveries_total", outcome="failed") == 1
-    assert value(found, "hub_webhook_deliveries_total", outcome="delivered") == 1
-    assert value(found, "hub_webhook_delivery_seconds_count") == 2
-    assert value(found, "hub_webhook_subscriptions", status="active") == 1

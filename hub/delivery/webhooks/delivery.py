@@ -24,7 +24,7 @@ from hub.delivery.webhooks.store import MAX_ERROR_CHARS, Subscription, Subscript
 from hub.errors import ArchiveError, BusError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     from hub.delivery.webhooks.targets import TargetPolicy
     from hub.ports import BusRecord, Consumer, EventBus, TopicPartition
@@ -113,7 +113,6 @@ class SubscriptionWorker:
         self.subscription = subscription
         self._targets = targets  # None: no target check (build_hub always passes the settings' policy)
         self.stopping = asyncio.Event()
-        self.observe: Callable[[str, float], None] | None = None  # hub.metrics: (outcome, seconds)
         self._store = store
         self._bus = bus
         self._client = client
@@ -208,8 +207,6 @@ class SubscriptionWorker:
         tp = (record.topic, record.partition)
         started = time.perf_counter()
         error = await post_event(self._client, sub, secret, record, self._targets)
-        if self.observe is not None:
-            self.observe("delivered" if error is None else "failed", time.perf_counter() - started)
         event_id = (record.header("event_id") or b"").decode() or None
         log = logger.bind(
             subscription=sub.id, topic=record.topic, partition=record.partition, offset=record.offset,
@@ -286,7 +283,6 @@ class WebhookService:
         self._workers: dict[str, tuple[SubscriptionWorker, asyncio.Task[None]]] = {}
         self._retiring: list[asyncio.Task[None]] = []
         self._not_before: dict[str, float] = {}  # subscription -> monotonic time its worker may restart
-        self.observe: Callable[[str, float], None] | None = None  # hub.metrics: each POST's outcome, time
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.to_thread(self._store.ensure_tables)
@@ -329,7 +325,6 @@ class WebhookService:
                     tuning=self._tuning,
                     targets=self._targets,
                 )
-                worker.observe = self.observe
                 self._workers[sub_id] = (worker, asyncio.create_task(worker.run(), name=f"webhook-{sub_id}"))
 
     async def _crashed(self, sub_id: str, task: asyncio.Task[None]) -> None:
