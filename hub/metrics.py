@@ -88,6 +88,7 @@ class OpsSnapshot:
 
 
 OpsSource = Callable[[], Awaitable[OpsSnapshot]]
+ChannelSource = Callable[[], Awaitable[list["Channel"]]]
 
 _CHANNEL_COUNTERS = (
     ("received", "hub_channel_received", "Raw messages archived (distinct; exact resends not counted)"),

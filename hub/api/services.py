@@ -32,10 +32,9 @@ if TYPE_CHECKING:
     from hub.api.readiness import Listeners, ReadinessSource
     from hub.api.security import Security
     from hub.bootstrap import Hub
-    from hub.channels import Channel
     from hub.delivery.webhooks import SubscriptionStore
     from hub.ingest.http_edge import Ingestor
-    from hub.metrics import OpsSource, ProcessMetrics
+    from hub.metrics import ChannelSource, OpsSource, ProcessMetrics
     from hub.ports import EventBus, MessageStatus, RawArchive, RawRecord
     from hub.translation.retry import HubDeadLetters
     from projections.runtime.base import Projection
@@ -105,7 +104,7 @@ class ApiServices:
     listeners: Listeners = field(default_factory=dict)
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     # GET /channels and the durable part of /metrics (hub.ops); the process's own latencies.
-    channels: Callable[[], Awaitable[list[Channel]]] | None = None
+    channels: ChannelSource | None = None
     ops: OpsSource | None = None
     process_metrics: ProcessMetrics | None = None
     # Set when the server is stopping: open event streams end at their next poll, so clients

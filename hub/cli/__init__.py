@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from hub.cli import audit, channels_cmd, dlq, ingest, keys, operate, replay, topics_cmd
+from hub.cli import audit, dlq, ingest, keys, operate, replay, topics_cmd
 from hub.cli.app import app
 
 
@@ -15,4 +15,4 @@ def main() -> None:
     app()
 
 
-__all__ = ["app", "audit", "channels_cmd", "dlq", "ingest", "keys", "main", "operate", "replay", "topics_cmd"]
+__all__ = ["app", "audit", "dlq", "ingest", "keys", "main", "operate", "replay", "topics_cmd"]

@@ -22,6 +22,7 @@ from adapters.his.mllp import serve_mllp
 from hub.api.app import build_api
 from hub.bootstrap import Hub, build_hub, make_bus
 from hub.channels import report_forever, served_here
+from hub.cli import channels_cmd  # noqa: F401  (registers `hub channels` beside serve and status)
 from hub.cli.app import DataDir, app, console, load_settings, run
 from hub.cli.render import reconciliation_table, where
 from hub.pipeline import ROLES, drain, ingest_path, parse_roles, run_forever
