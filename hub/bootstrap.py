@@ -45,13 +45,15 @@ from hub.delivery.robots import NotificationDelivery
 from hub.delivery.webhooks import Backoff, SubscriptionStore, Tuning, WebhookService, subscription_key
 from hub.delivery.webhooks.targets import TargetPolicy
 from hub.errors import ConfigError
-from hub.ingest.archive import SqliteRawArchive
+from hub.ingest.archive import GroupCommitArchive, SqliteRawArchive
 from hub.ingest.crypto import RawCipher, parse_key
 from hub.ingest.http_edge import Ingestor
 from hub.ingest.inbox import InboxWatcher
 from hub.ingest.mllp import MllpIngest
 from hub.ingest.pgarchive import PostgresRawArchive
 from hub.ingest.relay import OutboxRelay
+from hub.metrics import ProcessMetrics
+from hub.ops import channel_source, ops_source
 from hub.ports import SystemClock
 from hub.scan.keys import ReportKeyStore
 from hub.scan.limits import RateLimiter
@@ -240,6 +242,8 @@ class Hub:
     notify: NotificationDelivery = field(init=False)
     alerts: AlertService = field(init=False)
     api: ApiServices = field(init=False)
+    # This process's latency histograms and gauges (hub.metrics; counts are read from the archive).
+    metrics: ProcessMetrics = field(default_factory=ProcessMetrics)
 
     @cached_property
     def mllp(self) -> MllpIngest:
@@ -250,6 +254,11 @@ class Hub:
     def inbox(self) -> InboxWatcher:
         """The inbox/<system>/ drop-folder watcher (built on first use: it creates the folders)."""
         return InboxWatcher(self, self.settings.inbox_dir)
+
+    def archive_commits(self, observe: Callable[[float, int], None]) -> None:
+        """Have the archive report each group commit's duration and size (hub.metrics)."""
+        if isinstance(self.archive, GroupCommitArchive):
+            self.archive.commit_observer = observe
 
     @property
     def projections(self) -> list[Projection]:
@@ -387,6 +396,9 @@ def build_hub(
             ),
         )
     read_models = make_projections(settings) if projections is None else projections
+    hub.archive_commits(hub.metrics.observe_commit)
+    for worker in hub.workers.values():
+        worker.observe_translate = hub.metrics.observe_translate
     hub.runners = (
         [ProjectionRunner(read_models, bus, engine, prefix=prefix, clock=clock)] if read_models else []
     )
@@ -462,6 +474,9 @@ def build_hub(
         publish=publish,
         as_of=as_of_reader(hub),
         history=history_reader(hub),
+        channels=channel_source(hub),  # GET /channels and /metrics (hub.ops)
+        ops=ops_source(hub),
+        process_metrics=hub.metrics,
         dead_letters=letters,
         subscriptions=hub.subscriptions,
         messages=MessageBrowser(archive, engine, letters, encodings=_encodings(hub)),

@@ -16,6 +16,7 @@ from schemas.catalogue import dump_event
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from hub.ingest.channel_counts import ChannelCounts, ChannelMinute, ListenerReport
     from schemas.envelope import EventBase
     from topics.catalogue import TopicSpec
 
@@ -32,6 +33,7 @@ __all__ = [
     "OutRecord",
     "RawArchive",
     "RawBrowser",
+    "RawChannels",
     "RawOutbox",
     "RawQuery",
     "RawRecord",
@@ -351,7 +353,26 @@ class RawBrowser(Protocol):
         ...
 
 
-class RawArchive(RawStore, RawOutbox, RawStatusBook, RawBrowser, Protocol):
+class RawChannels(Protocol):
+    """Per-channel (system x transport) counts kept with the archive, and its listeners' reports.
+
+    Counts are written in the same transaction as what they count (hub.ingest.channel_counts), so
+    they hold across restarts and across every process sharing the archive.
+    """
+
+    async def channel_counts(self) -> list[ChannelCounts]: ...
+    async def channel_minutes(self, since: datetime) -> list[ChannelMinute]:
+        """Per channel and UTC minute from `since` on: received, translated, dead-lettered."""
+        ...
+
+    async def report_listeners(self, reports: Sequence[ListenerReport]) -> None:
+        """Keep what a process says about its listeners (upserted by system, transport, node)."""
+        ...
+
+    async def channel_listeners(self) -> list[ListenerReport]: ...
+
+
+class RawArchive(RawStore, RawOutbox, RawStatusBook, RawBrowser, RawChannels, Protocol):
     """The raw archive as the hub uses it: store, outbox and status book (hub.ingest.archive has one)."""
 
 

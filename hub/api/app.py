@@ -36,6 +36,7 @@ from hub.api.routes import (
 )
 from hub.api.routes import audit as audit_routes
 from hub.api.routes import availability as availability_routes
+from hub.api.routes import channels as channel_routes
 from hub.api.routes import compliance as compliance_routes
 from hub.api.routes import dlq as dlq_routes
 from hub.api.routes import energy as energy_routes
@@ -110,6 +111,7 @@ def create_app(services: ApiServices, *, title: str = "Hospital integration hub"
     # The message browser reads what HEAD /raw shows (raw_meta); reprocessing is a dlq action.
     _include(app, message_routes.reprocess_router, require(Permission.DLQ))
     _include(app, message_routes.router, require(Permission.RAW_META))
+    _include(app, channel_routes.router, require(Permission.RAW_META))
     _include(app, subscription_routes.router, require(Permission.SUBSCRIBE))
     _include(app, subscription_ops.router, require(Permission.SUBSCRIBE))
     _include(app, alert_routes.router, require(Permission.READ))

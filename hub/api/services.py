@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from hub.delivery.ack_links import AckLinks
     from hub.delivery.webhooks import SubscriptionStore
     from hub.ingest.http_edge import Ingestor
+    from hub.metrics import ChannelSource, OpsSource, ProcessMetrics
     from hub.ports import EventBus, MessageStatus, RawArchive, RawRecord
     from hub.scan.service import ScanDesk
     from hub.translation.retry import HubDeadLetters
@@ -129,6 +130,10 @@ class ApiServices:
     scan: ScanDesk | None = None  # /r/{asset id} (scan-to-report); None: not served
     ack_links: AckLinks | None = None  # one-time acknowledgement links in robot messages; None: off
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
+    # GET /channels and the durable part of /metrics (hub.ops); the process's own latencies.
+    channels: ChannelSource | None = None
+    ops: OpsSource | None = None
+    process_metrics: ProcessMetrics | None = None
     # Set when the server is stopping: open event streams end at their next poll, so clients
     # reconnect (elsewhere, or later) from their last id instead of being cut off mid-response.
     draining: asyncio.Event = field(default_factory=asyncio.Event)

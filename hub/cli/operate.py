@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import signal
 import ssl
@@ -20,6 +21,8 @@ from sqlalchemy import text
 from adapters.his.mllp import serve_mllp
 from hub.api.app import build_api
 from hub.bootstrap import Hub, build_hub, make_bus, modbus_poller
+from hub.channels import report_forever, served_here
+from hub.cli import channels_cmd  # noqa: F401  (registers `hub channels` beside serve and status)
 from hub.cli.app import DataDir, app, console, load_settings, run
 from hub.cli.render import reconciliation_table, where
 from hub.pipeline import ROLES, drain, ingest_path, parse_roles, run_forever
@@ -158,6 +161,10 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True, roles: frozenset[str] = 
         tasks.append(asyncio.create_task(hub.notify.run(stop), name="notify"))
         tasks.append(asyncio.create_task(hub.alerts.run(stop), name="alerts"))
     mllp = await _start_ingest(hub, stop, tasks, watch_inbox=watch_inbox) if "ingest" in roles else None
+    # What this process listens on, reported into the archive for GET /channels on any process.
+    serving = None if mllp is None else mllp.is_serving
+    here = functools.partial(served_here, hub, roles, mllp=serving, inbox=watch_inbox)
+    tasks.append(asyncio.create_task(report_forever(hub, stop, here), name="channel-report"))
     if server is not None:
         url = f"http://{settings.api_host}:{settings.api_port}"
         console.print(f"serving {url} (console: {url}/console, API docs: {url}/docs; Ctrl-C to stop)")

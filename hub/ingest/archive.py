@@ -17,6 +17,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 
 from hub.errors import ArchiveError, NotStored
+from hub.ingest import channel_counts as cc
 from hub.ingest.crypto import RawCipher, is_encrypted
 from hub.ports import (
     RAW_STATUSES,
@@ -202,6 +204,8 @@ class GroupCommitArchive:
         self._updates: list[_Update] = []
         self._writer: asyncio.Task[None] | None = None
         self._last_batch = 1
+        # hub.metrics: told each commit's duration and message count (set by the composition root)
+        self.commit_observer: Callable[[float, int], None] | None = None
 
     async def _run(self, fn: Callable[[], T]) -> T:
         raise NotImplementedError
@@ -314,6 +318,7 @@ class GroupCommitArchive:
         A failed batch of several is retried one by one, so one message the store cannot take
         (bad metadata, say) fails alone and the others sharing its transaction are kept.
         """
+        started = time.perf_counter()
         try:
             outcomes, counts = await self._run(lambda: self._store_batch(batch, answers, updates))
         except Exception as exc:  # noqa: BLE001  (answered below; never lost, never left waiting)
@@ -326,6 +331,8 @@ class GroupCommitArchive:
             )
             await self._failed(exc, batch, answers, updates)
             return
+        if self.commit_observer is not None:
+            self.commit_observer(time.perf_counter() - started, len(batch))
         for p, outcome in zip(batch, outcomes, strict=True):
             if not p.future.done():
                 p.future.set_result(outcome)
@@ -403,6 +410,8 @@ class SqliteRawArchive(GroupCommitArchive):
         self._add_accounting_column()
         self._conn.executescript(BROWSE_SCHEMA)
         self._adopt_legacy_keys()
+        cc.sqlite_install(self._conn)  # per-channel counts, kept by triggers in each commit
+        self._pruned = ""
 
     def _add_accounting_column(self) -> None:
         """Archives written before field accounting lack the column: add it (SQLite has no
@@ -775,6 +784,41 @@ class SqliteRawArchive(GroupCommitArchive):
             ).fetchone()
         )
         return None if row is None or row[0] is None else bytes(row[0])
+
+    # -- channels (hub.ingest.channel_counts): counts kept by triggers, listeners as reported
+    async def channel_counts(self) -> list[cc.ChannelCounts]:
+        rows = await self._run(lambda: self._conn.execute(cc.SQLITE_SELECT_COUNTS).fetchall())
+        return [cc.counts_from_row(tuple(r)) for r in rows]
+
+    async def channel_minutes(self, since: datetime) -> list[cc.ChannelMinute]:
+        """Per-minute counts from `since` on; rows past the kept window are pruned (once a minute)."""
+        key = cc.minute_key(since)
+        before = cc.prune_before(self._clock())
+
+        def read() -> list[Any]:
+            if before != self._pruned:
+                self._conn.execute(cc.SQLITE_PRUNE, (before,))
+                self._pruned = before
+            return self._conn.execute(cc.SQLITE_SELECT_MINUTES, (key,)).fetchall()
+
+        return [cc.minute_from_row(tuple(r)) for r in await self._run(read)]
+
+    async def report_listeners(self, reports: Sequence[cc.ListenerReport]) -> None:
+        rows = [
+            (r.system, r.transport, r.node, r.state, r.detail, r.seen_at.astimezone(UTC).isoformat())
+            for r in reports
+        ]
+        forget = (self._clock() - cc.LISTENER_FORGET).astimezone(UTC).isoformat()
+
+        def write(conn: Any) -> int:
+            conn.execute(cc.SQLITE_FORGET_LISTENERS, (forget,))  # processes gone for a day
+            return int(conn.executemany(cc.SQLITE_REPORT_LISTENER, rows).rowcount)
+
+        await self._update(write)
+
+    async def channel_listeners(self) -> list[cc.ListenerReport]:
+        rows = await self._run(lambda: self._conn.execute(cc.SQLITE_SELECT_LISTENERS).fetchall())
+        return [cc.listener_from_row(tuple(r)) for r in rows]
 
 
 def _browse_filter(query: RawQuery) -> tuple[str, list[Any]]:

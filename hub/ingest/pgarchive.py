@@ -25,6 +25,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from hub.errors import ArchiveError
+from hub.ingest import channel_counts as cc
 from hub.ingest.archive import (
     META_CONFLICT_PARTS,
     META_RESENT_PARTS,
@@ -158,6 +159,8 @@ class PostgresRawArchive(GroupCommitArchive):
         self._closed = False
         create_schema(self._engine, SCHEMA)
         create_schema(self._engine, BROWSE_SCHEMA)
+        create_schema(self._engine, cc.PG_SCHEMA + cc.PG_INSTALL)  # per-channel counts, kept by a trigger
+        self._pruned = ""
 
     async def _run(self, fn: Callable[[], T]) -> T:
         if self._closed:
@@ -599,6 +602,52 @@ class PostgresRawArchive(GroupCommitArchive):
 
         rows, total = await self._run(read)
         return [RawSummary(_record(r), str(r[9]), int(r[10]), int(r[11]), r[12]) for r in rows], total
+
+    # -- channels (hub.ingest.channel_counts): counts kept by a trigger, listeners as reported
+    async def channel_counts(self) -> list[cc.ChannelCounts]:
+        rows = await self._run(lambda: self._read(cc.PG_SELECT_COUNTS, {}))
+        return [cc.counts_from_row(tuple(r)) for r in rows]
+
+    async def channel_minutes(self, since: datetime) -> list[cc.ChannelMinute]:
+        """Per-minute counts from `since` on; rows past the kept window are pruned (once a minute)."""
+        key = cc.minute_key(since)
+        before = cc.prune_before(self._clock())
+
+        def read() -> list[Any]:
+            if before != self._pruned:
+                with self._engine.begin() as conn:
+                    conn.execute(text(cc.PG_PRUNE), {"before": before})
+                self._pruned = before
+            return self._read(cc.PG_SELECT_MINUTES, {"since": key})
+
+        return [cc.minute_from_row(tuple(r)) for r in await self._run(read)]
+
+    async def report_listeners(self, reports: Sequence[cc.ListenerReport]) -> None:
+        rows = [
+            {
+                "system": r.system,
+                "transport": r.transport,
+                "node": r.node,
+                "state": r.state,
+                "detail": r.detail,
+                "seen_at": r.seen_at,
+            }
+            for r in reports
+        ]
+
+        forget = self._clock() - cc.LISTENER_FORGET
+
+        def write() -> None:
+            with self._engine.begin() as conn:
+                conn.execute(text(cc.PG_FORGET_LISTENERS), {"before": forget})  # processes gone for a day
+                conn.execute(text(cc.PG_REPORT_LISTENER), rows)
+
+        if rows:
+            await self._run(write)
+
+    async def channel_listeners(self) -> list[cc.ListenerReport]:
+        rows = await self._run(lambda: self._read(cc.PG_SELECT_LISTENERS, {}))
+        return [cc.listener_from_row(tuple(r)) for r in rows]
 
     async def writable(self) -> None:
         def probe() -> None:

@@ -193,6 +193,8 @@ class TranslationWorker:
         self.files = files or FileLimits()
         self.progress: Progress | None = None  # told after each chunk of a file (hub ingest's bar)
         self.system = adapter.system.value
+        # hub.metrics: told each message's translation time (set by the composition root)
+        self.observe_translate: Callable[[str, float], None] | None = None
         self.mappings = mappings
         self._bus = bus
         self._archive = archive
@@ -352,6 +354,8 @@ class TranslationWorker:
             corrected=diff.corrected,
             duration_ms=round((time.perf_counter() - d.started) * 1000, 1),
         )
+        if self.observe_translate is not None:
+            self.observe_translate(self.system, time.perf_counter() - d.started)
         return Outcome(
             d.record.raw_ref,
             d.status,
@@ -429,6 +433,8 @@ class TranslationWorker:
             chunks=count,
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
         )
+        if self.observe_translate is not None:
+            self.observe_translate(self.system, time.perf_counter() - started)
         return Outcome(
             record.raw_ref, status, events, tuple(kept), skipped, units, unchanged, corrected, failed, count
         )

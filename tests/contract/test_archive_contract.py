@@ -17,7 +17,7 @@ import asyncio
 import hashlib
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
@@ -616,3 +616,68 @@ async def test_the_total_is_counted_up_to_the_count_limit(archive: RawArchive) -
     await _browse_fixture(archive)
     assert await _ids(archive, limit=1, count_limit=3) == (["50%_off.csv"], 3)
     assert await _ids(archive, system="his", limit=1, count_limit=10) == (["MSG-3"], 3)
+
+
+# -- per-channel counts (hub.ingest.channel_counts) ----------------------------------------------
+
+
+class TestChannelCounts:
+    async def test_counts_follow_stores_answers_and_status_moves_and_survive_a_reopen(
+        self, backend: Backend
+    ) -> None:
+        """Received, bytes, ACK codes and each message's status move exactly, and read the same after a reopen."""
+        archive = backend.open()
+        at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+        ok = await archive.store(msg("MSH|a", message_id="A", received_at=at), answer=b"MSH|x\rMSA|AA|A\r")
+        bad = await archive.store(msg("MSH|b", message_id="B", received_at=at))
+        archive.note_answer(bad.record.raw_ref, b"MSH|x\rMSA|AE|B\r")
+        await archive.store(msg("MSH|a", message_id="A", received_at=at))  # an exact resend
+        export = await archive.store(msg("a,b\n1,2\n", system="hrp", transport="file", message_id="f.csv"))
+        await _finish(archive, bad.record.raw_ref, "dead_lettered", error="EQU-3 unknown")
+        await _finish(archive, export.record.raw_ref, "dead_lettered")
+        await _finish(archive, export.record.raw_ref, "translated")  # retried after a mapping fix
+        counts = {(c.system, c.transport): c for c in await archive.channel_counts()}
+        his = counts["his", "mllp"]
+        assert (his.received, his.bytes, his.resends) == (2, 10, 1)
+        assert (his.ack_aa, his.ack_ae, his.ack_ar) == (1, 1, 0)
+        assert (his.pending, his.translated, his.dead_lettered) == (1, 0, 1)
+        assert his.last_error == "EQU-3 unknown"
+        assert his.last_received_at == at
+        hrp = counts["hrp", "file"]
+        assert (hrp.received, hrp.dead_lettered, hrp.translated) == (1, 0, 1)
+        assert (hrp.ever_dead_lettered, hrp.ever_translated) == (1, 1)
+        minutes = [m for m in await archive.channel_minutes(at.replace(second=0)) if m.system == "his"]
+        # Received in the minute of receipt; dead-lettered in the minute it was processed (now).
+        assert [(m.minute, m.received) for m in minutes if m.received] == [(at.replace(second=0), 2)]
+        assert sum(m.dead_lettered for m in minutes) == 1
+        assert ok.record.raw_ref != bad.record.raw_ref
+        archive.close()
+        reopened = backend.open()
+        again = {(c.system, c.transport): c for c in await reopened.channel_counts()}
+        assert again == counts
+
+    async def test_listener_reports_are_kept_per_process(self, archive: RawArchive) -> None:
+        """A process's report replaces its previous one; two processes keep one row each."""
+        from hub.ingest.channel_counts import ListenerReport
+
+        now = datetime.now(UTC)
+        await archive.report_listeners([ListenerReport("his", "mllp", "a:1", "listening", None, now)])
+        await archive.report_listeners([ListenerReport("his", "mllp", "a:1", "stopped", None, now)])
+        await archive.report_listeners([ListenerReport("his", "mllp", "b:2", "listening", None, now)])
+        found = sorted((r.node, r.state) for r in await archive.channel_listeners())
+        assert found == [("a:1", "stopped"), ("b:2", "listening")]
+
+    async def test_two_writers_on_one_archive_count_every_message_once(self, backend: Backend) -> None:
+        """Two archives on one store (two processes, or two nodes on PostgreSQL) storing at once: exact counts."""
+        first, second = backend.open(), backend.open()
+
+        async def send(archive: RawArchive, name: str) -> None:
+            for i in range(20):
+                stored = await archive.store(msg(f"MSH|{name}-{i}", message_id=f"{name}-{i}"))
+                await _finish(archive, stored.record.raw_ref, "translated" if i % 4 else "dead_lettered")
+
+        await asyncio.gather(send(first, "a"), send(second, "b"), send(first, "c"), send(second, "d"))
+        for archive in (first, second):
+            (his,) = [c for c in await archive.channel_counts() if c.system == "his"]
+            assert (his.received, his.translated, his.dead_lettered, his.pending) == (80, 60, 20, 0)
+            assert his.bytes == sum(len(f"MSH|{n}-{i}") for n in "abcd" for i in range(20))

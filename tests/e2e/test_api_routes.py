@@ -84,6 +84,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/dlq/retry/matching"): Rule(DLQ, "list"),  # filters: a scoped key's own messages only
     ("GET", "/audit/ledger"): Rule(HISTORY, "hospital"),
     ("GET", "/messages"): Rule(RAW_META, "list"),
+    ("GET", "/channels"): Rule(RAW_META, "hospital"),
     ("GET", "/messages/{raw_ref}"): Rule(RAW_META, "object"),
     ("GET", "/messages/{raw_ref}/text"): Rule(RAW_PAYLOAD, "object"),
     ("POST", "/messages/reprocess"): Rule(DLQ, "list"),  # a filter: a scoped key's own messages only

@@ -180,6 +180,7 @@ class TestConsoleDemo:
         """`/` opens the console, whose assets table lists the first page of GET /assets, Chinese names and all."""
         console.page.goto(f"{demo_hub.url}/")
         assert console.page.url.endswith("/console")
+        console.open("assets")  # the first page is Channels (test_channels_page_...)
         expected = api(demo_hub, "/assets", limit=50)
         console.wait_summary("assets-summary", f"共 {expected['total']} 台设备")
         names = console.column("assets-table", 0)
@@ -188,6 +189,38 @@ class TestConsoleDemo:
         shot = tmp_path / "console-assets.png"
         console.page.screenshot(path=str(shot), full_page=False)
         assert shot.stat().st_size > 10_000
+
+    def test_channels_page_is_first_and_shows_every_channel_with_its_counts(
+        self, console: Console, demo_hub: Served, browser: Browser, tmp_path: Path
+    ) -> None:
+        """The console opens on Channels: one row per channel of GET /channels, its count and a sparkline."""
+        from playwright.sync_api import expect
+
+        expected = api(demo_hub, "/channels")["items"]
+        console.open()
+        expect(console.page.locator("nav.tabs a").first).to_have_attribute("data-view", "channels")
+        rows = console.rows("channels-table")
+        expect(rows).to_have_count(len(expected))
+        for ch in expected:
+            row = console.page.locator(f"#channels-table tr.channel-{ch['system']}-{ch['transport']}")
+            received = ch["on_topic"] if ch["transport"] == "topic" else ch["counts"]["received"]
+            expect(row.locator("td").nth(3)).to_have_text(str(received if received is not None else "—"))
+        hrp = next(c for c in expected if c["channel"] == "hrp.file")
+        assert hrp["counts"]["received"] > 0  # the demo loads the HRP exports as files
+        assert console.page.locator("#channels-table svg.spark").count() == len(expected)
+        assert "[object" not in console.page.locator("#view-channels").inner_text()  # every value as text
+        mllp = console.page.locator("#channels-table tr.channel-his-mllp")
+        expect(mllp).to_contain_text("监听中")  # `hub serve` reports its MLLP listener
+        console.page.screenshot(path=str(tmp_path / "console-channels.png"), full_page=True)
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True)
+        tab = Console(phone.new_page(), demo_hub.url)
+        try:
+            tab.open("channels")
+            expect(tab.rows("channels-table")).to_have_count(len(expected))
+            tab.page.screenshot(path=str(tmp_path / "console-channels-phone.png"))
+        finally:
+            phone.close()
+        assert tab.errors == [], tab.errors
 
     def test_search_filters_by_name_identifier_and_status(self, console: Console, demo_hub: Served) -> None:
         """Each search field narrows the table to what the API answers for that filter."""
@@ -605,7 +638,7 @@ class TestConsoleWithKeys:
         context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
         tab = Console(context.new_page(), served.url)
         try:
-            tab.open()
+            tab.open("assets")
             expect(tab.page.locator("#notice")).to_contain_text("需要 API 密钥")
             expect(tab.page.locator("#key-form")).to_have_class(re.compile(r"\battention\b"))
             assert "null" not in (tab.page.locator("#notice").text_content() or "")

@@ -235,6 +235,72 @@
     return dl;
   }
 
+  // ---- Channels ------------------------------------------------------------------------------
+  const CHANNEL_STATE = { listening: ["监听中", "ok"], erroring: ["异常", "bad"], stopped: ["已停止", "warn"] };
+  const TRANSPORT = { mllp: "HL7 MLLP", file: "文件投递 inbox", http: "HTTP 接入", topic: "原始主题 raw topic" };
+  const SVG = "http://www.w3.org/2000/svg";
+
+  // A small inline SVG: received per minute (line) and dead-lettered per minute (red bars).
+  function sparkline(received, dead) {
+    const width = 120, height = 28, n = received.length || 1;
+    const top = Math.max(1, ...received, ...dead);
+    const svg = document.createElementNS(SVG, "svg");
+    for (const [name, value] of Object.entries({ viewBox: `0 0 ${width} ${height}`, width, height, class: "spark", role: "img" })) {
+      svg.setAttribute(name, String(value));
+    }
+    const x = (i) => (i * width) / Math.max(1, n - 1);
+    const y = (v) => height - 2 - (v / top) * (height - 4);
+    dead.forEach((v, i) => {
+      if (!v) return;
+      const bar = document.createElementNS(SVG, "rect");
+      for (const [name, value] of Object.entries({ x: x(i) - 1, y: y(v), width: 2, height: height - 2 - y(v), fill: "#c0392b" })) bar.setAttribute(name, String(value));
+      svg.append(bar);
+    });
+    const line = document.createElementNS(SVG, "polyline");
+    line.setAttribute("points", received.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" "));
+    for (const [name, value] of Object.entries({ fill: "none", stroke: "#2471a3", "stroke-width": 1.5 })) line.setAttribute(name, String(value));
+    svg.append(line);
+    const title = document.createElementNS(SVG, "title");
+    title.textContent = `最近 60 分钟接收 ${received.reduce((a, b) => a + b, 0)} 条，死信 ${dead.reduce((a, b) => a + b, 0)} 条 / last hour`;
+    svg.append(title);
+    return svg;
+  }
+
+  async function loadChannels() {
+    const page = await api("/channels");
+    const items = page.items;
+    const count = (state) => items.filter((c) => c.state === state).length;
+    const sum = (key) => items.reduce((a, c) => a + (c.transport === "topic" ? 0 : c.counts[key]), 0);
+    const card = (title, english, value, tone) => el("div", { class: `card card-${tone}` },
+      el("div", { class: "card-value", text: value }), el("div", { class: "card-label" }, title, " ", hint(english)));
+    $("channels-cards").replaceChildren(
+      card("监听中", "listening", count("listening"), "ok"),
+      card("异常", "erroring", count("erroring"), count("erroring") ? "bad" : "ok"),
+      card("已停止", "stopped", count("stopped"), count("stopped") ? "warn" : "ok"),
+      card("已接收", "received", numberFormat.format(sum("received")), "muted"),
+      card("死信", "dead-lettered", numberFormat.format(sum("dead_lettered")), sum("dead_lettered") ? "bad" : "ok"),
+    );
+    $("channels-summary").replaceChildren(`${items.length} 个通道 channels · 更新于 `, when(page.generated_at) || "—", hint(" updated"));
+    fillTable($("channels-table"), [
+      { label: "通道", hint: "channel", value: (c) => both(`${c.system.toUpperCase()} · ${TRANSPORT[c.transport] || c.transport}`, c.endpoint) },
+      { label: "状态", hint: "state", value: (c) => {
+        const [text, tone] = CHANNEL_STATE[c.state] || [c.state, "muted"];
+        return badge(`${text} ${c.state}`, tone, c.state_detail);
+      } },
+      { label: "最近接收", hint: "last message", value: (c) => when(c.last_received_at) },
+      { label: "接收", hint: "received", class: "num strong", value: (c) => (c.transport === "topic" ? (c.on_topic ?? "—") : c.counts.received) },
+      { label: "已转换", hint: "translated", class: "num", value: (c) => c.counts.translated },
+      { label: "仅归档", hint: "archived only", class: "num", value: (c) => c.counts.archived_only },
+      { label: "死信", hint: "dead-lettered", class: "num", value: (c) => (c.counts.dead_lettered ? badge(String(c.counts.dead_lettered), "bad") : 0) },
+      { label: "待处理", hint: "pending", class: "num", value: (c) => c.counts.pending },
+      { label: "应答", hint: "AA/AE/AR", class: "num", value: (c) => (c.transport === "mllp" ? `${c.counts.ack_aa}/${c.counts.ack_ae}/${c.counts.ack_ar}` : null) },
+      { label: "每分钟", hint: "per min", class: "num", value: (c) => numberFormat.format(c.rate_per_minute) },
+      { label: "最近一小时", hint: "last hour", value: (c) => sparkline(c.received_last_hour, c.dead_lettered_last_hour) },
+      { label: "最近错误", hint: "last error", class: "wrap", value: (c) => (c.last_error
+        ? el("span", null, c.last_error, el("span", { class: "sub" }, when(c.last_error_at))) : null) },
+    ], items, { empty: "暂无通道 No channels", rowClass: (c) => `channel-${c.system}-${c.transport}` });
+  }
+
   // ---- 资产 Assets ----------------------------------------------------------------------------
   // The browser's calendar day as YYYY-MM-DD, to compare with the API's ISO dates.
   const today = () => new Date().toLocaleDateString("sv-SE");
@@ -1083,6 +1149,7 @@
 
   // ---- Views and navigation ------------------------------------------------------------------
   const VIEWS = {
+    channels: loadChannels,
     assets: () => loadAssets(0),
     availability: loadAvailability,
     inventory: () => loadInventory(0),
@@ -1100,7 +1167,7 @@
 
   const currentView = () => {
     const name = window.location.hash.replace(/^#/, "");
-    return Object.hasOwn(VIEWS, name) ? name : "assets";
+    return Object.hasOwn(VIEWS, name) ? name : "channels";
   };
 
   function show(name) {
@@ -1171,10 +1238,15 @@
     });
     bindForm("ops-alerts-form", () => loadAlerts(0));
     $("health-refresh").addEventListener("click", () => loadHealth().catch(showError));
+    $("channels-refresh").addEventListener("click", () => loadChannels().catch(showError));
     window.addEventListener("hashchange", () => show(currentView()));
     show(currentView());
     refreshBadge();
     setInterval(refreshBadge, 30000);
+    // The Channels page is what an integrator on call leaves open: it refreshes itself.
+    setInterval(() => {
+      if (currentView() === "channels" && !document.hidden) loadChannels().catch(() => {});
+    }, 30000);
   }
 
   start();

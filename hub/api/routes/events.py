@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     import asyncio
     from collections.abc import AsyncIterator
 
+    from prometheus_client import Gauge
+
     from hub.ports import Consumer, EventBus, TopicPartition
 
 logger = structlog.get_logger()
@@ -170,6 +172,18 @@ def _cursor(last_event_id: str | None, start: str) -> Cursor | None:
     return None
 
 
+async def _counted(stream: AsyncIterator[bytes], clients: Gauge | None) -> AsyncIterator[bytes]:
+    """`stream`, counted in the open-streams gauge (hub_sse_clients) while it is open."""
+    if clients is not None:
+        clients.inc()
+    try:
+        async for chunk in stream:
+            yield chunk
+    finally:
+        if clients is not None:
+            clients.dec()
+
+
 async def _sse(
     request: Request,
     consumer: Consumer,
@@ -247,14 +261,17 @@ async def stream(
         raise
     unprefixed = {full: short for short, full in names.items()}
     return StreamingResponse(
-        _sse(
-            request,
-            consumer,
-            begun=begun,
-            unprefixed=unprefixed,
-            wanted=TypeFilter.of(_split(types)),
-            limit=limit,
-            draining=services.draining,
+        _counted(
+            _sse(
+                request,
+                consumer,
+                begun=begun,
+                unprefixed=unprefixed,
+                wanted=TypeFilter.of(_split(types)),
+                limit=limit,
+                draining=services.draining,
+            ),
+            None if services.process_metrics is None else services.process_metrics.sse_clients,
         ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},

@@ -246,7 +246,11 @@ async def test_an_archive_written_before_field_accounting_gains_the_column(tmp_p
     ref = (await first.store(message(b"a,b\r\n1,2\r\n"))).record.raw_ref
     first.close()
     conn = sqlite3.connect(tmp_path / "archive.db")
-    conn.execute("ALTER TABLE raw_messages DROP COLUMN accounting")  # as the older schema had it
+    # As the older schema had it: no accounting column, and none of the channel-count triggers
+    # (hub.ingest.channel_counts) that read it.
+    for (trigger,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        conn.execute(f"DROP TRIGGER {trigger}")
+    conn.execute("ALTER TABLE raw_messages DROP COLUMN accounting")
     conn.commit()
     conn.close()
     again = SqliteRawArchive(tmp_path / "archive.db")
@@ -267,4 +271,25 @@ async def test_an_archive_written_before_field_accounting_gains_the_column(tmp_p
     after = await again.status(ref)
     assert after is not None
     assert after.accounting == tally
+    again.close()
+
+
+async def test_an_archive_written_before_channel_counts_gets_them_from_its_messages(tmp_path: Path) -> None:
+    """Reopening an archive that had no channel counts fills them once from its messages, then keeps them."""
+    first = SqliteRawArchive(tmp_path / "archive.db")
+    for i in range(3):
+        await first.store(message(f"row {i}".encode()))
+    first.close()
+    conn = sqlite3.connect(tmp_path / "archive.db")
+    for (trigger,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        conn.execute(f"DROP TRIGGER {trigger}")
+    conn.execute("DROP TABLE raw_channel_counts")
+    conn.commit()
+    conn.close()
+    again = SqliteRawArchive(tmp_path / "archive.db")
+    (counted,) = await again.channel_counts()
+    assert (counted.received, counted.pending) == (3, 3)
+    await again.store(message(b"row 3"))
+    (counted,) = await again.channel_counts()
+    assert counted.received == 4
     again.close()
