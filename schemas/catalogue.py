@@ -25,6 +25,7 @@ from schemas.assets import (
     AssetRelocated,
     AssetReturned,
     AssetStatusChanged,
+    AssetUsageCorrected,
     AssetUsed,
     AssetValuationUpdated,
 )
@@ -43,6 +44,7 @@ from schemas.inventory import (
     INVENTORY_EVENTS,
     InventoryAdjusted,
     InventoryConsumed,
+    InventoryConsumptionCorrected,
     InventoryDisposed,
     InventoryItemDefined,
     InventoryReceived,
@@ -90,6 +92,7 @@ Event = Annotated[
     | AssetInspected
     | AssetContractRegistered
     | AssetUsed
+    | AssetUsageCorrected
     | AssetValuationUpdated
     | AssetDecommissioned
     | InventoryItemDefined
@@ -97,6 +100,7 @@ Event = Annotated[
     | InventoryReceived
     | InventoryTransferred
     | InventoryConsumed
+    | InventoryConsumptionCorrected
     | InventoryAdjusted
     | InventoryDisposed
     | WorkOrderRequested

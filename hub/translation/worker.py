@@ -34,6 +34,7 @@ from hub.errors import BusError
 from hub.faults import fault_point
 from hub.ingest.rawtopic import decode_raw
 from hub.ports import BusRecord, EventBus, OutRecord, RawArchive, RawRecord, event_out_record
+from hub.translation.corrections import CORRECTABLE, noted_event_ids
 from hub.translation.deadletters import DeadLetter, DeadLetterBook, dead_letter_out_record
 from hub.translation.safe import run_translator, run_translator_chunks, unit_name, whole_message_failure
 from hub.translation.snapshots import DiffResult
@@ -251,7 +252,7 @@ class TranslationWorker:
                 )
                 continue
             group.append(done)
-            if done.diff.state:
+            if done.diff.state or done.diff.noted:
                 outcomes += await self._keep(group)
                 group = []
         if group:
@@ -303,6 +304,11 @@ class TranslationWorker:
             diff = await self._differ.diff(self.system, events, snapshots)
         else:
             diff = DiffResult(events=events)  # nothing to compare: no thread hop, no read
+        if any(e.type in CORRECTABLE for e in events):
+            # Noted units remembered; one a retry now reads otherwise goes out as its correction.
+            diff = self._differ.correct(
+                self.system, diff, noted_event_ids(translation.events, translation.notes)
+            )
         # Notes (units kept with a field unknown) are dead letters too, for the integrator to fix.
         letters = [self.dead_letter(record, f, ctx) for f in (*translation.failures, *translation.notes)]
         return _Done(record, ctx, translation, diff, letters, started, mapping)
@@ -383,13 +389,14 @@ class TranslationWorker:
             diff = await self._differ.diff(
                 self.system, [e.event for e in chunk.events], self.adapter.snapshot_types
             )
+            diff = self._differ.correct(self.system, diff, noted_event_ids(chunk.events, chunk.notes))
             await self._publish(diff.events)
-            if chunk.failures:
-                letters = [self.dead_letter(record, f, ctx) for f in chunk.failures]
+            if chunk.failures or chunk.notes:
+                letters = [self.dead_letter(record, f, ctx) for f in (*chunk.failures, *chunk.notes)]
                 await self._dead.record(letters)
                 dlq = dlq_topic(self.system).full_name(self._prefix)
                 await self._bus.publish(dlq, [dead_letter_out_record(d) for d in letters])
-                positions += [f.position for f in chunk.failures]
+                positions += [f.position for f in (*chunk.failures, *chunk.notes)]
                 kept += chunk.failures[: max(0, FAILURES_KEPT - len(kept))]
                 whole = whole or next((f.reason for f in chunk.failures if f.position == "message"), None)
             await self._differ.commit(diff)
