@@ -59,13 +59,20 @@ class HubDeadLetters:
         self._hub = hub
 
     async def query(
-        self, *, status: str | None, system: str | None, limit: int, visible: Visible | None = None
+        self,
+        *,
+        status: str | None,
+        system: str | None,
+        limit: int,
+        visible: Visible | None = None,
+        kind: str | None = "failure",
     ) -> list[DeadLetter]:
-        """Dead letters, oldest first; with `visible`, only those of raw messages it keeps."""
+        """Dead letters (of `kind`: failures, or notes), oldest first; with `visible`, only those of
+        raw messages it keeps."""
         store = self._hub.dead_letters
         if visible is None:
-            return await store.query(status=status, system=system, limit=limit)
-        letters = await store.query(status=status, system=system, limit=SCAN_ALL)
+            return await store.query(status=status, system=system, limit=limit, kind=kind)
+        letters = await store.query(status=status, system=system, limit=SCAN_ALL, kind=kind)
         keep = await visible(d.raw_ref for d in letters)
         return [d for d in letters if d.raw_ref in keep][:limit]
 
@@ -78,20 +85,28 @@ class HubDeadLetters:
         offset: int,
         visible: Visible | None = None,
         code: str | None = None,
+        kind: str | None = "failure",
     ) -> tuple[list[DeadLetter], int]:
-        """One page of dead letters, oldest first, and how many match over all pages."""
+        """One page of dead letters (failures, or `kind="note"` notes), oldest first, and how many
+        match over all pages."""
         store = self._hub.dead_letters
         if visible is None and code is None:
-            found = await store.query(status=status, system=system, limit=limit, offset=offset)
-            return found, await store.count(status=status, system=system)
-        mine = await self.matching(status=status, system=system, code=code, visible=visible)
+            found = await store.query(status=status, system=system, limit=limit, offset=offset, kind=kind)
+            return found, await store.count(status=status, system=system, kind=kind)
+        mine = await self.matching(status=status, system=system, code=code, visible=visible, kind=kind)
         return mine[offset : offset + limit], len(mine)
 
     async def matching(
-        self, *, status: str | None, system: str | None, code: str | None, visible: Visible | None = None
+        self,
+        *,
+        status: str | None,
+        system: str | None,
+        code: str | None,
+        visible: Visible | None = None,
+        kind: str | None = "failure",
     ) -> list[DeadLetter]:
         """Every dead letter matching the filters (oldest first), those of `visible` messages only."""
-        letters = await self._hub.dead_letters.query(status=status, system=system, limit=SCAN_ALL)
+        letters = await self._hub.dead_letters.query(status=status, system=system, limit=SCAN_ALL, kind=kind)
         if code is not None:
             letters = [d for d in letters if d.code == code]
         if visible is None:
@@ -140,7 +155,7 @@ class HubDeadLetters:
 
     async def of_message(self, raw_ref: str) -> list[DeadLetter]:
         """Every dead letter of one raw message, open or resolved."""
-        return await self._hub.dead_letters.query(status=None, raw_ref=raw_ref, limit=SCAN_ALL)
+        return await self._hub.dead_letters.query(status=None, raw_ref=raw_ref, limit=SCAN_ALL, kind=None)
 
     async def reprocess(self, refs: Sequence[str]) -> RetryOutcome:
         """Translate `refs` again with the current mapping, whatever their status (the message browser)."""
@@ -174,7 +189,7 @@ class HubDeadLetters:
             refs = [r for r in refs if r in keep]
 
         async def still_open() -> int:
-            letters = await hub.dead_letters.query(system=system, limit=SCAN_ALL)
+            letters = await hub.dead_letters.query(system=system, limit=SCAN_ALL, kind=None)  # notes too
             return len(letters if visible is None else [d for d in letters if d.raw_ref in refs])
 
         before = await still_open()

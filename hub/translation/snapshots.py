@@ -223,13 +223,17 @@ class SnapshotDiffer:
             payload = event.model_dump(mode="json", by_alias=True)["payload"]
             digest = content_hash(payload)
             before = known.get(event_id)
-            if before is not None and before[0] != digest:
+            if before is None:
+                events.append(event)  # first published: remembered as it reads
+            elif before[0] != digest:
                 events.append(correction(event, json.loads(before[1]), digest))
                 result.corrected += 1
             else:
-                events.append(event)  # first published, or the same again (absorbed by its id)
-            if before is None or before[0] != digest:
-                result.noted.append((system, event_id, digest, json.dumps(payload, ensure_ascii=False)))
+                # On the log already, as the original or its latest correction: never the changed
+                # payload under the original's id.
+                result.unchanged += 1
+                continue
+            result.noted.append((system, event_id, digest, json.dumps(payload, ensure_ascii=False)))
         result.events = events
         return result
 

@@ -25,7 +25,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import structlog
 
@@ -310,7 +310,8 @@ class TranslationWorker:
                 self.system, diff, noted_event_ids(translation.events, translation.notes)
             )
         # Notes (units kept with a field unknown) are dead letters too, for the integrator to fix.
-        letters = [self.dead_letter(record, f, ctx) for f in (*translation.failures, *translation.notes)]
+        letters = [self.dead_letter(record, f, ctx) for f in translation.failures]
+        letters += [self.dead_letter(record, f, ctx, kind="note") for f in translation.notes]
         return _Done(record, ctx, translation, diff, letters, started, mapping)
 
     async def _keep(self, group: list[_Done]) -> list[Outcome]:
@@ -392,7 +393,8 @@ class TranslationWorker:
             diff = self._differ.correct(self.system, diff, noted_event_ids(chunk.events, chunk.notes))
             await self._publish(diff.events)
             if chunk.failures or chunk.notes:
-                letters = [self.dead_letter(record, f, ctx) for f in (*chunk.failures, *chunk.notes)]
+                letters = [self.dead_letter(record, f, ctx) for f in chunk.failures]
+                letters += [self.dead_letter(record, f, ctx, kind="note") for f in chunk.notes]
                 await self._dead.record(letters)
                 dlq = dlq_topic(self.system).full_name(self._prefix)
                 await self._bus.publish(dlq, [dead_letter_out_record(d) for d in letters])
@@ -458,7 +460,14 @@ class TranslationWorker:
             )
         return accounting.summary()
 
-    def dead_letter(self, record: RawRecord, failure: Failure, ctx: TranslateContext) -> DeadLetter:
+    def dead_letter(
+        self,
+        record: RawRecord,
+        failure: Failure,
+        ctx: TranslateContext,
+        *,
+        kind: Literal["failure", "note"] = "failure",
+    ) -> DeadLetter:
         return DeadLetter.for_failure(
             failure,
             raw_ref=record.raw_ref,
@@ -467,6 +476,7 @@ class TranslationWorker:
             adapter_version=ctx.adapter_version,
             mapping_version=ctx.mapping_version,
             failed_at=datetime.now(UTC),
+            kind=kind,
         )
 
     async def _publish(self, events: list[EventBase]) -> None:
