@@ -48,8 +48,8 @@ class MappingInUse:
 @dataclass(frozen=True, slots=True)
 class RetryOutcome:
     retried: int  # raw messages translated again
-    resolved: int  # dead letters that no longer fail
-    still_open: int
+    resolved: int  # dead letters that no longer fail, and notes no longer made
+    still_open: int  # failures still open (notes not counted)
 
 
 class HubDeadLetters:
@@ -161,18 +161,17 @@ class HubDeadLetters:
         """Translate `refs` again with the current mapping, whatever their status (the message browser)."""
         hub = self._hub
 
-        async def still_open() -> int:
-            count = 0
-            for ref in refs:
-                count += sum(d.status == "open" for d in await self.of_message(ref))
-            return count
+        async def still_open() -> tuple[int, int]:
+            """Open letters (failures and notes), and open failures."""
+            letters = [d for ref in refs for d in await self.of_message(ref) if d.status == "open"]
+            return len(letters), sum(d.kind == "failure" for d in letters)
 
-        before = await still_open()
+        before, _ = await still_open()
         for ref in refs:
             record = await hub.archive.get(ref)
             await hub.worker(record.system).process(record)
-        after = await still_open()
-        return RetryOutcome(retried=len(refs), resolved=before - after, still_open=after)
+        after, failing = await still_open()
+        return RetryOutcome(retried=len(refs), resolved=before - after, still_open=failing)
 
     async def known(self, raw_ref: str) -> bool:
         """Whether the archive holds `raw_ref` (a retry of an unknown message is a 404, not a crash)."""
@@ -188,13 +187,15 @@ class HubDeadLetters:
             keep = await visible(refs)
             refs = [r for r in refs if r in keep]
 
-        async def still_open() -> int:
-            letters = await hub.dead_letters.query(system=system, limit=SCAN_ALL, kind=None)  # notes too
-            return len(letters if visible is None else [d for d in letters if d.raw_ref in refs])
+        async def still_open() -> tuple[int, int]:
+            """Open letters (failures and notes: a retry resolves both), and open failures."""
+            letters = await hub.dead_letters.query(system=system, limit=SCAN_ALL, kind=None)
+            mine = letters if visible is None else [d for d in letters if d.raw_ref in refs]
+            return len(mine), sum(d.kind == "failure" for d in mine)
 
-        before = await still_open()
+        before, _ = await still_open()
         for ref in refs:
             record = await hub.archive.get(ref)
             await hub.worker(record.system).process(record)
-        after = await still_open()
-        return RetryOutcome(retried=len(refs), resolved=before - after, still_open=after)
+        after, failing = await still_open()
+        return RetryOutcome(retried=len(refs), resolved=before - after, still_open=failing)
