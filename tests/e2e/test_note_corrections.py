@@ -145,3 +145,36 @@ async def test_hrp_row_with_an_unknown_department_is_noted_and_corrected_by_a_re
     assert (outcome["resolved"], outcome["still_open"]) == (1, 0)
     assert await department("ZC-2024-09002") == ("0201", "心血管内科")
     assert await department("ZC-2024-09001") == ("0202", "呼吸与危重症医学科")
+
+
+SPD_MAPPING = (REPO / "adapters" / "spd" / "mapping.yaml").read_text(encoding="utf-8")
+SCANS = (
+    "计费单号,消耗时间,消耗科室,使用位置,住院号,物资编码,物资名称,批号,序列号,条码,数量\n"
+    "JF2024060900001,2024-06-09 09:17:00,手术室,OR-01,ZY5200313,DZ07001,无菌医用纱布块,2405G735,,,3\n"
+    "JF2024060900002,2024-06-09 10:18:00,杂交手术间,HY-01,ZY2635856,DZ07001,无菌医用纱布块,2405G735,,,2\n"
+)
+
+
+async def test_spd_consumption_with_an_unknown_department_is_rebooked_by_a_retry(
+    running: Running, tmp_path: Path
+) -> None:
+    """An SPD scan export (read chunk by chunk) whose row names an unknown department: noted, then corrected."""
+    hub = running.hub
+    lenient = "extends: default\nstrict_departments: false\n"  # SPD's default is strict: a failure
+    await fix_mapping(running, "spd", lenient, lambda m: not m.strict_departments)
+    scans = tmp_path / "消耗扫码_补录.csv"
+    scans.write_text(SCANS, encoding="utf-8")
+    await ingest_path(hub, "spd", scans)
+    await drain(hub)
+    notes = (await running.client.get("/dlq", params={"kind": "note", "system": "spd"})).json()["items"]
+    assert [(n["code"], n["location"]["line"], n["location"]["column"]) for n in notes] == [
+        ("department_unknown", 3, "消耗科室")
+    ]
+    assert (await stock(running)) == {("DZ07001", "0203"): Decimal(-3), ("DZ07001", None): Decimal(-2)}
+    fixed = SPD_MAPPING.replace("aliases: [中心手术室, 手术部,", "aliases: [中心手术室, 手术部, 杂交手术间,")
+    fixed = fixed.replace("strict_departments: true", "strict_departments: false")
+    assert fixed != SPD_MAPPING
+    await fix_mapping(running, "spd", fixed, lambda m: m.department("杂交手术间") is not None)
+    outcome = await retry(running, "spd")
+    assert (outcome["resolved"], outcome["still_open"]) == (1, 0)
+    assert (await stock(running)) == {("DZ07001", "0203"): Decimal(-5), ("DZ07001", None): Decimal(0)}
