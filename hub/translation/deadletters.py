@@ -407,7 +407,7 @@ class PostgresDeadLetterStore:
     ) -> list[DeadLetter]:
         sql = f"SELECT {_COLS} FROM hub_dead_letters{_pg_filter(status, system, raw_ref, kind)}"  # nosec B608: constant columns
         sql += " ORDER BY failed_at, raw_ref, position LIMIT :limit OFFSET :offset"
-        params = {"status": status, "system": system, "raw_ref": raw_ref, "kind": kind}
+        params: dict[str, Any] = {"status": status, "system": system, "raw_ref": raw_ref, "kind": kind}
         params |= {"limit": limit, "offset": offset}
         return [_from_row(r) for r in await asyncio.to_thread(self._read, sql, params)]
 
