@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
+from uuid import UUID
 
 from pydantic import AwareDatetime, Field
 
@@ -148,6 +149,15 @@ class UsedPayload(HubModel):
     patient_token: str | None = None
 
 
+class UsageCorrectedPayload(HubModel):
+    """The usage `corrects` names, as it should have read: a retry after a mapping fix found
+    what the first translation left unknown (e.g. a ward code). `previous` is what was published."""
+
+    corrects: UUID
+    usage: UsedPayload
+    previous: UsedPayload
+
+
 class ValuationUpdatedPayload(HubModel):
     period: NonEmptyStr
     original_value: Money | None = None
@@ -241,6 +251,14 @@ class AssetUsed(EventBase):
     payload: UsedPayload
 
 
+class AssetUsageCorrected(EventBase):
+    """A correction of an `asset.used`: read models take `usage` in place of what `corrects` said."""
+
+    type: Literal["asset.usage_corrected"] = "asset.usage_corrected"
+    schema_version: Literal[1] = 1
+    payload: UsageCorrectedPayload
+
+
 class AssetValuationUpdated(EventBase):
     type: Literal["asset.valuation_updated"] = "asset.valuation_updated"
     schema_version: Literal[1] = 1
@@ -267,6 +285,7 @@ ASSET_EVENTS = (
     AssetInspected,
     AssetContractRegistered,
     AssetUsed,
+    AssetUsageCorrected,
     AssetValuationUpdated,
     AssetDecommissioned,
 )

@@ -25,6 +25,7 @@ from schemas.assets import (
     AssetRelocated,
     AssetReturned,
     AssetStatusChanged,
+    AssetUsageCorrected,
     AssetUsed,
     AssetValuationUpdated,
 )
@@ -50,6 +51,7 @@ from schemas.inventory import (
     INVENTORY_EVENTS,
     InventoryAdjusted,
     InventoryConsumed,
+    InventoryConsumptionCorrected,
     InventoryDisposed,
     InventoryItemDefined,
     InventoryReceived,
@@ -98,6 +100,7 @@ Event = Annotated[
     | AssetInspected
     | AssetContractRegistered
     | AssetUsed
+    | AssetUsageCorrected
     | AssetValuationUpdated
     | AssetDecommissioned
     | InventoryItemDefined
@@ -105,6 +108,7 @@ Event = Annotated[
     | InventoryReceived
     | InventoryTransferred
     | InventoryConsumed
+    | InventoryConsumptionCorrected
     | InventoryAdjusted
     | InventoryDisposed
     | WorkOrderRequested

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from typing import Literal
+from uuid import UUID
 
 from pydantic import Field
 
@@ -92,6 +93,16 @@ class ConsumedPayload(MovementItem):
     item_name: str | None = None
 
 
+class ConsumptionCorrectedPayload(HubModel):
+    """The consumption `corrects` names, as it should have read (a retry after a mapping fix found
+    the place the first translation left unknown). `previous` is what was published: read models
+    undo it and apply `consumption` instead, so the stock is counted once, at the right place."""
+
+    corrects: UUID
+    consumption: ConsumedPayload
+    previous: ConsumedPayload
+
+
 class AdjustedPayload(MovementItem):
     location: LocationRef
     lot: str | None = None
@@ -139,6 +150,12 @@ class InventoryConsumed(EventBase):
     payload: ConsumedPayload
 
 
+class InventoryConsumptionCorrected(EventBase):
+    type: Literal["inventory.consumption_corrected"] = "inventory.consumption_corrected"
+    schema_version: Literal[1] = 1
+    payload: ConsumptionCorrectedPayload
+
+
 class InventoryAdjusted(EventBase):
     type: Literal["inventory.adjusted"] = "inventory.adjusted"
     schema_version: Literal[1] = 1
@@ -157,6 +174,7 @@ INVENTORY_EVENTS = (
     InventoryReceived,
     InventoryTransferred,
     InventoryConsumed,
+    InventoryConsumptionCorrected,
     InventoryAdjusted,
     InventoryDisposed,
 )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import datetime  # noqa: TC003  (pydantic resolves the annotations at runtime)
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AwareDatetime,
@@ -247,6 +247,14 @@ class DeadLetterRecord(HubModel):
     adapter_version: Text
     mapping_version: str | None = None
     failed_at: AwareDatetime
+    kind: Literal["failure", "note"] = Field(
+        "failure",
+        description=(
+            "`failure`: the unit was not applied. `note`: the unit was applied with a field left "
+            "unknown (e.g. a department code the mapping does not know); a retry after the mapping "
+            "is fixed publishes its correction"
+        ),
+    )
 
     @classmethod
     def of(
@@ -260,6 +268,7 @@ class DeadLetterRecord(HubModel):
         adapter_version: str,
         mapping_version: str | None,
         failed_at: datetime,
+        kind: Literal["failure", "note"] = "failure",
     ) -> Self:
         """The dead letter of `failure` (its excerpt stays behind)."""
         return cls(
@@ -274,4 +283,5 @@ class DeadLetterRecord(HubModel):
             adapter_version=adapter_version,
             mapping_version=mapping_version,
             failed_at=failed_at,
+            kind=kind,
         )

@@ -29,7 +29,7 @@ from adapters.errors import MalformedMessage
 from adapters.provenance import source_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping, Sequence
     from datetime import datetime
     from uuid import UUID
 
@@ -79,6 +79,7 @@ class TabularRun(ABC, Generic[M]):
         self.source = source_of(self.system, raw, ctx)
         self.events: list[Emitted] = []
         self.failures: list[Failure] = []
+        self.notes: list[Failure] = []  # rows kept with a value the mapping does not know
         self.skipped: list[str] = []
         self.tally = ColumnTally(sheet.header, mapping)
 
@@ -97,15 +98,23 @@ class TabularRun(ABC, Generic[M]):
             failures=tuple(self.failures),
             skipped=tuple(self.skipped),
             units=units,
+            notes=tuple(self.notes),
             accounting=self.tally.take(),
         )
-        self.events, self.failures, self.skipped = [], [], []
+        self.events, self.failures, self.skipped, self.notes = [], [], [], []
         return out
 
     def fail(self, problems: list[RowProblem], record: Record, position: str) -> None:
         self.failures.append(
             row_failure(problems, self.sheet, record, position, excerpt=self.excerpt(record))
         )
+
+    def note(self, notes: Sequence[RowProblem], record: Record, position: str) -> None:
+        """Note what a row that landed left unknown: one dead letter (kind `note`) per field, at
+        `<position>#<field>`, so a retry after the mapping is fixed can correct the row."""
+        for problem in notes:
+            at = f"{position}#{problem.field}"
+            self.notes.append(row_failure([problem], self.sheet, record, at, excerpt=self.excerpt(record)))
 
     def emit(self, event: EventBase, record: Record, position: str) -> None:
         location = SourceLocation(file=self.sheet.filename, line=record.line)

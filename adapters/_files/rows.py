@@ -4,7 +4,10 @@ Shared by the document translators of the file adapters (SPD movements, HRP docu
 `RowReader` for typed values by canonical field; a value that is missing or does not parse adds a
 `RowProblem` naming the field, a stable code and the column title as the file wrote it. The
 translator then turns a row with problems into one `Failure` (file, line, column, field), so a
-person fixing the export sees everything wrong with the row at once.
+person fixing the export sees everything wrong with the row at once. A value the row is kept
+with but the mapping does not know (a department name not under `departments`, not strict)
+adds a `RowProblem` to `notes` instead: the row lands, and its note is a dead letter of kind
+`note` for the integrator to fix and retry.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ class RowReader:
     def __init__(self, sheet: Sheet, record: Record, mapping: FileMapping) -> None:
         self.sheet, self.record, self.mapping = sheet, record, mapping
         self.problems: list[RowProblem] = []
+        self.notes: list[RowProblem] = []  # kept, but with a value the mapping does not know
 
     def title(self, field: str) -> str:
         """The column title the file uses for `field` (the field name when the file lacks it)."""
@@ -193,7 +197,8 @@ class RowReader:
         """The department the cell names, through the mapping's code list.
 
         `text` overrides the cell (a mapping default such as the central store). An unknown name
-        is kept by name, unless the mapping is strict: then the row fails naming it.
+        is kept by name with a note (`department_unknown`), unless the mapping is strict: then the
+        row fails naming it.
         """
         value = text if text is not None else self.text(field, required=required)
         if value is None:
@@ -209,7 +214,18 @@ class RowReader:
                 "(add it, or an alias, under departments)",
             )
             return None
+        self.notes.append(unknown_department(self.title(field), field, value))
         return DeptRef(name=value)
+
+
+def unknown_department(title: str, field: str, value: str) -> RowProblem:
+    """The note of a row kept with a department name the mapping does not know."""
+    return RowProblem(
+        field,
+        "department_unknown",
+        f"{title}: {value!r} is not in the mapping's departments: the row is kept with the department "
+        "as the file names it, no code (add it, or an alias, under departments, then retry)",
+    )
 
 
 def row_failure(

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from adapters._files.rows import RowProblem
+from adapters._files.rows import RowProblem, unknown_department
 from adapters._files.values import ValueParseError, clean_text, parse_amount, parse_date
 from schemas._base import DeptRef, Identifier, Money
 from schemas.assets import AssetDetails, AssetStatus, Category
@@ -35,6 +35,7 @@ class RowAsset:
     card_no: str
     identifiers: tuple[Identifier, ...]
     details: AssetDetails
+    notes: tuple[RowProblem, ...] = ()  # kept with a value the mapping does not know
 
 
 def card_number(sheet: Sheet, record: Record) -> str:
@@ -53,6 +54,7 @@ class _RowReader:
     def __init__(self, sheet: Sheet, record: Record, mapping: HrpMapping) -> None:
         self.sheet, self.record, self.mapping = sheet, record, mapping
         self.problems: list[RowProblem] = []
+        self.notes: list[RowProblem] = []
 
     def text(self, field: str) -> str | None:
         value = clean_text(self.sheet.text(self.record, field))
@@ -102,6 +104,12 @@ class _RowReader:
                     f"{title}: {value!r} is not in the mapping's departments (strict_departments is on)",
                 )
             )
+        else:
+            self.notes.append(
+                unknown_department(
+                    self.sheet.header.title_of("department") or "department", "department", value
+                )
+            )
         return DeptRef(name=value)
 
     def status(self) -> tuple[AssetStatus | None, str | None]:
@@ -149,4 +157,6 @@ class _RowReader:
             identifiers.append(Identifier(scheme="serial", value=f"{manufacturer}|{serial}"))
         if udi:
             identifiers.append(Identifier(scheme="udi", value=udi))
-        return RowAsset(card_no=card, identifiers=tuple(identifiers), details=details)
+        return RowAsset(
+            card_no=card, identifiers=tuple(identifiers), details=details, notes=tuple(self.notes)
+        )

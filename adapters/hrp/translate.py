@@ -92,6 +92,7 @@ class _Run(TabularRun[HrpMapping]):
         outcome = read_row(self.sheet, record, self.mapping)
         if isinstance(outcome, RowAsset):
             self.emit(self._registered(outcome, position), record, position)
+            self.note(outcome.notes, record, position)
         else:
             self.fail(outcome, record, position)
 
@@ -130,6 +131,7 @@ class _Run(TabularRun[HrpMapping]):
             return
         for event in events:
             self.emit(event, record, position)
+        self.note(reader.notes, record, position)
 
 
 def _event_id(built: Built, card: str, message_id: str, position: str) -> UUID:

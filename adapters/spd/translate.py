@@ -86,6 +86,7 @@ class _Run(TabularRun[SpdMapping]):
             self.refused(exc, record, position)
             return
         self.emit(event, record, position)
+        self.note(reader.notes, record, position)
 
     def _event_id(self, kind: str, built: Built, position: str) -> UUID:
         if built.number is None:

@@ -22,6 +22,13 @@ SystemOpt = Annotated[str | None, typer.Option("--system", help="Only this sourc
 def dlq_list(
     system: SystemOpt = None,
     all_: Annotated[bool, typer.Option("--all", help="Include resolved dead letters.")] = False,
+    notes: Annotated[
+        bool,
+        typer.Option(
+            "--notes",
+            help="List the notes instead: units applied with a field unknown (a department code...).",
+        ),
+    ] = False,
     limit: Annotated[int, typer.Option(help="At most this many rows.")] = 200,
     data_dir: DataDir = None,
 ) -> None:
@@ -31,10 +38,14 @@ def dlq_list(
     async def go() -> None:
         async with build_hub(settings) as hub:
             letters = await hub.dead_letters.query(
-                status=None if all_ else "open", system=system, limit=limit
+                status=None if all_ else "open",
+                system=system,
+                limit=limit,
+                kind="note" if notes else "failure",
             )
+            what = "Notes (units kept with a field unknown)" if notes else "Dead letters"
             console.print(
-                dead_letter_table(letters, title=f"Dead letters ({len(letters)}{'' if all_ else ' open'})")
+                dead_letter_table(letters, title=f"{what} ({len(letters)}{'' if all_ else ' open'})")
             )
 
     run(go)

@@ -225,10 +225,11 @@ class MllpIngest:
 
         `kept`: the answer already stored with the message, if it was known before translating.
         """
-        letters = (*translation.failures, *translation.notes)
+        letters = [self._worker.dead_letter(record, f, ctx) for f in translation.failures]
+        letters += [self._worker.dead_letter(record, f, ctx, kind="note") for f in translation.notes]
         if letters:
             # Answered only once the dead letters are durable (the worker later writes the same ids again).
-            await self._hub.dead_letters.record([self._worker.dead_letter(record, f, ctx) for f in letters])
+            await self._hub.dead_letters.record(letters)
         answered = verdict(heads, translation, now, batch=batch)
         if kept is not None:
             return Verdict(kept, answered.codes)

@@ -5,6 +5,11 @@ the archive there, so every node of a site sees the same ones (open ones are wha
 shows). Published to `dlq.<system>.v1` for anyone watching. A dead letter's id is deterministic
 (raw ref + position), so translating the same message again updates the same dead letter
 instead of adding one.
+
+A letter's `kind` is `failure` (the unit was not applied) or `note` (the unit was applied with a
+field unknown, e.g. a department code the mapping does not know). Counts and listings that mean
+"what failed" (open dead letters, `/dlq`'s total, `hub dlq list`, health) take failures only;
+notes are listed with `kind="note"`. A retry takes the messages of both.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import asyncio
 import json
 import threading
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from uuid import NAMESPACE_URL, uuid5
 
 from sqlalchemy import text
@@ -43,6 +48,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     adapter_version TEXT NOT NULL,
     mapping_version TEXT,
     failed_at TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'failure',
     attempts INTEGER NOT NULL DEFAULT 1,
     status TEXT NOT NULL DEFAULT 'open',
     resolved_at TEXT
@@ -75,8 +81,9 @@ class DeadLetter(DeadLetterRecord):
         adapter_version: str,
         mapping_version: str | None,
         failed_at: datetime,
+        kind: Literal["failure", "note"] = "failure",
     ) -> DeadLetter:
-        """The dead letter of one failed unit of the message `raw_ref`."""
+        """The dead letter of one failed (or, `kind="note"`, noted) unit of the message `raw_ref`."""
         return cls.of(
             failure,
             dead_letter_id=dead_letter_id_for(raw_ref, failure.position),
@@ -86,6 +93,7 @@ class DeadLetter(DeadLetterRecord):
             adapter_version=adapter_version,
             mapping_version=mapping_version,
             failed_at=failed_at,
+            kind=kind,
         ).model_copy(update={"excerpt": failure.excerpt})
 
     def wire(self) -> DeadLetterRecord:
@@ -111,7 +119,7 @@ def dead_letter_out_record(letter: DeadLetter) -> OutRecord:
 
 _COLS = (
     "dead_letter_id, raw_ref, system, message_id, position, reason, code, location, excerpt, adapter_version,"
-    " mapping_version, failed_at, attempts, status"
+    " mapping_version, failed_at, kind, attempts, status"
 )
 
 
@@ -129,8 +137,9 @@ def _from_row(row: Sequence[Any]) -> DeadLetter:
         adapter_version=row[9],
         mapping_version=row[10],
         failed_at=datetime.fromisoformat(row[11]),
-        attempts=row[12],
-        status=row[13],
+        kind=row[12],
+        attempts=row[13],
+        status=row[14],
     )
 
 
@@ -147,8 +156,11 @@ class DeadLetterBook(Protocol):
         limit: int = 1000,
         offset: int = 0,
         raw_ref: str | None = None,
+        kind: str | None = "failure",
     ) -> list[DeadLetter]: ...
-    async def count(self, *, status: str | None = "open", system: str | None = None) -> int: ...
+    async def count(
+        self, *, status: str | None = "open", system: str | None = None, kind: str | None = "failure"
+    ) -> int: ...
     async def open_raw_refs(self, system: str | None = None) -> list[str]: ...
     async def counts(self) -> dict[str, dict[str, int]]: ...
     async def reasons(self, *, limit: int = 10) -> list[tuple[str, str, int]]: ...
@@ -169,6 +181,7 @@ def _row_values(d: DeadLetter) -> tuple[Any, ...]:
         d.adapter_version,
         d.mapping_version,
         d.failed_at.isoformat(),
+        d.kind,
     )
 
 
@@ -176,6 +189,10 @@ class DeadLetterStore:
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
         self._conn = connect_durable(path)
+        if "kind" not in {r[1] for r in self._conn.execute("PRAGMA table_info(dead_letters)")} and (
+            self._conn.execute("SELECT 1 FROM sqlite_master WHERE name='dead_letters'").fetchone()
+        ):  # a store from before notes: every letter in it is a failure
+            self._conn.execute("ALTER TABLE dead_letters ADD COLUMN kind TEXT NOT NULL DEFAULT 'failure'")
         self._conn.executescript(SCHEMA)
 
     async def _run(self, fn: Callable[[], T]) -> T:
@@ -197,8 +214,9 @@ class DeadLetterStore:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.executemany(
                 f"INSERT INTO dead_letters ({_COLS.rsplit(', attempts', 1)[0]})"  # nosec B608: column lists are our constants; values are bound
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (dead_letter_id) DO UPDATE SET reason=excluded.reason, code=excluded.code,"
+                " kind=excluded.kind,"
                 " location=excluded.location, excerpt=excluded.excerpt,"
                 " adapter_version=excluded.adapter_version,"
                 " mapping_version=excluded.mapping_version, failed_at=excluded.failed_at,"
@@ -238,15 +256,18 @@ class DeadLetterStore:
         limit: int = 1000,
         offset: int = 0,
         raw_ref: str | None = None,
+        kind: str | None = "failure",
     ) -> list[DeadLetter]:
-        where, args = _sqlite_filter(status, system, raw_ref)
+        where, args = _sqlite_filter(status, system, raw_ref, kind)
         sql = f"SELECT {_COLS} FROM dead_letters{where}"  # nosec B608: column lists are our constants; values are bound
         sql += " ORDER BY failed_at, raw_ref, position LIMIT ? OFFSET ?"
         rows = await self._run(lambda: self._conn.execute(sql, (*args, limit, offset)).fetchall())
         return [_from_row(r) for r in rows]
 
-    async def count(self, *, status: str | None = "open", system: str | None = None) -> int:
-        where, args = _sqlite_filter(status, system, None)
+    async def count(
+        self, *, status: str | None = "open", system: str | None = None, kind: str | None = "failure"
+    ) -> int:
+        where, args = _sqlite_filter(status, system, None, kind)
         sql = f"SELECT count(*) FROM dead_letters{where}"  # nosec B608: constant fragments; values are bound
         return int(await self._run(lambda: self._conn.execute(sql, args).fetchone()[0]))
 
@@ -260,7 +281,8 @@ class DeadLetterStore:
     async def counts(self) -> dict[str, dict[str, int]]:
         rows = await self._run(
             lambda: self._conn.execute(
-                "SELECT system, status, count(*) FROM dead_letters GROUP BY system, status"
+                "SELECT system, status, count(*) FROM dead_letters WHERE kind='failure'"
+                " GROUP BY system, status"
             ).fetchall()
         )
         out: dict[str, dict[str, int]] = {}
@@ -272,7 +294,7 @@ class DeadLetterStore:
         """Most frequent open (system, code) pairs, for summaries."""
         rows = await self._run(
             lambda: self._conn.execute(
-                "SELECT system, code, count(*) AS n FROM dead_letters WHERE status='open'"
+                "SELECT system, code, count(*) AS n FROM dead_letters WHERE status='open' AND kind='failure'"
                 " GROUP BY system, code ORDER BY n DESC LIMIT ?",
                 (limit,),
             ).fetchall()
@@ -294,18 +316,23 @@ CREATE TABLE IF NOT EXISTS hub_dead_letters (
     adapter_version TEXT NOT NULL,
     mapping_version TEXT,
     failed_at TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'failure',
     attempts INTEGER NOT NULL DEFAULT 1,
     status TEXT NOT NULL DEFAULT 'open',
     resolved_at TEXT
 );
 CREATE INDEX IF NOT EXISTS hub_dead_letters_open ON hub_dead_letters (status, system);
 CREATE INDEX IF NOT EXISTS hub_dead_letters_raw ON hub_dead_letters (raw_ref);
+ALTER TABLE hub_dead_letters ADD COLUMN IF NOT EXISTS kind TEXT NOT NULL DEFAULT 'failure';
 """
 _PG_INSERT_COLS = _COLS.rsplit(", attempts", 1)[0]
 
 
-def _sqlite_filter(status: str | None, system: str | None, raw_ref: str | None) -> tuple[str, list[str]]:
-    pairs = [(c, v) for c, v in (("status", status), ("system", system), ("raw_ref", raw_ref)) if v]
+def _sqlite_filter(
+    status: str | None, system: str | None, raw_ref: str | None, kind: str | None = None
+) -> tuple[str, list[str]]:
+    named = (("status", status), ("system", system), ("raw_ref", raw_ref), ("kind", kind))
+    pairs = [(c, v) for c, v in named if v]
     where = " AND ".join(f"{c} = ?" for c, _ in pairs)
     return (" WHERE " + where if where else ""), [v for _, v in pairs]
 
@@ -338,6 +365,7 @@ class PostgresDeadLetterStore:
                         f"INSERT INTO hub_dead_letters ({_PG_INSERT_COLS})"  # nosec B608: constant columns
                         f" VALUES ({', '.join(':' + n for n in names)})"
                         " ON CONFLICT (dead_letter_id) DO UPDATE SET reason=excluded.reason,"
+                        " kind=excluded.kind,"
                         " code=excluded.code, location=excluded.location, excerpt=excluded.excerpt,"
                         " adapter_version=excluded.adapter_version,"
                         " mapping_version=excluded.mapping_version, failed_at=excluded.failed_at,"
@@ -375,15 +403,19 @@ class PostgresDeadLetterStore:
         limit: int = 1000,
         offset: int = 0,
         raw_ref: str | None = None,
+        kind: str | None = "failure",
     ) -> list[DeadLetter]:
-        sql = f"SELECT {_COLS} FROM hub_dead_letters{_pg_filter(status, system, raw_ref)}"  # nosec B608: constant columns
+        sql = f"SELECT {_COLS} FROM hub_dead_letters{_pg_filter(status, system, raw_ref, kind)}"  # nosec B608: constant columns
         sql += " ORDER BY failed_at, raw_ref, position LIMIT :limit OFFSET :offset"
-        params = {"status": status, "system": system, "raw_ref": raw_ref, "limit": limit, "offset": offset}
+        params: dict[str, Any] = {"status": status, "system": system, "raw_ref": raw_ref, "kind": kind}
+        params |= {"limit": limit, "offset": offset}
         return [_from_row(r) for r in await asyncio.to_thread(self._read, sql, params)]
 
-    async def count(self, *, status: str | None = "open", system: str | None = None) -> int:
-        sql = f"SELECT count(*) FROM hub_dead_letters{_pg_filter(status, system, None)}"  # nosec B608: constant columns
-        rows = await asyncio.to_thread(self._read, sql, {"status": status, "system": system})
+    async def count(
+        self, *, status: str | None = "open", system: str | None = None, kind: str | None = "failure"
+    ) -> int:
+        sql = f"SELECT count(*) FROM hub_dead_letters{_pg_filter(status, system, None, kind)}"  # nosec B608: constant columns
+        rows = await asyncio.to_thread(self._read, sql, {"status": status, "system": system, "kind": kind})
         return int(rows[0][0])
 
     async def open_raw_refs(self, system: str | None = None) -> list[str]:
@@ -396,7 +428,10 @@ class PostgresDeadLetterStore:
 
     async def counts(self) -> dict[str, dict[str, int]]:
         rows = await asyncio.to_thread(
-            self._read, "SELECT system, status, count(*) FROM hub_dead_letters GROUP BY system, status", {}
+            self._read,
+            "SELECT system, status, count(*) FROM hub_dead_letters WHERE kind='failure'"
+            " GROUP BY system, status",
+            {},
         )
         out: dict[str, dict[str, int]] = {}
         for system, status, n in rows:
@@ -407,13 +442,14 @@ class PostgresDeadLetterStore:
         """Most frequent open (system, code) pairs, for summaries."""
         rows = await asyncio.to_thread(
             self._read,
-            "SELECT system, code, count(*) AS n FROM hub_dead_letters WHERE status='open'"
+            "SELECT system, code, count(*) AS n FROM hub_dead_letters WHERE status='open' AND kind='failure'"
             " GROUP BY system, code ORDER BY n DESC LIMIT :limit",
             {"limit": limit},
         )
         return [(s, c, int(n)) for s, c, n in rows]
 
 
-def _pg_filter(status: str | None, system: str | None, raw_ref: str | None) -> str:
-    names = [n for n, v in (("status", status), ("system", system), ("raw_ref", raw_ref)) if v]
+def _pg_filter(status: str | None, system: str | None, raw_ref: str | None, kind: str | None = None) -> str:
+    named = (("status", status), ("system", system), ("raw_ref", raw_ref), ("kind", kind))
+    names = [n for n, v in named if v]
     return (" WHERE " + " AND ".join(f"{n} = :{n}" for n in names)) if names else ""

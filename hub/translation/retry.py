@@ -48,8 +48,8 @@ class MappingInUse:
 @dataclass(frozen=True, slots=True)
 class RetryOutcome:
     retried: int  # raw messages translated again
-    resolved: int  # dead letters that no longer fail
-    still_open: int
+    resolved: int  # dead letters that no longer fail, and notes no longer made
+    still_open: int  # failures still open (notes not counted)
 
 
 class HubDeadLetters:
@@ -59,13 +59,20 @@ class HubDeadLetters:
         self._hub = hub
 
     async def query(
-        self, *, status: str | None, system: str | None, limit: int, visible: Visible | None = None
+        self,
+        *,
+        status: str | None,
+        system: str | None,
+        limit: int,
+        visible: Visible | None = None,
+        kind: str | None = "failure",
     ) -> list[DeadLetter]:
-        """Dead letters, oldest first; with `visible`, only those of raw messages it keeps."""
+        """Dead letters (of `kind`: failures, or notes), oldest first; with `visible`, only those of
+        raw messages it keeps."""
         store = self._hub.dead_letters
         if visible is None:
-            return await store.query(status=status, system=system, limit=limit)
-        letters = await store.query(status=status, system=system, limit=SCAN_ALL)
+            return await store.query(status=status, system=system, limit=limit, kind=kind)
+        letters = await store.query(status=status, system=system, limit=SCAN_ALL, kind=kind)
         keep = await visible(d.raw_ref for d in letters)
         return [d for d in letters if d.raw_ref in keep][:limit]
 
@@ -78,20 +85,28 @@ class HubDeadLetters:
         offset: int,
         visible: Visible | None = None,
         code: str | None = None,
+        kind: str | None = "failure",
     ) -> tuple[list[DeadLetter], int]:
-        """One page of dead letters, oldest first, and how many match over all pages."""
+        """One page of dead letters (failures, or `kind="note"` notes), oldest first, and how many
+        match over all pages."""
         store = self._hub.dead_letters
         if visible is None and code is None:
-            found = await store.query(status=status, system=system, limit=limit, offset=offset)
-            return found, await store.count(status=status, system=system)
-        mine = await self.matching(status=status, system=system, code=code, visible=visible)
+            found = await store.query(status=status, system=system, limit=limit, offset=offset, kind=kind)
+            return found, await store.count(status=status, system=system, kind=kind)
+        mine = await self.matching(status=status, system=system, code=code, visible=visible, kind=kind)
         return mine[offset : offset + limit], len(mine)
 
     async def matching(
-        self, *, status: str | None, system: str | None, code: str | None, visible: Visible | None = None
+        self,
+        *,
+        status: str | None,
+        system: str | None,
+        code: str | None,
+        visible: Visible | None = None,
+        kind: str | None = "failure",
     ) -> list[DeadLetter]:
         """Every dead letter matching the filters (oldest first), those of `visible` messages only."""
-        letters = await self._hub.dead_letters.query(status=status, system=system, limit=SCAN_ALL)
+        letters = await self._hub.dead_letters.query(status=status, system=system, limit=SCAN_ALL, kind=kind)
         if code is not None:
             letters = [d for d in letters if d.code == code]
         if visible is None:
@@ -140,24 +155,23 @@ class HubDeadLetters:
 
     async def of_message(self, raw_ref: str) -> list[DeadLetter]:
         """Every dead letter of one raw message, open or resolved."""
-        return await self._hub.dead_letters.query(status=None, raw_ref=raw_ref, limit=SCAN_ALL)
+        return await self._hub.dead_letters.query(status=None, raw_ref=raw_ref, limit=SCAN_ALL, kind=None)
 
     async def reprocess(self, refs: Sequence[str]) -> RetryOutcome:
         """Translate `refs` again with the current mapping, whatever their status (the message browser)."""
         hub = self._hub
 
-        async def still_open() -> int:
-            count = 0
-            for ref in refs:
-                count += sum(d.status == "open" for d in await self.of_message(ref))
-            return count
+        async def still_open() -> tuple[int, int]:
+            """Open letters (failures and notes), and open failures."""
+            letters = [d for ref in refs for d in await self.of_message(ref) if d.status == "open"]
+            return len(letters), sum(d.kind == "failure" for d in letters)
 
-        before = await still_open()
+        before, _ = await still_open()
         for ref in refs:
             record = await hub.archive.get(ref)
             await hub.worker(record.system).process(record)
-        after = await still_open()
-        return RetryOutcome(retried=len(refs), resolved=before - after, still_open=after)
+        after, failing = await still_open()
+        return RetryOutcome(retried=len(refs), resolved=before - after, still_open=failing)
 
     async def known(self, raw_ref: str) -> bool:
         """Whether the archive holds `raw_ref` (a retry of an unknown message is a 404, not a crash)."""
@@ -173,13 +187,15 @@ class HubDeadLetters:
             keep = await visible(refs)
             refs = [r for r in refs if r in keep]
 
-        async def still_open() -> int:
-            letters = await hub.dead_letters.query(system=system, limit=SCAN_ALL)
-            return len(letters if visible is None else [d for d in letters if d.raw_ref in refs])
+        async def still_open() -> tuple[int, int]:
+            """Open letters (failures and notes: a retry resolves both), and open failures."""
+            letters = await hub.dead_letters.query(system=system, limit=SCAN_ALL, kind=None)
+            mine = letters if visible is None else [d for d in letters if d.raw_ref in refs]
+            return len(mine), sum(d.kind == "failure" for d in mine)
 
-        before = await still_open()
+        before, _ = await still_open()
         for ref in refs:
             record = await hub.archive.get(ref)
             await hub.worker(record.system).process(record)
-        after = await still_open()
-        return RetryOutcome(retried=len(refs), resolved=before - after, still_open=after)
+        after, failing = await still_open()
+        return RetryOutcome(retried=len(refs), resolved=before - after, still_open=failing)

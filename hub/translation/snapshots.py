@@ -7,6 +7,9 @@ published as its correction event (`asset.details_corrected` with only the chang
 `asset.identifier_linked` for identifiers the ledger newly names). Correction ids are uuid5 over
 the subject and the new content, so a crash and a re-run publish the same ids.
 
+The same store remembers the events of noted units (hub.translation.corrections): `correct`
+turns a changed one into its correction event; its state is committed with the rest.
+
 State is written (`commit`) only after the events are on the bus: a crash in between re-publishes
 the same ids, which projections ignore. A file is diffed chunk by chunk (the worker commits each
 chunk's state after publishing it), so a re-run after a crash finds the chunks already published
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hub.sqlite import connect_durable
+from hub.translation.corrections import CORRECTABLE, correction
 from schemas._base import Identifier
 from schemas.assets import (
     AssetDetails,
@@ -57,6 +61,13 @@ CREATE TABLE IF NOT EXISTS snapshot_state (
     payload TEXT NOT NULL,
     PRIMARY KEY (system, subject, event_type)
 );
+CREATE TABLE IF NOT EXISTS noted_state (
+    system TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    PRIMARY KEY (system, event_id)
+);
 """
 
 
@@ -71,6 +82,7 @@ class DiffResult:
     corrected: int = 0
     unchanged: int = 0
     state: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+    noted: list[tuple[str, str, str, str]] = field(default_factory=list)  # events of noted units
 
 
 # Snapshot types whose change is published as a correction computed from the previous payload.
@@ -184,6 +196,47 @@ class SnapshotDiffer:
             )
         ]
 
+    def correct(self, system: str, result: DiffResult, noted: set[str]) -> DiffResult:
+        """Replace each event published before for a noted unit, now with another payload, by its
+        correction; remember the events of `noted` units (hub.translation.corrections)."""
+        ids = [str(e.event_id) for e in result.events if e.type in CORRECTABLE]
+        if not ids:
+            return result
+        with self._lock:
+            known = {
+                event_id: (digest, payload)
+                for i in range(0, len(ids), 400)
+                for event_id, digest, payload in self._conn.execute(
+                    "SELECT event_id, content_hash, payload FROM noted_state"  # nosec B608: placeholders only
+                    f" WHERE system = ? AND event_id IN ({','.join('?' * len(ids[i : i + 400]))})",
+                    (system, *ids[i : i + 400]),
+                )
+            }
+        if not known and not noted:
+            return result
+        events: list[EventBase] = []
+        for event in result.events:
+            event_id = str(event.event_id)
+            if event.type not in CORRECTABLE or (event_id not in known and event_id not in noted):
+                events.append(event)
+                continue
+            payload = event.model_dump(mode="json", by_alias=True)["payload"]
+            digest = content_hash(payload)
+            before = known.get(event_id)
+            if before is None:
+                events.append(event)  # first published: remembered as it reads
+            elif before[0] != digest:
+                events.append(correction(event, json.loads(before[1]), digest))
+                result.corrected += 1
+            else:
+                # On the log already, as the original or its latest correction: never the changed
+                # payload under the original's id.
+                result.unchanged += 1
+                continue
+            result.noted.append((system, event_id, digest, json.dumps(payload, ensure_ascii=False)))
+        result.events = events
+        return result
+
     def _hashes(self, system: str, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
         out: dict[tuple[str, str], str] = {}
         for subject, etype, digest, _ in self._select(system, keys, "''"):
@@ -228,7 +281,13 @@ class SnapshotDiffer:
                     " content_hash=excluded.content_hash, payload=excluded.payload",
                     result.state,
                 )
+                self._conn.executemany(
+                    "INSERT INTO noted_state (system, event_id, content_hash, payload) VALUES (?,?,?,?)"
+                    " ON CONFLICT (system, event_id) DO UPDATE SET"
+                    " content_hash=excluded.content_hash, payload=excluded.payload",
+                    result.noted,
+                )
                 self._conn.execute("COMMIT")
 
-        if result.state:
+        if result.state or result.noted:
             await asyncio.to_thread(write)

@@ -25,7 +25,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import structlog
 
@@ -34,6 +34,7 @@ from hub.errors import BusError
 from hub.faults import fault_point
 from hub.ingest.rawtopic import decode_raw
 from hub.ports import BusRecord, EventBus, OutRecord, RawArchive, RawRecord, event_out_record
+from hub.translation.corrections import CORRECTABLE, noted_event_ids
 from hub.translation.deadletters import DeadLetter, DeadLetterBook, dead_letter_out_record
 from hub.translation.safe import run_translator, run_translator_chunks, unit_name, whole_message_failure
 from hub.translation.snapshots import DiffResult
@@ -253,7 +254,7 @@ class TranslationWorker:
                 )
                 continue
             group.append(done)
-            if done.diff.state:
+            if done.diff.state or done.diff.noted:
                 outcomes += await self._keep(group)
                 group = []
         if group:
@@ -305,8 +306,14 @@ class TranslationWorker:
             diff = await self._differ.diff(self.system, events, snapshots)
         else:
             diff = DiffResult(events=events)  # nothing to compare: no thread hop, no read
+        if any(e.type in CORRECTABLE for e in events):
+            # Noted units remembered; one a retry now reads otherwise goes out as its correction.
+            diff = self._differ.correct(
+                self.system, diff, noted_event_ids(translation.events, translation.notes)
+            )
         # Notes (units kept with a field unknown) are dead letters too, for the integrator to fix.
-        letters = [self.dead_letter(record, f, ctx) for f in (*translation.failures, *translation.notes)]
+        letters = [self.dead_letter(record, f, ctx) for f in translation.failures]
+        letters += [self.dead_letter(record, f, ctx, kind="note") for f in translation.notes]
         return _Done(record, ctx, translation, diff, letters, started, mapping)
 
     async def _keep(self, group: list[_Done]) -> list[Outcome]:
@@ -387,13 +394,15 @@ class TranslationWorker:
             diff = await self._differ.diff(
                 self.system, [e.event for e in chunk.events], self.adapter.snapshot_types
             )
+            diff = self._differ.correct(self.system, diff, noted_event_ids(chunk.events, chunk.notes))
             await self._publish(diff.events)
-            if chunk.failures:
+            if chunk.failures or chunk.notes:
                 letters = [self.dead_letter(record, f, ctx) for f in chunk.failures]
+                letters += [self.dead_letter(record, f, ctx, kind="note") for f in chunk.notes]
                 await self._dead.record(letters)
                 dlq = dlq_topic(self.system).full_name(self._prefix)
                 await self._bus.publish(dlq, [dead_letter_out_record(d) for d in letters])
-                positions += [f.position for f in chunk.failures]
+                positions += [f.position for f in (*chunk.failures, *chunk.notes)]
                 kept += chunk.failures[: max(0, FAILURES_KEPT - len(kept))]
                 whole = whole or next((f.reason for f in chunk.failures if f.position == "message"), None)
             await self._differ.commit(diff)
@@ -457,7 +466,14 @@ class TranslationWorker:
             )
         return accounting.summary()
 
-    def dead_letter(self, record: RawRecord, failure: Failure, ctx: TranslateContext) -> DeadLetter:
+    def dead_letter(
+        self,
+        record: RawRecord,
+        failure: Failure,
+        ctx: TranslateContext,
+        *,
+        kind: Literal["failure", "note"] = "failure",
+    ) -> DeadLetter:
         return DeadLetter.for_failure(
             failure,
             raw_ref=record.raw_ref,
@@ -466,6 +482,7 @@ class TranslationWorker:
             adapter_version=ctx.adapter_version,
             mapping_version=ctx.mapping_version,
             failed_at=datetime.now(UTC),
+            kind=kind,
         )
 
     async def _publish(self, events: list[EventBase]) -> None:

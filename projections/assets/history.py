@@ -1,5 +1,9 @@
 """One history row per asset event: what happened, when, which system said so, and where it came from.
 
+A usage correction (`asset.usage_corrected`, a retry that found the department a first
+translation left unknown) has its own row, and the corrected usage's row is summarised again
+from the corrected payload (`corrected_summary`), as if it had read right from the start.
+
 The summary is a short line for people (e.g. `status → under_repair (维修中)`). It never carries
 patient data: an `asset.used` summary names the department and order, never the patient token.
 """
@@ -22,6 +26,7 @@ from schemas.assets import (
     AssetRelocated,
     AssetReturned,
     AssetStatusChanged,
+    AssetUsageCorrected,
     AssetUsed,
     AssetValuationUpdated,
 )
@@ -141,6 +146,21 @@ def _used(e: AssetUsed) -> str:
     return f"used{where}{order}"
 
 
+def corrected_summary(e: AssetUsageCorrected) -> tuple[str, str]:
+    """(event id of the usage corrected, that usage's summary as corrected)."""
+    usage = AssetUsed.model_validate(
+        {**e.model_dump(exclude={"type", "payload"}), "payload": e.payload.usage}
+    )
+    return str(e.payload.corrects), summary(usage)
+
+
+def _usage_corrected(e: AssetUsageCorrected) -> str:
+    p = e.payload
+    was = _dept(p.previous.department) if p.previous.department else "department unknown"
+    now = _dept(p.usage.department) if p.usage.department else "department unknown"
+    return f"usage corrected: {now} (was {was})"
+
+
 def _valuation(e: AssetValuationUpdated) -> str:
     p = e.payload
     return f"valuation {p.period}: net {p.net_value.amount} {p.net_value.currency}"
@@ -165,6 +185,7 @@ _SUMMARIES: dict[type[EventBase], Callable[[Any], str]] = {
     AssetInspected: _inspected,
     AssetContractRegistered: _contract,
     AssetUsed: _used,
+    AssetUsageCorrected: _usage_corrected,
     AssetValuationUpdated: _valuation,
     AssetDecommissioned: _decommissioned,
 }

@@ -34,12 +34,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from projections.assets import availability as avail
 from projections.assets import conflicts as asset_conflicts
 from projections.assets.availability import AvailabilityConfig, PoolRule
-from projections.assets.history import history_row
+from projections.assets.history import corrected_summary, history_row
 from projections.assets.identity import ANCHOR_SCHEME, Crosswalk, Rekey, link_identifiers, minted_id, repoint
 from projections.assets.queries import (
     asset_history,
@@ -52,7 +52,7 @@ from projections.assets.queries import (
 from projections.assets.state import COLUMNS, HANDLERS, apply, combine, new_row
 from projections.assets.tables import METADATA, NAME, assets, history, identifiers
 from projections.runtime.upsert import chunks, in_values, upsert
-from schemas.assets import AssetIdentifierLinked, AssetRegistered
+from schemas.assets import AssetIdentifierLinked, AssetRegistered, AssetUsageCorrected
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -143,6 +143,7 @@ class _Fold:
         self.retired: set[str] = set()
         self.history: list[dict[str, Any]] = []
         self.links: dict[UUID, list[Identifier]] = {}  # identifiers each linking event names
+        self.resummarised: dict[str, tuple[str, str]] = {}  # usage event id -> (asset, corrected summary)
 
     def load(self, events: Sequence[EventBase]) -> None:
         names = {e.subject for e in events}
@@ -183,6 +184,9 @@ class _Fold:
         apply(row, event, event_id)
         self.dirty.add(golden)
         self.history.append(history_row(event, golden, event_id))
+        if isinstance(event, AssetUsageCorrected):
+            corrected, text = corrected_summary(event)
+            self.resummarised[corrected] = (golden, text)
 
     def _rekey(self, op: Rekey) -> None:
         sources = [self.rows.pop(s) for s in op.sources if s in self.rows]
@@ -208,7 +212,13 @@ class _Fold:
         if self.crosswalk.retired:  # most batches merge nothing: skip a call per event
             for row in self.history:
                 row["asset_id"] = final(row["asset_id"])
+        for row in self.history:  # a usage corrected in this batch
+            if row["event_id"] in self.resummarised:
+                row["summary"] = self.resummarised[row["event_id"]][1]
         upsert(conn, history, self.history, key=_HISTORY_KEY, update=False)
+        for event_id, (asset_id, text) in sorted(self.resummarised.items()):  # ... or stored before it
+            where = (history.c.asset_id == final(asset_id), history.c.event_id == event_id)
+            conn.execute(update(history).where(*where).values(summary=text))
         self._flush_availability()
         return asset_conflicts.write(conn, self.crosswalk)
 

@@ -38,6 +38,7 @@ from schemas.assets import (
     AssetReturned,
     AssetStatus,
     AssetStatusChanged,
+    AssetUsageCorrected,
     AssetUsed,
     AssetValuationUpdated,
 )
@@ -291,6 +292,11 @@ def _used(row: dict[str, Any], event: AssetUsed) -> None:
     row["last_used_at"] = _later(row["last_used_at"], p.ended_at or p.started_at or event.occurred_at)
 
 
+def _usage_corrected(row: dict[str, Any], event: AssetUsageCorrected) -> None:
+    p = event.payload.usage
+    row["last_used_at"] = _later(row["last_used_at"], p.ended_at or p.started_at or event.occurred_at)
+
+
 def _valuation_updated(row: dict[str, Any], event: AssetValuationUpdated) -> None:
     p = event.payload
     period = row["valuation_period"]
@@ -317,6 +323,7 @@ HANDLERS: dict[type[EventBase], Callable[[dict[str, Any], Any], None]] = {
     AssetInspected: _inspected,
     AssetContractRegistered: _contract_registered,
     AssetUsed: _used,
+    AssetUsageCorrected: _usage_corrected,
     AssetValuationUpdated: _valuation_updated,
     AssetDecommissioned: _decommissioned,
 }

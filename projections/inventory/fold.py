@@ -17,6 +17,9 @@ are kept from the first such event.
 Item master and thresholds: the definition with the latest occurred_at wins (a tie goes to the
 one applied last). An item no master defines yet is defined from the item code and name its
 movements carry, flagged `provisional` until a master definition replaces it.
+Consumption corrected: the original's legs are undone (its quantity back on the levels it
+left), its ledger and unit-event rows dropped, and the corrected consumption booked under the
+original's event id; a unit whose state that consumption set takes the corrected place.
 Alerts: see projections.inventory.alerts.
 """
 
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from projections.inventory.alerts import before, crossing_events, evaluate
 from projections.inventory.codes import gtin14
-from projections.inventory.legs import details
+from projections.inventory.legs import as_consumed, details
 from projections.inventory.tables import (
     items,
     join_key,
@@ -40,6 +43,7 @@ from projections.inventory.tables import (
     unit_events,
     units,
 )
+from schemas.inventory import InventoryConsumptionCorrected
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -100,6 +104,7 @@ class InventoryFold:
         self.codes: dict[tuple[str, str, str, str], None] = {}
         self.pending = {key: list(moves) for key, moves in prior.items()}
         self.derived: list[EventBase] = []
+        self.superseded: set[str] = set()  # event ids of consumptions corrected in this batch
 
     # -- item master and thresholds ---------------------------------------------------------
 
@@ -158,6 +163,9 @@ class InventoryFold:
     # -- stock -----------------------------------------------------------------------------
 
     def stock_event(self, event: EventBase, legs: Sequence[Leg]) -> None:
+        if isinstance(event, InventoryConsumptionCorrected):
+            self._consumption_corrected(event, legs)
+            return
         self.item_seen(event)
         touched: dict[str, tuple[Row, tuple[bool, Any, Any]]] = {}
         info = details(event)  # descriptive columns, the same for every leg of the event
@@ -178,6 +186,33 @@ class InventoryFold:
                 self._move(event, leg, row, position)
             self._ledger(event, leg, info)
             self._units(event, leg, info)
+        for position, prior in touched.values():
+            self._evaluate(event, position, prior)
+
+    def _consumption_corrected(self, event: InventoryConsumptionCorrected, legs: Sequence[Leg]) -> None:
+        original = as_consumed(event)  # the consumption as it should have read, under its own id
+        original_id = str(original.event_id)
+        self.superseded.add(original_id)
+        self.movements = [m for m in self.movements if m["event_id"] != original_id]
+        self.unit_events = [u for u in self.unit_events if u["event_id"] != original_id]
+        touched: dict[str, tuple[Row, tuple[bool, Any, Any]]] = {}
+        info = details(original)
+        for leg in legs:
+            position = self._position(event.subject, leg.place, leg.location_key)
+            if position["position_key"] not in touched:
+                touched[position["position_key"]] = (position, before(position))
+            row = self._stock(event.subject, leg)
+            self._move(event, leg, row, position)
+            if leg.kind == "undone":
+                continue
+            position["has_stock"] = True
+            for target in (position, row):
+                last = target["last_movement_at"]
+                target["last_movement_at"] = (
+                    event.occurred_at if last is None else max(last, event.occurred_at)
+                )
+            self._ledger(original, leg, info)
+            self._units(original, leg, info)
         for position, prior in touched.values():
             self._evaluate(event, position, prior)
 
@@ -231,10 +266,16 @@ class InventoryFold:
             if unit["lot"] is None:
                 unit["lot"] = leg.lot
             state = (event.occurred_at, _RANK[leg.kind], event_id)
-            if unit["state_at"] is None or state > (
-                unit["state_at"],
-                unit["state_rank"],
-                unit["state_event_id"],
+            # A corrected consumption restates the state it had set (same event id).
+            if (
+                unit["state_at"] is None
+                or unit["state_event_id"] == event_id
+                or state
+                > (
+                    unit["state_at"],
+                    unit["state_rank"],
+                    unit["state_event_id"],
+                )
             ):
                 unit.update(
                     status=_STATUS[leg.kind], state_at=state[0], state_rank=state[1], state_event_id=event_id,

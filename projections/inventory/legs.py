@@ -8,6 +8,10 @@ pure: it decides the lot, the serials and the stock place of each leg, and nothi
   named serial learned earlier (SPD and HIS scans do not always repeat the lot of a known unit).
 - Serials: the payload's; a single-unit scan's serial (barcode, else the UDI text) when the
   payload names none.
+- Consumption corrected (`inventory.consumption_corrected`): the legs the corrected consumption
+  had applied (kind `undone`, sign flipped, so its stock comes back), then the corrected
+  consumption's own legs; the fold books those under the original's event id, as if the
+  consumption had read right from the start (projections.inventory.fold).
 - Consumption place: scans name the point of use (theatre 手术间, bed 床位) in the location text,
   which is not a place stock is kept. With `consumption_at_department` (the default) the leg
   books against the department's stock (`<dept>|`) and keeps the text as `point_of_use`.
@@ -16,15 +20,16 @@ pure: it decides the lot, the serials and the stock place of each leg, and nothi
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from projections.inventory.codes import NOTHING, ParsedCode, parse_code
 from projections.inventory.tables import location_key
-from schemas._base import LocationRef
+from schemas._base import DeptRef, LocationRef
 from schemas.inventory import (
     InventoryAdjusted,
     InventoryConsumed,
+    InventoryConsumptionCorrected,
     InventoryDisposed,
     InventoryReceived,
     InventoryTransferred,
@@ -50,6 +55,7 @@ STOCK_EVENTS = (
     InventoryReceived,
     InventoryTransferred,
     InventoryConsumed,
+    InventoryConsumptionCorrected,
     InventoryAdjusted,
     InventoryDisposed,
 )
@@ -89,6 +95,8 @@ UnitLot = Callable[[str, str], "str | None"]
 
 def details(event: EventBase) -> dict[str, Any]:
     """The ledger's descriptive columns for an event: supplier, PO, document, patient token..."""
+    if isinstance(event, InventoryConsumptionCorrected):
+        event = as_consumed(event)
     out: dict[str, Any] = dict.fromkeys(DETAIL_COLUMNS)
     if isinstance(event, InventoryReceived):
         out.update(supplier=event.payload.supplier, po_number=event.payload.po_number)
@@ -107,6 +115,11 @@ def details(event: EventBase) -> dict[str, Any]:
 
 def serials_named(event: EventBase) -> list[str]:
     """Every serial an event names (to load those units before folding)."""
+    if isinstance(event, InventoryConsumptionCorrected):
+        p = event.payload
+        return [
+            s for s in (_consumed_scan(as_consumed(event, c))[1] for c in (p.previous, p.consumption)) if s
+        ]
     if isinstance(event, InventoryConsumed):
         serial = _consumed_scan(event)[1]
         return [serial] if serial else []
@@ -134,6 +147,39 @@ def legs_of(event: EventBase, unit_lot: UnitLot, *, consumption_at_department: b
         a = event.payload
         return [Leg("counted", 0, a.location, a.lot, a.counted_quantity, book_quantity=a.book_quantity)]
     return []
+
+
+def as_consumed(event: InventoryConsumptionCorrected, payload: Any = None) -> InventoryConsumed:
+    """The consumption a correction restates, under the original's event id (`payload`: another
+    of its payloads, e.g. `previous`)."""
+    base = event.model_dump(exclude={"event_id", "type", "schema_version", "payload"})
+    return InventoryConsumed(
+        **base, event_id=event.payload.corrects, payload=payload or event.payload.consumption
+    )
+
+
+def corrected_legs(
+    event: InventoryConsumptionCorrected,
+    applied: list[Leg],
+    unit_lot: UnitLot,
+    *,
+    consumption_at_department: bool,
+) -> list[Leg]:
+    """The legs of a consumption correction: `applied` (what the corrected consumption booked) undone,
+    then the corrected consumption's legs."""
+    undo = [replace(leg, kind="undone", quantity=-leg.quantity) for leg in applied if leg.kind == "consumed"]
+    return [*undo, *_consumed(as_consumed(event), unit_lot, at_department=consumption_at_department)]
+
+
+def leg_of_row(row: dict[str, Any]) -> Leg:
+    """A stored ledger row (projections.inventory.tables.movements) as the leg it booked."""
+    place = LocationRef(
+        department=DeptRef(code=row["department_code"], name=row["department_name"]), location=row["location"]
+    )
+    serials = tuple(s for s in (row["serials"] or "").split(";") if s)
+    return Leg(
+        row["kind"], row["leg"], place, row["lot"], row["quantity"], serials, point_of_use=row["point_of_use"]
+    )
 
 
 def _received(event: InventoryReceived, unit_lot: UnitLot) -> list[Leg]:

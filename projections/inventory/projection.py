@@ -5,6 +5,9 @@ transfers, consumption, stocktakes, disposals. Tables: projections.inventory.tab
 - Levels derive from a movement ledger and the latest stocktake count, so late events land
   where they belong (projections.inventory.fold).
 - Which place, lot and serials a movement concerns: projections.inventory.legs.
+- A consumption correction (a retry that found the place a first translation left unknown)
+  undoes what the original booked and books the corrected consumption under the original's
+  event id: levels, ledger and units read as if the place had been known from the start.
 - Crossing below minimum publishes `inventory.below_minimum` and `inventory.reorder_requested`
   once per crossing, as derived events returned from `apply` (projections.inventory.alerts).
 - Queries the API serves: projections.inventory.queries (stock, items, distribution, expiring)
@@ -30,7 +33,7 @@ from sqlalchemy import and_, func, inspect, select, text
 
 from projections.inventory.alerts import list_alerts
 from projections.inventory.fold import InventoryFold
-from projections.inventory.legs import STOCK_EVENTS, legs_of, serials_named
+from projections.inventory.legs import STOCK_EVENTS, corrected_legs, leg_of_row, legs_of, serials_named
 from projections.inventory.tables import (
     METADATA,
     NAME,
@@ -47,7 +50,12 @@ from projections.inventory.tables import (
     units,
 )
 from projections.runtime.upsert import chunks, in_values, upsert
-from schemas.inventory import InventoryItemDefined, InventoryThresholdSet
+from schemas.inventory import (
+    InventoryConsumed,
+    InventoryConsumptionCorrected,
+    InventoryItemDefined,
+    InventoryThresholdSet,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -105,7 +113,8 @@ class Inventory:
         if not handled:
             return []
         stored_units = _load(conn, units, units.c.unit_key, _unit_keys(handled))
-        plan = self._plan(handled, stored_units)
+        corrected = {str(e.payload.corrects) for e in handled if isinstance(e, InventoryConsumptionCorrected)}
+        plan = self._plan(handled, stored_units, _booked(conn, corrected))
         fold = InventoryFold(
             {
                 items.name: _load(conn, items, items.c.item_id, plan.item_ids),
@@ -126,10 +135,21 @@ class Inventory:
         _write(conn, fold)
         return fold.derived
 
-    def _plan(self, events: Sequence[EventBase], stored_units: dict[str, dict[str, Any]]) -> _Plan:
-        """Legs of every stock event, resolving lots from units known so far, and the keys touched."""
+    def _plan(
+        self,
+        events: Sequence[EventBase],
+        stored_units: dict[str, dict[str, Any]],
+        booked: dict[str, list[Leg]],
+    ) -> _Plan:
+        """Legs of every stock event, resolving lots from units known so far, and the keys touched.
+
+        `booked`: the stored legs of consumptions this batch corrects (by event id); a consumption
+        earlier in the batch, or a correction of it, replaces them as the plan goes.
+        """
         unit_lots = {key: row["lot"] for key, row in stored_units.items() if row["lot"]}
         plan = _Plan()
+        booked = dict(booked)
+        at_department = self.config.consumption_at_department
 
         def unit_lot(item: str, serial: str) -> str | None:
             return unit_lots.get(join_key(item, serial))
@@ -139,7 +159,16 @@ class Inventory:
             if isinstance(event, InventoryThresholdSet):
                 plan.position_keys.add(join_key(event.subject, location_key(event.payload.location)))
                 continue
-            legs = legs_of(event, unit_lot, consumption_at_department=self.config.consumption_at_department)
+            if isinstance(event, InventoryConsumptionCorrected):
+                original = str(event.payload.corrects)
+                legs = corrected_legs(
+                    event, booked.get(original, []), unit_lot, consumption_at_department=at_department
+                )
+                booked[original] = [leg for leg in legs if leg.kind == "consumed"]
+            else:
+                legs = legs_of(event, unit_lot, consumption_at_department=at_department)
+                if isinstance(event, InventoryConsumed):
+                    booked[str(event.event_id)] = legs
             plan.legs[i] = legs
             for leg in legs:
                 plan.position_keys.add(join_key(event.subject, leg.location_key))
@@ -170,6 +199,18 @@ def _load(conn: Connection, table: Table, key: Column[Any], keys: set[str]) -> d
     return stored
 
 
+def _booked(conn: Connection, event_ids: set[str]) -> dict[str, list[Leg]]:
+    """The stored consumption legs of `event_ids` (what a correction of each must undo)."""
+    out: dict[str, list[Leg]] = {}
+    for chunk in chunks(conn, sorted(event_ids)):
+        query = select(movements).where(
+            in_values(conn, movements.c.event_id, chunk), movements.c.kind == "consumed"
+        )
+        for row in conn.execute(query.order_by(movements.c.event_id, movements.c.leg)).mappings():
+            out.setdefault(row["event_id"], []).append(leg_of_row(dict(row)))
+    return out
+
+
 def _prior_movements(
     conn: Connection, counted: dict[str, datetime]
 ) -> dict[str, list[tuple[datetime, Decimal]]]:
@@ -198,6 +239,10 @@ def _write(conn: Connection, fold: InventoryFold) -> None:
     ):
         rows = fold.rows[table.name]
         upsert(conn, table, [rows[k] for k in sorted(fold.dirty[table.name])], key=(key,))
+    if fold.superseded:  # consumptions corrected: their ledger rows are booked again, corrected
+        for chunk in chunks(conn, sorted(fold.superseded)):
+            conn.execute(movements.delete().where(in_values(conn, movements.c.event_id, chunk)))
+            conn.execute(unit_events.delete().where(in_values(conn, unit_events.c.event_id, chunk)))
     lot_rows = [{"item_id": i, "lot_key": lot, "expiry": e} for (i, lot), e in sorted(fold.lots.items())]
     upsert(conn, lots, lot_rows, key=("item_id", "lot_key"), update=False)
     upsert(conn, movements, fold.movements, key=("event_id", "leg"), update=False)

@@ -12,7 +12,8 @@ into its own tables (it never reads the asset registry's):
   itself (that one says nothing); between two real links the first one stays, as in the
   registry. One hop only: a link to an asset that is itself provisional is not followed.
 - `work_orders_usage`: every `asset.used` interval, for utilisation (start = `started_at`, else
-  `occurred_at`; no end means no measurable duration).
+  `occurred_at`; no end means no measurable duration); an `asset.usage_corrected` rewrites the
+  interval of the usage it corrects.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from schemas.assets import (
     AssetIdentifierLinked,
     AssetRegistered,
     AssetRelocated,
+    AssetUsageCorrected,
     AssetUsed,
 )
 from schemas.ids import asset_id_for
@@ -46,13 +48,14 @@ ASSET_EVENT_TYPES: tuple[type[EventBase], ...] = (
     AssetDecommissioned,
     AssetIdentifierLinked,
     AssetUsed,
+    AssetUsageCorrected,
 )
 _COLUMNS = tuple(c.name for c in assets.columns)
 
 
 def apply_asset_events(conn: Connection, events: Sequence[EventBase]) -> None:
     """Fold the batch's asset events into the grouping fields, the crosswalk and the usage rows."""
-    facts = [e for e in events if not isinstance(e, AssetUsed | AssetIdentifierLinked)]
+    facts = [e for e in events if not isinstance(e, AssetUsed | AssetUsageCorrected | AssetIdentifierLinked)]
     if facts:
         _fold_details(conn, facts)
     links: list[tuple[Identifier, str]] = []
@@ -74,6 +77,17 @@ def apply_asset_events(conn: Connection, events: Sequence[EventBase]) -> None:
         if isinstance(e, AssetUsed)
     ]
     upsert(conn, usage, used, key=("event_id",), update=False)
+    corrected = {
+        str(e.payload.corrects): {
+            "event_id": str(e.payload.corrects),
+            "asset_ref": e.subject,
+            "started_at": e.payload.usage.started_at or e.occurred_at,
+            "ended_at": e.payload.usage.ended_at,
+        }
+        for e in events
+        if isinstance(e, AssetUsageCorrected)
+    }
+    upsert(conn, usage, [corrected[k] for k in sorted(corrected)], key=("event_id",))
 
 
 def _fold_details(conn: Connection, facts: Sequence[EventBase]) -> None:

@@ -175,7 +175,7 @@ def dft(message_id: str, patient: str, department: str, serial: str, lot: str) -
         f"PRT|1|AD||EQUIP^Equipment^HL70912||||||{udi}^^2.51.1.1^ISO",
         (
             f"FT1|2|C-{message_id}-2||20240612102000|20240612103000|CG|HC0302^药物洗脱支架^LOCAL|"
-            f"支架||1|6800.00|6800.00|9999^不存在||||||||||C-{message_id}-2"
+            f"支架||0|6800.00|6800.00|0101^重症医学科||||||||||C-{message_id}-2"
         ),
         "PRT|2|AD||EQUIP^Equipment^HL70912||||||(01)06938123450027(17)280630(10)DES24B07(21)SN9^^2.51.1.1^ISO",
     ]

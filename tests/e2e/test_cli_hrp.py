@@ -36,10 +36,12 @@ def canonical_asset_events(data_dir: Path) -> list[dict[str, object]]:
     return asyncio.run(read())
 
 
-def open_dead_letters(data_dir: Path) -> list[tuple[str, str, str]]:
+def open_dead_letters(data_dir: Path, kind: str = "failure") -> list[tuple[str, str, str]]:
+    """Open dead letters: failures (rows not applied), or `kind="note"` (rows kept, a department unknown)."""
     conn = sqlite3.connect(data_dir / "archive.db")
     rows = conn.execute(
-        "SELECT position, code, location FROM dead_letters WHERE status='open' ORDER BY position"
+        "SELECT position, code, location FROM dead_letters WHERE status='open' AND kind=? ORDER BY position",
+        (kind,),
     ).fetchall()
     conn.close()
     return rows
@@ -121,6 +123,15 @@ class TestDeadLetters:
         listing = run_hub("dlq", "list", "--system", "hrp", data_dir=data)
         assert "line 41" in listing.stdout
         assert "购置日期" in listing.stdout
+        # Rows kept with a department the mapping does not know are notes, listed apart.
+        notes = open_dead_letters(data, kind="note")
+        assert len(notes) == 11
+        assert {code for _, code, _ in notes} == {"department_unknown"}
+        assert all(p.endswith("#department") and json.loads(loc)["column"] for p, _, loc in notes)
+        assert (
+            "department_unknown" in run_hub("dlq", "list", "--notes", "--system", "hrp", data_dir=data).stdout
+        )
+        assert "department_unknown" not in listing.stdout
         assert registry_digest(data / "readmodels.db")[0] == 524
 
     def test_retry_after_mapping_fix_lands_the_fixed_rows(self, tmp_path: Path) -> None:

@@ -167,11 +167,12 @@ class TestUnknownWard:
         errs = lines(ack, "ERR")  # one per device (a ventilator and a monitor on that ward)
         assert [(e[2], e[4]) for e in errs] == [("PV1^1^3", "W")] * 2
         await drain(hub)
-        notes = await hub.dead_letters.query(system="his")
+        notes = await hub.dead_letters.query(system="his", kind="note")
         assert {(n.code, n.location.segment, n.location.field) for n in notes} == {
             ("department_unknown", "PV1", "PV1-3")
         }
         assert [n.position for n in notes] == ["OBX:1#PV1-3", "OBX:5#PV1-3"]
+        assert await hub.dead_letters.count(system="his") == 0, "notes are not failures"
         used = await on_topic(running, "canonical.asset.v1", "asset.used")
         assert [u["payload"]["department"] for u in used] == [None, None]
 
@@ -186,11 +187,18 @@ class TestUnknownWard:
         outcome = await HubDeadLetters(hub).retry(system="his", raw_ref=None)
         assert (outcome.retried, outcome.resolved, outcome.still_open) == (1, 2, 0)
         await drain(hub)
+        # The originals stay the log's (never republished changed under their ids); a correction each.
         copies = await on_topic(running, "canonical.asset.v1", "asset.used")
-        assert {c["event_id"] for c in copies} == {u["event_id"] for u in used}, "same units, same event ids"
-        for unit in used:  # per unit (asset), in log order: first unknown, then filled in by the retry
-            departments = [c["payload"]["department"] for c in copies if c["event_id"] == unit["event_id"]]
-            assert [d and d["code"] for d in departments] == [None, "0202"]
+        assert [c["payload"]["department"] for c in copies] == [None, None]
+        fixes = await on_topic(running, "canonical.asset.v1", "asset.usage_corrected")
+        assert sorted(f["payload"]["corrects"] for f in fixes) == sorted(u["event_id"] for u in used)
+        assert [f["payload"]["usage"]["department"]["code"] for f in fixes] == ["0202", "0202"]
+        assert [f["payload"]["previous"]["department"] for f in fixes] == [None, None]
+        await HubDeadLetters(hub).retry(system="his", raw_ref=notes[0].raw_ref)  # again: nothing new
+        await drain(hub)
+        assert len(await on_topic(running, "canonical.asset.v1", "asset.usage_corrected")) == 2
+        again = await on_topic(running, "canonical.asset.v1", "asset.used")
+        assert [c["payload"]["department"] for c in again] == [None, None]
 
 
 class TestOtherAnswers:

@@ -3,7 +3,8 @@
 - `GET /dlq`: each failed unit with its raw reference, where (file, line, column / segment,
   field) and why; paged, `total` over all pages; `code=` keeps one failure code. The excerpt of
   the failing row is left out, as on the dlq topics: it may hold patient data; an auditor can
-  read the raw message itself.
+  read the raw message itself. `kind=note` lists the notes instead: units applied with a field
+  left unknown (a department code the mapping does not know), which a retry after the fix corrects.
 - `GET /dlq/groups`: the same selection grouped by (system, code), with the mapping each system
   translates with now (what a retry would use) beside the mappings the letters failed under.
 - `POST /dlq/retry`: the current mapping over every raw message with open dead letters (or one,
@@ -117,6 +118,13 @@ async def list_dead_letters(
     system: SystemQ = None,
     code: Annotated[str | None, Query(max_length=200, description="Only this failure code")] = None,
     status: StatusQ = "open",
+    kind: Annotated[
+        Literal["failure", "note"],
+        Query(
+            description="`failure` (default): units not applied. `note`: units applied with a field left "
+            "unknown (e.g. a department code the mapping does not know); a retry after the fix corrects them"
+        ),
+    ] = "failure",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 200,
     offset: Offset = 0,
 ) -> DeadLetterPage:
@@ -124,6 +132,7 @@ async def list_dead_letters(
         status=None if status == "all" else status,
         system=system,
         code=code,
+        kind=kind,
         limit=limit,
         offset=offset,
         visible=scope.raw_refs if scope.scoped else None,

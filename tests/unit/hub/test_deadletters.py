@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -102,4 +104,45 @@ class TestDeadLetterStore:
         await store.record([letter("line:5")])
         (back,) = await store.query()
         assert back.location == SourceLocation(file="ledger.csv", line=5, column="原值")
+        store.close()
+
+
+class TestNotes:
+    async def test_notes_are_listed_apart_and_not_counted_as_failures(self, book: DeadLetterBook) -> None:
+        """A note (unit applied, a department unknown) is not a failure: failure counts and lists skip
+        it, `kind="note"` lists it, a retry still finds its message, and the wire record says which."""
+        note = letter("line:7").model_copy(update={"kind": "note", "code": "department_unknown"})
+        await book.record([letter("line:5"), note])
+        assert [d.position for d in await book.query()] == ["line:5"]
+        assert [d.position for d in await book.query(kind="note")] == ["line:7"]
+        assert len(await book.query(kind=None)) == 2
+        assert (await book.count(), await book.count(kind="note")) == (1, 1)
+        assert await book.counts() == {"hrp": {"open": 1, "resolved": 0}}
+        assert await book.reasons() == [("hrp", "invalid_value", 1)]
+        assert await book.open_raw_refs() == ["hrp:abc"]
+        assert json.loads(dead_letter_out_record(note).value)["kind"] == "note"
+        await book.resolve_others("hrp:abc", ["line:5"])  # the retry no longer notes line 7
+        assert await book.query(kind="note") == []
+
+
+def test_a_store_from_before_notes_takes_its_letters_as_failures(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE dead_letters (dead_letter_id TEXT PRIMARY KEY, raw_ref TEXT NOT NULL, system TEXT NOT NULL,"
+        " message_id TEXT NOT NULL, position TEXT NOT NULL, reason TEXT NOT NULL, code TEXT NOT NULL,"
+        " location TEXT NOT NULL, excerpt TEXT, adapter_version TEXT NOT NULL, mapping_version TEXT,"
+        " failed_at TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1, status TEXT NOT NULL DEFAULT 'open',"
+        " resolved_at TEXT);"
+        "INSERT INTO dead_letters (dead_letter_id, raw_ref, system, message_id, position, reason, code, location,"
+        " adapter_version, failed_at) VALUES ('x', 'hrp:old', 'hrp', 'a.csv', 'line:3', 'bad', 'invalid_date',"
+        " '{}', 'hrp/1', '2024-06-01T00:00:00+00:00');"
+    )
+    old.commit()
+    old.close()
+    store = DeadLetterStore(path)
+    try:
+        (found,) = asyncio.run(store.query())
+        assert (found.raw_ref, found.kind) == ("hrp:old", "failure")
+    finally:
         store.close()

@@ -37,6 +37,11 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "asset.inspected": {"kind": "electrical_safety", "inspected_on": "2024-02-21"},
     "asset.contract_registered": {"contract_no": "HT-88", "kind": "service", "amount": MONEY},
     "asset.used": {"started_at": WHEN, "patient_token": "pt_5f2a9c"},
+    "asset.usage_corrected": {
+        "corrects": "5b0c7b1e-2f4a-5a53-9d0e-3c1f0a6b9e21",
+        "usage": {"started_at": WHEN, "department": DEPT},
+        "previous": {"started_at": WHEN},
+    },
     "asset.valuation_updated": {"period": "2024-02", "accumulated_depreciation": MONEY, "net_value": MONEY},
     "asset.decommissioned": {"decommissioned_on": "2024-03-04", "reason": "报废"},
     "inventory.item_defined": {"item_code": "HC-1001", "name": "一次性输液器", "price": MONEY},
@@ -51,6 +56,11 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     },
     "inventory.transferred": {"from_location": PLACE, "to_location": {"department": DEPT}, "quantity": "5"},
     "inventory.consumed": {"location": PLACE, "quantity": "1", "barcode": {"raw": "(01)06901234567892"}},
+    "inventory.consumption_corrected": {
+        "corrects": "0e9d6f5a-8c1b-5f0e-a7d2-4b3c2a1f9e80",
+        "consumption": {"location": PLACE, "quantity": "1"},
+        "previous": {"location": {}, "quantity": "1"},
+    },
     "inventory.adjusted": {"location": PLACE, "counted_quantity": "47", "book_quantity": "45"},
     "inventory.disposed": {"location": PLACE, "quantity": "2", "reason": "expired"},
     "workorder.requested": {"asset": CARD, "reporting_department": DEPT, "symptom": "报警无法消除"},

@@ -1,0 +1,180 @@
+"""Partial strictness, end to end: a unit kept with its department unknown, the mapping fixed, `/dlq`
+retried, and the read models show the department as if the mapping had been right from the start.
+
+- DFT^P03 over MLLP whose FT1-13 names a place the mapping does not know: the stock is consumed at
+  an unknown place; after the fix and `POST /dlq/retry`, `/inventory/stock` shows it consumed at
+  the right department, once (the unknown place back to nothing).
+- ORU^R01 over MLLP from an unknown ward: after the retry, `/assets/{id}/history` names the ward's
+  department on the use, and the correction has its own line.
+- An HRP ledger row with a department the mapping does not know: a note (file, line, column),
+  not a failure; after the fix and the retry `/assets` shows the department by its code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from hub.pipeline import drain, ingest_path
+from tests.e2e.conftest import REPO
+from tests.e2e.test_ingest_core import DFT_CR, Running
+from tests.e2e.test_mllp_answers import WARD_X, lines, on_topic, running, send
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["running"]  # the fixture: MLLP + API on loopback ports, a site mapping folder
+
+UNKNOWN_PLACE = DFT_CR.replace(
+    b"0206^\xe5\xbf\x83\xe5\xaf\xbc\xe7\xae\xa1\xe5\xae\xa4", "X99^杂交导管室".encode()
+)
+HIS_MAPPING = (REPO / "adapters" / "his" / "mapping.yaml").read_text(encoding="utf-8")
+HRP_MAPPING = (REPO / "adapters" / "hrp" / "mapping.yaml").read_text(encoding="utf-8")
+LEDGER = (
+    "序号,资产编号,资产名称,规格型号,生产厂家,出厂编号,使用科室,存放地点,购置日期,原值,资产状态\n"
+    "1,ZC-2024-09001,呼吸机,SV800,迈瑞,SV24000917,呼吸内科,住院部9楼,2024-03-01,268000.00,在用\n"
+    "2,ZC-2024-09002,除颤监护仪,BeneHeart D6,迈瑞,DF24001233,杂交导管中心,门诊楼3楼,2024-03-02,86000.00,在用\n"
+)
+
+
+async def fix_mapping(running: Running, system: str, text: str, probe: Any) -> None:
+    (running.hub.settings.mapping_dir / f"{system}.yaml").write_text(text, encoding="utf-8")
+    for _ in range(50):  # bounded: the hub looks at the mapping file once a second
+        if probe(running.hub.worker(system).mappings.current()):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the fixed mapping was not taken up")
+
+
+async def retry(running: Running, system: str) -> dict[str, Any]:
+    answer = await running.client.post("/dlq/retry", json={"system": system})
+    assert answer.status_code == 200, answer.text
+    await drain(running.hub)
+    return dict(answer.json())
+
+
+async def stock(running: Running) -> dict[tuple[str, str | None], Decimal]:
+    """On hand per (item code, department code), every row, empty or not."""
+    answer = await running.client.get("/inventory/stock", params={"include_empty": "true", "limit": 500})
+    assert answer.status_code == 200, answer.text
+    out: dict[tuple[str, str | None], Decimal] = {}
+    for row in answer.json()["items"]:
+        key = (row["item_code"], row["department_code"])
+        out[key] = out.get(key, Decimal(0)) + Decimal(str(row["on_hand"]))
+    return out
+
+
+async def test_consumption_at_an_unknown_place_is_moved_to_the_right_one_by_a_retry(running: Running) -> None:
+    hub = running.hub
+    (ack,) = await send(running.port, UNKNOWN_PLACE)
+    assert lines(ack, "MSA")[0][1] == "AA"
+    await drain(hub)
+    notes = (await running.client.get("/dlq", params={"kind": "note", "system": "his"})).json()
+    assert {(n["code"], n["location"]["field"], n["kind"]) for n in notes["items"]} == {
+        ("department_unknown", "FT1-13", "note")
+    }
+    assert (await running.client.get("/dlq", params={"system": "his"})).json()["total"] == 0, "no failure"
+    before = await stock(running)
+    assert before == {("HC0301", None): Decimal(-1), ("HC0302", None): Decimal(-1)}
+
+    fixed = HIS_MAPPING.replace("aliases: [导管室, DSA室]", "aliases: [导管室, DSA室, 杂交导管室]")
+    await fix_mapping(running, "his", fixed, lambda m: m.place("X99", "杂交导管室") is not None)
+    outcome = await retry(running, "his")
+    assert (outcome["retried"], outcome["resolved"], outcome["still_open"]) == (1, notes["total"], 0)
+    after = await stock(running)
+    assert after == {
+        ("HC0301", None): Decimal(0),
+        ("HC0302", None): Decimal(0),
+        ("HC0301", "0206"): Decimal(-1),
+        ("HC0302", "0206"): Decimal(-1),
+    }
+    assert sum(after.values()) == -2, "consumed once"
+    originals = await on_topic(running, "canonical.inventory.v1", "inventory.consumed")
+    assert [o["payload"]["location"]["department"]["code"] for o in originals] == [None, None], "log kept"
+    fixes = await on_topic(running, "canonical.inventory.v1", "inventory.consumption_corrected")
+    assert sorted(f["payload"]["corrects"] for f in fixes) == sorted(o["event_id"] for o in originals)
+    await retry(running, "his")  # nothing open: nothing changes
+    assert await stock(running) == after
+
+
+async def test_use_on_an_unknown_ward_gets_its_department_in_the_history(running: Running) -> None:
+    hub = running.hub
+    await send(running.port, WARD_X)
+    await drain(hub)
+    (used, *_) = await on_topic(running, "canonical.asset.v1", "asset.used")
+    path = f"/assets/{used['subject']}/history"
+    rows = (await running.client.get(path)).json()["items"]
+    assert [r["summary"] for r in rows if "used" in r["summary"]] == ["used (order VM-240612-0008)"]
+    fixed = HIS_MAPPING.replace(
+        "  RICU: {", '  WARD-X: {department: "0202", location: 呼吸科八病区}\n  RICU: {'
+    )
+    await fix_mapping(running, "his", fixed, lambda m: m.place("WARD-X") is not None)
+    await retry(running, "his")
+    rows = (await running.client.get(path)).json()["items"]
+    assert sorted(r["summary"] for r in rows if r["type"] in ("asset.used", "asset.usage_corrected")) == [
+        "usage corrected: 呼吸与危重症医学科 (was department unknown)",
+        "used in 呼吸与危重症医学科 (order VM-240612-0008)",
+    ]
+
+
+async def test_hrp_row_with_an_unknown_department_is_noted_and_corrected_by_a_retry(
+    running: Running, tmp_path: Path
+) -> None:
+    hub = running.hub
+    ledger = tmp_path / "固定资产台账_补录.csv"
+    ledger.write_text(LEDGER, encoding="utf-8")
+    await ingest_path(hub, "hrp", ledger)
+    await drain(hub)
+    notes = (await running.client.get("/dlq", params={"kind": "note", "system": "hrp"})).json()["items"]
+    assert [(n["code"], n["location"]["line"], n["location"]["column"]) for n in notes] == [
+        ("department_unknown", 3, "使用科室")
+    ]
+    assert (await running.client.get("/dlq", params={"system": "hrp"})).json()["total"] == 0
+
+    async def department(card: str) -> tuple[str | None, str | None]:
+        found = (await running.client.get("/assets", params={"identifier": card})).json()["items"]
+        assert len(found) == 1, found
+        return found[0]["department_code"], found[0]["department_name"]
+
+    assert await department("ZC-2024-09002") == (None, "杂交导管中心")
+    fixed = HRP_MAPPING.replace("aliases: [心内科, CCU]", "aliases: [心内科, CCU, 杂交导管中心]")
+    assert fixed != HRP_MAPPING
+    await fix_mapping(running, "hrp", fixed, lambda m: m.department("杂交导管中心") is not None)
+    outcome = await retry(running, "hrp")
+    assert (outcome["resolved"], outcome["still_open"]) == (1, 0)
+    assert await department("ZC-2024-09002") == ("0201", "心血管内科")
+    assert await department("ZC-2024-09001") == ("0202", "呼吸与危重症医学科")
+
+
+SPD_MAPPING = (REPO / "adapters" / "spd" / "mapping.yaml").read_text(encoding="utf-8")
+SCANS = (
+    "计费单号,消耗时间,消耗科室,使用位置,住院号,物资编码,物资名称,批号,序列号,条码,数量\n"
+    "JF2024060900001,2024-06-09 09:17:00,手术室,OR-01,ZY5200313,DZ07001,无菌医用纱布块,2405G735,,,3\n"
+    "JF2024060900002,2024-06-09 10:18:00,杂交手术间,HY-01,ZY2635856,DZ07001,无菌医用纱布块,2405G735,,,2\n"
+)
+
+
+async def test_spd_consumption_with_an_unknown_department_is_rebooked_by_a_retry(
+    running: Running, tmp_path: Path
+) -> None:
+    """An SPD scan export (read chunk by chunk) whose row names an unknown department: noted, then corrected."""
+    hub = running.hub
+    lenient = "extends: default\nstrict_departments: false\n"  # SPD's default is strict: a failure
+    await fix_mapping(running, "spd", lenient, lambda m: not m.strict_departments)
+    scans = tmp_path / "消耗扫码_补录.csv"
+    scans.write_text(SCANS, encoding="utf-8")
+    await ingest_path(hub, "spd", scans)
+    await drain(hub)
+    notes = (await running.client.get("/dlq", params={"kind": "note", "system": "spd"})).json()["items"]
+    assert [(n["code"], n["location"]["line"], n["location"]["column"]) for n in notes] == [
+        ("department_unknown", 3, "消耗科室")
+    ]
+    assert (await stock(running)) == {("DZ07001", "0203"): Decimal(-3), ("DZ07001", None): Decimal(-2)}
+    fixed = SPD_MAPPING.replace("aliases: [中心手术室, 手术部,", "aliases: [中心手术室, 手术部, 杂交手术间,")
+    fixed = fixed.replace("strict_departments: true", "strict_departments: false")
+    assert fixed != SPD_MAPPING
+    await fix_mapping(running, "spd", fixed, lambda m: m.department("杂交手术间") is not None)
+    outcome = await retry(running, "spd")
+    assert (outcome["resolved"], outcome["still_open"]) == (1, 0)
+    assert (await stock(running)) == {("DZ07001", "0203"): Decimal(-5), ("DZ07001", None): Decimal(0)}
