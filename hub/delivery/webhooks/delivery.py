@@ -344,8 +344,9 @@ class SubscriptionWorker:
         if limit and failures >= limit and not self.stopping.is_set():
             # Nothing is skipped: the subscription waits, paused, for its owner to fix the receiver.
             why = f"paused after {failures} failed attempts (HUB_WEBHOOK_MAX_ATTEMPTS): {error}"
-            await asyncio.to_thread(self._store.set_status, sub.id, "paused", at)
+            # The reason first: whoever sees "paused" must see why.
             await asyncio.to_thread(self._store.record_failure, sub.id, why, at, failures)
+            await asyncio.to_thread(self._store.set_status, sub.id, "paused", at)
             log.error("webhook_subscription_paused", failures=failures)
             self.stop()
         return False
