@@ -85,6 +85,8 @@ class OpsSnapshot:
     archive_bytes: int | None = None
     webhooks: dict[str, int] = field(default_factory=dict)  # subscriptions by status
     webhook_failing: int = 0  # consecutive failures summed over subscriptions
+    # POST attempts of the last hour by outcome, from the delivery log: (count, mean ms, max ms).
+    webhook_recent: dict[str, tuple[int, float, float]] = field(default_factory=dict)
 
 
 OpsSource = Callable[[], Awaitable[OpsSnapshot]]
@@ -191,6 +193,25 @@ class DurableCollector(Collector):
             "Consecutive failed deliveries, summed over the subscriptions (0: all delivering)",
             value=snap.webhook_failing,
         )
+        # From the delivery log (pruned after HUB_WEBHOOK_LOG_DAYS, shared by every node): a window,
+        # so gauges, not counters; rate() needs no process to have counted since it started.
+        attempts = GaugeMetricFamily(
+            "hub_webhook_delivery_attempts_last_hour",
+            "Webhook POST attempts in the last hour, by outcome (delivered, failed)",
+            labels=["outcome"],
+        )
+        latency = GaugeMetricFamily(
+            "hub_webhook_delivery_latency_seconds_last_hour",
+            "Latency of the last hour's webhook POST attempts (mean, max), by outcome",
+            labels=["outcome", "stat"],
+        )
+        for outcome in ("delivered", "failed"):
+            count, mean_ms, max_ms = snap.webhook_recent.get(outcome, (0, 0.0, 0.0))
+            attempts.add_metric([outcome], count)
+            latency.add_metric([outcome, "mean"], mean_ms / 1000)
+            latency.add_metric([outcome, "max"], max_ms / 1000)
+        yield attempts
+        yield latency
 
 
 def disk_bytes(*paths: Path) -> int:

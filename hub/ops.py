@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import structlog
@@ -11,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from hub.channels import Channel, channels
+from hub.delivery.webhooks.log import DeliveryLog
 from hub.metrics import OpsSnapshot, OpsSource, disk_bytes
 from projections.audit.ledger import chain_heads
 
@@ -44,17 +46,24 @@ def _ledger_heads(hub: Hub) -> dict[str, int]:
     return dict(out)
 
 
-def _webhooks(hub: Hub) -> tuple[dict[str, int], int]:
+def _webhooks(hub: Hub) -> tuple[dict[str, int], int, dict[str, tuple[int, float, float]]]:
     try:
         subs = hub.subscriptions.list(statuses=("active", "paused"))
     except (DBAPIError, PoolTimeoutError):
-        return {}, 0
+        return {}, 0, {}
     by_status: dict[str, int] = defaultdict(int)
     failing = 0
     for sub in subs:
         by_status[str(sub.status)] += 1
         failing += sub.consecutive_failures
-    return dict(by_status), failing
+    return dict(by_status), failing, _webhook_recent(hub)
+
+
+def _webhook_recent(hub: Hub) -> dict[str, tuple[int, float, float]]:
+    try:
+        return DeliveryLog(hub.engine).recent(hub.clock.now() - timedelta(hours=1))
+    except (DBAPIError, PoolTimeoutError):
+        return {}
 
 
 def _archive_bytes(hub: Hub) -> int | None:
@@ -97,6 +106,7 @@ def ops_source(hub: Hub) -> OpsSource:
             archive_bytes=size,
             webhooks=hooks[0],
             webhook_failing=hooks[1],
+            webhook_recent=hooks[2],
         )
 
     return read

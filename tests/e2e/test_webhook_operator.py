@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from hub.auth.roles import Role
 from hub.bus.embedded import EmbeddedBus
@@ -131,6 +132,21 @@ class TestDeliveryLog:
         assert [r["attempt"] for r in paged["items"]] == [1]
         other = env.http.get(url, headers={"Authorization": "Bearer nope"})
         assert (await other).status_code == 401
+        # /metrics reads the same log: the last hour's attempts by outcome, and their latency.
+        scraped = (await env.http.get("/metrics")).text
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(scraped)
+            for s in family.samples
+            if s.name.startswith("hub_webhook_delivery_")
+        }
+        attempts = "hub_webhook_delivery_attempts_last_hour"
+        assert samples[(attempts, (("outcome", "delivered"),))] == 1
+        assert samples[(attempts, (("outcome", "failed"),))] == 2
+        slowest = samples[
+            ("hub_webhook_delivery_latency_seconds_last_hour", (("outcome", "failed"), ("stat", "max")))
+        ]
+        assert slowest == max(r["latency_ms"] for r in rows if r["outcome"] == "failed") / 1000
 
 
 class TestReplay:

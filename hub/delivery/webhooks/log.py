@@ -28,6 +28,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    inspect,
     or_,
     select,
     update,
@@ -146,6 +147,20 @@ class DeliveryLog:
             ).scalar_one()
             rows = conn.execute(query.order_by(t.c.id.desc()).limit(limit).offset(offset)).all()
         return [(r.id, _attempt(r)) for r in rows], int(total)
+
+    def recent(self, since: datetime) -> dict[str, tuple[int, float, float]]:
+        """Attempts since `since` by outcome: (count, mean latency ms, max latency ms)."""
+        t = deliveries_table
+        query = (
+            select(t.c.outcome, func.count(), func.avg(t.c.latency_ms), func.max(t.c.latency_ms))
+            .where(t.c.at >= since)
+            .group_by(t.c.outcome)
+        )
+        with self._engine.connect() as conn:
+            if not inspect(conn).has_table(t.name):
+                return {}
+            rows = conn.execute(query).all()
+        return {str(o): (int(n), float(mean or 0.0), float(top or 0.0)) for o, n, mean, top in rows}
 
     def prune(self, older_than: datetime) -> int:
         with write_transaction(self._engine) as conn:
