@@ -400,7 +400,18 @@ def build_hub(
     for worker in hub.workers.values():
         worker.observe_translate = hub.metrics.observe_translate
     hub.runners = (
-        [ProjectionRunner(read_models, bus, engine, prefix=prefix, clock=clock)] if read_models else []
+        [
+            ProjectionRunner(
+                read_models,
+                bus,
+                engine,
+                prefix=prefix,
+                clock=clock,
+                tick_interval_s=settings.projection_tick_s,
+            )
+        ]
+        if read_models
+        else []
     )
     hub.ingestor = Ingestor(hub)
     targets = TargetPolicy.of(settings.webhook_allow)

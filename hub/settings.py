@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     notify_ack_link_hours: int = Field(default=24, ge=0)
     # A file is translated, diffed and published this many rows at a time (memory: one chunk).
     file_chunk_rows: int = Field(default=2_000, ge=1)
+    # How often the read models let time alone conclude things (due dates passed, SLA breaches,
+    # notifications escalated or expired): seconds between two ticks of the projection runner.
+    projection_tick_s: float = Field(default=30.0, gt=0)
     # What one file's translation may hold (its bytes, decoded text, an XLSX's shared strings, one
     # chunk): a file estimated above it is refused before reading, with the reason, the raw kept.
     file_memory_budget_mb: int = Field(default=256, ge=1)
