@@ -16,7 +16,7 @@ import pytest
 from adapters._files.grid import ReadLimits
 from adapters._files.tabular import read_grid
 from adapters._files.values import parse_amount
-from adapters._files.xlsx_reader import cell_text
+from adapters._files.xlsx_reader import cell_text, iter_xlsx_rows
 from adapters.errors import MalformedMessage
 
 
@@ -85,6 +85,22 @@ class TestXlsxRows:
         """A sheet longer than the row limit is refused."""
         with pytest.raises(MalformedMessage, match="more than 3 rows"):
             read_grid(workbook_bytes([["r"]] * 5), filename="s.xlsx", limits=ReadLimits(max_rows=3))
+
+    def test_an_over_limit_sheet_is_refused_before_any_row_is_read(self) -> None:
+        """The rows are counted up front (row numbers, or <row> tags without them): iter_xlsx_rows
+        refuses at opening, so no chunk of an over-limit file is ever translated; a sheet at the
+        limit opens, and one whose only row is numbered past the limit is refused too."""
+        limits = ReadLimits(max_rows=3)
+        with pytest.raises(MalformedMessage, match=r"more than 3 rows \(5\)"):
+            iter_xlsx_rows(workbook_bytes([["r"]] * 5), filename="s.xlsx", limits=limits)
+        _, rows = iter_xlsx_rows(workbook_bytes([["r"]] * 3), filename="s.xlsx", limits=limits)
+        assert len(list(rows)) == 3
+        book = openpyxl.Workbook()
+        book.active.cell(row=9, column=1, value="far down")
+        out = io.BytesIO()
+        book.save(out)
+        with pytest.raises(MalformedMessage, match=r"more than 3 rows \(9\)"):
+            iter_xlsx_rows(out.getvalue(), filename="s.xlsx", limits=limits)
 
     def test_column_limit(self) -> None:
         """A row wider than the column limit is refused with its row number."""
