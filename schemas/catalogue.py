@@ -79,6 +79,7 @@ from schemas.work_orders import (
     WorkOrderOnHold,
     WorkOrderRejected,
     WorkOrderReportAdded,
+    WorkOrderRequestCorrected,
     WorkOrderRequested,
     WorkOrderStarted,
 )
@@ -121,6 +122,7 @@ Event = Annotated[
     | WorkOrderClosed
     | WorkOrderCancelled
     | WorkOrderReportAdded
+    | WorkOrderRequestCorrected
     | InventoryBelowMinimum
     | InventoryReorderRequested
     | ComplianceDue

@@ -28,12 +28,18 @@ from schemas.inventory import (
     InventoryConsumed,
     InventoryConsumptionCorrected,
 )
+from schemas.work_orders import (
+    RequestCorrectedPayload,
+    RequestedPayload,
+    WorkOrderRequestCorrected,
+    WorkOrderRequested,
+)
 
 if TYPE_CHECKING:
     from adapters.base import Emitted, Failure
     from schemas.envelope import EventBase
 
-CORRECTABLE = frozenset({"inventory.consumed", "asset.used"})
+CORRECTABLE = frozenset({"inventory.consumed", "asset.used", "workorder.requested"})
 
 
 def noted_event_ids(events: tuple[Emitted, ...], notes: tuple[Failure, ...]) -> set[str]:
@@ -68,6 +74,15 @@ def correction(event: EventBase, previous: dict[str, Any], digest: str) -> Event
             **common,
             payload=UsageCorrectedPayload(
                 corrects=event.event_id, usage=event.payload, previous=UsedPayload.model_validate(previous)
+            ),
+        )
+    if isinstance(event, WorkOrderRequested):
+        return WorkOrderRequestCorrected(
+            **common,
+            payload=RequestCorrectedPayload(
+                corrects=event.event_id,
+                request=event.payload,
+                previous=RequestedPayload.model_validate(previous),
             ),
         )
     msg = f"{event.type} has no correction event"

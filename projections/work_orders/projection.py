@@ -29,7 +29,14 @@ from projections.runtime.upsert import chunks, in_values, upsert
 from projections.work_orders.assets import ASSET_EVENT_TYPES, apply_asset_events
 from projections.work_orders.config import WorkOrderConfig
 from projections.work_orders.kpis import compute_kpis
-from projections.work_orders.lifecycle import OPEN_STATES, SlaView, WorkOrderState, sla_view, summarise
+from projections.work_orders.lifecycle import (
+    OPEN_STATES,
+    REQUESTED,
+    SlaView,
+    WorkOrderState,
+    sla_view,
+    summarise,
+)
 from projections.work_orders.sla import breach_event, next_due, reached
 from projections.work_orders.tables import METADATA, NAME, breaches, events, orders, reports
 from schemas.work_orders import (
@@ -42,6 +49,7 @@ from schemas.work_orders import (
     WorkOrderOnHold,
     WorkOrderRejected,
     WorkOrderReportAdded,
+    WorkOrderRequestCorrected,
     WorkOrderRequested,
     WorkOrderStarted,
 )
@@ -117,13 +125,23 @@ class WorkOrders:
         new_rows: dict[str, dict[str, Any]] = {}
         breach_rows: list[dict[str, Any]] = []
         touched: set[str] = set()
+        corrected: dict[str, dict[str, Any]] = {}
         for event in work:
             row = timeline_row(event)
             timeline = timelines[event.subject]
-            if any(r["event_id"] == row["event_id"] for r in timeline):
-                continue  # already in the timeline (tracking normally filters this out first)
-            timeline.append(row)
-            new_rows[row["event_id"]] = row
+            if isinstance(event, WorkOrderRequestCorrected):
+                row = _correct(timeline, row)
+                if row["event_id"] in new_rows:
+                    new_rows[row["event_id"]] = row
+                else:
+                    corrected[row["event_id"]] = row
+            elif any(r["event_id"] == row["event_id"] for r in timeline):
+                # Already in the timeline (tracking normally filters this out first), or a request
+                # whose correction came first: the corrected one stands.
+                continue
+            else:
+                timeline.append(row)
+                new_rows[row["event_id"]] = row
             touched.add(event.subject)
             derived += self._conclude(
                 event.subject,
@@ -134,6 +152,7 @@ class WorkOrders:
                 out=breach_rows,
             )
         upsert(conn, events, list(new_rows.values()), key=("event_id",), update=False)
+        upsert(conn, events, list(corrected.values()), key=("event_id",))
         upsert(conn, breaches, breach_rows, key=("workorder_id", "kind", "level"), update=False)
         rows = [self._row(summarise(i, timelines[i], self.config), concluded[i]) for i in sorted(touched)]
         upsert(conn, orders, rows, key=("workorder_id",))
@@ -207,6 +226,24 @@ def _load(conn: Connection, ids: Sequence[str]) -> tuple[Timelines, dict[str, Co
     return timelines, concluded
 
 
+_REQUEST_COLUMNS = (
+    "asset_scheme", "asset_value", "department_code", "department_name",
+    "priority", "channel", "actor", "note",
+)  # fmt: skip
+
+
+def _correct(timeline: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any]:
+    """The timeline's request row as `row` (a corrected request, under the original's event id)
+    corrects it: the request's fields replaced, its times and source kept. A correction that comes
+    before its request stands in for it; the request, coming after, is then not applied."""
+    original = next((r for r in timeline if r["event_id"] == row["event_id"]), None)
+    if original is None:
+        timeline.append(row)
+        return row
+    original.update({c: row[c] for c in _REQUEST_COLUMNS})
+    return original
+
+
 def report_row(event: WorkOrderReportAdded) -> dict[str, Any]:
     """The `work_orders_reports` row of a further report (the lifecycle is not touched)."""
     p = event.payload
@@ -236,8 +273,13 @@ def timeline_row(event: EventBase) -> dict[str, Any]:
         site=event.source.site,
         raw_ref=event.source.raw_ref,
     )
-    if isinstance(event, WorkOrderRequested):
-        p = event.payload
+    if isinstance(event, WorkOrderRequested | WorkOrderRequestCorrected):
+        # A correction's row is the corrected request under the original's event id.
+        if isinstance(event, WorkOrderRequestCorrected):
+            p = event.payload.request
+            row.update(event_id=str(event.payload.corrects), event_type=REQUESTED)
+        else:
+            p = event.payload
         row.update(
             asset_scheme=p.asset.scheme,
             asset_value=p.asset.value,

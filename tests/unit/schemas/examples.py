@@ -64,6 +64,11 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "inventory.adjusted": {"location": PLACE, "counted_quantity": "47", "book_quantity": "45"},
     "inventory.disposed": {"location": PLACE, "quantity": "2", "reason": "expired"},
     "workorder.requested": {"asset": CARD, "reporting_department": DEPT, "symptom": "报警无法消除"},
+    "workorder.request_corrected": {
+        "corrects": "7c1d2e3f-4a5b-5c6d-8e7f-9a0b1c2d3e4f",
+        "request": {"asset": CARD, "reporting_department": DEPT, "symptom": "报警无法消除"},
+        "previous": {"asset": CARD, "reporting_department": {"name": "ICU二病区"}, "symptom": "报警无法消除"},
+    },
     "workorder.approved": {"amount": MONEY},
     "workorder.rejected": {"reason": "保修期内"},
     "workorder.assigned": {"engineer": "E-017"},
