@@ -178,3 +178,58 @@ async def test_spd_consumption_with_an_unknown_department_is_rebooked_by_a_retry
     outcome = await retry(running, "spd")
     assert (outcome["resolved"], outcome["still_open"]) == (1, 0)
     assert (await stock(running)) == {("DZ07001", "0203"): Decimal(-5), ("DZ07001", None): Decimal(0)}
+
+
+OA_MAPPING = (REPO / "adapters" / "oa" / "mapping.yaml").read_text(encoding="utf-8")
+OA_EXPORT = """<?xml version="1.0" encoding="UTF-8"?>
+<工单列表 导出时间="2024-07-01 08:00:00">
+  <工单 单据类型="报修单" 单据号="LC7001">
+    <工单号>WX-7001</工单号><资产编号>ZC-2024-09001</资产编号><报修科室>康复医学科</报修科室>
+    <故障描述>开机报警无法消除</故障描述><紧急程度>紧急</紧急程度><报修人>李娜</报修人>
+    <报修时间>2024-06-30 09:12:00</报修时间>
+  </工单>
+  <工单 单据类型="派工" 单据号="LC7002">
+    <工单号>WX-7001</工单号><维修工程师>周建国</维修工程师><派工时间>2024-06-30 10:00:00</派工时间>
+  </工单>
+</工单列表>
+"""
+
+
+async def test_oa_request_with_an_unknown_department_is_corrected_by_a_retry(
+    running: Running, tmp_path: Path
+) -> None:
+    """An OA XML export whose 报修科室 the mapping does not know: the work order lands with the
+    department by name and a note; the mapping names it, `/dlq/retry`, `/workorders` has its code."""
+    hub = running.hub
+    export = tmp_path / "报修工单_补录.xml"
+    export.write_text(OA_EXPORT, encoding="utf-8")
+    await ingest_path(hub, "oa", export)
+    await drain(hub)
+    notes = (await running.client.get("/dlq", params={"kind": "note", "system": "oa"})).json()["items"]
+    assert [(n["code"], n["position"], n["location"]["column"]) for n in notes] == [
+        ("department_unknown", "record:1#department", "报修科室")
+    ]
+    assert (await running.client.get("/dlq", params={"system": "oa"})).json()["total"] == 0, "no failure"
+
+    async def order() -> tuple[str | None, str | None, str]:
+        body = (await running.client.get("/workorders", params={"department": "康复医学科"})).json()
+        (item,) = body["items"]
+        return item["department_code"], item["department_name"], item["status"]
+
+    assert await order() == (None, "康复医学科", "assigned")
+    fixed = OA_MAPPING.replace(
+        "departments:\n", 'departments:\n  - {code: "0401", name: 康复医学科, aliases: [康复科]}\n', 1
+    )
+    assert fixed != OA_MAPPING
+    await fix_mapping(running, "oa", fixed, lambda m: m.department("康复医学科") is not None)
+    outcome = await retry(running, "oa")
+    assert (outcome["resolved"], outcome["still_open"]) == (1, 0)
+    assert await order() == ("0401", "康复医学科", "assigned")
+    (original,) = await on_topic(running, "canonical.workorder.v1", "workorder.requested")
+    assert original["payload"]["reporting_department"] == {"code": None, "name": "康复医学科"}, "log kept"
+    (fix,) = await on_topic(running, "canonical.workorder.v1", "workorder.request_corrected")
+    assert fix["payload"]["corrects"] == original["event_id"]
+    assert fix["payload"]["request"]["reporting_department"]["code"] == "0401"
+    await retry(running, "oa")  # nothing open: nothing changes
+    assert await order() == ("0401", "康复医学科", "assigned")
+    assert len(await on_topic(running, "canonical.workorder.v1", "workorder.request_corrected")) == 1
