@@ -233,3 +233,42 @@ async def test_oa_request_with_an_unknown_department_is_corrected_by_a_retry(
     await retry(running, "oa")  # nothing open: nothing changes
     assert await order() == ("0401", "康复医学科", "assigned")
     assert len(await on_topic(running, "canonical.workorder.v1", "workorder.request_corrected")) == 1
+
+
+RECEIPTS = (
+    "入库单号,入库日期,库房,物资编码,物资名称,批号,有效期,数量,单价,供应商\n"
+    "RK2024070001,2024-07-01,中心库房,DZ07001,无菌医用纱布块,2406G101,2026-06-30,20,3.50,华东医疗\n"
+    "RK2024070001,2024-07-01,眼科二级库,DZ07001,无菌医用纱布块,2406G101,2026-06-30,5,3.50,华东医疗\n"
+)
+
+
+async def test_spd_receipt_at_an_unknown_place_fails_even_relaxed_and_a_retry_books_it_once(
+    running: Running, tmp_path: Path
+) -> None:
+    """`strict_departments: false` keeps only consumptions at an unknown place (a retry corrects
+    those): a receipt there fails naming why, so nothing is booked that a retry could not move;
+    once the mapping names the store, the retry books it at the right place, once."""
+    hub = running.hub
+    lenient = "extends: default\nstrict_departments: false\n"
+    await fix_mapping(running, "spd", lenient, lambda m: not m.strict_departments)
+    receipts = tmp_path / "入库单_补录.csv"
+    receipts.write_text(RECEIPTS, encoding="utf-8")
+    await ingest_path(hub, "spd", receipts)
+    await drain(hub)
+    failed = (await running.client.get("/dlq", params={"system": "spd"})).json()["items"]
+    assert [(f["code"], f["location"]["line"], f["location"]["column"]) for f in failed] == [
+        ("unknown_department", 3, "库房")
+    ]
+    assert "only a consumption is kept at an unknown place" in failed[0]["reason"]
+    assert (await stock(running)) == {("DZ07001", "9001"): Decimal(20)}
+    fixed = SPD_MAPPING.replace(
+        '  - {code: "0102"', '  - {code: "0601", name: 眼科, aliases: [眼科二级库]}\n  - {code: "0102"', 1
+    )
+    fixed = fixed.replace("strict_departments: true", "strict_departments: false")
+    assert fixed.count("眼科二级库") == 1
+    await fix_mapping(running, "spd", fixed, lambda m: m.department("眼科二级库") is not None)
+    outcome = await retry(running, "spd")
+    assert (outcome["resolved"], outcome["still_open"]) == (1, 0)
+    assert (await stock(running)) == {("DZ07001", "9001"): Decimal(20), ("DZ07001", "0601"): Decimal(5)}
+    await retry(running, "spd")  # nothing open: nothing changes
+    assert (await stock(running)) == {("DZ07001", "9001"): Decimal(20), ("DZ07001", "0601"): Decimal(5)}
