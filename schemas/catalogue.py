@@ -20,6 +20,7 @@ from schemas.assets import (
     AssetDetailsCorrected,
     AssetIdentifierLinked,
     AssetInspected,
+    AssetLoanCorrected,
     AssetLoaned,
     AssetRegistered,
     AssetRelocated,
@@ -96,6 +97,7 @@ Event = Annotated[
     | AssetRelocated
     | AssetStatusChanged
     | AssetLoaned
+    | AssetLoanCorrected
     | AssetReturned
     | AssetCalibrated
     | AssetInspected

@@ -20,7 +20,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from schemas.assets import AssetUsageCorrected, AssetUsed, UsageCorrectedPayload, UsedPayload
+from schemas.assets import (
+    AssetLoanCorrected,
+    AssetLoaned,
+    AssetUsageCorrected,
+    AssetUsed,
+    LoanCorrectedPayload,
+    LoanedPayload,
+    UsageCorrectedPayload,
+    UsedPayload,
+)
 from schemas.ids import event_id_for
 from schemas.inventory import (
     ConsumedPayload,
@@ -39,7 +48,7 @@ if TYPE_CHECKING:
     from adapters.base import Emitted, Failure
     from schemas.envelope import EventBase
 
-CORRECTABLE = frozenset({"inventory.consumed", "asset.used", "workorder.requested"})
+CORRECTABLE = frozenset({"inventory.consumed", "asset.used", "asset.loaned", "workorder.requested"})
 
 
 def noted_event_ids(events: tuple[Emitted, ...], notes: tuple[Failure, ...]) -> set[str]:
@@ -74,6 +83,13 @@ def correction(event: EventBase, previous: dict[str, Any], digest: str) -> Event
             **common,
             payload=UsageCorrectedPayload(
                 corrects=event.event_id, usage=event.payload, previous=UsedPayload.model_validate(previous)
+            ),
+        )
+    if isinstance(event, AssetLoaned):
+        return AssetLoanCorrected(
+            **common,
+            payload=LoanCorrectedPayload(
+                corrects=event.event_id, loan=event.payload, previous=LoanedPayload.model_validate(previous)
             ),
         )
     if isinstance(event, WorkOrderRequested):

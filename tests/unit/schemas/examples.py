@@ -32,6 +32,11 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "asset.relocated": {"to": PLACE, "from": {"department": {"name": "设备科"}}, "reason": "调拨"},
     "asset.status_changed": {"status": "under_repair", "previous": "in_use"},
     "asset.loaned": {"loan_id": "JY-001", "borrower_department": DEPT, "due_at": WHEN},
+    "asset.loan_corrected": {
+        "corrects": "3a9e1c2b-7d4f-5e60-8a1b-2c3d4e5f6a7b",
+        "loan": {"loan_id": "JY-001", "borrower_department": DEPT, "due_at": WHEN},
+        "previous": {"loan_id": "JY-001", "borrower_department": {"name": "重症二病区"}, "due_at": WHEN},
+    },
     "asset.returned": {"loan_id": "JY-001", "returned_at": WHEN},
     "asset.calibrated": {"calibrated_on": "2024-02-20", "valid_until": "2025-02-19"},
     "asset.inspected": {"kind": "electrical_safety", "inspected_on": "2024-02-21"},
