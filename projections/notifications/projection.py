@@ -115,9 +115,9 @@ class Notifications:
         fixed: dict[str, dict[str, Any]] = {}  # work orders whose request was corrected
         for event in events:
             if isinstance(event, WorkOrderRequestCorrected):
-                d = event.payload.request.reporting_department
+                reporter = event.payload.request.reporting_department
                 fixed[event.subject] = orders[event.subject] = {
-                    "workorder_id": event.subject, "dept_code": d.code, "dept_name": d.name
+                    "workorder_id": event.subject, "dept_code": reporter.code, "dept_name": reporter.name
                 }  # fmt: skip
             _lookups(event, assets, orders)
             if isinstance(event, NotificationDelivered):
