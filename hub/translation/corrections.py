@@ -12,8 +12,9 @@ as if the mapping had been right from the start, and nothing is applied twice.
 Correctable types and their corrections: `inventory.consumed` -> `inventory.consumption_corrected`,
 `asset.used` -> `asset.usage_corrected`, `asset.loaned` -> `asset.loan_corrected`,
 `workorder.requested` -> `workorder.request_corrected`. Other event types of a noted unit are
-republished under their id (projections keep the first copy): an adapter keeps a unit at an
-unknown place only when its events are correctable (SPD receipts, transfers... fail instead).
+republished under their id (projections keep the first copy), so an adapter keeps a unit with
+a department unknown only when a retry can correct it (HRP ledger rows are corrected by the
+snapshot differ, hub.translation.snapshots; SPD receipts, transfers... fail instead).
 
 Correction ids are uuid5 over the original's id and the corrected content, so a crash and a
 re-run publish the same id. The correction keeps the original's business time (`occurred_at`)
