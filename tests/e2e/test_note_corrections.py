@@ -191,6 +191,10 @@ OA_EXPORT = """<?xml version="1.0" encoding="UTF-8"?>
   <工单 单据类型="派工" 单据号="LC7002">
     <工单号>WX-7001</工单号><维修工程师>周建国</维修工程师><派工时间>2024-06-30 10:00:00</派工时间>
   </工单>
+  <工单 单据类型="借出" 单据号="LC7003">
+    <借用单号>JY-7003</借用单号><资产编号>ZC-2024-09101</资产编号><借出科室>呼吸内科</借出科室>
+    <借用科室>康复医学科</借用科室><责任人>赵敏</责任人><借出时间>2024-06-30 11:00:00</借出时间>
+  </工单>
 </工单列表>
 """
 
@@ -198,16 +202,18 @@ OA_EXPORT = """<?xml version="1.0" encoding="UTF-8"?>
 async def test_oa_request_with_an_unknown_department_is_corrected_by_a_retry(
     running: Running, tmp_path: Path
 ) -> None:
-    """An OA XML export whose 报修科室 the mapping does not know: the work order lands with the
-    department by name and a note; the mapping names it, `/dlq/retry`, `/workorders` has its code."""
+    """An OA XML export whose 报修科室 and 借用科室 the mapping does not know: the work order and the
+    loan land with the department by name, each with a note; the mapping names it, `/dlq/retry`:
+    `/workorders` and the asset's loan have its code."""
     hub = running.hub
     export = tmp_path / "报修工单_补录.xml"
     export.write_text(OA_EXPORT, encoding="utf-8")
     await ingest_path(hub, "oa", export)
     await drain(hub)
     notes = (await running.client.get("/dlq", params={"kind": "note", "system": "oa"})).json()["items"]
-    assert [(n["code"], n["position"], n["location"]["column"]) for n in notes] == [
-        ("department_unknown", "record:1#department", "报修科室")
+    assert sorted((n["code"], n["position"], n["location"]["column"]) for n in notes) == [
+        ("department_unknown", "record:1#department", "报修科室"),
+        ("department_unknown", "record:3#borrower_department", "借用科室"),
     ]
     assert (await running.client.get("/dlq", params={"system": "oa"})).json()["total"] == 0, "no failure"
 
@@ -217,14 +223,25 @@ async def test_oa_request_with_an_unknown_department_is_corrected_by_a_retry(
         return item["department_code"], item["department_name"], item["status"]
 
     assert await order() == (None, "康复医学科", "assigned")
+
+    (loaned,) = await on_topic(running, "canonical.asset.v1", "asset.loaned")
+
+    async def borrower() -> tuple[str | None, str | None]:
+        answer = await running.client.get(f"/assets/{loaned['subject']}")  # a provisional record
+        assert answer.status_code == 200, answer.text
+        loan = answer.json()["loan"]
+        return loan["borrower_department_code"], loan["borrower_department_name"]
+
+    assert await borrower() == (None, "康复医学科")
     fixed = OA_MAPPING.replace(
         "departments:\n", 'departments:\n  - {code: "0401", name: 康复医学科, aliases: [康复科]}\n', 1
     )
     assert fixed != OA_MAPPING
     await fix_mapping(running, "oa", fixed, lambda m: m.department("康复医学科") is not None)
     outcome = await retry(running, "oa")
-    assert (outcome["resolved"], outcome["still_open"]) == (1, 0)
+    assert (outcome["resolved"], outcome["still_open"]) == (2, 0)
     assert await order() == ("0401", "康复医学科", "assigned")
+    assert await borrower() == ("0401", "康复医学科")
     (original,) = await on_topic(running, "canonical.workorder.v1", "workorder.requested")
     assert original["payload"]["reporting_department"] == {"code": None, "name": "康复医学科"}, "log kept"
     (fix,) = await on_topic(running, "canonical.workorder.v1", "workorder.request_corrected")
