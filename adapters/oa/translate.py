@@ -8,7 +8,10 @@ webhook, is the same event and never a second effect. A record without one is ke
 place in this message, as other adapters do. Within one message, a document that repeats
 unchanged is skipped; one that repeats with different content is a failure (which to trust is a
 person's call). A bad record is a Failure naming file, record, field and reason; the good
-records still land. A payload that cannot be read at all raises MalformedMessage.
+records still land. A record kept with a department the mapping does not know (by name, when
+`strict_departments` is off) carries a `department_unknown` note at `<position>#<field>`: after
+the mapping names it, a retry corrects its event (hub.translation.corrections). A payload that
+cannot be read at all raises MalformedMessage.
 """
 
 from __future__ import annotations

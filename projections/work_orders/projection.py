@@ -3,7 +3,10 @@
 Fed by `canonical.workorder.v1` and, for grouping and utilisation, `canonical.asset.v1`
 (projections.work_orders.assets). Each work-order event is stored in its timeline
 (`work_orders_events`) and the order's row is recomputed from the whole timeline
-(projections.work_orders.lifecycle has the rules), so arrival order never matters.
+(projections.work_orders.lifecycle has the rules), so arrival order never matters. A
+`workorder.request_corrected` (a retry after a mapping fix, hub.translation.corrections) replaces
+the request's fields in its timeline row (under the original's event id): the order's reporting
+department, asset, priority... read as corrected; a correction that comes first stands in for it.
 
 SLA breaches (projections.work_orders.sla) are concluded twice over, both deterministic:
 - on apply, after each event in stream order, from what the events prove (a clock stopped late,
