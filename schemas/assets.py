@@ -110,6 +110,16 @@ class LoanedPayload(HubModel):
     due_at: AwareDatetime | None = None
 
 
+class LoanCorrectedPayload(HubModel):
+    """The loan `corrects` names, as it should have read: a retry after a mapping fix found a
+    borrowing or lending department the first translation left unknown (an OA 借用科室 the mapping
+    did not know). `previous` is what was published; read models take `loan` in its place."""
+
+    corrects: UUID
+    loan: LoanedPayload
+    previous: LoanedPayload
+
+
 class ReturnedPayload(HubModel):
     loan_id: NonEmptyStr
     returned_at: AwareDatetime
@@ -221,6 +231,14 @@ class AssetLoaned(EventBase):
     payload: LoanedPayload
 
 
+class AssetLoanCorrected(EventBase):
+    """A correction of an `asset.loaned`: read models take `loan` in place of what `corrects` said."""
+
+    type: Literal["asset.loan_corrected"] = "asset.loan_corrected"
+    schema_version: Literal[1] = 1
+    payload: LoanCorrectedPayload
+
+
 class AssetReturned(EventBase):
     type: Literal["asset.returned"] = "asset.returned"
     schema_version: Literal[1] = 1
@@ -280,6 +298,7 @@ ASSET_EVENTS = (
     AssetRelocated,
     AssetStatusChanged,
     AssetLoaned,
+    AssetLoanCorrected,
     AssetReturned,
     AssetCalibrated,
     AssetInspected,

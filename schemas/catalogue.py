@@ -20,6 +20,7 @@ from schemas.assets import (
     AssetDetailsCorrected,
     AssetIdentifierLinked,
     AssetInspected,
+    AssetLoanCorrected,
     AssetLoaned,
     AssetRegistered,
     AssetRelocated,
@@ -79,6 +80,7 @@ from schemas.work_orders import (
     WorkOrderOnHold,
     WorkOrderRejected,
     WorkOrderReportAdded,
+    WorkOrderRequestCorrected,
     WorkOrderRequested,
     WorkOrderStarted,
 )
@@ -95,6 +97,7 @@ Event = Annotated[
     | AssetRelocated
     | AssetStatusChanged
     | AssetLoaned
+    | AssetLoanCorrected
     | AssetReturned
     | AssetCalibrated
     | AssetInspected
@@ -121,6 +124,7 @@ Event = Annotated[
     | WorkOrderClosed
     | WorkOrderCancelled
     | WorkOrderReportAdded
+    | WorkOrderRequestCorrected
     | InventoryBelowMinimum
     | InventoryReorderRequested
     | ComplianceDue

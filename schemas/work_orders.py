@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
+from uuid import UUID
 
 from pydantic import Field
 
@@ -33,6 +34,16 @@ class RequestedPayload(HubModel):
     priority: Priority = Priority.NORMAL
     channel: Literal["scan", "oa", "phone", "api", "other"] = "oa"
     requested_by: str | None = None
+
+
+class RequestCorrectedPayload(HubModel):
+    """The request `corrects` names, as it should have read: a retry after a mapping fix found what
+    the first translation left unknown (an OA 报修科室 the mapping did not know). `previous` is what
+    was published; the work-order read model takes `request` in its place (reporting department)."""
+
+    corrects: UUID
+    request: RequestedPayload
+    previous: RequestedPayload
 
 
 class ReportAddedPayload(HubModel):
@@ -93,6 +104,15 @@ class WorkOrderRequested(EventBase):
     type: Literal["workorder.requested"] = "workorder.requested"
     schema_version: Literal[1] = 1
     payload: RequestedPayload
+
+
+class WorkOrderRequestCorrected(EventBase):
+    """A correction of a `workorder.requested`: read models take `request` in place of what
+    `corrects` said (same work order: the subject)."""
+
+    type: Literal["workorder.request_corrected"] = "workorder.request_corrected"
+    schema_version: Literal[1] = 1
+    payload: RequestCorrectedPayload
 
 
 class WorkOrderReportAdded(EventBase):
@@ -160,4 +180,5 @@ WORK_ORDER_EVENTS = (
     WorkOrderClosed,
     WorkOrderCancelled,
     WorkOrderReportAdded,
+    WorkOrderRequestCorrected,
 )

@@ -48,6 +48,8 @@ class RecordView:
     def __init__(self, record: SourceRecord, kind: KindName, mapping: OaMapping, tz: ZoneInfo) -> None:
         self.record, self.kind, self.mapping, self.tz = record, kind, mapping, tz
         self.problems: list[Problem] = []
+        # Kept, but with a value the mapping does not know (a department by name): dead-letter notes.
+        self.notes: list[Problem] = []
         self._table = mapping.field_table(kind)
         self._keys: dict[str, str] = {}
         for key in record.fields:
@@ -167,6 +169,17 @@ class RecordView:
                 "unknown_department",
                 f"{self.column(field)} ({field}): unknown department {value!r} (strict_departments is on)",
             )
+            return DeptRef(name=value)
+        self.notes.append(
+            Problem(
+                field,
+                self.column(field),
+                "department_unknown",
+                f"{self.column(field)} ({field}): {value!r} is not in the mapping's departments: the record "
+                "is kept with the department as the file names it, no code (add it, or an alias, under "
+                "departments, then retry)",
+            )
+        )
         return DeptRef(name=value)
 
     def code(self, field: str, codes: CodeMap[T]) -> T | None:

@@ -8,7 +8,10 @@ webhook, is the same event and never a second effect. A record without one is ke
 place in this message, as other adapters do. Within one message, a document that repeats
 unchanged is skipped; one that repeats with different content is a failure (which to trust is a
 person's call). A bad record is a Failure naming file, record, field and reason; the good
-records still land. A payload that cannot be read at all raises MalformedMessage.
+records still land. A record kept with a department the mapping does not know (by name, when
+`strict_departments` is off) carries a `department_unknown` note at `<position>#<field>`: after
+the mapping names it, a retry corrects its event (hub.translation.corrections). A payload that
+cannot be read at all raises MalformedMessage.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ def translate(raw: RawRecord, payload: bytes, mapping: OaMapping, ctx: Translate
         failures=tuple(run.failures),
         skipped=tuple(run.skipped),
         units=len(units),
+        notes=tuple(run.notes),
         accounting=account(records.records, mapping),
     )
 
@@ -68,6 +72,7 @@ class _Run:
         self.source = source_of(SourceSystem.OA, raw, ctx)
         self.events: list[Emitted] = []
         self.failures: list[Failure] = []
+        self.notes: list[Failure] = []  # records kept with a department the mapping does not know
         self.skipped: list[str] = []
         self.documents: dict[tuple[str, str], SourceRecord] = {}
         self.known = known_labels(mapping) if mapping.unclaimed == "error" else frozenset()
@@ -110,8 +115,8 @@ class _Run:
         view = RecordView(record, kind, self.mapping, self.ctx.tz)
         try:
             draft = build(view)
-            if draft is not None:
-                self._emit(record, draft, view.clean("doc_no"), (kind, word))
+            if draft is not None and self._emit(record, draft, view.clean("doc_no"), (kind, word)):
+                self._note(record, word, view.notes)
         except ValidationError as exc:
             # The readers check every value first; this is a backstop, so one odd value that a
             # model still refuses fails its record, not the whole export.
@@ -125,7 +130,8 @@ class _Run:
 
     def _emit(
         self, record: SourceRecord, draft: Draft, doc_no: str | None, selected: tuple[KindName, str]
-    ) -> None:
+    ) -> bool:
+        """Emit the record's event; False when it repeats a document (skipped or failed)."""
         kind, word = selected
         if doc_no:
             key = (doc_no, draft.event_type)
@@ -135,14 +141,14 @@ class _Run:
                     self.skipped.append(
                         f"{record.position}: repeats record {first.index} (document {doc_no})"
                     )
-                    return
+                    return False
                 reason = f"document {doc_no!r} repeats record {first.index} with different content"
                 column = next(
                     (k for k in record.fields if label_of(k) in self.mapping.labels(kind, "doc_no")),
                     None,
                 )
                 self._fail(record, word, Problem("doc_no", column, "duplicate_document", reason))
-                return
+                return False
         envelope: dict[str, Any] = {
             "event_id": self._event_id(record, draft, doc_no),
             "occurred_at": draft.occurred_at or self.raw.received_at,
@@ -154,6 +160,7 @@ class _Run:
         event = draft.event_class(**envelope)
         location = SourceLocation(file=self.filename, line=record.line)
         self.events.append(Emitted(event=event, position=record.position, location=location))
+        return True
 
     def _event_id(self, record: SourceRecord, draft: Draft, doc_no: str | None) -> UUID:
         system = SourceSystem.OA.value
@@ -163,6 +170,23 @@ class _Run:
         if "/" in record.position:  # nested: siblings share the parent's index
             return event_id_for(system, self.raw.message_id, f"{record.position}:{draft.event_type}")
         return event_id_for(system, self.raw.message_id, f"record:{record.index}:{draft.event_type}")
+
+    def _note(self, record: SourceRecord, word: str, notes: list[Problem]) -> None:
+        """What a record that landed left unknown: one dead letter (kind `note`) per field, at
+        `<position>#<field>`, so a retry after the mapping is fixed can correct its event."""
+        where = record.position if "/" in record.position else f"record {record.index}"
+        for problem in notes:
+            self.notes.append(
+                Failure(
+                    position=f"{record.position}#{problem.field}",
+                    reason=f"{where} ({word}): {problem.reason}",
+                    code=problem.code,
+                    location=SourceLocation(
+                        file=self.filename, line=record.line, column=problem.column, field=problem.field
+                    ),
+                    excerpt=_excerpt(record.fields),
+                )
+            )
 
     def _fail(self, record: SourceRecord, word: str | None, *problems: Problem) -> None:
         first = problems[0]

@@ -165,7 +165,7 @@ def _distribution(r: SpdReader, tz: ZoneInfo) -> Built | None:
 
 
 def _consumption(r: SpdReader, tz: ZoneInfo) -> Built | None:
-    location = r.place(("department", "store"), default_store=False)
+    location = r.place(("department", "store"), default_store=False, correctable=True)
     quantity = r.quantity("quantity") if r.text("quantity") else Decimal(1)  # a scan is one unit
     lot, expiry, serials = r.text("lot"), r.date("expiry"), r.serials()
     if len(serials) > 1:

@@ -47,23 +47,37 @@ class SpdReader(RowReader):
         return self.text("item_code", required=True)
 
     def place(
-        self, fields: Sequence[str], *, default_store: bool, bin_here: bool = True
+        self, fields: Sequence[str], *, default_store: bool, bin_here: bool = True, correctable: bool = False
     ) -> LocationRef | None:
         """The first of `fields` the row fills, else the mapping's default store when allowed.
 
         `bin_here`: whether the row's bin/spot column (货位...) describes this place.
+        `correctable`: whether a retry can move the row's event from an unknown place to the right
+        one (consumptions: `inventory.consumption_corrected`). Only such a row is kept at a place
+        the mapping does not know (`strict_departments: false`, with a note); any other fails.
         """
         for field in fields:
             text = self.text(field)
             if text is not None:
-                return self._location(field, text, bin_here=bin_here)
+                return self._location(field, text, bin_here=bin_here, correctable=correctable)
         if default_store and self.mapping.default_store is not None:
-            return self._location(fields[0], self.mapping.default_store, bin_here=bin_here)
+            return self._location(
+                fields[0], self.mapping.default_store, bin_here=bin_here, correctable=correctable
+            )
         title = " / ".join(self.title(f) for f in fields)
         self.problem(fields[0], "missing_required", f"{title} is empty")
         return None
 
-    def _location(self, field: str, text: str, *, bin_here: bool) -> LocationRef | None:
+    def _location(self, field: str, text: str, *, bin_here: bool, correctable: bool) -> LocationRef | None:
+        if not (correctable or self.mapping.strict_departments) and self.mapping.department(text) is None:
+            self.problem(
+                field,
+                "unknown_department",
+                f"{self.title(field)}: {text!r} is not in the mapping's departments (add it, or an alias, "
+                "under departments); only a consumption is kept at an unknown place (a retry corrects "
+                "consumptions, not receipts, transfers, counts, disposals or thresholds)",
+            )
+            return None
         department = self.department(field, text=text)
         if department is None:
             return None

@@ -9,6 +9,13 @@ instead, carrying the corrected payload, the payload it corrects (`previous`) an
 the original's id. Read models undo the original and apply the corrected payload, so they read
 as if the mapping had been right from the start, and nothing is applied twice.
 
+Correctable types and their corrections: `inventory.consumed` -> `inventory.consumption_corrected`,
+`asset.used` -> `asset.usage_corrected`, `asset.loaned` -> `asset.loan_corrected`,
+`workorder.requested` -> `workorder.request_corrected`. Other event types of a noted unit are
+republished under their id (projections keep the first copy), so an adapter keeps a unit with
+a department unknown only when a retry can correct it (HRP ledger rows are corrected by the
+snapshot differ, hub.translation.snapshots; SPD receipts, transfers... fail instead).
+
 Correction ids are uuid5 over the original's id and the corrected content, so a crash and a
 re-run publish the same id. The correction keeps the original's business time (`occurred_at`)
 and is recorded when the hub learned it (`recorded_at`: now), so an as-of query before the
@@ -20,7 +27,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from schemas.assets import AssetUsageCorrected, AssetUsed, UsageCorrectedPayload, UsedPayload
+from schemas.assets import (
+    AssetLoanCorrected,
+    AssetLoaned,
+    AssetUsageCorrected,
+    AssetUsed,
+    LoanCorrectedPayload,
+    LoanedPayload,
+    UsageCorrectedPayload,
+    UsedPayload,
+)
 from schemas.ids import event_id_for
 from schemas.inventory import (
     ConsumedPayload,
@@ -28,12 +44,18 @@ from schemas.inventory import (
     InventoryConsumed,
     InventoryConsumptionCorrected,
 )
+from schemas.work_orders import (
+    RequestCorrectedPayload,
+    RequestedPayload,
+    WorkOrderRequestCorrected,
+    WorkOrderRequested,
+)
 
 if TYPE_CHECKING:
     from adapters.base import Emitted, Failure
     from schemas.envelope import EventBase
 
-CORRECTABLE = frozenset({"inventory.consumed", "asset.used"})
+CORRECTABLE = frozenset({"inventory.consumed", "asset.used", "asset.loaned", "workorder.requested"})
 
 
 def noted_event_ids(events: tuple[Emitted, ...], notes: tuple[Failure, ...]) -> set[str]:
@@ -68,6 +90,22 @@ def correction(event: EventBase, previous: dict[str, Any], digest: str) -> Event
             **common,
             payload=UsageCorrectedPayload(
                 corrects=event.event_id, usage=event.payload, previous=UsedPayload.model_validate(previous)
+            ),
+        )
+    if isinstance(event, AssetLoaned):
+        return AssetLoanCorrected(
+            **common,
+            payload=LoanCorrectedPayload(
+                corrects=event.event_id, loan=event.payload, previous=LoanedPayload.model_validate(previous)
+            ),
+        )
+    if isinstance(event, WorkOrderRequested):
+        return WorkOrderRequestCorrected(
+            **common,
+            payload=RequestCorrectedPayload(
+                corrects=event.event_id,
+                request=event.payload,
+                previous=RequestedPayload.model_validate(previous),
             ),
         )
     msg = f"{event.type} has no correction event"

@@ -21,6 +21,7 @@ from schemas.assets import (
     AssetDetailsCorrected,
     AssetIdentifierLinked,
     AssetInspected,
+    AssetLoanCorrected,
     AssetLoaned,
     AssetRegistered,
     AssetRelocated,
@@ -116,6 +117,12 @@ def _loaned(e: AssetLoaned) -> str:
     return f"loaned to {_dept(p.borrower_department)}{due} (loan {p.loan_id})"
 
 
+def _loan_corrected(e: AssetLoanCorrected) -> str:
+    now, was = e.payload.loan, e.payload.previous
+    was_text = _dept(was.borrower_department)
+    return f"loan {now.loan_id} corrected: to {_dept(now.borrower_department)} (was {was_text})"
+
+
 def _returned(e: AssetReturned) -> str:
     condition = f", {e.payload.condition}" if e.payload.condition else ""
     return f"returned (loan {e.payload.loan_id}{condition})"
@@ -180,6 +187,7 @@ _SUMMARIES: dict[type[EventBase], Callable[[Any], str]] = {
     AssetRelocated: _relocated,
     AssetStatusChanged: _status,
     AssetLoaned: _loaned,
+    AssetLoanCorrected: _loan_corrected,
     AssetReturned: _returned,
     AssetCalibrated: _calibrated,
     AssetInspected: _inspected,

@@ -32,6 +32,7 @@ from schemas.assets import (
     AssetDetails,
     AssetDetailsCorrected,
     AssetInspected,
+    AssetLoanCorrected,
     AssetLoaned,
     AssetRegistered,
     AssetRelocated,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from schemas._base import DeptRef
+    from schemas.assets import LoanedPayload
     from schemas.envelope import EventBase
 
 COLUMNS = tuple(c.name for c in assets.columns)
@@ -205,10 +207,14 @@ def _loaned(row: dict[str, Any], event: AssetLoaned) -> None:
         if row["loan_id"] != p.loan_id:
             row.update(dict.fromkeys(LOAN_DETAILS))
         row.update(loan_id=p.loan_id, on_loan=True, loan_returned_at=None)
-    started = row["loan_started_at"]
     # Details come from the latest loaned event of the current loan, whenever it arrives (a
     # return may be known first: then the loan stays closed and learns who had the device).
-    if row["loan_id"] == p.loan_id and (started is None or event.occurred_at >= started):
+    _loan_details(row, p, event.occurred_at)
+
+
+def _loan_details(row: dict[str, Any], p: LoanedPayload, occurred_at: datetime) -> None:
+    started = row["loan_started_at"]
+    if row["loan_id"] == p.loan_id and (started is None or occurred_at >= started):
         lender_code, lender_name = _dept(p.lender_department)
         row.update(
             loan_borrower_code=p.borrower_department.code,
@@ -217,8 +223,14 @@ def _loaned(row: dict[str, Any], event: AssetLoaned) -> None:
             loan_lender_name=lender_name,
             loan_responsible=p.responsible_person,
             loan_due_at=p.due_at,
-            loan_started_at=event.occurred_at,
+            loan_started_at=occurred_at,
         )
+
+
+def _loan_corrected(row: dict[str, Any], event: AssetLoanCorrected) -> None:
+    """The loan's details as corrected, when it is still the current loan and no later loaned
+    event of it set them (the correction keeps the original's business time)."""
+    _loan_details(row, event.payload.loan, event.occurred_at)
 
 
 def _returned(row: dict[str, Any], event: AssetReturned) -> None:
@@ -318,6 +330,7 @@ HANDLERS: dict[type[EventBase], Callable[[dict[str, Any], Any], None]] = {
     AssetRelocated: _relocated,
     AssetStatusChanged: _status_changed,
     AssetLoaned: _loaned,
+    AssetLoanCorrected: _loan_corrected,
     AssetReturned: _returned,
     AssetCalibrated: _calibrated,
     AssetInspected: _inspected,

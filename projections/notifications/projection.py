@@ -59,7 +59,7 @@ from schemas.notifications import (
     NotificationSentPayload,
     Recipient,
 )
-from schemas.work_orders import WorkOrderRequested
+from schemas.work_orders import WorkOrderRequestCorrected, WorkOrderRequested
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -112,7 +112,13 @@ class Notifications:
         reads: dict[str, dict[str, Any]] = {}
         posted: dict[tuple[str, str, int], dict[str, Any]] = {}
         derived: list[EventBase] = []
+        fixed: dict[str, dict[str, Any]] = {}  # work orders whose request was corrected
         for event in events:
+            if isinstance(event, WorkOrderRequestCorrected):
+                reporter = event.payload.request.reporting_department
+                fixed[event.subject] = orders[event.subject] = {
+                    "workorder_id": event.subject, "dept_code": reporter.code, "dept_name": reporter.name
+                }  # fmt: skip
             _lookups(event, assets, orders)
             if isinstance(event, NotificationDelivered):
                 d = event.payload
@@ -144,6 +150,7 @@ class Notifications:
                     derived.append(sent)
         upsert(conn, asset_departments, list(assets.values()), key=("event_id",), update=False)
         upsert(conn, workorder_departments, list(orders.values()), key=("workorder_id",), update=False)
+        upsert(conn, workorder_departments, list(fixed.values()), key=("workorder_id",))
         upsert(conn, receipts, list(reads.values()), key=("event_id",), update=False)
         upsert(conn, deliveries, list(posted.values()), key=("notification_id", "channel", "level"))
         return derived

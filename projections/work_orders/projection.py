@@ -3,7 +3,10 @@
 Fed by `canonical.workorder.v1` and, for grouping and utilisation, `canonical.asset.v1`
 (projections.work_orders.assets). Each work-order event is stored in its timeline
 (`work_orders_events`) and the order's row is recomputed from the whole timeline
-(projections.work_orders.lifecycle has the rules), so arrival order never matters.
+(projections.work_orders.lifecycle has the rules), so arrival order never matters. A
+`workorder.request_corrected` (a retry after a mapping fix, hub.translation.corrections) replaces
+the request's fields in its timeline row (under the original's event id): the order's reporting
+department, asset, priority... read as corrected; a correction that comes first stands in for it.
 
 SLA breaches (projections.work_orders.sla) are concluded twice over, both deterministic:
 - on apply, after each event in stream order, from what the events prove (a clock stopped late,
@@ -29,7 +32,14 @@ from projections.runtime.upsert import chunks, in_values, upsert
 from projections.work_orders.assets import ASSET_EVENT_TYPES, apply_asset_events
 from projections.work_orders.config import WorkOrderConfig
 from projections.work_orders.kpis import compute_kpis
-from projections.work_orders.lifecycle import OPEN_STATES, SlaView, WorkOrderState, sla_view, summarise
+from projections.work_orders.lifecycle import (
+    OPEN_STATES,
+    REQUESTED,
+    SlaView,
+    WorkOrderState,
+    sla_view,
+    summarise,
+)
 from projections.work_orders.sla import breach_event, next_due, reached
 from projections.work_orders.tables import METADATA, NAME, breaches, events, orders, reports
 from schemas.work_orders import (
@@ -42,6 +52,7 @@ from schemas.work_orders import (
     WorkOrderOnHold,
     WorkOrderRejected,
     WorkOrderReportAdded,
+    WorkOrderRequestCorrected,
     WorkOrderRequested,
     WorkOrderStarted,
 )
@@ -117,13 +128,23 @@ class WorkOrders:
         new_rows: dict[str, dict[str, Any]] = {}
         breach_rows: list[dict[str, Any]] = []
         touched: set[str] = set()
+        corrected: dict[str, dict[str, Any]] = {}
         for event in work:
             row = timeline_row(event)
             timeline = timelines[event.subject]
-            if any(r["event_id"] == row["event_id"] for r in timeline):
-                continue  # already in the timeline (tracking normally filters this out first)
-            timeline.append(row)
-            new_rows[row["event_id"]] = row
+            if isinstance(event, WorkOrderRequestCorrected):
+                row = _correct(timeline, row)
+                if row["event_id"] in new_rows:
+                    new_rows[row["event_id"]] = row
+                else:
+                    corrected[row["event_id"]] = row
+            elif any(r["event_id"] == row["event_id"] for r in timeline):
+                # Already in the timeline (tracking normally filters this out first), or a request
+                # whose correction came first: the corrected one stands.
+                continue
+            else:
+                timeline.append(row)
+                new_rows[row["event_id"]] = row
             touched.add(event.subject)
             derived += self._conclude(
                 event.subject,
@@ -134,6 +155,7 @@ class WorkOrders:
                 out=breach_rows,
             )
         upsert(conn, events, list(new_rows.values()), key=("event_id",), update=False)
+        upsert(conn, events, list(corrected.values()), key=("event_id",))
         upsert(conn, breaches, breach_rows, key=("workorder_id", "kind", "level"), update=False)
         rows = [self._row(summarise(i, timelines[i], self.config), concluded[i]) for i in sorted(touched)]
         upsert(conn, orders, rows, key=("workorder_id",))
@@ -207,6 +229,24 @@ def _load(conn: Connection, ids: Sequence[str]) -> tuple[Timelines, dict[str, Co
     return timelines, concluded
 
 
+_REQUEST_COLUMNS = (
+    "asset_scheme", "asset_value", "department_code", "department_name",
+    "priority", "channel", "actor", "note",
+)  # fmt: skip
+
+
+def _correct(timeline: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any]:
+    """The timeline's request row as `row` (a corrected request, under the original's event id)
+    corrects it: the request's fields replaced, its times and source kept. A correction that comes
+    before its request stands in for it; the request, coming after, is then not applied."""
+    original = next((r for r in timeline if r["event_id"] == row["event_id"]), None)
+    if original is None:
+        timeline.append(row)
+        return row
+    original.update({c: row[c] for c in _REQUEST_COLUMNS})
+    return original
+
+
 def report_row(event: WorkOrderReportAdded) -> dict[str, Any]:
     """The `work_orders_reports` row of a further report (the lifecycle is not touched)."""
     p = event.payload
@@ -236,8 +276,13 @@ def timeline_row(event: EventBase) -> dict[str, Any]:
         site=event.source.site,
         raw_ref=event.source.raw_ref,
     )
-    if isinstance(event, WorkOrderRequested):
-        p = event.payload
+    if isinstance(event, WorkOrderRequested | WorkOrderRequestCorrected):
+        # A correction's row is the corrected request under the original's event id.
+        if isinstance(event, WorkOrderRequestCorrected):
+            p = event.payload.request
+            row.update(event_id=str(event.payload.corrects), event_type=REQUESTED)
+        else:
+            p = event.payload
         row.update(
             asset_scheme=p.asset.scheme,
             asset_value=p.asset.value,

@@ -178,3 +178,114 @@ async def test_spd_consumption_with_an_unknown_department_is_rebooked_by_a_retry
     outcome = await retry(running, "spd")
     assert (outcome["resolved"], outcome["still_open"]) == (1, 0)
     assert (await stock(running)) == {("DZ07001", "0203"): Decimal(-5), ("DZ07001", None): Decimal(0)}
+
+
+OA_MAPPING = (REPO / "adapters" / "oa" / "mapping.yaml").read_text(encoding="utf-8")
+OA_EXPORT = """<?xml version="1.0" encoding="UTF-8"?>
+<工单列表 导出时间="2024-07-01 08:00:00">
+  <工单 单据类型="报修单" 单据号="LC7001">
+    <工单号>WX-7001</工单号><资产编号>ZC-2024-09001</资产编号><报修科室>康复医学科</报修科室>
+    <故障描述>开机报警无法消除</故障描述><紧急程度>紧急</紧急程度><报修人>李娜</报修人>
+    <报修时间>2024-06-30 09:12:00</报修时间>
+  </工单>
+  <工单 单据类型="派工" 单据号="LC7002">
+    <工单号>WX-7001</工单号><维修工程师>周建国</维修工程师><派工时间>2024-06-30 10:00:00</派工时间>
+  </工单>
+  <工单 单据类型="借出" 单据号="LC7003">
+    <借用单号>JY-7003</借用单号><资产编号>ZC-2024-09101</资产编号><借出科室>呼吸内科</借出科室>
+    <借用科室>康复医学科</借用科室><责任人>赵敏</责任人><借出时间>2024-06-30 11:00:00</借出时间>
+  </工单>
+</工单列表>
+"""
+
+
+async def test_oa_request_with_an_unknown_department_is_corrected_by_a_retry(
+    running: Running, tmp_path: Path
+) -> None:
+    """An OA XML export whose 报修科室 and 借用科室 the mapping does not know: the work order and the
+    loan land with the department by name, each with a note; the mapping names it, `/dlq/retry`:
+    `/workorders` and the asset's loan have its code."""
+    hub = running.hub
+    export = tmp_path / "报修工单_补录.xml"
+    export.write_text(OA_EXPORT, encoding="utf-8")
+    await ingest_path(hub, "oa", export)
+    await drain(hub)
+    notes = (await running.client.get("/dlq", params={"kind": "note", "system": "oa"})).json()["items"]
+    assert sorted((n["code"], n["position"], n["location"]["column"]) for n in notes) == [
+        ("department_unknown", "record:1#department", "报修科室"),
+        ("department_unknown", "record:3#borrower_department", "借用科室"),
+    ]
+    assert (await running.client.get("/dlq", params={"system": "oa"})).json()["total"] == 0, "no failure"
+
+    async def order() -> tuple[str | None, str | None, str]:
+        body = (await running.client.get("/workorders", params={"department": "康复医学科"})).json()
+        (item,) = body["items"]
+        return item["department_code"], item["department_name"], item["status"]
+
+    assert await order() == (None, "康复医学科", "assigned")
+
+    (loaned,) = await on_topic(running, "canonical.asset.v1", "asset.loaned")
+
+    async def borrower() -> tuple[str | None, str | None]:
+        answer = await running.client.get(f"/assets/{loaned['subject']}")  # a provisional record
+        assert answer.status_code == 200, answer.text
+        loan = answer.json()["loan"]
+        return loan["borrower_department_code"], loan["borrower_department_name"]
+
+    assert await borrower() == (None, "康复医学科")
+    fixed = OA_MAPPING.replace(
+        "departments:\n", 'departments:\n  - {code: "0401", name: 康复医学科, aliases: [康复科]}\n', 1
+    )
+    assert fixed != OA_MAPPING
+    await fix_mapping(running, "oa", fixed, lambda m: m.department("康复医学科") is not None)
+    outcome = await retry(running, "oa")
+    assert (outcome["resolved"], outcome["still_open"]) == (2, 0)
+    assert await order() == ("0401", "康复医学科", "assigned")
+    assert await borrower() == ("0401", "康复医学科")
+    (original,) = await on_topic(running, "canonical.workorder.v1", "workorder.requested")
+    assert original["payload"]["reporting_department"] == {"code": None, "name": "康复医学科"}, "log kept"
+    (fix,) = await on_topic(running, "canonical.workorder.v1", "workorder.request_corrected")
+    assert fix["payload"]["corrects"] == original["event_id"]
+    assert fix["payload"]["request"]["reporting_department"]["code"] == "0401"
+    await retry(running, "oa")  # nothing open: nothing changes
+    assert await order() == ("0401", "康复医学科", "assigned")
+    assert len(await on_topic(running, "canonical.workorder.v1", "workorder.request_corrected")) == 1
+
+
+RECEIPTS = (
+    "入库单号,入库日期,库房,物资编码,物资名称,批号,有效期,数量,单价,供应商\n"
+    "RK2024070001,2024-07-01,中心库房,DZ07001,无菌医用纱布块,2406G101,2026-06-30,20,3.50,华东医疗\n"
+    "RK2024070001,2024-07-01,眼科二级库,DZ07001,无菌医用纱布块,2406G101,2026-06-30,5,3.50,华东医疗\n"
+)
+
+
+async def test_spd_receipt_at_an_unknown_place_fails_even_relaxed_and_a_retry_books_it_once(
+    running: Running, tmp_path: Path
+) -> None:
+    """`strict_departments: false` keeps only consumptions at an unknown place (a retry corrects
+    those): a receipt there fails naming why, so nothing is booked that a retry could not move;
+    once the mapping names the store, the retry books it at the right place, once."""
+    hub = running.hub
+    lenient = "extends: default\nstrict_departments: false\n"
+    await fix_mapping(running, "spd", lenient, lambda m: not m.strict_departments)
+    receipts = tmp_path / "入库单_补录.csv"
+    receipts.write_text(RECEIPTS, encoding="utf-8")
+    await ingest_path(hub, "spd", receipts)
+    await drain(hub)
+    failed = (await running.client.get("/dlq", params={"system": "spd"})).json()["items"]
+    assert [(f["code"], f["location"]["line"], f["location"]["column"]) for f in failed] == [
+        ("unknown_department", 3, "库房")
+    ]
+    assert "only a consumption is kept at an unknown place" in failed[0]["reason"]
+    assert (await stock(running)) == {("DZ07001", "9001"): Decimal(20)}
+    fixed = SPD_MAPPING.replace(
+        '  - {code: "0102"', '  - {code: "0601", name: 眼科, aliases: [眼科二级库]}\n  - {code: "0102"', 1
+    )
+    fixed = fixed.replace("strict_departments: true", "strict_departments: false")
+    assert fixed.count("眼科二级库") == 1
+    await fix_mapping(running, "spd", fixed, lambda m: m.department("眼科二级库") is not None)
+    outcome = await retry(running, "spd")
+    assert (outcome["resolved"], outcome["still_open"]) == (1, 0)
+    assert (await stock(running)) == {("DZ07001", "9001"): Decimal(20), ("DZ07001", "0601"): Decimal(5)}
+    await retry(running, "spd")  # nothing open: nothing changes
+    assert (await stock(running)) == {("DZ07001", "9001"): Decimal(20), ("DZ07001", "0601"): Decimal(5)}

@@ -213,6 +213,45 @@ class TestLendingKinds:
         )
 
 
+class TestDepartmentNotes:
+    """A record kept with a department the mapping does not know carries a `department_unknown` note."""
+
+    def test_request_with_an_unknown_department_is_kept_and_noted(self) -> None:
+        """The event lands (department by name), and one note names file, record, column and field."""
+        result = run(json_export(ASSIGNMENT, REQUEST | {"报修科室": "康复医学科"}))
+        assert result.failures == ()
+        (_, request) = (e.event for e in result.events)
+        assert request.payload.reporting_department == DeptRef(name="康复医学科")
+        (note,) = result.notes
+        assert (note.position, note.code) == ("record:2#department", "department_unknown")
+        assert (note.location.file, note.location.column, note.location.field) == (
+            "export.json", "报修科室", "department"
+        )  # fmt: skip
+        assert note.reason.startswith("record 2 (报修单): 报修科室 (department): '康复医学科'")
+        assert "then retry" in note.reason
+
+    def test_xml_loan_notes_each_unknown_department(self) -> None:
+        """Borrower and lender both unknown: two notes on the one record, by field."""
+        result = run(xml_export(LOAN | {"借用科室": "康复医学科", "借出科室": "后勤保障处"}), "借用.xml")
+        assert [e.event.type for e in result.events] == ["asset.loaned"]
+        assert sorted(n.position for n in result.notes) == [
+            "record:1#borrower_department", "record:1#lender_department"
+        ]  # fmt: skip
+
+    def test_known_departments_and_failed_records_carry_no_note(self) -> None:
+        """No note when the mapping knows the department, nor for a record that failed anyway."""
+        result = run(
+            json_export(REQUEST, REQUEST | {"单据号": "LC099", "报修科室": "康复医学科", "紧急程度": "?"})
+        )
+        assert (len(result.events), len(result.failures), result.notes) == (1, 1, ())
+
+    def test_strict_departments_fail_without_a_note(self, tmp_path: Any) -> None:
+        site = tmp_path / "oa.yaml"
+        site.write_text("extends: default\nstrict_departments: true\n", encoding="utf-8")
+        result = run(json_export(REQUEST | {"报修科室": "康复医学科"}), oa_mapping=load_oa_mapping(site))
+        assert (result.events, result.notes, result.failures[0].code) == ((), (), "unknown_department")
+
+
 class TestEnvelope:
     def test_times(self) -> None:
         """occurred_at is the record's own time read in Asia/Shanghai; recorded_at is the receive time."""

@@ -12,7 +12,7 @@ import pytest
 
 from adapters.errors import MalformedMessage
 from adapters.spd import ADAPTER
-from adapters.spd.mapping import load_spd_mapping
+from adapters.spd.mapping import SpdMapping, load_spd_mapping
 from schemas._base import DeptRef, LocationRef, Money, SourceSystem
 from schemas.ids import event_id_for, item_id_for
 from schemas.inventory import (
@@ -449,6 +449,37 @@ class TestStocktakeAndDisposal:
         failure = run(table(header, ["2024-06-05", "中心库房", "DZ01", "2", "被偷"])).failures[0]
         assert (failure.code, failure.location.column) == ("unknown_disposal_reason", "报损原因")
         assert "'被偷'" in failure.reason
+
+
+class TestRelaxedDepartments:
+    """`strict_departments: false`: only a consumption is kept at a place the mapping does not know
+    (a retry corrects it); a receipt, transfer, count, disposal or threshold there still fails."""
+
+    def relaxed(self, tmp_path: Path) -> SpdMapping:
+        site = tmp_path / "spd.yaml"
+        site.write_text("extends: default\nstrict_departments: false\n", encoding="utf-8")
+        return load_spd_mapping(site)
+
+    def test_consumption_is_kept_with_a_note(self, tmp_path: Path) -> None:
+        row = ["JF1", "2024-06-12 09:31:05", "眼科", "", "ZY0000001", "GZ10", "L1", "", ""]
+        result = run(table(SCAN_HEADER, row), mapping=self.relaxed(tmp_path))
+        assert only(result).payload.location == LocationRef(department=DeptRef(name="眼科"))
+        assert [(n.code, n.position, n.location.column) for n in result.notes] == [
+            ("department_unknown", "line:2#department", "消耗科室")
+        ]
+
+    def test_receipt_and_transfer_fail_naming_why(self, tmp_path: Path) -> None:
+        mapping = self.relaxed(tmp_path)
+        received = run(table([*RECEIPT_HEADER, "库房"], [*receipt(), "眼科二级库"]), mapping=mapping)
+        moved = run(
+            table(TestDistributions.HEADER, ["PS1", "2024-06-05", "中心库房", "眼科", "GZ07", "L1", "", "2"]),
+            mapping=mapping,
+        )
+        for result, column in ((received, "库房"), (moved, "领用科室")):
+            assert (result.events, result.notes) == ((), ())
+            (failure,) = result.failures
+            assert (failure.code, failure.location.column) == ("unknown_department", column)
+            assert "only a consumption is kept at an unknown place" in failure.reason
 
 
 class TestRecognition:

@@ -6,6 +6,8 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from hub.translation.corrections import correction
+from hub.translation.snapshots import content_hash
 from projections.assets.queries import loan_overdue
 from schemas._base import DeptRef
 from schemas.assets import (
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 A = card("ZC-1")
+REHAB = DeptRef(code="0401", name="康复医学科")
 
 
 class TestLoans:
@@ -243,3 +246,29 @@ class TestDepartments:
         feed = Feed(engine)
         feed(hrp("r1", "ZC-1"), loaned("l1", A, "JY-1", DeptRef(name="康复医学科")))
         assert feed.asset(A)["loan_borrower_name"] == "康复医学科"
+
+    def test_a_loan_corrected_by_a_retry_names_the_borrower_by_code(self, engine: Engine) -> None:
+        """`asset.loan_corrected` (a retry after the mapping named the borrower): the open loan's
+        borrower is the corrected one; a later loan of the device is not touched by it."""
+        feed = Feed(engine)
+        wrong = loaned("l1", A, "JY-1", DeptRef(name="康复医学科"), at=T0 + HOUR)
+        right = wrong.model_copy(
+            update={"payload": wrong.payload.model_copy(update={"borrower_department": REHAB})}
+        )
+        previous = wrong.model_dump(mode="json")["payload"]
+        fix = correction(right, previous, content_hash(right.model_dump(mode="json")["payload"]))
+        assert fix.type == "asset.loan_corrected"
+        feed(hrp("r1", "ZC-1"), wrong)
+        feed(fix)
+        row = feed.asset(A)
+        assert (row["on_loan"], row["loan_id"], row["loan_borrower_code"], row["loan_borrower_name"]) == (
+            True, "JY-1", "0401", "康复医学科"
+        )  # fmt: skip
+        assert row["loan_started_at"] == T0 + HOUR
+        b = card("ZC-2")
+        wrong_b = wrong.model_copy(update={"event_id": eid("lb"), "subject": b})
+        right_b = right.model_copy(update={"event_id": eid("lb"), "subject": b})
+        fix_b = correction(right_b, previous, content_hash(right_b.model_dump(mode="json")["payload"]))
+        feed(hrp("r2", "ZC-2"), wrong_b, loaned("l2", b, "JY-2", ER, at=T0 + 5 * HOUR))
+        feed(fix_b)  # the device is on another loan since: that one stands
+        assert (feed.asset(b)["loan_id"], feed.asset(b)["loan_borrower_name"]) == ("JY-2", "急诊科")

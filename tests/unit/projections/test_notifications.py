@@ -9,6 +9,8 @@ from uuid import uuid4
 import pytest
 
 from hub.errors import ConfigError
+from hub.translation.corrections import correction
+from hub.translation.snapshots import content_hash
 from projections.notifications.projection import Notifications, notification_id_for
 from projections.notifications.queries import Reader, get_notification, list_notifications
 from projections.notifications.rules import load_rules, parse_rules
@@ -175,6 +177,37 @@ def test_sla_breach_escalates_twice_on_the_clock_and_stops_when_read(engine: Eng
     assert row is not None
     assert (row["state"], row["level"], [r["reader"] for r in row["receipts"]]) == ("read", 2, ["张主任"])
     assert (row["department_code"], row["department_name"]) == ("0101", "重症医学科")
+
+
+def test_a_corrected_request_gives_the_notification_its_department(engine: Engine) -> None:
+    """A work order requested with its department unknown (by name), then corrected by a retry
+    (`workorder.request_corrected`): its notifications read the corrected department."""
+    hub = Hub(engine)
+    wrong = requested("WO-2")
+    wrong = wrong.model_copy(
+        update={
+            "payload": wrong.payload.model_copy(update={"reporting_department": DeptRef(name="重症二区")})
+        }
+    )
+    right = wrong.model_copy(
+        update={"payload": wrong.payload.model_copy(update={"reporting_department": ICU})}
+    )
+    previous = wrong.model_dump(mode="json")["payload"]
+    fix = correction(right, previous, content_hash(right.model_dump(mode="json")["payload"]))
+    hub.apply(wrong)
+    (sent,) = hub.apply(breach("WO-2"))
+
+    def department() -> tuple[str | None, str | None]:
+        with engine.connect() as conn:
+            row = get_notification(conn, sent.payload.notification_id)  # type: ignore[attr-defined]
+        assert row is not None
+        return row["department_code"], row["department_name"]
+
+    assert department() == (None, "重症二区")
+    hub.apply(fix)
+    assert department() == ("0101", "重症医学科")
+    hub.apply(wrong)  # the original again (a redelivery): the correction stands
+    assert department() == ("0101", "重症医学科")
 
 
 def test_a_replayed_or_redelivered_event_never_notifies_twice(engine: Engine) -> None:

@@ -13,6 +13,7 @@ from projections.work_orders.config import WorkOrderConfig
 from projections.work_orders.projection import WorkOrders
 from projections.work_orders.queries import WorkOrderFilter, get_work_order, list_work_orders
 from projections.work_orders.tables import METADATA
+from schemas._base import DeptRef
 from tests.unit.projections.factories import linked, registered
 from tests.unit.projections.test_work_orders_factories import (
     DB_PARAMS,
@@ -26,6 +27,7 @@ from tests.unit.projections.test_work_orders_factories import (
     on_hold,
     projection_database,
     rejected,
+    request_corrected,
     requested,
     reset,
     started,
@@ -367,6 +369,55 @@ class TestListFilters:
             ids(requested_from=T0 + H, requested_to=T0 + 48 * H),
             ids(status="completed"),
         ) == (["WO-2", "WO-1"], ["WO-1"], ["WO-2"], ["WO-2"], ["WO-3"])
+
+
+class TestRequestCorrected:
+    """`workorder.request_corrected` (a retry after a mapping fix named the reporting department)."""
+
+    UNKNOWN = DeptRef(name="康复医学科")
+    FIXED = DeptRef(code="0401", name="康复医学科")
+
+    def columns(self, feed: Feed) -> tuple[object, ...]:
+        row = feed.order("WO-1")
+        with feed.engine.connect() as conn:
+            detail = get_work_order(conn, "WO-1", now=NOW)
+        assert detail is not None
+        timeline = [(e["event_type"], e["event_id"]) for e in detail["timeline"]]
+        return row["department_code"], row["department_name"], row["status"], timeline
+
+    def test_the_order_takes_the_corrected_department(self, wo_engine: Engine) -> None:
+        """The order's reporting department is the corrected one; the lifecycle is untouched, the
+        timeline keeps one request (under the original's id); applying it again changes nothing."""
+        feed = Feed(wo_engine)
+        original = requested("r", "WO-1", department=self.UNKNOWN)
+        feed(original, assigned("a", "WO-1", at=T0 + H))
+        assert self.columns(feed)[:2] == (None, "康复医学科")
+        fix = request_corrected("x", original, department=self.FIXED)
+        feed(fix)
+        after = self.columns(feed)
+        assert after[:3] == ("0401", "康复医学科", "assigned")
+        assert [t for t, _ in after[3]] == ["workorder.requested", "workorder.assigned"]  # type: ignore[union-attr]
+        with wo_engine.connect() as conn:
+            assert [
+                r["workorder_id"]
+                for r in list_work_orders(conn, WorkOrderFilter(department="0401"), now=NOW)[0]
+            ] == ["WO-1"]
+        feed(fix, original)  # redelivered, in any order: nothing changes
+        assert self.columns(feed) == after
+
+    def test_same_batch_and_correction_first_end_the_same(self, wo_engine: Engine) -> None:
+        """Original and correction in one batch, or the correction first: the same order row."""
+        original = requested("r", "WO-1", department=self.UNKNOWN)
+        fix = request_corrected("x", original, department=self.FIXED)
+        ends = []
+        for batches in ([(original, fix)], [(original,), (fix,)], [(fix,), (original,)]):
+            reset(wo_engine, METADATA)
+            feed = Feed(wo_engine)
+            for batch in batches:
+                feed(*batch)
+            row = feed.order("WO-1")
+            ends.append((row["department_code"], row["department_name"], row["requested_event_id"]))
+        assert ends == [("0401", "康复医学科", str(original.event_id))] * 3
 
 
 class TestDemoSummary:

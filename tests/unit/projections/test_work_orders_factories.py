@@ -37,6 +37,7 @@ from schemas.work_orders import (
     Part,
     Priority,
     RejectedPayload,
+    RequestCorrectedPayload,
     RequestedPayload,
     StartedPayload,
     WorkOrderApproved,
@@ -46,6 +47,7 @@ from schemas.work_orders import (
     WorkOrderCompleted,
     WorkOrderOnHold,
     WorkOrderRejected,
+    WorkOrderRequestCorrected,
     WorkOrderRequested,
     WorkOrderStarted,
 )
@@ -85,6 +87,22 @@ def requested(
             symptom="开机自检失败",
             priority=Priority(priority),
             requested_by="黄桂",
+        ),
+    )
+
+
+def request_corrected(
+    label: str, original: WorkOrderRequested, *, department: DeptRef
+) -> WorkOrderRequestCorrected:
+    """The correction of `original` to `department` (what a retry after a mapping fix publishes)."""
+    corrected = original.payload.model_copy(update={"reporting_department": department})
+    envelope = _envelope(label, original.subject, original.occurred_at)
+    envelope["recorded_at"] = original.recorded_at + timedelta(days=1)
+    return WorkOrderRequestCorrected(
+        **envelope,
+        causation_id=str(original.event_id),
+        payload=RequestCorrectedPayload(
+            corrects=original.event_id, request=corrected, previous=original.payload
         ),
     )
 

@@ -32,6 +32,11 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "asset.relocated": {"to": PLACE, "from": {"department": {"name": "设备科"}}, "reason": "调拨"},
     "asset.status_changed": {"status": "under_repair", "previous": "in_use"},
     "asset.loaned": {"loan_id": "JY-001", "borrower_department": DEPT, "due_at": WHEN},
+    "asset.loan_corrected": {
+        "corrects": "3a9e1c2b-7d4f-5e60-8a1b-2c3d4e5f6a7b",
+        "loan": {"loan_id": "JY-001", "borrower_department": DEPT, "due_at": WHEN},
+        "previous": {"loan_id": "JY-001", "borrower_department": {"name": "重症二病区"}, "due_at": WHEN},
+    },
     "asset.returned": {"loan_id": "JY-001", "returned_at": WHEN},
     "asset.calibrated": {"calibrated_on": "2024-02-20", "valid_until": "2025-02-19"},
     "asset.inspected": {"kind": "electrical_safety", "inspected_on": "2024-02-21"},
@@ -64,6 +69,11 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "inventory.adjusted": {"location": PLACE, "counted_quantity": "47", "book_quantity": "45"},
     "inventory.disposed": {"location": PLACE, "quantity": "2", "reason": "expired"},
     "workorder.requested": {"asset": CARD, "reporting_department": DEPT, "symptom": "报警无法消除"},
+    "workorder.request_corrected": {
+        "corrects": "7c1d2e3f-4a5b-5c6d-8e7f-9a0b1c2d3e4f",
+        "request": {"asset": CARD, "reporting_department": DEPT, "symptom": "报警无法消除"},
+        "previous": {"asset": CARD, "reporting_department": {"name": "ICU二病区"}, "symptom": "报警无法消除"},
+    },
     "workorder.approved": {"amount": MONEY},
     "workorder.rejected": {"reason": "保修期内"},
     "workorder.assigned": {"engineer": "E-017"},
