@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ _COMPACT = re.compile(r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$")
 _SERIAL = re.compile(r"^(?P<days>\d{5})(?:\.\d+)?$")
 _EXCEL_EPOCH = date(1899, 12, 30)
 
+_MAX_AMOUNT_DIGITS = 18  # integer digits of an amount: 10^18 yuan is beyond any ledger
 _AMOUNT = re.compile(r"^(?P<sign>[-+]?)(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?P<frac>\.\d+)?$")
 _CURRENCY_PREFIXES = ("¥", "RMB", "CNY", "人民币")
 
@@ -99,7 +100,11 @@ def parse_amount(text: str, *, suffixes: Sequence[str] = ("元",), currency_mark
     match = _AMOUNT.match(value)
     if not match:
         raise ValueParseError(f"{original!r} is not a number (expected e.g. 12,800.00, ￥12800 or 12800元)")
-    amount = Decimal(f"{match['sign']}{match['int'].replace(',', '')}{match['frac'] or ''}")
+    digits = match["int"].replace(",", "")
+    if len(digits.lstrip("0")) > _MAX_AMOUNT_DIGITS:
+        # Past the decimal context's precision arithmetic fails; no real amount has that many digits.
+        raise ValueParseError(f"{original[:40]!r}: {len(digits)} digits is too large for an amount")
+    amount = Decimal(f"{match['sign']}{digits}{match['frac'] or ''}")
     return canonical_decimal(-amount if negative else amount)
 
 
@@ -111,7 +116,10 @@ def canonical_decimal(value: Decimal) -> Decimal:
     if not value:
         return Decimal(0)
     normal = value.normalize()
-    return normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal
+    try:
+        return normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal
+    except InvalidOperation:  # more integer digits than the context's precision: keep the exponent form
+        return normal
 
 
 def looks_numeric(text: str) -> bool:

@@ -304,7 +304,9 @@ def test_a_100_mb_oa_or_fhir_body_is_refused_by_size_before_parsing(system: str)
 @pytest.mark.soak
 @pytest.mark.parametrize(
     ("target", "growth_mb"),
-    [("mllp", 48), ("oa", 16), ("fhir", 16), ("csv", 400), ("xlsx", 400), ("his", 1400)],
+    # MLLP: the frame limit is 16 MiB; its growth measured +29 MB run alone and up to +79 MB inside
+    # `make soak` (the bytearray's reallocations): under 96 MB, the 100 MB input is never held whole.
+    [("mllp", 96), ("oa", 16), ("fhir", 16), ("csv", 400), ("xlsx", 400), ("his", 1400)],
 )
 def test_a_100_mb_input_peak_rss(target: str, growth_mb: int, tmp_path: Path) -> None:
     """Each reader on 100 MB in a child process; its RSS growth over the loaded input is bounded.

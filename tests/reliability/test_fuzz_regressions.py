@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from adapters._files.tabular import read_grid
-from adapters._files.values import ValueParseError
+from adapters._files.values import ValueParseError, canonical_decimal, parse_amount
 from adapters.errors import MalformedMessage
 from adapters.fhir.errors import FhirRejected
 from adapters.his.decode import charset_codec, decode
@@ -66,6 +67,15 @@ def test_an_oa_xml_declaring_a_codec_that_is_no_charset_is_refused(codec: str) -
     data = f'<?xml version="1.0" encoding="{codec}"?><records><record/></records>'.encode()
     with pytest.raises(MalformedMessage, match=rf"^x\.xml: declares encoding '{codec}'"):
         translate("oa", data, "x.xml")
+
+
+def test_an_amount_past_the_decimal_precision_fails_its_unit_not_the_translation() -> None:
+    """A part's price of a 1 followed by 300 zeros (hypothesis, OA structural mutation) raised
+    decimal.InvalidOperation out of the translator; it is a refused value now, naming its size."""
+    with pytest.raises(ValueParseError, match="301 digits is too large for an amount"):
+        parse_amount("1" + "0" * 300)
+    assert parse_amount("999,999,999,999,999,999.99") == Decimal("999999999999999999.99")
+    assert canonical_decimal(Decimal("1E+300")) == Decimal("1E+300")  # no quantize past the precision
 
 
 def test_a_fhir_json_integer_of_5000_digits_is_refused_not_a_value_error() -> None:
