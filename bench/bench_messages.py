@@ -24,6 +24,8 @@ from hub.ports import RawQuery
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from bench.report import Report
+
 REPEAT = 30
 SYSTEMS = ("his", "hrp", "spd", "oa")
 TYPES = ("DFT^P03", "ADT^A01", "ORU^R01")
@@ -100,6 +102,21 @@ async def measure(path: Path, rows: int) -> dict[str, dict[str, float]]:
     finally:
         archive.close()
     return out
+
+
+async def run(report: Report, rows: int = 1_000_000) -> None:
+    """`make bench`: each query shape's p99 over a 1,000,000-message archive."""
+    with tempfile.TemporaryDirectory(prefix="bench-messages-") as tmp:
+        path = Path(tmp) / "archive.db"
+        fill(path, rows)
+        for name, figures in (await measure(path, rows)).items():
+            report.add(
+                "messages",
+                f"GET /messages ({name}) p99, {rows:,} archived messages, SQLite",
+                figures["p99_ms"],
+                "ms",
+                note=f"median {figures['p50_ms']:.1f} ms; RawArchive.browse, {REPEAT} runs",
+            )
 
 
 def main() -> None:

@@ -28,6 +28,10 @@ async def main(selected: list[str]) -> Report:
         if selected and not any(s in name for s in selected):
             continue
         module = importlib.import_module(f"bench.{name}")
+        if not hasattr(module, "run"):
+            # A standalone study (it starts its own processes and prints its own table).
+            report.skip(name, f"a standalone study: run it alone, `python -m bench.{name}`")
+            continue
         print(f"== {name}")
         started = time.perf_counter()
         await module.run(report)
