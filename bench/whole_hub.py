@@ -130,7 +130,7 @@ class HubServe:
         except BaseException:
             self.stop()
             raise
-        self.idle_rss_kb = proc_status_kb(self._proc().pid, "VmRSS")
+        self.idle_rss_kb = int(self.rss_mb() * 1024)
         self.start_bytes = dir_bytes(self.data_dir)
         return self
 
@@ -170,14 +170,34 @@ class HubServe:
         except OSError:
             return ""
 
+    def _pids(self) -> list[int]:
+        """hub serve and its projector child (HUB_SERVE_PROCESSES): memory is the sum of both."""
+        pid = self._proc().pid
+        return [pid, *children(pid)]
+
     def peak_rss_mb(self) -> float:
-        return proc_status_kb(self._proc().pid, "VmHWM") / 1024
+        """Sum of each process's own peak: an upper bound of the pair's peak, never below it."""
+        return sum(proc_status_kb(p, "VmHWM") for p in self._pids()) / 1024
 
     def rss_mb(self) -> float:
-        return proc_status_kb(self._proc().pid, "VmRSS") / 1024
+        return sum(proc_status_kb(p, "VmRSS") for p in self._pids()) / 1024
 
     def grown_mb(self) -> float:
         return (dir_bytes(self.data_dir) - self.start_bytes) / 1e6
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of `pid`, from /proc (the command name in parentheses may hold spaces)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
 
 
 def accepts(port: int) -> bool:

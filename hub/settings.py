@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     # How often the read models let time alone conclude things (due dates passed, SLA breaches,
     # notifications escalated or expired): seconds between two ticks of the projection runner.
     projection_tick_s: float = Field(default=30.0, gt=0)
+    # `hub serve` with every role: 2 runs the read models (and webhooks, notifications, alerts) in
+    # a child process beside ingest, translation and the API, so a 2-core machine uses both cores;
+    # 1 keeps everything in one process; auto = 2 where there are 2 cores or more.
+    serve_processes: Literal["auto"] | Annotated[int, Field(ge=1, le=2)] = "auto"
     # What one file's translation may hold (its bytes, decoded text, an XLSX's shared strings, one
     # chunk): a file estimated above it is refused before reading, with the reason, the raw kept.
     file_memory_budget_mb: int = Field(default=256, ge=1)

@@ -144,7 +144,8 @@ def readiness_source(
         out = dict(zip(names, results, strict=True))
         out["projection_lag"] = await _timed("projection lag", lag(out["database"]), t)
         for name, serving in listeners.items():
-            out[name] = _ok() if serving() else _down(f"{name} listener not serving")
+            what = "process not running" if name == "projector" else "listener not serving"
+            out[name] = _ok() if serving() else _down(f"{name} {what}")
         return out
 
     return ready

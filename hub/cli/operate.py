@@ -24,6 +24,7 @@ from hub.bootstrap import Hub, build_hub, make_bus, modbus_poller
 from hub.channels import report_forever, served_here
 from hub.cli import channels_cmd  # noqa: F401  (registers `hub channels` beside serve and status)
 from hub.cli.app import DataDir, app, console, load_settings, run
+from hub.cli.companion import Companion, die_with_parent, processes_for
 from hub.cli.render import reconciliation_table, where
 from hub.pipeline import ROLES, drain, ingest_path, parse_roles, run_forever
 from hub.translation.deadletters import DeadLetter
@@ -151,7 +152,10 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True, roles: frozenset[str] = 
     api_task: asyncio.Task[Any] | None = None
     if "api" in roles:
         await _announce_auth(hub)  # before the pipeline starts: both create tables in the read-model db
+    roles, companion = _companion(hub, roles)
     tasks = [asyncio.create_task(run_forever(hub, stop, roles), name="pipeline")]
+    if companion is not None:
+        tasks.append(asyncio.create_task(companion.run(stop), name="projector"))
     if "api" in roles:
         server = _api_server(hub)
         api_task = asyncio.create_task(server.serve(), name="api")
@@ -168,7 +172,7 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True, roles: frozenset[str] = 
     if server is not None:
         url = f"http://{settings.api_host}:{settings.api_port}"
         console.print(f"serving {url} (console: {url}/console, API docs: {url}/docs; Ctrl-C to stop)")
-    if roles != frozenset(ROLES):
+    if companion is None and roles != frozenset(ROLES):
         console.print(f"roles: {', '.join(r for r in ROLES if r in roles)} (Ctrl-C to stop)")
     try:
         done, _ = await asyncio.wait(
@@ -182,6 +186,16 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True, roles: frozenset[str] = 
     finally:
         hub.api.draining.set()  # open event streams end at their next poll
         await _shut_down(stop, server, mllp, tasks)
+
+
+def _companion(hub: Hub, roles: frozenset[str]) -> tuple[frozenset[str], Companion | None]:
+    """Every role on a multi-core machine: the read models go to a child process (hub.cli.companion)."""
+    if roles != frozenset(ROLES) or processes_for(hub.settings) < 2:
+        return roles, None
+    companion = Companion(hub.settings)
+    hub.api.listeners["projector"] = lambda: companion.alive
+    console.print("read models, webhooks and alerts run in a second process (HUB_SERVE_PROCESSES=1: one)")
+    return roles - {"project"}, companion
 
 
 async def _shut_down(
@@ -292,6 +306,7 @@ def serve(
         roles = parse_roles(role)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--role") from exc
+    die_with_parent()  # a projector started by `hub serve` goes when its parent goes
     settings = load_settings(data_dir, log_level="info")
 
     async def go() -> None:
