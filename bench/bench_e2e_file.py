@@ -56,13 +56,17 @@ class Visible:
         self.seen = 0
         self.finished = False
         self.peak_mb = self.idle_mb = self.grown_mb = 0.0
+        self.cpu_s = 0.0  # both processes of hub serve, from the drop until visible
 
 
-async def inbox_to_visible(work: Path, ledger: Path, rows: int, tag: str) -> Visible:
+async def inbox_to_visible(
+    work: Path, ledger: Path, rows: int, tag: str, env: dict[str, str] | None = None
+) -> Visible:
     out = Visible()
-    async with HubServe(work / f"hub-{tag}") as hub:
+    async with HubServe(work / f"hub-{tag}", extra_env=env or {}) as hub:
         out.idle_mb = hub.idle_rss_kb / 1024
         async with httpx.AsyncClient(base_url=hub.url, timeout=30.0) as client:
+            cpu_at_start = hub.cpu_s()
             started = time.perf_counter()
             await asyncio.to_thread(drop_into_inbox, hub.data_dir, "hrp", ledger)
             deadline = started + cap_s()
@@ -73,6 +77,7 @@ async def inbox_to_visible(work: Path, ledger: Path, rows: int, tag: str) -> Vis
                     break
                 await asyncio.sleep(POLL_S)
             out.seconds = time.perf_counter() - started
+            out.cpu_s = hub.cpu_s() - cpu_at_start
         out.peak_mb = hub.peak_rss_mb()
         out.grown_mb = hub.grown_mb()
     return out
@@ -185,11 +190,35 @@ async def run(report: Report) -> None:
             )
             report.add(
                 "e2e-file",
+                f"CPU per row of hub serve (both processes), {n:,}-row ledger",
+                seen.cpu_s / max(seen.seen, 1) * 1e6,
+                "us/row",
+                peer=1e6 / translator_rate,
+                peer_label="HRP translator alone",
+                note="CPU seconds from the drop until visible: what the machine's load cannot change",
+            )
+            report.add(
+                "e2e-file",
                 f"data dir growth, {n:,}-row ledger",
                 seen.grown_mb,
                 "MB",
                 note=f"file {path.stat().st_size / 1e6:.1f} MB",
             )
+        # The same small file with everything in one process (HUB_SERVE_PROCESSES=1): what the
+        # projector child buys on this machine, same run.
+        note = load_note()
+        one = {"HUB_SERVE_PROCESSES": "1"}
+        single = await inbox_to_visible(work, small_ledger, small, f"{small}-1p", one)
+        report.add(
+            "e2e-file",
+            f"{small:,}-row ledger to visible, default (2 processes) vs HUB_SERVE_PROCESSES=1",
+            small / runs[small].seconds,
+            "rows/s",
+            peer=single.seen / single.seconds,
+            peer_label="one process",
+            finished=runs[small].finished and single.finished,
+            note=f"one process: {single.seconds:,.1f} s, peak RSS {single.peak_mb:,.0f} MB; {note}",
+        )
         report.add(
             "e2e-file",
             f"peak RSS growth, {rows:,} vs {small:,} rows",

@@ -160,7 +160,10 @@ class HubServe:
                     raise RuntimeError(f"hub serve exited with {proc.returncode}: {self.tail()}")
                 with contextlib.suppress(httpx.HTTPError):
                     if (await client.get("/health")).status_code < 500 and accepts(self.mllp_port):
-                        return
+                        # and the projector child (HUB_SERVE_PROCESSES) past its start-up
+                        checks = (await client.get("/health/ready")).json().get("checks", {})
+                        if checks.get("projector", {"state": "ok"})["state"] == "ok":
+                            return
                 await asyncio.sleep(0.2)
         raise RuntimeError(f"hub serve not ready within {READY_TIMEOUT_S} s: {self.tail()}")
 
@@ -181,6 +184,17 @@ class HubServe:
 
     def rss_mb(self) -> float:
         return sum(proc_status_kb(p, "VmRSS") for p in self._pids()) / 1024
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) used so far by hub serve and its projector child."""
+        total = 0
+        for pid in self._pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def grown_mb(self) -> float:
         return (dir_bytes(self.data_dir) - self.start_bytes) / 1e6

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 logger = structlog.get_logger()
 
 PARENT_ENV = "HUB_COMPANION_OF"  # the parent's pid, set in the child's environment
+READY_FD_ENV = "HUB_COMPANION_READY_FD"  # a pipe the child writes to once its stages run
 STOP_GRACE_S = 20.0
 SIGNAL_RACE_S = 1.0
 RESTART_MIN_S = 1.0
@@ -61,17 +62,30 @@ def die_with_parent() -> None:
         os._exit(0)  # the parent is gone: nothing to project for
 
 
+def tell_parent_ready() -> None:
+    """In a companion, once its stages run: the parent counts it as serving from now on."""
+    fd = os.environ.pop(READY_FD_ENV, None)
+    if fd is None:
+        return
+    with contextlib.suppress(OSError):
+        os.write(int(fd), b"ready\n")
+        os.close(int(fd))
+
+
 class Companion:
     """Runs `hub serve --role project` as a child until `stop`, restarting it when it exits."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._proc: asyncio.subprocess.Process | None = None
+        self._ready = False
+        self._watch: asyncio.Task[None] | None = None
         self.restarts = 0
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.returncode is None
+        """Running and past its start-up (imports, database connections): its stages consume."""
+        return self._ready and self._proc is not None and self._proc.returncode is None
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -84,11 +98,27 @@ class Companion:
         return env
 
     async def _spawn(self) -> asyncio.subprocess.Process:
-        proc = await asyncio.create_subprocess_exec(  # nosec B603: our own module, same interpreter
-            sys.executable, "-m", "hub", "serve", "--role", "project", env=self._env()
-        )
+        self._ready = False
+        read_end, write_end = os.pipe()
+        env = {**self._env(), READY_FD_ENV: str(write_end)}
+        try:
+            proc = await asyncio.create_subprocess_exec(  # nosec B603: our own module, same interpreter
+                sys.executable, "-m", "hub", "serve", "--role", "project", env=env, pass_fds=(write_end,)
+            )
+        finally:
+            os.close(write_end)
+        self._watch = asyncio.create_task(self._await_ready(read_end, proc.pid))
         logger.info("projector_started", pid=proc.pid)
         return proc
+
+    async def _await_ready(self, read_end: int, pid: int) -> None:
+        try:
+            said = await asyncio.to_thread(os.read, read_end, 16)  # b"" when the child exits first
+        finally:
+            os.close(read_end)
+        if said:
+            self._ready = True
+            logger.info("projector_ready", pid=pid)
 
     async def run(self, stop: asyncio.Event) -> None:
         delay = RESTART_MIN_S

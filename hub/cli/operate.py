@@ -24,7 +24,7 @@ from hub.bootstrap import Hub, build_hub, make_bus, modbus_poller
 from hub.channels import report_forever, served_here
 from hub.cli import channels_cmd  # noqa: F401  (registers `hub channels` beside serve and status)
 from hub.cli.app import DataDir, app, console, load_settings, run
-from hub.cli.companion import Companion, die_with_parent, processes_for
+from hub.cli.companion import Companion, die_with_parent, processes_for, tell_parent_ready
 from hub.cli.render import reconciliation_table, where
 from hub.pipeline import ROLES, drain, ingest_path, parse_roles, run_forever
 from hub.translation.deadletters import DeadLetter
@@ -169,6 +169,7 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True, roles: frozenset[str] = 
     serving = None if mllp is None else mllp.is_serving
     here = functools.partial(served_here, hub, roles, mllp=serving, inbox=watch_inbox)
     tasks.append(asyncio.create_task(report_forever(hub, stop, here), name="channel-report"))
+    tell_parent_ready()  # when this is a projector started by `hub serve`: its stages run now
     if server is not None:
         url = f"http://{settings.api_host}:{settings.api_port}"
         console.print(f"serving {url} (console: {url}/console, API docs: {url}/docs; Ctrl-C to stop)")
