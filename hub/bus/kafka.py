@@ -25,6 +25,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from hub.bus.kafka_consumer import KafkaConsumer, ReadPositions, TimeSeeker
+from hub.bus.kafka_records import unpack_into_bus_records
 from hub.bus.partitioner import Partitioner
 from hub.errors import BusError, PublishFailed
 
@@ -241,6 +242,7 @@ class KafkaBus:
             raw.subscribe(list(dict.fromkeys(topics)), listener=positions)  # see KafkaConsumer.poll
         try:
             await raw.start()  # in group mode this returns once the group has assigned partitions
+            unpack_into_bus_records(raw)  # aiokafka builds BusRecords itself (hub.bus.kafka_records)
             if group is None:
                 raw.assign(assigned)
                 if not from_beginning:

@@ -21,14 +21,15 @@ back and grew past the old position before anyone read it cannot be told apart b
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
+from hub.bus.kafka_records import bus_record
 from hub.errors import BusError
-from hub.ports import BusRecord, Headers
+from hub.ports import BusRecord
 from hub.ports import TopicPartition as PortTopicPartition
 
 if TYPE_CHECKING:
@@ -38,43 +39,6 @@ logger = structlog.get_logger()
 
 SCAN_IDLE_MS = 1_000  # a scan that receives nothing for this long has read every partition to its end
 SCAN_BATCH = 5_000
-
-
-def to_bus_record(rec: ConsumerRecord[bytes, bytes]) -> BusRecord:
-    """The hub's record for an aiokafka one; a consumer makes one per record, so this stays lean."""
-    key: str | None = None
-    raw_key = rec.key
-    if raw_key is not None:
-        # Keys are hub-written UTF-8; a foreign undecodable key must not block a partition, and the
-        # key has already done its job (partitioning) by the time a consumer sees it.
-        try:
-            key = raw_key.decode()
-        except UnicodeDecodeError:
-            key = raw_key.decode("utf-8", "replace")
-    value, headers = rec.value, rec.headers
-    return _new_record(
-        BusRecord,
-        (
-            rec.topic,
-            rec.partition,
-            rec.offset,
-            key,
-            b"" if value is None else value,  # None is a compaction tombstone
-            _headers(headers) if headers else (),
-            rec.timestamp,
-        ),
-    )
-
-
-_new_record = tuple.__new__  # BusRecord's fields in order, without its Python-level __new__ (half the cost)
-
-
-def _headers(raw: Sequence[tuple[str, bytes | None]]) -> Headers:
-    """aiokafka's (name, value) pairs as they are, unless a value is null (read as b"")."""
-    for _, value in raw:
-        if value is None:
-            return tuple((name, b"" if value is None else value) for name, value in raw)
-    return cast("Headers", raw if type(raw) is tuple else tuple(raw))  # no null value left
 
 
 class TimeSeeker:
@@ -201,11 +165,19 @@ class KafkaConsumer:
         except KafkaError as exc:
             raise BusError(f"poll failed: {exc}") from exc
         expected = self._positions.expected
-        for tp, records in fetched.items():  # one look per partition, not per record
-            if records[0].offset < expected.get(tp, 0):
+        polled: list[BusRecord] = []
+        for tp in sorted(fetched) if len(fetched) > 1 else fetched:
+            records = fetched[tp]
+            if records[0].offset < expected.get(tp, 0):  # one look per partition, not per record
                 self._rewound(tp, expected[tp], records[0].offset)
             expected[tp] = records[-1].offset + 1
-        return [to_bus_record(rec) for tp in sorted(fetched) for rec in fetched[tp]]
+            if type(records[0]) is not BusRecord:  # unpacked by aiokafka itself (see kafka_records)
+                records = [bus_record(tp, rec) for rec in records]
+            if not polled:
+                polled = records
+            else:
+                polled += records
+        return polled
 
     def _rewound(self, tp: TopicPartition, expected: int, first: int) -> None:
         logger.warning(

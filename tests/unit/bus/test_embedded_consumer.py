@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hub.bus import EmbeddedBus, sqlite_groups, sqlite_log
+from hub.bus import EmbeddedBus, embedded_consumer, sqlite_groups, sqlite_log
 from hub.errors import BusError
 from hub.ports import OutRecord
 from topics.catalogue import TopicSpec
@@ -196,3 +196,88 @@ def _partition(key: str) -> int:
     from hub.bus.partitioner import partition_for_key
 
     return partition_for_key(key, 2)
+
+
+class _FakeClock:
+    """Stands in for the consumer module's `time`: monotonic time moves only when told to (or slept)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+class _Sleeper:
+    """Stands in for the consumer module's `asyncio`: records each pause and advances the fake clock."""
+
+    def __init__(self, clock: _FakeClock) -> None:
+        self.clock = clock
+        self.pauses: list[float] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(asyncio, name)
+
+    async def sleep(self, delay: float) -> None:
+        self.pauses.append(delay)
+        self.clock.now += delay
+        await asyncio.sleep(0)
+
+
+class TestIdleCost:
+    """What an idle consumer costs the log: few fetches, and no group read on every one."""
+
+    @pytest.fixture
+    def clock(self, monkeypatch: pytest.MonkeyPatch) -> _FakeClock:
+        fake = _FakeClock()
+        monkeypatch.setattr(embedded_consumer, "time", fake)
+        return fake
+
+    @pytest.fixture
+    def fetches(self, monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+        """The group each fetch checked the generation of (None: the cached one was fresh enough)."""
+        seen: list[str | None] = []
+        real = embedded_consumer._poll_once
+
+        def counted(conn: sqlite3.Connection, group: str | None, *args: Any) -> Any:
+            seen.append(group)
+            return real(conn, group, *args)
+
+        monkeypatch.setattr(embedded_consumer, "_poll_once", counted)
+        return seen
+
+    async def test_an_idle_poll_backs_off_between_fetches(
+        self, bus: EmbeddedBus, clock: _FakeClock, fetches: list[str | None], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Empty fetches are spaced 20, 40, 80 ms, then every 100 ms until the timeout: 8 in half a second."""
+        sleeper = _Sleeper(clock)
+        monkeypatch.setattr(embedded_consumer, "asyncio", sleeper)
+        consumer = await bus.consumer(["t"])
+        assert await consumer.poll(10, timeout_s=0.5) == []
+        assert sleeper.pauses == pytest.approx([0.02, 0.04, 0.08, 0.1, 0.1, 0.1, 0.06])
+        assert len(fetches) == len(sleeper.pauses) + 1
+
+    async def test_the_group_generation_is_read_at_most_once_per_check_interval(
+        self, tmp_path: Path, clock: _FakeClock, fetches: list[str | None]
+    ) -> None:
+        """Polls within GENERATION_CHECK_S use the cached generation; the first one after it reads it
+        and takes part in the rebalance another member's join started (heartbeats are far apart here,
+        so only the generation check can notice it)."""
+        bus = EmbeddedBus(tmp_path / "bus.sqlite3", session_timeout_s=60.0, heartbeat_interval_s=20.0)
+        await bus.start()
+        try:
+            await bus.ensure_topics([TopicSpec("t", key="id", partitions=2)])
+            await bus.publish("t", [OutRecord(key=f"k{i}", value=b"v") for i in range(20)])
+            a = await bus.consumer(["t"], group="g")
+            for _ in range(5):
+                assert await a.poll(1, timeout_s=0) != []
+            await bus.consumer(["t"], group="g")  # joining bumps the generation
+            assert await a.poll(1, timeout_s=0) != []
+            assert fetches == [None] * 6
+            assert len(a.assignment()) == 2  # not noticed yet: the cached generation was fresh enough
+            clock.now += embedded_consumer.GENERATION_CHECK_S
+            await a.poll(1, timeout_s=0)
+            assert fetches[6:] == ["g"] + [None] * (len(fetches) - 7)
+            assert len(a.assignment()) == 1
+        finally:
+            await bus.close()

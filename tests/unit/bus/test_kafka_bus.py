@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.consumer import fetcher
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from structlog.testing import capture_logs
 
 from hub.bus import KafkaBus
-from hub.bus.kafka_consumer import KafkaConsumer, ReadPositions, to_bus_record
+from hub.bus.kafka_consumer import KafkaConsumer, ReadPositions
+from hub.bus.kafka_records import bus_record, unpack_into_bus_records
 from hub.errors import BusError, PublishFailed
 from hub.ports import BusRecord, OutRecord
 from tests.fixtures.kafka import start_broker, stop_broker, unique_topic
@@ -24,6 +27,10 @@ def _record(
     key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes | None]]
 ) -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord("t", 1, 7, 1234, 0, key, value, None, 0, 0, headers)
+
+
+def _convert(rec: ConsumerRecord[bytes, bytes]) -> BusRecord:
+    return bus_record(TopicPartition(rec.topic, rec.partition), rec)
 
 
 class _FakeAiokafka:
@@ -88,9 +95,35 @@ class TestRewoundLog:
 
 
 class TestRecordConversion:
+    async def test_records_aiokafka_unpacked_itself_are_converted_in_partition_order(self) -> None:
+        """Without the fast path (another aiokafka), poll converts ConsumerRecords: same records, same order."""
+        fake = _FakeAiokafka(
+            [
+                {
+                    TopicPartition("t", 2): [ConsumerRecord("t", 2, 0, 5, 0, b"b", b"2", None, 1, 1, ())],
+                    TopicPartition("t", 1): [
+                        ConsumerRecord("t", 1, o, 5, 0, b"a", b"1", None, 1, 1, ()) for o in (3, 4)
+                    ],
+                }
+            ]
+        )
+        polled = await _consumer(fake).poll()
+        assert polled == [
+            BusRecord("t", 1, 3, "a", b"1", (), 5),
+            BusRecord("t", 1, 4, "a", b"1", (), 5),
+            BusRecord("t", 2, 0, "b", b"2", (), 5),
+        ]
+        assert all(type(r) is BusRecord for r in polled)
+
+    def test_a_consumer_without_the_expected_internals_keeps_aiokafkas_records(self) -> None:
+        """The fast path is not forced onto a fetcher it does not fit: it says so and changes nothing."""
+        with capture_logs() as logs:
+            assert unpack_into_bus_records(_FakeAiokafka([])) is False
+        assert [e["event"] for e in logs] == ["kafka_fast_unpack_unavailable"]
+
     def test_fields_map_onto_bus_records(self) -> None:
         """Topic, partition, offset, UTF-8 key, value, headers and timestamp are carried over."""
-        rec = to_bus_record(_record("设备-1".encode(), b"v", [("type", b"asset.registered")]))
+        rec = _convert(_record("设备-1".encode(), b"v", [("type", b"asset.registered")]))
         assert (rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.timestamp_ms) == (
             "t",
             1,
@@ -103,22 +136,22 @@ class TestRecordConversion:
 
     def test_a_foreign_undecodable_key_does_not_block_the_partition(self) -> None:
         """A key that is not UTF-8 (written by another tool) is decoded with replacement, not raised on."""
-        assert to_bus_record(_record(b"\xff\xfe", b"v", [])).key == "\ufffd\ufffd"
+        assert _convert(_record(b"\xff\xfe", b"v", [])).key == "\ufffd\ufffd"
 
     def test_a_tombstone_reads_as_an_empty_value(self) -> None:
         """A null value (compaction tombstone) becomes b"" and a missing key stays None."""
-        rec = to_bus_record(_record(None, None, []))
+        rec = _convert(_record(None, None, []))
         assert (rec.key, rec.value) == (None, b"")
 
     def test_a_null_header_value_reads_as_empty_bytes(self) -> None:
         """A header written with a null value (possible in Kafka, never by the hub) reads as b""."""
-        rec = to_bus_record(_record(b"k", b"v", (("a", b"1"), ("b", None))))
+        rec = _convert(_record(b"k", b"v", (("a", b"1"), ("b", None))))
         assert rec.headers == (("a", b"1"), ("b", b""))
         assert (rec.header("a"), rec.header("b"), rec.header("c")) == (b"1", b"", None)
 
     def test_records_are_immutable_and_compare_by_fields(self) -> None:
         """A converted record equals one built field by field and cannot be changed in place."""
-        rec = to_bus_record(_record(b"k", b"v", (("a", b"1"),)))
+        rec = _convert(_record(b"k", b"v", (("a", b"1"),)))
         assert rec == BusRecord("t", 1, 7, "k", b"v", (("a", b"1"),), 1234)
         assert isinstance(rec, BusRecord)
         with pytest.raises(AttributeError):
@@ -152,6 +185,73 @@ class TestKafkaBus:
         await bus.ensure_topics([TopicSpec(name, key="id", partitions=3)])
         placed = await bus.publish(name, [OutRecord(key=None, value=b"v")] * 6)
         assert [p for p, _ in placed] == [0, 1, 2, 0, 1, 2]
+
+    async def test_fetched_records_are_unpacked_straight_into_bus_records(
+        self, bus: KafkaBus, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """aiokafka's fetcher builds the hub's records itself: no ConsumerRecord is made on the way.
+
+        Fails when an aiokafka upgrade no longer takes the fast path (hub.bus.kafka_records).
+        """
+        built: list[object] = []
+
+        class CountedRecord(fetcher.ConsumerRecord):  # type: ignore[misc]
+            def __init__(self, *args: object) -> None:
+                built.append(args)
+                super().__init__(*args)
+
+        monkeypatch.setattr(fetcher, "ConsumerRecord", CountedRecord)
+        name = unique_topic("unpack")
+        await bus.ensure_topics([TopicSpec(name, key="id", partitions=2)])
+        sent = [OutRecord(key=f"k{i}", value=b"v%d" % i, headers=(("event_type", b"x"),)) for i in range(40)]
+        await bus.publish(name, sent)
+        consumer = await bus.consumer([name])
+        got: list[BusRecord] = []
+        while len(got) < len(sent):
+            polled = await consumer.poll(100, timeout_s=5.0)
+            assert polled, f"stalled after {len(got)} records"
+            got += polled
+        assert sorted((r.key, r.value, r.headers) for r in got) == sorted(
+            (s.key, s.value, s.headers) for s in sent
+        )
+        assert all(type(r) is BusRecord for r in got)
+        assert built == []
+
+    async def test_foreign_records_with_nulls_read_as_the_port_says(self, bus: KafkaBus) -> None:
+        """Another producer's tombstone, null header value and non-UTF-8 key arrive as b"", b"" and U+FFFD."""
+        name = unique_topic("foreign")
+        await bus.ensure_topics([TopicSpec(name, key="id", partitions=1)])
+        producer = AIOKafkaProducer(bootstrap_servers=bus.bootstrap, acks="all", enable_idempotence=False)
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                name, None, key=b"\xff", partition=0, headers=[("a", None), ("b", b"1")]
+            )
+            await producer.send_and_wait(name, b"v", key=None, partition=0, timestamp_ms=1234)
+        finally:
+            await producer.stop()
+        consumer = await bus.consumer([name])
+        got: list[BusRecord] = []
+        while len(got) < 2:
+            polled = await consumer.poll(10, timeout_s=5.0)
+            assert polled, f"stalled after {len(got)} records"
+            got += polled
+        first, second = got
+        assert (first.key, first.value, first.headers, first.header("a")) == (
+            "\ufffd",
+            b"",
+            (("a", b""), ("b", b"1")),
+            b"",
+        )
+        assert (second.topic, second.partition, second.offset, second.key, second.value, second.headers) == (
+            name,
+            0,
+            1,
+            None,
+            b"v",
+            (),
+        )
+        assert second.timestamp_ms == 1234
 
     async def test_start_against_no_broker_fails(self) -> None:
         """A bus whose broker does not answer fails to start with BusError, leaving nothing open."""
