@@ -1,0 +1,197 @@
+"""能耗 Energy in the console, in headless Chromium on a phone-sized screen, against `hub serve`.
+
+A known month of hourly registers (`campus_csv`) is ingested with `hub ingest bms`, then served
+with keys required: every figure the page shows is one this file can compute by hand (steady
+hourly use per meter and one surge), and the page must drill campus -> building -> floor ->
+zone -> meters showing them, show the surge's evidence, and never be wider than a 390 px phone.
+A key scoped to one department sees only that department's building.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from hub.auth.roles import Role
+from tests.e2e.conftest import Served, wired_hub
+from tests.e2e.test_console import KEYED, Console, api, browser, keep_shot  # noqa: F401  (fixture)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from playwright.sync_api import Browser, ViewportSize
+
+PHONE: ViewportSize = {"width": 390, "height": 844}
+# Naive on purpose: the export's times are the site's local time, as a BMS writes them.
+START = datetime(2024, 5, 29)  # noqa: DTZ001  (the first reading; May holds 3 days of use)
+END = datetime(2024, 6, 27)  # noqa: DTZ001  (the last reading closes 2024-06-26 23:00-24:00)
+SURGE = datetime(2024, 6, 26, 15)  # noqa: DTZ001  (the reading closing 14:00-15:00: 100 kWh, not 10)
+# meter, building, zone, 计量类型, first register, use per hour
+METERS = [
+    ("A-1F-E01", "A", "A-1F-ER", "电", 1000.0, 10.0),
+    ("A-1F-W01", "A", "A-1F-ER", "水", 500.0, 0.5),
+    ("B-3F-E01", "B", "B-3F-ICU", "电", 2000.0, 20.0),
+    ("B-5F-E01", "B", "B-5F-WARD", "电", 3000.0, 30.0),
+]
+
+
+def campus_csv() -> bytes:
+    lines = ["表计编号,楼栋,区域,计量类型,抄表时间,读数"]
+    for meter, building, zone, word, first, per_hour in METERS:
+        at, register = START, first
+        while at <= END:
+            lines.append(f"{meter},{building},{zone},{word},{at:%Y-%m-%d %H:%M},{register:.3f}")
+            at += timedelta(hours=1)
+            register += 100.0 if (meter == "A-1F-E01" and at == SURGE) else per_hour
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def shown(value: float, unit: str) -> str:
+    """A figure as the page writes it (zh-CN grouping, at most 2 decimals)."""
+    return f"{value:,.2f}".rstrip("0").rstrip(".") + f" {unit}"
+
+
+def load(data: Path, export: Path) -> dict[str, str]:
+    """Ingest the export and apply it with the real wiring (in-process: faster than `hub ingest
+    --wait`); a viewer's key and the ER's."""
+
+    async def go() -> dict[str, str]:
+        async with wired_hub(data, settings={"raw_key": KEYED["HUB_RAW_KEY"]}) as w:
+            await w.ingest("bms", export)
+            return {"viewer": w.token(Role.VIEWER), "er": w.token(Role.VIEWER, "急诊科")}
+
+    # On a thread of its own: the sync playwright of the browser fixture keeps an event loop here.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, go()).result()
+
+
+@pytest.fixture(scope="module")
+def energy_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, dict[str, str]]]:
+    root = tmp_path_factory.mktemp("console-energy")
+    export = root / "能耗-campus.csv"
+    export.write_bytes(campus_csv())
+    tokens = load(root / "hub", export)
+    served = Served(root / "hub", **KEYED)
+    served.start()
+    yield served, tokens
+    served.stop()
+
+
+def phone(browser: Browser, served: Served, token: str) -> tuple[Any, Console]:  # noqa: F811
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", timezone_id="Asia/Shanghai")
+    tab = Console(context.new_page(), served.url)
+    tab.open("energy")
+    tab.page.fill("#key-input", token)
+    tab.page.click("#key-form button[type=submit]")
+    return context, tab
+
+
+def no_sideways_scroll(tab: Console) -> None:
+    width = tab.page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the page is {width} px wide on a {PHONE['width']} px phone"
+
+
+def test_drill_down_shows_the_known_figures_and_the_surge_evidence(  # noqa: PLR0915  (one walk down and up)
+    browser: Browser,  # noqa: F811
+    energy_hub: tuple[Served, dict[str, str]],
+    tmp_path: Path,
+) -> None:
+    """Campus -> A -> 1F -> A-1F-ER -> meters with the hand-computed figures; the surge's baseline,
+    observed and window; months with month-on-month; 390 px wide throughout."""
+    from playwright.sync_api import expect
+
+    served, tokens = energy_hub
+    context, tab = phone(browser, served, tokens["viewer"])
+    page = tab.page
+    try:
+        # Opens on the two weeks up to the latest reading: 13 full days (06-14..06-26).
+        tab.wait_summary("energy-summary", "2024-06-14 至 2024-06-27")
+        campus_kwh = 13 * (10 + 20 + 30) * 24 + 90
+        expect(page.locator("#energy-card-electricity_kwh")).to_contain_text(shown(campus_kwh, "kWh"))
+        expect(page.locator("#energy-card-water_m3")).to_contain_text(shown(13 * 12, "m3"))
+        expect(tab.rows("energy-children")).to_have_count(2)
+        assert tab.column("energy-children", 0) == ["A", "B"]
+        assert tab.column("energy-children", 1) == [shown(13 * 240 + 90, "kWh"), shown(13 * 1200, "kWh")]
+        expect(page.locator("#energy-chart canvas")).to_have_count(1)
+        no_sideways_scroll(tab)
+
+        # Campus -> building A -> 1F -> zone A-1F-ER: the same electricity at every level.
+        for expected_rows in (["1F"], ["A-1F-ER"]):
+            tab.rows("energy-children").first.click()
+            expect(tab.rows("energy-children").first).to_contain_text(expected_rows[0])
+            assert tab.column("energy-children", 0) == expected_rows
+            assert tab.column("energy-children", 1) == [shown(13 * 240 + 90, "kWh")]
+        expect(page.locator("#energy-crumbs")).to_contain_text("A 门诊医技楼")
+        tab.rows("energy-children").first.click()
+        expect(page.locator("#energy-crumbs")).to_contain_text("A-1F-ER 急诊大厅")
+        expect(tab.rows("energy-children")).to_have_count(2)
+        assert tab.column("energy-children", 0) == ["A-1F-E01", "A-1F-W01"]
+        assert tab.column("energy-children", 1) == [shown(13 * 240 + 90, "kWh"), "—"]
+        assert tab.column("energy-children", 2) == ["—", shown(13 * 12, "m3")]
+        periods = dict(zip(tab.column("energy-periods", 0), tab.column("energy-periods", 1), strict=True))
+        assert periods["2024-06-26"] == shown(23 * 10 + 100, "kWh")
+        assert periods["2024-06-25"] == shown(240, "kWh")
+
+        # The surge, with its evidence: what was expected, what was seen, when.
+        surge = page.locator("#energy-anomalies article[data-kind=surge]")
+        expect(surge).to_have_count(1)
+        truth = api(
+            served,
+            "/energy/anomalies",
+            tokens["viewer"],
+            **{"from": "2024-06-26", "to": "2024-06-26", "zone": "A-1F-ER", "kind": "surge"},
+        )
+        (anomaly,) = truth["items"]
+        assert (anomaly["baseline"], anomaly["observed"], anomaly["meter_id"]) == (10, 100, "A-1F-E01")
+        expect(surge.locator(".evidence-baseline")).to_have_text("10 kWh/h")
+        expect(surge.locator(".evidence-observed")).to_have_text("100 kWh/h")
+        times = surge.locator(".evidence-window time")
+        assert [times.nth(i).get_attribute("datetime") for i in range(2)] == [
+            anomaly["window_start"], anomaly["window_end"],
+        ]  # fmt: skip
+        expect(surge).to_contain_text(anomaly["reason"])
+        expect(surge).to_contain_text("A-1F-E01")
+        no_sideways_scroll(tab)
+        keep_shot(page, tmp_path, "console-energy-zone-phone.png")
+
+        # Months, with month-on-month where the month before has data.
+        page.select_option("#energy-form select[name=grain]", "month")
+        expect(tab.rows("energy-periods")).to_have_count(2)
+        assert tab.column("energy-periods", 0) == ["2024-05", "2024-06"]
+        june = page.locator("#energy-periods tbody tr").nth(1)
+        expect(june).to_contain_text(shown(26 * 240 + 90, "kWh"))
+        expect(june).to_contain_text(shown(3 * 240, "kWh"))
+        expect(june).to_contain_text(f"+{(26 * 240 + 90 - 720) / 720 * 100:,.2f}%")
+        no_sideways_scroll(tab)
+
+        # Back up to the campus by its crumb.
+        page.locator("#energy-crumbs button", has_text="园区").click()
+        expect(tab.rows("energy-children")).to_have_count(2)
+    finally:
+        context.close()
+    assert tab.errors == [], tab.errors
+
+
+def test_a_department_key_sees_only_its_own_building(
+    browser: Browser,  # noqa: F811
+    energy_hub: tuple[Served, dict[str, str]],
+) -> None:
+    """The ER's key (急诊科, zone A-1F-ER): building A only, and only its zone's figures."""
+    from playwright.sync_api import expect
+
+    served, tokens = energy_hub
+    context, tab = phone(browser, served, tokens["er"])
+    try:
+        tab.wait_summary("energy-summary", "2024-06-14 至 2024-06-27")
+        expect(tab.rows("energy-children")).to_have_count(1)
+        assert tab.column("energy-children", 0) == ["A"]
+        expect(tab.page.locator("#energy-card-electricity_kwh")).to_contain_text(shown(13 * 240 + 90, "kWh"))
+        no_sideways_scroll(tab)
+    finally:
+        context.close()
+    assert tab.errors == [], tab.errors
