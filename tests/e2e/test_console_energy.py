@@ -181,7 +181,8 @@ def test_a_department_key_sees_only_its_own_building(
     browser: Browser,  # noqa: F811
     energy_hub: tuple[Served, dict[str, str]],
 ) -> None:
-    """The ER's key (急诊科, zone A-1F-ER): building A only, and only its zone's figures."""
+    """The ER's key (急诊科, zone A-1F-ER): building A only, and only its zone's figures; a
+    hospital-wide key entered next sees both buildings."""
     from playwright.sync_api import expect
 
     served, tokens = energy_hub
@@ -190,8 +191,17 @@ def test_a_department_key_sees_only_its_own_building(
         tab.wait_summary("energy-summary", "2024-06-14 至 2024-06-27")
         expect(tab.rows("energy-children")).to_have_count(1)
         assert tab.column("energy-children", 0) == ["A"]
+        departments = tab.page.locator("#energy-form select[name=department] option")
+        assert departments.all_inner_texts()[1:] == ["急诊科 0402"]
         expect(tab.page.locator("#energy-card-electricity_kwh")).to_contain_text(shown(13 * 240 + 90, "kWh"))
         no_sideways_scroll(tab)
+        # Another key in the same tab: the hierarchy is asked for again, not kept from the ER's.
+        tab.page.fill("#key-input", tokens["viewer"])
+        tab.page.click("#key-form button[type=submit]")
+        expect(tab.rows("energy-children")).to_have_count(2)
+        assert tab.column("energy-children", 0) == ["A", "B"]
+        departments = tab.page.locator("#energy-form select[name=department] option")
+        assert departments.all_inner_texts()[1:] == ["急诊科 0402", "重症医学科 0301", "心血管内科 0501"]
     finally:
         context.close()
     assert tab.errors == [], tab.errors

@@ -1337,6 +1337,13 @@
     energyPeriods(rows, quantity);
   }
 
+  // Another key may see other departments' zones: the hierarchy is asked for again.
+  function forgetEnergy() {
+    energy.zones = null;
+    energy.path = [{ level: "campus", id: null }];
+    $("energy-form").elements.to.value = "";
+  }
+
   function bindEnergy() {
     const form = $("energy-form");
     form.addEventListener("submit", (event) => {
@@ -1462,12 +1469,14 @@
       input.value = "";
       if (key) sessionStorage.setItem(KEY_STORE, key);
       renderKeyState();
+      forgetEnergy();
       show(currentView());
     });
     $("key-clear").addEventListener("click", () => {
       sessionStorage.removeItem(KEY_STORE);
       $("key-input").value = "";
       renderKeyState();
+      forgetEnergy();
       show(currentView());
     });
     bindForm("assets-form", () => loadAssets(0));
