@@ -170,14 +170,22 @@ class BmsMapping(FileMapping):
 
     def occupied_bed_days(self) -> dict[tuple[str, str, str], float]:
         """(level, id, month) -> occupied bed-days: each department's census (by code and by
-        name), and the campus as the sum of the departments given for that month."""
+        name); the campus's for a month when every department with beds has one (a partial sum
+        would read as a lower-energy hospital)."""
         out: dict[tuple[str, str, str], float] = {}
+        given: dict[str, dict[str, float]] = {}
         for row in self.bed_days:
             entry = self.department(row.department)
             names = [entry.code, entry.name] if entry is not None else [row.department]
             for name in names:
                 out["department", name, row.month] = float(row.bed_days)
-            out["campus", "", row.month] = out.get(("campus", "", row.month), 0.0) + float(row.bed_days)
+            given.setdefault(row.month, {})[names[0]] = float(row.bed_days)
+        bedded = {
+            e.code for z in self.zones if z.beds and z.department and (e := self.department(z.department))
+        }
+        for month, census in given.items():
+            if bedded and bedded <= set(census):
+                out["campus", "", month] = sum(census.values())
         return out
 
     def place_names(self) -> dict[tuple[str, str], str]:

@@ -1325,7 +1325,8 @@
       api("/energy/anomalies", { ...range, zone: step.level === "zone" ? step.id : null, limit: 500 }),
     ]);
     const rows = consumption.items;
-    $("energy-summary").textContent = `${LEVEL[step.level]} ${energyName(step)} · ${from} 至 ${to} · ${GRAIN[grain]}`;
+    const where = step.level === "campus" ? energyName(step) : `${LEVEL[step.level]} ${energyName(step)}`;
+    $("energy-summary").textContent = `${where} · ${from} 至 ${to} · ${GRAIN[grain]}`;
     energyCards(rows);
     energyChart(rows, quantity);
     energyChildren(children.items, step.level);

@@ -150,7 +150,7 @@ class TestSiteFigures:
         assert ("building", "A") not in beds
         census = mapping.occupied_bed_days()
         assert census["department", "0301", "2024-06"] == census["department", "重症医学科", "2024-06"] == 852
-        assert census["campus", "", "2024-06"] == 852
+        assert ("campus", "", "2024-06") not in census  # the ward (0501) has beds and no census
         assert mapping.place_names()["zone", "B-3F-ICU"] == "ICU 病区"
 
     def test_a_census_of_an_unknown_department_is_a_problem(self) -> None:
@@ -158,3 +158,11 @@ class TestSiteFigures:
         data["bed_days"] = [{"department": "9999", "month": "2024-06", "bed_days": 10}]
         problems = BmsMapping.model_validate(data).problems()
         assert any("'9999' is not in departments" in message for _, message in problems)
+
+    def test_the_campus_census_needs_every_department_with_beds(self) -> None:
+        data = default_mapping().model_dump(mode="json")
+        data["bed_days"] = [
+            {"department": "0301", "month": "2024-06", "bed_days": 852},
+            {"department": "心内科", "month": "2024-06", "bed_days": 1300},
+        ]
+        assert BmsMapping.model_validate(data).occupied_bed_days()["campus", "", "2024-06"] == 2152
