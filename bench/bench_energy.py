@@ -34,6 +34,7 @@ from hub.pipeline import drain, ingest_path
 from hub.ports import RawRecord
 from hub.settings import Settings
 from projections.energy import Energy
+from projections.energy.hierarchy import breakdown
 from projections.energy.queries import consumption
 from projections.energy.tables import METADATA, daily, hourly, monthly, readings
 
@@ -160,6 +161,26 @@ def _queries(
     return statistics.median(times) * 1000, times[int(len(times) * 0.99) - 1] * 1000, len(times)
 
 
+def _drill_down(
+    engine: object, cases: list[tuple[str, str | None, str]], rounds: int
+) -> tuple[float, float, int]:
+    """The console's drill-down step (`/energy/breakdown`): children of campus, a building, a
+    floor and a zone, over the two weeks the page opens on and over the whole year."""
+    parents = [("campus", None)] + [
+        (lv, ident) for lv, ident, grain in cases if grain == "day" and lv != "meter"
+    ]
+    times = []
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        for _ in range(rounds):
+            for level, ident in parents:
+                for start in (date(2024, 12, 18), date(2024, 1, 1)):
+                    t0 = time.perf_counter()
+                    breakdown(conn, level=level, ident=ident, start=start, end=date(2024, 12, 31))  # type: ignore[arg-type]
+                    times.append(time.perf_counter() - t0)
+    times.sort()
+    return statistics.median(times) * 1000, times[int(len(times) * 0.99) - 1] * 1000, len(times)
+
+
 async def run(report: Report) -> None:
     weeks = scaled(4, 1)
     with tempfile.TemporaryDirectory(prefix="bench-energy-") as tmp:
@@ -180,3 +201,7 @@ async def run(report: Report) -> None:
         what = f"consumption query p99 (1 year x {meters} meters, day/month; 1 week by hour)"
         report.add("energy", what, p99,
                    "ms", note=f"p50 {p50:.1f} ms over {n} queries, 9 level/grain cases")  # fmt: skip
+        p50, p99, n = _drill_down(engine, cases, rounds=5)
+        what = f"drill-down (breakdown) query p99 (1 year x {meters} meters; 2 weeks and 1 year)"
+        report.add("energy", what,
+                   p99, "ms", note=f"p50 {p50:.1f} ms over {n} queries")  # fmt: skip

@@ -70,6 +70,7 @@ from projections.audit.ledger import AuditLedger
 from projections.audit.seals import seal_key
 from projections.compliance.projection import Compliance
 from projections.energy import Energy, EnergyConfig
+from projections.energy.figures import SiteFigures
 from projections.inventory.projection import Inventory
 from projections.notifications.projection import Notifications
 from projections.notifications.rules import load_rules
@@ -174,15 +175,18 @@ def alert_probes(hub: Hub) -> Probes:
     return Probes(last_received, ack_answers, open_dead_letters, lag, disk, close=archive.close)
 
 
-def _energy_areas(hub: Hub) -> Callable[[], Mapping[tuple[str, str], float]]:
-    """The floor areas of the BMS mapping in force (for energy intensity per m2)."""
+def _energy_site(hub: Hub) -> Callable[[], SiteFigures]:
+    """The figures of the BMS mapping in force (energy intensity per m2 and per bed-day)."""
 
-    def areas() -> Mapping[tuple[str, str], float]:
+    def figures() -> SiteFigures:
         worker = hub.workers.get("bms")
         mapping = None if worker is None else worker.mappings.current()
-        return mapping.areas() if isinstance(mapping, BmsMapping) else {}
+        if not isinstance(mapping, BmsMapping):
+            return SiteFigures()
+        return SiteFigures(areas=mapping.areas(), beds=mapping.beds(), occupied=mapping.occupied_bed_days(),
+                           names=mapping.place_names())  # fmt: skip
 
-    return areas
+    return figures
 
 
 def modbus_poller(hub: Hub, stop: asyncio.Event) -> Coroutine[Any, Any, None] | None:
@@ -493,7 +497,7 @@ def build_hub(
         messages=MessageBrowser(archive, engine, letters, encodings=_encodings(hub)),
         webhook_targets=targets,
         webhook_rotation_overlap=timedelta(hours=settings.webhook_rotation_overlap_h),
-        energy_areas=_energy_areas(hub),
+        energy_site=_energy_site(hub),
         readiness=readiness_source(hub, limits, listeners),
         listeners=listeners,
         ledger_status=ledger_status_source(engine, seal_key(settings.secret_bytes)),

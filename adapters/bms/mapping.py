@@ -46,6 +46,15 @@ class Zone(_Model):
     department: Text | None = None  # a code, name or alias of `departments`
     place: Text | None = None  # the asset registry's place text within the department
     area_m2: Decimal | None = Field(default=None, gt=0)
+    beds: int | None = Field(default=None, ge=0)  # open beds (开放床位): bed-days when no census is given
+
+
+class BedDays(_Model):
+    """A department's occupied bed-days (实际占用总床日数) in a month, from the HIS census."""
+
+    department: Text
+    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    bed_days: Decimal = Field(gt=0)
 
 
 class Meter(_Model):
@@ -93,6 +102,7 @@ class BmsMapping(FileMapping):
     buildings: list[Building] = Field(default_factory=list)
     zones: list[Zone] = Field(default_factory=list)
     meters: list[Meter] = Field(default_factory=list)
+    bed_days: list[BedDays] = Field(default_factory=list)
     modbus: ModbusSettings = Field(default_factory=ModbusSettings)
 
     _quantities: dict[str, Quantity] = PrivateAttr(default_factory=dict)
@@ -142,6 +152,48 @@ class BmsMapping(FileMapping):
                 out[key] = out.get(key, 0.0) + float(z.area_m2)
         return out
 
+    def beds(self) -> dict[tuple[str, str], float]:
+        """(level, id) -> open beds: zones as listed; floors, buildings, departments and the
+        campus as the sum of their zones'."""
+        out: dict[tuple[str, str], float] = {}
+        for z in self.zones:
+            if not z.beds:
+                continue
+            keys = [("zone", z.id), ("building", z.building), ("campus", "")]
+            keys += [("floor", f"{z.building}/{z.floor}")] if z.floor else []
+            entry = self.department(z.department) if z.department else None
+            if entry is not None:
+                keys += [("department", entry.code), ("department", entry.name)]
+            for key in keys:
+                out[key] = out.get(key, 0.0) + z.beds
+        return out
+
+    def occupied_bed_days(self) -> dict[tuple[str, str, str], float]:
+        """(level, id, month) -> occupied bed-days: each department's census (by code and by
+        name); the campus's for a month when every department with beds has one (a partial sum
+        would read as a lower-energy hospital)."""
+        out: dict[tuple[str, str, str], float] = {}
+        given: dict[str, dict[str, float]] = {}
+        for row in self.bed_days:
+            entry = self.department(row.department)
+            names = [entry.code, entry.name] if entry is not None else [row.department]
+            for name in names:
+                out["department", name, row.month] = float(row.bed_days)
+            given.setdefault(row.month, {})[names[0]] = float(row.bed_days)
+        bedded = {
+            e.code for z in self.zones if z.beds and z.department and (e := self.department(z.department))
+        }
+        for month, census in given.items():
+            if bedded and bedded <= set(census):
+                out["campus", "", month] = sum(census.values())
+        return out
+
+    def place_names(self) -> dict[tuple[str, str], str]:
+        """(level, id) -> the name the mapping gives: buildings' names and zones' places."""
+        out = {("building", b.id): b.name for b in self.buildings if b.name}
+        out.update({("zone", z.id): z.place for z in self.zones if z.place})
+        return out
+
     def problems(self) -> list[Problem]:
         return [*super().problems(), *self._bms_problems()]
 
@@ -161,9 +213,15 @@ class BmsMapping(FileMapping):
                 yield ("meters", i), f"meter {meter.id}: needs a zone or a building"
             elif meter.zone is not None and meter.zone not in self._zones:
                 yield ("meters", i, "zone"), f"meter {meter.id}: zone {meter.zone!r} is not listed"
+        yield from self._census_problems()
         for i, target in enumerate(self.modbus.targets):
             if target.model not in self.modbus.models:
                 yield ("modbus", "targets", i, "model"), f"unknown meter model {target.model!r}"
+
+    def _census_problems(self) -> Iterator[Problem]:
+        for i, census in enumerate(self.bed_days):
+            if self.department(census.department) is None:
+                yield ("bed_days", i, "department"), f"{census.department!r} is not in departments"
 
 
 def load_bms_mapping(path: Path) -> BmsMapping:

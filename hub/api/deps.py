@@ -14,11 +14,12 @@ from typing import Annotated, cast
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy import Connection, Engine
 
-from hub.api.services import ApiServices, AsOfReader, EnergyAreas, HistoryReader, Publisher, RawReader
+from hub.api.services import ApiServices, AsOfReader, HistoryReader, Publisher, RawReader
 from hub.delivery.webhooks import SubscriptionStore
 from hub.ingest.http_edge import Ingestor
 from hub.ports import Clock, EventBus
 from hub.translation.retry import HubDeadLetters
+from projections.energy.figures import SiteFigures
 
 
 class HubApi(FastAPI):
@@ -84,9 +85,9 @@ def get_zone(services: ServicesDep) -> tzinfo:
     return services.zone
 
 
-def get_energy_areas(services: ServicesDep) -> EnergyAreas:
-    """(level, id) -> floor area in m2, from the BMS mapping in force (empty without one)."""
-    return services.energy_areas
+def get_energy_site(services: ServicesDep) -> SiteFigures:
+    """Areas, beds, bed-day census and names from the BMS mapping in force (empty without one)."""
+    return services.energy_site()
 
 
 def get_clock(services: ServicesDep) -> Clock:
@@ -106,4 +107,4 @@ DeadLettersDep = Annotated[HubDeadLetters, Depends(get_dead_letters)]
 SubscriptionsDep = Annotated[SubscriptionStore, Depends(get_subscriptions)]
 ZoneDep = Annotated[tzinfo, Depends(get_zone)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
-EnergyAreasDep = Annotated[EnergyAreas, Depends(get_energy_areas)]
+EnergySiteDep = Annotated[SiteFigures, Depends(get_energy_site)]

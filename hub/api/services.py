@@ -8,7 +8,7 @@ through the `Annotated` dependencies of hub.api.deps, never by looking at the ap
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,6 +22,7 @@ from hub.delivery.webhooks.targets import TargetPolicy
 from hub.errors import ArchiveError
 from hub.ports import Clock, event_out_record
 from projections.audit.ledger import checkpoints
+from projections.energy.figures import SiteFigures
 from replay.as_of import asset_as_of
 from replay.audit.match import LedgerMatcher
 from replay.audit.verify import verify
@@ -48,9 +49,9 @@ if TYPE_CHECKING:
 Publisher = Callable[["EventBase"], Awaitable[None]]
 AsOfReader = Callable[[str, datetime, datetime], Awaitable[dict[str, Any] | None]]
 HistoryReader = Callable[[SubjectKind, str, datetime | None, bool], Awaitable[list[HistoryEntry]]]
-# (level, id) -> floor area in m2 (the BMS mapping's buildings and zones), read when asked: a
-# mapping reloaded while the hub runs gives the new areas.
-EnergyAreas = Callable[[], "Mapping[tuple[str, str], float]"]
+# The BMS mapping's areas, beds, bed-day census and place names, read when asked: a mapping
+# reloaded while the hub runs gives the new figures.
+EnergySite = Callable[[], SiteFigures]
 
 
 class RawReader(Protocol):
@@ -121,7 +122,7 @@ class ApiServices:
     webhook_targets: TargetPolicy = field(default_factory=TargetPolicy)
     # How long a rotated-out webhook secret keeps signing (HUB_WEBHOOK_ROTATION_OVERLAP_H).
     webhook_rotation_overlap: timedelta = timedelta(hours=24)
-    energy_areas: EnergyAreas = field(default=dict)
+    energy_site: EnergySite = field(default=SiteFigures)
     readiness: ReadinessSource | None = None  # GET /health/ready; None: the database check alone
     # GET /audit/ledger: hub.bootstrap gives the real check (ledger_status_source)
     ledger_status: Callable[[], dict[str, Any]] = field(default=lambda: dict(UNVERIFIED_LEDGER))

@@ -12,6 +12,9 @@ watermark (`energy_evaluated`) are judged with the detectors (projections.energy
 - A meter that stops answering has no complete hours to judge: after `gap_hours` without a
   reading (by the clock `tick` is given), a gap is concluded from its last reading on. Nothing is
   filled in; when readings resume, the gap's hours are judged as missing and it is cleared.
+- Late readings that change hours already judged (projections.energy.rejudge) have those hours
+  judged again: an open anomaly inside them that is no longer seen is cleared, saying so; one
+  newly seen is detected; one seen again as it was changes nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from sqlalchemy import select, update
 from projections.energy.detect.judge import judge_series, judge_zone
 from projections.energy.detect.model import HOUR, DetectConfig, Episode, Series
 from projections.energy.registers import floor_hour
+from projections.energy.rejudge import VALVES, Start, inside, judge_from, known, pending, settled
 from projections.energy.tables import anomalies, evaluated, hourly, series
 from projections.runtime.upsert import upsert
 from schemas._base import DeptRef, SourceSystem
@@ -47,7 +51,6 @@ if TYPE_CHECKING:
 ANOMALY_NAMESPACE = uuid5(NAMESPACE_URL, "hub:energy-anomalies")  # fixed: ids must never change
 ADAPTER_VERSION = "hub/energy/1"
 GRACE = {"base_load_leak": timedelta(hours=24)}
-VALVES = ("heating_valve_pct", "cooling_valve_pct")
 
 
 def anomaly_id_for(kind: str, scope: str, start: datetime) -> str:
@@ -57,46 +60,70 @@ def anomaly_id_for(kind: str, scope: str, start: datetime) -> str:
 def tick(conn: Connection, now: datetime, config: DetectConfig, *, site: str = "hub") -> list[EventBase]:
     heads = [dict(r) for r in conn.execute(select(series).order_by(series.c.series)).mappings()]
     marks = dict(conn.execute(select(evaluated.c.scope, evaluated.c["through"])).all())
+    again = pending(conn)  # hours late readings changed (projections.energy.rejudge)
     out: list[EventBase] = []
     zones: dict[str, dict[str, Mapping[str, Any]]] = {}
     for head in heads:
         if head["quantity"] in VALVES and head["zone"]:
             zones.setdefault(head["zone"], {})[head["quantity"]] = head
-        until = floor_hour(head["last_at"])
-        since = marks.get(head["series"])
-        if since is not None and since >= until:  # nothing newly complete: no read at all
-            out += _silence(conn, head, now, config, site)
-            continue
-        values, sampled = _load(conn, [head["series"]], since, until, config)
-        hours = _hours(since or min(values.get(head["series"], {until: 0.0}), default=until), until)
-        if hours:
-            found = judge_series(
-                Series(head["series"], values.get(head["series"], {}), head["unit"]),
-                sampled.get(head["series"], set()),
-                hours,
-                config,
-                consumption=head["quantity"] in CONSUMPTION,
-            )
-            out += _settle(conn, head["series"], found, until=until, head=head, site=site)
-            _mark(conn, head["series"], until)
+        out += _judge_series(conn, head, judge_from(marks.get(head["series"]), again.get(head["series"])),
+                             config, site)  # fmt: skip
         out += _silence(conn, head, now, config, site)
     for zone, valves in sorted(zones.items()):
-        if len(valves) < len(VALVES):
-            continue
-        scope = f"zone:{zone}"
-        until = min(floor_hour(v["last_at"]) for v in valves.values())
-        names = [valves[q]["series"] for q in VALVES]
-        since = marks.get(scope)
-        if since is not None and since >= until:
-            continue
-        values, _ = _load(conn, names, since, until, config)
-        first = min((min(v) for v in values.values() if v), default=until)
-        hours = _hours(since or first, until)
-        if hours:
-            heat, cool = (Series(n, values.get(n, {}), "%") for n in names)
-            found = judge_zone(zone, heat, cool, hours, config)
-            out += _settle(conn, scope, found, until=until, head=valves[VALVES[0]], site=site)
-            _mark(conn, scope, until)
+        if len(valves) == len(VALVES):
+            scope = f"zone:{zone}"
+            start = judge_from(marks.get(scope), again.get(scope))
+            out += _judge_zone(conn, zone, valves, start, config, site=site)
+    return out
+
+
+def _judge_series(
+    conn: Connection, head: Mapping[str, Any], start: Start, config: DetectConfig, site: str
+) -> list[EventBase]:
+    name = head["series"]
+    until = floor_hour(head["last_at"])
+    since, redo = start
+    if since is not None and since >= until:  # nothing newly complete: no read at all
+        return []
+    out: list[EventBase] = []
+    values, sampled = _load(conn, [name], since, until, config)
+    hours = _hours(since or min(values.get(name, {until: 0.0}), default=until), until)
+    if hours:
+        found = judge_series(
+            Series(name, values.get(name, {}), head["unit"]),
+            sampled.get(name, set()),
+            hours,
+            config,
+            consumption=head["quantity"] in CONSUMPTION,
+        )
+        out += _settle(conn, name, found, until=until, head=head, site=site, redo=redo)
+        _mark(conn, name, until)
+    if redo is not None:
+        settled(conn, name)
+    return out
+
+
+def _judge_zone(
+    conn: Connection, zone: str, valves: Mapping[str, Mapping[str, Any]], start: Start, config: DetectConfig,
+    *, site: str,
+) -> list[EventBase]:  # fmt: skip
+    scope = f"zone:{zone}"
+    until = min(floor_hour(v["last_at"]) for v in valves.values())
+    names = [valves[q]["series"] for q in VALVES]
+    since, redo = start
+    if since is not None and since >= until:
+        return []
+    out: list[EventBase] = []
+    values, _ = _load(conn, names, since, until, config)
+    first = min((min(v) for v in values.values() if v), default=until)
+    hours = _hours(since or first, until)
+    if hours:
+        heat, cool = (Series(n, values.get(n, {}), "%") for n in names)
+        found = judge_zone(zone, heat, cool, hours, config)
+        out += _settle(conn, scope, found, until=until, head=valves[VALVES[0]], site=site, redo=redo)
+        _mark(conn, scope, until)
+    if redo is not None:
+        settled(conn, scope)
     return out
 
 
@@ -146,18 +173,28 @@ def _open(conn: Connection, scope: str) -> list[dict[str, Any]]:
 
 
 def _settle(
-    conn: Connection, scope: str, found: list[Episode], *, until: datetime, head: Mapping[str, Any], site: str
+    conn: Connection,
+    scope: str,
+    found: list[Episode],
+    *,
+    until: datetime,
+    head: Mapping[str, Any],
+    site: str,
+    redo: tuple[datetime, datetime] | None = None,
 ) -> list[EventBase]:
     out: list[EventBase] = []
     opened = _open(conn, scope)
+    seen: set[str] = set()
     for episode in sorted(found, key=lambda e: (e.start, e.kind)):
         grace = GRACE.get(episode.kind, timedelta(0))
         same = next(
-            (o for o in opened if o["kind"] == episode.kind and episode.start <= o["window_end"] + grace),
+            (o for o in opened if o["kind"] == episode.kind and episode.start <= o["window_end"] + grace
+             and (redo is None or o["window_start"] < episode.end)),
             None,
-        )
+        )  # fmt: skip
         if same is not None:
             same["window_end"] = max(same["window_end"], episode.end)
+            seen.add(same["anomaly_id"])
             conn.execute(
                 update(anomalies)
                 .where(anomalies.c.anomaly_id == same["anomaly_id"])
@@ -165,15 +202,23 @@ def _settle(
             )
             continue
         row = _row(scope, episode, head)
+        if redo is not None and known(conn, row["anomaly_id"]):
+            continue  # judged again as it was: the same anomaly, already concluded
         upsert(conn, anomalies, [row], key=("anomaly_id",), update=False)
         opened.append(row)
+        seen.add(row["anomaly_id"])
         out.append(_detected(row, episode, head, site))
     for row in opened:
-        if until > row["window_end"] + GRACE.get(row["kind"], timedelta(0)):
-            conn.execute(
-                update(anomalies).where(anomalies.c.anomaly_id == row["anomaly_id"]).values(cleared_at=until)
-            )
-            out.append(_cleared(row, site, until))
+        if redo is not None and row["anomaly_id"] not in seen and inside(row, redo):
+            reason = "not seen when judged again with late readings"
+        elif until > row["window_end"] + GRACE.get(row["kind"], timedelta(0)):
+            reason = None
+        else:
+            continue
+        conn.execute(
+            update(anomalies).where(anomalies.c.anomaly_id == row["anomaly_id"]).values(cleared_at=until)
+        )
+        out.append(_cleared(row, site, until, reason))
     return out
 
 
@@ -223,7 +268,7 @@ def _detected(row: Mapping[str, Any], episode: Episode, head: Mapping[str, Any],
     )  # fmt: skip
 
 
-def _cleared(row: Mapping[str, Any], site: str, until: datetime) -> EventBase:
+def _cleared(row: Mapping[str, Any], site: str, until: datetime, reason: str | None = None) -> EventBase:
     aid = row["anomaly_id"]
     scope = f"zone:{row['zone']}" if row["series"] is None else row["series"]
     return FacilityAnomalyCleared(
@@ -235,7 +280,7 @@ def _cleared(row: Mapping[str, Any], site: str, until: datetime) -> EventBase:
         payload=AnomalyClearedPayload(
             anomaly_id=aid, kind=row["kind"], meter_id=row["meter_id"], zone=row["zone"],
             department=_dept(row), window_start=row["window_start"], window_end=row["window_end"],
-            reason=f"not seen since {row['window_end'].astimezone(UTC):%Y-%m-%d %H:%M} UTC",
+            reason=reason or f"not seen since {row['window_end'].astimezone(UTC):%Y-%m-%d %H:%M} UTC",
         ),
     )  # fmt: skip
 

@@ -10,6 +10,7 @@ Totals are summed in Python in time order (not by SQL), so they are equal to the
 Detection (projections.energy.detect) runs on `tick`: each series' and zone's complete hours
 since its watermark are judged against their history, and `facility.anomaly_detected` /
 `facility.anomaly_cleared` are concluded with deterministic ids (see projections.energy.judge).
+Late readings that change hours already judged have them judged again (projections.energy.rejudge).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sqlalchemy import and_, bindparam, delete, or_, select, update
 from projections.energy.alarms import tick
 from projections.energy.detect.model import DetectConfig
 from projections.energy.registers import HOUR, Interval, floor_hour, hour_of, hourly_totals, step
+from projections.energy.rejudge import rewind_series
 from projections.energy.tables import METADATA, NAME, daily, hourly, monthly, places, readings, series
 from projections.runtime.upsert import upsert
 from schemas.facility import CONSUMPTION, FacilityMeterRead
@@ -144,7 +146,8 @@ class Energy:
                 end = hour_of(new[-1]["at"]) + HOUR
                 self._hours(conn, s, quantity, floor_hour(first), end, appended=new)
             else:
-                self._refold(conn, s, quantity, spans[s][0]["at"], spans[s][-1]["at"])
+                changed = self._refold(conn, s, quantity, spans[s][0]["at"], spans[s][-1]["at"])
+                rewind_series(conn, s, quantity, heads[s]["zone"], changed)
         return []
 
     def _chain(self, conn: Connection, name: str, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -179,7 +182,8 @@ class Energy:
         upsert(conn, series, newer, key=("series",), update=True)
         return stored
 
-    def _refold(self, conn: Connection, name: str, quantity: str, lo: datetime, hi: datetime) -> None:
+    def _refold(self, conn: Connection, name: str, quantity: str, lo: datetime, hi: datetime) -> datetime:
+        """Recompute the readings around [lo, hi] and their hours; the first hour that changed."""
         r = readings.c
         cols = (r.at, r.kind, r.value, r.register_max, r.flags, r.start, r.consumption, r.note)
         base = select(*cols).where(r.series == name)
@@ -219,6 +223,7 @@ class Energy:
         first_hour = floor_hour(min([*starts, *touched]))
         end = hour_of(max(touched)) + HOUR
         self._hours(conn, name, quantity, first_hour, end)
+        return first_hour
 
     def _hours(
         self,

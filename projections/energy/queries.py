@@ -47,7 +47,8 @@ def _level_filter(table: Table, level: Level, ident: str | None) -> list[ColumnE
         return []
     if level == "floor":
         building, _, floor = ident.partition("/")
-        return [c.building == building, c.floor == floor]
+        # `B/` is building B's meters placed on no floor (as /energy/breakdown names them).
+        return [c.building == building, c.floor == floor if floor else c.floor.is_(None)]
     if level == "department":
         return [or_(c.dept_code == ident, c.dept_name == ident)]
     column = {"building": c.building, "zone": c.zone, "meter": c.meter_id}[level]

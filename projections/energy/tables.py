@@ -6,7 +6,8 @@ A series is one meter's readings of one quantity (`MTR-<meter>/<quantity>`, the 
 - hourly / daily / monthly: consumption (or, for instantaneous quantities, the sum and count of samples)
   per series and local hour / day / month, with the place, so any level aggregates without a join;
 - series: the latest place and reading of each series (meters, gaps);
-- anomalies: what detection concluded, with its evidence; evaluated: detection's watermark.
+- anomalies: what detection concluded, with its evidence; evaluated: detection's watermark;
+  rejudge: judged hours that late readings changed, to be judged again at the next tick.
 """
 
 from __future__ import annotations
@@ -141,4 +142,11 @@ evaluated = Table(
     METADATA,
     Column("scope", String(200), primary_key=True),  # a series, or `zone:<id>`
     Column("through", UtcDateTime, nullable=False),  # hours before this are judged
+)
+
+rejudge = Table(
+    f"{NAME}_rejudge",
+    METADATA,
+    Column("scope", String(200), primary_key=True),  # a series, or `zone:<id>`
+    Column("since", UtcDateTime, nullable=False),  # late readings changed judged hours from here
 )

@@ -106,3 +106,61 @@ async def test_a_gateway_push_lands_like_an_export(wired: Wired) -> None:
         "items"
     ]
     assert [d["location"]["column"] for d in letters] == ["at"]
+
+
+async def test_zones_map_to_departments_and_registry_places(wired: Wired, tmp_path: Path) -> None:
+    """GET /energy/zones: each zone with its department, the registry's place, its FHIR Location and meters."""
+    from hub.api.fhir.places import place_id
+
+    await _loaded(wired, tmp_path)
+    body = (await wired.http.get("/energy/zones", headers=wired.auth(ADM))).json()
+    icu = next(z for z in body["items"] if z["zone"] == "B-3F-ICU")
+    assert (icu["building"], icu["building_name"], icu["floor"]) == ("B", "住院楼", "3F")
+    assert (icu["dept_code"], icu["dept_name"], icu["place"]) == ("0301", "重症医学科", "ICU 病区")
+    assert icu["location"] == f"Location/{place_id('0301', 'ICU 病区')}"
+    assert (icu["area_m2"], icu["beds"]) == (1500, 30)
+    assert {m["meter_id"] for m in icu["meters"]} == {"B-3F-E01", "B-3F-W01", "B-3F-T", "B-3F-HV", "B-3F-CV"}
+    er = (await wired.http.get("/energy/zones", headers=wired.auth(ADM, "急诊科"))).json()
+    assert [z["zone"] for z in er["items"]] == ["A-1F-ER"]
+
+
+async def test_breakdown_drills_from_campus_to_meters(wired: Wired, tmp_path: Path) -> None:
+    """Campus -> buildings -> floors -> zones -> meters: each level's children sum to it."""
+    await _loaded(wired, tmp_path)
+    day = {"from": "2024-06-12", "to": "2024-06-12", "quantity": "electricity_kwh"}
+
+    async def children(level: str, ident: str | None = None) -> dict[str | None, float]:
+        params = {**day, "level": level, **({"id": ident} if ident else {})}
+        body = (await wired.http.get("/energy/breakdown", params=params, headers=wired.auth(ADM))).json()
+        return {i["id"]: i["value"] for i in body["items"]}
+
+    buildings = await children("campus")
+    assert buildings["A"] == 24.5
+    floors = await children("building", "B")
+    # The formula-named meter has a building and no floor: `B/`, which drills down like a floor.
+    assert set(floors) == {"B/3F", "B/"}
+    assert await children("floor", "B/") == {None: floors["B/"]}
+    zones = await children("floor", "B/3F")
+    assert round(zones["B-3F-ICU"], 2) == 15.19
+    assert await children("zone", "B-3F-ICU") == {"B-3F-E01": zones["B-3F-ICU"]}
+    assert round(sum(floors.values()), 6) == round(buildings["B"], 6)
+
+
+async def test_intensity_per_bed_day_from_census_or_beds(wired: Wired, tmp_path: Path) -> None:
+    """The ICU's June census (852 bed-days) gives its per-bed-day; a day uses the census / 30 days."""
+    await _loaded(wired, tmp_path)
+    base = {"level": "department", "id": "0301", "quantity": "electricity_kwh"}
+    month = {**base, "from": "2024-06-01", "to": "2024-06-30", "grain": "month"}
+    row = (await wired.http.get("/energy/consumption", params=month, headers=wired.auth(ADM))).json()[
+        "items"
+    ][0]
+    assert (row["bed_days"], row["bed_days_basis"]) == (852, "census")
+    assert row["per_bed_day"] == round(row["value"] / 852, 6)
+    day = {**base, "from": "2024-06-12", "to": "2024-06-12", "grain": "day"}
+    row = (await wired.http.get("/energy/consumption", params=day, headers=wired.auth(ADM))).json()["items"][
+        0
+    ]
+    assert row["bed_days"] == 28.4
+    ward = {"level": "zone", "id": "B-5F-WARD", "from": "2024-06-01", "to": "2024-06-30", "grain": "month"}
+    rows = (await wired.http.get("/energy/consumption", params=ward, headers=wired.auth(ADM))).json()["items"]
+    assert [(r["bed_days"], r["bed_days_basis"]) for r in rows] in ([], [(46 * 30, "beds")])

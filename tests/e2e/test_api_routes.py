@@ -121,6 +121,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/compliance/due"): Rule(READ, "list"),
     ("GET", "/energy/consumption"): Rule(READ, "list"),
     ("GET", "/energy/anomalies"): Rule(READ, "list"),
+    ("GET", "/energy/zones"): Rule(READ, "list"),
+    ("GET", "/energy/breakdown"): Rule(READ, "list"),
     ("GET", "/kpis"): Rule(READ, "list"),
     ("GET", "/fhir/metadata"): Rule(READ, "list"),
     ("GET", "/fhir/Device"): Rule(READ, "list"),
@@ -348,6 +350,7 @@ def call_for(
         ("GET", "/fhir/SupplyDelivery"): Call(method, url, params={"serial": dept.serial}),
         ("GET", "/energy/consumption"): Call(method, url, params={"from": "2024-06-01", "to": "2024-06-30"}),
         ("GET", "/energy/anomalies"): Call(method, url, params={"from": "2024-06-01", "to": "2024-06-30"}),
+        ("GET", "/energy/breakdown"): Call(method, url, params={"from": "2024-06-01", "to": "2024-06-30"}),
     }
     return special.get(route, Call(method, url))
 

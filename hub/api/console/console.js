@@ -1095,6 +1095,274 @@
     ], rows, { empty: "期间内没有数据 No data in the period" });
   }
 
+  // ---- 能耗 Energy: building -> floor -> zone -> meter drill-down, charts, anomalies ------------
+  const QUANTITY = {
+    electricity_kwh: "电 electricity", electricity_kw: "电功率 power", water_m3: "水 water", gas_m3: "燃气 gas",
+    chilled_water_kwh: "冷量 chilled water", hot_water_kwh: "热量 hot water", zone_temp_c: "室温 zone temp",
+    setpoint_c: "设定温度 set point", heating_valve_pct: "热水阀 heating valve", cooling_valve_pct: "冷水阀 cooling valve",
+    damper_pct: "风阀 damper",
+  };
+  const ANOMALY = {
+    base_load_leak: "夜间基荷泄漏 night base-load leak", surge: "用量突增 surge",
+    simultaneous_heating_cooling: "同时供冷供热 heating and cooling at once", stuck_meter: "表计卡滞 stuck meter",
+    gap: "数据缺失 gap",
+  };
+  const LEVEL = { campus: "园区", building: "楼栋", floor: "楼层", zone: "区域", meter: "表计", department: "科室" };
+  const GRAIN = { hour: "小时 hour", day: "日 day", month: "月 month" };
+  const energy = { zones: null, path: [{ level: "campus", id: null }] };
+  const energyHere = () => energy.path[energy.path.length - 1];
+
+  // Local dates as YYYY-MM-DD strings, shifted as calendar dates (no time zone involved).
+  function addDays(day, n) {
+    const t = new Date(`${day}T00:00:00Z`);
+    t.setUTCDate(t.getUTCDate() + n);
+    return t.toISOString().slice(0, 10);
+  }
+
+  function monthsBefore(day, n) {
+    const t = new Date(`${day.slice(0, 7)}-01T00:00:00Z`);
+    t.setUTCMonth(t.getUTCMonth() - n);
+    return t.toISOString().slice(0, 10);
+  }
+
+  // The range a grain opens on, ending at `to`: 2 days of hours, 2 weeks of days, 12 months.
+  function energyRange(grain, to) {
+    if (grain === "hour") return addDays(to, -1);
+    if (grain === "month") return monthsBefore(to, 11);
+    return addDays(to, -13);
+  }
+
+  function energyName(step) {
+    const zones = energy.zones || [];
+    if (step.level === "campus") return "园区 Campus";
+    if (step.level === "building") {
+      const named = zones.find((z) => z.building === step.id && z.building_name);
+      return named ? `${step.id} ${named.building_name}` : step.id;
+    }
+    if (step.level === "floor") return step.id.split("/")[1] || "（未分楼层）";
+    if (step.level === "zone") {
+      const zone = zones.find((z) => z.zone === step.id);
+      return zone && zone.place ? `${step.id} ${zone.place}` : step.id;
+    }
+    if (step.level === "department") {
+      const zone = zones.find((z) => z.dept_code === step.id);
+      return zone && zone.dept_name ? zone.dept_name : step.id;
+    }
+    return step.id;
+  }
+
+  function energyChoices(form) {
+    const zones = energy.zones;
+    const quantities = [...new Set(zones.flatMap((z) => z.meters.map((m) => m.quantity)))]
+      .sort((a, b) => Object.keys(QUANTITY).indexOf(a) - Object.keys(QUANTITY).indexOf(b));
+    form.elements.quantity.replaceChildren(...quantities.map((q) => el("option", { value: q, text: label(QUANTITY, q) })));
+    const departments = new Map();
+    for (const z of zones) if (z.dept_code) departments.set(z.dept_code, z.dept_name || z.dept_code);
+    form.elements.department.replaceChildren(form.elements.department.firstElementChild,
+      ...[...departments].map(([code, name]) => el("option", { value: code, text: `${name} ${code}` })));
+    // Open on the latest day with readings: a BMS export is often days behind the clock.
+    const last = zones.reduce((top, z) => (z.last_at > top ? z.last_at : top), "");
+    const to = last ? new Date(last).toLocaleDateString("sv-SE") : today();
+    form.elements.to.value = to;
+    form.elements.from.value = energyRange(form.elements.grain.value, to);
+  }
+
+  function energyCrumbs() {
+    const path = energy.path;
+    $("energy-crumbs").replaceChildren(...path.flatMap((step, i) => [
+      i ? el("span", { class: "sep", text: "›" }) : null,
+      i === path.length - 1
+        ? el("strong", { class: "crumb", "aria-current": "location", text: energyName(step) })
+        : el("button", { type: "button", class: "crumb secondary", onclick: () => energyGo(path.slice(0, i + 1)) }, energyName(step)),
+    ]).filter(Boolean));
+  }
+
+  function energyGo(path) {
+    energy.path = path;
+    clearNotice();
+    loadEnergy().catch(showError);
+  }
+
+  const figure = (value, unit) => (value === null || value === undefined ? null : `${numberFormat.format(value)} ${unit || ""}`.trim());
+  const pct = (value) => (value === null || value === undefined ? null : `${value > 0 ? "+" : ""}${numberFormat.format(value)}%`);
+
+  function energyCards(rows) {
+    const byQuantity = new Map();
+    for (const r of rows) {
+      if (!byQuantity.has(r.quantity)) byQuantity.set(r.quantity, []);
+      byQuantity.get(r.quantity).push(r);
+    }
+    $("energy-cards").replaceChildren(...[...byQuantity].map(([quantity, list]) => {
+      const summed = list[0].aggregate === "sum";
+      const total = list.reduce((a, r) => a + r.value, 0);
+      const value = summed ? total : total / list.length;
+      const area = list[0].area_m2;
+      const beds = list.reduce((a, r) => a + (r.bed_days || 0), 0);
+      const extra = summed ? [
+        area ? `${numberFormat.format(value / area)} ${list[0].unit}/m²` : null,
+        beds ? `${numberFormat.format(value / beds)} ${list[0].unit}/床日 bed-day` : null,
+      ].filter(Boolean).join(" · ") : "平均 mean";
+      return el("div", { class: "card card-info", id: `energy-card-${quantity}` },
+        el("div", { class: "card-value", text: figure(value, list[0].unit) }),
+        el("div", { class: "card-label" }, label(QUANTITY, quantity), extra ? el("span", { class: "sub", text: extra }) : null));
+    }));
+  }
+
+  function energyChart(rows, quantity) {
+    const shown = rows.filter((r) => r.quantity === quantity);
+    const unit = shown.length ? shown[0].unit : "";
+    $("energy-chart-title").replaceChildren(`${label(QUANTITY, quantity) || "用量"} `, hint(unit ? `(${unit})` : ""));
+    const draw = chart("energy-chart");
+    if (!draw) return;
+    const periods = shown.map((r) => r.period);
+    const series = [{ name: "本期 this period", type: "bar", data: shown.map((r) => r.value), itemStyle: { color: "#0b6bcb" } }];
+    if (shown.some((r) => r.previous_period !== null)) {
+      series.push({ name: "上期 previous (环比)", type: "line", data: shown.map((r) => r.previous_period), itemStyle: { color: "#8a5a00" } });
+    }
+    if (shown.some((r) => r.same_period_last_year !== null)) {
+      series.push({ name: "去年同期 last year (同比)", type: "line", data: shown.map((r) => r.same_period_last_year), itemStyle: { color: "#616e7c" } });
+    }
+    draw.setOption({
+      animation: false, tooltip: { trigger: "axis", renderMode: "richText" }, legend: { top: 0 },
+      grid: { left: 56, right: 12, top: 32, bottom: 56 },
+      xAxis: { type: "category", data: periods, axisLabel: { rotate: periods.length > 8 ? 40 : 0 } },
+      yAxis: { type: "value", name: unit },
+      series,
+    }, true);
+  }
+
+  function energyChildren(children, level) {
+    const quantities = [...new Set(children.map((c) => c.quantity))]
+      .sort((a, b) => Object.keys(QUANTITY).indexOf(a) - Object.keys(QUANTITY).indexOf(b));
+    const rows = new Map();
+    for (const c of children) {
+      const key = c.id === null ? "" : c.id;
+      if (!rows.has(key)) rows.set(key, { id: c.id, name: c.name, level: c.level, values: {} });
+      rows.get(key).values[c.quantity] = c;
+    }
+    const childLevel = children.length ? children[0].level : null;
+    const title = childLevel ? `${LEVEL[childLevel]} ${childLevel}` : "下级";
+    fillTable($("energy-children"), [
+      { label: title, value: (r) => both(r.id === null ? "（未分区）" : (r.level === "floor" ? r.id.split("/")[1] || "（未分楼层）" : r.id), r.name) },
+      ...quantities.map((q) => ({
+        label: label(QUANTITY, q), class: "num",
+        value: (r) => (r.values[q] ? figure(r.values[q].value, r.values[q].unit) : null),
+      })),
+    ], [...rows.values()], {
+      empty: level === "meter" ? "表计为最末一级 A meter is the last level" : "期间内没有数据 No data in the period",
+      rowClass: (r) => (r.id === null ? "leaf" : `energy-child`),
+      onRow: (r) => {
+        if (r.id === null) return;
+        energyGo([...energy.path, { level: r.level, id: r.id }]);
+      },
+    });
+  }
+
+  function inLevel(a, step) {
+    const { level, id } = step;
+    if (level === "campus") return true;
+    if (level === "building") return a.building === id;
+    if (level === "floor") {
+      const [building, floor] = id.split("/");
+      return (energy.zones || []).some((z) => z.zone === a.zone && z.building === building && (z.floor || "") === floor);
+    }
+    if (level === "zone") return a.zone === id;
+    if (level === "meter") return a.meter_id === id;
+    return a.dept_code === id || a.dept_name === id;
+  }
+
+  function evidence(value, a, name) {
+    if (value === null || value === undefined) return null;
+    // Consumption evidence is per hour; positions and temperatures are in their own unit.
+    const perHour = a.unit && !["%", "degC"].includes(a.unit);
+    return el("span", { class: `evidence-${name}`, text: `${numberFormat.format(value)} ${a.unit || ""}${perHour ? "/h" : ""}` });
+  }
+
+  function anomalyCard(a) {
+    return el("article", { class: `anomaly ${a.cleared_at ? "anomaly-cleared" : "anomaly-open"}`, "data-id": a.anomaly_id, "data-kind": a.kind },
+      el("div", { class: "anomaly-head" }, badge(label(ANOMALY, a.kind), a.cleared_at ? "muted" : "bad"), " ",
+        a.cleared_at ? badge("已消除 cleared", "ok") : badge("未消除 open", "warn")),
+      definitionList([
+        ["表计 meter", a.meter_id], ["区域 zone", a.zone], ["科室 department", a.dept_name || a.dept_code],
+        ["时段 window", el("span", { class: "evidence-window" }, when(a.window_start), " – ", when(a.window_end))],
+        ["基线 baseline", evidence(a.baseline, a, "baseline")],
+        ["实测 observed", evidence(a.observed, a, "observed")],
+        ["说明 reason", a.reason],
+      ]));
+  }
+
+  function energyPeriods(rows, quantity) {
+    const shown = rows.filter((r) => r.quantity === quantity);
+    fillTable($("energy-periods"), [
+      { label: "时段", hint: "period", value: (r) => r.period, class: "mono" },
+      { label: "用量", hint: "value", value: (r) => figure(r.value, r.unit), class: "num strong" },
+      { label: "上期", hint: "previous", value: (r) => figure(r.previous_period, r.unit), class: "num" },
+      { label: "环比", hint: "vs previous", value: (r) => pct(r.change_vs_previous_pct), class: "num" },
+      { label: "去年同期", hint: "last year", value: (r) => figure(r.same_period_last_year, r.unit), class: "num" },
+      { label: "同比", hint: "vs last year", value: (r) => pct(r.change_vs_last_year_pct), class: "num" },
+      { label: "每平方米", hint: "per m²", value: (r) => (r.per_m2 === null ? null : numberFormat.format(r.per_m2)), class: "num" },
+      { label: "每床日", hint: "per bed-day", value: (r) => (r.per_bed_day === null || r.per_bed_day === undefined ? null : numberFormat.format(r.per_bed_day)), class: "num" },
+    ], shown, { empty: "期间内没有数据 No data in the period" });
+  }
+
+  async function loadEnergy() {
+    const form = $("energy-form");
+    if (!energy.zones) {
+      energy.zones = (await api("/energy/zones")).items;
+      energyChoices(form);
+    }
+    energyCrumbs();
+    if (!energy.zones.length) {
+      $("energy-summary").textContent = "暂无能耗数据 No meter readings yet";
+      return;
+    }
+    const { grain, from, to, quantity } = formParams(form);
+    const step = energyHere();
+    const range = { from, to };
+    const [consumption, children, found] = await Promise.all([
+      api("/energy/consumption", { level: step.level, id: step.id, grain, ...range }),
+      step.level === "meter" ? Promise.resolve({ items: [] }) : api("/energy/breakdown", { level: step.level, id: step.id, ...range }),
+      api("/energy/anomalies", { ...range, zone: step.level === "zone" ? step.id : null, limit: 500 }),
+    ]);
+    const rows = consumption.items;
+    const where = step.level === "campus" ? energyName(step) : `${LEVEL[step.level]} ${energyName(step)}`;
+    $("energy-summary").textContent = `${where} · ${from} 至 ${to} · ${GRAIN[grain]}`;
+    energyCards(rows);
+    energyChart(rows, quantity);
+    energyChildren(children.items, step.level);
+    const mine = found.items.filter((a) => inLevel(a, step));
+    $("energy-anomalies-summary").textContent = `${mine.length} 项异常 anomalies`
+      + (found.total > found.items.length ? ` (前 ${found.items.length} / ${found.total} 项 first of all)` : "");
+    $("energy-anomalies").replaceChildren(...(mine.length ? mine.map(anomalyCard)
+      : [el("p", { class: "placeholder", text: "期间内没有异常 No anomalies in the period" })]));
+    energyPeriods(rows, quantity);
+  }
+
+  // Another key may see other departments' zones: the hierarchy is asked for again.
+  function forgetEnergy() {
+    energy.zones = null;
+    energy.path = [{ level: "campus", id: null }];
+    $("energy-form").elements.to.value = "";
+  }
+
+  function bindEnergy() {
+    const form = $("energy-form");
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      clearNotice();
+      loadEnergy().catch(showError);
+    });
+    form.elements.grain.addEventListener("change", () => {
+      if (form.elements.to.value) form.elements.from.value = energyRange(form.elements.grain.value, form.elements.to.value);
+      loadEnergy().catch(showError);
+    });
+    form.elements.quantity.addEventListener("change", () => loadEnergy().catch(showError));
+    form.elements.department.addEventListener("change", () => {
+      const code = form.elements.department.value;
+      energyGo(code ? [{ level: "campus", id: null }, { level: "department", id: code }] : [{ level: "campus", id: null }]);
+    });
+  }
+
   // ---- 审计 Audit: ledger verification, last checkpoint, as-of view of one asset ----------------
   async function loadAudit() {
     const date = $("asof-form").elements.date;
@@ -1160,6 +1428,7 @@
     dlq: () => loadDeadLetters(0),
     events: async () => { $("events-summary").textContent = "未连接，按“开始”接收 (press Start)"; },
     kpis: loadKpis,
+    energy: loadEnergy,
     audit: loadAudit,
     alerts: () => loadAlerts(0),
     health: loadHealth,
@@ -1201,12 +1470,14 @@
       input.value = "";
       if (key) sessionStorage.setItem(KEY_STORE, key);
       renderKeyState();
+      forgetEnergy();
       show(currentView());
     });
     $("key-clear").addEventListener("click", () => {
       sessionStorage.removeItem(KEY_STORE);
       $("key-input").value = "";
       renderKeyState();
+      forgetEnergy();
       show(currentView());
     });
     bindForm("assets-form", () => loadAssets(0));
@@ -1230,6 +1501,7 @@
     });
     $("events-stop").addEventListener("click", () => stopEvents("已停止 stopped"));
     bindForm("kpis-form", loadKpis);
+    bindEnergy();
     $("audit-verify").addEventListener("click", () => loadAudit().catch(showError));
     $("asof-form").addEventListener("submit", (event) => {
       event.preventDefault();

@@ -25,6 +25,13 @@ class ConsumptionOut(_Out):
     change_vs_last_year_pct: float | None
     area_m2: float | None = Field(description="Floor area of the level, where the BMS mapping gives it")
     per_m2: float | None = Field(description="Consumption per m2 (sums only)")
+    bed_days: float | None = Field(
+        default=None, description="Bed-days of the period (days and months), where the BMS mapping gives them"
+    )
+    bed_days_basis: Literal["census", "beds"] | None = Field(
+        default=None, description="census: occupied bed-days from the HIS census; beds: open beds x days"
+    )
+    per_bed_day: float | None = Field(default=None, description="Consumption per bed-day (sums only)")
 
 
 class ConsumptionPage(_Out):
@@ -62,3 +69,56 @@ class AnomalyPage(_Out):
     total: int
     limit: int
     offset: int
+
+
+class MeterOut(_Out):
+    meter_id: str
+    quantity: str
+    unit: str
+    last_at: datetime = Field(description="Its latest reading")
+
+
+class ZoneOut(_Out):
+    building: str
+    building_name: str | None = Field(description="The building's name in the BMS mapping")
+    floor: str | None
+    zone: str | None = Field(description="None for meters placed on a building or floor only")
+    dept_code: str | None
+    dept_name: str | None
+    place: str | None = Field(description="The asset registry's place text within the department")
+    location: str | None = Field(
+        description="The FHIR Location of that place (GET /fhir/Location/{id}), or of the department"
+    )
+    area_m2: float | None
+    beds: float | None = Field(description="Open beds of the zone, where the BMS mapping gives them")
+    meters: list[MeterOut]
+    last_at: datetime
+
+
+class ZonePage(_Out):
+    items: list[ZoneOut]
+    total: int
+
+
+class BreakdownOut(_Out):
+    level: str = Field(description="The child level: building, floor, zone or meter")
+    id: str | None
+    name: str | None = Field(description="The mapping's name of a building or zone's place")
+    quantity: str
+    unit: str
+    aggregate: Literal["sum", "mean"]
+    value: float
+    samples: int
+    area_m2: float | None
+    per_m2: float | None
+
+
+class BreakdownPage(_Out):
+    level: str
+    id: str | None
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+    items: list[BreakdownOut]
+    total: int
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)

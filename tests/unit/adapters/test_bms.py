@@ -134,3 +134,35 @@ class TestPush:
         out = _run("p.json", body)
         assert out.accounting is not None
         assert out.accounting.unclaimed == {"vendor_crc": 1}
+
+
+class TestSiteFigures:
+    def test_beds_add_up_from_zones_and_the_census_is_per_department_and_month(self) -> None:
+        """ICU 30 + ward 46 open beds in building B; the ICU's June census by code and by name."""
+        mapping = default_mapping()
+        beds = mapping.beds()
+        assert (beds["zone", "B-3F-ICU"], beds["floor", "B/3F"], beds["building", "B"]) == (30, 30, 76)
+        assert (beds["department", "0301"], beds["department", "重症医学科"], beds["campus", ""]) == (
+            30,
+            30,
+            76,
+        )
+        assert ("building", "A") not in beds
+        census = mapping.occupied_bed_days()
+        assert census["department", "0301", "2024-06"] == census["department", "重症医学科", "2024-06"] == 852
+        assert ("campus", "", "2024-06") not in census  # the ward (0501) has beds and no census
+        assert mapping.place_names()["zone", "B-3F-ICU"] == "ICU 病区"
+
+    def test_a_census_of_an_unknown_department_is_a_problem(self) -> None:
+        data = default_mapping().model_dump(mode="json")
+        data["bed_days"] = [{"department": "9999", "month": "2024-06", "bed_days": 10}]
+        problems = BmsMapping.model_validate(data).problems()
+        assert any("'9999' is not in departments" in message for _, message in problems)
+
+    def test_the_campus_census_needs_every_department_with_beds(self) -> None:
+        data = default_mapping().model_dump(mode="json")
+        data["bed_days"] = [
+            {"department": "0301", "month": "2024-06", "bed_days": 852},
+            {"department": "心内科", "month": "2024-06", "bed_days": 1300},
+        ]
+        assert BmsMapping.model_validate(data).occupied_bed_days()["campus", "", "2024-06"] == 2152
