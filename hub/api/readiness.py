@@ -110,6 +110,9 @@ async def lag_check(hub: Hub, db: CheckResult, max_lag: int) -> CheckResult:
     return _ok(total)
 
 
+_PROJECTOR_DOWN = "process not serving (starting, or restarted after it stopped)"
+
+
 def readiness_source(
     hub: Hub, limits: HealthLimits, listeners: Mapping[str, Callable[[], bool]]
 ) -> ReadinessSource:
@@ -144,7 +147,11 @@ def readiness_source(
         out = dict(zip(names, results, strict=True))
         out["projection_lag"] = await _timed("projection lag", lag(out["database"]), t)
         for name, serving in listeners.items():
-            what = "process not running" if name == "projector" else "listener not serving"
+            what = (
+                "process not serving (starting, or restarted after it stopped)"
+                if name == "projector"
+                else "listener not serving"
+            )
             out[name] = _ok() if serving() else _down(f"{name} {what}")
         return out
 

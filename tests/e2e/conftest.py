@@ -94,12 +94,17 @@ class Served:
             if self.proc.poll() is not None:
                 raise AssertionError(f"hub serve exited early:\n{self.log.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200 and self._projecting():
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
         raise AssertionError(f"hub serve did not become healthy:\n{self.log.read_text()[-3000:]}")
+
+    def _projecting(self) -> bool:
+        """The projector child of hub serve (HUB_SERVE_PROCESSES) is past its start-up, or absent."""
+        checks = httpx.get(f"{self.url}/health/ready", timeout=10).json().get("checks", {})
+        return bool(checks.get("projector", {"state": "ok"})["state"] == "ok")
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
