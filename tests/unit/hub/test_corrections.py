@@ -13,7 +13,9 @@ from schemas.ids import event_id_for
 from schemas.inventory import ConsumedPayload, InventoryConsumed, InventoryConsumptionCorrected
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from collections.abc import Callable
+
+    OpenDiffer = Callable[[], SnapshotDiffer]  # the `open_differ` fixture (conftest): SQLite, PostgreSQL
 
 T0 = datetime(2024, 6, 12, 2, 15, tzinfo=UTC)
 CATH = LocationRef(department=DeptRef(code="0206", name="心导管室"))
@@ -36,9 +38,9 @@ def correct(differ: SnapshotDiffer, event: InventoryConsumed, noted: bool) -> Di
 
 class TestCorrections:
     async def test_noted_then_fixed_publishes_one_correction_and_never_the_changed_original(
-        self, tmp_path: Path
+        self, open_differ: OpenDiffer
     ) -> None:
-        differ = SnapshotDiffer(tmp_path / "a.db")
+        differ = open_differ()
         first = consumed(LocationRef())
         published = correct(differ, first, noted=True)
         assert published.events == [first]
@@ -62,8 +64,8 @@ class TestCorrections:
         assert correct(differ, fixed, noted=False).events == [], "fixed and retried again: nothing new"
         differ.close()
 
-    async def test_units_never_noted_pass_through_untouched(self, tmp_path: Path) -> None:
-        differ = SnapshotDiffer(tmp_path / "a.db")
+    async def test_units_never_noted_pass_through_untouched(self, open_differ: OpenDiffer) -> None:
+        differ = open_differ()
         plain = consumed(CATH, position="FT1[2]")
         result = correct(differ, plain, noted=False)
         assert (result.events, result.noted) == ([plain], [])
