@@ -6,6 +6,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+import pytest
+
+from hub.translation.snapshot_state import PostgresSnapshotStore
 from hub.translation.snapshots import DiffResult, SnapshotDiffer
 from schemas._base import DeptRef, LocationRef, SourceSystem
 from schemas.envelope import Source
@@ -72,3 +75,19 @@ class TestCorrections:
         changed = consumed(LocationRef(department=DeptRef(code="0101")), position="FT1[2]")
         assert correct(differ, changed, noted=False).events == [changed], "not remembered: as before"
         differ.close()
+
+
+@pytest.mark.postgres
+async def test_a_noted_unit_fixed_on_another_node_is_corrected(pg_url: str) -> None:
+    """Noted on node A, retried after the fix on node B: B publishes the correction, not the original."""
+    node_a, node_b = (
+        SnapshotDiffer(PostgresSnapshotStore(pg_url)),
+        SnapshotDiffer(PostgresSnapshotStore(pg_url)),
+    )
+    first = consumed(LocationRef())
+    await node_a.commit(correct(node_a, first, noted=True))
+    (fix,) = correct(node_b, consumed(CATH), noted=False).events
+    assert isinstance(fix, InventoryConsumptionCorrected)
+    assert fix.payload.corrects == first.event_id
+    node_a.close()
+    node_b.close()

@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
+from hub.translation.snapshot_state import PostgresSnapshotStore
 from hub.translation.snapshots import SnapshotDiffer
 from schemas._base import DeptRef, Identifier, Money, SourceSystem
 from schemas.assets import AssetDetails, AssetRegistered, AssetRegisteredPayload, AssetStatus
@@ -155,3 +158,36 @@ class TestWhatTheStateKeeps:
         again = await differ.diff("spd", [changed], frozenset({"inventory.item_defined"}))
         assert (again.corrected, [e.type for e in again.events]) == (1, ["inventory.item_defined"])
         assert again.events[0].event_id != changed.event_id  # the new state under its content id
+
+
+@pytest.mark.postgres
+class TestTwoNodesOnOnePostgres:
+    """With HUB_ARCHIVE_URL every node diffs against the same state: a re-export reaching another
+    node than the first export yields corrections, not whole copies."""
+
+    async def test_a_re_export_on_another_node_publishes_only_the_correction(self, pg_url: str) -> None:
+        node_a, node_b = (
+            SnapshotDiffer(PostgresSnapshotStore(pg_url)),
+            SnapshotDiffer(PostgresSnapshotStore(pg_url)),
+        )
+        ledger = [registered(f"ZC-{i}", line=i) for i in range(20)]
+        first = await node_a.diff("hrp", ledger, SNAP)
+        assert (first.new, len(first.events)) == (20, 20)
+        await node_a.commit(first)
+
+        again = [registered(f"ZC-{i}", line=i, message="ledger-2.csv") for i in range(20)]
+        again[7] = registered(
+            "ZC-7", line=7, message="ledger-2.csv", department=DeptRef(code="ER", name="急诊科")
+        )
+        result = await node_b.diff("hrp", again, SNAP)
+        assert (result.new, result.unchanged, result.corrected) == (0, 19, 1)
+        (fix,) = result.events
+        assert fix.type == "asset.details_corrected"
+        assert fix.subject == again[7].subject
+        assert fix.payload.previous.department.name == "重症医学科"  # type: ignore[attr-defined]
+        await node_b.commit(result)
+
+        # And back: node A now sees node B's state, so the same re-export is nothing new to it.
+        assert (await node_a.diff("hrp", again, SNAP)).events == []
+        node_a.close()
+        node_b.close()
