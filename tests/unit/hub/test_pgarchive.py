@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -124,18 +123,8 @@ async def test_the_hub_keeps_its_raw_side_in_postgres_when_told(pg_url: str, tmp
         await hub.archive.store(msg(ADT.format(n=1).encode()))
         assert isinstance(hub.differ.store, PostgresSnapshotStore)
         assert (await hub.archive.reconciliation())["his"]["received"] == 1
-    # Nothing of the raw side, dead letters or snapshot state in the data dir.
-    local = tmp_path / "hub" / "archive.db"
-    if local.exists():
-        with sqlite3.connect(local) as conn:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert not tables & {
-            "raw_messages",
-            "raw_source_keys",
-            "dead_letters",
-            "snapshot_state",
-            "noted_state",
-        }
+    # Nothing of the raw side, dead letters or snapshot state in the data dir: no archive file at all.
+    assert not (tmp_path / "hub" / "archive.db").exists()
 
 
 @pytest.mark.parametrize("url", ["sqlite:///x.db", "mysql://h/db"])
