@@ -63,6 +63,7 @@ from hub.settings import BusKind, Mode, Settings
 from hub.translation.deadletters import DeadLetterBook, DeadLetterStore, PostgresDeadLetterStore
 from hub.translation.registry import ADAPTERS
 from hub.translation.retry import HubDeadLetters
+from hub.translation.snapshot_state import open_snapshot_store
 from hub.translation.snapshots import SnapshotDiffer
 from hub.translation.worker import MB, FileLimits, MappingSource, TranslationWorker
 from projections.assets.registry import DEMO_CONFIG, AssetRegistry, RegistryConfig
@@ -369,7 +370,8 @@ def build_hub(
     else:
         archive = SqliteRawArchive(settings.archive_path, cipher=cipher, max_bytes=limit)
         dead_letters = DeadLetterStore(settings.archive_path)
-    differ = SnapshotDiffer(settings.archive_path)
+    # Snapshot and noted state beside the archive: shared by every node when the archive is.
+    differ = SnapshotDiffer(open_snapshot_store(settings.archive_path, settings.archive_url))
     engine = make_engine(settings.database_url)
     prefix = settings.topic_prefix
     hub = Hub(

@@ -22,6 +22,10 @@ So the state keeps, beside the hash, the previous payload of `asset.registered` 
 snapshot types republish their whole new state and keep the hash alone), and reads it back only
 for the rows whose hash changed: a diff holds hashes in memory, never the previous payloads of
 unchanged rows.
+
+The state lives in a `SnapshotStore` (hub.translation.snapshot_state): the node's SQLite archive
+file, or PostgreSQL beside a shared archive (HUB_ARCHIVE_URL), where every node diffs against
+what any node has seen.
 """
 
 from __future__ import annotations
@@ -29,12 +33,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hub.sqlite import connect_durable
 from hub.translation.corrections import CORRECTABLE, correction
+from hub.translation.snapshot_state import SnapshotStore, SqliteSnapshotStore
 from schemas._base import Identifier
 from schemas.assets import (
     AssetDetails,
@@ -48,27 +52,8 @@ from schemas.ids import event_id_for
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from pathlib import Path
 
     from schemas.envelope import EventBase
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS snapshot_state (
-    system TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    event_type TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    PRIMARY KEY (system, subject, event_type)
-);
-CREATE TABLE IF NOT EXISTS noted_state (
-    system TEXT NOT NULL,
-    event_id TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    PRIMARY KEY (system, event_id)
-);
-"""
 
 
 def content_hash(payload: dict[str, Any]) -> str:
@@ -130,14 +115,13 @@ def _correction(event: AssetRegistered, before: dict[str, Any], digest: str) -> 
 
 
 class SnapshotDiffer:
-    def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
-        self._conn = connect_durable(path)
-        self._conn.executescript(SCHEMA)
+    """Diffs against `store` (hub.translation.snapshot_state): a path is a SQLite file of its own."""
+
+    def __init__(self, store: SnapshotStore | Path) -> None:
+        self.store = SqliteSnapshotStore(store) if isinstance(store, Path) else store
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self.store.close()
 
     async def diff(
         self, system: str, events: Sequence[EventBase], snapshot_types: frozenset[str]
@@ -147,7 +131,7 @@ class SnapshotDiffer:
     def _diff(self, system: str, events: Sequence[EventBase], snapshot_types: frozenset[str]) -> DiffResult:
         result = DiffResult()
         keys = [(e.subject, e.type) for e in events if e.type in snapshot_types]
-        known = self._hashes(system, keys)
+        known = self.store.hashes(system, keys)
         digests = {}
         for event in events:
             if event.type in snapshot_types:
@@ -158,7 +142,7 @@ class SnapshotDiffer:
             for e in events
             if id(e) in digests and known.get((e.subject, e.type)) not in (None, digests[id(e)][0])
         ]
-        before = self._payloads(system, changed)
+        before = self.store.payloads(system, changed)
         for event in events:
             if event.type not in snapshot_types:
                 result.events.append(event)
@@ -202,16 +186,7 @@ class SnapshotDiffer:
         ids = [str(e.event_id) for e in result.events if e.type in CORRECTABLE]
         if not ids:
             return result
-        with self._lock:
-            known = {
-                event_id: (digest, payload)
-                for i in range(0, len(ids), 400)
-                for event_id, digest, payload in self._conn.execute(
-                    "SELECT event_id, content_hash, payload FROM noted_state"  # nosec B608: placeholders only
-                    f" WHERE system = ? AND event_id IN ({','.join('?' * len(ids[i : i + 400]))})",
-                    (system, *ids[i : i + 400]),
-                )
-            }
+        known = self.store.noted(system, ids)
         if not known and not noted:
             return result
         events: list[EventBase] = []
@@ -237,57 +212,6 @@ class SnapshotDiffer:
         result.events = events
         return result
 
-    def _hashes(self, system: str, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        out: dict[tuple[str, str], str] = {}
-        for subject, etype, digest, _ in self._select(system, keys, "''"):
-            out[(subject, etype)] = digest
-        return out
-
-    def _payloads(
-        self, system: str, keys: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], dict[str, Any]]:
-        wanted = set(keys)
-        return {
-            (subject, etype): json.loads(payload)
-            for subject, etype, _, payload in self._select(system, keys, "payload")
-            if (subject, etype) in wanted and payload
-        }
-
-    def _select(
-        self, system: str, keys: Sequence[tuple[str, str]], payload_column: str
-    ) -> list[tuple[str, str, str, str]]:
-        rows: list[tuple[str, str, str, str]] = []
-        with self._lock:
-            for i in range(0, len(keys), 400):
-                chunk = keys[i : i + 400]
-                subjects = sorted({s for s, _ in chunk})
-                marks = ",".join("?" * len(subjects))
-                rows.extend(
-                    self._conn.execute(
-                        f"SELECT subject, event_type, content_hash, {payload_column} FROM snapshot_state"  # nosec B608: column lists are our constants; values are bound
-                        f" WHERE system = ? AND subject IN ({marks})",
-                        (system, *subjects),
-                    )
-                )
-        return rows
-
     async def commit(self, result: DiffResult) -> None:
-        def write() -> None:
-            with self._lock:
-                self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany(
-                    "INSERT INTO snapshot_state (system, subject, event_type, content_hash, payload)"
-                    " VALUES (?,?,?,?,?) ON CONFLICT (system, subject, event_type) DO UPDATE SET"
-                    " content_hash=excluded.content_hash, payload=excluded.payload",
-                    result.state,
-                )
-                self._conn.executemany(
-                    "INSERT INTO noted_state (system, event_id, content_hash, payload) VALUES (?,?,?,?)"
-                    " ON CONFLICT (system, event_id) DO UPDATE SET"
-                    " content_hash=excluded.content_hash, payload=excluded.payload",
-                    result.noted,
-                )
-                self._conn.execute("COMMIT")
-
         if result.state or result.noted:
-            await asyncio.to_thread(write)
+            await asyncio.to_thread(self.store.commit, result.state, result.noted)

@@ -6,6 +6,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+import pytest
+
+from hub.translation.snapshot_state import PostgresSnapshotStore
 from hub.translation.snapshots import DiffResult, SnapshotDiffer
 from schemas._base import DeptRef, LocationRef, SourceSystem
 from schemas.envelope import Source
@@ -13,7 +16,9 @@ from schemas.ids import event_id_for
 from schemas.inventory import ConsumedPayload, InventoryConsumed, InventoryConsumptionCorrected
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from collections.abc import Callable
+
+    OpenDiffer = Callable[[], SnapshotDiffer]  # the `open_differ` fixture (conftest): SQLite, PostgreSQL
 
 T0 = datetime(2024, 6, 12, 2, 15, tzinfo=UTC)
 CATH = LocationRef(department=DeptRef(code="0206", name="心导管室"))
@@ -36,9 +41,9 @@ def correct(differ: SnapshotDiffer, event: InventoryConsumed, noted: bool) -> Di
 
 class TestCorrections:
     async def test_noted_then_fixed_publishes_one_correction_and_never_the_changed_original(
-        self, tmp_path: Path
+        self, open_differ: OpenDiffer
     ) -> None:
-        differ = SnapshotDiffer(tmp_path / "a.db")
+        differ = open_differ()
         first = consumed(LocationRef())
         published = correct(differ, first, noted=True)
         assert published.events == [first]
@@ -62,11 +67,27 @@ class TestCorrections:
         assert correct(differ, fixed, noted=False).events == [], "fixed and retried again: nothing new"
         differ.close()
 
-    async def test_units_never_noted_pass_through_untouched(self, tmp_path: Path) -> None:
-        differ = SnapshotDiffer(tmp_path / "a.db")
+    async def test_units_never_noted_pass_through_untouched(self, open_differ: OpenDiffer) -> None:
+        differ = open_differ()
         plain = consumed(CATH, position="FT1[2]")
         result = correct(differ, plain, noted=False)
         assert (result.events, result.noted) == ([plain], [])
         changed = consumed(LocationRef(department=DeptRef(code="0101")), position="FT1[2]")
         assert correct(differ, changed, noted=False).events == [changed], "not remembered: as before"
         differ.close()
+
+
+@pytest.mark.postgres
+async def test_a_noted_unit_fixed_on_another_node_is_corrected(pg_url: str) -> None:
+    """Noted on node A, retried after the fix on node B: B publishes the correction, not the original."""
+    node_a, node_b = (
+        SnapshotDiffer(PostgresSnapshotStore(pg_url)),
+        SnapshotDiffer(PostgresSnapshotStore(pg_url)),
+    )
+    first = consumed(LocationRef())
+    await node_a.commit(correct(node_a, first, noted=True))
+    (fix,) = correct(node_b, consumed(CATH), noted=False).events
+    assert isinstance(fix, InventoryConsumptionCorrected)
+    assert fix.payload.corrects == first.event_id
+    node_a.close()
+    node_b.close()

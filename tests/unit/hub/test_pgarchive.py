@@ -3,15 +3,17 @@
 What only a shared archive must do: two nodes' relays never publish one backlog twice, and a
 dead node's leased batch goes to another once its lease ends; a payload too large for the raw
 topic is readable by every node; one message sent to two nodes at once is stored once. And the
-hub uses it, with the dead letters beside it, when HUB_ARCHIVE_URL is set.
+hub uses it, with the dead letters and the snapshot state beside it, when HUB_ARCHIVE_URL is set: a
+ledger re-exported to another node is diffed against what the first node saw.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -23,12 +25,15 @@ from hub.pipeline import ingest_path
 from hub.ports import InboundMessage, StoreOutcome
 from hub.settings import Settings
 from hub.translation.deadletters import PostgresDeadLetterStore
+from hub.translation.snapshot_state import PostgresSnapshotStore
 from schemas.records import INLINE_PAYLOAD_LIMIT
 from tests.e2e.ledger import write_ledger
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from hub.bootstrap import Hub
 
 pytestmark = pytest.mark.postgres
 
@@ -116,13 +121,10 @@ async def test_the_hub_keeps_its_raw_side_in_postgres_when_told(pg_url: str, tmp
         assert isinstance(hub.archive, PostgresRawArchive)
         assert isinstance(hub.dead_letters, PostgresDeadLetterStore)
         await hub.archive.store(msg(ADT.format(n=1).encode()))
+        assert isinstance(hub.differ.store, PostgresSnapshotStore)
         assert (await hub.archive.reconciliation())["his"]["received"] == 1
-    # Nothing of the raw side in the data dir (the snapshot state is still there: not moved yet).
-    local = tmp_path / "hub" / "archive.db"
-    if local.exists():
-        with sqlite3.connect(local) as conn:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert not tables & {"raw_messages", "raw_source_keys", "dead_letters"}
+    # Nothing of the raw side, dead letters or snapshot state in the data dir: no archive file at all.
+    assert not (tmp_path / "hub" / "archive.db").exists()
 
 
 @pytest.mark.parametrize("url", ["sqlite:///x.db", "mysql://h/db"])
@@ -149,3 +151,40 @@ async def test_an_export_too_large_for_the_raw_topic_is_translated_from_postgres
     assert status is not None
     assert (status.status, status.failures, status.units) == ("translated", 0, 2_400)
     assert status.events >= 2_400
+
+
+async def _asset_events(hub: Hub) -> list[dict[str, Any]]:
+    """Every event this node's bus carries on canonical.asset.v1."""
+    topic = f"{hub.settings.topic_prefix}canonical.asset.v1"
+    consumer = await hub.bus.consumer([topic], group=None, from_beginning=True)
+    out: list[dict[str, Any]] = []
+    try:
+        while records := await consumer.poll(max_records=1000, timeout_s=0.5):
+            out += [json.loads(r.value) for r in records]
+    finally:
+        await consumer.close()
+    return out
+
+
+async def test_a_ledger_re_exported_to_another_node_is_diffed_against_the_first(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Node A imports the ledger; node B, with its own data dir and bus, gets the re-export with one
+    row changed and publishes that row's correction alone: the snapshot state is in PostgreSQL."""
+    ledger, again = tmp_path / "固定资产台账.csv", tmp_path / "固定资产台账-0701.csv"
+    write_ledger(ledger, 30)
+    lines = ledger.read_bytes().decode("gbk").split("\r\n")
+    row = lines[2 + 5].split(",")  # ZC-0000005, after the title and header lines
+    row[5] = "新生儿科" if row[5] != "新生儿科" else "儿科"  # 使用科室
+    lines[2 + 5] = ",".join(row)
+    again.write_bytes("\r\n".join(lines).encode("gbk"))
+    published: dict[str, list[dict[str, Any]]] = {}
+    for node, path in (("a", ledger), ("b", again)):
+        async with build_hub(Settings(data_dir=tmp_path / node, archive_url=pg_url)) as hub:
+            await ingest_path(hub, "hrp", path)
+            assert await hub.relay.drain() == 1
+            assert await hub.worker("hrp").run_until_idle() == 1
+            published[node] = await _asset_events(hub)
+    assert Counter(e["type"] for e in published["a"])["asset.registered"] == 30
+    assert [e["type"] for e in published["b"]] == ["asset.details_corrected"]
+    assert published["b"][0]["payload"]["changed_fields"] == ["department"]

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
+import pytest
+
+from hub.translation.snapshot_state import PostgresSnapshotStore
 from hub.translation.snapshots import SnapshotDiffer
 from schemas._base import DeptRef, Identifier, Money, SourceSystem
 from schemas.assets import AssetDetails, AssetRegistered, AssetRegisteredPayload, AssetStatus
 from schemas.envelope import Source
 from schemas.ids import asset_id_for, event_id_for
 
+OpenDiffer = Callable[[], SnapshotDiffer]  # the `open_differ` fixture (conftest): SQLite, PostgreSQL
 T0 = datetime(2024, 6, 30, 8, 0, tzinfo=UTC)
 SNAP = frozenset({"asset.registered"})
 
@@ -38,27 +41,29 @@ def registered(card: str, *, line: int, message: str = "ledger.csv", **details: 
 
 
 class TestSnapshotDiffer:
-    async def test_first_sight_passes_through(self, tmp_path: Path) -> None:
+    async def test_first_sight_passes_through(self, open_differ: OpenDiffer) -> None:
         """An asset never seen before is published as registered, unchanged."""
-        differ = SnapshotDiffer(tmp_path / "a.db")
+        differ = open_differ()
         event = registered("ZC-1", line=3)
         result = await differ.diff("hrp", [event], SNAP)
         assert result.events == [event]
         assert result.new == 1
         differ.close()
 
-    async def test_same_row_again_publishes_nothing(self, tmp_path: Path) -> None:
+    async def test_same_row_again_publishes_nothing(self, open_differ: OpenDiffer) -> None:
         """After commit, the same content (even from another file and line) yields no event."""
-        differ = SnapshotDiffer(tmp_path / "a.db")
+        differ = open_differ()
         await differ.commit(await differ.diff("hrp", [registered("ZC-1", line=3)], SNAP))
         again = await differ.diff("hrp", [registered("ZC-1", line=9, message="ledger-2.csv")], SNAP)
         assert again.events == []
         assert again.unchanged == 1
         differ.close()
 
-    async def test_changed_row_becomes_one_correction_with_only_changed_fields(self, tmp_path: Path) -> None:
+    async def test_changed_row_becomes_one_correction_with_only_changed_fields(
+        self, open_differ: OpenDiffer
+    ) -> None:
         """A changed department yields exactly one details_corrected naming that field, with before and after."""
-        differ = SnapshotDiffer(tmp_path / "a.db")
+        differ = open_differ()
         await differ.commit(await differ.diff("hrp", [registered("ZC-1", line=3)], SNAP))
         moved = registered(
             "ZC-1", line=3, message="ledger-2.csv", department=DeptRef(code="ER", name="急诊科")
@@ -72,9 +77,9 @@ class TestSnapshotDiffer:
         assert correction.subject == moved.subject
         differ.close()
 
-    async def test_correction_ids_are_deterministic(self, tmp_path: Path) -> None:
+    async def test_correction_ids_are_deterministic(self, open_differ: OpenDiffer) -> None:
         """Diffing the same change twice (a crash before commit) yields the same event id."""
-        differ = SnapshotDiffer(tmp_path / "a.db")
+        differ = open_differ()
         await differ.commit(await differ.diff("hrp", [registered("ZC-1", line=3)], SNAP))
         moved = registered("ZC-1", line=3, status=AssetStatus.UNDER_REPAIR)
         first = await differ.diff("hrp", [moved], SNAP)
@@ -82,9 +87,9 @@ class TestSnapshotDiffer:
         assert [e.event_id for e in first.events] == [e.event_id for e in second.events]
         differ.close()
 
-    async def test_new_identifier_is_linked(self, tmp_path: Path) -> None:
+    async def test_new_identifier_is_linked(self, open_differ: OpenDiffer) -> None:
         """A ledger row that newly names a serial number yields an identifier_linked event."""
-        differ = SnapshotDiffer(tmp_path / "a.db")
+        differ = open_differ()
         await differ.commit(await differ.diff("hrp", [registered("ZC-1", line=3)], SNAP))
         event = registered("ZC-1", line=3)
         with_serial = event.model_copy(
@@ -103,9 +108,9 @@ class TestSnapshotDiffer:
         assert [e.type for e in result.events] == ["asset.identifier_linked"]
         differ.close()
 
-    async def test_other_types_pass_through_untouched(self, tmp_path: Path) -> None:
+    async def test_other_types_pass_through_untouched(self, open_differ: OpenDiffer) -> None:
         """Events of non-snapshot types are never filtered, even when repeated."""
-        differ = SnapshotDiffer(tmp_path / "a.db")
+        differ = open_differ()
         event = registered("ZC-1", line=3)
         result = await differ.diff("hrp", [event, event], frozenset())
         assert result.events == [event, event]
@@ -115,43 +120,74 @@ class TestSnapshotDiffer:
 
 class TestWhatTheStateKeeps:
     async def test_a_diff_reads_hashes_and_only_the_changed_rows_previous_payload(
-        self, tmp_path: Path
+        self, open_differ: OpenDiffer
     ) -> None:
         """Unchanged rows are compared by hash alone; a previous payload is read for a changed row only."""
-        differ = SnapshotDiffer(tmp_path / "a.db")
+        differ = open_differ()
         first = [registered(f"ZC-{i}", line=i) for i in range(50)]
         await differ.commit(await differ.diff("hrp", first, SNAP))
         asked: list[tuple[str, str]] = []
-        payloads = differ._payloads
+        payloads = differ.store.payloads
 
         def spy(system: str, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
             asked.extend(keys)
             return payloads(system, keys)
 
-        differ._payloads = spy  # type: ignore[method-assign]  # a spy on what the diff reads
+        differ.store.payloads = spy  # type: ignore[method-assign]  # a spy on what the diff reads
         again = [*first[:49], registered("ZC-49", line=49, name="转运呼吸机")]
         result = await differ.diff("hrp", again, SNAP)
         assert (result.unchanged, result.corrected) == (49, 1)
         assert asked == [(again[49].subject, "asset.registered")]
         assert result.events[0].type == "asset.details_corrected"
 
-    async def test_types_without_a_correction_keep_the_hash_alone(self, tmp_path: Path) -> None:
+    async def test_types_without_a_correction_keep_the_hash_alone(self, open_differ: OpenDiffer) -> None:
         """The state of a snapshot type republished whole (SPD item definitions here) holds no payload."""
-        differ = SnapshotDiffer(tmp_path / "a.db")
+        differ = open_differ()
         event = registered("ZC-1", line=3)
         item = event.model_copy(update={"type": "inventory.item_defined"})
         await differ.commit(await differ.diff("spd", [item], frozenset({"inventory.item_defined"})))
         await differ.commit(await differ.diff("hrp", [event], SNAP))
-        rows = dict(
-            differ._conn.execute(
-                "SELECT event_type, payload FROM snapshot_state ORDER BY event_type"
-            ).fetchall()
-        )
-        assert rows["inventory.item_defined"] == ""
-        assert '"name": "呼吸机"' in rows["asset.registered"]  # the correction's `previous` needs it
+        item_key, asset_key = (item.subject, item.type), (event.subject, event.type)
+        assert differ.store.hashes("spd", [item_key]).keys() == {item_key}
+        assert differ.store.payloads("spd", [item_key]) == {}
+        kept = differ.store.payloads("hrp", [asset_key])  # the correction's `previous` needs it
+        assert kept[asset_key]["details"]["name"] == "呼吸机"
         changed = registered("ZC-1", line=3, name="转运呼吸机").model_copy(
             update={"type": "inventory.item_defined"}
         )
         again = await differ.diff("spd", [changed], frozenset({"inventory.item_defined"}))
         assert (again.corrected, [e.type for e in again.events]) == (1, ["inventory.item_defined"])
         assert again.events[0].event_id != changed.event_id  # the new state under its content id
+
+
+@pytest.mark.postgres
+class TestTwoNodesOnOnePostgres:
+    """With HUB_ARCHIVE_URL every node diffs against the same state: a re-export reaching another
+    node than the first export yields corrections, not whole copies."""
+
+    async def test_a_re_export_on_another_node_publishes_only_the_correction(self, pg_url: str) -> None:
+        node_a, node_b = (
+            SnapshotDiffer(PostgresSnapshotStore(pg_url)),
+            SnapshotDiffer(PostgresSnapshotStore(pg_url)),
+        )
+        ledger = [registered(f"ZC-{i}", line=i) for i in range(20)]
+        first = await node_a.diff("hrp", ledger, SNAP)
+        assert (first.new, len(first.events)) == (20, 20)
+        await node_a.commit(first)
+
+        again = [registered(f"ZC-{i}", line=i, message="ledger-2.csv") for i in range(20)]
+        again[7] = registered(
+            "ZC-7", line=7, message="ledger-2.csv", department=DeptRef(code="ER", name="急诊科")
+        )
+        result = await node_b.diff("hrp", again, SNAP)
+        assert (result.new, result.unchanged, result.corrected) == (0, 19, 1)
+        (fix,) = result.events
+        assert fix.type == "asset.details_corrected"
+        assert fix.subject == again[7].subject
+        assert fix.payload.previous.department.name == "重症医学科"  # type: ignore[attr-defined]
+        await node_b.commit(result)
+
+        # And back: node A now sees node B's state, so the same re-export is nothing new to it.
+        assert (await node_a.diff("hrp", again, SNAP)).events == []
+        node_a.close()
+        node_b.close()
