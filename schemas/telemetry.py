@@ -53,6 +53,9 @@ class TelemetryRecordedPayload(HubModel):
     battery_capacity_pct: Decimal | None = Field(default=None, ge=0, le=200)  # full-charge capacity vs design
     battery_cycles: int | None = Field(default=None, ge=0)
     alarms: list[DeviceCode] = Field(default_factory=list)
+    # Alarms the record summarises when the source counts them instead of listing each (a vendor
+    # log's daily 报警次数); readers count `alarm_count` when set, else the listed `alarms`.
+    alarm_count: int | None = Field(default=None, ge=0)
     error_codes: list[DeviceCode] = Field(default_factory=list)
     metrics: list[TelemetryMetric] = Field(default_factory=list)
 
