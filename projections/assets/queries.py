@@ -206,3 +206,29 @@ def list_places(conn: Connection) -> list[dict[str, Any]]:
         .order_by(a.department_code, a.location)
     )
     return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def maintenance_facts(conn: Connection, asset_id: str) -> dict[str, Any] | None:
+    """For any id of a device: its golden id, home department and last preventive maintenance.
+
+    What the device-health rules need from the registry (wired by hub.bootstrap); None when the
+    registry knows no such device yet (its telemetry arrived first: it is judged without a PM).
+    """
+    golden = resolve_asset_id(conn, asset_id)
+    if golden is None:
+        return None
+    t = assets.c
+    row = conn.execute(
+        select(t.department_code, t.department_name, t.inspection_kind, t.inspected_on).where(
+            t.asset_id == golden
+        )
+    ).first()
+    if row is None:
+        return None
+    pm = row.inspected_on if row.inspection_kind == "preventive_maintenance" else None
+    return {
+        "asset_id": golden,
+        "dept_code": row.department_code,
+        "dept_name": row.department_name,
+        "last_pm": pm,
+    }
