@@ -46,7 +46,6 @@ from schemas.assets import AssetCommissioned, AssetRegistered, AssetRelocated
 from schemas.derived import InventoryBelowMinimum
 from schemas.envelope import Source
 from schemas.facility import FacilityAnomalyCleared, FacilityAnomalyDetected
-from schemas.telemetry import AssetEarlyWarning, AssetEarlyWarningCleared
 from schemas.ids import event_id_for
 from schemas.inventory import InventoryDisposed
 from schemas.notifications import (
@@ -60,6 +59,7 @@ from schemas.notifications import (
     NotificationSentPayload,
     Recipient,
 )
+from schemas.telemetry import AssetEarlyWarning, AssetEarlyWarningCleared
 from schemas.work_orders import WorkOrderRequestCorrected, WorkOrderRequested
 
 if TYPE_CHECKING:
