@@ -232,3 +232,22 @@ def maintenance_facts(conn: Connection, asset_id: str) -> dict[str, Any] | None:
         "dept_name": row.department_name,
         "last_pm": pm,
     }
+
+
+def names_of(conn: Connection, golden_ids: Sequence[str]) -> dict[str, str]:
+    """Every id each golden record answers to (itself, ids minted from its identifiers, aliases and
+    records merged into it) -> that golden id: how other read models' subjects find their device."""
+    out = {g: g for g in golden_ids}
+    if not golden_ids:
+        return out
+    wanted = list(golden_ids)
+    for query in (
+        select(identifiers.c.minted_id, identifiers.c.asset_id).where(
+            in_values(conn, identifiers.c.asset_id, wanted)
+        ),
+        select(aliases.c.alias_id, aliases.c.asset_id).where(in_values(conn, aliases.c.asset_id, wanted)),
+        select(merges.c.record_id, merges.c.merged_into).where(in_values(conn, merges.c.merged_into, wanted)),
+    ):
+        for name, golden in conn.execute(query):
+            out[str(name)] = str(golden)
+    return out
