@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Self
 
 import structlog
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import DBAPIError
 
 from adapters.bms import modbus
@@ -67,6 +68,7 @@ from hub.translation.snapshots import SnapshotDiffer
 from hub.translation.worker import MB, FileLimits, MappingSource, TranslationWorker
 from projections.assets.queries import maintenance_facts
 from projections.assets.registry import DEMO_CONFIG, AssetRegistry, RegistryConfig
+from projections.assets.tables import assets as registry_assets
 from projections.audit.ledger import AuditLedger
 from projections.audit.seals import seal_key
 from projections.compliance.projection import Compliance
@@ -155,8 +157,14 @@ def make_projections(settings: Settings | None = None) -> list[Projection]:
     return [*models, notify]
 
 
+ASSET_TABLE = registry_assets.name
+
+
 def registry_facts(conn: Connection, subject: str) -> AssetFacts | None:
-    """What the device-health rules read from the asset registry (the two models share a database)."""
+    """What the device-health rules read from the asset registry (the two models share a database;
+    a read model rebuilt or checked on its own, without the registry's tables, reads nothing)."""
+    if not sa_inspect(conn).has_table(ASSET_TABLE):
+        return None
     found = maintenance_facts(conn, subject)
     return None if found is None else AssetFacts(**found)
 

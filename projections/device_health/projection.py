@@ -17,7 +17,9 @@ own history and its fleet (devices of the same type) as of that day:
 
 The golden asset, the department when the telemetry names none, and the last preventive
 maintenance come from `facts` (the asset registry, wired by hub.bootstrap; read models do not
-import each other). Without it, the device's own subject stands in and no PM rule fires.
+import each other). Without it, the device's own subject stands in and no PM rule fires. Being
+read from another model at tick time, they are the registry's state then: a rebuild judges with
+the registry as it stands at the rebuild (a PM recorded since may close what live opened).
 """
 
 from __future__ import annotations
