@@ -1,6 +1,7 @@
 """Synthetic device telemetry: a ventilator fleet's daily device logs, with labelled degradations.
 
     python -m bench.telemetry_synth --devices 60 --days 90 --out fleet.csv --labels labels.csv
+        [--hl7 fleet.hl7]
 
 Each ventilator (EUI-64, serial, department) writes one log row a day, as a vendor's device log
 export with Chinese headers: cumulative operating hours (8-22 h a day in use), power-on cycles,
@@ -152,6 +153,48 @@ def write_csv(fleet: Fleet, path: Path) -> None:
             ])  # fmt: skip
 
 
+def hl7_messages(fleet: Fleet) -> list[str]:
+    """The fleet as IHE PCD-01 ORU^R01 messages, one per device-day (what a gateway would send over
+    MLLP): the MDS row names the ventilator by EUI-64 in OBX-18, the device's counters and battery
+    as MDC-coded OBX under it, each alarm of the day as an `MDC_EVT_` OBX, each error code as one."""
+    out = []
+    for n, r in enumerate(fleet.rows, 1):
+        ts = r.at.strftime("%Y%m%d%H%M%S+0800")
+        obx = [
+            f"OBX|1||70001^MDC_DEV_SYS_PT_VENT_MDS^MDC|1.0.0.0|||||||X|||||||{r.eui64}^^{r.eui64}^EUI-64",
+            f"OBX|2|NM|0^MDC_ATTR_TIME_PD_OP_CUMUL^MDC|1.0.0.1|{r.usage_hours:.1f}|264352^MDC_DIM_HR^MDC|||||R|||{ts}",
+            f"OBX|3|NM|0^MDC_ATTR_POWER_ON_CNT^MDC|1.0.0.2|{r.power_on_cycles}|262656^MDC_DIM_DIMLESS^MDC|||||R|||{ts}",
+            f"OBX|4|NM|0^MDC_ATTR_BATT_CAP_FULL_PCT^MDC|1.0.0.3|{r.battery_pct:.1f}|262688^MDC_DIM_PERCENT^MDC|||||R|||{ts}",
+            f"OBX|5|NM|0^MDC_ATTR_BATT_CYCLE_CNT^MDC|1.0.0.4|{r.battery_cycles}|262656^MDC_DIM_DIMLESS^MDC|||||R|||{ts}",
+        ]
+        obx += [
+            f"OBX|{len(obx) + 1}|CWE|0^MDC_ATTR_DEV_ERR_CODE^MDC|1.0.0.5|{code}^^VENDOR||||||R|||{ts}"
+            for code in r.errors
+        ]
+        obx += [
+            f"OBX|{len(obx) + 1 + k}|ST|196670^MDC_EVT_PRESS_AWAY_HI^MDC|1.1.1.1.{k + 1}|气道压力高|||PM|||F|||{ts}"
+            for k in range(r.alarms)
+        ]
+        out.append(
+            "\r".join(
+                [
+                    (
+                        f"MSH|^~\\&|VENT_GW|XXRMYY|HUB|XXRMYY|{ts}||ORU^R01^ORU_R01|SYN{n:08d}|P|2.6|||AL|NE||"
+                        "UNICODE UTF-8"
+                    ),
+                    f"PV1|1|I|{r.department}",
+                    (
+                        f"OBR|1|SYN{n:08d}^VENT_GW|SYN{n:08d}^VENT_GW|182777000^monitoring of patient^SNOMED-CT"
+                        f"|||{ts}"
+                    ),
+                    *obx,
+                ]
+            )
+            + "\r"
+        )
+    return out
+
+
 def write_labels(fleet: Fleet, path: Path) -> None:
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
@@ -167,11 +210,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--labels", type=Path)
+    parser.add_argument("--hl7", type=Path, help="also write the fleet as PCD-01 messages (one file)")
     args = parser.parse_args(argv)
     fleet = generate(args.devices, args.days, args.seed)
     write_csv(fleet, args.out)
     if args.labels:
         write_labels(fleet, args.labels)
+    if args.hl7:
+        args.hl7.write_text("".join(hl7_messages(fleet)), encoding="utf-8")
     print(f"{len(fleet.rows)} rows, {len(fleet.devices)} devices, {len(fleet.labels)} labelled degradations")
 
 

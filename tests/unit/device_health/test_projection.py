@@ -182,3 +182,37 @@ class TestQueries:
             assert records[0]["at"] > records[-1]["at"]  # newest first
             flags = open_warnings_of(conn, [subject, "AST-nothing"])
             assert set(flags) == {subject}
+
+
+class TestBothDoors:
+    def test_the_fleet_as_pcd01_messages_gives_the_same_warnings_as_its_device_log(
+        self, tmp_path: Path
+    ) -> None:
+        """The same fleet through the HIS door (PCD-01 over MLLP) and the devlog door: same open warnings."""
+        from adapters.his import ADAPTER as HIS
+        from adapters.his.mapping import default_mapping as his_mapping
+        from bench.telemetry_synth import hl7_messages
+
+        fleet = generate(10, 40, 8, share=0.1)
+        payload = "".join(hl7_messages(fleet)).encode("utf-8")
+        raw = RawRecord(raw_ref="r", system="his", site="main", message_id="fleet.hl7", sha256="x", size=0,
+                        transport="file", received_at=NOW, metadata={"filename": "fleet.hl7"})  # fmt: skip
+        translated = HIS.translate(raw, payload, his_mapping(), CTX)
+        assert not translated.failures
+        assert translated.accounting.unclaimed == {}
+        by_hl7 = [e.event for e in translated.events if isinstance(e.event, AssetTelemetryRecorded)]
+        by_log = _events(fleet, tmp_path)
+        assert len(by_hl7) == len(by_log) == len(fleet.rows)
+
+        def warned(events: list[AssetTelemetryRecorded]) -> set[tuple[str, str]]:
+            model = _model(fleet)
+            engine = _engine(model)
+            with engine.begin() as conn:
+                model.apply(conn, events)
+                model.tick(conn, NOW)
+                rows = conn.execute(select(warnings.c.subject, warnings.c.rule_id, warnings.c.cleared_at))
+                return {(s, r) for s, r, cleared in rows if cleared is None}
+
+        found = warned(by_hl7)
+        assert found
+        assert found == warned(by_log)
