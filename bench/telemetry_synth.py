@@ -153,6 +153,9 @@ def write_csv(fleet: Fleet, path: Path) -> None:
             ])  # fmt: skip
 
 
+UTF8 = "UNICODE UTF-8"
+
+
 def hl7_messages(fleet: Fleet) -> list[str]:
     """The fleet as IHE PCD-01 ORU^R01 messages, one per device-day (what a gateway would send over
     MLLP): the MDS row names the ventilator by EUI-64 in OBX-18, the device's counters and battery
@@ -160,6 +163,7 @@ def hl7_messages(fleet: Fleet) -> list[str]:
     out = []
     for n, r in enumerate(fleet.rows, 1):
         ts = r.at.strftime("%Y%m%d%H%M%S+0800")
+        cid = f"SYN{n:08d}"
         obx = [
             f"OBX|1||70001^MDC_DEV_SYS_PT_VENT_MDS^MDC|1.0.0.0|||||||X|||||||{r.eui64}^^{r.eui64}^EUI-64",
             f"OBX|2|NM|0^MDC_ATTR_TIME_PD_OP_CUMUL^MDC|1.0.0.1|{r.usage_hours:.1f}|264352^MDC_DIM_HR^MDC|||||R|||{ts}",
@@ -167,26 +171,22 @@ def hl7_messages(fleet: Fleet) -> list[str]:
             f"OBX|4|NM|0^MDC_ATTR_BATT_CAP_FULL_PCT^MDC|1.0.0.3|{r.battery_pct:.1f}|262688^MDC_DIM_PERCENT^MDC|||||R|||{ts}",
             f"OBX|5|NM|0^MDC_ATTR_BATT_CYCLE_CNT^MDC|1.0.0.4|{r.battery_cycles}|262656^MDC_DIM_DIMLESS^MDC|||||R|||{ts}",
         ]
+        error = "0^MDC_ATTR_DEV_ERR_CODE^MDC|1.0.0.5"
         obx += [
-            f"OBX|{len(obx) + 1}|CWE|0^MDC_ATTR_DEV_ERR_CODE^MDC|1.0.0.5|{code}^^VENDOR||||||R|||{ts}"
-            for code in r.errors
+            f"OBX|{len(obx) + 1 + k}|CWE|{error}|{code}^^VENDOR||||||R|||{ts}"
+            for k, code in enumerate(r.errors)
         ]
+        alarm = "196670^MDC_EVT_PRESS_AWAY_HI^MDC"
         obx += [
-            f"OBX|{len(obx) + 1 + k}|ST|196670^MDC_EVT_PRESS_AWAY_HI^MDC|1.1.1.1.{k + 1}|气道压力高|||PM|||F|||{ts}"
+            f"OBX|{len(obx) + 1 + k}|ST|{alarm}|1.1.1.1.{k + 1}|气道压力高|||PM|||F|||{ts}"
             for k in range(r.alarms)
         ]
         out.append(
             "\r".join(
                 [
-                    (
-                        f"MSH|^~\\&|VENT_GW|XXRMYY|HUB|XXRMYY|{ts}||ORU^R01^ORU_R01|SYN{n:08d}|P|2.6|||AL|NE||"
-                        "UNICODE UTF-8"
-                    ),
+                    f"MSH|^~\\&|VENT_GW|XXRMYY|HUB|XXRMYY|{ts}||ORU^R01^ORU_R01|{cid}|P|2.6|||AL|NE||{UTF8}",
                     f"PV1|1|I|{r.department}",
-                    (
-                        f"OBR|1|SYN{n:08d}^VENT_GW|SYN{n:08d}^VENT_GW|182777000^monitoring of patient^SNOMED-CT"
-                        f"|||{ts}"
-                    ),
+                    f"OBR|1|{cid}^VENT_GW|{cid}^VENT_GW|182777000^monitoring of patient^SNOMED-CT|||{ts}",
                     *obx,
                 ]
             )
