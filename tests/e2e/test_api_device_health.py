@@ -94,3 +94,17 @@ async def test_telemetry_reads_by_any_id_and_respects_department_scope(wired: Wi
     assert (er.status_code, icu.status_code) == (404, 200)
     scoped = await wired.http.get("/devices/health", headers=wired.auth(ADM, "急诊科"))
     assert {i["dept_name"] for i in scoped.json()["items"]} <= {"急诊科"}
+
+
+async def test_devices_the_registry_does_not_know_are_listed_provisional(
+    wired: Wired, tmp_path: Path
+) -> None:
+    """The seven ventilators no ledger names are kept under their EUI-64, listed as provisional."""
+    golden = await _loaded(wired, tmp_path)
+    body = (await wired.http.get("/devices/health", headers=wired.auth(ADM))).json()
+    assert body["total"] == 8
+    known = [i for i in body["items"] if not i["provisional"]]
+    assert [i["asset_id"] for i in known] == [golden]
+    others = [i for i in body["items"] if i["provisional"]]
+    assert len(others) == 7
+    assert all(i["asset_id"] is None and i["scheme"] == "eui64" for i in others)
