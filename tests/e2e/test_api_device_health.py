@@ -67,6 +67,9 @@ async def test_a_recurring_error_warns_on_the_golden_record_and_files_a_work_ord
     order = await wired.http.get(f"/workorders/{warning['workorder_id']}", headers=wired.auth(ADM))
     assert order.status_code == 200, order.text
     assert order.json()["channel"] == "telemetry"
+    record = (await wired.http.get(f"/assets/{golden}", headers=wired.auth(ADM))).json()
+    assert record["telemetry"]["usage_hours"] == device["usage_hours"]
+    assert [w.split(":")[0] for w in record["telemetry"]["early_warnings"]] == ["error-recurrence"]
     inbox = (await wired.http.get("/notifications", params={"view": "all"}, headers=wired.auth(ADM))).json()
     assert any(n["title"].startswith("设备预警（故障码反复出现）") for n in inbox["items"])
 
