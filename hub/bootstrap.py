@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Self
 
 import structlog
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import DBAPIError
 
 from adapters.bms import modbus
@@ -66,10 +67,14 @@ from hub.translation.retry import HubDeadLetters
 from hub.translation.snapshot_state import open_snapshot_store
 from hub.translation.snapshots import SnapshotDiffer
 from hub.translation.worker import MB, FileLimits, MappingSource, TranslationWorker
+from projections.assets.queries import maintenance_facts
 from projections.assets.registry import DEMO_CONFIG, AssetRegistry, RegistryConfig
+from projections.assets.tables import assets as registry_assets
 from projections.audit.ledger import AuditLedger
 from projections.audit.seals import seal_key
 from projections.compliance.projection import Compliance
+from projections.device_health import AssetFacts, DeviceHealth, DeviceHealthConfig
+from projections.device_health.rules import load_rule_set
 from projections.energy import Energy, EnergyConfig
 from projections.energy.figures import SiteFigures
 from projections.inventory.projection import Inventory
@@ -87,7 +92,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     import httpx
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
 
     from adapters.base import AdapterSpec
     from hub.api.services import Publisher
@@ -131,8 +136,39 @@ def make_projections(settings: Settings | None = None) -> list[Projection]:
     energy = Energy(
         EnergyConfig() if settings is None else EnergyConfig(tz=settings.zone, site=settings.site)
     )
-    models = (AssetRegistry(registry), Inventory(), WorkOrders(), Compliance(), ledger, RawScope(), energy)
+    health = DeviceHealth(
+        DeviceHealthConfig(facts=registry_facts)
+        if settings is None
+        else DeviceHealthConfig(
+            tz=settings.zone,
+            site=settings.site,
+            rules=load_rule_set(settings.device_rules),
+            facts=registry_facts,
+        )
+    )
+    models = (
+        AssetRegistry(registry),
+        Inventory(),
+        WorkOrders(),
+        Compliance(),
+        ledger,
+        RawScope(),
+        energy,
+        health,
+    )
     return [*models, notify]
+
+
+ASSET_TABLE = registry_assets.name
+
+
+def registry_facts(conn: Connection, subject: str) -> AssetFacts | None:
+    """What the device-health rules read from the asset registry (the two models share a database;
+    a read model rebuilt or checked on its own, without the registry's tables, reads nothing)."""
+    if not sa_inspect(conn).has_table(ASSET_TABLE):
+        return None
+    found = maintenance_facts(conn, subject)
+    return None if found is None else AssetFacts(**found)
 
 
 def webhook_tuning(settings: Settings) -> Tuning:

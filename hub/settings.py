@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     alert_interval_s: float = Field(default=30.0, gt=0)
     # Notification rules (YAML; projections.notifications.rules). Unset: the bundled defaults.
     notify_rules: Path | None = None
+    # Device-health rules by device type (YAML); unset: projections/device_health/default_rules.yaml.
+    device_rules: Path | None = None
     # Hours a one-time acknowledgement link in a robot/webhook message stays usable (0: no links).
     notify_ack_link_hours: int = Field(default=24, ge=0)
     # A file is translated, diffed and published this many rows at a time (memory: one chunk).

@@ -24,6 +24,7 @@ class SourceSystem(StrEnum):
     SPD = "spd"
     FHIR = "fhir"
     BMS = "bms"
+    DEVLOG = "devlog"
     HUB = "hub"
 
 

@@ -69,6 +69,13 @@ from schemas.notifications import (
     NotificationSent,
 )
 from schemas.ops import OPS_EVENTS, OpsAlertCleared, OpsAlertRaised
+from schemas.telemetry import (
+    DERIVED_TELEMETRY_EVENTS,
+    TELEMETRY_EVENTS,
+    AssetEarlyWarning,
+    AssetEarlyWarningCleared,
+    AssetTelemetryRecorded,
+)
 from schemas.upcasters import upcast
 from schemas.work_orders import (
     WORK_ORDER_EVENTS,
@@ -142,7 +149,10 @@ Event = Annotated[
     | OpsAlertCleared
     | FacilityMeterRead
     | FacilityAnomalyDetected
-    | FacilityAnomalyCleared,
+    | FacilityAnomalyCleared
+    | AssetTelemetryRecorded
+    | AssetEarlyWarning
+    | AssetEarlyWarningCleared,
     Field(discriminator="type"),
 ]
 
@@ -159,13 +169,21 @@ ALL_EVENT_CLASSES: tuple[type[EventBase], ...] = (
     *OPS_EVENTS,
     *FACILITY_EVENTS,
     *DERIVED_FACILITY_EVENTS,
+    *TELEMETRY_EVENTS,
+    *DERIVED_TELEMETRY_EVENTS,
 )
 EVENT_CLASSES: dict[str, type[EventBase]] = {
     cls.model_fields["type"].default: cls for cls in ALL_EVENT_CLASSES
 }
 DERIVED_TYPES: frozenset[str] = frozenset(
     cls.model_fields["type"].default
-    for cls in (*DERIVED_EVENTS, *DERIVED_NOTIFICATION_EVENTS, *OPS_EVENTS, *DERIVED_FACILITY_EVENTS)
+    for cls in (
+        *DERIVED_EVENTS,
+        *DERIVED_NOTIFICATION_EVENTS,
+        *OPS_EVENTS,
+        *DERIVED_FACILITY_EVENTS,
+        *DERIVED_TELEMETRY_EVENTS,
+    )
 )
 
 

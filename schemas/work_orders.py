@@ -32,7 +32,7 @@ class RequestedPayload(HubModel):
     reporting_department: DeptRef
     symptom: NonEmptyStr
     priority: Priority = Priority.NORMAL
-    channel: Literal["scan", "oa", "phone", "api", "other"] = "oa"
+    channel: Literal["scan", "oa", "phone", "api", "telemetry", "other"] = "oa"
     requested_by: str | None = None
 
 

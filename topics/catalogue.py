@@ -54,6 +54,8 @@ _DERIVED_TOPIC_OF_TYPE: dict[str, str] = {
     "ops.alert_cleared": "derived.ops.v1",
     "facility.anomaly_detected": "derived.facility.v1",
     "facility.anomaly_cleared": "derived.facility.v1",
+    "asset.early_warning": "derived.asset.v1",
+    "asset.early_warning_cleared": "derived.asset.v1",
 }
 
 
@@ -67,7 +69,9 @@ CANONICAL_TOPICS: tuple[TopicSpec, ...] = (
         key="asset id",
         partitions=6,
         event_types=_types("asset.") - set(_DERIVED_TOPIC_OF_TYPE),
-        description="Facts about devices: registration, identity, location, status, loans, metrology.",
+        description=(
+            "Facts about devices: registration, identity, location, status, loans, metrology, telemetry."
+        ),
     ),
     TopicSpec(
         "canonical.inventory.v1",
@@ -102,7 +106,7 @@ CANONICAL_TOPICS: tuple[TopicSpec, ...] = (
 DERIVED_TOPICS: tuple[TopicSpec, ...] = tuple(
     TopicSpec(name, key=key, partitions=3, event_types=_derived(name), description=desc)
     for name, key, desc in (
-        ("derived.asset.v1", "asset id", "Identity conflicts for a person to resolve."),
+        ("derived.asset.v1", "asset id", "Identity conflicts; early warnings from device telemetry."),
         ("derived.inventory.v1", "item id", "Below-minimum alerts and reorder requests."),
         ("derived.compliance.v1", "asset id", "Calibration, inspection and contract due/overdue."),
         ("derived.workorder.v1", "work-order id", "Scheduled maintenance and SLA breaches."),

@@ -43,7 +43,8 @@ DEFAULT_IGNORED: frozenset[str] = frozenset({
     "FT1-11", "FT1-12", "FT1-22",  # amounts and unit cost: billing (prices come from the item master)
     "ZFT-2",  # the UDI's issuing agency label (the UDI says it itself)
     # What a device measured (value type, observation, value, units, status, time): the hub
-    # records that it was used, not the observation.
+    # records that it was used, not the observation; MDC-coded device observations (IHE PCD) are
+    # read by adapters/his/telemetry.py, which claims them.
     "OBX-2", "OBX-3", "OBX-5", "OBX-6", "OBX-11", "OBX-14",
     "EQU-4",  # alert level
     "MFI", "MFE-2", "MFE-5",  # master file header, event id, primary key type

@@ -7,7 +7,9 @@
   an unknown state fails the unit when `strict` lists equipment_state, else it is `unknown`;
   `status_text` keeps the source's wording (EQU-3.2, else the code);
 - reason: EQU-5 alert level text, when the device sent one;
-- occurred_at: EQU-2, else MSH-7.
+- occurred_at: EQU-2, else MSH-7;
+- an alert level W, S or C (EQU-5, HL7 table 0367) also records `asset.telemetry_recorded` with
+  that alarm (adapters/his/telemetry.py), for the device-health rules.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from adapters.his.context import MessageContext, UnitProblem
 from adapters.his.identifiers import EntityId, resolve
+from adapters.his.telemetry import equipment_alert
 from schemas.assets import AssetStatus, AssetStatusChanged, StatusChangedPayload
 from schemas.ids import asset_id_for
 
@@ -67,3 +70,4 @@ def _status(mc: MessageContext, equ: Segment, position: str) -> None:
             payload=StatusChangedPayload(status=status, status_text=text or code, reason=alert or None),
         ),
     )
+    equipment_alert(mc, equ, position, equipment, occurred)

@@ -144,6 +144,43 @@ class DeviceRules(_Model):
         return any(p.fullmatch(value) for p in self._compiled)
 
 
+TelemetryRole = Literal[
+    "usage_hours", "power_on_cycles", "battery_capacity_pct", "battery_cycles", "error_code", "alarm"
+]
+# Which observation codes carry the figures `asset.telemetry_recorded` names. What a device calls
+# its operating hours or battery capacity is vendor- and model-specific (often private MDC codes),
+# so a site lists its devices' codes; these defaults are the ones the bundled samples use.
+DEFAULT_TELEMETRY_CODES: dict[str, TelemetryRole] = {
+    "MDC_ATTR_TIME_PD_OP_CUMUL": "usage_hours",
+    "MDC_ATTR_POWER_ON_CNT": "power_on_cycles",
+    "MDC_ATTR_BATT_CAP_FULL_PCT": "battery_capacity_pct",
+    "MDC_ATTR_BATT_CYCLE_CNT": "battery_cycles",
+    "MDC_ATTR_DEV_ERR_CODE": "error_code",
+}
+
+
+class TelemetryRules(_Model):
+    """How device observations (IHE PCD-01/PCD-04 OBX) become `asset.telemetry_recorded`.
+
+    An OBX is a device observation when OBX-3's coding system (OBX-3.3) is in `coding_systems`
+    or its code is in `codes`; `codes` (OBX-3.2 reference id, else OBX-3.1) says which figure
+    it is; codes starting with one of `alarm_prefixes` are alarms (priority from OBX-8).
+    """
+
+    coding_systems: list[Text] = Field(default_factory=lambda: ["MDC"])
+    codes: dict[Text, TelemetryRole] = Field(default_factory=lambda: dict(DEFAULT_TELEMETRY_CODES))
+    alarm_prefixes: list[Text] = Field(default_factory=lambda: ["MDC_EVT_"])
+
+    def is_device_code(self, system: str, code: str) -> bool:
+        systems = {s.upper() for s in self.coding_systems}
+        return system.upper() in systems or code in self.codes
+
+    def role(self, code: str) -> TelemetryRole | None:
+        if code in self.codes:
+            return self.codes[code]
+        return "alarm" if any(code.startswith(p) for p in self.alarm_prefixes) else None
+
+
 class ItemMasterRules(_Model):
     """Where MFN^M16 groups (MFE, ITM, IVT, PKG...) keep each item field and stock level."""
 
@@ -193,6 +230,7 @@ class HisMapping(_Model):
     charset_doubt: CharsetRule = "reject"
     charges: ChargeRules = Field(default_factory=ChargeRules)
     devices: DeviceRules = Field(default_factory=DeviceRules)
+    telemetry: TelemetryRules = Field(default_factory=TelemetryRules)
     item_master: ItemMasterRules = Field(default_factory=ItemMasterRules)
     patient: PatientRules = Field(default_factory=PatientRules)
     departments: list[DepartmentEntry] = Field(default_factory=list)

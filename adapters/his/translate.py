@@ -7,7 +7,8 @@ message to the handler for its type:
 |------------------|----------------|-------------------------------------------------|
 | DFT^P03, DFT^P11 | charges.py     | inventory.consumed                              |
 | ORU^R01, ORM^O01, OMG^O19 | devices.py | asset.used                               |
-| ESU^U01          | equipment.py   | asset.status_changed                            |
+| ORU^R01, ORU^R40 | telemetry.py   | asset.telemetry_recorded (IHE PCD-01 / PCD-04)  |
+| ESU^U01          | equipment.py   | asset.status_changed (+ telemetry: EQU-5 alert) |
 | MFN^M16          | items.py       | inventory.item_defined, inventory.threshold_set |
 
 Any other type is `skipped` as "unmapped message type X^Y" (the hub archives it, answers AA
@@ -35,6 +36,7 @@ from adapters.his.devices import translate_devices
 from adapters.his.equipment import translate_equipment
 from adapters.his.header import MessageHeader, header
 from adapters.his.items import translate_items
+from adapters.his.telemetry import translate_telemetry
 from adapters.his.tokenize import tokenise
 from schemas._base import SourceSystem
 from schemas.envelope import Source
@@ -47,10 +49,18 @@ if TYPE_CHECKING:
 
 Handler = Callable[[MessageContext], None]
 
+
+def _devices_and_telemetry(mc: MessageContext) -> None:
+    """ORU^R01: the devices used, and what IHE PCD-01 devices report about themselves."""
+    translate_devices(mc)
+    translate_telemetry(mc)
+
+
 HANDLERS: dict[tuple[str, str], Handler] = {
     ("DFT", "P03"): translate_charges,
     ("DFT", "P11"): translate_charges,
-    ("ORU", "R01"): translate_devices,
+    ("ORU", "R01"): _devices_and_telemetry,
+    ("ORU", "R40"): translate_telemetry,
     ("ORM", "O01"): translate_devices,
     ("OMG", "O19"): translate_devices,
     ("ESU", "U01"): translate_equipment,

@@ -287,6 +287,76 @@ def batch() -> None:
     )
 
 
+VENT_EUI = "0012A3FFFE4B5C6D^^0012A3FFFE4B5C6D^EUI-64"  # IEEE EUI-64 in OBX-18 (EI-1 and EI-3/EI-4)
+PCD_MSH = (
+    "MSH|^~\\&|VENT_GW^0012A3FFFE000001^EUI-64|XXRMYY|HUB^HUB|XXRMYY|{when}||{kind}|{cid}|P|2.6|||AL|NE||"
+    "UNICODE UTF-8|||IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO"
+)
+
+
+def oru_pcd01() -> None:
+    """IHE PCD-01: a ventilator gateway reports observations and the device's own counters."""
+    t = "20240612120000+0800"
+    rows = [
+        ("70001^MDC_DEV_SYS_PT_VENT_MDS^MDC", "1.0.0.0", "", "", "", "X", VENT_EUI),
+        ("70002^MDC_DEV_SYS_PT_VENT_VMD^MDC", "1.1.0.0", "", "", "", "X", ""),
+        ("151562^MDC_RESP_RATE^MDC", "1.1.1.1", "NM", "16", "264928^MDC_DIM_RESP_PER_MIN^MDC", "R", ""),
+        ("151980^MDC_PRESS_AWAY_END_EXP_POS^MDC", "1.1.1.2", "NM", "5", "266048^MDC_DIM_CM_H2O^MDC", "R", ""),
+        ("152664^MDC_VOL_AWAY_TIDAL^MDC", "1.1.1.3", "NM", "450", "263762^MDC_DIM_MILLI_L^MDC", "R", ""),
+        ("0^MDC_ATTR_TIME_PD_OP_CUMUL^MDC", "1.0.0.1", "NM", "12034.5", "264352^MDC_DIM_HR^MDC", "R", ""),
+        ("0^MDC_ATTR_POWER_ON_CNT^MDC", "1.0.0.2", "NM", "812", "262656^MDC_DIM_DIMLESS^MDC", "R", ""),
+        ("0^MDC_ATTR_BATT_CAP_FULL_PCT^MDC", "1.0.0.3", "NM", "87.5", "262688^MDC_DIM_PERCENT^MDC", "R", ""),
+        ("0^MDC_ATTR_BATT_CYCLE_CNT^MDC", "1.0.0.4", "NM", "214", "262656^MDC_DIM_DIMLESS^MDC", "R", ""),
+        ("0^MDC_ATTR_DEV_ERR_CODE^MDC", "1.0.0.5", "CWE", "E-217^流量传感器漂移^VENDOR", "", "R", ""),
+    ]
+    segments = [
+        PCD_MSH.format(when="20240612120005+0800", kind="ORU^R01^ORU_R01", cid="PCD20240612001"),
+        "PID|1||MR20240004^^^XXRMYY^MR||陈晓红^CHEN XIAOHONG||19720815|F",
+        "PV1|1|I|ICU-A^^01",
+        "OBR|1|PCD-0612-0001^VENT_GW|PCD-0612-0001^VENT_GW|182777000^monitoring of patient^SNOMED-CT|||" + t,
+    ]
+    for n, (code, sub, kind, value, unit, status, device) in enumerate(rows, 1):
+        when = t if kind else ""
+        segments.append(
+            segment(
+                "OBX",
+                {1: str(n), 2: kind, 3: code, 4: sub, 5: value, 6: unit, 11: status, 14: when, 18: device}
+                if device
+                else {1: str(n), 2: kind, 3: code, 4: sub, 5: value, 6: unit, 11: status, 14: when},
+            )
+        )
+    write("16_oru_r01_pcd01_ventilator_eui64.hl7", segments)
+
+
+def oru_pcd04() -> None:
+    """IHE PCD-04: an alarm from the same ventilator (priority high in OBX-8)."""
+    t = "20240612121500+0800"
+    write(
+        "17_oru_r40_pcd04_alarm.hl7",
+        [
+            PCD_MSH.format(when="20240612121502+0800", kind="ORU^R40^ORU_R40", cid="PCD20240612002"),
+            "PV1|1|I|ICU-A^^01",
+            "OBR|1|ALM-0612-0001^VENT_GW|ALM-0612-0001^VENT_GW|196616^MDC_EVT_ALARM^MDC|||" + t,
+            segment(
+                "OBX", {1: "1", 3: "70001^MDC_DEV_SYS_PT_VENT_MDS^MDC", 4: "1.0.0.0", 11: "X", 18: VENT_EUI}
+            ),
+            segment(
+                "OBX",
+                {
+                    1: "2",
+                    2: "ST",
+                    3: "196670^MDC_EVT_PRESS_AWAY_HI^MDC",
+                    4: "1.1.1.1.1",
+                    5: "气道压力高",
+                    8: "PH",
+                    11: "F",
+                    14: t,
+                },
+            ),
+        ],
+    )
+
+
 def main() -> None:
     dft_ptca()
     dft_pacemaker_gbk()
@@ -303,6 +373,15 @@ def main() -> None:
     malformed()
     dft_unknown_department()
     batch()
+    oru_pcd01()
+    oru_pcd04()
+    esu(
+        "18_esu_u01_warning_alert.hl7",
+        "ESU20240612004",
+        "VENT-0032",
+        "OP^Normal Operation^HL70365",
+        "W^电池电量低",
+    )
 
 
 if __name__ == "__main__":

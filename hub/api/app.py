@@ -38,6 +38,7 @@ from hub.api.routes import audit as audit_routes
 from hub.api.routes import availability as availability_routes
 from hub.api.routes import channels as channel_routes
 from hub.api.routes import compliance as compliance_routes
+from hub.api.routes import device_health as device_health_routes
 from hub.api.routes import dlq as dlq_routes
 from hub.api.routes import energy as energy_routes
 from hub.api.routes import events as event_routes
@@ -137,6 +138,7 @@ def create_app(services: ApiServices, *, title: str = "Hospital integration hub"
         fhir_tasks,
         notification_routes,
         energy_routes,
+        device_health_routes,
     )
     for routes in read_models:
         _include(app, routes.router, require(Permission.READ))

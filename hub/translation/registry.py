@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from adapters.bms import ADAPTER as BMS
+from adapters.devlog import ADAPTER as DEVLOG
 from adapters.fhir import ADAPTER as FHIR
 from adapters.his import ADAPTER as HIS
 from adapters.hrp import ADAPTER as HRP
@@ -20,5 +21,6 @@ ADAPTERS: dict[str, AdapterSpec] = {
     SPD.system.value: SPD,
     FHIR.system.value: FHIR,
     BMS.system.value: BMS,
+    DEVLOG.system.value: DEVLOG,
     HIS.system.value: HIS,
 }

@@ -206,3 +206,48 @@ def list_places(conn: Connection) -> list[dict[str, Any]]:
         .order_by(a.department_code, a.location)
     )
     return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def maintenance_facts(conn: Connection, asset_id: str) -> dict[str, Any] | None:
+    """For any id of a device: its golden id, home department and last preventive maintenance.
+
+    What the device-health rules need from the registry (wired by hub.bootstrap); None when the
+    registry knows no such device yet (its telemetry arrived first: it is judged without a PM).
+    """
+    golden = resolve_asset_id(conn, asset_id)
+    if golden is None:
+        return None
+    t = assets.c
+    row = conn.execute(
+        select(t.department_code, t.department_name, t.inspection_kind, t.inspected_on).where(
+            t.asset_id == golden
+        )
+    ).first()
+    if row is None:
+        return None
+    pm = row.inspected_on if row.inspection_kind == "preventive_maintenance" else None
+    return {
+        "asset_id": golden,
+        "dept_code": row.department_code,
+        "dept_name": row.department_name,
+        "last_pm": pm,
+    }
+
+
+def names_of(conn: Connection, golden_ids: Sequence[str]) -> dict[str, str]:
+    """Every id each golden record answers to (itself, ids minted from its identifiers, aliases and
+    records merged into it) -> that golden id: how other read models' subjects find their device."""
+    out = {g: g for g in golden_ids}
+    if not golden_ids:
+        return out
+    wanted = list(golden_ids)
+    for query in (
+        select(identifiers.c.minted_id, identifiers.c.asset_id).where(
+            in_values(conn, identifiers.c.asset_id, wanted)
+        ),
+        select(aliases.c.alias_id, aliases.c.asset_id).where(in_values(conn, aliases.c.asset_id, wanted)),
+        select(merges.c.record_id, merges.c.merged_into).where(in_values(conn, merges.c.merged_into, wanted)),
+    ):
+        for name, golden in conn.execute(query):
+            out[str(name)] = str(golden)
+    return out

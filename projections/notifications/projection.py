@@ -59,6 +59,7 @@ from schemas.notifications import (
     NotificationSentPayload,
     Recipient,
 )
+from schemas.telemetry import AssetEarlyWarning, AssetEarlyWarningCleared
 from schemas.work_orders import WorkOrderRequestCorrected, WorkOrderRequested
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ TOPICS = (
     "derived.inventory.v1",
     "derived.ops.v1",  # operational alerts (ops.alert_raised / ops.alert_cleared) a rule may route
     "derived.facility.v1",
+    "derived.asset.v1",  # early warnings from device telemetry (and identity conflicts)
     "canonical.asset.v1",
     "canonical.inventory.v1",
     "canonical.workorder.v1",
@@ -376,6 +378,9 @@ def _subject_of(event: Event) -> tuple[str | None, str | None, str | None, str |
     if isinstance(event, FacilityAnomalyDetected | FacilityAnomalyCleared):
         d = payload.department
         return None, None, d and d.code, d and d.name
+    if isinstance(event, AssetEarlyWarning | AssetEarlyWarningCleared) and payload.department is not None:
+        d = payload.department
+        return payload.asset_id, None, d.code, d.name
     if event.type.startswith("workorder."):
         return None, getattr(payload, "workorder_id", None) or event.subject, None, None
     return getattr(payload, "asset_id", None) or event.subject, None, None, None

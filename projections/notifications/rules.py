@@ -70,6 +70,10 @@ ZH = {
     "simultaneous_heating_cooling": "同时供冷供热",
     "stuck_meter": "表计读数停滞",
     "gap": "数据中断",
+    "battery": "电池衰减",
+    "errors": "故障码反复出现",
+    "usage": "预防性维护超期",
+    "alarms": "报警频次异常",
 }
 
 
@@ -169,6 +173,7 @@ def template_fields(payload: HubModel, *, subject: str, event_type: str, occurre
     fields.update(subject=subject, type=event_type, occurred_at=occurred)
     fields["kind_zh"] = ZH.get(str(data.get("kind")), data.get("kind"))
     fields["status_zh"] = ZH.get(str(data.get("status")), data.get("status"))
+    fields["category_zh"] = ZH.get(str(data.get("category")), data.get("category"))
     return fields
 
 

@@ -50,11 +50,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, d
         "admin": _key(data_dir, "--role", "admin"),
         "scoped": _key(data_dir, "--role", "viewer", "--department", "重症医学科"),
     }
-    for system in ("hrp", "spd", "oa", "bms"):
+    for system in ("hrp", "spd", "oa", "bms", "devlog"):
         inbox = data_dir / "inbox" / system
         inbox.mkdir(parents=True, exist_ok=True)
         for sample in (REPO / "examples" / system).iterdir():
-            if sample.is_file() and not sample.name.startswith("."):
+            if sample.is_file() and not sample.name.startswith(".") and sample.name != "README.txt":
                 shutil.copy(sample, inbox / sample.name)
     served = Served(data_dir, HUB_AUTH="keys")
     served.start()

@@ -53,6 +53,7 @@ LAG = {
     "audit_ledger": 0,
     "raw_scope": 0,
     "energy": 0,
+    "device_health": 0,
     "notifications": 0,
 }
 

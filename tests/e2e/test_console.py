@@ -577,6 +577,28 @@ class TestConsoleOperations:
         page.wait_for_timeout(300)  # no condition to wait for: an error would arrive as an event
         keep_shot(page, tmp_path, "console-kpis.png")
 
+    def test_device_health_lists_devices_and_charts_a_devices_telemetry(
+        self, console: Console, demo_hub: Served, tmp_path: Path
+    ) -> None:
+        """设备健康: every device reporting telemetry (warned or not) in a row; a click charts its records."""
+        from playwright.sync_api import expect
+
+        expected = api(demo_hub, "/devices/health", limit=500)
+        assert expected["items"], "the device-log and PCD samples give telemetry to show"
+        console.open("devicehealth")
+        page = console.page
+        expect(page.locator("#devicehealth-summary")).to_contain_text("台设备")
+        page.locator("#devicehealth-form input[name=warned]").uncheck()
+        page.locator("#devicehealth-form button[type=submit]").click()
+        expect(console.rows("devicehealth-table")).to_have_count(len(expected["items"]))
+        first = expected["items"][0]
+        records = api(demo_hub, f"/assets/{first['asset_id'] or first['subject']}/telemetry", limit=2000)
+        console.rows("devicehealth-table").first.click()
+        expect(page.locator("#devicehealth-battery canvas")).to_have_count(1)
+        expect(page.locator("#devicehealth-alarms canvas")).to_have_count(1)
+        expect(console.rows("devicehealth-records")).to_have_count(min(50, max(1, records["total"])))
+        keep_shot(page, tmp_path, "console-device-health.png")
+
     def test_audit_shows_the_ledger_verified_and_an_asset_as_of_a_date(
         self, console: Console, demo_hub: Served, tmp_path: Path
     ) -> None:

@@ -1363,6 +1363,70 @@
     });
   }
 
+  // ---- 设备健康 Device health: early warnings by department, telemetry charts per device ---------
+  const CATEGORY_ZH = { battery: "电池衰减", errors: "故障码反复出现", usage: "预防性维护超期", alarms: "报警频次异常" };
+
+  async function loadDeviceHealth() {
+    const form = $("devicehealth-form");
+    const params = { limit: 500 };
+    if (form.elements.department.value.trim()) params.department = form.elements.department.value.trim();
+    if (form.elements.warned.checked) params.warned = "true";
+    const current = ticket("devicehealth");
+    const page = await api("/devices/health", params);
+    if (!current()) return;
+    const warned = page.items.filter((d) => d.warnings.length).length;
+    $("devicehealth-summary").textContent = `共 ${page.total} 台设备，${warned} 台有预警 (${page.total} devices, ${warned} warned)`;
+    fillTable($("devicehealth-table"), [
+      { label: "科室", hint: "department", value: (d) => d.dept_name || d.dept_code },
+      { label: "设备", hint: "device", value: (d) => both(d.value, d.asset_id || "未登记 provisional"), class: "mono" },
+      { label: "类型", hint: "type", value: (d) => d.device_type },
+      { label: "运行时间", hint: "hours", value: (d) => (d.usage_hours === null ? null : numberFormat.format(d.usage_hours)), class: "num" },
+      { label: "电池容量", hint: "battery %", value: (d) => (d.battery_pct === null ? null : `${numberFormat.format(d.battery_pct)}%`), class: "num" },
+      { label: "预警", hint: "early warnings", value: (d) => (d.warnings.length
+        ? el("ul", { class: "warnings" }, d.warnings.map((w) => el("li", null,
+          el("strong", { text: `${CATEGORY_ZH[w.category] || w.category}：` }), w.reason)))
+        : null) },
+    ], page.items, {
+      empty: "没有设备预警 No device warnings",
+      rowClass: (d) => (d.warnings.length ? "row-bad" : null),
+      onRow: (d) => showDeviceTelemetry(d).catch(showError),
+    });
+  }
+
+  async function showDeviceTelemetry(device) {
+    const id = device.asset_id || device.subject;
+    const page = await api(`/assets/${encodeURIComponent(id)}/telemetry`, { limit: 2000 });
+    const rows = page.items.slice().reverse(); // oldest first for the charts
+    $("devicehealth-detail").hidden = false;
+    $("devicehealth-title").textContent = `${device.value} · ${device.dept_name || ""} · ${page.total} 条记录 records`;
+    const times = rows.map((r) => r.at.slice(0, 16).replace("T", " "));
+    const tooltip = { trigger: "axis", renderMode: "richText" };
+    const battery = chart("devicehealth-battery");
+    if (battery) {
+      battery.setOption({
+        animation: false, tooltip, grid: { left: 48, right: 16, top: 16, bottom: 40 },
+        xAxis: { type: "category", data: times }, yAxis: { type: "value", scale: true },
+        series: [{ name: "电池容量 %", type: "line", showSymbol: false, data: rows.map((r) => r.battery_pct), itemStyle: { color: "#0b6bcb" } }],
+      }, true);
+    }
+    const alarms = chart("devicehealth-alarms");
+    if (alarms) {
+      alarms.setOption({
+        animation: false, tooltip, grid: { left: 48, right: 16, top: 16, bottom: 40 },
+        xAxis: { type: "category", data: times }, yAxis: { type: "value" },
+        series: [{ name: "报警 alarms", type: "bar", data: rows.map((r) => r.alarm_count), itemStyle: { color: "#b42318" } }],
+      }, true);
+    }
+    fillTable($("devicehealth-records"), [
+      { label: "时间", hint: "time", value: (r) => r.at.slice(0, 16).replace("T", " ") },
+      { label: "运行时间", hint: "hours", value: (r) => r.usage_hours, class: "num" },
+      { label: "开机次数", hint: "power-on", value: (r) => r.power_on_cycles, class: "num" },
+      { label: "电池", hint: "battery %", value: (r) => r.battery_pct, class: "num" },
+      { label: "报警", hint: "alarms", value: (r) => r.alarm_count, class: "num" },
+      { label: "错误代码", hint: "error codes", value: (r) => r.errors.map((e) => e.code).join(" "), class: "mono" },
+    ], page.items.slice(0, 50), { empty: "无遥测 No telemetry" });
+  }
+
   // ---- 审计 Audit: ledger verification, last checkpoint, as-of view of one asset ----------------
   async function loadAudit() {
     const date = $("asof-form").elements.date;
@@ -1420,6 +1484,7 @@
     channels: loadChannels,
     assets: () => loadAssets(0),
     availability: loadAvailability,
+    devicehealth: loadDeviceHealth,
     inventory: () => loadInventory(0),
     workorders: () => loadWorkOrders(0),
     compliance: () => loadCompliance(0),
@@ -1482,6 +1547,7 @@
     });
     bindForm("assets-form", () => loadAssets(0));
     bindForm("availability-form", loadAvailability);
+    bindForm("devicehealth-form", loadDeviceHealth);
     bindForm("stock-form", () => loadInventory(0));
     bindForm("workorders-form", () => loadWorkOrders(0));
     bindForm("compliance-form", () => loadCompliance(0));

@@ -95,6 +95,18 @@ class ContractOut(_Out):
     currency: str | None
 
 
+class TelemetrySummaryOut(_Out):
+    """What the device last reported about itself, and its open early warnings (device_health)."""
+
+    last_at: datetime
+    device_type: str | None
+    usage_hours: float | None
+    power_on_cycles: int | None
+    battery_pct: float | None
+    battery_cycles: int | None
+    early_warnings: list[str] = Field(description="Open warnings: `<rule>: <reason>`")
+
+
 class AssetDetailOut(AssetItemOut):
     """One golden record with everything the registry knows about it."""
 
@@ -112,6 +124,9 @@ class AssetDetailOut(AssetItemOut):
     calibration: CalibrationOut | None
     inspection: InspectionOut | None
     contracts: list[ContractOut]
+    telemetry: TelemetrySummaryOut | None = Field(
+        default=None, description="Latest device telemetry and open early warnings (live view only)"
+    )
 
 
 class AssetItemPage(_Out):
@@ -231,5 +246,6 @@ def detail(row: dict[str, Any], now: datetime) -> AssetDetailOut:
             "loan": loan,
             "calibration": calibration,
             "inspection": inspection,
+            "telemetry": row.get("telemetry"),
         }
     )

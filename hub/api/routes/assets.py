@@ -54,7 +54,15 @@ from hub.api.routes.asset_models import (
 from hub.api.scope import Scope, ScopeDep, require
 from hub.api.services import AsOfReader, Publisher
 from hub.auth.roles import Permission
-from projections.assets.queries import asset_history, get_asset, list_assets, list_conflicts, resolve_asset_id
+from projections.assets.queries import (
+    asset_history,
+    get_asset,
+    list_assets,
+    list_conflicts,
+    names_of,
+    resolve_asset_id,
+)
+from projections.device_health.queries import devices_named, open_warnings_of
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -232,7 +240,22 @@ async def read_asset(
 
 def _get_asset(engine: Engine, asset_id: str) -> dict[str, Any] | None:
     with engine.connect() as conn:
-        return get_asset(conn, asset_id)
+        row = get_asset(conn, asset_id)
+        if row is not None:
+            row["telemetry"] = _telemetry(conn, row["asset_id"])
+        return row
+
+
+def _telemetry(conn: Connection, golden: str) -> dict[str, Any] | None:
+    """The latest report of the device's telemetry (any id it used) and its open warnings."""
+    names = list(names_of(conn, [golden]))
+    devices = sorted(devices_named(conn, names), key=lambda d: d["last_at"])
+    if not devices:
+        return None
+    latest = devices[-1]
+    found = open_warnings_of(conn, [d["subject"] for d in devices])
+    warned = sorted({f"{w['rule_id']}: {w['reason']}" for ws in found.values() for w in ws})
+    return {**latest, "early_warnings": warned}
 
 
 def _aware(moment: datetime | None, zone: tzinfo) -> datetime | None:

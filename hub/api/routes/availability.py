@@ -17,7 +17,7 @@ the hospital, the emergency pool included, takes an unscoped key.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +27,11 @@ from hub.api.params import IsoDate, Offset
 from hub.api.routes.asset_models import ClockDep, site_today
 from hub.api.scope import ScopeDep  # noqa: TC001
 from projections.assets import availability as avail
+from projections.assets.queries import names_of
+from projections.device_health.queries import open_warnings_of
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 router = APIRouter(prefix="/availability", tags=["availability"])
 
@@ -97,6 +102,13 @@ class DeviceOut(_Out):
     loan_borrower_code: str | None
     loan_borrower_name: str | None
     loan_due_at: datetime | None
+    early_warning: bool = Field(
+        default=False,
+        description="An early warning from the device's telemetry is open (see /devices/health)",
+    )
+    early_warnings: list[str] = Field(
+        default_factory=list, description="The open warnings' rules (battery-fade, pm-overdue...)"
+    )
 
 
 class DevicePage(_Out):
@@ -171,10 +183,30 @@ def read_devices(
         limit=limit,
         offset=offset,
     )
+    warned = _open_warnings(conn, [r["asset_id"] for r in rows])
     return DevicePage(
         as_of=today,
-        items=[DeviceOut.model_validate(r) for r in rows],
+        items=[
+            DeviceOut.model_validate(
+                r
+                | {
+                    "early_warning": bool(warned.get(r["asset_id"])),
+                    "early_warnings": warned.get(r["asset_id"], []),
+                }
+            )
+            for r in rows
+        ],
         total=total,
         limit=limit,
         offset=offset,
     )
+
+
+def _open_warnings(conn: Connection, asset_ids: list[str]) -> dict[str, list[str]]:
+    """Per golden id: the rules of its device's open early warnings, by any id its telemetry used."""
+    names = names_of(conn, asset_ids)
+    out: dict[str, list[str]] = {}
+    for name, found in open_warnings_of(conn, list(names)).items():
+        rules = out.setdefault(names[name], [])
+        rules += [w["rule_id"] for w in found if w["rule_id"] not in rules]
+    return out

@@ -1,0 +1,139 @@
+"""Reads of the device_health model: devices with their open warnings, telemetry, warnings."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, or_, select
+
+from projections.device_health.tables import devices, telemetry, warnings
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from sqlalchemy import Connection
+
+_WARNING_COLUMNS = (
+    "warning_id", "subject", "asset_id", "rule_id", "category", "finding_key", "severity", "window_start",
+    "window_end", "baseline", "observed", "unit", "samples", "reason", "workorder_id", "cleared_at",
+    "dept_code", "dept_name", "device_type",
+)  # fmt: skip
+
+
+def _dept_filter(table: Any, department: str | None) -> list[Any]:
+    if department is None:
+        return []
+    return [or_(table.c.dept_code == department, table.c.dept_name == department)]
+
+
+def device_health(
+    conn: Connection,
+    *,
+    department: str | None,
+    warned_only: bool,
+    limit: int,
+    offset: int,
+    subjects: Sequence[str] | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """Devices (by department, then subject) with their latest figures and open warnings."""
+    d, w = devices.c, warnings.c
+    where = _dept_filter(devices, department)
+    if subjects is not None:
+        where.append(d.subject.in_(list(subjects)))
+    if warned_only:
+        where.append(d.subject.in_(select(w.subject).where(w.cleared_at.is_(None))))
+    total = int(conn.execute(select(func.count()).select_from(devices).where(*where)).scalar_one())
+    rows = [
+        dict(r)
+        for r in conn.execute(
+            select(devices)
+            .where(*where)
+            .order_by(d.dept_code, d.dept_name, d.subject)
+            .limit(limit)
+            .offset(offset)
+        ).mappings()
+    ]
+    open_by = open_warnings_of(conn, [r["subject"] for r in rows])
+    for row in rows:
+        row["warnings"] = open_by.get(row["subject"], [])
+    return rows, total
+
+
+def open_warnings_of(conn: Connection, names: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Open warnings by the name asked for: a device's subject or the golden asset id."""
+    if not names:
+        return {}
+    w = warnings.c
+    wanted = set(names)
+    query = (
+        select(*(w[c] for c in _WARNING_COLUMNS))
+        .where(w.cleared_at.is_(None), or_(w.subject.in_(list(wanted)), w.asset_id.in_(list(wanted))))
+        .order_by(w.window_start, w.warning_id)
+    )
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in conn.execute(query).mappings():
+        for name in {row["subject"], row["asset_id"]} & wanted:
+            out.setdefault(name, []).append(dict(row))
+    return out
+
+
+def list_warnings(
+    conn: Connection,
+    *,
+    department: str | None,
+    state: str,
+    category: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """Warnings, newest first: `open`, `cleared` or `all`."""
+    w = warnings.c
+    where = _dept_filter(warnings, department)
+    if state == "open":
+        where.append(w.cleared_at.is_(None))
+    elif state == "cleared":
+        where.append(w.cleared_at.is_not(None))
+    if category is not None:
+        where.append(w.category == category)
+    total = int(conn.execute(select(func.count()).select_from(warnings).where(*where)).scalar_one())
+    query = (
+        select(*(w[c] for c in _WARNING_COLUMNS))
+        .where(*where)
+        .order_by(w.window_end.desc(), w.warning_id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [dict(r) for r in conn.execute(query).mappings()], total
+
+
+def telemetry_of(
+    conn: Connection,
+    subjects: Sequence[str],
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The records of the devices `subjects` name (one device may have several), newest first."""
+    t = telemetry.c
+    where: list[Any] = [t.subject.in_(list(subjects))]
+    if start is not None:
+        where.append(t.at >= start)
+    if end is not None:
+        where.append(t.at < end)
+    query = select(telemetry).where(*where).order_by(t.at.desc(), t.event_id).limit(limit)
+    out = []
+    for row in conn.execute(query).mappings():
+        record = dict(row)
+        for key in ("alarms", "errors", "metrics"):
+            record[key] = json.loads(record[key])
+        out.append(record)
+    return out
+
+
+def devices_named(conn: Connection, names: Sequence[str]) -> list[dict[str, Any]]:
+    """The device rows whose subject is one of `names` (the ids a golden record answers to)."""
+    d = devices.c
+    return [dict(r) for r in conn.execute(select(devices).where(d.subject.in_(list(names)))).mappings()]
