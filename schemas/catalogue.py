@@ -47,6 +47,7 @@ from schemas.facility import (
     FacilityAnomalyCleared,
     FacilityAnomalyDetected,
     FacilityMeterRead,
+    FacilityMeterReadingsRecorded,
 )
 from schemas.inventory import (
     INVENTORY_EVENTS,
@@ -141,6 +142,7 @@ Event = Annotated[
     | OpsAlertRaised
     | OpsAlertCleared
     | FacilityMeterRead
+    | FacilityMeterReadingsRecorded
     | FacilityAnomalyDetected
     | FacilityAnomalyCleared,
     Field(discriminator="type"),

@@ -1,6 +1,8 @@
 """Read model `energy`: meter readings -> consumption per series, hour and day; anomalies by tick.
 
-Fed by `canonical.facility.v1` (`facility.meter_read`). For each series a batch touches, the
+Fed by `canonical.facility.v1`: `facility.meter_readings_recorded` (a block of one series'
+readings) and `facility.meter_read` (one reading, as older events on the log are) fold into the
+same rows, so a block and its readings one by one give the same tables. For each series a batch touches, the
 readings it adds and their neighbours are refolded: each reading's interval consumption from its
 predecessor (projections.energy.registers: rollover, replacement, never negative), then the
 hours those intervals cover and the days of those hours are recomputed from what is stored. So
@@ -28,7 +30,7 @@ from projections.energy.detect.model import DetectConfig
 from projections.energy.registers import HOUR, Interval, floor_hour, hour_of, hourly_totals, step
 from projections.energy.tables import METADATA, NAME, daily, hourly, monthly, places, readings, series
 from projections.runtime.upsert import upsert
-from schemas.facility import CONSUMPTION, FacilityMeterRead
+from schemas.facility import CONSUMPTION, FacilityMeterRead, FacilityMeterReadingsRecorded, MeterPlace
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -84,43 +86,40 @@ class Energy:
         place_rows: dict[str, dict[str, Any]] = {}
         heads: dict[str, dict[str, Any]] = {}
         for event in events:
-            if not isinstance(event, FacilityMeterRead):
+            if isinstance(event, FacilityMeterReadingsRecorded):
+                p = event.payload
+                block = [(at, value, p.quality.get(i, ())) for i, (at, value) in enumerate(p.readings)]
+            elif isinstance(event, FacilityMeterRead):
+                p = event.payload  # type: ignore[assignment]  # the single form: same fields
+                block = [(event.occurred_at, event.payload.value, event.payload.quality)]
+            else:
                 continue
-            p = event.payload
-            where = p.place
-            dept = where.department
-            parts = (
-                where.building,
-                where.floor,
-                where.zone,
-                dept.code if dept else None,
-                dept.name if dept else None,
-                where.place,
-            )
-            key = place_key(parts)
-            place_rows[key] = dict(
-                zip(("building", "floor", "zone", "dept_code", "dept_name", "place"), parts, strict=True)
-            ) | {"place_key": key}
-            at = event.occurred_at.astimezone(UTC)
-            rows[(event.subject, at)] = {
-                "series": event.subject,
-                "at": at,
-                "kind": p.kind,
-                "value": float(p.value),
-                "register_max": None if p.register_max is None else float(p.register_max),
-                "flags": ",".join(p.quality),
-                "place_key": key,
-            }
-            head = heads.get(event.subject)
-            if head is None or at >= head["last_at"]:
-                heads[event.subject] = {
-                    "series": event.subject,
+            key = self._place(p.place, place_rows)
+            series_id = event.subject
+            register_max = None if p.register_max is None else float(p.register_max)
+            last = None
+            for at, value, quality in block:
+                at = at.astimezone(UTC)  # noqa: PLW2901 - the stored form
+                rows[(series_id, at)] = {
+                    "series": series_id,
+                    "at": at,
+                    "kind": p.kind,
+                    "value": float(value),
+                    "register_max": register_max,
+                    "flags": ",".join(quality),
+                    "place_key": key,
+                }
+                last = at if last is None or at > last else last
+            head = heads.get(series_id)
+            if last is not None and (head is None or last >= head["last_at"]):
+                heads[series_id] = {
+                    "series": series_id,
                     "meter_id": p.meter_id,
                     "quantity": p.quantity,
                     "unit": p.unit,
                     "place_key": key,
                     **{k: v for k, v in place_rows[key].items() if k not in ("place_key", "place")},
-                    "last_at": at,
+                    "last_at": last,
                 }
         if not rows:
             return []
@@ -146,6 +145,23 @@ class Energy:
             else:
                 self._refold(conn, s, quantity, spans[s][0]["at"], spans[s][-1]["at"])
         return []
+
+    @staticmethod
+    def _place(where: MeterPlace, place_rows: dict[str, dict[str, Any]]) -> str:
+        dept = where.department
+        parts = (
+            where.building,
+            where.floor,
+            where.zone,
+            dept.code if dept else None,
+            dept.name if dept else None,
+            where.place,
+        )
+        key = place_key(parts)
+        place_rows[key] = dict(
+            zip(("building", "floor", "zone", "dept_code", "dept_name", "place"), parts, strict=True)
+        ) | {"place_key": key}
+        return key
 
     def _chain(self, conn: Connection, name: str, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """New readings after the last stored one, with their intervals' consumption."""

@@ -17,7 +17,7 @@ from adapters.base import TranslateContext, Translation
 from adapters.bms.mapping import BmsMapping, default_mapping
 from adapters.bms.translate import translate
 from hub.ports import RawRecord
-from schemas.facility import FacilityMeterRead
+from schemas.facility import FacilityMeterRead, FacilityMeterReadingsRecorded
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "bms"
 RECEIVED = datetime(2024, 6, 12, 2, 0, tzinfo=UTC)
@@ -41,14 +41,17 @@ def _csv(*rows: str) -> bytes:
 
 
 def _reads(out: Translation) -> list[FacilityMeterRead]:
-    return [e.event for e in out.events if isinstance(e.event, FacilityMeterRead)]
+    """The readings of the translation's blocks, one by one."""
+    return [
+        r for e in out.events if isinstance(e.event, FacilityMeterReadingsRecorded) for r in e.event.unfold()
+    ]
 
 
 class TestExport:
     def test_the_example_export_lands_with_every_cell_accounted(self) -> None:
         """12 readings, two dead letters (an unknown meter, a bad time), the 合计 row skipped, 0 unclaimed."""
         out = _run("bms-meter-readings.csv", (EXAMPLES / "bms-meter-readings.csv").read_bytes())
-        assert (len(out.events), [f.code for f in out.failures]) == (12, ["unknown_meter", "invalid_date"])
+        assert (len(_reads(out)), [f.code for f in out.failures]) == (12, ["unknown_meter", "invalid_date"])
         assert out.accounting is not None
         assert out.accounting.unclaimed_cells == 0
         assert [f.location.line for f in out.failures] == [15, 16]
@@ -84,7 +87,7 @@ class TestExport:
         """Overlapping daily exports: the event id is the meter, quantity and time, not the file."""
         row = "A-1F-E01,,电,2024-06-12 08:15,100.0,,,"
         first, second = _run("day1.csv", _csv(row)), _run("day2.csv", _csv(row))
-        assert first.events[0].event.event_id == second.events[0].event.event_id
+        assert _reads(first)[0].event_id == _reads(second)[0].event_id
 
     def test_an_unknown_quantity_word_fails_the_row_naming_the_column(self) -> None:
         """计量类型 蒸汽 is not in the mapping: a dead letter at that column, listing the known words."""
@@ -116,14 +119,14 @@ class TestExport:
         """Odd text never raises: the row becomes an event or a failure."""
         cell = '"' + text.replace('"', '""').replace("\n", " ").replace("\r", " ") + '"'
         out = _run("a.csv", _csv(f"A-1F-E01,,电,2024-06-12 08:15,{cell},,,"))
-        assert len(out.events) + len(out.failures) + len(out.skipped) <= 1
+        assert len(_reads(out)) + len(out.failures) + len(out.skipped) <= 1
 
 
 class TestPush:
     def test_the_example_push_gives_three_readings_and_names_the_bad_entry(self) -> None:
         """Entry 4's `at` is not a time: a failure at record:4, key `at`."""
         out = _run("gateway-push.json", (EXAMPLES / "gateway-push.json").read_bytes())
-        assert [e.event.payload.kind for e in out.events] == ["cumulative", "interval", "instant"]  # type: ignore[attr-defined]
+        assert [r.payload.kind for r in _reads(out)] == ["cumulative", "interval", "instant"]
         (failure,) = out.failures
         assert (failure.position, failure.location.column, failure.code) == ("record:4", "at", "invalid_date")
 
