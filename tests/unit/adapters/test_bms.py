@@ -10,12 +10,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import openpyxl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.base import TranslateContext, Translation
 from adapters.bms.mapping import BmsMapping, default_mapping
-from adapters.bms.translate import translate
+from adapters.bms.translate import _Run, translate, translate_in_chunks
 from hub.ports import RawRecord
 from schemas.facility import FacilityMeterRead, FacilityMeterReadingsRecorded
 
@@ -137,3 +138,49 @@ class TestPush:
         out = _run("p.json", body)
         assert out.accounting is not None
         assert out.accounting.unclaimed == {"vendor_crc": 1}
+
+
+class TestBlocks:
+    """An export's readings travel as one block per series; rows of a known shape take a shortcut."""
+
+    ROWS = [f"A-1F-E01,,电,2024-06-12 {h:02d}:{m:02d},{100 + h * 4 + m / 15:.2f},,{'估算' if (h, m) == (2, 30) else ''},"
+            for h in range(4) for m in (0, 15, 30, 45)]  # fmt: skip
+
+    def _export(self) -> bytes:
+        rows = list(self.ROWS)
+        rows.insert(7, "A-1F-E01,,电,2024-06-12 01:99,104.5,,,")  # not a time: a dead letter
+        rows.insert(9, "A-1F-E01,,电,2024-06-12 02:05,1O4.8,,,")  # letter O in the value
+        rows += [f"B-3F-W01,,水,2024-06-12 00:{m:02d},4521.{m:03d},,," for m in (0, 15, 30)]
+        return _csv(*rows)
+
+    def test_a_bad_reading_inside_a_block_is_named_and_the_others_land(self) -> None:
+        out = _run("a.csv", self._export())
+        assert [(f.location.line, f.location.column, f.code) for f in out.failures] == [
+            (9, "抄表时间", "invalid_date"),
+            (11, "读数", "invalid_amount"),
+        ]
+        assert [(e.event.subject, len(e.event.payload.readings)) for e in out.events] == [  # type: ignore[attr-defined]
+            ("MTR-A-1F-E01/electricity_kwh", 16),
+            ("MTR-B-3F-W01/water_m3", 3),
+        ]
+        flagged = [(r.occurred_at.minute, r.payload.quality) for r in _reads(out) if r.payload.quality]
+        assert flagged == [(30, ["estimated"])]  # 02:30 site time, the only 估算 row
+
+    def test_the_shortcut_gives_what_the_full_reader_gives(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Same events (ids, values, flags) and the same field accounting with every row read in full."""
+        fast = _run("a.csv", self._export())
+        monkeypatch.setattr(_Run, "shortcut", lambda *_: False)
+        full = _run("a.csv", self._export())
+        assert [e.event for e in fast.events] == [e.event for e in full.events]
+        assert fast.failures == full.failures
+        assert fast.accounting == full.accounting
+        assert fast.accounting is not None
+        assert fast.accounting.claimed["读数"] == len(self.ROWS) + 5
+
+    def test_a_large_export_is_a_few_blocks_in_chunks(self) -> None:
+        """Chunks of the worker's size still give blocks of many readings (BLOCK_ROWS at least)."""
+        rows = [f"A-1F-E01,,电,2024-06-{1 + i // 96:02d} {i % 96 // 4:02d}:{i % 4 * 15:02d},{i}.5,,,"
+                for i in range(2500)]  # fmt: skip
+        chunks = list(translate_in_chunks(_raw("a.csv"), _csv(*rows), default_mapping(), CTX, 2_000))
+        assert [len(e.event.payload.readings) for c in chunks for e in c.events] == [2500]  # type: ignore[attr-defined]
+        assert sum(c.units for c in chunks) == 2500
