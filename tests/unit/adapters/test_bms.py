@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 import openpyxl
@@ -143,7 +144,7 @@ class TestPush:
 class TestBlocks:
     """An export's readings travel as one block per series; rows of a known shape take a shortcut."""
 
-    ROWS = [f"A-1F-E01,,电,2024-06-12 {h:02d}:{m:02d},{100 + h * 4 + m / 15:.2f},,{'估算' if (h, m) == (2, 30) else ''},"
+    ROWS: ClassVar[list[str]] = [f"A-1F-E01,,电,2024-06-12 {h:02d}:{m:02d},{100 + h * 4 + m / 15:.2f},,{'估算' if (h, m) == (2, 30) else ''},"
             for h in range(4) for m in (0, 15, 30, 45)]  # fmt: skip
 
     def _export(self) -> bytes:

@@ -71,7 +71,7 @@ class TestBlocks:
         engine = _fold([block(water), block(wrap)])
         with engine.connect() as conn:
             noted = select(readings.c.series, readings.c.note).where(readings.c.note.is_not(None))
-            notes = {s: n for s, n in conn.execute(noted)}
+            notes = {row.series: row.note for row in conn.execute(noted)}
             lows = conn.execute(select(readings.c.consumption).where(readings.c.consumption < 0)).all()
             (day,) = consumption(conn, level="meter", ident="E9", start=date(2024, 6, 1), end=date(2024, 6, 1),
                                  grain="day", tz=TZ)  # fmt: skip
