@@ -113,7 +113,8 @@ def _ceiling(path: Path, folder: Path) -> float:
     """The same readings with no hub: csv.reader over the file, one executemany into SQLite, readings/s."""
     db = sqlite3.connect(folder / "ceiling.db")
     db.execute(
-        "CREATE TABLE readings (meter TEXT, quantity TEXT, at TEXT, value REAL, PRIMARY KEY (meter, quantity, at))"
+        "CREATE TABLE readings (meter TEXT, quantity TEXT, at TEXT, value REAL,"
+        " PRIMARY KEY (meter, quantity, at))"
     )
     started = time.perf_counter()
     with path.open(encoding="utf-8-sig", newline="") as handle:
@@ -215,7 +216,7 @@ async def run(report: Report) -> None:
         report.add("energy", "end to end: hub ingest bms FILE to queryable energy tables (blocks)", rate,
                    "readings/s", aim=">= 50,000 readings/s", peer=ceiling,
                    peer_label="csv.reader + one SQLite executemany of the same readings",
-                   note=f"{stored} of {count} readings stored, {kwh:,.0f} campus total read back; {note}")  # fmt: skip
+                   note=f"{stored} of {count} stored, {kwh:,.0f} campus total read back; {note}")  # fmt: skip
         meters = scaled(2000, 10)
         engine, cases = _query_db(meters, folder)
         p50, p99, n = _queries(engine, cases, rounds=10)
