@@ -67,6 +67,10 @@ class EnergyConfig:
     site: str = "hub"
 
 
+def _first(pair: tuple[datetime, Any]) -> datetime:
+    return pair[0]
+
+
 def place_key(parts: tuple[str | None, ...]) -> str:
     return hashlib.sha256("\x1f".join(p or "" for p in parts).encode()).hexdigest()[:32]
 
@@ -125,9 +129,11 @@ class Energy:
             return []
         upsert(conn, places, list(place_rows.values()), key=("place_key",), update=False)
         stored = self._heads(conn, heads)
-        spans: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for (s, _), row in sorted(rows.items()):
-            spans[s].append(row)
+        by_series: dict[str, list[tuple[datetime, dict[str, Any]]]] = defaultdict(list)
+        for (s, at), row in rows.items():
+            by_series[s].append((at, row))
+        # Per series, by time alone (readings arrive nearly in order: a cheap sort).
+        spans = {s: [row for _, row in sorted(by_series[s], key=_first)] for s in sorted(by_series)}
         # A series whose new readings all come after what is stored (the usual case: meters read
         # forward) is appended; one with a late or resent reading is refolded around them.
         later = {s: new for s, new in spans.items() if s not in stored or new[0]["at"] > stored[s]}

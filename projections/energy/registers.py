@@ -13,7 +13,8 @@ of a day followed by one reading is not a surge in one hour.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 ROLLOVER_NEAR = 0.9  # the previous value was above 90 % of the maximum...
 ZERO_NEAR = 0.1  # ...and the new one below 10 % of it (or of the previous value: a replacement)
@@ -49,12 +50,24 @@ def step(
 
 
 def floor_hour(at: datetime) -> datetime:
-    return at.replace(minute=0, second=0, microsecond=0)
+    return _floor_utc(at) if at.tzinfo is UTC else at.replace(minute=0, second=0, microsecond=0)
 
 
 def hour_of(at: datetime) -> datetime:
     """The hour a reading at `at` closes: a reading at 10:00 ends the 09:00 hour."""
-    return floor_hour(at - timedelta(microseconds=1))
+    return _hour_of_utc(at) if at.tzinfo is UTC else floor_hour(at - timedelta(microseconds=1))
+
+
+# Every series of a campus shares its reading times: each UTC time is floored once. (UTC only:
+# equal times in other zones are equal instants whose local hours may differ.)
+@lru_cache(maxsize=1 << 16)
+def _floor_utc(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+@lru_cache(maxsize=1 << 16)
+def _hour_of_utc(at: datetime) -> datetime:
+    return _floor_utc(at - timedelta(microseconds=1))
 
 
 def spread(start: datetime | None, at: datetime, amount: float) -> list[tuple[datetime, float]]:

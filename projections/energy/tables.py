@@ -42,6 +42,9 @@ readings = Table(
     Column("consumption", Float),
     Column("note", String(20)),  # replaced | rollover | backwards
     Column("place_key", String(32), nullable=False),
+    # Clustered on (series, at) on SQLite: one b-tree to write per reading instead of a table and
+    # its key index, and a series' readings in time order are one range read.
+    sqlite_with_rowid=False,
 )
 
 places = Table(
@@ -77,6 +80,7 @@ hourly = Table(
     Column("total", Float, nullable=False),
     Column("samples", Integer, nullable=False),
     Column("notes", String(40), nullable=False, default=""),
+    sqlite_with_rowid=False,  # clustered on (series, hour), as readings
 )
 Index(f"{NAME}_hourly_building", hourly.c.building, hourly.c.hour)
 Index(f"{NAME}_hourly_zone", hourly.c.zone, hourly.c.hour)
