@@ -27,7 +27,7 @@ from sqlalchemy import and_, bindparam, delete, or_, select, update
 
 from projections.energy.alarms import tick
 from projections.energy.detect.model import DetectConfig
-from projections.energy.registers import HOUR, Interval, floor_hour, hour_of, hourly_totals, step
+from projections.energy.registers import HOUR, floor_hour, hour_of, hourly_totals, step
 from projections.energy.tables import METADATA, NAME, daily, hourly, monthly, places, readings, series
 from projections.runtime.upsert import upsert
 from schemas.facility import CONSUMPTION, FacilityMeterRead, FacilityMeterReadingsRecorded, MeterPlace
@@ -182,10 +182,10 @@ class Energy:
                 row["value"],
                 kind=row["kind"],
                 register_max=row["register_max"],
-                replaced="replaced" in row["flags"].split(","),
+                replaced="replaced" in row["flags"],  # the one flag with that word in it
             )
-            start = before[0] if before is not None and row["kind"] == "cumulative" else None
-            row.update(start=start, consumption=done.consumption, note=done.note)
+            row["start"] = before[0] if before is not None and row["kind"] == "cumulative" else None
+            row["consumption"], row["note"] = done.consumption, done.note
             before = (row["at"], row["value"])
         return new
 
@@ -265,11 +265,12 @@ class Energy:
         else:
             query = query.where(or_(r.start < hi, and_(r.start.is_(None), r.at <= hi)))
         contributing: list[Any] = list(conn.execute(query).all())
-        contributing += [_Stored(*(row[c.name] for c in cols)) for row in appended or ()]
-        intervals = [
-            Interval(row.at, row.value, row.start, row.consumption, row.note) for row in contributing
+        contributing += [
+            _Stored(r["at"], r["start"], r["value"], r["consumption"], r["note"], r["place_key"])
+            for r in appended or ()
         ]
-        totals = hourly_totals(intervals, consumption=quantity in CONSUMPTION, lo=lo, hi=hi)
+        # Rows and _Stored both read as intervals (at, start, value, consumption, note).
+        totals = hourly_totals(contributing, consumption=quantity in CONSUMPTION, lo=lo, hi=hi)
         keys = {contributing[i].place_key for *_, i in totals.values()}
         where = {p.place_key: p for p in conn.execute(select(places).where(places.c.place_key.in_(keys)))}
         meter_id = name.removeprefix("MTR-").rsplit("/", 1)[0]
