@@ -47,6 +47,7 @@ from schemas.facility import (
     FacilityAnomalyCleared,
     FacilityAnomalyDetected,
     FacilityMeterRead,
+    FacilityMeterReadingsRecorded,
 )
 from schemas.inventory import (
     INVENTORY_EVENTS,
@@ -148,6 +149,7 @@ Event = Annotated[
     | OpsAlertRaised
     | OpsAlertCleared
     | FacilityMeterRead
+    | FacilityMeterReadingsRecorded
     | FacilityAnomalyDetected
     | FacilityAnomalyCleared
     | AssetTelemetryRecorded

@@ -1,9 +1,13 @@
 """Facility events: sub-meter readings from building management systems, and energy anomalies.
 
-`facility.meter_read` is a source fact (BMS exports, gateway pushes, Modbus polls) on
-`canonical.facility.v1`, keyed by the hub meter id. `facility.anomaly_detected` / `_cleared`
-are what the energy read model concludes (derived, on `derived.facility.v1`), each with its
-evidence: the baseline it compared against, what it observed, and the window.
+`facility.meter_readings_recorded` is the source fact (BMS exports, gateway pushes, Modbus polls)
+on `canonical.facility.v1`: one series' readings from one chunk of a message, in time order, keyed
+by the series (meter and quantity) so a meter's readings stay in order. A year of 15-minute
+readings of 2,000 meters is thousands of events, not seventy million. `facility.meter_read` (one
+reading) is what the hub emitted before; it stays valid on the log and folds into the same tables.
+`facility.anomaly_detected` / `_cleared` are what the energy read model concludes (derived, on
+`derived.facility.v1`), each with its evidence: the baseline it compared against, what it
+observed, and the window.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pydantic import AwareDatetime, Field
 
 from schemas._base import DeptRef, HubModel, NonEmptyStr
 from schemas.envelope import EventBase
+from schemas.ids import event_id_for
 
 # What a meter measures. Consumption quantities (kWh, m³) add up over time; the others are
 # instantaneous (demand, temperatures, positions) and are averaged, never summed.
@@ -79,6 +84,24 @@ class MeterReadPayload(HubModel):
     place: MeterPlace
 
 
+class MeterReadingsPayload(HubModel):
+    """A block of one series' readings (same meter, quantity, kind, interval and place).
+
+    `readings` are `[time, value]` pairs in time order (compact: a block holds hundreds);
+    `quality` gives the flags of the flagged readings only, by their index in `readings`.
+    """
+
+    meter_id: NonEmptyStr
+    quantity: Quantity
+    kind: ReadingKind
+    unit: NonEmptyStr
+    interval_minutes: int | None = Field(default=None, ge=1, le=1440)  # for kind=interval
+    register_max: Decimal | None = Field(default=None, gt=0)
+    place: MeterPlace
+    readings: list[tuple[AwareDatetime, Decimal]] = Field(min_length=1)
+    quality: dict[int, list[QualityFlag]] = Field(default_factory=dict)
+
+
 class AnomalyPayload(HubModel):
     """An anomaly and its evidence. `baseline` and `observed` are in `unit` per hour (consumption)
     or the quantity's own unit (positions, temperatures); the window is [window_start, window_end)."""
@@ -114,6 +137,41 @@ class FacilityMeterRead(EventBase):
     payload: MeterReadPayload
 
 
+class FacilityMeterReadingsRecorded(EventBase):
+    type: Literal["facility.meter_readings_recorded"] = "facility.meter_readings_recorded"
+    schema_version: Literal[1] = 1
+    payload: MeterReadingsPayload
+
+    def unfold(self) -> list[FacilityMeterRead]:
+        """The block as single readings, each with the id the single-reading form gives it
+        (uuid5 over meter, quantity, kind and time): for readers that want one fact per reading."""
+        p = self.payload
+        system = self.source.system.value
+        return [
+            FacilityMeterRead(
+                event_id=event_id_for(
+                    system, f"meter:{p.meter_id}", f"{p.quantity}:{p.kind}:{at.isoformat()}"
+                ),
+                occurred_at=at,
+                recorded_at=self.recorded_at,
+                source=self.source,
+                subject=self.subject,
+                payload=MeterReadPayload(
+                    meter_id=p.meter_id,
+                    quantity=p.quantity,
+                    kind=p.kind,
+                    value=value,
+                    unit=p.unit,
+                    interval_minutes=p.interval_minutes,
+                    register_max=p.register_max,
+                    quality=p.quality.get(i, []),
+                    place=p.place,
+                ),
+            )
+            for i, (at, value) in enumerate(p.readings)
+        ]
+
+
 class FacilityAnomalyDetected(EventBase):
     type: Literal["facility.anomaly_detected"] = "facility.anomaly_detected"
     schema_version: Literal[1] = 1
@@ -126,5 +184,5 @@ class FacilityAnomalyCleared(EventBase):
     payload: AnomalyClearedPayload
 
 
-FACILITY_EVENTS = (FacilityMeterRead,)
+FACILITY_EVENTS = (FacilityMeterRead, FacilityMeterReadingsRecorded)
 DERIVED_FACILITY_EVENTS = (FacilityAnomalyDetected, FacilityAnomalyCleared)

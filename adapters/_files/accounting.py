@@ -83,6 +83,20 @@ class ColumnTally:
                     kept.append(text[:80])
         return unclaimed
 
+    def count_times(self, record: Record, times: int) -> None:
+        """Tally `times` rows whose non-empty cells sit where `record`'s do (no unclaimed ones:
+        their samples are kept row by row through `count`)."""
+        self.rows += times
+        for title, value in record.values.items():
+            if not value.strip():
+                continue
+            claim = self.claim_of(title)
+            bucket = self.counts[claim]
+            bucket[title] = bucket.get(title, 0) + times
+            if claim == "claimed":
+                name = self._field_of[title]
+                self.fields[name] = self.fields.get(name, 0) + times
+
     def take(self) -> FieldAccounting:
         out = FieldAccounting(
             rows=self.rows,

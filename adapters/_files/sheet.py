@@ -76,6 +76,15 @@ def stream_sheet(
     The header is looked for in the first `mapping.header.scan_rows` rows only, so those are all
     that is read before the records start.
     """
+    sheet, rows = stream_cells(data, filename=filename, mapping=mapping, limits=limits)
+    return sheet, (record_of(line, cells, sheet.header, mapping) for line, cells in rows)
+
+
+def stream_cells(
+    data: bytes, *, filename: str, mapping: FileMapping, limits: ReadLimits | None = None
+) -> tuple[Sheet, Iterator[tuple[int, Sequence[str]]]]:
+    """`stream_sheet` before its rows are classified: the non-blank rows below the header as
+    `(line, cells)`, for a source that recognises most of its rows by shape (`record_of` for the rest)."""
     grid, rows = stream_grid(
         data, filename=filename, encoding=mapping.encoding, sheet=mapping.sheet, limits=limits
     )
@@ -87,13 +96,16 @@ def stream_sheet(
         scan_rows=mapping.header.scan_rows,
         min_matches=mapping.header.min_matches,
     )
-    records = (
-        _record(line, cells, header, mapping)
-        for line, cells in chain(head, rows)
-        if line > header.line and any(c.strip() for c in cells)
+    cells = (
+        (line, row) for line, row in chain(head, rows) if line > header.line and any(c.strip() for c in row)
     )
     sheet = Sheet(filename=filename, grid=replace(grid, rows=tuple(head)), header=header, records=())
-    return sheet, records
+    return sheet, cells
+
+
+def record_of(line: int, cells: Sequence[str], header: Header, mapping: FileMapping) -> Record:
+    """One row below the header as a Record: its cells by column title, and its kind."""
+    return _record(line, cells, header, mapping)
 
 
 def _record(line: int, cells: Sequence[str], header: Header, mapping: FileMapping) -> Record:

@@ -10,6 +10,8 @@ each entry at position `record:<n>`, a failure naming the entry and the key. The
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -19,21 +21,23 @@ from pydantic import ValidationError
 from adapters._files.header import normalise_label
 from adapters._files.loop import CHUNK_ROWS, TabularRun, translate_chunks
 from adapters._files.rows import RowReader, parse_moment
-from adapters._files.values import ValueParseError, parse_amount
-from adapters.base import Emitted, Failure, FieldAccounting, SourceLocation, Translation
+from adapters._files.values import ValueParseError, canonical_decimal, parse_amount
+from adapters.base import Failure, FieldAccounting, SourceLocation, Translation
+from adapters.bms.blocks import Blocks
 from adapters.bms.readings import Reading, build_reading
 from adapters.errors import MalformedMessage
 from adapters.provenance import source_of
 from schemas._base import SourceSystem
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
-    from adapters._files.sheet import Record
+    from adapters._files.sheet import Record, Sheet
     from adapters.base import TranslateContext
     from adapters.bms.mapping import BmsMapping
     from hub.ports import RawRecord
     from schemas.envelope import Source
+    from schemas.facility import FacilityMeterRead
 
 # Keys of a pushed reading: canonical field -> the JSON key.
 JSON_KEYS = {
@@ -51,9 +55,84 @@ JSON_KEYS = {
 _ENVELOPE_KEYS = frozenset({"readings", "gateway", "sent_at"})
 
 
+_TIME = re.compile(r"\d{4}-\d{1,2}-\d{1,2}[ T]\d{1,2}:\d{2}(?::\d{2})?")
+_NUMBER = re.compile(r"-?\d{1,15}(?:\.\d{1,9})?")
+BLOCK_ROWS = 20_000  # rows of an export per chunk at least: blocks of a few hundred readings
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What every row of one shape (same cells but time and value) becomes, learnt from the first."""
+
+    slot: int
+    quality: tuple[str, ...]
+    value_col: int
+    record: Record  # the first row, for the field accounting of the others
+
+
 class _Run(TabularRun["BmsMapping"]):
+    """One export. Rows go through the full reader once per shape; the others of that shape take
+    the shortcut: their time and value parsed, everything else as the first one gave it."""
+
     system = SourceSystem.BMS
     key_field = "meter_id"
+
+    def __init__(self, raw: RawRecord, sheet: Sheet, mapping: BmsMapping, ctx: TranslateContext) -> None:
+        super().__init__(raw, sheet, mapping, ctx)
+        self.blocks = Blocks(self.source, raw.received_at, sheet.filename, raw.sha256)
+        columns = sheet.header.columns
+        self._at = columns.get("read_at")
+        self._numbers = tuple(columns[f] for f in ("value", "usage") if f in columns)
+        self._shapes: dict[tuple[str, ...], _Shape] = {}
+        self._repeats: dict[tuple[str, ...], int] = {}  # rows per shape since the last take
+        self._learning: tuple[int, tuple[str, ...]] | None = None
+        self._moments: dict[str, datetime] = {}
+
+    def _shape_of(self, cells: Sequence[str]) -> tuple[str, ...] | None:
+        """The row with its time and value cells replaced by their form; None for an odd form."""
+        at = self._at
+        if at is None or at >= len(cells) or not _TIME.fullmatch(cells[at]):
+            return None
+        shape = list(cells)
+        shape[at] = "\0t"
+        for i in self._numbers:
+            if i < len(cells) and (cell := cells[i]):
+                if not _NUMBER.fullmatch(cell):
+                    return None
+                shape[i] = "\0-" if cell[0] == "-" else "\0n"
+        return tuple(shape)
+
+    def shortcut(self, line: int, cells: Sequence[str]) -> bool:
+        self._learning = None
+        shape = self._shape_of(cells)
+        if shape is None:
+            return False
+        known = self._shapes.get(shape)
+        if known is None:
+            self._learning = (line, shape)  # `row` learns it if the row lands
+            return False
+        text = cells[self._at]  # type: ignore[index]  # a shape has a time column
+        at = self._moments.get(text)
+        if at is None:
+            try:
+                at = parse_moment(text, self.ctx.tz, self.mapping.date_formats)
+            except ValueParseError:
+                return False  # the full reader names the problem
+            self._moments[text] = at
+        cell = cells[known.value_col]
+        value = Decimal(cell)
+        if ("." in cell and cell[-1] == "0") or not value:
+            value = canonical_decimal(value)  # the one form parse_amount gives (12.50 -> 12.5)
+        self.blocks.add(known.slot, at, value, known.quality, where=f"line:{line}", line=line)
+        self._repeats[shape] = self._repeats.get(shape, 0) + 1
+        return True
+
+    def take(self, units: int) -> Translation:
+        for shape, times in self._repeats.items():
+            self.tally.count_times(self._shapes[shape].record, times)
+        self._repeats = {}
+        self.events = self.blocks.take()
+        return super().take(units)
 
     def row(self, _kind: str, record: Record, position: str) -> None:
         read = RowReader(self.sheet, record, self.mapping)
@@ -91,7 +170,21 @@ class _Run(TabularRun["BmsMapping"]):
         if isinstance(built, list):
             self.fail(built, record, position)
             return
-        self.emit(built, record, position)
+        slot = self.blocks.add_event(built, position, record.line)
+        self._learn(record, slot, built)
+
+    def _learn(self, record: Record, slot: int, built: FacilityMeterRead) -> None:
+        """Remember the shape of a row that landed, unless a cell of it is unclaimed (whose
+        samples the field accounting keeps row by row)."""
+        if self._learning is None or self._learning[0] != record.line:
+            return
+        if any(v.strip() and self.tally.claim_of(t) == "unclaimed" for t, v in record.values.items()):
+            return
+        columns = self.sheet.header.columns
+        value_col = columns["value"] if built.payload.kind != "interval" else columns["usage"]
+        shape = self._learning[1]
+        p = built.payload
+        self._shapes[shape] = _Shape(slot, tuple(p.quality), value_col, record)
 
 
 def _is_json(raw: RawRecord, payload: bytes) -> bool:
@@ -108,11 +201,15 @@ def translate(raw: RawRecord, payload: bytes, mapping: BmsMapping, ctx: Translat
 def translate_in_chunks(
     raw: RawRecord, payload: bytes, mapping: BmsMapping, ctx: TranslateContext, chunk_rows: int = CHUNK_ROWS
 ) -> Iterator[Translation]:
-    """`translate`, `chunk_rows` rows at a time (a JSON push is one chunk)."""
+    """`translate`, at least BLOCK_ROWS rows at a time (a JSON push is one chunk).
+
+    A chunk's readings travel as one block per series; chunks of BLOCK_ROWS keep the blocks a few
+    hundred readings long on an export that interleaves its meters, and hold a few MB."""
     if _is_json(raw, payload):
         return iter([_translate_json(raw, payload, mapping, ctx)])
+    rows = max(chunk_rows, BLOCK_ROWS) if chunk_rows else 0
     return translate_chunks(
-        _Run, raw, payload, mapping, ctx, documents={}, default_kind="reading", chunk_rows=chunk_rows
+        _Run, raw, payload, mapping, ctx, documents={}, default_kind="reading", chunk_rows=rows
     )
 
 
@@ -128,7 +225,7 @@ def _translate_json(
     if not isinstance(entries, list):
         raise MalformedMessage(f'{filename}: expected {{"readings": [...]}} or a list of readings')
     source = source_of(SourceSystem.BMS, raw, ctx)
-    events: list[Emitted] = []
+    blocks = Blocks(source, raw.received_at, filename, raw.sha256)
     failures: list[Failure] = []
     claimed: dict[str, int] = {}
     unclaimed: dict[str, int] = {}
@@ -145,14 +242,14 @@ def _translate_json(
         if isinstance(done, Failure):
             failures.append(done)
         else:
-            events.append(done)
+            blocks.add_event(done, position, None)
     if isinstance(doc, dict):
         for key in doc:
             if key not in _ENVELOPE_KEYS:
                 unclaimed[key] = unclaimed.get(key, 0) + 1
     accounting = FieldAccounting(rows=len(entries), claimed=claimed, unclaimed=unclaimed, fields=fields)
     return Translation(
-        events=tuple(events), failures=tuple(failures), units=len(entries), accounting=accounting
+        events=tuple(blocks.take()), failures=tuple(failures), units=len(entries), accounting=accounting
     )
 
 
@@ -178,7 +275,7 @@ def _entry(
     *,
     source: Source,
     received_at: datetime,
-) -> Emitted | Failure:
+) -> FacilityMeterRead | Failure:
     reading, problem = _json_reading(entry, mapping, ctx)
     if reading is None:
         field, code, reason = problem
@@ -192,7 +289,7 @@ def _entry(
     if isinstance(built, list):
         first = built[0]
         return _failure(position, filename, first.field, first.code, "; ".join(p.reason for p in built))
-    return Emitted(event=built, position=position, location=SourceLocation(file=filename))
+    return built
 
 
 def _failure(position: str, filename: str, field: str, code: str, reason: str) -> Failure:

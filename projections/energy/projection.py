@@ -1,6 +1,8 @@
 """Read model `energy`: meter readings -> consumption per series, hour and day; anomalies by tick.
 
-Fed by `canonical.facility.v1` (`facility.meter_read`). For each series a batch touches, the
+Fed by `canonical.facility.v1`: `facility.meter_readings_recorded` (a block of one series'
+readings) and `facility.meter_read` (one reading, as older events on the log are) fold into the
+same rows, so a block and its readings one by one give the same tables. For each series a batch touches, the
 readings it adds and their neighbours are refolded: each reading's interval consumption from its
 predecessor (projections.energy.registers: rollover, replacement, never negative), then the
 hours those intervals cover and the days of those hours are recomputed from what is stored. So
@@ -26,11 +28,11 @@ from sqlalchemy import and_, bindparam, delete, or_, select, update
 
 from projections.energy.alarms import tick
 from projections.energy.detect.model import DetectConfig
-from projections.energy.registers import HOUR, Interval, floor_hour, hour_of, hourly_totals, step
+from projections.energy.registers import HOUR, floor_hour, hour_of, hourly_totals, step
 from projections.energy.rejudge import rewind_series
 from projections.energy.tables import METADATA, NAME, daily, hourly, monthly, places, readings, series
 from projections.runtime.upsert import upsert
-from schemas.facility import CONSUMPTION, FacilityMeterRead
+from schemas.facility import CONSUMPTION, FacilityMeterRead, FacilityMeterReadingsRecorded, MeterPlace
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -67,6 +69,10 @@ class EnergyConfig:
     site: str = "hub"
 
 
+def _first(pair: tuple[datetime, Any]) -> datetime:
+    return pair[0]
+
+
 def place_key(parts: tuple[str | None, ...]) -> str:
     return hashlib.sha256("\x1f".join(p or "" for p in parts).encode()).hexdigest()[:32]
 
@@ -86,51 +92,50 @@ class Energy:
         place_rows: dict[str, dict[str, Any]] = {}
         heads: dict[str, dict[str, Any]] = {}
         for event in events:
-            if not isinstance(event, FacilityMeterRead):
+            if isinstance(event, FacilityMeterReadingsRecorded):
+                p = event.payload
+                block = [(at, value, p.quality.get(i, ())) for i, (at, value) in enumerate(p.readings)]
+            elif isinstance(event, FacilityMeterRead):
+                p = event.payload  # type: ignore[assignment]  # the single form: same fields
+                block = [(event.occurred_at, event.payload.value, event.payload.quality)]
+            else:
                 continue
-            p = event.payload
-            where = p.place
-            dept = where.department
-            parts = (
-                where.building,
-                where.floor,
-                where.zone,
-                dept.code if dept else None,
-                dept.name if dept else None,
-                where.place,
-            )
-            key = place_key(parts)
-            place_rows[key] = dict(
-                zip(("building", "floor", "zone", "dept_code", "dept_name", "place"), parts, strict=True)
-            ) | {"place_key": key}
-            at = event.occurred_at.astimezone(UTC)
-            rows[(event.subject, at)] = {
-                "series": event.subject,
-                "at": at,
-                "kind": p.kind,
-                "value": float(p.value),
-                "register_max": None if p.register_max is None else float(p.register_max),
-                "flags": ",".join(p.quality),
-                "place_key": key,
-            }
-            head = heads.get(event.subject)
-            if head is None or at >= head["last_at"]:
-                heads[event.subject] = {
-                    "series": event.subject,
+            key = self._place(p.place, place_rows)
+            series_id = event.subject
+            register_max = None if p.register_max is None else float(p.register_max)
+            last = None
+            for at, value, quality in block:
+                at = at.astimezone(UTC)  # noqa: PLW2901 - the stored form
+                rows[(series_id, at)] = {
+                    "series": series_id,
+                    "at": at,
+                    "kind": p.kind,
+                    "value": float(value),
+                    "register_max": register_max,
+                    "flags": ",".join(quality),
+                    "place_key": key,
+                }
+                last = at if last is None or at > last else last
+            head = heads.get(series_id)
+            if last is not None and (head is None or last >= head["last_at"]):
+                heads[series_id] = {
+                    "series": series_id,
                     "meter_id": p.meter_id,
                     "quantity": p.quantity,
                     "unit": p.unit,
                     "place_key": key,
                     **{k: v for k, v in place_rows[key].items() if k not in ("place_key", "place")},
-                    "last_at": at,
+                    "last_at": last,
                 }
         if not rows:
             return []
         upsert(conn, places, list(place_rows.values()), key=("place_key",), update=False)
         stored = self._heads(conn, heads)
-        spans: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for (s, _), row in sorted(rows.items()):
-            spans[s].append(row)
+        by_series: dict[str, list[tuple[datetime, dict[str, Any]]]] = defaultdict(list)
+        for (s, at), row in rows.items():
+            by_series[s].append((at, row))
+        # Per series, by time alone (readings arrive nearly in order: a cheap sort).
+        spans = {s: [row for _, row in sorted(by_series[s], key=_first)] for s in sorted(by_series)}
         # A series whose new readings all come after what is stored (the usual case: meters read
         # forward) is appended; one with a late or resent reading is refolded around them.
         later = {s: new for s, new in spans.items() if s not in stored or new[0]["at"] > stored[s]}
@@ -150,6 +155,23 @@ class Energy:
                 rewind_series(conn, s, quantity, heads[s]["zone"], changed)
         return []
 
+    @staticmethod
+    def _place(where: MeterPlace, place_rows: dict[str, dict[str, Any]]) -> str:
+        dept = where.department
+        parts = (
+            where.building,
+            where.floor,
+            where.zone,
+            dept.code if dept else None,
+            dept.name if dept else None,
+            where.place,
+        )
+        key = place_key(parts)
+        place_rows[key] = dict(
+            zip(("building", "floor", "zone", "dept_code", "dept_name", "place"), parts, strict=True)
+        ) | {"place_key": key}
+        return key
+
     def _chain(self, conn: Connection, name: str, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """New readings after the last stored one, with their intervals' consumption."""
         r = readings.c
@@ -163,10 +185,10 @@ class Energy:
                 row["value"],
                 kind=row["kind"],
                 register_max=row["register_max"],
-                replaced="replaced" in row["flags"].split(","),
+                replaced="replaced" in row["flags"],  # the one flag with that word in it
             )
-            start = before[0] if before is not None and row["kind"] == "cumulative" else None
-            row.update(start=start, consumption=done.consumption, note=done.note)
+            row["start"] = before[0] if before is not None and row["kind"] == "cumulative" else None
+            row["consumption"], row["note"] = done.consumption, done.note
             before = (row["at"], row["value"])
         return new
 
@@ -248,11 +270,12 @@ class Energy:
         else:
             query = query.where(or_(r.start < hi, and_(r.start.is_(None), r.at <= hi)))
         contributing: list[Any] = list(conn.execute(query).all())
-        contributing += [_Stored(*(row[c.name] for c in cols)) for row in appended or ()]
-        intervals = [
-            Interval(row.at, row.value, row.start, row.consumption, row.note) for row in contributing
+        contributing += [
+            _Stored(r["at"], r["start"], r["value"], r["consumption"], r["note"], r["place_key"])
+            for r in appended or ()
         ]
-        totals = hourly_totals(intervals, consumption=quantity in CONSUMPTION, lo=lo, hi=hi)
+        # Rows and _Stored both read as intervals (at, start, value, consumption, note).
+        totals = hourly_totals(contributing, consumption=quantity in CONSUMPTION, lo=lo, hi=hi)
         keys = {contributing[i].place_key for *_, i in totals.values()}
         where = {p.place_key: p for p in conn.execute(select(places).where(places.c.place_key.in_(keys)))}
         meter_id = name.removeprefix("MTR-").rsplit("/", 1)[0]

@@ -13,7 +13,12 @@ of a day followed by one reading is not a surge in one hour.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 ROLLOVER_NEAR = 0.9  # the previous value was above 90 % of the maximum...
 ZERO_NEAR = 0.1  # ...and the new one below 10 % of it (or of the previous value: a replacement)
@@ -49,12 +54,24 @@ def step(
 
 
 def floor_hour(at: datetime) -> datetime:
-    return at.replace(minute=0, second=0, microsecond=0)
+    return _floor_utc(at) if at.tzinfo is UTC else at.replace(minute=0, second=0, microsecond=0)
 
 
 def hour_of(at: datetime) -> datetime:
     """The hour a reading at `at` closes: a reading at 10:00 ends the 09:00 hour."""
-    return floor_hour(at - timedelta(microseconds=1))
+    return _hour_of_utc(at) if at.tzinfo is UTC else floor_hour(at - timedelta(microseconds=1))
+
+
+# Every series of a campus shares its reading times: each UTC time is floored once. (UTC only:
+# equal times in other zones are equal instants whose local hours may differ.)
+@lru_cache(maxsize=1 << 16)
+def _floor_utc(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+@lru_cache(maxsize=1 << 16)
+def _hour_of_utc(at: datetime) -> datetime:
+    return _floor_utc(at - timedelta(microseconds=1))
 
 
 def spread(start: datetime | None, at: datetime, amount: float) -> list[tuple[datetime, float]]:
@@ -83,8 +100,27 @@ class Interval:
     note: str | None = None
 
 
+class IntervalLike(Protocol):
+    """What `hourly_totals` reads of an interval: an Interval, or a stored reading row."""
+
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def start(self) -> datetime | None: ...
+    @property
+    def consumption(self) -> float | None: ...
+    @property
+    def note(self) -> str | None: ...
+
+
 def hourly_totals(
-    intervals: list[Interval], *, consumption: bool, lo: datetime | None = None, hi: datetime | None = None
+    intervals: Sequence[IntervalLike],
+    *,
+    consumption: bool,
+    lo: datetime | None = None,
+    hi: datetime | None = None,
 ) -> dict[datetime, tuple[float, int, frozenset[str], int]]:
     """hour -> (total, samples, notes, index of the latest interval in it), for hours in [lo, hi).
 
@@ -98,7 +134,10 @@ def hourly_totals(
         if consumption:
             if row.consumption is None:
                 continue
-            shares = spread(row.start, row.at, row.consumption)
+            start = row.start
+            # An hour or less (the usual 15-minute reading): spread's first case, without the call.
+            short = start is None or row.at - start <= HOUR
+            shares = [(own, row.consumption)] if short else spread(start, row.at, row.consumption)
         else:
             shares = [(own, row.value)]
         for hour, amount in shares:

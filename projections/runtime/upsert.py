@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import any_, bindparam
 from sqlalchemy.dialects import postgresql
 
+from projections.runtime.sqltypes import UtcDateTime
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
@@ -139,5 +141,10 @@ def _column_values(conn: Connection, table: Table, name: str, rows: Sequence[Map
     )
     if process is None:
         return [row[name] for row in rows]
+    if isinstance(table.c[name].type, UtcDateTime):
+        # Equal aware datetimes are one UTC instant, stored as one text: convert each time once
+        # (a batch of meter readings repeats the same few times across its series).
+        done: dict[Any, Any] = {None: None}
+        return [done[v] if (v := row[name]) in done else done.setdefault(v, process(v)) for row in rows]
     # Processors map None to None; most optional columns are None in most rows, so skip the call.
     return [None if (value := row[name]) is None else process(value) for row in rows]

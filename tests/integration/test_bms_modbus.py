@@ -100,7 +100,7 @@ class TestModbusPolling:
     async def test_a_poll_translates_like_a_gateway_push(
         self, meter_server: tuple[int, ModbusTcpServer]
     ) -> None:
-        """The poll's body goes through the bms translator: one meter_read per register, nothing else."""
+        """The poll's body goes through the bms translator: one reading per register, nothing else."""
         port, _ = meter_server
         result = await poll(_settings(port, _free_port()), AT)
         body = body_of(result)
@@ -108,7 +108,8 @@ class TestModbusPolling:
                         size=len(body), transport="modbus", received_at=AT)  # fmt: skip
         out = translate(raw, body, default_mapping(), CTX)
         assert out.failures == ()
-        assert [(e.event.payload.quantity, e.event.payload.value) for e in out.events] == [  # type: ignore[attr-defined]
+        reads = [r for e in out.events for r in e.event.unfold()]  # type: ignore[attr-defined]
+        assert [(r.payload.quantity, r.payload.value) for r in reads] == [
             ("electricity_kw", Decimal("4.321")),
             ("electricity_kwh", Decimal("123456.78")),
         ]

@@ -7,17 +7,19 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 import openpyxl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.base import TranslateContext, Translation
 from adapters.bms.mapping import BmsMapping, default_mapping
-from adapters.bms.translate import translate
+from adapters.bms.translate import _Run, translate, translate_in_chunks
 from hub.ports import RawRecord
-from schemas.facility import FacilityMeterRead
+from schemas.facility import FacilityMeterRead, FacilityMeterReadingsRecorded
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "bms"
 RECEIVED = datetime(2024, 6, 12, 2, 0, tzinfo=UTC)
@@ -41,14 +43,17 @@ def _csv(*rows: str) -> bytes:
 
 
 def _reads(out: Translation) -> list[FacilityMeterRead]:
-    return [e.event for e in out.events if isinstance(e.event, FacilityMeterRead)]
+    """The readings of the translation's blocks, one by one."""
+    return [
+        r for e in out.events if isinstance(e.event, FacilityMeterReadingsRecorded) for r in e.event.unfold()
+    ]
 
 
 class TestExport:
     def test_the_example_export_lands_with_every_cell_accounted(self) -> None:
         """12 readings, two dead letters (an unknown meter, a bad time), the 合计 row skipped, 0 unclaimed."""
         out = _run("bms-meter-readings.csv", (EXAMPLES / "bms-meter-readings.csv").read_bytes())
-        assert (len(out.events), [f.code for f in out.failures]) == (12, ["unknown_meter", "invalid_date"])
+        assert (len(_reads(out)), [f.code for f in out.failures]) == (12, ["unknown_meter", "invalid_date"])
         assert out.accounting is not None
         assert out.accounting.unclaimed_cells == 0
         assert [f.location.line for f in out.failures] == [15, 16]
@@ -84,7 +89,7 @@ class TestExport:
         """Overlapping daily exports: the event id is the meter, quantity and time, not the file."""
         row = "A-1F-E01,,电,2024-06-12 08:15,100.0,,,"
         first, second = _run("day1.csv", _csv(row)), _run("day2.csv", _csv(row))
-        assert first.events[0].event.event_id == second.events[0].event.event_id
+        assert _reads(first)[0].event_id == _reads(second)[0].event_id
 
     def test_an_unknown_quantity_word_fails_the_row_naming_the_column(self) -> None:
         """计量类型 蒸汽 is not in the mapping: a dead letter at that column, listing the known words."""
@@ -116,14 +121,14 @@ class TestExport:
         """Odd text never raises: the row becomes an event or a failure."""
         cell = '"' + text.replace('"', '""').replace("\n", " ").replace("\r", " ") + '"'
         out = _run("a.csv", _csv(f"A-1F-E01,,电,2024-06-12 08:15,{cell},,,"))
-        assert len(out.events) + len(out.failures) + len(out.skipped) <= 1
+        assert len(_reads(out)) + len(out.failures) + len(out.skipped) <= 1
 
 
 class TestPush:
     def test_the_example_push_gives_three_readings_and_names_the_bad_entry(self) -> None:
         """Entry 4's `at` is not a time: a failure at record:4, key `at`."""
         out = _run("gateway-push.json", (EXAMPLES / "gateway-push.json").read_bytes())
-        assert [e.event.payload.kind for e in out.events] == ["cumulative", "interval", "instant"]  # type: ignore[attr-defined]
+        assert [r.payload.kind for r in _reads(out)] == ["cumulative", "interval", "instant"]
         (failure,) = out.failures
         assert (failure.position, failure.location.column, failure.code) == ("record:4", "at", "invalid_date")
 
@@ -166,3 +171,47 @@ class TestSiteFigures:
             {"department": "心内科", "month": "2024-06", "bed_days": 1300},
         ]
         assert BmsMapping.model_validate(data).occupied_bed_days()["campus", "", "2024-06"] == 2152
+class TestBlocks:
+    """An export's readings travel as one block per series; rows of a known shape take a shortcut."""
+
+    ROWS: ClassVar[list[str]] = [f"A-1F-E01,,电,2024-06-12 {h:02d}:{m:02d},{100 + h * 4 + m / 15:.2f},,{'估算' if (h, m) == (2, 30) else ''},"
+            for h in range(4) for m in (0, 15, 30, 45)]  # fmt: skip
+
+    def _export(self) -> bytes:
+        rows = list(self.ROWS)
+        rows.insert(7, "A-1F-E01,,电,2024-06-12 01:99,104.5,,,")  # not a time: a dead letter
+        rows.insert(9, "A-1F-E01,,电,2024-06-12 02:05,1O4.8,,,")  # letter O in the value
+        rows += [f"B-3F-W01,,水,2024-06-12 00:{m:02d},4521.{m:03d},,," for m in (0, 15, 30)]
+        return _csv(*rows)
+
+    def test_a_bad_reading_inside_a_block_is_named_and_the_others_land(self) -> None:
+        out = _run("a.csv", self._export())
+        assert [(f.location.line, f.location.column, f.code) for f in out.failures] == [
+            (9, "抄表时间", "invalid_date"),
+            (11, "读数", "invalid_amount"),
+        ]
+        assert [(e.event.subject, len(e.event.payload.readings)) for e in out.events] == [  # type: ignore[attr-defined]
+            ("MTR-A-1F-E01/electricity_kwh", 16),
+            ("MTR-B-3F-W01/water_m3", 3),
+        ]
+        flagged = [(r.occurred_at.minute, r.payload.quality) for r in _reads(out) if r.payload.quality]
+        assert flagged == [(30, ["estimated"])]  # 02:30 site time, the only 估算 row
+
+    def test_the_shortcut_gives_what_the_full_reader_gives(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Same events (ids, values, flags) and the same field accounting with every row read in full."""
+        fast = _run("a.csv", self._export())
+        monkeypatch.setattr(_Run, "shortcut", lambda *_: False)
+        full = _run("a.csv", self._export())
+        assert [e.event for e in fast.events] == [e.event for e in full.events]
+        assert fast.failures == full.failures
+        assert fast.accounting == full.accounting
+        assert fast.accounting is not None
+        assert fast.accounting.claimed["读数"] == len(self.ROWS) + 5
+
+    def test_a_large_export_is_a_few_blocks_in_chunks(self) -> None:
+        """Chunks of the worker's size still give blocks of many readings (BLOCK_ROWS at least)."""
+        rows = [f"A-1F-E01,,电,2024-06-{1 + i // 96:02d} {i % 96 // 4:02d}:{i % 4 * 15:02d},{i}.5,,,"
+                for i in range(2500)]  # fmt: skip
+        chunks = list(translate_in_chunks(_raw("a.csv"), _csv(*rows), default_mapping(), CTX, 2_000))
+        assert [len(e.event.payload.readings) for c in chunks for e in c.events] == [2500]  # type: ignore[attr-defined]
+        assert sum(c.units for c in chunks) == 2500

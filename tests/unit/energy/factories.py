@@ -10,7 +10,14 @@ from sqlalchemy import Engine, create_engine
 from projections.energy.projection import Energy
 from schemas._base import DeptRef, SourceSystem
 from schemas.envelope import Source
-from schemas.facility import UNIT_OF, FacilityMeterRead, MeterPlace, MeterReadPayload
+from schemas.facility import (
+    UNIT_OF,
+    FacilityMeterRead,
+    FacilityMeterReadingsRecorded,
+    MeterPlace,
+    MeterReadingsPayload,
+    MeterReadPayload,
+)
 from schemas.ids import event_id_for
 
 SOURCE = Source(system=SourceSystem.BMS, site="main", message_id="test", adapter_version="bms/test")
@@ -62,3 +69,27 @@ def engine_with(projection: Energy) -> Engine:
     engine = create_engine("sqlite://")
     projection.metadata.create_all(engine)
     return engine
+
+
+def block(singles: list[FacilityMeterRead]) -> FacilityMeterReadingsRecorded:
+    """One series' single readings as the block the bms translator sends them in."""
+    first = singles[0]
+    p = first.payload
+    return FacilityMeterReadingsRecorded(
+        event_id=event_id_for("bms", f"meter:{p.meter_id}", f"block:{singles[0].occurred_at}:{len(singles)}"),
+        occurred_at=singles[-1].occurred_at,
+        recorded_at=first.recorded_at,
+        source=SOURCE,
+        subject=first.subject,
+        payload=MeterReadingsPayload(
+            meter_id=p.meter_id,
+            quantity=p.quantity,
+            kind=p.kind,
+            unit=p.unit,
+            interval_minutes=p.interval_minutes,
+            register_max=p.register_max,
+            place=p.place,
+            readings=[(e.occurred_at, e.payload.value) for e in singles],
+            quality={i: list(e.payload.quality) for i, e in enumerate(singles) if e.payload.quality},
+        ),
+    )

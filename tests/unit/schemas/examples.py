@@ -175,6 +175,22 @@ PAYLOADS: dict[str, dict[str, Any]] = {
             "place": "ICU 1F",
         },
     },
+    "facility.meter_readings_recorded": {
+        "meter_id": "A-1F-E01",
+        "quantity": "electricity_kwh",
+        "kind": "cumulative",
+        "unit": "kWh",
+        "register_max": "999999.99",
+        "place": {
+            "building": "A",
+            "floor": "1F",
+            "zone": "A-1F-ICU",
+            "department": {"code": "0301", "name": "重症医学科"},
+            "place": "ICU 1F",
+        },
+        "readings": [[WHEN, "123456.78"], ["2024-03-05T10:30:00+08:00", "0.05"]],
+        "quality": {"1": ["replaced", "estimated"]},
+    },
     "facility.anomaly_detected": {
         "anomaly_id": "ANM-1",
         "kind": "base_load_leak",
