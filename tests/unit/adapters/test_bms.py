@@ -171,6 +171,8 @@ class TestSiteFigures:
             {"department": "心内科", "month": "2024-06", "bed_days": 1300},
         ]
         assert BmsMapping.model_validate(data).occupied_bed_days()["campus", "", "2024-06"] == 2152
+
+
 class TestBlocks:
     """An export's readings travel as one block per series; rows of a known shape take a shortcut."""
 
