@@ -123,7 +123,7 @@ def _insert(
 
     casts = []
     for name, column_values in zip(columns, values, strict=True):
-        sql_type = table.c[name].type.compile(dialect=dialect)
+        sql_type = _sql_type(table, name, dialect)
         if sql_type.startswith("NUMERIC"):
             casts.append(f"%b::text[]::{sql_type}[]")
             column_values[:] = [None if v is None else str(v) for v in column_values]
@@ -159,6 +159,18 @@ def _bind_processor(table: Table, name: str, dialect: Dialect) -> Callable[[Any]
         if process is not None and fast is not None:
             process = _checked(fast[0], process, fast[1])
         found = _PROCESSORS[key] = (table, process)
+    return found[1]
+
+
+_SQL_TYPES: dict[tuple[int, str, Dialect], tuple[Table, str]] = {}
+
+
+def _sql_type(table: Table, name: str, dialect: Dialect) -> str:
+    """The column's type as `dialect` spells it (once per column: compiling is not free)."""
+    key = (id(table), name, dialect)
+    found = _SQL_TYPES.get(key)
+    if found is None or found[0] is not table:
+        found = _SQL_TYPES[key] = (table, table.c[name].type.compile(dialect=dialect))
     return found[1]
 
 
@@ -206,6 +218,12 @@ def _sqlite_utc(value: Any) -> Any:
     return text
 
 
+def _pg_utc(value: Any) -> Any:
+    if value.__class__ is not datetime or value.tzinfo is None:
+        return _UNHANDLED
+    return value.astimezone(UTC)
+
+
 def _sqlite_date(value: Any) -> Any:
     return value.isoformat() if value.__class__ is date else _UNHANDLED
 
@@ -220,6 +238,7 @@ def _sqlite_decimal(value: Any) -> Any:
 
 _FAST: dict[tuple[str, str], tuple[Callable[[Any], Any], Sequence[Any]]] = {
     ("UtcDateTime", "sqlite"): (_sqlite_utc, _UTC_PROBES),
+    ("UtcDateTime", "postgresql"): (_pg_utc, _UTC_PROBES),
     ("Date", "sqlite"): (_sqlite_date, (date(2024, 2, 29), date(987, 1, 2))),
     ("Boolean", "sqlite"): (_sqlite_bool, (True, False)),
     ("ExactDecimal", "sqlite"): (_sqlite_decimal, (Decimal("185000.00"), Decimal("-1E+3"), Decimal("0.1"))),
