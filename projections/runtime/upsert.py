@@ -142,14 +142,16 @@ def _column_values(conn: Connection, table: Table, name: str, rows: Sequence[Map
     return [None if (value := row[name]) is None else process(value) for row in rows]
 
 
-_PROCESSORS: dict[tuple[int, str, Dialect], tuple[Table, Callable[[Any], Any] | None]] = {}
+# Per dialect, per (table id, column); the table is kept with its entry so an id is never reused.
+# A few entries per table and engine: a process makes a handful of engines.
+_PROCESSORS: dict[Dialect, dict[tuple[int, str], tuple[Table, Callable[[Any], Any] | None]]] = {}
 
 
 def _bind_processor(table: Table, name: str, dialect: Dialect) -> Callable[[Any], Any] | None:
     """The column's bind processor for `dialect` (once per column: building one is not free), or a
     faster equivalent (`_FAST`) where one gives the same driver value."""
-    key = (id(table), name, dialect)
-    found = _PROCESSORS.get(key)
+    cache = _PROCESSORS.setdefault(dialect, {})
+    found = cache.get((id(table), name))
     if found is None or found[0] is not table:
         column_type = table.c[name].type
         # dialect_impl: the processor SQLAlchemy uses for this dialect (the bare type's would
@@ -158,19 +160,19 @@ def _bind_processor(table: Table, name: str, dialect: Dialect) -> Callable[[Any]
         fast = _FAST.get((type(column_type).__name__, dialect.name))
         if process is not None and fast is not None:
             process = _checked(fast[0], process, fast[1])
-        found = _PROCESSORS[key] = (table, process)
+        found = cache[(id(table), name)] = (table, process)
     return found[1]
 
 
-_SQL_TYPES: dict[tuple[int, str, Dialect], tuple[Table, str]] = {}
+_SQL_TYPES: dict[Dialect, dict[tuple[int, str], tuple[Table, str]]] = {}
 
 
 def _sql_type(table: Table, name: str, dialect: Dialect) -> str:
     """The column's type as `dialect` spells it (once per column: compiling is not free)."""
-    key = (id(table), name, dialect)
-    found = _SQL_TYPES.get(key)
+    cache = _SQL_TYPES.setdefault(dialect, {})
+    found = cache.get((id(table), name))
     if found is None or found[0] is not table:
-        found = _SQL_TYPES[key] = (table, table.c[name].type.compile(dialect=dialect))
+        found = cache[(id(table), name)] = (table, table.c[name].type.compile(dialect=dialect))
     return found[1]
 
 
