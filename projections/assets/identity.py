@@ -51,7 +51,7 @@ from projections.assets.claims import PERSON, Claim, Claims
 from projections.assets.tables import aliases, claims, identifiers, merges
 from projections.runtime.upsert import chunks, in_values, upsert
 from schemas._base import Identifier
-from schemas.ids import asset_id_for
+from schemas.ids import asset_id_from
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -82,7 +82,7 @@ def minted_id(ident: Identifier) -> str:
 @lru_cache(maxsize=1 << 16)
 def _minted(scheme: str, value: str) -> str:
     # Keyed by plain strings: hashing the frozen pydantic model costs more than the uuid5.
-    return asset_id_for(Identifier(scheme=scheme, value=value))
+    return asset_id_from(scheme, value)
 
 
 def scheme_rank(scheme: str) -> int:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Boolean, Column, Date, Engine, MetaData, String, Table, Text, select
+from sqlalchemy import Boolean, Column, Date, Engine, MetaData, String, Table, Text, insert, select
 
 from projections.runtime.db import make_engine, write_transaction
 from projections.runtime.sqltypes import ExactDecimal, UtcDateTime
@@ -102,3 +103,33 @@ class TestInsertNewAndLookups:
                     conn.execute(select(THINGS.c.id).where(in_values(conn, THINGS.c.id, chunk))).scalars()
                 )
         assert found == set(ids[::3])
+
+
+class TestStoredText:
+    """`upsert` binds with faster equivalents of some column types' processors (SQLite): the stored
+    values must be exactly what SQLAlchemy's own insert stores."""
+
+    VALUES = [  # noqa: RUF012
+        {"at": datetime(2024, 1, 31, 23, 5, 9, 123, tzinfo=UTC), "on": date(2024, 2, 29)},
+        {"at": datetime(2024, 3, 1, 16, 0, tzinfo=timezone(timedelta(hours=8))), "on": date(987, 1, 2)},
+        # The same instant as the first, from another offset: one cached text must serve both.
+        {"at": datetime(2024, 2, 1, 7, 5, 9, 123, tzinfo=timezone(timedelta(hours=8))), "on": None},
+        {"at": datetime(987, 6, 5, 4, 3, 2, 999999, tzinfo=timezone(timedelta(hours=-5, minutes=-30)))},
+        # A zone with a DST fold: 01:30 happens twice on this day, an hour apart.
+        {"at": datetime(2024, 11, 3, 1, 30, tzinfo=ZoneInfo("America/New_York"))},
+        {"at": datetime(2024, 11, 3, 1, 30, fold=1, tzinfo=ZoneInfo("America/New_York"))},
+        {"amount": Decimal("185000.00"), "flag": True},
+        {"amount": Decimal("-1E+3"), "flag": False},
+    ]
+
+    def test_upsert_stores_what_a_plain_insert_stores(self, things: Engine) -> None:
+        full = [dict.fromkeys(("label", "amount", "at", "on", "flag")) | v for v in self.VALUES]
+        with write_transaction(things) as conn:
+            upsert(conn, THINGS, [{"id": f"u{i}", **v} for i, v in enumerate(full)], key=("id",))
+            conn.execute(insert(THINGS), [{"id": f"p{i}", **v} for i, v in enumerate(full)])
+        columns = ", ".join(f'CAST("{c}" AS TEXT)' for c in ("amount", "at", "on", "flag"))
+        with things.connect() as conn:
+            stored = {r[0]: r[1:] for r in conn.exec_driver_sql(f"SELECT id, {columns} FROM test_things")}
+        assert [stored[f"u{i}"] for i in range(len(full))] == [stored[f"p{i}"] for i in range(len(full))]
+        # ... and the fold's two 01:30 are two instants, an hour apart.
+        assert stored["u4"][1] != stored["u5"][1]
