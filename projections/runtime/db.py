@@ -13,9 +13,10 @@ SQLite specifics, and why:
   mode a power cut can then lose the last commits, never half of one, and a read model plus its
   tracking rows are rebuilt from the log, so a lost commit is applied again. The raw archive and
   the embedded log are other files, and keep FULL.
-- `cache_size` 32 MiB a connection (SQLite's default is 2 MiB): a batch inserts into a dozen
+- `cache_size` 8 MiB a connection (SQLite's default is 2 MiB): a batch inserts into a dozen
   B-trees (records, crosswalk, history, availability, event ids) at random keys; with the small
-  cache most of those inserts re-read their pages from the file. Pages are taken as used.
+  cache most of those inserts re-read their pages from the file. Pages are taken as used; 8 MiB,
+  not more, because every pooled connection of both `hub serve` processes may fill its own.
 - `wal_autocheckpoint` 32 MiB of WAL (default 4 MiB): one projection batch writes more than
   4 MiB, so the default copied the WAL back into the file (with its fsyncs) after every batch;
   now a page a few batches rewrite is copied back once. Durability is unchanged (the WAL is the
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-SQLITE_CACHE_KIB = 32 * 1024
+SQLITE_CACHE_KIB = 8 * 1024
 SQLITE_CHECKPOINT_PAGES = 8192  # of 4 KiB: 32 MiB
 PG_CONNECT_TIMEOUT_S = 5
 _WRITE_OPTION = "hub_write"
