@@ -135,16 +135,31 @@ def _insert(
     return conn.exec_driver_sql(sql, tuple(values))
 
 
+_MISSING = object()
+
+
 def _column_values(conn: Connection, table: Table, name: str, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
     """The driver-level values of one column, as SQLAlchemy itself would bind them."""
     process = _bind_processor(table, name, conn.dialect)
     if process is None:
         return [row[name] for row in rows]
     if isinstance(table.c[name].type, UtcDateTime):
-        # Equal aware datetimes are one UTC instant, stored as one text: convert each time once
-        # (a batch of meter readings repeats the same few times across its series).
-        done: dict[Any, Any] = {None: None}
-        return [done[v] if (v := row[name]) in done else done.setdefault(v, process(v)) for row in rows]
+        # Convert each time once (a batch of meter readings repeats the same few times across its
+        # series). Keyed with `fold`: two times of one zone that differ only by fold (the repeated
+        # hour when clocks go back) compare equal but are two instants.
+        done: dict[Any, Any] = {}
+        out = []
+        for row in rows:
+            v = row[name]
+            if v is None:
+                out.append(None)
+                continue
+            key = (v, v.fold)
+            found = done.get(key, _MISSING)
+            if found is _MISSING:
+                found = done[key] = process(v)
+            out.append(found)
+        return out
     # Processors map None to None; most optional columns are None in most rows, so skip the call.
     return [None if (value := row[name]) is None else process(value) for row in rows]
 
