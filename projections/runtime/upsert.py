@@ -148,7 +148,7 @@ def _column_values(conn: Connection, table: Table, name: str, rows: Sequence[Map
         # series). Keyed with `fold`: two times of one zone that differ only by fold (the repeated
         # hour when clocks go back) compare equal but are two instants.
         done: dict[Any, Any] = {}
-        out = []
+        out: list[Any] = []
         for row in rows:
             v = row[name]
             if v is None:
