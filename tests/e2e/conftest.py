@@ -74,6 +74,20 @@ class Served:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        """Start `hub serve`; when a port picked free was taken meanwhile (another test's server
+        on a loaded machine), pick others and start again."""
+        for _ in range(3):
+            try:
+                self._start()
+            except AssertionError as exc:
+                if "address already in use" not in str(exc):
+                    raise
+                self.port, self.mllp_port = free_port(), free_port()
+            else:
+                return
+        self._start()
+
+    def _start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(
