@@ -148,6 +148,11 @@ class Hub:
         }
         if faults:
             extra["HUB_FAULT_POINTS"] = faults
+            # A fault kills the process that reaches its point, and the suite restarts hub serve
+            # when it exits: so every stage in hub serve's own process. (With the projector child,
+            # the child would inherit the faults, be killed and restarted by its parent; that
+            # path is tests/e2e/test_serve_processes.py.)
+            extra.setdefault("HUB_SERVE_PROCESSES", "1")
         started = time.monotonic()
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
