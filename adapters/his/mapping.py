@@ -145,12 +145,28 @@ class DeviceRules(_Model):
 
 
 TelemetryRole = Literal[
-    "usage_hours", "power_on_cycles", "battery_capacity_pct", "battery_cycles", "error_code", "alarm"
+    "usage_hours",
+    "power_on_cycles",
+    "battery_capacity_pct",
+    "battery_full_capacity",
+    "battery_design_capacity",
+    "battery_cycles",
+    "error_code",
+    "alarm",
 ]
-# Which observation codes carry the figures `asset.telemetry_recorded` names. What a device calls
-# its operating hours or battery capacity is vendor- and model-specific (often private MDC codes),
-# so a site lists its devices' codes; these defaults are the ones the bundled samples use.
+# Which observation codes carry the figures `asset.telemetry_recorded` names.
+# - Battery health from IEEE 11073-10101 terms (partition 1, so OBX-3.1 is 65536 + term code):
+#   full-charge capacity MDC_ATTR_CAPAC_BATT_FULL (68023) over design capacity
+#   MDC_ATTR_CAPAC_BATT_SPECN (68025), same unit, is the capacity in %. MDC_ATTR_VAL_BATT_CHARGE
+#   (67996) is the state of charge, not health: kept as a metric, never read as capacity.
+# - Operating hours, power-on count, battery cycle count and error code have no 11073-10101 term
+#   that devices agree on; vendors send private codes. The MDC_ATTR_* names below for them are the
+#   bundled samples' stand-ins, not standard terms: a site lists its devices' codes.
 DEFAULT_TELEMETRY_CODES: dict[str, TelemetryRole] = {
+    "MDC_ATTR_CAPAC_BATT_FULL": "battery_full_capacity",
+    "68023": "battery_full_capacity",
+    "MDC_ATTR_CAPAC_BATT_SPECN": "battery_design_capacity",
+    "68025": "battery_design_capacity",
     "MDC_ATTR_TIME_PD_OP_CUMUL": "usage_hours",
     "MDC_ATTR_POWER_ON_CNT": "power_on_cycles",
     "MDC_ATTR_BATT_CAP_FULL_PCT": "battery_capacity_pct",

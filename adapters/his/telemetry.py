@@ -9,7 +9,8 @@
   skipped with a reason, never given an invented one; an unknown device is kept: its subject is
   minted from the identifier and the registry merges it when the identifier is linked.
 - What: `telemetry.codes` (OBX-3.2 reference id, else OBX-3.1) say which OBX is usage hours,
-  power-on cycles, battery capacity or cycles, an error code; codes with an alarm prefix
+  power-on cycles, battery capacity or cycles, an error code; battery capacity in % is sent as
+  such or worked out from the 11073 full-charge and design capacities (same unit); codes with an alarm prefix
   (`MDC_EVT_`) are alarms, their priority from OBX-8 (PH/PM/PL, table 0078 H/L as high/low).
   Every coded observation is kept in `metrics` with its unit (OBX-6.2, else 6.1).
 - device_type: OBX-3.2 of the MDS row (`MDC_DEV_..._MDS`); occurred_at: the latest OBX-14 of
@@ -61,6 +62,7 @@ class _Report:
     alarms: list[DeviceCode] = field(default_factory=list)
     errors: list[DeviceCode] = field(default_factory=list)
     figures: dict[str, Decimal] = field(default_factory=dict)
+    units: dict[str, str | None] = field(default_factory=dict)
 
 
 def translate_telemetry(mc: MessageContext) -> None:
@@ -132,6 +134,23 @@ def _observe(mc: MessageContext, obx: Segment, name: str, system: str, report: _
     report.metrics.append(TelemetryMetric(code=name, system=system, value=value, unit=unit, text=text))
     if role is not None and value is not None:
         report.figures[role] = value
+        report.units[role] = unit
+
+
+_PERCENT = Decimal("0.1")
+
+
+def _capacity_pct(report: _Report) -> Decimal | None:
+    """Battery capacity in %: as sent, else full-charge over design capacity in the same unit."""
+    figures = report.figures
+    if "battery_capacity_pct" in figures:
+        return figures["battery_capacity_pct"]
+    full, design = figures.get("battery_full_capacity"), figures.get("battery_design_capacity")
+    if full is None or not design or design < 0 or full < 0:
+        return None
+    if report.units.get("battery_full_capacity") != report.units.get("battery_design_capacity"):
+        return None  # mAh over Ah would be off by 1000: no figure rather than a wrong one
+    return (full * 100 / design).quantize(_PERCENT)
 
 
 def _number(text: str) -> Decimal | None:
@@ -169,7 +188,7 @@ def _emit(mc: MessageContext, report: _Report) -> None:
                 department=department,
                 usage_hours=figures.get("usage_hours"),
                 power_on_cycles=None if cycles is None else int(cycles),
-                battery_capacity_pct=figures.get("battery_capacity_pct"),
+                battery_capacity_pct=_capacity_pct(report),
                 battery_cycles=None if battery_cycles is None else int(battery_cycles),
                 alarms=report.alarms,
                 error_codes=report.errors,
