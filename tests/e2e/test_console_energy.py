@@ -250,3 +250,43 @@ def test_a_department_key_sees_only_its_own_building(
     finally:
         context.close()
     assert tab.errors == [], tab.errors
+
+
+def test_per_bed_day_says_whether_its_bed_days_are_the_census_or_open_beds(
+    browser: Browser,  # noqa: F811
+    energy_hub: tuple[ThreadServed, dict[str, str]],
+) -> None:
+    """The ICU zone counts its 30 open beds a day; its department (0301) has a June census of 852
+    occupied bed-days, 28.4 a June day. The page names the basis of each figure."""
+    from playwright.sync_api import expect
+
+    served, tokens = energy_hub
+    context, tab = phone(browser, served, tokens["viewer"])
+    page = tab.page
+
+    def june_25() -> tuple[str, str]:
+        rows = zip(
+            tab.column("energy-periods", 0),
+            tab.column("energy-periods", 7),
+            tab.column("energy-periods", 8),
+            strict=True,
+        )
+        return next((per_bed_day, basis) for period, per_bed_day, basis in rows if period == "2024-06-25")
+
+    try:
+        tab.wait_summary("energy-summary", "2024-06-14 至 2024-06-27")
+        for name in ("B", "3F", "B-3F-ICU"):
+            page.locator("#energy-children tbody tr", has_text=name).first.click()
+            expect(page.locator("#energy-crumbs")).to_contain_text(name)
+        expect(page.locator("#energy-periods")).to_contain_text("开放床位 open beds")
+        assert june_25() == (shown(20 * 24 / 30, "").strip(), "开放床位 open beds")
+        expect(page.locator("#energy-card-electricity_kwh")).to_contain_text("开放床位 open beds")
+
+        page.select_option("#energy-form select[name=department]", "0301")
+        expect(page.locator("#energy-periods")).to_contain_text("住院日报 census")
+        assert june_25() == (shown(20 * 24 / 28.4, "").strip(), "住院日报 census")
+        expect(page.locator("#energy-card-electricity_kwh")).to_contain_text("住院日报 census")
+        no_sideways_scroll(tab)
+    finally:
+        context.close()
+    assert tab.errors == [], tab.errors

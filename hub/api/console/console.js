@@ -1186,6 +1186,13 @@
   const figure = (value, unit) => (value === null || value === undefined ? null : `${numberFormat.format(value)} ${unit || ""}`.trim());
   const pct = (value) => (value === null || value === undefined ? null : `${value > 0 ? "+" : ""}${numberFormat.format(value)}%`);
 
+  // Where a per-bed-day figure's bed-days come from: the HIS census (occupied) or open beds x days.
+  const BED_BASIS = { census: "住院日报 census", beds: "开放床位 open beds" };
+  function bedBasis(rows) {
+    const bases = new Set(rows.filter((r) => r.bed_days).map((r) => r.bed_days_basis));
+    return bases.size === 1 ? BED_BASIS[[...bases][0]] || [...bases][0] : "混合 mixed";
+  }
+
   function energyCards(rows) {
     const byQuantity = new Map();
     for (const r of rows) {
@@ -1200,7 +1207,7 @@
       const beds = list.reduce((a, r) => a + (r.bed_days || 0), 0);
       const extra = summed ? [
         area ? `${numberFormat.format(value / area)} ${list[0].unit}/m²` : null,
-        beds ? `${numberFormat.format(value / beds)} ${list[0].unit}/床日 bed-day` : null,
+        beds ? `${numberFormat.format(value / beds)} ${list[0].unit}/床日 bed-day (${bedBasis(list)})` : null,
       ].filter(Boolean).join(" · ") : "平均 mean";
       return el("div", { class: "card card-info", id: `energy-card-${quantity}` },
         el("div", { class: "card-value", text: figure(value, list[0].unit) }),
@@ -1302,6 +1309,7 @@
       { label: "同比", hint: "vs last year", value: (r) => pct(r.change_vs_last_year_pct), class: "num" },
       { label: "每平方米", hint: "per m²", value: (r) => (r.per_m2 === null ? null : numberFormat.format(r.per_m2)), class: "num" },
       { label: "每床日", hint: "per bed-day", value: (r) => (r.per_bed_day === null || r.per_bed_day === undefined ? null : numberFormat.format(r.per_bed_day)), class: "num" },
+      { label: "床日依据", hint: "bed-days from", value: (r) => (r.bed_days ? BED_BASIS[r.bed_days_basis] || r.bed_days_basis : null) },
     ], shown, { empty: "期间内没有数据 No data in the period" });
   }
 
