@@ -41,7 +41,7 @@ PYTEST_WORKERS ?= 3
 
 tests: venv
 	@scripts/test-services.sh
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile; rc=$$?; \
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected" >&2; fi; exit $$rc
 
 # The long fault suite (tests/reliability, marked soak): kill loop of 20 SIGKILLs, every fault
