@@ -23,6 +23,12 @@ def _telemetry(payload: bytes) -> list[AssetTelemetryRecorded]:
     return [e.event for e in result.events if isinstance(e.event, AssetTelemetryRecorded)]
 
 
+def _ventilator(*observations: str) -> list[AssetTelemetryRecorded]:
+    """A PCD-01 of one ventilator MDS (the EUI-64 on its row) and `observations` under it."""
+    mds = f"OBX|1||70001^MDC_DEV_SYS_PT_VENT_MDS^MDC|1.0.0.0|||||||X|||||||{EUI}^^{EUI}^EUI-64"
+    return _telemetry(hl7(MSH.format(cid="PCD-V"), mds, *observations))
+
+
 class TestPcd01:
     def test_the_ventilators_counters_become_one_telemetry_event_on_its_eui64(self) -> None:
         """The PCD-01 sample gives one telemetry event keyed by the asset minted from the EUI-64."""
@@ -79,27 +85,21 @@ class TestPcd01:
 
     def test_battery_capacity_is_full_charge_over_design_capacity_in_ieee_11073_terms(self) -> None:
         """MDC_ATTR_CAPAC_BATT_FULL / _SPECN (by reference id or by bare term code) give the %."""
-        payload = hl7(
-            MSH.format(cid="PCD-X3"),
-            f"OBX|1||70001^MDC_DEV_SYS_PT_VENT_MDS^MDC|1.0.0.0|||||||X|||||||{EUI}^^{EUI}^EUI-64",
+        (event,) = _ventilator(
             "OBX|2|NM|68023^MDC_ATTR_CAPAC_BATT_FULL^MDC|1.0.0.1|1700|MAH|||||R",
             "OBX|3|NM|68025|1.0.0.2|2000|MAH|||||R",
             "OBX|4|NM|67996^MDC_ATTR_VAL_BATT_CHARGE^MDC|1.0.0.3|40|262688^MDC_DIM_PERCENT^MDC|||||R",
         )
-        (event,) = _telemetry(payload)
         assert event.payload.battery_capacity_pct == Decimal("85.0")
         charge = {m.code: m.value for m in event.payload.metrics}["MDC_ATTR_VAL_BATT_CHARGE"]
         assert charge == Decimal(40)  # the state of charge stays a metric, not the capacity
 
     def test_capacities_in_different_units_give_no_percentage(self) -> None:
         """mAh over Ah would be 1000 times off: no figure is better than a wrong one."""
-        payload = hl7(
-            MSH.format(cid="PCD-X4"),
-            f"OBX|1||70001^MDC_DEV_SYS_PT_VENT_MDS^MDC|1.0.0.0|||||||X|||||||{EUI}^^{EUI}^EUI-64",
+        (event,) = _ventilator(
             "OBX|2|NM|68023^MDC_ATTR_CAPAC_BATT_FULL^MDC|1.0.0.1|1700|MAH|||||R",
             "OBX|3|NM|68025^MDC_ATTR_CAPAC_BATT_SPECN^MDC|1.0.0.2|2|AH|||||R",
         )
-        (event,) = _telemetry(payload)
         assert event.payload.battery_capacity_pct is None
         assert {m.code for m in event.payload.metrics} >= {
             "MDC_ATTR_CAPAC_BATT_FULL",
