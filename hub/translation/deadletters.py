@@ -148,7 +148,6 @@ class DeadLetterBook(Protocol):
 
     async def record(self, letters: Sequence[DeadLetter]) -> None: ...
     async def resolve_others(self, raw_ref: str, still_failing: Sequence[str]) -> int: ...
-    async def resolve_others_many(self, outcomes: Sequence[tuple[str, Sequence[str]]]) -> int: ...
     async def query(
         self,
         *,
@@ -233,33 +232,18 @@ class DeadLetterStore:
 
     async def resolve_others(self, raw_ref: str, still_failing: Sequence[str]) -> int:
         """Mark open dead letters of `raw_ref` whose position no longer fails as resolved."""
-        return await self.resolve_others_many([(raw_ref, still_failing)])
-
-    async def resolve_others_many(self, outcomes: Sequence[tuple[str, Sequence[str]]]) -> int:
-        """`resolve_others` for each (raw ref, positions still failing), in one call off the loop
-        (the translation worker's batch: one thread hop, not one per message)."""
         now = datetime.now(UTC).isoformat()
+        keep = set(still_failing)
 
         def write() -> int:
-            done: list[tuple[str, str]] = []
-            for raw_ref, still_failing in outcomes:
-                keep = set(still_failing)
-                rows = self._conn.execute(
-                    "SELECT dead_letter_id, position FROM dead_letters WHERE raw_ref=? AND status='open'",
-                    (raw_ref,),
-                ).fetchall()
-                done += [(now, dl_id) for dl_id, pos in rows if pos not in keep]
-            if done:  # most messages have no open letter: no write transaction (and no fsync) then
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    self._conn.executemany(
-                        "UPDATE dead_letters SET status='resolved', resolved_at=? WHERE dead_letter_id=?",
-                        done,
-                    )
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
+            rows = self._conn.execute(
+                "SELECT dead_letter_id, position FROM dead_letters WHERE raw_ref=? AND status='open'",
+                (raw_ref,),
+            ).fetchall()
+            done = [(now, dl_id) for dl_id, pos in rows if pos not in keep]
+            self._conn.executemany(
+                "UPDATE dead_letters SET status='resolved', resolved_at=? WHERE dead_letter_id=?", done
+            )
             return len(done)
 
         return await self._run(write)
@@ -397,24 +381,17 @@ class PostgresDeadLetterStore:
 
     async def resolve_others(self, raw_ref: str, still_failing: Sequence[str]) -> int:
         """Mark open dead letters of `raw_ref` whose position no longer fails as resolved."""
-        return await self.resolve_others_many([(raw_ref, still_failing)])
-
-    async def resolve_others_many(self, outcomes: Sequence[tuple[str, Sequence[str]]]) -> int:
-        """`resolve_others` for each (raw ref, positions still failing), in one transaction."""
         now = datetime.now(UTC).isoformat()
 
         def write() -> int:
             with self._engine.begin() as conn:
-                return sum(
-                    conn.execute(
-                        text(
-                            "UPDATE hub_dead_letters SET status='resolved', resolved_at=:now"
-                            " WHERE raw_ref=:ref AND status='open' AND NOT (position = ANY(:keep))"
-                        ),
-                        {"now": now, "ref": raw_ref, "keep": list(still_failing)},
-                    ).rowcount
-                    for raw_ref, still_failing in outcomes
-                )
+                return conn.execute(
+                    text(
+                        "UPDATE hub_dead_letters SET status='resolved', resolved_at=:now"
+                        " WHERE raw_ref=:ref AND status='open' AND NOT (position = ANY(:keep))"
+                    ),
+                    {"now": now, "ref": raw_ref, "keep": list(still_failing)},
+                ).rowcount
 
         return await asyncio.to_thread(write)
 

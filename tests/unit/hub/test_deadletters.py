@@ -83,19 +83,6 @@ class TestDeadLetterStore:
         assert await book.resolve_others("hrp:abc", []) == 1
         assert await book.open_raw_refs() == []
 
-    async def test_several_messages_are_resolved_in_one_call(self, book: DeadLetterBook) -> None:
-        """resolve_others_many resolves, per raw ref, the positions no longer failing, and only those."""
-        other = letter("line:2").model_copy(
-            update={"raw_ref": "hrp:def", "dead_letter_id": dead_letter_id_for("hrp:def", "line:2")}
-        )
-        await book.record([letter("line:5"), letter("line:7"), other])
-        resolved = await book.resolve_others_many(
-            [("hrp:abc", ["line:7"]), ("hrp:def", []), ("hrp:none", [])]
-        )
-        assert resolved == 2
-        assert [(d.raw_ref, d.position) for d in await book.query()] == [("hrp:abc", "line:7")]
-        assert await book.resolve_others_many([]) == 0
-
     def test_published_record_carries_location_but_not_excerpt(self) -> None:
         """The dlq topic record names where and why, and leaves out source values."""
         record = letter("line:5").as_record()
