@@ -48,9 +48,9 @@ def _uuid5_hex20(name: str) -> str:
 
 def item_id_for(system: str, item_code: str) -> str:
     """Hub item id for a consumable as the source coded it."""
-    return "ITM-" + uuid5(SUBJECT_NAMESPACE, f"item\x1f{system}\x1f{item_code}").hex[:20]
+    return "ITM-" + _uuid5_hex20(f"item\x1f{system}\x1f{item_code}")  # one per charge line: no UUID built
 
 
 def workorder_id_for(system: str, source_no: str) -> str:
     """Hub work-order id for a source system's own work-order number."""
-    return "WO-" + uuid5(SUBJECT_NAMESPACE, f"workorder\x1f{system}\x1f{source_no}").hex[:20]
+    return "WO-" + _uuid5_hex20(f"workorder\x1f{system}\x1f{source_no}")

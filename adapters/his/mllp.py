@@ -279,7 +279,10 @@ class _Connection:
         timeout = (
             self.limits.idle_timeout_s if frame_deadline is None else max(frame_deadline - loop.time(), 0.0)
         )
-        return await asyncio.wait_for(self.reader.read(READ_BYTES), timeout)
+        # asyncio.timeout, not wait_for: wait_for wraps each read in a task of its own, and this
+        # runs once per frame on every connection.
+        async with asyncio.timeout(timeout):
+            return await self.reader.read(READ_BYTES)
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()

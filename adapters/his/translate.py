@@ -129,7 +129,8 @@ def translate(raw: RawRecord, payload: bytes, mapping: HisMapping, ctx: Translat
         tally = account_message(
             message, mapping, mapped=handler is not None, ignored=ignored, passed=mc.passed
         )
-        accounting = accounting.merged(tally)
+        # One message (nearly every MLLP frame): its tally is the whole accounting, no merge to pay.
+        accounting = tally if index == 1 else accounting.merged(tally)
         if tally.unclaimed and mapping.unclaimed == "error":
             _refuse_unclaimed(mc, tally)
         events += mc.events

@@ -6,12 +6,21 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote
 
+import biip
 import pytest
 from biip.gs1_messages import GS1Message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.gs1 import Gs1Reading, _from_message, fast_hri, read_gs1
+from schemas.gs1 import (
+    _CONFIG,
+    Gs1Reading,
+    _from_message,
+    _from_result,
+    fast_element_string,
+    fast_hri,
+    read_gs1,
+)
 
 # The corpus samples with biip's recorded results, and label strategies, as the SPD parser's tests use them.
 from tests.unit.adapters.test_spd_barcode import CASES, CODES, EXPIRIES, GTINS
@@ -162,6 +171,38 @@ def hri_strings(draw: st.DrawFn) -> str:
     return "".join(parts)
 
 
+@st.composite
+def element_strings(draw: st.DrawFn) -> str:
+    """Element strings as a scanner sends them, mostly valid (so the fast path is exercised) with
+    now and then a wrong check digit, date, AI or character: an optional symbology identifier, AIs
+    without parentheses, GS after variable-length values (sometimes after fixed ones too, or not
+    at all before the end)."""
+    rare = st.integers(0, 15).map(lambda n: n == 0)
+    ais = draw(st.lists(st.sampled_from(["01", "10", "11", "17", "21"]), min_size=1, max_size=5, unique=True))
+    if "01" not in ais and draw(st.integers(0, 4)):
+        ais.insert(draw(st.integers(0, len(ais))), "01")
+    if draw(rare):
+        ais.append(draw(st.sampled_from(["15", "30", "01", "1"])))
+    out = draw(st.sampled_from(["", "", "]d2", "]C1", "]Q3", "]e0", "]d1", "]", "\x1d"]))
+    for ai in ais:
+        if ai == "01":
+            base = draw(st.text(alphabet="0123456789", min_size=13, max_size=13))
+            value = base + (draw(st.sampled_from("0123456789")) if draw(rare) else check_digit(base))
+        elif ai in {"11", "17", "15"}:
+            value = draw(st.dates().map(lambda d: d.strftime("%y%m%d")))
+            if draw(rare):
+                value = draw(st.text(alphabet="0123456789", min_size=5, max_size=7))
+        elif ai == "30":
+            value = draw(st.text(alphabet="0123456789", min_size=1, max_size=8))
+        else:
+            alphabet = "ABCxyz0123456789-./_" + ("()é\x1d " if draw(rare) else "")
+            value = draw(st.text(alphabet=alphabet, min_size=0 if draw(rare) else 1, max_size=22))
+        out += ai + value
+        if draw(st.integers(0, 3)):
+            out += "\x1d"
+    return out
+
+
 def via_biip(hri: str) -> Gs1Reading:
     return _from_message(hri, GS1Message.parse_hri(hri))
 
@@ -175,6 +216,45 @@ class TestFastPathAgreesWithBiip:
         if fast is None:
             return
         assert fast == via_biip(hri)
+
+    @given(element_strings())
+    @settings(max_examples=600, deadline=None)
+    def test_fast_element_string_equals_biip_result(self, value: str) -> None:
+        """Whenever the element-string fast path answers, its reading is exactly biip's."""
+        fast = fast_element_string(value, value)
+        if fast is None:
+            return
+        assert fast == _from_result(value, biip.parse(value, config=_CONFIG))
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "]d2010693812345004117300101\x1d10HIP2406\x1d21HX-88017",  # GS after a fixed-length value too
+            "]C101069381234500411730010110HIP2406\x1d21HX-88017",
+            "01069381234500411730010110HIP2406",
+        ],
+    )
+    def test_fast_element_string_answers_the_common_case(self, value: str) -> None:
+        """A valid scanned UDI with AIs 01/17/10/21 takes the element-string fast path, as biip reads it."""
+        fast = fast_element_string(value, value)
+        assert fast is not None
+        assert fast == _from_result(value, biip.parse(value, config=_CONFIG))
+        assert read_gs1(value) == fast
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "]d20106938123456789",  # bad check digit: biip explains it
+            "]d2173012311012",  # no AI (01): biip decides what it is
+            "]d1010693812345004110X",  # not a GS1 symbology identifier
+            "01069381234500411012345678901234567890123",  # lot over 20 characters without GS
+            "0106938123450041\x1d\x1d10X",  # an empty element between two GS
+            "0106938123450041151231",  # best-before AI: not in the fast set
+        ],
+    )
+    def test_fast_element_string_declines_what_biip_must_judge(self, value: str) -> None:
+        """Errors, unusual AIs and ambiguous separators are left to biip."""
+        assert fast_element_string(value, value) is None
 
     def test_fast_path_answers_the_common_case(self) -> None:
         """A valid UDI with AIs 01/17/10/21 takes the fast path (it is not a dead branch)."""
