@@ -18,7 +18,6 @@ Late readings that change hours already judged have them judged again (projectio
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -70,10 +69,6 @@ class EnergyConfig:
     site: str = "hub"
 
 
-def _first(pair: tuple[datetime, Any]) -> datetime:
-    return pair[0]
-
-
 def _day_of(row: Mapping[Any, Any]) -> str:
     return str(row["day"])
 
@@ -103,7 +98,7 @@ class Energy:
         self.config = config or EnergyConfig()
 
     def apply(self, conn: Connection, events: Sequence[Event]) -> list[EventBase]:
-        rows: dict[tuple[str, datetime], dict[str, Any]] = {}
+        rows: dict[str, dict[datetime, dict[str, Any]]] = {}  # series -> time -> row (a resend wins)
         place_rows: dict[str, dict[str, Any]] = {}
         heads: dict[str, dict[str, Any]] = {}
         utc: dict[tuple[datetime, int], datetime] = {}
@@ -120,13 +115,14 @@ class Energy:
             series_id = event.subject
             register_max = None if p.register_max is None else float(p.register_max)
             kind = p.kind
+            by_time = rows.setdefault(series_id, {})
             last = None
             for at, value, quality in block:
                 # The stored form; a campus' series share their times: each converted once.
                 found = utc.get((at, at.fold))
                 if found is None:
                     found = utc[(at, at.fold)] = at.astimezone(UTC)
-                rows[(series_id, found)] = {
+                by_time[found] = {
                     "series": series_id,
                     "at": found,
                     "kind": kind,
@@ -148,14 +144,14 @@ class Energy:
                     **{k: v for k, v in place_rows[key].items() if k not in ("place_key", "place")},
                     "last_at": last,
                 }
-        if rows:
+        if any(rows.values()):
             self._store(conn, rows, place_rows, heads)
         return []
 
     def _store(
         self,
         conn: Connection,
-        rows: dict[tuple[str, datetime], dict[str, Any]],
+        rows: dict[str, dict[datetime, dict[str, Any]]],
         place_rows: dict[str, dict[str, Any]],
         heads: dict[str, dict[str, Any]],
     ) -> None:
@@ -163,11 +159,8 @@ class Energy:
         and recompute the hours, days and months they reach."""
         upsert(conn, places, list(place_rows.values()), key=("place_key",), update=False)
         stored = self._heads(conn, heads)
-        by_series: dict[str, list[tuple[datetime, dict[str, Any]]]] = defaultdict(list)
-        for (s, at), row in rows.items():
-            by_series[s].append((at, row))
-        # Per series, by time alone (readings arrive nearly in order: a cheap sort).
-        spans = {s: [row for _, row in sorted(by_series[s], key=_first)] for s in sorted(by_series)}
+        # Per series, by time (readings arrive nearly in order: a cheap sort).
+        spans = {s: [by_time[at] for at in sorted(by_time)] for s, by_time in sorted(rows.items()) if by_time}
         # A series whose new readings all come after what is stored (the usual case: meters read
         # forward) is appended; one with a late or resent reading is refolded around them.
         later = {s: new for s, new in spans.items() if s not in stored or new[0]["at"] > stored[s]}
