@@ -86,6 +86,14 @@ class Blocks:
             block = self._open[slot] = _Open(subject, template, where, line)
         block.samples.append((at, value, quality))
 
+    def add_line(self, slot: int, at: datetime, value: Decimal, quality: tuple[str, ...], line: int) -> None:
+        """`add` for a reading of an export's `line` (its position named only if it opens a block)."""
+        block = self._open[slot]
+        if block is None:
+            subject, template = self._series[slot]
+            block = self._open[slot] = _Open(subject, template, f"line:{line}", line)
+        block.samples.append((at, value, quality))
+
     def take(self) -> list[Emitted]:
         """The chunk's blocks (in the order their series first appeared); then forget them.
 

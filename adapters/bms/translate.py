@@ -91,7 +91,11 @@ class _Run(TabularRun["BmsMapping"]):
     def _shape_of(self, cells: Sequence[str]) -> tuple[str, ...] | None:
         """The row with its time and value cells replaced by their form; None for an odd form."""
         at = self._at
-        if at is None or at >= len(cells) or not _TIME.fullmatch(cells[at]):
+        if at is None or at >= len(cells):
+            return None
+        text = cells[at]
+        # A time already parsed matched the pattern then (a campus' meters share their times).
+        if text not in self._moments and not _TIME.fullmatch(text):
             return None
         shape = list(cells)
         shape[at] = "\0t"
@@ -123,8 +127,9 @@ class _Run(TabularRun["BmsMapping"]):
         value = Decimal(cell)
         if ("." in cell and cell[-1] == "0") or not value:
             value = canonical_decimal(value)  # the one form parse_amount gives (12.50 -> 12.5)
-        self.blocks.add(known.slot, at, value, known.quality, where=f"line:{line}", line=line)
-        self._repeats[shape] = self._repeats.get(shape, 0) + 1
+        self.blocks.add_line(known.slot, at, value, known.quality, line)
+        repeats = self._repeats
+        repeats[shape] = repeats.get(shape, 0) + 1
         return True
 
     def take(self, units: int) -> Translation:

@@ -18,9 +18,9 @@ Late readings that change hours already judged have them judged again (projectio
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -28,14 +28,14 @@ from sqlalchemy import and_, bindparam, delete, or_, select, update
 
 from projections.energy.alarms import tick
 from projections.energy.detect.model import DetectConfig
-from projections.energy.registers import HOUR, floor_hour, hour_of, hourly_totals, step
+from projections.energy.registers import HOUR, ROUND, floor_hour, hour_of, hourly_totals, step
 from projections.energy.rejudge import rewind_series
 from projections.energy.tables import METADATA, NAME, daily, hourly, monthly, places, readings, series
 from projections.runtime.upsert import upsert
 from schemas.facility import CONSUMPTION, FacilityMeterRead, FacilityMeterReadingsRecorded, MeterPlace
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from sqlalchemy import Connection
 
@@ -69,8 +69,18 @@ class EnergyConfig:
     site: str = "hub"
 
 
-def _first(pair: tuple[datetime, Any]) -> datetime:
-    return pair[0]
+def _day_of(row: Mapping[Any, Any]) -> str:
+    return str(row["day"])
+
+
+def local_day(hour: datetime, tz: ZoneInfo) -> str:
+    """The site's date of `hour` (ISO); each UTC hour once per zone (every series shares them)."""
+    return _local_day(hour, tz) if hour.tzinfo is UTC else hour.astimezone(tz).date().isoformat()
+
+
+@lru_cache(maxsize=1 << 16)
+def _local_day(hour: datetime, tz: ZoneInfo) -> str:
+    return hour.astimezone(tz).date().isoformat()
 
 
 def place_key(parts: tuple[str | None, ...]) -> str:
@@ -88,9 +98,10 @@ class Energy:
         self.config = config or EnergyConfig()
 
     def apply(self, conn: Connection, events: Sequence[Event]) -> list[EventBase]:
-        rows: dict[tuple[str, datetime], dict[str, Any]] = {}
+        rows: dict[str, dict[datetime, dict[str, Any]]] = {}  # series -> time -> row (a resend wins)
         place_rows: dict[str, dict[str, Any]] = {}
         heads: dict[str, dict[str, Any]] = {}
+        utc: dict[tuple[datetime, int], datetime] = {}
         for event in events:
             if isinstance(event, FacilityMeterReadingsRecorded):
                 p = event.payload
@@ -103,19 +114,25 @@ class Energy:
             key = self._place(p.place, place_rows)
             series_id = event.subject
             register_max = None if p.register_max is None else float(p.register_max)
+            kind = p.kind
+            by_time = rows.setdefault(series_id, {})
             last = None
             for at, value, quality in block:
-                at = at.astimezone(UTC)  # noqa: PLW2901 - the stored form
-                rows[(series_id, at)] = {
+                # The stored form; a campus' series share their times: each converted once.
+                found = utc.get((at, at.fold))
+                if found is None:
+                    found = utc[(at, at.fold)] = at.astimezone(UTC)
+                by_time[found] = {
                     "series": series_id,
-                    "at": at,
-                    "kind": p.kind,
+                    "at": found,
+                    "kind": kind,
                     "value": float(value),
                     "register_max": register_max,
-                    "flags": ",".join(quality),
+                    "flags": ",".join(quality) if quality else "",
                     "place_key": key,
                 }
-                last = at if last is None or at > last else last
+                if last is None or found > last:
+                    last = found
             head = heads.get(series_id)
             if last is not None and (head is None or last >= head["last_at"]):
                 heads[series_id] = {
@@ -127,15 +144,23 @@ class Energy:
                     **{k: v for k, v in place_rows[key].items() if k not in ("place_key", "place")},
                     "last_at": last,
                 }
-        if not rows:
-            return []
+        if any(rows.values()):
+            self._store(conn, rows, place_rows, heads)
+        return []
+
+    def _store(
+        self,
+        conn: Connection,
+        rows: dict[str, dict[datetime, dict[str, Any]]],
+        place_rows: dict[str, dict[str, Any]],
+        heads: dict[str, dict[str, Any]],
+    ) -> None:
+        """Write a batch's readings (folded by series and time), their places and series heads,
+        and recompute the hours, days and months they reach."""
         upsert(conn, places, list(place_rows.values()), key=("place_key",), update=False)
         stored = self._heads(conn, heads)
-        by_series: dict[str, list[tuple[datetime, dict[str, Any]]]] = defaultdict(list)
-        for (s, at), row in rows.items():
-            by_series[s].append((at, row))
-        # Per series, by time alone (readings arrive nearly in order: a cheap sort).
-        spans = {s: [row for _, row in sorted(by_series[s], key=_first)] for s in sorted(by_series)}
+        # Per series, by time (readings arrive nearly in order: a cheap sort).
+        spans = {s: [by_time[at] for at in sorted(by_time)] for s, by_time in sorted(rows.items()) if by_time}
         # A series whose new readings all come after what is stored (the usual case: meters read
         # forward) is appended; one with a late or resent reading is refolded around them.
         later = {s: new for s, new in spans.items() if s not in stored or new[0]["at"] > stored[s]}
@@ -147,13 +172,15 @@ class Energy:
             quantity = heads[s]["quantity"]
             if s in later:
                 new = later[s]
-                first = new[0]["start"] or new[0]["at"]
+                # The first hour the new readings reach: their first interval's, or (no interval:
+                # an instant value or a usage) the hour the first one closes (10:00 closes 09:00).
+                start = new[0]["start"]
+                first = floor_hour(start) if start is not None else hour_of(new[0]["at"])
                 end = hour_of(new[-1]["at"]) + HOUR
-                self._hours(conn, s, quantity, floor_hour(first), end, appended=new)
+                self._hours(conn, s, quantity, first, end, appended=new)
             else:
                 changed = self._refold(conn, s, quantity, spans[s][0]["at"], spans[s][-1]["at"])
                 rewind_series(conn, s, quantity, heads[s]["zone"], changed)
-        return []
 
     @staticmethod
     def _place(where: MeterPlace, place_rows: dict[str, dict[str, Any]]) -> str:
@@ -178,18 +205,28 @@ class Energy:
         prev = conn.execute(
             select(r.at, r.value).where(r.series == name).order_by(r.at.desc()).limit(1)
         ).first()
-        before = None if prev is None else (prev.at, prev.value)
+        before_at, before_value = (None, None) if prev is None else (prev.at, prev.value)
         for row in new:
-            done = step(
-                None if before is None else before[1],
-                row["value"],
-                kind=row["kind"],
-                register_max=row["register_max"],
-                replaced="replaced" in row["flags"],  # the one flag with that word in it
-            )
-            row["start"] = before[0] if before is not None and row["kind"] == "cumulative" else None
-            row["consumption"], row["note"] = done.consumption, done.note
-            before = (row["at"], row["value"])
+            value, kind, flags = row["value"], row["kind"], row["flags"]
+            # A register read forward (nearly every reading): step's first case, without the call.
+            if (
+                kind == "cumulative"
+                and before_value is not None
+                and (delta := value - before_value) >= 0
+                and "replaced" not in flags
+            ):
+                row["consumption"], row["note"] = round(delta, ROUND), None
+            else:
+                done = step(
+                    before_value,
+                    value,
+                    kind=kind,
+                    register_max=row["register_max"],
+                    replaced="replaced" in flags,  # the one flag with that word in it
+                )
+                row["consumption"], row["note"] = done.consumption, done.note
+            row["start"] = before_at if kind == "cumulative" else None
+            before_at, before_value = row["at"], value
         return new
 
     def tick(self, conn: Connection, now: datetime) -> Sequence[EventBase]:
@@ -242,7 +279,8 @@ class Energy:
             )
         touched = [row.at for row in window] + [c["k_at"] for c in changes]
         starts = [c["start"] for c in changes if c["start"] is not None]
-        first_hour = floor_hour(min([*starts, *touched]))
+        # A reading on the hour closes the hour before it: that hour changes too.
+        first_hour = min([*map(floor_hour, starts), *map(hour_of, touched)])
         end = hour_of(max(touched)) + HOUR
         self._hours(conn, name, quantity, first_hour, end)
         return first_hour
@@ -287,27 +325,43 @@ class Energy:
                 "series": name, "hour": hour, "meter_id": meter_id, "quantity": quantity,
                 "building": p.building, "floor": p.floor, "zone": p.zone,
                 "dept_code": p.dept_code, "dept_name": p.dept_name,
-                "day": hour.astimezone(tz).date().isoformat(),
+                "day": local_day(hour, tz),
                 "total": round(total, 6), "samples": samples, "notes": ",".join(sorted(notes)),
             })  # fmt: skip
         h = hourly.c
         conn.execute(delete(hourly).where(h.series == name, h.hour >= lo, h.hour < hi))
         upsert(conn, hourly, rows, key=("series", "hour"))
-        days = sorted(
-            {
-                floor_hour(lo + timedelta(hours=i)).astimezone(tz).date().isoformat()
-                for i in range(int((hi - lo) / HOUR))
-            }
-        )
-        self._days(conn, name, days)
+        hours = int((hi - lo) / HOUR)
+        if hours <= 0:
+            return
+        # The local days of the hours [lo, hi): consecutive hours cover consecutive dates.
+        first = date.fromisoformat(local_day(floor_hour(lo), tz))
+        last = date.fromisoformat(local_day(floor_hour(lo + (hours - 1) * HOUR), tz))
+        days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+        self._days(conn, name, days, rows, (lo, hi))
 
-    def _days(self, conn: Connection, name: str, days: list[str]) -> None:
+    def _days(
+        self,
+        conn: Connection,
+        name: str,
+        days: list[str],
+        fresh: list[dict[str, Any]],
+        span: tuple[datetime, datetime],
+    ) -> None:
+        """Recompute the daily rows of `name` for `days` from its hourly rows (in hour order):
+        `fresh`, the hours of `span` just written, and the stored ones of those days around it."""
         h = hourly.c
-        found = (
-            conn.execute(select(hourly).where(h.series == name, h.day.in_(days)).order_by(h.hour))
+        lo, hi = span
+        around = (
+            conn.execute(
+                select(hourly)
+                .where(h.series == name, h.day.in_(days), or_(h.hour < lo, h.hour >= hi))
+                .order_by(h.hour)
+            )
             .mappings()
             .all()
         )
+        found = [r for r in around if r["hour"] < lo] + fresh + [r for r in around if r["hour"] >= hi]
         out: dict[str, dict[str, Any]] = {}
         for row in found:
             day = out.get(row["day"])
@@ -333,17 +387,26 @@ class Energy:
         for day in out.values():
             day["total"] = round(day["total"], 6)
         conn.execute(delete(daily).where(daily.c.series == name, daily.c.day.in_(days)))
-        upsert(conn, daily, list(out.values()), key=("series", "day"))
-        self._months(conn, name, sorted({d[:7] for d in days}))
+        fresh_days = list(out.values())
+        upsert(conn, daily, fresh_days, key=("series", "day"))
+        self._months(conn, name, sorted({d[:7] for d in days}), fresh_days, days)
 
-    def _months(self, conn: Connection, name: str, months: list[str]) -> None:
-        """Recompute the monthly rows of `name` for `months` from its daily rows (in day order)."""
+    def _months(
+        self, conn: Connection, name: str, months: list[str], fresh: list[dict[str, Any]], days: list[str]
+    ) -> None:
+        """Recompute the monthly rows of `name` for `months` from its daily rows (in day order):
+        `fresh`, the rows of `days` just written, and the stored ones of those months around them."""
         d = daily.c
-        found = (
-            conn.execute(select(daily).where(d.series == name, d.month.in_(months)).order_by(d.day))
+        around = (
+            conn.execute(
+                select(daily).where(d.series == name, d.month.in_(months), d.day.not_in(days)).order_by(d.day)
+            )
             .mappings()
             .all()
         )
+        rows: list[Mapping[Any, Any]] = list(around)
+        rows += fresh
+        found = sorted(rows, key=_day_of)
         out: dict[str, dict[str, Any]] = {}
         for row in found:
             month = out.get(row["month"])

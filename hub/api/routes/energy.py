@@ -43,6 +43,7 @@ from projections.energy.hierarchy import breakdown, zones
 from projections.energy.queries import consumption, list_anomalies
 
 router = APIRouter(prefix="/energy", tags=["energy"])
+MAX_ZONES = 1000  # zones a page of GET /energy/zones holds at most
 
 MAX_DAYS = {"hour": 62, "day": 3660, "month": 3660}
 UNPROCESSABLE = 422
@@ -125,11 +126,22 @@ def read_anomalies(
 
 
 @router.get("/zones", response_model=ZonePage)
-def read_zones(conn: ConnDep, scope: ScopeDep, site: EnergySiteDep) -> ZonePage:
-    """The meter/zone hierarchy: every place with readings, its department, registry place and meters."""
+def read_zones(
+    conn: ConnDep,
+    scope: ScopeDep,
+    site: EnergySiteDep,
+    *,
+    # The default is the largest page: a client that does not page (the console) gets every zone
+    # of a campus up to that size, as before paging.
+    limit: Annotated[int, Query(ge=1, le=MAX_ZONES)] = MAX_ZONES,
+    offset: Offset = 0,
+) -> ZonePage:
+    """The meter/zone hierarchy: every place with readings, its department, registry place and
+    meters, by building, floor and zone; `total` counts them all, `limit`/`offset` page them."""
     department, _ = scope.department_filter(None)
+    found = zones(conn, department=department)
     items = []
-    for row in zones(conn, department=department):
+    for row in found[offset : offset + limit]:
         code, place, zone_id = row["dept_code"], row["place"], row["zone"]
         location = None
         if code:
@@ -141,7 +153,7 @@ def read_zones(conn: ConnDep, scope: ScopeDep, site: EnergySiteDep) -> ZonePage:
             "area_m2": site.areas.get(("zone", zone_id)) if zone_id else None,
             "beds": site.beds.get(("zone", zone_id)) if zone_id else None,
         }))  # fmt: skip
-    return ZonePage(items=items, total=len(items))
+    return ZonePage(items=items, total=len(found), limit=limit, offset=offset)
 
 
 @router.get("/breakdown", response_model=BreakdownPage, response_model_by_alias=True)

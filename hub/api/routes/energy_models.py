@@ -98,6 +98,8 @@ class ZoneOut(_Out):
 class ZonePage(_Out):
     items: list[ZoneOut]
     total: int
+    limit: int
+    offset: int
 
 
 class BreakdownOut(_Out):

@@ -8,7 +8,8 @@ with the same weekday's nights, weekday nights with weekday nights.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from statistics import median
 from typing import TYPE_CHECKING
 
@@ -21,12 +22,20 @@ if TYPE_CHECKING:
 def night_hours(day: date, config: DetectConfig) -> list[datetime]:
     """The UTC hours of the night that ends on local `day`."""
     first, last = config.night_hours
-    start = datetime.combine(day, time(first), tzinfo=config.tz).astimezone(UTC)
-    return [start + timedelta(hours=i) for i in range(last - first)]
+    return list(_night(day, first, last, config.tz))
+
+
+# Each day's night is asked for by every series and by the weeks of nights after it: once each.
+@lru_cache(maxsize=1 << 12)
+def _night(day: date, first: int, last: int, tz: tzinfo) -> tuple[datetime, ...]:
+    start = datetime.combine(day, time(first), tzinfo=tz).astimezone(UTC)
+    return tuple(start + timedelta(hours=i) for i in range(last - first))
 
 
 def base_load(series: Series, day: date, config: DetectConfig) -> float | None:
-    values = [v for h in night_hours(day, config) if (v := series.get(h)) is not None]
+    get = series.values.get
+    first, last = config.night_hours
+    values = [v for h in _night(day, first, last, config.tz) if (v := get(h)) is not None]
     return median(values) if len(values) >= 2 else None
 
 
@@ -38,15 +47,22 @@ def _comparable(day: date, back: int) -> bool:
 
 def leaks(series: Series, days: Iterable[date], config: DetectConfig) -> list[Episode]:
     out = []
+    # A night is history for the weeks of nights after it: each night's base load once per call.
+    loads: dict[date, float | None] = {}
+
+    def load(day: date) -> float | None:
+        if day not in loads:
+            loads[day] = base_load(series, day, config)
+        return loads[day]
+
     for day in days:
-        observed = base_load(series, day, config)
+        observed = load(day)
         if observed is None:
             continue
         history = [
             b
             for back in range(1, 7 * config.history_weeks + 1)
-            if _comparable(day, back)
-            and (b := base_load(series, day - timedelta(days=back), config)) is not None
+            if _comparable(day, back) and (b := load(day - timedelta(days=back))) is not None
         ]
         if len(history) < config.min_history:
             continue

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from statistics import median
 from zoneinfo import ZoneInfo
 
@@ -71,5 +72,15 @@ def runs(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
 
 def weekly_history(series: Series, hour: datetime, weeks: int) -> list[float]:
     """The same hour of the same weekday over the previous `weeks` weeks, where known."""
-    found = (series.get(hour - timedelta(weeks=w)) for w in range(1, weeks + 1))
-    return [v for v in found if v is not None]
+    get = series.values.get
+    back = _weeks_back(hour, weeks) if hour.tzinfo is UTC else _shifted(hour, weeks)
+    return [v for h in back if (v := get(h)) is not None]
+
+
+def _shifted(hour: datetime, weeks: int) -> tuple[datetime, ...]:
+    return tuple(hour - timedelta(weeks=w) for w in range(1, weeks + 1))
+
+
+# Every series of a campus is judged over the same UTC hours: each hour's weeks back are computed
+# once. (UTC only: in a zone with clock changes, equal instants can differ in wall-clock arithmetic.)
+_weeks_back = lru_cache(maxsize=1 << 16)(_shifted)

@@ -20,8 +20,10 @@ def stuck(series: Series, hours: list[datetime], config: DetectConfig) -> list[E
     expected: dict[datetime, float] = {}
     for hour in hours:
         value = series.get(hour)
+        if value is None or value != 0:  # only a flat hour needs its history
+            continue
         history = weekly_history(series, hour, config.history_weeks)
-        if value is None or value != 0 or len(history) < config.min_history:
+        if len(history) < config.min_history:
             continue
         base, _ = robust(history)
         if base > 0:

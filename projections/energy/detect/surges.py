@@ -14,8 +14,10 @@ def surges(series: Series, hours: list[datetime], config: DetectConfig) -> list[
     flagged: dict[datetime, tuple[float, float]] = {}
     for hour in hours:
         value = series.get(hour)
+        if value is None:
+            continue
         history = weekly_history(series, hour, config.history_weeks)
-        if value is None or len(history) < config.min_history:
+        if len(history) < config.min_history:
             continue
         base, spread = robust(history)
         floor = max(spread, 0.05 * base, 1e-9)

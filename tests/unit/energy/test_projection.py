@@ -90,6 +90,34 @@ class TestConsumption:
             shuffled.apply(conn, evs[:10])  # a resend changes nothing
         assert _tables(a) == _tables(b)
 
+    def test_a_batch_starting_on_the_hour_completes_the_hour_before(self) -> None:
+        """Valve positions split into two batches at 01:00 (which closes the 00:00 hour) give the
+        same hours as one batch: the first reading of the second batch counts in the 00:00 hour."""
+        evs = [reading("HV", t(1, 0) + timedelta(minutes=15 * i), 10 * i, quantity="heating_valve_pct", kind="instant")
+               for i in range(1, 9)]  # fmt: skip
+        whole, split = Energy(), Energy()
+        a, b = engine_with(whole), engine_with(split)
+        with a.begin() as conn:
+            whole.apply(conn, evs)
+        with b.begin() as conn:
+            split.apply(conn, evs[:3])
+            split.apply(conn, evs[3:])
+        assert _tables(a) == _tables(b)
+        assert [(r[1].hour, r[-3], r[-2]) for r in _tables(b)[1]] == [(0, 100.0, 4), (1, 260.0, 4)]
+
+    def test_a_late_reading_on_the_hour_changes_the_hour_before(self) -> None:
+        """A valve position at 01:00 that arrives after the 01:15 one counts in the 00:00 hour."""
+        evs = [reading("HV", t(1, 0) + timedelta(minutes=15 * i), 10 * i, quantity="heating_valve_pct", kind="instant")
+               for i in range(1, 6)]  # fmt: skip
+        whole, late = Energy(), Energy()
+        a, b = engine_with(whole), engine_with(late)
+        with a.begin() as conn:
+            whole.apply(conn, evs)
+        with b.begin() as conn:
+            late.apply(conn, [*evs[:3], evs[4]])
+            late.apply(conn, [evs[3]])
+        assert _tables(a) == _tables(b)
+
     def test_month_on_month_and_year_on_year(self) -> None:
         """A month compares with the month before and the same month a year before."""
         evs = []
