@@ -9,11 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Boolean, Column, Date, Engine, MetaData, String, Table, Text, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from projections.runtime.db import make_engine, write_transaction
 from projections.runtime.fetch import select_in
 from projections.runtime.sqltypes import ExactDecimal, UtcDateTime
-from projections.runtime.upsert import chunks, in_values, insert_new, upsert
+from projections.runtime.upsert import chunks, in_values, insert_new, insert_rows, upsert
 
 MD = MetaData()
 THINGS = Table(
@@ -104,6 +105,16 @@ class TestInsertNewAndLookups:
                     conn.execute(select(THINGS.c.id).where(in_values(conn, THINGS.c.id, chunk))).scalars()
                 )
         assert found == set(ids[::3])
+
+    def test_insert_rows_stores_rows_and_refuses_a_stored_key(self, things: Engine) -> None:
+        """insert_rows is a plain INSERT: values read back exactly, and a taken key raises (no no-op)."""
+        with write_transaction(things) as conn:
+            insert_rows(conn, THINGS, [ROW, {**ROW, "id": "b", "label": None}])
+        assert [r["id"] for r in _rows(things)] == ["a", "b"]
+        assert _rows(things)[0] == {**ROW, "at": ROW["at"].astimezone(UTC)}
+        with pytest.raises(IntegrityError), write_transaction(things) as conn:
+            insert_rows(conn, THINGS, [{**ROW, "label": "again"}])
+        assert _rows(things)[0]["label"] == ROW["label"]
 
     def test_select_in_reads_what_a_core_select_reads(self, things: Engine) -> None:
         """select_in (driver level on SQLite) gives the same values, types included, as a Core select,
