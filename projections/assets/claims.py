@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from projections.assets.tables import claims
-from projections.runtime.upsert import chunks, in_values, upsert
+from projections.runtime.fetch import select_in
+from projections.runtime.upsert import upsert
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -91,12 +92,10 @@ class Claims:
         wanted = set(keys)
         for key in wanted:
             self.by_key.setdefault(key, [])
-        for chunk in chunks(conn, sorted({value for _, value in wanted})):
-            query = claims.select().where(in_values(conn, claims.c.value, chunk))
-            for row in conn.execute(query).mappings().all():
-                key = (row["scheme"], row["value"])
-                if key in wanted:
-                    self.by_key[key].append((row["asset_id"], _claim(row)))
+        for row in select_in(conn, claims, "value", sorted({value for _, value in wanted})):
+            key = (row["scheme"], row["value"])
+            if key in wanted:
+                self.by_key[key].append((row["asset_id"], _claim(row)))
 
     def representative(self, key: Key, golden: str) -> Claim | None:
         """`golden`'s first claim of `key` (the earliest, should merges have given it several)."""

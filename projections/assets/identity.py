@@ -45,10 +45,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, update
 
 from projections.assets.claims import PERSON, Claim, Claims
 from projections.assets.tables import aliases, claims, identifiers, merges
+from projections.runtime.fetch import select_in
 from projections.runtime.upsert import chunks, in_values, upsert
 from schemas._base import Identifier
 from schemas.ids import asset_id_from
@@ -72,6 +73,7 @@ _OTHER_RANK = len(SCHEME_PRIORITY)
 _UNDECLARED_RANK = _OTHER_RANK + 1
 
 Key = tuple[str, str]  # (scheme, value)
+_ALIAS_COLUMNS = ("alias_id", "asset_id", "declared")
 
 
 def minted_id(ident: Identifier) -> str:
@@ -205,9 +207,9 @@ class Crosswalk:
         Every name the batch will use must be in `names`: a name not found is new.
         """
         self.claims.load(conn, keys)
-        self._read(conn, identifiers.c.minted_id, aliases.c.alias_id, sorted(names))
+        self._read(conn, "minted_id", "alias_id", sorted(names))
         goldens = sorted({self.owner[n] for n in cluster_names if n in self.owner})
-        self._read(conn, identifiers.c.asset_id, aliases.c.asset_id, goldens)
+        self._read(conn, "asset_id", "asset_id", goldens)
         for golden in goldens:
             self.clusters.setdefault(golden, Cluster())
         for key, row in self._stored_idents.items():
@@ -217,19 +219,15 @@ class Crosswalk:
             if golden in self.clusters:
                 self.clusters[golden].aliases[alias] = declared
 
-    def _read(self, conn: Connection, ident_col: Any, alias_col: Any, values: list[str]) -> None:
-        for chunk in chunks(conn, values):
-            for row in (
-                conn.execute(select(identifiers).where(in_values(conn, ident_col, chunk))).mappings().all()
-            ):
-                key = (row["scheme"], row["value"])
-                self._stored_idents[key] = dict(row)
-                self._meta.setdefault(key, (row["linked_by"], row["event_id"]))
-                self.owner[row["minted_id"]] = row["asset_id"]
-            query = select(aliases.c.alias_id, aliases.c.asset_id, aliases.c.declared)
-            for alias, golden, declared in conn.execute(query.where(in_values(conn, alias_col, chunk))).all():
-                self._stored_aliases[alias] = (golden, bool(declared))
-                self.owner[alias] = golden
+    def _read(self, conn: Connection, ident_key: str, alias_key: str, values: list[str]) -> None:
+        for row in select_in(conn, identifiers, ident_key, values):
+            key = (row["scheme"], row["value"])
+            self._stored_idents[key] = row
+            self._meta.setdefault(key, (row["linked_by"], row["event_id"]))
+            self.owner[row["minted_id"]] = row["asset_id"]
+        for row in select_in(conn, aliases, alias_key, values, columns=_ALIAS_COLUMNS):
+            self._stored_aliases[row["alias_id"]] = (row["asset_id"], bool(row["declared"]))
+            self.owner[row["alias_id"]] = row["asset_id"]
 
     # -- folding ---------------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ from projections.assets.queries import (
 )
 from projections.assets.state import COLUMNS, HANDLERS, apply, combine, new_row
 from projections.assets.tables import METADATA, NAME, assets, history, identifiers
+from projections.runtime.fetch import select_in
 from projections.runtime.upsert import chunks, in_values, upsert
 from schemas.assets import AssetIdentifierLinked, AssetRegistered, AssetUsageCorrected
 
@@ -158,14 +159,12 @@ class _Fold:
                 keys.update((i.scheme, i.value) for i in idents if i.scheme != ANCHOR_SCHEME)
         self.crosswalk.load(self.conn, names, cluster_names, keys)
         goldens = sorted(set(self.crosswalk.owner.values()))
-        for chunk in chunks(self.conn, goldens):
-            # FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers) keeps a
-            # second runner of the same group, mid-rebalance, from folding over the same rows.
-            query = select(assets).where(in_values(self.conn, assets.c.asset_id, chunk)).with_for_update()
-            for row in self.conn.execute(query).mappings().all():  # one fetch: fetchone per row is slower
-                self.stored[row["asset_id"]] = stored = dict(row)
-                self.rows[row["asset_id"]] = dict(stored)
-                self.before[row["asset_id"]] = avail.availability_row(stored, self.config)
+        # FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers) keeps a
+        # second runner of the same group, mid-rebalance, from folding over the same rows.
+        for stored in select_in(self.conn, assets, "asset_id", goldens, for_update=True):
+            self.stored[stored["asset_id"]] = stored
+            self.rows[stored["asset_id"]] = dict(stored)
+            self.before[stored["asset_id"]] = avail.availability_row(stored, self.config)
 
     def apply(self, event: EventBase) -> None:
         if isinstance(event, _LINKING):

@@ -68,7 +68,7 @@ from sqlalchemy import (
 from projections.audit.record import record_digest
 from projections.audit.seals import seal_row
 from projections.runtime.sqltypes import UtcDateTime
-from projections.runtime.upsert import upsert
+from projections.runtime.upsert import insert_rows, upsert
 from schemas.catalogue import dump_event
 from topics.catalogue import AUDIT_TOPICS, CANONICAL_TOPICS, DERIVED_TOPICS, topic_for_event_type
 from topics.partitioning import partition_for_key
@@ -251,7 +251,7 @@ class AuditLedger:
                 marks.append(_mark(topic, partition, count, entry_hash, event.recorded_at))
         if rows:
             # A plain insert: a second entry at a taken (topic, partition, seq) is a bug, never a no-op.
-            conn.execute(insert(entries), rows)
+            insert_rows(conn, entries, rows)
         if marks:
             conn.execute(insert(checkpoints), marks)
         if self.seal_key is not None and rows:

@@ -26,13 +26,14 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import delete, func, inspect, or_, select, text
+from sqlalchemy import bindparam, delete, func, inspect, or_, select, text
 
 from projections.compliance.notices import due_notices
 from projections.compliance.rules import INTERVAL_KINDS, ComplianceConfig
 from projections.compliance.schedule import obligations
 from projections.compliance.tables import METADATA, NAME, activities, assets, contracts, items, notices
-from projections.runtime.upsert import chunks, in_values, upsert
+from projections.runtime.fetch import select_in
+from projections.runtime.upsert import upsert
 from schemas.assets import (
     AssetAccepted,
     AssetCalibrated,
@@ -152,9 +153,16 @@ class Compliance:
                 item["overdue_notice"] = "overdue" in found
                 item["scheduled"] = "scheduled" in found
                 fresh.append(item)
-        for chunk in chunks(conn, ids):
-            conn.execute(delete(items).where(in_values(conn, items.c.asset_id, chunk)))
-        upsert(conn, items, fresh, key=("asset_id", "kind"))
+        # Only the items that changed are written (a batch's events move few of its devices'
+        # obligations; rewriting every item and its due-date index was most of the recompute).
+        stored = {(i["asset_id"], i["kind"]): i for i in _load(conn, items, items.c.asset_id, ids)}
+        wanted = {(i["asset_id"], i["kind"]) for i in fresh}
+        gone = [{"a": a, "k": k} for a, k in sorted(stored) if (a, k) not in wanted]
+        if gone:
+            where = (items.c.asset_id == bindparam("a"), items.c.kind == bindparam("k"))
+            conn.execute(delete(items).where(*where), gone)
+        changed = [i for i in fresh if stored.get((i["asset_id"], i["kind"])) != i]
+        upsert(conn, items, changed, key=("asset_id", "kind"))
         projected = sum(1 for item in fresh if item["projected"])
         if projected:
             # Stated once per batch, not once per device: what a ledger import left to confirm.
@@ -309,12 +317,7 @@ def _contract(event: AssetContractRegistered) -> dict[str, Any]:
 
 
 def _load(conn: Connection, table: Table, column: Any, ids: Sequence[str]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for chunk in chunks(conn, ids):
-        out += [
-            dict(r) for r in conn.execute(table.select().where(in_values(conn, column, chunk))).mappings()
-        ]
-    return out
+    return select_in(conn, table, column.name, ids)
 
 
 def _basis(basis: str, projected: bool) -> str:

@@ -14,7 +14,12 @@ attributed to one department, so a scoped key does not see it: the raw bytes hol
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from datetime import date, time, timedelta
+from decimal import Decimal
+from enum import Enum
+from types import UnionType
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
+from uuid import UUID
 
 from pydantic import BaseModel
 from sqlalchemy import Column, MetaData, String, Table, select
@@ -62,7 +67,11 @@ def named_departments(value: Any) -> Iterable[DeptRef]:
         if value.code or value.name:
             yield value
     elif isinstance(value, BaseModel):
-        for name in type(value).model_fields:
+        cls = type(value)
+        names = _WALKED.get(cls)
+        if names is None:
+            names = _WALKED[cls] = tuple(n for n, f in cls.model_fields.items() if _may_hold(f.annotation))
+        for name in names:
             yield from named_departments(getattr(value, name))
     elif isinstance(value, list | tuple):
         for v in value:
@@ -70,6 +79,25 @@ def named_departments(value: Any) -> Iterable[DeptRef]:
     elif isinstance(value, dict):
         for v in value.values():
             yield from named_departments(v)
+
+
+# Per model class, the fields that can hold a DeptRef: a device's details have ~25 fields, most
+# of them text, numbers and dates, and walking each (a generator per field, every event) was
+# most of this projection's cost.
+_WALKED: dict[type[BaseModel], tuple[str, ...]] = {}
+_LEAVES = (str, int, float, bytes, Decimal, date, time, timedelta, UUID, Enum, type(None))
+
+
+def _may_hold(annotation: Any) -> bool:
+    """False only when every type `annotation` admits is a leaf (text, number, time, enum...)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _may_hold(get_args(annotation)[0])
+    if origin is Literal:
+        return False
+    if origin is Union or origin is UnionType:
+        return any(_may_hold(a) for a in get_args(annotation))
+    return not (isinstance(annotation, type) and issubclass(annotation, _LEAVES))
 
 
 class RawScope:

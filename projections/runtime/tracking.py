@@ -39,8 +39,9 @@ from hub.faults import fault_point
 from projections.runtime.db import write_transaction
 from projections.runtime.decode import Poison, decode
 from projections.runtime.derived import OUTBOX_METADATA, ensure_outbox_index, stage
+from projections.runtime.fetch import select_in
 from projections.runtime.sqltypes import UtcDateTime
-from projections.runtime.upsert import chunks, in_values, insert_new, upsert
+from projections.runtime.upsert import insert_new, upsert
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -280,14 +281,15 @@ def _claim(
     if conn.dialect.name == "postgresql":
         new = set(insert_new(conn, projection_applied_events, rows, key=_APPLIED_KEY, returning="event_id"))
     else:
-        column = projection_applied_events.c.event_id
-        seen: set[str] = set()
-        for chunk in chunks(conn, list(unique)):
-            query = select(column).where(
-                projection_applied_events.c.projection == projection_name, in_values(conn, column, chunk)
-            )
-            seen.update(conn.execute(query).scalars())
-        new = set(unique) - seen
+        found = select_in(
+            conn,
+            projection_applied_events,
+            "event_id",
+            list(unique),
+            columns=("event_id",),
+            where={"projection": projection_name},
+        )
+        new = set(unique) - {row["event_id"] for row in found}
         upsert(
             conn,
             projection_applied_events,

@@ -54,6 +54,13 @@ def upsert(
         _insert(conn, table, rows, key=key, update=update)
 
 
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """A plain INSERT of `rows` (same columns each), as one driver call: a key already stored
+    raises, as with Core's `insert`. Python-side column defaults are not applied: give every value."""
+    if rows:
+        _insert(conn, table, rows, key=(), update=False)
+
+
 def insert_new(
     conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str], returning: str
 ) -> list[Any]:
@@ -105,12 +112,12 @@ def _insert(
     quote = dialect.identifier_preparer.quote
     columns = list(rows[0])
     updated = [c for c in columns if c not in key] if update else []
-    conflict = f" ON CONFLICT ({', '.join(quote(k) for k in key)}) "
+    conflict = f" ON CONFLICT ({', '.join(quote(k) for k in key)}) " if key else ""
     if updated:
         sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in updated)
         # Bandit B608: the SQL is built from our own quoted table/column names; values are bound.
         conflict += f"DO UPDATE SET {sets}"  # nosec B608
-    else:
+    elif key:
         conflict += "DO NOTHING"
     if returning is not None:
         conflict += f" RETURNING {quote(returning)}"

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from projections.runtime.upsert import chunks, in_values, upsert
+from projections.runtime.fetch import select_in
+from projections.runtime.upsert import upsert
 from projections.work_orders.tables import assets, identifiers, usage
 from schemas.assets import (
     AssetDecommissioned,
@@ -137,19 +138,13 @@ def _correct(row: dict[str, Any], event: AssetDetailsCorrected) -> None:
 
 
 def _load(conn: Connection, asset_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for chunk in chunks(conn, asset_ids):
-        query = assets.select().where(in_values(conn, assets.c.asset_id, chunk))
-        out.update((r["asset_id"], dict(r)) for r in conn.execute(query).mappings())
-    return out
+    return {r["asset_id"]: r for r in select_in(conn, assets, "asset_id", asset_ids)}
 
 
 def _link(conn: Connection, links: Sequence[tuple[Identifier, str]]) -> None:
     minted = {(i.scheme, i.value): asset_id_for(i) for i, _ in links}
-    stored: dict[str, dict[str, Any]] = {}
-    for chunk in chunks(conn, sorted(set(minted.values()))):
-        query = identifiers.select().where(in_values(conn, identifiers.c.minted_id, chunk))
-        stored.update((r["minted_id"], dict(r)) for r in conn.execute(query).mappings())
+    found = select_in(conn, identifiers, "minted_id", sorted(set(minted.values())))
+    stored: dict[str, dict[str, Any]] = {r["minted_id"]: r for r in found}
     changed: dict[str, dict[str, Any]] = {}
     for ident, asset_id in links:
         own = minted[(ident.scheme, ident.value)]

@@ -9,10 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Boolean, Column, Date, Engine, MetaData, String, Table, Text, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from projections.runtime.db import make_engine, write_transaction
+from projections.runtime.fetch import select_in
 from projections.runtime.sqltypes import ExactDecimal, UtcDateTime
-from projections.runtime.upsert import chunks, in_values, insert_new, upsert
+from projections.runtime.upsert import chunks, in_values, insert_new, insert_rows, upsert
 
 MD = MetaData()
 THINGS = Table(
@@ -103,6 +105,38 @@ class TestInsertNewAndLookups:
                     conn.execute(select(THINGS.c.id).where(in_values(conn, THINGS.c.id, chunk))).scalars()
                 )
         assert found == set(ids[::3])
+
+    def test_insert_rows_stores_rows_and_refuses_a_stored_key(self, things: Engine) -> None:
+        """insert_rows is a plain INSERT: values read back exactly, and a taken key raises (no no-op)."""
+        with write_transaction(things) as conn:
+            insert_rows(conn, THINGS, [ROW, {**ROW, "id": "b", "label": None}])
+        assert [r["id"] for r in _rows(things)] == ["a", "b"]
+        assert _rows(things)[0] == {**ROW, "at": ROW["at"].astimezone(UTC)}
+        with pytest.raises(IntegrityError), write_transaction(things) as conn:
+            insert_rows(conn, THINGS, [{**ROW, "label": "again"}])
+        assert _rows(things)[0]["label"] == ROW["label"]
+
+    def test_select_in_reads_what_a_core_select_reads(self, things: Engine) -> None:
+        """select_in (driver level on SQLite) gives the same values, types included, as a Core select,
+        for the listed keys only (over several chunks), with its filters and column subsets."""
+        ids = [f"k{i:04d}" for i in range(1200)]
+        rows = [
+            {**ROW, "id": i, "label": i[-1], "amount": Decimal(f"{n}.10") if n % 2 else None}
+            for n, i in enumerate(ids[::3])
+        ]
+        with write_transaction(things) as conn:
+            upsert(conn, THINGS, rows, key=("id",))
+            found = select_in(conn, THINGS, "id", ids)
+            some = select_in(conn, THINGS, "id", ids, columns=("id", "flag"), where={"label": "3"})
+            none = select_in(conn, THINGS, "id", [])
+        expected = {r["id"]: r for r in _rows(things)}
+        assert {r["id"]: r for r in found} == expected
+        assert [(r["id"], type(r["at"]), type(r["on"]), type(r["flag"])) for r in found[:1]] == [
+            (found[0]["id"], datetime, date, bool)
+        ]
+        assert sorted(r["id"] for r in some) == sorted(i for i in expected if i.endswith("3"))
+        assert all(set(r) == {"id", "flag"} and r["flag"] is True for r in some)
+        assert none == []
 
 
 class TestStoredText:
