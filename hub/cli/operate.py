@@ -20,7 +20,7 @@ from sqlalchemy import text
 from hub.bootstrap import Hub, build_hub, make_bus, modbus_poller
 from hub.channels import report_forever, served_here
 from hub.cli import channels_cmd  # noqa: F401  (registers `hub channels` beside serve and status)
-from hub.cli.app import DataDir, app, console, load_settings, run, tune_gc_for_service
+from hub.cli.app import DataDir, app, console, limit_malloc_arenas, load_settings, run, tune_gc_for_service
 from hub.cli.companion import Companion, die_with_parent, processes_for, tell_parent_ready
 from hub.cli.render import reconciliation_table, where
 from hub.pipeline import ROLES, drain, ingest_path, parse_roles, run_forever
@@ -319,6 +319,7 @@ def serve(
     die_with_parent()  # a projector started by `hub serve` goes when its parent goes
     settings = load_settings(data_dir, log_level="info")
     tune_gc_for_service()
+    limit_malloc_arenas()
 
     async def go() -> None:
         # A serve node's Kafka group members are static when HUB_NODE_ID names it (fast restart).

@@ -35,6 +35,17 @@ class TestSqliteEngine:
             assert fresh.execute(text("SELECT count(*) FROM t")).scalar() == 2
         engine.dispose()
 
+    def test_the_pool_hands_out_the_connection_used_last(self, tmp_path: Path) -> None:
+        """Sequential work reuses the last returned connection (one warm page cache), not the oldest."""
+        engine = make_engine(f"sqlite:///{tmp_path / 'rm.db'}")
+        with engine.connect() as first, engine.connect() as second:  # two pooled connections
+            older, newer = first.connection.dbapi_connection, second.connection.dbapi_connection
+        # `second` closes first, then `first`: `first` went back to the pool last.
+        with engine.connect() as again:
+            assert again.connection.dbapi_connection is older
+        assert newer is not older
+        engine.dispose()
+
 
 class TestPostgresEngine:
     def test_pings_pooled_connections(self, db_url: str) -> None:
