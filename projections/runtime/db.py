@@ -40,7 +40,7 @@ from sqlalchemy.engine import make_url
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
-    from sqlalchemy import Connection
+    from sqlalchemy import URL, Connection
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_CACHE_KIB = 8 * 1024
@@ -55,9 +55,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """A synchronous engine for read models; `url` like `sqlite:///path` or `postgresql+psycopg://...`."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        # Last in, first out: work that comes one call at a time reuses one connection (one warm
-        # page cache) instead of cycling through every pooled one, each filling its own 8 MiB.
-        kwargs.setdefault("pool_use_lifo", True)
+        if _queue_pooled(parsed, kwargs):
+            # Last in, first out: work that comes one call at a time reuses one connection (one
+            # warm page cache) instead of cycling through every pooled one, each filling 8 MiB.
+            kwargs.setdefault("pool_use_lifo", True)
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine
@@ -66,6 +67,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # An unreachable server should fail a health check in seconds, not hang it.
         kwargs.setdefault("connect_args", {"connect_timeout": PG_CONNECT_TIMEOUT_S})
     return create_engine(url, **kwargs)
+
+
+def _queue_pooled(url: URL, kwargs: dict[str, Any]) -> bool:
+    """Whether SQLAlchemy pools this SQLite engine in a QueuePool (a file database, no pool given);
+    in-memory databases get a single-connection pool, and a NullPool has no order to choose."""
+    if "poolclass" in kwargs or "pool" in kwargs:
+        return False
+    return bool(url.database) and url.database != ":memory:" and url.query.get("mode") != "memory"
 
 
 def write_transaction(engine: Engine, *, read_model: bool = False) -> AbstractContextManager[Connection]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.pool import NullPool
 
 from projections.runtime.db import make_engine, write_transaction
 
@@ -45,6 +46,16 @@ class TestSqliteEngine:
             assert again.connection.dbapi_connection is older
         assert newer is not older
         engine.dispose()
+
+    def test_engines_of_other_pools_still_open(self, tmp_path: Path) -> None:
+        """An in-memory database and a NullPool engine (rebuild's swap) are made as before."""
+        for engine in (
+            make_engine("sqlite://"),
+            make_engine(f"sqlite:///{tmp_path / 'rm.db'}", poolclass=NullPool),
+        ):
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+            engine.dispose()
 
 
 class TestPostgresEngine:
