@@ -7,6 +7,12 @@ Nothing happens at import or in `build_hub`; `async with hub:` starts the bus, p
 topic catalogue and the hub's own tables, and closes everything on the way out. The CLI and the
 tests build the hub only this way; tests replace a part with a keyword override (a clock, an
 adapter, an access log, the webhooks' HTTP transport).
+
+What only some roles use is imported where it is built, not at the top: the projector child of
+`hub serve` (`--role project`, hub.cli.companion) runs the read models and delivery only, and
+importing the translators' adapters (openpyxl, hl7apy, biip...) and the web framework cost it
+seconds of start-up and tens of MB it never used. The translators, HTTP/MLLP ingest, the inbox
+and the API's services import their modules when a hub whose roles need them builds them.
 """
 
 from __future__ import annotations
@@ -21,20 +27,7 @@ import structlog
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import DBAPIError
 
-from adapters.bms import modbus
-from adapters.bms.mapping import BmsMapping, ModbusSettings
-from hub.api.browser import MessageBrowser
-from hub.api.readiness import HealthLimits, Listeners, outbox_backlog, readiness_source
-from hub.api.security import AccessLog, Security, bus_access_log
-from hub.api.services import (
-    ApiServices,
-    ArchiveRawReader,
-    as_of_reader,
-    history_reader,
-    lag_source,
-    ledger_status_source,
-    publisher,
-)
+from hub.api.readiness import outbox_backlog
 from hub.auth.keys import KeyStore
 from hub.bus.embedded import EmbeddedBus
 from hub.bus.kafka import KafkaBus
@@ -48,25 +41,15 @@ from hub.delivery.webhooks.targets import TargetPolicy
 from hub.errors import ConfigError
 from hub.ingest.archive import GroupCommitArchive, SqliteRawArchive
 from hub.ingest.crypto import RawCipher, parse_key
-from hub.ingest.http_edge import Ingestor
-from hub.ingest.inbox import InboxWatcher
-from hub.ingest.mllp import MllpIngest
 from hub.ingest.pgarchive import PostgresRawArchive
 from hub.ingest.relay import OutboxRelay
 from hub.metrics import ProcessMetrics
-from hub.ops import channel_source, ops_source
+from hub.pipeline import ROLES
 from hub.ports import SystemClock
-from hub.scan.keys import ReportKeyStore
-from hub.scan.limits import RateLimiter
-from hub.scan.service import ScanDesk, ScanService
-from hub.scan.symptoms import load_symptoms
 from hub.settings import BusKind, Mode, Settings
 from hub.translation.deadletters import DeadLetterBook, DeadLetterStore, PostgresDeadLetterStore
-from hub.translation.registry import ADAPTERS
-from hub.translation.retry import HubDeadLetters
 from hub.translation.snapshot_state import open_snapshot_store
 from hub.translation.snapshots import SnapshotDiffer
-from hub.translation.worker import MB, FileLimits, MappingSource, TranslationWorker
 from projections.assets.queries import maintenance_facts
 from projections.assets.registry import DEMO_CONFIG, AssetRegistry, RegistryConfig
 from projections.assets.tables import assets as registry_assets
@@ -76,7 +59,6 @@ from projections.compliance.projection import Compliance
 from projections.device_health import AssetFacts, DeviceHealth, DeviceHealthConfig
 from projections.device_health.rules import load_rule_set
 from projections.energy import Energy, EnergyConfig
-from projections.energy.figures import SiteFigures
 from projections.inventory.projection import Inventory
 from projections.notifications.projection import Notifications
 from projections.notifications.rules import load_rules
@@ -88,15 +70,22 @@ from projections.work_orders.projection import WorkOrders
 from topics.catalogue import CATALOGUE
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Mapping
+    from collections.abc import Callable, Coroutine, Iterable, Mapping
     from types import TracebackType
 
     import httpx
     from sqlalchemy import Connection, Engine
 
     from adapters.base import AdapterSpec
-    from hub.api.services import Publisher
+    from hub.api.security import AccessLog
+    from hub.api.services import ApiServices, Publisher
+    from hub.ingest.http_edge import Ingestor
+    from hub.ingest.inbox import InboxWatcher
+    from hub.ingest.mllp import MllpIngest
     from hub.ports import Clock, EventBus, RawArchive
+    from hub.scan.service import ScanDesk
+    from hub.translation.worker import TranslationWorker
+    from projections.energy.figures import SiteFigures
     from projections.runtime.base import Projection
 
 logger = structlog.get_logger()
@@ -214,6 +203,8 @@ def alert_probes(hub: Hub) -> Probes:
 
 def _energy_site(hub: Hub) -> Callable[[], SiteFigures]:
     """The figures of the BMS mapping in force (energy intensity per m2 and per bed-day)."""
+    from adapters.bms.mapping import BmsMapping  # noqa: PLC0415  (lazy: see the module docstring)
+    from projections.energy.figures import SiteFigures  # noqa: PLC0415
 
     def figures() -> SiteFigures:
         worker = hub.workers.get("bms")
@@ -234,6 +225,8 @@ def modbus_poller(hub: Hub, stop: asyncio.Event) -> Coroutine[Any, Any, None] | 
     worker = hub.workers.get("bms")
     if worker is None:
         return None
+    from adapters.bms import modbus  # noqa: PLC0415  (lazy: see the module docstring)
+    from adapters.bms.mapping import BmsMapping, ModbusSettings  # noqa: PLC0415
 
     def settings() -> ModbusSettings:
         mapping = worker.mappings.current()
@@ -273,28 +266,50 @@ class Hub:
     clock: Clock
     keys: KeyStore
     subscriptions: SubscriptionStore
+    # The stages this process runs (hub serve --role): what only other roles use is neither
+    # built nor imported here (see the module docstring).
+    roles: frozenset[str] = frozenset(ROLES)
     workers: dict[str, TranslationWorker] = field(default_factory=dict)
     # One runner for every read model on `engine`: one poller, one decode per record, one
     # transaction per batch (projections.runtime.runner). A list, so a deployment may split them.
     runners: list[ProjectionRunner] = field(default_factory=list)
-    # Built by build_hub once the hub exists (they hold it): HTTP ingest, delivery and the API.
-    ingestor: Ingestor = field(init=False)
+    # Built by build_hub once the hub exists (they hold it): delivery; HTTP ingest and the API
+    # on first use (below).
     webhooks: WebhookService = field(init=False)
     notify: NotificationDelivery = field(init=False)
     alerts: AlertService = field(init=False)
-    api: ApiServices = field(init=False)
+    webhook_targets: TargetPolicy = field(init=False)
+    ack_links: AckLinks | None = None
+    access_log: AccessLog | None = None  # None: audit.access.v1 on the bus
     # This process's latency histograms and gauges (hub.metrics; counts are read from the archive).
     metrics: ProcessMetrics = field(default_factory=ProcessMetrics)
 
     @cached_property
     def mllp(self) -> MllpIngest:
         """The MLLP listener's handler (built on first use: it needs the HIS adapter)."""
+        from hub.ingest.mllp import MllpIngest  # noqa: PLC0415  (lazy: see the module docstring)
+
         return MllpIngest(self)
 
     @cached_property
     def inbox(self) -> InboxWatcher:
         """The inbox/<system>/ drop-folder watcher (built on first use: it creates the folders)."""
+        from hub.ingest.inbox import InboxWatcher  # noqa: PLC0415  (lazy: see the module docstring)
+
         return InboxWatcher(self, self.settings.inbox_dir)
+
+    @cached_property
+    def ingestor(self) -> Ingestor:
+        """Storing what HTTP and Modbus bring (built on first use)."""
+        from hub.ingest.http_edge import Ingestor  # noqa: PLC0415
+
+        return Ingestor(self)
+
+    @cached_property
+    def api(self) -> ApiServices:
+        """The API's services (built on first use: a process without the API role, such as the
+        projector `hub serve` starts, never imports the web framework)."""
+        return api_services(self)
 
     def archive_commits(self, observe: Callable[[float, int], None]) -> None:
         """Have the archive report each group commit's duration and size (hub.metrics)."""
@@ -331,10 +346,10 @@ class Hub:
             self.keys.ensure_tables()
             self.subscriptions.ensure_tables()
             self.alerts.book.ensure_tables()
-            if self.api.scan is not None:
+            if "api" in self.roles and self.api.scan is not None:  # the API's own tables
                 self.api.scan.keys.ensure_tables()
-            if self.api.ack_links is not None:
-                self.api.ack_links.ensure_tables()
+            if self.ack_links is not None:
+                self.ack_links.ensure_tables()
 
         try:
             await asyncio.to_thread(ensure)
@@ -383,13 +398,15 @@ def build_hub(
     projections: list[Projection] | None = None,
     access_log: AccessLog | None = None,
     webhook_transport: httpx.AsyncBaseTransport | None = None,
+    roles: Iterable[str] | None = None,
 ) -> Hub:
     """Every long-lived object of one hub, wired (see the module docstring).
 
     Overrides: `bus` (another EventBus), `clock` (API "now" and the runners' ticks), `adapters`
     (system -> AdapterSpec, e.g. a fake translator), `projections` (the read models), `access_log`
     (where audited reads are recorded; default: audit.access.v1 on the bus), `webhook_transport`
-    (the webhooks' httpx transport).
+    (the webhooks' httpx transport). `roles`: the stages this process runs (`hub serve --role`,
+    default all); a hub of the project role alone has no translators (nor their adapters).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     bus = bus if bus is not None else make_bus(settings)
@@ -421,22 +438,11 @@ def build_hub(
         clock=clock,
         keys=KeyStore(engine),
         subscriptions=SubscriptionStore(engine, subscription_key(settings.secret_bytes)),
+        roles=frozenset(ROLES) if roles is None else frozenset(roles),
+        access_log=access_log,
     )
-    for system, adapter in (ADAPTERS if adapters is None else adapters).items():
-        hub.workers[system] = TranslationWorker(
-            adapter=adapter,
-            mappings=MappingSource(adapter, settings.mapping_dir, secret=settings.secret_bytes),
-            bus=bus,
-            archive=archive,
-            dead_letters=dead_letters,
-            differ=differ,
-            site=settings.site,
-            tz=settings.zone,
-            prefix=prefix,
-            files=FileLimits(
-                chunk_rows=settings.file_chunk_rows, memory_budget_bytes=settings.file_memory_budget_mb * MB
-            ),
-        )
+    if hub.roles & {"ingest", "translate", "api"}:  # the stages that store or translate messages
+        hub.workers.update(translation_workers(hub, adapters))
     read_models = make_projections(settings) if projections is None else projections
     hub.archive_commits(hub.metrics.observe_commit)
     for worker in hub.workers.values():
@@ -455,8 +461,7 @@ def build_hub(
         if read_models
         else []
     )
-    hub.ingestor = Ingestor(hub)
-    targets = TargetPolicy.of(settings.webhook_allow)
+    hub.webhook_targets = targets = TargetPolicy.of(settings.webhook_allow)
     hub.webhooks = WebhookService(
         hub.subscriptions,
         bus,
@@ -468,7 +473,7 @@ def build_hub(
     )
     # Robot and webhook channels of the notification rules the read model runs with.
     rules = next((p.rules for p in read_models if isinstance(p, Notifications)), None)
-    ack_links = (
+    hub.ack_links = (
         AckLinks(
             engine,
             settings.secret_bytes,
@@ -486,7 +491,7 @@ def build_hub(
         site=settings.site,
         targets=targets,
         transport=webhook_transport,
-        ack_links=ack_links,
+        ack_links=hub.ack_links,
     )
     hub.alerts = AlertService(
         load_rules_alerts(settings.alert_rules),
@@ -499,6 +504,53 @@ def build_hub(
         site=settings.site,
         interval_s=settings.alert_interval_s,
     )
+    return hub
+
+
+def translation_workers(hub: Hub, adapters: Mapping[str, AdapterSpec] | None) -> dict[str, TranslationWorker]:
+    """One translator per adapter (default: every adapter of hub.translation.registry)."""
+    from hub.translation.registry import ADAPTERS  # noqa: PLC0415  (lazy: see the module docstring)
+    from hub.translation.worker import MB, FileLimits, MappingSource, TranslationWorker  # noqa: PLC0415
+
+    settings = hub.settings
+    return {
+        system: TranslationWorker(
+            adapter=adapter,
+            mappings=MappingSource(adapter, settings.mapping_dir, secret=settings.secret_bytes),
+            bus=hub.bus,
+            archive=hub.archive,
+            dead_letters=hub.dead_letters,
+            differ=hub.differ,
+            site=settings.site,
+            tz=settings.zone,
+            prefix=settings.topic_prefix,
+            files=FileLimits(
+                chunk_rows=settings.file_chunk_rows, memory_budget_bytes=settings.file_memory_budget_mb * MB
+            ),
+        )
+        for system, adapter in (ADAPTERS if adapters is None else adapters).items()
+    }
+
+
+def api_services(hub: Hub) -> ApiServices:
+    """The services the HTTP API serves (hub.api.app.build_api) for `hub`."""
+    from hub.api.browser import MessageBrowser  # noqa: PLC0415  (lazy: see the module docstring)
+    from hub.api.readiness import HealthLimits, Listeners, readiness_source  # noqa: PLC0415
+    from hub.api.security import Security, bus_access_log  # noqa: PLC0415
+    from hub.api.services import (  # noqa: PLC0415
+        ApiServices,
+        ArchiveRawReader,
+        as_of_reader,
+        history_reader,
+        lag_source,
+        ledger_status_source,
+        publisher,
+    )
+    from hub.ops import channel_source, ops_source  # noqa: PLC0415
+    from hub.translation.retry import HubDeadLetters  # noqa: PLC0415
+
+    settings, engine, bus, clock = hub.settings, hub.engine, hub.bus, hub.clock
+    prefix = settings.topic_prefix
     listeners: Listeners = {}
     letters = HubDeadLetters(hub)
     publish = publisher(hub)
@@ -507,11 +559,11 @@ def build_hub(
         min_free_mb=settings.health_min_free_mb,
         timeout_s=settings.health_timeout_s,
     )
-    hub.api = ApiServices(
+    return ApiServices(
         engine=engine,
         security=Security(
             keys=hub.keys,
-            access_log=access_log if access_log is not None else bus_access_log(bus, prefix),
+            access_log=hub.access_log if hub.access_log is not None else bus_access_log(bus, prefix),
             required=settings.auth_required,
             site=settings.site,
         ),
@@ -520,10 +572,10 @@ def build_hub(
         topic_prefix=prefix,
         site=settings.site,
         zone=settings.zone,
-        projections=read_models,
+        projections=hub.projections,
         runners_lag=lag_source(hub),
         ingest=hub.ingestor,
-        raw=ArchiveRawReader(archive),
+        raw=ArchiveRawReader(hub.archive),
         publish=publish,
         as_of=as_of_reader(hub),
         history=history_reader(hub),
@@ -532,21 +584,25 @@ def build_hub(
         process_metrics=hub.metrics,
         dead_letters=letters,
         subscriptions=hub.subscriptions,
-        messages=MessageBrowser(archive, engine, letters, encodings=_encodings(hub)),
-        webhook_targets=targets,
+        messages=MessageBrowser(hub.archive, engine, letters, encodings=_encodings(hub)),
+        webhook_targets=hub.webhook_targets,
         webhook_rotation_overlap=timedelta(hours=settings.webhook_rotation_overlap_h),
         energy_site=_energy_site(hub),
         readiness=readiness_source(hub, limits, listeners),
         listeners=listeners,
         ledger_status=ledger_status_source(engine, seal_key(settings.secret_bytes)),
         scan=scan_desk(settings, engine, publish, clock),
-        ack_links=ack_links,
+        ack_links=hub.ack_links,
     )
-    return hub
 
 
 def scan_desk(settings: Settings, engine: Engine, publish: Publisher, clock: Clock) -> ScanDesk:
     """Scan-to-report's service, the labels' reporting keys and the rate limits (hub.scan)."""
+
+    from hub.scan.keys import ReportKeyStore  # noqa: PLC0415  (lazy: see the module docstring)
+    from hub.scan.limits import RateLimiter  # noqa: PLC0415
+    from hub.scan.service import ScanDesk, ScanService  # noqa: PLC0415
+    from hub.scan.symptoms import load_symptoms  # noqa: PLC0415
 
     def seconds() -> float:
         return clock.now().timestamp()

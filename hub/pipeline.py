@@ -15,7 +15,6 @@ import structlog
 
 from hub.errors import NotStored
 from hub.faults import fault_point
-from hub.ingest.source_keys import source_keys
 from hub.ports import InboundMessage, StoreOutcome
 
 if TYPE_CHECKING:
@@ -59,6 +58,10 @@ async def ingest_bytes(
     The source's dedup rule (hub.ingest.source_keys) applies whatever the transport: an HL7 message
     already received (by MLLP, in another file, over HTTP) comes back as a duplicate.
     """
+    # Imported here: it reads HL7 (adapters.his), which a process that never stores (the projector
+    # child of `hub serve`) has no need to load; after the first call this is a dict lookup.
+    from hub.ingest.source_keys import source_keys  # noqa: PLC0415
+
     worker = hub.worker(system)  # unknown system: refuse before storing anything
     if len(payload) > hub.settings.max_file_bytes:
         raise NotStored(

@@ -29,24 +29,23 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cache
 from typing import TYPE_CHECKING, Literal
-
-import biip
-from biip import ParseConfig, ParseError
-from biip.gs1_messages import GS1Message
-from biip.gtin import Gtin
 
 from schemas.inventory import Barcode
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    import biip
+    from biip import ParseConfig
+    from biip.gs1_messages import GS1Message
+
 Symbology = Literal["gs1", "gs1_digital_link", "hibcc", "unknown"]
 
 GS = "\x1d"
 DEFAULT_GS_ALIASES: tuple[str, ...] = ("<GS>", "{GS}", "[GS]", "\\x1d", "\\u001d", "␝", "↔")
 HIBCC_ERROR = "HIBCC data (starts with '+') is not parsed; kept as written"
-_CONFIG = ParseConfig()
 _BRACED_AI = re.compile(r"\{(\d{2,4})\}")
 _SYMBOLOGY_ID = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
 _GTIN_DIGITS = re.compile(r"^\d{8}$|^\d{12,14}$")
@@ -120,9 +119,9 @@ def read_gs1(text: str, *, gs_aliases: Sequence[str] = DEFAULT_GS_ALIASES) -> Gs
     try:
         if value.startswith(("(", "{")):
             hri = _BRACED_AI.sub(r"(\1)", value)
-            return fast_hri(raw, hri) or _from_message(raw, GS1Message.parse_hri(hri, config=_CONFIG))
-        return fast_element_string(raw, value) or _from_result(raw, biip.parse(value, config=_CONFIG))
-    except (ParseError, ValueError) as exc:
+            return fast_hri(raw, hri) or _from_message(raw, _parse_hri(hri))
+        return fast_element_string(raw, value) or _from_result(raw, _parse(value))
+    except (_parse_error(), ValueError) as exc:  # evaluated only when something was raised
         return Gs1Reading(raw=raw, symbology="unknown", error=str(exc))
 
 
@@ -131,9 +130,11 @@ def parse_gtin(text: str) -> str:
     value = text.strip()
     if not _GTIN_DIGITS.match(value):
         raise ValueError(f"{value!r} is not a GTIN (8, 12, 13 or 14 digits)")
+    from biip.gtin import Gtin  # noqa: PLC0415  (on first use: see _config)
+
     try:
         return Gtin.parse(value).as_gtin_14()
-    except ParseError as exc:
+    except _parse_error() as exc:
         raise ValueError(str(exc)) from exc
 
 
@@ -162,6 +163,34 @@ def as_hri(barcode: Barcode) -> str | None:
     if barcode.serial is not None:
         parts.append(f"(21){barcode.serial}")
     return "".join(parts)
+
+
+# biip is imported on first use: its GS1 prefix table costs ~16 MB and a quarter of a second at
+# import, which processes that never read a code (a projector of asset events only) are spared.
+@cache
+def _config() -> ParseConfig:
+    from biip import ParseConfig  # noqa: PLC0415
+
+    return ParseConfig()
+
+
+@cache
+def _parse_error() -> type[Exception]:
+    from biip import ParseError  # noqa: PLC0415
+
+    return ParseError
+
+
+def _parse(value: str) -> biip.ParseResult:
+    import biip  # noqa: PLC0415
+
+    return biip.parse(value, config=_config())
+
+
+def _parse_hri(hri: str) -> GS1Message:
+    from biip.gs1_messages import GS1Message  # noqa: PLC0415
+
+    return GS1Message.parse_hri(hri, config=_config())
 
 
 def _from_result(raw: str, result: biip.ParseResult) -> Gs1Reading:

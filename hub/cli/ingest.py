@@ -11,9 +11,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from adapters._files.header import normalise_label
-from adapters._files.mapping import FileMapping
-from adapters._files.sheet import stream_sheet
 from adapters.base import Failure, FieldAccounting, TranslateContext, Translation
 from adapters.errors import MalformedMessage, MappingError
 from hub.bootstrap import Hub, build_hub
@@ -22,14 +19,15 @@ from hub.cli.render import dead_letter_table, reconciliation_table, where
 from hub.errors import ConfigError, NotStored
 from hub.pipeline import drain, ingest_path
 from hub.ports import RawRecord, StoreOutcome
-from hub.translation.registry import ADAPTERS
-from hub.translation.safe import run_translator
-from hub.translation.worker import MappingSource, prepare_mapping
+from schemas._base import SourceSystem
 
 mapping_app = typer.Typer(help="Per-hospital mapping files.", no_args_is_help=True)
 app.add_typer(mapping_app, name="mapping")
 
-SystemArg = Annotated[str, typer.Argument(help=f"Source system: {', '.join(ADAPTERS)}.")]
+# The adapters (hub.translation.registry) are imported by the commands that use them, not here:
+# every `hub` command, `hub serve --role project` included, imports this module.
+_SYSTEMS = ", ".join(s.value for s in SourceSystem if s is not SourceSystem.HUB)
+SystemArg = Annotated[str, typer.Argument(help=f"Source system: {_SYSTEMS}.")]
 
 
 def _files(paths: list[Path]) -> list[Path]:
@@ -153,6 +151,8 @@ def ingest(
     Exit status: 0 all rows landed; 1 stored, but some rows were dead-lettered (see `hub dlq list`);
     2 a file could not be stored or the command was wrong.
     """
+    from hub.translation.registry import ADAPTERS
+
     settings = load_settings(data_dir)
     if system not in ADAPTERS:
         err.print(f"[red]unknown system {system!r}[/red]; known: {', '.join(ADAPTERS)}")
@@ -206,6 +206,9 @@ def status(data_dir: DataDir = None) -> None:
 
 def effective_mapping(system: str, mapping_path: Path | None, settings_dir: Path | None) -> Any:
     """The mapping a dry run uses: `mapping_path`, else the site's override, else the bundled one."""
+    from hub.translation.registry import ADAPTERS
+    from hub.translation.worker import MappingSource, prepare_mapping
+
     settings = load_settings(settings_dir)
     adapter = ADAPTERS[system]
     if mapping_path:
@@ -214,6 +217,9 @@ def effective_mapping(system: str, mapping_path: Path | None, settings_dir: Path
 
 
 def dry_run(system: str, path: Path, mapping_path: Path | None, settings_dir: Path | None) -> Translation:
+    from hub.translation.registry import ADAPTERS
+    from hub.translation.safe import run_translator
+
     settings = load_settings(settings_dir)
     adapter = ADAPTERS[system]
     mapping = effective_mapping(system, mapping_path, settings_dir)
@@ -251,6 +257,8 @@ def mapping_check(
 
     Exit status: 0 every row translates; 1 some rows (or the file) would fail; 2 the mapping is invalid.
     """
+    from hub.translation.registry import ADAPTERS
+
     if system not in ADAPTERS:
         err.print(f"[red]unknown system {system!r}[/red]; known: {', '.join(ADAPTERS)}")
         raise typer.Exit(2)
@@ -324,6 +332,11 @@ def _natural(name: str) -> tuple[str, int, str]:
 
 def header_report(system: str, file: Path, mapping_path: Path | None, data_dir: Path | None) -> None:
     """For a tabular export: the header row(s) found and why, and each column -> field (synonym)."""
+    from adapters._files.header import normalise_label
+    from adapters._files.mapping import FileMapping
+    from adapters._files.sheet import stream_sheet
+    from hub.translation.registry import ADAPTERS
+
     if ADAPTERS[system].translate_chunks is None:
         return  # not a CSV/XLSX source: no header rows to report
     mapping = effective_mapping(system, mapping_path, data_dir)

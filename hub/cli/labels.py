@@ -19,7 +19,6 @@ from hub.cli.app import DataDir, app, console, err, load_settings
 from hub.cli.keys import keys_app
 from hub.errors import ConfigError
 from hub.scan.keys import ReportKeyStore
-from hub.scan.labels import build_labels, find_font, render_pdf, render_png
 from projections.assets.queries import list_assets
 from projections.assets.tables import METADATA as ASSET_TABLES
 from projections.runtime.db import make_engine
@@ -61,6 +60,8 @@ def labels(  # noqa: PLR0917  (typer: one parameter per option)
     Each QR holds <base URL>/r/<asset id>?k=<the department's reporting key>; the key is created
     on first use and stays the same until `hub keys rotate-report`.
     """
+    from hub.scan.labels import build_labels, find_font, render_pdf, render_png  # PDF/PNG: only here
+
     settings = load_settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:

@@ -10,24 +10,24 @@ import ssl
 import subprocess  # nosec B404: runs our own benchmark module with the same interpreter
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
 import typer
-import uvicorn
 from rich.table import Table
 from sqlalchemy import text
 
-from adapters.his.mllp import serve_mllp
-from hub.api.app import build_api
 from hub.bootstrap import Hub, build_hub, make_bus, modbus_poller
 from hub.channels import report_forever, served_here
 from hub.cli import channels_cmd  # noqa: F401  (registers `hub channels` beside serve and status)
-from hub.cli.app import DataDir, app, console, load_settings, run, tune_gc_for_service
+from hub.cli.app import DataDir, app, console, limit_malloc_arenas, load_settings, run, tune_gc_for_service
 from hub.cli.companion import Companion, die_with_parent, processes_for, tell_parent_ready
 from hub.cli.render import reconciliation_table, where
 from hub.pipeline import ROLES, drain, ingest_path, parse_roles, run_forever
 from hub.translation.deadletters import DeadLetter
+
+if TYPE_CHECKING:
+    import uvicorn
 
 REPO = Path(__file__).resolve().parents[2]
 logger = structlog.get_logger()
@@ -106,6 +106,12 @@ def _dead_letters_by_reason(letters: list[DeadLetter]) -> Table:
 
 
 def _api_server(hub: Hub) -> uvicorn.Server:
+    # Imported here, like the MLLP listener below: a process without the API (the projector
+    # child of `hub serve`) never loads the web stack (hub.bootstrap's docstring).
+    import uvicorn
+
+    from hub.api.app import build_api
+
     settings = hub.settings
     return uvicorn.Server(
         uvicorn.Config(
@@ -185,8 +191,7 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True, roles: frozenset[str] = 
             # uvicorn logs a failed lifespan and returns quietly; a hub without its API is down.
             raise RuntimeError("the API failed to start (the reason is logged above)")
     finally:
-        hub.api.draining.set()  # open event streams end at their next poll
-        await _shut_down(stop, server, mllp, tasks)
+        await _shut_down(hub, stop, server, mllp, tasks)
 
 
 def _companion(hub: Hub, roles: frozenset[str]) -> tuple[frozenset[str], Companion | None]:
@@ -200,6 +205,7 @@ def _companion(hub: Hub, roles: frozenset[str]) -> tuple[frozenset[str], Compani
 
 
 async def _shut_down(
+    hub: Hub,
     stop: asyncio.Event,
     server: uvicorn.Server | None,
     mllp: asyncio.Server | None,
@@ -213,6 +219,7 @@ async def _shut_down(
     """
     stop.set()
     if server is not None:
+        hub.api.draining.set()  # open event streams end at their next poll
         server.should_exit = True
     if mllp is not None:
         mllp.close()
@@ -238,6 +245,8 @@ async def _announce_auth(hub: Hub) -> None:
 
 
 async def _start_mllp(hub: Hub) -> asyncio.Server:
+    from adapters.his.mllp import serve_mllp  # the HIS adapter: ingest processes only
+
     settings = hub.settings
     context = None
     if settings.mllp_tls_cert and settings.mllp_tls_key:
@@ -310,10 +319,11 @@ def serve(
     die_with_parent()  # a projector started by `hub serve` goes when its parent goes
     settings = load_settings(data_dir, log_level="info")
     tune_gc_for_service()
+    limit_malloc_arenas()
 
     async def go() -> None:
         # A serve node's Kafka group members are static when HUB_NODE_ID names it (fast restart).
-        async with build_hub(settings, bus=make_bus(settings, node=True)) as hub:
+        async with build_hub(settings, bus=make_bus(settings, node=True), roles=roles) as hub:
             await _serve(hub, roles=roles)
 
     run(go)

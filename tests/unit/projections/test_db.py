@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.pool import NullPool
 
 from projections.runtime.db import make_engine, write_transaction
 
@@ -34,6 +35,27 @@ class TestSqliteEngine:
         with engine.connect() as fresh:
             assert fresh.execute(text("SELECT count(*) FROM t")).scalar() == 2
         engine.dispose()
+
+    def test_the_pool_hands_out_the_connection_used_last(self, tmp_path: Path) -> None:
+        """Sequential work reuses the last returned connection (one warm page cache), not the oldest."""
+        engine = make_engine(f"sqlite:///{tmp_path / 'rm.db'}")
+        with engine.connect() as first, engine.connect() as second:  # two pooled connections
+            older, newer = first.connection.dbapi_connection, second.connection.dbapi_connection
+        # `second` closes first, then `first`: `first` went back to the pool last.
+        with engine.connect() as again:
+            assert again.connection.dbapi_connection is older
+        assert newer is not older
+        engine.dispose()
+
+    def test_engines_of_other_pools_still_open(self, tmp_path: Path) -> None:
+        """An in-memory database and a NullPool engine (rebuild's swap) are made as before."""
+        for engine in (
+            make_engine("sqlite://"),
+            make_engine(f"sqlite:///{tmp_path / 'rm.db'}", poolclass=NullPool),
+        ):
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+            engine.dispose()
 
 
 class TestPostgresEngine:
