@@ -60,15 +60,16 @@ class OutRecord:
     timestamp_ms: int | None = None
 
 
-def event_out_record(event: EventBase) -> OutRecord:
+def event_out_record(event: EventBase, value: bytes | None = None) -> OutRecord:
     """How a canonical or derived event goes on a topic: keyed by subject, typed headers.
 
     The record timestamp is `recorded_at` (when the hub learned the fact), so seeking a topic by
-    time answers "what was known at".
+    time answers "what was known at". `value`: the event's `dump_event` bytes when the caller
+    has them already (the snapshot differ serialises each event once).
     """
     return OutRecord(
         key=event.subject,
-        value=dump_event(event),
+        value=dump_event(event) if value is None else value,
         headers=(
             ("event_type", event.type.encode()),
             ("event_id", str(event.event_id).encode()),

@@ -21,6 +21,7 @@ from hub.bus import sqlite_log
 from hub.bus.embedded_consumer import EmbeddedConsumer
 from hub.bus.partitioner import Partitioner
 from hub.bus.sqlite_thread import SqliteThread
+from hub.bus.sqlite_watch import EndWatch
 from hub.errors import BusError, PublishFailed
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ class EmbeddedBus:
         self._writer = SqliteThread(self.path, "hub-bus-writer")
         self._partitioner = Partitioner()
         self._consumers: set[EmbeddedConsumer] = set()
+        # Idle consumers of this bus wait on one reader of partition ends (hub.bus.sqlite_watch).
+        self._watch = EndWatch(SqliteThread(self.path, "hub-bus-watch"))
 
     async def start(self) -> None:
         await self._writer.open()
@@ -68,6 +71,7 @@ class EmbeddedBus:
             for consumer in consumers:
                 await consumer.close()
         finally:
+            await self._watch.close()
             await self._writer.close()
 
     async def ensure_topics(self, specs: Sequence[TopicSpec], prefix: str = "") -> list[str]:
@@ -87,11 +91,13 @@ class EmbeddedBus:
         if not records:
             return []
         try:
-            return await self._writer.call(sqlite_log.append, self._partitioner, topic, records)
+            placed = await self._writer.call(sqlite_log.append, self._partitioner, topic, records)
         except PublishFailed:
             raise
         except BusError as exc:
             raise PublishFailed(f"publish to {topic!r} was not stored: {exc}") from exc
+        self._watch.poke()
+        return placed
 
     async def consumer(
         self,
@@ -112,6 +118,7 @@ class EmbeddedBus:
             member_id=member_id,
             heartbeat_interval_s=self._heartbeat_interval_s,
             session_timeout_s=self._session_timeout_s,
+            watch=self._watch,
         )
         try:
             await consumer.start()

@@ -6,7 +6,10 @@ most every GENERATION_CHECK_S, not on every fetch) and a background task keeps t
 between polls. Positions live in memory; `commit` stores them in the log file.
 
 A poll waiting for data fetches again after IDLE_SLEEP_S, doubling up to IDLE_SLEEP_MAX_S while
-nothing comes: an idle consumer costs a few fetches a second, not fifty.
+nothing comes: an idle consumer costs a few fetches a second, not fifty. With the bus's
+hub.bus.sqlite_watch (consumers made by EmbeddedBus) it fetches again only when one read for
+every waiting consumer of the process shows it has records or its group moved on, or when its
+heartbeat is due.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from hub.bus.sqlite_thread import SqliteThread
+    from hub.bus.sqlite_watch import EndWatch
     from hub.ports import BusRecord, TopicPartition
 
 logger = structlog.get_logger()
@@ -73,8 +77,10 @@ class EmbeddedConsumer:
         member_id: str,
         heartbeat_interval_s: float,
         session_timeout_s: float,
+        watch: EndWatch | None = None,
     ) -> None:
         self.group = group
+        self._watch = watch
         self.member_id = member_id
         self._thread = thread
         self._topics = tuple(dict.fromkeys(topics))
@@ -89,6 +95,7 @@ class EmbeddedConsumer:
         self._last_heartbeat = 0.0
         self._generation_read = 0.0  # monotonic time the generation was last read
         self._rotation = 0
+        self._pause = IDLE_SLEEP_S  # the current pause between empty fetches (without a watcher)
         self._keep_alive: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -133,9 +140,12 @@ class EmbeddedConsumer:
         self._tp_of = dict(own.owned)
         self._pid_of = {tp: pid for pid, tp in own.owned.items()}
 
-    async def _maybe_rebalance(self, group: str) -> None:
+    def _heartbeat_due_in(self) -> float:
         interval = self._heartbeat_interval_s / (PENDING_FACTOR if self._pending else 1)
-        if time.monotonic() - self._last_heartbeat >= interval:
+        return self._last_heartbeat + interval - time.monotonic()
+
+    async def _maybe_rebalance(self, group: str) -> None:
+        if self._heartbeat_due_in() <= 0:
             await self._rebalance(group)
 
     async def _keep_member_alive(self, group: str) -> None:
@@ -165,7 +175,7 @@ class EmbeddedConsumer:
             raise ValueError("max_records must be at least 1")
         self._check_open()
         deadline = time.monotonic() + timeout_s
-        pause = IDLE_SLEEP_S
+        self._pause = IDLE_SLEEP_S
         while True:
             check: str | None = None
             if self.group is not None:
@@ -185,11 +195,24 @@ class EmbeddedConsumer:
                 for rec in records:
                     self._positions[pid_of[rec.topic, rec.partition]] = rec.offset + 1
                 return records
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if not await self._idle(deadline):
                 return []
-            await asyncio.sleep(min(pause, remaining))
-            pause = min(pause * 2, IDLE_SLEEP_MAX_S)
+
+    async def _idle(self, deadline: float) -> bool:
+        """Wait before fetching again; False when the poll should end with nothing."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        if self._watch is None:
+            await asyncio.sleep(min(self._pause, remaining))
+            self._pause = min(self._pause * 2, IDLE_SLEEP_MAX_S)
+            return True
+        # Woken when there is something to read or the group moved on; at the latest when the
+        # heartbeat is due (a full heartbeat also expires the group's silent members). Not woken
+        # by the deadline: the watcher read nothing new for us, no need to fetch again.
+        due = remaining if self.group is None else min(remaining, self._heartbeat_due_in())
+        woken = await self._watch.wait(self._positions, max(due, 0.0), self.group, self._generation)
+        return woken or time.monotonic() < deadline
 
     def _pid(self, topic: str, partition: int) -> int:
         pid = self._pid_of.get((topic, partition))

@@ -112,7 +112,10 @@ def dead_letter_out_record(letter: DeadLetter) -> OutRecord:
     """How a dead letter goes on dlq.<system>.v1: keyed by the source message id."""
     return OutRecord(
         key=letter.message_id,
-        value=letter.wire().model_dump_json().encode(),
+        # The wire record's fields serialised from the letter itself: the bytes of
+        # `letter.wire().model_dump_json()` without building and validating a second model (a
+        # ledger's noted rows make many letters).
+        value=letter.__pydantic_serializer__.to_json(letter, include=_WIRE_FIELDS),
         timestamp_ms=int(letter.failed_at.timestamp() * 1000),
     )
 

@@ -15,6 +15,13 @@ the same ids, which projections ignore. A file is diffed chunk by chunk (the wor
 chunk's state after publishing it), so a re-run after a crash finds the chunks already published
 unchanged and publishes only the rest.
 
+Each snapshot event is serialised once, in the differ's thread: the event's wire bytes (its bus
+record, `DiffResult.records`, so publishing does no JSON on the event loop) are its payload's bytes
+spliced into the envelope's, the content hash is over those payload bytes, and the kept payload is
+those bytes decoded. State written by an earlier hub holds the hash of the payload as sorted
+`json.dumps` (`content_hash`): a row whose stored hash is of that form is compared by it, and when
+unchanged its state is rewritten in the current form, so the next export takes the fast path.
+
 What is kept per row is its content hash. Comparing needs nothing else; only a row whose hash
 changed needs more, and only for `asset.registered`: its correction names the changed fields and
 their previous values (`previous`, part of the event's contract), which no hash can give back.
@@ -37,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hub.ports import OutRecord, event_out_record
 from hub.translation.corrections import CORRECTABLE, correction
 from hub.translation.snapshot_state import SnapshotStore, SqliteSnapshotStore
 from schemas._base import Identifier
@@ -48,6 +56,7 @@ from schemas.assets import (
     AssetRegistered,
     IdentifierLinkedPayload,
 )
+from schemas.catalogue import dump_event
 from schemas.ids import event_id_for
 
 if TYPE_CHECKING:
@@ -57,7 +66,41 @@ if TYPE_CHECKING:
 
 
 def content_hash(payload: dict[str, Any]) -> str:
+    """The hash of a payload as sorted JSON: noted units, and snapshot state of earlier hubs."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+WIRE_HASH = "w1:"  # marks a snapshot hash over the payload's wire bytes (`content_hash` has no prefix)
+_PAYLOAD_KEY = b',"payload":'
+_SPLICES: dict[type, bool] = {}  # event class -> its wire bytes are envelope + payload spliced
+
+
+def serialise(event: EventBase) -> tuple[bytes, bytes]:
+    """(the event's wire bytes as `dump_event` writes them, its payload's bytes), serialising the
+    payload once: the envelope without it, then the payload spliced in as its last field."""
+    payload = event.payload  # type: ignore[attr-defined]
+    body: bytes = payload.__pydantic_serializer__.to_json(payload, by_alias=True)
+    kind = type(event)
+    splices = _SPLICES.get(kind)
+    if splices is None:
+        # Checked once per class: payload is the last field and serialises as on its own.
+        whole = dump_event(event)
+        splices = _SPLICES[kind] = whole.endswith(_PAYLOAD_KEY + body + b"}") and (
+            _envelope(event)[:-1] + _PAYLOAD_KEY + body + b"}" == whole
+        )
+        return whole, body
+    if not splices:
+        return dump_event(event), body
+    return _envelope(event)[:-1] + _PAYLOAD_KEY + body + b"}", body
+
+
+def _envelope(event: EventBase) -> bytes:
+    out: bytes = event.__pydantic_serializer__.to_json(event, by_alias=True, exclude={"payload"})
+    return out
+
+
+def wire_hash(body: bytes) -> str:
+    return WIRE_HASH + hashlib.sha256(body).hexdigest()
 
 
 @dataclass
@@ -68,6 +111,17 @@ class DiffResult:
     unchanged: int = 0
     state: list[tuple[str, str, str, str, str]] = field(default_factory=list)
     noted: list[tuple[str, str, str, str]] = field(default_factory=list)  # events of noted units
+    # Bus records made in the differ's thread, by id() of the event they carry (kept beside it, so
+    # the id cannot be reused by another event while the record is here).
+    records: dict[int, tuple[EventBase, OutRecord]] = field(default_factory=dict)
+
+    def out_records(self) -> list[tuple[EventBase, OutRecord]]:
+        """Each event with its record, in order: made by the differ already, or now."""
+        out: list[tuple[EventBase, OutRecord]] = []
+        for event in self.events:
+            made = self.records.get(id(event))
+            out.append((event, made[1] if made is not None and made[0] is event else event_out_record(event)))
+        return out
 
 
 # Snapshot types whose change is published as a correction computed from the previous payload.
@@ -114,6 +168,36 @@ def _correction(event: AssetRegistered, before: dict[str, Any], digest: str) -> 
     return out
 
 
+Key = tuple[str, str]  # (subject, event type)
+
+
+def _serialise_snapshots(
+    events: Sequence[EventBase], snapshot_types: frozenset[str], known: dict[Key, str]
+) -> tuple[dict[int, tuple[str, bytes, bytes]], set[Key], list[Key]]:
+    """Serialise each snapshot event once: by id(event), (digest, payload bytes, wire bytes); the
+    keys whose stored state, of an earlier form, is the same content (`known` moved to the new
+    digest); the keys whose stored hash differs (their kept payloads are read)."""
+    serialised: dict[int, tuple[str, bytes, bytes]] = {}
+    upgraded: set[Key] = set()
+    changed: list[Key] = []
+    for event in events:
+        if event.type not in snapshot_types:
+            continue
+        wire, body = serialise(event)
+        digest = wire_hash(body)
+        serialised[id(event)] = (digest, body, wire)
+        key = (event.subject, event.type)
+        previous = known.get(key)
+        if previous is None or previous == digest:
+            continue
+        if not previous.startswith(WIRE_HASH) and previous == content_hash(json.loads(body)):
+            known[key] = digest
+            upgraded.add(key)
+        else:
+            changed.append(key)
+    return serialised, upgraded, changed
+
+
 class SnapshotDiffer:
     """Diffs against `store` (hub.translation.snapshot_state): a path is a SQLite file of its own."""
 
@@ -132,37 +216,37 @@ class SnapshotDiffer:
         result = DiffResult()
         keys = [(e.subject, e.type) for e in events if e.type in snapshot_types]
         known = self.store.hashes(system, keys)
-        digests = {}
-        for event in events:
-            if event.type in snapshot_types:
-                payload = event.model_dump(mode="json", by_alias=True)["payload"]
-                digests[id(event)] = (content_hash(payload), payload)
-        changed = [
-            (e.subject, e.type)
-            for e in events
-            if id(e) in digests and known.get((e.subject, e.type)) not in (None, digests[id(e)][0])
-        ]
+        serialised, upgraded, changed = _serialise_snapshots(events, snapshot_types, known)
         before = self.store.payloads(system, changed)
+        fresh: dict[Key, bytes] = {}  # payloads of this chunk, by key, decoded on need
         for event in events:
             if event.type not in snapshot_types:
                 result.events.append(event)
                 continue
-            digest, payload = digests[id(event)]
+            digest, body, wire = serialised[id(event)]
             key = (event.subject, event.type)
             previous = known.get(key)
             if previous is None:
                 result.events.append(event)
+                result.records[id(event)] = (event, event_out_record(event, wire))
                 result.new += 1
             elif previous == digest:
                 result.unchanged += 1
-                continue
+                if key not in upgraded:
+                    continue
+                upgraded.discard(key)
             else:
-                result.events.extend(self._changed(event, before.get(key), digest))
+                prior = json.loads(fresh[key]) if key in fresh else before.get(key)
+                result.events.extend(self._changed(event, prior, digest))
                 result.corrected += 1
-            kept = json.dumps(payload, ensure_ascii=False) if event.type in _KEEPS_PAYLOAD else ""
+            kept = body.decode() if event.type in _KEEPS_PAYLOAD else ""
             known[key] = digest
-            before[key] = payload  # a subject twice in one chunk is diffed against its first row
+            fresh[key] = body  # a subject twice in one chunk is diffed against its first row
             result.state.append((system, event.subject, event.type, digest, kept))
+        # The rest (corrections, other types) serialised here too, off the event loop.
+        for event in result.events:
+            if id(event) not in result.records:
+                result.records[id(event)] = (event, event_out_record(event))
         return result
 
     @staticmethod

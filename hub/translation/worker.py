@@ -33,7 +33,6 @@ from adapters.base import AdapterSpec, Failure, FieldAccounting, TranslateContex
 from hub.errors import BusError
 from hub.faults import fault_point
 from hub.ingest.rawtopic import decode_raw
-from hub.ports import BusRecord, EventBus, OutRecord, RawArchive, RawRecord, event_out_record
 from hub.translation.corrections import CORRECTABLE, noted_event_ids
 from hub.translation.deadletters import DeadLetter, DeadLetterBook, dead_letter_out_record
 from hub.translation.safe import run_translator, run_translator_chunks, unit_name, whole_message_failure
@@ -45,6 +44,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from zoneinfo import ZoneInfo
 
+    from hub.ports import BusRecord, EventBus, OutRecord, RawArchive, RawRecord
     from hub.translation.snapshots import SnapshotDiffer
     from schemas.envelope import EventBase
 
@@ -52,6 +52,8 @@ logger = structlog.get_logger()
 TRANSLATED_KEPT = 2048
 FAILURES_KEPT = 1000  # failures of a chunked file an Outcome lists (all are dead letters)
 MB = 1024 * 1024
+# Records per publish call: a file's chunk (FileLimits.chunk_rows) goes out in one durable append.
+PUBLISH_BATCH = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +319,7 @@ class TranslationWorker:
         return _Done(record, ctx, translation, diff, letters, started, mapping)
 
     async def _keep(self, group: list[_Done]) -> list[Outcome]:
-        await self._publish([e for d in group for e in d.diff.events])
+        await self._publish([pair for d in group for pair in d.diff.out_records()])
         letters = [letter for d in group for letter in d.letters]
         if letters:
             await self._dead.record(letters)
@@ -395,7 +397,7 @@ class TranslationWorker:
                 self.system, [e.event for e in chunk.events], self.adapter.snapshot_types
             )
             diff = self._differ.correct(self.system, diff, noted_event_ids(chunk.events, chunk.notes))
-            await self._publish(diff.events)
+            await self._publish(diff.out_records())
             if chunk.failures or chunk.notes:
                 letters = [self.dead_letter(record, f, ctx) for f in chunk.failures]
                 letters += [self.dead_letter(record, f, ctx, kind="note") for f in chunk.notes]
@@ -485,13 +487,17 @@ class TranslationWorker:
             kind=kind,
         )
 
-    async def _publish(self, events: list[EventBase]) -> None:
+    async def _publish(self, pairs: list[tuple[EventBase, OutRecord]]) -> None:
         by_topic: dict[str, list[OutRecord]] = defaultdict(list)
-        for event in events:
-            by_topic[topic_for_event_type(event.type).full_name(self._prefix)].append(event_out_record(event))
+        topics: dict[str, str] = {}  # event type -> topic name, looked up once per batch
+        for event, record in pairs:
+            topic = topics.get(event.type)
+            if topic is None:
+                topic = topics[event.type] = topic_for_event_type(event.type).full_name(self._prefix)
+            by_topic[topic].append(record)
         for topic, records in by_topic.items():
-            for i in range(0, len(records), 1000):
-                await self._bus.publish(topic, records[i : i + 1000])
+            for i in range(0, len(records), PUBLISH_BATCH):
+                await self._bus.publish(topic, records[i : i + PUBLISH_BATCH])
 
     # -- the raw topic
     async def _ensure_consumer(self) -> Any:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hub.bus import EmbeddedBus, embedded_consumer, sqlite_groups, sqlite_log
+from hub.bus import EmbeddedBus, embedded_consumer, sqlite_groups, sqlite_log, sqlite_watch
 from hub.errors import BusError
 from hub.ports import OutRecord
 from topics.catalogue import TopicSpec
@@ -249,13 +249,53 @@ class TestIdleCost:
     async def test_an_idle_poll_backs_off_between_fetches(
         self, bus: EmbeddedBus, clock: _FakeClock, fetches: list[str | None], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Empty fetches are spaced 20, 40, 80 ms, then every 100 ms until the timeout: 8 in half a second."""
+        """Without the bus's watcher (a consumer made on its own), empty fetches are spaced 20, 40,
+        80 ms, then every 100 ms until the timeout: 8 in half a second."""
         sleeper = _Sleeper(clock)
         monkeypatch.setattr(embedded_consumer, "asyncio", sleeper)
         consumer = await bus.consumer(["t"])
+        consumer._watch = None
         assert await consumer.poll(10, timeout_s=0.5) == []
         assert sleeper.pauses == pytest.approx([0.02, 0.04, 0.08, 0.1, 0.1, 0.1, 0.06])
         assert len(fetches) == len(sleeper.pauses) + 1
+
+    async def test_idle_consumers_of_a_bus_wait_on_one_reader(
+        self, tmp_path: Path, fetches: list[str | None], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Idle consumers fetch once each and then wait on the bus's watcher, which reads the ends of
+        all their partitions in one query; a record published through the bus, or by another
+        process (another bus on the file), wakes the one that reads it."""
+        reads: list[list[int]] = []
+        real_read = sqlite_watch._read
+
+        def counted(conn: sqlite3.Connection, pids: list[int], groups: list[str]) -> Any:
+            reads.append(pids)
+            return real_read(conn, pids, groups)
+
+        monkeypatch.setattr(sqlite_watch, "_read", counted)
+        bus = EmbeddedBus(tmp_path / "bus.sqlite3")
+        other = EmbeddedBus(tmp_path / "bus.sqlite3")
+        await bus.start()
+        await other.start()
+        try:
+            await bus.ensure_topics(
+                [TopicSpec("a", key="id", partitions=1), TopicSpec("b", key="id", partitions=1)]
+            )
+            a, b = await bus.consumer(["a"]), await bus.consumer(["b"])
+            assert await asyncio.gather(a.poll(10, timeout_s=0.3), b.poll(10, timeout_s=0.3)) == [[], []]
+            assert len(fetches) == 2  # one each, at the start; then the watcher read for both
+            assert 2 in [len(pids) for pids in reads]  # both consumers' partitions in one read
+
+            async def later(on: EmbeddedBus, topic: str) -> None:
+                await asyncio.sleep(0.05)
+                await on.publish(topic, [OutRecord(key="k", value=topic.encode())])
+
+            for on, topic, consumer in ((bus, "a", a), (other, "b", b)):
+                got, _ = await asyncio.gather(consumer.poll(10, timeout_s=30), later(on, topic))
+                assert [r.value for r in got] == [topic.encode()]
+        finally:
+            await other.close()
+            await bus.close()
 
     async def test_the_group_generation_is_read_at_most_once_per_check_interval(
         self, tmp_path: Path, clock: _FakeClock, fetches: list[str | None]

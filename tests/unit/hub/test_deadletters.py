@@ -96,6 +96,7 @@ class TestDeadLetterStore:
         out = dead_letter_out_record(letter_)
         assert out.key == "ledger.csv"
         assert DeadLetterRecord.model_validate_json(out.value) == letter_.wire()
+        assert out.value == letter_.wire().model_dump_json().encode()  # byte for byte the record's JSON
         assert "excerpt" not in json.loads(out.value)
 
     async def test_a_row_stored_by_an_earlier_version_still_reads(self, tmp_path: Path) -> None:

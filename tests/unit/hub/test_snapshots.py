@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -9,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from hub.ports import event_out_record
 from hub.translation.snapshot_state import PostgresSnapshotStore
-from hub.translation.snapshots import SnapshotDiffer
+from hub.translation.snapshots import WIRE_HASH, SnapshotDiffer, content_hash, serialise
 from schemas._base import DeptRef, Identifier, Money, SourceSystem
 from schemas.assets import AssetDetails, AssetRegistered, AssetRegisteredPayload, AssetStatus
+from schemas.catalogue import dump_event
 from schemas.envelope import Source
 from schemas.ids import asset_id_for, event_id_for
 
@@ -158,6 +161,60 @@ class TestWhatTheStateKeeps:
         again = await differ.diff("spd", [changed], frozenset({"inventory.item_defined"}))
         assert (again.corrected, [e.type for e in again.events]) == (1, ["inventory.item_defined"])
         assert again.events[0].event_id != changed.event_id  # the new state under its content id
+
+
+def legacy_state(differ: SnapshotDiffer, events: Sequence[AssetRegistered]) -> None:
+    """State as an earlier hub wrote it: the hash of the payload as sorted JSON, and the payload."""
+    differ.store.commit(
+        [
+            (
+                "hrp",
+                e.subject,
+                e.type,
+                content_hash(e.model_dump(mode="json", by_alias=True)["payload"]),
+                json.dumps(e.model_dump(mode="json", by_alias=True)["payload"], ensure_ascii=False),
+            )
+            for e in events
+        ],
+        [],
+    )
+
+
+class TestOneSerialisation:
+    async def test_records_carry_the_events_wire_bytes(self, open_differ: OpenDiffer) -> None:
+        """What the differ serialised is what goes on the bus: each published event's record equals
+        the one made from the event itself (new rows, and corrections made from changed ones)."""
+        differ = open_differ()
+        await differ.commit(await differ.diff("hrp", [registered("ZC-1", line=3)], SNAP))
+        moved = registered("ZC-1", line=3, department=DeptRef(code="ER", name="急诊科"))
+        result = await differ.diff("hrp", [moved, registered("ZC-2", line=4)], SNAP)
+        pairs = result.out_records()
+        assert [e.type for e, _ in pairs] == ["asset.details_corrected", "asset.registered"]
+        assert [r for _, r in pairs] == [event_out_record(e) for e, _ in pairs]
+        assert all(id(e) in result.records for e, _ in pairs)  # none serialised on the event loop
+
+    def test_serialise_gives_dump_event_bytes_and_the_payload(self) -> None:
+        event = registered("ZC-1", line=3)
+        wire, body = serialise(event)
+        assert wire == dump_event(event)
+        assert json.loads(body) == json.loads(wire)["payload"]
+        assert serialise(event) == (wire, body)  # the spliced form, after the first of its class
+
+    async def test_state_of_an_earlier_hub_is_compared_and_rewritten(self, open_differ: OpenDiffer) -> None:
+        """A ledger diffed by an earlier hub (sorted-JSON hashes) re-exported unchanged publishes
+        nothing and moves its state to the current hash; a changed row is still corrected."""
+        differ = open_differ()
+        ledger = [registered(f"ZC-{i}", line=i) for i in range(5)]
+        legacy_state(differ, ledger)
+        again = [*ledger[:4], registered("ZC-4", line=4, name="转运呼吸机")]
+        result = await differ.diff("hrp", again, SNAP)
+        assert (result.new, result.unchanged, result.corrected) == (0, 4, 1)
+        assert [e.type for e in result.events] == ["asset.details_corrected"]
+        assert result.events[0].payload.previous.name == "呼吸机"  # type: ignore[attr-defined]
+        await differ.commit(result)
+        keys = [(e.subject, e.type) for e in again]
+        assert all(h.startswith(WIRE_HASH) for h in differ.store.hashes("hrp", keys).values())
+        assert (await differ.diff("hrp", again, SNAP)).unchanged == 5
 
 
 @pytest.mark.postgres
