@@ -39,6 +39,9 @@ def test_an_ingest_process_listens_for_mllp_and_serves_no_api(tmp_path: Path) ->
             assert proc.poll() is None, log.read_text()[-3000:]
             time.sleep(0.2)
         assert _accepts(mllp), log.read_text()[-3000:]
+        # The roles line is printed once every stage has started, a moment after MLLP listens.
+        while time.monotonic() < deadline and "roles: ingest" not in log.read_text():
+            time.sleep(0.2)
         assert "roles: ingest" in log.read_text()
         assert not _accepts(api)
         assert (tmp_path / "hub" / "inbox" / "hrp").is_dir()  # the drop folders are watched
