@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
     from hub.delivery.ack_links import AckLinks
     from hub.delivery.webhooks.targets import TargetPolicy
-    from hub.ports import Clock, EventBus
+    from hub.ports import Clock, Consumer, EventBus
     from projections.notifications.rules import Channel, NotificationRules
 
 logger = structlog.get_logger()
@@ -268,32 +268,51 @@ class NotificationDelivery:
             ),
         )
 
+    async def _consumer(self) -> Consumer:
+        topic = BY_NAME[TOPIC].full_name(self.prefix)
+        return await self.bus.consumer([topic], group=GROUP, from_beginning=True, client_id=GROUP)
+
+    async def _deliver_batch(self, consumer: Consumer, timeout_s: float) -> int | None:
+        """Deliver one polled batch and commit it: how many were posted, None when nothing came."""
+        batch = await consumer.poll(max_records=100, timeout_s=timeout_s)
+        if not batch:
+            return None
+        topic = BY_NAME[TOPIC].full_name(self.prefix)
+        done = 0
+        for record in batch:
+            event = parse_event(record.value)
+            if isinstance(event, NotificationSent | NotificationEscalated) and event.payload.channels:
+                facts = await self.deliver(event)
+                if facts:
+                    await self.bus.publish(topic, [event_out_record(f) for f in facts])
+                done += 1
+        await consumer.commit()
+        return done
+
     async def run_until_idle(self, *, timeout_s: float = 0.2) -> int:
         """Deliver what is on the topic past the group's committed offsets; how many events were posted."""
-        topic = BY_NAME[TOPIC].full_name(self.prefix)
-        consumer = await self.bus.consumer([topic], group=GROUP, from_beginning=True, client_id=GROUP)
+        consumer = await self._consumer()
         done = 0
         try:
-            while True:
-                batch = await consumer.poll(max_records=100, timeout_s=timeout_s)
-                if not batch:
-                    return done
-                for record in batch:
-                    event = parse_event(record.value)
-                    if isinstance(event, NotificationSent | NotificationEscalated) and event.payload.channels:
-                        facts = await self.deliver(event)
-                        if facts:
-                            await self.bus.publish(topic, [event_out_record(f) for f in facts])
-                        done += 1
-                await consumer.commit()
+            while (posted := await self._deliver_batch(consumer, timeout_s)) is not None:
+                done += posted
+            return done
         finally:
             await consumer.close()
 
     async def run(self, stop: asyncio.Event, *, every_s: float = 1.0) -> None:
-        """`hub serve`: deliver until `stop` (at least once: offsets commit after each batch)."""
+        """`hub serve`: deliver until `stop` (at least once: offsets commit after each batch).
+
+        One group member for the whole run: joining and leaving the group at each idle round
+        would rebalance it every round (seconds each on Kafka) and log every join."""
         while not stop.is_set():
             try:
-                await self.run_until_idle(timeout_s=every_s)
+                consumer = await self._consumer()
+                try:
+                    while not stop.is_set():
+                        await self._deliver_batch(consumer, every_s)
+                finally:
+                    await consumer.close()
             except Exception:  # a bus hiccup must not end delivery; it starts again from the commit
                 logger.exception("notification_delivery_failed")
             with contextlib.suppress(TimeoutError):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 from uuid import uuid4
 
@@ -158,3 +161,56 @@ async def test_a_robot_refusal_or_a_server_error_is_retried_until_it_goes_throug
     assert (fact.payload.outcome, fact.payload.attempts, fact.payload.status_code) == ("delivered", 3, 200)
     assert waits == [1.0, 4.0]
     assert len(set(posted)) == 1  # the same message each time
+
+
+async def test_hub_serve_delivery_stays_one_group_member_across_idle_rounds(tmp_path: Path) -> None:
+    """`run` keeps its consumer: idle rounds neither rejoin the group (a rebalance each time on
+    Kafka) nor miss a notification published between them, which is delivered once."""
+    from hub.bus.embedded import EmbeddedBus
+    from hub.ports import event_out_record
+    from topics.catalogue import CATALOGUE
+
+    bus = EmbeddedBus(tmp_path / "bus")
+    await bus.start()
+    await bus.ensure_topics(CATALOGUE)
+    joins = 0
+    make_consumer = bus.consumer
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal joins
+        joins += 1
+        return await make_consumer(*args, **kwargs)
+
+    bus.consumer = counted  # type: ignore[method-assign]
+    posted: list[bytes] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        posted.append(request.content)
+        return httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
+
+    rules = parse_rules(
+        {
+            "channels": {
+                "robot": {"kind": "dingtalk", "url": "https://oapi.dingtalk.com/robot/send?access_token=T"}
+            }
+        }
+    )
+    delivery = NotificationDelivery(
+        rules, bus=bus, clock=SystemClock(), transport=httpx.MockTransport(answer)
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(delivery.run(stop, every_s=0.05))
+    try:
+        await asyncio.sleep(0.5)  # about ten idle rounds
+        await bus.publish("derived.notification.v1", [event_out_record(sent(["robot"]))])
+        for _ in range(100):
+            if posted:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+        await bus.close()
+    assert len(posted) == 1
+    assert joins == 1
