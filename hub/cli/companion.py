@@ -49,6 +49,11 @@ def processes_for(settings: Settings) -> int:
     return int(wanted)
 
 
+def is_companion() -> bool:
+    """True in a projector child `hub serve` started (its output is the parent's terminal)."""
+    return bool(os.environ.get(PARENT_ENV))
+
+
 def die_with_parent() -> None:
     """In a companion: ask the kernel for SIGTERM when the parent goes, then check it has not gone
     already (it may die between fork and here). Elsewhere, or off Linux, nothing."""

@@ -21,7 +21,7 @@ from hub.bootstrap import Hub, build_hub, make_bus, modbus_poller
 from hub.channels import report_forever, served_here
 from hub.cli import channels_cmd  # noqa: F401  (registers `hub channels` beside serve and status)
 from hub.cli.app import DataDir, app, console, limit_malloc_arenas, load_settings, run, tune_gc_for_service
-from hub.cli.companion import Companion, die_with_parent, processes_for, tell_parent_ready
+from hub.cli.companion import Companion, die_with_parent, is_companion, processes_for, tell_parent_ready
 from hub.cli.render import reconciliation_table, where
 from hub.pipeline import ROLES, drain, ingest_path, parse_roles, run_forever
 from hub.translation.deadletters import DeadLetter
@@ -179,7 +179,8 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True, roles: frozenset[str] = 
     if server is not None:
         url = f"http://{settings.api_host}:{settings.api_port}"
         console.print(f"serving {url} (console: {url}/console, API docs: {url}/docs; Ctrl-C to stop)")
-    if companion is None and roles != frozenset(ROLES):
+    if companion is None and roles != frozenset(ROLES) and not is_companion():
+        # A projector child shares the parent's terminal: "roles: project" there reads as the hub's.
         console.print(f"roles: {', '.join(r for r in ROLES if r in roles)} (Ctrl-C to stop)")
     try:
         done, _ = await asyncio.wait(

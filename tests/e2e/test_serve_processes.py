@@ -54,6 +54,7 @@ def test_two_processes_project_restart_their_projector_and_leave_nothing_behind(
         _wait(lambda: len(children(served.proc.pid)) == 1, "the projector process")
         (child,) = children(served.proc.pid)
         _wait(lambda: _ready(served)["checks"]["projector"]["state"] == "ok", "projector ok")  # type: ignore[index]
+        assert "roles:" not in served.log.read_text()  # the child does not speak for the hub
 
         # the read models are the child's: a ledger dropped into the inbox becomes visible
         inbox = served.data_dir / "inbox" / "hrp"
