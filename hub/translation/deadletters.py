@@ -151,6 +151,7 @@ class DeadLetterBook(Protocol):
 
     async def record(self, letters: Sequence[DeadLetter]) -> None: ...
     async def resolve_others(self, raw_ref: str, still_failing: Sequence[str]) -> int: ...
+    async def resolve_others_many(self, items: Sequence[tuple[str, Sequence[str]]]) -> int: ...
     async def query(
         self,
         *,
@@ -235,18 +236,27 @@ class DeadLetterStore:
 
     async def resolve_others(self, raw_ref: str, still_failing: Sequence[str]) -> int:
         """Mark open dead letters of `raw_ref` whose position no longer fails as resolved."""
+        return await self.resolve_others_many([(raw_ref, still_failing)])
+
+    async def resolve_others_many(self, items: Sequence[tuple[str, Sequence[str]]]) -> int:
+        """`resolve_others` for several messages (a translation batch) in one call on the store's thread."""
+        if not items:
+            return 0
         now = datetime.now(UTC).isoformat()
-        keep = set(still_failing)
+        wanted = [(raw_ref, set(still)) for raw_ref, still in items]
 
         def write() -> int:
-            rows = self._conn.execute(
-                "SELECT dead_letter_id, position FROM dead_letters WHERE raw_ref=? AND status='open'",
-                (raw_ref,),
-            ).fetchall()
-            done = [(now, dl_id) for dl_id, pos in rows if pos not in keep]
-            self._conn.executemany(
-                "UPDATE dead_letters SET status='resolved', resolved_at=? WHERE dead_letter_id=?", done
-            )
+            done: list[tuple[str, str]] = []
+            for raw_ref, keep in wanted:
+                rows = self._conn.execute(
+                    "SELECT dead_letter_id, position FROM dead_letters WHERE raw_ref=? AND status='open'",
+                    (raw_ref,),
+                ).fetchall()
+                done += [(now, dl_id) for dl_id, pos in rows if pos not in keep]
+            if done:
+                self._conn.executemany(
+                    "UPDATE dead_letters SET status='resolved', resolved_at=? WHERE dead_letter_id=?", done
+                )
             return len(done)
 
         return await self._run(write)
@@ -384,17 +394,26 @@ class PostgresDeadLetterStore:
 
     async def resolve_others(self, raw_ref: str, still_failing: Sequence[str]) -> int:
         """Mark open dead letters of `raw_ref` whose position no longer fails as resolved."""
+        return await self.resolve_others_many([(raw_ref, still_failing)])
+
+    async def resolve_others_many(self, items: Sequence[tuple[str, Sequence[str]]]) -> int:
+        """`resolve_others` for several messages (a translation batch) in one transaction."""
+        if not items:
+            return 0
         now = datetime.now(UTC).isoformat()
 
         def write() -> int:
+            resolved = 0
             with self._engine.begin() as conn:
-                return conn.execute(
-                    text(
-                        "UPDATE hub_dead_letters SET status='resolved', resolved_at=:now"
-                        " WHERE raw_ref=:ref AND status='open' AND NOT (position = ANY(:keep))"
-                    ),
-                    {"now": now, "ref": raw_ref, "keep": list(still_failing)},
-                ).rowcount
+                for raw_ref, still in items:
+                    resolved += conn.execute(
+                        text(
+                            "UPDATE hub_dead_letters SET status='resolved', resolved_at=:now"
+                            " WHERE raw_ref=:ref AND status='open' AND NOT (position = ANY(:keep))"
+                        ),
+                        {"now": now, "ref": raw_ref, "keep": list(still)},
+                    ).rowcount
+            return resolved
 
         return await asyncio.to_thread(write)
 

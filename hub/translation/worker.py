@@ -326,9 +326,14 @@ class TranslationWorker:
             await self._bus.publish(
                 dlq_topic(self.system).full_name(self._prefix), [dead_letter_out_record(d) for d in letters]
             )
+        # One call for the batch: a thread hop per message cost more than the lookups themselves.
+        await self._dead.resolve_others_many(
+            [
+                (d.record.raw_ref, [f.position for f in (*d.translation.failures, *d.translation.notes)])
+                for d in group
+            ]
+        )
         for d in group:
-            still = [f.position for f in (*d.translation.failures, *d.translation.notes)]
-            await self._dead.resolve_others(d.record.raw_ref, still)
             await self._differ.commit(d.diff)
         # Concurrent: the archive keeps them all in one group commit.
         await asyncio.gather(*(self._set_status(d) for d in group))

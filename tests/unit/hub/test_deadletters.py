@@ -83,6 +83,23 @@ class TestDeadLetterStore:
         assert await book.resolve_others("hrp:abc", []) == 1
         assert await book.open_raw_refs() == []
 
+    async def test_a_batch_resolves_per_message(self, book: DeadLetterBook) -> None:
+        """One call for a translation batch resolves, per message, only the positions that no
+        longer fail in that message; a message with nothing open is left alone."""
+        other = letter("line:5").model_copy(
+            update={"raw_ref": "hrp:def", "dead_letter_id": dead_letter_id_for("hrp:def", "line:5")}
+        )
+        await book.record([letter("line:5"), letter("line:7"), other])
+        resolved = await book.resolve_others_many(
+            [("hrp:abc", ["line:7"]), ("hrp:def", ["line:5"]), ("hrp:none", [])]
+        )
+        assert resolved == 1
+        assert sorted((d.raw_ref, d.position) for d in await book.query()) == [
+            ("hrp:abc", "line:7"),
+            ("hrp:def", "line:5"),
+        ]
+        assert await book.resolve_others_many([]) == 0
+
     def test_published_record_carries_location_but_not_excerpt(self) -> None:
         """The dlq topic record names where and why, and leaves out source values."""
         record = letter("line:5").as_record()
