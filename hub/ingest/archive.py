@@ -27,6 +27,7 @@ import structlog
 from hub.errors import ArchiveError, NotStored
 from hub.ingest import channel_counts as cc
 from hub.ingest.crypto import RawCipher, is_encrypted
+from hub.ingest.fresh import FreshFeed
 from hub.ports import (
     RAW_STATUSES,
     InboundMessage,
@@ -169,6 +170,7 @@ class _Pending:
     keys: tuple[SourceKey, ...]
     answer: bytes | None
     future: asyncio.Future[StoreOutcome]
+    stored: bytes | None = None  # the inline bytes as written (sealed), for the relay's fresh feed
 
 
 @dataclass(slots=True)
@@ -412,6 +414,8 @@ class SqliteRawArchive(GroupCommitArchive):
         self._adopt_legacy_keys()
         cc.sqlite_install(self._conn)  # per-channel counts, kept by triggers in each commit
         self._pruned = ""
+        # What each commit added to the outbox, handed to the relay from memory (hub.ingest.fresh).
+        self.fresh = FreshFeed()
 
     def _add_accounting_column(self) -> None:
         """Archives written before field accounting lack the column: add it (SQLite has no
@@ -469,6 +473,8 @@ class SqliteRawArchive(GroupCommitArchive):
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
+        # Still under the write lock: a sweep of the outbox sees these either here or in its query.
+        self.fresh.add((o.record, p.stored) for p, o in zip(batch, outcomes, strict=True) if not o.duplicate)
         return outcomes, counts
 
     def _store_one(self, p: _Pending) -> StoreOutcome:
@@ -511,6 +517,7 @@ class SqliteRawArchive(GroupCommitArchive):
         if conflicts:
             meta[META_CONFLICT_PARTS] = format_parts(conflicts)
         metadata = json.dumps(meta, ensure_ascii=False, sort_keys=True)
+        p.stored = self._sealed(p) if inline else None
         self._conn.execute(
             # source_key is left NULL: raw_source_keys holds the keys now (the column and its
             # index serve archives written before it, adopted once at open).
@@ -527,7 +534,7 @@ class SqliteRawArchive(GroupCommitArchive):
                 message.transport,
                 p.received.isoformat(),
                 metadata,
-                self._sealed(p) if inline else None,
+                p.stored,
                 0 if inline else 1,
                 p.answer,
             ),
@@ -570,13 +577,27 @@ class SqliteRawArchive(GroupCommitArchive):
         it (once: event ids are deterministic, and the earlier dead letters are resolved).
         """
         text = json.dumps(metadata, ensure_ascii=False, sort_keys=True)
-        await self._run(
-            lambda: self._conn.execute(
+
+        def write() -> RawRecord | None:
+            self._conn.execute(
                 "UPDATE raw_messages SET metadata = ?, published = 0, status = 'pending' WHERE raw_ref = ?",
                 (text, raw_ref),
             )
-        )
-        return await self.get(raw_ref)
+            row = self._conn.execute(
+                f"SELECT {_COLUMNS}, payload FROM raw_messages WHERE raw_ref = ?",  # nosec B608
+                (raw_ref,),
+            ).fetchone()
+            if row is None:
+                return None
+            record = _record(row)
+            # Back in the outbox: the relay takes it again (with its new metadata) from memory too.
+            self.fresh.add([(record, None if row[9] is None else bytes(row[9]))])
+            return record
+
+        record = await self._run(write)
+        if record is None:
+            raise ArchiveError(f"no raw message {raw_ref!r} in the archive")
+        return record
 
     async def save_answer(self, raw_ref: str, answer: bytes) -> None:
         """Keep what the sender was told, so an exact resend gets the same answer back."""
@@ -639,12 +660,15 @@ class SqliteRawArchive(GroupCommitArchive):
     # -- outbox
     async def unpublished(self, limit: int = 500) -> list[tuple[RawRecord, bytes | None]]:
         """Oldest records not yet on the raw topic; payload inline when small, else None (blob)."""
-        rows = await self._run(
-            lambda: self._conn.execute(
+
+        def read() -> list[Any]:
+            self.fresh.swept()  # under the write lock: what the feed dropped before now is read here
+            return self._conn.execute(
                 f"SELECT {_COLUMNS}, payload FROM raw_messages WHERE published = 0 ORDER BY seq LIMIT ?",  # nosec B608: column lists are our constants; values are bound
                 (limit,),
             ).fetchall()
-        )
+
+        rows = await self._run(read)
         return [(_record(r), None if r[9] is None else bytes(r[9])) for r in rows]
 
     async def mark_published(self, refs: Sequence[str]) -> None:
