@@ -215,6 +215,21 @@ RAW_STATUSES = ("pending", "translated", "dead_lettered")
 
 
 @dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """One message's processing outcome, as the translation worker keeps it (`RawStatusBook`)."""
+
+    raw_ref: str
+    status: str
+    events: int
+    failures: int
+    skipped: int
+    units: int
+    mapping_version: str | None
+    error: str | None = None
+    accounting: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SourceKey:
     """One message's own key inside a payload and the hash of its normalised content.
 
@@ -299,6 +314,10 @@ class RawStatusBook(Protocol):
         error: str | None = None,
         accounting: Mapping[str, Any] | None = None,
     ) -> None: ...
+    async def set_statuses(self, updates: Sequence[StatusUpdate]) -> None:
+        """`set_status` for a batch (the translation worker's), written together."""
+        ...
+
     async def status(self, raw_ref: str) -> MessageStatus | None: ...
     async def reconciliation(self) -> dict[str, dict[str, int]]: ...
     async def refs_with_status(self, status: str, system: str | None = None) -> list[str]: ...

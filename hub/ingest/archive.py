@@ -36,6 +36,7 @@ from hub.ports import (
     RawRecord,
     RawSummary,
     SourceKey,
+    StatusUpdate,
     StoreOutcome,
 )
 from hub.sqlite import connect_durable
@@ -693,25 +694,55 @@ class SqliteRawArchive(GroupCommitArchive):
         error: str | None = None,
         accounting: Mapping[str, Any] | None = None,
     ) -> None:
-        if status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}")
-        now = self._clock().astimezone(UTC).isoformat()
-        tally = None if accounting is None else json.dumps(accounting, ensure_ascii=False, sort_keys=True)
-        # Concurrent callers (the translation worker's batch) share one commit with the stores.
-        updated = await self._update(
-            lambda conn: (
-                conn.execute(
-                    "UPDATE raw_messages SET status=?, events=?, failures=?, skipped=?, units=?,"
-                    " mapping_version=?,"
-                    " error=?, processed_at=?, accounting=? WHERE raw_ref=?",
-                    (status, events, failures, skipped, units, mapping_version, error, now, tally, raw_ref),
-                ).rowcount
-            )
+        await self.set_statuses(
+            [
+                StatusUpdate(
+                    raw_ref, status, events, failures, skipped, units, mapping_version, error, accounting
+                )
+            ]
         )
-        if updated == 0:
+
+    async def set_statuses(self, updates: Sequence[StatusUpdate]) -> None:
+        """Statuses of a batch in one write riding on the next group commit (with the stores then)."""
+        for u in updates:
+            if u.status not in STATUSES:
+                raise ValueError(f"unknown status {u.status!r}")
+        if not updates:
+            return
+        now = self._clock().astimezone(UTC).isoformat()
+        rows = [
+            (
+                u.status,
+                u.events,
+                u.failures,
+                u.skipped,
+                u.units,
+                u.mapping_version,
+                u.error,
+                now,
+                _tally(u.accounting),
+                u.raw_ref,
+            )
+            for u in updates
+        ]
+        unknown: list[StatusUpdate] = []
+
+        def write(conn: Any) -> int:
+            unknown.clear()  # written again one by one if the batch's commit failed
+            for row, u in zip(rows, updates, strict=True):
+                if not conn.execute(
+                    "UPDATE raw_messages SET status=?, events=?, failures=?, skipped=?, units=?,"
+                    " mapping_version=?, error=?, processed_at=?, accounting=? WHERE raw_ref=?",
+                    row,
+                ).rowcount:
+                    unknown.append(u)
+            return len(rows) - len(unknown)
+
+        await self._update(write)
+        for u in unknown:
             # Not an error: with Kafka, a translator may work on a raw record another node archived
             # (its payload travelled on the raw topic). Raising would make that record a poison pill.
-            logger.warning("raw_status_for_unknown_message", raw_ref=raw_ref, status=status)
+            logger.warning("raw_status_for_unknown_message", raw_ref=u.raw_ref, status=u.status)
 
     async def status(self, raw_ref: str) -> MessageStatus | None:
         row = await self._run(
@@ -875,6 +906,11 @@ def _browse_filter(query: RawQuery) -> tuple[str, list[Any]]:
         clauses.append("(message_id LIKE ? ESCAPE '\\' OR metadata LIKE ? ESCAPE '\\')")
         args.extend([pattern, pattern])
     return " AND ".join(clauses), args
+
+
+def _tally(accounting: Mapping[str, Any] | None) -> str | None:
+    """Field accounting as stored (JSON, keys sorted)."""
+    return None if accounting is None else json.dumps(accounting, ensure_ascii=False, sort_keys=True)
 
 
 def _status(row: Sequence[Any]) -> MessageStatus:

@@ -36,7 +36,15 @@ from hub.ingest.archive import (
     format_parts,
 )
 from hub.pg import create_schema, pg_engine
-from hub.ports import MessageStatus, RawQuery, RawRecord, RawSummary, SourceKey, StoreOutcome
+from hub.ports import (
+    MessageStatus,
+    RawQuery,
+    RawRecord,
+    RawSummary,
+    SourceKey,
+    StatusUpdate,
+    StoreOutcome,
+)
 from schemas.records import INLINE_PAYLOAD_LIMIT
 
 if TYPE_CHECKING:
@@ -503,35 +511,56 @@ class PostgresRawArchive(GroupCommitArchive):
         error: str | None = None,
         accounting: Mapping[str, Any] | None = None,
     ) -> None:
-        if status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}")
-        params = {
-            "status": status,
-            "events": events,
-            "failures": failures,
-            "skipped": skipped,
-            "units": units,
-            "mv": mapping_version,
-            "error": error,
-            "tally": None if accounting is None else json.dumps(accounting, ensure_ascii=False),
-            "now": self._clock().astimezone(UTC),
-            "ref": raw_ref,
-        }
+        await self.set_statuses(
+            [
+                StatusUpdate(
+                    raw_ref, status, events, failures, skipped, units, mapping_version, error, accounting
+                )
+            ]
+        )
 
-        def write() -> int:
+    async def set_statuses(self, updates: Sequence[StatusUpdate]) -> None:
+        """Statuses of a batch in one transaction."""
+        for u in updates:
+            if u.status not in STATUSES:
+                raise ValueError(f"unknown status {u.status!r}")
+        if not updates:
+            return
+        now = self._clock().astimezone(UTC)
+        params = [
+            {
+                "status": u.status,
+                "events": u.events,
+                "failures": u.failures,
+                "skipped": u.skipped,
+                "units": u.units,
+                "mv": u.mapping_version,
+                "error": u.error,
+                "tally": None if u.accounting is None else json.dumps(u.accounting, ensure_ascii=False),
+                "now": now,
+                "ref": u.raw_ref,
+            }
+            for u in updates
+        ]
+
+        def write() -> list[int]:
             with self._engine.begin() as conn:
-                return conn.execute(
-                    text(
-                        "UPDATE hub_raw_messages SET status = :status, events = :events,"
-                        " failures = :failures, skipped = :skipped, units = :units, mapping_version = :mv,"
-                        " error = :error, accounting = :tally,"
-                        " processed_at = :now WHERE raw_ref = :ref"
-                    ),
-                    params,
-                ).rowcount
+                return [
+                    conn.execute(
+                        text(
+                            "UPDATE hub_raw_messages SET status = :status, events = :events,"
+                            " failures = :failures, skipped = :skipped, units = :units,"
+                            " mapping_version = :mv, error = :error, accounting = :tally,"
+                            " processed_at = :now WHERE raw_ref = :ref"
+                        ),
+                        one,
+                    ).rowcount
+                    for one in params
+                ]
 
-        if await self._run(write) == 0:
-            logger.warning("raw_status_for_unknown_message", raw_ref=raw_ref, status=status)
+        for u, updated in zip(updates, await self._run(write), strict=True):
+            if updated == 0:
+                logger.warning("raw_status_for_unknown_message", raw_ref=u.raw_ref, status=u.status)
 
     async def status(self, raw_ref: str) -> MessageStatus | None:
         rows = await self._run(

@@ -33,6 +33,7 @@ from adapters.base import AdapterSpec, Failure, FieldAccounting, TranslateContex
 from hub.errors import BusError
 from hub.faults import fault_point
 from hub.ingest.rawtopic import decode_raw
+from hub.ports import StatusUpdate
 from hub.translation.corrections import CORRECTABLE, noted_event_ids
 from hub.translation.deadletters import DeadLetter, DeadLetterBook, dead_letter_out_record
 from hub.translation.safe import run_translator, run_translator_chunks, unit_name, whole_message_failure
@@ -335,14 +336,14 @@ class TranslationWorker:
         )
         for d in group:
             await self._differ.commit(d.diff)
-        # Concurrent: the archive keeps them all in one group commit.
-        await asyncio.gather(*(self._set_status(d) for d in group))
+        # One write for the batch, riding on the archive's next group commit.
+        await self._archive.set_statuses([self._status_of(d) for d in group])
         return [self._outcome(d) for d in group]
 
-    async def _set_status(self, d: _Done) -> None:
+    def _status_of(self, d: _Done) -> StatusUpdate:
         translation = d.translation
         whole = next((f.reason for f in translation.failures if f.position == "message"), None)
-        await self._archive.set_status(
+        return StatusUpdate(
             d.record.raw_ref,
             status=d.status,
             events=len(d.diff.events),

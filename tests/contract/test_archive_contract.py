@@ -27,7 +27,7 @@ from hub.errors import ArchiveError, NotStored
 from hub.ingest.archive import SqliteRawArchive
 from hub.ingest.crypto import RawCipher
 from hub.ingest.pgarchive import PostgresRawArchive
-from hub.ports import RAW_STATUSES, InboundMessage, RawArchive, RawQuery
+from hub.ports import RAW_STATUSES, InboundMessage, RawArchive, RawQuery, StatusUpdate
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -681,3 +681,27 @@ class TestChannelCounts:
             (his,) = [c for c in await archive.channel_counts() if c.system == "his"]
             assert (his.received, his.translated, his.dead_lettered, his.pending) == (80, 60, 20, 0)
             assert his.bytes == sum(len(f"MSH|{n}-{i}") for n in "abcd" for i in range(20))
+
+
+async def test_a_batch_of_statuses_is_kept_per_message(archive: RawArchive) -> None:
+    """The translation worker's batch: each message gets its own outcome, a reference the archive
+    does not hold is passed over (another node's record), and counts add up per status."""
+    refs = [(await archive.store(msg(PID.replace("M1", f"M{i}")))).record.raw_ref for i in range(3)]
+    await archive.set_statuses(
+        [
+            StatusUpdate(refs[0], "translated", 2, 0, 0, 2, "m1", accounting={"rows": 2}),
+            StatusUpdate("his:" + "0" * 32, "translated", 1, 0, 0, 1, "m1"),
+            StatusUpdate(refs[1], "dead_lettered", 0, 1, 0, 1, "m1", error="unreadable"),
+        ]
+    )
+    first, second, third = [await archive.status(ref) for ref in refs]
+    assert first is not None
+    assert (first.status, first.events, first.accounting) == ("translated", 2, {"rows": 2})
+    assert second is not None
+    assert (second.status, second.failures, second.error) == ("dead_lettered", 1, "unreadable")
+    assert third is not None
+    assert third.status == "pending"
+    counts = (await archive.reconciliation())["his"]
+    assert (counts["translated"], counts["dead_lettered"], counts["pending"]) == (1, 1, 1)
+    with pytest.raises(ValueError, match="unknown status"):
+        await archive.set_statuses([StatusUpdate(refs[2], "done", 0, 0, 0, 0, None)])
