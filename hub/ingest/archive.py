@@ -207,6 +207,9 @@ class GroupCommitArchive:
         self._updates: list[_Update] = []
         self._writer: asyncio.Task[None] | None = None
         self._last_batch = 1
+        # The writer lingering for more stores: set once `_wanted` are queued (no polling loop).
+        self._arrived: asyncio.Event | None = None
+        self._wanted = 0
         # hub.metrics: told each commit's duration and message count (set by the composition root)
         self.commit_observer: Callable[[float, int], None] | None = None
 
@@ -261,6 +264,8 @@ class GroupCommitArchive:
             asyncio.get_running_loop().create_future(),
         )
         self._queue.append(pending)
+        if self._arrived is not None and len(self._queue) >= self._wanted:
+            self._arrived.set()
         self._wake_writer()
         return await pending.future
 
@@ -289,27 +294,36 @@ class GroupCommitArchive:
             self._writer = asyncio.create_task(self._write_queued(), name="archive-writer")
 
     async def _write_queued(self) -> None:
-        loop = asyncio.get_running_loop()
         while self._queue or self._answers or self._updates:
             if not self._queue and not self._updates:
                 # Only answers to keep: they ride on the next store's commit when one comes soon
                 # (a lone sender's next message), else get their own after ANSWER_LINGER_S.
-                end = loop.time() + ANSWER_LINGER_S
-                while not self._queue and loop.time() < end:  # noqa: ASYNC110
-                    await asyncio.sleep(0.001)
+                await self._linger(1, ANSWER_LINGER_S)
             # Linger briefly (at most LINGER_S, like PostgreSQL's commit_delay) while fewer are
             # waiting than went into the last commit: senders answered by that commit are already
             # sending their next message, and one fsync for all of them beats one each. A lone
             # sender (last batch of 1) never waits.
-            deadline = loop.time() + LINGER_S
-            while len(self._queue) < self._last_batch and loop.time() < deadline:  # noqa: ASYNC110
-                await asyncio.sleep(0)
+            await self._linger(self._last_batch, LINGER_S)
             batch, self._queue = self._queue, []
             answers, self._answers = self._answers, []
             updates, self._updates = self._updates, []
             if batch:
                 self._last_batch = len(batch)
             await self._commit(batch, answers, updates)
+
+    async def _linger(self, stores: int, seconds: float) -> None:
+        """Wait until `stores` messages are queued, at most `seconds`: woken by `store`, not by
+        polling (a loop of zero sleeps kept the event loop spinning while nothing else ran)."""
+        if len(self._queue) >= stores:
+            return
+        self._wanted, self._arrived = stores, asyncio.Event()
+        try:
+            async with asyncio.timeout(seconds):
+                await self._arrived.wait()
+        except TimeoutError:
+            pass  # the linger is over: commit what is there
+        finally:
+            self._arrived = None
 
     async def _commit(
         self, batch: list[_Pending], answers: list[tuple[str, bytes]], updates: Sequence[_Update] = ()
