@@ -109,8 +109,28 @@ def charset_codec(name: str) -> str | None:
     return codec if _ASCII_COMPATIBLE.match(codec) else None
 
 
+# Small payloads decoded lately, known by identity: the MLLP listener reads a frame's MSH and,
+# once it is stored, translates the same bytes object, which decoded it a second time. Slots are
+# picked by the object's address (collisions only miss); each keeps its payload and text alive
+# until it is reused, so only small payloads are kept.
+_KEPT_BYTES = 16 * 1024
+_SLOTS = 64
+_recent: list[tuple[bytes, str | None, Decoded] | None] = [None] * _SLOTS
+
+
 def decode(payload: bytes, forced_encoding: str | None = None) -> Decoded:
     """Decode one HL7 message (or batch). Raises MalformedMessage when no rule can read the bytes."""
+    slot = (id(payload) >> 4) % _SLOTS
+    kept = _recent[slot]
+    if kept is not None and kept[0] is payload and kept[1] == forced_encoding:
+        return kept[2]
+    decoded = _decode(payload, forced_encoding)
+    if type(payload) is bytes and len(payload) <= _KEPT_BYTES:  # immutable: safe to know by identity
+        _recent[slot] = (payload, forced_encoding, decoded)  # one list item replaced: thread-safe
+    return decoded
+
+
+def _decode(payload: bytes, forced_encoding: str | None) -> Decoded:
     if forced_encoding:
         codec = charset_codec(forced_encoding)
         if codec is None:

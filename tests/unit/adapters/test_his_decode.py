@@ -250,3 +250,18 @@ class TestCharsetDoubt:
         codec = "utf-8" if label in ("UNICODE UTF-8", "") else "gbk"
         payload = self._message(label, name).encode(codec)
         assert charset_doubt(payload, decode(payload)) is None
+
+
+def test_the_same_bytes_read_again_under_another_channel_encoding_are_decoded_again() -> None:
+    """Decoding is remembered per bytes object (the listener reads a frame's MSH, then translates it):
+    the memo never answers for another channel encoding or for a buffer that changed since."""
+    payload = "MSH|^~\\&|HIS|医院|HUB||20240601||DFT^P03|M1|P|2.5\r".encode("gb18030")
+    first = decode(payload)
+    assert decode(payload) == first
+    as_latin = decode(payload, "latin-1")
+    assert as_latin.how == "channel"
+    assert as_latin.text != first.text
+    buffer = bytearray(b"MSH|^~\\&|A|B|||||ADT^A01|1|P|2.5\r")
+    assert decode(buffer).text.startswith("MSH|^~\\&|A|")  # type: ignore[arg-type]
+    buffer[9] = ord("Z")
+    assert decode(buffer).text.startswith("MSH|^~\\&|Z|")  # type: ignore[arg-type]
