@@ -23,13 +23,18 @@ if TYPE_CHECKING:
     from hub.ports import RawRecord
 
 FRESH_KEPT = 5_000  # records held for the relay; past this the feed is dropped and the relay sweeps
+# Their payload bytes held at most (inline payloads reach 1 MiB: a broker outage during a file
+# import must not pile them up in memory; the archive has them).
+FRESH_KEPT_BYTES = 32 * 1024 * 1024
 
 
 class FreshFeed:
     """Committed, not yet published records in commit order: (record, payload as stored or None)."""
 
-    def __init__(self, kept: int = FRESH_KEPT) -> None:
+    def __init__(self, kept: int = FRESH_KEPT, kept_bytes: int = FRESH_KEPT_BYTES) -> None:
         self._kept = kept
+        self._kept_bytes = kept_bytes
+        self._bytes = 0
         self._lock = threading.Lock()  # the archive's commit thread adds, the relay takes
         self._items: OrderedDict[str, tuple[RawRecord, bytes | None]] = OrderedDict()
         self.following = False  # nothing is kept until a relay follows (no relay, no memory held)
@@ -44,10 +49,14 @@ class FreshFeed:
             return
         with self._lock:
             for record, payload in items:
+                replaced = self._items.pop(record.raw_ref, None)
+                if replaced is not None:
+                    self._bytes -= _size(replaced[1])
                 self._items[record.raw_ref] = (record, payload)
-                self._items.move_to_end(record.raw_ref)
-            if len(self._items) > self._kept:
+                self._bytes += _size(payload)
+            if len(self._items) > self._kept or self._bytes > self._kept_bytes:
                 self._items.clear()
+                self._bytes = 0
                 self.lost = True
 
     def swept(self) -> None:
@@ -58,13 +67,21 @@ class FreshFeed:
     def take(self, limit: int) -> list[tuple[RawRecord, bytes | None]]:
         with self._lock:
             n = min(limit, len(self._items))
-            return [self._items.popitem(last=False)[1] for _ in range(n)]
+            taken = [self._items.popitem(last=False)[1] for _ in range(n)]
+            self._bytes -= sum(_size(payload) for _, payload in taken)
+            return taken
 
     def forget(self, refs: Iterable[str]) -> None:
         """Records a sweep returned: they go out from the sweep, not again from here."""
         with self._lock:
             for ref in refs:
-                self._items.pop(ref, None)
+                dropped = self._items.pop(ref, None)
+                if dropped is not None:
+                    self._bytes -= _size(dropped[1])
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+def _size(payload: bytes | None) -> int:
+    return 0 if payload is None else len(payload)

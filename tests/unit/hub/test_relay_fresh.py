@@ -107,9 +107,12 @@ async def test_records_taken_from_the_feed_when_a_publish_fails_go_out_after_it(
     archive.close()
 
 
-async def test_an_overflowing_feed_falls_back_on_the_archive(tmp_path: Path) -> None:
+@pytest.mark.parametrize("feed", [FreshFeed(kept=2), FreshFeed(kept_bytes=100)], ids=["records", "bytes"])
+async def test_an_overflowing_feed_falls_back_on_the_archive(tmp_path: Path, feed: FreshFeed) -> None:
+    """Past its records or its bytes (a broker outage during a file import) the feed lets go of
+    what it held; the relay finds it all in the archive."""
     archive, bus = SqliteRawArchive(tmp_path / "a.db"), Bus()
-    archive.fresh = FreshFeed(kept=2)
+    archive.fresh = feed
     relay = relay_for(archive, bus)
     await relay.drain()
     refs = await store(archive, 5)
