@@ -33,6 +33,7 @@ from adapters.base import AdapterSpec, Failure, FieldAccounting, TranslateContex
 from hub.errors import BusError
 from hub.faults import fault_point
 from hub.ingest.rawtopic import decode_raw
+from hub.memory import release_freed_memory
 from hub.translation.corrections import CORRECTABLE, noted_event_ids
 from hub.translation.deadletters import DeadLetter, DeadLetterBook, dead_letter_out_record
 from hub.translation.safe import run_translator, run_translator_chunks, unit_name, whole_message_failure
@@ -254,6 +255,10 @@ class TranslationWorker:
                         done.record, done.payload, done.mapping, done.ctx, done.started
                     )
                 )
+                # The file's bytes and its chunks' pages go back to the system now, not at the
+                # next file (the heap otherwise keeps its high-water mark as RSS).
+                del done
+                await asyncio.to_thread(release_freed_memory)
                 continue
             group.append(done)
             if done.diff.state or done.diff.noted:
