@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import os
 import platform
 import subprocess
@@ -9,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from hub.memory import release_when_quiet
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -39,3 +43,38 @@ def test_freed_heap_pages_are_returned_to_the_system() -> None:
     asked, before, after = out.stdout.split()
     assert asked == "True"
     assert int(before) - int(after) > 40_000  # of ~80 MB freed, most returned (kB)
+
+
+async def _trims(cpu_per_interval: list[float]) -> int:
+    """How often `release_when_quiet` trims over intervals that each used this much CPU."""
+    stop = asyncio.Event()
+    used = iter(itertools.accumulate([0.0, *cpu_per_interval]))
+    trims = 0
+
+    def cpu() -> float:
+        try:
+            return next(used)
+        except StopIteration:
+            stop.set()  # every interval played: the loop ends at its next check
+            return float("inf")
+
+    def release() -> bool:
+        nonlocal trims
+        trims += 1
+        return True
+
+    await release_when_quiet(stop, interval_s=0, cpu=cpu, release=release)
+    return trims
+
+
+async def test_freed_memory_is_released_once_work_is_followed_by_a_quiet_interval() -> None:
+    assert await _trims([5.0, 3.0, 0.1, 0.0, 0.0]) == 1
+
+
+async def test_nothing_is_trimmed_while_busy_nor_when_idle_all_along() -> None:
+    assert await _trims([0.0, 0.1, 0.0, 0.2]) == 0
+    assert await _trims([4.0, 4.0, 4.0]) == 0
+
+
+async def test_each_burst_is_followed_by_its_own_release() -> None:
+    assert await _trims([2.0, 0.0, 0.0, 2.0, 0.1]) == 2
