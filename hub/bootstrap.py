@@ -30,7 +30,6 @@ from sqlalchemy.exc import DBAPIError
 from hub.api.readiness import outbox_backlog
 from hub.auth.keys import KeyStore
 from hub.bus.embedded import EmbeddedBus
-from hub.bus.kafka import KafkaBus
 from hub.delivery.ack_links import AckLinks
 from hub.delivery.alerts import AlertBook, AlertService, ArchiveProbe, Probes
 from hub.delivery.alerts import load_rules as load_rules_alerts
@@ -95,6 +94,8 @@ def make_bus(settings: Settings, *, node: bool = False) -> EventBus:
     """The configured bus. `node`: this process is a long-running `hub serve` node, so its Kafka
     group members may be static (HUB_NODE_ID); one-off commands never are, or they would fence it."""
     if settings.bus is BusKind.KAFKA:
+        from hub.bus.kafka import KafkaBus  # noqa: PLC0415 - aiokafka only for a Kafka hub
+
         return KafkaBus(
             settings.kafka_bootstrap,
             client_id=f"hub-{settings.site}",

@@ -13,10 +13,10 @@ from adapters._files.grid import GridRow, ReadLimits
 from adapters.errors import MalformedMessage
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
 DELIMITERS = (",", "\t", ";", "|")  # order breaks ties: comma is what most exports use
-_SNIFF_LINES = 40
+SNIFF_LINES = 40
 # A line with its ending (CR LF, CR or LF), as io.StringIO(newline="") yields them.
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 
@@ -34,7 +34,7 @@ def sniff_delimiter(text: str) -> str:
     make its character-frequency guess unstable. Scoring whole parsed records per candidate is
     slower but only looks at the first lines, and quoted fields holding a delimiter are handled.
     """
-    sample = "".join(islice(_lines(text), _SNIFF_LINES))
+    sample = "".join(islice(_lines(text), SNIFF_LINES))
     best, best_score = ",", 0
     for delimiter in DELIMITERS:
         try:
@@ -67,8 +67,16 @@ def iter_csv_rows(
     `line` is the physical line where the record starts, so a quoted field spanning lines does
     not shift the numbers of the rows below it away from what an editor shows.
     """
+    return iter_csv_lines(_lines(text), filename=filename, delimiter=delimiter, limits=limits)
+
+
+def iter_csv_lines(
+    lines: Iterable[str], *, filename: str, delimiter: str, limits: ReadLimits | None = None
+) -> Iterator[GridRow]:
+    """`iter_csv_rows` over text given a line at a time (each with its ending), e.g. as decoded
+    from the bytes while they are read (adapters._files.encoding.text_lines)."""
     limits = limits or ReadLimits()
-    reader = csv.reader(_lines(text), delimiter=delimiter, strict=False)
+    reader = csv.reader(lines, delimiter=delimiter, strict=False)
     count = 0
     start = 1
     try:

@@ -29,14 +29,18 @@ decoder, because its guesses can change between releases.
 from __future__ import annotations
 
 import codecs
+import io
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import charset_normalizer
 from pydantic import BeforeValidator
 
 from adapters.errors import MalformedMessage
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ENCODINGS = ("auto", "utf-8", "gbk", "gb18030", "big5", "big5-hkscs", "utf-16", "utf-16-le", "utf-16-be")
 
@@ -71,6 +75,7 @@ _MIN_JUDGED = 8
 _MAX_BAD_SHARE = 0.1
 _MIN_COMMON_SHARE = 0.5
 _SAMPLE = 65536
+_PIECE = 1 << 20  # bytes decoded at a time when a candidate codec is tried
 # C0 controls and DEL, except tab, line ends, form feed and FS/GS/RS/US (GS travels in barcodes).
 _CONTROLS = re.compile("[\x00-\x08\x0b\x0e-\x1b\x7f]")
 # Runs of what is NOT judged (ASCII, Latin, Greek...), of what is not CJK punctuation, of what is
@@ -95,44 +100,91 @@ def decode_export(data: bytes, *, filename: str, encoding: str = "auto") -> Deco
     Raises MalformedMessage naming `filename`, the encodings tried and why each was refused (the
     first byte offset that does not decode, or what makes the text implausible).
     """
+    codec = export_codec(data, filename=filename, encoding=encoding)
+    return DecodedText(data.decode(codec), codec)
+
+
+def export_codec(data: bytes, *, filename: str, encoding: str = "auto") -> str:
+    """The codec `decode_export` decodes `data` with, found without holding the decoded text.
+
+    Each candidate is tried by decoding the bytes a piece at a time (what is decoded is dropped
+    at once) and judged on a sample of its text: a 100 MB GBK export is never held as a Python
+    str (about 2 bytes a character), which `text_lines` then hands over a line at a time. Raises
+    MalformedMessage as `decode_export` does.
+    """
     if encoding != "auto":
         # A forced encoding still honours a UTF-8 BOM: Excel adds one even when told "UTF-8".
         codec = "utf-8-sig" if encoding == "utf-8" else encoding
-        text = _strict(data, codec, filename)
-        doubt = implausible(text, codec, named=True)
+        _strict(data, codec, filename)
+        doubt = implausible(_sample(data, codec), codec, named=True)
         if doubt is not None:
             raise MalformedMessage(f"{filename}: decodes implausibly as {codec}: {doubt}{_hint(data)}")
-        return DecodedText(text, codec)
+        return codec
     for bom, codec in _BOMS:
         if data.startswith(bom):
-            return DecodedText(_strict(data, codec, filename), codec)
+            _strict(data, codec, filename)
+            return codec
     utf16 = _utf16_without_bom(data)
-    if utf16 is not None:
-        try:
-            return DecodedText(data.decode(utf16), utf16)
-        except UnicodeDecodeError:
-            pass  # zero bytes by chance: the ordinary order below decides
+    if utf16 is not None and _decodes(data, utf16):
+        return utf16  # else zero bytes by chance: the ordinary order below decides
     tried: list[str] = []
-    try:
-        return DecodedText(data.decode("utf-8"), "utf-8")
-    except UnicodeDecodeError as exc:
-        tried.append(f"utf-8: {_offset(data, exc)}")
-    try:
-        text = data.decode("gb18030")
-    except UnicodeDecodeError as exc:
-        tried.append(f"gb18030: {_offset(data, exc)}")
+    if _decodes(data, "utf-8"):
+        return "utf-8"
+    tried.append(f"utf-8: {_first_error(data, 'utf-8')}")
+    if not _decodes(data, "gb18030"):
+        offset = _first_error(data, "gb18030")
+        tried.append(f"gb18030: {offset}")
         raise MalformedMessage(
-            f"{filename}: not UTF-8, GBK or GB18030 ({_offset(data, exc)}); tried {'; '.join(tried)}"
-            f"{_hint(data)}"
-        ) from exc
-    doubt = implausible(text, "gb18030")
+            f"{filename}: not UTF-8, GBK or GB18030 ({offset}); tried {'; '.join(tried)}{_hint(data)}"
+        )
+    doubt = implausible(_sample(data, "gb18030"), "gb18030")
     if doubt is None:
-        return DecodedText(text, "gb18030")
+        return "gb18030"
     tried.append(f"gb18030: {doubt}")
     raise MalformedMessage(
         f"{filename}: decodes implausibly under every allowed encoding (tried {'; '.join(tried)})"
         f"{_hint(data)}; name its encoding in the mapping (encoding: big5, big5-hkscs, gbk...)"
     )
+
+
+def text_lines(data: bytes, codec: str) -> Iterator[str]:
+    """The lines of `data` decoded with `codec` (from `export_codec`), one at a time, each with its
+    ending (CR LF, CR or LF, as `io.StringIO(newline="")` yields them): the text is decoded as it
+    is read, a few kB at a time, and never held whole. BytesIO shares the bytes, it does not copy."""
+    return iter(io.TextIOWrapper(io.BytesIO(data), encoding=codec, newline=""))
+
+
+def _decodes(data: bytes, codec: str) -> bool:
+    """Whether `data` decodes strictly with `codec`; decoded a piece at a time, nothing kept."""
+    decoder = codecs.getincrementaldecoder(codec)()
+    view = memoryview(data)
+    try:
+        for start in range(0, len(view), _PIECE):
+            decoder.decode(view[start : start + _PIECE])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _first_error(data: bytes, codec: str) -> str:
+    """Where `data` stops decoding with `codec` (it does: `_decodes` said so), as messages say it.
+
+    Decoded whole, as before the decoding was streamed: only a refused file pays for it, and the
+    offset is exactly the one a whole decoding names."""
+    try:
+        data.decode(codec)
+    except UnicodeDecodeError as exc:
+        return _offset(data, exc)
+    return "no error"  # pragma: no cover - `_decodes` found one
+
+
+def _sample(data: bytes, codec: str) -> str:
+    """The first `_SAMPLE` characters of `data` decoded with `codec` (what `implausible` judges)."""
+    decoder = codecs.getincrementaldecoder(codec)()
+    # At most 4 bytes a character in any allowed codec: this many bytes hold the sample.
+    text = decoder.decode(data[: 4 * _SAMPLE], final=len(data) <= 4 * _SAMPLE)
+    return text[:_SAMPLE]
 
 
 def implausible(text: str, codec: str, *, named: bool = False) -> str | None:
@@ -203,9 +255,12 @@ def _utf16_without_bom(data: bytes) -> str | None:
     return None
 
 
-def _strict(data: bytes, codec: str, filename: str) -> str:
+def _strict(data: bytes, codec: str, filename: str) -> None:
+    """Refuse `data` that does not decode with `codec`, naming the first byte that does not."""
+    if _decodes(data, codec):
+        return
     try:
-        return data.decode(codec)
+        data.decode(codec)
     except UnicodeDecodeError as exc:
         raise MalformedMessage(
             f"{filename}: does not decode as {codec} at byte offset {exc.start} "

@@ -13,10 +13,11 @@ from __future__ import annotations
 import io
 import zipfile
 from dataclasses import replace
+from itertools import islice
 from typing import TYPE_CHECKING
 
-from adapters._files.csv_reader import iter_csv_rows, sniff_delimiter
-from adapters._files.encoding import EncodingChoice, decode_export
+from adapters._files.csv_reader import SNIFF_LINES, iter_csv_lines, sniff_delimiter
+from adapters._files.encoding import EncodingChoice, export_codec, text_lines
 from adapters._files.grid import Grid, ReadLimits
 from adapters._files.xlsx_reader import iter_xlsx_rows
 from adapters.errors import MalformedMessage
@@ -28,9 +29,10 @@ if TYPE_CHECKING:
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-# Held while a CSV is read: its bytes and the decoded text (up to ~2 bytes a byte for CJK text in
-# Python's str, plus the transient copy of a failed first decoding attempt).
-_CSV_FACTOR = 3
+# Held while a CSV is read: its bytes (the text is decoded a line at a time, never whole), and
+# what a source keeps per file to find repeated keys (a ledger's card numbers: ~100 bytes a row
+# of ~170), counted as as much again.
+_CSV_FACTOR = 2
 # openpyxl (read_only) keeps every shared string as a Python str: ~50-75 bytes of object header
 # each beside the text, against ~16 bytes of <si><t> markup in the XML.
 _SHARED_STRINGS_FACTOR = 4
@@ -72,12 +74,16 @@ def stream_grid(
         return Grid(rows=(), format="xlsx", sheet=title), xlsx_rows
     if data.startswith(_OLE2_MAGIC):
         raise MalformedMessage(f"{filename}: old binary XLS is not supported; save it as .xlsx or CSV")
-    decoded = decode_export(data, filename=filename, encoding=encoding)
-    delimiter = sniff_delimiter(decoded.text)
-    for _ in iter_csv_rows(decoded.text, filename=filename, delimiter=delimiter, limits=limits):
+    # The text is decoded as it is read, for each pass: never held whole beside the bytes.
+    codec = export_codec(data, filename=filename, encoding=encoding)
+    delimiter = sniff_delimiter("".join(islice(text_lines(data, codec), SNIFF_LINES)))
+
+    def rows() -> Iterator[GridRow]:
+        return iter_csv_lines(text_lines(data, codec), filename=filename, delimiter=delimiter, limits=limits)
+
+    for _ in rows():
         pass
-    grid = Grid(rows=(), format="csv", encoding=decoded.encoding, delimiter=delimiter)
-    return grid, iter_csv_rows(decoded.text, filename=filename, delimiter=delimiter, limits=limits)
+    return Grid(rows=(), format="csv", encoding=codec, delimiter=delimiter), rows()
 
 
 def footprint(data: bytes) -> int:

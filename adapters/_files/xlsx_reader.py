@@ -16,8 +16,6 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import openpyxl
-
 from adapters._files.grid import GridRow, ReadLimits
 from adapters._files.zipguard import check_zip
 from adapters.errors import MalformedMessage
@@ -89,6 +87,10 @@ def iter_xlsx_rows(
     The workbook is opened (and its zip checked) now; the sheet XML is parsed as the rows are
     taken, so only the shared strings and the row at hand are in memory, never the whole sheet.
     """
+    # Imported here: openpyxl (and the Pillow it pulls in) is ~15 MB of RSS that every process
+    # importing the tabular adapters paid at start, for the XLSX files only some sites send.
+    import openpyxl  # noqa: PLC0415
+
     limits = limits or ReadLimits()
     check_zip(data, filename=filename, limits=limits)
     try:

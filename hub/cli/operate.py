@@ -23,6 +23,7 @@ from hub.cli import channels_cmd  # noqa: F401  (registers `hub channels` beside
 from hub.cli.app import DataDir, app, console, limit_malloc_arenas, load_settings, run, tune_gc_for_service
 from hub.cli.companion import Companion, die_with_parent, is_companion, processes_for, tell_parent_ready
 from hub.cli.render import reconciliation_table, where
+from hub.memory import release_when_quiet
 from hub.pipeline import ROLES, drain, ingest_path, parse_roles, run_forever
 from hub.translation.deadletters import DeadLetter
 
@@ -175,6 +176,7 @@ async def _serve(hub: Hub, *, watch_inbox: bool = True, roles: frozenset[str] = 
     serving = None if mllp is None else mllp.is_serving
     here = functools.partial(served_here, hub, roles, mllp=serving, inbox=watch_inbox)
     tasks.append(asyncio.create_task(report_forever(hub, stop, here), name="channel-report"))
+    tasks.append(asyncio.create_task(release_when_quiet(stop), name="memory"))
     tell_parent_ready()  # when this is a projector started by `hub serve`: its stages run now
     if server is not None:
         url = f"http://{settings.api_host}:{settings.api_port}"

@@ -33,6 +33,7 @@ from adapters.base import AdapterSpec, Failure, FieldAccounting, TranslateContex
 from hub.errors import BusError
 from hub.faults import fault_point
 from hub.ingest.rawtopic import decode_raw
+from hub.memory import release_freed_memory
 from hub.ports import StatusUpdate
 from hub.translation.corrections import CORRECTABLE, noted_event_ids
 from hub.translation.deadletters import DeadLetter, DeadLetterBook, dead_letter_out_record
@@ -255,6 +256,10 @@ class TranslationWorker:
                         done.record, done.payload, done.mapping, done.ctx, done.started
                     )
                 )
+                # The file's bytes and its chunks' pages go back to the system now, not at the
+                # next file (the heap otherwise keeps its high-water mark as RSS).
+                del done
+                await asyncio.to_thread(release_freed_memory)
                 continue
             group.append(done)
             if done.diff.state or done.diff.noted:
@@ -395,7 +400,12 @@ class TranslationWorker:
         kept: list[Failure] = []
         positions: list[str] = []  # of every failure, to resolve the dead letters that no longer fail
         whole: str | None = None
-        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+        while True:
+            # Not `while (chunk := ...)`: the previous chunk (its events, their wire records, the
+            # diff) would stay referenced while the next one is translated, two chunks at once.
+            chunk = await asyncio.to_thread(next, chunks, None)
+            if chunk is None:
+                break
             count += 1
             if count > 1:
                 fault_point("translation.between_chunks")
@@ -410,6 +420,7 @@ class TranslationWorker:
                 await self._dead.record(letters)
                 dlq = dlq_topic(self.system).full_name(self._prefix)
                 await self._bus.publish(dlq, [dead_letter_out_record(d) for d in letters])
+                del letters
                 positions += [f.position for f in (*chunk.failures, *chunk.notes)]
                 kept += chunk.failures[: max(0, FAILURES_KEPT - len(kept))]
                 whole = whole or next((f.reason for f in chunk.failures if f.position == "message"), None)
@@ -424,6 +435,7 @@ class TranslationWorker:
             corrected += diff.corrected
             if self.progress is not None:
                 self.progress(record.raw_ref, units)
+            del chunk, diff
         await self._dead.resolve_others(record.raw_ref, positions)
         status = "dead_lettered" if failed else "translated"
         await self._archive.set_status(

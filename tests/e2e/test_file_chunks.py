@@ -101,7 +101,7 @@ async def test_a_file_over_the_memory_budget_is_refused_whole_with_the_reason(tm
     bus, the raw kept byte for byte (and translated by `hub dlq retry` once the budget allows)."""
     settings = settings_for(tmp_path, file_memory_budget_mb=1)
     big = tmp_path / "固定资产台账_big.csv"
-    big.write_bytes(LEDGER.read_bytes() * 20)  # ~1.5 MB: ~4.5 MB to read as CSV
+    big.write_bytes(LEDGER.read_bytes() * 20)  # ~1.5 MB: ~3 MB to read as CSV
     async with build_hub(settings) as hub:
         stored = await ingest_path(hub, "hrp", big)
         await to_bus(hub)

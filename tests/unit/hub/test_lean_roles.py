@@ -60,6 +60,13 @@ def test_a_hub_of_every_role_still_builds_every_translator(tmp_path: Path) -> No
     assert {"hrp", "his"} <= set(found["workers"])
 
 
+def test_a_hub_loads_the_xlsx_reader_and_kafka_client_only_when_used(tmp_path: Path) -> None:
+    """openpyxl (with Pillow) waits for the first XLSX file, aiokafka for a Kafka bus: a hub on the
+    embedded bus that has read only CSV does not carry them (~15 MB of RSS)."""
+    found = loaded(tmp_path, "ingest,translate,project,api")
+    assert [m for m in found["modules"] if m.startswith(("openpyxl", "PIL", "aiokafka"))] == []
+
+
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc arenas only")
 class TestMallocArenas:
     def test_serve_limits_the_arenas_of_itself_and_its_children(
