@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -128,26 +128,43 @@ def hourly_totals(
     that closed in the hour, so an hour a gap spans has a share of consumption and no sample.
     Instantaneous values are summed with their count (mean = total / samples).
     """
+    rows = [(i.at, i.start, i.value, i.consumption, i.note) for i in intervals]
+    return hourly_totals_of(rows, consumption=consumption, lo=lo, hi=hi)
+
+
+def hourly_totals_of(
+    rows: Sequence[Sequence[Any]],
+    *,
+    consumption: bool,
+    lo: datetime | None = None,
+    hi: datetime | None = None,
+) -> dict[datetime, tuple[float, int, frozenset[str], int]]:
+    """`hourly_totals` of rows whose first five items are (at, start, value, consumption, note):
+    stored reading rows as the database returns them, or tuples, with no object per interval."""
     out: dict[datetime, tuple[float, int, frozenset[str], int]] = {}
-    for index, row in enumerate(intervals):
-        own = hour_of(row.at)
+    empty: frozenset[str] = frozenset()
+    for index, row in enumerate(rows):
+        at, note = row[0], row[4]
+        own = hour_of(at)
         if consumption:
-            if row.consumption is None:
+            used = row[3]
+            if used is None:
                 continue
-            start = row.start
+            start = row[1]
             # An hour or less (the usual 15-minute reading): spread's first case, without the call.
-            short = start is None or row.at - start <= HOUR
-            shares = [(own, row.consumption)] if short else spread(start, row.at, row.consumption)
+            short = start is None or at - start <= HOUR
+            shares: Sequence[tuple[datetime, float]] = ((own, used),) if short else spread(start, at, used)
         else:
-            shares = [(own, row.value)]
+            shares = ((own, row[2]),)
         for hour, amount in shares:
             if (lo is not None and hour < lo) or (hi is not None and hour >= hi):
                 continue
-            total, samples, notes, _ = out.get(hour, (0.0, 0, frozenset(), index))
+            found = out.get(hour)
+            total, samples, notes = (0.0, 0, empty) if found is None else found[:3]
             out[hour] = (
                 total + amount,
                 samples + (hour == own),
-                notes | {row.note} if row.note else notes,
+                notes | {note} if note else notes,
                 index,
             )
     return out
