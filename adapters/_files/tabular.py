@@ -15,7 +15,7 @@ import zipfile
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from adapters._files.csv_reader import iter_csv_rows, sniff_delimiter
+from adapters._files.csv_reader import check_csv_rows, iter_csv_rows, sniff_delimiter
 from adapters._files.encoding import EncodingChoice, decode_export
 from adapters._files.grid import Grid, ReadLimits
 from adapters._files.xlsx_reader import iter_xlsx_rows
@@ -74,8 +74,7 @@ def stream_grid(
         raise MalformedMessage(f"{filename}: old binary XLS is not supported; save it as .xlsx or CSV")
     decoded = decode_export(data, filename=filename, encoding=encoding)
     delimiter = sniff_delimiter(decoded.text)
-    for _ in iter_csv_rows(decoded.text, filename=filename, delimiter=delimiter, limits=limits):
-        pass
+    check_csv_rows(decoded.text, filename=filename, delimiter=delimiter, limits=limits)
     grid = Grid(rows=(), format="csv", encoding=decoded.encoding, delimiter=delimiter)
     return grid, iter_csv_rows(decoded.text, filename=filename, delimiter=delimiter, limits=limits)
 
