@@ -141,7 +141,8 @@ def hourly_totals_of(
 ) -> dict[datetime, tuple[float, int, frozenset[str], int]]:
     """`hourly_totals` of rows whose first five items are (at, start, value, consumption, note):
     stored reading rows as the database returns them, or tuples, with no object per interval."""
-    out: dict[datetime, tuple[float, int, frozenset[str], int]] = {}
+    # Per hour [total, samples, notes, index], updated in place (no tuple per interval).
+    acc: dict[datetime, list[Any]] = {}
     empty: frozenset[str] = frozenset()
     for index, row in enumerate(rows):
         at, note = row[0], row[4]
@@ -152,22 +153,45 @@ def hourly_totals_of(
                 continue
             start = row[1]
             # An hour or less (the usual 15-minute reading): spread's first case, without the call.
-            short = start is None or at - start <= HOUR
-            shares: Sequence[tuple[datetime, float]] = ((own, used),) if short else spread(start, at, used)
-        else:
-            shares = ((own, row[2]),)
-        for hour, amount in shares:
-            if (lo is not None and hour < lo) or (hi is not None and hour >= hi):
+            if start is not None and at - start > HOUR:
+                for hour, amount in spread(start, at, used):
+                    if (lo is None or hour >= lo) and (hi is None or hour < hi):
+                        _add(acc, hour, amount, closes=hour == own, note=note, index=index)
                 continue
-            found = out.get(hour)
-            total, samples, notes = (0.0, 0, empty) if found is None else found[:3]
-            out[hour] = (
-                total + amount,
-                samples + (hour == own),
-                notes | {note} if note else notes,
-                index,
-            )
-    return out
+            amount = used
+        else:
+            amount = row[2]
+        if (lo is None or own >= lo) and (hi is None or own < hi):
+            found = acc.get(own)
+            if found is None:
+                acc[own] = [0.0 + amount, 1, frozenset((note,)) if note else empty, index]
+            else:
+                found[0] += amount
+                found[1] += 1
+                if note:
+                    found[2] = found[2] | {note}
+                found[3] = index
+    return {hour: (a[0], a[1], a[2], a[3]) for hour, a in acc.items()}
+
+
+def _add(
+    acc: dict[datetime, list[Any]],
+    hour: datetime,
+    share: float,
+    *,
+    closes: bool,
+    note: str | None,
+    index: int,
+) -> None:
+    """One share of an interval in `hour`; `closes`: the reading ends in that hour."""
+    found = acc.get(hour)
+    if found is None:
+        acc[hour] = found = [0.0, 0, frozenset(), index]
+    found[0] += share
+    found[1] += closes
+    if note:
+        found[2] = found[2] | {note}
+    found[3] = index
 
 
 def intervals_of(
