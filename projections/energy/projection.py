@@ -9,6 +9,11 @@ hours those intervals cover and the days of those hours are recomputed from what
 late and out-of-order readings land where they belong, and any batching gives the same tables.
 Totals are summed in Python in time order (not by SQL), so they are equal to the last bit.
 
+Readings that come after every stored one of their series (meters read forward: nearly all)
+are chained onto the series' stored tail, read for all such series of a batch at once; the
+hours they reach are then written, and rolled up into days and months, for the whole batch in a
+few statements (projections.energy.rollup). Late readings refold their series one at a time.
+
 Detection (projections.energy.detect) runs on `tick`: each series' and zone's complete hours
 since its watermark are judged against their history, and `facility.anomaly_detected` /
 `facility.anomaly_cleared` are concluded with deterministic ids (see projections.energy.judge).
