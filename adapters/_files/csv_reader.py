@@ -21,10 +21,32 @@ SNIFF_LINES = 40
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 
 
-def _lines(text: str) -> Iterator[str]:
+# str.splitlines also breaks at these; the csv module (and _LINE) do not.
+_OTHER_BREAKS = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+_BLOCK = 1 << 20  # characters split into lines at a time
+
+
+def _lines(text: str, block: int = _BLOCK) -> Iterator[str]:
     """The lines of `text` one at a time. io.StringIO would copy the whole text into a buffer of
-    4 bytes per character first: 400 MB for a 100 MB GBK export."""
-    return (match.group(0) for match in _LINE.finditer(text))
+    4 bytes per character first: 400 MB for a 100 MB GBK export.
+
+    Where `text` has no other line break than CR and LF (every export seen), a block of it at a
+    time is split by str.splitlines, which gives the same lines as _LINE several times faster."""
+    if any(c in text for c in _OTHER_BREAKS):
+        return (match.group(0) for match in _LINE.finditer(text))
+    return _split(text, block)
+
+
+def _split(text: str, block: int) -> Iterator[str]:
+    start, end = 0, len(text)
+    while start < end:
+        stop = text.find("\n", start + block)  # a block ends after a LF: never inside a CR LF
+        if stop < 0 and end - start > 2 * block:  # a long tail without LF (CR endings): by pattern
+            yield from (match.group(0) for match in _LINE.finditer(text, start))
+            return
+        stop = end if stop < 0 else stop + 1
+        yield from text[start:stop].splitlines(keepends=True)
+        start = stop
 
 
 def sniff_delimiter(text: str) -> str:
@@ -34,7 +56,7 @@ def sniff_delimiter(text: str) -> str:
     make its character-frequency guess unstable. Scoring whole parsed records per candidate is
     slower but only looks at the first lines, and quoted fields holding a delimiter are handled.
     """
-    sample = "".join(islice(_lines(text), SNIFF_LINES))
+    sample = "".join(islice((match.group(0) for match in _LINE.finditer(text)), SNIFF_LINES))
     best, best_score = ",", 0
     for delimiter in DELIMITERS:
         try:
@@ -86,6 +108,35 @@ def iter_csv_lines(
                 raise MalformedMessage(f"{filename}: more than {limits.max_rows} rows (line {line})")
             count += 1
             yield line, _checked(record, filename, line, limits)
+    except csv.Error as exc:
+        raise MalformedMessage(f"{filename}: line {start}: not readable as CSV: {exc}") from exc
+
+
+def check_csv_rows(text: str, *, filename: str, delimiter: str, limits: ReadLimits | None = None) -> None:
+    """Raise the MalformedMessage `iter_csv_rows` would raise on `text`, keeping nothing: a file is
+    checked whole before any of its rows is handed over (a cheaper loop than reading every row)."""
+    check_csv_lines(_lines(text), filename=filename, delimiter=delimiter, limits=limits)
+
+
+def check_csv_lines(
+    lines: Iterable[str], *, filename: str, delimiter: str, limits: ReadLimits | None = None
+) -> None:
+    """`check_csv_rows` over text given a line at a time (as `iter_csv_lines` reads it)."""
+    limits = limits or ReadLimits()
+    reader = csv.reader(lines, delimiter=delimiter, strict=False)
+    max_rows, max_cols, max_chars = limits.max_rows, limits.max_cols, limits.max_cell_chars
+    count = 0
+    start = 1
+    try:
+        for record in reader:
+            line, start = start, reader.line_num + 1
+            if count >= max_rows:
+                raise MalformedMessage(f"{filename}: more than {max_rows} rows (line {line})")
+            count += 1
+            # Within every limit as it comes: `_checked` could only drop trailing cells. Otherwise
+            # `_checked` decides (and names the cell).
+            if len(record) > max_cols or (record and max(map(len, record)) > max_chars):
+                _checked(record, filename, line, limits)
     except csv.Error as exc:
         raise MalformedMessage(f"{filename}: line {start}: not readable as CSV: {exc}") from exc
 

@@ -96,8 +96,12 @@ def stream_cells(
         scan_rows=mapping.header.scan_rows,
         min_matches=mapping.header.min_matches,
     )
+    below = header.line
+    # A row whose first cell has content (nearly every row) is not blank: no walk of its cells.
     cells = (
-        (line, row) for line, row in chain(head, rows) if line > header.line and any(c.strip() for c in row)
+        (line, row)
+        for line, row in chain(head, rows)
+        if line > below and row and (row[0].strip() or any(c.strip() for c in row))
     )
     sheet = Sheet(filename=filename, grid=replace(grid, rows=tuple(head)), header=header, records=())
     return sheet, cells

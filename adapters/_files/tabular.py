@@ -16,7 +16,7 @@ from dataclasses import replace
 from itertools import islice
 from typing import TYPE_CHECKING
 
-from adapters._files.csv_reader import SNIFF_LINES, iter_csv_lines, sniff_delimiter
+from adapters._files.csv_reader import SNIFF_LINES, check_csv_lines, iter_csv_lines, sniff_delimiter
 from adapters._files.encoding import EncodingChoice, export_codec, text_lines
 from adapters._files.grid import Grid, ReadLimits
 from adapters._files.xlsx_reader import iter_xlsx_rows
@@ -77,13 +77,10 @@ def stream_grid(
     # The text is decoded as it is read, for each pass: never held whole beside the bytes.
     codec = export_codec(data, filename=filename, encoding=encoding)
     delimiter = sniff_delimiter("".join(islice(text_lines(data, codec), SNIFF_LINES)))
-
-    def rows() -> Iterator[GridRow]:
-        return iter_csv_lines(text_lines(data, codec), filename=filename, delimiter=delimiter, limits=limits)
-
-    for _ in rows():
-        pass
-    return Grid(rows=(), format="csv", encoding=codec, delimiter=delimiter), rows()
+    # The whole file is checked before any row is handed over (a cheaper loop than reading rows).
+    check_csv_lines(text_lines(data, codec), filename=filename, delimiter=delimiter, limits=limits)
+    rows = iter_csv_lines(text_lines(data, codec), filename=filename, delimiter=delimiter, limits=limits)
+    return Grid(rows=(), format="csv", encoding=codec, delimiter=delimiter), rows
 
 
 def footprint(data: bytes) -> int:

@@ -11,6 +11,7 @@ model applies over the old readings.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from adapters.base import Emitted, SourceLocation
@@ -103,7 +104,7 @@ class Blocks:
         return out
 
     def _event(self, block: _Open) -> Emitted:
-        samples = sorted(block.samples, key=lambda s: s[0])
+        samples = sorted(block.samples, key=itemgetter(0))
         t = block.template
         first, last = samples[0][0].isoformat(), samples[-1][0].isoformat()
         # The file's content and the block's place in it: the same file gives the same ids, a

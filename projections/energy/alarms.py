@@ -61,24 +61,31 @@ def tick(conn: Connection, now: datetime, config: DetectConfig, *, site: str = "
     heads = [dict(r) for r in conn.execute(select(series).order_by(series.c.series)).mappings()]
     marks = dict(conn.execute(select(evaluated.c.scope, evaluated.c["through"])).all())
     again = pending(conn)  # hours late readings changed (projections.energy.rejudge)
+    opened = _Opened(conn)
     out: list[EventBase] = []
     zones: dict[str, dict[str, Mapping[str, Any]]] = {}
     for head in heads:
         if head["quantity"] in VALVES and head["zone"]:
             zones.setdefault(head["zone"], {})[head["quantity"]] = head
         out += _judge_series(conn, head, judge_from(marks.get(head["series"]), again.get(head["series"])),
-                             config, site)  # fmt: skip
-        out += _silence(conn, head, now, config, site)
+                             config, site, opened=opened)  # fmt: skip
+        out += _silence(conn, head, now, config, site, opened=opened)
     for zone, valves in sorted(zones.items()):
         if len(valves) == len(VALVES):
             scope = f"zone:{zone}"
             start = judge_from(marks.get(scope), again.get(scope))
-            out += _judge_zone(conn, zone, valves, start, config, site=site)
+            out += _judge_zone(conn, zone, valves, start, config, site=site, opened=opened)
     return out
 
 
 def _judge_series(
-    conn: Connection, head: Mapping[str, Any], start: Start, config: DetectConfig, site: str
+    conn: Connection,
+    head: Mapping[str, Any],
+    start: Start,
+    config: DetectConfig,
+    site: str,
+    *,
+    opened: _Opened,
 ) -> list[EventBase]:
     name = head["series"]
     until = floor_hour(head["last_at"])
@@ -96,7 +103,7 @@ def _judge_series(
             config,
             consumption=head["quantity"] in CONSUMPTION,
         )
-        out += _settle(conn, name, found, until=until, head=head, site=site, redo=redo)
+        out += _settle(conn, name, found, until=until, head=head, site=site, redo=redo, index=opened)
         _mark(conn, name, until)
     if redo is not None:
         settled(conn, name)
@@ -105,7 +112,7 @@ def _judge_series(
 
 def _judge_zone(
     conn: Connection, zone: str, valves: Mapping[str, Mapping[str, Any]], start: Start, config: DetectConfig,
-    *, site: str,
+    *, site: str, opened: _Opened,
 ) -> list[EventBase]:  # fmt: skip
     scope = f"zone:{zone}"
     until = min(floor_hour(v["last_at"]) for v in valves.values())
@@ -120,7 +127,8 @@ def _judge_zone(
     if hours:
         heat, cool = (Series(n, values.get(n, {}), "%") for n in names)
         found = judge_zone(zone, heat, cool, hours, config)
-        out += _settle(conn, scope, found, until=until, head=valves[VALVES[0]], site=site, redo=redo)
+        out += _settle(conn, scope, found, until=until, head=valves[VALVES[0]], site=site, redo=redo,
+                       index=opened)  # fmt: skip
         _mark(conn, scope, until)
     if redo is not None:
         settled(conn, scope)
@@ -162,7 +170,30 @@ def _source(key: str, site: str) -> Source:
     return Source(system=SourceSystem.HUB, site=site, message_id=key, adapter_version=ADAPTER_VERSION)
 
 
-def _open(conn: Connection, scope: str) -> list[dict[str, Any]]:
+class _Opened:
+    """What may have an open anomaly: the series and zones of those open when a tick starts,
+    and of those it raises. A scope outside them has none, and is not asked (most scopes, most
+    ticks): the same answer as the query, without it."""
+
+    def __init__(self, conn: Connection) -> None:
+        a = anomalies.c
+        rows = conn.execute(select(a.series, a.zone).where(a.cleared_at.is_(None))).all()
+        self.series = {s for s, _ in rows if s is not None}
+        self.zones = {z for _, z in rows if z is not None}
+
+    def may(self, scope: str) -> bool:
+        return scope[5:] in self.zones if scope.startswith("zone:") else scope in self.series
+
+    def raised(self, row: Mapping[str, Any]) -> None:
+        if row["series"] is not None:
+            self.series.add(row["series"])
+        if row["zone"] is not None:
+            self.zones.add(row["zone"])
+
+
+def _open(conn: Connection, scope: str, opened: _Opened) -> list[dict[str, Any]]:
+    if not opened.may(scope):
+        return []
     a = anomalies.c
     key = a.zone if scope.startswith("zone:") else a.series
     value = scope.removeprefix("zone:")
@@ -181,9 +212,10 @@ def _settle(
     head: Mapping[str, Any],
     site: str,
     redo: tuple[datetime, datetime] | None = None,
+    index: _Opened,
 ) -> list[EventBase]:
     out: list[EventBase] = []
-    opened = _open(conn, scope)
+    opened = _open(conn, scope, index)
     seen: set[str] = set()
     for episode in sorted(found, key=lambda e: (e.start, e.kind)):
         grace = GRACE.get(episode.kind, timedelta(0))
@@ -205,6 +237,7 @@ def _settle(
         if redo is not None and known(conn, row["anomaly_id"]):
             continue  # judged again as it was: the same anomaly, already concluded
         upsert(conn, anomalies, [row], key=("anomaly_id",), update=False)
+        index.raised(row)
         opened.append(row)
         seen.add(row["anomaly_id"])
         out.append(_detected(row, episode, head, site))
@@ -286,7 +319,13 @@ def _cleared(row: Mapping[str, Any], site: str, until: datetime, reason: str | N
 
 
 def _silence(
-    conn: Connection, head: Mapping[str, Any], now: datetime, config: DetectConfig, site: str
+    conn: Connection,
+    head: Mapping[str, Any],
+    now: datetime,
+    config: DetectConfig,
+    site: str,
+    *,
+    opened: _Opened,
 ) -> list[EventBase]:
     """A meter silent for `gap_hours` by the clock: a gap from its last reading (none invented)."""
     last = head["last_at"]
@@ -297,10 +336,11 @@ def _silence(
     hours = int((now - last).total_seconds() // 3600)
     episode = Episode("gap", head["series"], start, end, None, None,
                       f"no reading since {last.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({hours} h)")  # fmt: skip
-    opened = _open(conn, head["series"])
-    if any(o["kind"] == "gap" and o["window_end"] >= start for o in opened):
+    if any(o["kind"] == "gap" and o["window_end"] >= start for o in _open(conn, head["series"], opened)):
         return []
-    return _settle(conn, head["series"], [episode], until=floor_hour(last), head=head, site=site)
+    return _settle(
+        conn, head["series"], [episode], until=floor_hour(last), head=head, site=site, index=opened
+    )
 
 
 def _decimal(value: float) -> Any:

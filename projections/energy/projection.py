@@ -9,6 +9,11 @@ hours those intervals cover and the days of those hours are recomputed from what
 late and out-of-order readings land where they belong, and any batching gives the same tables.
 Totals are summed in Python in time order (not by SQL), so they are equal to the last bit.
 
+Readings that come after every stored one of their series (meters read forward: nearly all)
+are chained onto the series' stored tail, read for all such series of a batch at once; the
+hours they reach are then written, and rolled up into days and months, for the whole batch in a
+few statements (projections.energy.rollup). Late readings refold their series one at a time.
+
 Detection (projections.energy.detect) runs on `tick`: each series' and zone's complete hours
 since its watermark are judged against their history, and `facility.anomaly_detected` /
 `facility.anomaly_cleared` are concluded with deterministic ids (see projections.energy.judge).
@@ -19,19 +24,20 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 
 from projections.energy.alarms import tick
 from projections.energy.detect.model import DetectConfig
-from projections.energy.registers import HOUR, ROUND, floor_hour, hour_of, hourly_totals, step
+from projections.energy.registers import HOUR, ROUND, floor_hour, hour_of, hourly_totals_of, step
 from projections.energy.rejudge import rewind_series
-from projections.energy.tables import METADATA, NAME, daily, hourly, monthly, places, readings, series
-from projections.runtime.upsert import upsert
+from projections.energy.rollup import Span, write
+from projections.energy.tables import METADATA, NAME, places, readings, series
+from projections.runtime.upsert import chunks, in_values, upsert, upsert_columns
 from schemas.facility import CONSUMPTION, FacilityMeterRead, FacilityMeterReadingsRecorded, MeterPlace
 
 if TYPE_CHECKING:
@@ -46,18 +52,14 @@ TOPICS = ("canonical.facility.v1",)
 
 
 _PLACE_KEYS = ("building", "floor", "zone", "dept_code", "dept_name")
-_ROLLUP_KEYS = ("series", "meter_id", "quantity", *_PLACE_KEYS)
-
-
-class _Stored(NamedTuple):
-    """A reading as `_hours` reads it back (from the table, or just appended)."""
-
-    at: datetime
-    start: datetime | None
-    value: float
-    consumption: float | None
-    note: str | None
-    place_key: str
+_PLACES_KEPT = 10_000  # places remembered by key (a campus has hundreds)
+# A reading as a batch folds it: (at, kind, value, register_max, flags, place_key).
+_New = tuple[datetime, str, float, float | None, str, str]
+_NEW = ("series", "at", "kind", "value", "register_max", "flags", "place_key")  # (series, *_New)
+# What the hours are computed from, as stored (`_chain` rows start the same way).
+_CONTRIBUTING = tuple(readings.c[k] for k in ("at", "start", "value", "consumption", "note", "place_key"))
+# The columns of a `_chain` row, as stored.
+_STORED = ("at", "start", "value", "consumption", "note", "place_key", "kind", "register_max", "flags")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +69,6 @@ class EnergyConfig:
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     detect: DetectConfig | None = None
     site: str = "hub"
-
-
-def _day_of(row: Mapping[Any, Any]) -> str:
-    return str(row["day"])
 
 
 def local_day(hour: datetime, tz: ZoneInfo) -> str:
@@ -96,9 +94,10 @@ class Energy:
 
     def __init__(self, config: EnergyConfig | None = None) -> None:
         self.config = config or EnergyConfig()
+        self._places: dict[str, tuple[str | None, ...]] = {}
 
     def apply(self, conn: Connection, events: Sequence[Event]) -> list[EventBase]:
-        rows: dict[str, dict[datetime, dict[str, Any]]] = {}  # series -> time -> row (a resend wins)
+        rows: dict[str, dict[datetime, _New]] = {}  # series -> time -> reading (a resend wins)
         place_rows: dict[str, dict[str, Any]] = {}
         heads: dict[str, dict[str, Any]] = {}
         utc: dict[tuple[datetime, int], datetime] = {}
@@ -122,15 +121,14 @@ class Energy:
                 found = utc.get((at, at.fold))
                 if found is None:
                     found = utc[(at, at.fold)] = at.astimezone(UTC)
-                by_time[found] = {
-                    "series": series_id,
-                    "at": found,
-                    "kind": kind,
-                    "value": float(value),
-                    "register_max": register_max,
-                    "flags": ",".join(quality) if quality else "",
-                    "place_key": key,
-                }
+                by_time[found] = (
+                    found,
+                    kind,
+                    float(value),
+                    register_max,
+                    ",".join(quality) if quality else "",
+                    key,
+                )
                 if last is None or found > last:
                     last = found
             head = heads.get(series_id)
@@ -151,36 +149,38 @@ class Energy:
     def _store(
         self,
         conn: Connection,
-        rows: dict[str, dict[datetime, dict[str, Any]]],
+        rows: dict[str, dict[datetime, _New]],
         place_rows: dict[str, dict[str, Any]],
         heads: dict[str, dict[str, Any]],
     ) -> None:
         """Write a batch's readings (folded by series and time), their places and series heads,
         and recompute the hours, days and months they reach."""
         upsert(conn, places, list(place_rows.values()), key=("place_key",), update=False)
+        for key, row in place_rows.items():
+            self._remember(key, row)
         stored = self._heads(conn, heads)
         # Per series, by time (readings arrive nearly in order: a cheap sort).
         spans = {s: [by_time[at] for at in sorted(by_time)] for s, by_time in sorted(rows.items()) if by_time}
         # A series whose new readings all come after what is stored (the usual case: meters read
         # forward) is appended; one with a late or resent reading is refolded around them.
-        later = {s: new for s, new in spans.items() if s not in stored or new[0]["at"] > stored[s]}
-        appended = [r for s in sorted(later) for r in self._chain(conn, s, later[s])]
-        upsert(conn, readings, appended, key=("series", "at"), update=True)
-        late = [r for s, new in spans.items() if s not in later for r in new]
-        upsert(conn, readings, late, key=("series", "at"), update=True)
-        for s in sorted(spans):
+        later = {s: new for s, new in spans.items() if s not in stored or new[0][0] > stored[s]}
+        hours = self._append(conn, later, stored, heads)
+        late = {s: new for s, new in spans.items() if s not in later}
+        if late:
+            upsert(conn, readings, [dict(zip(_NEW, (s, *r), strict=True)) for s in late for r in late[s]],
+                   key=("series", "at"), update=True)  # fmt: skip
+        for s, new in late.items():
             quantity = heads[s]["quantity"]
-            if s in later:
-                new = later[s]
-                # The first hour the new readings reach: their first interval's, or (no interval:
-                # an instant value or a usage) the hour the first one closes (10:00 closes 09:00).
-                start = new[0]["start"]
-                first = floor_hour(start) if start is not None else hour_of(new[0]["at"])
-                end = hour_of(new[-1]["at"]) + HOUR
-                self._hours(conn, s, quantity, first, end, appended=new)
-            else:
-                changed = self._refold(conn, s, quantity, spans[s][0]["at"], spans[s][-1]["at"])
-                rewind_series(conn, s, quantity, heads[s]["zone"], changed)
+            span = self._refold(conn, s, quantity, new[0][0], new[-1][0])
+            rewind_series(conn, s, quantity, heads[s]["zone"], span.lo)
+            hours.append(span)
+        write(conn, hours, lambda hour: local_day(hour, self.config.tz))
+
+    def _remember(self, key: str, row: Mapping[str, Any]) -> None:
+        """Keep a place's parts by its key (a digest of them: a key always names the same place)."""
+        if len(self._places) >= _PLACES_KEPT:
+            self._places.clear()
+        self._places[key] = tuple(row[k] for k in _PLACE_KEYS)
 
     @staticmethod
     def _place(where: MeterPlace, place_rows: dict[str, dict[str, Any]]) -> str:
@@ -199,35 +199,71 @@ class Energy:
         ) | {"place_key": key}
         return key
 
-    def _chain(self, conn: Connection, name: str, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """New readings after the last stored one, with their intervals' consumption."""
+    def _append(
+        self,
+        conn: Connection,
+        later: dict[str, list[_New]],
+        stored: dict[str, datetime],
+        heads: dict[str, dict[str, Any]],
+    ) -> list[Span]:
+        """Store readings that come after every stored one of their series, with their
+        intervals' consumption; the hours they reach, recomputed (not yet written)."""
+        tails = self._tails(conn, {s: stored[s] for s in later if s in stored})
+        columns: dict[str, list[Any]] = {c: [] for c in ("series", *_STORED)}
+        out: list[Span] = []
+        for s, new in later.items():
+            tail = tails.get(s, [])
+            before: Any = tail[-1] if tail else None
+            if s in stored and (before is None or before[0] != stored[s]):
+                # The head is always a stored reading's time; should it not be, read the tail
+                # the plain way (what an earlier version did for every series).
+                before, tail = self._last(conn, s, new[0][0])
+            chained = _chain(new, before)
+            for name, values in zip(_STORED, zip(*chained, strict=True), strict=True):
+                columns[name] += values
+            columns["series"] += [s] * len(chained)
+            # The first hour the new readings reach: their first interval's, or (no interval:
+            # an instant value or a usage) the hour the first one closes (10:00 closes 09:00).
+            start = chained[0][1]
+            lo = floor_hour(start) if start is not None else hour_of(chained[0][0])
+            hi = hour_of(chained[-1][0]) + HOUR
+            contributing = [r for r in tail if r[0] > lo] + chained
+            out.append(self._span(conn, s, heads[s]["quantity"], (lo, hi), contributing))
+        upsert_columns(conn, readings, columns, key=("series", "at"))
+        return out
+
+    @staticmethod
+    def _tails(conn: Connection, last: dict[str, datetime]) -> dict[str, list[Any]]:
+        """Each series' stored readings from the start of the hour of its last one (`last`), in
+        time order: the last reading and those it shares its hour with. One query per distinct
+        hour (a campus' meters are read at the same times: usually one)."""
+        r = readings.c
+        groups: dict[datetime, list[str]] = {}
+        for s, at in last.items():
+            groups.setdefault(floor_hour(at), []).append(s)
+        out: dict[str, list[Any]] = {}
+        for lo, names in groups.items():
+            for part in chunks(conn, sorted(names)):
+                query = (
+                    select(r.series, *_CONTRIBUTING)
+                    .where(in_values(conn, r.series, part), r.at >= lo)
+                    .order_by(r.series, r.at)
+                )
+                for row in conn.execute(query):
+                    out.setdefault(row[0], []).append(row[1:])
+        return out
+
+    @staticmethod
+    def _last(conn: Connection, name: str, first: datetime) -> tuple[Any, list[Any]]:
+        """The last stored reading of `name`, and the stored ones of its hour before `first`."""
         r = readings.c
         prev = conn.execute(
-            select(r.at, r.value).where(r.series == name).order_by(r.at.desc()).limit(1)
+            select(*_CONTRIBUTING).where(r.series == name).order_by(r.at.desc()).limit(1)
         ).first()
-        before_at, before_value = (None, None) if prev is None else (prev.at, prev.value)
-        for row in new:
-            value, kind, flags = row["value"], row["kind"], row["flags"]
-            # A register read forward (nearly every reading): step's first case, without the call.
-            if (
-                kind == "cumulative"
-                and before_value is not None
-                and (delta := value - before_value) >= 0
-                and "replaced" not in flags
-            ):
-                row["consumption"], row["note"] = round(delta, ROUND), None
-            else:
-                done = step(
-                    before_value,
-                    value,
-                    kind=kind,
-                    register_max=row["register_max"],
-                    replaced="replaced" in flags,  # the one flag with that word in it
-                )
-                row["consumption"], row["note"] = done.consumption, done.note
-            row["start"] = before_at if kind == "cumulative" else None
-            before_at, before_value = row["at"], value
-        return new
+        if prev is None:
+            return None, []
+        query = select(*_CONTRIBUTING).where(r.series == name, r.at >= floor_hour(prev.at), r.at < first)
+        return prev, list(conn.execute(query.order_by(r.at)))
 
     def tick(self, conn: Connection, now: datetime) -> Sequence[EventBase]:
         """Judge the hours completed since the last tick (projections.energy.alarms)."""
@@ -241,8 +277,8 @@ class Energy:
         upsert(conn, series, newer, key=("series",), update=True)
         return stored
 
-    def _refold(self, conn: Connection, name: str, quantity: str, lo: datetime, hi: datetime) -> datetime:
-        """Recompute the readings around [lo, hi] and their hours; the first hour that changed."""
+    def _refold(self, conn: Connection, name: str, quantity: str, lo: datetime, hi: datetime) -> Span:
+        """Recompute the readings around [lo, hi]; their hours, from the first that changed."""
         r = readings.c
         cols = (r.at, r.kind, r.value, r.register_max, r.flags, r.start, r.consumption, r.note)
         base = select(*cols).where(r.series == name)
@@ -282,143 +318,84 @@ class Energy:
         # A reading on the hour closes the hour before it: that hour changes too.
         first_hour = min([*map(floor_hour, starts), *map(hour_of, touched)])
         end = hour_of(max(touched)) + HOUR
-        self._hours(conn, name, quantity, first_hour, end)
-        return first_hour
+        r = readings.c
+        query = select(*_CONTRIBUTING).where(
+            r.series == name,
+            r.at > first_hour,
+            or_(r.start < end, and_(r.start.is_(None), r.at <= end)),
+        )
+        return self._span(conn, name, quantity, (first_hour, end), list(conn.execute(query.order_by(r.at))))
 
-    def _hours(
+    def _span(
         self,
         conn: Connection,
         name: str,
         quantity: str,
-        lo: datetime,
-        hi: datetime,
-        *,
-        appended: list[dict[str, Any]] | None = None,
-    ) -> None:
-        """Recompute the hourly rows of `name` in [lo, hi), then the days they fall in.
-
-        `appended`: readings just added after every stored one (in time order), so only the
-        stored ones before them are read back (the same rows a full read would find).
-        """
-        r = readings.c
-        cols = (r.at, r.start, r.value, r.consumption, r.note, r.place_key)
-        query = select(*cols).where(r.series == name, r.at > lo).order_by(r.at)
-        if appended:
-            query = query.where(r.at < appended[0]["at"])
-        else:
-            query = query.where(or_(r.start < hi, and_(r.start.is_(None), r.at <= hi)))
-        contributing: list[Any] = list(conn.execute(query).all())
-        contributing += [
-            _Stored(r["at"], r["start"], r["value"], r["consumption"], r["note"], r["place_key"])
-            for r in appended or ()
-        ]
-        # Rows and _Stored both read as intervals (at, start, value, consumption, note).
-        totals = hourly_totals(contributing, consumption=quantity in CONSUMPTION, lo=lo, hi=hi)
-        keys = {contributing[i].place_key for *_, i in totals.values()}
-        where = {p.place_key: p for p in conn.execute(select(places).where(places.c.place_key.in_(keys)))}
+        hours: tuple[datetime, datetime],
+        contributing: list[Any],
+    ) -> Span:
+        """The hourly rows of `name` in `hours` [lo, hi) from the readings that reach them (in
+        time order; each row's first six items as `_CONTRIBUTING`)."""
+        lo, hi = hours
+        totals = hourly_totals_of(contributing, consumption=quantity in CONSUMPTION, lo=lo, hi=hi)
+        where = self._where(conn, {contributing[i][5] for *_, i in totals.values()})
         meter_id = name.removeprefix("MTR-").rsplit("/", 1)[0]
         tz = self.config.tz
         rows = []
         for hour, (total, samples, notes, i) in sorted(totals.items()):
-            p = where[contributing[i].place_key]
+            building, floor, zone, dept_code, dept_name = where[contributing[i][5]]
             rows.append({
                 "series": name, "hour": hour, "meter_id": meter_id, "quantity": quantity,
-                "building": p.building, "floor": p.floor, "zone": p.zone,
-                "dept_code": p.dept_code, "dept_name": p.dept_name,
+                "building": building, "floor": floor, "zone": zone,
+                "dept_code": dept_code, "dept_name": dept_name,
                 "day": local_day(hour, tz),
                 "total": round(total, 6), "samples": samples, "notes": ",".join(sorted(notes)),
             })  # fmt: skip
-        h = hourly.c
-        conn.execute(delete(hourly).where(h.series == name, h.hour >= lo, h.hour < hi))
-        upsert(conn, hourly, rows, key=("series", "hour"))
-        hours = int((hi - lo) / HOUR)
-        if hours <= 0:
-            return
-        # The local days of the hours [lo, hi): consecutive hours cover consecutive dates.
-        first = date.fromisoformat(local_day(floor_hour(lo), tz))
-        last = date.fromisoformat(local_day(floor_hour(lo + (hours - 1) * HOUR), tz))
-        days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
-        self._days(conn, name, days, rows, (lo, hi))
+        return Span(name, lo, hi, rows)
 
-    def _days(
-        self,
-        conn: Connection,
-        name: str,
-        days: list[str],
-        fresh: list[dict[str, Any]],
-        span: tuple[datetime, datetime],
-    ) -> None:
-        """Recompute the daily rows of `name` for `days` from its hourly rows (in hour order):
-        `fresh`, the hours of `span` just written, and the stored ones of those days around it."""
-        h = hourly.c
-        lo, hi = span
-        around = (
-            conn.execute(
-                select(hourly)
-                .where(h.series == name, h.day.in_(days), or_(h.hour < lo, h.hour >= hi))
-                .order_by(h.hour)
-            )
-            .mappings()
-            .all()
-        )
-        found = [r for r in around if r["hour"] < lo] + fresh + [r for r in around if r["hour"] >= hi]
-        out: dict[str, dict[str, Any]] = {}
-        for row in found:
-            day = out.get(row["day"])
-            if day is None:
-                out[row["day"]] = {
-                    k: row[k]
-                    for k in (
-                        "series",
-                        "day",
-                        "meter_id",
-                        "quantity",
-                        "building",
-                        "floor",
-                        "zone",
-                        "dept_code",
-                        "dept_name",
-                    )
-                } | {"month": row["day"][:7], "total": row["total"], "samples": row["samples"]}
-            else:
-                day["total"] += row["total"]
-                day["samples"] += row["samples"]
-                day.update({k: row[k] for k in ("building", "floor", "zone", "dept_code", "dept_name")})
-        for day in out.values():
-            day["total"] = round(day["total"], 6)
-        conn.execute(delete(daily).where(daily.c.series == name, daily.c.day.in_(days)))
-        fresh_days = list(out.values())
-        upsert(conn, daily, fresh_days, key=("series", "day"))
-        self._months(conn, name, sorted({d[:7] for d in days}), fresh_days, days)
+    def _where(self, conn: Connection, keys: set[str]) -> dict[str, tuple[str | None, ...]]:
+        """The places of `keys`: kept ones, the others read (stored readings of an older place)."""
+        known = self._places
+        missing = [k for k in keys if k not in known]
+        if missing:
+            p = places.c
+            for row in conn.execute(select(places).where(p.place_key.in_(missing))).mappings():
+                self._remember(str(row["place_key"]), dict(row))
+        return {k: known[k] for k in keys}
 
-    def _months(
-        self, conn: Connection, name: str, months: list[str], fresh: list[dict[str, Any]], days: list[str]
-    ) -> None:
-        """Recompute the monthly rows of `name` for `months` from its daily rows (in day order):
-        `fresh`, the rows of `days` just written, and the stored ones of those months around them."""
-        d = daily.c
-        around = (
-            conn.execute(
-                select(daily).where(d.series == name, d.month.in_(months), d.day.not_in(days)).order_by(d.day)
+
+def _chain(new: list[_New], before: Any) -> list[tuple[Any, ...]]:
+    """New readings (time order) after `before` (the last stored one, or None), with their
+    intervals: rows of (at, start, value, consumption, note, place_key, kind, register_max, flags)."""
+    before_at, before_value = (None, None) if before is None else (before[0], before[2])
+    out = []
+    for at, kind, value, register_max, flags, key in new:
+        # A register read forward (nearly every reading): step's first case, without the call.
+        if (
+            kind == "cumulative"
+            and before_value is not None
+            and (delta := value - before_value) >= 0
+            and ("replaced" not in flags)
+        ):
+            used, note = round(delta, ROUND), None
+        else:
+            # "replaced": the one flag with that word in it
+            done = step(
+                before_value, value, kind=kind, register_max=register_max, replaced="replaced" in flags
             )
-            .mappings()
-            .all()
+            used, note = done.consumption, done.note
+        out.append(
+            (
+                at,
+                before_at if kind == "cumulative" else None,
+                value,
+                used,
+                note,
+                key,
+                kind,
+                register_max,
+                flags,
+            )
         )
-        rows: list[Mapping[Any, Any]] = list(around)
-        rows += fresh
-        found = sorted(rows, key=_day_of)
-        out: dict[str, dict[str, Any]] = {}
-        for row in found:
-            month = out.get(row["month"])
-            if month is None:
-                out[row["month"]] = {k: row[k] for k in _ROLLUP_KEYS} | {
-                    "month": row["month"], "total": row["total"], "samples": row["samples"]
-                }  # fmt: skip
-            else:
-                month["total"] += row["total"]
-                month["samples"] += row["samples"]
-                month.update({k: row[k] for k in _PLACE_KEYS})
-        for month in out.values():
-            month["total"] = round(month["total"], 6)
-        conn.execute(delete(monthly).where(monthly.c.series == name, monthly.c.month.in_(months)))
-        upsert(conn, monthly, list(out.values()), key=("series", "month"))
+        before_at, before_value = at, value
+    return out

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -128,29 +128,70 @@ def hourly_totals(
     that closed in the hour, so an hour a gap spans has a share of consumption and no sample.
     Instantaneous values are summed with their count (mean = total / samples).
     """
-    out: dict[datetime, tuple[float, int, frozenset[str], int]] = {}
-    for index, row in enumerate(intervals):
-        own = hour_of(row.at)
+    rows = [(i.at, i.start, i.value, i.consumption, i.note) for i in intervals]
+    return hourly_totals_of(rows, consumption=consumption, lo=lo, hi=hi)
+
+
+def hourly_totals_of(
+    rows: Sequence[Sequence[Any]],
+    *,
+    consumption: bool,
+    lo: datetime | None = None,
+    hi: datetime | None = None,
+) -> dict[datetime, tuple[float, int, frozenset[str], int]]:
+    """`hourly_totals` of rows whose first five items are (at, start, value, consumption, note):
+    stored reading rows as the database returns them, or tuples, with no object per interval."""
+    # Per hour [total, samples, notes, index], updated in place (no tuple per interval).
+    acc: dict[datetime, list[Any]] = {}
+    empty: frozenset[str] = frozenset()
+    for index, row in enumerate(rows):
+        at, note = row[0], row[4]
+        own = hour_of(at)
         if consumption:
-            if row.consumption is None:
+            used = row[3]
+            if used is None:
                 continue
-            start = row.start
+            start = row[1]
             # An hour or less (the usual 15-minute reading): spread's first case, without the call.
-            short = start is None or row.at - start <= HOUR
-            shares = [(own, row.consumption)] if short else spread(start, row.at, row.consumption)
-        else:
-            shares = [(own, row.value)]
-        for hour, amount in shares:
-            if (lo is not None and hour < lo) or (hi is not None and hour >= hi):
+            if start is not None and at - start > HOUR:
+                for hour, amount in spread(start, at, used):
+                    if (lo is None or hour >= lo) and (hi is None or hour < hi):
+                        _add(acc, hour, amount, closes=hour == own, note=note, index=index)
                 continue
-            total, samples, notes, _ = out.get(hour, (0.0, 0, frozenset(), index))
-            out[hour] = (
-                total + amount,
-                samples + (hour == own),
-                notes | {row.note} if row.note else notes,
-                index,
-            )
-    return out
+            amount = used
+        else:
+            amount = row[2]
+        if (lo is None or own >= lo) and (hi is None or own < hi):
+            found = acc.get(own)
+            if found is None:
+                acc[own] = [0.0 + amount, 1, frozenset((note,)) if note else empty, index]
+            else:
+                found[0] += amount
+                found[1] += 1
+                if note:
+                    found[2] = found[2] | {note}
+                found[3] = index
+    return {hour: (a[0], a[1], a[2], a[3]) for hour, a in acc.items()}
+
+
+def _add(
+    acc: dict[datetime, list[Any]],
+    hour: datetime,
+    share: float,
+    *,
+    closes: bool,
+    note: str | None,
+    index: int,
+) -> None:
+    """One share of an interval in `hour`; `closes`: the reading ends in that hour."""
+    found = acc.get(hour)
+    if found is None:
+        acc[hour] = found = [0.0, 0, frozenset(), index]
+    found[0] += share
+    found[1] += closes
+    if note:
+        found[2] = found[2] | {note}
+    found[3] = index
 
 
 def intervals_of(

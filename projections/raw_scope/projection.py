@@ -21,7 +21,7 @@ from types import UnionType
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, NaiveDatetime
 from sqlalchemy import Column, MetaData, String, Table, select
 
 from projections.runtime.sqltypes import UtcDateTime
@@ -85,7 +85,23 @@ def named_departments(value: Any) -> Iterable[DeptRef]:
 # of them text, numbers and dates, and walking each (a generator per field, every event) was
 # most of this projection's cost.
 _WALKED: dict[type[BaseModel], tuple[str, ...]] = {}
-_LEAVES = (str, int, float, bytes, Decimal, date, time, timedelta, UUID, Enum, type(None))
+# AwareDatetime and NaiveDatetime: pydantic's markers for a datetime (not its subclasses).
+_LEAVES = (
+    str,
+    int,
+    float,
+    bytes,
+    Decimal,
+    date,
+    time,
+    timedelta,
+    UUID,
+    Enum,
+    type(None),
+    AwareDatetime,
+    NaiveDatetime,
+)
+_WALKED_CONTAINERS = (list, tuple, dict)  # what `named_departments` walks into
 
 
 def _may_hold(annotation: Any) -> bool:
@@ -97,6 +113,11 @@ def _may_hold(annotation: Any) -> bool:
         return False
     if origin is Union or origin is UnionType:
         return any(_may_hold(a) for a in get_args(annotation))
+    if origin in _WALKED_CONTAINERS and get_args(annotation):
+        # A list or tuple of leaves (a block's hundreds of [time, value] readings) holds no
+        # DeptRef: not walked item by item. A dict's values are what `named_departments` walks.
+        args = get_args(annotation)[1:] if origin is dict else get_args(annotation)
+        return any(_may_hold(a) for a in args if a is not Ellipsis)
     return not (isinstance(annotation, type) and issubclass(annotation, _LEAVES))
 
 

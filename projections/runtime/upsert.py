@@ -54,6 +54,22 @@ def upsert(
         _insert(conn, table, rows, key=key, update=update)
 
 
+def upsert_columns(
+    conn: Connection,
+    table: Table,
+    columns: Mapping[str, Sequence[Any]],
+    *,
+    key: Sequence[str],
+    update: bool = True,
+) -> None:
+    """`upsert`, with the rows given column by column (name -> values, all of one length): a
+    projection writing many rows of a few known columns need not build a dict per row."""
+    names = list(columns)
+    if names and columns[names[0]]:
+        values = [_converted(conn, table, name, columns[name]) for name in names]
+        _insert_values(conn, table, names, values, key=key, update=update)
+
+
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """A plain INSERT of `rows` (same columns each), as one driver call: a key already stored
     raises, as with Core's `insert`. Python-side column defaults are not applied: give every value."""
@@ -106,11 +122,26 @@ def _insert(
     update: bool,
     returning: str | None = None,
 ) -> CursorResult[Any]:
+    columns = list(rows[0])
+    values = [_column_values(conn, table, name, rows) for name in columns]
+    return _insert_values(conn, table, columns, values, key=key, update=update, returning=returning)
+
+
+def _insert_values(
+    conn: Connection,
+    table: Table,
+    columns: list[str],
+    values: list[list[Any]],
+    *,
+    key: Sequence[str],
+    update: bool,
+    returning: str | None = None,
+) -> CursorResult[Any]:
+    """The statement for `columns`, with `values` (driver-level, one list per column)."""
     dialect = conn.dialect
     if dialect.name not in _DIALECTS:
         raise NotImplementedError(f"read models support sqlite and postgresql, not {dialect.name}")
     quote = dialect.identifier_preparer.quote
-    columns = list(rows[0])
     updated = [c for c in columns if c not in key] if update else []
     conflict = f" ON CONFLICT ({', '.join(quote(k) for k in key)}) " if key else ""
     if updated:
@@ -122,7 +153,6 @@ def _insert(
     if returning is not None:
         conflict += f" RETURNING {quote(returning)}"
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
-    values = [_column_values(conn, table, name, rows) for name in columns]
 
     if dialect.name == "sqlite":
         placeholders = ", ".join("?" for _ in columns)
@@ -147,17 +177,24 @@ _MISSING = object()
 
 def _column_values(conn: Connection, table: Table, name: str, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
     """The driver-level values of one column, as SQLAlchemy itself would bind them."""
+    return _converted(conn, table, name, [row[name] for row in rows], owned=True)
+
+
+def _converted(
+    conn: Connection, table: Table, name: str, raw: Sequence[Any], *, owned: bool = False
+) -> list[Any]:
+    """`raw` values of one column, driver-level, in a list of their own (the PostgreSQL path
+    edits it) unless `owned` (`raw` is a list the caller gives up)."""
     process = _bind_processor(table, name, conn.dialect)
     if process is None:
-        return [row[name] for row in rows]
+        return raw if owned and isinstance(raw, list) else list(raw)
     if isinstance(table.c[name].type, UtcDateTime):
         # Convert each time once (a batch of meter readings repeats the same few times across its
         # series). Keyed with `fold`: two times of one zone that differ only by fold (the repeated
         # hour when clocks go back) compare equal but are two instants.
         done: dict[Any, Any] = {}
         out: list[Any] = []
-        for row in rows:
-            v = row[name]
+        for v in raw:
             if v is None:
                 out.append(None)
                 continue
@@ -168,7 +205,7 @@ def _column_values(conn: Connection, table: Table, name: str, rows: Sequence[Map
             out.append(found)
         return out
     # Processors map None to None; most optional columns are None in most rows, so skip the call.
-    return [None if (value := row[name]) is None else process(value) for row in rows]
+    return [None if value is None else process(value) for value in raw]
 
 
 # Per dialect, per (table id, column); the table is kept with its entry so an id is never reused.

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from adapters._files import csv_reader
 from adapters._files.csv_reader import read_csv_rows, sniff_delimiter
 from adapters._files.grid import ReadLimits
 from adapters._files.tabular import read_grid
@@ -120,3 +121,43 @@ class TestReadCsvRows:
             while r and not r[-1].strip():
                 r.pop()
         assert [list(cells) for _, cells in rows] == expected
+
+
+class TestLines:
+    """The block splitter gives the lines the line pattern gives, and the check refuses what reading refuses."""
+
+    @given(
+        st.lists(
+            st.sampled_from(["a", "甲", ",", '"', "\r", "\n", "\r\n", "\x0c", "\u2028", " "]), max_size=60
+        ),
+        st.integers(1, 8),
+    )
+    @settings(max_examples=300, deadline=None)
+    def test_the_same_lines_as_the_pattern_at_any_block_size(self, parts: list[str], block: int) -> None:
+        text = "".join(parts)
+        assert list(csv_reader._lines(text, block)) == [m.group(0) for m in csv_reader._LINE.finditer(text)]
+
+    @pytest.mark.parametrize(
+        ("text", "limits"),
+        [
+            ("a,b\nc,d,e,f\n", ReadLimits(max_cols=3)),
+            ("a,b,,,\nc,d\n", ReadLimits(max_cols=2)),  # trailing empties are not columns: no error
+            ("a\nb\nc\n", ReadLimits(max_rows=2)),
+            ("a,bbbb\n", ReadLimits(max_cell_chars=3)),
+            ('a,"b\n', ReadLimits()),
+            ("a\0b\n", ReadLimits()),
+        ],
+    )
+    def test_the_check_raises_what_reading_every_row_raises(self, text: str, limits: ReadLimits) -> None:
+        def outcome(read: object) -> str:
+            try:
+                read()  # type: ignore[operator]
+            except MalformedMessage as exc:
+                return str(exc)
+            return "ok"
+
+        checked = outcome(lambda: csv_reader.check_csv_rows(text, filename="f", delimiter=",", limits=limits))
+        read = outcome(
+            lambda: list(csv_reader.iter_csv_rows(text, filename="f", delimiter=",", limits=limits))
+        )
+        assert checked == read

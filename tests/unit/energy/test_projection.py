@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from projections.energy import Energy
 from projections.energy.queries import consumption
-from projections.energy.tables import daily, hourly, readings
+from projections.energy.tables import daily, hourly, monthly, readings, series
 from tests.unit.energy.factories import engine_with, reading, t
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -159,3 +159,59 @@ class TestConsumption:
             icu = consumption(conn, level="building", ident="B", start=date(2024, 6, 1), end=date(2024, 6, 1),
                               grain="day", tz=TZ, department="重症医学科")  # fmt: skip
         assert (whole[0]["value"], icu[0]["value"]) == (12.0, 4.0)
+
+
+class TestBatchesOfManySeries:
+    """A batch's hours, days and months are written for all its series at once (projections.energy.rollup)."""
+
+    @staticmethod
+    def _campus() -> list:
+        """Meters read at different times (some an hour apart, one over midnight local), a water
+        meter and valve positions; two meters share a zone."""
+        evs = _quarters("E1", 100.0, 1.0, 30) + _quarters("E2", 5.0, 0.5, 30, zone="B-5F-WARD")
+        evs += _quarters("W1", 10.0, 0.1, 30, quantity="water_m3", zone="A-1F-ER")
+        evs += [e for e in _quarters("E3", 0.0, 2.0, 30) if e.occurred_at.minute in {0, 30}]
+        evs += [
+            reading(
+                "V1",
+                t(1, 0) + timedelta(minutes=20 * i),
+                40 + i % 7,
+                quantity="heating_valve_pct",
+                kind="instant",
+            )
+            for i in range(90)
+        ]
+        return sorted(evs, key=lambda e: e.occurred_at)
+
+    def test_one_batch_of_every_meter_equals_the_meters_one_at_a_time(self) -> None:
+        evs = self._campus()
+        together, alone = Energy(), Energy()
+        a, b = engine_with(together), engine_with(alone)
+        with a.begin() as conn:
+            for i in range(0, len(evs), 40):  # every batch holds several meters' readings
+                together.apply(conn, evs[i : i + 40])
+        with b.begin() as conn:
+            for meter in sorted({e.payload.meter_id for e in evs}):
+                for e in (e for e in evs if e.payload.meter_id == meter):
+                    alone.apply(conn, [e])
+        assert _tables(a) == _tables(b)
+        with a.connect() as conn:
+            months = [tuple(r) for r in conn.execute(select(monthly).order_by(monthly.c.series))]
+        with b.connect() as conn:
+            assert months == [tuple(r) for r in conn.execute(select(monthly).order_by(monthly.c.series))]
+
+    def test_a_head_without_its_reading_is_read_the_plain_way(self) -> None:
+        """Should a series' head name a time no stored reading has (a table edited by hand), the
+        next readings still chain onto the last stored one, as if the head were right."""
+        evs = _quarters("E1", 100.0, 1.0, 3)
+        p, q = Energy(), Energy()
+        edited, plain = engine_with(p), engine_with(q)
+        with edited.begin() as conn:
+            p.apply(conn, evs[:5])  # 00:00 .. 01:00
+            conn.execute(series.update().values(last_at=evs[8].occurred_at + timedelta(minutes=5)))  # 02:05
+            p.apply(conn, evs[9:])  # 02:15 on: its hour holds no stored reading
+        with plain.begin() as conn:
+            q.apply(conn, evs[:5])
+            q.apply(conn, evs[9:])
+        assert _tables(edited) == _tables(plain)
+        assert _tables(plain)[0][5][7] == 5.0  # 01:00 -> 02:15: one interval, its consumption known

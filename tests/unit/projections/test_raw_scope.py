@@ -66,3 +66,20 @@ def test_every_payload_field_skipped_holds_no_model() -> None:
                 skipped += 1
                 assert not admits_model(field.annotation), (model, field)
     assert skipped > 0
+
+
+def test_containers_are_walked_only_when_their_items_may_hold_a_department() -> None:
+    """A block's hundreds of [time, value] readings are skipped; a list or dict of models is not."""
+    from pydantic import AwareDatetime
+
+    from projections.raw_scope.projection import _may_hold
+    from schemas.facility import MeterReadingsPayload
+
+    assert not _may_hold(MeterReadingsPayload.model_fields["readings"].annotation)
+    assert not _may_hold(list[tuple[AwareDatetime, int]])
+    assert not _may_hold(dict[str, list[str]])
+    assert not _may_hold(tuple[str, ...])
+    assert _may_hold(list[DeptRef])
+    assert _may_hold(tuple[str, DeptRef])
+    assert _may_hold(dict[str, list[DeptRef]])
+    assert _may_hold(list[Any])
