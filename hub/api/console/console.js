@@ -160,6 +160,17 @@
     throw new ApiError(response.status, detail);
   }
 
+  // Every page of a paged list (`items`, `total`, `limit`/`offset`): the console needs all of
+  // some hierarchies (a campus's zones) and the API caps a page.
+  async function apiAll(path, params = {}, pageSize = 1000) {
+    const items = [];
+    for (;;) {
+      const page = await api(path, { ...params, limit: pageSize, offset: items.length });
+      items.push(...page.items);
+      if (!page.items.length || items.length >= page.total) return { items, total: page.total };
+    }
+  }
+
   function showError(err) {
     if (!(err instanceof ApiError)) {
       notify(`页面错误 / console error: ${err && err.message ? err.message : err}`);
@@ -1316,7 +1327,7 @@
   async function loadEnergy() {
     const form = $("energy-form");
     if (!energy.zones) {
-      energy.zones = (await api("/energy/zones")).items;
+      energy.zones = (await apiAll("/energy/zones")).items;
       energyChoices(form);
     }
     energyCrumbs();
