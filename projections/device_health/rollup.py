@@ -1,0 +1,233 @@
+"""Folding telemetry records: into device-days (what the rules judge) and into hour/day rollups.
+
+Every fold is a merge of partial folds that gives the same result in any order (counts and
+integer sums add, min/max, the last value by (time, event id), sets of codes unite), so the
+tables are the same whether records arrive in order, late, in other batches, or by replay.
+
+- `fold_days` / `merge_days`: the `days` rows of some raw records, merged into the stored ones;
+- `roll` : raw records into the `rollups` table (hour and day buckets, per metric);
+- `compact`: a device's raw records before its retention horizon rolled up, then removed;
+- `fold_buckets`: raw records into buckets on the fly (the recent part of a chart's range).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, select
+
+from projections.device_health.tables import days, rollups, telemetry
+from projections.runtime.upsert import upsert
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import Connection
+
+MICRO = 1_000_000
+# The figures every record may carry, charted like coded metrics: (name, unit).
+FIGURES = (
+    ("usage_hours", "h"),
+    ("power_on_cycles", None),
+    ("battery_pct", "%"),
+    ("battery_cycles", None),
+    ("alarm_count", None),
+)
+GRAINS = ("hour", "day")
+_BIG = 2**62  # a sum kept in millionths stays within a signed 64-bit integer
+
+
+def micro(value: float) -> int:
+    return max(-_BIG, min(_BIG, round(value * MICRO)))
+
+
+# -- device-days ----------------------------------------------------------------------------
+def fold_days(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, date], dict[str, Any]]:
+    """The device-days of raw records (`telemetry` rows), keyed by (subject, day)."""
+    out: dict[tuple[str, date], dict[str, Any]] = {}
+    for r in rows:
+        part = {
+            "subject": r["subject"],
+            "day": r["day"],
+            "records": 1,
+            "usage_hours": r["usage_hours"],
+            "power_on_cycles": r["power_on_cycles"],
+            "battery_micro": None if r["battery_pct"] is None else micro(r["battery_pct"]),
+            "battery_n": 0 if r["battery_pct"] is None else 1,
+            "alarms": int(r["alarm_count"] or 0),
+            "errors": {e["code"] for e in json.loads(r["errors"])} if r["errors"] != "[]" else set(),
+        }
+        key = (r["subject"], r["day"])
+        out[key] = merge_day(out[key], part) if key in out else part
+    return out
+
+
+def _top(a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    return a if b is None else max(a, b)
+
+
+def _add(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    return a if b is None else a + b
+
+
+def merge_day(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    """Two folds of the same device-day (`errors` as sets of codes) as one."""
+    return {
+        "subject": a["subject"],
+        "day": a["day"],
+        "records": a["records"] + b["records"],
+        "usage_hours": _top(a["usage_hours"], b["usage_hours"]),
+        "power_on_cycles": _top(a["power_on_cycles"], b["power_on_cycles"]),
+        "battery_micro": _add(a["battery_micro"], b["battery_micro"]),
+        "battery_n": a["battery_n"] + b["battery_n"],
+        "alarms": a["alarms"] + b["alarms"],
+        "errors": set(a["errors"]) | set(b["errors"]),
+    }
+
+
+def merge_days(conn: Connection, folded: dict[tuple[str, date], dict[str, Any]]) -> None:
+    """Add `folded` device-days to the stored ones."""
+    if not folded:
+        return
+    d = days.c
+    subjects = sorted({s for s, _ in folded})
+    lo, hi = min(day for _, day in folded), max(day for _, day in folded)
+    query = select(days).where(d.subject.in_(subjects), d.day >= lo, d.day <= hi)
+    for row in conn.execute(query).mappings():
+        key = (row["subject"], row["day"])
+        if key in folded:
+            stored = dict(row) | {"errors": set(json.loads(row["errors"]))}
+            folded[key] = merge_day(stored, folded[key])
+    out = [
+        v | {"errors": json.dumps(sorted(v["errors"]), ensure_ascii=False)} for _, v in sorted(folded.items())
+    ]
+    upsert(conn, days, out, key=("subject", "day"), update=True)
+
+
+# -- hour and day rollups -------------------------------------------------------------------
+class Buckets:
+    """The site-local hour and day a time falls in (their starts, in UTC), cached by UTC hour."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._seen: dict[datetime, tuple[datetime, datetime]] = {}
+
+    def of(self, at: datetime) -> tuple[datetime, datetime]:
+        utc_hour = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        found = self._seen.get(utc_hour)
+        if found is None:
+            local = at.astimezone(self.tz)
+            hour = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+            found = (hour, datetime.combine(local.date(), time(0), self.tz).astimezone(UTC))
+            offset = local.utcoffset()
+            if offset is not None and offset.total_seconds() % 3600 == 0:  # else the hour differs
+                self._seen[utc_hour] = found
+        return found
+
+
+def _values(r: Mapping[str, Any], wanted: set[str] | None) -> Iterable[tuple[str, str | None, float]]:
+    """(metric, unit, value) of each figure and coded metric a raw record carries."""
+    for name, unit in FIGURES:
+        value = r[name]
+        if value is not None and (wanted is None or name in wanted):
+            yield name, unit, float(value)
+    if r["metrics"] != "[]":
+        for m in json.loads(r["metrics"]):
+            if m.get("value") is not None and (wanted is None or m["code"] in wanted):
+                yield m["code"], m.get("unit"), float(m["value"])
+
+
+def fold_buckets(
+    rows: Iterable[Mapping[str, Any]],
+    tz: ZoneInfo,
+    grains: Sequence[str] = GRAINS,
+    wanted: set[str] | None = None,
+) -> dict[tuple[str, str, datetime, str], dict[str, Any]]:
+    """Raw records as rollup rows, keyed by (subject, grain, bucket, metric)."""
+    buckets = Buckets(tz)
+    out: dict[tuple[str, str, datetime, str], dict[str, Any]] = {}
+    for r in rows:
+        at = r["at"]
+        hour, day = buckets.of(at)
+        for metric, unit, value in _values(r, wanted):
+            for grain in grains:
+                bucket = hour if grain == "hour" else day
+                part = {
+                    "subject": r["subject"], "grain": grain, "bucket": bucket, "metric": metric,
+                    "unit": unit, "count": 1, "min": value, "max": value, "sum_micro": micro(value),
+                    "last": value, "last_at": at, "last_event_id": r["event_id"],
+                }  # fmt: skip
+                key = (r["subject"], grain, bucket, metric)
+                out[key] = merge_bucket(out[key], part) if key in out else part
+    return out
+
+
+def merge_bucket(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    """Two folds of one (device, grain, bucket, metric) as one."""
+    later = b if (b["last_at"], b["last_event_id"]) > (a["last_at"], a["last_event_id"]) else a
+    return dict(a) | {
+        "unit": a["unit"] if a["unit"] is not None else b["unit"],
+        "count": a["count"] + b["count"],
+        "min": min(a["min"], b["min"]),
+        "max": max(a["max"], b["max"]),
+        "sum_micro": a["sum_micro"] + b["sum_micro"],
+        "last": later["last"],
+        "last_at": later["last_at"],
+        "last_event_id": later["last_event_id"],
+    }
+
+
+def roll(conn: Connection, rows: Sequence[Mapping[str, Any]], tz: ZoneInfo) -> None:
+    """Fold raw records into the stored rollups."""
+    folded = fold_buckets(rows, tz)
+    if not folded:
+        return
+    u = rollups.c
+    for subject in sorted({k[0] for k in folded}):
+        mine = [k for k in folded if k[0] == subject]
+        lo, hi = min(k[2] for k in mine), max(k[2] for k in mine)
+        query = select(rollups).where(u.subject == subject, u.bucket >= lo, u.bucket <= hi)
+        for row in conn.execute(query).mappings():
+            key = (row["subject"], row["grain"], row["bucket"], row["metric"])
+            if key in folded:
+                folded[key] = merge_bucket(dict(row), folded[key])
+    upsert(
+        conn, rollups, [v for _, v in sorted(folded.items())], key=("subject", "grain", "bucket", "metric")
+    )
+
+
+def horizon(last_at: datetime, raw_days: int, tz: ZoneInfo) -> datetime | None:
+    """The first instant whose records a device keeps raw: the site midnight `raw_days` days before
+    its latest record's day. None: everything stays raw (`raw_days` 0)."""
+    if raw_days <= 0:
+        return None
+    first = last_at.astimezone(tz).date() - timedelta(days=raw_days)
+    return datetime.combine(first, time(0), tz).astimezone(UTC)
+
+
+def compact(conn: Connection, subject: str, before: datetime, tz: ZoneInfo, *, chunk: int = 20_000) -> int:
+    """Roll up and remove the device's raw records before `before`; how many there were."""
+    t = telemetry.c
+    done = 0
+    while True:
+        query = (
+            select(telemetry)
+            .where(t.subject == subject, t.at < before)
+            .order_by(t.at, t.event_id)
+            .limit(chunk)
+        )
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+        if not rows:
+            return done
+        roll(conn, rows, tz)
+        ids = [r["event_id"] for r in rows]
+        for start in range(0, len(ids), 500):
+            conn.execute(delete(telemetry).where(t.event_id.in_(ids[start : start + 500])))
+        done += len(rows)
