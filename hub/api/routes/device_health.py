@@ -158,6 +158,7 @@ class TelemetryPage(_Out):
 
 class BucketOut(_Out):
     bucket: datetime = Field(description="The site-local hour's or day's start")
+    label: str = Field(description="That start in site time: YYYY-MM-DD, or YYYY-MM-DD HH:00 by hour")
     count: int
     min: float
     max: float
@@ -286,6 +287,9 @@ def read_telemetry_series(
         IsoDate | None,
         Query(alias="to", description="Last local date, included; default the latest record's"),
     ] = None,
+    days: Annotated[
+        int, Query(ge=1, le=MAX_SERIES_DAYS, description="Without `from`: this many days ending on `to`")
+    ] = DEFAULT_SERIES_DAYS,
     grain: Annotated[
         Literal["hour", "day", "auto"],
         Query(description=f"auto: hours up to {AUTO_HOUR_DAYS} days, else days"),
@@ -296,10 +300,11 @@ def read_telemetry_series(
     if names is None:
         raise HTTPException(NOT_FOUND, f"no device {asset_id!r}")
     if end is None:
-        latest = max(d["last_at"] for d in devices_named(conn, names))
+        # the latest record's day; a registered asset with no telemetry yet: today
+        latest = max((d["last_at"] for d in devices_named(conn, names)), default=datetime.now(UTC))
         end = latest.astimezone(zone).date()
     if start is None:
-        start = end - timedelta(days=DEFAULT_SERIES_DAYS - 1)
+        start = end - timedelta(days=days - 1)
     span = (end - start).days + 1
     if span < 1 or span > MAX_SERIES_DAYS:
         raise HTTPException(UNPROCESSABLE, f"from..to must be 1 to {MAX_SERIES_DAYS} days")
@@ -314,6 +319,10 @@ def read_telemetry_series(
         conn, names, metrics=list(metric or DEFAULT_METRICS), start=lo, end=hi, grain=chosen,
         tz=zone,  # type: ignore[arg-type]
     )  # fmt: skip
+    shape = "%Y-%m-%d %H:00" if chosen == "hour" else "%Y-%m-%d"
+    for s in found:
+        for b in s["buckets"]:
+            b["label"] = b["bucket"].astimezone(zone).strftime(shape)
     return TelemetrySeries(
         asset_id=asset_id, grain=chosen, start=start, end=end,
         series=[SeriesOut.model_validate(s) for s in found],
