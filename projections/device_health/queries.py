@@ -177,9 +177,8 @@ def telemetry_series(
         add(folded)
     out: dict[str, dict[str, Any]] = {}
     for (metric, bucket), r in sorted(found.items()):
-        series = out.setdefault(metric, {"metric": metric, "unit": r["unit"], "buckets": []})
-        if series["unit"] is None:
-            series["unit"] = r["unit"]
+        series = out.setdefault(metric, {"metric": metric, "unit": None, "buckets": []})
+        series["unit"] = r["unit"] or series["unit"]  # the latest bucket's
         total = r["sum_micro"] / MICRO
         series["buckets"].append({
             "bucket": bucket, "count": r["count"], "min": r["min"], "max": r["max"],

@@ -150,22 +150,41 @@ def fold_buckets(
     grains: Sequence[str] = GRAINS,
     wanted: set[str] | None = None,
 ) -> dict[tuple[str, str, datetime, str], dict[str, Any]]:
-    """Raw records as rollup rows, keyed by (subject, grain, bucket, metric)."""
+    """Raw records as rollup rows, keyed by (subject, grain, bucket, metric). Records fold into
+    hours (accumulators updated in place: this runs for every record that leaves the window), and
+    hours into days (a site-local hour lies within one site day)."""
     buckets = Buckets(tz)
-    out: dict[tuple[str, str, datetime, str], dict[str, Any]] = {}
+    hours: dict[tuple[str, datetime, str], list[Any]] = {}
+    day_of: dict[datetime, datetime] = {}
     for r in rows:
-        at = r["at"]
+        at, event_id, subject = r["at"], r["event_id"], r["subject"]
         hour, day = buckets.of(at)
+        day_of[hour] = day
         for metric, unit, value in _values(r, wanted):
-            for grain in grains:
-                bucket = hour if grain == "hour" else day
-                part = {
-                    "subject": r["subject"], "grain": grain, "bucket": bucket, "metric": metric,
-                    "unit": unit, "count": 1, "min": value, "max": value, "sum_micro": micro(value),
-                    "last": value, "last_at": at, "last_event_id": r["event_id"],
-                }  # fmt: skip
-                key = (r["subject"], grain, bucket, metric)
-                out[key] = merge_bucket(out[key], part) if key in out else part
+            key = (subject, hour, metric)
+            acc = hours.get(key)
+            if acc is None:
+                hours[key] = [unit, 1, value, value, micro(value), value, at, event_id]
+                continue
+            acc[1] += 1
+            acc[2] = min(acc[2], value)
+            acc[3] = max(acc[3], value)
+            acc[4] += micro(value)
+            if (at, event_id) > (acc[6], acc[7]):
+                acc[0], acc[5], acc[6], acc[7] = unit, value, at, event_id
+    out: dict[tuple[str, str, datetime, str], dict[str, Any]] = {}
+    for (subject, hour, metric), acc in hours.items():
+        row = {
+            "subject": subject, "grain": "hour", "bucket": hour, "metric": metric, "unit": acc[0],
+            "count": acc[1], "min": acc[2], "max": acc[3], "sum_micro": acc[4], "last": acc[5],
+            "last_at": acc[6], "last_event_id": acc[7],
+        }  # fmt: skip
+        if "hour" in grains:
+            out[subject, "hour", hour, metric] = row
+        if "day" in grains:
+            key = (subject, "day", day_of[hour], metric)
+            part = row | {"grain": "day", "bucket": day_of[hour]}
+            out[key] = merge_bucket(out[key], part) if key in out else part
     return out
 
 
@@ -173,7 +192,7 @@ def merge_bucket(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     """Two folds of one (device, grain, bucket, metric) as one."""
     later = b if (b["last_at"], b["last_event_id"]) > (a["last_at"], a["last_event_id"]) else a
     return dict(a) | {
-        "unit": a["unit"] if a["unit"] is not None else b["unit"],
+        "unit": later["unit"],  # as the latest record sent it (any order gives the same)
         "count": a["count"] + b["count"],
         "min": min(a["min"], b["min"]),
         "max": max(a["max"], b["max"]),

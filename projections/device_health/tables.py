@@ -100,6 +100,7 @@ days = Table(
     Column("battery_n", Integer, nullable=False),  # how many readings carried one
     Column("alarms", Integer, nullable=False),
     Column("errors", Text, nullable=False),  # JSON: the day's distinct error codes, sorted
+    sqlite_with_rowid=False,  # clustered on its key: one B-tree, not a table and an index
 )
 
 rollups = Table(
@@ -117,4 +118,5 @@ rollups = Table(
     Column("last", Float, nullable=False),
     Column("last_at", UtcDateTime, nullable=False),
     Column("last_event_id", String(36), nullable=False),
+    sqlite_with_rowid=False,
 )
