@@ -161,10 +161,10 @@ def fold_buckets(
         hour, day = buckets.of(at)
         day_of[hour] = day
         for metric, unit, value in _values(r, wanted):
-            key = (subject, hour, metric)
-            acc = hours.get(key)
+            at_hour = (subject, hour, metric)
+            acc = hours.get(at_hour)
             if acc is None:
-                hours[key] = [unit, 1, value, value, micro(value), value, at, event_id]
+                hours[at_hour] = [unit, 1, value, value, micro(value), value, at, event_id]
                 continue
             acc[1] += 1
             acc[2] = min(acc[2], value)
