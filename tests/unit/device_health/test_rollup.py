@@ -247,3 +247,26 @@ class TestSeries:
         assert len(buckets) == (20 * 24 if grain == "hour" else 20)
         assert sum(b["sum"] for b in buckets) == sum(e.payload.alarm_count or 0 for e in events)
         assert series["MDC_PRESS_AWAY"]["unit"] == "cmH2O"
+
+
+class TestExactlyOnce:
+    def test_a_record_resent_after_it_was_rolled_up_counts_once_through_the_runtime(self) -> None:
+        """A translator re-publishes a record (same event id, new offset) after its day left the raw
+        window: the runtime's ledger of applied ids drops it, so the rollups and days are unchanged."""
+        from projections.runtime.tracking import apply_once, ensure_tables
+        from tests.unit.projections.test_work_orders_factories import to_records
+
+        events = _hourly_records()
+        model = DeviceHealth(DeviceHealthConfig(tz=TZ, raw_days=3))
+        engine = _engine()
+        ensure_tables(engine, model)
+        with engine.begin() as conn:
+            apply_once(conn, model, to_records(events))
+        before = _state(engine)
+        old = events[:5]  # 2024-05-01: rolled up, no longer in the raw table
+        with engine.connect() as conn:
+            raw = {r[0] for r in conn.execute(select(telemetry.c.event_id))}
+        assert not {str(e.event_id) for e in old} & raw
+        with engine.begin() as conn:
+            apply_once(conn, model, to_records(old, start=len(events)))
+        assert _state(engine) == before
