@@ -13,11 +13,11 @@ import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
-from uuid import NAMESPACE_URL, uuid5
+from uuid import NAMESPACE_URL, uuid4, uuid5
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import create_engine, delete, func, select
+from sqlalchemy import create_engine, delete, func, select, text
 
 from projections.device_health import DeviceHealth, DeviceHealthConfig
 from projections.device_health.queries import raw_since, telemetry_series
@@ -29,6 +29,7 @@ from tests.unit.device_health.test_projection import _events, _model
 from tests.unit.device_health.test_projection import fleet as fleet  # noqa: PLC0414  (a fixture)
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from sqlalchemy import Connection, Engine
@@ -58,10 +59,28 @@ def _record(at: datetime, n: int, *, battery: float | None, alarms: int, pressur
     )  # fmt: skip
 
 
-def _engine() -> Engine:
-    engine = create_engine("sqlite://")
-    METADATA.create_all(engine)
-    return engine
+@pytest.fixture
+def new_engine(db_url: str) -> Iterator[Callable[[], Engine]]:
+    """Fresh read-model databases: in-memory SQLite, or a schema of its own on PostgreSQL."""
+    made: list[Engine] = []
+
+    def make() -> Engine:
+        if db_url.startswith("sqlite"):
+            engine = create_engine("sqlite://")
+        else:
+            schema = f"t_{uuid4().hex[:12]}"
+            admin = create_engine(db_url)
+            with admin.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            admin.dispose()
+            engine = create_engine(db_url, connect_args={"options": f"-c search_path={schema}"})
+        METADATA.create_all(engine)
+        made.append(engine)
+        return engine
+
+    yield make
+    for engine in made:
+        engine.dispose()
 
 
 def _table(conn: Connection, table: Any, *, skip: tuple[str, ...] = ()) -> list[tuple[Any, ...]]:
@@ -90,11 +109,13 @@ def _hourly_records() -> list[AssetTelemetryRecorded]:
 
 
 class TestRollup:
-    def test_records_older_than_the_window_are_rolled_up_with_exact_figures(self) -> None:
+    def test_records_older_than_the_window_are_rolled_up_with_exact_figures(
+        self, new_engine: Callable[[], Engine]
+    ) -> None:
         """Raw days kept: the latest and the 3 before it; every older hour and day is a rollup row
         per metric with the count, min, max, mean and last of its records."""
         model = DeviceHealth(DeviceHealthConfig(tz=TZ, raw_days=3))
-        engine = _engine()
+        engine = new_engine()
         events = _hourly_records()
         with engine.begin() as conn:
             model.apply(conn, events)
@@ -136,14 +157,16 @@ class TestRollup:
             assert rolled == 16 * 24 * 3
             assert raw_since(conn, ["AST-test-device"]) == datetime(2024, 5, 17, 0, 5, tzinfo=TZ)
 
-    def test_the_window_moves_with_the_device_and_late_records_join_their_rollup(self) -> None:
+    def test_the_window_moves_with_the_device_and_late_records_join_their_rollup(
+        self, new_engine: Callable[[], Engine]
+    ) -> None:
         """Records fed day by day: each day's arrival rolls up the day leaving the window; a late
         record of a rolled-up day is added to its rollup. Same tables as all at once."""
         events = _hourly_records()
         late = events.pop(100)  # 2024-05-02, fed last
         by_day = sorted({e.occurred_at.astimezone(TZ).date() for e in events})
         model = DeviceHealth(DeviceHealthConfig(tz=TZ, raw_days=3))
-        stepwise, whole = _engine(), _engine()
+        stepwise, whole = new_engine(), new_engine()
         for day in by_day:
             with stepwise.begin() as conn:
                 model.apply(conn, [e for e in events if e.occurred_at.astimezone(TZ).date() == day])
@@ -155,12 +178,14 @@ class TestRollup:
             model.apply(conn, [*events, late])
         assert _state(stepwise) == _state(whole)
 
-    def test_any_order_and_batching_gives_the_same_tables(self, fleet: Fleet, tmp_path: Path) -> None:
+    def test_any_order_and_batching_gives_the_same_tables(
+        self, new_engine: Callable[[], Engine], fleet: Fleet, tmp_path: Path
+    ) -> None:
         """A replay (one batch, in order) and a live run (shuffled, small batches) build equal tables,
         and their ticks conclude the same warnings."""
         events = _events(fleet, tmp_path)
         model = _model(fleet)
-        live, replay = _engine(), _engine()
+        live, replay = new_engine(), new_engine()
         shuffled = events[:]
         random.Random(3).shuffle(shuffled)
         for start in range(0, len(shuffled), 37):
@@ -177,7 +202,7 @@ class TestRollup:
 
 class TestRules:
     def test_warnings_are_the_same_with_a_short_window_and_with_every_record_kept(
-        self, fleet: Fleet, tmp_path: Path
+        self, new_engine: Callable[[], Engine], fleet: Fleet, tmp_path: Path
     ) -> None:
         """The rules judge the device-days, which every record feeds whatever the window: a window of
         2 days (most of the history rolled up) concludes exactly what keeping everything does."""
@@ -187,7 +212,7 @@ class TestRules:
         state = {}
         for raw_days in (0, 2):
             model = DeviceHealth(DeviceHealthConfig(facts=base.config.facts, raw_days=raw_days))
-            engine = _engine()
+            engine = new_engine()
             with engine.begin() as conn:
                 model.apply(conn, events)
                 derived[raw_days] = [e.model_dump(mode="json") for e in model.tick(conn, NOW)]
@@ -201,13 +226,13 @@ class TestRules:
 
 class TestUpgrade:
     def test_a_database_of_raw_records_only_is_folded_on_its_first_tick(
-        self, fleet: Fleet, tmp_path: Path
+        self, new_engine: Callable[[], Engine], fleet: Fleet, tmp_path: Path
     ) -> None:
         """Written before device-days and rollups existed (all raw, no days): the first tick folds the
         days and rolls up what is older than the window, giving what a fresh build gives."""
         events = _events(fleet, tmp_path)
         base = _model(fleet)
-        old, fresh = _engine(), _engine()
+        old, fresh = new_engine(), new_engine()
         keep_all = DeviceHealth(DeviceHealthConfig(facts=base.config.facts, raw_days=0))
         with old.begin() as conn:
             keep_all.apply(conn, events)
@@ -225,13 +250,15 @@ class TestUpgrade:
 
 class TestSeries:
     @pytest.mark.parametrize("grain", ["hour", "day"])
-    def test_a_chart_reads_the_same_buckets_whether_the_days_are_raw_or_rolled_up(self, grain: str) -> None:
+    def test_a_chart_reads_the_same_buckets_whether_the_days_are_raw_or_rolled_up(
+        self, new_engine: Callable[[], Engine], grain: str
+    ) -> None:
         """The series over the whole history: from the rollups for old days and the raw window for
         recent ones, equal to folding every raw record (nothing counted twice, nothing lost)."""
         events = _hourly_records()
         answers = []
         for raw_days in (0, 3):
-            engine = _engine()
+            engine = new_engine()
             with engine.begin() as conn:
                 DeviceHealth(DeviceHealthConfig(tz=TZ, raw_days=raw_days)).apply(conn, events)
             with engine.connect() as conn:
@@ -250,7 +277,9 @@ class TestSeries:
 
 
 class TestExactlyOnce:
-    def test_a_record_resent_after_it_was_rolled_up_counts_once_through_the_runtime(self) -> None:
+    def test_a_record_resent_after_it_was_rolled_up_counts_once_through_the_runtime(
+        self, new_engine: Callable[[], Engine]
+    ) -> None:
         """A translator re-publishes a record (same event id, new offset) after its day left the raw
         window: the runtime's ledger of applied ids drops it, so the rollups and days are unchanged."""
         from projections.runtime.tracking import apply_once, ensure_tables
@@ -258,7 +287,7 @@ class TestExactlyOnce:
 
         events = _hourly_records()
         model = DeviceHealth(DeviceHealthConfig(tz=TZ, raw_days=3))
-        engine = _engine()
+        engine = new_engine()
         ensure_tables(engine, model)
         with engine.begin() as conn:
             apply_once(conn, model, to_records(events))
