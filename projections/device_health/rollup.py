@@ -16,6 +16,7 @@ import json
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy import delete, select
 
 from projections.device_health.tables import days, rollups, telemetry
@@ -38,6 +39,7 @@ FIGURES = (
 )
 GRAINS = ("hour", "day")
 _BIG = 2**62  # a sum kept in millionths stays within a signed 64-bit integer
+logger = structlog.get_logger()
 
 
 def micro(value: float) -> int:
@@ -244,6 +246,8 @@ def compact(conn: Connection, subject: str, before: datetime, tz: ZoneInfo, *, c
         )
         rows = [dict(r) for r in conn.execute(query).mappings()]
         if not rows:
+            if done:
+                logger.debug("device_health.rolled_up", subject=subject, before=str(before), records=done)
             return done
         roll(conn, rows, tz)
         ids = [r["event_id"] for r in rows]
