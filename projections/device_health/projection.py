@@ -1,14 +1,15 @@
 """Read model `device_health`: device telemetry per device, and early warnings by tick.
 
 Fed by `asset.telemetry_recorded` on `canonical.asset.v1`. `apply` folds every record into its
-device-day (`days`: what the rules judge), keeps the records of each device's recent site days
-raw (`raw_days` before the day of its latest record; keyed by event id: a resend changes nothing)
-and rolls older ones up (`rollups`: per metric and site-local hour and day; rollup.py), keeps each
-device's latest figures (the record latest by (time, event id), whatever order they arrive in),
-and marks the first site day whose judgement the new records may change. A record older than the
-raw window is not kept by id: the runtime's ledger of applied event ids (exactly once) is what
-stops a resend of it counting twice. Every fold merges in any order, and the raw window moves
-only with a device's latest record, so a replay builds the same tables as the live run.
+device-day (`days`: what the rules judge), keeps each device's recent records raw (its last
+`raw_days` days, the window moving once a day at an hour fixed per device: rollup.horizon;
+keyed by event id: a resend changes nothing) and rolls older ones up (`rollups`: per metric and
+site-local hour and day; rollup.py), keeps each device's latest figures (the record latest by
+(time, event id), whatever order they arrive in), and marks the first site day whose judgement
+the new records may change. A record older than the raw window is not kept by id: the
+runtime's ledger of applied event ids (exactly once) is what stops a resend of it counting
+twice. Every fold merges in any order, and the raw window moves only with a device's latest
+record, so a replay builds the same tables as the live run.
 
 A database written before the rollups existed (raw records, no device-days) is folded once, on
 the first apply or tick that finds it so.
@@ -132,7 +133,7 @@ class DeviceHealth:
         touched = {r["subject"] for r in fresh}
         moved = self._heads(conn, {s: h for s, h in heads.items() if s in touched})
         tz, keep_days = self.config.tz, self.config.raw_days
-        edge = {s: horizon(new, keep_days, tz) for s, (_, new) in moved.items()}
+        edge = {s: horizon(s, new, keep_days, tz) for s, (_, new) in moved.items()}
         raw = [r for r in fresh if (h := edge[r["subject"]]) is None or r["at"] >= h]
         old = [r for r in fresh if (h := edge[r["subject"]]) is not None and r["at"] < h]
         upsert(conn, telemetry, raw, key=("event_id",), update=False)
@@ -140,7 +141,7 @@ class DeviceHealth:
         merge_days(conn, fold_days(fresh))
         for subject, (before, _) in sorted(moved.items()):
             h = edge[subject]
-            if h is not None and before is not None and h > (horizon(before, keep_days, tz) or h):
+            if h is not None and before is not None and h > (horizon(subject, before, keep_days, tz) or h):
                 compact(conn, subject, h, tz)
         return []
 
@@ -164,7 +165,7 @@ class DeviceHealth:
                     break
                 merge_days(conn, fold_days(chunk))
                 after = (chunk[-1]["at"], chunk[-1]["event_id"])
-            h = horizon(head["last_at"], self.config.raw_days, self.config.tz)
+            h = horizon(head["subject"], head["last_at"], self.config.raw_days, self.config.tz)
             if h is not None:
                 compact(conn, head["subject"], h, self.config.tz)
 

@@ -12,6 +12,7 @@ tables are the same whether records arrive in order, late, in other batches, or 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -224,13 +225,24 @@ def roll(conn: Connection, rows: Sequence[Mapping[str, Any]], tz: ZoneInfo) -> N
     )
 
 
-def horizon(last_at: datetime, raw_days: int, tz: ZoneInfo) -> datetime | None:
-    """The first instant whose records a device keeps raw: the site midnight `raw_days` days before
-    its latest record's day. None: everything stays raw (`raw_days` 0)."""
+def stagger(subject: str) -> int:
+    """The hour of the site day at which a device's raw window moves (0-23, fixed per device): the
+    devices of a gateway all cross midnight together, and rolling up every device's day in one
+    transaction would hold the write lock for seconds; spread over the day, each move is small."""
+    return int(hashlib.sha256(subject.encode()).hexdigest()[:8], 16) % 24
+
+
+def horizon(subject: str, last_at: datetime, raw_days: int, tz: ZoneInfo) -> datetime | None:
+    """The first instant whose records a device keeps raw: `raw_days` days before the latest of
+    its daily cuts (site time, at the device's `stagger` hour) at or before its latest record. A
+    whole hour: no hour bucket is split between raw and rolled up. None: everything stays raw
+    (`raw_days` 0). A function of the device's latest record only: replay moves it the same way."""
     if raw_days <= 0:
         return None
-    first = last_at.astimezone(tz).date() - timedelta(days=raw_days)
-    return datetime.combine(first, time(0), tz).astimezone(UTC)
+    shift = timedelta(hours=stagger(subject))
+    local = last_at.astimezone(tz)
+    cut_day = (local.replace(tzinfo=None) - shift).date() - timedelta(days=raw_days)
+    return (datetime.combine(cut_day, time(0)) + shift).replace(tzinfo=tz).astimezone(UTC)
 
 
 def compact(conn: Connection, subject: str, before: datetime, tz: ZoneInfo, *, chunk: int = 20_000) -> int:

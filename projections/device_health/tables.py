@@ -2,8 +2,8 @@
 
 A device is the subject its telemetry is keyed by (the asset id minted from its identifier);
 the golden record it belongs to is resolved when warnings are concluded and when read.
-- telemetry: the raw records of each device's recent site days (the retention window: the
-  `raw_days` before its latest record's day; all of them when `raw_days` is 0), with figures,
+- telemetry: each device's recent raw records (the retention window: its last `raw_days` days,
+  rollup.horizon; all of them when `raw_days` is 0), with figures,
   codes and metrics (JSON); older records are folded into `rollups` and removed;
 - days: each device-day folded from every record (what the rules judge: the day's last
   counters, mean battery, alarms, error codes), kept for the device's whole history;

@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, delete, func, select, text
 
 from projections.device_health import DeviceHealth, DeviceHealthConfig
 from projections.device_health.queries import raw_since, telemetry_series
+from projections.device_health.rollup import stagger
 from projections.device_health.tables import METADATA, days, devices, rollups, telemetry, warnings
 from schemas._base import Identifier, SourceSystem
 from schemas.envelope import Source
@@ -112,8 +113,9 @@ class TestRollup:
     def test_records_older_than_the_window_are_rolled_up_with_exact_figures(
         self, new_engine: Callable[[], Engine]
     ) -> None:
-        """Raw days kept: the latest and the 3 before it; every older hour and day is a rollup row
-        per metric with the count, min, max, mean and last of its records."""
+        """Raw records kept: the last 3 days back from the latest day's cut (at the device's own hour
+        of the day); every older hour is a rollup row per metric with the count, min, max, mean and
+        last of its records, and so is every older day (the cut's day partly)."""
         model = DeviceHealth(DeviceHealthConfig(tz=TZ, raw_days=3))
         engine = new_engine()
         events = _hourly_records()
@@ -122,7 +124,11 @@ class TestRollup:
         with engine.connect() as conn:
             first_raw = conn.execute(select(func.min(telemetry.c.day))).scalar_one()
             assert first_raw == date(2024, 5, 17)  # latest day 2024-05-20, minus 3
-            assert conn.execute(select(func.count()).select_from(telemetry)).scalar_one() == 4 * 24 * 3
+            cut = stagger("AST-test-device")  # the hour of the day this device's window moves at
+            assert raw_since(conn, ["AST-test-device"]) == datetime(2024, 5, 17, cut, 5, tzinfo=TZ)
+            assert (
+                conn.execute(select(func.count()).select_from(telemetry)).scalar_one() == (4 * 24 - cut) * 3
+            )
             hour = datetime(2024, 5, 2, 10, tzinfo=TZ).astimezone(UTC)
             rows = {r["metric"]: r for r in conn.execute(select(rollups).where(
                 rollups.c.grain == "hour", rollups.c.bucket == hour)).mappings()}  # fmt: skip
@@ -151,11 +157,13 @@ class TestRollup:
             latest = conn.execute(
                 select(func.max(rollups.c.bucket)).where(rollups.c.grain == "day")
             ).scalar_one()
-            assert latest == datetime(2024, 5, 16, tzinfo=TZ).astimezone(UTC)
+            assert latest == datetime(2024, 5, 17 if cut else 16, tzinfo=TZ).astimezone(UTC)
             rolled = conn.execute(select(func.sum(rollups.c.count)).where(
                 rollups.c.grain == "day", rollups.c.metric == "alarm_count")).scalar_one()  # fmt: skip
-            assert rolled == 16 * 24 * 3
-            assert raw_since(conn, ["AST-test-device"]) == datetime(2024, 5, 17, 0, 5, tzinfo=TZ)
+            assert rolled == (16 * 24 + cut) * 3
+            hours = conn.execute(select(func.count()).select_from(rollups).where(
+                rollups.c.grain == "hour", rollups.c.metric == "alarm_count")).scalar_one()  # fmt: skip
+            assert hours == 16 * 24 + cut  # whole hours only: none split between raw and rolled up
 
     def test_the_window_moves_with_the_device_and_late_records_join_their_rollup(
         self, new_engine: Callable[[], Engine]
