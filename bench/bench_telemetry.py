@@ -253,7 +253,7 @@ async def run(report: Report) -> None:
         rolled, kept = found[7], found[0]
         rows = "rows raw/rollup/day " + " vs ".join("/".join(f"{n:,}" for n in x[:3]) for x in (rolled, kept))
         raw_day = kept[3] / (few * day_count)
-        per_day = f"~{_per_day(rolled, kept, few, day_count):,.0f} bytes rolled up vs ~{raw_day:,.0f} raw"
+        per_day = f"~{_per_day(rolled, kept):,.0f} bytes rolled up vs ~{raw_day:,.0f} raw"
         report.add(
             "telemetry",
             f"device_health size after {day_count} days ({few} devices x 1/min), raw window 7 days",
@@ -266,8 +266,9 @@ async def run(report: Report) -> None:
         )
 
 
-def _per_day(rolled: tuple[float, ...], kept: tuple[float, ...], devices: int, day_count: int) -> float:
-    """Bytes a device-day costs once rolled up: what the rolled-up database saves, per rolled day."""
-    rolled_days = max(day_count - 8, 1) * devices  # the window keeps the latest day and the 7 before
-    raw_per_day = kept[3] / (devices * day_count)
-    return max(raw_per_day - (kept[3] - rolled[3]) / rolled_days, 0.0)
+def _per_day(rolled: tuple[float, ...], kept: tuple[float, ...]) -> float:
+    """Bytes a device-day costs once rolled up: the rolled-up database less its raw records (at the
+    bytes a raw record costs where all are kept), over the device-days rolled up."""
+    per_record = kept[3] / kept[0]
+    rolled_days = (kept[0] - rolled[0]) / (24 * 60)
+    return (rolled[3] - rolled[0] * per_record) / max(rolled_days, 1e-9)
