@@ -134,6 +134,7 @@ def make_projections(settings: Settings | None = None) -> list[Projection]:
             site=settings.site,
             rules=load_rule_set(settings.device_rules),
             facts=registry_facts,
+            raw_days=settings.telemetry_raw_days,
         )
     )
     models = (

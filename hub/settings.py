@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     notify_rules: Path | None = None
     # Device-health rules by device type (YAML); unset: projections/device_health/default_rules.yaml.
     device_rules: Path | None = None
+    # Days of raw telemetry records kept per device, counted back from its latest record (the
+    # window moves once a day, at an hour fixed per device, so devices do not all roll up at
+    # midnight); older records are rolled up per metric by hour and day (min/max/mean/last/count)
+    # and removed. 0 keeps every raw record (the device-days the rules judge are kept either way).
+    telemetry_raw_days: int = Field(default=30, ge=0, le=3660)
     # Hours a one-time acknowledgement link in a robot/webhook message stays usable (0: no links).
     notify_ack_link_hours: int = Field(default=24, ge=0)
     # A file is translated, diffed and published this many rows at a time (memory: one chunk).

@@ -1,9 +1,18 @@
 """Read model `device_health`: device telemetry per device, and early warnings by tick.
 
-Fed by `asset.telemetry_recorded` on `canonical.asset.v1`. `apply` keeps every record (keyed by
-event id: a resend or a replay changes nothing) and each device's latest figures (the record
-latest by (time, event id), whatever order they arrive in), and marks the first site day whose
-judgement the new records may change.
+Fed by `asset.telemetry_recorded` on `canonical.asset.v1`. `apply` folds every record into its
+device-day (`days`: what the rules judge), keeps each device's recent records raw (its last
+`raw_days` days, the window moving once a day at an hour fixed per device: rollup.horizon;
+keyed by event id: a resend changes nothing) and rolls older ones up (`rollups`: per metric and
+site-local hour and day; rollup.py), keeps each device's latest figures (the record latest by
+(time, event id), whatever order they arrive in), and marks the first site day whose judgement
+the new records may change. A record older than the raw window is not kept by id: the
+runtime's ledger of applied event ids (exactly once) is what stops a resend of it counting
+twice. Every fold merges in any order, and the raw window moves only with a device's latest
+record, so a replay builds the same tables as the live run.
+
+A database written before the rollups existed (raw records, no device-days) is folded once, on
+the first apply or tick that finds it so.
 
 `tick` judges each marked device's complete site days (before the tick's day), oldest first,
 with the rules of its type (projections.device_health.rules; the rule set from YAML) against its
@@ -31,10 +40,11 @@ from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, uuid5
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, select, update
 
+from projections.device_health.rollup import MICRO, compact, fold_days, horizon, merge_days, roll
 from projections.device_health.rules import Day, Device, Fleet, RuleSet, evaluate, fleet_of, load_rule_set
-from projections.device_health.tables import METADATA, NAME, devices, telemetry, warnings
+from projections.device_health.tables import METADATA, NAME, days, devices, telemetry, warnings
 from projections.runtime.upsert import upsert
 from schemas._base import DeptRef, Identifier, SourceSystem
 from schemas.envelope import Source
@@ -80,6 +90,9 @@ class DeviceHealthConfig:
     rules: RuleSet = field(default_factory=load_rule_set)
     site: str = "hub"
     facts: Callable[[Connection, str], AssetFacts | None] | None = None
+    raw_days: int = (
+        30  # site days of raw records kept before a device's latest; 0: all (HUB_TELEMETRY_RAW_DAYS)
+    )
 
 
 def warning_id_for(rule_id: str, subject: str, key: str, first_day: date) -> str:
@@ -113,13 +126,48 @@ class DeviceHealth:
                     head["pending_from"] = min(head["pending_from"], row["day"])
         if not rows:
             return []
+        self._upgrade(conn)
         known = {r["event_id"] for r in conn.execute(select(telemetry.c.event_id).where(
             telemetry.c.event_id.in_(list(rows)))).mappings()}  # fmt: skip
         fresh = [r for k, r in sorted(rows.items()) if k not in known]
-        upsert(conn, telemetry, fresh, key=("event_id",), update=False)
         touched = {r["subject"] for r in fresh}
-        self._heads(conn, {s: h for s, h in heads.items() if s in touched})
+        moved = self._heads(conn, {s: h for s, h in heads.items() if s in touched})
+        tz, keep_days = self.config.tz, self.config.raw_days
+        edge = {s: horizon(s, new, keep_days, tz) for s, (_, new) in moved.items()}
+        raw = [r for r in fresh if (h := edge[r["subject"]]) is None or r["at"] >= h]
+        old = [r for r in fresh if (h := edge[r["subject"]]) is not None and r["at"] < h]
+        upsert(conn, telemetry, raw, key=("event_id",), update=False)
+        roll(conn, old, tz)  # late records of days already rolled up
+        merge_days(conn, fold_days(fresh))
+        for subject, (before, _) in sorted(moved.items()):
+            h = edge[subject]
+            if h is not None and before is not None and h > (horizon(subject, before, keep_days, tz) or h):
+                compact(conn, subject, h, tz)
         return []
+
+    def _upgrade(self, conn: Connection) -> None:
+        """Fold a database written before device-days and rollups (raw records only), once."""
+        if conn.execute(select(exists().select_from(days))).scalar_one():
+            return
+        if not conn.execute(select(exists().select_from(telemetry))).scalar_one():
+            return
+        t = telemetry.c
+        for head in [dict(r) for r in conn.execute(select(devices).order_by(devices.c.subject)).mappings()]:
+            after: tuple[Any, str] | None = None
+            while True:
+                query = select(telemetry).where(t.subject == head["subject"])
+                if after is not None:
+                    query = query.where((t.at > after[0]) | ((t.at == after[0]) & (t.event_id > after[1])))
+                chunk = [
+                    dict(r) for r in conn.execute(query.order_by(t.at, t.event_id).limit(20_000)).mappings()
+                ]
+                if not chunk:
+                    break
+                merge_days(conn, fold_days(chunk))
+                after = (chunk[-1]["at"], chunk[-1]["event_id"])
+            h = horizon(head["subject"], head["last_at"], self.config.raw_days, self.config.tz)
+            if h is not None:
+                compact(conn, head["subject"], h, self.config.tz)
 
     def _row(self, event: AssetTelemetryRecorded) -> dict[str, Any]:
         p = event.payload
@@ -156,18 +204,24 @@ class DeviceHealth:
             **{k: row[k] for k in ("usage_hours", "power_on_cycles", "battery_pct", "battery_cycles")},
         }
 
-    def _heads(self, conn: Connection, heads: dict[str, dict[str, Any]]) -> None:
-        """The latest record wins each figure it carries; older records only move `pending_from`."""
+    def _heads(
+        self, conn: Connection, heads: dict[str, dict[str, Any]]
+    ) -> dict[str, tuple[datetime | None, datetime]]:
+        """The latest record wins each figure it carries; older records only move `pending_from`.
+
+        Returns each device's latest record time before (None: a new device) and after."""
         if not heads:
-            return
+            return {}
         d = devices.c
         stored = {r["subject"]: dict(r) for r in conn.execute(
             select(devices).where(d.subject.in_(list(heads)))).mappings()}  # fmt: skip
         out = []
+        moved: dict[str, tuple[datetime | None, datetime]] = {}
         for subject, head in sorted(heads.items()):
             old = stored.get(subject)
             if old is None:
                 out.append(head)
+                moved[subject] = (None, head["last_at"])
                 continue
             pending = min(x for x in (old["pending_from"], head["pending_from"]) if x is not None)
             if (head["last_at"], head["last_event_id"]) > (old["last_at"], old["last_event_id"]):
@@ -175,11 +229,14 @@ class DeviceHealth:
             else:
                 merged = old
             out.append(merged | {"pending_from": pending})
+            moved[subject] = (old["last_at"], merged["last_at"])
         upsert(conn, devices, out, key=("subject",), update=True)
+        return moved
 
     # -- tick ----------------------------------------------------------------------------
     def tick(self, conn: Connection, now: datetime) -> list[EventBase]:
         today = now.astimezone(self.config.tz).date()
+        self._upgrade(conn)
         pending = [dict(r) for r in conn.execute(
             select(devices).where(devices.c.pending_from.is_not(None), devices.c.pending_from < today)
             .order_by(devices.c.subject)).mappings()]  # fmt: skip
@@ -194,40 +251,24 @@ class DeviceHealth:
         return out
 
     def _fleet(self, conn: Connection, types: list[str]) -> dict[str, Device]:
-        """Every device of the given types with its daily history (SQL folds the days)."""
-        t = telemetry.c
+        """Every device of the given types with its daily history (the `days` rollup)."""
         heads = {r["subject"]: dict(r) for r in conn.execute(select(devices)).mappings()
                  if (r["device_type"] or _DEFAULT_TYPE) in types}  # fmt: skip
-        days: dict[str, list[Day]] = {s: [] for s in heads}
-        errors: dict[tuple[str, date], set[str]] = {}
-        for subject, day, codes in conn.execute(
-            select(t.subject, t.day, t.errors).where(t.subject.in_(list(heads)), t.errors != "[]")
-        ):
-            errors.setdefault((subject, day), set()).update(e["code"] for e in json.loads(codes))
-        query = (
-            select(t.subject, t.day, func.max(t.usage_hours), func.max(t.power_on_cycles),
-                   func.avg(t.battery_pct), func.sum(t.alarm_count))
-            .where(t.subject.in_(list(heads)))
-            .group_by(t.subject, t.day)
-            .order_by(t.subject, t.day)
-        )  # fmt: skip
-        for subject, day, hours, cycles, battery, alarms in conn.execute(query):
-            days[subject].append(
-                Day(
-                    day,
-                    hours,
-                    cycles,
-                    battery,
-                    int(alarms or 0),
-                    tuple(sorted(errors.get((subject, day), ()))),
-                )
-            )
+        history: dict[str, list[Day]] = {s: [] for s in heads}
+        d = days.c
+        query = select(days).where(d.subject.in_(list(heads))).order_by(d.subject, d.day)
+        for r in conn.execute(query).mappings():
+            battery = None if not r["battery_n"] else r["battery_micro"] / r["battery_n"] / MICRO
+            history[r["subject"]].append(
+                Day(r["day"], r["usage_hours"], r["power_on_cycles"], battery, r["alarms"],
+                    tuple(json.loads(r["errors"])))
+            )  # fmt: skip
         facts = self.config.facts
         out = {}
         for subject, head in heads.items():
             fact = facts(conn, subject) if facts is not None else None
             out[subject] = Device(
-                subject, head["device_type"] or _DEFAULT_TYPE, tuple(days[subject]),
+                subject, head["device_type"] or _DEFAULT_TYPE, tuple(history[subject]),
                 None if fact is None else fact.last_pm,
             )  # fmt: skip
         return out

@@ -1,4 +1,5 @@
-"""Reads of the device_health model: devices with their open warnings, telemetry, warnings."""
+"""Reads of the device_health model: devices with their open warnings, telemetry (raw records and
+series of hour/day buckets), warnings."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select
 
-from projections.device_health.tables import devices, telemetry, warnings
+from projections.device_health.rollup import MICRO, fold_buckets, merge_bucket
+from projections.device_health.tables import devices, rollups, telemetry, warnings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
+    from zoneinfo import ZoneInfo
 
     from sqlalchemy import Connection
 
@@ -137,3 +140,57 @@ def devices_named(conn: Connection, names: Sequence[str]) -> list[dict[str, Any]
     """The device rows whose subject is one of `names` (the ids a golden record answers to)."""
     d = devices.c
     return [dict(r) for r in conn.execute(select(devices).where(d.subject.in_(list(names)))).mappings()]
+
+
+def telemetry_series(
+    conn: Connection,
+    subjects: Sequence[str],
+    *,
+    metrics: Sequence[str],
+    start: datetime,
+    end: datetime,
+    grain: str,
+    tz: ZoneInfo,
+) -> list[dict[str, Any]]:
+    """Each metric's buckets (site-local hours or days starting in [start, end)) over the devices
+    `subjects` name: count, min, max, mean, sum, last. Days the raw window no longer holds come
+    from the rollups, recent ones are folded from the raw records the same way (a record is in one
+    or the other, never both), so a range of any length reads at most one row per bucket and metric."""
+    wanted = set(metrics)
+    u, t = rollups.c, telemetry.c
+    found: dict[tuple[str, datetime], dict[str, Any]] = {}
+
+    def add(row: dict[str, Any]) -> None:
+        key = (row["metric"], row["bucket"])
+        found[key] = merge_bucket(found[key], row) if key in found else row
+
+    query = select(rollups).where(
+        u.subject.in_(list(subjects)), u.grain == grain, u.metric.in_(sorted(wanted)),
+        u.bucket >= start, u.bucket < end,
+    )  # fmt: skip
+    for stored in conn.execute(query.order_by(u.subject, u.bucket, u.metric)).mappings():
+        add(dict(stored))
+    # The raw records of buckets starting in the range (a bucket's records all lie before `end`'s bucket).
+    raw = select(telemetry).where(t.subject.in_(list(subjects)), t.at >= start, t.at < end)
+    records = [dict(r) for r in conn.execute(raw.order_by(t.at, t.event_id)).mappings()]
+    for folded in fold_buckets(records, tz, grains=(grain,), wanted=wanted).values():
+        add(folded)
+    out: dict[str, dict[str, Any]] = {}
+    for (metric, bucket), r in sorted(found.items()):
+        series = out.setdefault(metric, {"metric": metric, "unit": None, "buckets": []})
+        series["unit"] = r["unit"] or series["unit"]  # the latest bucket's
+        total = r["sum_micro"] / MICRO
+        series["buckets"].append({
+            "bucket": bucket, "count": r["count"], "min": r["min"], "max": r["max"],
+            "mean": total / r["count"], "sum": total, "last": r["last"], "last_at": r["last_at"],
+        })  # fmt: skip
+    return [out[m] for m in metrics if m in out]
+
+
+def raw_since(conn: Connection, subjects: Sequence[str]) -> datetime | None:
+    """The earliest raw record the devices `subjects` name still keep (older ones are rolled up)."""
+    t = telemetry.c
+    found: datetime | None = conn.execute(
+        select(func.min(t.at)).where(t.subject.in_(list(subjects)))
+    ).scalar_one()
+    return found

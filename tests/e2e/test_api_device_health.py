@@ -86,11 +86,13 @@ async def test_the_availability_board_flags_the_warned_device(wired: Wired, tmp_
 
 
 async def test_telemetry_reads_by_any_id_and_respects_department_scope(wired: Wired, tmp_path: Path) -> None:
-    """By the golden id or the EUI-64: 40 records; the ER's key gets 404, the ICU's the records."""
+    """By the golden id or the EUI-64: the 31 records of the raw window (the latest day and the 30
+    before it; the 9 older are rolled up); the ER's key gets 404, the ICU's the records."""
     golden = await _loaded(wired, tmp_path)
     by_golden = (await wired.http.get(f"/assets/{golden}/telemetry", headers=wired.auth(ADM))).json()
     by_eui = (await wired.http.get(f"/assets/{EUI}/telemetry", headers=wired.auth(ADM))).json()
-    assert by_golden["total"] == by_eui["total"] == 40
+    assert by_golden["total"] == by_eui["total"] == 31
+    assert by_golden["raw_since"] == by_golden["items"][-1]["at"]
     assert by_golden["items"][0]["at"] > by_golden["items"][-1]["at"]
     er = await wired.http.get(f"/assets/{golden}/telemetry", headers=wired.auth(ADM, "急诊科"))
     icu = await wired.http.get(f"/assets/{golden}/telemetry", headers=wired.auth(ADM, "重症医学科"))
@@ -111,3 +113,30 @@ async def test_devices_the_registry_does_not_know_are_listed_provisional(
     others = [i for i in body["items"] if i["provisional"]]
     assert len(others) == 7
     assert all(i["asset_id"] is None and i["scheme"] == "eui64" for i in others)
+
+
+async def test_the_series_charts_the_whole_history_from_rollups_and_the_raw_window(
+    wired: Wired, tmp_path: Path
+) -> None:
+    """40 days by day: one bucket a day, the 9 rolled-up days and the 31 raw ones alike, each the
+    day's reading as the device log wrote it; by hour over the last week; scoped like the records."""
+    golden = await _loaded(wired, tmp_path)
+    logged = sorted((r.at, r) for r in generate(8, 40, 4, share=0.0).rows if r.eui64 == EUI)
+    url = f"/assets/{golden}/telemetry/series"
+    params = {"metric": ["battery_pct", "alarm_count"], "from": "2024-03-01", "to": "2024-04-09"}
+    body = (await wired.http.get(url, params=params, headers=wired.auth(ADM))).json()
+    assert (body["grain"], body["from"], body["to"]) == ("day", "2024-03-01", "2024-04-09")
+    battery, alarms = body["series"]
+    assert (battery["metric"], battery["unit"], alarms["metric"]) == ("battery_pct", "%", "alarm_count")
+    assert [b["mean"] for b in battery["buckets"]] == [r.battery_pct for _, r in logged]
+    assert [b["sum"] for b in alarms["buckets"]] == [r.alarms for _, r in logged]
+    assert {b["count"] for b in battery["buckets"]} == {1}
+    week = (await wired.http.get(url, params={"from": "2024-04-03"}, headers=wired.auth(ADM))).json()
+    assert week["grain"] == "hour"
+    assert [s["metric"] for s in week["series"]] == ["battery_pct", "alarm_count", "usage_hours"]
+    assert len(week["series"][0]["buckets"]) == 7  # one record a day, at 23:50
+    er = await wired.http.get(url, headers=wired.auth(ADM, "急诊科"))
+    too_long = await wired.http.get(
+        url, params={"from": "2024-01-01", "grain": "hour"}, headers=wired.auth(ADM)
+    )
+    assert (er.status_code, too_long.status_code) == (404, 422)

@@ -126,6 +126,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/devices/health"): Rule(READ, "list"),
     ("GET", "/devices/warnings"): Rule(READ, "list"),
     ("GET", "/assets/{asset_id}/telemetry"): Rule(READ, "object"),
+    ("GET", "/assets/{asset_id}/telemetry/series"): Rule(READ, "object"),
     ("GET", "/kpis"): Rule(READ, "list"),
     ("GET", "/fhir/metadata"): Rule(READ, "list"),
     ("GET", "/fhir/Device"): Rule(READ, "list"),

@@ -597,6 +597,20 @@ class TestConsoleOperations:
         expect(page.locator("#devicehealth-battery canvas")).to_have_count(1)
         expect(page.locator("#devicehealth-alarms canvas")).to_have_count(1)
         expect(console.rows("devicehealth-records")).to_have_count(min(50, max(1, records["total"])))
+        # The charts read day (or, over a week, hour) buckets: the hub's rollups for old days.
+        series_url = f"/assets/{first['asset_id'] or first['subject']}/telemetry/series"
+        for days, grain in ((90, "按天 by day"), (7, "按小时 by hour"), (365, "按天 by day")):
+            body = api(
+                demo_hub, series_url, metric="alarm_count", days=days, grain="hour" if days == 7 else "day"
+            )
+            counted = sum(b["count"] for s in body["series"] for b in s["buckets"])
+            page.select_option("#devicehealth-range select[name=days]", str(days))
+            console.wait_summary(
+                "devicehealth-series-summary", f"{body['from']} 至 {body['to']} · {grain} · {counted} 条记录"
+            )
+        assert any(
+            "/telemetry/series?metric=battery_pct&metric=alarm_count" in url for url, _ in console.requests
+        )
         keep_shot(page, tmp_path, "console-device-health.png")
 
     def test_audit_shows_the_ledger_verified_and_an_asset_as_of_a_date(

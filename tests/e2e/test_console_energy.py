@@ -290,3 +290,49 @@ def test_per_bed_day_says_whether_its_bed_days_are_the_census_or_open_beds(
     finally:
         context.close()
     assert tab.errors == [], tab.errors
+
+
+def test_a_campus_of_more_zones_than_a_page_is_fetched_page_by_page(
+    browser: Browser,  # noqa: F811
+    energy_hub: tuple[ThreadServed, dict[str, str]],
+) -> None:
+    """GET /energy/zones gives at most 1,000 zones a page. Served a campus of 2,400 bare zones
+    ahead of the real ones (the browser's requests answered from the real list, paged the way the
+    API pages), the page asks for every page and shows what only the last page holds: the real
+    departments, and the range ending on the real zones' last reading."""
+    from playwright.sync_api import Route, expect
+
+    served, tokens = energy_hub
+    real = httpx.get(f"{served.url}/energy/zones", headers={"Authorization": f"Bearer {tokens['viewer']}"},
+                     timeout=30).json()["items"]  # fmt: skip
+    filler = [
+        {**real[0], "building": "Z", "floor": None, "zone": f"Z-{n:04d}", "place": None, "dept_code": None,
+         "dept_name": None, "location": None, "meters": [], "last_at": "2024-01-01T00:00:00Z"}
+        for n in range(2400)
+    ]  # fmt: skip
+    campus = filler + real
+    asked: list[tuple[int, int]] = []
+
+    def zones(route: Route) -> None:
+        query = dict(httpx.URL(route.request.url).params)
+        limit, offset = int(query.get("limit", "1000")), int(query.get("offset", "0"))
+        asked.append((limit, offset))
+        page = campus[offset : offset + min(limit, 1000)]
+        route.fulfill(json={"items": page, "total": len(campus), "limit": limit, "offset": offset})
+
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", timezone_id="Asia/Shanghai")
+    context.route("**/energy/zones*", zones)
+    tab = Console(context.new_page(), served.url)
+    try:
+        tab.open("energy")
+        tab.page.fill("#key-input", tokens["viewer"])
+        tab.page.click("#key-form button[type=submit]")
+        tab.wait_summary("energy-summary", "2024-06-14 至 2024-06-27")
+        departments = tab.page.locator("#energy-form select[name=department] option")
+        expect(departments).to_have_count(4)
+        assert departments.all_inner_texts()[1:] == ["急诊科 0402", "重症医学科 0301", "心血管内科 0501"]
+        # (asked again once the key is entered: another key may see other zones)
+        assert sorted(set(asked)) == [(1000, 0), (1000, 1000), (1000, 2000)]
+    finally:
+        context.close()
+    assert tab.errors == [], tab.errors

@@ -160,6 +160,17 @@
     throw new ApiError(response.status, detail);
   }
 
+  // Every page of a paged list (`items`, `total`, `limit`/`offset`): the console needs all of
+  // some hierarchies (a campus's zones) and the API caps a page.
+  async function apiAll(path, params = {}, pageSize = 1000) {
+    const items = [];
+    for (;;) {
+      const page = await api(path, { ...params, limit: pageSize, offset: items.length });
+      items.push(...page.items);
+      if (!page.items.length || items.length >= page.total) return { items, total: page.total };
+    }
+  }
+
   function showError(err) {
     if (!(err instanceof ApiError)) {
       notify(`页面错误 / console error: ${err && err.message ? err.message : err}`);
@@ -1316,7 +1327,7 @@
   async function loadEnergy() {
     const form = $("energy-form");
     if (!energy.zones) {
-      energy.zones = (await api("/energy/zones")).items;
+      energy.zones = (await apiAll("/energy/zones")).items;
       energyChoices(form);
     }
     energyCrumbs();
@@ -1401,30 +1412,15 @@
     });
   }
 
+  // The device whose telemetry is shown, for the range selector.
+  let shownDevice = null;
+
   async function showDeviceTelemetry(device) {
+    shownDevice = device;
     const id = device.asset_id || device.subject;
-    const page = await api(`/assets/${encodeURIComponent(id)}/telemetry`, { limit: 2000 });
-    const rows = page.items.slice().reverse(); // oldest first for the charts
+    const page = await api(`/assets/${encodeURIComponent(id)}/telemetry`, { limit: 50 });
     $("devicehealth-detail").hidden = false;
-    $("devicehealth-title").textContent = `${device.value} · ${device.dept_name || ""} · ${page.total} 条记录 records`;
-    const times = rows.map((r) => r.at.slice(0, 16).replace("T", " "));
-    const tooltip = { trigger: "axis", renderMode: "richText" };
-    const battery = chart("devicehealth-battery");
-    if (battery) {
-      battery.setOption({
-        animation: false, tooltip, grid: { left: 48, right: 16, top: 16, bottom: 40 },
-        xAxis: { type: "category", data: times }, yAxis: { type: "value", scale: true },
-        series: [{ name: "电池容量 %", type: "line", showSymbol: false, data: rows.map((r) => r.battery_pct), itemStyle: { color: "#0b6bcb" } }],
-      }, true);
-    }
-    const alarms = chart("devicehealth-alarms");
-    if (alarms) {
-      alarms.setOption({
-        animation: false, tooltip, grid: { left: 48, right: 16, top: 16, bottom: 40 },
-        xAxis: { type: "category", data: times }, yAxis: { type: "value" },
-        series: [{ name: "报警 alarms", type: "bar", data: rows.map((r) => r.alarm_count), itemStyle: { color: "#b42318" } }],
-      }, true);
-    }
+    $("devicehealth-title").textContent = `${device.value} · ${device.dept_name || ""}`;
     fillTable($("devicehealth-records"), [
       { label: "时间", hint: "time", value: (r) => r.at.slice(0, 16).replace("T", " ") },
       { label: "运行时间", hint: "hours", value: (r) => r.usage_hours, class: "num" },
@@ -1432,7 +1428,50 @@
       { label: "电池", hint: "battery %", value: (r) => r.battery_pct, class: "num" },
       { label: "报警", hint: "alarms", value: (r) => r.alarm_count, class: "num" },
       { label: "错误代码", hint: "error codes", value: (r) => r.errors.map((e) => e.code).join(" "), class: "mono" },
-    ], page.items.slice(0, 50), { empty: "无遥测 No telemetry" });
+    ], page.items, { empty: "无遥测 No telemetry" });
+    await showDeviceSeries();
+  }
+
+  // Charts read hour or day buckets (GET .../telemetry/series): the hub keeps raw records for a
+  // window and rolls older ones up, so a year reads 365 buckets, not every record.
+  async function showDeviceSeries() {
+    const device = shownDevice;
+    if (!device) return;
+    const id = device.asset_id || device.subject;
+    const days = Number($("devicehealth-range").elements.days.value);
+    // Ending on the device's latest day (the hub's default), hours for a week, days beyond.
+    const url = new URL(`/assets/${encodeURIComponent(id)}/telemetry/series`, window.location.origin);
+    url.searchParams.append("metric", "battery_pct");
+    url.searchParams.append("metric", "alarm_count");
+    const body = await api(`${url.pathname}${url.search}`, { days, grain: days <= 7 ? "hour" : "day" });
+    if (shownDevice !== device) return;
+    const series = Object.fromEntries(body.series.map((s) => [s.metric, s.buckets]));
+    const battery = series.battery_pct || [];
+    const alarmBuckets = series.alarm_count || [];
+    const label = (b) => b.label;
+    const records = alarmBuckets.reduce((n, b) => n + b.count, 0);
+    $("devicehealth-series-summary").textContent = `${body.from} 至 ${body.to} · ${body.grain === "hour" ? "按小时 by hour" : "按天 by day"} · ${records} 条记录 records`;
+    const tooltip = { trigger: "axis", renderMode: "richText" };
+    const batteryChart = chart("devicehealth-battery");
+    if (batteryChart) {
+      batteryChart.setOption({
+        animation: false, tooltip, grid: { left: 48, right: 16, top: 16, bottom: 40 },
+        xAxis: { type: "category", data: battery.map(label) }, yAxis: { type: "value", scale: true },
+        series: [
+          { name: "最低 min", type: "line", showSymbol: false, data: battery.map((b) => b.min), lineStyle: { opacity: 0.3 }, itemStyle: { color: "#0b6bcb" } },
+          { name: "电池容量 % mean", type: "line", showSymbol: false, data: battery.map((b) => b.mean), itemStyle: { color: "#0b6bcb" } },
+          { name: "最高 max", type: "line", showSymbol: false, data: battery.map((b) => b.max), lineStyle: { opacity: 0.3 }, itemStyle: { color: "#0b6bcb" } },
+        ],
+      }, true);
+    }
+    const alarmChart = chart("devicehealth-alarms");
+    if (alarmChart) {
+      alarmChart.setOption({
+        animation: false, tooltip, grid: { left: 48, right: 16, top: 16, bottom: 40 },
+        xAxis: { type: "category", data: alarmBuckets.map(label) }, yAxis: { type: "value" },
+        series: [{ name: "报警 alarms", type: "bar", data: alarmBuckets.map((b) => b.sum), itemStyle: { color: "#b42318" } }],
+      }, true);
+    }
   }
 
   // ---- 审计 Audit: ledger verification, last checkpoint, as-of view of one asset ----------------
@@ -1556,6 +1595,7 @@
     bindForm("assets-form", () => loadAssets(0));
     bindForm("availability-form", loadAvailability);
     bindForm("devicehealth-form", loadDeviceHealth);
+    $("devicehealth-range").elements.days.addEventListener("change", () => showDeviceSeries().catch(showError));
     bindForm("stock-form", () => loadInventory(0));
     bindForm("workorders-form", () => loadWorkOrders(0));
     bindForm("compliance-form", () => loadCompliance(0));

@@ -5,9 +5,14 @@
   open early warnings (rule, reason, evidence); `asset_id` is the golden record when the registry
   knows the device, else null (`provisional`: telemetry kept under the device's own identifier).
 - `GET /devices/warnings?state=open|cleared|all&category=&department=`: early warnings, newest first.
-- `GET /assets/{asset_id}/telemetry?from=&to=&limit=`: the device's telemetry records, newest
+- `GET /assets/{asset_id}/telemetry?from=&to=&limit=`: the device's raw telemetry records, newest
   first, with alarms, error codes and every coded metric (MDC code, value, unit); any id of the
-  device, including one only its telemetry knows.
+  device, including one only its telemetry knows. Raw records are kept for the retention window
+  (HUB_TELEMETRY_RAW_DAYS before the device's latest day; `raw_since` says where they start);
+- `GET /assets/{asset_id}/telemetry/series?metric=&from=&to=&grain=hour|day|auto`: metrics (a
+  figure such as `battery_pct`, `alarm_count`, `usage_hours`, or a coded metric's code) in
+  site-local hour or day buckets (count, min, max, mean, sum, last) over any range: older days
+  from the rollups, the raw window folded the same way.
 
 Department scope: a scoped key sees the devices and warnings of its department (the telemetry's
 department, else the registry's); another department's device answers 404.
@@ -15,7 +20,7 @@ department, else the registry's); another department's device answers 404.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
@@ -26,7 +31,14 @@ from hub.api.deps import ConnDep, ZoneDep  # noqa: TC001  (FastAPI resolves anno
 from hub.api.params import IsoDate, Offset  # noqa: TC001
 from hub.api.scope import ScopeDep  # noqa: TC001
 from projections.assets.queries import names_of, resolve_asset_id
-from projections.device_health.queries import device_health, devices_named, list_warnings, telemetry_of
+from projections.device_health.queries import (
+    device_health,
+    devices_named,
+    list_warnings,
+    raw_since,
+    telemetry_of,
+    telemetry_series,
+)
 from schemas._base import Identifier
 from schemas.ids import asset_id_for
 
@@ -39,6 +51,12 @@ router = APIRouter(tags=["device health"])
 
 NOT_FOUND = 404
 MAX_PAGE = 500
+UNPROCESSABLE = 422
+MAX_HOUR_DAYS = 92  # hour buckets over at most a quarter (2,208 a metric)
+AUTO_HOUR_DAYS = 7  # grain=auto: hours up to a week, days beyond
+DEFAULT_SERIES_DAYS = 90
+MAX_SERIES_DAYS = 3660
+DEFAULT_METRICS = ("battery_pct", "alarm_count", "usage_hours")
 Category = Literal["battery", "errors", "usage", "alarms"]
 
 
@@ -133,6 +151,37 @@ class TelemetryPage(_Out):
     asset_id: str
     items: list[TelemetryOut]
     total: int
+    raw_since: datetime | None = Field(
+        default=None, description="The earliest raw record kept; older ones are in /telemetry/series only"
+    )
+
+
+class BucketOut(_Out):
+    bucket: datetime = Field(description="The site-local hour's or day's start")
+    label: str = Field(description="That start in site time: YYYY-MM-DD, or YYYY-MM-DD HH:00 by hour")
+    count: int
+    min: float
+    max: float
+    mean: float
+    sum: float
+    last: float
+    last_at: datetime
+
+
+class SeriesOut(_Out):
+    metric: str
+    unit: str | None
+    buckets: list[BucketOut]
+
+
+class TelemetrySeries(_Out):
+    asset_id: str
+    grain: Literal["hour", "day"]
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+    series: list[SeriesOut]
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
 
 
 @router.get("/devices/health", response_model=DeviceHealthPage)
@@ -212,8 +261,72 @@ def read_telemetry(
     )
     rows = telemetry_of(conn, names, start=lo, end=hi, limit=limit)
     return TelemetryPage(
-        asset_id=asset_id, items=[TelemetryOut.model_validate(r) for r in rows], total=len(rows)
+        asset_id=asset_id, items=[TelemetryOut.model_validate(r) for r in rows], total=len(rows),
+        raw_since=raw_since(conn, names),
+    )  # fmt: skip
+
+
+@router.get(
+    "/assets/{asset_id}/telemetry/series",
+    response_model=TelemetrySeries,
+    response_model_by_alias=True,
+    responses={NOT_FOUND: {"description": "No device (in the caller's scope) has this id"}},
+)
+def read_telemetry_series(
+    conn: ConnDep,
+    scope: ScopeDep,
+    zone: ZoneDep,
+    asset_id: Annotated[str, Path(max_length=64)],
+    *,
+    metric: Annotated[
+        list[str] | None,
+        Query(max_length=20, description="Metrics (repeat); default battery_pct, alarm_count, usage_hours"),
+    ] = None,
+    start: Annotated[IsoDate | None, Query(alias="from", description="First local date, included")] = None,
+    end: Annotated[
+        IsoDate | None,
+        Query(alias="to", description="Last local date, included; default the latest record's"),
+    ] = None,
+    days: Annotated[
+        int, Query(ge=1, le=MAX_SERIES_DAYS, description="Without `from`: this many days ending on `to`")
+    ] = DEFAULT_SERIES_DAYS,
+    grain: Annotated[
+        Literal["hour", "day", "auto"],
+        Query(description=f"auto: hours up to {AUTO_HOUR_DAYS} days, else days"),
+    ] = "auto",
+) -> TelemetrySeries:
+    """The device's metrics in hour or day buckets over any range (rollups for old days)."""
+    names = _names(conn, scope, asset_id)
+    if names is None:
+        raise HTTPException(NOT_FOUND, f"no device {asset_id!r}")
+    if end is None:
+        # the latest record's day; a registered asset with no telemetry yet: today
+        latest = max((d["last_at"] for d in devices_named(conn, names)), default=datetime.now(UTC))
+        end = latest.astimezone(zone).date()
+    if start is None:
+        start = end - timedelta(days=days - 1)
+    span = (end - start).days + 1
+    if span < 1 or span > MAX_SERIES_DAYS:
+        raise HTTPException(UNPROCESSABLE, f"from..to must be 1 to {MAX_SERIES_DAYS} days")
+    chosen: Literal["hour", "day"] = (
+        ("hour" if span <= AUTO_HOUR_DAYS else "day") if grain == "auto" else grain
     )
+    if chosen == "hour" and span > MAX_HOUR_DAYS:
+        raise HTTPException(UNPROCESSABLE, f"grain=hour covers at most {MAX_HOUR_DAYS} days")
+    lo = datetime.combine(start, time(), tzinfo=zone).astimezone(UTC)
+    hi = datetime.combine(end + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
+    found = telemetry_series(
+        conn, names, metrics=list(metric or DEFAULT_METRICS), start=lo, end=hi, grain=chosen,
+        tz=zone,  # type: ignore[arg-type]
+    )  # fmt: skip
+    shape = "%Y-%m-%d %H:00" if chosen == "hour" else "%Y-%m-%d"
+    for s in found:
+        for b in s["buckets"]:
+            b["label"] = b["bucket"].astimezone(zone).strftime(shape)
+    return TelemetrySeries(
+        asset_id=asset_id, grain=chosen, start=start, end=end,
+        series=[SeriesOut.model_validate(s) for s in found],
+    )  # fmt: skip
 
 
 def _names(conn: Connection, scope: Scope, asset_id: str) -> list[str] | None:
