@@ -162,6 +162,14 @@ def _record(row: sqlite3.Row | tuple[Any, ...]) -> RawRecord:
 _COLUMNS = "raw_ref, system, site, message_id, sha256, size, transport, received_at, metadata"
 
 
+def checked_statuses(updates: Sequence[StatusUpdate]) -> bool:
+    """Whether there is anything to write; ValueError on a status the archive does not know."""
+    for u in updates:
+        if u.status not in STATUSES:
+            raise ValueError(f"unknown status {u.status!r}")
+    return bool(updates)
+
+
 @dataclass(slots=True)
 class _Pending:
     message: InboundMessage
@@ -212,6 +220,31 @@ class GroupCommitArchive:
         self._wanted = 0
         # hub.metrics: told each commit's duration and message count (set by the composition root)
         self.commit_observer: Callable[[float, int], None] | None = None
+
+    async def set_statuses(self, updates: Sequence[StatusUpdate]) -> None:
+        raise NotImplementedError  # each backend writes a batch its own way
+
+    async def set_status(
+        self,
+        raw_ref: str,
+        *,
+        status: str,
+        events: int,
+        failures: int,
+        skipped: int,
+        units: int,
+        mapping_version: str | None,
+        error: str | None = None,
+        accounting: Mapping[str, Any] | None = None,
+    ) -> None:
+        """One message's status: a batch of one."""
+        await self.set_statuses(
+            [
+                StatusUpdate(
+                    raw_ref, status, events, failures, skipped, units, mapping_version, error, accounting
+                )
+            ]
+        )
 
     async def _run(self, fn: Callable[[], T]) -> T:
         raise NotImplementedError
@@ -695,33 +728,9 @@ class SqliteRawArchive(GroupCommitArchive):
         )
 
     # -- processing status (reconciliation: received = translated + dead_lettered + pending)
-    async def set_status(
-        self,
-        raw_ref: str,
-        *,
-        status: str,
-        events: int,
-        failures: int,
-        skipped: int,
-        units: int,
-        mapping_version: str | None,
-        error: str | None = None,
-        accounting: Mapping[str, Any] | None = None,
-    ) -> None:
-        await self.set_statuses(
-            [
-                StatusUpdate(
-                    raw_ref, status, events, failures, skipped, units, mapping_version, error, accounting
-                )
-            ]
-        )
-
     async def set_statuses(self, updates: Sequence[StatusUpdate]) -> None:
         """Statuses of a batch in one write riding on the next group commit (with the stores then)."""
-        for u in updates:
-            if u.status not in STATUSES:
-                raise ValueError(f"unknown status {u.status!r}")
-        if not updates:
+        if not checked_statuses(updates):
             return
         now = self._clock().astimezone(UTC).isoformat()
         rows = [

@@ -33,6 +33,7 @@ from hub.ingest.archive import (
     GroupCommitArchive,
     _Pending,
     _Update,
+    checked_statuses,
     format_parts,
 )
 from hub.pg import create_schema, pg_engine
@@ -48,7 +49,7 @@ from hub.ports import (
 from schemas.records import INLINE_PAYLOAD_LIMIT
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Sequence
 
     from hub.ingest.crypto import RawCipher
 
@@ -498,33 +499,9 @@ class PostgresRawArchive(GroupCommitArchive):
         await self._run(write)
 
     # -- processing status
-    async def set_status(
-        self,
-        raw_ref: str,
-        *,
-        status: str,
-        events: int,
-        failures: int,
-        skipped: int,
-        units: int,
-        mapping_version: str | None,
-        error: str | None = None,
-        accounting: Mapping[str, Any] | None = None,
-    ) -> None:
-        await self.set_statuses(
-            [
-                StatusUpdate(
-                    raw_ref, status, events, failures, skipped, units, mapping_version, error, accounting
-                )
-            ]
-        )
-
     async def set_statuses(self, updates: Sequence[StatusUpdate]) -> None:
         """Statuses of a batch in one transaction."""
-        for u in updates:
-            if u.status not in STATUSES:
-                raise ValueError(f"unknown status {u.status!r}")
-        if not updates:
+        if not checked_statuses(updates):
             return
         now = self._clock().astimezone(UTC)
         params = [
