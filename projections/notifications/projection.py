@@ -349,8 +349,9 @@ def _lookups(event: Event, assets: dict[str, dict[str, Any]], orders: dict[str, 
         )
         return
     if dept is not None and (dept.code or dept.name):
-        assets[str(event.event_id)] = {
-            "event_id": str(event.event_id),
+        event_id = str(event.event_id)  # once: UUID.__str__ is not free
+        assets[event_id] = {
+            "event_id": event_id,
             "asset_id": event.subject,
             "occurred_at": event.occurred_at,
             "dept_code": dept.code,

@@ -123,17 +123,17 @@ class RawScope:
                 }
         # Insert-only: a fact about a raw message never changes, so any order and any repeat converge.
         upsert(conn, departments, list(rows.values()), key=("raw_ref", "dept_key"), update=False)
-        became = {
-            (e.source.raw_ref, str(e.event_id)): {
-                "raw_ref": e.source.raw_ref,
-                "event_id": str(e.event_id),
-                "event_type": e.type,
-                "subject": e.subject,
-                "recorded_at": e.recorded_at,
-            }
-            for e in events
-            if e.source.raw_ref
-        }
+        became: dict[tuple[str, str], dict[str, Any]] = {}
+        for e in events:
+            if raw_ref := e.source.raw_ref:
+                event_id = str(e.event_id)  # once: UUID.__str__ is not free
+                became[(raw_ref, event_id)] = {
+                    "raw_ref": raw_ref,
+                    "event_id": event_id,
+                    "event_type": e.type,
+                    "subject": e.subject,
+                    "recorded_at": e.recorded_at,
+                }
         upsert(conn, message_events, list(became.values()), key=("raw_ref", "event_id"), update=False)
 
 
