@@ -134,7 +134,14 @@ class RawScope:
                     "subject": e.subject,
                     "recorded_at": e.recorded_at,
                 }
-        upsert(conn, message_events, list(became.values()), key=("raw_ref", "event_id"), update=False)
+        # In key order: each page of the key is visited once per batch (event ids are random).
+        upsert(
+            conn,
+            message_events,
+            [became[k] for k in sorted(became)],
+            key=("raw_ref", "event_id"),
+            update=False,
+        )
 
 
 Named = list[tuple[str | None, str | None]]  # (code, name) of each department named
