@@ -10,7 +10,8 @@ Tables (shared by every projection, keyed by projection name):
 `apply_once` runs inside one transaction: drop redelivered offsets, decode (or take what the
 runner decoded once for every projection), record the ids of events not applied before (dropping
 the others, and repeats within the batch), hand those to the projection, record poison and
-offsets. `apply_together` does that for several projections in one transaction. A crash anywhere
+offsets. `apply_together` does that for several projections in one transaction, claiming the
+event ids of all of them in one step (each projection's claims stay its own). A crash anywhere
 rolls all of it back, so a restart re-applies the batch onto exactly the state it started from.
 """
 
@@ -67,11 +68,12 @@ projection_tracking = Table(
     PrimaryKeyConstraint("projection", "topic", "partition"),
 )
 
-# Keyed event id first: the claims of one event by every projection of a runner sit together, so a
-# batch's claims dirty about one page per event (by projection first, each projection's random ids
-# dirtied its own page: about seven per event, most of a batch's commit on a large table). Without
-# rowid on SQLite: the key is the row (a rowid table would add a second B-tree beside its index).
-# Databases created before keep their (projection, event_id) key; the statements below suit both.
+# Keyed event id first: the claims of one event by every projection of a runner sit together, and
+# `_claim` reads and writes a batch's claims once, in event id order, so each page is visited once
+# per batch (keyed by projection first, each projection's random ids touched pages of their own;
+# seven projections read the asset topic). Without rowid on SQLite: the key is the row (a rowid
+# table adds a second B-tree beside its index). Databases created before keep their
+# (projection, event_id) key; the statements below suit both.
 projection_applied_events = Table(
     "projection_applied_events",
     TRACKING_METADATA,
