@@ -160,6 +160,8 @@ class Claims:
             }
             for (scheme, value), golden, c in self.fresh
         ]
+        # In key order (stable: a repeat keeps its first row): each page of the key is visited once.
+        rows.sort(key=lambda r: (r["value"], r["scheme"], r["event_id"]))
         upsert(conn, claims, rows, key=("value", "scheme", "event_id"), update=False)
 
 

@@ -56,7 +56,7 @@ from projections.runtime.upsert import chunks, in_values, upsert
 from schemas.assets import AssetIdentifierLinked, AssetRegistered, AssetUsageCorrected
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from uuid import UUID
 
     from sqlalchemy import Connection
@@ -214,7 +214,8 @@ class _Fold:
         for row in self.history:  # a usage corrected in this batch
             if row["event_id"] in self.resummarised:
                 row["summary"] = self.resummarised[row["event_id"]][1]
-        upsert(conn, history, self.history, key=_HISTORY_KEY, update=False)
+        # In key order (stable), not event order: each page of the key is visited once per batch.
+        upsert(conn, history, sorted(self.history, key=_history_key), key=_HISTORY_KEY, update=False)
         for event_id, (asset_id, text) in sorted(self.resummarised.items()):  # ... or stored before it
             where = (history.c.asset_id == final(asset_id), history.c.event_id == event_id)
             conn.execute(update(history).where(*where).values(summary=text))
@@ -236,6 +237,10 @@ class _Fold:
                 changed[asset_id] = None
         before = {a: (self.before.get(a) or {}).get("kind_id") for a in changed}
         avail.write(self.conn, changed, before, names)
+
+
+def _history_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[c] for c in _HISTORY_KEY)
 
 
 def changed_columns(rows: list[dict[str, Any]], stored: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

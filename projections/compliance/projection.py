@@ -107,8 +107,12 @@ class Compliance:
             return
         ids = sorted({e.subject for e in handled})
         rows = {r["asset_id"]: r for r in _load(conn, assets, assets.c.asset_id, ids)}
+        # Only an asset with a stored row can have stored activities, contracts, notices or items
+        # (each is written with its asset's row): the others' facts are all in this batch, so a
+        # ledger import reads nothing more back.
+        known = sorted(rows)
         stored_contracts = {
-            (c["asset_id"], c["contract_no"]): c for c in _load(conn, contracts, contracts.c.asset_id, ids)
+            (c["asset_id"], c["contract_no"]): c for c in _load(conn, contracts, contracts.c.asset_id, known)
         }
         new_activities: dict[str, dict[str, Any]] = {}
         changed_contracts: dict[tuple[str, str], dict[str, Any]] = {}
@@ -137,13 +141,32 @@ class Compliance:
             [changed_contracts[k] for k in sorted(changed_contracts)],
             key=("asset_id", "contract_no"),
         )
-        self._recompute(conn, ids, rows)
+        stored_before = set(known)
+        self._recompute(
+            conn,
+            ids,
+            rows,
+            known=known,
+            new_activities=[a for a in new_activities.values() if a["asset_id"] not in stored_before],
+            new_contracts=[c for c in changed_contracts.values() if c["asset_id"] not in stored_before],
+        )
 
-    def _recompute(self, conn: Connection, ids: Sequence[str], rows: dict[str, dict[str, Any]]) -> None:
-        done = _group(_load(conn, activities, activities.c.asset_id, ids))
-        signed = _group(_load(conn, contracts, contracts.c.asset_id, ids))
+    def _recompute(
+        self,
+        conn: Connection,
+        ids: Sequence[str],
+        rows: dict[str, dict[str, Any]],
+        *,
+        known: Sequence[str],
+        new_activities: list[dict[str, Any]],
+        new_contracts: list[dict[str, Any]],
+    ) -> None:
+        """Recompute the items of `ids`: `known` had rows before this batch; the others' activities
+        and contracts are `new_activities` and `new_contracts`, and they have no notices or items."""
+        done = _group(_load(conn, activities, activities.c.asset_id, known) + new_activities)
+        signed = _group(_load(conn, contracts, contracts.c.asset_id, known) + new_contracts)
         concluded: dict[tuple[str, str, date], set[str]] = defaultdict(set)
-        for n in _load(conn, notices, notices.c.asset_id, ids):
+        for n in _load(conn, notices, notices.c.asset_id, known):
             concluded[(n["asset_id"], n["kind"], n["due_on"])].add(n["notice"])
         fresh: list[dict[str, Any]] = []
         for asset_id in ids:
@@ -155,7 +178,7 @@ class Compliance:
                 fresh.append(item)
         # Only the items that changed are written (a batch's events move few of its devices'
         # obligations; rewriting every item and its due-date index was most of the recompute).
-        stored = {(i["asset_id"], i["kind"]): i for i in _load(conn, items, items.c.asset_id, ids)}
+        stored = {(i["asset_id"], i["kind"]): i for i in _load(conn, items, items.c.asset_id, known)}
         wanted = {(i["asset_id"], i["kind"]) for i in fresh}
         gone = [{"a": a, "k": k} for a, k in sorted(stored) if (a, k) not in wanted]
         if gone:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
@@ -100,6 +99,12 @@ class ComplianceConfig:
     schedule_kinds: frozenset[str] = frozenset({"preventive_maintenance", "calibration"})
     timezone: str = "Asia/Shanghai"
     projected_bases: frozenset[str] = frozenset({"commissioned", "accepted", "acquired", "unknown"})
+    # (category code, category name, name) -> intervals, for this config's rules. Per instance, not
+    # an lru_cache over the rules: hashing the tuple of ~40 rules on every call (once per asset
+    # per batch) cost more than the matching it saved.
+    _memo: dict[tuple[str | None, str | None, str | None], Mapping[IntervalKind, int]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         if self.due_within_days < 0:
@@ -114,10 +119,18 @@ class ComplianceConfig:
         self, category_code: str | None, category_name: str | None, name: str | None
     ) -> Mapping[IntervalKind, int]:
         """Interval in months per kind for an asset: the shortest of the rules that match it."""
-        return _intervals(self.rules, category_code, category_name, name)
+        key = (category_code, category_name, name)
+        found = self._memo.get(key)
+        if found is None:
+            if len(self._memo) >= _INTERVALS_KEPT:
+                self._memo.clear()
+            found = self._memo[key] = _intervals(self.rules, category_code, category_name, name)
+        return found
 
 
-@lru_cache(maxsize=4096)  # a hospital has a few hundred (class, device name) pairs, not 10^5
+_INTERVALS_KEPT = 4096  # a hospital has a few hundred (class, device name) pairs, not 10^5
+
+
 def _intervals(
     rules: tuple[ComplianceRule, ...], category_code: str | None, category_name: str | None, name: str | None
 ) -> Mapping[IntervalKind, int]:

@@ -150,7 +150,8 @@ class Notifications:
                 sent = self._fire(conn, rule, event)
                 if sent is not None:
                     derived.append(sent)
-        upsert(conn, asset_departments, list(assets.values()), key=("event_id",), update=False)
+        # In key order: each page of the key is visited once per batch (event ids are random).
+        upsert(conn, asset_departments, [assets[k] for k in sorted(assets)], key=("event_id",), update=False)
         upsert(conn, workorder_departments, list(orders.values()), key=("workorder_id",), update=False)
         upsert(conn, workorder_departments, list(fixed.values()), key=("workorder_id",))
         upsert(conn, receipts, list(reads.values()), key=("event_id",), update=False)
@@ -349,8 +350,9 @@ def _lookups(event: Event, assets: dict[str, dict[str, Any]], orders: dict[str, 
         )
         return
     if dept is not None and (dept.code or dept.name):
-        assets[str(event.event_id)] = {
-            "event_id": str(event.event_id),
+        event_id = str(event.event_id)  # once: UUID.__str__ is not free
+        assets[event_id] = {
+            "event_id": event_id,
             "asset_id": event.subject,
             "occurred_at": event.occurred_at,
             "dept_code": dept.code,

@@ -144,18 +144,25 @@ class RawScope:
                 }
         # Insert-only: a fact about a raw message never changes, so any order and any repeat converge.
         upsert(conn, departments, list(rows.values()), key=("raw_ref", "dept_key"), update=False)
-        became = {
-            (e.source.raw_ref, str(e.event_id)): {
-                "raw_ref": e.source.raw_ref,
-                "event_id": str(e.event_id),
-                "event_type": e.type,
-                "subject": e.subject,
-                "recorded_at": e.recorded_at,
-            }
-            for e in events
-            if e.source.raw_ref
-        }
-        upsert(conn, message_events, list(became.values()), key=("raw_ref", "event_id"), update=False)
+        became: dict[tuple[str, str], dict[str, Any]] = {}
+        for e in events:
+            if raw_ref := e.source.raw_ref:
+                event_id = str(e.event_id)  # once: UUID.__str__ is not free
+                became[(raw_ref, event_id)] = {
+                    "raw_ref": raw_ref,
+                    "event_id": event_id,
+                    "event_type": e.type,
+                    "subject": e.subject,
+                    "recorded_at": e.recorded_at,
+                }
+        # In key order: each page of the key is visited once per batch (event ids are random).
+        upsert(
+            conn,
+            message_events,
+            [became[k] for k in sorted(became)],
+            key=("raw_ref", "event_id"),
+            update=False,
+        )
 
 
 Named = list[tuple[str | None, str | None]]  # (code, name) of each department named

@@ -10,7 +10,8 @@ Tables (shared by every projection, keyed by projection name):
 `apply_once` runs inside one transaction: drop redelivered offsets, decode (or take what the
 runner decoded once for every projection), record the ids of events not applied before (dropping
 the others, and repeats within the batch), hand those to the projection, record poison and
-offsets. `apply_together` does that for several projections in one transaction. A crash anywhere
+offsets. `apply_together` does that for several projections in one transaction, claiming the
+event ids of all of them in one step (each projection's claims stay its own). A crash anywhere
 rolls all of it back, so a restart re-applies the batch onto exactly the state it started from.
 """
 
@@ -39,9 +40,8 @@ from hub.faults import fault_point
 from projections.runtime.db import write_transaction
 from projections.runtime.decode import Poison, decode
 from projections.runtime.derived import OUTBOX_METADATA, ensure_outbox_index, stage
-from projections.runtime.fetch import select_in
 from projections.runtime.sqltypes import UtcDateTime
-from projections.runtime.upsert import insert_new, upsert
+from projections.runtime.upsert import chunks, in_values, insert_new, upsert
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -68,12 +68,19 @@ projection_tracking = Table(
     PrimaryKeyConstraint("projection", "topic", "partition"),
 )
 
+# Keyed event id first: the claims of one event by every projection of a runner sit together, and
+# `_claim` reads and writes a batch's claims once, in event id order, so each page is visited once
+# per batch (keyed by projection first, each projection's random ids touched pages of their own;
+# seven projections read the asset topic). Without rowid on SQLite: the key is the row (a rowid
+# table adds a second B-tree beside its index). Databases created before keep their
+# (projection, event_id) key; the statements below suit both.
 projection_applied_events = Table(
     "projection_applied_events",
     TRACKING_METADATA,
     Column("projection", String(100), nullable=False),
     Column("event_id", String(36), nullable=False),
-    PrimaryKeyConstraint("projection", "event_id"),
+    PrimaryKeyConstraint("event_id", "projection"),
+    sqlite_with_rowid=False,
 )
 
 projection_poison = Table(
@@ -177,7 +184,7 @@ def apply_together(
     """`apply_once` for each projection with its records, all in ONE write transaction: one lock,
     one commit, every projection's tracking with its rows. Any failure rolls back all of them."""
     with write_transaction(engine, read_model=True) as conn:
-        outcomes = {p.name: apply_once(conn, p, records, decoded=decoded) for p, records in batches}
+        outcomes = _apply_all(conn, batches, decoded)
         fault_point("projection.before_commit")
         return outcomes
 
@@ -216,89 +223,146 @@ def apply_once(
     `decoded`: the records already decoded (by position), shared with the other projections on
     their topics; a record missing from it is decoded here.
     """
-    outcome = ApplyOutcome()
+    return _apply_all(conn, [(projection, records)], decoded or {})[projection.name]
+
+
+@dataclass(slots=True)
+class _Step:
+    """One projection's part of a batch between its redelivery check and its apply."""
+
+    projection: Projection
+    outcome: ApplyOutcome
+    touched: set[TopicPartition]
+    tracked: dict[TopicPartition, int]
+    positions: dict[TopicPartition, int]
+    events: list[Event]  # the decoded fresh events, in order (repeats included)
+    origin: dict[int, BusRecord]  # id(event) -> the record it came from
+    poison_rows: list[dict[str, Any]]
+
+
+def _apply_all(
+    conn: Connection, batches: Sequence[tuple[Projection, Sequence[BusRecord]]], decoded: Decoded
+) -> dict[str, ApplyOutcome]:
+    """Each projection's records exactly once, in three phases: drop what each projection's offsets
+    say it applied, claim the event ids of every projection at once, then apply and record offsets.
+
+    Claiming together is the same as claiming before each projection's own apply: no projection
+    reads or writes another's claims, only the claim step does.
+    """
+    steps = [_fresh(conn, projection, records, decoded) for projection, records in batches]
+    claimed = _claim(conn, [(step.projection.name, step.events, step.outcome) for step in steps])
+    for step, events in zip(steps, claimed, strict=True):
+        _finish(conn, step, events)
+    return {step.projection.name: step.outcome for step in steps}
+
+
+def _fresh(conn: Connection, projection: Projection, records: Sequence[BusRecord], decoded: Decoded) -> _Step:
+    """Lock and read the projection's offsets, drop redelivered records, decode (or take) the rest."""
     touched = {(r.topic, r.partition) for r in records}
     tracked = tracked_offsets(conn, projection.name, for_update=True, partitions=touched)
-    positions = dict(tracked)
-    fresh: list[BusRecord] = []
+    step = _Step(projection, ApplyOutcome(), touched, tracked, dict(tracked), [], {}, [])
+    positions = step.positions
     for record in records:
         tp = (record.topic, record.partition)
         if record.offset <= positions.get(tp, -1):
-            outcome.redelivered += 1
+            step.outcome.redelivered += 1
             continue
         positions[tp] = record.offset
-        fresh.append(record)
-
-    events_in: list[Event] = []
-    origin: dict[int, BusRecord] = {}
-    poison_rows: list[dict[str, Any]] = []
-    for record in fresh:
-        result = decoded.get((record.topic, record.partition, record.offset)) if decoded else None
+        result = decoded.get((record.topic, record.partition, record.offset))
         if result is None:
             result = decode(record)
         if isinstance(result, Poison):
-            poison_rows.append(_poison_row(projection.name, record, result))
+            step.poison_rows.append(_poison_row(projection.name, record, result))
         else:
-            events_in.append(result)
-            origin[id(result)] = record
+            step.events.append(result)
+            step.origin[id(result)] = record
+    return step
 
-    events = _claim(conn, projection.name, events_in, outcome)
+
+def _finish(conn: Connection, step: _Step, events: list[Event]) -> None:
+    """Apply the claimed `events`, stage what they derive, record poison and the new offsets."""
+    projection, outcome = step.projection, step.outcome
     if events:
         # A projection that needs where each event sat on the log (the audit ledger records
         # partitions and offsets) takes (record, event) pairs; the others take events.
         apply_records = getattr(projection, "apply_records", None)
         derived = (
-            apply_records(conn, [(origin[id(e)], e) for e in events])
+            apply_records(conn, [(step.origin[id(e)], e) for e in events])
             if apply_records is not None
             else projection.apply(conn, events)
         )
         if derived:
             outcome.derived = stage(conn, projection.name, derived)
-    if poison_rows:
+    if step.poison_rows:
         # A record redelivered after its poison row was written is filtered by offset above.
-        conn.execute(insert(projection_poison), poison_rows)
+        conn.execute(insert(projection_poison), step.poison_rows)
     changed = [
         {"projection": projection.name, "topic": tp[0], "partition": tp[1], "offset": offset}
-        for tp, offset in positions.items()
-        if tracked.get(tp) != offset
+        for tp, offset in step.positions.items()
+        if step.tracked.get(tp) != offset
     ]
     upsert(conn, projection_tracking, changed, key=("projection", "topic", "partition"))
-
-    outcome.positions = {tp: positions[tp] for tp in touched if tp in positions}
+    outcome.positions = {tp: step.positions[tp] for tp in step.touched if tp in step.positions}
     outcome.applied = len(events)
-    outcome.poisoned = len(poison_rows)
-    return outcome
+    outcome.poisoned = len(step.poison_rows)
 
 
-def _claim(
-    conn: Connection, projection_name: str, decoded: Sequence[Event], outcome: ApplyOutcome
-) -> list[Event]:
-    """Record ids of events not applied before (nor earlier in this batch); return those events, in order."""
-    unique: dict[str, Event] = {}
-    for event in decoded:
-        unique.setdefault(str(event.event_id), event)
-    rows = [{"projection": projection_name, "event_id": event_id} for event_id in unique]
-    if conn.dialect.name == "postgresql":
-        new = set(insert_new(conn, projection_applied_events, rows, key=_APPLIED_KEY, returning="event_id"))
-    else:
-        found = select_in(
-            conn,
-            projection_applied_events,
-            "event_id",
-            list(unique),
-            columns=("event_id",),
-            where={"projection": projection_name},
+def _claim(conn: Connection, wants: Sequence[tuple[str, Sequence[Event], ApplyOutcome]]) -> list[list[Event]]:
+    """For each (projection, events, outcome): record the ids of events the projection has not
+    applied before (nor earlier in this batch); return those events, in order.
+
+    One lookup and one insert for every projection of the batch, in event id order: with the
+    table keyed event id first, an event's claims by all projections are one page visited once
+    (a pass per projection re-read the same pages, each time evicted by the applies between).
+    """
+    text_ids: dict[int, str] = {}  # id(event) -> str(event.event_id): once, not once per projection
+    uniques: list[dict[str, Event]] = []
+    for _, events, _ in wants:
+        unique: dict[str, Event] = {}
+        for event in events:
+            event_id = text_ids.get(id(event))
+            if event_id is None:
+                event_id = text_ids[id(event)] = str(event.event_id)
+            unique.setdefault(event_id, event)
+        uniques.append(unique)
+    wanted = sorted(
+        (event_id, name) for (name, _, _), unique in zip(wants, uniques, strict=True) for event_id in unique
+    )
+    rows = [{"projection": name, "event_id": event_id} for event_id, name in wanted]
+    new: set[tuple[str, str]]
+    if not rows:
+        new = set()
+    elif conn.dialect.name == "postgresql":
+        # One INSERT ... ON CONFLICT DO NOTHING: a claim another transaction holds uncommitted is
+        # waited for, then counted as taken (two overlapping runners never both apply an event).
+        returned = insert_new(
+            conn, projection_applied_events, rows, key=_APPLIED_KEY, returning=("event_id", "projection")
         )
-        new = set(unique) - {row["event_id"] for row in found}
+        new = {(name, event_id) for event_id, name in returned}
+    else:
+        a = projection_applied_events.c
+        names = sorted({name for name, _, _ in wants})
+        ids = sorted({event_id for event_id, _ in wanted})
+        found: set[tuple[str, str]] = set()
+        for chunk in chunks(conn, ids):
+            query = select(a.projection, a.event_id).where(
+                a.projection.in_(names), in_values(conn, a.event_id, chunk)
+            )
+            found.update((name, event_id) for name, event_id in conn.execute(query))
+        new = {(name, event_id) for event_id, name in wanted} - found
         upsert(
             conn,
             projection_applied_events,
-            [r for r in rows if r["event_id"] in new],
+            [r for r in rows if (r["projection"], r["event_id"]) in new],
             key=_APPLIED_KEY,
             update=False,
         )
-    outcome.duplicates = len(decoded) - len(new)
-    return [event for event_id, event in unique.items() if event_id in new]
+    out = []
+    for (name, events, outcome), unique in zip(wants, uniques, strict=True):
+        mine = [event for event_id, event in unique.items() if (name, event_id) in new]
+        outcome.duplicates = len(events) - len(mine)
+        out.append(mine)
+    return out
 
 
 def _poison_row(projection_name: str, record: BusRecord, poison: Poison) -> dict[str, Any]:

@@ -78,9 +78,15 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
 
 
 def insert_new(
-    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str], returning: str
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: Sequence[str],
+    returning: str | Sequence[str],
 ) -> list[Any]:
-    """PostgreSQL: insert the rows whose `key` is not stored yet; return their `returning` values.
+    """PostgreSQL: insert the rows whose `key` is not stored yet; return their `returning` values
+    (a tuple of values each when `returning` names several columns).
 
     One `INSERT ... ON CONFLICT DO NOTHING RETURNING` statement, so no lookup plan is involved
     (a generic plan over an IN list once scanned a whole table here). On SQLite, look existing
@@ -90,8 +96,9 @@ def insert_new(
         raise NotImplementedError("insert_new is the PostgreSQL path; see the docstring")
     if not rows:
         return []
-    result = _insert(conn, table, rows, key=key, update=False, returning=returning)
-    return list(result.scalars())
+    if isinstance(returning, str):
+        return list(_insert(conn, table, rows, key=key, update=False, returning=(returning,)).scalars())
+    return [tuple(row) for row in _insert(conn, table, rows, key=key, update=False, returning=returning)]
 
 
 def in_values(conn: Connection, column: ColumnClause[Any], values: Sequence[Any]) -> ColumnElement[bool]:
@@ -120,7 +127,7 @@ def _insert(
     *,
     key: Sequence[str],
     update: bool,
-    returning: str | None = None,
+    returning: Sequence[str] = (),
 ) -> CursorResult[Any]:
     columns = list(rows[0])
     values = [_column_values(conn, table, name, rows) for name in columns]
@@ -150,8 +157,8 @@ def _insert_values(
         conflict += f"DO UPDATE SET {sets}"  # nosec B608
     elif key:
         conflict += "DO NOTHING"
-    if returning is not None:
-        conflict += f" RETURNING {quote(returning)}"
+    if returning:
+        conflict += f" RETURNING {', '.join(quote(c) for c in returning)}"
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
 
     if dialect.name == "sqlite":

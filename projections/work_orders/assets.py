@@ -156,4 +156,6 @@ def _link(conn: Connection, links: Sequence[tuple[Identifier, str]]) -> None:
                 "asset_id": asset_id,
                 "minted_id": own,
             }
-    upsert(conn, identifiers, [changed[k] for k in sorted(changed)], key=("scheme", "value"))
+    # In key order (an identifier is changed once per batch: one row per key).
+    rows = sorted(changed.values(), key=lambda r: (r["scheme"], r["value"]))
+    upsert(conn, identifiers, rows, key=("scheme", "value"))

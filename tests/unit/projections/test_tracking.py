@@ -11,9 +11,12 @@ from structlog.testing import capture_logs
 
 from projections.assets.registry import METADATA, AssetRegistry, get_asset
 from projections.runtime.db import make_engine
+from projections.runtime.decode import decode_all
 from projections.runtime.tracking import (
     TRACKING_METADATA,
     apply_batch,
+    apply_together,
+    ensure_tables,
     projection_applied_events,
     projection_poison,
     tracked_offsets,
@@ -32,6 +35,7 @@ from tests.unit.projections.factories import (
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
 
 def _tables(engine: Engine) -> str:
@@ -55,6 +59,33 @@ class _Crashing:
     def apply(self, conn: Connection, events: Sequence[Event]) -> None:
         AssetRegistry().apply(conn, events)
         raise RuntimeError("simulated crash after the read model was written")
+
+
+class _Recorder:
+    """A projection that keeps the ids of the events handed to it, in order."""
+
+    name = "recorder"
+    topics = ("canonical.asset.v1",)
+    metadata = MetaData()
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def apply(self, conn: Connection, events: Sequence[Event]) -> None:
+        del conn
+        self.seen += [str(e.event_id) for e in events]
+
+
+def _claims_of_one_event_by_two_projections(engine: Engine) -> tuple[list[str], list[str]]:
+    """The registry applies r1 and c1 alone; then it and a recorder that never saw them take one
+    batch holding c1 again (re-published) and r2. Returns (the batch's outcomes, what the recorder got)."""
+    c1 = corrected("c1", "A1", ["name"], name="旧名称")
+    apply_batch(engine, AssetRegistry(), records([registered("r1", "A1"), c1]))
+    recorder = _Recorder()
+    batch = [record(c1, 2), record(registered("r2", "A2"), 3)]
+    outcomes = apply_together(engine, [(AssetRegistry(), batch), (recorder, batch)], decode_all(batch))
+    got = [f"{name}: {o.applied} applied, {o.duplicates} duplicate" for name, o in sorted(outcomes.items())]
+    return got, recorder.seen
 
 
 class TestApplyOnce:
@@ -93,6 +124,43 @@ class TestApplyOnce:
         assert _asset(engine, "A1")["name"] == "新名称"
         with engine.connect() as conn:
             assert tracked_offsets(conn, "asset_registry") == {(TOPIC, 0): 3}
+
+    def test_claims_taken_together_stay_each_projections_own(self, engine: Engine) -> None:
+        """In one batch for several projections, an event one of them applied before is a duplicate
+        for that one only; the other applies it once, and again nothing on a third delivery."""
+        got, seen = _claims_of_one_event_by_two_projections(engine)
+        assert got == ["asset_registry: 1 applied, 1 duplicate", "recorder: 2 applied, 0 duplicate"]
+        assert seen == [
+            str(corrected("c1", "A1", ["name"], name="旧名称").event_id),
+            str(registered("r2", "A2").event_id),
+        ]
+        again = [record(corrected("c1", "A1", ["name"], name="旧名称"), 4)]
+        outcomes = apply_together(engine, [(AssetRegistry(), again), (_Recorder(), again)], decode_all(again))
+        assert {name: (o.applied, o.duplicates) for name, o in outcomes.items()} == {
+            "asset_registry": (0, 1),
+            "recorder": (0, 1),
+        }
+
+    def test_claims_in_a_table_keyed_by_projection_first_still_count(self, tmp_path: Path) -> None:
+        """A database created when event ids were keyed (projection, event_id), with a rowid, keeps
+        that table; claims read and write it the same way."""
+        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TABLE projection_applied_events (projection VARCHAR(100) NOT NULL,"
+                " event_id VARCHAR(36) NOT NULL, PRIMARY KEY (projection, event_id))"
+            )
+        ensure_tables(engine, AssetRegistry())
+        got, _ = _claims_of_one_event_by_two_projections(engine)
+        assert got == ["asset_registry: 1 applied, 1 duplicate", "recorder: 2 applied, 0 duplicate"]
+        with engine.connect() as conn:
+            sql = conn.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE name = 'projection_applied_events'"
+            ).scalar_one()
+            claims = conn.execute(select(projection_applied_events.c.projection)).scalars().all()
+        assert "PRIMARY KEY (projection, event_id)" in sql
+        assert sorted(claims).count("recorder") == 2
+        engine.dispose()
 
     def test_redelivered_offsets_are_skipped_by_position(self, engine: Engine) -> None:
         """A record at an offset at or below the tracked one is not applied, whatever it carries."""
