@@ -142,7 +142,7 @@ def _insert_values(
     *,
     key: Sequence[str],
     update: bool,
-    returning: str | None = None,
+    returning: Sequence[str] = (),
 ) -> CursorResult[Any]:
     """The statement for `columns`, with `values` (driver-level, one list per column)."""
     dialect = conn.dialect
