@@ -6,7 +6,7 @@ archive adds each record it commits (inside the commit, under its write lock) an
 them from here. The archive stays the outbox: a record is on disk before its sender is answered,
 and marked published only after the bus has it, so a crash loses nothing but this memory; the
 relay's sweep of the archive (`unpublished`) publishes what is left. The relay sweeps at start,
-after the feed overflowed (`lost`), and every few seconds (records written by another process on
+after the feed overflowed (`lost`), and at least every second (records written by another process on
 the same archive, or put back in the outbox); what a sweep returns is forgotten here, so each record
 goes out once.
 """
